@@ -1,0 +1,93 @@
+"""Events of the citizen-services context: the service catalogue and service requests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import ClassVar
+
+from pydantic import Field
+
+from contracts.events import Event, register
+from contracts.topics import CATALOGUE_SERVICE, SERVICE_REQUEST
+
+
+class _CatalogueEvent(Event):
+    context: ClassVar[str] = "citizen-services"
+    topic: ClassVar[str] = CATALOGUE_SERVICE.name
+    aggregate_field: ClassVar[str] = "service_id"
+
+    service_id: uuid.UUID = Field(description="Catalogue entry id (the aggregate id).")
+    service_code: str = Field(description="Open311 service_code.")
+    slug: str
+    name: str
+    entry_version: int = Field(description="Version of the catalogue entry after the change.")
+    occurred_at: datetime
+
+
+@register
+class ServicePublished(_CatalogueEvent):
+    """A catalogue entry became visible to citizens."""
+
+    event_name: ClassVar[str] = "ServicePublished"
+    published_by: str | None = Field(default=None, description="Staff subject id, not a name.")
+
+
+@register
+class ServiceUpdated(_CatalogueEvent):
+    """A catalogue entry's details changed."""
+
+    event_name: ClassVar[str] = "ServiceUpdated"
+    changed_fields: list[str] = Field(default_factory=list)
+    updated_by: str | None = None
+
+
+@register
+class ServiceSuspended(_CatalogueEvent):
+    """A published entry was temporarily withdrawn."""
+
+    event_name: ClassVar[str] = "ServiceSuspended"
+    reason: str | None = None
+    suspended_by: str | None = None
+
+
+@register
+class ServiceRetired(_CatalogueEvent):
+    """An entry was permanently withdrawn."""
+
+    event_name: ClassVar[str] = "ServiceRetired"
+    reason: str | None = None
+    retired_by: str | None = None
+
+
+class _RequestEvent(Event):
+    context: ClassVar[str] = "citizen-services"
+    topic: ClassVar[str] = SERVICE_REQUEST.name
+    aggregate_field: ClassVar[str] = "request_id"
+
+    request_id: uuid.UUID
+    service_code: str
+    status: str
+    occurred_at: datetime
+
+
+@register
+class ServiceRequestSubmitted(_RequestEvent):
+    """A citizen or partner reported a problem or asked for a service."""
+
+    event_name: ClassVar[str] = "ServiceRequestSubmitted"
+    service_id: uuid.UUID
+    citizen_id: str | None = Field(default=None, description="Subject id of the citizen, if any.")
+    lat: float | None = None
+    long: float | None = None
+    address: str | None = None
+
+
+@register
+class ServiceRequestStatusChanged(_RequestEvent):
+    """Staff changed a service request's status (FixMyStreet's extended statuses included)."""
+
+    event_name: ClassVar[str] = "ServiceRequestStatusChanged"
+    previous_status: str
+    citizen_id: str | None = None
+    note: str | None = Field(default=None, description="Public note shown to the reporter.")

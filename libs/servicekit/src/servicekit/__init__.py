@@ -1,0 +1,1 @@
+"""servicekit: what every service needs and nobody should write twice."""

@@ -1,0 +1,30 @@
+"""FastAPI dependency aliases shared by every service (``SessionDep``, ``UowDep``...)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from servicekit.uow import UnitOfWork
+
+
+def get_runtime(request: Request):  # type: ignore[no-untyped-def]
+    return request.app.state.runtime
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.runtime.db.session() as session:
+        yield session
+
+
+async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    runtime = request.app.state.runtime
+    async with UnitOfWork(runtime.db, source=runtime.settings.cloudevents_source) as uow:
+        yield uow
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]

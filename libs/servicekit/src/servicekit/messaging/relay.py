@@ -1,0 +1,243 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, in order, and marks them.
+
+* Wakes on every commit of the service's database (``Database.on_commit``), with a short
+  fallback poll for rows written by other processes.
+* Reads pending rows in id order and sends them with the idempotent producer; the Kafka key
+  is the aggregate id, so events of one aggregate stay in order on one partition.
+* Marks rows published only after Kafka acknowledged them. A crash between the two publishes
+  the batch again: consumers' inboxes make that harmless (at-least-once + dedupe).
+* While Kafka is away it retries with exponential backoff, rebuilding the producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from contracts import Envelope
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, TracerProvider
+
+from servicekit.db import Database
+from servicekit.messaging.producer import make_producer
+from servicekit.messaging.tables import OutboxMessage
+from servicekit.metrics import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        bootstrap_servers: str,
+        service_name: str,
+        metrics: ServiceMetrics | None = None,
+        tracer_provider: TracerProvider | None = None,
+        batch_size: int = 500,
+        idle_seconds: float = 1.0,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 5.0,
+        retain_published: timedelta = timedelta(days=2),
+    ) -> None:
+        self.db = db
+        self.bootstrap_servers = bootstrap_servers
+        self.service_name = service_name
+        self.metrics = metrics
+        self.tracer = trace.get_tracer("servicekit.outbox", tracer_provider=tracer_provider)
+        self.batch_size = batch_size
+        self.idle_seconds = idle_seconds
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.retain_published = retain_published
+        self._producer: AIOKafkaProducer | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe = db.on_commit(self.wake)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.kafka_ok = False
+        self._last_purge = datetime.now(UTC)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name=f"{self.service_name}-outbox-relay")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._unsubscribe()
+        self._wake.set()
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._close_producer()
+
+    def wake(self) -> None:
+        """Called after each commit (possibly from a worker thread's greenlet)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    # -- the loop --------------------------------------------------------------------------
+    async def _run(self) -> None:
+        backoff = self.backoff_initial
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self.publish_pending()
+                backoff = self.backoff_initial
+                await self._maybe_purge()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.kafka_ok = False
+                log.warning("outbox relay: publishing failed, retrying in %.1fs: %s",
+                            backoff, type(exc).__name__,
+                            extra={"error": str(exc)[:300]})
+                await self._close_producer()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.backoff_max)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.idle_seconds)
+
+    async def publish_pending(self) -> int:
+        """Publish every pending row (in batches); returns how many were published."""
+        total = 0
+        while True:
+            rows = await self._pending()
+            if self.metrics:
+                self.metrics.outbox_backlog.set(len(rows) if len(rows) < self.batch_size
+                                                else await self._backlog())
+            if not rows:
+                return total
+            producer = await self._ensure_producer()
+            sent = await self._send(producer, rows)
+            await self.mark_published([r.id for r in rows if r.id is not None and r.id in sent])
+            total += len(sent)
+            if self.metrics:
+                self.metrics.events_published.inc(len(sent))
+            if len(sent) < len(rows):
+                failed = len(rows) - len(sent)
+                raise RuntimeError(f"{failed} outbox message(s) not acknowledged by Kafka")
+
+    async def _pending(self) -> Sequence[OutboxMessage]:
+        async with self.db.session() as session:
+            result = await session.execute(
+                sa.select(OutboxMessage)
+                .where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
+                .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+                .limit(self.batch_size)
+            )
+            return result.scalars().all()
+
+    async def _backlog(self) -> int:
+        async with self.db.session() as session:
+            result = await session.execute(
+                sa.select(sa.func.count()).select_from(OutboxMessage)
+                .where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
+            )
+            return int(result.scalar_one())
+
+    async def _send(self, producer: AIOKafkaProducer,
+                    rows: Sequence[OutboxMessage]) -> set[int]:
+        futures: list[tuple[int, asyncio.Future[object]]] = []
+        for row in rows:
+            envelope = Envelope.model_validate_json(row.envelope)
+            parent = propagate.extract({"traceparent": envelope.traceparent or "",
+                                        "tracestate": envelope.tracestate or ""})
+            token = otel_context.attach(parent)
+            try:
+                with self.tracer.start_as_current_span(
+                    f"{row.topic} publish", kind=SpanKind.PRODUCER,
+                    attributes={
+                        "messaging.system": "kafka",
+                        "messaging.destination.name": row.topic,
+                        "messaging.operation.type": "publish",
+                        "messaging.message.id": row.event_id,
+                        "cloudevents.event_type": row.event_type,
+                    },
+                ):
+                    carrier: dict[str, str] = {}
+                    propagate.inject(carrier)
+                    headers = envelope.model_copy(update={
+                        "traceparent": carrier.get("traceparent", envelope.traceparent),
+                        "tracestate": carrier.get("tracestate", envelope.tracestate),
+                    }).to_headers()
+                    fut = await producer.send(
+                        row.topic, value=row.payload.encode(),
+                        key=row.message_key.encode(), headers=headers,
+                    )
+            finally:
+                otel_context.detach(token)
+            futures.append((row.id or 0, fut))
+        results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
+        sent = {row_id for (row_id, _), res in zip(futures, results, strict=True)
+                if not isinstance(res, BaseException)}
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            log.warning("outbox relay: %d of %d sends failed: %s", len(errors), len(results),
+                        type(errors[0]).__name__)
+        self.kafka_ok = not errors
+        return sent
+
+    async def mark_published(self, ids: list[int]) -> None:
+        """Record that Kafka acknowledged these rows. Overridable in fault tests."""
+        if not ids:
+            return
+        now = datetime.now(UTC)
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                sa.update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))  # type: ignore[union-attr]
+                .values(published_at=now)
+            )
+
+    async def _maybe_purge(self) -> None:
+        now = datetime.now(UTC)
+        if now - self._last_purge < timedelta(minutes=10):
+            return
+        self._last_purge = now
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                sa.delete(OutboxMessage).where(
+                    OutboxMessage.published_at < now - self.retain_published  # type: ignore[operator]
+                )
+            )
+
+    # -- producer --------------------------------------------------------------------------
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = make_producer(self.bootstrap_servers,
+                                     client_id=f"{self.service_name}-outbox")
+            try:
+                await producer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), timeout=5)

@@ -1,0 +1,95 @@
+"""Tracing and logging set-up: OpenTelemetry traces (FastAPI, httpx, SQLAlchemy, Kafka) and
+JSON logs that carry the trace id. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from servicekit.redact import scrub
+
+_STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_global_set = False
+_httpx_instrumented = False
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, service, trace and span ids."""
+
+    def __init__(self, service_name: str) -> None:
+        super().__init__()
+        self.service_name = service_name
+
+    def format(self, record: logging.LogRecord) -> str:
+        span_context = trace.get_current_span().get_span_context()
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": scrub(record.getMessage()),
+            "service": self.service_name,
+        }
+        if span_context.is_valid:
+            entry["trace_id"] = format(span_context.trace_id, "032x")
+            entry["span_id"] = format(span_context.span_id, "016x")
+        for key, value in record.__dict__.items():
+            if key not in _STD_ATTRS and not key.startswith("_"):
+                entry[key] = scrub(value) if isinstance(value, str) else value
+        if record.exc_info:
+            entry["exception"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(service_name: str, level: str = "INFO") -> None:
+    """Route the root logger (and uvicorn's) through one JSON handler on stderr."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_servicekit", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service_name))
+    handler._servicekit = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        lg.handlers = []
+        lg.propagate = True
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def make_tracer_provider(service_name: str, otlp_endpoint: str | None) -> TracerProvider:
+    """A tracer provider for one service. The first one made also becomes the global one
+    (httpx instrumentation and library code use the global provider)."""
+    global _global_set, _httpx_instrumented
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    if not _global_set:
+        trace.set_tracer_provider(provider)
+        _global_set = True
+    if not _httpx_instrumented:
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+        HTTPXClientInstrumentor().instrument()
+        _httpx_instrumented = True
+    return provider
+
+
+def instrument_sqlalchemy(engine: Any, provider: TracerProvider) -> None:
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    SQLAlchemyInstrumentor().instrument(engine=engine, tracer_provider=provider,
+                                        enable_commenter=False)

@@ -1,0 +1,39 @@
+"""Staff API for the catalogue: ``/api/v1/services``."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+from servicekit.deps import UowDep
+
+from citizen_services.api.schemas import ServiceCreate, ServicePublic
+from citizen_services.application import catalogue
+
+router = APIRouter(prefix="/api/v1/services", tags=["catalogue"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ServicePublic,
+             summary="Create a catalogue entry (draft)")
+async def create_service(body: ServiceCreate, uow: UowDep, response: Response) -> ServicePublic:
+    service = await catalogue.create_service(
+        uow=uow, command=catalogue.CreateService(**body.model_dump()))
+    response.headers["Location"] = f"/api/v1/services/{service.id}"
+    response.headers["ETag"] = f'"{service.version}"'
+    return ServicePublic.model_validate(service)
+
+
+@router.get("/{service_id}", response_model=ServicePublic, summary="Read a catalogue entry")
+async def read_service(service_id: uuid.UUID, uow: UowDep, response: Response) -> ServicePublic:
+    service = await catalogue.get_service(uow=uow, service_id=service_id)
+    response.headers["ETag"] = f'"{service.version}"'
+    return ServicePublic.model_validate(service)
+
+
+@router.post("/{service_id}/publish", response_model=ServicePublic,
+             summary="Publish a draft or suspended entry (emits ServicePublished)")
+async def publish_service(service_id: uuid.UUID, uow: UowDep, response: Response) -> ServicePublic:
+    service = await catalogue.publish_service(
+        uow=uow, command=catalogue.PublishService(service_id=service_id))
+    response.headers["ETag"] = f'"{service.version}"'
+    return ServicePublic.model_validate(service)

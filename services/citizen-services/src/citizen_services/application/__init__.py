@@ -1,0 +1,1 @@
+"""Commands and their handlers; one unit of work each; nothing HTTP-shaped."""

@@ -1,0 +1,87 @@
+"""Catalogue commands: create a service entry, publish it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from contracts.citizen_services import ServicePublished
+from servicekit.errors import NotFound
+from servicekit.uow import UnitOfWork
+from sqlalchemy import or_, select
+
+from citizen_services.domain.catalogue import (
+    DuplicateService,
+    ServiceStatus,
+    check_transition,
+    slugify,
+)
+from citizen_services.persistence.tables import CatalogueService
+
+
+@dataclass(frozen=True)
+class CreateService:
+    name: str
+    description: str = ""
+    service_code: str | None = None
+    slug: str | None = None
+    keywords: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    department: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishService:
+    service_id: uuid.UUID
+    actor: str | None = None
+
+
+class ServiceNotFound(NotFound):
+    code, title = "service-not-found", "Service not found"
+
+
+async def create_service(*, uow: UnitOfWork, command: CreateService) -> CatalogueService:
+    slug = command.slug or slugify(command.name)
+    code = command.service_code or slug
+    clash = await uow.session.execute(
+        select(CatalogueService.id).where(
+            or_(CatalogueService.slug == slug, CatalogueService.service_code == code)))
+    if clash.first() is not None:
+        raise DuplicateService(f"A service with slug '{slug}' or service_code '{code}' exists.",
+                               slug=slug, service_code=code)
+    now = datetime.now(UTC)
+    service = CatalogueService(
+        name=command.name, description=command.description, slug=slug, service_code=code,
+        keywords=list(command.keywords), groups=list(command.groups),
+        department=command.department, status=ServiceStatus.DRAFT.value,
+        created_at=now, updated_at=now,
+    )
+    uow.session.add(service)
+    await uow.commit()
+    return service
+
+
+async def get_service(*, uow: UnitOfWork, service_id: uuid.UUID) -> CatalogueService:
+    service = await uow.session.get(CatalogueService, service_id)
+    if service is None:
+        raise ServiceNotFound(f"No service with id {service_id}.")
+    return service
+
+
+async def publish_service(*, uow: UnitOfWork, command: PublishService) -> CatalogueService:
+    service = await get_service(uow=uow, service_id=command.service_id)
+    check_transition(service.status, ServiceStatus.PUBLISHED)
+    now = datetime.now(UTC)
+    service.status = ServiceStatus.PUBLISHED.value
+    service.version += 1
+    service.published_at = now
+    service.updated_at = now
+    service.status_changed_by = command.actor
+    uow.publish(ServicePublished(
+        service_id=service.id, service_code=service.service_code, slug=service.slug,
+        name=service.name, entry_version=service.version, occurred_at=now,
+        published_by=command.actor,
+    ))
+    await uow.commit()
+    return service

@@ -1,0 +1,1 @@
+"""The catalogue domain: plain Python, no HTTP and no database."""

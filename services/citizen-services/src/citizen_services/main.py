@@ -1,0 +1,26 @@
+"""citizen-services: the catalogue of council digital services and citizens' requests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from servicekit.app import create_service_app
+
+from citizen_services.api import services
+from citizen_services.config import Settings
+from citizen_services.messaging.subscriptions import SUBSCRIPTIONS
+
+MIGRATIONS = str(Path(__file__).parent / "persistence" / "migrations")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    return create_service_app(
+        settings,
+        title="Citizen services",
+        description="The catalogue of Milton Keynes council digital services.",
+        routers=[services.router],
+        migrations=MIGRATIONS,
+        subscriptions=SUBSCRIPTIONS or None,
+    )

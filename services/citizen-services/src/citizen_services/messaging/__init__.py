@@ -1,0 +1,1 @@
+"""What citizen-services consumes."""

@@ -1,0 +1,1 @@
+"""What inclusion consumes."""

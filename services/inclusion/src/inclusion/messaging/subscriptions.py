@@ -1,0 +1,8 @@
+"""{EventType: handler} — the one list of what inclusion consumes (nothing yet)."""
+
+from collections.abc import Mapping
+
+from contracts import Event
+from servicekit.messaging.consumer import Handler
+
+SUBSCRIPTIONS: Mapping[type[Event], Handler] = {}

@@ -1,0 +1,5 @@
+from alembic import context
+from servicekit.migrations import run_env
+from sqlmodel import SQLModel
+
+run_env(context, SQLModel.metadata)

@@ -1,0 +1,1 @@
+"""Delivery adapters: SMTP for email (SMS providers arrive with the notifications issue)."""

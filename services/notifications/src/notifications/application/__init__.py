@@ -1,0 +1,1 @@
+"""Commands, event handlers and the delivery worker."""

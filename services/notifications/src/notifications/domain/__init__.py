@@ -1,0 +1,1 @@
+"""Notification domain: statuses and rules (plain Python)."""

@@ -1,0 +1,1 @@
+"""What notifications consumes."""
