@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from contracts import Envelope, Event
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.db import Database
 from servicekit.messaging.outbox import record_event

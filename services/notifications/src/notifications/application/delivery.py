@@ -153,7 +153,7 @@ class EmailDeliveryWorker:
                         sa.update(T).where(T.c.id == nid).values(
                             status=status.value, updated_at=now, last_error=(error or "")[:500]))
         failures = len(results) - len(delivered)
-        log.info("email delivery: %d delivered, %d not yet", len(delivered), failures)
+        log.debug("email delivery: %d delivered, %d not yet", len(delivered), failures)
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -1,0 +1,217 @@
+"""The consumer against real Kafka: inbox, retries, DLQ, relay double-publish."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from contracts import Envelope, header_map
+from contracts.citizen_services import ServicePublished
+from contracts.topics import CATALOGUE_SERVICE
+from servicekit.db import Database
+from servicekit.messaging.consumer import EventConsumer, MessageContext, PermanentError
+from servicekit.messaging.relay import OutboxRelay
+from servicekit.testing import end_offsets, eventually, read_topic
+from servicekit.uow import UnitOfWork
+
+from ..conftest import effect_table
+
+pytestmark = [pytest.mark.kafka]
+TOPIC = CATALOGUE_SERVICE.name
+DLQ = CATALOGUE_SERVICE.dlq
+SOURCE = "urn:uk-gov-milton-keynes:test"
+
+
+def event(tag: str, n: int) -> ServicePublished:
+    return ServicePublished(service_id=uuid.uuid4(), service_code=f"{tag}-{n}", slug=tag,
+                            name=f"Service {n}", entry_version=1, occurred_at=datetime.now(UTC))
+
+
+def recording_handler(tag: str):  # type: ignore[no-untyped-def]
+    async def handle(ev: ServicePublished, ctx: MessageContext) -> None:
+        if ev.slug != tag:
+            return  # another test's event on the shared topic
+        await ctx.session.execute(sa.insert(effect_table).values(event_id=ctx.envelope.id,
+                                                                 tag=tag))
+    return handle
+
+
+async def effects(db: Database, tag: str) -> int:
+    async with db.session() as s:
+        return int((await s.execute(sa.select(sa.func.count()).select_from(effect_table)
+                                    .where(effect_table.c.tag == tag))).scalar_one())
+
+
+def make_consumer(db: Database, bootstrap: str, handler, **kw) -> EventConsumer:  # type: ignore[no-untyped-def]
+    return EventConsumer(db, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex[:8]}",
+                         subscriptions={ServicePublished: handler}, service_name="test",
+                         source=SOURCE, backoff_initial=0.05, backoff_max=0.2, **kw)
+
+
+async def produce(bootstrap: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for key, value, headers in records:
+            await producer.send_and_wait(TOPIC, value=value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+
+def good_record(tag: str, n: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    ev = event(tag, n)
+    env = Envelope(source=SOURCE, type=ev.event_type(), subject=ev.aggregate_id)
+    return ev.aggregate_id.encode(), ev.to_json(), env.to_headers()
+
+
+async def test_bad_records_go_to_dlq_and_good_ones_after_them_are_processed(
+        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    dlq_start = await end_offsets(kafka_bootstrap, DLQ)
+    key = uuid.uuid4().hex.encode()
+    undecodable = (key, b"\xff not json " + tag.encode(), [("ce_id", b"\xff\xfe")])
+    v9 = event(tag, 99)
+    unknown_version = (key, v9.to_json(), Envelope(
+        source=SOURCE, type=v9.event_type().replace(".v1", ".v9"), subject="x").to_headers())
+    await produce(kafka_bootstrap, [undecodable, unknown_version,
+                                    *[good_record(tag, i) for i in range(5)]])
+    consumer = make_consumer(db, kafka_bootstrap, recording_handler(tag))
+    await consumer.start()
+    try:
+        await eventually(lambda: _eq(effects(db, tag), 5), timeout=30,
+                         message="good records after the bad ones were not processed")
+    finally:
+        await consumer.stop()
+    dead = await read_topic(kafka_bootstrap, DLQ, start=dlq_start, count=2, timeout=10,
+                            predicate=lambda r: tag.encode() in (r.value or b""))
+    assert len(dead) == 2
+    reasons = sorted(header_map(r.headers)["dlq-reason"] for r in dead)
+    assert reasons == ["undecodable", "unknown-type"]
+    for r in dead:
+        h = header_map(r.headers)
+        assert h["dlq-original-topic"] == TOPIC
+        assert h["dlq-error"]
+        assert h["dlq-consumer-group"].startswith("test-")
+
+
+async def test_transient_failures_are_retried_and_the_effect_happens_once(
+        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    failures = iter([RuntimeError("db blip"), RuntimeError("db blip again")])
+    inner = recording_handler(tag)
+
+    async def flaky(ev: ServicePublished, ctx: MessageContext) -> None:
+        if ev.slug == tag:
+            err = next(failures, None)
+            if err:
+                raise err
+        await inner(ev, ctx)
+
+    await produce(kafka_bootstrap, [good_record(tag, 0)])
+    consumer = make_consumer(db, kafka_bootstrap, flaky)
+    await consumer.start()
+    try:
+        await eventually(lambda: _eq(effects(db, tag), 1), timeout=30)
+        await asyncio.sleep(0.5)
+        assert await effects(db, tag) == 1
+    finally:
+        await consumer.stop()
+
+
+async def test_handler_that_keeps_failing_goes_to_dlq_after_max_attempts(
+        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    dlq_start = await end_offsets(kafka_bootstrap, DLQ)
+    calls = 0
+
+    async def broken(ev: ServicePublished, ctx: MessageContext) -> None:
+        nonlocal calls
+        if ev.slug == tag:
+            calls += 1
+            raise RuntimeError("downstream is down for user someone@example.com")
+        await recording_handler(tag)(ev, ctx)
+
+    async def permanent(ev: ServicePublished, ctx: MessageContext) -> None:
+        if ev.slug == tag:
+            raise PermanentError("cannot ever work")
+
+    await produce(kafka_bootstrap, [good_record(tag, 0)])
+    consumer = make_consumer(db, kafka_bootstrap, broken, max_attempts=3)
+    await consumer.start()
+    try:
+        dead = await read_topic(kafka_bootstrap, DLQ, start=dlq_start, count=1, timeout=30,
+                                predicate=lambda r: tag.encode() in (r.value or b""))
+    finally:
+        await consumer.stop()
+    assert calls == 3
+    assert len(dead) == 1
+    h = header_map(dead[0].headers)
+    assert h["dlq-reason"] == "handler-failed" and h["dlq-attempts"] == "3"
+    assert "someone@example.com" not in h["dlq-error"]  # personal data scrubbed
+    assert await effects(db, tag) == 0
+
+    dlq_start = await end_offsets(kafka_bootstrap, DLQ)
+    consumer = make_consumer(db, kafka_bootstrap, permanent, max_attempts=5)
+    await consumer.start()
+    try:
+        dead = await read_topic(kafka_bootstrap, DLQ, start=dlq_start, count=1, timeout=30,
+                                predicate=lambda r: tag.encode() in (r.value or b""))
+    finally:
+        await consumer.stop()
+    assert header_map(dead[0].headers)["dlq-reason"] == "permanent"
+
+
+async def test_relay_crash_after_send_before_marking_still_gives_one_effect_each(
+        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    """Fault (c): the relay publishes a batch twice; the inbox keeps effects exactly-once."""
+    start = await end_offsets(kafka_bootstrap, TOPIC)
+
+    class CrashOnceRelay(OutboxRelay):
+        crashed = False
+
+        async def mark_published(self, ids: list[int]) -> None:
+            if not self.crashed:
+                self.crashed = True
+                raise ConnectionError("simulated crash after send, before marking")
+            await super().mark_published(ids)
+
+    relay = CrashOnceRelay(db, bootstrap_servers=kafka_bootstrap, service_name="test",
+                           backoff_initial=0.05)
+    consumer = make_consumer(db, kafka_bootstrap, recording_handler(tag))
+    await relay.start()
+    await consumer.start()
+    try:
+        async with UnitOfWork(db, source=SOURCE) as uow:
+            for i in range(10):
+                uow.publish(event(tag, i))
+            await uow.commit()
+        on_topic = await read_topic(kafka_bootstrap, TOPIC, start=start, count=20, timeout=30,
+                                    predicate=lambda r: tag.encode() in r.value)
+        assert len(on_topic) == 20  # the batch really went out twice
+        assert relay.crashed
+        await eventually(lambda: _eq(effects(db, tag), 10), timeout=30)
+        await asyncio.sleep(1.0)  # let any duplicate be (not) processed
+        assert await effects(db, tag) == 10
+    finally:
+        await consumer.stop()
+        await relay.stop()
+
+
+async def test_the_same_record_delivered_twice_has_one_effect(
+        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    start = await end_offsets(kafka_bootstrap, TOPIC)
+    await produce(kafka_bootstrap, [good_record(tag, 0)])
+    [record] = await read_topic(kafka_bootstrap, TOPIC, start=start, count=1,
+                                predicate=lambda r: tag.encode() in r.value)
+    consumer = make_consumer(db, kafka_bootstrap, recording_handler(tag))
+    assert await consumer.process(record) == "handled"
+    assert await consumer.process(record) == "duplicate"
+    assert await effects(db, tag) == 1
+
+
+async def _eq(coro, expected: int) -> bool:  # type: ignore[no-untyped-def]
+    return await coro == expected
+
+
