@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+
 from citizen_services.config import Settings as CitizenSettings
 from mkinfra.smtp_sink import SmtpSink
 from notifications.config import Settings as NotificationsSettings

@@ -20,6 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+
 from citizen_services.main import create_app as citizen_app
 from contracts import Envelope
 from contracts.citizen_services import ServicePublished
@@ -61,7 +62,8 @@ async def test_a_broker_down_100_published_then_restarted_gives_exactly_100_emai
                 r = await client.post(f"/api/v1/services/{r.json()['id']}/publish")
                 assert r.status_code == 200, r.text
             pending = await count(citizen_settings.database_url,
-                                  "SELECT count(*) FROM servicekit_outbox WHERE published_at IS NULL")
+                                  "SELECT count(*) FROM servicekit_outbox "
+                                  "WHERE published_at IS NULL")
             assert pending == 100  # all accepted, all waiting in the outbox
             assert emails_tagged(smtp_sink, tag) == 0
         finally:
@@ -154,8 +156,8 @@ async def test_b_consumer_killed_midway_through_1000_events_gives_exactly_1000_e
         assert await count(db_url, rows_sql, p=like) == 1000
         assert await count(db_url, "SELECT count(*) FROM notification WHERE subject LIKE :p "
                                    "AND status = 'delivered'", p=like) == 1000
-        inbox = await count(db_url, "SELECT count(*) FROM servicekit_inbox WHERE event_id = ANY(:ids)",
-                            ids=event_ids)
+        inbox = await count(db_url, "SELECT count(*) FROM servicekit_inbox "
+                                    "WHERE event_id = ANY(:ids)", ids=event_ids)
         assert inbox == 1000
     finally:
         if proc.poll() is None:

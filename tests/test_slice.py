@@ -9,14 +9,15 @@ import uuid
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
 from citizen_services.main import create_app as citizen_app
 from gateway.config import GatewaySettings
 from gateway.main import create_app as gateway_app
 from mkinfra.smtp_sink import SmtpSink
 from notifications.main import create_app as notifications_app
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
 from servicekit.testing import eventually, running_app
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]

@@ -75,10 +75,6 @@ def _accepts(old_kind: str | None, new_kind: str | None) -> bool:
         "integer", "number")
 
 
-def _ref(schema: Any) -> str | None:
-    return schema.get("$ref") if isinstance(schema, dict) else None
-
-
 def _allowed(schema: JSONSchema) -> list[Any] | None:
     """The only values a schema accepts (``const``/``enum``), or ``None`` if unrestricted."""
     if "const" in schema:
@@ -111,12 +107,11 @@ class _Comparison:
     # -- resolution ---------------------------------------------------------------------
 
     @staticmethod
-    def _resolve(schema: Any, root: JSONSchema) -> JSONSchema:
-        """Follow local ``$ref``s, keeping keywords written beside the ``$ref``."""
-        if schema is True:
-            return {}
-        if schema is False:
-            return {"not": {}}
+    def _resolve(schema: Any, root: JSONSchema) -> tuple[str | None, JSONSchema]:
+        """Follow local ``$ref``s (keeping keywords beside them); also return the last one."""
+        if isinstance(schema, bool):
+            return None, {} if schema else {"not": {}}
+        last: str | None = None
         seen: set[str] = set()
         while "$ref" in schema:
             ref = schema["$ref"]
@@ -126,27 +121,28 @@ class _Comparison:
             target: Any = root
             for part in filter(None, ref[1:].split("/")):
                 target = target[part.replace("~1", "/").replace("~0", "~")]
-            rest = {k: v for k, v in schema.items() if k != "$ref"}
-            schema = {**target, **rest}
-        return dict(schema)
+            schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+            last = ref
+        return last, dict(schema)
 
-    def _variants(self, schema: Any, root: JSONSchema) -> list[JSONSchema]:
-        """The alternatives a schema accepts: ``anyOf``/``oneOf`` members, ``type`` lists."""
-        schema = self._resolve(schema, root)
+    def _variants(self, schema: Any, root: JSONSchema) -> list[tuple[str | None, JSONSchema]]:
+        """The alternatives a schema accepts (``anyOf``/``oneOf`` members, ``type`` lists),
+        each with the ``$ref`` it came from."""
+        ref, schema = self._resolve(schema, root)
         for keyword in ("anyOf", "oneOf"):
             if keyword in schema:
                 return [v for sub in schema[keyword] for v in self._variants(sub, root)]
         if isinstance(schema.get("type"), list):
-            return [{**schema, "type": t} for t in schema["type"]]
+            return [(ref, {**schema, "type": t}) for t in schema["type"]]
         if "allOf" in schema:
-            return [self._merge_all_of(schema, root)]
-        return [schema]
+            return [(ref, self._merge_all_of(schema, root))]
+        return [(ref, schema)]
 
     def _merge_all_of(self, schema: JSONSchema, root: JSONSchema) -> JSONSchema:
         """Flatten ``allOf`` (as older pydantic wrote ``$ref`` plus siblings) into one."""
         merged = {k: v for k, v in schema.items() if k != "allOf"}
         for sub in schema["allOf"]:
-            part = self._resolve(sub, root)
+            _, part = self._resolve(sub, root)
             if "allOf" in part:
                 part = self._merge_all_of(part, root)
             props = {**merged.get("properties", {}), **part.get("properties", {})}
@@ -161,26 +157,15 @@ class _Comparison:
     # -- comparison ---------------------------------------------------------------------
 
     def schema(self, old: Any, new: Any, path: str) -> list[str]:
-        refs = (_ref(old), _ref(new))
-        if refs in self._active:  # a recursive model, already being compared further up
-            return []
-        if refs != (None, None):
-            self._active.add(refs)
-        try:
-            return self._compare(old, new, path)
-        finally:
-            self._active.discard(refs)
-
-    def _compare(self, old: Any, new: Any, path: str) -> list[str]:
+        """Problems in ``new`` against ``old`` (both subschemas of their roots) at ``path``."""
         where = path or "<root>"
-        old_variants = self._variants(old, self.old_root)
         new_variants = self._variants(new, self.new_root)
         problems: list[str] = []
-        for old_v in old_variants:
+        for old_ref, old_v in self._variants(old, self.old_root):
             old_kind = _kind(old_v)
-            candidates = [n for n in new_variants if _accepts(old_kind, _kind(n))]
+            candidates = [(r, n) for r, n in new_variants if _accepts(old_kind, _kind(n))]
             if not candidates:
-                new_kinds = sorted({str(_kind(n) or "any") for n in new_variants})
+                new_kinds = sorted({str(_kind(n) or "any") for _, n in new_variants})
                 if old_kind == "null":
                     problems.append(f"{where}: no longer nullable")
                 else:
@@ -188,9 +173,25 @@ class _Comparison:
                                     f"{' | '.join(new_kinds)}")
                 continue
             # With several candidates (a union of models), the closest one decides.
-            outcomes = [self._same_kind(old_v, n, path) for n in candidates]
-            problems.extend(min(outcomes, key=len))
+            outcomes = [self._guarded(old_ref, old_v, new_ref, new_v, path)
+                        for new_ref, new_v in candidates]
+            closest = min(outcomes, key=len)
+            problems.extend(closest)
         return list(dict.fromkeys(problems))
+
+    def _guarded(self, old_ref: str | None, old: JSONSchema, new_ref: str | None,
+                 new: JSONSchema, path: str) -> list[str]:
+        """:meth:`_same_kind`, stopping where two recursive models meet themselves again."""
+        if old_ref is None or new_ref is None:
+            return self._same_kind(old, new, path)
+        pair = (old_ref, new_ref)
+        if pair in self._active:
+            return []
+        self._active.add(pair)
+        try:
+            return self._same_kind(old, new, path)
+        finally:
+            self._active.discard(pair)
 
     def _same_kind(self, old: JSONSchema, new: JSONSchema, path: str) -> list[str]:
         where = path or "<root>"

@@ -142,6 +142,10 @@ def _rewrite_refs(node: Any, refs: dict[str, str]) -> Any:
     return node
 
 
+def _without_ids(schema: JSONSchema) -> JSONSchema:
+    return {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
+
+
 def _component_schemas(cls: type[Event]) -> dict[str, JSONSchema]:
     """The event schema for ``components/schemas``, its ``$defs`` hoisted beside it.
 
@@ -149,10 +153,8 @@ def _component_schemas(cls: type[Event]) -> dict[str, JSONSchema]:
     with its own base URI would make ``#/components/...`` refer to the wrong place.
     """
     key = message_key(cls)
-    schema = event_schema(cls)
+    schema = _without_ids(event_schema(cls))
     defs: dict[str, JSONSchema] = schema.pop("$defs", {})
-    for keyword in ("$schema", "$id"):
-        schema.pop(keyword)
     refs = {f"#/$defs/{name}": f"#/components/schemas/{key}_{ident(name)}" for name in defs}
     out = {key: _rewrite_refs(schema, refs)}
     for name, definition in defs.items():
@@ -166,15 +168,15 @@ def _summary(cls: type[Event]) -> str:
 
 def _message(cls: type[Event]) -> JSONSchema:
     ce = CE_PREFIX
-    key_description = (
-        f"Aggregate id (`{cls.aggregate_field}`), also the `ce_subject` header; keeps the "
-        "events of one aggregate in order."
-    )
+    schema = event_schema(cls)
+    aggregate: JSONSchema = {"type": "string"}
+    if "format" in schema["properties"][cls.aggregate_field]:
+        aggregate["format"] = schema["properties"][cls.aggregate_field]["format"]
     return {
         "name": cls.event_type(),
         "title": cls.event_name,
         "summary": _summary(cls),
-        "description": event_schema(cls)["description"],
+        "description": schema["description"],
         "contentType": CONTENT_TYPE,
         "tags": [{"name": cls.context}],
         "payload": {"$ref": f"#/components/schemas/{message_key(cls)}"},
@@ -184,14 +186,23 @@ def _message(cls: type[Event]) -> JSONSchema:
             "properties": {
                 f"{ce}type": {"type": "string", "const": cls.event_type()},
                 f"{ce}dataschema": {"type": "string", "const": cls.dataschema()},
-                f"{ce}subject": {"type": "string", "description": key_description},
+                f"{ce}subject": {
+                    **aggregate,
+                    "description": f"Aggregate id (`{cls.aggregate_field}`), equal to the key.",
+                },
                 "content-type": {"type": "string", "const": CONTENT_TYPE},
             },
         },
         "correlationId": {"$ref": "#/components/correlationIds/traceparent"},
         "bindings": {
             "kafka": {
-                "key": {"type": "string", "description": key_description},
+                "key": {
+                    **aggregate,
+                    "description": (
+                        f"Aggregate id (`{cls.aggregate_field}`), equal to `ce_subject`: the "
+                        "events of one aggregate share a partition and stay in order."
+                    ),
+                },
                 "bindingVersion": KAFKA_BINDING_VERSION,
             }
         },
@@ -254,8 +265,8 @@ def asyncapi_document(events: Sequence[type[Event]] | None = None,
                                  topic.retention_ms, on_topic, topic.partitions)
         channels[dlq_key] = _channel(
             topic.dlq, topic.dlq,
-            f"Dead letters of `{topic.name}`: records a consumer could not process, "
-            "unchanged (same key, value and CloudEvents headers) plus headers describing "
+            f"Dead letters of `{topic.name}`: records a consumer could not process, as "
+            "they were received (key, value, CloudEvents headers), plus headers describing "
             "the error.",
             topic.dlq_retention_ms, on_topic)
         operations[f"send_{key}"] = _operation(
@@ -308,10 +319,6 @@ def asyncapi_document(events: Sequence[type[Event]] | None = None,
             },
         },
     }
-
-
-def _without_ids(schema: JSONSchema) -> JSONSchema:
-    return {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
 
 
 # --- Files --------------------------------------------------------------------------------

@@ -13,13 +13,13 @@ from typing import Any
 
 import aiohttp
 from opentelemetry import trace
-from servicekit.telemetry import configure_logging, make_tracer_provider
 from starlette.types import Receive, Scope, Send
 
 from gateway.config import GatewaySettings
 from gateway.problems import send_problem
 from gateway.proxy import Proxy
 from gateway.routes import ROUTES, Upstream, match, upstreams
+from servicekit.telemetry import configure_logging, make_tracer_provider
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ class Gateway:
         self.proxy: Proxy | None = None
 
     async def startup(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.settings.pool_size_per_upstream,
+        connector = aiohttp.TCPConnector(limit=0,
+                                         limit_per_host=self.settings.pool_size_per_upstream,
                                          keepalive_timeout=30, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                              cookie_jar=aiohttp.DummyCookieJar())

@@ -7,7 +7,6 @@ gateway's span is sent upstream so one trace runs from the gateway to the consum
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -112,7 +111,7 @@ class Proxy:
                         await send({"type": "http.response.body", "body": chunk,
                                     "more_body": True})
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
-            except (aiohttp.ClientConnectionError, TimeoutError, asyncio.TimeoutError) as exc:
+            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 span.set_attribute("error.type", type(exc).__name__)
                 if started:  # the status line is gone; all we can do is cut the body short
                     log.warning("upstream %s broke off a response: %s", upstream.name,

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import sqlalchemy as sa
+
 from servicekit.db import Database
 from servicekit.messaging.tables import InboxMessage, OutboxMessage
 

@@ -56,7 +56,8 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> ServiceSettings:
-        if self.environment == "production" and self.identity_secret.get_secret_value() == DEV_SECRET:
+        secret = self.identity_secret.get_secret_value()
+        if self.environment == "production" and secret == DEV_SECRET:
             raise ValueError("PLATFORM_IDENTITY_SECRET must be set outside development")
         return self
 

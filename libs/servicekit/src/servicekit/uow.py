@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from contracts import Envelope, Event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts import Envelope, Event
 from servicekit.db import Database
 from servicekit.messaging.outbox import record_event
 

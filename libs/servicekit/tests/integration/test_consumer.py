@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+
 from contracts import Envelope, header_map
 from contracts.citizen_services import ServicePublished
 from contracts.topics import CATALOGUE_SERVICE
@@ -53,7 +53,10 @@ def make_consumer(db: Database, bootstrap: str, handler, **kw) -> EventConsumer:
                          source=SOURCE, backoff_initial=0.05, backoff_max=0.2, **kw)
 
 
-async def produce(bootstrap: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
+Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+async def produce(bootstrap: str, records: list[Record]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
     await producer.start()
     try:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+
 from contracts import Envelope, header_map
 from contracts.citizen_services import ServicePublished
 from contracts.topics import CATALOGUE_SERVICE

@@ -1,6 +1,7 @@
 """citizen-services settings (environment prefix ``CITIZEN_SERVICES_``)."""
 
 from pydantic_settings import SettingsConfigDict
+
 from servicekit.settings import ServiceSettings
 
 

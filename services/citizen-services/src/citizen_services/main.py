@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from servicekit.app import create_service_app
 
 from citizen_services.api import services
 from citizen_services.config import Settings
 from citizen_services.messaging.subscriptions import SUBSCRIPTIONS
+from servicekit.app import create_service_app
 
 MIGRATIONS = str(Path(__file__).parent / "persistence" / "migrations")
 

@@ -1,6 +1,7 @@
 """inclusion settings (environment prefix ``INCLUSION_``)."""
 
 from pydantic_settings import SettingsConfigDict
+
 from servicekit.settings import ServiceSettings
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from servicekit.app import create_service_app
 
 from inclusion.config import Settings
 from inclusion.messaging.subscriptions import SUBSCRIPTIONS
+from servicekit.app import create_service_app
 
 MIGRATIONS = str(Path(__file__).parent / "persistence" / "migrations")
 

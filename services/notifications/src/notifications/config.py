@@ -2,6 +2,7 @@
 
 from pydantic import EmailStr, SecretStr
 from pydantic_settings import SettingsConfigDict
+
 from servicekit.settings import ServiceSettings
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from servicekit.app import ServiceRuntime, create_service_app
 
 from notifications.application.delivery import EmailDeliveryWorker
 from notifications.config import Settings
 from notifications.messaging.subscriptions import build_subscriptions
+from servicekit.app import ServiceRuntime, create_service_app
 
 MIGRATIONS = str(Path(__file__).parent / "persistence" / "migrations")
 

@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from contracts import Envelope, EnvelopeError, Event, UnknownEventType, dlq_name, event_class
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 from pydantic import ValidationError
@@ -37,6 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts import Envelope, EnvelopeError, Event, UnknownEventType, dlq_name, event_class
 from servicekit.db import Database
 from servicekit.messaging.outbox import record_event
 from servicekit.messaging.producer import make_producer
@@ -323,12 +323,13 @@ class EventConsumer:
         producer = self._dlq_producer
         if producer is None:
             raise RuntimeError("DLQ producer not connected")
+        stack = scrub("".join(traceback.format_exception(dl.error)))[-4000:]
         error_text = scrub(f"{type(dl.error).__name__}: {dl.error}")[:2000]
         headers = [*(record.headers or ()),
                    ("dlq-reason", dl.reason.encode()),
                    ("dlq-error", error_text.encode()),
                    ("dlq-error-type", type(dl.error).__name__.encode()),
-                   ("dlq-stack", scrub("".join(traceback.format_exception(dl.error)))[-4000:].encode()),
+                   ("dlq-stack", stack.encode()),
                    ("dlq-attempts", str(dl.attempts).encode()),
                    ("dlq-original-topic", record.topic.encode()),
                    ("dlq-original-partition", str(record.partition).encode()),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from contracts import Envelope, Event
 from opentelemetry import propagate
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts import Envelope, Event
 from servicekit.messaging.tables import OutboxMessage
 
 

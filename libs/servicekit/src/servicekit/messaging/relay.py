@@ -19,11 +19,11 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from contracts import Envelope
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, TracerProvider
 
+from contracts import Envelope
 from servicekit.db import Database
 from servicekit.messaging.producer import make_producer
 from servicekit.messaging.tables import OutboxMessage

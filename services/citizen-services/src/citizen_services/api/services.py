@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Response, status
-from servicekit.deps import UowDep
 
 from citizen_services.api.schemas import ServiceCreate, ServicePublic
 from citizen_services.application import catalogue
+from servicekit.deps import UowDep
 
 router = APIRouter(prefix="/api/v1/services", tags=["catalogue"])
 

@@ -6,9 +6,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from contracts.citizen_services import ServicePublished
-from servicekit.errors import NotFound
-from servicekit.uow import UnitOfWork
 from sqlalchemy import or_, select
 
 from citizen_services.domain.catalogue import (
@@ -18,6 +15,9 @@ from citizen_services.domain.catalogue import (
     slugify,
 )
 from citizen_services.persistence.tables import CatalogueService
+from contracts.citizen_services import ServicePublished
+from servicekit.errors import NotFound
+from servicekit.uow import UnitOfWork
 
 
 @dataclass(frozen=True)

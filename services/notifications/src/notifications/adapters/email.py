@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import ssl
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid  # noqa: F401  (make_msgid for callers)
-from datetime import UTC, datetime
 
 import aiosmtplib
 

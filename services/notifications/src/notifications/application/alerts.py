@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from contracts.citizen_services import ServicePublished
-from servicekit.messaging.consumer import MessageContext
-
 from notifications.config import Settings
 from notifications.domain.notification import Channel, Status
 from notifications.persistence.tables import Notification
+from servicekit.messaging.consumer import MessageContext
 
 
 async def alert_staff_service_published(event: ServicePublished, ctx: MessageContext, *,

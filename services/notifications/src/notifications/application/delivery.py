@@ -16,7 +16,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from servicekit.db import Database
 
 from notifications.adapters.email import (
     OutgoingEmail,
@@ -27,6 +26,7 @@ from notifications.adapters.email import (
 from notifications.config import Settings
 from notifications.domain.notification import Channel, Status
 from notifications.persistence.tables import Notification
+from servicekit.db import Database
 
 log = logging.getLogger(__name__)
 T = Notification.__table__  # type: ignore[attr-defined]
@@ -82,7 +82,8 @@ class EmailDeliveryWorker:
             except Exception:
                 log.exception("email delivery pass failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.delivery_idle_seconds)
+                await asyncio.wait_for(self._wake.wait(),
+                                       timeout=self.settings.delivery_idle_seconds)
 
     async def deliver_due(self) -> int:
         """Claim and send one batch; returns how many were claimed."""

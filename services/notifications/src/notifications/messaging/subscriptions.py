@@ -7,10 +7,9 @@ from functools import partial
 
 from contracts import Event
 from contracts.citizen_services import ServicePublished
-from servicekit.messaging.consumer import Handler
-
 from notifications.application.alerts import alert_staff_service_published
 from notifications.config import Settings
+from servicekit.messaging.consumer import Handler
 
 
 def build_subscriptions(settings: Settings) -> Mapping[type[Event], Handler]:

@@ -1,5 +1,6 @@
 from alembic import context
-from servicekit.migrations import run_env
 from sqlmodel import SQLModel
+
+from servicekit.migrations import run_env
 
 run_env(context, SQLModel.metadata)

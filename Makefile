@@ -1,0 +1,59 @@
+# Milton Keynes digital platform — the two commands are `make run` and `make test`.
+# Both do all their own set-up on a fresh machine: uv, the workspace, the Kafka jars
+# (from Maven Central) and, for tests, PostgreSQL (Debian's package).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: help run test lint typecheck bench contracts setup uv sync kafka-jars postgres clean
+
+help:
+	@echo "make run        the whole platform on http://127.0.0.1:8000 (Ctrl-C stops it)"
+	@echo "make test       the whole suite against real Kafka and PostgreSQL"
+	@echo "make lint       ruff (and mypy: make typecheck)"
+	@echo "make bench      benchmarks, printed as ratios against a same-run baseline"
+	@echo "make contracts  regenerate JSON Schemas and the AsyncAPI document"
+
+uv:
+	@command -v uv >/dev/null 2>&1 || [ -x "$(HOME)/.local/bin/uv" ] || { \
+	  echo "[setup] installing uv from PyPI"; \
+	  $(PYTHON) -m pip install --quiet --user uv 2>/dev/null || $(PYTHON) -m pip install --quiet uv; }
+
+sync: uv
+	@$(eval UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv))
+	@echo "[setup] syncing the workspace (uv sync --frozen)"
+	@$(UV) sync --frozen --quiet
+
+kafka-jars: sync
+	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ]; then $(PY) -m mkinfra.kafka fetch; fi
+
+postgres: sync
+	@if [ -z "$$DATABASE_URL" ] && ! docker info >/dev/null 2>&1; then $(PY) -c "from mkinfra.postgres import ensure_postgres_installed as e; print(\"[setup] PostgreSQL binaries:\", e())"; fi
+
+setup: sync kafka-jars
+
+run: setup
+	@$(PY) -m mkinfra.devstack
+
+test: setup postgres
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: sync
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check contracts libs services gateway infra tests bench >/dev/null 2>&1 || true
+
+typecheck: sync
+	@$(VENV)/bin/mypy
+
+contracts: sync
+	@$(PY) -m contracts.generate
+
+bench: setup postgres
+	@$(PY) -m bench
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

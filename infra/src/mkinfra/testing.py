@@ -1,0 +1,215 @@
+"""pytest plugin (``-p mkinfra.testing``): real Kafka, PostgreSQL and SMTP for tests.
+
+Session fixtures start infrastructure lazily, only when a test asks for it:
+
+* ``kafka_broker`` / ``kafka_bootstrap``: ``$KAFKA_BOOTSTRAP_SERVERS`` if set, else a local
+  single-node KRaft broker (jars from Maven Central); the registry's topics are ensured.
+* ``postgres_admin_url`` / ``new_postgres_database``: ``$DATABASE_URL`` (a superuser URL) if
+  set, else testcontainers when a Docker engine answers, else a local PostgreSQL cluster.
+* ``smtp_sink`` (per test): a started :class:`~mkinfra.smtp_sink.SmtpSink`.
+
+All fixtures are synchronous, so they do not depend on pytest-asyncio's loop scopes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from mkinfra._proc import LOCALHOST, free_port, run_sync
+
+if TYPE_CHECKING:
+    from mkinfra.kafka import KafkaBroker
+    from mkinfra.smtp_sink import SmtpSink
+
+__all__ = ["free_port", "free_ports"]
+
+_START_ATTEMPTS = 3
+_MARKERS = (
+    "kafka: needs a real Kafka broker (started by the test session)",
+    "postgres: needs a real PostgreSQL server (started by the test session)",
+    "slow: fault and end-to-end tests that take more than a few seconds",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the infrastructure markers (harmless if the project registers them too)."""
+    for marker in _MARKERS:
+        config.addinivalue_line("markers", marker)
+
+
+def free_ports(count: int, host: str = LOCALHOST) -> list[int]:
+    """``count`` distinct TCP ports that are free right now."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+# --------------------------------------------------------------------------- Kafka
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker | None]:
+    """A local KRaft broker for the session, or None when KAFKA_BOOTSTRAP_SERVERS is set."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield None
+        return
+    from mkinfra.kafka import KafkaBroker, KafkaSetupError, ensure_kafka_jars
+
+    libs = ensure_kafka_jars()
+    base = tmp_path_factory.mktemp("kafka")
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        port, controller_port = free_ports(2)
+        broker = KafkaBroker(
+            base / "data",
+            port=port,
+            controller_port=controller_port,
+            log_file=base / "kafka.log",
+            libs_dir=libs,
+        )
+        try:
+            broker.start()
+            break
+        except KafkaSetupError as exc:  # most likely a port taken between pick and bind
+            if attempt == _START_ATTEMPTS or "in use" not in str(exc):
+                raise
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: KafkaBroker | None) -> str:
+    """Bootstrap servers of the session's Kafka, with every registry topic created."""
+    from mkinfra.kafka import ensure_topics
+
+    bootstrap = (
+        kafka_broker.bootstrap_servers
+        if kafka_broker is not None
+        else os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    )
+    run_sync(ensure_topics(bootstrap))
+    return bootstrap
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def _docker_available() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        out = subprocess.run(["docker", "info"], capture_output=True, timeout=15, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0
+
+
+@contextlib.contextmanager
+def _testcontainers_postgres() -> Iterator[str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:16-alpine", driver=None) as container:
+        yield container.get_connection_url()
+
+
+@contextlib.contextmanager
+def _local_postgres() -> Iterator[str]:
+    from mkinfra.postgres import PostgresError, PostgresServer, ensure_postgres_installed
+
+    bin_dir = ensure_postgres_installed()
+    # Under /tmp: as root the cluster belongs to `postgres`, which must traverse the parents.
+    base = Path(tempfile.mkdtemp(prefix="mk-pg-"))
+    server: PostgresServer | None = None
+    try:
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            server = PostgresServer(base, port=free_port(), bin_dir=bin_dir)
+            try:
+                server.start()
+                break
+            except PostgresError as exc:
+                if attempt == _START_ATTEMPTS or "in use" not in str(exc):
+                    raise
+        assert server is not None
+        yield server.admin_url
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """Superuser URL of the session's PostgreSQL server (DATABASE_URL, Docker or local)."""
+    env_url = os.environ.get("DATABASE_URL")
+    if env_url:
+        yield env_url
+        return
+    provider = _testcontainers_postgres if _docker_available() else _local_postgres
+    with provider() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def _mk_created_databases(postgres_admin_url: str) -> Iterator[list[str]]:
+    """Databases made by ``new_postgres_database``; dropped when the server outlives us."""
+    created: list[str] = []
+    yield created
+    if os.environ.get("DATABASE_URL"):
+        from mkinfra.postgres import drop_database_at
+
+        for name in created:
+            with contextlib.suppress(Exception):
+                drop_database_at(postgres_admin_url, name)
+
+
+@pytest.fixture
+def new_postgres_database(
+    postgres_admin_url: str, _mk_created_databases: list[str]
+) -> Callable[..., str]:
+    """Factory: ``new_postgres_database(prefix="t") -> url`` of a fresh, empty database."""
+    from mkinfra.postgres import admin_url_create_database
+
+    def factory(prefix: str = "t") -> str:
+        safe = re.sub(r"[^a-z0-9_]", "_", prefix.lower())[:40] or "t"
+        name = f"{safe}_{uuid.uuid4().hex[:12]}"
+        url = admin_url_create_database(postgres_admin_url, name)
+        _mk_created_databases.append(name)
+        return url
+
+    return factory
+
+
+# --------------------------------------------------------------------------- SMTP
+
+
+@pytest.fixture
+def smtp_sink(tmp_path: Path) -> Iterator[SmtpSink]:
+    """A started SMTP sink on a free port, storing into ``tmp_path/"mail"``."""
+    from mkinfra.smtp_sink import SmtpSink
+
+    sink = SmtpSink(tmp_path / "mail", port=free_port()).start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
