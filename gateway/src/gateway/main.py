@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.config import GatewaySettings
 from gateway.problems import send_problem
-from gateway.proxy import Proxy
+from gateway.proxy import Proxy, request_id_of
 from gateway.routes import ROUTES, Upstream, match, upstreams
 from servicekit.telemetry import configure_logging, make_tracer_provider
 
@@ -58,9 +58,15 @@ class Gateway:
         if path == "/health":
             await self._health(send)
             return
+        if any(segment in (".", "..") for segment in path.split("/")):
+            # "/api/v1/services/../../metrics" must not reach paths outside the route table.
+            await send_problem(send, 400, "Bad request", "Dot segments are not allowed in paths.",
+                               request_id=request_id_of(scope))
+            return
         route = match(path, self.routes)
         if route is None or self.proxy is None:
-            await send_problem(send, 404, "Not found", f"No route for {path}.")
+            await send_problem(send, 404, "Not found", f"No route for {path}.",
+                               request_id=request_id_of(scope))
             return
         await self.proxy.forward(scope, receive, send, route, self.upstreams[route.upstream])
 

@@ -12,9 +12,11 @@ import uuid
 from collections.abc import AsyncIterator
 
 import aiohttp
+from multidict import CIMultiDictProxy
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from starlette.types import Receive, Scope, Send
+from yarl import URL
 
 from gateway.problems import send_problem
 from gateway.routes import Route, Upstream
@@ -30,16 +32,23 @@ IDENTITY_HEADERS = frozenset({"x-mk-identity", "x-mk-principal", "x-user-id", "x
 CHUNK = 64 * 1024
 
 
+def request_id_of(scope: Scope) -> str:
+    """The client's X-Request-ID if usable, else a new one."""
+    request_id = next((v.decode("latin-1") for k, v in scope["headers"]
+                       if k.lower() == b"x-request-id"), "")
+    if not request_id or len(request_id) > 200 or not request_id.isprintable():
+        request_id = str(uuid.uuid4())
+    return request_id
+
+
 def _request_headers(scope: Scope) -> tuple[list[tuple[str, str]], str, str]:
     raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
     connection_tokens = {t.strip().lower() for k, v in raw if k == "connection"
                          for t in v.split(",")}
-    drop = HOP_BY_HOP | connection_tokens | IDENTITY_HEADERS | {"host"}
+    drop = HOP_BY_HOP | connection_tokens | IDENTITY_HEADERS | {"host", "forwarded"}
     headers = [(k, v) for k, v in raw if k not in drop and not k.startswith("x-forwarded-")]
     host = next((v for k, v in raw if k == "host"), "")
-    request_id = next((v for k, v in raw if k == "x-request-id"), "")
-    if not request_id or len(request_id) > 200 or not request_id.isprintable():
-        request_id = str(uuid.uuid4())
+    request_id = request_id_of(scope)
     headers = [(k, v) for k, v in headers if k != "x-request-id"]
     client = scope.get("client")
     # A client's own X-Forwarded-* headers are not trusted; only the socket peer is recorded.
@@ -50,6 +59,12 @@ def _request_headers(scope: Scope) -> tuple[list[tuple[str, str]], str, str]:
         ("x-request-id", request_id),
     ]
     return headers, request_id, host
+
+
+def _connection_tokens(headers: CIMultiDictProxy[str]) -> frozenset[str]:
+    """Header names an upstream listed in ``Connection``: hop-by-hop too (RFC 9110 7.6.1)."""
+    return frozenset(t.strip().lower() for v in headers.getall("connection", ())
+                     for t in v.split(","))
 
 
 async def _body(receive: Receive) -> AsyncIterator[bytes]:
@@ -74,7 +89,9 @@ class Proxy:
         method = scope["method"]
         path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
-        url = upstream.base_url + path + (f"?{query}" if query else "")
+        # encoded=True: the client's path and query go upstream byte for byte (yarl would
+        # otherwise re-quote them and resolve dot segments).
+        url = URL(upstream.base_url + path + (f"?{query}" if query else ""), encoded=True)
         headers, request_id, _ = _request_headers(scope)
         parent = propagate.extract(dict(headers))
         with self.tracer.start_as_current_span(
@@ -99,9 +116,10 @@ class Proxy:
                     skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
                 ) as resp:
                     span.set_attribute("http.response.status_code", resp.status)
+                    drop = HOP_BY_HOP | _connection_tokens(resp.headers)
                     response_headers = [
                         (k.lower(), v) for k, v in resp.raw_headers
-                        if k.lower().decode("latin-1") not in HOP_BY_HOP
+                        if k.lower().decode("latin-1") not in drop
                     ]
                     response_headers.append((b"x-request-id", request_id.encode()))
                     await send({"type": "http.response.start", "status": resp.status,

@@ -43,7 +43,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 20) -> None:
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
-        kwargs: dict[str, Any] = {"echo": echo}
+        # hide_parameters: SQL errors must not carry personal data into logs.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             database = make_url(self.url).database
             if database and database != ":memory:":

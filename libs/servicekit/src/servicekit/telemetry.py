@@ -66,6 +66,7 @@ def configure_logging(service_name: str, level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)  # logs parameters at DEBUG
 
 
 def make_tracer_provider(service_name: str, otlp_endpoint: str | None) -> TracerProvider:

@@ -218,3 +218,40 @@ async def _eq(coro, expected: int) -> bool:  # type: ignore[no-untyped-def]
     return await coro == expected
 
 
+
+
+async def test_a_failure_inside_a_batch_keeps_order_and_counts_attempts(
+        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    """Records fetched together are handled in one transaction; when one handler fails,
+    the records before it commit, it is retried on its own, and the rest follow in order."""
+    key = uuid.uuid4().hex.encode()  # one key: one partition, one ordered batch
+    records = []
+    for i in range(6):
+        ev = event(tag, i)
+        env = Envelope(source=SOURCE, type=ev.event_type(), subject=ev.aggregate_id)
+        records.append((key, ev.to_json(), env.to_headers()))
+    await produce(kafka_bootstrap, records)
+    calls: dict[str, int] = {}
+    order: list[str] = []
+
+    async def fails_once_on_third(ev: ServicePublished, ctx: MessageContext) -> None:
+        if ev.slug != tag:
+            return
+        calls[ev.service_code] = calls.get(ev.service_code, 0) + 1
+        if ev.service_code == f"{tag}-2" and calls[ev.service_code] == 1:
+            raise RuntimeError("transient")
+        order.append(ev.service_code)
+        await recording_handler(tag)(ev, ctx)
+
+    consumer = make_consumer(db, kafka_bootstrap, fails_once_on_third)
+    await consumer.start()
+    try:
+        await eventually(lambda: _eq(effects(db, tag), 6), timeout=30)
+    finally:
+        await consumer.stop()
+    assert calls[f"{tag}-2"] == 2
+    # records 0 and 1 may have been handled twice inside rolled-back transactions, but each
+    # has exactly one effect, and the committed order is the partition's order
+    assert await effects(db, tag) == 6
+    committed = [c for c in dict.fromkeys(order)]
+    assert committed == [f"{tag}-{i}" for i in range(6)]

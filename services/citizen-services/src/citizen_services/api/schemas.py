@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ServiceCreate(BaseModel):
@@ -38,3 +38,11 @@ class ServicePublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None
+
+    @field_validator("created_at", "updated_at", "published_at")
+    @classmethod
+    def _assume_utc(cls, value: datetime | None) -> datetime | None:
+        # Every stored time is UTC, but SQLite hands datetimes back without a zone.
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value

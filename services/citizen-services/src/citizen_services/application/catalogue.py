@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 
 from citizen_services.domain.catalogue import (
     DuplicateService,
@@ -43,13 +44,13 @@ class ServiceNotFound(NotFound):
 
 async def create_service(*, uow: UnitOfWork, command: CreateService) -> CatalogueService:
     slug = command.slug or slugify(command.name)
-    code = command.service_code or slug
+    # service_code is at most 64 characters (Open311 and the column); a slug may be 120.
+    code = command.service_code or slug[:64].rstrip("-")
     clash = await uow.session.execute(
         select(CatalogueService.id).where(
             or_(CatalogueService.slug == slug, CatalogueService.service_code == code)))
     if clash.first() is not None:
-        raise DuplicateService(f"A service with slug '{slug}' or service_code '{code}' exists.",
-                               slug=slug, service_code=code)
+        raise _duplicate(slug, code)
     now = datetime.now(UTC)
     service = CatalogueService(
         name=command.name, description=command.description, slug=slug, service_code=code,
@@ -58,19 +59,32 @@ async def create_service(*, uow: UnitOfWork, command: CreateService) -> Catalogu
         created_at=now, updated_at=now,
     )
     uow.session.add(service)
-    await uow.commit()
+    try:
+        await uow.commit()
+    except IntegrityError:  # a concurrent create took the slug or code after our check
+        await uow.rollback()
+        raise _duplicate(slug, code) from None
     return service
 
 
-async def get_service(*, uow: UnitOfWork, service_id: uuid.UUID) -> CatalogueService:
-    service = await uow.session.get(CatalogueService, service_id)
+def _duplicate(slug: str, code: str) -> DuplicateService:
+    return DuplicateService(f"A service with slug '{slug}' or service_code '{code}' exists.",
+                            slug=slug, service_code=code)
+
+
+async def get_service(*, uow: UnitOfWork, service_id: uuid.UUID,
+                      for_update: bool = False) -> CatalogueService:
+    # for_update: lock the row (PostgreSQL) so concurrent status changes queue instead of
+    # each reading the old status and publishing their own event; SQLite's BEGIN IMMEDIATE
+    # already serialises writers.
+    service = await uow.session.get(CatalogueService, service_id, with_for_update=for_update)
     if service is None:
         raise ServiceNotFound(f"No service with id {service_id}.")
     return service
 
 
 async def publish_service(*, uow: UnitOfWork, command: PublishService) -> CatalogueService:
-    service = await get_service(uow=uow, service_id=command.service_id)
+    service = await get_service(uow=uow, service_id=command.service_id, for_update=True)
     check_transition(service.status, ServiceStatus.PUBLISHED)
     now = datetime.now(UTC)
     service.status = ServiceStatus.PUBLISHED.value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from enum import StrEnum
 
 from servicekit.errors import Conflict, DomainError
@@ -37,7 +38,7 @@ class InvalidServiceData(DomainError):
 
 
 def check_transition(current: str, target: ServiceStatus) -> None:
-    if ServiceStatus(current) not in TRANSITIONS[target]:
+    if ServiceStatus(current) not in TRANSITIONS.get(target, frozenset()):
         raise InvalidTransition(
             f"A {current} service cannot become {target.value}.",
             current_status=current, requested_status=target.value,
@@ -48,4 +49,5 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 
 
 def slugify(text: str) -> str:
-    return _SLUG.sub("-", text.lower()).strip("-")[:120] or "service"
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return _SLUG.sub("-", ascii_text.lower())[:120].strip("-") or "service"

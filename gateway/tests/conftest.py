@@ -1,0 +1,163 @@
+"""Fixtures for the gateway: small upstream ASGI apps and gateways in front of them, all on
+real ports (uvicorn) in the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.config import GatewaySettings
+from gateway.main import create_app
+from servicekit.testing import free_port, running_app
+
+MB = 1024 * 1024
+BIG = random.Random(20261126).randbytes(20 * MB)
+BIG_SHA256 = hashlib.sha256(BIG).hexdigest()
+
+
+class Upstream:
+    """A stand-in for one service: echoes what it received as JSON, plus a few special paths
+    (``.../status/<code>``, ``.../big``, ``.../stream``, ``.../hop``) and ``/health/ready``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.ready_status = 200
+        self.requests: list[dict[str, Any]] = []
+        self.release = asyncio.Event()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        digest, size, chunks = hashlib.sha256(), 0, 0
+        while True:
+            message = await receive()
+            body = message.get("body", b"")
+            digest.update(body)
+            size += len(body)
+            chunks += bool(body)
+            if not message.get("more_body", False):
+                break
+        path: str = scope["path"]
+        seen = {
+            "upstream": self.name, "method": scope["method"], "path": path,
+            "raw_path": scope["raw_path"].decode("latin-1"),
+            "query_string": scope["query_string"].decode("latin-1"),
+            "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
+            "client": scope["client"][0], "body_sha256": digest.hexdigest(), "body_size": size,
+            "body_chunks": chunks,
+        }
+        self.requests.append(seen)
+        if path == "/health/ready":
+            ok = self.ready_status == 200
+            await respond(send, self.ready_status, {
+                "status": "ok" if ok else "unavailable",
+                "checks": {"database": "ok" if ok else "unavailable"}})
+        elif "/status/" in path:
+            code = int(path.rsplit("/", 1)[1])
+            await respond(send, code, {"code": code, "from": self.name},
+                          content_type=b"application/problem+json" if code >= 400 else None,
+                          extra=[(b"location", b"/api/v1/services/abc")] if code == 201 else [])
+        elif path.endswith("/big"):
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"application/octet-stream")]})
+            for start in range(0, len(BIG), MB):
+                await send({"type": "http.response.body", "body": BIG[start:start + MB],
+                            "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        elif path.endswith("/stream"):
+            # The second part is only sent once the client has seen the first: a gateway that
+            # buffered the response would deadlock here until the time-out.
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"first\n", "more_body": True})
+            try:
+                await asyncio.wait_for(self.release.wait(), timeout=5)
+                tail = b"second\n"
+            except TimeoutError:
+                tail = b"buffered!\n"
+            await send({"type": "http.response.body", "body": tail, "more_body": True})
+            await send({"type": "http.response.body", "body": b"third\n"})
+        elif path.endswith("/hop"):
+            await respond(send, 200, {"ok": True}, extra=[
+                (b"connection", b"x-upstream-hop"), (b"x-upstream-hop", b"secret"),
+                (b"keep-alive", b"timeout=5"), (b"x-end-to-end", b"kept")])
+        else:
+            await respond(send, 200, seen)
+
+
+async def respond(send: Any, status: int, payload: dict[str, Any], *,
+                  content_type: bytes | None = None,
+                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", content_type or b"application/json"),
+        (b"content-length", str(len(body)).encode()), *(extra or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def closed_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens there
+
+
+GatewayFactory = Callable[..., Any]
+
+
+@pytest.fixture(scope="module")
+async def upstreams() -> AsyncIterator[dict[str, tuple[Upstream, str]]]:
+    """citizen-services and notifications up (shared by a module's tests); inclusion down."""
+    async with AsyncExitStack() as stack:
+        out: dict[str, tuple[Upstream, str]] = {}
+        for name in ("citizen-services", "notifications"):
+            app = Upstream(name)
+            out[name] = (app, await stack.enter_async_context(running_app(app)))
+        yield out
+
+
+@pytest.fixture(autouse=True)
+def _fresh_upstreams(request: pytest.FixtureRequest) -> None:
+    if "upstreams" in request.fixturenames:
+        for app, _ in request.getfixturevalue("upstreams").values():
+            app.requests.clear()
+            app.release = asyncio.Event()
+            app.ready_status = 200
+
+
+@pytest.fixture(scope="module")
+async def client(upstreams: dict[str, tuple[Upstream, str]]) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a gateway in front of ``upstreams`` (inclusion not running)."""
+    settings = GatewaySettings(citizen_services_url=upstreams["citizen-services"][1],
+                               notifications_url=upstreams["notifications"][1],
+                               inclusion_url=closed_url())
+    async with running_app(create_app(settings)) as url, \
+            httpx.AsyncClient(base_url=url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+async def start_gateway() -> AsyncIterator[GatewayFactory]:
+    """``await start_gateway(citizen_services_url=..., ...)`` -> an httpx client of a new
+    gateway; upstreams not named point at closed ports."""
+    async with AsyncExitStack() as stack:
+
+        async def start(**urls: str) -> httpx.AsyncClient:
+            settings = GatewaySettings(**{"citizen_services_url": closed_url(),
+                                          "inclusion_url": closed_url(),
+                                          "notifications_url": closed_url(), **urls})
+            url = await stack.enter_async_context(running_app(create_app(settings)))
+            return await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
+
+        yield start

@@ -1,0 +1,31 @@
+"""Fixtures for citizen-services: every API test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from citizen_services.config import Settings
+from citizen_services.main import create_app
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/citizen-services.sqlite3"
+    factory: Callable[..., str] = request.getfixturevalue("new_postgres_database")
+    return factory("citizen_services")
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, messaging_enabled=False, environment="test")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The app with its lifespan run (migrations applied), messaging off."""
+    with TestClient(create_app(settings)) as c:
+        yield c

@@ -1,0 +1,28 @@
+"""Fixtures for notifications: a migrated database on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from notifications.main import MIGRATIONS
+from servicekit.db import Database
+from servicekit.migrations import upgrade
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/notifications.sqlite3"
+    factory: Callable[..., str] = request.getfixturevalue("new_postgres_database")
+    return factory("notifications")
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The service's database with its migrations applied (no app, no workers running)."""
+    database = Database(database_url)
+    await upgrade(database, MIGRATIONS)
+    yield database
+    await database.dispose()
