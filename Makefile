@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run        the whole platform on http://127.0.0.1:8000 (Ctrl-C stops it)"
 	@echo "make test       the whole suite against real Kafka and PostgreSQL"
-	@echo "make lint       ruff (and mypy: make typecheck)"
+	@echo "make lint       ruff and mypy"
 	@echo "make bench      benchmarks, printed as ratios against a same-run baseline"
 	@echo "make contracts  regenerate JSON Schemas and the AsyncAPI document"
 
@@ -43,8 +43,10 @@ test: setup postgres
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: sync
+	@echo "[lint] ruff"
 	@$(VENV)/bin/ruff check .
-	@$(VENV)/bin/ruff format --check contracts libs services gateway infra tests bench >/dev/null 2>&1 || true
+	@echo "[lint] mypy"
+	@$(VENV)/bin/mypy
 
 typecheck: sync
 	@$(VENV)/bin/mypy

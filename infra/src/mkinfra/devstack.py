@@ -19,8 +19,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from mkinfra._proc import LOCALHOST, kill_group, port_in_use, run_sync, tail, terminate_group
+
+if TYPE_CHECKING:
+    from mkinfra.kafka import KafkaBroker
+    from mkinfra.smtp_sink import SmtpSink
 
 
 @dataclass
@@ -61,8 +66,8 @@ class DevStack:
         self.root = root
         self.var = root / "var"
         self.children: list[Child] = []
-        self.broker = None  # type: ignore[var-annotated]
-        self.sink = None  # type: ignore[var-annotated]
+        self.broker: KafkaBroker | None = None
+        self.sink: SmtpSink | None = None
         self.stopping = False
 
     def start(self) -> None:
@@ -77,11 +82,11 @@ class DevStack:
             controller_port = int(os.environ.get("KAFKA_CONTROLLER_PORT", "9093"))
             say(f"starting Kafka on {LOCALHOST}:{port} (log: var/logs/kafka.log)")
             t0 = time.monotonic()
-            self.broker = KafkaBroker(self.var / "kafka", port=port,
-                                      controller_port=controller_port,
-                                      log_file=self.var / "logs" / "kafka.log")
-            self.broker.start()
-            bootstrap = self.broker.bootstrap_servers
+            broker = KafkaBroker(self.var / "kafka", port=port, controller_port=controller_port,
+                                 log_file=self.var / "logs" / "kafka.log")
+            self.broker = broker
+            broker.start()
+            bootstrap = broker.bootstrap_servers
             say(f"Kafka ready in {time.monotonic() - t0:.1f}s")
         else:
             say(f"using Kafka at {bootstrap}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.uow import UnitOfWork
 
 
-def get_runtime(request: Request):  # type: ignore[no-untyped-def]
+def get_runtime(request: Request) -> Any:
     return request.app.state.runtime
 
 

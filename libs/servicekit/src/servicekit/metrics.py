@@ -6,7 +6,6 @@ Each app gets its own registry so several services can live in one test process.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -77,7 +76,7 @@ class MetricsMiddleware:
             self.metrics.http_duration.labels(method, route).observe(time.perf_counter() - start)
 
 
-def _route_template(scope: dict[str, Any]) -> str:
+def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"

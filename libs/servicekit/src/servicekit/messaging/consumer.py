@@ -40,6 +40,7 @@ from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from contracts import Envelope, EnvelopeError, Event, UnknownEventType, dlq_name, event_class
 from servicekit.db import Database
@@ -400,7 +401,7 @@ class EventConsumer:
         # executemany + RETURNING: SQLAlchemy batches it as "insertmanyvalues" with a cached
         # statement, instead of compiling a new multi-row VALUES for every batch size.
         stmt = (insert(InboxMessage).on_conflict_do_nothing()
-                .returning(InboxMessage.event_id))  # type: ignore[arg-type]
+                .returning(col(InboxMessage.event_id)))
         result = await session.execute(stmt, rows)
         return {row[0] for row in result if row is not None}
 

@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, TracerProvider
+from sqlmodel import col
 
 from contracts import Envelope
 from servicekit.db import Database
@@ -142,8 +143,8 @@ class OutboxRelay:
         async with self.db.session() as session:
             result = await session.execute(
                 sa.select(OutboxMessage)
-                .where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
-                .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+                .where(col(OutboxMessage.published_at).is_(None))
+                .order_by(col(OutboxMessage.id))
                 .limit(self.batch_size)
             )
             return result.scalars().all()
@@ -152,7 +153,7 @@ class OutboxRelay:
         async with self.db.session() as session:
             result = await session.execute(
                 sa.select(sa.func.count()).select_from(OutboxMessage)
-                .where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
+                .where(col(OutboxMessage.published_at).is_(None))
             )
             return int(result.scalar_one())
 
@@ -206,7 +207,7 @@ class OutboxRelay:
         async with self.db.session() as session, session.begin():
             await session.execute(
                 sa.update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))  # type: ignore[union-attr]
+                .where(col(OutboxMessage.id).in_(ids))
                 .values(published_at=now)
             )
 
@@ -218,7 +219,7 @@ class OutboxRelay:
         async with self.db.session() as session, session.begin():
             await session.execute(
                 sa.delete(OutboxMessage).where(
-                    OutboxMessage.published_at < now - self.retain_published  # type: ignore[operator]
+                    col(OutboxMessage.published_at) < now - self.retain_published
                 )
             )
 

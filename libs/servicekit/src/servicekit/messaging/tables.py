@@ -12,6 +12,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.types import UtcDateTime
+
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
@@ -34,9 +36,9 @@ class OutboxMessage(SQLModel, table=True):
     #: The CloudEvents attributes (JSON), trace context included.
     envelope: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     published_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
 
@@ -50,7 +52,7 @@ class InboxMessage(SQLModel, table=True):
     topic: str = Field(max_length=200)
     partition: int
     offset: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    processed_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True),
+    processed_at: datetime = Field(sa_column=sa.Column(UtcDateTime(),
                                                        nullable=False))
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from citizen_services.domain.catalogue import (
     DuplicateService,
@@ -47,8 +48,8 @@ async def create_service(*, uow: UnitOfWork, command: CreateService) -> Catalogu
     # service_code is at most 64 characters (Open311 and the column); a slug may be 120.
     code = command.service_code or slug[:64].rstrip("-")
     clash = await uow.session.execute(
-        select(CatalogueService.id).where(
-            or_(CatalogueService.slug == slug, CatalogueService.service_code == code)))
+        select(col(CatalogueService.id)).where(
+            or_(col(CatalogueService.slug) == slug, col(CatalogueService.service_code) == code)))
     if clash.first() is not None:
         raise _duplicate(slug, code)
     now = datetime.now(UTC)

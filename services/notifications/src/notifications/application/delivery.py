@@ -112,7 +112,7 @@ class EmailDeliveryWorker:
                 .returning(T.c.id, T.c.recipient, T.c.subject, T.c.body, T.c.attempts))
         async with self.db.session() as session, session.begin():
             result = await session.execute(stmt)
-            return list(result.all())  # type: ignore[arg-type]
+            return list(result.all())
 
     async def _send(self, row: sa.Row[tuple[uuid.UUID, str, str | None, str, int]]
                     ) -> Outcome:

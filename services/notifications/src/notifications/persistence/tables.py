@@ -8,6 +8,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from servicekit.types import UtcDateTime
+
 
 class Notification(SQLModel, table=True):
     """One message to one recipient on one channel.
@@ -34,11 +36,11 @@ class Notification(SQLModel, table=True):
     source_event_type: str | None = Field(default=None, max_length=200)
     attempts: int = 0
     next_attempt_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
     claimed_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     sent_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
     last_error: str | None = Field(default=None, max_length=500)
