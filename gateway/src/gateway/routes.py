@@ -1,22 +1,40 @@
 """The routing table: the one declarative list of what the gateway forwards where.
 
-Longest prefix wins. Each route names its upstream, its time-out and whether idempotent
-requests may be retried on a connection failure.
+Longest prefix wins. Each route names its upstream, its time-out, whether idempotent
+requests may be retried on a connection failure, its rate-limit class, how callers
+authenticate on it and the largest request body it accepts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from gateway.config import GatewaySettings
+
+MiB = 1024 * 1024
+
+
+class AuthMode(StrEnum):
+    #: The gateway authenticates a bearer JWT or an API key (``X-API-Key``); a request with
+    #: neither is anonymous and the service decides what anonymous callers may do.
+    GATEWAY = "gateway"
+    #: As GATEWAY, and Open311's ``api_key`` (query string or form field) is accepted.
+    OPEN311 = "open311"
+    #: ``Authorization`` is the upstream's business (GOV.UK Notify's JWT on /v2): passed
+    #: through untouched, never interpreted by the gateway.
+    UPSTREAM = "upstream"
 
 
 @dataclass(frozen=True)
 class Route:
     prefix: str
-    upstream: str  # name of an upstream in GatewaySettings
+    upstream: str  # name of an upstream (see ``upstreams``)
     timeout_seconds: float = 30.0
     retry_idempotent: bool = True
+    limit_class: str = "default"
+    auth: AuthMode = AuthMode.GATEWAY
+    max_body_bytes: int = 10 * MiB
 
 
 @dataclass(frozen=True)
@@ -26,18 +44,24 @@ class Upstream:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("/api/v1/services", "citizen-services"),
+    Route("/api/v1/services", "citizen-services", limit_class="catalogue"),
     Route("/api/v1/service-requests", "citizen-services"),
-    Route("/open311/v2", "citizen-services"),
-    Route("/hsds", "citizen-services"),
+    Route("/open311/v2", "citizen-services", limit_class="open311", auth=AuthMode.OPEN311),
+    Route("/hsds", "citizen-services", limit_class="catalogue"),
     Route("/api/v1/programmes", "inclusion"),
     Route("/api/v1/venues", "inclusion"),
     Route("/api/v1/sessions", "inclusion"),
     Route("/api/v1/enrolments", "inclusion"),
+    Route("/api/v1/participants", "inclusion"),
     Route("/api/v1/devices", "inclusion"),
+    Route("/api/v1/vouchers", "inclusion"),
+    Route("/api/v1/reports", "inclusion", timeout_seconds=120),
+    Route("/api/v1/help-near-me", "inclusion"),
     Route("/api/v1/templates", "notifications"),
+    Route("/api/v1/preferences", "notifications"),
     Route("/api/v1/webhook-subscriptions", "notifications"),
-    Route("/v2", "notifications"),
+    Route("/api/v1/unsubscribe", "notifications"),
+    Route("/v2", "notifications", limit_class="notify", auth=AuthMode.UPSTREAM),
 )
 
 
