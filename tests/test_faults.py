@@ -27,7 +27,7 @@ from contracts.citizen_services import ServicePublished
 from mkinfra.smtp_sink import SmtpSink
 from notifications.main import create_app as notifications_app
 from servicekit.db import Database
-from servicekit.testing import eventually, free_port, running_app
+from servicekit.testing import STAFF, eventually, free_port, identity_headers, running_app
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -52,7 +52,7 @@ async def test_a_broker_down_100_published_then_restarted_gives_exactly_100_emai
     tag = uuid.uuid4().hex[:10]
     cs, nt = citizen_app(citizen_settings), notifications_app(notifications_settings)
     async with running_app(cs) as cs_url, running_app(nt), httpx.AsyncClient(
-            base_url=cs_url, timeout=30) as client:
+            base_url=cs_url, timeout=30, headers=identity_headers(*STAFF)) as client:
         await eventually(lambda: _connected(nt), timeout=30, message="consumer never connected")
         await asyncio.to_thread(kafka_broker.stop)
         try:

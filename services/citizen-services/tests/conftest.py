@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from citizen_services.config import Settings
 from citizen_services.main import create_app
+from servicekit.testing import STAFF, identity_headers
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,6 +27,13 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    """The app with its lifespan run (migrations applied), messaging off."""
+    """The app with its lifespan run (migrations applied), messaging off; requests carry a
+    staff member's identity assertion, as the gateway would forward it."""
+    with TestClient(create_app(settings), headers=identity_headers(*STAFF)) as c:
+        yield c
+
+
+@pytest.fixture
+def anonymous_client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as c:
         yield c

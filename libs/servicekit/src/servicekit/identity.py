@@ -18,7 +18,8 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
 
 from servicekit.errors import Forbidden, Unauthorized
 
@@ -131,10 +132,22 @@ def get_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
+#: Documents, in each service's OpenAPI, which operations need which roles. The gateway's
+#: aggregated OpenAPI turns it into the public schemes (bearer JWT, API key) and ``x-roles``.
+IDENTITY_SCHEME = "MkIdentity"
+_identity_header = APIKeyHeader(
+    name="X-MK-Identity", scheme_name=IDENTITY_SCHEME, auto_error=False,
+    description="Signed by the gateway for each request; clients never send it.",
+)
+
+
 def require_roles(*roles: Role) -> Any:
     """Dependency: 401 for anonymous callers, 403 when the caller has none of ``roles``."""
+    scopes = sorted(r.value for r in roles)
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    def check(principal: Principal = Depends(get_principal),
+              _documented: str | None = Security(_identity_header, scopes=scopes),
+              ) -> Principal:
         if principal.is_anonymous:
             raise Unauthorized("Sign in to do this.")
         if not principal.has_role(*roles):

@@ -103,3 +103,24 @@ async def read_topic(bootstrap_servers: str, topic: str, *, start: dict[int, int
         return records
     finally:
         await consumer.stop()
+
+
+def identity_headers(subject: str | None, *roles: str, secret: str | None = None,
+                     scopes: tuple[str, ...] = ()) -> dict[str, str]:
+    """Headers a service sees when the gateway forwards a request from this caller."""
+    from servicekit.identity import (
+        ASSERTION_HEADER,
+        AuthMethod,
+        Principal,
+        Role,
+        sign_assertion,
+    )
+    from servicekit.settings import DEV_SECRET
+
+    principal = Principal(subject=subject, roles=frozenset(Role(r) for r in roles),
+                          scopes=frozenset(scopes), method=AuthMethod.JWT)
+    return {ASSERTION_HEADER: sign_assertion(principal, secret or DEV_SECRET)}
+
+
+STAFF = ("staff-test-1", "staff")
+CITIZEN = ("citizen-test-1", "citizen")

@@ -230,3 +230,25 @@ def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
     assert samples['http_requests_total{method="GET",route="unmatched",status="404"}'] == 1
     assert service["id"] not in text  # raw paths never become labels
     assert "http_request_duration_seconds_bucket" in text
+
+
+def test_staff_operations_need_a_staff_identity(anonymous_client, settings) -> None:  # type: ignore[no-untyped-def]
+    from servicekit.testing import CITIZEN, identity_headers
+
+    r = anonymous_client.post("/api/v1/services", json={"name": "Blue badges"})
+    assert r.status_code == 401
+    assert r.headers["content-type"] == "application/problem+json"
+    r = anonymous_client.post("/api/v1/services", json={"name": "Blue badges"},
+                              headers=identity_headers(*CITIZEN))
+    assert r.status_code == 403
+    forged = {"x-mk-identity": identity_headers("staff-x", "staff", secret="not-the-secret")[
+        "x-mk-identity"]}
+    r = anonymous_client.post("/api/v1/services", json={"name": "Blue badges"}, headers=forged)
+    assert r.status_code == 401  # a forged assertion is no identity at all
+
+
+def test_drafts_are_hidden_from_the_public(client, anonymous_client) -> None:  # type: ignore[no-untyped-def]
+    created = client.post("/api/v1/services", json={"name": "Garden waste"}).json()
+    assert anonymous_client.get(f"/api/v1/services/{created['id']}").status_code == 404
+    client.post(f"/api/v1/services/{created['id']}/publish")
+    assert anonymous_client.get(f"/api/v1/services/{created['id']}").status_code == 200

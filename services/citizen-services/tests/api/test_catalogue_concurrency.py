@@ -9,12 +9,12 @@ import httpx
 
 from citizen_services.config import Settings
 from citizen_services.main import create_app
-from servicekit.testing import running_app
+from servicekit.testing import STAFF, identity_headers, running_app
 
 
 async def test_concurrent_duplicate_creates_are_409_not_500(settings: Settings) -> None:
     async with running_app(create_app(settings)) as url, \
-            httpx.AsyncClient(base_url=url, timeout=30) as client:
+            httpx.AsyncClient(base_url=url, timeout=30, headers=identity_headers(*STAFF)) as client:
         responses = await asyncio.gather(*(
             client.post("/api/v1/services", json={"name": "Parking permit"})
             for _ in range(12)))
@@ -32,7 +32,7 @@ async def test_concurrent_publishes_emit_exactly_one_event(settings: Settings) -
     from servicekit.messaging.tables import OutboxMessage
 
     app = create_app(settings)
-    async with running_app(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with running_app(app) as url, httpx.AsyncClient(base_url=url, timeout=30, headers=identity_headers(*STAFF)) as client:
         created = await client.post("/api/v1/services", json={"name": "Library card"})
         service_id = created.json()["id"]
         responses = await asyncio.gather(*(

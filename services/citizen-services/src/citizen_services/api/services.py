@@ -1,4 +1,8 @@
-"""Staff API for the catalogue: ``/api/v1/services``."""
+"""The catalogue API: ``/api/v1/services``.
+
+Staff create and publish entries; anyone may read a published entry; drafts, suspended and
+retired entries are visible to staff only (others get 404, not a hint that they exist).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,15 @@ from fastapi import APIRouter, Response, status
 from citizen_services.api.schemas import ServiceCreate, ServicePublic
 from citizen_services.application import catalogue
 from servicekit.deps import UowDep
+from servicekit.identity import CurrentPrincipal, Role, StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/services", tags=["catalogue"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ServicePublic,
              summary="Create a catalogue entry (draft)")
-async def create_service(body: ServiceCreate, uow: UowDep, response: Response) -> ServicePublic:
+async def create_service(body: ServiceCreate, uow: UowDep, response: Response,
+                         staff: StaffPrincipal) -> ServicePublic:
     service = await catalogue.create_service(
         uow=uow, command=catalogue.CreateService(**body.model_dump()))
     response.headers["Location"] = f"/api/v1/services/{service.id}"
@@ -24,16 +30,20 @@ async def create_service(body: ServiceCreate, uow: UowDep, response: Response) -
 
 
 @router.get("/{service_id}", response_model=ServicePublic, summary="Read a catalogue entry")
-async def read_service(service_id: uuid.UUID, uow: UowDep, response: Response) -> ServicePublic:
+async def read_service(service_id: uuid.UUID, uow: UowDep, response: Response,
+                       principal: CurrentPrincipal) -> ServicePublic:
     service = await catalogue.get_service(uow=uow, service_id=service_id)
+    if service.status != "published" and not principal.has_role(Role.STAFF, Role.ADMIN):
+        raise catalogue.ServiceNotFound(f"No service with id {service_id}.")
     response.headers["ETag"] = f'"{service.version}"'
     return ServicePublic.model_validate(service)
 
 
 @router.post("/{service_id}/publish", response_model=ServicePublic,
              summary="Publish a draft or suspended entry (emits ServicePublished)")
-async def publish_service(service_id: uuid.UUID, uow: UowDep, response: Response) -> ServicePublic:
+async def publish_service(service_id: uuid.UUID, uow: UowDep, response: Response,
+                          staff: StaffPrincipal) -> ServicePublic:
     service = await catalogue.publish_service(
-        uow=uow, command=catalogue.PublishService(service_id=service_id))
+        uow=uow, command=catalogue.PublishService(service_id=service_id, actor=staff.subject))
     response.headers["ETag"] = f'"{service.version}"'
     return ServicePublic.model_validate(service)
