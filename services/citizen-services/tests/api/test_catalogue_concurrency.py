@@ -32,7 +32,9 @@ async def test_concurrent_publishes_emit_exactly_one_event(settings: Settings) -
     from servicekit.messaging.tables import OutboxMessage
 
     app = create_app(settings)
-    async with running_app(app) as url, httpx.AsyncClient(base_url=url, timeout=30, headers=identity_headers(*STAFF)) as client:
+    staff = identity_headers(*STAFF)
+    async with running_app(app) as url, httpx.AsyncClient(base_url=url, timeout=30,
+                                                          headers=staff) as client:
         created = await client.post("/api/v1/services", json={"name": "Library card"})
         service_id = created.json()["id"]
         responses = await asyncio.gather(*(
