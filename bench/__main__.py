@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from bench import event_pipeline
+from bench import event_pipeline, gateway
 
 
 def main(argv: list[str]) -> int:
-    wanted = set(argv) or {"pipeline"}
+    wanted = set(argv) or {"pipeline", "gateway"}
     if "pipeline" in wanted:
         event_pipeline.run()
+    if "gateway" in wanted:
+        gateway.run()
     return 0
 
 

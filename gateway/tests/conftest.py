@@ -4,18 +4,23 @@ real ports (uvicorn) in the test's event loop."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from gateway.auth import AuthSettings
 from gateway.config import GatewaySettings
+from gateway.limits import LimitSettings
 from gateway.main import create_app
+from gateway.routes import ROUTES
 from servicekit.testing import free_port, running_app
 
 MB = 1024 * 1024
@@ -136,19 +141,32 @@ def _fresh_upstreams(request: pytest.FixtureRequest) -> None:
             app.ready_status = 200
 
 
+#: The real routing table, with room for the 50 MB streaming tests.
+TEST_ROUTES = tuple(dataclasses.replace(r, max_body_bytes=64 * 1024 * 1024) for r in ROUTES)
+
+
+def gateway_kwargs(tmp: Path) -> dict[str, Any]:
+    """A gateway with its own API-key database and generous limits, for tests."""
+    return {"routes": TEST_ROUTES,
+            "auth_settings": AuthSettings(database_url=f"sqlite:///{tmp}/gateway.sqlite3"),
+            "limit_settings": LimitSettings(rate_limits_enabled=False)}
+
+
 @pytest.fixture(scope="module")
-async def client(upstreams: dict[str, tuple[Upstream, str]]) -> AsyncIterator[httpx.AsyncClient]:
+async def client(upstreams: dict[str, tuple[Upstream, str]],
+                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
     """A client of a gateway in front of ``upstreams`` (inclusion not running)."""
     settings = GatewaySettings(citizen_services_url=upstreams["citizen-services"][1],
                                notifications_url=upstreams["notifications"][1],
                                inclusion_url=closed_url())
-    async with running_app(create_app(settings)) as url, \
+    app = create_app(settings, **gateway_kwargs(tmp_path_factory.mktemp("gw")))
+    async with running_app(app) as url, \
             httpx.AsyncClient(base_url=url, timeout=30) as c:
         yield c
 
 
 @pytest.fixture
-async def start_gateway() -> AsyncIterator[GatewayFactory]:
+async def start_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     """``await start_gateway(citizen_services_url=..., ...)`` -> an httpx client of a new
     gateway; upstreams not named point at closed ports."""
     async with AsyncExitStack() as stack:
@@ -157,7 +175,8 @@ async def start_gateway() -> AsyncIterator[GatewayFactory]:
             settings = GatewaySettings(**{"citizen_services_url": closed_url(),
                                           "inclusion_url": closed_url(),
                                           "notifications_url": closed_url(), **urls})
-            url = await stack.enter_async_context(running_app(create_app(settings)))
+            app = create_app(settings, **gateway_kwargs(tmp_path))
+            url = await stack.enter_async_context(running_app(app))
             return await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
 
         yield start

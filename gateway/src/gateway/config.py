@@ -1,12 +1,20 @@
-"""Gateway settings (environment prefix ``GATEWAY_``)."""
+"""Gateway settings (environment prefix ``GATEWAY_``).
 
+Authentication settings live in ``gateway.auth.settings.AuthSettings`` and rate limits in
+``gateway.limits.LimitSettings`` (same prefix).
+"""
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from servicekit.settings import DEV_SECRET
 
 
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     service_name: str = "gateway"
+    environment: str = "development"
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -14,6 +22,33 @@ class GatewaySettings(BaseSettings):
     inclusion_url: str = "http://127.0.0.1:8002"
     notifications_url: str = "http://127.0.0.1:8003"
     connect_timeout_seconds: float = 2.0
-    default_timeout_seconds: float = 30.0
     pool_size_per_upstream: int = 100
-    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_exporter_otlp_endpoint"),
+    )
+
+    #: Shared with the services: signs the identity assertion (X-MK-Identity).
+    identity_secret: SecretStr = Field(
+        default=SecretStr(DEV_SECRET),
+        validation_alias=AliasChoices("PLATFORM_IDENTITY_SECRET", "identity_secret"),
+    )
+    identity_ttl_seconds: int = 60
+
+    #: Browser origins allowed to call the API (CORS), e.g. the council's front-ends.
+    cors_allow_origins: list[str] = Field(default_factory=lambda: [
+        "http://127.0.0.1:3000", "http://localhost:3000"])
+    cors_max_age_seconds: int = 600
+
+    #: Circuit breaker per upstream.
+    breaker_failure_threshold: int = 5
+    breaker_reset_seconds: float = 10.0
+    #: Retries of idempotent requests whose connection failed.
+    retries: int = 2
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_in_production(self) -> "GatewaySettings":
+        if self.environment == "production" and \
+                self.identity_secret.get_secret_value() == DEV_SECRET:
+            raise ValueError("PLATFORM_IDENTITY_SECRET must be set outside development")
+        return self

@@ -1,7 +1,19 @@
 """The gateway: one entry point at http://127.0.0.1:8000.
 
-A raw ASGI app (no framework on the hot path): ``/health`` aggregates each service's
-readiness; every other path is matched against the routing table and streamed upstream.
+A raw ASGI app (no framework on the hot path). For each request, in order:
+
+1. hygiene: ``X-Request-ID`` accepted or generated; CORS pre-flights answered from the
+   allow-list; dot segments refused; security headers added to every response;
+2. the gateway's own paths: ``/health`` (every service's readiness), ``/openapi.json`` and
+   ``/docs`` (every service's operations), ``/api/v1/admin/api-keys`` (admins);
+3. routing: the longest prefix in ``routes.ROUTES``; body size limit per route;
+4. authentication: a bearer JWT or an API key becomes a ``Principal``; bad credentials are
+   a 401 wherever they are presented;
+5. rate limit: a token bucket per API key, per signed-in subject or per client IP, by the
+   route's limit class; 429 with ``Retry-After`` and ``RateLimit``/``RateLimit-Policy``;
+6. circuit breaker per upstream: a fast 503 naming the upstream while it is open;
+7. the streaming proxy, with the identity headers a client sent stripped and one signed,
+   short-lived identity assertion added (``X-MK-Identity``).
 """
 
 from __future__ import annotations
@@ -13,62 +25,302 @@ from typing import Any
 
 import aiohttp
 from opentelemetry import trace
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from gateway.auth import Authenticator, AuthFailed, AuthSettings
+from gateway.auth.admin import create_admin_app
+from gateway.breaker import CircuitBreaker
 from gateway.config import GatewaySettings
+from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
+from gateway.openapi import DOCS_HTML, Aggregator
 from gateway.problems import send_problem
-from gateway.proxy import Proxy, request_id_of
-from gateway.routes import ROUTES, Upstream, match, upstreams
+from gateway.proxy import Outcome, Proxy, request_id_of
+from gateway.routes import ROUTES, Route, Upstream, match, upstreams
+from servicekit.identity import ASSERTION_HEADER, sign_assertion
 from servicekit.telemetry import configure_logging, make_tracer_provider
 
 log = logging.getLogger(__name__)
 
+ADMIN_PREFIX = "/api/v1/admin/"
+ADMIN_ROUTE = Route("/api/v1/admin", "gateway", limit_class="admin", max_body_bytes=64 * 1024)
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"geolocation=(), camera=(), microphone=()"),
+]
+API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+DOCS_CSP = (b"content-security-policy",
+            b"default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; "
+            b"style-src https://cdn.jsdelivr.net; img-src 'self' data:; connect-src 'self'; "
+            b"frame-ancestors 'none'")
+EXPOSED = b"X-Request-ID, RateLimit, RateLimit-Policy, Retry-After, ETag, Location"
+FORM = "application/x-www-form-urlencoded"
+MAX_FORM_FOR_AUTH = 1024 * 1024
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope["headers"]:
+        if k.lower() == name:
+            return str(v.decode("latin-1"))
+    return None
+
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, *, routes: tuple[Route, ...] = ROUTES,
+                 auth_settings: AuthSettings | None = None,
+                 limit_settings: LimitSettings | None = None) -> None:
         self.settings = settings
         self.upstreams: dict[str, Upstream] = upstreams(settings)
-        self.routes = ROUTES
+        self.routes = routes
         self.tracer_provider = make_tracer_provider(settings.service_name,
                                                     settings.otel_exporter_otlp_endpoint)
         self.tracer = trace.get_tracer("gateway", tracer_provider=self.tracer_provider)
+        self.authenticator = Authenticator(auth_settings or AuthSettings())
+        self.limit_settings = limit_settings or LimitSettings()
+        self.limiter: RateLimiter = make_rate_limiter(self.limit_settings)
+        self.breakers = {name: CircuitBreaker(name,
+                                              failure_threshold=settings.breaker_failure_threshold,
+                                              reset_timeout=settings.breaker_reset_seconds)
+                         for name in self.upstreams}
+        self.admin_app = create_admin_app(self.authenticator)
+        self.cors_origins = frozenset(settings.cors_allow_origins)
+        self.secret = settings.identity_secret.get_secret_value()
         self.session: aiohttp.ClientSession | None = None
         self.proxy: Proxy | None = None
+        self.aggregator: Aggregator | None = None
 
+    # -- lifecycle -------------------------------------------------------------------------
     async def startup(self) -> None:
         connector = aiohttp.TCPConnector(limit=0,
                                          limit_per_host=self.settings.pool_size_per_upstream,
                                          keepalive_timeout=30, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                              cookie_jar=aiohttp.DummyCookieJar())
-        self.proxy = Proxy(self.session, self.tracer)
+        self.proxy = Proxy(self.session, self.tracer, retries=self.settings.retries)
+        await self.authenticator.start()
+        self.aggregator = Aggregator(self.session, self.upstreams, self.routes,
+                                     own=[self.admin_app.openapi()])
 
     async def shutdown(self) -> None:
+        await self.authenticator.stop()
+        close = getattr(self.limiter, "close", None)
+        if close is not None:
+            await close()
         if self.session:
             await self.session.close()
         self.tracer_provider.force_flush(timeout_millis=2000)
 
+    # -- the pipeline ----------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
+        request_id = request_id_of(scope)
+        origin = _header(scope, b"origin")
         path = scope["path"]
+        send = self._decorate(send, request_id, origin, docs=path == "/docs")
+
+        if scope["method"] == "OPTIONS" and origin and \
+                _header(scope, b"access-control-request-method"):
+            await self._preflight(scope, send, origin, request_id)
+            return
         if path == "/health":
             await self._health(send)
+            return
+        if path == "/openapi.json":
+            await self._json(send, await self._openapi())
+            return
+        if path == "/docs":
+            await self._html(send, DOCS_HTML)
             return
         if any(segment in (".", "..") for segment in path.split("/")):
             # "/api/v1/services/../../metrics" must not reach paths outside the route table.
             await send_problem(send, 400, "Bad request", "Dot segments are not allowed in paths.",
-                               request_id=request_id_of(scope))
+                               request_id=request_id)
             return
-        route = match(path, self.routes)
+        admin = path.startswith(ADMIN_PREFIX) or path == ADMIN_PREFIX.rstrip("/")
+        route = ADMIN_ROUTE if admin else match(path, self.routes)
         if route is None or self.proxy is None:
             await send_problem(send, 404, "Not found", f"No route for {path}.",
-                               request_id=request_id_of(scope))
+                               request_id=request_id)
             return
-        await self.proxy.forward(scope, receive, send, route, self.upstreams[route.upstream])
+        length = _header(scope, b"content-length")
+        if length and length.isdigit() and int(length) > route.max_body_bytes:
+            await send_problem(send, 413, "Request body too large",
+                               f"This endpoint accepts at most {route.max_body_bytes} bytes.",
+                               request_id=request_id)
+            return
+
+        # authentication (an Open311 form may carry its api_key in the body)
+        receive, form_body = await self._maybe_read_form(scope, receive, route)
+        if form_body is False:
+            await send_problem(send, 413, "Request body too large",
+                               "A form this large cannot be authenticated.",
+                               request_id=request_id)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            principal = await self.authenticator.authenticate(
+                headers, scope.get("query_string", b"").decode("latin-1"), route,
+                form_body if isinstance(form_body, bytes) else None)
+        except AuthFailed as failure:
+            await send_problem(send, failure.status, failure.title, failure.detail,
+                               request_id=request_id,
+                               headers=[("www-authenticate", failure.www_authenticate)]
+                               if failure.www_authenticate else None)
+            return
+
+        # rate limit
+        client = scope.get("client")
+        key = caller_key(principal, client[0] if client else "unknown")
+        policy = self.limit_settings.policy(route.limit_class, anonymous=principal.is_anonymous)
+        limit_headers: list[tuple[str, str]] = []
+        if policy is not None:  # None: this class is not limited
+            decision = await self.limiter.hit(key, policy)
+            limit_headers = decision.headers()
+            if not decision.allowed:
+                await send_problem(send, 429, "Too many requests",
+                                   f"Rate limit '{policy.name}' exceeded; try again in "
+                                   f"{decision.retry_after_seconds} s.",
+                                   request_id=request_id, headers=limit_headers)
+                return
+
+        if admin:
+            scope = {**scope, "mk.principal": principal}
+            await self.admin_app(scope, receive, self._add_headers(send, limit_headers))
+            return
+
+        # circuit breaker, then the proxy
+        upstream = self.upstreams[route.upstream]
+        breaker = self.breakers[upstream.name]
+        if not breaker.allow():
+            await send_problem(send, 503, "Upstream unavailable",
+                               f"The {upstream.name} service is failing; the gateway is "
+                               "giving it time to recover.", request_id=request_id,
+                               headers=[("retry-after", str(breaker.retry_after_seconds()))],
+                               upstream=upstream.name)
+            return
+        assertion = sign_assertion(principal, self.secret, request_id=request_id,
+                                   ttl=self.settings.identity_ttl_seconds)
+        outcome = await self.proxy.forward(
+            scope, receive, send, route, upstream,
+            add_request_headers=[(ASSERTION_HEADER, assertion)],
+            add_response_headers=limit_headers)
+        if outcome is Outcome.OK:
+            breaker.record_success()
+        elif outcome is Outcome.FAILED:
+            breaker.record_failure()
+        else:
+            breaker.release()
+
+    # -- pieces ----------------------------------------------------------------------------
+    async def _maybe_read_form(self, scope: Scope, receive: Receive, route: Route
+                               ) -> tuple[Receive, bytes | bool | None]:
+        """For Open311 form POSTs without a header key: read the (small) body so its
+        ``api_key`` field can be checked, then replay it to the upstream unchanged."""
+        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if not self.authenticator.needs_form_body(route, scope["method"], content_type):
+            return receive, None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > min(MAX_FORM_FOR_AUTH, route.max_body_bytes):
+                return receive, False
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay, body
+
+    def _decorate(self, send: Send, request_id: str, origin: str | None, *,
+                  docs: bool) -> Send:
+        extra = [*SECURITY_HEADERS, DOCS_CSP if docs else API_CSP]
+        if origin and origin in self.cors_origins:
+            extra += [(b"access-control-allow-origin", origin.encode("latin-1")),
+                      (b"access-control-expose-headers", EXPOSED), (b"vary", b"Origin")]
+        rid = request_id.encode("latin-1")
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in extra if k not in present]
+                if b"x-request-id" not in present:
+                    headers.append((b"x-request-id", rid))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return wrapped
+
+    @staticmethod
+    def _add_headers(send: Send, headers: list[tuple[str, str]]) -> Send:
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *raw]}
+            await send(message)
+
+        return wrapped
+
+    async def _preflight(self, scope: Scope, send: Send, origin: str, request_id: str) -> None:
+        if origin not in self.cors_origins:
+            await send_problem(send, 403, "Origin not allowed",
+                               "This origin may not call the API from a browser.",
+                               request_id=request_id)
+            return
+        requested = _header(scope, b"access-control-request-headers") or ""
+        allowed_headers = ", ".join(h.strip() for h in requested.split(",") if h.strip()
+                                    and h.strip().lower() not in ("x-mk-identity",))
+        headers = [
+            (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+            (b"access-control-allow-headers", allowed_headers.encode("latin-1")),
+            (b"access-control-max-age", str(self.settings.cors_max_age_seconds).encode()),
+            (b"content-length", b"0"),
+        ]
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _openapi(self) -> dict[str, Any]:
+        assert self.aggregator is not None
+        return await self.aggregator.document()
+
+    @staticmethod
+    async def _json(send: Send, body: Any, status: int = 200,
+                    cache: bytes = b"no-cache") -> None:
+        payload = json.dumps(body).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(payload)).encode()),
+                                (b"cache-control", cache)]})
+        await send({"type": "http.response.body", "body": payload})
+
+    @staticmethod
+    async def _html(send: Send, html: str) -> None:
+        payload = html.encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/html; charset=utf-8"),
+                                (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -77,6 +329,7 @@ class Gateway:
                 try:
                     await self.startup()
                 except Exception as exc:
+                    log.exception("gateway start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
@@ -92,22 +345,23 @@ class Gateway:
                 async with self.session.get(upstream.base_url + "/health/ready",
                                             timeout=aiohttp.ClientTimeout(total=3)) as resp:
                     body = await resp.json(content_type=None)
-                    return upstream.name, {"status": "ok" if resp.status == 200 else "unavailable",
-                                           "checks": body.get("checks", {})}
+                    return upstream.name, {
+                        "status": "ok" if resp.status == 200 else "unavailable",
+                        "checks": body.get("checks", {}),
+                        "circuit": self.breakers[upstream.name].state}
             except Exception as exc:
-                return upstream.name, {"status": "unavailable", "error": type(exc).__name__}
+                return upstream.name, {"status": "unavailable", "error": type(exc).__name__,
+                                       "circuit": self.breakers[upstream.name].state}
 
         results = dict(await asyncio.gather(*(probe(u) for u in self.upstreams.values())))
         ok = all(r["status"] == "ok" for r in results.values())
-        payload = json.dumps({"status": "ok" if ok else "degraded", "services": results}).encode()
-        await send({"type": "http.response.start", "status": 200 if ok else 503,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(payload)).encode()),
-                                (b"cache-control", b"no-store")]})
-        await send({"type": "http.response.body", "body": payload})
+        await self._json(send, {"status": "ok" if ok else "degraded", "services": results},
+                         status=200 if ok else 503, cache=b"no-store")
 
 
-def create_app(settings: GatewaySettings | None = None) -> Gateway:
+def create_app(settings: GatewaySettings | None = None, **kwargs: Any) -> Gateway:
     settings = settings or GatewaySettings()
     configure_logging(settings.service_name, settings.log_level)
-    return Gateway(settings)
+    return Gateway(settings, **kwargs)
+
+

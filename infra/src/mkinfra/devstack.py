@@ -135,9 +135,28 @@ class DevStack:
         for child in services:
             _wait_http(child.url + "/health/ready", child, timeout=90)
             say(f"{child.name} ready on {child.url}")
+        gateway.env.update(self._dev_credentials(base_env))
         self._spawn(gateway, base_env)
         _wait_http(gateway.url + "/health", gateway, timeout=60)
         self._banner(gateway, services, smtp_port, bootstrap)
+
+    def _dev_credentials(self, base_env: dict[str, str]) -> dict[str, str]:
+        """Write var/dev-credentials.env (tokens from the dev issuer, API keys) and return the
+        settings the gateway needs to trust that issuer."""
+        env = {**base_env,
+               "GATEWAY_DATABASE_URL": base_env.get(
+                   "GATEWAY_DATABASE_URL", f"sqlite:///{self.var}/gateway/gateway.sqlite3")}
+        subprocess.run([sys.executable, "-m", "gateway.devcreds", "--var", str(self.var)],
+                       cwd=self.root, env=env, check=True, stdin=subprocess.DEVNULL)
+        values: dict[str, str] = {}
+        for line in (self.var / "dev-credentials.env").read_text().splitlines():
+            if "=" in line and not line.lstrip().startswith("#"):
+                key, _, value = line.partition("=")
+                values[key.strip()] = value.strip()
+        say("dev credentials written to var/dev-credentials.env")
+        gateway_env = {k: v for k, v in values.items() if k.startswith("GATEWAY_")}
+        gateway_env["GATEWAY_DATABASE_URL"] = env["GATEWAY_DATABASE_URL"]
+        return gateway_env
 
     def _spawn(self, child: Child, base_env: dict[str, str]) -> None:
         log = open(child.log, "ab")  # noqa: SIM115 - lives as long as the child
@@ -161,11 +180,16 @@ class DevStack:
             f"  SMTP sink                      {LOCALHOST}:{smtp_port} -> var/mail/*.eml",
             "  Logs                           var/logs/",
             "",
+            f"  API docs (every service)       {gateway.url}/docs",
+            "  Dev credentials                var/dev-credentials.env",
+            "",
             "  Try it:",
+            "    set -a; . var/dev-credentials.env; set +a",
             f"    curl -s -X POST {gateway.url}/api/v1/services \\",
-            "         -H 'content-type: application/json' \\",
-            "         -d '{\"name\": \"Report a pothole\"}'",
-            f"    curl -s -X POST {gateway.url}/api/v1/services/<id>/publish",
+            "         -H \"Authorization: Bearer $STAFF_TOKEN\" \\",
+            "         -H 'content-type: application/json' -d '{\"name\": \"Report a pothole\"}'",
+            f"    curl -s -X POST {gateway.url}/api/v1/services/<id>/publish \\",
+            "         -H \"Authorization: Bearer $STAFF_TOKEN\"",
             "    ls var/mail/",
             "",
             "  Press Ctrl-C to stop everything.",

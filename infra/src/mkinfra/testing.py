@@ -7,6 +7,8 @@ Session fixtures start infrastructure lazily, only when a test asks for it:
 * ``postgres_admin_url`` / ``new_postgres_database``: ``$DATABASE_URL`` (a superuser URL) if
   set, else testcontainers when a Docker engine answers, else a local PostgreSQL cluster.
 * ``smtp_sink`` (per test): a started :class:`~mkinfra.smtp_sink.SmtpSink`.
+* ``redis_url``: ``$REDIS_URL`` if set, else a local Redis (no persistence) on a free port.
+  Tests share it: use keys of their own, never FLUSHALL.
 
 All fixtures are synchronous, so they do not depend on pytest-asyncio's loop scopes.
 """
@@ -41,6 +43,7 @@ _MARKERS = (
     "kafka: needs a real Kafka broker (started by the test session)",
     "postgres: needs a real PostgreSQL server (started by the test session)",
     "slow: fault and end-to-end tests that take more than a few seconds",
+    "redis: needs a real Redis server (started by the test session)",
 )
 
 
@@ -213,3 +216,35 @@ def smtp_sink(tmp_path: Path) -> Iterator[SmtpSink]:
         yield sink
     finally:
         sink.stop()
+
+
+# --------------------------------------------------------------------------- Redis
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the session's Redis: ``$REDIS_URL`` if set, else a local server on a free port
+    (``redis-server`` from Debian's package, installed with apt-get when missing and root)."""
+    env_url = os.environ.get("REDIS_URL")
+    if env_url:
+        yield env_url
+        return
+    from mkinfra.redis import RedisError, RedisServer, ensure_redis_installed
+
+    binary = ensure_redis_installed()
+    base = tmp_path_factory.mktemp("redis")
+    server: RedisServer | None = None
+    try:
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            server = RedisServer(base, port=free_port(), binary=binary)
+            try:
+                server.start()
+                break
+            except RedisError as exc:  # most likely a port taken between pick and bind
+                if attempt == _START_ATTEMPTS or "in use" not in str(exc):
+                    raise
+        assert server is not None
+        yield server.url
+    finally:
+        if server is not None:
+            server.stop()

@@ -1,0 +1,90 @@
+"""Which credentials a request presents, by auth mode.
+
+* ``Authorization: Bearer <jwt>`` — a person, via the identity provider;
+* ``X-API-Key: <key>`` or ``Authorization: ApiKey <key>`` — a partner system;
+* on Open311 routes also ``api_key=<key>`` in the query string or a form-encoded body;
+* on UPSTREAM routes ``Authorization`` belongs to the service and is never read.
+
+Two different credentials in one request are refused rather than one silently preferred.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import parse_qs
+
+from gateway.auth.errors import bad_credentials
+from gateway.routes import AuthMode, Route
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+OPEN311_PARAM = "api_key"
+
+
+class Kind(StrEnum):
+    BEARER = "bearer"
+    API_KEY = "api-key"
+
+
+@dataclass(frozen=True)
+class Credential:
+    kind: Kind
+    value: str
+
+    def __repr__(self) -> str:  # never show the value
+        return f"Credential(kind={self.kind.value!r})"
+
+
+def is_form(content_type: str | None) -> bool:
+    return bool(content_type) and \
+        str(content_type).split(";", 1)[0].strip().lower() == FORM_CONTENT_TYPE
+
+
+def header_credentials(headers: Mapping[str, str], mode: AuthMode) -> list[Credential]:
+    found: list[Credential] = []
+    api_key = headers.get("x-api-key")
+    if api_key is not None:
+        found.append(Credential(Kind.API_KEY, api_key.strip()))
+    authorization = headers.get("authorization")
+    if authorization is not None and mode is not AuthMode.UPSTREAM:
+        scheme, _, value = authorization.strip().partition(" ")
+        value = value.strip()
+        if scheme.lower() == "bearer":
+            if value.startswith("mk_"):
+                raise bad_credentials("API keys go in 'X-API-Key' or 'Authorization: ApiKey'.")
+            found.append(Credential(Kind.BEARER, value))
+        elif scheme.lower() == "apikey":
+            found.append(Credential(Kind.API_KEY, value))
+        else:
+            raise bad_credentials("Unsupported Authorization scheme: use Bearer or ApiKey.")
+    return found
+
+
+def _open311_keys(encoded: str) -> list[str]:
+    return parse_qs(encoded, keep_blank_values=True).get(OPEN311_PARAM, [])
+
+
+def open311_credentials(query_string: str, form_body: bytes | None) -> list[Credential]:
+    values = _open311_keys(query_string)
+    if form_body:
+        values += _open311_keys(form_body.decode("utf-8", errors="replace"))
+    return [Credential(Kind.API_KEY, v.strip()) for v in values]
+
+
+def has_header_credentials(headers: Mapping[str, str], route: Route) -> bool:
+    return "x-api-key" in headers or (route.auth is not AuthMode.UPSTREAM
+                                      and "authorization" in headers)
+
+
+def presented(headers: Mapping[str, str], query_string: str, route: Route,
+              form_body: bytes | None) -> Credential | None:
+    """The one credential a request presents, None for none; refuses two different ones."""
+    found = header_credentials(headers, route.auth)
+    if route.auth is AuthMode.OPEN311:
+        # A form body is only consulted when no header carries a credential.
+        found += open311_credentials(query_string, None if found else form_body)
+    unique = list(dict.fromkeys(found))
+    if len(unique) > 1:
+        raise bad_credentials("Present one credential per request, not several.")
+    return unique[0] if unique else None

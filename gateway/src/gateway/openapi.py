@@ -1,0 +1,171 @@
+"""One API surface: the services' OpenAPI documents merged into the gateway's.
+
+Each service documents the roles an operation needs with the internal ``MkIdentity``
+security scheme (see ``servicekit.identity.require_roles``). Here that becomes what a client
+actually uses at the gateway — a bearer JWT or an API key — with the roles in ``x-roles``.
+Only paths the routing table sends to that service are published (no ``/metrics``,
+``/health/*``). Schema names that clash between services are prefixed with the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from typing import Any
+
+import aiohttp
+
+from gateway.routes import AuthMode, Route, Upstream, match
+
+log = logging.getLogger(__name__)
+
+IDENTITY_SCHEME = "MkIdentity"
+PUBLIC_SCHEMES: dict[str, Any] = {
+    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                   "description": "An access token from the council's identity provider "
+                                  "(citizens and staff)."},
+    "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                   "description": "An integration partner's API key (created by an admin)."},
+    "open311ApiKey": {"type": "apiKey", "in": "query", "name": "api_key",
+                      "description": "Open311 GeoReport v2 api_key (also accepted as a "
+                                     "form field on POST requests)."},
+}
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if k == "$ref" and isinstance(v, str) and v.startswith("#/components/schemas/"):
+                name = v.rsplit("/", 1)[1]
+                out[k] = "#/components/schemas/" + renames.get(name, name)
+            else:
+                out[k] = _rewrite_refs(v, renames)
+        return out
+    if isinstance(node, list):
+        return [_rewrite_refs(v, renames) for v in node]
+    return node
+
+
+def _public_security(operation: dict[str, Any], route: Route) -> None:
+    requirements = operation.pop("security", None) or []
+    roles: list[str] = []
+    other: list[dict[str, list[str]]] = []
+    for req in requirements:
+        if IDENTITY_SCHEME in req:
+            roles.extend(req[IDENTITY_SCHEME])
+        else:
+            other.append(req)
+    if route.auth is AuthMode.UPSTREAM:
+        if other:
+            operation["security"] = other
+        return
+    if roles:
+        operation["x-roles"] = sorted(set(roles))
+        schemes: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+        if {"partner", "admin"} & set(roles) or route.auth is AuthMode.OPEN311:
+            schemes.append({"apiKeyAuth": []})
+        if route.auth is AuthMode.OPEN311:
+            schemes.append({"open311ApiKey": []})
+        operation["security"] = schemes + other
+    elif other:
+        operation["security"] = other
+
+
+def merge(specs: list[tuple[Upstream | None, dict[str, Any]]], routes: tuple[Route, ...],
+          *, title: str, version: str) -> dict[str, Any]:
+    """Merge ``(upstream, spec)`` pairs; ``upstream`` None means the gateway's own paths."""
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version,
+                 "description": "Every operation of the Milton Keynes digital platform, "
+                                "as served by the gateway."},
+        "servers": [{"url": "/"}],
+        "paths": {},
+        "components": {"schemas": {}, "securitySchemes": dict(PUBLIC_SCHEMES)},
+        "tags": [],
+    }
+    schemas: dict[str, Any] = doc["components"]["schemas"]
+    for upstream, raw in specs:
+        spec = copy.deepcopy(raw)
+        prefix = "".join(p.capitalize() for p in (upstream.name if upstream else "gateway")
+                         .split("-"))
+        renames = {name: prefix + name
+                   for name, schema in spec.get("components", {}).get("schemas", {}).items()
+                   if name in schemas and schemas[name] != schema}
+        spec = _rewrite_refs(spec, renames)
+        for name, schema in spec.get("components", {}).get("schemas", {}).items():
+            schemas[renames.get(name, name)] = schema
+        for path, item in spec.get("paths", {}).items():
+            route = match(path, routes)
+            if upstream is not None and (route is None or route.upstream != upstream.name):
+                continue
+            for method in METHODS:
+                if method in item:
+                    _public_security(item[method], route or Route(path, "gateway"))
+            doc["paths"][path] = item
+        for tag in spec.get("tags", []):
+            if tag not in doc["tags"]:
+                doc["tags"].append(tag)
+    return doc
+
+
+class Aggregator:
+    """Fetches the services' documents (cached for ``ttl`` seconds) and merges them."""
+
+    def __init__(self, session: aiohttp.ClientSession, upstreams: dict[str, Upstream],
+                 routes: tuple[Route, ...], own: list[dict[str, Any]], *, ttl: float = 30.0,
+                 version: str = "0.1.0") -> None:
+        self.session = session
+        self.upstreams = upstreams
+        self.routes = routes
+        self.own = own
+        self.ttl = ttl
+        self.version = version
+        self._cached: tuple[float, dict[str, Any]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def _fetch(self, upstream: Upstream) -> dict[str, Any] | None:
+        try:
+            async with self.session.get(upstream.base_url + "/openapi.json",
+                                        timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                if resp.status == 200:
+                    data: dict[str, Any] = await resp.json(content_type=None)
+                    return data
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning("no OpenAPI from %s: %s", upstream.name, type(exc).__name__)
+        return None
+
+    async def document(self) -> dict[str, Any]:
+        async with self._lock:
+            if self._cached and time.monotonic() - self._cached[0] < self.ttl:
+                return self._cached[1]
+            fetched = await asyncio.gather(*(self._fetch(u) for u in self.upstreams.values()))
+            specs: list[tuple[Upstream | None, dict[str, Any]]] = [
+                (None, spec) for spec in self.own]
+            specs += [(u, spec) for u, spec in zip(self.upstreams.values(), fetched, strict=True)
+                      if spec is not None]
+            doc = merge(specs, self.routes, title="Milton Keynes digital platform API",
+                        version=self.version)
+            missing = [u.name for u, spec in zip(self.upstreams.values(), fetched, strict=True)
+                       if spec is None]
+            if missing:
+                doc["info"]["x-unavailable-services"] = missing
+            else:  # only a complete document is cached
+                self._cached = (time.monotonic(), doc)
+            return doc
+
+
+DOCS_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Milton Keynes digital platform API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+</head><body><div id="swagger-ui"></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
+</body></html>
+"""
