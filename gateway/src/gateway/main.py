@@ -19,6 +19,7 @@ A raw ASGI app (no framework on the hot path). For each request, in order:
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 from typing import Any
@@ -32,7 +33,7 @@ from gateway.auth.admin import create_admin_app
 from gateway.breaker import CircuitBreaker
 from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
-from gateway.openapi import DOCS_HTML, Aggregator
+from gateway.openapi import DOCS_HTML, IDENTITY_SCHEME, Aggregator
 from gateway.problems import send_problem
 from gateway.proxy import Outcome, Proxy, request_id_of
 from gateway.routes import ROUTES, Route, Upstream, match, upstreams
@@ -102,7 +103,7 @@ class Gateway:
         self.proxy = Proxy(self.session, self.tracer, retries=self.settings.retries)
         await self.authenticator.start()
         self.aggregator = Aggregator(self.session, self.upstreams, self.routes,
-                                     own=[self.admin_app.openapi()])
+                                     own=[_admin_spec(self.admin_app.openapi())])
 
     async def shutdown(self) -> None:
         await self.authenticator.stop()
@@ -357,6 +358,18 @@ class Gateway:
         ok = all(r["status"] == "ok" for r in results.values())
         await self._json(send, {"status": "ok" if ok else "degraded", "services": results},
                          status=200 if ok else 503, cache=b"no-store")
+
+
+def _admin_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The admin API documented like the services: admin role required on every operation
+    (the aggregator turns that into the public schemes and ``x-roles``)."""
+    spec = copy.deepcopy(spec)
+    for item in spec.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict):
+                operation["security"] = [{IDENTITY_SCHEME: ["admin"]}]
+    spec.get("components", {}).pop("securitySchemes", None)
+    return spec
 
 
 def create_app(settings: GatewaySettings | None = None, **kwargs: Any) -> Gateway:

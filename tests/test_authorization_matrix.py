@@ -1,0 +1,116 @@
+"""The authorisation matrix: every operation of the gateway's aggregated OpenAPI, called
+through the gateway by every kind of caller, answers the status its declared roles imply;
+identity headers forged by a client change nothing.
+
+Expected, per operation and caller:
+* bad credentials (an expired token, a token for another audience, a revoked API key): 401,
+  wherever they are presented;
+* an operation with ``x-roles``: 401 for anonymous callers, 403 for a caller with none of
+  those roles (admins count as staff), and neither 401 nor 403 for the others;
+* an operation without ``x-roles`` (public): neither 401 nor 403 for valid callers.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from servicekit.identity import Principal, Role, sign_assertion
+
+from .conftest import Platform
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+
+METHODS = ("get", "post", "put", "patch", "delete")
+ROLES_OF = {
+    "anonymous": set(), "citizen": {"citizen"}, "other citizen": {"citizen"},
+    "staff": {"staff"}, "partner": {"partner"}, "admin": {"admin", "staff"},
+}
+BAD_CREDENTIALS = ("expired token", "wrong audience", "revoked key")
+
+
+def forged_headers() -> dict[str, str]:
+    admin = Principal(subject="admin-forged", roles=frozenset({Role.ADMIN, Role.STAFF}))
+    return {"X-MK-Identity": sign_assertion(admin, "a-secret-the-platform-does-not-use"),
+            "X-MK-Principal": "admin", "X-User-Id": "admin-dev-1", "X-Roles": "admin,staff"}
+
+
+async def callers(platform: Platform, client: httpx.AsyncClient) -> dict[str, dict[str, str]]:
+    admin = platform.bearer("ADMIN_TOKEN")
+    created = await client.post("/api/v1/admin/api-keys", headers=admin,
+                                json={"name": "to be revoked", "role": "partner",
+                                      "scopes": ["events:read"]})
+    assert created.status_code == 201, created.text
+    revoked = created.json()
+    assert (await client.delete(f"/api/v1/admin/api-keys/{revoked['id']}",
+                                headers=admin)).status_code == 204
+    issuer = platform.issuer
+    return {
+        "anonymous": {},
+        "citizen": platform.bearer("CITIZEN_TOKEN"),
+        "other citizen": platform.bearer("CITIZEN2_TOKEN"),
+        "staff": platform.bearer("STAFF_TOKEN"),
+        "partner": {"X-API-Key": platform.credentials["PARTNER_API_KEY"]},
+        "admin": admin,
+        "expired token": {"Authorization": "Bearer " + issuer.mint(
+            "citizen-dev-1", ["citizen"], ttl_seconds=-3600)},
+        "wrong audience": {"Authorization": "Bearer " + issuer.mint(
+            "staff-dev-1", ["staff"], audience="another-council-api")},
+        "revoked key": {"X-API-Key": revoked["key"]},
+    }
+
+
+def expected(caller: str, operation: dict[str, Any]) -> str:
+    if caller in BAD_CREDENTIALS:
+        return "401"
+    roles = set(operation.get("x-roles", []))
+    if not roles:
+        return "allowed"
+    if caller == "anonymous":
+        return "401"
+    return "allowed" if ROLES_OF[caller] & roles else "403"
+
+
+def fill(path: str, ids: dict[str, str]) -> str:
+    return re.sub(r"\{([^}]+)\}", lambda m: ids.get(m.group(1), str(uuid.uuid4())), path)
+
+
+async def test_every_operation_answers_every_caller_as_its_roles_say(
+        platform: Platform) -> None:
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
+        spec = (await client.get("/openapi.json")).json()
+        staff = platform.bearer("STAFF_TOKEN")
+        service = (await client.post("/api/v1/services", headers=staff,
+                                     json={"name": "Apply for a blue badge"})).json()
+        await client.post(f"/api/v1/services/{service['id']}/publish", headers=staff)
+        key = (await client.post("/api/v1/admin/api-keys", headers=platform.bearer(
+            "ADMIN_TOKEN"), json={"name": "matrix", "role": "partner"})).json()
+        ids = {"service_id": service["id"], "key_id": key["id"]}
+        who = await callers(platform, client)
+
+        operations = [(path, method, op) for path, item in sorted(spec["paths"].items())
+                      for method, op in item.items() if method in METHODS]
+        assert len(operations) >= 5, "the aggregated OpenAPI lost operations"
+        assert any(op.get("x-roles") for _, _, op in operations)
+        failures = []
+        for path, method, operation in operations:
+            url = fill(path, ids)
+            body = {} if "requestBody" in operation else None
+            for caller, headers in who.items():
+                want = expected(caller, operation)
+                for forged in (False, True):
+                    sent = {**headers, **(forged_headers() if forged else {})}
+                    r = await client.request(method.upper(), url, headers=sent, json=body)
+                    got = str(r.status_code)
+                    ok = (got not in ("401", "403")) if want == "allowed" else got == want
+                    if r.status_code >= 500:
+                        ok = False
+                    if not ok:
+                        failures.append(f"{method.upper()} {path} as {caller}"
+                                        f"{' (forged headers)' if forged else ''}: "
+                                        f"{got}, expected {want}")
+        assert not failures, "\n".join(failures)
