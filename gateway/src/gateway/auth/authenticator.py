@@ -52,11 +52,16 @@ class Authenticator:
     async def start(self) -> None:
         """Open the database, apply the migrations, load the identity provider's keys."""
         self.db = Database(self.settings.database_url, pool_size=5)
-        if self.settings.run_migrations:
-            await upgrade(self.db, MIGRATIONS)
+        try:
+            if self.settings.run_migrations:
+                await upgrade(self.db, MIGRATIONS)
+            await self.tokens.start()
+        except BaseException:
+            await self.db.dispose()
+            self.db = None
+            raise
         self._store = ApiKeyStore(self.db)
         self._cache = KeyCache(self._store.lookup, ttl=self.settings.api_key_cache_seconds)
-        await self.tokens.start()
 
     async def stop(self) -> None:
         if self._background:

@@ -8,7 +8,9 @@ from ``GATEWAY_JWT_ROLES_CLAIM`` (a dotted path such as ``realm_access.roles``).
 
 from __future__ import annotations
 
+import hashlib
 import re
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -79,17 +81,42 @@ def key_source(settings: AuthSettings) -> KeySource | None:
     return None
 
 
+#: How long a verified token is trusted without checking its signature again, and how
+#: many are remembered.
+VERIFIED_TTL = 60.0
+VERIFIED_MAX = 10_000
+
+
 class TokenVerifier:
     def __init__(self, settings: AuthSettings, source: KeySource | None = None) -> None:
         self.settings = settings
         self.source = source if source is not None else key_source(settings)
         self.algorithms = list(settings.jwt_algorithms)
+        self._verified: dict[bytes, tuple[Principal, float]] = {}
 
     async def start(self) -> None:
         if self.source is not None:
             await self.source.start()
 
     async def verify(self, token: str) -> Principal:
+        """The token's principal. A verified token is remembered (by its SHA-256, never the
+        token itself) until it expires or for at most ``VERIFIED_TTL`` seconds, so the
+        signature check runs once per token rather than once per request."""
+        digest = hashlib.sha256(token.encode()).digest() if token else b""
+        cached = self._verified.get(digest)
+        now = time.time()
+        if cached is not None:
+            principal, valid_until = cached
+            if now < valid_until:
+                return principal
+            del self._verified[digest]
+        principal, expires = await self._verify(token)
+        if len(self._verified) >= VERIFIED_MAX:
+            self._verified.pop(next(iter(self._verified)))  # oldest first (insertion order)
+        self._verified[digest] = (principal, min(expires, now + VERIFIED_TTL))
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         if self.source is None:
             raise invalid_token("Bearer tokens are not accepted: no identity provider is "
                                 "configured.")
@@ -110,7 +137,7 @@ class TokenVerifier:
         if key is None:
             raise invalid_token("The token was signed with an unknown key.")
         claims = self._decode(token, key)
-        return self._principal(claims)
+        return self._principal(claims), float(claims["exp"])
 
     def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
         try:

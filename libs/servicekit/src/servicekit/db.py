@@ -1,7 +1,9 @@
 """Database setup: SQLite by default (embedded), PostgreSQL by URL; async SQLModel sessions.
 
-SQLite runs in WAL mode and every transaction starts with ``BEGIN IMMEDIATE`` so concurrent
-writers queue on the busy timeout instead of failing with "database is locked" half-way.
+SQLite runs in WAL mode and every transaction of the main engine starts with
+``BEGIN IMMEDIATE`` so concurrent writers queue on the busy timeout instead of failing with
+"database is locked" half-way; ``read_session()`` uses a second engine whose transactions
+begin DEFERRED, so reads never wait for the write lock.
 Listeners registered with :meth:`Database.on_commit` run after every commit, which is how the
 outbox relay and delivery workers wake without a slow fixed poll.
 """
@@ -53,8 +55,13 @@ class Database:
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        #: For queries that only read. On SQLite its transactions begin DEFERRED, so readers
+        #: do not queue behind the write lock (WAL lets them read while a writer works).
+        self.read_engine: AsyncEngine = self.engine
         if self.is_sqlite:
-            self._configure_sqlite()
+            self._configure_sqlite(self.engine.sync_engine, immediate=True)
+            self.read_engine = create_async_engine(self.url, **kwargs)
+            self._configure_sqlite(self.read_engine.sync_engine, immediate=False)
         self._commit_listeners: list[Callable[[], None]] = []
         session_class = type("ServiceSession", (Session,), {})
         event.listen(session_class, "after_commit", self._after_commit)
@@ -62,6 +69,8 @@ class Database:
             self.engine, class_=AsyncSession, sync_session_class=session_class,
             expire_on_commit=False,
         )
+        self.read_sessionmaker = async_sessionmaker(
+            self.read_engine, class_=AsyncSession, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -71,9 +80,8 @@ class Database:
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
 
-    def _configure_sqlite(self) -> None:
-        sync_engine = self.engine.sync_engine
-
+    @staticmethod
+    def _configure_sqlite(sync_engine: Any, *, immediate: bool) -> None:
         @event.listens_for(sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             # Let SQLAlchemy, not the driver, decide when transactions begin.
@@ -87,7 +95,7 @@ class Database:
 
         @event.listens_for(sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     def on_commit(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener`` after each commit; returns a function that unregisters it."""
@@ -106,9 +114,17 @@ class Database:
         async with self.sessionmaker() as session:
             yield session
 
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading only (never commit through it)."""
+        async with self.read_sessionmaker() as session:
+            yield session
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()

@@ -20,6 +20,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.runtime.db.read_session() as session:
+        yield session
+
+
 async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
     runtime = request.app.state.runtime
     async with UnitOfWork(runtime.db, source=runtime.settings.cloudevents_source) as uow:
@@ -27,4 +32,6 @@ async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+#: For GET handlers: never waits for SQLite's write lock; do not write through it.
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from citizen_services.domain.catalogue import (
@@ -71,6 +72,14 @@ async def create_service(*, uow: UnitOfWork, command: CreateService) -> Catalogu
 def _duplicate(slug: str, code: str) -> DuplicateService:
     return DuplicateService(f"A service with slug '{slug}' or service_code '{code}' exists.",
                             slug=slug, service_code=code)
+
+
+async def find_service(*, session: AsyncSession, service_id: uuid.UUID) -> CatalogueService:
+    """Read one entry (a query: no unit of work needed)."""
+    service = await session.get(CatalogueService, service_id)
+    if service is None:
+        raise ServiceNotFound(f"No service with id {service_id}.")
+    return service
 
 
 async def get_service(*, uow: UnitOfWork, service_id: uuid.UUID,
