@@ -45,6 +45,10 @@ class GatewaySettings(BaseSettings):
     breaker_reset_seconds: float = 10.0
     #: Retries of idempotent requests whose connection failed.
     retries: int = 2
+    #: The largest request body, in bytes, every route accepts: when set it replaces each
+    #: route's own ``max_body_bytes`` (10 MiB by default), e.g. for bulk uploads. The admin
+    #: API keeps its own 64 KiB limit.
+    max_body_bytes: int | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> "GatewaySettings":

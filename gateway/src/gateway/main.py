@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 import logging
 from typing import Any
@@ -75,6 +76,9 @@ class Gateway:
                  limit_settings: LimitSettings | None = None) -> None:
         self.settings = settings
         self.upstreams: dict[str, Upstream] = upstreams(settings)
+        if settings.max_body_bytes is not None:  # GATEWAY_MAX_BODY_BYTES: one limit for all
+            routes = tuple(dataclasses.replace(r, max_body_bytes=settings.max_body_bytes)
+                           for r in routes)
         self.routes = routes
         self.tracer_provider = make_tracer_provider(settings.service_name,
                                                     settings.otel_exporter_otlp_endpoint)

@@ -23,7 +23,8 @@ async def running_app(app: Any, port: int | None = None) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn (lifespan included) in this loop; yields its base URL."""
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                            access_log=False, lifespan="on", loop="none")
+                            access_log=False, lifespan="on", loop="none",
+                            proxy_headers=False)  # like production: the socket peer is the client
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
     task = asyncio.create_task(server.serve())
