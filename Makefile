@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint typecheck bench contracts setup uv sync kafka-jars postgres clean
+.PHONY: help run test lint typecheck bench contracts setup uv sync kafka-jars postgres redis clean
 
 help:
 	@echo "make run        the whole platform on http://127.0.0.1:8000 (Ctrl-C stops it)"
@@ -34,12 +34,15 @@ kafka-jars: sync
 postgres: sync
 	@if [ -z "$$DATABASE_URL" ] && ! docker info >/dev/null 2>&1; then $(PY) -c "from mkinfra.postgres import ensure_postgres_installed as e; print(\"[setup] PostgreSQL binaries:\", e())"; fi
 
+redis: sync
+	@if [ -z "$$REDIS_URL" ]; then $(PY) -c "from mkinfra.redis import ensure_redis_installed as e; print(\"[setup] Redis server:\", e())"; fi
+
 setup: sync kafka-jars
 
 run: setup
 	@$(PY) -m mkinfra.devstack
 
-test: setup postgres
+test: setup postgres redis
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: sync

@@ -5,6 +5,12 @@ security scheme (see ``servicekit.identity.require_roles``). Here that becomes w
 actually uses at the gateway — a bearer JWT or an API key — with the roles in ``x-roles``.
 Only paths the routing table sends to that service are published (no ``/metrics``,
 ``/health/*``). Schema names that clash between services are prefixed with the service.
+
+Every operation also documents the problem+json errors the gateway itself answers before a
+request reaches a service (see ``main.Gateway``): 400 for a dot segment in a path parameter,
+401/403 for refused credentials where the gateway authenticates, 413 for a body over the
+route's limit, 429 for a rate limit, 503 for an open circuit or an unreachable service and
+504 for one that timed out.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from gateway.routes import AuthMode, Route, Upstream, match
+from servicekit.app import PROBLEM_SCHEMAS, document_problems, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +40,21 @@ PUBLIC_SCHEMES: dict[str, Any] = {
                                      "form field on POST requests)."},
 }
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+_HEADER = {"schema": {"type": "string"}}
+RATE_LIMIT_HEADERS: dict[str, Any] = {
+    "Retry-After": {**_HEADER, "description": "Seconds until a request can pass."},
+    "RateLimit": {**_HEADER, "description": "Quota left in the policy (IETF draft syntax)."},
+    "RateLimit-Policy": {**_HEADER, "description": "The policy: quota per window."},
+}
+
+
+def _scheme_key(scheme: dict[str, Any]) -> tuple[str, ...]:
+    return (str(scheme.get("type", "")), str(scheme.get("scheme", "")).lower(),
+            str(scheme.get("in", "")), str(scheme.get("name", "")).lower())
+
+
+#: The gateway's own documents may name the public schemes differently ("bearer").
+_PUBLIC_BY_KEY = {_scheme_key(scheme): name for name, scheme in PUBLIC_SCHEMES.items()}
 
 
 def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
@@ -75,6 +97,53 @@ def _public_security(operation: dict[str, Any], route: Route) -> None:
         operation["security"] = other
 
 
+def _security_renames(spec: dict[str, Any], upstream: Upstream | None, prefix: str,
+                      schemes: dict[str, Any]) -> dict[str, str]:
+    """Put ``spec``'s security schemes into ``schemes``; returns their new names.
+
+    In the gateway's own documents a scheme equal to a public one is that public scheme
+    (the gateway authenticates it); a service's schemes other than the identity assertion
+    (GOV.UK Notify's JWT, passed through) are published as they are, prefixed on a clash."""
+    renames: dict[str, str] = {}
+    for name, scheme in spec.get("components", {}).get("securitySchemes", {}).items():
+        if name == IDENTITY_SCHEME:
+            continue
+        public = _PUBLIC_BY_KEY.get(_scheme_key(scheme)) if upstream is None else None
+        if public is None:
+            public = name if schemes.get(name, scheme) == scheme else prefix + name
+            schemes[public] = scheme
+        renames[name] = public
+    return renames
+
+
+def _gateway_problems(operation: dict[str, Any], route: Route, *, proxied: bool) -> None:
+    """Document the problems the gateway answers itself for this operation."""
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+
+    def add(status: int, description: str, headers: dict[str, Any] | None = None) -> None:
+        response = responses.setdefault(str(status), problem_response(status, description))
+        if description not in response.get("description", ""):  # the service's, and ours
+            response["description"] = f"{response.get('description')}; or: {description}"
+        if headers:
+            response.setdefault("headers", {}).update(copy.deepcopy(headers))
+
+    if any(p.get("in") == "path" for p in operation.get("parameters", ())):
+        add(400, "Bad request: a path parameter was a dot segment ('.' or '..')")
+    if route.auth is not AuthMode.UPSTREAM:
+        add(401, "Credentials were presented and refused (invalid, expired, revoked or more "
+                 "than one)" + ("; or none were presented" if operation.get("x-roles") else ""),
+            {"WWW-Authenticate": {**_HEADER, "description": "The challenge."}})
+        add(403, "Forbidden: the token carries no role this platform recognises")
+    if "requestBody" in operation:
+        add(413, "Request body too large for this route")
+    add(429, "Too many requests: a rate limit was reached", RATE_LIMIT_HEADERS)
+    add(503, "The service is unavailable (its circuit is open, or it could not be reached)",
+        {"Retry-After": RATE_LIMIT_HEADERS["Retry-After"]})
+    if proxied:
+        add(504, "The service did not answer in time")
+    operation["responses"] = dict(sorted(responses.items()))
+
+
 def merge(specs: list[tuple[Upstream | None, dict[str, Any]]], routes: tuple[Route, ...],
           *, title: str, version: str) -> dict[str, Any]:
     """Merge ``(upstream, spec)`` pairs; ``upstream`` None means the gateway's own paths."""
@@ -85,7 +154,8 @@ def merge(specs: list[tuple[Upstream | None, dict[str, Any]]], routes: tuple[Rou
                                 "as served by the gateway."},
         "servers": [{"url": "/"}],
         "paths": {},
-        "components": {"schemas": {}, "securitySchemes": dict(PUBLIC_SCHEMES)},
+        "components": {"schemas": copy.deepcopy(PROBLEM_SCHEMAS),
+                       "securitySchemes": dict(PUBLIC_SCHEMES)},
         "tags": [],
     }
     schemas: dict[str, Any] = doc["components"]["schemas"]
@@ -93,6 +163,10 @@ def merge(specs: list[tuple[Upstream | None, dict[str, Any]]], routes: tuple[Rou
         spec = copy.deepcopy(raw)
         prefix = "".join(p.capitalize() for p in (upstream.name if upstream else "gateway")
                          .split("-"))
+        if upstream is None:  # the admin API: servicekit's problem+json errors, any scheme
+            document_problems(spec, secured=lambda operation: bool(operation.get("security")))
+        security = _security_renames(spec, upstream, prefix,
+                                     doc["components"]["securitySchemes"])
         renames = {name: prefix + name
                    for name, schema in spec.get("components", {}).get("schemas", {}).items()
                    if name in schemas and schemas[name] != schema}
@@ -105,7 +179,13 @@ def merge(specs: list[tuple[Upstream | None, dict[str, Any]]], routes: tuple[Rou
                 continue
             for method in METHODS:
                 if method in item:
-                    _public_security(item[method], route or Route(path, "gateway"))
+                    operation = item[method]
+                    if "security" in operation:
+                        operation["security"] = [{security.get(k, k): v for k, v in req.items()}
+                                                 for req in operation["security"]]
+                    _public_security(operation, route or Route(path, "gateway"))
+                    _gateway_problems(operation, route or Route(path, "gateway"),
+                                      proxied=upstream is not None)
             doc["paths"][path] = item
         for tag in spec.get("tags", []):
             if tag not in doc["tags"]:

@@ -180,13 +180,14 @@ PROBLEM_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "ValidationProblem": {
         "title": "ValidationProblem",
-        "description": "A problem naming each invalid field of the request.",
+        "description": "The request was well-formed but invalid. When it broke the "
+                       "operation's schema, ``errors`` names each invalid field; a business "
+                       "rule the data broke is told in ``detail``.",
         "allOf": [
             {"$ref": SCHEMA_REF + "Problem"},
             {"type": "object",
              "properties": {"errors": {"type": "array",
-                                       "items": {"$ref": SCHEMA_REF + "FieldProblem"}}},
-             "required": ["errors"]},
+                                       "items": {"$ref": SCHEMA_REF + "FieldProblem"}}}},
         ],
     },
 }
