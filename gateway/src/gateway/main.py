@@ -39,7 +39,7 @@ from gateway.problems import send_problem
 from gateway.proxy import Outcome, Proxy, request_id_of
 from gateway.routes import ROUTES, Route, Upstream, match, upstreams
 from servicekit.identity import ASSERTION_HEADER, sign_assertion
-from servicekit.telemetry import configure_logging, make_tracer_provider
+from servicekit.telemetry import configure_logging, make_tracer_provider, request_id_var
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,7 @@ class Gateway:
         if scope["type"] != "http":
             return
         request_id = request_id_of(scope)
+        request_id_var.set(request_id)  # this request's task: its log lines carry the id
         origin = _header(scope, b"origin")
         path = scope["path"]
         send = self._decorate(send, request_id, origin, docs=path == "/docs")

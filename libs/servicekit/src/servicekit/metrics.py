@@ -85,3 +85,24 @@ def _route_template(scope: Scope) -> str:
 async def metrics_endpoint(request: Request) -> Response:
     metrics: ServiceMetrics = request.app.state.runtime.metrics
     return metrics.render()
+
+
+class RequestIdMiddleware:
+    """Puts the request's X-Request-ID (from the gateway) into every log line of it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from servicekit.telemetry import request_id_var
+
+        value = next((v.decode("latin-1") for k, v in scope["headers"]
+                      if k == b"x-request-id"), None)
+        token = request_id_var.set(value[:200] if value else None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            request_id_var.reset(token)

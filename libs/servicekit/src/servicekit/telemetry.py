@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from servicekit.redact import scrub
+
+#: The X-Request-ID of the request being handled (set by RequestIdMiddleware and the gateway).
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 _global_set = False
@@ -37,6 +41,9 @@ class JsonFormatter(logging.Formatter):
             "message": scrub(record.getMessage()),
             "service": self.service_name,
         }
+        request_id = request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
         if span_context.is_valid:
             entry["trace_id"] = format(span_context.trace_id, "032x")
             entry["span_id"] = format(span_context.span_id, "016x")
