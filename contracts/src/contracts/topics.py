@@ -42,7 +42,43 @@ SERVICE_REQUEST = Topic(
     events=("ServiceRequestSubmitted", "ServiceRequestStatusChanged"),
 )
 
-TOPICS: tuple[Topic, ...] = (CATALOGUE_SERVICE, SERVICE_REQUEST)
+# -- inclusion (digital-inclusion programmes) ------------------------------------------------
+PROGRAMME = Topic(
+    name="inclusion.programme.v1",
+    description="Digital-inclusion programmes: published, changed, closed.",
+)
+SESSION = Topic(
+    name="inclusion.session.v1",
+    description="Sessions of programmes: scheduled, reminders due, cancelled.",
+)
+ENROLMENT = Topic(
+    name="inclusion.enrolment.v1",
+    description="Enrolments in sessions: confirmed, waitlisted, promoted, cancelled.",
+)
+DEVICE_LOAN = Topic(
+    name="inclusion.device-loan.v1",
+    description="Device lending: loaned, returned, overdue.",
+)
+VOUCHER = Topic(
+    name="inclusion.voucher.v1",
+    description="Data-SIM vouchers allocated to participants.",
+)
+OUTCOME = Topic(
+    name="inclusion.outcome.v1",
+    description="Essential Digital Skills outcomes recorded for participants.",
+)
+
+# -- notifications ---------------------------------------------------------------------------
+NOTIFICATION = Topic(
+    name="notifications.notification.v1",
+    description="Delivery status of email and SMS notifications.",
+)
+
+TOPICS: tuple[Topic, ...] = (
+    CATALOGUE_SERVICE, SERVICE_REQUEST,
+    PROGRAMME, SESSION, ENROLMENT, DEVICE_LOAN, VOUCHER, OUTCOME,
+    NOTIFICATION,
+)
 
 
 def all_topic_names(*, include_dlq: bool = True) -> list[str]:
