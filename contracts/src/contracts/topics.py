@@ -46,32 +46,40 @@ SERVICE_REQUEST = Topic(
 PROGRAMME = Topic(
     name="inclusion.programme.v1",
     description="Digital-inclusion programmes: published, changed, closed.",
+    events=("ProgrammePublished",),
 )
 SESSION = Topic(
     name="inclusion.session.v1",
     description="Sessions of programmes: scheduled, reminders due, cancelled.",
+    events=("SessionScheduled", "SessionReminderDue"),
 )
 ENROLMENT = Topic(
     name="inclusion.enrolment.v1",
     description="Enrolments in sessions: confirmed, waitlisted, promoted, cancelled.",
+    events=("EnrolmentConfirmed", "EnrolmentWaitlisted", "WaitlistPromoted",
+            "EnrolmentCancelled"),
 )
 DEVICE_LOAN = Topic(
     name="inclusion.device-loan.v1",
     description="Device lending: loaned, returned, overdue.",
+    events=("DeviceLoaned", "DeviceReturned", "DeviceReturnOverdue"),
 )
 VOUCHER = Topic(
     name="inclusion.voucher.v1",
     description="Data-SIM vouchers allocated to participants.",
+    events=("VoucherAllocated",),
 )
 OUTCOME = Topic(
     name="inclusion.outcome.v1",
     description="Essential Digital Skills outcomes recorded for participants.",
+    events=("OutcomeRecorded",),
 )
 
 # -- notifications ---------------------------------------------------------------------------
 NOTIFICATION = Topic(
     name="notifications.notification.v1",
     description="Delivery status of email and SMS notifications.",
+    events=("NotificationStatusChanged",),
 )
 
 TOPICS: tuple[Topic, ...] = (

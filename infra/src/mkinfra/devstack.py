@@ -148,6 +148,9 @@ class DevStack:
                    "GATEWAY_DATABASE_URL", f"sqlite:///{self.var}/gateway/gateway.sqlite3")}
         subprocess.run([sys.executable, "-m", "gateway.devcreds", "--var", str(self.var)],
                        cwd=self.root, env=env, check=True, stdin=subprocess.DEVNULL)
+        # after the gateway's: it rewrites the whole file, this one adds the NOTIFY_* lines
+        subprocess.run([sys.executable, "-m", "notifications.devcreds", "--var", str(self.var)],
+                       cwd=self.root, env=env, check=True, stdin=subprocess.DEVNULL)
         values: dict[str, str] = {}
         for line in (self.var / "dev-credentials.env").read_text().splitlines():
             if "=" in line and not line.lstrip().startswith("#"):

@@ -10,7 +10,11 @@ import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 
 from contracts import Envelope
-from contracts.citizen_services import ServicePublished, ServiceRetired
+from contracts.citizen_services import (
+    ServicePublished,
+    ServiceRequestSubmitted,
+    ServiceRetired,
+)
 from mkinfra.smtp_sink import SmtpSink
 from notifications.config import Settings
 from notifications.main import create_app
@@ -25,7 +29,7 @@ STAFF = "digital-team@milton-keynes.example"
 SOURCE = "urn:uk-gov-milton-keynes:citizen-services"
 
 
-def record(event: ServicePublished | ServiceRetired, offset: int = 0,
+def record(event: ServicePublished | ServiceRetired | ServiceRequestSubmitted, offset: int = 0,
            envelope: Envelope | None = None) -> ConsumerRecord:  # type: ignore[type-arg]
     envelope = envelope or Envelope(source=SOURCE, type=event.event_type(),
                                     subject=event.aggregate_id, dataschema=event.dataschema())
@@ -105,9 +109,14 @@ async def test_a_new_event_for_the_same_service_is_a_new_alert(db: Database) -> 
     assert await consumer.process(record(again, 2)) == "handled"
     assert [r.subject for r in await rows(db)] == ["Service published: Report a pothole"] * 2
     # events it does not subscribe to are skipped, without effects
+    submitted = ServiceRequestSubmitted(request_id=uuid.uuid4(), service_code="x", status="open",
+                                        service_id=first.service_id,
+                                        occurred_at=datetime.now(UTC))
+    assert await consumer.process(record(submitted, 3)) == "skipped"
+    # a catalogue event with no staff alert is only offered to partners' webhooks (none here)
     retired = ServiceRetired(service_id=first.service_id, service_code="x", slug="x",
                              name="x", entry_version=5, occurred_at=datetime.now(UTC))
-    assert await consumer.process(record(retired, 3)) == "skipped"
+    assert await consumer.process(record(retired, 4)) == "handled"
     assert len(await rows(db)) == 2
 
 

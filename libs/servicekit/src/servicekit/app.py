@@ -33,7 +33,12 @@ from servicekit.health import KafkaProbe
 from servicekit.identity import IDENTITY_SCHEME
 from servicekit.messaging.consumer import EventConsumer, Handler
 from servicekit.messaging.relay import OutboxRelay
-from servicekit.metrics import MetricsMiddleware, ServiceMetrics, metrics_endpoint
+from servicekit.metrics import (
+    MetricsMiddleware,
+    RequestIdMiddleware,
+    ServiceMetrics,
+    metrics_endpoint,
+)
 from servicekit.migrations import upgrade
 from servicekit.settings import ServiceSettings
 from servicekit.telemetry import configure_logging, instrument_sqlalchemy, make_tracer_provider
@@ -144,6 +149,7 @@ def create_service_app(
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider,
                                        excluded_urls="health/live,health/ready,metrics")
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware)
     _document_problems_of(app)
     return app
 

@@ -1,9 +1,16 @@
 """notifications settings (environment prefix ``NOTIFICATIONS_``)."""
 
-from pydantic import EmailStr, SecretStr
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import EmailStr, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from servicekit.settings import ServiceSettings
+
+DEV_UNSUBSCRIBE_SECRET = "dev-only-unsubscribe-secret"  # noqa: S105 - refused in production
 
 
 class Settings(ServiceSettings):
@@ -28,6 +35,48 @@ class Settings(ServiceSettings):
     #: Where "a service was published" alerts go (the digital services team's mailbox).
     staff_alert_email: EmailStr | None = "digital-services-team@milton-keynes.example"
 
+    # SMS: "sink" writes var/sms/<id>.json (make run); "http" posts to a generic provider
+    sms_provider: Literal["sink", "http", "notify"] = "sink"
+    sms_sink_dir: str = "var/sms"
+    sms_http_url: str | None = None
+    sms_http_token: SecretStr | None = None
+    #: "notify": GOV.UK Notify as the upstream (a template whose body is ``((body))``).
+    sms_notify_api_key: SecretStr | None = None
+    sms_notify_template_id: str | None = None
+    sms_notify_base_url: str = "https://api.notifications.service.gov.uk"
+    #: The default sender id of texts (at most 11 letters and digits).
+    sms_sender: str = "MKCouncil"
+
+    # GOV.UK Notify API (/v2)
+    #: The council's own Notify service, ensured at start-up: staff templates go to it unless
+    #: they name another, and ``notifications.devcreds`` issues its keys for it.
+    notify_default_service_id: uuid.UUID = uuid.UUID("334bab6d-91ce-5fce-a676-ba41d7586ed2")
+    notify_default_service_name: str = "Milton Keynes City Council"
+    #: Base of the ``uri`` links in /v2 answers (the gateway's public URL); default: the
+    #: URL the request came in on.
+    notify_public_url: str | None = None
+    #: Notify's limit: requests a minute per service and key type (0 turns it off).
+    notify_rate_limit_per_minute: int = 3000
+    #: How far a token's ``iat`` may be from the server's clock (Notify: 30 seconds).
+    notify_token_leeway_seconds: int = 30
+    #: Notifications a page of ``GET /v2/notifications`` (Notify: 250).
+    notify_page_size: int = 250
+
+    # One-click unsubscribe (RFC 8058) in event-driven emails
+    #: The public URL of the gateway, where /api/v1/unsubscribe is.
+    public_url: str = "http://127.0.0.1:8000"
+    unsubscribe_secret: SecretStr = SecretStr(DEV_UNSUBSCRIBE_SECRET)
+
+    # Partner webhooks (Standard Webhooks)
+    webhook_require_https: bool = True
+    #: Networks endpoints may resolve into although private/loopback/link-local (CIDRs).
+    webhook_allowed_networks: list[str] = []
+    webhook_timeout_seconds: float = 15.0
+    #: A subscription failing without a success for this long is disabled (spec: 5 days).
+    webhook_disable_after_seconds: float = 5 * 24 * 3600
+    #: Multiplies the retry schedule (tests shrink it).
+    webhook_retry_scale: float = 1.0
+
     delivery_concurrency: int = 8
     delivery_batch_size: int = 100
     delivery_max_attempts: int = 5
@@ -35,3 +84,10 @@ class Settings(ServiceSettings):
     #: A message left in "sending" this long (its worker died) is sent again, with the same
     #: Message-ID so receivers can drop the duplicate.
     sending_reclaim_seconds: float = 60.0
+
+    @model_validator(mode="after")
+    def _refuse_dev_unsubscribe_secret_in_production(self) -> Settings:
+        if (self.environment == "production"
+                and self.unsubscribe_secret.get_secret_value() == DEV_UNSUBSCRIBE_SECRET):
+            raise ValueError("NOTIFICATIONS_UNSUBSCRIBE_SECRET must be set outside development")
+        return self

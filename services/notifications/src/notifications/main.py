@@ -1,4 +1,4 @@
-"""notifications: email/SMS/webhook delivery driven by events."""
+"""notifications: email/SMS/webhook delivery driven by events; GOV.UK Notify's API v2."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from notifications.application.delivery import EmailDeliveryWorker
+from notifications.api import notify, preferences, templates, unsubscribe, webhooks
+from notifications.application.delivery import EmailDeliveryWorker, SmsDeliveryWorker
+from notifications.application.notify_api import RateLimiter, ensure_default_service
+from notifications.application.webhooks import WebhookDeliveryWorker
 from notifications.config import Settings
+from notifications.domain.notify import NotifyError
 from notifications.messaging.subscriptions import build_subscriptions
-from servicekit.app import ServiceRuntime, create_service_app
+from servicekit.app import ServiceRuntime, Worker, create_service_app
 
 MIGRATIONS = str(Path(__file__).parent / "persistence" / "migrations")
 
@@ -18,14 +22,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     cfg = settings
 
-    def workers(runtime: ServiceRuntime) -> list[EmailDeliveryWorker]:
-        return [EmailDeliveryWorker(runtime.db, cfg)]
+    def workers(runtime: ServiceRuntime) -> list[Worker]:
+        return [EmailDeliveryWorker(runtime.db, cfg), SmsDeliveryWorker(runtime.db, cfg),
+                WebhookDeliveryWorker(runtime.db, cfg)]
 
-    return create_service_app(
+    async def ensure_default_notify_service(runtime: ServiceRuntime) -> None:
+        async with runtime.db.session() as session:
+            await ensure_default_service(session, cfg)
+            await session.commit()
+
+    app = create_service_app(
         settings,
         title="Notifications",
-        description="Email, SMS and webhook delivery driven by platform events.",
+        description="Email, SMS and webhook delivery driven by platform events; "
+                    "GOV.UK Notify's API v2 at /v2; templates at /api/v1/templates.",
+        routers=[templates.router, preferences.router, unsubscribe.router, webhooks.router,
+                 notify.router],
         migrations=MIGRATIONS,
         subscriptions=build_subscriptions(settings),
         workers=workers,
+        on_startup=[ensure_default_notify_service],
     )
+    app.add_exception_handler(NotifyError, notify.notify_error_handler)
+    app.state.notify_rate_limiter = RateLimiter(settings.notify_rate_limit_per_minute)
+    return app

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: No control characters (PostgreSQL cannot store NUL; CR/LF would end up in email headers).
+#: A pattern also makes pydantic refuse unpaired surrogates, which cannot be encoded.
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+#: As ONE_LINE, but tabs and line breaks are allowed.
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+Label = Annotated[str, Field(pattern=ONE_LINE)]
 
 
 class ServiceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=4000)
+    name: str = Field(min_length=1, max_length=200, pattern=ONE_LINE)
+    description: str = Field(default="", max_length=4000, pattern=TEXT)
     service_code: str | None = Field(default=None, min_length=1, max_length=64,
                                      pattern=r"^[A-Za-z0-9_.\-]+$")
     slug: str | None = Field(default=None, min_length=1, max_length=120,
                              pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-    keywords: list[str] = Field(default_factory=list, max_length=50)
-    groups: list[str] = Field(default_factory=list, max_length=20)
-    department: str | None = Field(default=None, max_length=200)
+    keywords: list[Label] = Field(default_factory=list, max_length=50)
+    groups: list[Label] = Field(default_factory=list, max_length=20)
+    department: str | None = Field(default=None, max_length=200, pattern=ONE_LINE)
 
 
 class ServicePublic(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from contracts.citizen_services import ServicePublished
+from notifications.application.delivery import publish_status
 from notifications.config import Settings
 from notifications.domain.notification import Channel, Status
 from notifications.persistence.tables import Notification
@@ -17,7 +18,7 @@ async def alert_staff_service_published(event: ServicePublished, ctx: MessageCon
     if not settings.staff_alert_email:
         return
     now = datetime.now(UTC)
-    ctx.session.add(Notification(
+    notification = Notification(
         channel=Channel.EMAIL.value,
         recipient=str(settings.staff_alert_email),
         subject=f"Service published: {event.name}",
@@ -33,4 +34,6 @@ async def alert_staff_service_published(event: ServicePublished, ctx: MessageCon
         source_event_type=ctx.envelope.type,
         created_at=now,
         updated_at=now,
-    ))
+    )
+    ctx.session.add(notification)
+    publish_status(ctx.session, settings, notification.model_dump(), Status.CREATED, None, now)

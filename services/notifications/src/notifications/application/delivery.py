@@ -1,10 +1,17 @@
-"""The delivery worker: sends due email notifications and records the outcome.
+"""The delivery workers: send due notifications of one channel and record the outcome.
 
-It wakes on every commit (a handler that created a notification), claims a batch by
-moving it to ``sending`` in one statement (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
-several replicas share the work), sends concurrently, then records delivered / retry later /
-permanent-failure / technical-failure. A message stuck in ``sending`` because its worker died
-is claimed again after ``sending_reclaim_seconds`` and re-sent with the same Message-ID.
+A worker wakes on every commit (a handler or an API call that created a notification),
+claims a batch by moving it to ``sending`` in one statement (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so several replicas share the work), sends concurrently, then records
+delivered / retry later / permanent-failure / technical-failure. A message stuck in
+``sending`` because its worker died is claimed again after ``sending_reclaim_seconds`` and
+re-sent with the same Message-ID (email) or provider reference (SMS).
+
+Simulated notifications (a test API key, or Notify's simulated recipients) go through the
+same states but nothing is sent: the outcome follows Notify's test recipients.
+
+Every change of status records a ``NotificationStatusChanged`` in the outbox, in the
+transaction that makes the change.
 """
 
 from __future__ import annotations
@@ -13,36 +20,81 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.notifications import NotificationStatusChanged
 from notifications.adapters.email import (
     OutgoingEmail,
     PermanentDeliveryError,
     SmtpSender,
     TemporaryDeliveryError,
 )
+from notifications.adapters.sms import (
+    HttpSmsSender,
+    NotifySmsSender,
+    OutgoingSms,
+    SinkSmsSender,
+    SmsSender,
+)
 from notifications.config import Settings
+from notifications.domain import recipients
 from notifications.domain.notification import Channel, Status
 from notifications.persistence.tables import Notification
 from servicekit.db import Database
+from servicekit.messaging.outbox import record_event
 
 log = logging.getLogger(__name__)
 T = Notification.__table__  # type: ignore[attr-defined]
-#: (notification id, final status or None to retry later, error, attempts so far)
-Outcome = tuple[uuid.UUID, Status | None, str | None, int]
+Row = Mapping[str, Any]
+#: (row, final status or None to retry later, error)
+Outcome = tuple[Row, Status | None, str | None]
+FINAL = frozenset({Status.DELIVERED, Status.PERMANENT_FAILURE, Status.TEMPORARY_FAILURE,
+                   Status.TECHNICAL_FAILURE})
 
 
 def message_id(notification_id: uuid.UUID, domain: str) -> str:
     return f"<{notification_id}@{domain}>"
 
 
-class EmailDeliveryWorker:
-    def __init__(self, db: Database, settings: Settings, sender: SmtpSender | None = None) -> None:
+def status_changed(row: Row, status: Status, previous: str | None,
+                   now: datetime) -> NotificationStatusChanged:
+    return NotificationStatusChanged(
+        notification_id=row["id"], channel=row["channel"], status=status.value,
+        previous_status=previous, reference=row.get("reference"),
+        notify_service_id=row.get("service_id"), template_id=row.get("template_id"),
+        template_version=row.get("template_version"),
+        source_event_id=row.get("source_event_id"), occurred_at=now)
+
+
+def publish_status(session: AsyncSession, settings: Settings, row: Row, status: Status,
+                   previous: str | None, now: datetime) -> None:
+    record_event(session, status_changed(row, status, previous, now),
+                 source=settings.cloudevents_source)
+
+
+def simulated_outcome(recipient: str) -> Status:
+    """Notify's test recipients: temporary / permanent failure; anyone else: delivered."""
+    if recipient.lower() in (recipients.TEMP_FAIL_EMAIL, recipients.TEMP_FAIL_PHONE):
+        return Status.TEMPORARY_FAILURE
+    if recipient.lower() in (recipients.PERM_FAIL_EMAIL, recipients.PERM_FAIL_PHONE):
+        return Status.PERMANENT_FAILURE
+    return Status.DELIVERED
+
+
+class DeliveryWorker:
+    """Claims, sends and records the notifications of one channel."""
+
+    channel: Channel = Channel.EMAIL
+    name = "delivery"
+
+    def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
-        self.sender = sender or SmtpSender(settings, pool_size=settings.delivery_concurrency)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -51,7 +103,7 @@ class EmailDeliveryWorker:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._run(), name="email-delivery")
+        self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -64,7 +116,10 @@ class EmailDeliveryWorker:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
-        await self.sender.close()
+        await self.close()
+
+    async def close(self) -> None:
+        return None
 
     def wake(self) -> None:
         loop = self._loop
@@ -80,7 +135,7 @@ class EmailDeliveryWorker:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("email delivery pass failed")
+                log.exception("%s delivery pass failed", self.channel.value)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(),
                                        timeout=self.settings.delivery_idle_seconds)
@@ -90,11 +145,11 @@ class EmailDeliveryWorker:
         batch = await self._claim()
         if not batch:
             return 0
-        results = await asyncio.gather(*(self._send(row) for row in batch))
+        results = await asyncio.gather(*(self._attempt(row) for row in batch))
         await self._record(results)
         return len(batch)
 
-    async def _claim(self) -> list[sa.Row[tuple[uuid.UUID, str, str | None, str, int]]]:
+    async def _claim(self) -> list[Row]:
         now = datetime.now(UTC)
         stale = now - timedelta(seconds=self.settings.sending_reclaim_seconds)
         due = sa.or_(
@@ -102,59 +157,129 @@ class EmailDeliveryWorker:
                     sa.or_(T.c.next_attempt_at.is_(None), T.c.next_attempt_at <= now)),
             sa.and_(T.c.status == Status.SENDING.value, T.c.claimed_at < stale),
         )
-        pick = (sa.select(T.c.id).where(T.c.channel == Channel.EMAIL.value, due)
+        pick = (sa.select(T.c.id).where(T.c.channel == self.channel.value, due)
                 .order_by(T.c.created_at).limit(self.settings.delivery_batch_size))
         if self.db.is_postgres:
             pick = pick.with_for_update(skip_locked=True)
         stmt = (sa.update(T).where(T.c.id.in_(pick.scalar_subquery()), due)
                 .values(status=Status.SENDING.value, claimed_at=now, updated_at=now,
                         attempts=T.c.attempts + 1)
-                .returning(T.c.id, T.c.recipient, T.c.subject, T.c.body, T.c.attempts))
+                .returning(*T.c))
         async with self.db.session() as session, session.begin():
-            result = await session.execute(stmt)
-            return list(result.all())
+            rows: list[Row] = [dict(r._mapping) for r in (await session.execute(stmt)).all()]
+            for row in rows:
+                if row["attempts"] == 1:  # a re-claim or a retry is still "sending"
+                    publish_status(session, self.settings, row, Status.SENDING,
+                                   Status.CREATED.value, now)
+            return rows
 
-    async def _send(self, row: sa.Row[tuple[uuid.UUID, str, str | None, str, int]]
-                    ) -> Outcome:
-        notification_id, recipient, subject, body, attempts = row
-        email = OutgoingEmail(
-            message_id=message_id(notification_id, self.settings.message_id_domain),
-            to=recipient, subject=subject or "", text=body,
-        )
+    async def _attempt(self, row: Row) -> Outcome:
+        if row["simulated"]:
+            return row, simulated_outcome(row["recipient"]), None
         try:
-            await self.sender.send(email)
-            return notification_id, Status.DELIVERED, None, attempts
+            await self.send(row)
+            return row, Status.DELIVERED, None
         except PermanentDeliveryError as exc:
-            return notification_id, Status.PERMANENT_FAILURE, str(exc), attempts
+            return row, Status.PERMANENT_FAILURE, str(exc)
         except TemporaryDeliveryError as exc:
-            return notification_id, None, str(exc), attempts  # None: retry later
+            return row, None, str(exc)  # None: retry later
+
+    async def send(self, row: Row) -> None:
+        raise NotImplementedError
 
     async def _record(self, results: list[Outcome]) -> None:
         now = datetime.now(UTC)
+        max_attempts = self.settings.delivery_max_attempts
         async with self.db.session() as session, session.begin():
-            delivered = [nid for nid, status, _, _ in results if status is Status.DELIVERED]
+            delivered = [row["id"] for row, status, _ in results if status is Status.DELIVERED]
             if delivered:
                 await session.execute(
                     sa.update(T).where(T.c.id.in_(delivered))
-                    .values(status=Status.DELIVERED.value, sent_at=now, updated_at=now))
-            for nid, status, error, attempts in results:
-                if status is Status.DELIVERED:
-                    continue
-                if status is None:
+                    .values(status=Status.DELIVERED.value, sent_at=now, completed_at=now,
+                            updated_at=now))
+            for row, status, error in results:
+                if status is None:  # retry later, unless out of attempts
+                    given_up = row["attempts"] >= max_attempts
                     await session.execute(
-                        sa.update(T).where(T.c.id == nid).values(
-                            status=sa.case(
-                                (T.c.attempts >= self.settings.delivery_max_attempts,
-                                 Status.TECHNICAL_FAILURE.value),
-                                else_=Status.CREATED.value),
-                            next_attempt_at=now + _backoff(attempts), updated_at=now,
+                        sa.update(T).where(T.c.id == row["id"]).values(
+                            status=(Status.TECHNICAL_FAILURE if given_up
+                                    else Status.CREATED).value,
+                            completed_at=now if given_up else None,
+                            next_attempt_at=now + _backoff(row["attempts"]), updated_at=now,
                             last_error=(error or "")[:500]))
-                else:
+                    if given_up:
+                        publish_status(session, self.settings, row, Status.TECHNICAL_FAILURE,
+                                       Status.SENDING.value, now)
+                    continue
+                if status is not Status.DELIVERED:
                     await session.execute(
-                        sa.update(T).where(T.c.id == nid).values(
-                            status=status.value, updated_at=now, last_error=(error or "")[:500]))
+                        sa.update(T).where(T.c.id == row["id"]).values(
+                            status=status.value, updated_at=now, completed_at=now,
+                            last_error=(error or "")[:500] or None))
+                publish_status(session, self.settings, row, status, Status.SENDING.value, now)
         failures = len(results) - len(delivered)
-        log.debug("email delivery: %d delivered, %d not yet", len(delivered), failures)
+        log.debug("%s delivery: %d delivered, %d not yet", self.channel.value, len(delivered),
+                  failures)
+
+
+def unsubscribe_headers(url: str | None) -> tuple[tuple[str, str], ...]:
+    """RFC 8058 one-click unsubscribe: a POST to ``url`` unsubscribes, no questions asked."""
+    if not url:
+        return ()
+    return (("List-Unsubscribe", f"<{url}>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+
+
+class EmailDeliveryWorker(DeliveryWorker):
+    channel = Channel.EMAIL
+    name = "email-delivery"
+
+    def __init__(self, db: Database, settings: Settings, sender: SmtpSender | None = None) -> None:
+        super().__init__(db, settings)
+        self.sender = sender or SmtpSender(settings, pool_size=settings.delivery_concurrency)
+
+    async def send(self, row: Row) -> None:
+        await self.sender.send(OutgoingEmail(
+            message_id=message_id(row["id"], self.settings.message_id_domain),
+            to=row["recipient"], subject=row["subject"] or "",
+            text=row["text_body"] or row["body"], html=row["html_body"],
+            headers=unsubscribe_headers(row["unsubscribe_url"])))
+
+    async def close(self) -> None:
+        await self.sender.close()
+
+
+def sms_sender_for(settings: Settings) -> SmsSender:
+    if settings.sms_provider == "http":
+        if not settings.sms_http_url:
+            raise ValueError("NOTIFICATIONS_SMS_HTTP_URL is required with the http provider")
+        token = settings.sms_http_token.get_secret_value() if settings.sms_http_token else None
+        return HttpSmsSender(settings.sms_http_url, token)
+    if settings.sms_provider == "notify":
+        if not (settings.sms_notify_api_key and settings.sms_notify_template_id):
+            raise ValueError("NOTIFICATIONS_SMS_NOTIFY_API_KEY and _TEMPLATE_ID are required "
+                             "with the notify provider")
+        return NotifySmsSender(settings.sms_notify_api_key.get_secret_value(),
+                               settings.sms_notify_template_id,
+                               base_url=settings.sms_notify_base_url)
+    return SinkSmsSender(settings.sms_sink_dir)
+
+
+class SmsDeliveryWorker(DeliveryWorker):
+    channel = Channel.SMS
+    name = "sms-delivery"
+
+    def __init__(self, db: Database, settings: Settings, sender: SmsSender | None = None) -> None:
+        super().__init__(db, settings)
+        self.sender = sender or sms_sender_for(settings)
+
+    async def send(self, row: Row) -> None:
+        await self.sender.send(OutgoingSms(
+            notification_id=str(row["id"]), to=row["recipient"],
+            sender=self.settings.sms_sender, body=row["body"]))
+
+    async def close(self) -> None:
+        await self.sender.close()
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -23,6 +23,7 @@ class Notification(SQLModel, table=True):
         sa.UniqueConstraint("source_event_id", "recipient", "channel",
                             name="uq_notification_event_recipient_channel"),
         sa.Index("ix_notification_due", "status", "next_attempt_at"),
+        sa.Index("ix_notification_service_id", "service_id", "created_at"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -44,3 +45,148 @@ class Notification(SQLModel, table=True):
     sent_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
     last_error: str | None = Field(default=None, max_length=500)
+    # -- sent through the Notify API (null for event-driven messages) --
+    service_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+    key_type: str | None = Field(default=None, max_length=10)
+    template_id: uuid.UUID | None = None
+    template_version: int | None = None
+    #: The email as sent (rendered once, when accepted); ``body`` keeps Notify's "body".
+    html_body: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    text_body: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    #: Test keys and Notify's simulated recipients: the outcome is simulated, nothing is sent.
+    simulated: bool = False
+    #: Sent as ``List-Unsubscribe`` with ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``.
+    unsubscribe_url: str | None = Field(default=None, max_length=2000)
+    completed_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+
+
+class NotifyService(SQLModel, table=True):
+    """A GOV.UK Notify "service": what API keys and templates belong to."""
+
+    __tablename__ = "notify_service"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=255)
+    email_from: str = Field(max_length=320)  # the From address of its emails
+    sms_sender: str = Field(max_length=11)
+    #: Recipients a team key may send to (email addresses and E.164 numbers), one a line.
+    team_members: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+
+
+class NotifyApiKey(SQLModel, table=True):
+    """An API key: the secret signs the client's JWTs (HS256), so it is kept, not hashed."""
+
+    __tablename__ = "notify_api_key"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="notify_service.id", index=True)
+    name: str = Field(max_length=255)
+    key_type: str = Field(max_length=10)  # normal (live), team, test
+    secret: str = Field(max_length=255)
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+
+
+class Template(SQLModel, table=True):
+    """A template; its content lives in versions (every edit is a new version)."""
+
+    __tablename__ = "template"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="notify_service.id", index=True)
+    template_type: str = Field(max_length=10)  # email, sms
+    name: str = Field(max_length=255)
+    version: int = 1  # the current version
+    archived: bool = False
+    created_by: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    updated_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+
+
+class TemplateVersion(SQLModel, table=True):
+    __tablename__ = "template_version"
+
+    template_id: uuid.UUID = Field(foreign_key="template.id", primary_key=True)
+    version: int = Field(primary_key=True)
+    name: str = Field(max_length=255)
+    subject: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_by: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+
+
+class CitizenContact(SQLModel, table=True):
+    """Where a citizen wants messages (personal data: never log it)."""
+
+    __tablename__ = "citizen_contact"
+
+    citizen_id: str = Field(primary_key=True, max_length=200)  # the identity's subject id
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=20)  # E.164
+    updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+
+
+class Consent(SQLModel, table=True):
+    """A citizen's choice for one topic on one channel (absent: the topic's default)."""
+
+    __tablename__ = "consent"
+
+    citizen_id: str = Field(primary_key=True, max_length=200)
+    topic: str = Field(primary_key=True, max_length=50)
+    channel: str = Field(primary_key=True, max_length=10)
+    granted: bool
+    updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """A partner's endpoint and the event types it wants (Standard Webhooks)."""
+
+    __tablename__ = "webhook_subscription"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    owner: str = Field(max_length=200, index=True)  # the partner's subject (API key) id
+    url: str = Field(max_length=2000)
+    event_types: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # one a line
+    secret: str = Field(max_length=200)
+    previous_secret: str | None = Field(default=None, max_length=200)
+    previous_secret_until: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+    status: str = Field(default="active", max_length=20)  # active, disabled
+    disabled_reason: str | None = Field(default=None, max_length=200)
+    failing_since: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one subscription: the delivery log (``id`` is the ``webhook-id``)."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("subscription_id", "event_id", name="uq_webhook_delivery_event"),
+        sa.Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    subscription_id: uuid.UUID = Field(foreign_key="webhook_subscription.id", index=True)
+    event_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=200)
+    payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    status: str = Field(default="pending", max_length=20)  # pending, sending, succeeded, failed
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+    claimed_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    delivered_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))

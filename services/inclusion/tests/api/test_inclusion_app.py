@@ -1,24 +1,14 @@
-"""inclusion starts on SQLite and PostgreSQL: migrations applied, ready, metrics served."""
+"""inclusion starts on SQLite and PostgreSQL: migrations applied, ready, metrics served;
+seed data on the first start only."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from inclusion.config import Settings
 from inclusion.main import create_app
 from servicekit.testing import free_port
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/inclusion.sqlite3"
-    factory: Callable[..., str] = request.getfixturevalue("new_postgres_database")
-    return factory("inclusion")
 
 
 def table_names(client: TestClient) -> set[str]:
@@ -31,11 +21,11 @@ def table_names(client: TestClient) -> set[str]:
     return client.portal.call(read)  # type: ignore[union-attr]
 
 
-def test_starts_migrates_and_is_ready(database_url: str) -> None:
-    app = create_app(Settings(database_url=database_url, messaging_enabled=False,
-                              environment="test"))
-    with TestClient(app) as client:
-        assert {"servicekit_outbox", "servicekit_inbox", "alembic_version"} <= table_names(client)
+def test_starts_migrates_and_is_ready(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        assert {"servicekit_outbox", "servicekit_inbox", "alembic_version", "programme",
+                "venue", "programme_session", "participant", "enrolment"} \
+            <= table_names(client)
 
         live = client.get("/health/live")
         assert live.status_code == 200 and live.json() == {"status": "ok"}
@@ -47,20 +37,38 @@ def test_starts_migrates_and_is_ready(database_url: str) -> None:
         assert metrics.status_code == 200
         assert 'service_info{service="inclusion"} 1.0' in metrics.text
 
-        missing = client.get("/api/v1/programmes")
+        assert client.get("/api/v1/programmes").json() == []  # seed_data off
+        missing = client.get("/api/v1/nothing-here")
         assert missing.status_code == 404
         assert missing.headers["content-type"] == "application/problem+json"
 
     # A second start on the same database finds it migrated and starts again.
-    with TestClient(create_app(Settings(database_url=database_url, messaging_enabled=False,
-                                        environment="test"))) as client:
+    with TestClient(create_app(settings)) as client:
         assert client.get("/health/ready").status_code == 200
+
+
+def test_seed_data_on_first_start_only(settings: Settings) -> None:
+    seeded = settings.model_copy(update={"seed_data": True})
+    with TestClient(create_app(seeded)) as client:
+        programmes = client.get("/api/v1/programmes").json()
+        assert {p["kind"] for p in programmes} == {
+            "digital-skills-course", "device-lending", "connectivity", "drop-in-help"}
+        assert all(p["status"] == "published" for p in programmes)
+        venues = client.get("/api/v1/venues").json()
+        assert len({v["ward"] for v in venues}) >= 10
+        sessions = client.get("/api/v1/sessions").json()
+        assert len(sessions) >= 20
+        first = (len(programmes), len(venues), len(sessions))
+    with TestClient(create_app(seeded)) as client:  # not seeded twice
+        assert (len(client.get("/api/v1/programmes").json()),
+                len(client.get("/api/v1/venues").json()),
+                len(client.get("/api/v1/sessions").json())) == first
 
 
 def test_ready_is_503_when_the_database_does_not_answer() -> None:
     url = f"postgresql://mk:pw@127.0.0.1:{free_port()}/inclusion"  # nothing listens there
     app = create_app(Settings(database_url=url, run_migrations=False, messaging_enabled=False,
-                              environment="test"))
+                              environment="test", seed_data=False))
     with TestClient(app) as client:
         r = client.get("/health/ready")
         assert r.status_code == 503

@@ -1,0 +1,54 @@
+"""``/api/v1/participants/me``: what the service keeps about the calling citizen."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from inclusion.api import presenters
+from inclusion.api.schemas import ParticipantPublic, ParticipantUpdate
+from inclusion.application import enrolments, erasure
+from servicekit.app import problem_responses
+from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.identity import CitizenPrincipal, StaffPrincipal
+
+router = APIRouter(prefix="/api/v1/participants", tags=["participants"])
+
+
+@router.get("/me", response_model=ParticipantPublic, summary="My participant record",
+            responses=problem_responses((404, "Nothing kept about you yet")))
+async def read_me(session: ReadSessionDep, citizen: CitizenPrincipal) -> ParticipantPublic:
+    assert citizen.subject is not None
+    return presenters.participant(await enrolments.find_participant(
+        session=session, subject=citizen.subject))
+
+
+@router.put("/me", response_model=ParticipantPublic,
+            summary="Create or update my participant record (consent needed to create it)",
+            responses=problem_responses((422, "Consent missing or not an MK postcode")))
+async def update_me(body: ParticipantUpdate, uow: UowDep,
+                    citizen: CitizenPrincipal) -> ParticipantPublic:
+    assert citizen.subject is not None
+    participant = await enrolments.save_profile(
+        uow=uow, subject=citizen.subject, consent=body.consent,
+        profile=enrolments.Profile(**body.model_dump(exclude={"consent"})))
+    return presenters.participant(participant)
+
+
+@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Erase my data (UK GDPR): pseudonymised everywhere; my upcoming "
+                       "enrolments are cancelled",
+               responses=problem_responses((404, "Nothing kept about you")))
+async def erase_me(uow: UowDep, citizen: CitizenPrincipal) -> Response:
+    assert citizen.subject is not None
+    await erasure.erase(uow=uow, subject=citizen.subject)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{participant_id}/erasure", status_code=status.HTTP_204_NO_CONTENT,
+             summary="Erase a participant's data on their request (staff)")
+async def erase_participant(participant_id: uuid.UUID, uow: UowDep,
+                            staff: StaffPrincipal) -> Response:
+    await erasure.erase(uow=uow, participant_id=participant_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,95 @@
+"""``/api/v1/sessions``: staff schedule sessions; anyone reads them; citizens enrol.
+
+``POST /api/v1/sessions/{id}/enrolments`` answers 201 with a *confirmed* enrolment while
+places remain and a *waitlisted* one after: a full session is not an error.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from inclusion.api import presenters
+from inclusion.api.enrolments import present
+from inclusion.api.schemas import (
+    EnrolmentPublic,
+    EnrolmentRequest,
+    SessionCreate,
+    SessionPublic,
+)
+from inclusion.application import catalogue, enrolments
+from inclusion.domain.sessions import EnrolmentStatus
+from servicekit.app import problem_responses
+from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.identity import CitizenPrincipal, CurrentPrincipal, Role, StaffPrincipal
+
+router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
+
+
+def _location(what: str) -> dict[str, object]:
+    return {"Location": {"description": f"Where the new {what} is.", "required": True,
+                         "schema": {"type": "string"}}}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionPublic,
+             summary="Schedule a session (emits SessionScheduled)",
+             responses={201: {"headers": _location("session")}, **problem_responses(
+                 (409, "The programme is archived"))})
+async def schedule_session(body: SessionCreate, uow: UowDep, response: Response,
+                           session: ReadSessionDep, staff: StaffPrincipal) -> SessionPublic:
+    created = await catalogue.schedule_session(uow=uow, command=catalogue.ScheduleSession(
+        **body.model_dump()))
+    response.headers["Location"] = f"/api/v1/sessions/{created.id}"
+    return presenters.session(await catalogue.find_session_view(
+        session=session, session_id=created.id, staff=True))
+
+
+@router.get("", response_model=list[SessionPublic],
+            summary="List sessions (of published programmes; staff see all)")
+async def list_sessions(session: ReadSessionDep, principal: CurrentPrincipal,
+                        programme_id: uuid.UUID | None = None,
+                        venue_id: uuid.UUID | None = None,
+                        upcoming: bool = True) -> list[SessionPublic]:
+    views = await catalogue.session_views(
+        session=session, staff=principal.has_role(Role.STAFF), programme_id=programme_id,
+        venue_id=venue_id, upcoming_only=upcoming)
+    return [presenters.session(v) for v in views]
+
+
+@router.get("/{session_id}", response_model=SessionPublic, summary="Read a session")
+async def read_session(session_id: uuid.UUID, session: ReadSessionDep,
+                       principal: CurrentPrincipal) -> SessionPublic:
+    return presenters.session(await catalogue.find_session_view(
+        session=session, session_id=session_id, staff=principal.has_role(Role.STAFF)))
+
+
+@router.post("/{session_id}/enrolments", status_code=status.HTTP_201_CREATED,
+             response_model=EnrolmentPublic,
+             summary="Enrol yourself: confirmed while places remain, waitlisted after",
+             responses={201: {"headers": _location("enrolment")}, **problem_responses(
+                 (409, "Already enrolled, session cancelled or programme not open"),
+                 (422, "Not eligible, session in the past, consent missing, bad postcode"))})
+async def enrol(session_id: uuid.UUID, body: EnrolmentRequest, uow: UowDep,
+                session: ReadSessionDep, response: Response,
+                citizen: CitizenPrincipal) -> EnrolmentPublic:
+    assert citizen.subject is not None
+    result = await enrolments.enrol(uow=uow, command=enrolments.Enrol(
+        session_id=session_id, subject=citizen.subject, consent=body.consent,
+        profile=enrolments.Profile(**body.model_dump(exclude={"consent"}))))
+    response.headers["Location"] = f"/api/v1/enrolments/{result.enrolment.id}"
+    position = {result.enrolment.id: result.waitlist_position} \
+        if result.waitlist_position else {}
+    return (await present(session, [result.enrolment], position))[0]
+
+
+@router.get("/{session_id}/enrolments", response_model=list[EnrolmentPublic],
+            summary="The session's enrolments, in arrival order (staff)")
+async def session_enrolments(session_id: uuid.UUID, session: ReadSessionDep,
+                             staff: StaffPrincipal,
+                             status: EnrolmentStatus | None = None) -> list[EnrolmentPublic]:
+    await catalogue.find_session_view(session=session, session_id=session_id, staff=True)
+    found = await enrolments.list_enrolments(session=session, subject=None,
+                                             session_id=session_id, status=status)
+    found.sort(key=lambda e: e.sequence)
+    return await present(session, found)

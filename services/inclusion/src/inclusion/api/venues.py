@@ -1,0 +1,40 @@
+"""``/api/v1/venues``: staff add venues; anyone reads them."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from inclusion.api import presenters
+from inclusion.api.schemas import VenueCreate, VenuePublic
+from inclusion.application import catalogue
+from inclusion.domain.geo import Ward
+from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.identity import StaffPrincipal
+
+router = APIRouter(prefix="/api/v1/venues", tags=["venues"])
+LOCATION = {"Location": {"description": "Where the new venue is.", "required": True,
+                         "schema": {"type": "string"}}}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=VenuePublic,
+             summary="Add a venue", responses={201: {"headers": LOCATION}})
+async def create_venue(body: VenueCreate, uow: UowDep, response: Response,
+                       staff: StaffPrincipal) -> VenuePublic:
+    venue = await catalogue.create_venue(uow=uow, command=catalogue.CreateVenue(
+        **body.model_dump(exclude={"opening_times"}),
+        opening_times=[t.model_dump() for t in body.opening_times]))
+    response.headers["Location"] = f"/api/v1/venues/{venue.id}"
+    return presenters.venue(venue)
+
+
+@router.get("", response_model=list[VenuePublic], summary="List venues")
+async def list_venues(session: ReadSessionDep, ward: Ward | None = None) -> list[VenuePublic]:
+    return [presenters.venue(v) for v in await catalogue.list_venues(session=session,
+                                                                      ward=ward)]
+
+
+@router.get("/{venue_id}", response_model=VenuePublic, summary="Read a venue")
+async def read_venue(venue_id: uuid.UUID, session: ReadSessionDep) -> VenuePublic:
+    return presenters.venue(await catalogue.find_venue(session=session, venue_id=venue_id))

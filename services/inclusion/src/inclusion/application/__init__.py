@@ -1,0 +1,1 @@
+"""Commands and queries of inclusion; each command is one unit of work."""

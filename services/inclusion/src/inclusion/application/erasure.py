@@ -1,0 +1,81 @@
+"""UK GDPR erasure: the participant is pseudonymised everywhere, and the counts stay.
+
+* the participant row keeps its opaque id (so enrolments, loans and vouchers still count in
+  reports) and loses every personal field: subject, preferred name, postcode (and its
+  district), year of birth, the benefit/device/connection answers;
+* enrolments in sessions that have not started are cancelled (freed places go to the
+  waitlist, as for any cancellation); past ones stay for the figures;
+* the subject id is removed from the payloads in this service's outbox (published rows are
+  kept two days for the relay), so no table of the service holds it any more. Events already
+  on Kafka keep it until the topic's retention (7 days) deletes them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import col
+
+from inclusion.application.enrolments import ParticipantNotFound, _cancel
+from inclusion.domain.sessions import EnrolmentStatus
+from inclusion.persistence.tables import Enrolment, Participant, ProgrammeSession
+from servicekit.messaging.tables import OutboxMessage
+from servicekit.uow import UnitOfWork
+
+OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+PERSONAL_FIELDS = ("subject", "preferred_name", "postcode", "postcode_district",
+                   "year_of_birth", "receives_benefits", "has_device_at_home",
+                   "has_connection_at_home")
+
+
+def _scrub(value: Any, subject: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _scrub(v, subject) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, subject) for v in value if v != subject]
+    return None if value == subject else value
+
+
+async def erase(*, uow: UnitOfWork, participant_id: uuid.UUID | None = None,
+                subject: str | None = None) -> Participant:
+    now = datetime.now(UTC)
+    query = select(Participant)
+    query = query.where(col(Participant.id) == participant_id) if participant_id \
+        else query.where(col(Participant.subject) == subject)
+    participant = (await uow.session.execute(query)).scalars().first()
+    if participant is None:
+        raise ParticipantNotFound("No such participant.")
+    if participant.erased_at is not None:
+        return participant
+    erased_subject = participant.subject
+    # Sessions first, then the participant's row: the order enrolment takes its locks in,
+    # so an erasure and an enrolment of the same citizen cannot deadlock.
+    upcoming = (await uow.session.execute(
+        select(Enrolment).join(ProgrammeSession,
+                               col(ProgrammeSession.id) == col(Enrolment.session_id))
+        .where(col(Enrolment.participant_id) == participant.id,
+               col(Enrolment.status) != EnrolmentStatus.CANCELLED.value,
+               col(ProgrammeSession.starts_at) > now)
+        .order_by(col(Enrolment.session_id)))).scalars().all()
+    for enrolment in upcoming:  # in session-id order: locks taken in one global order
+        await _cancel(uow, enrolment, participant, now=now, by="erasure")
+    await uow.session.flush()
+    await uow.session.refresh(participant, with_for_update=True)
+    for field in PERSONAL_FIELDS:
+        setattr(participant, field, None)
+    participant.erased_at = participant.updated_at = now
+    if erased_subject:
+        rows = (await uow.session.execute(
+            select(OUTBOX.c.id, OUTBOX.c.payload).where(
+                OUTBOX.c.payload.contains(json.dumps(erased_subject))))).all()
+        for row_id, payload in rows:
+            scrubbed = json.dumps(_scrub(json.loads(payload), erased_subject),
+                                  separators=(",", ":"))
+            await uow.session.execute(update(OUTBOX).where(OUTBOX.c.id == row_id)
+                                      .values(payload=scrubbed))
+    await uow.commit()
+    return participant

@@ -1,0 +1,1 @@
+"""The inclusion domain: plain Python, no I/O."""

@@ -1,0 +1,74 @@
+"""Sessions and enrolments: places, the waitlist, cancellation and attendance.
+
+A session has ``capacity`` places. An enrolment is *confirmed* while places remain and
+*waitlisted* after, in the order the service accepted them; cancelling a confirmed enrolment
+promotes the first waitlisted one. Session full is never an error: it is a waitlist place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from servicekit.errors import Conflict, DomainError
+
+
+class EnrolmentStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+class SessionStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class SessionInThePast(DomainError):
+    status, code, title = 422, "session-in-the-past", "Session has already started"
+
+
+class SessionCancelled(Conflict):
+    code, title = "session-cancelled", "Session is cancelled"
+
+
+class AlreadyEnrolled(Conflict):
+    code, title = "already-enrolled", "Already enrolled in this session"
+
+
+class EnrolmentNotActive(Conflict):
+    code, title = "enrolment-not-active", "Enrolment is already cancelled"
+
+
+class AttendanceNotAllowed(Conflict):
+    code, title = "attendance-not-allowed", "Attendance cannot be recorded"
+
+
+class ConsentRequired(DomainError):
+    status, code, title = 422, "consent-required", "Consent is required"
+
+
+class InvalidSessionTimes(DomainError):
+    status, code, title = 422, "invalid-session-times", "Invalid session times"
+
+
+def check_times(starts_at: datetime, ends_at: datetime, *, now: datetime) -> None:
+    if starts_at <= now:
+        raise SessionInThePast("A session must start in the future.", rule="session-in-the-past")
+    if ends_at <= starts_at:
+        raise InvalidSessionTimes("A session must end after it starts.",
+                                  rule="ends-after-start")
+
+
+def check_open_for_enrolment(*, session_status: str, starts_at: datetime,
+                             now: datetime) -> None:
+    if session_status == SessionStatus.CANCELLED:
+        raise SessionCancelled("This session has been cancelled.")
+    if starts_at <= now:
+        raise SessionInThePast("This session has already started; choose a later one.",
+                               starts_at=starts_at.isoformat())
+
+
+def place_for(*, confirmed: int, capacity: int) -> EnrolmentStatus:
+    """Where a new enrolment goes: a place while any remain, else the waitlist."""
+    return EnrolmentStatus.CONFIRMED if confirmed < capacity else EnrolmentStatus.WAITLISTED

@@ -1,0 +1,114 @@
+"""Erasure and reports on SQLite and PostgreSQL: the participant's personal fields are gone
+from every table (the outbox included) and the report figures do not change."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from inclusion.application.erasure import PERSONAL_FIELDS
+from inclusion.persistence.tables import Participant, ProgrammeSession
+from servicekit.testing import identity_headers
+
+from ..conftest import citizen, make_programme, make_session, make_venue, run
+
+
+def all_text(client: TestClient) -> str:
+    """Every row of every table in the service's database, as one string."""
+    async def dump(s: Any) -> str:
+        conn = await s.connection()
+        names = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+        out = []
+        for name in sorted(names):
+            rows = (await s.execute(sa.text(f'SELECT * FROM "{name}"'))).all()
+            out += [repr(tuple(r)) for r in rows]
+        return "\n".join(out)
+    return run(client, dump)  # type: ignore[no-any-return]
+
+
+def test_erasure_pseudonymises_everywhere_and_keeps_the_counts(client: TestClient) -> None:
+    course = make_programme(client)
+    past = make_session(client, programme=course, capacity=5)
+    future = make_session(client, programme=course, capacity=1,
+                          venue=make_venue(client, name="Olney Library", ward="Olney",
+                                           postcode="MK46 4EF", latitude=52.153,
+                                           longitude=-0.7015))
+    subject = f"citizen-erase-{uuid.uuid4().hex[:8]}"
+    me = identity_headers(subject, "citizen")
+    done = client.post(f"/api/v1/sessions/{past['id']}/enrolments", headers=me, json={
+        "consent": True, "preferred_name": "Samwise-Quillfeather", "postcode": "MK6 2LP",
+        "year_of_birth": 1951}).json()
+    client.post(f"/api/v1/sessions/{past['id']}/enrolments", json={"consent": True},
+                headers=citizen(2))
+    held = client.post(f"/api/v1/sessions/{future['id']}/enrolments", headers=me,
+                       json={"consent": True}).json()
+    waiting = client.post(f"/api/v1/sessions/{future['id']}/enrolments",
+                          json={"consent": True}, headers=citizen(3)).json()
+    assert (held["status"], waiting["status"]) == ("confirmed", "waitlisted")
+    data = make_programme(client, title="Free data", kind="connectivity")
+    client.post("/api/v1/vouchers", json={"programme_id": data["id"], "provider": "O2",
+                                          "codes": ["O2-0001"]})
+    assert client.post("/api/v1/vouchers/allocations", json={
+        "programme_id": data["id"], "participant_id": done["participant_id"]}
+    ).status_code == 201
+
+    async def started(s: Any) -> None:
+        await s.execute(sa.update(ProgrammeSession).where(
+            ProgrammeSession.id == uuid.UUID(past["id"])).values(  # type: ignore[arg-type]
+            starts_at=datetime.now(UTC) - timedelta(hours=1)))
+    run(client, started)
+    assert client.post(f"/api/v1/enrolments/{done['id']}/attendance",
+                       json={"attended": True}).status_code == 200
+
+    before = client.get("/api/v1/reports/figures").json()
+    assert subject in all_text(client)
+
+    assert client.delete("/api/v1/participants/me", headers=me).status_code == 204
+
+    text = all_text(client)
+    for personal in (subject, "Samwise-Quillfeather", "MK6 2LP"):
+        assert personal not in text, personal
+
+    async def participant_row(s: Any) -> dict[str, Any]:
+        row = (await s.execute(sa.select(Participant).where(
+            Participant.id == uuid.UUID(done["participant_id"])))).scalar_one()  # type: ignore[arg-type]
+        return row.model_dump()  # type: ignore[no-any-return]
+    erased = run(client, participant_row)
+    assert erased["erased_at"] is not None
+    assert all(erased[f] is None for f in PERSONAL_FIELDS)  # the year of birth too
+    assert client.get("/api/v1/participants/me", headers=me).status_code == 404
+    # Their upcoming place was cancelled and went to the waitlist; the past one stays.
+    promoted = client.get(f"/api/v1/enrolments/{waiting['id']}").json()
+    assert promoted["status"] == "confirmed"
+    figures_after = client.get("/api/v1/reports/figures").json()
+    past_rows = [r for r in figures_after if r["ward"] == "Central Milton Keynes"]
+    assert past_rows == [r for r in before if r["ward"] == "Central Milton Keynes"]
+    assert past_rows[0]["participants"] == 2 and past_rows[0]["completions"] == 1
+    vouchers = [r for r in figures_after if r["vouchers_allocated"]]
+    assert vouchers == [r for r in before if r["vouchers_allocated"]]
+    assert client.delete("/api/v1/participants/me", headers=me).status_code == 404
+
+
+def test_reports_by_programme_ward_and_month_and_csv(client: TestClient) -> None:
+    course = make_programme(client)
+    session = make_session(client, programme=course, capacity=1)
+    for n in (1, 2):
+        client.post(f"/api/v1/sessions/{session['id']}/enrolments", json={"consent": True},
+                    headers=citizen(n))
+    rows = client.get("/api/v1/reports/figures").json()
+    month = session["starts_at"][:7]
+    assert rows == [{
+        "programme_id": course["id"], "programme_title": course["title"],
+        "ward": "Central Milton Keynes", "month": month, "participants": 1, "enrolments": 1,
+        "completions": 0, "devices_loaned": 0, "devices_on_loan": 0, "vouchers_allocated": 0}]
+    r = client.get("/api/v1/reports/figures.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    parsed = list(csv.DictReader(io.StringIO(r.text)))
+    assert parsed[0]["ward"] == "Central Milton Keynes" and parsed[0]["participants"] == "1"
+    assert client.get("/api/v1/reports/figures", headers=citizen()).status_code == 403

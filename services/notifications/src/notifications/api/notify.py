@@ -1,0 +1,247 @@
+"""GOV.UK Notify's API v2 at ``/v2``, for Notify's clients unchanged.
+
+The gateway passes ``Authorization`` through untouched (``AuthMode.UPSTREAM``); this router
+checks Notify's JWT itself. Every error answers in Notify's shape,
+``{"status_code": 400, "errors": [{"error": "BadRequestError", "message": "..."}]}``, not
+problem+json: request bodies are read here, not by FastAPI, so that holds for bad JSON too.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from notifications.application import notify_api, templates
+from notifications.application.notify_api import Caller
+from notifications.config import Settings
+from notifications.domain import templating
+from notifications.domain.notification import Channel
+from notifications.domain.notify import (
+    BadRequestError,
+    NoResultFound,
+    NotifyError,
+    ValidationError,
+)
+from notifications.persistence.tables import Notification
+from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.errors import NotFound
+
+#: Not in the OpenAPI document: GOV.UK Notify documents this API, and the platform's
+#: authorisation matrix (tests/test_authorization_matrix.py) assumes the gateway's roles on
+#: every documented operation, while /v2 authenticates Notify's own JWT.
+router = APIRouter(prefix="/v2", tags=["GOV.UK Notify API v2"], include_in_schema=False)
+
+
+async def notify_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NotifyError)
+    return JSONResponse({"status_code": exc.status_code,
+                         "errors": [{"error": exc.error, "message": exc.message}]},
+                        status_code=exc.status_code)
+
+
+def _settings(request: Request) -> Settings:
+    settings = request.app.state.runtime.settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+async def current_caller(request: Request, session: ReadSessionDep) -> Caller:
+    settings = _settings(request)
+    caller = await notify_api.authenticate(
+        session, request.headers.get("authorization"),
+        leeway_seconds=settings.notify_token_leeway_seconds)
+    limiter: notify_api.RateLimiter = request.app.state.notify_rate_limiter
+    limiter.check(caller)
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def _base(request: Request) -> str:
+    configured = _settings(request).notify_public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value else None
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise BadRequestError("Invalid JSON supplied in POST data") from None
+    if not isinstance(body, dict):
+        raise BadRequestError("Invalid JSON supplied in POST data")
+    return body
+
+
+def _template_ref(base: str, notification: Notification) -> dict[str, Any]:
+    return {"id": str(notification.template_id), "version": notification.template_version,
+            "uri": f"{base}/v2/template/{notification.template_id}"}
+
+
+def notification_json(base: str, n: Notification) -> dict[str, Any]:
+    email = n.channel == Channel.EMAIL
+    final = n.completed_at
+    return {
+        "id": str(n.id), "reference": n.reference,
+        "email_address": n.recipient if email else None,
+        "phone_number": None if email else n.recipient,
+        "line_1": None, "line_2": None, "line_3": None, "line_4": None, "line_5": None,
+        "line_6": None, "postcode": None, "postage": None,
+        "type": n.channel, "status": n.status,
+        "template": _template_ref(base, n) if n.template_id else None,
+        "body": n.body, "subject": n.subject if email else None,
+        "created_at": _time(n.created_at), "created_by_name": None,
+        "sent_at": _time(n.sent_at), "completed_at": _time(final),
+        "scheduled_for": None, "one_click_unsubscribe": n.unsubscribe_url,
+        "is_cost_data_ready": False, "cost_in_pounds": None, "cost_details": {},
+    }
+
+
+def template_json(base: str, view: templates.TemplateView) -> dict[str, Any]:
+    t, v = view.template, view.version
+    return {
+        "id": str(t.id), "type": t.template_type, "name": v.name, "version": v.version,
+        "created_at": _time(v.created_at if v.version == 1 else t.created_at),
+        "updated_at": _time(v.created_at if v.version > 1 else None),
+        "created_by": v.created_by or "",
+        "body": v.body, "subject": v.subject,
+        "letter_contact_block": None, "postage": None,
+        "personalisation": {name: {"required": True} for name in view.placeholders},
+    }
+
+
+async def _send(request: Request, uow: UowDep, reader: ReadSessionDep, caller: Caller,
+                channel: Channel) -> JSONResponse:
+    settings = _settings(request)
+    body = await _json_body(request)
+    sent = await notify_api.send_notification(uow, caller, channel, body, settings=settings,
+                                              reader=reader)
+    await uow.commit()
+    n, base = sent.notification, _base(request)
+    content: dict[str, Any] = {"body": n.body}
+    if channel is Channel.EMAIL:
+        content.update(subject=n.subject, from_email=caller.service.email_from,
+                       one_click_unsubscribe_url=n.unsubscribe_url)
+    else:
+        content.update(from_number=caller.service.sms_sender)
+    return JSONResponse({
+        "id": str(n.id), "reference": n.reference, "content": content,
+        "uri": f"{base}/v2/notifications/{n.id}",
+        "template": _template_ref(base, n), "scheduled_for": None,
+    }, status_code=201)
+
+
+@router.post("/notifications/email", status_code=201,
+             summary="Send an email (GOV.UK Notify)")
+async def send_email(request: Request, uow: UowDep, reader: ReadSessionDep,
+                     caller: CallerDep) -> JSONResponse:
+    return await _send(request, uow, reader, caller, Channel.EMAIL)
+
+
+@router.post("/notifications/sms", status_code=201,
+             summary="Send a text message (GOV.UK Notify)")
+async def send_sms(request: Request, uow: UowDep, reader: ReadSessionDep,
+                   caller: CallerDep) -> JSONResponse:
+    return await _send(request, uow, reader, caller, Channel.SMS)
+
+
+@router.post("/notifications/letter", summary="Letters are not sent by this platform")
+async def send_letter(caller: CallerDep) -> JSONResponse:
+    raise BadRequestError("Service is not allowed to send letters")
+
+
+@router.get("/notifications/{notification_id}", summary="A notification (GOV.UK Notify)")
+async def get_notification(request: Request, notification_id: str, session: ReadSessionDep,
+                           caller: CallerDep) -> JSONResponse:
+    n = await notify_api.get_notification(session, caller, notification_id)
+    return JSONResponse(notification_json(_base(request), n))
+
+
+@router.get("/notifications", summary="Notifications, newest first (GOV.UK Notify)")
+async def list_notifications(request: Request, session: ReadSessionDep,
+                             caller: CallerDep) -> JSONResponse:
+    q = request.query_params
+    template_types, statuses = q.getlist("template_type"), q.getlist("status")
+    reference, older_than = q.get("reference"), q.get("older_than")
+    rows = await notify_api.list_notifications(
+        session, caller, template_types=template_types, statuses=statuses,
+        reference=reference, older_than=older_than,
+        page_size=_settings(request).notify_page_size)
+    base = _base(request)
+    params = [*(("template_type", t) for t in template_types),
+              *(("status", s) for s in statuses),
+              *((("reference", reference),) if reference else ())]
+
+    def link(extra: list[tuple[str, str]]) -> str:
+        query = urlencode([*params, *extra])
+        return f"{base}/v2/notifications" + (f"?{query}" if query else "")
+
+    links = {"current": link([("older_than", older_than)] if older_than else [])}
+    if rows:
+        links["next"] = link([("older_than", str(rows[-1].id))])
+    return JSONResponse({"notifications": [notification_json(base, n) for n in rows],
+                         "links": links})
+
+
+async def _template(session: ReadSessionDep, caller: Caller, template_id: str,
+                    version: int | None = None) -> templates.TemplateView:
+    tid = notify_api.parse_uuid(template_id, "template_id")
+    try:
+        return await templates.get_template(session, template_id=tid, version=version,
+                                            service_id=caller.service.id)
+    except NotFound:
+        raise NoResultFound("No result found") from None
+
+
+@router.get("/template/{template_id}", summary="A template (GOV.UK Notify)")
+async def get_template(request: Request, template_id: str, session: ReadSessionDep,
+                       caller: CallerDep) -> JSONResponse:
+    return JSONResponse(template_json(_base(request),
+                                      await _template(session, caller, template_id)))
+
+
+@router.get("/template/{template_id}/version/{version}",
+            summary="A version of a template (GOV.UK Notify)")
+async def get_template_version(request: Request, template_id: str, version: str,
+                               session: ReadSessionDep, caller: CallerDep) -> JSONResponse:
+    if not version.isdigit():
+        raise ValidationError(f"version {version} is not of type integer")
+    return JSONResponse(template_json(
+        _base(request), await _template(session, caller, template_id, int(version))))
+
+
+@router.get("/templates", summary="The service's templates (GOV.UK Notify)")
+async def list_templates(request: Request, session: ReadSessionDep,
+                         caller: CallerDep) -> JSONResponse:
+    template_type = request.query_params.get("type")
+    views = await templates.list_templates(session, service_id=caller.service.id,
+                                           template_type=template_type)
+    base = _base(request)
+    return JSONResponse({"templates": [template_json(base, v) for v in views]})
+
+
+@router.post("/template/{template_id}/preview", summary="Preview a template (GOV.UK Notify)")
+async def preview_template(request: Request, template_id: str, session: ReadSessionDep,
+                           caller: CallerDep) -> JSONResponse:
+    body = await _json_body(request)
+    view = await _template(session, caller, template_id)
+    personalisation = body.get("personalisation") or {}
+    if not isinstance(personalisation, dict):
+        raise ValidationError(
+            f"personalisation {personalisation} is not of type object")
+    try:
+        shown = templates.preview(view, personalisation)
+    except templating.MissingPersonalisation as exc:
+        raise BadRequestError(f"Missing personalisation: {', '.join(exc.names)}") from None
+    return JSONResponse({"id": str(view.template.id), "type": view.template.template_type,
+                         "version": view.version.version, "body": shown.body,
+                         "subject": shown.subject, "html": shown.html, "postage": None})

@@ -1,0 +1,166 @@
+"""Partner webhooks: ``/api/v1/webhook-subscriptions`` (partners and admins). A partner
+sees only its own subscriptions. Errors are problem+json."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel, Field
+from sqlmodel import col
+
+from notifications.application import webhooks as app_webhooks
+from notifications.config import Settings
+from notifications.persistence.tables import WebhookDelivery, WebhookSubscription
+from servicekit.app import problem_responses
+from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.errors import NotFound
+from servicekit.identity import Principal, Role, require_roles
+
+router = APIRouter(prefix="/api/v1/webhook-subscriptions", tags=["webhooks"])
+PartnerPrincipal = require_roles(Role.PARTNER, Role.ADMIN)
+
+
+def _owner(principal: Principal) -> str | None:
+    """Whose subscriptions the caller sees: admins all, a partner its own."""
+    return None if principal.has_role(Role.ADMIN) else (principal.subject or "")
+
+
+class SubscriptionCreate(BaseModel):
+    url: str = Field(max_length=2000, description="An https:// endpoint.")
+    event_types: list[str] = Field(
+        min_length=1, description="CloudEvents types (or their short names, e.g. "
+                                  "ServicePublished).")
+
+
+class SubscriptionPublic(BaseModel):
+    id: uuid.UUID
+    url: str
+    event_types: list[str]
+    status: str
+    disabled_reason: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, sub: WebhookSubscription) -> SubscriptionPublic:
+        return cls(id=sub.id, url=sub.url, event_types=sub.event_types.splitlines(),
+                   status=sub.status, disabled_reason=sub.disabled_reason,
+                   created_at=sub.created_at)
+
+
+class SubscriptionWithSecret(SubscriptionPublic):
+    secret: str = Field(description="Verify signatures with it (shown only now).")
+    previous_secret_valid_until: datetime | None = None
+
+
+class DeliveryPublic(BaseModel):
+    id: str = Field(description="The webhook-id header.")
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+def _settings(request: Request) -> Settings:
+    settings = request.app.state.runtime.settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SubscriptionWithSecret,
+             summary="Subscribe an endpoint to event types", responses=problem_responses(400))
+async def create(body: SubscriptionCreate, request: Request, uow: UowDep, response: Response,
+                 principal: Principal = PartnerPrincipal) -> SubscriptionWithSecret:
+    sub = await app_webhooks.create_subscription(
+        uow.session, owner=principal.subject or "", url=body.url,
+        event_types=body.event_types, settings=_settings(request))
+    await uow.commit()
+    response.headers["Location"] = f"/api/v1/webhook-subscriptions/{sub.id}"
+    return SubscriptionWithSecret(**SubscriptionPublic.of(sub).model_dump(), secret=sub.secret)
+
+
+@router.get("", response_model=list[SubscriptionPublic], summary="My subscriptions")
+async def list_subscriptions(session: ReadSessionDep,
+                             principal: Principal = PartnerPrincipal) -> list[SubscriptionPublic]:
+    query = sa.select(WebhookSubscription).order_by(col(WebhookSubscription.created_at))
+    owner = _owner(principal)
+    if owner is not None:
+        query = query.where(col(WebhookSubscription.owner) == owner)
+    return [SubscriptionPublic.of(s) for s in (await session.execute(query)).scalars()]
+
+
+@router.get("/{subscription_id}", response_model=SubscriptionPublic, summary="A subscription")
+async def get(subscription_id: uuid.UUID, session: ReadSessionDep,
+              principal: Principal = PartnerPrincipal) -> SubscriptionPublic:
+    return SubscriptionPublic.of(await app_webhooks.get_subscription(
+        session, subscription_id, _owner(principal)))
+
+
+@router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Unsubscribe (the delivery log goes too)")
+async def delete(subscription_id: uuid.UUID, uow: UowDep,
+                 principal: Principal = PartnerPrincipal) -> Response:
+    sub = await app_webhooks.get_subscription(uow.session, subscription_id, _owner(principal))
+    await uow.session.execute(sa.delete(WebhookDelivery).where(
+        col(WebhookDelivery.subscription_id) == sub.id))
+    await uow.session.delete(sub)
+    await uow.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{subscription_id}/rotate-secret", response_model=SubscriptionWithSecret,
+             summary="A new secret; the old one still signs for 24 hours")
+async def rotate(subscription_id: uuid.UUID, uow: UowDep,
+                 principal: Principal = PartnerPrincipal) -> SubscriptionWithSecret:
+    sub = await app_webhooks.get_subscription(uow.session, subscription_id, _owner(principal))
+    sub = await app_webhooks.rotate_secret(uow.session, sub)
+    await uow.commit()
+    return SubscriptionWithSecret(**SubscriptionPublic.of(sub).model_dump(), secret=sub.secret,
+                                  previous_secret_valid_until=sub.previous_secret_until)
+
+
+@router.post("/{subscription_id}/enable", response_model=SubscriptionPublic,
+             summary="Enable a disabled subscription again", responses=problem_responses(400))
+async def enable(subscription_id: uuid.UUID, request: Request, uow: UowDep,
+                 principal: Principal = PartnerPrincipal) -> SubscriptionPublic:
+    sub = await app_webhooks.get_subscription(uow.session, subscription_id, _owner(principal))
+    await app_webhooks.check_endpoint(sub.url, _settings(request))
+    sub.status, sub.disabled_reason, sub.failing_since = "active", None, None
+    sub.updated_at = datetime.now(UTC)
+    uow.session.add(sub)
+    await uow.commit()
+    return SubscriptionPublic.of(sub)
+
+
+@router.get("/{subscription_id}/deliveries", response_model=list[DeliveryPublic],
+            summary="The delivery log, newest first (100)")
+async def deliveries(subscription_id: uuid.UUID, session: ReadSessionDep,
+                     principal: Principal = PartnerPrincipal) -> list[DeliveryPublic]:
+    sub = await app_webhooks.get_subscription(session, subscription_id, _owner(principal))
+    rows = (await session.execute(
+        sa.select(WebhookDelivery).where(col(WebhookDelivery.subscription_id) == sub.id)
+        .order_by(col(WebhookDelivery.created_at).desc()).limit(100))).scalars()
+    return [DeliveryPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.post("/{subscription_id}/deliveries/{delivery_id}/replay",
+             status_code=status.HTTP_202_ACCEPTED, response_model=DeliveryPublic,
+             summary="Send a delivery again (same webhook-id)")
+async def replay(subscription_id: uuid.UUID, delivery_id: str, uow: UowDep,
+                 principal: Principal = PartnerPrincipal) -> DeliveryPublic:
+    sub = await app_webhooks.get_subscription(uow.session, subscription_id, _owner(principal))
+    delivery = await uow.session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.subscription_id != sub.id:
+        raise NotFound("No such delivery.")
+    delivery.status, delivery.attempts, delivery.next_attempt_at = "pending", 0, None
+    delivery.updated_at = datetime.now(UTC)
+    uow.session.add(delivery)
+    await uow.commit()
+    return DeliveryPublic.model_validate(delivery, from_attributes=True)

@@ -1,0 +1,320 @@
+"""The GOV.UK Notify API's commands and queries: services and keys, authentication,
+sending, reading notifications back. Nothing HTTP-shaped: errors are Notify's
+(:mod:`notifications.domain.notify`), mapped to its JSON shape by ``api/notify.py``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from notifications.application import templates
+from notifications.application.delivery import publish_status
+from notifications.config import Settings
+from notifications.domain import recipients, templating
+from notifications.domain.notification import Channel, Status
+from notifications.domain.notify import (
+    BEARER_REQUIRED,
+    CLOCK_SKEW,
+    KEY_NOT_FOUND,
+    TEAM_ONLY,
+    TOKEN_MISSING,
+    AuthError,
+    BadRequestError,
+    KeyType,
+    NoResultFound,
+    RateLimitError,
+    ValidationError,
+    format_api_key,
+)
+from notifications.persistence.tables import Notification, NotifyApiKey, NotifyService
+from servicekit.errors import NotFound
+from servicekit.types import UtcDateTime
+from servicekit.uow import UnitOfWork
+
+PAGE_SIZE = 250  # Notify's page of GET /v2/notifications
+
+
+# -- services and keys -----------------------------------------------------------------------
+
+async def create_service(session: AsyncSession, *, name: str, email_from: str,
+                         sms_sender: str, team_members: list[str] | None = None,
+                         service_id: uuid.UUID | None = None) -> NotifyService:
+    service = NotifyService(id=service_id or uuid.uuid4(), name=name, email_from=email_from,
+                            sms_sender=sms_sender, team_members="\n".join(team_members or []),
+                            created_at=datetime.now(UTC))
+    session.add(service)
+    await session.flush()
+    return service
+
+
+async def ensure_default_service(session: AsyncSession, settings: Settings) -> NotifyService:
+    """The council's own Notify service (``NOTIFICATIONS_NOTIFY_DEFAULT_SERVICE_ID``)."""
+    from email.utils import parseaddr
+
+    found = await session.get(NotifyService, settings.notify_default_service_id)
+    if found is not None:
+        return found
+    return await create_service(
+        session, service_id=settings.notify_default_service_id,
+        name=settings.notify_default_service_name,
+        email_from=parseaddr(settings.mail_from)[1] or settings.mail_from,
+        sms_sender=settings.sms_sender)
+
+
+async def create_api_key(session: AsyncSession, *, service_id: uuid.UUID, name: str,
+                         key_type: KeyType) -> tuple[NotifyApiKey, str]:
+    """The key row and the whole key to hand over once: ``{name}-{service id}-{secret}``."""
+    secret = str(uuid.uuid4())
+    key = NotifyApiKey(service_id=service_id, name=name, key_type=key_type.value,
+                       secret=secret, created_at=datetime.now(UTC))
+    session.add(key)
+    await session.flush()
+    return key, format_api_key(name, service_id, secret)
+
+
+@dataclass(frozen=True)
+class Caller:
+    service: NotifyService
+    key: NotifyApiKey
+
+    @property
+    def key_type(self) -> KeyType:
+        return KeyType(self.key.key_type)
+
+
+async def authenticate(session: AsyncSession, authorization: str | None, *,
+                       leeway_seconds: int = 30, now: float | None = None) -> Caller:
+    """Notify's checks, in its order, with its messages."""
+    if not authorization:
+        raise AuthError(TOKEN_MISSING, status_code=401)
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError(BEARER_REQUIRED, status_code=401)
+    token = token.strip()
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise AuthError("Invalid token: signature, api token is not valid") from None
+    if header.get("alg") != "HS256":
+        raise AuthError("Invalid token: algorithm used is not HS256")
+    issuer = claims.get("iss")
+    if not issuer:
+        raise AuthError("Invalid token: iss field not provided")
+    try:
+        service_id = uuid.UUID(str(issuer))
+    except ValueError:
+        raise AuthError("Invalid token: service id is not the right data type") from None
+    service = await session.get(NotifyService, service_id)
+    if service is None:
+        raise AuthError("Invalid token: service not found")
+    keys = (await session.execute(
+        sa.select(NotifyApiKey).where(col(NotifyApiKey.service_id) == service_id))).scalars().all()
+    if not keys:
+        raise AuthError("Invalid token: service has no API keys")
+    for key in keys:
+        try:
+            verified = jwt.decode(token, key.secret, algorithms=["HS256"],
+                                  options={"verify_iat": False, "verify_exp": False,
+                                           "verify_nbf": False})
+        except jwt.PyJWTError:
+            continue
+        iat = verified.get("iat")
+        if not isinstance(iat, int | float):
+            raise AuthError("Invalid token: iat field not provided")
+        if abs((now if now is not None else time.time()) - iat) > leeway_seconds:
+            raise AuthError(CLOCK_SKEW)
+        if key.revoked_at is not None:
+            raise AuthError("Invalid token: API key revoked")
+        return Caller(service=service, key=key)
+    raise AuthError(KEY_NOT_FOUND)
+
+
+class RateLimiter:
+    """Notify's limit: ``per_minute`` requests a minute per service and key type (a sliding
+    one-minute window kept in memory, per process)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._hits: dict[tuple[uuid.UUID, str], deque[float]] = defaultdict(deque)
+
+    def check(self, caller: Caller, *, now: float | None = None) -> None:
+        if self.per_minute <= 0:
+            return
+        now = now if now is not None else time.monotonic()
+        hits = self._hits[(caller.service.id, caller.key.key_type)]
+        while hits and hits[0] <= now - 60:
+            hits.popleft()
+        if len(hits) >= self.per_minute:
+            name = {"normal": "live"}.get(caller.key.key_type, caller.key.key_type)
+            raise RateLimitError(f"Exceeded rate limit for key type {name.upper()} of "
+                                 f"{self.per_minute} requests per 60 seconds")
+        hits.append(now)
+
+
+# -- sending ---------------------------------------------------------------------------------
+
+def parse_uuid(value: Any, field: str) -> uuid.UUID:
+    """A UUID, or Notify's ValidationError ``<field> is not a valid UUID``."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise ValidationError(f"{field} is not a valid UUID") from None
+
+
+def _team_members(service: NotifyService) -> set[str]:
+    members: set[str] = set()
+    for line in service.team_members.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            members.add(recipients.normalise_uk_mobile(line) if "@" not in line
+                        else line.lower())
+        except recipients.InvalidRecipient:
+            continue
+    return members
+
+
+@dataclass(frozen=True)
+class Sent:
+    notification: Notification
+    template: templates.TemplateView
+
+
+async def send_notification(uow: UnitOfWork, caller: Caller, channel: Channel,
+                            body: dict[str, Any], *, settings: Settings,
+                            reader: AsyncSession | None = None) -> Sent:
+    """POST /v2/notifications/{email,sms}: validate, render, store as ``created``.
+
+    ``reader`` (a read session) serves the template lookup, so the write transaction (on
+    SQLite: the database's write lock) is held only to insert and commit."""
+    field = "email_address" if channel is Channel.EMAIL else "phone_number"
+    errors: list[str] = []
+    for required in (field, "template_id"):
+        if required not in body or body[required] in (None, ""):
+            errors.append(f"{required} is a required property")
+    if errors:
+        raise ValidationError(errors[0])
+    template_id = parse_uuid(body["template_id"], "template_id")
+    personalisation = body.get("personalisation") or {}
+    if not isinstance(personalisation, dict):
+        raise ValidationError(f"personalisation {personalisation} is not of type object")
+    unsubscribe = body.get("one_click_unsubscribe_url") if channel is Channel.EMAIL else None
+    if unsubscribe is not None and not (isinstance(unsubscribe, str)
+                                        and unsubscribe.startswith("https://")):
+        raise ValidationError(f"one_click_unsubscribe_url {unsubscribe} is not a valid https url")
+    reference = body.get("reference")
+    if reference is not None and not isinstance(reference, str):
+        raise ValidationError(f"reference {reference} is not of type string, null")
+    try:
+        if channel is Channel.EMAIL:
+            recipient = recipients.validate_email(str(body[field]))
+        else:
+            recipient = recipients.normalise_uk_mobile(str(body[field]))
+    except recipients.InvalidRecipient as exc:
+        raise ValidationError(f"{field} {exc}") from None
+
+    try:
+        view = await templates.get_template(reader or uow.session, template_id=template_id,
+                                            service_id=caller.service.id)
+    except NotFound:
+        raise BadRequestError("Template not found") from None
+    if view.template.template_type != channel.value:
+        raise BadRequestError(f"{view.template.template_type} template is not suitable for "
+                              f"{channel.value} notification")
+    try:
+        rendered = templates.preview(view, personalisation)
+    except templating.MissingPersonalisation as exc:
+        raise BadRequestError(f"Missing personalisation: {', '.join(exc.names)}") from None
+    if rendered.sms is not None and rendered.sms.too_long:
+        raise BadRequestError(
+            f"Text messages cannot be longer than {templating.SMS_CHAR_LIMIT} characters. "
+            f"Your message is {rendered.sms.length} characters long.")
+    if caller.key_type is KeyType.TEAM and recipient.lower() not in _team_members(
+            caller.service):
+        raise BadRequestError(TEAM_ONLY)
+
+    simulated = caller.key_type is KeyType.TEST or recipient.lower() in (
+        recipients.SIMULATED_EMAILS | recipients.SIMULATED_PHONES)
+    now = datetime.now(UTC)
+    notification = Notification(
+        channel=channel.value, recipient=recipient, subject=rendered.subject,
+        body=rendered.body, html_body=rendered.html, text_body=rendered.text,
+        status=Status.CREATED.value, reference=reference, service_id=caller.service.id,
+        api_key_id=caller.key.id, key_type=caller.key.key_type,
+        template_id=view.template.id, template_version=view.version.version,
+        simulated=simulated, unsubscribe_url=unsubscribe, created_at=now, updated_at=now)
+    uow.session.add(notification)
+    publish_status(uow.session, settings, notification.model_dump(), Status.CREATED, None, now)
+    return Sent(notification, view)
+
+
+# -- reading back ----------------------------------------------------------------------------
+
+def _visible(caller: Caller) -> Any:
+    """Test keys see what test keys sent; live and team keys see the rest (as Notify)."""
+    test = col(Notification.key_type) == KeyType.TEST.value
+    return sa.and_(col(Notification.service_id) == caller.service.id,
+                   test if caller.key_type is KeyType.TEST else sa.not_(test))
+
+
+async def get_notification(session: AsyncSession, caller: Caller,
+                           notification_id: str) -> Notification:
+    nid = parse_uuid(notification_id, "notification_id")
+    found = (await session.execute(
+        sa.select(Notification).where(col(Notification.id) == nid,
+                                      col(Notification.service_id) == caller.service.id))
+             ).scalar_one_or_none()
+    if found is None:
+        raise NoResultFound("No result found")
+    return found
+
+
+async def list_notifications(session: AsyncSession, caller: Caller, *,
+                             template_types: list[str], statuses: list[str],
+                             reference: str | None, older_than: str | None,
+                             page_size: int = PAGE_SIZE) -> list[Notification]:
+    query = sa.select(Notification).where(_visible(caller))
+    for value in template_types:
+        if value not in ("email", "sms", "letter"):
+            raise ValidationError(f"template_type {value} is not one of [sms, email, letter]")
+    if template_types:
+        query = query.where(col(Notification.channel).in_(template_types))
+    if statuses:
+        known = {s.value for s in Status}
+        for value in statuses:
+            if value not in known and value not in ("failed", "sent", "pending"):
+                raise ValidationError(f"status {value} is not one of "
+                                      f"[{', '.join(s.value for s in Status)}]")
+        wanted = set(statuses)
+        if "failed" in wanted:
+            wanted |= {Status.TEMPORARY_FAILURE, Status.PERMANENT_FAILURE,
+                       Status.TECHNICAL_FAILURE}
+        if "pending" in wanted:
+            wanted |= {Status.CREATED, Status.SENDING}
+        query = query.where(col(Notification.status).in_(sorted(wanted)))
+    if reference is not None:
+        query = query.where(col(Notification.reference) == reference)
+    if older_than:
+        anchor_id = parse_uuid(older_than, "older_than")
+        anchor = (await session.execute(sa.select(col(Notification.created_at)).where(
+            col(Notification.id) == anchor_id, _visible(caller)))).scalar_one_or_none()
+        if anchor is None:
+            return []
+        query = query.where(sa.tuple_(col(Notification.created_at), col(Notification.id))
+                            < sa.tuple_(sa.literal(anchor, UtcDateTime()),
+                                        sa.literal(anchor_id, sa.Uuid())))
+    query = query.order_by(col(Notification.created_at).desc(),
+                           col(Notification.id).desc()).limit(page_size)
+    return list((await session.execute(query)).scalars().all())

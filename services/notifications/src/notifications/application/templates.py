@@ -1,0 +1,138 @@
+"""Templates: create, edit (each edit is a new version), read, list, preview."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from notifications.domain import templating
+from notifications.domain.notify import TemplateType
+from notifications.persistence.tables import NotifyService, Template, TemplateVersion
+from servicekit.errors import DomainError, NotFound
+
+MAX_VERSION = 2**31 - 1  # an INTEGER column
+
+
+class InvalidTemplate(DomainError):
+    status, code, title = 400, "invalid-template", "Invalid template"
+
+
+@dataclass(frozen=True)
+class TemplateView:
+    """A template at one version."""
+
+    template: Template
+    version: TemplateVersion
+
+    @property
+    def placeholders(self) -> list[str]:
+        return templating.placeholders(self.version.subject, self.version.body)
+
+
+@dataclass(frozen=True)
+class Preview:
+    subject: str | None
+    body: str
+    html: str | None = None
+    text: str | None = None
+    sms: templating.SmsInfo | None = None
+
+
+def _check(template_type: str, subject: str | None, body: str) -> None:
+    if template_type not in (TemplateType.EMAIL, TemplateType.SMS):
+        raise InvalidTemplate("A template is of type email or sms (letters are not sent here).")
+    if not body.strip():
+        raise InvalidTemplate("A template needs a body.")
+    if template_type == TemplateType.EMAIL and not (subject or "").strip():
+        raise InvalidTemplate("An email template needs a subject.")
+    if template_type == TemplateType.SMS and subject:
+        raise InvalidTemplate("A text message template has no subject.")
+
+
+async def create_template(session: AsyncSession, *, service_id: uuid.UUID, template_type: str,
+                          name: str, body: str, subject: str | None = None,
+                          created_by: str | None = None,
+                          template_id: uuid.UUID | None = None) -> TemplateView:
+    _check(template_type, subject, body)
+    if await session.get(NotifyService, service_id) is None:
+        raise InvalidTemplate("No such Notify service.")
+    now = datetime.now(UTC)
+    template = Template(id=template_id or uuid.uuid4(), service_id=service_id,
+                        template_type=template_type, name=name,
+                        version=1, created_by=created_by, created_at=now)
+    session.add(template)
+    await session.flush()
+    version = TemplateVersion(template_id=template.id, version=1, name=name, subject=subject,
+                              body=body, created_by=created_by, created_at=now)
+    session.add(version)
+    await session.flush()
+    return TemplateView(template, version)
+
+
+async def edit_template(session: AsyncSession, *, template_id: uuid.UUID,
+                        name: str | None = None, subject: str | None = None,
+                        body: str | None = None, created_by: str | None = None,
+                        ) -> TemplateView:
+    """A new version with the given parts changed (the others as in the current one)."""
+    current = await get_template(session, template_id=template_id)
+    template, last = current.template, current.version
+    new_subject = subject if subject is not None else last.subject
+    new_body = body if body is not None else last.body
+    _check(template.template_type, new_subject, new_body)
+    now = datetime.now(UTC)
+    next_version = template.version + 1
+    version = TemplateVersion(template_id=template.id, version=next_version,
+                              name=name or last.name, subject=new_subject, body=new_body,
+                              created_by=created_by, created_at=now)
+    template.version = next_version
+    template.name = name or template.name
+    template.updated_at = now
+    session.add(version)
+    session.add(template)
+    await session.flush()
+    return TemplateView(template, version)
+
+
+async def get_template(session: AsyncSession, *, template_id: uuid.UUID,
+                       version: int | None = None,
+                       service_id: uuid.UUID | None = None) -> TemplateView:
+    if version is not None and not 1 <= version <= MAX_VERSION:
+        raise NotFound("No such version of this template.")
+    template = await session.get(Template, template_id)
+    if template is None or template.archived or (
+            service_id is not None and template.service_id != service_id):
+        raise NotFound("No such template.")
+    found = await session.get(TemplateVersion, (template_id, version or template.version))
+    if found is None:
+        raise NotFound("No such version of this template.")
+    return TemplateView(template, found)
+
+
+async def list_templates(session: AsyncSession, *, service_id: uuid.UUID | None = None,
+                         template_type: str | None = None) -> list[TemplateView]:
+    query = (sa.select(Template, TemplateVersion)
+             .join(TemplateVersion, sa.and_(col(TemplateVersion.template_id) == col(Template.id),
+                                            col(TemplateVersion.version) == col(Template.version)))
+             .where(sa.not_(col(Template.archived))).order_by(col(Template.created_at)))
+    if service_id is not None:
+        query = query.where(col(Template.service_id) == service_id)
+    if template_type:
+        query = query.where(col(Template.template_type) == template_type)
+    rows = (await session.execute(query)).all()
+    return [TemplateView(t, v) for t, v in rows]
+
+
+def preview(view: TemplateView, personalisation: dict[str, Any]) -> Preview:
+    """Raises :class:`templating.MissingPersonalisation`."""
+    v = view.version
+    if view.template.template_type == TemplateType.EMAIL:
+        email = templating.render_email(v.subject or "", v.body, personalisation)
+        return Preview(subject=email.subject, body=email.body, html=email.html, text=email.text)
+    sms = templating.render_sms(v.body, personalisation)
+    return Preview(subject=None, body=sms.body, sms=sms.info)

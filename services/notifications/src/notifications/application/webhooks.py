@@ -1,0 +1,278 @@
+"""Partner webhooks: subscriptions, the fan-out of events into a delivery log, and the
+worker that delivers them signed (Standard Webhooks), retries on the spec's schedule,
+disables a subscription on 410 or sustained failure, and refuses private addresses."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from contracts import Event
+from contracts.citizen_services import (
+    ServicePublished,
+    ServiceRequestStatusChanged,
+    ServiceRetired,
+    ServiceSuspended,
+    ServiceUpdated,
+)
+from notifications.config import Settings
+from notifications.domain import webhooks
+from notifications.persistence.tables import WebhookDelivery, WebhookSubscription
+from servicekit.db import Database
+from servicekit.errors import DomainError, NotFound
+from servicekit.messaging.consumer import MessageContext
+
+log = logging.getLogger(__name__)
+D = WebhookDelivery.__table__  # type: ignore[attr-defined]
+
+#: The events partners may subscribe to, by CloudEvents type.
+WEBHOOK_EVENTS: dict[str, type[Event]] = {
+    cls.event_type(): cls for cls in (ServicePublished, ServiceUpdated, ServiceSuspended,
+                                      ServiceRetired, ServiceRequestStatusChanged)}
+ROTATION_OVERLAP = timedelta(hours=24)
+
+
+class EndpointRefusedProblem(DomainError):
+    status, code, title = 400, "endpoint-refused", "Endpoint refused"
+
+
+class UnknownEventType(DomainError):
+    status, code, title = 400, "unknown-event-type", "Unknown event type"
+
+
+def _networks(settings: Settings) -> list[webhooks.IpNetwork]:
+    return [ipaddress.ip_network(n, strict=False) for n in settings.webhook_allowed_networks]
+
+
+async def check_endpoint(url: str, settings: Settings) -> None:
+    """Refuse a URL whose host resolves to an address partners may not reach."""
+    try:
+        host, port = webhooks.check_url(url, require_https=settings.webhook_require_https)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
+                                                             type=0, proto=0)
+    except webhooks.EndpointRefused as exc:
+        raise EndpointRefusedProblem(str(exc)) from None
+    except (OSError, ValueError):  # ValueError: NUL bytes, IDNA errors
+        raise EndpointRefusedProblem("The endpoint's host name does not resolve.") from None
+    allowed = _networks(settings)
+    if any(webhooks.refused_address(str(info[4][0]), allowed) for info in infos):
+        raise EndpointRefusedProblem(
+            "The endpoint resolves to a private, loopback or link-local address.")
+
+
+def event_types_of(names: Sequence[str]) -> list[str]:
+    """Full CloudEvents types; a short name (``ServicePublished``) is accepted too."""
+    short = {cls.event_name: t for t, cls in WEBHOOK_EVENTS.items()}
+    out: list[str] = []
+    for name in names:
+        full = name if name in WEBHOOK_EVENTS else short.get(name)
+        if full is None:
+            raise UnknownEventType(f"Not an event partners can subscribe to: {name}",
+                                   available=sorted(WEBHOOK_EVENTS))
+        if full not in out:
+            out.append(full)
+    if not out:
+        raise UnknownEventType("Name at least one event type.", available=sorted(WEBHOOK_EVENTS))
+    return out
+
+
+async def create_subscription(session: AsyncSession, *, owner: str, url: str,
+                              event_types: Sequence[str], settings: Settings
+                              ) -> WebhookSubscription:
+    types = event_types_of(event_types)
+    await check_endpoint(url, settings)
+    now = datetime.now(UTC)
+    sub = WebhookSubscription(owner=owner, url=url, event_types="\n".join(types),
+                              secret=webhooks.new_secret(), created_at=now, updated_at=now)
+    session.add(sub)
+    await session.flush()
+    return sub
+
+
+async def get_subscription(session: AsyncSession, subscription_id: uuid.UUID,
+                           owner: str | None) -> WebhookSubscription:
+    sub = await session.get(WebhookSubscription, subscription_id)
+    if sub is None or (owner is not None and sub.owner != owner):
+        raise NotFound("No such webhook subscription.")
+    return sub
+
+
+async def rotate_secret(session: AsyncSession, sub: WebhookSubscription) -> WebhookSubscription:
+    now = datetime.now(UTC)
+    sub.previous_secret, sub.previous_secret_until = sub.secret, now + ROTATION_OVERLAP
+    sub.secret, sub.updated_at = webhooks.new_secret(), now
+    session.add(sub)
+    await session.flush()
+    return sub
+
+
+async def fan_out(event: Event, ctx: MessageContext) -> None:
+    """One delivery per active subscription to this event's type (in the handler's
+    transaction: the inbox makes it once per event)."""
+    subs = (await ctx.session.execute(sa.select(WebhookSubscription).where(
+        col(WebhookSubscription.status) == "active"))).scalars().all()
+    event_type = ctx.envelope.type
+    now = datetime.now(UTC)
+    payload = json.dumps({"type": event_type, "timestamp": ctx.envelope.time.isoformat(),
+                          "id": ctx.envelope.id,
+                          "data": json.loads(event.model_dump_json())})
+    for sub in subs:
+        if event_type not in sub.event_types.splitlines():
+            continue
+        ctx.session.add(WebhookDelivery(
+            id="msg_" + uuid.uuid5(sub.id, ctx.envelope.id).hex, subscription_id=sub.id,
+            event_id=ctx.envelope.id, event_type=event_type, payload=payload,
+            status="pending", created_at=now, updated_at=now))
+
+
+class WebhookDeliveryWorker:
+    """Delivers due webhook deliveries; wakes on every commit."""
+
+    def __init__(self, db: Database, settings: Settings,
+                 client: httpx.AsyncClient | None = None) -> None:
+        self.db, self.settings = db, settings
+        self.client = client or httpx.AsyncClient(
+            timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe = db.on_commit(self.wake)
+        self._stopping = False
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name="webhook-delivery")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._unsubscribe()
+        self._wake.set()
+        if self._task:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=10)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        await self.client.aclose()
+
+    def wake(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                while not self._stopping and await self.deliver_due() > 0:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook delivery pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(),
+                                       timeout=self.settings.delivery_idle_seconds)
+
+    async def deliver_due(self) -> int:
+        now = datetime.now(UTC)
+        stale = now - timedelta(seconds=self.settings.sending_reclaim_seconds)
+        due = sa.or_(
+            sa.and_(D.c.status == "pending",
+                    sa.or_(D.c.next_attempt_at.is_(None), D.c.next_attempt_at <= now)),
+            sa.and_(D.c.status == "sending", D.c.claimed_at < stale))
+        pick = sa.select(D.c.id).where(due).order_by(D.c.created_at).limit(
+            self.settings.delivery_batch_size)
+        if self.db.is_postgres:
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (sa.update(D).where(D.c.id.in_(pick.scalar_subquery()), due)
+                .values(status="sending", claimed_at=now, updated_at=now,
+                        attempts=D.c.attempts + 1)
+                .returning(D.c.id, D.c.subscription_id, D.c.payload, D.c.attempts))
+        async with self.db.session() as session, session.begin():
+            claimed = list((await session.execute(stmt)).all())
+        if not claimed:
+            return 0
+        async with self.db.read_session() as session:
+            ids = {row.subscription_id for row in claimed}
+            subs = {s.id: s for s in (await session.execute(sa.select(WebhookSubscription)
+                    .where(col(WebhookSubscription.id).in_(ids)))).scalars()}
+        results = await asyncio.gather(*(self._attempt(row, subs.get(row.subscription_id))
+                                         for row in claimed))
+        await self._record(list(zip(claimed, results, strict=True)))
+        return len(claimed)
+
+    async def _attempt(self, row: Any, sub: WebhookSubscription | None
+                       ) -> tuple[str, int | None, str | None]:
+        """(outcome, HTTP status, error); outcome: succeeded, gone, retry, refused, dropped."""
+        if sub is None or sub.status != "active":
+            return "dropped", None, "subscription disabled"
+        try:
+            await check_endpoint(sub.url, self.settings)  # again: DNS may have changed
+        except EndpointRefusedProblem as exc:
+            return "refused", None, exc.detail
+        now = datetime.now(UTC)
+        secrets_in_use = [sub.secret] + ([sub.previous_secret] if sub.previous_secret and
+                                         sub.previous_secret_until and
+                                         sub.previous_secret_until > now else [])
+        timestamp = int(time.time())
+        headers = {"content-type": "application/json", "webhook-id": row.id,
+                   "webhook-timestamp": str(timestamp),
+                   "webhook-signature": webhooks.signature_header(
+                       secrets_in_use, row.id, timestamp, row.payload),
+                   "user-agent": "mk-notifications-webhooks/1"}
+        try:
+            response = await self.client.post(sub.url, content=row.payload.encode(),
+                                              headers=headers)
+        except httpx.HTTPError as exc:
+            return "retry", None, type(exc).__name__
+        if response.is_success:
+            return "succeeded", response.status_code, None
+        if response.status_code == 410:
+            return "gone", 410, "410 Gone"
+        return "retry", response.status_code, f"HTTP {response.status_code}"
+
+    async def _record(self, results: list[tuple[Any, tuple[str, int | None, str | None]]]
+                      ) -> None:
+        now = datetime.now(UTC)
+        scale = self.settings.webhook_retry_scale
+        async with self.db.session() as session, session.begin():
+            for row, (outcome, status_code, error) in results:
+                values: dict[str, Any] = {"updated_at": now, "last_status_code": status_code,
+                                          "last_error": (error or "")[:500] or None}
+                sub = await session.get(WebhookSubscription, row.subscription_id)
+                if outcome == "succeeded":
+                    values.update(status="succeeded", delivered_at=now)
+                    if sub is not None and sub.failing_since is not None:
+                        sub.failing_since = None
+                elif outcome == "retry":
+                    delay = webhooks.next_retry(row.attempts)
+                    values.update(status="pending" if delay else "failed",
+                                  next_attempt_at=now + delay * scale if delay else None)
+                    if sub is not None:
+                        sub.failing_since = sub.failing_since or now
+                        limit = timedelta(seconds=self.settings.webhook_disable_after_seconds)
+                        if now - sub.failing_since >= limit:
+                            sub.status, sub.disabled_reason = "disabled", "failing for too long"
+                else:
+                    values.update(status="failed")
+                    if outcome == "gone" and sub is not None:
+                        sub.status, sub.disabled_reason = "disabled", "410 Gone"
+                if sub is not None:
+                    sub.updated_at = now
+                    session.add(sub)
+                await session.execute(sa.update(D).where(D.c.id == row.id).values(**values))

@@ -1,0 +1,61 @@
+"""Messages the platform sends citizens when things happen: topics, rules, quiet hours.
+
+A rule maps a contract event to a topic and to an email and/or SMS in Notify's template
+syntax (rendered by :mod:`notifications.domain.templating`). Consent is per topic and
+channel: email is on unless the citizen turned it off (the messages are about their own
+requests), SMS is off unless they turned it on. No SMS goes out between 21:00 and 08:00
+Europe/London: it is held (not dropped) until 08:00.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from notifications.domain.notification import Channel
+
+LONDON = ZoneInfo("Europe/London")
+QUIET_FROM = time(21, 0)
+QUIET_UNTIL = time(8, 0)
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    description: str
+    default: frozenset[Channel]  # channels consented to until the citizen says otherwise
+
+
+SERVICE_REQUESTS = Topic("service-requests", "Updates on the problems and requests you reported",
+                         frozenset({Channel.EMAIL}))
+INCLUSION = Topic("digital-inclusion", "Courses, sessions and device loans you signed up for",
+                  frozenset({Channel.EMAIL}))
+TOPICS = {t.name: t for t in (SERVICE_REQUESTS, INCLUSION)}
+
+
+@dataclass(frozen=True)
+class Rule:
+    topic: Topic
+    #: The citizen's subject id and the personalisation, from the event (None: nobody to tell).
+    recipient: Callable[[Any], str | None]
+    personalisation: Callable[[Any], dict[str, Any]]
+    email_subject: str | None = None
+    email_body: str | None = None
+    sms_body: str | None = None
+
+    @property
+    def channels(self) -> list[Channel]:
+        return ([Channel.EMAIL] if self.email_body else []) + (
+            [Channel.SMS] if self.sms_body else [])
+
+
+def sms_release_time(now: datetime) -> datetime | None:
+    """When an SMS created at ``now`` may go: None (now) or the next 08:00 in London."""
+    local = now.astimezone(LONDON)
+    if QUIET_UNTIL <= local.time() < QUIET_FROM:
+        return None
+    day = local.date() if local.time() < QUIET_UNTIL else local.date() + timedelta(days=1)
+    return datetime.combine(day, QUIET_UNTIL, tzinfo=LONDON)

@@ -1,0 +1,74 @@
+"""GOV.UK Notify's rules as plain Python: key types, API key format, its errors.
+
+An API key is ``{key_name}-{service_id}-{secret}``; clients split the last 73 characters
+into the service id (36) and the secret (36) and sign an HS256 JWT with the secret, ``iss``
+the service id and ``iat`` the current time (within 30 seconds of ours).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from enum import StrEnum
+
+
+class KeyType(StrEnum):
+    LIVE = "normal"  # Notify's own name for a live key
+    TEAM = "team"
+    TEST = "test"
+
+
+class TemplateType(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+def format_api_key(key_name: str, service_id: uuid.UUID, secret: str) -> str:
+    name = re.sub(r"[^a-z0-9_]+", "_", key_name.strip().lower()).strip("_") or "key"
+    return f"{name}-{service_id}-{secret}"
+
+
+def split_api_key(api_key: str) -> tuple[str, str]:
+    """(service id, secret), as Notify's clients split a key."""
+    return api_key[-73:-37], api_key[-36:]
+
+
+class NotifyError(Exception):
+    """An error as Notify answers it: ``{"status_code", "errors": [{"error", "message"}]}``."""
+
+    status_code = 400
+    error = "BadRequestError"
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class AuthError(NotifyError):
+    status_code, error = 403, "AuthError"
+
+
+class BadRequestError(NotifyError):
+    status_code, error = 400, "BadRequestError"
+
+
+class ValidationError(NotifyError):
+    status_code, error = 400, "ValidationError"
+
+
+class NoResultFound(NotifyError):
+    status_code, error = 404, "NoResultFound"
+
+
+class RateLimitError(NotifyError):
+    status_code, error = 429, "RateLimitError"
+
+
+TOKEN_MISSING = "Unauthorized: authentication token must be provided"  # noqa: S105
+BEARER_REQUIRED = "Unauthorized: authentication bearer scheme must be used"
+KEY_NOT_FOUND = "Invalid token: API key not found"
+CLOCK_SKEW = "Error: Your system clock must be accurate to within 30 seconds"
+TEAM_ONLY = "Can\u2019t send to this recipient using a team-only API key"
+

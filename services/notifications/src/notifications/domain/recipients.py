@@ -1,0 +1,63 @@
+"""Recipients as Notify accepts them: email addresses, and UK mobile numbers in E.164.
+
+The messages are Notify's (its ``ValidationError`` texts prefix them with the field name).
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Notify's simulated recipients: never sent anywhere, whatever the key type.
+SIMULATED_EMAILS = frozenset({
+    "simulate-delivered@notifications.service.gov.uk",
+    "simulate-delivered-2@notifications.service.gov.uk",
+    "simulate-delivered-3@notifications.service.gov.uk",
+})
+SIMULATED_PHONES = frozenset({"+447700900000", "+447700900111", "+447700900222"})
+#: With a test key these give the failure statuses (Notify's documented test recipients).
+TEMP_FAIL_EMAIL = "temp-fail@simulator.notify"
+PERM_FAIL_EMAIL = "perm-fail@simulator.notify"
+TEMP_FAIL_PHONE = "+447700900003"
+PERM_FAIL_PHONE = "+447700900002"
+
+_ATOM = r"[^\s@\"(),:;<>\[\\\]]"
+_LABEL = r"[^\s@\"(),:;<>\[\\\].]"
+_EMAIL = re.compile(rf"^{_ATOM}+@({_LABEL}+\.)+{_LABEL}{{2,}}$")
+_LOCAL_PART_MAX = 64
+_EMAIL_MAX = 320
+
+
+class InvalidRecipient(ValueError):
+    """The message is Notify's, without the field name."""
+
+
+def validate_email(value: str) -> str:
+    email = value.strip()
+    if (len(email) > _EMAIL_MAX or not _EMAIL.match(email)
+            or len(email.split("@", 1)[0]) > _LOCAL_PART_MAX or ".." in email):
+        raise InvalidRecipient("Not a valid email address")
+    return email
+
+
+def normalise_uk_mobile(value: str) -> str:
+    """A UK mobile number as E.164 (``+447700900123``); raises :class:`InvalidRecipient`."""
+    raw = value.strip()
+    if re.search(r"[^\d\s()+\-.]", raw):
+        raise InvalidRecipient("Must not contain letters or symbols")
+    digits = re.sub(r"\D", "", raw)
+    if raw.startswith("+") or digits.startswith("00"):
+        digits = digits.removeprefix("00")
+        if not digits.startswith("44"):
+            raise InvalidRecipient("Not a UK mobile number")
+        national = digits[2:].removeprefix("0")
+    elif digits.startswith("44") and len(digits) > 11:
+        national = digits[2:].removeprefix("0")
+    else:
+        national = digits.removeprefix("0")
+    if not national.startswith("7"):
+        raise InvalidRecipient("Not a UK mobile number")
+    if len(national) < 10:
+        raise InvalidRecipient("Not enough digits")
+    if len(national) > 10:
+        raise InvalidRecipient("Too many digits")
+    return "+44" + national
