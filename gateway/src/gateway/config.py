@@ -23,6 +23,10 @@ class GatewaySettings(BaseSettings):
     notifications_url: str = "http://127.0.0.1:8003"
     connect_timeout_seconds: float = 2.0
     pool_size_per_upstream: int = 100
+    #: How long an idle pooled upstream connection is kept. Must stay below the upstreams'
+    #: own keep-alive (75 s for the platform's services; uvicorn's default is 5 s), or a
+    #: request may be sent on a connection the upstream is closing.
+    upstream_keepalive_seconds: float = 15.0
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
         validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_exporter_otlp_endpoint"),

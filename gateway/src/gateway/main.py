@@ -101,7 +101,8 @@ class Gateway:
     async def startup(self) -> None:
         connector = aiohttp.TCPConnector(limit=0,
                                          limit_per_host=self.settings.pool_size_per_upstream,
-                                         keepalive_timeout=30, ttl_dns_cache=300)
+                                         keepalive_timeout=self.settings.upstream_keepalive_seconds,
+                                         ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                              cookie_jar=aiohttp.DummyCookieJar())
         self.proxy = Proxy(self.session, self.tracer, retries=self.settings.retries)

@@ -24,7 +24,9 @@ async def running_app(app: Any, port: int | None = None) -> AsyncIterator[str]:
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                             access_log=False, lifespan="on", loop="none",
-                            proxy_headers=False)  # like production: the socket peer is the client
+                            # like production: the socket peer is the client, and
+                            # connections outlive the gateway's pooled keep-alive
+                            proxy_headers=False, timeout_keep_alive=75)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
     task = asyncio.create_task(server.serve())
