@@ -22,7 +22,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: igno
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, messaging_enabled=False, environment="test")
+    return Settings(database_url=database_url, messaging_enabled=False, environment="test",
+                    seed_data=False)
 
 
 @pytest.fixture

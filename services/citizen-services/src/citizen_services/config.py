@@ -11,3 +11,5 @@ class Settings(ServiceSettings):
     service_name: str = "citizen-services"
     port: int = 8001
     database_url: str = "sqlite:///var/citizen-services/citizen-services.sqlite3"
+    #: Seed the catalogue with Milton Keynes services when it is empty (first start).
+    seed_data: bool = True

@@ -6,21 +6,28 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from citizen_services.api import services
+from citizen_services.api import bulk, requests, services
+from citizen_services.application.seed import seed_if_empty
 from citizen_services.config import Settings
 from citizen_services.messaging.subscriptions import SUBSCRIPTIONS
-from servicekit.app import create_service_app
+from servicekit.app import ServiceRuntime, create_service_app
 
 MIGRATIONS = str(Path(__file__).parent / "persistence" / "migrations")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+
+    async def seed(runtime: ServiceRuntime) -> None:
+        if settings.seed_data:
+            await seed_if_empty(runtime.db)
+
     return create_service_app(
         settings,
         title="Citizen services",
         description="The catalogue of Milton Keynes council digital services.",
-        routers=[services.router],
+        routers=[bulk.router, services.router, requests.router],
         migrations=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS or None,
+        on_startup=[seed],
     )

@@ -1,19 +1,32 @@
 """The catalogue API: ``/api/v1/services``.
 
-Staff create and publish entries; anyone may read a published entry; drafts, suspended and
-retired entries are visible to staff only (others get 404, not a hint that they exist).
+Staff create, update (``If-Match`` with the entry's ETag: 412 when stale, 428 when missing),
+publish, suspend and retire entries and read their history; anyone may read a published
+entry; drafts, suspended and retired entries are visible to staff only (others get 404, not
+a hint that they exist).
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from citizen_services.api.schemas import ServiceCreate, ServicePublic
-from citizen_services.application import catalogue
+from citizen_services.api.schemas import (
+    HistoryEntry,
+    ServiceCreate,
+    ServicePage,
+    ServicePublic,
+    ServiceUpdate,
+    StatusChange,
+)
+from citizen_services.application import catalogue, search
 from servicekit.app import problem_responses
 from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.errors import DomainError
 from servicekit.identity import CurrentPrincipal, Role, StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/services", tags=["catalogue"])
@@ -30,11 +43,53 @@ LOCATION = {"Location": {"description": "Where the new entry is.", "required": T
                  (409, "A service with this slug or service_code already exists"))})
 async def create_service(body: ServiceCreate, uow: UowDep, response: Response,
                          staff: StaffPrincipal) -> ServicePublic:
-    service = await catalogue.create_service(
-        uow=uow, command=catalogue.CreateService(**body.model_dump()))
+    data = body.model_dump()
+    core = {k: data.pop(k) for k in ("name", "description", "service_code", "slug",
+                                      "keywords", "groups", "department")}
+    service = await catalogue.create_service(uow=uow, command=catalogue.CreateService(
+        **core, details=data, actor=staff.subject))
     response.headers["Location"] = f"/api/v1/services/{service.id}"
     response.headers["ETag"] = f'"{service.version}"'
     return ServicePublic.model_validate(service)
+
+
+CACHE_CONTROL = "public, max-age=60"
+LIST_HEADERS = {**ETAG, "Cache-Control": {"description": "How long the page may be reused.",
+                                          "required": True, "schema": {"type": "string"}}}
+
+
+@router.get("", response_model=ServicePage, summary="Search published services",
+            responses={200: {"headers": LIST_HEADERS},
+                       304: {"description": "Not modified (If-None-Match matched the ETag)",
+                             "headers": LIST_HEADERS}})
+async def list_services(
+        request: Request, session: ReadSessionDep,
+        q: Annotated[str | None, Query(max_length=200,
+                                       description="Words in name, description, keywords")
+                     ] = None,
+        group: Annotated[str | None, Query(max_length=200)] = None,
+        channel: search.Channel | None = None,
+        lgsl: Annotated[int | None, Query(ge=1, le=99999, description="LGSL code")] = None,
+        sort: search.Sort = search.Sort.RELEVANCE,
+        page: Annotated[int, Query(ge=1, le=10000)] = 1,
+        size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Response:
+    rows, total = await search.search_services(session=session, query=search.SearchServices(
+        q=q, group=group, channel=channel, lgsl=lgsl, sort=sort, page=page, size=size))
+    body = ServicePage(items=[ServicePublic.model_validate(r) for r in rows], page=page,
+                       size=size, total=total).model_dump_json().encode()
+    etag = 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
 
 
 @router.get("/{service_id}", response_model=ServicePublic, summary="Read a catalogue entry",
@@ -58,3 +113,74 @@ async def publish_service(service_id: uuid.UUID, uow: UowDep, response: Response
         uow=uow, command=catalogue.PublishService(service_id=service_id, actor=staff.subject))
     response.headers["ETag"] = f'"{service.version}"'
     return ServicePublic.model_validate(service)
+
+
+class PreconditionRequired(DomainError):
+    status, code, title = 428, "precondition-required", "If-Match required"
+
+
+_ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
+
+
+def _expected_version(if_match: str | None) -> int:
+    if not if_match:
+        raise PreconditionRequired("Send If-Match with the ETag of the entry you read.")
+    match = _ETAG.match(if_match)
+    if match is None:
+        # Not an ETag this service ever issued: it cannot match the current one.
+        raise catalogue.VersionMismatch("If-Match does not match the entry's ETag.")
+    return int(match.group(1))
+
+
+def _updates(body: ServiceUpdate) -> dict[str, Any]:
+    sent = body.model_dump(exclude_unset=True)
+    return sent
+
+
+@router.patch("/{service_id}", response_model=ServicePublic,
+              summary="Update a catalogue entry (If-Match required; emits ServiceUpdated)",
+              responses={200: {"headers": ETAG}, **problem_responses(
+                  (409, "A retired entry cannot be changed"),
+                  (412, "If-Match does not match the entry's current ETag"),
+                  (428, "If-Match is missing"))})
+async def update_service(service_id: uuid.UUID, body: ServiceUpdate, uow: UowDep,
+                         response: Response, staff: StaffPrincipal,
+                         if_match: Annotated[str | None, Header(max_length=100)] = None,
+                         ) -> ServicePublic:
+    service = await catalogue.update_service(uow=uow, command=catalogue.UpdateService(
+        service_id=service_id, expected_version=_expected_version(if_match),
+        changes=_updates(body), actor=staff.subject))
+    response.headers["ETag"] = f'"{service.version}"'
+    return ServicePublic.model_validate(service)
+
+
+@router.post("/{service_id}/suspend", response_model=ServicePublic,
+             summary="Suspend a published entry (emits ServiceSuspended)",
+             responses={200: {"headers": ETAG}, **problem_responses(
+                 (409, "Only a published entry can be suspended"))})
+async def suspend_service(service_id: uuid.UUID, body: StatusChange, uow: UowDep,
+                          response: Response, staff: StaffPrincipal) -> ServicePublic:
+    service = await catalogue.suspend_service(uow=uow, command=catalogue.ChangeStatus(
+        service_id=service_id, reason=body.reason, actor=staff.subject))
+    response.headers["ETag"] = f'"{service.version}"'
+    return ServicePublic.model_validate(service)
+
+
+@router.post("/{service_id}/retire", response_model=ServicePublic,
+             summary="Retire an entry for good (emits ServiceRetired)",
+             responses={200: {"headers": ETAG}, **problem_responses(
+                 (409, "The entry is already retired"))})
+async def retire_service(service_id: uuid.UUID, body: StatusChange, uow: UowDep,
+                         response: Response, staff: StaffPrincipal) -> ServicePublic:
+    service = await catalogue.retire_service(uow=uow, command=catalogue.ChangeStatus(
+        service_id=service_id, reason=body.reason, actor=staff.subject))
+    response.headers["ETag"] = f'"{service.version}"'
+    return ServicePublic.model_validate(service)
+
+
+@router.get("/{service_id}/history", response_model=list[HistoryEntry],
+            summary="The entry's audit history, oldest first (staff)")
+async def service_history(service_id: uuid.UUID, session: ReadSessionDep,
+                          staff: StaffPrincipal) -> list[HistoryEntry]:
+    rows = await catalogue.service_history(session=session, service_id=service_id)
+    return [HistoryEntry.model_validate(row) for row in rows]

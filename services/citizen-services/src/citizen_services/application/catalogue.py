@@ -1,10 +1,15 @@
-"""Catalogue commands: create a service entry, publish it."""
+"""Catalogue commands: create, update (optimistic concurrency), publish, suspend, retire.
+
+Every change bumps the entry's ``version`` and writes a ``catalogue_service_history`` row
+(who, when, why, which fields, a snapshot) in the same transaction as the outbox event.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -13,13 +18,19 @@ from sqlmodel import col
 
 from citizen_services.domain.catalogue import (
     DuplicateService,
+    InvalidTransition,
     ServiceStatus,
     check_transition,
     slugify,
 )
-from citizen_services.persistence.tables import CatalogueService
-from contracts.citizen_services import ServicePublished
-from servicekit.errors import NotFound
+from citizen_services.persistence.tables import CatalogueService, CatalogueServiceHistory
+from contracts.citizen_services import (
+    ServicePublished,
+    ServiceRetired,
+    ServiceSuspended,
+    ServiceUpdated,
+)
+from servicekit.errors import DomainError, NotFound, PreconditionFailed
 from servicekit.uow import UnitOfWork
 
 
@@ -32,6 +43,23 @@ class CreateService:
     keywords: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     department: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    actor: str | None = None
+
+
+@dataclass(frozen=True)
+class UpdateService:
+    service_id: uuid.UUID
+    expected_version: int
+    changes: dict[str, Any]
+    actor: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangeStatus:
+    service_id: uuid.UUID
+    reason: str
+    actor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,9 +86,10 @@ async def create_service(*, uow: UnitOfWork, command: CreateService) -> Catalogu
         name=command.name, description=command.description, slug=slug, service_code=code,
         keywords=list(command.keywords), groups=list(command.groups),
         department=command.department, status=ServiceStatus.DRAFT.value,
-        created_at=now, updated_at=now,
+        created_at=now, updated_at=now, **command.details,
     )
     uow.session.add(service)
+    _record(uow, service, action="created", actor=command.actor, now=now)
     try:
         await uow.commit()
     except IntegrityError:  # a concurrent create took the slug or code after our check
@@ -102,6 +131,9 @@ async def publish_service(*, uow: UnitOfWork, command: PublishService) -> Catalo
     service.published_at = now
     service.updated_at = now
     service.status_changed_by = command.actor
+    service.status_changed_at = now
+    service.status_reason = None
+    _record(uow, service, action="published", actor=command.actor, now=now)
     uow.publish(ServicePublished(
         service_id=service.id, service_code=service.service_code, slug=service.slug,
         name=service.name, entry_version=service.version, occurred_at=now,
@@ -109,3 +141,172 @@ async def publish_service(*, uow: UnitOfWork, command: PublishService) -> Catalo
     ))
     await uow.commit()
     return service
+
+
+#: Fields a PATCH may change; an explicit null on a list clears it.
+_LIST_FIELDS = {"keywords", "groups", "lgsl_codes", "audience", "attributes"}
+_SNAPSHOT_FIELDS = ("name", "description", "keywords", "groups", "department", "lgsl_codes",
+                    "channels", "eligibility", "fees", "audience", "opening_hours",
+                    "accessibility_statement_url", "last_reviewed_on", "attributes", "status")
+
+
+class VersionMismatch(PreconditionFailed):
+    code, title = "version-mismatch", "The entry changed since it was read"
+
+
+def _snapshot(service: CatalogueService) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in _SNAPSHOT_FIELDS:
+        value = getattr(service, name)
+        out[name] = value.isoformat() if hasattr(value, "isoformat") else value
+    return out
+
+
+def _record(uow: UnitOfWork, service: CatalogueService, *, action: str, actor: str | None,
+            now: datetime, reason: str | None = None,
+            changed_fields: list[str] | None = None) -> None:
+    uow.session.add(CatalogueServiceHistory(
+        service_id=service.id, version=service.version, action=action, actor=actor,
+        reason=reason, changed_fields=changed_fields or [], snapshot=_snapshot(service),
+        occurred_at=now))
+
+
+async def update_service(*, uow: UnitOfWork, command: UpdateService) -> CatalogueService:
+    service = await get_service(uow=uow, service_id=command.service_id, for_update=True)
+    if service.version != command.expected_version:
+        raise VersionMismatch(
+            f"The entry is at version {service.version}, not {command.expected_version}: "
+            "read it again and reapply the change.", current_version=service.version)
+    if service.status == ServiceStatus.RETIRED.value:
+        raise InvalidTransition("A retired service cannot be changed.",
+                                current_status=service.status)
+    changed: list[str] = []
+    for name, value in command.changes.items():
+        if value is None and name in _LIST_FIELDS:
+            value = []
+        elif value is None and name == "channels":
+            value = {}
+        elif value is None and name in ("name", "description"):
+            continue  # not nullable: an explicit null leaves it as it is
+        if getattr(service, name) != value:
+            setattr(service, name, value)
+            changed.append(name)
+    if not changed:
+        return service
+    now = datetime.now(UTC)
+    service.version += 1
+    service.updated_at = now
+    _record(uow, service, action="updated", actor=command.actor, now=now,
+            changed_fields=changed)
+    uow.publish(ServiceUpdated(
+        service_id=service.id, service_code=service.service_code, slug=service.slug,
+        name=service.name, entry_version=service.version, occurred_at=now,
+        changed_fields=changed, updated_by=command.actor,
+    ))
+    await uow.commit()
+    return service
+
+
+async def _change_status(*, uow: UnitOfWork, command: ChangeStatus,
+                         target: ServiceStatus) -> tuple[CatalogueService, datetime]:
+    service = await get_service(uow=uow, service_id=command.service_id, for_update=True)
+    check_transition(service.status, target)
+    now = datetime.now(UTC)
+    service.status = target.value
+    service.version += 1
+    service.updated_at = now
+    service.status_changed_at = now
+    service.status_changed_by = command.actor
+    service.status_reason = command.reason
+    _record(uow, service, action=target.value, actor=command.actor, now=now,
+            reason=command.reason)
+    return service, now
+
+
+async def suspend_service(*, uow: UnitOfWork, command: ChangeStatus) -> CatalogueService:
+    service, now = await _change_status(uow=uow, command=command,
+                                        target=ServiceStatus.SUSPENDED)
+    uow.publish(ServiceSuspended(
+        service_id=service.id, service_code=service.service_code, slug=service.slug,
+        name=service.name, entry_version=service.version, occurred_at=now,
+        reason=command.reason, suspended_by=command.actor,
+    ))
+    await uow.commit()
+    return service
+
+
+async def retire_service(*, uow: UnitOfWork, command: ChangeStatus) -> CatalogueService:
+    service, now = await _change_status(uow=uow, command=command, target=ServiceStatus.RETIRED)
+    uow.publish(ServiceRetired(
+        service_id=service.id, service_code=service.service_code, slug=service.slug,
+        name=service.name, entry_version=service.version, occurred_at=now,
+        reason=command.reason, retired_by=command.actor,
+    ))
+    await uow.commit()
+    return service
+
+
+async def service_history(*, session: AsyncSession,
+                          service_id: uuid.UUID) -> list[CatalogueServiceHistory]:
+    await find_service(session=session, service_id=service_id)
+    result = await session.execute(
+        select(CatalogueServiceHistory)
+        .where(col(CatalogueServiceHistory.service_id) == service_id)
+        .order_by(col(CatalogueServiceHistory.version)))
+    return list(result.scalars().all())
+
+
+class ImportConflict(DomainError):
+    status, code, title = 422, "import-rejected", "Import rejected: nothing was imported"
+
+
+async def import_services(*, uow: UnitOfWork,
+                          commands: list[CreateService]) -> list[CatalogueService]:
+    """Create every entry as a draft in one transaction, or none: a slug or service_code
+    taken (in the database or earlier in the batch) names its record."""
+    planned = []
+    for command in commands:
+        slug = command.slug or slugify(command.name)
+        planned.append((slug, command.service_code or slug[:64].rstrip("-")))
+    taken = await uow.session.execute(select(
+        col(CatalogueService.slug), col(CatalogueService.service_code)))
+    slugs, codes = set(), set()
+    for slug, code in taken.all():
+        slugs.add(slug)
+        codes.add(code)
+    errors: list[dict[str, Any]] = []
+    for row, (slug, code) in enumerate(planned, start=1):
+        if slug in slugs:
+            errors.append({"row": row, "field": "slug", "message": f"'{slug}' is taken"})
+        if code in codes:
+            errors.append({"row": row, "field": "service_code",
+                           "message": f"'{code}' is taken"})
+        slugs.add(slug)
+        codes.add(code)
+    if errors:
+        raise ImportConflict(f"{len({e['row'] for e in errors})} bad record(s).",
+                             errors=errors)
+    now = datetime.now(UTC)
+    services = []
+    for command, (slug, code) in zip(commands, planned, strict=True):
+        service = CatalogueService(
+            name=command.name, description=command.description, slug=slug,
+            service_code=code, keywords=list(command.keywords), groups=list(command.groups),
+            department=command.department, status=ServiceStatus.DRAFT.value,
+            created_at=now, updated_at=now, **command.details)
+        uow.session.add(service)
+        _record(uow, service, action="created", actor=command.actor, now=now)
+        services.append(service)
+    try:
+        await uow.commit()
+    except IntegrityError:  # a concurrent create took a slug or code after our check
+        await uow.rollback()
+        raise ImportConflict("A slug or service_code was taken meanwhile: retry.",
+                             errors=[]) from None
+    return services
+
+
+async def all_services(*, session: AsyncSession) -> list[CatalogueService]:
+    result = await session.execute(select(CatalogueService).order_by(
+        col(CatalogueService.name), col(CatalogueService.id)))
+    return list(result.scalars().all())

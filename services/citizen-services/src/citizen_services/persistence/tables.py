@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -20,6 +21,18 @@ class CatalogueServiceBase(SQLModel):
     keywords: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
     groups: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
     department: str | None = Field(default=None, max_length=200)
+    lgsl_codes: list[int] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
+    #: {online_url, phone, venue, email, sms}: each optional.
+    channels: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON))
+    eligibility: str | None = Field(default=None, max_length=4000)
+    fees: str | None = Field(default=None, max_length=2000)
+    audience: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
+    opening_hours: str | None = Field(default=None, max_length=1000)
+    accessibility_statement_url: str | None = Field(default=None, max_length=500)
+    last_reviewed_on: date | None = None
+    #: Open311 attribute definitions: [{code, datatype, required, order, description, values}].
+    attributes: list[dict[str, Any]] = Field(default_factory=list,
+                                             sa_column=sa.Column(sa.JSON))
 
 
 class CatalogueService(CatalogueServiceBase, table=True):
@@ -36,3 +49,63 @@ class CatalogueService(CatalogueServiceBase, table=True):
     published_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
     status_changed_by: str | None = Field(default=None, max_length=200)
+    status_changed_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+    status_reason: str | None = Field(default=None, max_length=1000)
+
+
+class CatalogueServiceHistory(SQLModel, table=True):
+    """One row per change of an entry (create, update, publish, suspend, retire)."""
+
+    __tablename__ = "catalogue_service_history"
+    __table_args__ = (sa.UniqueConstraint("service_id", "version",
+                                          name="uq_catalogue_history_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="catalogue_service.id", index=True)
+    version: int
+    action: str = Field(max_length=20)
+    actor: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=1000)
+    changed_fields: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
+    snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON))
+    occurred_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+
+
+class ServiceRequest(SQLModel, table=True):
+    """A citizen's (or partner's) report against a published, reportable service."""
+
+    __tablename__ = "service_request"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="catalogue_service.id", index=True)
+    service_code: str = Field(max_length=64, index=True)
+    status: str = Field(default="open", max_length=40, index=True)
+    description: str = Field(default="", max_length=4000)
+    lat: float | None = None
+    long: float | None = None
+    address: str | None = Field(default=None, max_length=500)
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON))
+    citizen_id: str | None = Field(default=None, max_length=200, index=True)
+    #: {email, first_name, last_name, phone}: only with consent; never logged.
+    contact: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
+    contact_consent: bool = False
+    assigned_to: str | None = Field(default=None, max_length=200, index=True)
+    version: int = 1
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+
+
+class ServiceRequestUpdate(SQLModel, table=True):
+    """One change to a request (submission, status, assignment, note), oldest first."""
+
+    __tablename__ = "service_request_update"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: uuid.UUID = Field(foreign_key="service_request.id", index=True)
+    status: str = Field(max_length=40)
+    previous_status: str | None = Field(default=None, max_length=40)
+    note: str | None = Field(default=None, max_length=4000)
+    assigned_to: str | None = Field(default=None, max_length=200)
+    actor: str | None = Field(default=None, max_length=200)
+    occurred_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))

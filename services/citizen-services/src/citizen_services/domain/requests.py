@@ -1,0 +1,110 @@
+"""Service requests: where they may be, what their attributes must be, which statuses exist.
+
+The Milton Keynes area is the bounding box of the unitary authority, a little generous at the
+edges: latitude 51.95..52.20, longitude -0.95..-0.55 (WGS84). A report outside it is refused;
+the council's own GIS decides the finer boundary when the request is worked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from servicekit.errors import DomainError
+
+MK_BOUNDS = {"min_lat": 51.95, "max_lat": 52.20, "min_long": -0.95, "max_long": -0.55}
+MAX_DESCRIPTION = 4000
+
+
+class RequestStatus(StrEnum):
+    """Open311's open/closed plus FixMyStreet's extended statuses."""
+
+    OPEN = "open"
+    INVESTIGATING = "investigating"
+    ACTION_SCHEDULED = "action_scheduled"
+    IN_PROGRESS = "in_progress"
+    FIXED = "fixed"
+    DUPLICATE = "duplicate"
+    NOT_COUNCILS_RESPONSIBILITY = "not_councils_responsibility"
+    NO_FURTHER_ACTION = "no_further_action"
+    INTERNAL_REFERRAL = "internal_referral"
+    CLOSED = "closed"
+
+
+class InvalidRequest(DomainError):
+    status, code, title = 422, "invalid-service-request", "Invalid service request"
+
+
+class ServiceNotReportable(DomainError):
+    status, code, title = 422, "service-not-reportable", "This service takes no reports"
+
+
+def check_location(*, lat: float | None, long: float | None, address: str | None) -> None:
+    if (lat is None) != (long is None):
+        raise InvalidRequest("Send both lat and long, or neither.",
+                             errors=[{"field": "lat" if lat is None else "long",
+                                      "message": "lat and long go together"}])
+    if lat is None and not address:
+        raise InvalidRequest("Send a location: lat and long, or an address.",
+                             errors=[{"field": "lat", "message": "a location is required"}])
+    if lat is not None and long is not None and not (
+            MK_BOUNDS["min_lat"] <= lat <= MK_BOUNDS["max_lat"]
+            and MK_BOUNDS["min_long"] <= long <= MK_BOUNDS["max_long"]):
+        raise InvalidRequest("The location is outside Milton Keynes.", errors=[
+            {"field": "lat", "message": "outside the Milton Keynes area"}], bounds=MK_BOUNDS)
+
+
+def check_attributes(definitions: list[dict[str, Any]],
+                     values: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``values`` against the service's Open311 attribute definitions; returns them
+    normalised (numbers as numbers, lists as lists). Every problem is named."""
+    by_code = {d["code"]: d for d in definitions}
+    errors = [{"field": f"attributes.{code}", "message": "not an attribute of this service"}
+              for code in values if code not in by_code]
+    out: dict[str, Any] = {}
+    for code, definition in by_code.items():
+        field = f"attributes.{code}"
+        value = values.get(code)
+        if value is None or value == "" or value == []:
+            if definition.get("required") and definition.get("variable", True):
+                errors.append({"field": field, "message": "required"})
+            continue
+        datatype = definition.get("datatype", "string")
+        keys = {v["key"] for v in definition.get("values") or []}
+        problem = None
+        if datatype == "multivaluelist":
+            items = value if isinstance(value, list) else [value]
+            if not all(isinstance(i, str) and i in keys for i in items):
+                problem = f"each value must be one of {sorted(keys)}"
+            value = items
+        elif isinstance(value, list):
+            problem = "one value expected"
+        elif datatype == "singlevaluelist":
+            if str(value) not in keys:
+                problem = f"must be one of {sorted(keys)}"
+            value = str(value)
+        elif datatype == "number":
+            try:
+                value = float(value)
+                if value != value or value in (float("inf"), float("-inf")):
+                    raise ValueError
+            except (TypeError, ValueError):
+                problem = "must be a number"
+        elif datatype == "datetime":
+            try:
+                datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+                value = str(value)
+            except ValueError:
+                problem = "must be an ISO 8601 date and time"
+        else:
+            value = str(value)
+            if len(value) > (4000 if datatype == "text" else 1000):
+                problem = "too long"
+        if problem:
+            errors.append({"field": field, "message": problem})
+        else:
+            out[code] = value
+    if errors:
+        raise InvalidRequest("Some attributes are not valid for this service.", errors=errors)
+    return out

@@ -1,0 +1,71 @@
+"""The citizen-services acceptance flow, through the gateway: staff create and publish a
+reportable service -> a citizen finds it by keyword -> reports a problem with attributes ->
+staff set it to fixed -> ServiceRequestStatusChanged(status=fixed) is on Kafka."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+
+from contracts.topics import SERVICE_REQUEST
+from servicekit.testing import read_topic
+
+from .conftest import Platform
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+
+
+def _request_id(value: bytes | None) -> str | None:
+    """The record's request id; None for records other tests left on the topic (some are
+    deliberately not JSON)."""
+    try:
+        return str(json.loads(value or b"").get("request_id"))
+    except (ValueError, AttributeError):
+        return None
+
+
+async def test_report_a_problem_end_to_end(platform: Platform, kafka_bootstrap: str) -> None:
+    tag = uuid.uuid4().hex[:10]
+    staff, citizen = platform.bearer("STAFF_TOKEN"), platform.bearer("CITIZEN_TOKEN")
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
+        created = await client.post("/api/v1/services", headers=staff, json={
+            "name": f"Report a broken bench {tag}", "service_code": f"bench-{tag}",
+            "keywords": [f"bench{tag}", "street furniture"], "groups": ["Streets"],
+            "attributes": [{"code": "damage", "datatype": "singlevaluelist", "required": True,
+                            "description": "What is wrong?",
+                            "values": [{"key": "broken", "name": "Broken slats"},
+                                       {"key": "missing", "name": "Missing"}]}]})
+        assert created.status_code == 201, created.text
+        published = await client.post(f"/api/v1/services/{created.json()['id']}/publish",
+                                      headers=staff)
+        assert published.status_code == 200, published.text
+
+        found = await client.get("/api/v1/services", params={"q": f"bench{tag}"},
+                                 headers=citizen)
+        assert found.status_code == 200, found.text
+        [service] = found.json()["items"]
+        assert service["service_code"] == f"bench-{tag}"
+
+        submitted = await client.post("/api/v1/service-requests", headers=citizen, json={
+            "service_code": service["service_code"], "description": "Slats snapped",
+            "lat": 52.0406, "long": -0.7594, "attributes": {"damage": "broken"}})
+        assert submitted.status_code == 201, submitted.text
+        request_id = submitted.json()["id"]
+
+        fixed = await client.post(f"/api/v1/service-requests/{request_id}/updates",
+                                  headers=staff, json={"status": "fixed", "note": "Repaired"})
+        assert fixed.status_code == 200, fixed.text
+        mine = await client.get(f"/api/v1/service-requests/{request_id}", headers=citizen)
+        assert mine.json()["status"] == "fixed"
+
+    records = await read_topic(
+        kafka_bootstrap, SERVICE_REQUEST.name, count=2, timeout=30,
+        predicate=lambda r: _request_id(r.value) == request_id)
+    types = [dict(r.headers)["ce_type"].decode().split(".")[-2] for r in records]
+    assert types == ["ServiceRequestSubmitted", "ServiceRequestStatusChanged"]
+    changed = json.loads(records[1].value)
+    assert changed["status"] == "fixed" and changed["previous_status"] == "open"
+    assert {r.key.decode() for r in records} == {request_id}
