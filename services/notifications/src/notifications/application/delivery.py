@@ -17,7 +17,6 @@ transaction that makes the change.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Mapping
@@ -47,6 +46,7 @@ from notifications.domain.notification import Channel, Status
 from notifications.persistence.tables import Notification
 from servicekit.db import Database
 from servicekit.messaging.outbox import record_event
+from servicekit.worker import CommitWokenWorker
 
 log = logging.getLogger(__name__)
 T = Notification.__table__  # type: ignore[attr-defined]
@@ -86,59 +86,18 @@ def simulated_outcome(recipient: str) -> Status:
     return Status.DELIVERED
 
 
-class DeliveryWorker:
+class DeliveryWorker(CommitWokenWorker):
     """Claims, sends and records the notifications of one channel."""
 
     channel: Channel = Channel.EMAIL
     name = "delivery"
 
     def __init__(self, db: Database, settings: Settings) -> None:
-        self.db = db
+        super().__init__(db, idle_seconds=settings.delivery_idle_seconds)
         self.settings = settings
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._unsubscribe = db.on_commit(self.wake)
-        self._stopping = False
 
-    async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._run(), name=self.name)
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._unsubscribe()
-        self._wake.set()
-        if self._task:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=10)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-        await self.close()
-
-    async def close(self) -> None:
-        return None
-
-    def wake(self) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake.set)
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                while not self._stopping and await self.deliver_due() > 0:
-                    pass
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s delivery pass failed", self.channel.value)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(),
-                                       timeout=self.settings.delivery_idle_seconds)
+    async def run_once(self) -> int:
+        return await self.deliver_due()
 
     async def deliver_due(self) -> int:
         """Claim and send one batch; returns how many were claimed."""

@@ -5,7 +5,6 @@ disables a subscription on 410 or sustained failure, and refuses private address
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import logging
@@ -34,6 +33,7 @@ from notifications.persistence.tables import WebhookDelivery, WebhookSubscriptio
 from servicekit.db import Database
 from servicekit.errors import DomainError, NotFound
 from servicekit.messaging.consumer import MessageContext
+from servicekit.worker import CommitWokenWorker
 
 log = logging.getLogger(__name__)
 D = WebhookDelivery.__table__  # type: ignore[attr-defined]
@@ -138,55 +138,23 @@ async def fan_out(event: Event, ctx: MessageContext) -> None:
             status="pending", created_at=now, updated_at=now))
 
 
-class WebhookDeliveryWorker:
+class WebhookDeliveryWorker(CommitWokenWorker):
     """Delivers due webhook deliveries; wakes on every commit."""
+
+    name = "webhook-delivery"
 
     def __init__(self, db: Database, settings: Settings,
                  client: httpx.AsyncClient | None = None) -> None:
-        self.db, self.settings = db, settings
+        super().__init__(db, idle_seconds=settings.delivery_idle_seconds)
+        self.settings = settings
         self.client = client or httpx.AsyncClient(
             timeout=settings.webhook_timeout_seconds, follow_redirects=False)
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._unsubscribe = db.on_commit(self.wake)
-        self._stopping = False
 
-    async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._run(), name="webhook-delivery")
+    async def run_once(self) -> int:
+        return await self.deliver_due()
 
-    async def stop(self) -> None:
-        self._stopping = True
-        self._unsubscribe()
-        self._wake.set()
-        if self._task:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=10)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+    async def close(self) -> None:
         await self.client.aclose()
-
-    def wake(self) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake.set)
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                while not self._stopping and await self.deliver_due() > 0:
-                    pass
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("webhook delivery pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(),
-                                       timeout=self.settings.delivery_idle_seconds)
 
     async def deliver_due(self) -> int:
         now = datetime.now(UTC)

@@ -1,0 +1,76 @@
+"""A background worker that wakes on every commit of the service's database.
+
+Subclasses implement :meth:`CommitWokenWorker.run_once` (one pass: claim due work, do it,
+record outcomes; return how many items it handled). The loop runs passes until one handles
+nothing, then sleeps until the next commit (``Database.on_commit``) or ``idle_seconds``,
+the fallback poll for rows written by other processes. A failing pass is logged and the
+loop goes on; ``stop()`` lets the pass in hand finish (up to ``stop_timeout``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from servicekit.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class CommitWokenWorker:
+    name = "worker"
+
+    def __init__(self, db: Database, *, idle_seconds: float = 1.0,
+                 stop_timeout: float = 10.0) -> None:
+        self.db = db
+        self.idle_seconds = idle_seconds
+        self.stop_timeout = stop_timeout
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe = db.on_commit(self.wake)
+        self._stopping = False
+
+    async def run_once(self) -> int:
+        """One pass; returns how many items it handled (0 = nothing was due)."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release clients and connections after the loop has stopped."""
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._unsubscribe()
+        self._wake.set()
+        if self._task:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=self.stop_timeout)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        await self.close()
+
+    def wake(self) -> None:
+        """Called after each commit (possibly from another thread's greenlet)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                while not self._stopping and await self.run_once() > 0:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: pass failed", self.name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.idle_seconds)
