@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from citizen_services.api import bulk, requests, services
+from citizen_services.api import bulk, hsds, open311, requests, services
 from citizen_services.application.seed import seed_if_empty
 from citizen_services.config import Settings
 from citizen_services.messaging.subscriptions import SUBSCRIPTIONS
@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="Citizen services",
         description="The catalogue of Milton Keynes council digital services.",
-        routers=[bulk.router, services.router, requests.router],
+        routers=[bulk.router, services.router, requests.router, open311.router, hsds.router],
         migrations=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS or None,
         on_startup=[seed],
