@@ -1,7 +1,166 @@
-"""Placeholder: filled in by the hsds work."""
+"""Open Referral UK / HSDS 3.0 read API: ``/hsds`` (anonymous, published services only).
+
+Lists answer Open Referral's page wrapper (``total_items``, ``total_pages``,
+``page_number``, ``size``, ``first_page``, ``last_page``, ``empty``, ``contents``) with a weak
+``ETag`` and ``Cache-Control: public, max-age=60``; ``If-None-Match`` with that ETag answers
+304. Records are built in ``application/hsds.py``. An unknown id is a 404 problem; bad paging
+parameters a 422 problem.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hashlib
+import json
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Query, Request, Response, status
+
+from citizen_services.application import hsds
+from servicekit.app import problem_responses
+from servicekit.deps import ReadSessionDep
+
+router = APIRouter(prefix="/hsds", tags=["hsds"])
+
+ORUK_PROFILE = "https://openreferraluk.org"
+CACHE_CONTROL = "public, max-age=60"
+LIST_HEADERS = {
+    "ETag": {"description": "A hash of the body, for conditional requests.",
+             "required": True, "schema": {"type": "string"}},
+    "Cache-Control": {"description": "How long the page may be reused.", "required": True,
+                      "schema": {"type": "string"}},
+}
+LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"headers": LIST_HEADERS},
+    304: {"description": "Not modified (If-None-Match matched the ETag)",
+          "headers": LIST_HEADERS}}
+ONE_RESPONSES = problem_responses((404, "No published record with this id"))
+
+Page = Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1")]
+PerPage = Annotated[int, Query(ge=1, le=200, description="Records per page (at most 200)")]
+Text = Annotated[str | None, Query(max_length=200, description="Full text search")]
+TermId = Annotated[str | None, Query(max_length=100,
+                                     description="Only services with this taxonomy term")]
+
+
+def _text(text: str | None, search: str | None) -> str | None:
+    # ORUK's parameter is ``search``; ``text`` is accepted as well.
+    return text or search
+
+
+def _list_response(request: Request, body: dict[str, Any]) -> Response:
+    raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    etag = 'W/"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(raw, media_type="application/json", headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+@router.get("", summary="About this API (HSDS version and profile)")
+async def about() -> dict[str, Any]:
+    return {"version": "3.0", "profile": ORUK_PROFILE, "openapi_url": "/openapi.json"}
+
+
+@router.get("/services", summary="Published services, a page at a time",
+            responses=LIST_RESPONSES)
+async def list_services(request: Request, session: ReadSessionDep, text: Text = None,
+                        search: Text = None, taxonomy_term_id: TermId = None,
+                        full: bool = False, page: Page = 1, per_page: PerPage = 50,
+                        ) -> Response:
+    body = await hsds.list_services(session=session, full=full, query=hsds.ListServices(
+        text=_text(text, search), taxonomy_term_id=taxonomy_term_id,
+        paging=hsds.Paging(page=page, per_page=per_page)))
+    return _list_response(request, body)
+
+
+@router.get("/services/{service_id}", summary="A fully nested published service",
+            responses=ONE_RESPONSES)
+async def read_service(service_id: str, session: ReadSessionDep) -> dict[str, Any]:
+    return await hsds.get_service(session=session, service_id=service_id)
+
+
+@router.get("/organizations", summary="Milton Keynes City Council and its departments",
+            responses=LIST_RESPONSES)
+async def list_organizations(request: Request, session: ReadSessionDep, text: Text = None,
+                             search: Text = None, page: Page = 1, per_page: PerPage = 50,
+                             ) -> Response:
+    body = await hsds.list_organizations(session=session, text=_text(text, search),
+                                         paging=hsds.Paging(page=page, per_page=per_page))
+    return _list_response(request, body)
+
+
+@router.get("/organizations/{organization_id}", summary="An organization",
+            responses=ONE_RESPONSES)
+async def read_organization(organization_id: str,
+                            session: ReadSessionDep) -> dict[str, Any]:
+    return await hsds.get_organization(session=session, organization=organization_id)
+
+
+@router.get("/locations", summary="Venues where services are offered in person",
+            responses=LIST_RESPONSES)
+async def list_locations(request: Request, session: ReadSessionDep, text: Text = None,
+                         search: Text = None, page: Page = 1, per_page: PerPage = 50,
+                         ) -> Response:
+    body = await hsds.list_locations(session=session, text=_text(text, search),
+                                     paging=hsds.Paging(page=page, per_page=per_page))
+    return _list_response(request, body)
+
+
+@router.get("/locations/{location_id}", summary="A location", responses=ONE_RESPONSES)
+async def read_location(location_id: str, session: ReadSessionDep) -> dict[str, Any]:
+    return await hsds.get_location(session=session, location=location_id)
+
+
+@router.get("/service_at_locations", summary="Services offered at a venue",
+            responses=LIST_RESPONSES)
+async def list_service_at_locations(
+        request: Request, session: ReadSessionDep, text: Text = None, search: Text = None,
+        taxonomy_term_id: TermId = None, page: Page = 1, per_page: PerPage = 50,
+) -> Response:
+    body = await hsds.list_services_at_locations(session=session, query=hsds.ListServices(
+        text=_text(text, search), taxonomy_term_id=taxonomy_term_id,
+        paging=hsds.Paging(page=page, per_page=per_page)))
+    return _list_response(request, body)
+
+
+@router.get("/service_at_locations/{sal_id}", summary="A service at a location",
+            responses=ONE_RESPONSES)
+async def read_service_at_location(sal_id: str, session: ReadSessionDep) -> dict[str, Any]:
+    return await hsds.get_service_at_location(session=session, sal=sal_id)
+
+
+@router.get("/taxonomies", summary="The taxonomies services are classified by",
+            responses=LIST_RESPONSES)
+async def list_taxonomies(request: Request, page: Page = 1,
+                          per_page: PerPage = 50) -> Response:
+    body = await hsds.list_taxonomies(paging=hsds.Paging(page=page, per_page=per_page))
+    return _list_response(request, body)
+
+
+@router.get("/taxonomies/{taxonomy_id}", summary="A taxonomy", responses=ONE_RESPONSES)
+async def read_taxonomy(taxonomy_id: str) -> dict[str, Any]:
+    return await hsds.get_taxonomy(taxonomy=taxonomy_id)
+
+
+@router.get("/taxonomy_terms", summary="LGSL codes and service groups in use",
+            responses=LIST_RESPONSES)
+async def list_taxonomy_terms(
+        request: Request, session: ReadSessionDep, text: Text = None, search: Text = None,
+        taxonomy_id: Annotated[str | None, Query(max_length=100)] = None,
+        page: Page = 1, per_page: PerPage = 50) -> Response:
+    body = await hsds.list_taxonomy_terms(
+        session=session, text=_text(text, search), taxonomy_id=taxonomy_id,
+        paging=hsds.Paging(page=page, per_page=per_page))
+    return _list_response(request, body)
+
+
+@router.get("/taxonomy_terms/{term_id}", summary="A taxonomy term", responses=ONE_RESPONSES)
+async def read_taxonomy_term(term_id: str, session: ReadSessionDep) -> dict[str, Any]:
+    return await hsds.get_taxonomy_term(session=session, term=term_id)
