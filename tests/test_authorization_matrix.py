@@ -7,18 +7,28 @@ Expected, per operation and caller:
   wherever they are presented;
 * an operation with ``x-roles``: 401 for anonymous callers, 403 for a caller with none of
   those roles (admins count as staff), and neither 401 nor 403 for the others;
-* an operation without ``x-roles`` (public): neither 401 nor 403 for valid callers.
+* an operation without ``x-roles`` (public): neither 401 nor 403 for valid callers;
+* GOV.UK Notify's ``/v2`` (security ``notifyJwt``; the gateway passes ``Authorization``
+  through and the notifications service checks Notify's JWT): a valid Notify JWT is
+  allowed; without an ``Authorization`` header 401, with any other bearer token (the
+  platform's own, valid or not) 403 — both with Notify's ``AuthError`` body, never
+  problem+json. A Notify JWT anywhere else is a refused credential (401); so is a revoked
+  platform API key on /v2, which the gateway refuses itself (401 problem+json).
 """
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
+from notifications.devcreds import ensure_dev_notify
+from notifications.domain.notify import split_api_key
 from servicekit.identity import Principal, Role, sign_assertion
 
 from .conftest import Platform
@@ -31,6 +41,18 @@ ROLES_OF = {
     "staff": {"staff"}, "partner": {"partner"}, "admin": {"admin", "staff"},
 }
 BAD_CREDENTIALS = ("expired token", "wrong audience", "revoked key")
+NOTIFY_SCHEME = "notifyJwt"
+
+
+def notify_headers(api_key: str) -> dict[str, str]:
+    """A fresh Notify JWT (its ``iat`` must be within 30 seconds of the server's clock)."""
+    service_id, secret = split_api_key(api_key)
+    token = jwt.encode({"iss": service_id, "iat": int(time.time())}, secret, algorithm="HS256")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def is_notify(operation: dict[str, Any]) -> bool:
+    return any(NOTIFY_SCHEME in requirement for requirement in operation.get("security", ()))
 
 
 def forged_headers() -> dict[str, str]:
@@ -64,8 +86,12 @@ async def callers(platform: Platform, client: httpx.AsyncClient) -> dict[str, di
     }
 
 
-def expected(caller: str, operation: dict[str, Any]) -> str:
-    if caller in BAD_CREDENTIALS:
+def expected(caller: str, operation: dict[str, Any], headers: dict[str, str]) -> str:
+    if is_notify(operation):
+        if caller == "notify":
+            return "allowed"
+        return "403" if "Authorization" in headers else "401"
+    if caller in BAD_CREDENTIALS or caller == "notify":
         return "401"
     roles = set(operation.get("x-roles", []))
     if not roles:
@@ -91,24 +117,33 @@ async def test_every_operation_answers_every_caller_as_its_roles_say(
             "ADMIN_TOKEN"), json={"name": "matrix", "role": "partner"})).json()
         ids = {"service_id": service["id"], "key_id": key["id"]}
         who = await callers(platform, client)
+        notify_key = (await ensure_dev_notify(
+            platform.apps["notifications"].state.runtime.db.url))["NOTIFY_TEST_API_KEY"]
+        who["notify"] = {}  # a fresh Notify JWT for every request (below)
 
         operations = [(path, method, op) for path, item in sorted(spec["paths"].items())
                       for method, op in item.items() if method in METHODS]
         assert len(operations) >= 5, "the aggregated OpenAPI lost operations"
         assert any(op.get("x-roles") for _, _, op in operations)
+        assert any(is_notify(op) for _, _, op in operations), "/v2 is not documented"
         failures = []
         for path, method, operation in operations:
             url = fill(path, ids)
             body = {} if "requestBody" in operation else None
             for caller, headers in who.items():
-                want = expected(caller, operation)
+                want = expected(caller, operation, headers)
                 for forged in (False, True):
-                    sent = {**headers, **(forged_headers() if forged else {})}
+                    own = notify_headers(notify_key) if caller == "notify" else headers
+                    sent = {**own, **(forged_headers() if forged else {})}
                     r = await client.request(method.upper(), url, headers=sent, json=body)
                     got = str(r.status_code)
                     ok = (got not in ("401", "403")) if want == "allowed" else got == want
                     if r.status_code >= 500:
                         ok = False
+                    if (ok and got in ("401", "403") and is_notify(operation)
+                            and caller not in BAD_CREDENTIALS):
+                        ok = r.headers.get("content-type") == "application/json" and [
+                            e.get("error") for e in r.json().get("errors", [])] == ["AuthError"]
                     if not ok:
                         failures.append(f"{method.upper()} {path} as {caller}"
                                         f"{' (forged headers)' if forged else ''}: "

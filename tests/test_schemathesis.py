@@ -3,7 +3,9 @@
 Every operation ``/openapi.json`` publishes is exercised through the gateway as a member of
 staff (``STAFF_TOKEN``), with generated valid (positive) and invalid (negative) requests.
 Operations whose ``x-roles`` leave staff out but let an admin in run once more as an admin
-(``ADMIN_TOKEN``), so their own validation and handlers are reached too. Path parameters
+(``ADMIN_TOKEN``), so their own validation and handlers are reached too. GOV.UK Notify's
+``/v2`` operations (security ``notifyJwt``) are called with a fresh Notify JWT of a test key
+each time (nothing is sent; ``iat`` must be within 30 seconds). Path parameters
 are generated, and also drawn from the ids of resources the run created (the ``id`` of a
 2xx answer to ``POST <collection>`` feeds ``<collection>/{param}``), so lookups do not all
 end in 404.
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import hypothesis
+import jwt
 import pytest
 import schemathesis
 from hypothesis import HealthCheck
@@ -83,6 +86,20 @@ SETTINGS = hypothesis.settings(
 KNOWN_IDS = 3
 
 Caller = tuple[str, frozenset[str], dict[str, str]]  # name, roles, headers
+NOTIFY_SCHEME = "notifyJwt"
+
+
+def notify_headers(api_key: str) -> dict[str, str]:
+    """A fresh Notify JWT: ``iss`` the service id, ``iat`` now, signed with the key's secret
+    (a Notify key ends ``{service id}-{secret}``, 36 characters each)."""
+    service_id, secret = api_key[-73:-37], api_key[-36:]
+    token = jwt.encode({"iss": service_id, "iat": int(time.time())}, secret, algorithm="HS256")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def is_notify(operation: APIOperation) -> bool:
+    return any(NOTIFY_SCHEME in requirement
+               for requirement in operation.definition.raw.get("security", ()))
 
 
 def load(document: dict[str, Any]) -> dict[schemathesis.GenerationMode, BaseSchema]:
@@ -126,7 +143,7 @@ def shards_of(document: dict[str, Any], count: int) -> dict[str, int]:
 
 
 def fuzz(document: dict[str, Any], base_url: str, callers: list[Caller], *,
-         shard: int = 0, shards: int = 1) -> dict[str, Any]:
+         shard: int = 0, shards: int = 1, notify_key: str | None = None) -> dict[str, Any]:
     """Run every operation of ``document`` (of this ``shard``) against ``base_url`` per
     generation mode, as the first caller and as each further caller for the operations the
     first one's roles do not reach. Returns the runs (operation, caller, mode, statuses
@@ -167,7 +184,9 @@ def fuzz(document: dict[str, Any], base_url: str, callers: list[Caller], *,
         @settings
         @hypothesis.given(case=strategy)
         def run(case: schemathesis.Case) -> None:  # called at once: closures are current
-            response = case.call_and_validate(base_url=base_url, headers=headers,
+            sent = notify_headers(notify_key) if notify_key and is_notify(operation) \
+                else headers
+            response = case.call_and_validate(base_url=base_url, headers=sent,
                                               checks=CHECKS, timeout=10)
             statuses[response.status_code] += 1
             if creates and 200 <= response.status_code < 300:  # a new `creates` id?
@@ -200,9 +219,16 @@ async def test_every_operation_conforms_to_the_aggregated_openapi(
                   for method, operation in item.items() if method in METHODS}
     assert any(op.get("x-roles") and "staff" not in op["x-roles"]
                for op in operations.values()), "no admin-only operation in the document"
+    assert any(NOTIFY_SCHEME in requirement for op in operations.values()
+               for requirement in op.get("security", ())), "/v2 is not documented"
 
+    from notifications.devcreds import ensure_dev_notify  # not in the fuzzing children
+
+    notify_key = (await ensure_dev_notify(
+        platform.apps["notifications"].state.runtime.db.url))["NOTIFY_TEST_API_KEY"]
     job = tmp_path / "schemathesis-job.json"
     job.write_text(json.dumps({"document": document, "base_url": platform.gateway_url,
+                               "notify_key": notify_key,
                                "callers": [["staff", ["staff"], platform.bearer("STAFF_TOKEN")],
                                            ["admin", ["admin", "staff"],
                                             platform.bearer("ADMIN_TOKEN")]]}))
@@ -260,7 +286,7 @@ def main(job_file: str, result_file: str, shard: str, shards: str) -> None:
     callers: list[Caller] = [(name, frozenset(roles), headers)
                              for name, roles, headers in job["callers"]]
     outcome = fuzz(job["document"], job["base_url"], callers, shard=int(shard),
-                   shards=int(shards))
+                   shards=int(shards), notify_key=job.get("notify_key"))
     Path(result_file).write_text(json.dumps(outcome))
 
 

@@ -76,6 +76,12 @@ class SessionReminderDue(_InclusionEvent):
         default_factory=list, description="Participants with a confirmed place.")
     citizen_ids: list[str] = Field(
         default_factory=list, description="Their subject ids (opaque), erased ones left out.")
+    ends_at: datetime | None = Field(default=None, description="When the session ends.")
+    programme_title: str | None = Field(
+        default=None, description="The programme's title, for messages to participants.")
+    venue_name: str | None = Field(default=None, description="Where the session is held.")
+    venue_address: str | None = None
+    venue_postcode: str | None = None
 
 
 # -- enrolments ------------------------------------------------------------------------------
@@ -91,6 +97,13 @@ class _EnrolmentEvent(_InclusionEvent):
     citizen_id: str | None = Field(
         default=None, description="Subject id of the citizen (opaque); null once erased.")
     session_starts_at: datetime
+    # Added in 1.x (optional): what a message to the participant needs, no personal data.
+    session_ends_at: datetime | None = None
+    programme_title: str | None = Field(
+        default=None, description="The programme's title, for messages to participants.")
+    venue_name: str | None = Field(default=None, description="Where the session is held.")
+    venue_address: str | None = None
+    venue_postcode: str | None = None
 
 
 @register

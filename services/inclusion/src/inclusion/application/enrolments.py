@@ -43,7 +43,13 @@ from inclusion.domain.sessions import (
     check_open_for_enrolment,
     place_for,
 )
-from inclusion.persistence.tables import Enrolment, Participant, Programme, ProgrammeSession
+from inclusion.persistence.tables import (
+    Enrolment,
+    Participant,
+    Programme,
+    ProgrammeSession,
+    Venue,
+)
 from servicekit.errors import Conflict, NotFound
 from servicekit.uow import UnitOfWork
 
@@ -184,12 +190,24 @@ async def _waitlisted_count(uow: UnitOfWork, session_id: uuid.UUID) -> int:
             col(Enrolment.status) == EnrolmentStatus.WAITLISTED.value))).scalar_one())
 
 
-def _event_fields(enrolment: Enrolment, session: ProgrammeSession,
-                  participant: Participant, now: datetime) -> dict[str, object]:
+async def session_details(db: AsyncSession, session: ProgrammeSession) -> dict[str, object]:
+    """What a message about ``session`` tells the participant: the programme's title and the
+    venue (public facts, no personal data; optional fields of the events)."""
+    programme = await db.get(Programme, session.programme_id)
+    venue = await db.get(Venue, session.venue_id)
+    return {"programme_title": programme.title if programme else None,
+            "venue_name": venue.name if venue else None,
+            "venue_address": venue.address if venue else None,
+            "venue_postcode": venue.postcode if venue else None}
+
+
+async def _event_fields(db: AsyncSession, enrolment: Enrolment, session: ProgrammeSession,
+                        participant: Participant, now: datetime) -> dict[str, object]:
     return {"enrolment_id": enrolment.id, "session_id": session.id,
             "programme_id": session.programme_id, "participant_id": participant.id,
             "citizen_id": participant.subject, "session_starts_at": session.starts_at,
-            "occurred_at": now}
+            "session_ends_at": session.ends_at, "occurred_at": now,
+            **await session_details(db, session)}
 
 
 async def enrol(*, uow: UnitOfWork, command: Enrol) -> EnrolmentResult:
@@ -234,7 +252,7 @@ async def enrol(*, uow: UnitOfWork, command: Enrol) -> EnrolmentResult:
                           created_at=now,
                           confirmed_at=now if status is EnrolmentStatus.CONFIRMED else None)
     uow.session.add(enrolment)
-    fields = _event_fields(enrolment, session, participant, now)
+    fields = await _event_fields(uow.session, enrolment, session, participant, now)
     if position is None:
         uow.publish(EnrolmentConfirmed(**fields))
     else:
@@ -286,7 +304,7 @@ async def _cancel(uow: UnitOfWork, enrolment: Enrolment, participant: Participan
     enrolment.cancelled_at = now
     uow.publish(EnrolmentCancelled(
         previous_status=previous, cancelled_by=by,
-        **_event_fields(enrolment, session, participant, now)))
+        **await _event_fields(uow.session, enrolment, session, participant, now)))
     if previous == EnrolmentStatus.CONFIRMED:
         first = (await uow.session.execute(
             select(Enrolment, Participant)
@@ -300,7 +318,8 @@ async def _cancel(uow: UnitOfWork, enrolment: Enrolment, participant: Participan
             promoted.confirmed_at = promoted.promoted_at = now
             uow.publish(WaitlistPromoted(
                 freed_by_enrolment_id=enrolment.id,
-                **_event_fields(promoted, session, promoted_participant, now)))
+                **await _event_fields(uow.session, promoted, session, promoted_participant,
+                                      now)))
 
 
 async def record_attendance(*, uow: UnitOfWork, command: RecordAttendance) -> Enrolment:

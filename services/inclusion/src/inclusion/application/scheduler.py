@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from contracts.inclusion import DeviceReturnOverdue, SessionReminderDue
+from inclusion.application.enrolments import session_details
 from inclusion.domain.sessions import EnrolmentStatus, SessionStatus
 from inclusion.persistence.tables import (
     DeviceLoan,
@@ -73,7 +74,8 @@ async def send_due_reminders(db: Database, *, source: str, now: datetime | None 
                 session_id=session.id, programme_id=session.programme_id,
                 venue_id=session.venue_id, starts_at=session.starts_at,
                 participant_ids=[pid for pid, _ in rows],
-                citizen_ids=[subject for _, subject in rows if subject], occurred_at=now))
+                citizen_ids=[subject for _, subject in rows if subject], occurred_at=now,
+                ends_at=session.ends_at, **await session_details(uow.session, session)))
             await uow.commit()
             emitted += 1
     return emitted

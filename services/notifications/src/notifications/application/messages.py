@@ -14,10 +14,25 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from contracts.citizen_services import ServiceRequestStatusChanged
+from contracts.inclusion import (
+    DeviceReturnOverdue,
+    EnrolmentCancelled,
+    EnrolmentConfirmed,
+    EnrolmentWaitlisted,
+    SessionReminderDue,
+    WaitlistPromoted,
+)
 from notifications.application.delivery import publish_status
 from notifications.config import Settings
 from notifications.domain import templating
-from notifications.domain.messages import SERVICE_REQUESTS, Rule, sms_release_time
+from notifications.domain.messages import (
+    INCLUSION,
+    SERVICE_REQUESTS,
+    Rule,
+    london_date,
+    london_time,
+    sms_release_time,
+)
 from notifications.domain.notification import Channel, Status
 from notifications.domain.unsubscribe import make_token
 from notifications.persistence.tables import CitizenContact, Consent, Notification
@@ -30,11 +45,15 @@ def _words(status: str) -> str:
     return status.replace("_", " ").replace("-", " ")
 
 
+def _reference(value: object) -> str:
+    return str(value)[:8].upper()
+
+
 SERVICE_REQUEST_STATUS_CHANGED = Rule(
     topic=SERVICE_REQUESTS,
-    recipient=lambda e: e.citizen_id,
+    recipients=lambda e: [e.citizen_id],
     personalisation=lambda e: {
-        "reference": str(e.request_id)[:8].upper(), "status": _words(e.status),
+        "reference": _reference(e.request_id), "status": _words(e.status),
         "note": e.note or "", "has_note": "yes" if e.note else "no"},
     email_subject="Your report ((reference)) is now ((status))",
     email_body=("# Your report has been updated\n\n"
@@ -47,30 +66,164 @@ SERVICE_REQUEST_STATUS_CHANGED = Rule(
     sms_body="MK Council: your report ((reference)) is now ((status)).",
 )
 
-#: Which events become messages. Inclusion's enrolment events join here once their
-#: contracts settle (EnrolmentConfirmed, WaitlistPromoted, SessionReminderDue, ...).
+# -- digital inclusion (contracts/inclusion.py) ------------------------------------------------
+# Inclusion's events carry the citizen's opaque subject id only; the address is the one the
+# citizen keeps in their preferences (CitizenContact), as for service requests. Programme and
+# venue (public facts) come in the events' optional fields; older events without them still
+# make a message, with plainer wording.
+
+_INCLUSION_FOOTER = (
+    "\n\n---\n\n"
+    "You get these emails because you signed up for digital inclusion support from Milton "
+    "Keynes City Council. You can turn them off in your notification preferences.")
+_CANCEL_ADVICE = ("If you cannot come, please cancel your place as soon as you can so that "
+                  "someone on the waiting list can have it.")
+_SESSION_DETAILS = ("Date: ((date))\n"
+                    "Time: ((time))\n"
+                    "Place: ((place))")
+
+
+def _session(starts_at: datetime, ends_at: datetime | None, title: str | None,
+             venue: str | None, address: str | None, postcode: str | None) -> dict[str, str]:
+    when = london_time(starts_at) + (f" to {london_time(ends_at)}" if ends_at else "")
+    place = ", ".join(p for p in (venue, address, postcode) if p)
+    return {"course": title or "a digital inclusion session", "date": london_date(starts_at),
+            "time": when, "start": london_time(starts_at),
+            "place": place or "the venue shown in your booking", "venue": venue or "the venue"}
+
+
+def _enrolment(e: Any) -> dict[str, str]:
+    return {"reference": _reference(e.enrolment_id),
+            **_session(e.session_starts_at, e.session_ends_at, e.programme_title,
+                       e.venue_name, e.venue_address, e.venue_postcode)}
+
+
+ENROLMENT_CONFIRMED = Rule(
+    topic=INCLUSION,
+    recipients=lambda e: [e.citizen_id],
+    personalisation=_enrolment,
+    email_subject="Your place is booked: ((course))",
+    email_body=("# Your place is booked\n\n"
+                "You have a place on ((course)).\n\n"
+                f"{_SESSION_DETAILS}\n\n"
+                "Booking reference: ((reference))\n\n"
+                f"{_CANCEL_ADVICE}{_INCLUSION_FOOTER}"),
+    sms_body=("MK Council: your place on ((course)) is booked for ((date)) at ((start)), "
+              "((venue)). Ref ((reference))."),
+)
+
+ENROLMENT_WAITLISTED = Rule(
+    topic=INCLUSION,
+    recipients=lambda e: [e.citizen_id],
+    personalisation=lambda e: {**_enrolment(e), "position": str(e.waitlist_position)},
+    email_subject="You are on the waiting list: ((course))",
+    email_body=("# You are on the waiting list\n\n"
+                "The session of ((course)) on ((date)) at ((start)) is full, so we have put "
+                "you on its waiting list.\n\n"
+                "You are number ((position)) on the list. If a place comes free, it goes to "
+                "the first person on the list and we will tell you straight away.\n\n"
+                f"Reference: ((reference)){_INCLUSION_FOOTER}"),
+)
+
+WAITLIST_PROMOTED = Rule(
+    topic=INCLUSION,
+    recipients=lambda e: [e.citizen_id],
+    personalisation=_enrolment,
+    email_subject="A place has come free: ((course))",
+    email_body=("# You have a place\n\n"
+                "A place has come free on ((course)) and it is now yours.\n\n"
+                f"{_SESSION_DETAILS}\n\n"
+                "Booking reference: ((reference))\n\n"
+                f"{_CANCEL_ADVICE}{_INCLUSION_FOOTER}"),
+    sms_body=("MK Council: a place came free on ((course)), ((date)) at ((start)), "
+              "((venue)). It is yours. Ref ((reference))."),
+)
+
+ENROLMENT_CANCELLED = Rule(
+    topic=INCLUSION,
+    # Erasure cancels too: the citizen asked to be forgotten, so nothing is sent.
+    recipients=lambda e: [e.citizen_id] if e.cancelled_by != "erasure" else [],
+    personalisation=lambda e: {
+        **_enrolment(e),
+        "what": "place" if e.previous_status == "confirmed" else "place on the waiting list",
+        "by_staff": "yes" if e.cancelled_by == "staff" else "no"},
+    email_subject="Your booking has been cancelled: ((course))",
+    email_body=("# Your booking has been cancelled\n\n"
+                "Your ((what)) for ((course)) on ((date)) at ((start)) has been cancelled."
+                "((by_staff?? Our staff cancelled it: if you did not expect this, please "
+                "contact the digital inclusion team.))\n\n"
+                f"Reference: ((reference)){_INCLUSION_FOOTER}"),
+)
+
+SESSION_REMINDER_DUE = Rule(
+    topic=INCLUSION,
+    recipients=lambda e: e.citizen_ids,
+    personalisation=lambda e: _session(e.starts_at, e.ends_at, e.programme_title,
+                                       e.venue_name, e.venue_address, e.venue_postcode),
+    email_subject="Reminder: ((course)) on ((date))",
+    email_body=("# Your session is coming up\n\n"
+                "This is a reminder that you have a place on ((course)).\n\n"
+                f"{_SESSION_DETAILS}\n\n"
+                f"{_CANCEL_ADVICE}{_INCLUSION_FOOTER}"),
+    sms_body=("MK Council reminder: ((course)), ((date)) at ((start)), ((venue)). "
+              "If you cannot come, please cancel your place."),
+)
+
+DEVICE_RETURN_OVERDUE = Rule(
+    topic=INCLUSION,
+    recipients=lambda e: [e.citizen_id],
+    personalisation=lambda e: {"reference": _reference(e.loan_id),
+                               "due_date": london_date(e.due_at)},
+    email_subject="Please return the device you borrowed",
+    email_body=("# The device you borrowed is overdue\n\n"
+                "The device you borrowed from the council's device lending library was due "
+                "back on ((due_date)).\n\n"
+                "Please return it as soon as you can to the library or community hub where "
+                "you collected it. If you need it for longer, or something is wrong with it, "
+                "please talk to the staff there.\n\n"
+                f"Loan reference: ((reference)){_INCLUSION_FOOTER}"),
+    sms_body=("MK Council: the device you borrowed was due back on ((due_date)). Please "
+              "return it to where you collected it. Ref ((reference))."),
+)
+
+#: Which events become messages (docs/notifications.md has them as a table).
 RULES: dict[type[Any], Rule] = {
     ServiceRequestStatusChanged: SERVICE_REQUEST_STATUS_CHANGED,
+    EnrolmentConfirmed: ENROLMENT_CONFIRMED,
+    EnrolmentWaitlisted: ENROLMENT_WAITLISTED,
+    WaitlistPromoted: WAITLIST_PROMOTED,
+    EnrolmentCancelled: ENROLMENT_CANCELLED,
+    SessionReminderDue: SESSION_REMINDER_DUE,
+    DeviceReturnOverdue: DEVICE_RETURN_OVERDUE,
 }
 
 
 async def send_event_messages(event: Any, ctx: MessageContext, *, rule: Rule,
                               settings: Settings, clock: Clock | None = None) -> None:
-    citizen = rule.recipient(event)
-    if not citizen:
-        return
+    now = (clock or (lambda: datetime.now(UTC)))()
+    values = rule.personalisation(event)
+    sent: set[tuple[Channel, str]] = set()  # one message per (event, address, channel)
+    for citizen in dict.fromkeys(c for c in rule.recipients(event) if c):
+        await _message_citizen(ctx, citizen, rule=rule, values=values, settings=settings,
+                               now=now, sent=sent)
+
+
+async def _message_citizen(ctx: MessageContext, citizen: str, *, rule: Rule,
+                           values: dict[str, Any], settings: Settings, now: datetime,
+                           sent: set[tuple[Channel, str]]) -> None:
     contact = await ctx.session.get(CitizenContact, citizen)
     if contact is None:
         return
     choices = {c.channel: c.granted for c in (await ctx.session.execute(
         sa.select(Consent).where(col(Consent.citizen_id) == citizen,
                                  col(Consent.topic) == rule.topic.name))).scalars()}
-    now = (clock or (lambda: datetime.now(UTC)))()
-    values = rule.personalisation(event)
     for channel in rule.channels:
         address = contact.email if channel is Channel.EMAIL else contact.phone
         if not address or not choices.get(channel.value, channel in rule.topic.default):
             continue
+        if (channel, address) in sent:  # two citizens sharing an address get it once
+            continue
+        sent.add((channel, address))
         unsubscribe = None
         if channel is Channel.EMAIL:
             email = templating.render_email(rule.email_subject or "", rule.email_body or "",

@@ -9,7 +9,7 @@ Europe/London: it is held (not dropped) until 08:00.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -39,8 +39,9 @@ TOPICS = {t.name: t for t in (SERVICE_REQUESTS, INCLUSION)}
 @dataclass(frozen=True)
 class Rule:
     topic: Topic
-    #: The citizen's subject id and the personalisation, from the event (None: nobody to tell).
-    recipient: Callable[[Any], str | None]
+    #: The citizens to tell, by subject id, from the event (empty: nobody). Their addresses
+    #: are what they gave in their preferences: events carry opaque ids only.
+    recipients: Callable[[Any], Iterable[str | None]]
     personalisation: Callable[[Any], dict[str, Any]]
     email_subject: str | None = None
     email_body: str | None = None
@@ -59,3 +60,21 @@ def sms_release_time(now: datetime) -> datetime | None:
         return None
     day = local.date() if local.time() < QUIET_UNTIL else local.date() + timedelta(days=1)
     return datetime.combine(day, QUIET_UNTIL, tzinfo=LONDON)
+
+
+def london_date(moment: datetime) -> str:
+    """GOV.UK style, London time: ``Tuesday 1 December 2026``."""
+    local = moment.astimezone(LONDON)
+    return f"{local:%A} {local.day} {local:%B %Y}"
+
+
+def london_time(moment: datetime) -> str:
+    """GOV.UK style, London time: ``10am``, ``2:30pm``, ``midday``, ``midnight``."""
+    local = moment.astimezone(LONDON)
+    if (local.hour, local.minute) == (12, 0):
+        return "midday"
+    if (local.hour, local.minute) == (0, 0):
+        return "midnight"
+    hour = local.hour % 12 or 12
+    minutes = f":{local.minute:02d}" if local.minute else ""
+    return f"{hour}{minutes}{'am' if local.hour < 12 else 'pm'}"

@@ -1,0 +1,83 @@
+"""Acceptance: enrolling in an inclusion session emails the citizen as they chose, through
+the gateway and real Kafka.
+
+Two citizens keep their email in their notification preferences (through the gateway); one
+turns the ``digital-inclusion`` topic's email off. Both enrol in a session through the
+gateway; inclusion publishes ``EnrolmentConfirmed`` (citizen id only, no address) through its
+outbox; notifications emails the consenting citizen exactly once, and the other not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+import httpx
+import pytest
+
+from mkinfra.smtp_sink import SmtpSink
+from servicekit.testing import eventually
+
+from .conftest import Platform
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+
+
+async def _session(client: httpx.AsyncClient, staff: dict[str, str], title: str) -> str:
+    programme = await client.post("/api/v1/programmes", headers=staff, json={
+        "title": title, "kind": "digital-skills-course",
+        "delivered_by": "Milton Keynes Libraries"})
+    assert programme.status_code == 201, programme.text
+    published = await client.post(f"/api/v1/programmes/{programme.json()['id']}/status",
+                                  headers=staff, json={"status": "published"})
+    assert published.status_code == 200, published.text
+    venue = await client.post("/api/v1/venues", headers=staff, json={
+        "name": "Central Library", "address": "555 Silbury Boulevard", "postcode": "MK9 3HL",
+        "ward": "Central Milton Keynes", "latitude": 52.0429, "longitude": -0.7596})
+    assert venue.status_code == 201, venue.text
+    starts = datetime.now(UTC) + timedelta(days=3)
+    session = await client.post("/api/v1/sessions", headers=staff, json={
+        "programme_id": programme.json()["id"], "venue_id": venue.json()["id"],
+        "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat(),
+        "capacity": 5})
+    assert session.status_code == 201, session.text
+    return str(session.json()["id"])
+
+
+async def test_enrolling_emails_the_consenting_citizen_once_and_not_the_opted_out(
+        platform: Platform, smtp_sink: SmtpSink) -> None:
+    one, two = platform.bearer("CITIZEN_TOKEN"), platform.bearer("CITIZEN2_TOKEN")
+    title = f"Getting started online {uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as http:
+        yes = await http.put("/api/v1/preferences", headers=one,
+                             json={"email": "learner.one@example.com"})
+        assert yes.status_code == 200, yes.text
+        assert yes.json()["topics"]["digital-inclusion"]["email"] is True  # on by default
+        no = await http.put("/api/v1/preferences", headers=two, json={
+            "email": "learner.two@example.com",
+            "topics": {"digital-inclusion": {"email": False, "sms": False}}})
+        assert no.status_code == 200, no.text
+
+        session_id = await _session(http, platform.bearer("STAFF_TOKEN"), title)
+        for citizen in (one, two):
+            enrolled = await http.post(f"/api/v1/sessions/{session_id}/enrolments",
+                                       headers=citizen, json={"consent": True})
+            assert enrolled.status_code == 201, enrolled.text
+            assert enrolled.json()["status"] == "confirmed"
+
+    def learners() -> list[EmailMessage]:
+        return [m for m in smtp_sink.messages() if str(m["To"]).startswith("learner.")]
+
+    async def arrived() -> list[EmailMessage]:
+        return learners()
+
+    [email] = await eventually(arrived, timeout=30, message="no email for the learner")
+    assert email["To"] == "learner.one@example.com"
+    assert email["Subject"] == f"Your place is booked: {title}"
+    text = next(part for part in email.walk() if part.get_content_type() == "text/plain")
+    assert "Central Library, 555 Silbury Boulevard, MK9 3HL" in text.get_content()
+    assert email["List-Unsubscribe"]
+    await asyncio.sleep(1.5)  # give a duplicate or the opted-out email time to show up
+    assert [m["To"] for m in learners()] == ["learner.one@example.com"]
