@@ -8,7 +8,8 @@ A raw ASGI app (no framework on the hot path). For each request, in order:
    ``/docs`` (every service's operations), ``/api/v1/admin/api-keys`` (admins);
 3. routing: the longest prefix in ``routes.ROUTES``; body size limit per route;
 4. authentication: a bearer JWT or an API key becomes a ``Principal``; bad credentials are
-   a 401 wherever they are presented;
+   a 401 wherever they are presented (on Open311 routes in Open311's error shape, and a bad
+   ``api_key`` parameter is the spec's 403);
 5. rate limit: a token bucket per API key, per signed-in subject or per client IP, by the
    route's limit class; 429 with ``Retry-After`` and ``RateLimit``/``RateLimit-Policy``;
 6. circuit breaker per upstream: a fast 503 naming the upstream while it is open;
@@ -31,13 +32,14 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway.auth import Authenticator, AuthFailed, AuthSettings
 from gateway.auth.admin import create_admin_app
+from gateway.auth.credentials import has_header_credentials
 from gateway.breaker import CircuitBreaker
 from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
 from gateway.openapi import DOCS_HTML, IDENTITY_SCHEME, Aggregator
-from gateway.problems import send_problem
+from gateway.problems import send_open311_error, send_problem
 from gateway.proxy import Outcome, Proxy, request_id_of
-from gateway.routes import ROUTES, Route, Upstream, match, upstreams
+from gateway.routes import ROUTES, AuthMode, Route, Upstream, match, upstreams
 from servicekit.identity import ASSERTION_HEADER, sign_assertion
 from servicekit.telemetry import configure_logging, make_tracer_provider, request_id_var
 
@@ -176,6 +178,9 @@ class Gateway:
                 headers, scope.get("query_string", b"").decode("latin-1"), route,
                 form_body if isinstance(form_body, bytes) else None)
         except AuthFailed as failure:
+            if route.auth is AuthMode.OPEN311:
+                await self._open311_refusal(send, failure, route, path, headers, request_id)
+                return
             await send_problem(send, failure.status, failure.title, failure.detail,
                                request_id=request_id,
                                headers=[("www-authenticate", failure.www_authenticate)]
@@ -226,6 +231,20 @@ class Gateway:
             breaker.release()
 
     # -- pieces ----------------------------------------------------------------------------
+    @staticmethod
+    async def _open311_refusal(send: Send, failure: AuthFailed, route: Route, path: str,
+                               headers: dict[str, str], request_id: str) -> None:
+        """Refused credentials on an Open311 route, in Open311's error shape (FixMyStreet
+        reads XML). A refused ``api_key`` parameter is the spec's 403; a refused header
+        credential (bearer token, ``X-API-Key``) stays a 401 with its challenge."""
+        status = failure.status
+        if status == 401 and not has_header_credentials(headers, route):
+            status = 403
+        await send_open311_error(
+            send, status, f"api_key: {failure.detail}" if status == 403 else failure.detail,
+            path=path, request_id=request_id,
+            headers=failure.headers if status == 401 else None)
+
     async def _maybe_read_form(self, scope: Scope, receive: Receive, route: Route
                                ) -> tuple[Receive, bytes | bool | None]:
         """For Open311 form POSTs without a header key: read the (small) body so its

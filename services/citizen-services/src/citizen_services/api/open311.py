@@ -1,7 +1,493 @@
-"""Placeholder: filled in by the open311 work."""
+"""Open311 GeoReport v2 at ``/open311/v2``, XML or JSON by the path's suffix.
+
+What FixMyStreet and other Open311 clients call: ``discovery``, ``services``,
+``services/{code}`` (the attribute definitions), ``POST requests`` (form-encoded), ``GET
+requests`` (filters ``service_request_id``, ``service_code``, ``start_date``, ``end_date``,
+``status``), ``requests/{id}``, ``tokens/{id}`` and mySociety's ``servicerequestupdates``.
+
+Reads are public, as the spec has them. A POST needs a partner's API key with the
+``open311`` scope, or a member of staff: the gateway checks the ``api_key`` and forwards the
+identity assertion; without one this answers 403. A submission is the same command as
+``POST /api/v1/service-requests`` (same checks, same ServiceRequestSubmitted through the
+outbox); the reporter's email, names and phone are kept as consented contact data (the
+partner collected them for this report) and never returned, logged or put in an error.
+
+Every error this router answers, validation included, is in Open311's shape
+(``<errors><error>`` or ``[{"code", "description"}]``) with 400, 403 or 404, naming the
+field and never echoing its value. (The gateway's own 413/429/503/504 stay problem+json.)
+The POST is left out of the OpenAPI document: it answers an anonymous caller 403 (the
+spec's "api_key missing or invalid"), which the platform's role convention (401 for
+anonymous callers) cannot express; docs/citizen-services.md describes it.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+import re
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
-router = APIRouter()
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from citizen_services.api.open311_format import (
+    Format,
+    format_of_path,
+    iso,
+    render,
+    render_errors,
+    responses,
+)
+from citizen_services.api.requests import RequestCreate
+from citizen_services.application import open311 as queries
+from citizen_services.application import requests as commands
+from citizen_services.domain.requests import open311_status
+from citizen_services.persistence.tables import CatalogueService, ServiceRequest
+from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.errors import DomainError
+from servicekit.identity import CurrentPrincipal, Principal, Role
+
+log = logging.getLogger(__name__)
+
+SCOPE = "open311"
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+CHANGESET = "2026-11-26T00:00:00+00:00"
+MAX_FORM_BYTES = 64 * 1024
+MAX_FORM_FIELDS = 200
+_ATTRIBUTE = re.compile(r"^attribute\[([^\[\]]*)\](\[\])?$")
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
+_MEDIA_URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f]+$")
+_CONTACT = ("email", "first_name", "last_name", "phone")
+
+
+class Open311Error(Exception):
+    def __init__(self, status: int, *descriptions: str) -> None:
+        super().__init__(status)
+        self.status = status
+        self.descriptions = list(descriptions)
+
+
+def _format_of(request: Request) -> Format:
+    value = request.path_params.get("format")
+    return Format.JSON if value == Format.JSON.value else format_of_path(request.url.path)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    """The Open311 name of a field the JSON API's model (or the domain) calls ``loc``."""
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    if not parts:
+        return "request"
+    if parts[0] == "attributes" and len(parts) > 1:
+        return f"attribute[{parts[1]}]"
+    if parts[0] == "contact" and len(parts) > 1:
+        return parts[1]
+    return {"address": "address_string"}.get(parts[0], parts[0])
+
+
+def _dotted(field: str) -> str:
+    return _field(tuple(field.split(".", 1)))
+
+
+def _domain_errors(exc: DomainError) -> list[str]:
+    errors = exc.extensions.get("errors") or []
+    named = [f"{_dotted(str(e.get('field', '')))}: {e.get('message', 'invalid')}"
+             for e in errors if isinstance(e, dict)]
+    return named or [exc.detail]
+
+
+def _status_of(status: int) -> int:
+    return status if status in (403, 404) else 403 if status == 401 else 400
+
+
+class Open311Route(APIRoute):
+    """Answers every error of its endpoint in Open311's shape and format."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Open311Error as exc:
+                return render_errors(exc.status, exc.descriptions, _format_of(request))
+            except RequestValidationError as exc:
+                errors = exc.errors()
+                if any(tuple(e.get("loc", ()))[:2] == ("path", "format") for e in errors):
+                    return render_errors(404, ["format: use .xml or .json"], Format.JSON)
+                return render_errors(400, [f"{_field(e.get('loc', ()))}: {e.get('msg')}"
+                                           for e in errors], _format_of(request))
+            except DomainError as exc:
+                return render_errors(_status_of(exc.status), _domain_errors(exc),
+                                     _format_of(request))
+            except StarletteHTTPException as exc:
+                detail = exc.detail if isinstance(exc.detail, str) else "Error"
+                return render_errors(_status_of(exc.status_code), [detail],
+                                     _format_of(request))
+
+        return route
+
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+
+FormatPath = Annotated[Format, Path(alias="format", description="Response format: xml or json")]
+NOT_FOUND = (404, "Not found, or a format other than xml/json (JSON then)")
+BAD = (400, "Invalid parameter; the description names it")
+REFUSED = (401, "Credentials were presented in a header and refused")
+FORBIDDEN = (403, "The api_key is not valid (the gateway checks it)")
+_STRING_OR_NULL = {"type": ["string", "null"]}
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+
+
+# -- discovery and services -------------------------------------------------------------
+
+def _endpoint_url(request: Request) -> str:
+    """The public URL of this endpoint: the gateway's host when it forwarded the request."""
+    host = request.headers.get("x-forwarded-host", "")
+    proto = request.headers.get("x-forwarded-proto", "")
+    if _HOST.match(host) and proto in ("http", "https"):
+        return f"{proto}://{host}/open311/v2"
+    return str(request.base_url).rstrip("/") + "/open311/v2"
+
+
+DISCOVERY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "changeset": {"type": "string"}, "contact": {"type": "string"},
+    "key_service": {"type": "string"},
+    "endpoints": {"type": "array", "items": {"type": "object", "properties": {
+        "specification": {"type": "string"}, "url": {"type": "string"},
+        "changeset": {"type": "string"}, "type": {"type": "string"},
+        "formats": {"type": "array", "items": {"type": "string"}}}}}}}
+
+
+@router.get("/discovery.{format}", summary="Open311 discovery: where and what this endpoint is",
+            response_class=Response, responses=responses(DISCOVERY_SCHEMA, BAD, NOT_FOUND,
+                                                         REFUSED, FORBIDDEN))
+async def discovery(request: Request, fmt: FormatPath) -> Response:
+    document = {
+        "changeset": CHANGESET,
+        "contact": "Milton Keynes City Council digital services: "
+                   "https://www.milton-keynes.gov.uk/contact-us",
+        "key_service": "API keys for Open311 clients are issued by the council's digital "
+                       "team (scope 'open311').",
+        "endpoints": [{"specification": SPECIFICATION, "url": _endpoint_url(request),
+                       "changeset": CHANGESET, "type": "production",
+                       "formats": ["text/xml", "application/json"]}],
+    }
+    return render(document, fmt, root="discovery")
+
+
+SERVICES_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "object", "properties": {
+    "service_code": {"type": "string"}, "service_name": {"type": "string"},
+    "description": {"type": "string"}, "metadata": {"type": "boolean"},
+    "type": {"type": "string", "enum": ["realtime", "batch", "blackbox"]},
+    "keywords": {"type": "string"}, "group": {"type": "string"}}}}
+
+
+def _service(service: CatalogueService) -> dict[str, Any]:
+    return {"service_code": service.service_code, "service_name": service.name,
+            "description": service.description, "metadata": bool(service.attributes),
+            "type": "realtime", "keywords": ", ".join(service.keywords or []),
+            "group": (service.groups or [""])[0]}
+
+
+@router.get("/services.{format}", response_class=Response,
+            summary="The services a problem can be reported against",
+            responses=responses(SERVICES_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
+async def list_services(fmt: FormatPath, session: ReadSessionDep) -> Response:
+    services = await queries.reportable_services(session=session)
+    return render([_service(s) for s in services], fmt, root="services", item="service")
+
+
+DEFINITION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "service_code": {"type": "string"},
+    "attributes": {"type": "array", "items": {"type": "object", "properties": {
+        "variable": {"type": "boolean"}, "code": {"type": "string"},
+        "datatype": {"type": "string", "enum": ["string", "number", "datetime", "text",
+                                                "singlevaluelist", "multivaluelist"]},
+        "required": {"type": "boolean"}, "datatype_description": _STRING_OR_NULL,
+        "order": {"type": "integer"}, "description": {"type": "string"},
+        "values": {"type": "array", "items": {"type": "object", "properties": {
+            "key": {"type": "string"}, "name": {"type": "string"}}}}}}}}}
+
+
+def _attribute(definition: dict[str, Any]) -> dict[str, Any]:
+    return {"variable": bool(definition.get("variable", True)), "code": definition["code"],
+            "datatype": definition.get("datatype", "string"),
+            "required": bool(definition.get("required", False)),
+            "datatype_description": definition.get("datatype_description"),
+            "order": int(definition.get("order") or 0),
+            "description": definition.get("description", ""),
+            "values": [{"key": v["key"], "name": v["name"]}
+                       for v in definition.get("values") or []]}
+
+
+@router.get("/services/{service_code}.{format}", response_class=Response,
+            summary="A service's definition: the attributes a report carries",
+            responses=responses(DEFINITION_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
+async def service_definition(service_code: Annotated[str, Path(max_length=200)],
+                             fmt: FormatPath, session: ReadSessionDep) -> Response:
+    service = await queries.reportable_service(session=session, code=service_code)
+    if service is None:
+        raise Open311Error(404, "service_code: no service takes reports with this code")
+    attributes = sorted(service.attributes, key=lambda d: (int(d.get("order") or 0),
+                                                           str(d.get("code"))))
+    return render({"service_code": service.service_code,
+                   "attributes": [_attribute(a) for a in attributes]},
+                  fmt, root="service_definition")
+
+
+# -- requests -----------------------------------------------------------------------------
+
+REQUESTS_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "object", "properties": {
+    "service_request_id": {"type": "string"},
+    "status": {"type": "string", "enum": ["open", "closed"]},
+    "external_status_code": {"type": "string"},
+    "status_notes": _STRING_OR_NULL, "service_name": _STRING_OR_NULL,
+    "service_code": {"type": "string"}, "description": {"type": "string"},
+    "agency_responsible": {"type": "string"}, "service_notice": _STRING_OR_NULL,
+    "requested_datetime": {"type": "string"}, "updated_datetime": {"type": "string"},
+    "expected_datetime": _STRING_OR_NULL, "address": _STRING_OR_NULL,
+    "address_id": _STRING_OR_NULL, "zipcode": _STRING_OR_NULL, "lat": _NUMBER_OR_NULL,
+    "long": _NUMBER_OR_NULL, "media_url": _STRING_OR_NULL}}}
+AGENCY = "Milton Keynes City Council"
+
+
+def _request(row: ServiceRequest, names: dict[str, str], notes: dict[uuid.UUID, str]
+             ) -> dict[str, Any]:
+    """A request as Open311 shows it. Contact details are never among the fields."""
+    return {"service_request_id": str(row.id), "status": open311_status(row.status),
+            "external_status_code": row.status, "status_notes": notes.get(row.id),
+            "service_name": names.get(row.service_code), "service_code": row.service_code,
+            "description": row.description, "agency_responsible": AGENCY,
+            "service_notice": None, "requested_datetime": iso(row.created_at),
+            "updated_datetime": iso(row.updated_at), "expected_datetime": None,
+            "address": row.address, "address_id": None, "zipcode": None, "lat": row.lat,
+            "long": row.long, "media_url": row.media_url}
+
+
+async def _render_requests(rows: list[ServiceRequest], fmt: Format,
+                           session: ReadSessionDep) -> Response:
+    names = await queries.service_names(session=session, codes={r.service_code for r in rows})
+    notes = await queries.latest_notes(session=session, request_ids=[r.id for r in rows])
+    return render([_request(r, names, notes) for r in rows], fmt, root="service_requests",
+                  item="request")
+
+
+def _date(name: str, value: str | None) -> datetime | None:
+    """A W3C/ISO 8601 date-time (``2010-01-01T00:00:00Z``, an offset, or a date alone);
+    a '+' the client forgot to encode arrives as a space and is put back."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    text = re.sub(r" (\d{2}:?\d{2})$", r"+\1", text)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise Open311Error(400, f"{name}: must be a W3C date-time such as "
+                                "2026-01-01T00:00:00Z") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.strip() for v in (value or "").split(",") if v.strip()))
+
+
+DateQuery = Annotated[str | None, Query(
+    max_length=64, description="W3C date-time, e.g. 2026-01-01T00:00:00Z")]
+
+
+@router.get("/requests.{format}", response_class=Response,
+            summary="Service requests, newest first (by default the last 90 days; at most "
+                    "1,000)",
+            responses=responses(REQUESTS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
+async def list_requests(
+        fmt: FormatPath, session: ReadSessionDep,
+        service_request_id: Annotated[str | None, Query(
+            max_length=8000, description="Ids, comma-separated; overrides the other filters"
+        )] = None,
+        service_code: Annotated[str | None, Query(
+            max_length=2000, description="Service codes, comma-separated")] = None,
+        start_date: DateQuery = None, end_date: DateQuery = None,
+        status: Annotated[str | None, Query(
+            pattern=r"^(open|closed)(,(open|closed))*$",
+            description="open, closed, or both comma-separated")] = None,
+) -> Response:
+    ids = _list(service_request_id)
+    if len(ids) > queries.MAX_IDS:
+        raise Open311Error(400, f"service_request_id: at most {queries.MAX_IDS} ids")
+    start, end = _date("start_date", start_date), _date("end_date", end_date)
+    if start and end and start > end:
+        raise Open311Error(400, "end_date: must not be before start_date")
+    rows = await queries.find_requests(session=session, query=queries.RequestQuery(
+        ids=ids, service_codes=_list(service_code), start=start, end=end,
+        statuses=_list(status)))
+    return await _render_requests(rows, fmt, session)
+
+
+async def _one(session: ReadSessionDep, request_id: str) -> list[ServiceRequest]:
+    try:
+        key = uuid.UUID(request_id)
+    except ValueError:
+        key = None
+    row = await session.get(ServiceRequest, key) if key else None
+    if row is None:
+        raise Open311Error(404, "service_request_id: no such service request")
+    return [row]
+
+
+@router.get("/requests/{service_request_id}.{format}", response_class=Response,
+            summary="One service request (a list of one, as the spec has it)",
+            responses=responses(REQUESTS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
+async def read_request(service_request_id: Annotated[str, Path(max_length=100)],
+                       fmt: FormatPath, session: ReadSessionDep) -> Response:
+    return await _render_requests(await _one(session, service_request_id), fmt, session)
+
+
+TOKENS_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "object", "properties": {
+    "service_request_id": {"type": "string"}, "token": {"type": "string"}}}}
+
+
+@router.get("/tokens/{token_id}.{format}", response_class=Response,
+            summary="The request a token stands for (requests are created at once: a "
+                    "token is the request's id)",
+            responses=responses(TOKENS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
+async def read_token(token_id: Annotated[str, Path(max_length=100)], fmt: FormatPath,
+                     session: ReadSessionDep) -> Response:
+    [row] = await _one(session, token_id)
+    return render([{"service_request_id": str(row.id), "token": token_id}], fmt,
+                  root="service_requests", item="request")
+
+
+UPDATES_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "object", "properties": {
+    "update_id": {"type": "string"}, "service_request_id": {"type": "string"},
+    "status": {"type": "string"}, "updated_datetime": {"type": "string"},
+    "description": {"type": "string"}, "media_url": {"type": "string"},
+    "external_status_code": {"type": "string"}}}}
+
+
+@router.get("/servicerequestupdates.{format}", response_class=Response,
+            summary="Status changes and notes (mySociety's extension, as FixMyStreet "
+                    "fetches them), oldest first",
+            responses=responses(UPDATES_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
+async def list_updates(fmt: FormatPath, session: ReadSessionDep,
+                       start_date: DateQuery = None, end_date: DateQuery = None) -> Response:
+    start, end = _date("start_date", start_date), _date("end_date", end_date)
+    if start and end and start > end:
+        raise Open311Error(400, "end_date: must not be before start_date")
+    updates = await queries.find_updates(session=session, start=start, end=end)
+    document = [{"update_id": str(u.id), "service_request_id": str(u.request_id),
+                 "status": u.status, "updated_datetime": iso(u.occurred_at),
+                 "description": u.note or "", "media_url": "",
+                 "external_status_code": u.status} for u in updates]
+    return render(document, fmt, root="service_request_updates", item="request_update")
+
+
+# -- submitting ---------------------------------------------------------------------------
+
+def may_submit(principal: Principal) -> bool:
+    """Staff, or a partner whose API key carries the ``open311`` scope."""
+    return principal.has_role(Role.STAFF, Role.ADMIN) or (
+        principal.has_role(Role.PARTNER) and principal.has_scope(SCOPE))
+
+
+async def _form(request: Request) -> list[tuple[str, str]]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise Open311Error(400, "request: send the fields form-encoded "
+                                "(application/x-www-form-urlencoded)")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise Open311Error(400, f"request: the form is over {MAX_FORM_BYTES} bytes")
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                         errors="strict", max_num_fields=MAX_FORM_FIELDS)
+    except UnicodeDecodeError:
+        raise Open311Error(400, "request: the form is not UTF-8") from None
+    except ValueError:
+        raise Open311Error(400, f"request: at most {MAX_FORM_FIELDS} fields") from None
+
+
+def _number(name: str, value: str | None) -> float | None:
+    if value is None or value.strip() == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise Open311Error(400, f"{name}: must be a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise Open311Error(400, f"{name}: must be a number")
+    return number
+
+
+def submission(fields: list[tuple[str, str]]) -> dict[str, Any]:
+    """The form's fields as the JSON API's body (``RequestCreate``'s fields); the
+    ``attribute[code]`` fields as attributes, repeated ones or ``attribute[code][]`` as a
+    list (multivaluelist). Fields Open311 defines that this council does not use
+    (``api_key``, ``jurisdiction_id``, ``address_id``, ``device_id``, ``account_id``) are
+    ignored."""
+    single: dict[str, str] = {}
+    attributes: dict[str, list[str]] = {}
+    listed: set[str] = set()
+    for name, value in fields:
+        matched = _ATTRIBUTE.match(name)
+        if matched:
+            attributes.setdefault(matched.group(1), []).append(value)
+            if matched.group(2):
+                listed.add(matched.group(1))
+        else:
+            single[name] = value
+    contact = {k: single[k].strip() for k in _CONTACT if single.get(k, "").strip()}
+    body: dict[str, Any] = {
+        "service_code": single.get("service_code", ""),
+        "description": single.get("description", ""),
+        "lat": _number("lat", single.get("lat")),
+        "long": _number("long", single.get("long")),
+        "address": single.get("address_string", "").strip() or None,
+        "attributes": {code: values if code in listed or len(values) > 1 else values[0]
+                       for code, values in attributes.items()},
+        "contact": contact or None,
+        # The partner collected these details from the reporter for this report.
+        "contact_consent": bool(contact),
+    }
+    if not body["service_code"]:
+        raise Open311Error(400, "service_code: required")
+    return body
+
+
+@router.post("/requests.{format}", response_class=Response, include_in_schema=False)
+async def submit_request(request: Request, fmt: FormatPath, uow: UowDep,
+                         principal: CurrentPrincipal) -> Response:
+    if not may_submit(principal):
+        raise Open311Error(403, "api_key: missing, or not valid for Open311 submissions")
+    fields = await _form(request)
+    body = submission(fields)
+    media_url = next((v.strip() for k, v in fields if k == "media_url" and v.strip()), None)
+    if media_url is not None and (len(media_url) > 2000 or not _MEDIA_URL.match(media_url)):
+        raise Open311Error(400, "media_url: must be an http(s) URL of at most 2000 characters")
+    try:
+        checked = RequestCreate.model_validate(body)
+    except ValidationError as exc:
+        named = {_field(e["loc"]): e["msg"] for e in reversed(exc.errors(include_input=False))}
+        raise Open311Error(400, *[f"{name}: {msg}" for name, msg in named.items()]) from None
+    created = await commands.submit_request(uow=uow, command=commands.SubmitRequest(
+        **checked.model_dump(), media_url=media_url, submitted_by=principal.subject))
+    log.info("open311 request %s submitted for %s", created.id, created.service_code)
+    return render([{"service_request_id": str(created.id), "service_notice": None,
+                    "account_id": None}], fmt, root="service_requests", item="request")
+
+
+# -- anything else under /open311/v2 ------------------------------------------------------
+
+@router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                  include_in_schema=False)
+async def not_found(request: Request) -> Response:
+    return render_errors(404, [f"{request.url.path}: no such Open311 resource"],
+                         format_of_path(request.url.path))
+

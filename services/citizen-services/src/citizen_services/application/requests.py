@@ -44,6 +44,9 @@ class SubmitRequest:
     contact: dict[str, Any] | None = None
     contact_consent: bool = False
     citizen_id: str | None = None
+    media_url: str | None = None
+    #: Who submitted it when that is not the citizen (an Open311 partner's key, staff).
+    submitted_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,12 @@ async def submit_request(*, uow: UnitOfWork, command: SubmitRequest) -> ServiceR
         status=RequestStatus.OPEN.value, description=command.description, lat=command.lat,
         long=command.long, address=command.address, attributes=attributes,
         citizen_id=command.citizen_id, contact=command.contact or None,
-        contact_consent=command.contact_consent, created_at=now, updated_at=now)
+        contact_consent=command.contact_consent, media_url=command.media_url,
+        created_at=now, updated_at=now)
     uow.session.add(request)
     uow.session.add(ServiceRequestUpdate(request_id=request.id, status=request.status,
-                                         actor=command.citizen_id, occurred_at=now))
+                                         actor=command.citizen_id or command.submitted_by,
+                                         occurred_at=now))
     uow.publish(ServiceRequestSubmitted(
         request_id=request.id, service_code=request.service_code, status=request.status,
         occurred_at=now, service_id=service.id, citizen_id=command.citizen_id,

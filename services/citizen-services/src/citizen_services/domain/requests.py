@@ -32,6 +32,22 @@ class RequestStatus(StrEnum):
     CLOSED = "closed"
 
 
+#: FixMyStreet's extended statuses that Open311 (which knows only open/closed) calls closed.
+CLOSED_STATUSES = frozenset({
+    RequestStatus.FIXED, RequestStatus.DUPLICATE, RequestStatus.NOT_COUNCILS_RESPONSIBILITY,
+    RequestStatus.NO_FURTHER_ACTION, RequestStatus.INTERNAL_REFERRAL, RequestStatus.CLOSED})
+
+
+def open311_status(status: str) -> str:
+    """Open311's ``open`` or ``closed`` for an internal (FixMyStreet extended) status."""
+    return "closed" if status in CLOSED_STATUSES else "open"
+
+
+def statuses_for(open311: str) -> list[str]:
+    """The internal statuses Open311's ``open`` or ``closed`` stands for."""
+    return [s.value for s in RequestStatus if open311_status(s.value) == open311]
+
+
 class InvalidRequest(DomainError):
     status, code, title = 422, "invalid-service-request", "Invalid service request"
 

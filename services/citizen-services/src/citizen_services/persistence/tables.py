@@ -86,6 +86,8 @@ class ServiceRequest(SQLModel, table=True):
     long: float | None = None
     address: str | None = Field(default=None, max_length=500)
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON))
+    #: A photo of the problem (Open311 ``media_url``; migration 0005).
+    media_url: str | None = Field(default=None, max_length=2000)
     citizen_id: str | None = Field(default=None, max_length=200, index=True)
     #: {email, first_name, last_name, phone}: only with consent; never logged.
     contact: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
