@@ -13,7 +13,7 @@ import hashlib
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from citizen_services.application import hsds
 from servicekit.app import problem_responses
@@ -38,6 +38,9 @@ ONE_RESPONSES = problem_responses((404, "No published record with this id"))
 Page = Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1")]
 PerPage = Annotated[int, Query(ge=1, le=200, description="Records per page (at most 200)")]
 Text = Annotated[str | None, Query(max_length=200, description="Full text search")]
+#: A record's id: a uuid in the documentation (so clients and fuzzers know its shape); any
+#: other string is simply not found (404), as HSDS ids are opaque strings.
+RecordId = Annotated[str, Path(max_length=100, json_schema_extra={"format": "uuid"})]
 TermId = Annotated[str | None, Query(max_length=100,
                                      description="Only services with this taxonomy term")]
 
@@ -82,7 +85,7 @@ async def list_services(request: Request, session: ReadSessionDep, text: Text = 
 
 @router.get("/services/{service_id}", summary="A fully nested published service",
             responses=ONE_RESPONSES)
-async def read_service(service_id: str, session: ReadSessionDep) -> dict[str, Any]:
+async def read_service(service_id: RecordId, session: ReadSessionDep) -> dict[str, Any]:
     return await hsds.get_service(session=session, service_id=service_id)
 
 
@@ -98,7 +101,7 @@ async def list_organizations(request: Request, session: ReadSessionDep, text: Te
 
 @router.get("/organizations/{organization_id}", summary="An organization",
             responses=ONE_RESPONSES)
-async def read_organization(organization_id: str,
+async def read_organization(organization_id: RecordId,
                             session: ReadSessionDep) -> dict[str, Any]:
     return await hsds.get_organization(session=session, organization=organization_id)
 
@@ -114,7 +117,7 @@ async def list_locations(request: Request, session: ReadSessionDep, text: Text =
 
 
 @router.get("/locations/{location_id}", summary="A location", responses=ONE_RESPONSES)
-async def read_location(location_id: str, session: ReadSessionDep) -> dict[str, Any]:
+async def read_location(location_id: RecordId, session: ReadSessionDep) -> dict[str, Any]:
     return await hsds.get_location(session=session, location=location_id)
 
 
@@ -132,7 +135,7 @@ async def list_service_at_locations(
 
 @router.get("/service_at_locations/{sal_id}", summary="A service at a location",
             responses=ONE_RESPONSES)
-async def read_service_at_location(sal_id: str, session: ReadSessionDep) -> dict[str, Any]:
+async def read_service_at_location(sal_id: RecordId, session: ReadSessionDep) -> dict[str, Any]:
     return await hsds.get_service_at_location(session=session, sal=sal_id)
 
 
@@ -145,7 +148,7 @@ async def list_taxonomies(request: Request, page: Page = 1,
 
 
 @router.get("/taxonomies/{taxonomy_id}", summary="A taxonomy", responses=ONE_RESPONSES)
-async def read_taxonomy(taxonomy_id: str) -> dict[str, Any]:
+async def read_taxonomy(taxonomy_id: RecordId) -> dict[str, Any]:
     return await hsds.get_taxonomy(taxonomy=taxonomy_id)
 
 
@@ -162,5 +165,5 @@ async def list_taxonomy_terms(
 
 
 @router.get("/taxonomy_terms/{term_id}", summary="A taxonomy term", responses=ONE_RESPONSES)
-async def read_taxonomy_term(term_id: str, session: ReadSessionDep) -> dict[str, Any]:
+async def read_taxonomy_term(term_id: RecordId, session: ReadSessionDep) -> dict[str, Any]:
     return await hsds.get_taxonomy_term(session=session, term=term_id)
