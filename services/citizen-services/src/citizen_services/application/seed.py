@@ -7,7 +7,8 @@ Seeding is the catalogue's initial state, not a change: it writes history rows (
 flooded on a first start. Ids are stable (uuid5 of the slug), so two instances starting at
 once insert the same rows and the second one's transaction fails harmlessly.
 
-LGSL codes are indicative: check them against the ESD standards list before relying on them.
+LGSL codes are only those confirmed in the esd standards pages or GOV.UK's LGSL list
+(sources in docs/citizen-services.md); services without a confirmed code have none.
 """
 
 from __future__ import annotations
