@@ -1,5 +1,6 @@
 """The citizen-services acceptance flow, through the gateway: staff create and publish a
-reportable service -> a citizen finds it by keyword -> reports a problem with attributes ->
+reportable service -> a citizen finds it by keyword (and a directory tool through
+/hsds) -> reports a problem with attributes ->
 staff set it to fixed -> ServiceRequestStatusChanged(status=fixed) is on Kafka."""
 
 from __future__ import annotations
@@ -48,6 +49,16 @@ async def test_report_a_problem_end_to_end(platform: Platform, kafka_bootstrap: 
         assert found.status_code == 200, found.text
         [service] = found.json()["items"]
         assert service["service_code"] == f"bench-{tag}"
+
+        # Directory tools find it too, anonymously, through Open Referral UK's API.
+        directory = await client.get("/hsds/services", params={"search": f"bench{tag}"})
+        assert directory.status_code == 200, directory.text
+        assert directory.headers["cache-control"].startswith("public")
+        [entry] = directory.json()["contents"]
+        assert entry["id"] == service["id"] and entry["name"] == service["name"]
+        again = await client.get("/hsds/services", params={"search": f"bench{tag}"},
+                                 headers={"If-None-Match": directory.headers["etag"]})
+        assert again.status_code == 304
 
         submitted = await client.post("/api/v1/service-requests", headers=citizen, json={
             "service_code": service["service_code"], "description": "Slats snapped",

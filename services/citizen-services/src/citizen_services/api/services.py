@@ -3,7 +3,11 @@
 Staff create, update (``If-Match`` with the entry's ETag: 412 when stale, 428 when missing),
 publish, suspend and retire entries and read their history; anyone may read a published
 entry; drafts, suspended and retired entries are visible to staff only (others get 404, not
-a hint that they exist).
+a hint that they exist), and only staff may list them (``?status=draft``; others get 403).
+
+Reads are conditional: an entry's ETag is its version; a list's is the catalogue's change
+counter and the query (``application/search.py: catalogue_version``), so ``If-None-Match``
+answers 304 without building, or for lists even running, the search.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from citizen_services.api.schemas import (
     StatusChange,
 )
 from citizen_services.application import catalogue, search
+from citizen_services.domain.catalogue import ServiceStatus
 from servicekit.app import problem_responses
 from servicekit.deps import ReadSessionDep, UowDep
-from servicekit.errors import DomainError
+from servicekit.errors import DomainError, Forbidden
 from servicekit.identity import CurrentPrincipal, Role, StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/services", tags=["catalogue"])
@@ -53,17 +58,26 @@ async def create_service(body: ServiceCreate, uow: UowDep, response: Response,
     return ServicePublic.model_validate(service)
 
 
+#: Published pages: anyone's cache may keep them a minute. Other statuses are staff's only.
 CACHE_CONTROL = "public, max-age=60"
+PRIVATE = "private, no-cache"
+#: Single entries: reusable, but revalidated (a cheap 304) so staff never edit from a stale
+#: copy.
+ENTRY_CACHE_CONTROL = "public, no-cache"
+#: Bump when the list's representation changes, so old ETags stop matching.
+LIST_FORMAT = "1"
 LIST_HEADERS = {**ETAG, "Cache-Control": {"description": "How long the page may be reused.",
                                           "required": True, "schema": {"type": "string"}}}
+NOT_MODIFIED = {"description": "Not modified (If-None-Match matched the ETag)",
+                "headers": LIST_HEADERS}
 
 
-@router.get("", response_model=ServicePage, summary="Search published services",
-            responses={200: {"headers": LIST_HEADERS},
-                       304: {"description": "Not modified (If-None-Match matched the ETag)",
-                             "headers": LIST_HEADERS}})
+@router.get("", response_model=ServicePage,
+            summary="Search services (published; staff: any status)",
+            responses={200: {"headers": LIST_HEADERS}, 304: NOT_MODIFIED, **problem_responses(
+                (403, "Only staff may list entries that are not published"))})
 async def list_services(
-        request: Request, session: ReadSessionDep,
+        request: Request, session: ReadSessionDep, principal: CurrentPrincipal,
         q: Annotated[str | None, Query(max_length=200,
                                        description="Words in name, description, keywords")
                      ] = None,
@@ -73,16 +87,34 @@ async def list_services(
         sort: search.Sort = search.Sort.RELEVANCE,
         page: Annotated[int, Query(ge=1, le=10000)] = 1,
         size: Annotated[int, Query(ge=1, le=100)] = 20,
+        status_: Annotated[ServiceStatus, Query(
+            alias="status", description="Staff only, unless published")
+                           ] = ServiceStatus.PUBLISHED,
 ) -> Response:
-    rows, total = await search.search_services(session=session, query=search.SearchServices(
-        q=q, group=group, channel=channel, lgsl=lgsl, sort=sort, page=page, size=size))
-    body = ServicePage(items=[ServicePublic.model_validate(r) for r in rows], page=page,
-                       size=size, total=total).model_dump_json().encode()
-    etag = 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
-    if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    public = status_ is ServiceStatus.PUBLISHED
+    if not public and not principal.has_role(Role.STAFF, Role.ADMIN):
+        raise Forbidden(f"Only staff may list {status_.value} entries.")
+    query = search.SearchServices(q=q, group=group, channel=channel, lgsl=lgsl, sort=sort,
+                                  page=page, size=size, status=status_)
+    # The ETag is the catalogue's change counter and the query: a repeat read answers 304
+    # after one primary-key lookup, without searching.
+    cache = CACHE_CONTROL if public else PRIVATE
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match:
+        etag = _list_etag(await search.catalogue_version(session=session), query)
+        if _matches(if_none_match, etag):
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED,
+                            headers={"ETag": etag, "Cache-Control": cache})
+    found = await search.find_services(session=session, query=query)
+    body = ServicePage(items=[ServicePublic.model_validate(r) for r in found.items], page=page,
+                       size=size, total=found.total).model_dump_json().encode()
+    return Response(body, media_type="application/json", headers={
+        "ETag": _list_etag(found.catalogue_version, query), "Cache-Control": cache})
+
+
+def _list_etag(version: int, query: search.SearchServices) -> str:
+    digest = hashlib.sha256(query.cache_key().encode()).hexdigest()[:16]
+    return f'W/"{LIST_FORMAT}.{version}.{digest}"'
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
@@ -93,14 +125,19 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 
 @router.get("/{service_id}", response_model=ServicePublic, summary="Read a catalogue entry",
-            responses={200: {"headers": ETAG}})
-async def read_service(service_id: uuid.UUID, session: ReadSessionDep, response: Response,
-                       principal: CurrentPrincipal) -> ServicePublic:
+            responses={200: {"headers": LIST_HEADERS}, 304: NOT_MODIFIED})
+async def read_service(service_id: uuid.UUID, session: ReadSessionDep, request: Request,
+                       principal: CurrentPrincipal) -> Response:
     service = await catalogue.find_service(session=session, service_id=service_id)
-    if service.status != "published" and not principal.has_role(Role.STAFF, Role.ADMIN):
+    published = service.status == ServiceStatus.PUBLISHED.value
+    if not published and not principal.has_role(Role.STAFF, Role.ADMIN):
         raise catalogue.ServiceNotFound(f"No service with id {service_id}.")
-    response.headers["ETag"] = f'"{service.version}"'
-    return ServicePublic.model_validate(service)
+    etag = f'"{service.version}"'
+    headers = {"ETag": etag, "Cache-Control": ENTRY_CACHE_CONTROL if published else PRIVATE}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(ServicePublic.model_validate(service).model_dump_json().encode(),
+                    media_type="application/json", headers=headers)
 
 
 @router.post("/{service_id}/publish", response_model=ServicePublic,
