@@ -80,3 +80,35 @@ async def test_report_a_problem_end_to_end(platform: Platform, kafka_bootstrap: 
     changed = json.loads(records[1].value)
     assert changed["status"] == "fixed" and changed["previous_status"] == "open"
     assert {r.key.decode() for r in records} == {request_id}
+
+
+async def test_stale_etag_and_bad_csv_row_through_the_gateway(platform: Platform) -> None:
+    """Two PATCHes with the same ETag: one 200, one 412. A CSV with one bad row imports
+    nothing and names that row."""
+    tag = uuid.uuid4().hex[:10]
+    staff = platform.bearer("STAFF_TOKEN")
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
+        created = await client.post("/api/v1/services", headers=staff,
+                                    json={"name": f"Rent an allotment {tag}"})
+        assert created.status_code == 201, created.text
+        etag = created.headers["etag"]
+        url = f"/api/v1/services/{created.json()['id']}"
+        first, second = [await client.patch(url, headers=staff | {"If-Match": etag},
+                                            json={"description": text})
+                         for text in ("Plots across Milton Keynes", "Someone else's edit")]
+        assert (first.status_code, second.status_code) == (200, 412), second.text
+        assert second.headers["content-type"] == "application/problem+json"
+        assert (await client.get(url, headers=staff)).json()["description"] == \
+            "Plots across Milton Keynes"
+
+        csv_text = ("name,description,keywords,groups\n"
+                    f"Book a tip slot {tag},Household waste,tip,Bins and recycling\n"
+                    f",No name on this row {tag},x,Bins and recycling\n")
+        rejected = await client.post("/api/v1/services/import", content=csv_text.encode(),
+                                     headers=staff | {"Content-Type": "text/csv"})
+        assert rejected.status_code == 422, rejected.text
+        # rows count data records from 1 (the header is not one): the second record
+        assert {e["row"] for e in rejected.json()["errors"]} == {2}
+        listed = await client.get("/api/v1/services", headers=staff,
+                                  params={"q": f"tip slot {tag}", "status": "draft"})
+        assert listed.status_code == 200 and listed.json()["items"] == [], listed.text
