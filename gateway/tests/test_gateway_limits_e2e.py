@@ -116,7 +116,7 @@ async def limited(tmp_path: Path) -> AsyncIterator[LimitedGateway]:
             auth_settings=auth_settings(auth_db, jwks_file=creds.issuer.jwks_path),
             limit_settings=LimitSettings(redis_url=None, rate_limits_enabled=True,
                                          limit_default="5/60s", limit_catalogue="2400/60s",
-                                         limit_anonymous="3/60s"))
+                                         limit_notify="4/60s", limit_anonymous="3/60s"))
         url = await stack.enter_async_context(running_app(app))
         yield LimitedGateway(url, upstream, creds.values, creds.issuer)
 
@@ -188,6 +188,19 @@ async def test_anonymous_callers_are_limited_per_client_address(
         resp = await first.get(f"{PATH}/x", headers=citizen)
         assert resp.status_code == 200
         assert resp.headers["ratelimit-policy"] == '"default";q=5;w=60'
+
+
+async def test_notify_callers_get_the_notify_class_not_the_anonymous_policy(
+        limited: LimitedGateway) -> None:
+    """/v2 callers present Notify's JWT, which only the service reads: to the gateway they
+    are anonymous, but the route's class (4/60s here) applies, not the anonymous 3/60s."""
+    notify = {"Authorization": "Bearer not.read.here"}
+    async with client_from(limited.url, "127.0.0.4") as client:
+        for n in range(4):  # notifications is not running: 503, after the limiter
+            resp = await client.get(f"/v2/notifications/{n}", headers=notify)
+            assert resp.status_code == 503, resp.text  # the fourth too: not 3/60s
+        assert_refused(await client.get("/v2/notifications/over", headers=notify),
+                       name="notify", quota=4, window=60)
 
 
 # --------------------------------------------------------------------------- two processes

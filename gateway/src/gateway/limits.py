@@ -201,7 +201,10 @@ class LimitSettings(BaseSettings):
     limit_default: str = "1200/60s"
     limit_catalogue: str = "2400/60s"  # public reads and search
     limit_open311: str = "600/60s"
-    limit_notify: str = "3000/60s"  # GOV.UK Notify's own default: 3,000 a minute per key
+    #: Notify's /v2, per client address (the gateway cannot tell Notify's keys apart; the
+    #: notifications service enforces Notify's 3,000 a minute per key type itself): room
+    #: for a live and a test key at their full rate behind one address.
+    limit_notify: str = "6000/60s"
     limit_admin: str = "600/60s"
     #: Anonymous callers, per client IP and limit class (the class's own if stricter).
     limit_anonymous: str = "600/60s"

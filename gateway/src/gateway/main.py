@@ -190,7 +190,12 @@ class Gateway:
         # rate limit
         client = scope.get("client")
         key = caller_key(principal, client[0] if client else "unknown")
-        policy = self.limit_settings.policy(route.limit_class, anonymous=principal.is_anonymous)
+        # On a route whose upstream authenticates (Notify's /v2) every caller looks
+        # anonymous here: the class's own policy applies per client address, not the
+        # anonymous one; the upstream meters its own keys.
+        policy = self.limit_settings.policy(
+            route.limit_class,
+            anonymous=principal.is_anonymous and route.auth is not AuthMode.UPSTREAM)
         limit_headers: list[tuple[str, str]] = []
         if policy is not None:  # None: this class is not limited
             decision = await self.limiter.hit(key, policy)

@@ -7,9 +7,8 @@ Only paths the routing table sends to that service are published (no ``/metrics`
 ``/health/*``). Schema names that clash between services are prefixed with the service.
 
 Routes whose upstream authenticates callers itself (``AuthMode.UPSTREAM``) keep that
-upstream's security scheme. GOV.UK Notify's ``/v2``, which the notifications service keeps
-out of its own document, is described by :mod:`gateway.notify_openapi` and published with
-its own scheme (``notifyJwt``, HTTP bearer JWT) and Notify's error shape (``SUPPLEMENTS``).
+upstream's security scheme: GOV.UK Notify's ``/v2`` is published with the notifications
+service's own ``notifyJwt`` scheme (HTTP bearer JWT) and Notify's error shape.
 
 Every operation also documents the problem+json errors the gateway itself answers before a
 request reaches a service (see ``main.Gateway``): 400 for a dot segment in a path parameter,
@@ -24,12 +23,10 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
-from gateway import notify_openapi
 from gateway.routes import AuthMode, Route, Upstream, match
 from servicekit.app import PROBLEM_SCHEMAS, document_problems, problem_response
 
@@ -53,28 +50,6 @@ RATE_LIMIT_HEADERS: dict[str, Any] = {
     "RateLimit": {**_HEADER, "description": "Quota left in the policy (IETF draft syntax)."},
     "RateLimit-Policy": {**_HEADER, "description": "The policy: quota per window."},
 }
-
-
-#: Documents of upstream-authenticated routes the service leaves out of its own document,
-#: by route prefix; used only while the service's document has no path under the prefix.
-SUPPLEMENTS: dict[str, Callable[[], dict[str, Any]]] = {"/v2": notify_openapi.document}
-
-
-def _with_supplements(spec: dict[str, Any], upstream: Upstream,
-                      routes: tuple[Route, ...]) -> dict[str, Any]:
-    for route in routes:
-        make = SUPPLEMENTS.get(route.prefix)
-        if (make is None or route.upstream != upstream.name or route.auth is not AuthMode.UPSTREAM
-                or any(match(path, routes) == route for path in spec.get("paths", {}))):
-            continue
-        extra = make()
-        spec.setdefault("paths", {}).update(extra["paths"])
-        components = spec.setdefault("components", {})
-        for part in ("schemas", "securitySchemes"):
-            for name, value in extra["components"][part].items():
-                components.setdefault(part, {}).setdefault(name, value)
-        spec["tags"] = [*spec.get("tags", []), *extra["tags"]]
-    return spec
 
 
 def _scheme_key(scheme: dict[str, Any]) -> tuple[str, ...]:
@@ -190,8 +165,6 @@ def merge(specs: list[tuple[Upstream | None, dict[str, Any]]], routes: tuple[Rou
     schemas: dict[str, Any] = doc["components"]["schemas"]
     for upstream, raw in specs:
         spec = copy.deepcopy(raw)
-        if upstream is not None:
-            spec = _with_supplements(spec, upstream, routes)
         prefix = "".join(p.capitalize() for p in (upstream.name if upstream else "gateway")
                          .split("-"))
         if upstream is None:  # the admin API: servicekit's problem+json errors, any scheme

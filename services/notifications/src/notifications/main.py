@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
-from notifications.api import notify, preferences, templates, unsubscribe, webhooks
+from notifications.api import notify, notify_openapi, preferences, templates, unsubscribe, webhooks
 from notifications.application.delivery import EmailDeliveryWorker, SmsDeliveryWorker
 from notifications.application.notify_api import RateLimiter, ensure_default_service
 from notifications.application.webhooks import WebhookDeliveryWorker
@@ -44,5 +45,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_startup=[ensure_default_notify_service],
     )
     app.add_exception_handler(NotifyError, notify.notify_error_handler)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:  # the generated document, and /v2 described by hand
+        if app.openapi_schema is None:
+            app.openapi_schema = notify_openapi.add_to(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.notify_rate_limiter = RateLimiter(settings.notify_rate_limit_per_minute)
     return app

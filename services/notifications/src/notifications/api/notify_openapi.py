@@ -1,23 +1,24 @@
-"""The OpenAPI description of GOV.UK Notify's API v2 as the platform serves it at ``/v2``.
+"""The OpenAPI description of GOV.UK Notify's API v2 as this service serves it at ``/v2``.
 
-The notifications service keeps ``/v2`` out of its own document (its handlers read the raw
-request so that every error keeps Notify's shape, which FastAPI cannot describe), so the
-gateway publishes this description in its place, for integrators. It follows
-``services/notifications/src/notifications/api/notify.py`` and docs/notifications.md; if
-the service ever documents ``/v2`` itself, its document wins (see
-:func:`gateway.openapi.merge`).
+The ``/v2`` handlers read the raw request so that every error keeps Notify's shape, which
+FastAPI cannot describe from their signatures; so the routes are left out of the generated
+document and this description is added to it instead (:func:`add_to`, called from
+``main.create_app``). Keep it in step with ``api/notify.py``; ``tests/test_notify_openapi.py``
+checks that every ``/v2`` route is described.
 
-Authentication is Notify's, passed through by the gateway untouched (``AuthMode.UPSTREAM``):
-an HS256 JWT signed with the API key's secret, ``iss`` the Notify service id, ``iat`` now.
-Errors are Notify's ``{"status_code", "errors": [{"error", "message"}]}``, never
-problem+json, except those the gateway answers itself (400 for a dot segment, 413, 429,
-503, 504), which are problem+json as everywhere else.
+Authentication is Notify's (the gateway passes ``Authorization`` through untouched on
+``/v2``): an HS256 JWT signed with the API key's secret, ``iss`` the Notify service id,
+``iat`` now. Errors are Notify's ``{"status_code", "errors": [{"error", "message"}]}``;
+the few the gateway answers itself (a refused platform API key, its own rate limit) are
+problem+json, as everywhere else.
 """
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+
+from servicekit.app import PROBLEM_SCHEMAS
 
 SCHEME = "notifyJwt"
 _REF = "#/components/schemas/"
@@ -281,3 +282,15 @@ def document() -> dict[str, Any]:
                   "description": "GOV.UK Notify's API, for Notify's clients unchanged "
                                  "(docs/notifications.md)."}],
     }
+
+
+def add_to(spec: dict[str, Any]) -> dict[str, Any]:
+    """Add the ``/v2`` paths, schemas, security scheme and tag to the service's ``spec``."""
+    extra = document()
+    spec.setdefault("paths", {}).update(extra["paths"])
+    components = spec.setdefault("components", {})
+    for name, schema in {**PROBLEM_SCHEMAS, **extra["components"]["schemas"]}.items():
+        components.setdefault("schemas", {}).setdefault(name, schema)
+    components.setdefault("securitySchemes", {}).update(extra["components"]["securitySchemes"])
+    spec["tags"] = [*spec.get("tags", []), *extra["tags"]]
+    return spec
