@@ -103,6 +103,7 @@ def create_service_app(
                 service_name=settings.service_name, metrics=metrics,
                 tracer_provider=tracer_provider, batch_size=settings.relay_batch_size,
                 idle_seconds=settings.relay_idle_seconds,
+                linger_seconds=settings.relay_linger_seconds,
             )
             await runtime.relay.start()
             if subscriptions:

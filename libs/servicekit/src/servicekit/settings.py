@@ -39,6 +39,9 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = 500
     #: The relay wakes on every commit; this is only the fallback poll for other writers.
     relay_idle_seconds: float = 1.0
+    #: After a commit wakes the relay, how long it waits for more before publishing (0: at
+    #: once). Fewer, larger passes when every request commits; events wait that much longer.
+    relay_linger_seconds: float = 0.0
     consumer_max_attempts: int = 5
     consumer_backoff_initial_seconds: float = 0.2
     consumer_backoff_max_seconds: float = 10.0

@@ -3,8 +3,11 @@
 Subclasses implement :meth:`CommitWokenWorker.run_once` (one pass: claim due work, do it,
 record outcomes; return how many items it handled). The loop runs passes until one handles
 nothing, then sleeps until the next commit (``Database.on_commit``) or ``idle_seconds``,
-the fallback poll for rows written by other processes. A failing pass is logged and the
-loop goes on; ``stop()`` lets the pass in hand finish (up to ``stop_timeout``).
+the fallback poll for rows written by other processes. With ``linger_seconds``, a worker
+woken by a commit waits that long before its pass, so a stream of small commits (an API
+call each) is handled in batches instead of a claim transaction per commit. A failing
+pass is logged and the loop goes on; ``stop()`` lets the pass in hand finish (up to
+``stop_timeout``).
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ class CommitWokenWorker:
     name = "worker"
 
     def __init__(self, db: Database, *, idle_seconds: float = 1.0,
-                 stop_timeout: float = 10.0) -> None:
+                 stop_timeout: float = 10.0, linger_seconds: float = 0.0) -> None:
         self.db = db
         self.idle_seconds = idle_seconds
+        self.linger_seconds = linger_seconds
         self.stop_timeout = stop_timeout
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -74,3 +78,5 @@ class CommitWokenWorker:
                 log.exception("%s: pass failed", self.name)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.idle_seconds)
+                if self.linger_seconds > 0 and not self._stopping:
+                    await asyncio.sleep(self.linger_seconds)  # woken: let commits gather

@@ -59,6 +59,9 @@ class Settings(ServiceSettings):
     notify_rate_limit_per_minute: int = 3000
     #: How far a token's ``iat`` may be from the server's clock (Notify: 30 seconds).
     notify_token_leeway_seconds: int = 30
+    #: How long a service's API keys (and tokens verified with them) are kept in memory: a
+    #: key revoked in the database is refused within this many seconds.
+    notify_key_cache_seconds: float = 5.0
     #: Notifications a page of ``GET /v2/notifications`` (Notify: 250).
     notify_page_size: int = 250
 
@@ -77,10 +80,17 @@ class Settings(ServiceSettings):
     #: Multiplies the retry schedule (tests shrink it).
     webhook_retry_scale: float = 1.0
 
+    #: SMTP connections (or SMS requests) in use at once by a worker; connections are reused.
     delivery_concurrency: int = 8
     delivery_batch_size: int = 100
+    #: After a commit wakes a delivery worker (email, SMS, webhooks), how long it waits for
+    #: more before claiming: batches instead of a claim per API call.
+    delivery_linger_seconds: float = 0.05
     delivery_max_attempts: int = 5
     delivery_idle_seconds: float = 1.0
+    #: The outbox relay waits this long after a commit wakes it (servicekit's default: 0), so
+    #: the status events of a stream of API calls go to Kafka in batches, not a pass each.
+    relay_linger_seconds: float = 0.05
     #: A message left in "sending" this long (its worker died) is sent again, with the same
     #: Message-ID so receivers can drop the duplicate.
     sending_reclaim_seconds: float = 60.0

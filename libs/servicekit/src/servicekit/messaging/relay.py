@@ -44,6 +44,7 @@ class OutboxRelay:
         tracer_provider: TracerProvider | None = None,
         batch_size: int = 500,
         idle_seconds: float = 1.0,
+        linger_seconds: float = 0.0,
         backoff_initial: float = 0.2,
         backoff_max: float = 5.0,
         retain_published: timedelta = timedelta(days=2),
@@ -55,6 +56,7 @@ class OutboxRelay:
         self.tracer = trace.get_tracer("servicekit.outbox", tracer_provider=tracer_provider)
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
+        self.linger_seconds = linger_seconds
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.retain_published = retain_published
@@ -118,6 +120,8 @@ class OutboxRelay:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.idle_seconds)
+                if self.linger_seconds > 0 and not self._stopping:
+                    await asyncio.sleep(self.linger_seconds)  # woken: let commits gather
 
     async def publish_pending(self) -> int:
         """Publish every pending row (in batches); returns how many were published."""

@@ -1,11 +1,14 @@
 """The delivery workers: send due notifications of one channel and record the outcome.
 
 A worker wakes on every commit (a handler or an API call that created a notification),
-claims a batch by moving it to ``sending`` in one statement (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, so several replicas share the work), sends concurrently, then records
-delivered / retry later / permanent-failure / technical-failure. A message stuck in
-``sending`` because its worker died is claimed again after ``sending_reclaim_seconds`` and
-re-sent with the same Message-ID (email) or provider reference (SMS).
+waits ``delivery_linger_seconds`` (so a stream of API calls, one commit each, is claimed
+in batches, not a transaction pair per message; a backlog is worked through without
+waiting), claims a batch by moving it to ``sending`` in one statement (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, so several replicas share the work), sends concurrently over up to
+``delivery_concurrency`` reused connections, then records delivered / retry later /
+permanent-failure / technical-failure in one transaction. A message stuck in ``sending``
+because its worker died is claimed again after ``sending_reclaim_seconds`` and re-sent with
+the same Message-ID (email) or provider reference (SMS).
 
 Simulated notifications (a test API key, or Notify's simulated recipients) go through the
 same states but nothing is sent: the outcome follows Notify's test recipients.
@@ -93,11 +96,15 @@ class DeliveryWorker(CommitWokenWorker):
     name = "delivery"
 
     def __init__(self, db: Database, settings: Settings) -> None:
-        super().__init__(db, idle_seconds=settings.delivery_idle_seconds)
+        super().__init__(db, idle_seconds=settings.delivery_idle_seconds,
+                         linger_seconds=settings.delivery_linger_seconds)
         self.settings = settings
 
     async def run_once(self) -> int:
-        return await self.deliver_due()
+        claimed = await self.deliver_due()
+        # a batch that was not full took everything due: wait for the next commit (or the
+        # idle poll) instead of a pass that claims nothing
+        return claimed if claimed >= self.settings.delivery_batch_size else 0
 
     async def deliver_due(self) -> int:
         """Claim and send one batch; returns how many were claimed."""

@@ -36,7 +36,7 @@ from notifications.domain.notify import (
     ValidationError,
     format_api_key,
 )
-from notifications.persistence.tables import Notification, NotifyApiKey, NotifyService
+from notifications.persistence.tables import Notification, NotifyApiKey, NotifyService, Template
 from servicekit.errors import NotFound
 from servicekit.types import UtcDateTime
 from servicekit.uow import UnitOfWork
@@ -92,8 +92,96 @@ class Caller:
         return KeyType(self.key.key_type)
 
 
+async def _service_keys(session: AsyncSession, service_id: uuid.UUID
+                        ) -> tuple[NotifyService | None, list[NotifyApiKey]]:
+    service = await session.get(NotifyService, service_id)
+    if service is None:
+        return None, []
+    keys = (await session.execute(
+        sa.select(NotifyApiKey).where(col(NotifyApiKey.service_id) == service_id))).scalars().all()
+    return service, list(keys)
+
+
+class KeyCache:
+    """Services and their API keys, and the tokens already verified, for ``ttl`` seconds.
+
+    Without it every request read the service and its keys (two queries) and tried each
+    key's HMAC. Notify's clients sign one token a second (identical within the second), so
+    most requests present a token verified moments ago: only its ``iat`` is checked again.
+    A key revoked in the database is refused by this process within ``ttl`` seconds; a key
+    or service created since the last read is found at once (a miss reads them again).
+    """
+
+    def __init__(self, ttl: float = 5.0, *, max_entries: int = 4096) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._services: dict[uuid.UUID, tuple[float, NotifyService | None,
+                                              list[NotifyApiKey]]] = {}
+        self._tokens: dict[str, tuple[float, Caller, float]] = {}
+
+    async def service_keys(self, session: AsyncSession, service_id: uuid.UUID, *,
+                           refresh: bool = False
+                           ) -> tuple[NotifyService | None, list[NotifyApiKey], bool]:
+        """(service, keys, read just now)."""
+        now = time.monotonic()
+        found = self._services.get(service_id)
+        if refresh or found is None or now - found[0] > self.ttl:
+            service, keys = await _service_keys(session, service_id)
+            for row in (service, *keys) if service is not None else ():
+                session.expunge(row)  # shared by requests: no session may expire them
+            self._bound(self._services)
+            self._services[service_id] = (now, service, keys)
+            return service, keys, True
+        return found[1], found[2], False
+
+    def token(self, token: str) -> tuple[Caller, float] | None:
+        found = self._tokens.get(token)
+        if found is None or time.monotonic() - found[0] > self.ttl:
+            return None
+        return found[1], found[2]
+
+    def remember(self, token: str, caller: Caller, iat: float) -> None:
+        self._bound(self._tokens)
+        self._tokens[token] = (time.monotonic(), caller, iat)
+
+    def _bound(self, entries: dict[Any, Any]) -> None:
+        if len(entries) >= self.max_entries:  # oldest first (dicts keep insertion order)
+            for stale in list(entries)[: self.max_entries // 2]:
+                del entries[stale]
+
+
+SERVICE_NOT_FOUND = "Invalid token: service not found"
+NO_KEYS = "Invalid token: service has no API keys"
+
+
+def _verify(token: str, service: NotifyService | None, keys: list[NotifyApiKey], *,
+            clock: float, leeway_seconds: int) -> tuple[Caller, float]:
+    """The caller whose key signed ``token``, and the token's ``iat``; Notify's errors."""
+    if service is None:
+        raise AuthError(SERVICE_NOT_FOUND)
+    if not keys:
+        raise AuthError(NO_KEYS)
+    for key in keys:
+        try:
+            verified = jwt.decode(token, key.secret, algorithms=["HS256"],
+                                  options={"verify_iat": False, "verify_exp": False,
+                                           "verify_nbf": False})
+        except jwt.PyJWTError:
+            continue
+        iat = verified.get("iat")
+        if not isinstance(iat, int | float):
+            raise AuthError("Invalid token: iat field not provided")
+        if abs(clock - iat) > leeway_seconds:
+            raise AuthError(CLOCK_SKEW)
+        if key.revoked_at is not None:
+            raise AuthError("Invalid token: API key revoked")
+        return Caller(service=service, key=key), iat
+    raise AuthError(KEY_NOT_FOUND)
+
+
 async def authenticate(session: AsyncSession, authorization: str | None, *,
-                       leeway_seconds: int = 30, now: float | None = None) -> Caller:
+                       leeway_seconds: int = 30, now: float | None = None,
+                       cache: KeyCache | None = None) -> Caller:
     """Notify's checks, in its order, with its messages."""
     if not authorization:
         raise AuthError(TOKEN_MISSING, status_code=401)
@@ -101,6 +189,13 @@ async def authenticate(session: AsyncSession, authorization: str | None, *,
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError(BEARER_REQUIRED, status_code=401)
     token = token.strip()
+    clock = now if now is not None else time.time()
+    known = cache.token(token) if cache is not None else None
+    if known is not None:  # verified moments ago (its key not revoked then)
+        caller, issued_at = known
+        if abs(clock - issued_at) > leeway_seconds:
+            raise AuthError(CLOCK_SKEW)
+        return caller
     try:
         header = jwt.get_unverified_header(token)
         claims = jwt.decode(token, options={"verify_signature": False})
@@ -115,29 +210,21 @@ async def authenticate(session: AsyncSession, authorization: str | None, *,
         service_id = uuid.UUID(str(issuer))
     except ValueError:
         raise AuthError("Invalid token: service id is not the right data type") from None
-    service = await session.get(NotifyService, service_id)
-    if service is None:
-        raise AuthError("Invalid token: service not found")
-    keys = (await session.execute(
-        sa.select(NotifyApiKey).where(col(NotifyApiKey.service_id) == service_id))).scalars().all()
-    if not keys:
-        raise AuthError("Invalid token: service has no API keys")
-    for key in keys:
-        try:
-            verified = jwt.decode(token, key.secret, algorithms=["HS256"],
-                                  options={"verify_iat": False, "verify_exp": False,
-                                           "verify_nbf": False})
-        except jwt.PyJWTError:
-            continue
-        iat = verified.get("iat")
-        if not isinstance(iat, int | float):
-            raise AuthError("Invalid token: iat field not provided")
-        if abs((now if now is not None else time.time()) - iat) > leeway_seconds:
-            raise AuthError(CLOCK_SKEW)
-        if key.revoked_at is not None:
-            raise AuthError("Invalid token: API key revoked")
-        return Caller(service=service, key=key)
-    raise AuthError(KEY_NOT_FOUND)
+    if cache is None:
+        service, keys = await _service_keys(session, service_id)
+        return _verify(token, service, keys, clock=clock, leeway_seconds=leeway_seconds)[0]
+    service, keys, fresh = await cache.service_keys(session, service_id)
+    try:
+        caller, iat = _verify(token, service, keys, clock=clock,
+                              leeway_seconds=leeway_seconds)
+    except AuthError as exc:
+        if fresh or exc.message not in (SERVICE_NOT_FOUND, NO_KEYS, KEY_NOT_FOUND):
+            raise
+        # created since they were cached? read them again before refusing
+        service, keys, _ = await cache.service_keys(session, service_id, refresh=True)
+        caller, iat = _verify(token, service, keys, clock=clock, leeway_seconds=leeway_seconds)
+    cache.remember(token, caller, iat)
+    return caller
 
 
 class RateLimiter:
@@ -186,6 +273,35 @@ def _team_members(service: NotifyService) -> set[str]:
     return members
 
 
+class TemplateCache:
+    """Template versions by ``(id, version)``: a version never changes once written, so a
+    request reads only the template's current version number (one small query) and the
+    content comes from here. An edit (a new version) is seen at once, by every process."""
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self.max_entries = max_entries
+        self._views: dict[tuple[uuid.UUID, int], templates.TemplateView] = {}
+
+    async def current(self, session: AsyncSession, *, template_id: uuid.UUID,
+                      service_id: uuid.UUID) -> templates.TemplateView:
+        """Raises NotFound, as :func:`templates.get_template`."""
+        row = (await session.execute(
+            sa.select(col(Template.version), col(Template.archived), col(Template.service_id))
+            .where(col(Template.id) == template_id))).one_or_none()
+        if row is None or row.archived or row.service_id != service_id:
+            raise NotFound("No such template.")
+        view = self._views.get((template_id, row.version))
+        if view is None:
+            view = await templates.get_template(session, template_id=template_id,
+                                                version=row.version, service_id=service_id)
+            session.expunge(view.template)  # shared by requests: a rollback must not
+            session.expunge(view.version)  # expire them
+            if len(self._views) >= self.max_entries:
+                self._views.clear()
+            self._views[(template_id, row.version)] = view
+        return view
+
+
 @dataclass(frozen=True)
 class Sent:
     notification: Notification
@@ -194,7 +310,8 @@ class Sent:
 
 async def send_notification(uow: UnitOfWork, caller: Caller, channel: Channel,
                             body: dict[str, Any], *, settings: Settings,
-                            reader: AsyncSession | None = None) -> Sent:
+                            reader: AsyncSession | None = None,
+                            template_cache: TemplateCache | None = None) -> Sent:
     """POST /v2/notifications/{email,sms}: validate, render, store as ``created``.
 
     ``reader`` (a read session) serves the template lookup, so the write transaction (on
@@ -226,8 +343,12 @@ async def send_notification(uow: UnitOfWork, caller: Caller, channel: Channel,
         raise ValidationError(f"{field} {exc}") from None
 
     try:
-        view = await templates.get_template(reader or uow.session, template_id=template_id,
-                                            service_id=caller.service.id)
+        if template_cache is not None:
+            view = await template_cache.current(reader or uow.session, template_id=template_id,
+                                                service_id=caller.service.id)
+        else:
+            view = await templates.get_template(reader or uow.session, template_id=template_id,
+                                                service_id=caller.service.id)
     except NotFound:
         raise BadRequestError("Template not found") from None
     if view.template.template_type != channel.value:

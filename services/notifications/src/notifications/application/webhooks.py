@@ -145,7 +145,8 @@ class WebhookDeliveryWorker(CommitWokenWorker):
 
     def __init__(self, db: Database, settings: Settings,
                  client: httpx.AsyncClient | None = None) -> None:
-        super().__init__(db, idle_seconds=settings.delivery_idle_seconds)
+        super().__init__(db, idle_seconds=settings.delivery_idle_seconds,
+                         linger_seconds=settings.delivery_linger_seconds)
         self.settings = settings
         self.client = client or httpx.AsyncClient(
             timeout=settings.webhook_timeout_seconds, follow_redirects=False)

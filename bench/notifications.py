@@ -1,0 +1,350 @@
+"""Notifications: GOV.UK Notify's ``POST /v2/notifications/email`` accepted per second, and
+emails delivered to an SMTP server per second.
+
+Set-up, as deployed: Kafka and PostgreSQL (``bench/_infra.py``), the dev SMTP sink
+(``mkinfra.smtp_sink``, its own process, one ``.eml`` file a message), the notifications
+service on PostgreSQL (``BENCH_NOTIFICATIONS_DATABASE=sqlite`` for its SQLite file) with its
+relay, consumer and delivery workers, and the gateway, each in its own process. A live API
+key and the dev email template come from ``notifications.devcreds``. Requests carry a
+Notify JWT (HS256, ``iss`` the service id, ``iat`` now) made once a second, as the official
+client's tokens are (one per request, identical within a second).
+
+(a) accepted: at a steady 50/s (Notify's 3,000 a minute per key type), open loop — each
+    request is timed from when it was due, so a slow answer cannot hide the ones queued
+    behind it — p50/p95/p99, direct to the service and through the gateway; then maximum
+    throughput with wrk (32 connections). Goal: p95 < 20 ms at 50/s.
+(b) delivered: after the backlog has drained, N emails (``BENCH_NOTIFICATIONS_EMAILS``,
+    5,000) are queued in one transaction through the API's own ``send_notification``
+    (rendered, stored ``created``, an outbox event each), one more is posted to the API so
+    its commit wakes the worker, and the clock runs from that commit until the sink holds
+    all of them. Goal: >= 200 emails/s. Then, for comparison, N more are posted to the API
+    (16 at a time, direct) and timed from the first post until the sink holds them all
+    (accepting and delivering at once, in one process).
+
+Rate limits: the maximum-throughput phase is far over Notify's 3,000 a minute, and every
+phase sends with the same key, so the run raises the limits rather than spreading the load
+over keys (the service's limit is per service and key type: more keys of one type would not
+help): ``NOTIFICATIONS_NOTIFY_RATE_LIMIT_PER_MINUTE`` and the gateway's ``notify`` and
+``anonymous`` classes (through the gateway a ``/v2`` caller is anonymous to it, limited per
+client address) are set to a million a minute. The limiters still run on every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+
+from bench import _infra
+from bench._procs import ROOT, Processes, ensure_wrk, run_wrk
+from mkinfra._proc import free_port, terminate_group
+
+STEADY_RATE = 50.0  # 3,000 a minute
+STEADY_SECONDS = float(os.environ.get("BENCH_NOTIFICATIONS_STEADY_SECONDS", "20"))
+MAX_SECONDS = int(os.environ.get("BENCH_NOTIFICATIONS_MAX_SECONDS", "10"))
+EMAILS = int(os.environ.get("BENCH_NOTIFICATIONS_EMAILS", "5000"))
+DRAIN_SECONDS = float(os.environ.get("BENCH_NOTIFICATIONS_DRAIN_SECONDS", "180"))
+DATABASE = os.environ.get("BENCH_NOTIFICATIONS_DATABASE", "postgresql")
+MAX_CONNECTIONS = 32
+LIMIT = "1000000/60s"
+PATH = "/v2/notifications/email"
+
+
+class Tokens:
+    """A Notify JWT per second (the official client's tokens are identical within one)."""
+
+    def __init__(self, api_key: str) -> None:
+        self.service_id, self.secret = api_key[-73:-37], api_key[-36:]
+        self._second = 0
+        self._token = ""
+
+    def at(self, second: int) -> str:
+        return jwt.encode({"iss": self.service_id, "iat": second}, self.secret,
+                          algorithm="HS256")
+
+    def now(self) -> str:
+        second = int(time.time())
+        if second != self._second:
+            self._second, self._token = second, self.at(second)
+        return self._token
+
+
+def email_body(template_id: str, n: int) -> dict[str, Any]:
+    return {"email_address": f"resident+{n}@example.com", "template_id": template_id,
+            "reference": f"bench-{n}",
+            "personalisation": {"name": "Ann", "reference": f"MK-{n}", "status": "in progress",
+                                "details": ["We have inspected the site", "A crew is booked"],
+                                "show_help": "yes"}}
+
+
+def sink_count(maildir: Path) -> int:
+    with os.scandir(maildir) as it:
+        return sum(1 for e in it if e.name.endswith(".eml"))
+
+
+async def steady(base: str, tokens: Tokens, template_id: str, *, rate: float, seconds: float,
+                 first: int) -> dict[str, Any]:
+    """Open loop at ``rate``/s; latency from when each request was due."""
+    latencies: list[float] = []
+    failures: list[int] = []
+    total = int(rate * seconds)
+    async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=64, force_close=False)) as http:
+
+        async def one(n: int, due: float) -> None:
+            headers = {"Authorization": f"Bearer {tokens.now()}"}
+            async with http.post(base + PATH, json=email_body(template_id, n),
+                                 headers=headers) as r:
+                await r.read()
+                if r.status == 201:
+                    latencies.append((time.perf_counter() - due) * 1000)
+                else:
+                    failures.append(r.status)
+
+        tasks = []
+        start = time.perf_counter() + 0.05
+        for i in range(total):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(first + i, due)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    return {"accepted": len(latencies), "failures": len(failures),
+            "failure_statuses": sorted(set(failures)), "rate": len(latencies) / elapsed,
+            "p50": _infra.percentile(latencies, 50), "p95": _infra.percentile(latencies, 95),
+            "p99": _infra.percentile(latencies, 99),
+            "mean": statistics.fmean(latencies) if latencies else float("nan")}
+
+
+def wrk_script(tokens: Tokens, template_id: str, seconds: int) -> str:
+    """Lua for wrk: post the email with the token of the current second."""
+    now = int(time.time())
+    table = ",\n".join(f'  [{s}] = "{tokens.at(s)}"' for s in range(now - 5, now + seconds))
+    body = json.dumps(email_body(template_id, 0)).replace("\\", "\\\\").replace("'", "\\'")
+    return f"""local tokens = {{
+{table}
+}}
+local body = '{body}'
+request = function()
+  local headers = {{}}
+  headers["Content-Type"] = "application/json"
+  headers["Authorization"] = "Bearer " .. tokens[os.time()]
+  return wrk.format("POST", "{PATH}", headers, body)
+end
+"""
+
+
+async def delivery(base: str, tokens: Tokens, template_id: str, maildir: Path, *,
+                   emails: int, first: int, timeout: float) -> dict[str, Any]:
+    """Send ``emails`` as fast as they are accepted; time until the sink holds them all."""
+    before = sink_count(maildir)
+    accepted = 0
+    start = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as http:
+        queue = iter(range(first, first + emails))
+
+        async def sender() -> None:
+            nonlocal accepted
+            for n in queue:
+                headers = {"Authorization": f"Bearer {tokens.now()}"}
+                async with http.post(base + PATH, json=email_body(template_id, n),
+                                     headers=headers) as r:
+                    await r.read()
+                    accepted += r.status == 201
+
+        await asyncio.gather(*(sender() for _ in range(16)))
+    accepted_in = time.perf_counter() - start
+    at_accepted = sink_count(maildir) - before
+    deadline = time.perf_counter() + timeout
+    while (delivered := sink_count(maildir) - before) < accepted:
+        if time.perf_counter() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    drain = elapsed - accepted_in
+    return {"emails": accepted, "delivered": delivered, "seconds": elapsed,
+            "accepted_per_s": accepted / accepted_in, "emails_per_s": delivered / elapsed,
+            "delivered_while_accepting": at_accepted,
+            "drain_per_s": (delivered - at_accepted) / drain if drain > 0.05 else float("nan")}
+
+
+async def queue_emails(db_url: str, api_key: str, template_id: str, emails: int) -> None:
+    """``emails`` notifications in one transaction, as the API stores each."""
+    from notifications.application import notify_api
+    from notifications.config import Settings
+    from notifications.domain.notification import Channel
+    from servicekit.db import Database
+    from servicekit.uow import UnitOfWork
+
+    settings = Settings(database_url=db_url)
+    db = Database(db_url)
+    try:
+        async with db.read_session() as session:
+            caller = await notify_api.authenticate(session, f"Bearer {Tokens(api_key).now()}")
+        cache = notify_api.TemplateCache()
+        async with UnitOfWork(db, source=settings.cloudevents_source) as uow:
+            for n in range(emails):
+                await notify_api.send_notification(uow, caller, Channel.EMAIL,
+                                                   email_body(template_id, n),
+                                                   settings=settings, template_cache=cache)
+            await uow.commit()
+    finally:
+        await db.dispose()
+
+
+async def delivery_from_queue(db_url: str, base: str, api_key: str, template_id: str,
+                              maildir: Path, *, emails: int, timeout: float
+                              ) -> dict[str, Any]:
+    before = sink_count(maildir)
+    await queue_emails(db_url, api_key, template_id, emails)
+    start = time.perf_counter()
+    tokens = Tokens(api_key)
+    async with aiohttp.ClientSession() as http, http.post(
+            base + PATH, json=email_body(template_id, 0),
+            headers={"Authorization": f"Bearer {tokens.now()}"}) as r:
+        assert r.status == 201, await r.text()
+    expected = emails + 1
+    deadline = start + timeout
+    while (delivered := sink_count(maildir) - before) < expected:
+        if time.perf_counter() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    return {"emails": expected, "delivered": delivered, "seconds": elapsed,
+            "emails_per_s": delivered / elapsed}
+
+
+async def wait_drained(base: str, tokens: Tokens, timeout: float) -> bool:
+    """Until no email is pending (created or sending), as Notify's API tells."""
+    deadline = time.perf_counter() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.perf_counter() < deadline:
+            async with http.get(base + "/v2/notifications",
+                                params={"status": "pending", "template_type": "email"},
+                                headers={"Authorization": f"Bearer {tokens.now()}"}) as r:
+                if r.status == 200 and not (await r.json())["notifications"]:
+                    return True
+            await asyncio.sleep(0.5)
+    return False
+
+
+def run() -> dict[str, Any]:
+    print(f"\n== Notifications: Notify API accepted/s, emails delivered/s "
+          f"({DATABASE}) ==", flush=True)
+    wrk = ensure_wrk()
+    tmp = Path(tempfile.mkdtemp(prefix="mk-bench-notify-"))
+    maildir = tmp / "mail"
+    results: dict[str, Any] = {}
+    with ExitStack() as stack:
+        bootstrap = stack.enter_context(_infra.kafka())
+        if DATABASE == "sqlite":
+            db_url = f"sqlite:///{tmp}/notifications.sqlite3"
+        else:
+            from mkinfra.postgres import drop_database_at
+
+            admin_url = stack.enter_context(_infra.postgres())
+            drop_database_at(admin_url, "bench_notifications")  # a server given by DATABASE_URL
+            db_url = _infra.create_database(admin_url, "bench_notifications")
+        procs = Processes(tmp)
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        stack.callback(procs.close)
+        smtp_port, port = free_port(), free_port()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+               "NOTIFICATIONS_DATABASE_URL": db_url, "NOTIFICATIONS_PORT": str(port),
+               "NOTIFICATIONS_SMTP_PORT": str(smtp_port), "NOTIFICATIONS_LOG_LEVEL": "WARNING",
+               "NOTIFICATIONS_SMS_SINK_DIR": str(tmp / "sms"),
+               "NOTIFICATIONS_NOTIFY_RATE_LIMIT_PER_MINUTE": "1000000"}
+        sink = subprocess.Popen([sys.executable, "-m", "mkinfra.smtp_sink", "--dir",
+                                 str(maildir), "--port", str(smtp_port)], env=env, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, start_new_session=True)
+        stack.callback(terminate_group, sink, 10)
+        subprocess.run([sys.executable, "-m", "notifications.devcreds", "--var", str(tmp)],
+                       env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        creds = dict(line.split("=", 1) for line in (tmp / "dev-credentials.env")
+                     .read_text().splitlines() if "=" in line and not line.startswith("#"))
+        direct = procs.service("notifications", env, port=port)
+        gateway, _ = procs.gateway(env, {"NOTIFICATIONS": direct},
+                                   limits={"notify": LIMIT, "anonymous": LIMIT})
+        tokens = Tokens(creds["NOTIFY_API_KEY"])
+        template_id = creds["NOTIFY_EMAIL_TEMPLATE_ID"]
+        sent = 0
+
+        def steady_at(base: str) -> dict[str, Any]:
+            nonlocal sent
+            r = asyncio.run(steady(base, tokens, template_id, rate=STEADY_RATE,
+                                   seconds=STEADY_SECONDS, first=sent))
+            sent += r["accepted"] + r["failures"]
+            return r
+
+        # warm-up: connections, caches, first calls
+        for base in (direct, gateway):
+            asyncio.run(steady(base, tokens, template_id, rate=50, seconds=2, first=sent))
+            sent += 100
+        print(f"  (a) steady {STEADY_RATE:.0f}/s for {STEADY_SECONDS:.0f} s, open loop",
+              flush=True)
+        results["steady_direct"] = steady_at(direct)
+        results["steady_gateway"] = steady_at(gateway)
+        print(f"  (a) maximum: wrk -c{MAX_CONNECTIONS} -d{MAX_SECONDS}s POST {PATH}",
+              flush=True)
+        script = wrk_script(tokens, template_id, 2 * MAX_SECONDS + 120)
+        for name, base in (("max_direct", direct), ("max_gateway", gateway)):
+            results[name] = run_wrk(wrk, base + PATH, {}, connections=MAX_CONNECTIONS,
+                                    duration=MAX_SECONDS, script=script)
+        print("  waiting for the backlog to be delivered …", flush=True)
+        results["drained"] = asyncio.run(wait_drained(direct, tokens, DRAIN_SECONDS))
+        print(f"  (b) delivery: {EMAILS} emails queued in one transaction", flush=True)
+        results["queued"] = asyncio.run(delivery_from_queue(
+            db_url, direct, creds["NOTIFY_API_KEY"], template_id, maildir, emails=EMAILS,
+            timeout=DRAIN_SECONDS))
+        print(f"  (b) delivery: {EMAILS} emails posted to the API", flush=True)
+        results["delivery"] = asyncio.run(delivery(direct, tokens, template_id, maildir,
+                                                   emails=EMAILS, first=sent + 1,
+                                                   timeout=DRAIN_SECONDS))
+    _print(results)
+    return results
+
+
+def _print(r: dict[str, Any]) -> None:
+    sd, sg = r["steady_direct"], r["steady_gateway"]
+    md, mg = r["max_direct"], r["max_gateway"]
+    def row(label: str, a: str, b: str) -> str:
+        return f"  {label:<38}{a:>13}{b:>13}"
+
+    print(row("", "direct", "gateway"))
+    print(row("steady 50/s: accepted/s", f"{sd['rate']:.1f}", f"{sg['rate']:.1f}"))
+    for p in ("p50", "p95", "p99"):
+        goal = "   (goal p95 < 20 ms)" if p == "p95" else ""
+        print(row(f"steady 50/s: {p} ms", f"{sd[p]:.1f}", f"{sg[p]:.1f}") + goal)
+    if sd["failures"] or sg["failures"]:
+        print(f"  steady failures: direct {sd['failures']} {sd['failure_statuses']}, "
+              f"gateway {sg['failures']} {sg['failure_statuses']}")
+    print(row(f"maximum ({MAX_CONNECTIONS} conn.): accepted/s", f"{md['rps']:.0f}",
+              f"{mg['rps']:.0f}") + f"   ratio {mg['rps'] / md['rps']:.2f}x")
+    print(row("maximum: p50 / p95 / p99 ms", f"{md['p50']:.0f}/{md['p95']:.0f}/{md['p99']:.0f}",
+              f"{mg['p50']:.0f}/{mg['p95']:.0f}/{mg['p99']:.0f}"))
+    if md["errors"] or mg["errors"]:
+        print(f"  maximum: non-2xx direct {md['errors']:.0f}, gateway {mg['errors']:.0f}")
+    d = r["delivery"]
+    if not r["drained"]:
+        print(f"  the backlog was not delivered within {DRAIN_SECONDS:.0f} s")
+    q = r["queued"]
+    print(f"  (b) queued: {q['delivered']} of {q['emails']} emails in the sink in "
+          f"{q['seconds']:.1f} s: {q['emails_per_s']:.0f} emails/s (goal >= 200)")
+    print(f"  (b) via the API: {d['delivered']} of {d['emails']} emails in the sink in "
+          f"{d['seconds']:.1f} s: {d['emails_per_s']:.0f} emails/s; accepted at "
+          f"{d['accepted_per_s']:.0f}/s, {d['delivered_while_accepting']} delivered meanwhile,"
+          f" then {d['drain_per_s']:.0f}/s")

@@ -1,0 +1,115 @@
+"""What the Notify API's hot path keeps in memory (keys, verified tokens, template versions)
+and the email as built for SMTP: still Notify's rules, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import cast
+
+import jwt
+import pytest
+import sqlalchemy as sa
+
+from notifications.adapters.email import OutgoingEmail, build_message
+from notifications.application import notify_api, templates
+from notifications.domain.notify import AuthError, KeyType, split_api_key
+from notifications.persistence.tables import NotifyApiKey
+from servicekit.db import Database
+from servicekit.errors import NotFound
+
+
+async def _service(db: Database) -> tuple[uuid.UUID, str, uuid.UUID]:
+    async with db.session() as s:
+        service = await notify_api.create_service(s, name="MK", email_from="mk@x.example",
+                                                  sms_sender="MK")
+        _, key = await notify_api.create_api_key(s, service_id=service.id, name="live",
+                                                 key_type=KeyType.LIVE)
+        view = await templates.create_template(s, service_id=service.id, template_type="email",
+                                               name="T", subject="Hi ((name))", body="v1")
+        await s.commit()
+        return service.id, key, view.template.id
+
+
+def _bearer(api_key: str, iat: float | None = None) -> str:
+    service_id, secret = split_api_key(api_key)
+    iat = int(time.time()) if iat is None else iat
+    return "Bearer " + jwt.encode({"iss": service_id, "iat": iat}, secret, algorithm="HS256")
+
+
+async def test_a_cached_token_still_checks_its_clock_and_revocation_is_seen_after_the_ttl(
+        db: Database) -> None:
+    _, api_key, _ = await _service(db)
+    cache = notify_api.KeyCache(ttl=60)
+    token = _bearer(api_key)
+    async with db.read_session() as s:
+        caller = await notify_api.authenticate(s, token, cache=cache)
+    async with db.session() as s:  # revoked in the database
+        await s.execute(sa.update(NotifyApiKey).values(revoked_at=datetime.now(UTC)))
+        await s.commit()
+    async with db.read_session() as s:
+        again = await notify_api.authenticate(s, token, cache=cache)  # within the ttl
+        assert again.key.id == caller.key.id
+        with pytest.raises(AuthError) as skew:  # the same token, too late
+            await notify_api.authenticate(s, token, cache=cache, now=time.time() + 31)
+        assert skew.value.message.startswith("Error: Your system clock")
+        cache.ttl = 0
+        with pytest.raises(AuthError) as revoked:
+            await notify_api.authenticate(s, token, cache=cache)
+        assert revoked.value.message == "Invalid token: API key revoked"
+
+
+async def test_a_new_template_version_is_used_at_once(db: Database) -> None:
+    service_id, _, template_id = await _service(db)
+    cache = notify_api.TemplateCache()
+    async with db.read_session() as s:
+        first = await cache.current(s, template_id=template_id, service_id=service_id)
+    async with db.session() as s:
+        await templates.edit_template(s, template_id=template_id, body="v2")
+        await s.commit()
+    async with db.read_session() as s:
+        second = await cache.current(s, template_id=template_id, service_id=service_id)
+        assert (first.version.version, second.version.version) == (1, 2)
+        assert second.version.body == "v2"
+        with pytest.raises(NotFound):  # another service's template
+            await cache.current(s, template_id=template_id, service_id=uuid.uuid4())
+
+
+def test_the_email_as_sent_cannot_be_given_headers_and_keeps_long_links_whole() -> None:
+    link = "https://mk.example/api/v1/unsubscribe?token=" + "a" * 150
+    raw = build_message(OutgoingEmail(
+        message_id="<n-1@mk.example>", to="resident@example.com",
+        subject="Café opening\r\nBcc: someone@evil.example", text="Hello é", html="<p>Hi</p>",
+        headers=(("List-Unsubscribe", f"<{link}>"),)), sender="Cöuncil <no-reply@mk.example>")
+    assert b"\r\n" in raw and not any(len(line) > 998 for line in raw.split(b"\r\n"))
+    msg = cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
+    assert msg["Bcc"] is None
+    assert msg["Subject"] == "Café opening  Bcc: someone@evil.example"
+    assert msg["From"] == "Cöuncil <no-reply@mk.example>"
+    assert msg["List-Unsubscribe"] == f"<{link}>"
+    assert msg["Message-ID"] == "<n-1@mk.example>"
+    plain, html = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert plain is not None and html is not None
+    assert plain.get_content() == "Hello é" and html.get_content() == "<p>Hi</p>"
+
+
+async def test_a_key_created_after_its_service_was_cached_works_at_once(db: Database) -> None:
+    service_id, api_key, _ = await _service(db)
+    cache = notify_api.KeyCache(ttl=60)
+    async with db.read_session() as s:
+        await notify_api.authenticate(s, _bearer(api_key), cache=cache)
+    async with db.session() as s:
+        _, new_key = await notify_api.create_api_key(s, service_id=service_id, name="new",
+                                                     key_type=KeyType.TEST)
+        await s.commit()
+    async with db.read_session() as s:
+        caller = await notify_api.authenticate(s, _bearer(new_key), cache=cache)
+        assert caller.key_type is KeyType.TEST
+        with pytest.raises(AuthError) as unknown:
+            await notify_api.authenticate(s, _bearer(f"x-{service_id}-{uuid.uuid4()}"),
+                                          cache=cache)
+        assert unknown.value.message == "Invalid token: API key not found"
