@@ -74,6 +74,7 @@ async def run_platform(*, tmp: Path, kafka_bootstrap: str, smtp_port: int,
                        database: Callable[[str], str],
                        limit_settings: LimitSettings | None = None,
                        staff_alert_email: str | None = "digital-team@milton-keynes.example",
+                       notifications_overrides: dict[str, Any] | None = None,
                        ) -> AsyncIterator[Platform]:
     common = {"kafka_bootstrap_servers": kafka_bootstrap, "environment": "test"}
     apps = {
@@ -84,7 +85,7 @@ async def run_platform(*, tmp: Path, kafka_bootstrap: str, smtp_port: int,
         "notifications": notifications_app(NotificationsSettings(
             database_url=database("notifications"), smtp_port=smtp_port,
             staff_alert_email=staff_alert_email, consumer_backoff_initial_seconds=0.1,
-            consumer_backoff_max_seconds=1.0, **common)),
+            consumer_backoff_max_seconds=1.0, **common, **(notifications_overrides or {}))),
     }
     auth_db = f"sqlite:///{tmp}/gateway.sqlite3"
     creds = await ensure_dev_credentials(tmp, AuthSettings(database_url=auth_db))
