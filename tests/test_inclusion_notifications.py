@@ -81,3 +81,64 @@ async def test_enrolling_emails_the_consenting_citizen_once_and_not_the_opted_ou
     assert email["List-Unsubscribe"]
     await asyncio.sleep(1.5)  # give a duplicate or the opted-out email time to show up
     assert [m["To"] for m in learners()] == ["learner.one@example.com"]
+
+
+async def test_cancelling_a_session_emails_the_consenting_citizen_once_and_not_the_opted_out(
+        platform: Platform, smtp_sink: SmtpSink) -> None:
+    """Staff cancel the session both citizens enrolled in: inclusion publishes one
+    ``SessionCancelled`` naming both (and, for bookkeeping, an ``EnrolmentCancelled`` per
+    enrolment, which sends nothing); the consenting citizen gets exactly one cancellation
+    email, the opted-out one none."""
+    one, two = platform.bearer("CITIZEN_TOKEN"), platform.bearer("CITIZEN2_TOKEN")
+    staff = platform.bearer("STAFF_TOKEN")
+    title = f"Staying safe online {uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as http:
+        yes = await http.put("/api/v1/preferences", headers=one,
+                             json={"email": "cancel.one@example.com"})
+        assert yes.status_code == 200, yes.text
+        no = await http.put("/api/v1/preferences", headers=two, json={
+            "email": "cancel.two@example.com",
+            "topics": {"digital-inclusion": {"email": False, "sms": False}}})
+        assert no.status_code == 200, no.text
+
+        session_id = await _session(http, staff, title)
+        for citizen in (one, two):
+            enrolled = await http.post(f"/api/v1/sessions/{session_id}/enrolments",
+                                       headers=citizen, json={"consent": True})
+            assert enrolled.status_code == 201, enrolled.text
+
+        refused = await http.post(f"/api/v1/sessions/{session_id}/cancel", headers=one,
+                                  json={"reason": "The tutor is unwell."})
+        assert refused.status_code == 403, refused.text
+        cancelled = await http.post(f"/api/v1/sessions/{session_id}/cancel", headers=staff,
+                                    json={"reason": "The tutor is unwell."})
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "cancelled"
+        again = await http.post(f"/api/v1/sessions/{session_id}/cancel", headers=staff,
+                                json={"reason": "The tutor is unwell."})
+        assert again.status_code == 200, again.text  # idempotent: no second event
+        late = await http.post(f"/api/v1/sessions/{session_id}/enrolments", headers=one,
+                               json={"consent": True})
+        assert late.status_code == 409, late.text
+
+    def about_this_session() -> list[EmailMessage]:
+        return [m for m in smtp_sink.messages()
+                if str(m["To"]).startswith("cancel.") and title in str(m["Subject"])]
+
+    def cancellations() -> list[EmailMessage]:
+        return [m for m in about_this_session() if "cancelled" in str(m["Subject"])]
+
+    async def arrived() -> list[EmailMessage]:
+        return cancellations()
+
+    [email] = await eventually(arrived, timeout=30, message="no cancellation email")
+    assert email["To"] == "cancel.one@example.com"
+    assert str(email["Subject"]).startswith(f"Your session has been cancelled: {title} on ")
+    text = next(part for part in email.walk() if part.get_content_type() == "text/plain")
+    assert "Reason: The tutor is unwell." in text.get_content()
+    assert "book another session" in text.get_content()
+    await asyncio.sleep(1.5)  # give a duplicate or the opted-out email time to show up
+    assert [m["To"] for m in cancellations()] == ["cancel.one@example.com"]
+    # One booking email and one cancellation email: none for the enrolment's own cancellation.
+    assert sorted(str(m["Subject"]).split(":")[0] for m in about_this_session()) == [
+        "Your place is booked", "Your session has been cancelled"]

@@ -84,6 +84,40 @@ class SessionReminderDue(_InclusionEvent):
     venue_postcode: str | None = None
 
 
+
+@register
+class SessionCancelled(_InclusionEvent):
+    """Staff cancelled a session before it started: every confirmed and waitlisted enrolment
+    in it was cancelled too (nobody is promoted). This is the event that tells the affected
+    citizens; each cancelled enrolment is also announced as ``EnrolmentCancelled`` with
+    ``cancelled_by`` = ``session-cancelled``, for bookkeeping only. Emitted once per
+    session."""
+
+    event_name: ClassVar[str] = "SessionCancelled"
+    topic: ClassVar[str] = SESSION.name
+    aggregate_field: ClassVar[str] = "session_id"
+
+    session_id: uuid.UUID = Field(description="Session id (the aggregate id).")
+    programme_id: uuid.UUID
+    venue_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    reason: str = Field(description="Why it was cancelled, as staff wrote it for citizens.")
+    participant_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        description="Participants whose confirmed or waitlisted enrolment was cancelled.")
+    citizen_ids: list[str] = Field(
+        default_factory=list, description="Their subject ids (opaque), erased ones left out.")
+    cancelled_enrolment_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="The enrolments cancelled with the session.")
+    cancelled_by: str | None = Field(default=None, description="Staff subject id, not a name.")
+    programme_title: str | None = Field(
+        default=None, description="The programme's title, for messages to participants.")
+    venue_name: str | None = Field(default=None, description="Where the session was to be held.")
+    venue_address: str | None = None
+    venue_postcode: str | None = None
+
+
 # -- enrolments ------------------------------------------------------------------------------
 
 class _EnrolmentEvent(_InclusionEvent):
@@ -136,8 +170,10 @@ class EnrolmentCancelled(_EnrolmentEvent):
 
     event_name: ClassVar[str] = "EnrolmentCancelled"
     previous_status: str = Field(description="confirmed or waitlisted.")
-    cancelled_by: str = Field(description="citizen, staff or erasure (the participant asked "
-                                          "for their data to be erased).")
+    cancelled_by: str = Field(description="citizen, staff, erasure (the participant asked "
+                                          "for their data to be erased) or session-cancelled "
+                                          "(staff cancelled the whole session: SessionCancelled "
+                                          "tells the citizen).")
 
 
 # -- device lending --------------------------------------------------------------------------

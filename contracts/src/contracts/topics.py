@@ -51,7 +51,7 @@ PROGRAMME = Topic(
 SESSION = Topic(
     name="inclusion.session.v1",
     description="Sessions of programmes: scheduled, reminders due, cancelled.",
-    events=("SessionScheduled", "SessionReminderDue"),
+    events=("SessionScheduled", "SessionReminderDue", "SessionCancelled"),
 )
 ENROLMENT = Topic(
     name="inclusion.enrolment.v1",

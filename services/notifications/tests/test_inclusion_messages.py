@@ -19,6 +19,7 @@ from contracts.inclusion import (
     EnrolmentCancelled,
     EnrolmentConfirmed,
     EnrolmentWaitlisted,
+    SessionCancelled,
     SessionReminderDue,
     WaitlistPromoted,
 )
@@ -72,6 +73,16 @@ def reminder(citizen: str | None) -> Event:
         programme_title="Getting started online", venue_name="Central Library")
 
 
+def session_cancelled(citizen: str | None) -> Event:
+    return SessionCancelled(
+        session_id=uuid.uuid4(), programme_id=uuid.uuid4(), venue_id=uuid.uuid4(),
+        starts_at=STARTS, ends_at=STARTS + timedelta(hours=2), reason="The tutor is unwell",
+        participant_ids=[uuid.uuid4()], citizen_ids=[citizen] if citizen else [],
+        cancelled_enrolment_ids=[uuid.uuid4()], occurred_at=datetime.now(UTC),
+        programme_title="Getting started online", venue_name="Central Library",
+        venue_address="555 Silbury Boulevard", venue_postcode="MK9 3HL")
+
+
 def overdue(citizen: str | None) -> Event:
     return DeviceReturnOverdue(device_id=uuid.uuid4(), loan_id=uuid.uuid4(),
                                participant_id=uuid.uuid4(), citizen_id=citizen,
@@ -88,6 +99,8 @@ CASES = {
                            False),
     "SessionReminderDue": (reminder,
                            "Reminder: Getting started online on Tuesday 1 December 2026", True),
+    "SessionCancelled": (session_cancelled, "Your session has been cancelled: Getting "
+                         "started online on Tuesday 1 December 2026", True),
     "DeviceReturnOverdue": (overdue, "Please return the device you borrowed", True),
 }
 
@@ -204,3 +217,50 @@ async def test_no_message_when_erasure_cancelled_the_enrolment(db: Database) -> 
                                **_enrolment("c-gone"))
     assert await consumer(db, AT_NOON).process(record(event, 1)) == "handled"
     assert await messages(db) == []
+
+
+async def test_a_cancelled_session_tells_each_citizen_once_by_email_and_text(
+        db: Database) -> None:
+    await add_citizen(db, "c-1", email="one@example.com", phone="+447700900111",
+                      consents={"sms": True})
+    await add_citizen(db, "c-2", email="two@example.com")
+    await add_citizen(db, "c-3", email="three@example.com", consents={"email": False})
+    event = SessionCancelled(
+        session_id=uuid.uuid4(), programme_id=uuid.uuid4(), venue_id=uuid.uuid4(),
+        starts_at=STARTS, ends_at=STARTS + timedelta(hours=2),
+        reason="The library is closed for repairs.",
+        citizen_ids=["c-1", "c-2", "c-3", "c-1", "c-unknown"], occurred_at=datetime.now(UTC),
+        programme_title="Getting started online", venue_name="Central Library",
+        venue_address="555 Silbury Boulevard", venue_postcode="MK9 3HL")
+    handle, rec = consumer(db, AT_NOON), record(event, 1)
+    assert await handle.process(rec) == "handled"
+    assert await handle.process(rec) == "duplicate"  # redelivered: nothing new
+    sent = await messages(db)
+    assert [(m.channel, m.recipient) for m in sent] == [
+        ("email", "one@example.com"), ("email", "two@example.com"), ("sms", "+447700900111")]
+    email, sms = sent[0], sent[2]
+    text = email.text_body or ""
+    assert "session of Getting started online on Tuesday 1 December 2026 at 10am" in text
+    assert "Central Library, 555 Silbury Boulevard, MK9 3HL" in text
+    assert "Reason: The library is closed for repairs." in text
+    assert "book another session" in text
+    assert sms.body == ("MK Council: your session has been cancelled: Getting started online "
+                        "on Tuesday 1 December 2026 at 10am. The library is closed for "
+                        "repairs. You can book another session on our website.")
+    assert sms.next_attempt_at is None
+
+
+async def test_no_second_message_for_enrolments_cancelled_with_their_session(
+        db: Database) -> None:
+    # The session's cancellation also cancels each enrolment (EnrolmentCancelled, by
+    # "session-cancelled"): SessionCancelled is the one message, so that one sends nothing.
+    await add_citizen(db, "c-1", email="one@example.com", phone="+447700900111",
+                      consents={"sms": True})
+    handle = consumer(db, AT_NOON)
+    by_session = EnrolmentCancelled(previous_status="confirmed",
+                                    cancelled_by="session-cancelled", **_enrolment("c-1"))
+    assert await handle.process(record(by_session, 1)) == "handled"
+    assert await messages(db) == []
+    assert await handle.process(record(session_cancelled("c-1"), 2)) == "handled"
+    assert [(m.channel, m.source_event_type) for m in await messages(db)] == [
+        ("email", SessionCancelled.event_type()), ("sms", SessionCancelled.event_type())]

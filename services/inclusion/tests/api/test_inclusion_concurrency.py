@@ -4,6 +4,7 @@ the order the service accepted them, no lost or doubled promotion, one event per
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from datetime import timedelta
 
@@ -69,3 +70,49 @@ async def test_concurrent_enrolments_and_cancellations(settings: Settings) -> No
         assert Counter(t.split(".")[-2] for t in rows) == {
             "ProgrammePublished": 1, "SessionScheduled": 1, "EnrolmentConfirmed": 5,
             "EnrolmentWaitlisted": 25, "EnrolmentCancelled": 5, "WaitlistPromoted": 5}
+
+
+async def test_enrolments_racing_a_session_cancellation(settings: Settings) -> None:
+    """Citizens enrol while two staff cancel the session at once: one SessionCancelled, and
+    every enrolment the service accepted before it is in it; none is left active."""
+    app = create_app(settings)
+    async with running_app(app) as url, httpx.AsyncClient(
+            base_url=url, timeout=60, headers=identity_headers(*STAFF)) as client:
+        programme = (await client.post("/api/v1/programmes", json={
+            "title": "Drop-in", "kind": "drop-in-help", "delivered_by": "MK"})).json()
+        await client.post(f"/api/v1/programmes/{programme['id']}/status",
+                          json={"status": "published"})
+        venue = (await client.post("/api/v1/venues", json={
+            "name": "Hub", "address": "1 Street", "postcode": "MK9 3HL",
+            "ward": "Central Milton Keynes", "latitude": 52.04, "longitude": -0.76})).json()
+        starts = soon()
+        session = (await client.post("/api/v1/sessions", json={
+            "programme_id": programme["id"], "venue_id": venue["id"],
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=1)).isoformat(), "capacity": 3})).json()
+
+        async def enrol(n: int) -> httpx.Response:
+            return await client.post(f"/api/v1/sessions/{session['id']}/enrolments",
+                                     json={"consent": True},
+                                     headers=identity_headers(f"c-{n}", "citizen"))
+
+        async def cancel() -> httpx.Response:
+            return await client.post(f"/api/v1/sessions/{session['id']}/cancel",
+                                     json={"reason": "The venue is closed."})
+
+        results = await asyncio.gather(*(enrol(n) for n in range(10)), cancel(), cancel())
+        enrolled, cancels = results[:10], results[10:]
+        assert [r.status_code for r in cancels] == [200, 200]
+        assert {r.status_code for r in enrolled} <= {201, 409}
+        accepted = {r.json()["id"] for r in enrolled if r.status_code == 201}
+        listed = (await client.get(f"/api/v1/sessions/{session['id']}/enrolments")).json()
+        assert {e["id"] for e in listed} == accepted
+        assert all(e["status"] == "cancelled" for e in listed)
+
+        async with app.state.runtime.db.session() as s:
+            rows = (await s.execute(sa.select(OUTBOX.c.event_type, OUTBOX.c.payload))).all()
+        names = Counter(t.split(".")[-2] for t, _ in rows)
+        assert names["SessionCancelled"] == 1
+        assert names["WaitlistPromoted"] == 0
+        [payload] = [p for t, p in rows if ".SessionCancelled." in t]
+        assert set(json.loads(payload)["cancelled_enrolment_ids"]) == accepted

@@ -13,6 +13,7 @@ from inclusion.api.schemas import (
     VenuePublic,
 )
 from inclusion.application.catalogue import SessionView, eligibility_rules
+from inclusion.domain.sessions import SessionStatus
 from inclusion.persistence.tables import Enrolment, Participant, Programme, Venue
 
 
@@ -32,7 +33,9 @@ def session(view: SessionView) -> SessionPublic:
         programme_kind=view.programme.kind,
         venue_id=s.venue_id, venue_name=view.venue.name, ward=view.venue.ward,
         starts_at=s.starts_at, ends_at=s.ends_at, capacity=s.capacity, status=s.status,
-        places_left=max(0, s.capacity - view.confirmed), waitlisted=view.waitlisted)
+        places_left=0 if s.status == SessionStatus.CANCELLED
+        else max(0, s.capacity - view.confirmed), waitlisted=view.waitlisted,
+        cancelled_at=s.cancelled_at, cancellation_reason=s.cancellation_reason)
 
 
 def nearby_session(view: SessionView) -> NearbySession:

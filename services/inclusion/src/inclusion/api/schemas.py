@@ -6,7 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
 from inclusion.domain.devices import Condition
 from inclusion.domain.geo import Ward
@@ -141,6 +149,19 @@ class SessionCreate(Strict):
     capacity: Int = Field(ge=1, le=1000)
 
 
+class SessionCancel(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             max_length=300, pattern=ONE_LINE)] = Field(
+        description="Why, in a sentence written for the participants: it is in the message "
+                    "they get.", examples=["The tutor is unwell."])
+
+
+class SessionUpdate(Strict):
+    capacity: Int = Field(ge=1, le=1000, description="Places. More promote from the "
+                                                     "waitlist; fewer than the confirmed "
+                                                     "enrolments is refused.")
+
+
 class SessionPublic(BaseModel):
     id: uuid.UUID
     programme_id: uuid.UUID
@@ -155,6 +176,9 @@ class SessionPublic(BaseModel):
     status: str
     places_left: int
     waitlisted: int
+    cancelled_at: datetime | None = None
+    cancellation_reason: str | None = Field(
+        default=None, description="What staff told the participants, once cancelled.")
 
 
 # -- participants and enrolments -------------------------------------------------------------

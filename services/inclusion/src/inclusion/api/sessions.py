@@ -1,7 +1,10 @@
-"""``/api/v1/sessions``: staff schedule sessions; anyone reads them; citizens enrol.
+"""``/api/v1/sessions``: staff schedule sessions, cancel them and change their capacity;
+anyone reads them; citizens enrol.
 
 ``POST /api/v1/sessions/{id}/enrolments`` answers 201 with a *confirmed* enrolment while
 places remain and a *waitlisted* one after: a full session is not an error.
+``POST /api/v1/sessions/{id}/cancel`` is idempotent: cancelling a cancelled session answers
+200 with the session as it is, and emits nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from inclusion.api.enrolments import present
 from inclusion.api.schemas import (
     EnrolmentPublic,
     EnrolmentRequest,
+    SessionCancel,
     SessionCreate,
     SessionPublic,
+    SessionUpdate,
 )
 from inclusion.application import catalogue, enrolments
 from inclusion.domain.sessions import EnrolmentStatus
@@ -62,6 +67,31 @@ async def read_session(session_id: uuid.UUID, session: ReadSessionDep,
                        principal: CurrentPrincipal) -> SessionPublic:
     return presenters.session(await catalogue.find_session_view(
         session=session, session_id=session_id, staff=principal.has_role(Role.STAFF)))
+
+
+@router.post("/{session_id}/cancel", response_model=SessionPublic,
+             summary="Cancel a session and its enrolments (staff; emits SessionCancelled)",
+             responses=problem_responses((409, "The session has already started")))
+async def cancel_session(session_id: uuid.UUID, body: SessionCancel, uow: UowDep,
+                         session: ReadSessionDep, staff: StaffPrincipal) -> SessionPublic:
+    await enrolments.cancel_session(uow=uow, command=enrolments.CancelSession(
+        session_id=session_id, reason=body.reason, actor=staff.subject))
+    return presenters.session(await catalogue.find_session_view(
+        session=session, session_id=session_id, staff=True))
+
+
+@router.patch("/{session_id}", response_model=SessionPublic,
+              summary="Change a session's capacity (staff; more places promote from the "
+                      "waitlist)",
+              responses=problem_responses(
+                  (409, "Fewer places than confirmed enrolments, session cancelled or "
+                        "started")))
+async def update_session(session_id: uuid.UUID, body: SessionUpdate, uow: UowDep,
+                         session: ReadSessionDep, staff: StaffPrincipal) -> SessionPublic:
+    await enrolments.change_capacity(uow=uow, command=enrolments.ChangeCapacity(
+        session_id=session_id, capacity=body.capacity))
+    return presenters.session(await catalogue.find_session_view(
+        session=session, session_id=session_id, staff=True))
 
 
 @router.post("/{session_id}/enrolments", status_code=status.HTTP_201_CREATED,

@@ -1,5 +1,6 @@
 """Participants and enrolments: a citizen enrols (confirmed or waitlisted), cancels (the
-first waitlisted is promoted), staff record attendance.
+first waitlisted is promoted), staff record attendance, cancel a whole session or change its
+capacity.
 
 Concurrency: every command that changes a session's places first locks the session's row
 (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite every write transaction begins IMMEDIATE,
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from contracts import inclusion as events
 from contracts.inclusion import (
     EnrolmentCancelled,
     EnrolmentConfirmed,
@@ -40,6 +42,9 @@ from inclusion.domain.sessions import (
     EnrolmentNotActive,
     EnrolmentStatus,
     SessionInThePast,
+    SessionStatus,
+    check_cancellable,
+    check_capacity,
     check_open_for_enrolment,
     place_for,
 )
@@ -99,6 +104,19 @@ class CancelEnrolment:
 class RecordAttendance:
     enrolment_id: uuid.UUID
     attended: bool
+
+
+@dataclass(frozen=True)
+class CancelSession:
+    session_id: uuid.UUID
+    reason: str
+    actor: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangeCapacity:
+    session_id: uuid.UUID
+    capacity: int
 
 
 @dataclass(frozen=True)
@@ -238,10 +256,7 @@ async def enrol(*, uow: UnitOfWork, command: Enrol) -> EnrolmentResult:
     if (existing := active.scalars().first()) is not None:
         raise AlreadyEnrolled("You are already enrolled in this session.",
                               enrolment_id=str(existing))
-    confirmed = int((await uow.session.execute(
-        select(func.count()).select_from(Enrolment).where(
-            col(Enrolment.session_id) == session.id,
-            col(Enrolment.status) == EnrolmentStatus.CONFIRMED.value))).scalar_one())
+    confirmed = await _confirmed_count(uow, session.id)
     status = place_for(confirmed=confirmed, capacity=session.capacity)
     position: int | None = None
     if status is EnrolmentStatus.WAITLISTED:  # counted before this one is added
@@ -306,20 +321,98 @@ async def _cancel(uow: UnitOfWork, enrolment: Enrolment, participant: Participan
         previous_status=previous, cancelled_by=by,
         **await _event_fields(uow.session, enrolment, session, participant, now)))
     if previous == EnrolmentStatus.CONFIRMED:
-        first = (await uow.session.execute(
-            select(Enrolment, Participant)
-            .join(Participant, col(Participant.id) == col(Enrolment.participant_id))
-            .where(col(Enrolment.session_id) == session.id,
-                   col(Enrolment.status) == EnrolmentStatus.WAITLISTED.value)
-            .order_by(col(Enrolment.sequence)).limit(1))).first()
-        if first is not None:
-            promoted, promoted_participant = first
-            promoted.status = EnrolmentStatus.CONFIRMED.value
-            promoted.confirmed_at = promoted.promoted_at = now
-            uow.publish(WaitlistPromoted(
-                freed_by_enrolment_id=enrolment.id,
-                **await _event_fields(uow.session, promoted, session, promoted_participant,
-                                      now)))
+        await _promote(uow, session, places=1, now=now, freed_by=enrolment.id)
+
+
+async def _promote(uow: UnitOfWork, session: ProgrammeSession, *, places: int,
+                   now: datetime, freed_by: uuid.UUID | None) -> int:
+    """Give up to ``places`` free places to the first on the waitlist, in arrival order, one
+    WaitlistPromoted each (under the session's lock; no commit). Returns how many."""
+    if places <= 0:
+        return 0
+    rows = (await uow.session.execute(
+        select(Enrolment, Participant)
+        .join(Participant, col(Participant.id) == col(Enrolment.participant_id))
+        .where(col(Enrolment.session_id) == session.id,
+               col(Enrolment.status) == EnrolmentStatus.WAITLISTED.value)
+        .order_by(col(Enrolment.sequence)).limit(places))).all()
+    for promoted, promoted_participant in rows:
+        promoted.status = EnrolmentStatus.CONFIRMED.value
+        promoted.confirmed_at = promoted.promoted_at = now
+        uow.publish(WaitlistPromoted(
+            freed_by_enrolment_id=freed_by,
+            **await _event_fields(uow.session, promoted, session, promoted_participant, now)))
+    return len(rows)
+
+
+async def _confirmed_count(uow: UnitOfWork, session_id: uuid.UUID) -> int:
+    return int((await uow.session.execute(
+        select(func.count()).select_from(Enrolment).where(
+            col(Enrolment.session_id) == session_id,
+            col(Enrolment.status) == EnrolmentStatus.CONFIRMED.value))).scalar_one())
+
+
+async def cancel_session(*, uow: UnitOfWork, command: CancelSession) -> ProgrammeSession:
+    """Staff cancel a session that has not started: it takes no more enrolments, and every
+    confirmed and waitlisted enrolment in it is cancelled (nobody is promoted).
+
+    One ``SessionCancelled`` (keyed by the session id) names the affected citizens: it is
+    what notifications turns into one message each. Each enrolment's own
+    ``EnrolmentCancelled`` (``cancelled_by="session-cancelled"``) keeps the enrolment's
+    history complete; notifications sends nothing for it.
+
+    Idempotent: a session already cancelled is returned unchanged, with no event (the first
+    reason stays)."""
+    now = datetime.now(UTC)
+    session = await _lock_session(uow, command.session_id)
+    if session.status == SessionStatus.CANCELLED:
+        await uow.commit()  # nothing changed: end the transaction (and the lock)
+        return session
+    check_cancellable(starts_at=session.starts_at, now=now)
+    session.status = SessionStatus.CANCELLED.value
+    session.cancelled_at = now
+    session.cancellation_reason = command.reason
+    session.cancelled_by = command.actor
+    rows = (await uow.session.execute(
+        select(Enrolment, Participant)
+        .join(Participant, col(Participant.id) == col(Enrolment.participant_id))
+        .where(col(Enrolment.session_id) == session.id,
+               col(Enrolment.status) != EnrolmentStatus.CANCELLED.value)
+        .order_by(col(Enrolment.sequence)))).all()
+    for enrolment, participant in rows:
+        previous = enrolment.status
+        enrolment.status = EnrolmentStatus.CANCELLED.value
+        enrolment.cancelled_at = now
+        uow.publish(EnrolmentCancelled(
+            previous_status=previous, cancelled_by="session-cancelled",
+            **await _event_fields(uow.session, enrolment, session, participant, now)))
+    uow.publish(events.SessionCancelled(
+        session_id=session.id, programme_id=session.programme_id, venue_id=session.venue_id,
+        starts_at=session.starts_at, ends_at=session.ends_at, reason=command.reason,
+        participant_ids=[p.id for _, p in rows],
+        citizen_ids=list(dict.fromkeys(p.subject for _, p in rows if p.subject)),
+        cancelled_enrolment_ids=[e.id for e, _ in rows], cancelled_by=command.actor,
+        occurred_at=now, **await session_details(uow.session, session)))
+    await uow.commit()
+    return session
+
+
+async def change_capacity(*, uow: UnitOfWork, command: ChangeCapacity) -> ProgrammeSession:
+    """Staff change a session's places. More places go to the first on the waitlist, in
+    arrival order (one WaitlistPromoted each); fewer than the confirmed enrolments is
+    refused (cancel enrolments first). The same capacity again changes nothing."""
+    now = datetime.now(UTC)
+    session = await _lock_session(uow, command.session_id)
+    confirmed = await _confirmed_count(uow, session.id)
+    check_capacity(session_status=session.status, starts_at=session.starts_at,
+                   capacity=command.capacity, confirmed=confirmed, now=now)
+    if command.capacity == session.capacity:
+        await uow.commit()  # nothing changed
+        return session
+    session.capacity = command.capacity
+    await _promote(uow, session, places=command.capacity - confirmed, now=now, freed_by=None)
+    await uow.commit()
+    return session
 
 
 async def record_attendance(*, uow: UnitOfWork, command: RecordAttendance) -> Enrolment:

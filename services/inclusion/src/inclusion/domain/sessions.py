@@ -3,6 +3,11 @@
 A session has ``capacity`` places. An enrolment is *confirmed* while places remain and
 *waitlisted* after, in the order the service accepted them; cancelling a confirmed enrolment
 promotes the first waitlisted one. Session full is never an error: it is a waitlist place.
+
+Staff may cancel a whole session before it starts: it takes no more enrolments and its
+confirmed and waitlisted enrolments are cancelled (nobody is promoted). Cancelling it again
+changes nothing. Staff may change its capacity: more places promote from the waitlist in
+order; fewer than the confirmed enrolments is refused.
 """
 
 from __future__ import annotations
@@ -30,6 +35,14 @@ class SessionInThePast(DomainError):
 
 class SessionCancelled(Conflict):
     code, title = "session-cancelled", "Session is cancelled"
+
+
+class SessionAlreadyStarted(Conflict):
+    code, title = "session-already-started", "Session has already started"
+
+
+class CapacityBelowConfirmed(Conflict):
+    code, title = "capacity-below-confirmed", "Fewer places than confirmed enrolments"
 
 
 class AlreadyEnrolled(Conflict):
@@ -72,3 +85,25 @@ def check_open_for_enrolment(*, session_status: str, starts_at: datetime,
 def place_for(*, confirmed: int, capacity: int) -> EnrolmentStatus:
     """Where a new enrolment goes: a place while any remain, else the waitlist."""
     return EnrolmentStatus.CONFIRMED if confirmed < capacity else EnrolmentStatus.WAITLISTED
+
+
+def check_cancellable(*, starts_at: datetime, now: datetime) -> None:
+    """A session that has started (or is over) cannot be cancelled."""
+    if starts_at <= now:
+        raise SessionAlreadyStarted("This session has already started, so it cannot be "
+                                    "cancelled.", rule="cancel-before-start",
+                                    starts_at=starts_at.isoformat())
+
+
+def check_capacity(*, session_status: str, starts_at: datetime, capacity: int,
+                   confirmed: int, now: datetime) -> None:
+    if session_status == SessionStatus.CANCELLED:
+        raise SessionCancelled("This session has been cancelled.")
+    if starts_at <= now:
+        raise SessionAlreadyStarted("This session has already started, so its places "
+                                    "cannot change.", rule="change-before-start",
+                                    starts_at=starts_at.isoformat())
+    if capacity < confirmed:
+        raise CapacityBelowConfirmed(
+            f"{confirmed} places are confirmed; the capacity cannot go below that. Cancel "
+            "enrolments first.", rule="capacity-at-least-confirmed", confirmed=confirmed)

@@ -63,6 +63,10 @@ class ProgrammeSession(SQLModel, table=True):
     #: How many enrolments the session has accepted; the next one's arrival sequence.
     enrolment_count: int = 0
     created_at: datetime = Field(sa_column=_ts())
+    cancelled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    #: What staff told the participants; the staff member's subject id (not a name).
+    cancellation_reason: str | None = Field(default=None, max_length=500)
+    cancelled_by: str | None = Field(default=None, max_length=200)
 
 
 class Participant(SQLModel, table=True):

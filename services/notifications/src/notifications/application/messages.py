@@ -19,6 +19,7 @@ from contracts.inclusion import (
     EnrolmentCancelled,
     EnrolmentConfirmed,
     EnrolmentWaitlisted,
+    SessionCancelled,
     SessionReminderDue,
     WaitlistPromoted,
 )
@@ -139,10 +140,14 @@ WAITLIST_PROMOTED = Rule(
               "((venue)). It is yours. Ref ((reference))."),
 )
 
+#: EnrolmentCancelled that are not a message to the citizen: erasure (they asked to be
+#: forgotten) and a cancelled session (SessionCancelled tells each of them once).
+_SILENT_CANCELLATIONS = frozenset({"erasure", "session-cancelled"})
+
 ENROLMENT_CANCELLED = Rule(
     topic=INCLUSION,
-    # Erasure cancels too: the citizen asked to be forgotten, so nothing is sent.
-    recipients=lambda e: [e.citizen_id] if e.cancelled_by != "erasure" else [],
+    recipients=lambda e: [e.citizen_id] if e.cancelled_by not in _SILENT_CANCELLATIONS
+    else [],
     personalisation=lambda e: {
         **_enrolment(e),
         "what": "place" if e.previous_status == "confirmed" else "place on the waiting list",
@@ -167,6 +172,34 @@ SESSION_REMINDER_DUE = Rule(
                 f"{_CANCEL_ADVICE}{_INCLUSION_FOOTER}"),
     sms_body=("MK Council reminder: ((course)), ((date)) at ((start)), ((venue)). "
               "If you cannot come, please cancel your place."),
+)
+
+def _sentence(text: str) -> str:
+    """Staff's words as a sentence: a full stop unless they ended it already."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?" else f"{text}."
+
+
+SESSION_CANCELLED = Rule(
+    topic=INCLUSION,
+    # Everyone whose confirmed or waitlisted place went with the session, once each.
+    recipients=lambda e: e.citizen_ids,
+    personalisation=lambda e: {
+        **_session(e.starts_at, e.ends_at, e.programme_title, e.venue_name, e.venue_address,
+                   e.venue_postcode),
+        "reason": _sentence(e.reason)},
+    email_subject="Your session has been cancelled: ((course)) on ((date))",
+    email_body=("# Your session has been cancelled\n\n"
+                "We're sorry, but the session of ((course)) on ((date)) at ((start)), "
+                "((place)), has been cancelled.\n\n"
+                "Reason: ((reason))\n\n"
+                "Your place, or your place on the waiting list, has been cancelled too. "
+                "You do not need to do anything.\n\n"
+                "You can book another session of this course, or find other help near you, "
+                "in the digital inclusion pages of the council's website."
+                f"{_INCLUSION_FOOTER}"),
+    sms_body=("MK Council: your session has been cancelled: ((course)) on ((date)) at "
+              "((start)). ((reason)) You can book another session on our website."),
 )
 
 DEVICE_RETURN_OVERDUE = Rule(
@@ -194,6 +227,7 @@ RULES: dict[type[Any], Rule] = {
     WaitlistPromoted: WAITLIST_PROMOTED,
     EnrolmentCancelled: ENROLMENT_CANCELLED,
     SessionReminderDue: SESSION_REMINDER_DUE,
+    SessionCancelled: SESSION_CANCELLED,
     DeviceReturnOverdue: DEVICE_RETURN_OVERDUE,
 }
 
