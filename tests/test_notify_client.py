@@ -155,3 +155,33 @@ async def test_the_official_client_through_the_gateway(
                       NotificationStatusChanged.from_json(r.value).status) for r in records)
     assert changes == sorted((uuid.UUID(n["id"]), s) for n in (email, sms)
                              for s in ("created", "sending", "delivered"))
+
+
+async def test_an_admin_issues_a_key_through_the_gateway_and_the_client_sends_with_it(
+        notify_platform: Platform, tmp_path: Path) -> None:
+    """``/api/v1/notify-services`` through the gateway (ADMIN_TOKEN): the key it shows once
+    works with the official client at once, and is refused at once when revoked."""
+    platform = notify_platform
+    creds = await write_dev_notify_credentials(
+        tmp_path, platform.apps["notifications"].state.runtime.db.url)
+    service_id = split_api_key(creds["NOTIFY_API_KEY"])[0]
+    admin = platform.bearer("ADMIN_TOKEN")
+    async with httpx.AsyncClient(base_url=platform.gateway_url) as http:
+        assert (await http.get("/api/v1/notify-services",
+                               headers=platform.bearer("STAFF_TOKEN"))).status_code == 403
+        keys = f"/api/v1/notify-services/{service_id}/api-keys"
+        issued = await http.post(keys, headers=admin,
+                                 json={"name": "integrator", "key_type": "test"})
+        assert issued.status_code == 201, issued.text
+        key = issued.json()
+        client = NotificationsAPIClient(key["key"], base_url=platform.gateway_url)
+        sent = await call(client.send_email_notification, "ann.resident@example.com",
+                          creds["NOTIFY_EMAIL_TEMPLATE_ID"], personalisation=PERSONALISATION)
+        assert sent["content"]["subject"] == "Your request MK-1234 has been updated"
+        revoked = await http.post(f"{keys}/{key['id']}/revoke", headers=admin)
+        assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    with pytest.raises(HTTPError) as refused:
+        await call(client.send_email_notification, "ann.resident@example.com",
+                   creds["NOTIFY_EMAIL_TEMPLATE_ID"], personalisation=PERSONALISATION)
+    assert (refused.value.status_code, refused.value.message) == (
+        403, [{"error": "AuthError", "message": "Invalid token: API key revoked"}])

@@ -60,6 +60,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/templates", "notifications"),
     Route("/api/v1/preferences", "notifications"),
     Route("/api/v1/webhook-subscriptions", "notifications"),
+    Route("/api/v1/notify-services", "notifications", limit_class="admin"),
     Route("/api/v1/unsubscribe", "notifications"),
     Route("/v2", "notifications", limit_class="notify", auth=AuthMode.UPSTREAM),
 )

@@ -60,7 +60,8 @@ class Settings(ServiceSettings):
     #: How far a token's ``iat`` may be from the server's clock (Notify: 30 seconds).
     notify_token_leeway_seconds: int = 30
     #: How long a service's API keys (and tokens verified with them) are kept in memory: a
-    #: key revoked in the database is refused within this many seconds.
+    #: key revoked in the database is refused within this many seconds (at once by the
+    #: process that revoked it through /api/v1/notify-services).
     notify_key_cache_seconds: float = 5.0
     #: Notifications a page of ``GET /v2/notifications`` (Notify: 250).
     notify_page_size: int = 250

@@ -89,7 +89,8 @@ async def ensure_dev_notify(database_url: str, *, existing: Mapping[str, str] | 
                     values[variable] = format_api_key(name, service.id, stored.secret)
                 else:
                     _, values[variable] = await notify_api.create_api_key(
-                        session, service_id=service.id, name=name, key_type=key_type)
+                        session, service_id=service.id, name=name, key_type=key_type,
+                        created_by="devcreds")
             for template_id, template_type, name, subject, body in (
                     (EMAIL_TEMPLATE_ID, "email", "Request update (email)", DEV_EMAIL_SUBJECT,
                      DEV_EMAIL_BODY),

@@ -7,7 +7,15 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from notifications.api import notify, notify_openapi, preferences, templates, unsubscribe, webhooks
+from notifications.api import (
+    notify,
+    notify_openapi,
+    notify_services,
+    preferences,
+    templates,
+    unsubscribe,
+    webhooks,
+)
 from notifications.application.delivery import EmailDeliveryWorker, SmsDeliveryWorker
 from notifications.application.notify_api import RateLimiter, ensure_default_service
 from notifications.application.webhooks import WebhookDeliveryWorker
@@ -36,9 +44,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="Notifications",
         description="Email, SMS and webhook delivery driven by platform events; "
-                    "GOV.UK Notify's API v2 at /v2; templates at /api/v1/templates.",
+                    "GOV.UK Notify's API v2 at /v2; templates at /api/v1/templates; "
+                    "Notify services and API keys (admins) at /api/v1/notify-services.",
         routers=[templates.router, preferences.router, unsubscribe.router, webhooks.router,
-                 notify.router],
+                 notify_services.router, notify.router],
         migrations=MIGRATIONS,
         subscriptions=build_subscriptions(settings),
         workers=workers,

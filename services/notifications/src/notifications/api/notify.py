@@ -50,7 +50,8 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _key_cache(request: Request) -> notify_api.KeyCache:
+def key_cache(request: Request) -> notify_api.KeyCache:
+    """This process's cache of Notify keys (the admin API forgets a service on revocation)."""
     state = request.app.state
     cache: notify_api.KeyCache | None = getattr(state, "notify_key_cache", None)
     if cache is None:
@@ -72,7 +73,7 @@ async def current_caller(request: Request, session: ReadSessionDep) -> Caller:
     settings = _settings(request)
     caller = await notify_api.authenticate(
         session, request.headers.get("authorization"),
-        leeway_seconds=settings.notify_token_leeway_seconds, cache=_key_cache(request))
+        leeway_seconds=settings.notify_token_leeway_seconds, cache=key_cache(request))
     limiter: notify_api.RateLimiter = request.app.state.notify_rate_limiter
     limiter.check(caller)
     return caller

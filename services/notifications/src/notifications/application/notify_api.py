@@ -48,10 +48,11 @@ PAGE_SIZE = 250  # Notify's page of GET /v2/notifications
 
 async def create_service(session: AsyncSession, *, name: str, email_from: str,
                          sms_sender: str, team_members: list[str] | None = None,
-                         service_id: uuid.UUID | None = None) -> NotifyService:
+                         service_id: uuid.UUID | None = None,
+                         created_by: str | None = None) -> NotifyService:
     service = NotifyService(id=service_id or uuid.uuid4(), name=name, email_from=email_from,
                             sms_sender=sms_sender, team_members="\n".join(team_members or []),
-                            created_at=datetime.now(UTC))
+                            created_at=datetime.now(UTC), created_by=created_by)
     session.add(service)
     await session.flush()
     return service
@@ -72,11 +73,12 @@ async def ensure_default_service(session: AsyncSession, settings: Settings) -> N
 
 
 async def create_api_key(session: AsyncSession, *, service_id: uuid.UUID, name: str,
-                         key_type: KeyType) -> tuple[NotifyApiKey, str]:
+                         key_type: KeyType, created_by: str | None = None
+                         ) -> tuple[NotifyApiKey, str]:
     """The key row and the whole key to hand over once: ``{name}-{service id}-{secret}``."""
     secret = str(uuid.uuid4())
     key = NotifyApiKey(service_id=service_id, name=name, key_type=key_type.value,
-                       secret=secret, created_at=datetime.now(UTC))
+                       secret=secret, created_at=datetime.now(UTC), created_by=created_by)
     session.add(key)
     await session.flush()
     return key, format_api_key(name, service_id, secret)
@@ -108,8 +110,9 @@ class KeyCache:
     Without it every request read the service and its keys (two queries) and tried each
     key's HMAC. Notify's clients sign one token a second (identical within the second), so
     most requests present a token verified moments ago: only its ``iat`` is checked again.
-    A key revoked in the database is refused by this process within ``ttl`` seconds; a key
-    or service created since the last read is found at once (a miss reads them again).
+    A key revoked in the database is refused by this process within ``ttl`` seconds (at
+    once when revoked through this process: :meth:`forget`); a key or service created
+    since the last read is found at once (a miss reads them again).
     """
 
     def __init__(self, ttl: float = 5.0, *, max_entries: int = 4096) -> None:
@@ -118,6 +121,8 @@ class KeyCache:
         self._services: dict[uuid.UUID, tuple[float, NotifyService | None,
                                               list[NotifyApiKey]]] = {}
         self._tokens: dict[str, tuple[float, Caller, float]] = {}
+        #: Bumped by :meth:`forget`: a read that began before it is not cached.
+        self._generation: dict[uuid.UUID, int] = {}
 
     async def service_keys(self, session: AsyncSession, service_id: uuid.UUID, *,
                            refresh: bool = False
@@ -126,13 +131,24 @@ class KeyCache:
         now = time.monotonic()
         found = self._services.get(service_id)
         if refresh or found is None or now - found[0] > self.ttl:
+            generation = self.generation(service_id)
             service, keys = await _service_keys(session, service_id)
             for row in (service, *keys) if service is not None else ():
                 session.expunge(row)  # shared by requests: no session may expire them
-            self._bound(self._services)
-            self._services[service_id] = (now, service, keys)
+            if generation == self.generation(service_id):  # not forgotten meanwhile
+                self._bound(self._services)
+                self._services[service_id] = (now, service, keys)
             return service, keys, True
         return found[1], found[2], False
+
+    def forget(self, service_id: uuid.UUID) -> None:
+        """Drop a service's keys and the tokens verified with them (call it after the
+        commit that revoked a key): the next request reads the keys again."""
+        self._generation[service_id] = self.generation(service_id) + 1
+        self._services.pop(service_id, None)
+        for token in [t for t, (_, caller, _) in self._tokens.items()
+                      if caller.service.id == service_id]:
+            del self._tokens[token]
 
     def token(self, token: str) -> tuple[Caller, float] | None:
         found = self._tokens.get(token)
@@ -140,7 +156,14 @@ class KeyCache:
             return None
         return found[1], found[2]
 
-    def remember(self, token: str, caller: Caller, iat: float) -> None:
+    def generation(self, service_id: uuid.UUID) -> int:
+        return self._generation.get(service_id, 0)
+
+    def remember(self, token: str, caller: Caller, iat: float, *,
+                 generation: int | None = None) -> None:
+        """Keep a verified token, unless its service was forgotten since ``generation``."""
+        if generation is not None and generation != self.generation(caller.service.id):
+            return
         self._bound(self._tokens)
         self._tokens[token] = (time.monotonic(), caller, iat)
 
@@ -213,6 +236,7 @@ async def authenticate(session: AsyncSession, authorization: str | None, *,
     if cache is None:
         service, keys = await _service_keys(session, service_id)
         return _verify(token, service, keys, clock=clock, leeway_seconds=leeway_seconds)[0]
+    generation = cache.generation(service_id)
     service, keys, fresh = await cache.service_keys(session, service_id)
     try:
         caller, iat = _verify(token, service, keys, clock=clock,
@@ -223,7 +247,7 @@ async def authenticate(session: AsyncSession, authorization: str | None, *,
         # created since they were cached? read them again before refusing
         service, keys, _ = await cache.service_keys(session, service_id, refresh=True)
         caller, iat = _verify(token, service, keys, clock=clock, leeway_seconds=leeway_seconds)
-    cache.remember(token, caller, iat)
+    cache.remember(token, caller, iat, generation=generation)
     return caller
 
 

@@ -74,10 +74,15 @@ class NotifyService(SQLModel, table=True):
     #: Recipients a team key may send to (email addresses and E.164 numbers), one a line.
     team_members: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    #: The subject (an opaque id) of the admin who created it; null: start-up or a script.
+    created_by: str | None = Field(default=None, max_length=200)
 
 
 class NotifyApiKey(SQLModel, table=True):
-    """An API key: the secret signs the client's JWTs (HS256), so it is kept, not hashed."""
+    """An API key: the secret signs the client's JWTs (HS256), so it is kept, not hashed.
+
+    Revoked keys stay (``revoked_at``, ``revoked_by``): the audit, and Notify's
+    "API key revoked" answer rather than "not found"."""
 
     __tablename__ = "notify_api_key"
 
@@ -87,8 +92,11 @@ class NotifyApiKey(SQLModel, table=True):
     key_type: str = Field(max_length=10)  # normal (live), team, test
     secret: str = Field(max_length=255)
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    #: Subjects (opaque ids) of the admins who issued and revoked it; null: a script.
+    created_by: str | None = Field(default=None, max_length=200)
     revoked_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+    revoked_by: str | None = Field(default=None, max_length=200)
 
 
 class Template(SQLModel, table=True):

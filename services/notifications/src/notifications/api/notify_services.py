@@ -1,0 +1,167 @@
+"""Admin API for GOV.UK Notify services and their API keys: ``/api/v1/notify-services``.
+
+Admins only. An API key is shown whole once, in the answer that issues it; lists show no
+secrets. Revoking is idempotent, is recorded (who, when), and this process refuses the key
+at once (its key cache forgets the service); other replicas refuse it within
+``NOTIFICATIONS_NOTIFY_KEY_CACHE_SECONDS``. Errors are problem+json.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response, status
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from notifications.api.notify import key_cache
+from notifications.application import notify_services
+from notifications.config import Settings
+from notifications.domain.notify import KeyType
+from notifications.persistence.tables import NotifyApiKey, NotifyService
+from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.identity import AdminPrincipal
+
+PREFIX = "/api/v1/notify-services"
+router = APIRouter(prefix=PREFIX, tags=["notify-services"])
+
+ServiceId = Annotated[uuid.UUID, Path(description="The Notify service (its `iss`).")]
+KeyId = Annotated[uuid.UUID, Path(description="The API key's id (not the key).")]
+TeamMember = Annotated[str, Field(min_length=1, max_length=320)]
+
+
+class NotifyServiceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255)
+    team_members: list[TeamMember] = Field(
+        default_factory=list, max_length=100,
+        description="Email addresses and UK mobile numbers a team key may send to.")
+    email_from: EmailStr | None = Field(
+        default=None, description="The From address of its emails (default: the council's).")
+    sms_sender: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{3,11}$")] | None = Field(
+        default=None, description="The sender id of its texts (default: the council's).")
+
+
+class NotifyServicePublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    email_from: str
+    sms_sender: str
+    team_members: list[str]
+    created_at: datetime
+    created_by: str | None
+
+    @classmethod
+    def of(cls, service: NotifyService) -> NotifyServicePublic:
+        return cls(id=service.id, name=service.name, email_from=service.email_from,
+                   sms_sender=service.sms_sender,
+                   team_members=notify_services.team_of(service),
+                   created_at=service.created_at, created_by=service.created_by)
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255,
+                      description="Begins the key (lower-cased, `_` for other characters).")
+    key_type: KeyType = Field(description="`normal` (live), `team` (only to the service's "
+                                          "team members) or `test` (nothing is sent).")
+
+
+class ApiKeyPublic(BaseModel):
+    id: uuid.UUID
+    service_id: uuid.UUID
+    name: str
+    key_type: KeyType
+    created_at: datetime
+    created_by: str | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+    @classmethod
+    def of(cls, key: NotifyApiKey) -> ApiKeyPublic:
+        return cls(id=key.id, service_id=key.service_id, name=key.name,
+                   key_type=KeyType(key.key_type), created_at=key.created_at,
+                   created_by=key.created_by, revoked_at=key.revoked_at,
+                   revoked_by=key.revoked_by)
+
+
+class ApiKeyIssued(ApiKeyPublic):
+    key: str = Field(description="The whole key, `{name}-{service id}-{secret}`, for Notify's "
+                                 "clients. Shown only now: it cannot be read again.")
+
+
+def _settings(request: Request) -> Settings:
+    settings = request.app.state.runtime.settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+@router.get("", response_model=list[NotifyServicePublic], summary="Notify services")
+async def list_services(session: ReadSessionDep,
+                        principal: AdminPrincipal) -> list[NotifyServicePublic]:
+    return [NotifyServicePublic.of(s) for s in await notify_services.list_services(session)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=NotifyServicePublic,
+             summary="Create a Notify service")
+async def create_service(body: NotifyServiceCreate, request: Request, uow: UowDep,
+                         response: Response, principal: AdminPrincipal) -> NotifyServicePublic:
+    service = await notify_services.register_service(
+        uow.session, name=body.name, team_members=body.team_members,
+        email_from=str(body.email_from) if body.email_from else None,
+        sms_sender=body.sms_sender, created_by=principal.subject, settings=_settings(request))
+    await uow.commit()
+    response.headers["Location"] = f"{PREFIX}/{service.id}"
+    return NotifyServicePublic.of(service)
+
+
+@router.get("/{notify_service_id}", response_model=NotifyServicePublic,
+            summary="A Notify service")
+async def get_service(notify_service_id: ServiceId, session: ReadSessionDep,
+                      principal: AdminPrincipal) -> NotifyServicePublic:
+    return NotifyServicePublic.of(await notify_services.get_service(session, notify_service_id))
+
+
+@router.post("/{notify_service_id}/api-keys", status_code=status.HTTP_201_CREATED,
+             response_model=ApiKeyIssued, summary="Issue an API key (shown once)")
+async def issue_key(notify_service_id: ServiceId, body: ApiKeyCreate, uow: UowDep,
+                    response: Response, principal: AdminPrincipal) -> ApiKeyIssued:
+    key, api_key = await notify_services.issue_api_key(
+        uow.session, service_id=notify_service_id, name=body.name, key_type=body.key_type,
+        created_by=principal.subject)
+    await uow.commit()
+    response.headers["Location"] = f"{PREFIX}/{notify_service_id}/api-keys/{key.id}"
+    response.headers["Cache-Control"] = "no-store"
+    return ApiKeyIssued(**ApiKeyPublic.of(key).model_dump(), key=api_key)
+
+
+@router.get("/{notify_service_id}/api-keys", response_model=list[ApiKeyPublic],
+            summary="A service's API keys, revoked ones too (no secrets)")
+async def list_keys(notify_service_id: ServiceId, session: ReadSessionDep,
+                    principal: AdminPrincipal) -> list[ApiKeyPublic]:
+    return [ApiKeyPublic.of(k) for k in await notify_services.list_api_keys(
+        session, service_id=notify_service_id)]
+
+
+@router.get("/{notify_service_id}/api-keys/{api_key_id}", response_model=ApiKeyPublic,
+            summary="An API key (no secret)")
+async def get_key(notify_service_id: ServiceId, api_key_id: KeyId, session: ReadSessionDep,
+                  principal: AdminPrincipal) -> ApiKeyPublic:
+    return ApiKeyPublic.of(await notify_services.get_api_key(
+        session, service_id=notify_service_id, key_id=api_key_id))
+
+
+@router.post("/{notify_service_id}/api-keys/{api_key_id}/revoke", response_model=ApiKeyPublic,
+             summary="Revoke an API key (idempotent; refused at once by this replica, by "
+                     "others within NOTIFICATIONS_NOTIFY_KEY_CACHE_SECONDS)")
+async def revoke_key(notify_service_id: ServiceId, api_key_id: KeyId, request: Request,
+                     uow: UowDep, principal: AdminPrincipal) -> ApiKeyPublic:
+    key, _ = await notify_services.revoke_api_key(
+        uow.session, service_id=notify_service_id, key_id=api_key_id,
+        revoked_by=principal.subject)
+    await uow.commit()
+    key_cache(request).forget(notify_service_id)
+    return ApiKeyPublic.of(key)
