@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from gateway.auth import AuthSettings
+from gateway.auth.testing import answer_lifespan
 from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings
 from gateway.main import create_app
@@ -40,29 +41,16 @@ class Upstream:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        digest, size, chunks = hashlib.sha256(), 0, 0
-        while True:
-            message = await receive()
-            body = message.get("body", b"")
-            digest.update(body)
-            size += len(body)
-            chunks += bool(body)
-            if not message.get("more_body", False):
-                break
+            await answer_lifespan(receive, send)
+            return
+        sha256, size, chunks = await hash_body(receive)
         path: str = scope["path"]
         seen = {
             "upstream": self.name, "method": scope["method"], "path": path,
             "raw_path": scope["raw_path"].decode("latin-1"),
             "query_string": scope["query_string"].decode("latin-1"),
             "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
-            "client": scope["client"][0], "body_sha256": digest.hexdigest(), "body_size": size,
+            "client": scope["client"][0], "body_sha256": sha256, "body_size": size,
             "body_chunks": chunks,
         }
         self.requests.append(seen)
@@ -102,6 +90,20 @@ class Upstream:
                 (b"keep-alive", b"timeout=5"), (b"x-end-to-end", b"kept")])
         else:
             await respond(send, 200, seen)
+
+
+async def hash_body(receive: Any) -> tuple[str, int, int]:
+    """Read a request body as it arrives, keeping none of it: its SHA-256 (hex), its size,
+    and how many non-empty pieces it came in."""
+    digest, size, chunks = hashlib.sha256(), 0, 0
+    while True:
+        message = await receive()
+        body = message.get("body", b"")
+        digest.update(body)
+        size += len(body)
+        chunks += bool(body)
+        if not message.get("more_body", False):
+            return digest.hexdigest(), size, chunks
 
 
 async def respond(send: Any, status: int, payload: dict[str, Any], *,

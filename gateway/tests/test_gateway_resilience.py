@@ -29,7 +29,9 @@ PATH = "/api/v1/services/resilience"
 FAST = 0.050  # seconds: an open breaker answers without a network round trip upstream
 
 #: A stand-in citizen-services as its own process: ``/health/ready`` and, anywhere else,
-#: JSON naming the process that answered.
+#: JSON naming the process that answered. Self-contained on purpose: importing
+#: ``gateway.auth.testing.answer_lifespan`` instead of its lifespan loop would load the
+#: gateway's auth stack and add seconds to every (re)start of the upstream.
 UPSTREAM_SCRIPT = r"""
 import json, os, sys
 import uvicorn

@@ -24,13 +24,14 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from gateway.auth.testing import answer_lifespan
 from gateway.config import GatewaySettings
 from gateway.main import ADMIN_ROUTE, create_app
 from gateway.routes import ROUTES, MiB
 from mkinfra._proc import tail, terminate_group
 from servicekit.testing import free_port, running_app
 
-from .conftest import closed_url
+from .conftest import closed_url, hash_body
 
 pytestmark = pytest.mark.slow
 
@@ -67,22 +68,9 @@ class BulkUpstream:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        digest, size, pieces = hashlib.sha256(), 0, 0
-        while True:
-            message = await receive()
-            body = message.get("body", b"")
-            digest.update(body)
-            size += len(body)
-            pieces += bool(body)
-            if not message.get("more_body", False):
-                break
+            await answer_lifespan(receive, send)
+            return
+        sha256, size, pieces = await hash_body(receive)
         path = scope["path"]
         if path.endswith("/export"):
             mib = int(parse_qs(scope["query_string"].decode())["mib"][0])
@@ -97,7 +85,7 @@ class BulkUpstream:
         if path == "/health/ready":
             payload: dict[str, Any] = {"status": "ok", "checks": {}}
         else:
-            payload = {"sha256": digest.hexdigest(), "size": size, "pieces": pieces}
+            payload = {"sha256": sha256, "size": size, "pieces": pieces}
         data = json.dumps(payload).encode()
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})

@@ -1,5 +1,7 @@
 """Helpers for tests of gateway authentication (used by ``gateway/tests/test_auth_*.py``
-and usable by the gateway's own tests): settings, a started authenticator, a JWKS server."""
+and usable by the gateway's own tests): settings, a started authenticator, a JWKS server,
+and the ASGI lifespan exchange every stand-in app (this JWKS server, the tests' upstreams)
+has to answer."""
 
 from __future__ import annotations
 
@@ -27,6 +29,18 @@ def auth_settings(database_url: str, *, jwks_file: Path | None = None,
     return AuthSettings(**values)
 
 
+async def answer_lifespan(receive: Any, send: Any) -> None:
+    """Answer an ASGI ``lifespan`` scope for an app with nothing to start or stop: complete
+    the start-up, then the shut-down, and return."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 @asynccontextmanager
 async def running_authenticator(settings: AuthSettings) -> AsyncIterator[Authenticator]:
     authenticator = Authenticator(settings)
@@ -48,13 +62,8 @@ class JwksServer:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await answer_lifespan(receive, send)
+            return
         self.requests += 1
         body = json.dumps(self.document).encode() if self.status == 200 else b"{}"
         await send({"type": "http.response.start", "status": self.status,
