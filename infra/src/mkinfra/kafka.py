@@ -13,7 +13,6 @@ Set ``KAFKA_BOOTSTRAP_SERVERS`` to use an existing cluster instead of a local br
 from __future__ import annotations
 
 import argparse
-import atexit
 import base64
 import contextlib
 import fcntl
@@ -21,17 +20,16 @@ import logging
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from types import FrameType, TracebackType
 
 from contracts.topics import TOPICS, Topic
-from mkinfra._proc import LOCALHOST, kill_group, port_in_use, run_sync, tail, terminate_group
+from mkinfra._proc import LOCALHOST, port_in_use, run_sync, tail
+from mkinfra._server import ManagedServer, serve_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -240,11 +238,13 @@ def server_properties(
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
-class KafkaBroker:
+class KafkaBroker(ManagedServer):
     """A single-node KRaft Kafka (broker + controller in one JVM) on 127.0.0.1.
 
     Data lives in ``data_dir/logs``; stopping and starting again on the same ``data_dir``
-    keeps topics and records. Use as a context manager or call :meth:`start`/:meth:`stop`.
+    keeps topics and records. Use as a context manager or call :meth:`start`/:meth:`stop`;
+    :meth:`kill` is a crash (for fault tests) that :meth:`start` recovers from. ``pid`` is
+    the JVM's process id while it runs.
     """
 
     def __init__(
@@ -258,6 +258,7 @@ class KafkaBroker:
         heap: str = "512m",
         session_timeout_ms: int = 3000,
     ) -> None:
+        super().__init__()
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.controller_port = controller_port
@@ -265,23 +266,11 @@ class KafkaBroker:
         self.libs_dir = libs_dir
         self.heap = heap
         self.session_timeout_ms = session_timeout_ms
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._atexit_registered = False
 
     @property
     def bootstrap_servers(self) -> str:
         """``127.0.0.1:<port>``, for clients."""
         return f"{LOCALHOST}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        """True while the broker's JVM is alive."""
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """The JVM's process id while it runs."""
-        return self._proc.pid if self.running and self._proc else None
 
     def start(self, timeout: float = 90) -> KafkaBroker:
         """Start the broker (formatting storage on first use) and wait until it serves clients.
@@ -302,29 +291,6 @@ class KafkaBroker:
         self._launch(java, libs, config)
         self._wait_ready(timeout)
         return self
-
-    def stop(self, timeout: float = 30) -> None:
-        """SIGTERM the broker (clean shutdown), SIGKILL after ``timeout``; idempotent."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            terminate_group(proc, timeout)
-
-    def kill(self) -> None:
-        """SIGKILL the broker at once (a crash, for fault tests); :meth:`start` recovers."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            kill_group(proc)
-
-    def __enter__(self) -> KafkaBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of the broker's log file."""
@@ -376,18 +342,11 @@ class KafkaBroker:
             raise KafkaSetupError(f"formatting Kafka storage failed:\n{out.stdout}{out.stderr}")
 
     def _launch(self, java: str, libs: Path, config: Path) -> None:
-        with self.log_file.open("ab") as log_fh:
-            self._proc = subprocess.Popen(
-                self._java_cmd(java, libs, "kafka.Kafka", str(config)),
-                stdin=subprocess.DEVNULL,
-                stdout=log_fh,
-                stderr=subprocess.STDOUT,
-                cwd=self.data_dir,
-                start_new_session=True,
-            )
-        if not self._atexit_registered:
-            atexit.register(self.stop)
-            self._atexit_registered = True
+        self._spawn(
+            self._java_cmd(java, libs, "kafka.Kafka", str(config)),
+            log_file=self.log_file,
+            cwd=self.data_dir,
+        )
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -493,12 +452,6 @@ def _cmd_fetch(_: argparse.Namespace) -> int:
 
 def _cmd_start(args: argparse.Namespace) -> int:
     broker = KafkaBroker(Path(args.data_dir), port=args.port, controller_port=args.controller_port)
-    stop_requested = False
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stop_requested
-        stop_requested = True
-
     started = time.monotonic()
     broker.start(timeout=args.timeout)
     print(
@@ -509,16 +462,12 @@ def _cmd_start(args: argparse.Namespace) -> int:
     if args.ensure_topics:
         created = run_sync(ensure_topics(broker.bootstrap_servers))
         print(f"topics created: {', '.join(created) or 'none (all exist)'}", flush=True)
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
     try:
-        while not stop_requested and broker.running:
-            time.sleep(0.5)
+        signalled = serve_until_signalled(broker)
     finally:
-        died = not broker.running
         print("stopping Kafka…", flush=True)
         broker.stop()
-    if died and not stop_requested:
+    if not signalled:
         print(f"Kafka exited unexpectedly; log tail:\n{broker.log_tail()}", file=sys.stderr)
         return 1
     return 0

@@ -13,7 +13,6 @@ user and the binaries run through ``runuser -u postgres --``.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import pwd
@@ -25,10 +24,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
 from mkinfra._proc import LOCALHOST, port_in_use, run_sync, tail
+from mkinfra._server import ServerLifecycle, serve_until_signalled
 
 SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
 SYSTEM_USER = "postgres"
@@ -128,7 +127,7 @@ def _online_clusters() -> set[tuple[str, str]]:
 # --------------------------------------------------------------------------- server
 
 
-class PostgresServer:
+class PostgresServer(ServerLifecycle):
     """A private PostgreSQL cluster in ``data_dir`` listening on 127.0.0.1:``port``.
 
     ``data_dir/pgdata`` holds the cluster (and its unix socket), ``data_dir/postgres.log``
@@ -149,7 +148,6 @@ class PostgresServer:
         self.bin_dir = bin_dir
         self.pgdata = self.data_dir / "pgdata"
         self.log_file = self.data_dir / "postgres.log"
-        self._atexit_registered = False
 
     # -- public API
 
@@ -196,9 +194,7 @@ class PostgresServer:
             str(int(timeout)),
             timeout=timeout + 10,
         )
-        if not self._atexit_registered:  # pg_ctl detaches the server: do not leave it behind
-            atexit.register(self.stop)
-            self._atexit_registered = True
+        self._stop_at_exit()  # pg_ctl detaches the server: do not leave it behind
         return self
 
     def stop(self, timeout: float = 30) -> None:
@@ -223,17 +219,6 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         """Drop database ``name`` if it exists (disconnecting its sessions)."""
         drop_database_at(self.admin_url, name)
-
-    def __enter__(self) -> PostgresServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- internals
 
@@ -428,16 +413,7 @@ def _main() -> int:
         f"(log {server.log_file})",
         flush=True,
     )
-    stop = False
-
-    def request_stop(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    while not stop and server.running:
-        time.sleep(0.5)
+    serve_until_signalled(server)
     server.stop()
     return 0
 

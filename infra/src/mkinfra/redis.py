@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
 import os
 import shutil
@@ -23,9 +22,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 
-from mkinfra._proc import LOCALHOST, kill_group, port_in_use, tail, terminate_group
+from mkinfra._proc import LOCALHOST, port_in_use, tail
+from mkinfra._server import ManagedServer, serve_until_signalled
 
 PACKAGE = "redis-server"
 SERVICE = "redis-server"
@@ -138,32 +137,23 @@ def ping(port: int, host: str = LOCALHOST, timeout: float = 1.0) -> bool:
 # --------------------------------------------------------------------------- server
 
 
-class RedisServer:
+class RedisServer(ManagedServer):
     """A private Redis on 127.0.0.1:``port``, its log in ``data_dir/redis.log``.
 
     No persistence: nothing is written to ``data_dir`` but the log, and every start is empty.
     """
 
     def __init__(self, data_dir: Path, port: int = 56379, *, binary: Path | None = None) -> None:
+        super().__init__()
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.binary = binary
         self.log_file = self.data_dir / "redis.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._atexit_registered = False
 
     @property
     def url(self) -> str:
         """``redis://127.0.0.1:<port>/0``."""
         return f"redis://{LOCALHOST}:{self.port}/0"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self.running and self._proc else None
 
     def start(self, timeout: float = 30) -> RedisServer:
         """Start the server; returns once it answers ``PING``."""
@@ -187,16 +177,10 @@ class RedisServer:
             "--loglevel", "warning",
             "--databases", "16",
         ]
-        with self.log_file.open("ab") as log:
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
-                                          stderr=subprocess.STDOUT, cwd=self.data_dir,
-                                          start_new_session=True)
-        if not self._atexit_registered:
-            atexit.register(self.stop)
-            self._atexit_registered = True
+        proc = self._spawn(cmd, log_file=self.log_file, cwd=self.data_dir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
+            if proc.poll() is not None:
                 log_tail = tail(self.log_file)
                 self._proc = None
                 in_use = " (port in use)" if "in use" in log_tail.lower() else ""
@@ -211,22 +195,7 @@ class RedisServer:
 
     def stop(self, timeout: float = 10) -> None:
         """SIGTERM the server's process group (SIGKILL after ``timeout``); idempotent."""
-        if self._proc is not None:
-            terminate_group(self._proc, timeout)
-            self._proc = None
-
-    def kill(self) -> None:
-        """SIGKILL the server (a crash); idempotent."""
-        if self._proc is not None:
-            kill_group(self._proc)
-            self._proc = None
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+        super().stop(timeout)
 
 
 def _main() -> int:
@@ -237,16 +206,7 @@ def _main() -> int:
     args = parser.parse_args()
     server = RedisServer(args.data_dir, port=args.port).start()
     print(f"Redis on {server.url} (Ctrl-C stops it)", file=sys.stderr, flush=True)
-    stop = False
-
-    def request_stop(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    while not stop and server.running:
-        time.sleep(0.5)
+    serve_until_signalled(server)
     server.stop()
     return 0
 

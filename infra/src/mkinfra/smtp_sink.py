@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import os
 import re
-import signal
 import sys
 import threading
 import time
@@ -23,12 +22,12 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
 from pathlib import Path
-from types import FrameType, TracebackType
 from typing import Any, cast
 
 from aiosmtpd.controller import Controller
 
 from mkinfra._proc import LOCALHOST
+from mkinfra._server import ServerLifecycle, serve_until_signalled
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=-]")
 _MAX_NAME = 150
@@ -55,7 +54,7 @@ class _MaildirHandler:
         return "250 Message accepted for delivery"
 
 
-class SmtpSink:
+class SmtpSink(ServerLifecycle):
     """An SMTP server on ``host:port`` writing every message it receives into ``maildir``."""
 
     def __init__(self, maildir: Path, host: str = LOCALHOST, port: int = 1025) -> None:
@@ -89,17 +88,6 @@ class SmtpSink:
         controller, self._controller = self._controller, None
         if controller is not None:
             controller.stop()
-
-    def __enter__(self) -> SmtpSink:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def store(self, raw: bytes) -> Path:
         """Atomically write one raw message into the maildir; return its path."""
@@ -179,20 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=LOCALHOST)
     parser.add_argument("--port", type=int, default=1025)
     args = parser.parse_args(argv)
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
     with SmtpSink(Path(args.dir), host=args.host, port=args.port) as sink:
         print(
             f"SMTP sink on {sink.host}:{sink.port}, storing into {sink.maildir.resolve()}",
             flush=True,
         )
-        while not stop.wait(0.5):
-            pass
+        serve_until_signalled(sink)
     print("SMTP sink stopped", flush=True)
     return 0
 
