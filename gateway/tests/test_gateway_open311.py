@@ -1,6 +1,7 @@
-"""Refused credentials on Open311 routes answer in Open311's error shape, in the format the
-path asks for (FixMyStreet reads XML): a bad ``api_key`` is the spec's 403, a bad header
-credential stays a 401 with its challenge. Missing credentials are the service's call."""
+"""Every error the gateway answers itself on Open311 routes is in Open311's error shape, in
+the format the path asks for (FixMyStreet reads XML): a bad ``api_key`` is the spec's 403, a
+bad header credential stays a 401 with its challenge, and so are 413 and 503. Missing
+credentials are the service's call."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import httpx
 import pytest
 
 from gateway.problems import open311_error_body
+
+from .conftest import GatewayFactory
 
 XML = "text/xml; charset=utf-8"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -77,3 +80,25 @@ def test_error_bodies_escape_their_text() -> None:
     assert content_type.startswith(b"text/xml")
     assert b"a &lt;b&gt; &amp; c" in body
     assert ET.fromstring(body).findtext("error/description") == "a <b> & c"
+
+
+async def test_a_form_too_large_to_authenticate_is_an_open311_413(
+        client: httpx.AsyncClient) -> None:
+    body = b"service_code=pothole&description=" + b"x" * (2 * 1024 * 1024)
+    r = await client.post("/open311/v2/requests.xml", headers=FORM, content=body)
+    assert r.status_code == 413
+    assert xml_error(r)[0] == "413"
+
+
+async def test_an_unreachable_service_is_an_open311_503(
+        start_gateway: GatewayFactory) -> None:
+    client = await start_gateway()  # citizen-services on a closed port
+    r = await client.get("/open311/v2/services.json")
+    assert r.status_code == 503
+    assert r.headers["content-type"] == "application/json"
+    [error] = r.json()
+    assert error["code"] == 503 and "citizen-services" in error["description"]
+    assert xml_error(await client.get("/open311/v2/services.xml"))[0] == "503"
+    # elsewhere the same failure stays problem+json
+    r = await client.get("/api/v1/services")
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"

@@ -336,5 +336,8 @@ async def test_gateway_with_nothing_behind_it_answers_quickly(
     assert r.status_code == 503
     assert {s["status"] for s in r.json()["services"].values()} == {"unavailable"}
     r = await client.get("/open311/v2/services.xml")
+    assert r.status_code == 503 and r.headers["content-type"].startswith("text/xml")
+    assert b"<code>503</code>" in r.content and b"citizen-services" in r.content
+    r = await client.get("/api/v1/services")
     assert r.status_code == 503 and r.json()["upstream"] == "citizen-services"
     assert time.monotonic() - started < 3

@@ -37,7 +37,7 @@ from gateway.breaker import CircuitBreaker
 from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
 from gateway.openapi import DOCS_HTML, IDENTITY_SCHEME, Aggregator
-from gateway.problems import send_open311_error, send_problem
+from gateway.problems import send_error, send_problem
 from gateway.proxy import Outcome, Proxy, request_id_of
 from gateway.routes import ROUTES, AuthMode, Route, Upstream, match, upstreams
 from servicekit.identity import ASSERTION_HEADER, sign_assertion
@@ -160,17 +160,17 @@ class Gateway:
             return
         length = _header(scope, b"content-length")
         if length and length.isdigit() and int(length) > route.max_body_bytes:
-            await send_problem(send, 413, "Request body too large",
-                               f"This endpoint accepts at most {route.max_body_bytes} bytes.",
-                               request_id=request_id)
+            await send_error(send, route, path, 413, "Request body too large",
+                             f"This endpoint accepts at most {route.max_body_bytes} bytes.",
+                             request_id=request_id)
             return
 
         # authentication (an Open311 form may carry its api_key in the body)
         receive, form_body = await self._maybe_read_form(scope, receive, route)
         if form_body is False:
-            await send_problem(send, 413, "Request body too large",
-                               "A form this large cannot be authenticated.",
-                               request_id=request_id)
+            await send_error(send, route, path, 413, "Request body too large",
+                             "A form this large cannot be authenticated.",
+                             request_id=request_id)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
@@ -178,13 +178,14 @@ class Gateway:
                 headers, scope.get("query_string", b"").decode("latin-1"), route,
                 form_body if isinstance(form_body, bytes) else None)
         except AuthFailed as failure:
-            if route.auth is AuthMode.OPEN311:
-                await self._open311_refusal(send, failure, route, path, headers, request_id)
+            if route.auth is AuthMode.OPEN311 and failure.status == 401 \
+                    and not has_header_credentials(headers, route):
+                # Open311's own key, the api_key parameter, refused: the spec's 403.
+                await send_error(send, route, path, 403, "Forbidden",
+                                 f"api_key: {failure.detail}", request_id=request_id)
                 return
-            await send_problem(send, failure.status, failure.title, failure.detail,
-                               request_id=request_id,
-                               headers=[("www-authenticate", failure.www_authenticate)]
-                               if failure.www_authenticate else None)
+            await send_error(send, route, path, failure.status, failure.title, failure.detail,
+                             request_id=request_id, headers=failure.headers)
             return
 
         # rate limit
@@ -201,10 +202,10 @@ class Gateway:
             decision = await self.limiter.hit(key, policy)
             limit_headers = decision.headers()
             if not decision.allowed:
-                await send_problem(send, 429, "Too many requests",
-                                   f"Rate limit '{policy.name}' exceeded; try again in "
-                                   f"{decision.retry_after_seconds} s.",
-                                   request_id=request_id, headers=limit_headers)
+                await send_error(send, route, path, 429, "Too many requests",
+                                 f"Rate limit '{policy.name}' exceeded; try again in "
+                                 f"{decision.retry_after_seconds} s.",
+                                 request_id=request_id, headers=limit_headers)
                 return
 
         if admin:
@@ -216,11 +217,11 @@ class Gateway:
         upstream = self.upstreams[route.upstream]
         breaker = self.breakers[upstream.name]
         if not breaker.allow():
-            await send_problem(send, 503, "Upstream unavailable",
-                               f"The {upstream.name} service is failing; the gateway is "
-                               "giving it time to recover.", request_id=request_id,
-                               headers=[("retry-after", str(breaker.retry_after_seconds()))],
-                               upstream=upstream.name)
+            await send_error(send, route, path, 503, "Upstream unavailable",
+                             f"The {upstream.name} service is failing; the gateway is "
+                             "giving it time to recover.", request_id=request_id,
+                             headers=[("retry-after", str(breaker.retry_after_seconds()))],
+                             upstream=upstream.name)
             return
         assertion = sign_assertion(principal, self.secret, request_id=request_id,
                                    ttl=self.settings.identity_ttl_seconds)
@@ -236,20 +237,6 @@ class Gateway:
             breaker.release()
 
     # -- pieces ----------------------------------------------------------------------------
-    @staticmethod
-    async def _open311_refusal(send: Send, failure: AuthFailed, route: Route, path: str,
-                               headers: dict[str, str], request_id: str) -> None:
-        """Refused credentials on an Open311 route, in Open311's error shape (FixMyStreet
-        reads XML). A refused ``api_key`` parameter is the spec's 403; a refused header
-        credential (bearer token, ``X-API-Key``) stays a 401 with its challenge."""
-        status = failure.status
-        if status == 401 and not has_header_credentials(headers, route):
-            status = 403
-        await send_open311_error(
-            send, status, f"api_key: {failure.detail}" if status == 403 else failure.detail,
-            path=path, request_id=request_id,
-            headers=failure.headers if status == 401 else None)
-
     async def _maybe_read_form(self, scope: Scope, receive: Receive, route: Route
                                ) -> tuple[Receive, bytes | bool | None]:
         """For Open311 form POSTs without a header key: read the (small) body so its

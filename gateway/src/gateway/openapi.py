@@ -10,8 +10,9 @@ Routes whose upstream authenticates callers itself (``AuthMode.UPSTREAM``) keep 
 upstream's security scheme: GOV.UK Notify's ``/v2`` is published with the notifications
 service's own ``notifyJwt`` scheme (HTTP bearer JWT) and Notify's error shape.
 
-Every operation also documents the problem+json errors the gateway itself answers before a
-request reaches a service (see ``main.Gateway``): 400 for a dot segment in a path parameter,
+Every operation also documents the errors the gateway itself answers before a request
+reaches a service (see ``main.Gateway``; problem+json, or Open311's error shape on Open311
+routes, as ``problems.send_error`` writes them): 400 for a dot segment in a path parameter,
 401/403 for refused credentials where the gateway authenticates, 413 for a body over the
 route's limit, 429 for a rate limit, 503 for an open circuit or an unreachable service and
 504 for one that timed out.
@@ -120,12 +121,29 @@ def _security_renames(spec: dict[str, Any], upstream: Upstream | None, prefix: s
     return renames
 
 
+#: The errors the gateway answers on Open311 routes (``problems.send_error``), by suffix.
+OPEN311_ERRORS_CONTENT: dict[str, Any] = {
+    "application/json": {"schema": {"type": "array", "items": {
+        "type": "object", "required": ["code", "description"],
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}}}}},
+    "text/xml": {"schema": {"type": "string",
+                            "description": "<errors><error><code/><description/></error>"
+                                           "</errors>"}},
+}
+
+
+def open311_error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": copy.deepcopy(OPEN311_ERRORS_CONTENT)}
+
+
 def _gateway_problems(operation: dict[str, Any], route: Route, *, proxied: bool) -> None:
     """Document the problems the gateway answers itself for this operation."""
     responses: dict[str, Any] = operation.setdefault("responses", {})
 
     def add(status: int, description: str, headers: dict[str, Any] | None = None) -> None:
-        response = responses.setdefault(str(status), problem_response(status, description))
+        response = responses.setdefault(
+            str(status), open311_error_response(description) if route.auth is AuthMode.OPEN311
+            else problem_response(status, description))
         if description not in response.get("description", ""):  # the service's, and ours
             response["description"] = f"{response.get('description')}; or: {description}"
         if headers:

@@ -1,6 +1,10 @@
 """Error responses written straight to ASGI: RFC 9457 problem+json, and on Open311 routes
 the GeoReport v2 shape (``<errors><error><code/><description/></error></errors>`` or
-``[{"code": …, "description": …}]``, by the path's ``.xml``/``.json`` suffix)."""
+``[{"code": …, "description": …}]``, by the path's ``.xml``/``.json`` suffix).
+
+Once a request has a route, every error the gateway answers itself goes through
+:func:`send_error`, which picks the route's shape: Open311 clients (FixMyStreet reads XML)
+never see problem+json from the gateway, whatever the error (401/403, 413, 429, 503, 504)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from starlette.types import Send
+
+from gateway.routes import AuthMode, Route
 
 TYPE_BASE = "https://mk-digital.example/problems/"
 
@@ -55,3 +61,15 @@ async def send_open311_error(send: Send, status: int, description: str, *, path:
     raw += [(k.encode(), v.encode()) for k, v in headers or ()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": payload})
+
+
+async def send_error(send: Send, route: Route, path: str, status: int, title: str,
+                     detail: str | None = None, *, request_id: str | None = None,
+                     headers: list[tuple[str, str]] | None = None, **extensions: Any) -> None:
+    """An error the gateway answers itself on ``route``, in that route's error shape."""
+    if route.auth is AuthMode.OPEN311:
+        await send_open311_error(send, status, detail or title, path=path,
+                                 request_id=request_id, headers=headers)
+    else:
+        await send_problem(send, status, title, detail, request_id=request_id,
+                           headers=headers, **extensions)

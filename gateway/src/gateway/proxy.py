@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 from starlette.types import Receive, Scope, Send
 from yarl import URL
 
-from gateway.problems import send_problem
+from gateway.problems import send_error
 from gateway.routes import AuthMode, Route, Upstream
 
 log = logging.getLogger(__name__)
@@ -171,10 +171,11 @@ class Proxy:
                         return (Outcome.FAILED if resp.status in UPSTREAM_FAILURE_STATUSES
                                 else Outcome.OK)
                 except BodyTooLarge:
-                    await send_problem(send, 413, "Request body too large",
-                                       f"This endpoint accepts at most {route.max_body_bytes}"
-                                       " bytes.", request_id=request_id,
-                                       headers=list(add_response_headers))
+                    await send_error(send, route, scope["path"], 413,
+                                     "Request body too large",
+                                     f"This endpoint accepts at most {route.max_body_bytes}"
+                                     " bytes.", request_id=request_id,
+                                     headers=list(add_response_headers))
                     return Outcome.CLIENT_ERROR
                 except aiohttp.ClientConnectorError as exc:
                     # Could not connect at all: safe to try again for idempotent requests.
@@ -182,14 +183,16 @@ class Proxy:
                     if attempt < attempts:
                         await asyncio.sleep(self.retry_backoff * attempt)
                         continue
-                    return await self._unavailable(send, upstream, request_id, exc, started)
+                    return await self._unavailable(send, route, scope["path"], upstream,
+                                                   request_id, exc, started)
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     span.set_attribute("error.type", type(exc).__name__)
-                    return await self._unavailable(send, upstream, request_id, exc, started)
+                    return await self._unavailable(send, route, scope["path"], upstream,
+                                                   request_id, exc, started)
             return Outcome.FAILED  # pragma: no cover - the loop always returns
 
-    async def _unavailable(self, send: Send, upstream: Upstream, request_id: str,
-                           exc: BaseException, started: bool) -> Outcome:
+    async def _unavailable(self, send: Send, route: Route, path: str, upstream: Upstream,
+                           request_id: str, exc: BaseException, started: bool) -> Outcome:
         if started:  # the status line is gone; all we can do is cut the body short
             log.warning("upstream %s broke off a response: %s", upstream.name,
                         type(exc).__name__)
@@ -197,8 +200,8 @@ class Proxy:
             return Outcome.FAILED
         log.warning("upstream %s unavailable: %s", upstream.name, type(exc).__name__)
         timed_out = isinstance(exc, TimeoutError)
-        await send_problem(send, 504 if timed_out else 503,
-                           "Upstream timed out" if timed_out else "Upstream unavailable",
-                           f"The {upstream.name} service did not answer.",
-                           request_id=request_id, upstream=upstream.name)
+        await send_error(send, route, path, 504 if timed_out else 503,
+                         "Upstream timed out" if timed_out else "Upstream unavailable",
+                         f"The {upstream.name} service did not answer.",
+                         request_id=request_id, upstream=upstream.name)
         return Outcome.FAILED
