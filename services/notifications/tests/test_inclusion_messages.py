@@ -264,3 +264,44 @@ async def test_no_second_message_for_enrolments_cancelled_with_their_session(
     assert await handle.process(record(session_cancelled("c-1"), 2)) == "handled"
     assert [(m.channel, m.source_event_type) for m in await messages(db)] == [
         ("email", SessionCancelled.event_type()), ("sms", SessionCancelled.event_type())]
+
+
+async def test_events_without_optional_fields_or_a_known_citizen_are_handled(
+        db: Database) -> None:
+    """Older or thinner events still make a message; an unknown citizen is nobody to tell
+    (handled, not retried); an event missing a required field goes to the DLQ, with why."""
+    await add_citizen(db, "c-1", email="one@example.com", phone="+447700900111",
+                      consents={"sms": True})
+    handle = consumer(db, AT_NOON)
+    bare = SessionCancelled(
+        session_id=uuid.uuid4(), programme_id=uuid.uuid4(), venue_id=uuid.uuid4(),
+        starts_at=STARTS, ends_at=STARTS + timedelta(hours=2), reason=" ",
+        citizen_ids=["c-unknown", "c-1", ""], occurred_at=datetime.now(UTC))
+    assert await handle.process(record(bare, 1)) == "handled"
+    email, sms = await messages(db)
+    assert email.subject == ("Your session has been cancelled: a digital inclusion session "
+                             "on Tuesday 1 December 2026")
+    assert "the venue shown in your booking" in (email.text_body or "")
+    assert "Reason:" not in (email.text_body or "")  # no reason given: no empty line for it
+    assert sms.body.startswith("MK Council: your session has been cancelled")
+
+    thin = EnrolmentConfirmed(enrolment_id=uuid.uuid4(), session_id=uuid.uuid4(),
+                              programme_id=uuid.uuid4(), participant_id=uuid.uuid4(),
+                              citizen_id=None, session_starts_at=STARTS,
+                              occurred_at=datetime.now(UTC))
+    assert await handle.process(record(thin, 2)) == "handled"
+    unknown = EnrolmentConfirmed(**{**thin.model_dump(), "citizen_id": "c-unknown"})
+    assert await handle.process(record(unknown, 3)) == "handled"
+    assert len(await messages(db)) == 2
+
+    dead: list[str] = []
+
+    async def dead_letter(rec: Any, letter: Any) -> str:
+        dead.append(letter.reason)
+        return "dead-lettered"
+
+    handle._dead_letter = dead_letter  # type: ignore[method-assign]
+    broken = record(bare, 4)
+    broken.value = b'{"session_id": "not-a-uuid"}'
+    assert await handle.process(broken) == "dead-lettered"
+    assert dead == ["undecodable"]

@@ -3,6 +3,7 @@ and the email as built for SMTP: still Notify's rules, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -95,6 +96,25 @@ def test_the_email_as_sent_cannot_be_given_headers_and_keeps_long_links_whole() 
     plain, html = msg.get_body(("plain",)), msg.get_body(("html",))
     assert plain is not None and html is not None
     assert plain.get_content() == "Hello é" and html.get_content() == "<p>Hi</p>"
+
+
+@pytest.mark.parametrize("subject", [
+    "Hi\nBcc: someone@evil.example", "Hi\rBcc: someone@evil.example",
+    "Hi\x0bBcc: someone@evil.example\x0c", "Hi\u2028Bcc: someone@evil.example\x85",
+    "Ünïcode\r\nBcc: someone@evil.example", "S" * 1000])
+def test_no_line_break_of_any_kind_makes_a_header(subject: str) -> None:
+    raw = build_message(OutgoingEmail(
+        message_id="<n-2@mk.example>", to="resident@example.com", subject=subject,
+        text="Hello", headers=(("List-Unsubscribe", "<https://mk.example/u?token=t>"),
+                               ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))),
+        sender='Council "X\r\nBcc: z@evil.example" <no-reply@mk.example>')
+    assert raw.count(b"\n") == raw.count(b"\r\n")  # no bare LF
+    assert not any(len(line) > 998 for line in raw.split(b"\r\n"))
+    msg = cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
+    assert msg["Bcc"] is None and msg["From"].addresses[0].addr_spec == "no-reply@mk.example"
+    assert (msg["List-Unsubscribe"], msg["List-Unsubscribe-Post"]) == (
+        "<https://mk.example/u?token=t>", "List-Unsubscribe=One-Click")
+    assert msg["Subject"] == re.sub(r"[\r\n\x0b\x0c\x85\u2028]", " ", subject)
 
 
 async def test_a_key_created_after_its_service_was_cached_works_at_once(db: Database) -> None:

@@ -237,3 +237,57 @@ def test_the_operators_cli(database_url: str, monkeypatch: pytest.MonkeyPatch,
     assert keys_cli.main(["list"]) == 0
     final = capsys.readouterr().out
     assert "REVOKED" in final and "by ops-2" in final
+
+
+async def test_bad_input_names_the_field_and_writes_nothing(running: Running) -> None:
+    """Never a 500 (a NUL reached PostgreSQL as one), never a half-made service or key."""
+    http = running.http
+    default = f"{BASE}/{running.settings.notify_default_service_id}"
+    services_before = (await http.get(BASE, headers=admin())).json()
+    keys_before = (await http.get(f"{default}/api-keys", headers=admin())).json()
+    for body, field in [
+            ({"name": ""}, "name"), ({"name": "   "}, "name"), ({"name": "x" * 10_000}, "name"),
+            ({"name": "nul\x00byte"}, "name"), ({"name": "two\nlines"}, "name"),
+            ({"name": 5}, "name"),
+            ({"name": "x", "team_members": ["a\x00b@example.com"]}, "team_members.0"),
+            ({"name": "x", "team_members": ["ok@example.com", ""]}, "team_members.1"),
+            ({"name": "x", "team_members": ["x" * 400]}, "team_members.0"),
+            ({"name": "x", "team_members": "ok@example.com"}, "team_members")]:
+        r = await http.post(BASE, headers=admin(), json=body)
+        assert is_problem(r, 422), (body, r.text)
+        assert field in [e["field"] for e in r.json()["errors"]], (body, r.json())
+    for member in ("not-an-email@", "someone@@example.com", "+1 202 555 0100", "call me maybe"):
+        r = await http.post(BASE, headers=admin(), json={
+            "name": "x", "team_members": ["ok@example.com", member]})
+        assert is_problem(r, 422) and r.json()["field"] == "team_members.1", r.text
+        assert member not in r.text
+    for body, field in [
+            ({"name": "k", "key_type": "bogus"}, "key_type"),
+            ({"name": "k", "key_type": None}, "key_type"), ({"name": "k"}, "key_type"),
+            ({"name": "\x00", "key_type": "test"}, "name"),
+            ({"name": "k" * 256, "key_type": "test"}, "name")]:
+        r = await http.post(f"{default}/api-keys", headers=admin(), json=body)
+        assert is_problem(r, 422), (body, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == [field], (body, r.json())
+    for url in (f"{default}/api-keys/not-a-uuid", f"{default}/api-keys/not-a-uuid/revoke",
+                f"{BASE}/not-a-uuid/api-keys/{uuid.uuid4()}/revoke"):
+        r = await http.request("POST" if url.endswith("revoke") else "GET", url,
+                               headers=admin())
+        assert is_problem(r, 422) and r.json()["errors"][0]["field"].startswith("path."), url
+    assert (await http.get(BASE, headers=admin())).json() == services_before
+    assert (await http.get(f"{default}/api-keys", headers=admin())).json() == keys_before
+
+    # surrounding spaces are not part of a name
+    made = await http.post(BASE, headers=admin(), json={"name": "  Parking  "})
+    assert made.status_code == 201 and made.json()["name"] == "Parking"
+
+
+def test_the_cli_refuses_a_bad_key_name_before_touching_the_database(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    database = tmp_path / "never.sqlite3"
+    monkeypatch.setenv("NOTIFICATIONS_DATABASE_URL", f"sqlite:///{database}")
+    for name in ("", "  ", "x" * 300, "nul\x00"):
+        assert keys_cli.main(["create", "--name", name, "--type", "test"]) == 2
+        assert "--name" in capsys.readouterr().err
+    assert not database.exists()

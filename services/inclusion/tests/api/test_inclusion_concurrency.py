@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -21,29 +22,36 @@ from ..conftest import soon
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
+async def scheduled_session(client: httpx.AsyncClient, *, capacity: int) -> dict[str, Any]:
+    """A published programme's session at a new venue, starting soon (as staff)."""
+    programme = (await client.post("/api/v1/programmes", json={
+        "title": "Drop-in", "kind": "drop-in-help", "delivered_by": "MK"})).json()
+    await client.post(f"/api/v1/programmes/{programme['id']}/status",
+                      json={"status": "published"})
+    venue = (await client.post("/api/v1/venues", json={
+        "name": "Hub", "address": "1 Street", "postcode": "MK9 3HL",
+        "ward": "Central Milton Keynes", "latitude": 52.04, "longitude": -0.76})).json()
+    starts = soon()
+    session: dict[str, Any] = (await client.post("/api/v1/sessions", json={
+        "programme_id": programme["id"], "venue_id": venue["id"],
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=1)).isoformat(), "capacity": capacity})).json()
+    return session
+
+
+async def enrol_citizen(client: httpx.AsyncClient, session: dict[str, Any],
+                        n: int) -> httpx.Response:
+    return await client.post(f"/api/v1/sessions/{session['id']}/enrolments",
+                             json={"consent": True},
+                             headers=identity_headers(f"c-{n}", "citizen"))
+
+
 async def test_concurrent_enrolments_and_cancellations(settings: Settings) -> None:
     app = create_app(settings)
     async with running_app(app) as url, httpx.AsyncClient(
             base_url=url, timeout=60, headers=identity_headers(*STAFF)) as client:
-        programme = (await client.post("/api/v1/programmes", json={
-            "title": "Drop-in", "kind": "drop-in-help", "delivered_by": "MK"})).json()
-        await client.post(f"/api/v1/programmes/{programme['id']}/status",
-                          json={"status": "published"})
-        venue = (await client.post("/api/v1/venues", json={
-            "name": "Hub", "address": "1 Street", "postcode": "MK9 3HL",
-            "ward": "Central Milton Keynes", "latitude": 52.04, "longitude": -0.76})).json()
-        starts = soon()
-        session = (await client.post("/api/v1/sessions", json={
-            "programme_id": programme["id"], "venue_id": venue["id"],
-            "starts_at": starts.isoformat(),
-            "ends_at": (starts + timedelta(hours=1)).isoformat(), "capacity": 5})).json()
-
-        async def enrol(n: int) -> httpx.Response:
-            return await client.post(f"/api/v1/sessions/{session['id']}/enrolments",
-                                     json={"consent": True},
-                                     headers=identity_headers(f"c-{n}", "citizen"))
-
-        responses = await asyncio.gather(*(enrol(n) for n in range(30)))
+        session = await scheduled_session(client, capacity=5)
+        responses = await asyncio.gather(*(enrol_citizen(client, session, n) for n in range(30)))
         assert Counter(r.status_code for r in responses) == {201: 30}
         bodies = [r.json() for r in responses]
         assert Counter(b["status"] for b in bodies) == {"confirmed": 5, "waitlisted": 25}
@@ -78,29 +86,13 @@ async def test_enrolments_racing_a_session_cancellation(settings: Settings) -> N
     app = create_app(settings)
     async with running_app(app) as url, httpx.AsyncClient(
             base_url=url, timeout=60, headers=identity_headers(*STAFF)) as client:
-        programme = (await client.post("/api/v1/programmes", json={
-            "title": "Drop-in", "kind": "drop-in-help", "delivered_by": "MK"})).json()
-        await client.post(f"/api/v1/programmes/{programme['id']}/status",
-                          json={"status": "published"})
-        venue = (await client.post("/api/v1/venues", json={
-            "name": "Hub", "address": "1 Street", "postcode": "MK9 3HL",
-            "ward": "Central Milton Keynes", "latitude": 52.04, "longitude": -0.76})).json()
-        starts = soon()
-        session = (await client.post("/api/v1/sessions", json={
-            "programme_id": programme["id"], "venue_id": venue["id"],
-            "starts_at": starts.isoformat(),
-            "ends_at": (starts + timedelta(hours=1)).isoformat(), "capacity": 3})).json()
-
-        async def enrol(n: int) -> httpx.Response:
-            return await client.post(f"/api/v1/sessions/{session['id']}/enrolments",
-                                     json={"consent": True},
-                                     headers=identity_headers(f"c-{n}", "citizen"))
-
+        session = await scheduled_session(client, capacity=3)
         async def cancel() -> httpx.Response:
             return await client.post(f"/api/v1/sessions/{session['id']}/cancel",
                                      json={"reason": "The venue is closed."})
 
-        results = await asyncio.gather(*(enrol(n) for n in range(10)), cancel(), cancel())
+        results = await asyncio.gather(*(enrol_citizen(client, session, n) for n in range(10)),
+                                       cancel(), cancel())
         enrolled, cancels = results[:10], results[10:]
         assert [r.status_code for r in cancels] == [200, 200]
         assert {r.status_code for r in enrolled} <= {201, 409}

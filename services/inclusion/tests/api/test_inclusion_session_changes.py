@@ -164,3 +164,40 @@ def test_more_places_promote_from_the_waitlist_in_order(client: TestClient) -> N
     assert outbox_types(client)[before:] == ["WaitlistPromoted"] * 2 + [
         "EnrolmentCancelled", "WaitlistPromoted"]
     assert enrol(client, session["id"], 9).json()["status"] == "confirmed"
+
+
+def test_bad_cancel_and_capacity_input_is_a_problem_naming_the_field(
+        client: TestClient) -> None:
+    """Never a 500, never half-written: the problem names the field; nothing changes."""
+    session = make_session(client, capacity=2)
+    enrol(client, session["id"], 1)
+    path = f"/api/v1/sessions/{session['id']}"
+    before = len(outbox_types(client))
+    for reason in ("", " \t ", "x" * 500, "line one\nline two", "a\rb", "nul\x00byte"):
+        body = assert_problem(cancel(client, session["id"], reason), 422, "validation-error")
+        assert [e["field"] for e in body["errors"]] == ["reason"], body
+    for bad in (0, -1, 10**6, 10**30, "3", "three", 2.5, True, None):
+        body = assert_problem(client.patch(path, json={"capacity": bad}), 422,
+                              "validation-error")
+        assert [e["field"] for e in body["errors"]] == ["capacity"], (bad, body)
+    assert_problem(client.patch(path, json={}), 422, "validation-error")
+    assert_problem(client.patch(path, json={"capacity": 3, "status": "cancelled"}), 422,
+                   "validation-error")
+    assert_problem(client.patch(path, content=b"not json",
+                                headers={"content-type": "application/json"}),
+                   422, "validation-error")
+    unknown = "/api/v1/sessions/00000000-0000-0000-0000-000000000000"
+    assert_problem(client.patch(unknown, json={"capacity": 3}), 404, "session-not-found")
+    for malformed in ("not-a-uuid", "1", "00000000-0000-0000-0000-00000000000g"):
+        body = assert_problem(cancel(client, malformed), 422, "validation-error")
+        assert [e["field"] for e in body["errors"]] == ["path.session_id"], body
+        body = assert_problem(client.patch(f"/api/v1/sessions/{malformed}",
+                                           json={"capacity": 3}), 422, "validation-error")
+        assert "path.session_id" in [e["field"] for e in body["errors"]], body
+    after = client.get(path).json()
+    assert (after["status"], after["capacity"]) == ("scheduled", 2)
+    assert len(outbox_types(client)) == before
+
+    # a cancelled session's places cannot change
+    assert cancel(client, session["id"]).status_code == 200
+    assert_problem(client.patch(path, json={"capacity": 5}), 409, "session-cancelled")

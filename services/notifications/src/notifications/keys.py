@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import os
 import sys
 import uuid
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
+from notifications.api.notify_services import ApiKeyCreate
 from notifications.application import notify_api, notify_services
 from notifications.config import Settings
 from notifications.domain.notify import KeyType
@@ -88,9 +90,15 @@ async def run(args: argparse.Namespace, settings: Settings) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    database_url = os.environ.get("NOTIFICATIONS_DATABASE_URL") or Settings().database_url
+    if args.command == "create":  # the admin API's rules for a key, not a second copy
+        try:
+            args.name = ApiKeyCreate(name=args.name, key_type=KeyType(args.key_type)).name
+        except ValidationError as exc:
+            print("; ".join(f"--{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                            for e in exc.errors()), file=sys.stderr)
+            return 2
     try:
-        lines = asyncio.run(run(args, Settings(database_url=database_url)))  # env or default
+        lines = asyncio.run(run(args, Settings()))  # NOTIFICATIONS_DATABASE_URL or default
     except DomainError as exc:
         print(exc.detail, file=sys.stderr)
         return 1

@@ -37,6 +37,8 @@ Time = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["09:
 def _no_text(value: Any) -> Any:
     if isinstance(value, str | bytes):
         raise ValueError("must be a number, not text")
+    if isinstance(value, bool):  # an int in Python, not a number in JSON Schema
+        raise ValueError("must be a number, not true or false")
     return value
 
 
@@ -47,7 +49,7 @@ def _text_only(value: Any) -> Any:
 
 
 #: Body types that take only what the JSON Schema says: pydantic's lax mode would also turn
-#: "3" into 3, "yes" into True and 916 into a date, which the published schema forbids.
+#: "3" into 3, true into 1, "yes" into True and 916 into a date, which the published schema forbids.
 Int = Annotated[int, BeforeValidator(_no_text)]
 Float = Annotated[float, BeforeValidator(_no_text)]
 Bool = StrictBool

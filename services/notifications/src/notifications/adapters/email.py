@@ -3,15 +3,16 @@
 Messages are built with the ``email`` package's compat32 classes (``MIMEMultipart`` /
 ``MIMEText``), not ``EmailMessage``: measured here, building an ``EmailMessage`` took
 ~2.3 ms of CPU (its header registry parses every header), the compat32 message ~0.3 ms.
-Header values are ours or validated (the recipient), and CR/LF become spaces in every
-value, so personalisation cannot inject a header; a non-ASCII subject or sender name is
-RFC 2047 encoded.
+Header values are ours or validated (the recipient), and line breaks and control
+characters become spaces in every value, so personalisation cannot inject a header; a
+non-ASCII (or over-long) subject or sender name is RFC 2047 encoded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,17 +50,22 @@ class TemporaryDeliveryError(Exception):
 _SMTP_POLICY = compat32.clone(linesep="\r\n", max_line_length=0)
 
 
+#: What ends a line for SMTP or for Python's own parsers (``str.splitlines``), and other
+#: control characters: none may reach a header.
+_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
 def _header_text(value: str) -> str:
-    """One line (CR/LF become spaces); RFC 2047 encoded (and so folded) when it is not
-    ASCII or too long for one line."""
-    value = value.replace("\r", " ").replace("\n", " ")
+    """One line (line breaks and control characters become spaces); RFC 2047 encoded (and
+    so folded, even one long word) when it is not ASCII or too long for one line."""
+    value = _BREAKS.sub(" ", value)
     if value.isascii() and len(value) <= 900:
         return value
-    return Header(value, "utf-8" if not value.isascii() else "us-ascii").encode()
+    return Header(value, "utf-8").encode(linesep="\r\n")
 
 
 def _address(value: str) -> str:
-    name, addr = parseaddr(value)
+    name, addr = parseaddr(_BREAKS.sub(" ", value))  # one line before it is parsed
     return formataddr((name, addr), charset="utf-8") if addr else _header_text(value)
 
 

@@ -13,11 +13,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from notifications.api.notify import key_cache
+from notifications.api.notify import _settings, key_cache
 from notifications.application import notify_services
-from notifications.config import Settings
 from notifications.domain.notify import KeyType
 from notifications.persistence.tables import NotifyApiKey, NotifyService
 from servicekit.deps import ReadSessionDep, UowDep
@@ -28,13 +27,17 @@ router = APIRouter(prefix=PREFIX, tags=["notify-services"])
 
 ServiceId = Annotated[uuid.UUID, Path(description="The Notify service (its `iss`).")]
 KeyId = Annotated[uuid.UUID, Path(description="The API key's id (not the key).")]
-TeamMember = Annotated[str, Field(min_length=1, max_length=320)]
+#: No control characters (a NUL is refused by PostgreSQL: a 500, not the caller's 422).
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255,
+                                        pattern=ONE_LINE)]
+TeamMember = Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=ONE_LINE)]
 
 
 class NotifyServiceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Name
     team_members: list[TeamMember] = Field(
         default_factory=list, max_length=100,
         description="Email addresses and UK mobile numbers a team key may send to.")
@@ -64,8 +67,7 @@ class NotifyServicePublic(BaseModel):
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255,
-                      description="Begins the key (lower-cased, `_` for other characters).")
+    name: Name = Field(description="Begins the key (lower-cased, `_` for other characters).")
     key_type: KeyType = Field(description="`normal` (live), `team` (only to the service's "
                                           "team members) or `test` (nothing is sent).")
 
@@ -91,12 +93,6 @@ class ApiKeyPublic(BaseModel):
 class ApiKeyIssued(ApiKeyPublic):
     key: str = Field(description="The whole key, `{name}-{service id}-{secret}`, for Notify's "
                                  "clients. Shown only now: it cannot be read again.")
-
-
-def _settings(request: Request) -> Settings:
-    settings = request.app.state.runtime.settings
-    assert isinstance(settings, Settings)
-    return settings
 
 
 @router.get("", response_model=list[NotifyServicePublic], summary="Notify services")

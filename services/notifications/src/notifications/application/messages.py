@@ -99,19 +99,29 @@ def _enrolment(e: Any) -> dict[str, str]:
                        e.venue_name, e.venue_address, e.venue_postcode)}
 
 
-ENROLMENT_CONFIRMED = Rule(
-    topic=INCLUSION,
-    recipients=lambda e: [e.citizen_id],
-    personalisation=_enrolment,
-    email_subject="Your place is booked: ((course))",
-    email_body=("# Your place is booked\n\n"
-                "You have a place on ((course)).\n\n"
-                f"{_SESSION_DETAILS}\n\n"
-                "Booking reference: ((reference))\n\n"
-                f"{_CANCEL_ADVICE}{_INCLUSION_FOOTER}"),
+def _place_rule(*, subject: str, heading: str, lead: str, sms_body: str) -> Rule:
+    """A citizen has a place (booked, or promoted from the waitlist): the same message but
+    for its first words."""
+    return Rule(
+        topic=INCLUSION,
+        recipients=lambda e: [e.citizen_id],
+        personalisation=_enrolment,
+        email_subject=subject,
+        email_body=(f"# {heading}\n\n"
+                    f"{lead}\n\n"
+                    f"{_SESSION_DETAILS}\n\n"
+                    "Booking reference: ((reference))\n\n"
+                    f"{_CANCEL_ADVICE}{_INCLUSION_FOOTER}"),
+        sms_body=sms_body,
+    )
+
+
+ENROLMENT_CONFIRMED = _place_rule(
+    subject="Your place is booked: ((course))",
+    heading="Your place is booked",
+    lead="You have a place on ((course)).",
     sms_body=("MK Council: your place on ((course)) is booked for ((date)) at ((start)), "
-              "((venue)). Ref ((reference))."),
-)
+              "((venue)). Ref ((reference))."))
 
 ENROLMENT_WAITLISTED = Rule(
     topic=INCLUSION,
@@ -126,19 +136,12 @@ ENROLMENT_WAITLISTED = Rule(
                 f"Reference: ((reference)){_INCLUSION_FOOTER}"),
 )
 
-WAITLIST_PROMOTED = Rule(
-    topic=INCLUSION,
-    recipients=lambda e: [e.citizen_id],
-    personalisation=_enrolment,
-    email_subject="A place has come free: ((course))",
-    email_body=("# You have a place\n\n"
-                "A place has come free on ((course)) and it is now yours.\n\n"
-                f"{_SESSION_DETAILS}\n\n"
-                "Booking reference: ((reference))\n\n"
-                f"{_CANCEL_ADVICE}{_INCLUSION_FOOTER}"),
+WAITLIST_PROMOTED = _place_rule(
+    subject="A place has come free: ((course))",
+    heading="You have a place",
+    lead="A place has come free on ((course)) and it is now yours.",
     sms_body=("MK Council: a place came free on ((course)), ((date)) at ((start)), "
-              "((venue)). It is yours. Ref ((reference))."),
-)
+              "((venue)). It is yours. Ref ((reference))."))
 
 #: EnrolmentCancelled that are not a message to the citizen: erasure (they asked to be
 #: forgotten) and a cancelled session (SessionCancelled tells each of them once).
@@ -174,6 +177,7 @@ SESSION_REMINDER_DUE = Rule(
               "If you cannot come, please cancel your place."),
 )
 
+
 def _sentence(text: str) -> str:
     """Staff's words as a sentence: a full stop unless they ended it already."""
     text = text.strip()
@@ -187,12 +191,12 @@ SESSION_CANCELLED = Rule(
     personalisation=lambda e: {
         **_session(e.starts_at, e.ends_at, e.programme_title, e.venue_name, e.venue_address,
                    e.venue_postcode),
-        "reason": _sentence(e.reason)},
+        "reason": _sentence(e.reason), "has_reason": "yes" if e.reason.strip() else "no"},
     email_subject="Your session has been cancelled: ((course)) on ((date))",
     email_body=("# Your session has been cancelled\n\n"
                 "We're sorry, but the session of ((course)) on ((date)) at ((start)), "
                 "((place)), has been cancelled.\n\n"
-                "Reason: ((reason))\n\n"
+                "((has_reason??Reason: ))((reason))\n\n"
                 "Your place, or your place on the waiting list, has been cancelled too. "
                 "You do not need to do anything.\n\n"
                 "You can book another session of this course, or find other help near you, "

@@ -283,15 +283,20 @@ def parse_uuid(value: Any, field: str) -> uuid.UUID:
         raise ValidationError(f"{field} is not a valid UUID") from None
 
 
+def team_member(value: str) -> str:
+    """A team member as a team key compares it: an email address lower-cased, a UK mobile
+    as E.164. Raises :class:`recipients.InvalidRecipient` (its message has no value)."""
+    return (recipients.validate_email(value).lower() if "@" in value
+            else recipients.normalise_uk_mobile(value))
+
+
 def _team_members(service: NotifyService) -> set[str]:
     members: set[str] = set()
     for line in service.team_members.splitlines():
-        line = line.strip()
-        if not line:
+        if not line.strip():
             continue
         try:
-            members.add(recipients.normalise_uk_mobile(line) if "@" not in line
-                        else line.lower())
+            members.add(team_member(line))
         except recipients.InvalidRecipient:
             continue
     return members

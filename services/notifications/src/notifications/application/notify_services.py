@@ -43,8 +43,7 @@ def team_members_of(members: Sequence[str]) -> list[str]:
     out: list[str] = []
     for position, member in enumerate(members):
         try:
-            value = (recipients.validate_email(member).lower() if "@" in member
-                     else recipients.normalise_uk_mobile(member))
+            value = notify_api.team_member(member)
         except recipients.InvalidRecipient as exc:
             raise InvalidTeamMember(f"team_members[{position}]: {exc}",
                                     field=f"team_members.{position}") from None
