@@ -12,15 +12,11 @@ from citizen_services.main import create_app
 from servicekit.errors import PROBLEM_JSON
 from servicekit.testing import CITIZEN, identity_headers
 
+from .test_catalogue_search import published
+
 URL = "/api/v1/services"
 
 
-def published(client: TestClient, **body: Any) -> dict[str, Any]:
-    r = client.post(URL, json=body)
-    assert r.status_code == 201, r.text
-    r = client.post(f"{URL}/{r.json()['id']}/publish")
-    assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
 
 
 def test_list_answers_304_until_the_catalogue_changes(client: TestClient,
@@ -141,3 +137,22 @@ def test_only_staff_list_entries_that_are_not_published(settings: Settings,
             assert names(caller.get(URL, params={"status": "published"})) == [
                 "Pay council tax"]
     assert anonymous_client.get(URL, params={"status": "deleted"}).status_code == 422
+
+
+def test_bad_list_parameters_are_422_problems_naming_the_field(
+        client: TestClient, anonymous_client: TestClient) -> None:
+    published(client, name="Pay council tax", groups=["Council tax"])
+    for params, field in (({"group": "Council\x00tax"}, "query.group"),
+                          ({"q": "x" * 5000}, "query.q"), ({"sort": "bogus"}, "query.sort"),
+                          ({"page": 0}, "query.page"), ({"size": 101}, "query.size")):
+        r = anonymous_client.get(URL, params=params)
+        assert r.status_code == 422, (params, r.text)
+        assert r.headers["content-type"].startswith(PROBLEM_JSON)
+        assert [e["field"] for e in r.json()["errors"]] == [field]
+    # words only of punctuation are no words: the whole (published) catalogue, not an error
+    r = anonymous_client.get(URL, params={"q": "!!! ... ???"})
+    assert [s["name"] for s in r.json()["items"]] == ["Pay council tax"]
+    # an If-None-Match that is no ETag of ours matches nothing: a full 200
+    for garbage in ("garbage", '"", W/, ,,', "x" * 4000):
+        r = anonymous_client.get(URL, headers={"If-None-Match": garbage})
+        assert r.status_code == 200 and r.json()["total"] == 1

@@ -13,17 +13,11 @@ from fastapi.testclient import TestClient
 
 from citizen_services.application import hsds
 
+from .test_catalogue_search import published
+
 VENUE = "Central Library, 555 Silbury Boulevard, Milton Keynes MK9 3HL"
 PAGE_KEYS = {"total_items", "total_pages", "page_number", "size", "first_page", "last_page",
              "empty", "contents"}
-
-
-def published(client: TestClient, **body: Any) -> dict[str, Any]:
-    r = client.post("/api/v1/services", json=body)
-    assert r.status_code == 201, r.text
-    r = client.post(f"/api/v1/services/{r.json()['id']}/publish")
-    assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -120,6 +114,22 @@ def test_bad_paging_is_a_422_problem(catalogue: dict[str, dict[str, Any]],
     for url in ("/hsds/services", "/hsds/organizations", "/hsds/locations",
                 "/hsds/service_at_locations", "/hsds/taxonomies", "/hsds/taxonomy_terms"):
         problem(anonymous_client.get(url, params=params), 422)
+
+
+def test_odd_filters_match_nothing_rather_than_fail(catalogue: dict[str, dict[str, Any]],
+                                                    anonymous_client: TestClient) -> None:
+    for url in ("/hsds/services", "/hsds/service_at_locations"):
+        for term in ("' OR 1=1 --", "1; DROP TABLE catalogue_service", "\x00", "%"):
+            body = ok(anonymous_client.get(url, params={"taxonomy_term_id": term}))
+            assert body["total_items"] == 0 and body["contents"] == []
+        problem(anonymous_client.get(url, params={"taxonomy_term_id": "x" * 101}), 422)
+        problem(anonymous_client.get(url, params={"text": "x" * 201}), 422)
+    everything = ok(anonymous_client.get("/hsds/services"))
+    for text in ("!!! ???", "\x00", "'\""):  # no words: no text filter
+        assert ok(anonymous_client.get("/hsds/services", params={"text": text})) == everything
+    for garbage in ("garbage", '"", W/, ,,', "x" * 4000):
+        r = anonymous_client.get("/hsds/services", headers={"If-None-Match": garbage})
+        assert r.status_code == 200 and r.json() == everything
 
 
 def test_full_service(catalogue: dict[str, dict[str, Any]],

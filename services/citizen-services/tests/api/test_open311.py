@@ -177,7 +177,7 @@ def test_service_definition(catalogue: TestClient) -> None:
     assert b"Tyres &amp; wheels" in r.content  # escaped on the wire
 
 
-@pytest.mark.parametrize("code", ["nope", "pay-council-tax", "draft-thing"])
+@pytest.mark.parametrize("code", ["nope", "pay-council-tax", "draft-thing", "fly%00tipping"])
 def test_unknown_service_is_404_in_both_shapes(catalogue: TestClient, code: str) -> None:
     r = catalogue.get(f"{BASE}/services/{code}.xml")
     assert r.status_code == 404
@@ -292,6 +292,8 @@ BAD_FORMS = [
     ("lat", _without("lat", "long")),
     ("long", _without("long")),
     ("email", [*_without("email"), ("email", "not an email")]),
+    ("phone", [*_without("phone"), ("phone", "call me")]),
+    ("description", [*_without("description"), ("description", "nul \x00 byte")]),
     ("media_url", [*_without("media_url"), ("media_url", "javascript:alert(1)")]),
 ]
 
@@ -314,6 +316,13 @@ def test_bad_submissions_name_the_field_and_write_nothing(
         assert not any(p in text for p in PERSONAL)
     assert requests_in_db(catalogue) == []
     assert len(outbox_rows(catalogue)) == before
+
+
+def test_pattern_errors_say_what_is_expected_not_the_regex(catalogue: TestClient) -> None:
+    form = [*_without("email", "phone"), ("email", "not an email"), ("phone", "call me")]
+    descriptions = {e["description"] for e in json_errors(post(catalogue, form, "json"))}
+    assert descriptions == {"email: must be an email address", "phone: must be a phone "
+                            "number: digits, spaces, '+', '(', ')' and '-'"}
 
 
 def test_post_must_be_form_encoded(catalogue: TestClient) -> None:
@@ -374,6 +383,14 @@ def test_request_filters_and_status_mapping(catalogue: TestClient) -> None:
     ({"status": "pending"}, "status"), ({"start_date": "yesterday"}, "start_date"),
     ({"end_date": "2026-13-45"}, "end_date"),
     ({"start_date": "2026-02-01T00:00:00Z", "end_date": "2026-01-01T00:00:00Z"}, "end_date"),
+    # in UTC these fall outside years 1-9999: refused, not a 500 from the database driver
+    ({"start_date": "9999-12-31T23:59:59-01:00"}, "start_date"),
+    ({"end_date": "0001-01-01T00:00:00+01:00"}, "end_date"),
+    # PostgreSQL refuses a NUL in a string: a code that cannot exist is a 400, not a 500
+    ({"service_code": "fly-tipping,fly\x00tipping"}, "service_code"),
+    ({"service_request_id": ",".join(str(uuid.uuid4()) for _ in range(201))},
+     "service_request_id"),
+    ({"service_request_id": "x" * 8001}, "service_request_id"),
 ])
 def test_bad_request_filters_are_400_in_both_shapes(
         anonymous_client: TestClient, params: dict[str, str], field: str) -> None:
@@ -417,8 +434,11 @@ def test_service_request_updates(catalogue: TestClient) -> None:
     r = catalogue.get(f"{BASE}/servicerequestupdates.xml",
                       params={"end_date": start.isoformat()})
     assert ET.fromstring(r.content).findall("request_update") == []
-    r = catalogue.get(f"{BASE}/servicerequestupdates.json", params={"start_date": "soon"})
-    assert r.status_code == 400 and json_errors(r)[0]["description"].startswith("start_date")
+    for params in ({"start_date": "soon"}, {"start_date": "9999-12-31T23:59:59-01:00"},
+                   {"start_date": "2026-02-01", "end_date": "2026-01-01"}):
+        r = catalogue.get(f"{BASE}/servicerequestupdates.json", params=params)
+        assert r.status_code == 400, params
+        assert json_errors(r)[0]["description"].startswith(list(params)[-1])
 
 
 def test_openapi_documents_the_reads_not_the_post(anonymous_client: TestClient) -> None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
+from citizen_services.api.services import etag_matches
 from citizen_services.application import hsds
 from servicekit.app import problem_responses
 from servicekit.deps import ReadSessionDep
@@ -50,20 +51,20 @@ def _text(text: str | None, search: str | None) -> str | None:
     return text or search
 
 
+def _services_query(*, text: str | None, search: str | None, taxonomy_term_id: str | None,
+                    page: int, per_page: int) -> hsds.ListServices:
+    """The filters and page of the two lists of services (and services at locations)."""
+    return hsds.ListServices(text=_text(text, search), taxonomy_term_id=taxonomy_term_id,
+                             paging=hsds.Paging(page=page, per_page=per_page))
+
+
 def _list_response(request: Request, body: dict[str, Any]) -> Response:
     raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     etag = 'W/"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
-    if _matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(raw, media_type="application/json", headers=headers)
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-    return "*" in tags or etag.removeprefix("W/") in tags
 
 
 @router.get("", summary="About this API (HSDS version and profile)")
@@ -77,10 +78,10 @@ async def list_services(request: Request, session: ReadSessionDep, text: Text = 
                         search: Text = None, taxonomy_term_id: TermId = None,
                         full: bool = False, page: Page = 1, per_page: PerPage = 50,
                         ) -> Response:
-    body = await hsds.list_services(session=session, full=full, query=hsds.ListServices(
-        text=_text(text, search), taxonomy_term_id=taxonomy_term_id,
-        paging=hsds.Paging(page=page, per_page=per_page)))
-    return _list_response(request, body)
+    query = _services_query(text=text, search=search, taxonomy_term_id=taxonomy_term_id,
+                            page=page, per_page=per_page)
+    return _list_response(request, await hsds.list_services(session=session, full=full,
+                                                            query=query))
 
 
 @router.get("/services/{service_id}", summary="A fully nested published service",
@@ -127,10 +128,10 @@ async def list_service_at_locations(
         request: Request, session: ReadSessionDep, text: Text = None, search: Text = None,
         taxonomy_term_id: TermId = None, page: Page = 1, per_page: PerPage = 50,
 ) -> Response:
-    body = await hsds.list_services_at_locations(session=session, query=hsds.ListServices(
-        text=_text(text, search), taxonomy_term_id=taxonomy_term_id,
-        paging=hsds.Paging(page=page, per_page=per_page)))
-    return _list_response(request, body)
+    query = _services_query(text=text, search=search, taxonomy_term_id=taxonomy_term_id,
+                            page=page, per_page=per_page)
+    return _list_response(request, await hsds.list_services_at_locations(session=session,
+                                                                         query=query))
 
 
 @router.get("/service_at_locations/{sal_id}", summary="A service at a location",

@@ -61,6 +61,9 @@ CHANGESET = "2026-11-26T00:00:00+00:00"
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 200
 _ATTRIBUTE = re.compile(r"^attribute\[([^\[\]]*)\](\[\])?$")
+#: A service code as the catalogue has them (``api/schemas.py``): anything else names no
+#: service, and is not sent to the database (PostgreSQL refuses a NUL in a string).
+_CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 _MEDIA_URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f]+$")
 _CONTACT = ("email", "first_name", "last_name", "phone")
@@ -231,7 +234,8 @@ def _attribute(definition: dict[str, Any]) -> dict[str, Any]:
             responses=responses(DEFINITION_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
 async def service_definition(service_code: Annotated[str, Path(max_length=200)],
                              fmt: FormatPath, session: ReadSessionDep) -> Response:
-    service = await queries.reportable_service(session=session, code=service_code)
+    service = (await queries.reportable_service(session=session, code=service_code)
+               if _CODE.match(service_code) else None)
     if service is None:
         raise Open311Error(404, "service_code: no service takes reports with this code")
     attributes = sorted(service.attributes, key=lambda d: (int(d.get("order") or 0),
@@ -279,18 +283,20 @@ async def _render_requests(rows: list[ServiceRequest], fmt: Format,
 
 
 def _date(name: str, value: str | None) -> datetime | None:
-    """A W3C/ISO 8601 date-time (``2010-01-01T00:00:00Z``, an offset, or a date alone);
-    a '+' the client forgot to encode arrives as a space and is put back."""
+    """A W3C/ISO 8601 date-time (``2010-01-01T00:00:00Z``, an offset, or a date alone),
+    in UTC; a '+' the client forgot to encode arrives as a space and is put back. One
+    whose UTC time falls outside years 1-9999 (``9999-12-31T23:59:59-01:00``) is refused
+    here rather than failing when the database is asked."""
     if value is None or value == "":
         return None
     text = value.strip()
     text = re.sub(r" (\d{2}:?\d{2})$", r"+\1", text)
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise Open311Error(400, f"{name}: must be a W3C date-time such as "
                                 "2026-01-01T00:00:00Z") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _list(value: str | None) -> tuple[str, ...]:
@@ -320,11 +326,15 @@ async def list_requests(
     ids = _list(service_request_id)
     if len(ids) > queries.MAX_IDS:
         raise Open311Error(400, f"service_request_id: at most {queries.MAX_IDS} ids")
+    codes = _list(service_code)
+    if not all(_CODE.match(code) for code in codes):
+        raise Open311Error(400, "service_code: codes are letters, digits, '.', '_' and '-', "
+                                "comma-separated")
     start, end = _date("start_date", start_date), _date("end_date", end_date)
     if start and end and start > end:
         raise Open311Error(400, "end_date: must not be before start_date")
     rows = await queries.find_requests(session=session, query=queries.RequestQuery(
-        ids=ids, service_codes=_list(service_code), start=start, end=end,
+        ids=ids, service_codes=codes, start=start, end=end,
         statuses=_list(status)))
     return await _render_requests(rows, fmt, session)
 
@@ -461,6 +471,21 @@ def submission(fields: list[tuple[str, str]]) -> dict[str, Any]:
     return body
 
 
+#: What a field that failed its pattern must look like (pydantic's message shows the regex).
+_PATTERNS = {
+    "service_code": "must be letters, digits, '.', '_' and '-'",
+    "email": "must be an email address",
+    "phone": "must be a phone number: digits, spaces, '+', '(', ')' and '-'",
+}
+
+
+def _message(field: str, error: Any) -> str:
+    if error.get("type") != "string_pattern_mismatch":
+        return str(error.get("msg", "invalid"))
+    return _PATTERNS.get(field, "contains characters that are not allowed (control "
+                                "characters)")
+
+
 @router.post("/requests.{format}", response_class=Response, include_in_schema=False)
 async def submit_request(request: Request, fmt: FormatPath, uow: UowDep,
                          principal: CurrentPrincipal) -> Response:
@@ -474,7 +499,8 @@ async def submit_request(request: Request, fmt: FormatPath, uow: UowDep,
     try:
         checked = RequestCreate.model_validate(body)
     except ValidationError as exc:
-        named = {_field(e["loc"]): e["msg"] for e in reversed(exc.errors(include_input=False))}
+        named = {_field(e["loc"]): _message(_field(e["loc"]), e)
+                 for e in reversed(exc.errors(include_input=False))}
         raise Open311Error(400, *[f"{name}: {msg}" for name, msg in named.items()]) from None
     created = await commands.submit_request(uow=uow, command=commands.SubmitRequest(
         **checked.model_dump(), media_url=media_url, submitted_by=principal.subject))

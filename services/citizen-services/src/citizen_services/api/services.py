@@ -15,11 +15,13 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from citizen_services.api.schemas import (
+    ONE_LINE,
     HistoryEntry,
     ServiceCreate,
     ServicePage,
@@ -29,10 +31,12 @@ from citizen_services.api.schemas import (
 )
 from citizen_services.application import catalogue, search
 from citizen_services.domain.catalogue import ServiceStatus
+from citizen_services.persistence.tables import CatalogueService
 from servicekit.app import problem_responses
 from servicekit.deps import ReadSessionDep, UowDep
 from servicekit.errors import DomainError, Forbidden
-from servicekit.identity import CurrentPrincipal, Role, StaffPrincipal
+from servicekit.identity import CurrentPrincipal, Principal, Role, StaffPrincipal
+from servicekit.uow import UnitOfWork
 
 router = APIRouter(prefix="/api/v1/services", tags=["catalogue"])
 
@@ -54,6 +58,11 @@ async def create_service(body: ServiceCreate, uow: UowDep, response: Response,
     service = await catalogue.create_service(uow=uow, command=catalogue.CreateService(
         **core, details=data, actor=staff.subject))
     response.headers["Location"] = f"/api/v1/services/{service.id}"
+    return _entry(service, response)
+
+
+def _entry(service: CatalogueService, response: Response) -> ServicePublic:
+    """A changed entry as the answer to its change, with its new ETag."""
     response.headers["ETag"] = f'"{service.version}"'
     return ServicePublic.model_validate(service)
 
@@ -81,7 +90,7 @@ async def list_services(
         q: Annotated[str | None, Query(max_length=200,
                                        description="Words in name, description, keywords")
                      ] = None,
-        group: Annotated[str | None, Query(max_length=200)] = None,
+        group: Annotated[str | None, Query(max_length=200, pattern=ONE_LINE)] = None,
         channel: search.Channel | None = None,
         lgsl: Annotated[int | None, Query(ge=1, le=99999, description="LGSL code")] = None,
         sort: search.Sort = search.Sort.RELEVANCE,
@@ -102,7 +111,7 @@ async def list_services(
     if_none_match = request.headers.get("if-none-match")
     if if_none_match:
         etag = _list_etag(await search.catalogue_version(session=session), query)
-        if _matches(if_none_match, etag):
+        if etag_matches(if_none_match, etag):
             return Response(status_code=status.HTTP_304_NOT_MODIFIED,
                             headers={"ETag": etag, "Cache-Control": cache})
     found = await search.find_services(session=session, query=query)
@@ -117,7 +126,9 @@ def _list_etag(version: int, query: search.SearchServices) -> str:
     return f'W/"{LIST_FORMAT}.{version}.{digest}"'
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header (ETags, comma-separated, or ``*``) matches
+    ``etag``, compared weakly (RFC 9110 13.1.3); anything unparsable simply does not."""
     if not if_none_match:
         return False
     tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
@@ -134,7 +145,7 @@ async def read_service(service_id: uuid.UUID, session: ReadSessionDep, request: 
         raise catalogue.ServiceNotFound(f"No service with id {service_id}.")
     etag = f'"{service.version}"'
     headers = {"ETag": etag, "Cache-Control": ENTRY_CACHE_CONTROL if published else PRIVATE}
-    if _matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(ServicePublic.model_validate(service).model_dump_json().encode(),
                     media_type="application/json", headers=headers)
@@ -148,8 +159,7 @@ async def publish_service(service_id: uuid.UUID, uow: UowDep, response: Response
                           staff: StaffPrincipal) -> ServicePublic:
     service = await catalogue.publish_service(
         uow=uow, command=catalogue.PublishService(service_id=service_id, actor=staff.subject))
-    response.headers["ETag"] = f'"{service.version}"'
-    return ServicePublic.model_validate(service)
+    return _entry(service, response)
 
 
 class PreconditionRequired(DomainError):
@@ -187,8 +197,19 @@ async def update_service(service_id: uuid.UUID, body: ServiceUpdate, uow: UowDep
     service = await catalogue.update_service(uow=uow, command=catalogue.UpdateService(
         service_id=service_id, expected_version=_expected_version(if_match),
         changes=_updates(body), actor=staff.subject))
-    response.headers["ETag"] = f'"{service.version}"'
-    return ServicePublic.model_validate(service)
+    return _entry(service, response)
+
+
+ChangeStatusHandler = Callable[..., Awaitable[CatalogueService]]
+
+
+async def _change_status(handler: ChangeStatusHandler, *, service_id: uuid.UUID,
+                         body: StatusChange, uow: UnitOfWork, response: Response,
+                         staff: Principal) -> ServicePublic:
+    """Suspend or retire (``handler``): the same command, a different rule and event."""
+    service = await handler(uow=uow, command=catalogue.ChangeStatus(
+        service_id=service_id, reason=body.reason, actor=staff.subject))
+    return _entry(service, response)
 
 
 @router.post("/{service_id}/suspend", response_model=ServicePublic,
@@ -197,10 +218,8 @@ async def update_service(service_id: uuid.UUID, body: ServiceUpdate, uow: UowDep
                  (409, "Only a published entry can be suspended"))})
 async def suspend_service(service_id: uuid.UUID, body: StatusChange, uow: UowDep,
                           response: Response, staff: StaffPrincipal) -> ServicePublic:
-    service = await catalogue.suspend_service(uow=uow, command=catalogue.ChangeStatus(
-        service_id=service_id, reason=body.reason, actor=staff.subject))
-    response.headers["ETag"] = f'"{service.version}"'
-    return ServicePublic.model_validate(service)
+    return await _change_status(catalogue.suspend_service, service_id=service_id, body=body,
+                                uow=uow, response=response, staff=staff)
 
 
 @router.post("/{service_id}/retire", response_model=ServicePublic,
@@ -209,10 +228,8 @@ async def suspend_service(service_id: uuid.UUID, body: StatusChange, uow: UowDep
                  (409, "The entry is already retired"))})
 async def retire_service(service_id: uuid.UUID, body: StatusChange, uow: UowDep,
                          response: Response, staff: StaffPrincipal) -> ServicePublic:
-    service = await catalogue.retire_service(uow=uow, command=catalogue.ChangeStatus(
-        service_id=service_id, reason=body.reason, actor=staff.subject))
-    response.headers["ETag"] = f'"{service.version}"'
-    return ServicePublic.model_validate(service)
+    return await _change_status(catalogue.retire_service, service_id=service_id, body=body,
+                                uow=uow, response=response, staff=staff)
 
 
 @router.get("/{service_id}/history", response_model=list[HistoryEntry],

@@ -366,17 +366,20 @@ async def get_location(*, session: AsyncSession, location: str) -> dict[str, Any
     raise HsdsNotFound(f"No location with id {location}.")
 
 
+def _at_location(at: dict[str, Any], service: dict[str, Any]) -> dict[str, Any]:
+    """A service at a location, with the service's one-to-one fields (not its lists)."""
+    one_to_one = {k: v for k, v in service.items() if not isinstance(v, (list, dict))}
+    return {**at, "service": one_to_one}
+
+
 async def list_services_at_locations(*, session: AsyncSession, query: ListServices
                                       ) -> dict[str, Any]:
     services = await list_services(
         session=session, query=ListServices(
             text=query.text, taxonomy_term_id=query.taxonomy_term_id,
             paging=query.paging, at_venue_only=True), full=True)
-    contents = []
-    for service in services["contents"]:
-        for at in service["service_at_locations"]:
-            one_to_one = {k: v for k, v in service.items() if not isinstance(v, (list, dict))}
-            contents.append({**at, "service": one_to_one})
+    contents = [_at_location(at, service) for service in services["contents"]
+                for at in service["service_at_locations"]]
     return {**services, "contents": contents, "size": len(contents)}
 
 
@@ -390,10 +393,7 @@ async def get_service_at_location(*, session: AsyncSession, sal: str) -> dict[st
             venue = (channels or {}).get("venue")
             if venue and service_at_location_id(service_id, venue) == wanted:
                 service = await get_service(session=session, service_id=str(service_id))
-                at = service["service_at_locations"][0]
-                one_to_one = {k: v for k, v in service.items()
-                              if not isinstance(v, (list, dict))}
-                return {**at, "service": one_to_one}
+                return _at_location(service["service_at_locations"][0], service)
     raise HsdsNotFound(f"No service_at_location with id {sal}.")
 
 
