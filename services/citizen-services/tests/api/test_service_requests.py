@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from citizen_services.config import Settings
 from servicekit.errors import PROBLEM_JSON, TYPE_BASE
-from servicekit.testing import CITIZEN, identity_headers
+from servicekit.testing import CITIZEN, STAFF, identity_headers
 
 from .test_catalogue_api import outbox_rows
 
@@ -108,3 +108,22 @@ def test_bad_reports_are_named_4xx_and_write_nothing(client: TestClient) -> None
                     json={"status": "fixed"})
     assert r.status_code == 404 and r.json()["type"] == TYPE_BASE + "service-request-not-found"
     assert client.post("/api/v1/service-requests", json=good).status_code == 403
+
+
+def test_a_nul_character_is_a_4xx_on_every_database(client: TestClient,
+                                                     settings: Settings) -> None:
+    """PostgreSQL cannot store or compare U+0000 (SQLite can): a NUL that reaches the
+    database in a filter is the caller's bad input (servicekit's handler: 400), never a
+    500. Bodies refuse control characters before that (422)."""
+    staff = identity_headers(*STAFF)
+    listed = client.get("/api/v1/service-requests", params={"service_code": "a\x00b"},
+                        headers=staff)
+    if settings.database_url.startswith("postgresql"):
+        assert listed.status_code == 400, listed.text
+        assert listed.headers["content-type"] == PROBLEM_JSON
+        assert listed.json()["type"] == TYPE_BASE + "unstorable-text"
+    else:
+        assert listed.status_code == 200 and listed.json()["items"] == []
+    created = client.post("/api/v1/services", headers=staff,
+                          json={"name": "Nul\x00name", "description": "x\x00y"})
+    assert created.status_code == 422, created.text
