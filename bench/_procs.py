@@ -18,6 +18,7 @@ from typing import Any
 from mkinfra._proc import free_port, terminate_group
 
 ROOT = Path(__file__).resolve().parents[1]
+UNLIMITED = "100000000/1s"  # a gateway limit that a benchmark cannot reach
 
 
 def ensure_wrk() -> str:
@@ -76,7 +77,9 @@ end
 def run_wrk(wrk: str, url: str, headers: dict[str, str], *, duration: int, threads: int = 2,
             connections: int = 32, script: str | None = None) -> dict[str, float]:
     """One wrk run; ``script`` is Lua (a ``request`` function, say). Returns req/s, p50, p95,
-    p99 (ms) and the count of non-2xx/3xx answers as ``errors``."""
+    p99 (ms), the count of non-2xx/3xx answers as ``errors``, the rate of the others as
+    ``ok_rps``, and connect/read/write/timeout errors as ``socket_errors`` (requests that
+    never got an answer, so are in neither the rate nor the percentiles)."""
     cmd = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--latency"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
@@ -100,8 +103,16 @@ def run_wrk(wrk: str, url: str, headers: dict[str, str], *, duration: int, threa
     if m:
         lat["50"], lat["95"], lat["99"] = (float(g) for g in m.groups())
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {"rps": rps, "p50": lat["50"], "p95": lat["95"], "p99": lat["99"],
-            "errors": float(non2xx.group(1)) if non2xx else 0.0}
+    errors = float(non2xx.group(1)) if non2xx else 0.0
+    total = re.search(r"(\d+) requests in", out)
+    requests = float(total.group(1)) if total else 0.0
+    # wrk's Requests/sec counts every answer, refusals too: ``ok_rps`` counts 2xx/3xx only.
+    ok_rps = rps * (requests - errors) / requests if requests else 0.0
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                        r"timeout (\d+)", out)
+    return {"rps": rps, "ok_rps": ok_rps, "p50": lat["50"], "p95": lat["95"],
+            "p99": lat["99"], "errors": errors,
+            "socket_errors": float(sum(int(g) for g in sockets.groups())) if sockets else 0.0}
 
 
 class Processes:
@@ -147,6 +158,16 @@ class Processes:
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/openapi.json")
         return url, creds
+
+    def catalogue(self, env: dict[str, str], *, port: int
+                  ) -> tuple[str, str, dict[str, str]]:
+        """citizen-services (``env`` carries its port and database) and the gateway in front,
+        the catalogue's and anonymous callers' limits out of the way. Returns the service's
+        URL, the gateway's and the dev credentials."""
+        cs = self.service("citizen_services", env, port=port)
+        gw, creds = self.gateway(env, {"CITIZEN_SERVICES": cs},
+                                 limits={"catalogue": UNLIMITED, "anonymous": UNLIMITED})
+        return cs, gw, creds
 
     def close(self) -> None:
         for proc in self._procs:

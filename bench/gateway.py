@@ -40,10 +40,7 @@ def run() -> dict[str, dict[str, float]]:
            "CITIZEN_SERVICES_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
     procs = Processes(tmp)
     try:
-        cs = procs.service("citizen_services", env, port=cs_port)
-        gw, creds = procs.gateway(env, {"CITIZEN_SERVICES": cs},
-                                  limits={"catalogue": "100000000/1s",
-                                          "anonymous": "100000000/1s"})
+        cs, gw, creds = procs.catalogue(env, port=cs_port)
         staff, citizen = creds["STAFF_TOKEN"], creds["CITIZEN_TOKEN"]
         created = request_json("POST", gw + "/api/v1/services", staff,
                                {"name": "Council tax: pay your bill"})
@@ -62,9 +59,9 @@ def run() -> dict[str, dict[str, float]]:
     finally:
         procs.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    ratio = via["rps"] / direct["rps"]
+    ratio = via["ok_rps"] / direct["ok_rps"]  # 2xx/3xx answers only: refusals are not served
     print(f"  {'':<34}{'direct':>10}{'gateway':>10}")
-    print(f"  {'requests/s (32 connections)':<34}{direct['rps']:>10.0f}{via['rps']:>10.0f}"
+    print(f"  {'requests/s (32 connections)':<34}{direct['ok_rps']:>10.0f}{via['ok_rps']:>10.0f}"
           f"   ratio {ratio:.2f}x  (goal >= 0.70x)")
     for pct in ("p50", "p99"):
         added = via_lat[pct] - direct_lat[pct]

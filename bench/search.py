@@ -218,10 +218,7 @@ def run() -> dict[str, dict[str, float]]:
                    "CITIZEN_SERVICES_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
             procs = Processes(tmp)
             try:
-                cs = procs.service("citizen_services", env, port=cs_port)
-                gw, _creds = procs.gateway(env, {"CITIZEN_SERVICES": cs},
-                                           limits={"catalogue": "100000000/1s",
-                                                   "anonymous": "100000000/1s"})
+                cs, gw, _creds = procs.catalogue(env, port=cs_port)
                 rows = catalogue()
                 print(f"  loading {len(rows):,} published entries …", flush=True)
                 asyncio.run(_load(url, rows))
@@ -254,13 +251,13 @@ def _alternating(wrk: str, sides: list[tuple[str, str]], suffix: str, **kw: Any
                  ) -> dict[str, dict[str, float]]:
     """Each side measured twice for half the time, alternating (direct, gateway, direct,
     gateway), so a burst of load from elsewhere does not land on one side only; the figures
-    are the two halves' means (errors: their sum)."""
+    are the two halves' means (errors and socket errors: their sums)."""
     half = max(2, DURATION // 2)
     runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in sides}
     for _ in range(2):
         for name, base in sides:
             runs[name].append(run_wrk(wrk, base, {}, duration=half, **kw))
-    return {name + suffix: {k: (sum(r[k] for r in rs) if k == "errors"
+    return {name + suffix: {k: (sum(r[k] for r in rs) if k in ("errors", "socket_errors")
                                 else sum(r[k] for r in rs) / len(rs)) for k in rs[0]}
             for name, rs in runs.items()}
 
@@ -271,14 +268,19 @@ def _print(r: dict[str, dict[str, float]]) -> None:
             (f"If-None-Match → 304, {CONNECTIONS} conns", "_304")]
     for label, suffix in rows:
         for name in ("direct", "gateway"):
-            m = r[name + suffix]
-            print(f"  {label + ' (' + name + ')':<40}{m['rps']:>8.0f}{m['p50']:>9.2f}"
+            m = r[name + suffix]  # req/s: 2xx/3xx answers only
+            print(f"  {label + ' (' + name + ')':<40}{m['ok_rps']:>8.0f}{m['p50']:>9.2f}"
                   f"{m['p95']:>9.2f}{m['p99']:>9.2f}")
-    ratio = r["gateway"]["rps"] / r["direct"]["rps"]
-    p95 = r["gateway_latency"]["p95"]
+    ratio = r["gateway"]["ok_rps"] / r["direct"]["ok_rps"]
+    lat = r["gateway_latency"]
+    p95 = lat["p95"]
+    # A fast refusal (429, 5xx) or an unanswered request would flatter the percentiles.
+    met = p95 <= GOAL_P95_MS and lat["errors"] == 0 and lat["socket_errors"] == 0
     print(f"  gateway / direct throughput {ratio:.2f}x; gateway p95 (1 connection) "
-          f"{p95:.2f} ms (goal <= {GOAL_P95_MS:.0f} ms: "
-          f"{'met' if p95 <= GOAL_P95_MS else 'NOT met'})")
+          f"{p95:.2f} ms (goal <= {GOAL_P95_MS:.0f} ms: {'met' if met else 'NOT met'})")
     errors = sum(m["errors"] for m in r.values())
     if errors:
         print(f"  non-2xx/3xx responses: {errors:.0f}")
+    sockets = sum(m["socket_errors"] for m in r.values())
+    if sockets:
+        print(f"  socket errors (connect/read/write/timeout): {sockets:.0f}")

@@ -16,8 +16,12 @@ from email.message import EmailMessage
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlmodel import col
 
 from mkinfra.smtp_sink import SmtpSink
+from notifications.persistence.tables import Notification
+from servicekit.messaging.tables import InboxMessage
 from servicekit.testing import eventually
 
 from .conftest import Platform
@@ -72,6 +76,24 @@ async def test_enrolling_emails_the_consenting_citizen_once_and_not_the_opted_ou
 
     async def arrived() -> list[EmailMessage]:
         return learners()
+
+    # Both EnrolmentConfirmed events handled (each in its own partition: no order between
+    # them), and messages were made for the consenting citizen's only.
+    db = platform.apps["notifications"].state.runtime.db
+    confirmed = "%.EnrolmentConfirmed.v%"
+
+    async def both_handled() -> bool:
+        async with db.read_session() as s:
+            handled = (await s.execute(sa.select(sa.func.count()).select_from(InboxMessage)
+                                       .where(col(InboxMessage.event_type).like(confirmed))
+                                       )).scalar_one()
+        return bool(handled == 2)
+
+    await eventually(both_handled, timeout=30, message="notifications did not handle both")
+    async with db.read_session() as s:
+        made = (await s.execute(sa.select(Notification.recipient, Notification.channel).where(
+            col(Notification.source_event_type).like(confirmed)))).all()
+    assert [tuple(m) for m in made] == [("learner.one@example.com", "email")]
 
     [email] = await eventually(arrived, timeout=30, message="no email for the learner")
     assert email["To"] == "learner.one@example.com"
