@@ -1,7 +1,9 @@
 """Digital inclusion, done-when, through the gateway on PostgreSQL and Kafka:
 
-* 50 citizens enrol at once into a 10-place session: exactly 10 confirmed and 40 waitlisted,
-  in the order the service accepted them (arrival sequence 1..50, waitlist positions 1..40);
+* 100 citizens enrol at once into a 10-place session, through the gateway, with every
+  service and the gateway its own process (as deployed): all 100 get 201, exactly 10 confirmed and
+  90 waitlisted, in the order the service accepted them (arrival sequence 1..100, waitlist
+  positions 1..90);
   cancelling one confirmed enrolment promotes exactly one, the first waitlisted; every change
   emits exactly one event (counted in the outbox and on Kafka);
 * help near me from MK9 lists the Central Milton Keynes venues (seed data) first.
@@ -55,19 +57,20 @@ async def _session(client: httpx.AsyncClient, staff: dict[str, str], capacity: i
 
 async def _events_of(platform: Platform, session_id: str) -> Counter[str]:
     """This session's enrolment events in inclusion's outbox, by type."""
-    db = platform.apps["inclusion"].state.runtime.db
-    async with db.session() as s:
+    async with platform.database("inclusion") as db, db.session() as s:
         rows = (await s.execute(sa.select(OUTBOX.c.event_type, OUTBOX.c.payload).where(
             OUTBOX.c.topic == ENROLMENT.name))).all()
     return Counter(t.split(".")[-2] for t, payload in rows
                    if json.loads(payload)["session_id"] == session_id)
 
 
-async def test_50_concurrent_enrolments_into_10_places(platform: Platform,
-                                                       kafka_bootstrap: str) -> None:
+async def test_100_concurrent_enrolments_into_10_places(platform_processes: Platform,
+                                                        kafka_bootstrap: str) -> None:
+    platform = platform_processes
     staff = platform.bearer("STAFF_TOKEN")
-    tokens = [platform.issuer.mint(f"citizen-{i}", ["citizen"]) for i in range(50)]
-    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=60) as client:
+    tokens = [platform.issuer.mint(f"citizen-{i}", ["citizen"]) for i in range(100)]
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=60,
+                                 limits=httpx.Limits(max_connections=200)) as client:
         session = await _session(client, staff, capacity=10)
         start = await end_offsets(kafka_bootstrap, ENROLMENT.name)
 
@@ -75,18 +78,18 @@ async def test_50_concurrent_enrolments_into_10_places(platform: Platform,
             client.post(f"/api/v1/sessions/{session['id']}/enrolments",
                         json={"consent": True}, headers={"Authorization": f"Bearer {t}"})
             for t in tokens))
-        assert Counter(r.status_code for r in responses) == {201: 50}, \
+        assert Counter(r.status_code for r in responses) == {201: 100}, \
             [r.text for r in responses if r.status_code != 201]
         bodies = [r.json() for r in responses]
-        assert Counter(b["status"] for b in bodies) == {"confirmed": 10, "waitlisted": 40}
-        # Arrival order = the order the service committed them: sequence 1..50, the first
-        # ten confirmed, the other forty waitlisted at positions 1..40 in that order.
+        assert Counter(b["status"] for b in bodies) == {"confirmed": 10, "waitlisted": 90}
+        # Arrival order = the order the service committed them: sequence 1..100, the first
+        # ten confirmed, the other ninety waitlisted at positions 1..90 in that order.
         arrived = sorted(bodies, key=lambda b: b["sequence"])
-        assert [b["sequence"] for b in arrived] == list(range(1, 51))
-        assert [b["status"] for b in arrived] == ["confirmed"] * 10 + ["waitlisted"] * 40
-        assert [b["waitlist_position"] for b in arrived[10:]] == list(range(1, 41))
+        assert [b["sequence"] for b in arrived] == list(range(1, 101))
+        assert [b["status"] for b in arrived] == ["confirmed"] * 10 + ["waitlisted"] * 90
+        assert [b["waitlist_position"] for b in arrived[10:]] == list(range(1, 91))
         assert await _events_of(platform, session["id"]) == {
-            "EnrolmentConfirmed": 10, "EnrolmentWaitlisted": 40}
+            "EnrolmentConfirmed": 10, "EnrolmentWaitlisted": 90}
 
         # The citizen with the 4th place cancels: exactly one promotion, sequence 11.
         owner = {b["id"]: tokens[i] for i, b in enumerate(bodies)}
@@ -101,21 +104,21 @@ async def test_50_concurrent_enrolments_into_10_places(platform: Platform,
         listed = (await client.get(f"/api/v1/sessions/{session['id']}/enrolments",
                                    headers=staff)).json()
         assert Counter(e["status"] for e in listed) == {
-            "confirmed": 10, "waitlisted": 39, "cancelled": 1}
+            "confirmed": 10, "waitlisted": 89, "cancelled": 1}
         promoted = [e for e in listed if e["promoted_at"] is not None]
         assert [e["sequence"] for e in promoted] == [11]
         assert [e["waitlist_position"] for e in listed if e["status"] == "waitlisted"] == \
-            list(range(1, 40))
-        expected = {"EnrolmentConfirmed": 10, "EnrolmentWaitlisted": 40,
+            list(range(1, 90))
+        expected = {"EnrolmentConfirmed": 10, "EnrolmentWaitlisted": 90,
                     "EnrolmentCancelled": 1, "WaitlistPromoted": 1}
         assert await _events_of(platform, session["id"]) == expected
 
-        # The same 52 events, once each, on Kafka.
+        # The same 102 events, once each, on Kafka.
         records = await read_topic(
-            kafka_bootstrap, ENROLMENT.name, start=start, count=52, timeout=30,
+            kafka_bootstrap, ENROLMENT.name, start=start, count=102, timeout=30,
             predicate=lambda r: json.loads(r.value)["session_id"] == session["id"])
         headers = [dict(r.headers) for r in records]
-        assert len({h["ce_id"] for h in headers}) == len(records) == 52
+        assert len({h["ce_id"] for h in headers}) == len(records) == 102
         assert Counter(h["ce_type"].decode().split(".")[-2] for h in headers) == expected
         assert {r.key.decode() for r in records} == {b["id"] for b in bodies}
 

@@ -1,13 +1,22 @@
-"""``python -m gateway``: serve on GATEWAY_HOST:PORT (default 127.0.0.1:8000)."""
+"""``python -m gateway [--workers N]``: serve on GATEWAY_HOST:PORT (default 127.0.0.1:8000).
+
+With ``--workers N`` (or ``WEB_CONCURRENCY``) N processes share the port; each keeps its own
+circuit breakers and, unless ``GATEWAY_REDIS_URL`` is set, its own rate-limit buckets (so
+an in-memory limit is per process: use Redis to hold a limit across workers).
+"""
 
 import uvicorn
 
 from gateway.config import GatewaySettings
 from gateway.main import create_app
+from servicekit.server import workers_from
 
 if __name__ == "__main__":
     settings = GatewaySettings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+    workers = workers_from()
+    uvicorn.run(create_app(settings) if workers == 1 else "gateway.main:create_app",
+                factory=workers > 1, workers=workers,
+                host=settings.host, port=settings.port, log_config=None,
                 access_log=False, loop="uvloop", http="httptools", server_header=False,
                 date_header=False,
                 # The gateway is the edge: a client's X-Forwarded-* must not replace the

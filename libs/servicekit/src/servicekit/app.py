@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from contracts import Event
@@ -31,14 +31,10 @@ from servicekit.db import Database
 from servicekit.errors import PROBLEM_JSON, install_problem_handlers
 from servicekit.health import KafkaProbe
 from servicekit.identity import IDENTITY_SCHEME
+from servicekit.leader import exclusive
 from servicekit.messaging.consumer import EventConsumer, Handler
 from servicekit.messaging.relay import OutboxRelay
-from servicekit.metrics import (
-    MetricsMiddleware,
-    RequestIdMiddleware,
-    ServiceMetrics,
-    metrics_endpoint,
-)
+from servicekit.metrics import HttpMiddleware, ServiceMetrics, metrics_endpoint
 from servicekit.migrations import upgrade
 from servicekit.settings import ServiceSettings
 from servicekit.telemetry import configure_logging, instrument_sqlalchemy, make_tracer_provider
@@ -85,16 +81,23 @@ def create_service_app(
     tracer_provider = make_tracer_provider(settings.service_name,
                                            settings.otel_exporter_otlp_endpoint)
     db = Database(settings.database_url)
-    instrument_sqlalchemy(db.engine.sync_engine, tracer_provider)
+    if settings.otel_exporter_otlp_endpoint:  # a span per statement only when exported
+        instrument_sqlalchemy(db.engine.sync_engine, tracer_provider)
     runtime = ServiceRuntime(settings=settings, db=db, metrics=metrics,
                              tracer_provider=tracer_provider)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.run_migrations:
-            await upgrade(db, migrations)
-        for hook in on_startup:
-            await hook(runtime)
+        # one process at a time: with several workers or replicas starting together,
+        # migrations and seed data must not run concurrently (where migrations run
+        # elsewhere, e.g. a deployment's migration job, so does the seeding decision)
+        async with (exclusive(db, "startup") if settings.run_migrations
+                    else contextlib.nullcontext()):
+            if settings.run_migrations:
+                await upgrade(db, migrations)
+            for hook in on_startup:
+                await hook(runtime)
+        await db.changes.start()
         if settings.messaging_enabled:
             runtime.kafka_probe = KafkaProbe(settings.kafka_bootstrap_servers,
                                              client_id=f"{settings.service_name}-health")
@@ -139,18 +142,21 @@ def create_service_app(
             await db.dispose()
             tracer_provider.force_flush(timeout_millis=2000)
 
+    # FastAPI's native OpenTelemetry is off: HttpMiddleware records the one span, the
+    # request metrics and the request id per request, for a fraction of the cost.
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
-                  openapi_tags=openapi_tags)
+                  openapi_tags=openapi_tags,
+                  telemetry={"tracing": False, "metrics": False, "logs": False,
+                             "operation_spans": False})
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.include_router(health.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     for router in routers:
         app.include_router(router)
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider,
-                                       excluded_urls="health/live,health/ready,metrics")
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HttpMiddleware, metrics=metrics,
+                       tracer=trace.get_tracer("servicekit.http", tracer_provider=tracer_provider),
+                       untraced=frozenset({"/health/live", "/health/ready", "/metrics"}))
     _document_problems_of(app)
     return app
 

@@ -1,17 +1,25 @@
 """Database setup: SQLite by default (embedded), PostgreSQL by URL; async SQLModel sessions.
 
-SQLite runs in WAL mode and every transaction of the main engine starts with
-``BEGIN IMMEDIATE`` so concurrent writers queue on the busy timeout instead of failing with
-"database is locked" half-way; ``read_session()`` uses a second engine whose transactions
-begin DEFERRED, so reads never wait for the write lock.
-Listeners registered with :meth:`Database.on_commit` run after every commit, which is how the
-outbox relay and delivery workers wake without a slow fixed poll.
+SQLite statements run inline on the event loop's thread (:mod:`servicekit.sqlite_inline`:
+no driver thread, lock waits are asynchronous sleeps). SQLite runs in WAL mode and every
+transaction of the main engine starts with ``BEGIN IMMEDIATE`` so concurrent writers queue
+for the lock instead of failing with "database is locked" half-way; ``read_session()`` uses
+a second engine in autocommit mode, so reads never wait for the write lock (PostgreSQL's
+read engine is autocommit too: no BEGIN/ROLLBACK round trips around a request's reads).
+
+Listeners registered with :meth:`Database.on_commit` run after a commit that wrote work for
+them, which is how the outbox relay and delivery workers wake without a slow fixed poll. A
+listener names the tables whose new rows are its work (``tables=``); a transaction records
+the tables it inserted into (ORM objects added or changed, Core ``INSERT`` statements) and
+anything marked with :func:`mark_work`, and its commit wakes only the listeners of those
+tables. A worker's own claim (an ``UPDATE``) therefore never wakes it again, and an idle
+service sleeps.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +34,59 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 
+from servicekit import readcache, sqlite_inline
+
 log = logging.getLogger(__name__)
+
+#: ``session.info`` key: the tables this transaction wrote work into.
+WORK_KEY = "mk.work"
+
+
+def mark_work(session: Session | AsyncSession, *tables: str) -> None:
+    """Say that ``session``'s transaction made work for the listeners of ``tables`` (e.g. an
+    ``UPDATE`` that makes a row due again); its commit wakes them."""
+    info = session.info
+    info.setdefault(WORK_KEY, set()).update(tables)
+
+
+def _record_inserts(session: Session, _flush_context: Any, _instances: Any) -> None:
+    """ORM objects added or changed: their tables have work (a replayed webhook delivery set
+    back to pending is work again; the workers' own claims are Core UPDATEs, not counted)."""
+    if session.new or session.dirty or session.deleted:
+        session.info[CHANGED_KEY] = True
+    if session.new or session.dirty:
+        work = session.info.setdefault(WORK_KEY, set())
+        for obj in (*session.new, *session.dirty):
+            table = getattr(type(obj), "__tablename__", None)
+            if table:
+                work.add(table)
+
+
+#: ``session.info`` key: this transaction changed rows (for :mod:`servicekit.readcache`).
+CHANGED_KEY = "mk.changed"
+
+
+def _record_core_insert(state: Any) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[CHANGED_KEY] = True
+    if state.is_insert:
+        table = getattr(state.statement, "table", None)
+        name = getattr(table, "name", None)
+        if name:
+            state.session.info.setdefault(WORK_KEY, set()).add(name)
+
+
+def _forget_work(session: Session, *_args: Any) -> None:
+    if not session.in_transaction():  # the whole transaction rolled back: no work was made
+        session.info.pop(WORK_KEY, None)
+        session.info.pop(CHANGED_KEY, None)
+
+
+def _notify_change(session: Session) -> None:
+    """PostgreSQL: tell every process's read caches, at commit, that rows changed."""
+    pending = session.new or session.dirty or session.deleted  # flushed after this hook
+    if session.info.get(CHANGED_KEY) or pending:
+        session.execute(text(f"SELECT pg_notify('{readcache.CHANNEL}', '')"))
 
 
 def async_url(url: str) -> str:
@@ -48,23 +108,41 @@ class Database:
         # hide_parameters: SQL errors must not carry personal data into logs.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
-            database = make_url(self.url).database
-            if database and database != ":memory:":
+            database = make_url(self.url).database or ":memory:"
+            if database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
+                # statements run inline on the loop's thread (servicekit.sqlite_inline);
+                # a file database needs no thread per connection, so keep enough of them
+                kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+            kwargs["async_creator"] = sqlite_inline.connector(database, busy_timeout=30.0)
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            # No pre-ping: it was a round trip on every checkout. A connection the server
+            # dropped fails its one request, and SQLAlchemy then refreshes the whole pool.
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
-        #: For queries that only read. On SQLite its transactions begin DEFERRED, so readers
-        #: do not queue behind the write lock (WAL lets them read while a writer works).
-        self.read_engine: AsyncEngine = self.engine
+        #: For queries that only read: each statement runs in autocommit mode (no BEGIN and
+        #: ROLLBACK around a request's reads: on PostgreSQL two round trips fewer, on SQLite
+        #: readers never queue behind the write lock, WAL lets them read while a writer
+        #: works). Each statement sees its own snapshot; a read that needs one snapshot
+        #: across statements uses :meth:`session`.
         if self.is_sqlite:
             self._configure_sqlite(self.engine.sync_engine, immediate=True)
             self.read_engine = create_async_engine(self.url, **kwargs)
-            self._configure_sqlite(self.read_engine.sync_engine, immediate=False)
-        self._commit_listeners: list[Callable[[], None]] = []
+            self._configure_sqlite(self.read_engine.sync_engine, immediate=None)
+        else:
+            self.read_engine = create_async_engine(self.url, isolation_level="AUTOCOMMIT",
+                                                   **kwargs)
+        self._commit_listeners: list[tuple[frozenset[str] | None, Callable[[], None]]] = []
         session_class = type("ServiceSession", (Session,), {})
+        event.listen(session_class, "before_flush", _record_inserts)
+        event.listen(session_class, "do_orm_execute", _record_core_insert)
         event.listen(session_class, "after_commit", self._after_commit)
+        event.listen(session_class, "after_soft_rollback", _forget_work)
+        if self.is_postgres:
+            event.listen(session_class, "before_commit", _notify_change)
+        #: Moves whenever any process commits a change; what read caches are checked with.
+        self.changes = readcache.ChangeWatch(self)
+        self._read_caches: dict[str, readcache.ReadCache[Any, Any]] = {}
         self.sessionmaker = async_sessionmaker(
             self.engine, class_=AsyncSession, sync_session_class=session_class,
             expire_on_commit=False,
@@ -81,7 +159,9 @@ class Database:
         return self.dialect == "postgresql"
 
     @staticmethod
-    def _configure_sqlite(sync_engine: Any, *, immediate: bool) -> None:
+    def _configure_sqlite(sync_engine: Any, *, immediate: bool | None) -> None:
+        """``immediate``: transactions begin IMMEDIATE (True), DEFERRED (False), or not at
+        all (None: autocommit, each statement on its own)."""
         @event.listens_for(sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             # Let SQLAlchemy, not the driver, decide when transactions begin.
@@ -90,20 +170,33 @@ class Database:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            # 0: waiting for another writer's lock is done by sqlite_inline with
+            # asyncio.sleep, never inside SQLite where it would block the event loop
+            cursor.execute("PRAGMA busy_timeout=0")
             cursor.close()
+
+        if immediate is None:
+            return
 
         @event.listens_for(sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
-    def on_commit(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call ``listener`` after each commit; returns a function that unregisters it."""
-        self._commit_listeners.append(listener)
-        return lambda: self._commit_listeners.remove(listener)
+    def on_commit(self, listener: Callable[[], None], *,
+                  tables: Iterable[str] | None = None) -> Callable[[], None]:
+        """Call ``listener`` after each commit that wrote into one of ``tables`` (inserted a
+        row, or :func:`mark_work`); with ``tables=None``, after every commit. Returns a
+        function that unregisters it."""
+        entry = (frozenset(tables) if tables is not None else None, listener)
+        self._commit_listeners.append(entry)
+        return lambda: self._commit_listeners.remove(entry)
 
-    def _after_commit(self, _session: Session) -> None:
-        for listener in list(self._commit_listeners):
+    def _after_commit(self, session: Session) -> None:
+        work: set[str] = session.info.pop(WORK_KEY, None) or set()
+        session.info.pop(CHANGED_KEY, None)
+        for tables, listener in list(self._commit_listeners):
+            if tables is not None and tables.isdisjoint(work):
+                continue
             try:
                 listener()
             except Exception:  # a listener must never break a commit
@@ -120,11 +213,19 @@ class Database:
         async with self.read_sessionmaker() as session:
             yield session
 
+    def read_cache(self, name: str, *, maxsize: int = 4096) -> readcache.ReadCache[Any, Any]:
+        """The process's read cache called ``name`` (made on first use), emptied whenever
+        the database changes (:mod:`servicekit.readcache`)."""
+        cache = self._read_caches.get(name)
+        if cache is None:
+            cache = self._read_caches[name] = readcache.ReadCache(self.changes, maxsize=maxsize)
+        return cache
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        await self.changes.stop()
         await self.engine.dispose()
-        if self.read_engine is not self.engine:
-            await self.read_engine.dispose()
+        await self.read_engine.dispose()

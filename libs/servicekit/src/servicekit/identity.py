@@ -112,8 +112,11 @@ def verify_assertion(token: str, secret: str) -> Principal:
         raise InvalidAssertion(type(exc).__name__) from exc
 
 
-def get_principal(request: Request) -> Principal:
-    """The caller of this request (anonymous without a valid gateway assertion)."""
+async def get_principal(request: Request) -> Principal:
+    """The caller of this request (anonymous without a valid gateway assertion).
+
+    ``async`` although it never awaits: FastAPI runs a plain ``def`` dependency on a worker
+    thread, a hand-off per request that cost more than the whole check."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
@@ -145,7 +148,7 @@ def require_roles(*roles: Role) -> Any:
     """Dependency: 401 for anonymous callers, 403 when the caller has none of ``roles``."""
     scopes = sorted(r.value for r in roles)
 
-    def check(principal: Principal = Depends(get_principal),
+    async def check(principal: Principal = Depends(get_principal),
               _documented: str | None = Security(_identity_header, scopes=scopes),
               ) -> Principal:
         if principal.is_anonymous:

@@ -1,6 +1,18 @@
-"""Running a service under uvicorn; SIGTERM/SIGINT stop it gracefully (lifespan shutdown)."""
+"""Running a service under uvicorn; SIGTERM/SIGINT stop it gracefully (lifespan shutdown).
+
+``python -m <service> [--workers N]`` (or ``WEB_CONCURRENCY=N``) runs N worker processes on
+the one port, each a whole copy of the service: its own event loop, database pool,
+consumers and workers. What keeps N processes correct is in the database and Kafka, not in a
+process: start-up (migrations, seed data) runs one process at a time, one process publishes
+the outbox (``servicekit.leader``), consumers share partitions through their group, and
+delivery workers and schedulers claim rows. Read caches are emptied by any process's commit
+(``servicekit.readcache``).
+"""
 
 from __future__ import annotations
+
+import argparse
+import os
 
 import uvicorn
 from fastapi import FastAPI
@@ -11,13 +23,45 @@ from servicekit.settings import ServiceSettings
 KEEP_ALIVE_SECONDS = 75
 
 
-def serve(app: FastAPI, settings: ServiceSettings) -> None:
+def workers_from(argv: list[str] | None = None) -> int:
+    """``--workers N``, else ``WEB_CONCURRENCY``, else 1."""
+    parser = argparse.ArgumentParser(add_help=True)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default: $WEB_CONCURRENCY or 1)")
+    args, _ = parser.parse_known_args(argv)
+    workers = args.workers if args.workers is not None else int(
+        os.environ.get("WEB_CONCURRENCY", "1") or "1")
+    if workers < 1:
+        raise SystemExit("--workers must be at least 1")
+    return workers
+
+
+def serve(app: FastAPI | str, settings: ServiceSettings, *, workers: int = 1) -> None:
+    """Serve ``app``; with ``workers`` > 1, ``app`` is the import string of a factory
+    (``"citizen_services.main:create_app"``) each worker process calls."""
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, access_log=False,
         loop="uvloop", http="httptools", lifespan="on", timeout_graceful_shutdown=10,
         # longer than the gateway's pooled-connection keep-alive, so the gateway never sends
         # a request on a connection the service is closing
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        server_header=False,
+        server_header=False, workers=workers, factory=isinstance(app, str),
     )
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        sock = config.bind_socket()
+        Multiprocess(config, sockets=[sock]).run()
+        return
     uvicorn.Server(config).run()
+
+
+def main(factory: str, settings: ServiceSettings, argv: list[str] | None = None) -> None:
+    """A service's ``__main__``: one process, or ``--workers N`` of them."""
+    workers = workers_from(argv)
+    if workers == 1:
+        module, _, name = factory.partition(":")
+        create_app = getattr(__import__(module, fromlist=[name]), name)
+        serve(create_app(settings), settings)
+    else:
+        serve(factory, settings, workers=workers)

@@ -14,6 +14,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
 from servicekit.redact import scrub
 
@@ -76,11 +77,47 @@ def configure_logging(service_name: str, level: str = "INFO") -> None:
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)  # logs parameters at DEBUG
 
 
+class RecordWhenExported(Sampler):
+    """Record spans only while the provider has somewhere to send them.
+
+    With no exporter (the embedded default) every span would be built, filled with
+    attributes and thrown away on every request and every event. A trace the caller marked
+    sampled (``traceparent`` flag 01) is recorded and passed on sampled, so a caller's
+    tracing works end to end through the platform. Dropped spans still get
+    trace and span ids, so log lines keep their ``trace_id`` and ``traceparent`` still
+    travels to Kafka and the next service. A processor added later (an OTLP exporter, or a
+    test's in-memory exporter) turns recording on from the next span.
+    """
+
+    def __init__(self) -> None:
+        self.provider: TracerProvider | None = None
+
+    def should_sample(self, parent_context: Any, trace_id: int, name: str,
+                      kind: Any = None, attributes: Any = None, links: Any = None,
+                      trace_state: Any = None) -> SamplingResult:
+        parent = trace.get_current_span(parent_context).get_span_context()
+        trace_state = parent.trace_state if parent.is_valid else None  # carried on as is
+        if parent.is_valid and parent.trace_flags.sampled:
+            # the caller samples this trace: keep it sampled for whoever exports it next
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
+        multi = getattr(self.provider, "_active_span_processor", None)
+        if multi is not None and not getattr(multi, "_span_processors", True):
+            return SamplingResult(Decision.DROP, None, trace_state)
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
+
+    def get_description(self) -> str:
+        return "RecordWhenExported"
+
+
 def make_tracer_provider(service_name: str, otlp_endpoint: str | None) -> TracerProvider:
     """A tracer provider for one service. The first one made also becomes the global one
-    (httpx instrumentation and library code use the global provider)."""
+    (httpx instrumentation and library code use the global provider). Spans are recorded
+    only while it has a processor (:class:`RecordWhenExported`)."""
     global _global_set, _httpx_instrumented
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    sampler = RecordWhenExported()
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}),
+                              sampler=sampler)
+    sampler.provider = provider
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

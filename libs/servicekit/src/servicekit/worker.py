@@ -1,11 +1,15 @@
-"""A background worker that wakes on every commit of the service's database.
+"""A background worker that wakes on the commits that made work for it.
 
-Subclasses implement :meth:`CommitWokenWorker.run_once` (one pass: claim due work, do it,
-record outcomes; return how many items it handled). The loop runs passes until one handles
-nothing, then sleeps until the next commit (``Database.on_commit``) or ``idle_seconds``,
-the fallback poll for rows written by other processes. With ``linger_seconds``, a worker
-woken by a commit waits that long before its pass, so a stream of small commits (an API
-call each) is handled in batches instead of a claim transaction per commit. A failing
+Subclasses name the tables their work lives in (``wake_on``) and implement
+:meth:`CommitWokenWorker.run_once` (one pass: claim due work, do it, record outcomes; return
+how many items it handled). The loop runs passes until one handles nothing, then sleeps until
+a commit that inserted into one of those tables (``Database.on_commit(tables=...)``; a
+transaction that only claims or updates rows wakes nobody, so the worker's own empty claims
+never wake it), until a time it asked for with :meth:`wake_in` (a retry falling due), or
+``idle_seconds``: the fallback poll for rows written by other processes. With
+``linger_seconds``, a worker woken by a commit waits that long before its pass, so a stream
+of small commits (an API call each) is handled in batches instead of a claim transaction
+per commit. A failing
 pass is logged and the loop goes on; ``stop()`` lets the pass in hand finish (up to
 ``stop_timeout``).
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from servicekit.db import Database
 
@@ -23,6 +28,8 @@ log = logging.getLogger(__name__)
 
 class CommitWokenWorker:
     name = "worker"
+    #: Tables whose new rows are this worker's work; their inserts wake it.
+    wake_on: frozenset[str] = frozenset()
 
     def __init__(self, db: Database, *, idle_seconds: float = 1.0,
                  stop_timeout: float = 10.0, linger_seconds: float = 0.0) -> None:
@@ -33,8 +40,9 @@ class CommitWokenWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._unsubscribe = db.on_commit(self.wake)
+        self._unsubscribe = db.on_commit(self.wake, tables=self.wake_on)
         self._stopping = False
+        self._due_at: float | None = None
 
     async def run_once(self) -> int:
         """One pass; returns how many items it handled (0 = nothing was due)."""
@@ -60,6 +68,21 @@ class CommitWokenWorker:
                     await self._task
         await self.close()
 
+    def wake_in(self, seconds: float) -> None:
+        """Run a pass after ``seconds`` at the latest (e.g. when a retry falls due)."""
+        due = time.monotonic() + max(0.0, seconds)
+        if self._due_at is None or due < self._due_at:
+            self._due_at = due
+
+    def _sleep_for(self) -> float:
+        if self._due_at is None:
+            return self.idle_seconds
+        left = self._due_at - time.monotonic()
+        if left <= 0:
+            self._due_at = None
+            return 0.0
+        return min(self.idle_seconds, left)
+
     def wake(self) -> None:
         """Called after each commit (possibly from another thread's greenlet)."""
         loop = self._loop
@@ -76,7 +99,8 @@ class CommitWokenWorker:
                 raise
             except Exception:
                 log.exception("%s: pass failed", self.name)
+            timeout = self._sleep_for()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.idle_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
                 if self.linger_seconds > 0 and not self._stopping:
                     await asyncio.sleep(self.linger_seconds)  # woken: let commits gather

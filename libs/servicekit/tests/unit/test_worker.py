@@ -1,5 +1,5 @@
-"""CommitWokenWorker: a commit wakes it; with ``linger_seconds`` a burst of commits is one
-pass, not a pass per commit."""
+"""CommitWokenWorker: a commit that made work for it wakes it (and nothing else does); with
+``linger_seconds`` a burst of commits is one pass, not a pass per commit."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from servicekit.db import Database
+from servicekit.db import Database, mark_work
 from servicekit.testing import eventually
 from servicekit.worker import CommitWokenWorker
 
 
 class Counting(CommitWokenWorker):
     name = "counting"
+    wake_on = frozenset({"work_item"})
 
     def __init__(self, db: Database, **kwargs: float) -> None:
         super().__init__(db, idle_seconds=30, **kwargs)
@@ -24,15 +25,74 @@ class Counting(CommitWokenWorker):
 
     async def run_once(self) -> int:
         self.passes += 1
+        # like a delivery worker's claim: a transaction of its own that finds nothing
+        async with self.db.session() as s, s.begin():
+            await s.execute(text("SELECT 1"))
         return 0
 
 
-async def _burst(db: Database, commits: int) -> None:
+async def _burst(db: Database, commits: int, *, table: str = "work_item") -> None:
     for _ in range(commits):
         async with db.session() as s:
             await s.execute(text("SELECT 1"))
+            mark_work(s, table)
             await s.commit()
         await asyncio.sleep(0.005)
+
+
+async def test_only_commits_that_make_its_work_wake_it(tmp_path: Path) -> None:
+    """Its own empty claims, commits of other tables and rolled-back work wake nothing;
+    an INSERT into its table does (found by the session, not declared)."""
+    db = Database(f"sqlite:///{tmp_path}/w.sqlite3")
+    async with db.session() as s:
+        await s.execute(text("CREATE TABLE work_item (id INTEGER PRIMARY KEY)"))
+        await s.commit()
+    worker = Counting(db)
+    try:
+        await worker.start()
+        await asyncio.sleep(0.3)
+        assert worker.passes == 1  # the first pass; its own commit did not wake it again
+        await _burst(db, 5, table="other_table")
+        async with db.session() as s:
+            mark_work(s, "work_item")
+            await s.rollback()
+        await asyncio.sleep(0.3)
+        assert worker.passes == 1
+        import sqlalchemy as sa
+        item = sa.table("work_item", sa.column("id"))
+        async with db.session() as s:
+            await s.execute(sa.insert(item).values(id=1))
+            await s.commit()
+
+        async def woken() -> bool:
+            return worker.passes == 2
+
+        await eventually(woken, timeout=10, message="an insert into its table did not wake it")
+        await asyncio.sleep(0.3)
+        assert worker.passes == 2
+    finally:
+        await worker.stop()
+        await db.dispose()
+
+
+async def test_wake_in_runs_a_pass_when_a_retry_falls_due(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path}/w.sqlite3")
+    worker = Counting(db)  # idle poll: 30 s
+    try:
+        await worker.start()
+        await asyncio.sleep(0.2)
+        worker.wake_in(0.3)
+        worker.wake()  # let the loop re-compute its sleep
+        await asyncio.sleep(0.1)
+        passes = worker.passes
+
+        async def due() -> bool:
+            return worker.passes > passes
+
+        await eventually(due, timeout=5, message="wake_in did not run a pass")
+    finally:
+        await worker.stop()
+        await db.dispose()
 
 
 async def test_linger_gathers_a_burst_of_commits_into_one_pass(tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
-"""``python -m inclusion``: serve on INCLUSION_HOST:PORT (default 127.0.0.1:8002)."""
+"""``python -m inclusion [--workers N]``:
+serve on INCLUSION_HOST:PORT (default 127.0.0.1:8002);
+N worker processes with ``--workers`` or ``WEB_CONCURRENCY`` (see servicekit.server)."""
 
 from inclusion.config import Settings
-from inclusion.main import create_app
-from servicekit.server import serve
+from servicekit.server import main
 
 if __name__ == "__main__":
-    settings = Settings()
-    serve(create_app(settings), settings)
+    main("inclusion.main:create_app", Settings())

@@ -1,9 +1,9 @@
-"""``python -m notifications``: serve on NOTIFICATIONS_HOST:PORT (default 127.0.0.1:8003)."""
+"""``python -m notifications [--workers N]``:
+serve on NOTIFICATIONS_HOST:PORT (default 127.0.0.1:8003);
+N worker processes with ``--workers`` or ``WEB_CONCURRENCY`` (see servicekit.server)."""
 
 from notifications.config import Settings
-from notifications.main import create_app
-from servicekit.server import serve
+from servicekit.server import main
 
 if __name__ == "__main__":
-    settings = Settings()
-    serve(create_app(settings), settings)
+    main("notifications.main:create_app", Settings())

@@ -1,12 +1,16 @@
 """The outbox relay: publishes committed outbox rows to Kafka, in order, and marks them.
 
-* Wakes on every commit of the service's database (``Database.on_commit``), with a short
+* Wakes on every commit that added an outbox row (``Database.on_commit``), with a short
   fallback poll for rows written by other processes.
 * Reads pending rows in id order and sends them with the idempotent producer; the Kafka key
   is the aggregate id, so events of one aggregate stay in order on one partition.
 * Marks rows published only after Kafka acknowledged them. A crash between the two publishes
   the batch again: consumers' inboxes make that harmless (at-least-once + dedupe).
 * While Kafka is away it retries with exponential backoff, rebuilding the producer.
+* One process per service publishes (:class:`~servicekit.leader.Leadership` "outbox-relay":
+  a lock beside the SQLite file, or a PostgreSQL advisory lock), however many workers or
+  replicas run: rows go out in id order from one place. The others try to take over on each
+  pass (every ``idle_seconds``), so a dead leader is replaced within about that long.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sqlmodel import col
 
 from contracts import Envelope
 from servicekit.db import Database
+from servicekit.leader import Leadership
 from servicekit.messaging.producer import make_producer
 from servicekit.messaging.tables import OutboxMessage
 from servicekit.metrics import ServiceMetrics
@@ -64,10 +69,11 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._unsubscribe = db.on_commit(self.wake)
+        self._unsubscribe = db.on_commit(self.wake, tables=(OutboxMessage.__tablename__,))
         self._loop: asyncio.AbstractEventLoop | None = None
         self.kafka_ok = False
         self._last_purge = datetime.now(UTC)
+        self.leadership = Leadership(db, "outbox-relay")
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -83,6 +89,7 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self._close_producer()
+        await self.leadership.release()
 
     def wake(self) -> None:
         """Called after each commit (possibly from a worker thread's greenlet)."""
@@ -104,6 +111,10 @@ class OutboxRelay:
         while not self._stopping:
             self._wake.clear()
             try:
+                if not await self.leadership.acquire():
+                    await self._close_producer()
+                    await asyncio.sleep(self.idle_seconds)  # another process publishes
+                    continue
                 await self.publish_pending()
                 backoff = self.backoff_initial
                 await self._maybe_purge()

@@ -16,6 +16,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -33,7 +34,7 @@ from citizen_services.application import catalogue, search
 from citizen_services.domain.catalogue import ServiceStatus
 from citizen_services.persistence.tables import CatalogueService
 from servicekit.app import problem_responses
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import DatabaseDep, ReadSessionDep, UowDep
 from servicekit.errors import DomainError, Forbidden
 from servicekit.identity import CurrentPrincipal, Principal, Role, StaffPrincipal
 from servicekit.uow import UnitOfWork
@@ -135,20 +136,38 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag.removeprefix("W/") in tags
 
 
+@dataclass(frozen=True, slots=True)
+class _EntryView:
+    """What a read of one entry needs, kept in the entry read cache."""
+
+    published: bool
+    etag: str
+    body: bytes
+
+
 @router.get("/{service_id}", response_model=ServicePublic, summary="Read a catalogue entry",
             responses={200: {"headers": LIST_HEADERS}, 304: NOT_MODIFIED})
-async def read_service(service_id: uuid.UUID, session: ReadSessionDep, request: Request,
+async def read_service(service_id: uuid.UUID, db: DatabaseDep, request: Request,
                        principal: CurrentPrincipal) -> Response:
-    service = await catalogue.find_service(session=session, service_id=service_id)
-    published = service.status == ServiceStatus.PUBLISHED.value
-    if not published and not principal.has_role(Role.STAFF, Role.ADMIN):
+    # Entries are read far more often than they change: the rendered entry is kept until
+    # the database next changes (servicekit.readcache), so a read or a 304 is a lookup.
+    cache = db.read_cache("catalogue-entry")
+    view: _EntryView | None = cache.get(service_id)
+    if view is None:
+        generation = cache.generation()
+        async with db.read_session() as session:
+            service = await catalogue.find_service(session=session, service_id=service_id)
+        view = _EntryView(published=service.status == ServiceStatus.PUBLISHED.value,
+                          etag=f'"{service.version}"',
+                          body=ServicePublic.model_validate(service).model_dump_json().encode())
+        cache.put(service_id, view, generation)
+    if not view.published and not principal.has_role(Role.STAFF, Role.ADMIN):
         raise catalogue.ServiceNotFound(f"No service with id {service_id}.")
-    etag = f'"{service.version}"'
-    headers = {"ETag": etag, "Cache-Control": ENTRY_CACHE_CONTROL if published else PRIVATE}
-    if etag_matches(request.headers.get("if-none-match"), etag):
+    headers = {"ETag": view.etag,
+               "Cache-Control": ENTRY_CACHE_CONTROL if view.published else PRIVATE}
+    if etag_matches(request.headers.get("if-none-match"), view.etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(ServicePublic.model_validate(service).model_dump_json().encode(),
-                    media_type="application/json", headers=headers)
+    return Response(view.body, media_type="application/json", headers=headers)
 
 
 @router.post("/{service_id}/publish", response_model=ServicePublic,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -103,9 +103,15 @@ def _duplicate(slug: str, code: str) -> DuplicateService:
                             slug=slug, service_code=code)
 
 
-async def find_service(*, session: AsyncSession, service_id: uuid.UUID) -> CatalogueService:
-    """Read one entry (a query: no unit of work needed)."""
-    service = await session.get(CatalogueService, service_id)
+_ENTRY = CatalogueService.__table__  # type: ignore[attr-defined]
+#: One entry by id, as a row (Core, not an ORM object: a read needs no identity map, and
+#: loading an ORM instance cost twice the whole query).
+_ENTRY_BY_ID = select(_ENTRY).where(_ENTRY.c.id == bindparam("service_id"))
+
+
+async def find_service(*, session: AsyncSession, service_id: uuid.UUID) -> Row[Any]:
+    """Read one entry (a query: no unit of work needed); its columns as attributes."""
+    service = (await session.execute(_ENTRY_BY_ID, {"service_id": service_id})).first()
     if service is None:
         raise ServiceNotFound(f"No service with id {service_id}.")
     return service

@@ -94,6 +94,7 @@ class DeliveryWorker(CommitWokenWorker):
 
     channel: Channel = Channel.EMAIL
     name = "delivery"
+    wake_on = frozenset({Notification.__tablename__})
 
     def __init__(self, db: Database, settings: Settings) -> None:
         super().__init__(db, idle_seconds=settings.delivery_idle_seconds,
@@ -176,6 +177,8 @@ class DeliveryWorker(CommitWokenWorker):
                     if given_up:
                         publish_status(session, self.settings, row, Status.TECHNICAL_FAILURE,
                                        Status.SENDING.value, now)
+                    else:
+                        self.wake_in(_backoff(row["attempts"]).total_seconds())
                     continue
                 if status is not Status.DELIVERED:
                     await session.execute(

@@ -142,6 +142,7 @@ class WebhookDeliveryWorker(CommitWokenWorker):
     """Delivers due webhook deliveries; wakes on every commit."""
 
     name = "webhook-delivery"
+    wake_on = frozenset({WebhookDelivery.__tablename__})
 
     def __init__(self, db: Database, settings: Settings,
                  client: httpx.AsyncClient | None = None) -> None:
@@ -232,6 +233,8 @@ class WebhookDeliveryWorker(CommitWokenWorker):
                     delay = webhooks.next_retry(row.attempts)
                     values.update(status="pending" if delay else "failed",
                                   next_attempt_at=now + delay * scale if delay else None)
+                    if delay:
+                        self.wake_in((delay * scale).total_seconds())
                     if sub is not None:
                         sub.failing_since = sub.failing_since or now
                         limit = timedelta(seconds=self.settings.webhook_disable_after_seconds)
