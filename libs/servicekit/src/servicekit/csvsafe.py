@@ -20,7 +20,7 @@ own CSV calls :func:`restore` on each cell before reading it.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 #: The first characters that make a spreadsheet cell a formula (OWASP; NUL from ASVS).
@@ -48,10 +48,10 @@ def restore(text: str) -> str:
     return text
 
 
-class DictWriter(csv.DictWriter):  # type: ignore[type-arg]
+class DictWriter(csv.DictWriter):
     """:class:`csv.DictWriter` that neutralises every cell and quotes them all."""
 
-    def __init__(self, f: Any, fieldnames: Iterable[str], **kwargs: Any) -> None:
+    def __init__(self, f: Any, fieldnames: Collection[str], **kwargs: Any) -> None:
         kwargs.setdefault("quoting", csv.QUOTE_ALL)
         super().__init__(f, fieldnames, **kwargs)
 
