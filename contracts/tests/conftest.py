@@ -48,6 +48,8 @@ def sample_value(annotation: Any) -> Any:
     if annotation in _SAMPLES:
         return _SAMPLES[annotation]
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return args[0]
     if origin in (types.UnionType, typing.Union):
         return sample_value(next(a for a in args if a is not type(None)))
     if origin in (list, tuple, set, frozenset):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -90,4 +90,10 @@ class ServiceRequestStatusChanged(_RequestEvent):
     event_name: ClassVar[str] = "ServiceRequestStatusChanged"
     previous_status: str
     citizen_id: str | None = None
-    note: str | None = Field(default=None, description="Public note shown to the reporter.")
+    note: str | None = Field(
+        default=None, description="The staff note that came with the change, if any. Show it "
+        "to the reporter or a partner only when note_visibility is 'public'.")
+    note_visibility: Literal["public", "internal"] = Field(
+        default="internal", description="Who may read note: 'public' (the reporter, Open311, "
+        "partners) or 'internal' (council staff only). A record without this field (from "
+        "before it existed) is internal.")

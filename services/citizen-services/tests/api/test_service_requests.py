@@ -3,6 +3,7 @@ citizens' privacy, the staff queue and its events."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -60,7 +61,8 @@ def test_report_track_and_work_a_request(client: TestClient, settings: Settings)
     r = client.post(f"{url}/updates", json={"status": "investigating",
                                             "assigned_to": "staff-42"})
     assert r.status_code == 200, r.text
-    r = client.post(f"{url}/updates", json={"status": "fixed", "note": "Cleared today"})
+    r = client.post(f"{url}/updates", json={"status": "fixed", "note": "Cleared today",
+                                            "note_visibility": "public"})
     assert r.json()["status"] == "fixed"
     queue = client.get("/api/v1/service-requests",
                        params={"status": "fixed", "assigned_to": "staff-42"}).json()
@@ -127,3 +129,47 @@ def test_a_nul_character_is_a_4xx_on_every_database(client: TestClient,
     created = client.post("/api/v1/services", headers=staff,
                           json={"name": "Nul\x00name", "description": "x\x00y"})
     assert created.status_code == 422, created.text
+
+
+def test_staff_notes_are_internal_unless_public(client: TestClient) -> None:
+    """A note is internal by default: the citizen's own timeline shows only public notes,
+    never an internal one, an internal-note-only update or an assignment; staff see every
+    note with its visibility; the event says which note is internal."""
+    service = client.post("/api/v1/services", json=FLY_TIPPING).json()
+    client.post(f"/api/v1/services/{service['id']}/publish")
+    citizen = As(client, CITIZEN)
+    r = citizen.post("/api/v1/service-requests", json={
+        "service_code": "fly-tipping", **CMK, "attributes": {"waste_type": ["tyres"]}})
+    assert r.status_code == 201, r.text
+    assert r.json()["public"] is False
+    url = f"/api/v1/service-requests/{r.json()['id']}"
+    for body in ({"status": "investigating", "note": "Safeguarding: see case 123",
+                  "assigned_to": "staff-42"},
+                 {"note": "Neighbour dispute, do not contact"},
+                 {"assigned_to": "staff-7"},
+                 {"note": "Crew booked", "note_visibility": "public"},
+                 {"status": "fixed", "note": "Cleared", "note_visibility": "public"}):
+        assert client.post(f"{url}/updates", json=body).status_code == 200, body
+    assert client.post(f"{url}/updates", json={"note": "x", "note_visibility": "secret"}
+                       ).status_code == 422
+
+    mine = citizen.get(url).json()
+    assert mine["assigned_to"] is None
+    assert [(u["status"], u["note"], u["note_visibility"]) for u in mine["updates"]] == [
+        ("open", None, None), ("investigating", None, None),
+        ("investigating", "Crew booked", "public"), ("fixed", "Cleared", "public")]
+    assert "staff-" not in str(mine) and "Safeguarding" not in str(mine)
+    listed = citizen.get("/api/v1/service-requests").json()["items"]
+    assert [i["assigned_to"] for i in listed] == [None]
+
+    worked = client.get(url).json()
+    assert worked["assigned_to"] == "staff-7"
+    assert [(u["note"], u["note_visibility"]) for u in worked["updates"] if u["note"]] == [
+        ("Safeguarding: see case 123", "internal"),
+        ("Neighbour dispute, do not contact", "internal"),
+        ("Crew booked", "public"), ("Cleared", "public")]
+
+    changes = [json.loads(row["payload"]) for row in outbox_rows(client)
+               if row["event_type"].split(".")[-2] == "ServiceRequestStatusChanged"]
+    assert [(c["note"], c["note_visibility"]) for c in changes] == [
+        ("Safeguarding: see case 123", "internal"), ("Cleared", "public")]

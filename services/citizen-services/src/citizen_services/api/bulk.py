@@ -6,6 +6,12 @@ from 1 (a CSV's header line is not a record, so record 1 is the spreadsheet's li
 Imported entries are drafts. CSV list cells (keywords, groups, lgsl_codes, audience) are
 separated by ``;``; ``attributes`` is a JSON array in its cell; channels are the columns
 ``online_url, phone, venue, email, sms``.
+
+The CSV export is written by ``servicekit.csvsafe``: a cell that would start a spreadsheet
+formula (``=``, ``+``, ``-``, ``@``, tab, carriage return) goes out with a single quote in
+front, and every cell is quoted. The CSV import takes that quote off again
+(``csvsafe.restore``: one leading quote, only from a cell that after its leading quotes
+starts with a formula character), so importing an export restores the original values.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pydantic import ValidationError
 
 from citizen_services.api.schemas import ServiceCreate, ServicePublic
 from citizen_services.application import catalogue
+from servicekit import csvsafe
 from servicekit.app import problem_responses
 from servicekit.deps import ReadSessionDep, UowDep
 from servicekit.errors import DomainError
@@ -50,6 +57,7 @@ def _csv_record(raw: dict[str | None, Any], errors: list[dict[str, Any]],
     for key, value in raw.items():
         if key is None or value is None or value == "":
             continue
+        value = csvsafe.restore(value)
         if key in CHANNELS:
             channels[key] = value
         elif key in LISTS:
@@ -159,7 +167,7 @@ async def export_services(session: ReadSessionDep, staff: StaffPrincipal,
     if format == "json":
         return Response(json.dumps(rows), media_type=JSON_TYPE)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore")
+    writer = csvsafe.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         cells = {**row, **{k: (row.get("channels") or {}).get(k) for k in CHANNELS}}

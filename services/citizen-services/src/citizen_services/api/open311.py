@@ -5,7 +5,12 @@ What FixMyStreet and other Open311 clients call: ``discovery``, ``services``,
 requests`` (filters ``service_request_id``, ``service_code``, ``start_date``, ``end_date``,
 ``status``), ``requests/{id}``, ``tokens/{id}`` and mySociety's ``servicerequestupdates``.
 
-Reads are public, as the spec has them. A POST needs a partner's API key with the
+Reads are public, as the spec has them, so they show only what is meant to be public:
+requests that arrived through Open311 (the spec expects them readable) or that the citizen
+chose to make public; of their staff notes, only those marked public. A citizen's private
+report is "no such service request" (404) and absent from every list and from
+``servicerequestupdates`` (``application/open311.py`` applies the rule in its queries).
+A POST needs a partner's API key with the
 ``open311`` scope, or a member of staff: the gateway checks the ``api_key`` and forwards the
 identity assertion; without one this answers 403. A submission is the same command as
 ``POST /api/v1/service-requests`` (same checks, same ServiceRequestSubmitted through the
@@ -47,7 +52,7 @@ from citizen_services.api.open311_format import (
 from citizen_services.api.requests import RequestCreate
 from citizen_services.application import open311 as queries
 from citizen_services.application import requests as commands
-from citizen_services.domain.requests import open311_status
+from citizen_services.domain.requests import is_public_note, open311_status
 from citizen_services.persistence.tables import CatalogueService, ServiceRequest
 from servicekit.deps import ReadSessionDep, UowDep
 from servicekit.errors import DomainError
@@ -345,7 +350,7 @@ async def _one(session: ReadSessionDep, request_id: str) -> list[ServiceRequest]
     except ValueError:
         key = None
     row = await session.get(ServiceRequest, key) if key else None
-    if row is None:
+    if row is None or not row.public:  # a private request is not Open311's to show
         raise Open311Error(404, "service_request_id: no such service request")
     return [row]
 
@@ -376,8 +381,8 @@ async def read_token(token_id: Annotated[str, Path(max_length=100)], fmt: Format
 UPDATES_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "object", "properties": {
     "update_id": {"type": "string"}, "service_request_id": {"type": "string"},
     "status": {"type": "string"}, "updated_datetime": {"type": "string"},
-    "description": {"type": "string"}, "media_url": {"type": "string"},
-    "external_status_code": {"type": "string"}}}}
+    "description": {"type": "string", "description": "The public staff note, or empty"},
+    "media_url": {"type": "string"}, "external_status_code": {"type": "string"}}}}
 
 
 @router.get("/servicerequestupdates.{format}", response_class=Response,
@@ -392,7 +397,8 @@ async def list_updates(fmt: FormatPath, session: ReadSessionDep,
     updates = await queries.find_updates(session=session, start=start, end=end)
     document = [{"update_id": str(u.id), "service_request_id": str(u.request_id),
                  "status": u.status, "updated_datetime": iso(u.occurred_at),
-                 "description": u.note or "", "media_url": "",
+                 "description": u.note if is_public_note(u.note, u.note_visibility) else "",
+                 "media_url": "",
                  "external_status_code": u.status} for u in updates]
     return render(document, fmt, root="service_request_updates", item="request_update")
 
@@ -502,8 +508,10 @@ async def submit_request(request: Request, fmt: FormatPath, uow: UowDep,
         named = {_field(e["loc"]): _message(_field(e["loc"]), e)
                  for e in reversed(exc.errors(include_input=False))}
         raise Open311Error(400, *[f"{name}: {msg}" for name, msg in named.items()]) from None
+    # A report made through Open311 is public, as the spec expects (its contact details not).
     created = await commands.submit_request(uow=uow, command=commands.SubmitRequest(
-        **checked.model_dump(), media_url=media_url, submitted_by=principal.subject))
+        **{**checked.model_dump(), "public": True}, media_url=media_url,
+        submitted_by=principal.subject))
     log.info("open311 request %s submitted for %s", created.id, created.service_code)
     return render([{"service_request_id": str(created.id), "service_notice": None,
                     "account_id": None}], fmt, root="service_requests", item="request")

@@ -3,6 +3,11 @@
 Citizens report against a published, reportable service and see only their own requests
 (another's is 404); staff work the queue: filter, assign, change status with a note. Every
 change is an update row; a status change emits ServiceRequestStatusChanged.
+
+A citizen's report is private unless they send ``public: true`` (then Open311 shows it).
+A staff note is ``internal`` unless sent with ``note_visibility: public``; a citizen's own
+view shows public notes only, and nothing of the council's internal working (assignments,
+internal-note-only updates).
 """
 
 from __future__ import annotations
@@ -16,7 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from citizen_services.api.schemas import ONE_LINE, TEXT
 from citizen_services.application import requests
-from citizen_services.domain.requests import MAX_DESCRIPTION, InvalidRequest, RequestStatus
+from citizen_services.domain.requests import (
+    MAX_DESCRIPTION,
+    InvalidRequest,
+    NoteVisibility,
+    RequestStatus,
+    is_public_note,
+    shown_outside,
+)
+from citizen_services.persistence.tables import ServiceRequest, ServiceRequestUpdate
 from servicekit.app import problem_responses
 from servicekit.deps import ReadSessionDep, UowDep
 from servicekit.identity import Principal, Role, StaffPrincipal, require_roles
@@ -51,6 +64,9 @@ class RequestCreate(BaseModel):
         default_factory=dict, max_length=50)
     contact: Contact | None = None
     contact_consent: bool = False
+    public: bool = Field(default=False, description=(
+        "Publish this report on Open311 (description, address and location included; "
+        "never who reported it). Default: only you and council staff see it."))
 
 
 class RequestChange(BaseModel):
@@ -62,6 +78,9 @@ class RequestChange(BaseModel):
     assigned_to: str | None = Field(default=None, max_length=200, pattern=ONE_LINE,
                                     description="Staff subject id; empty to unassign")
     note: str | None = Field(default=None, min_length=1, max_length=4000, pattern=TEXT)
+    note_visibility: NoteVisibility = Field(default=NoteVisibility.INTERNAL, description=(
+        "internal (default): staff only. public: shown to the reporter and, if the request "
+        "is public, on Open311."))
 
 
 class RequestUpdatePublic(BaseModel):
@@ -70,6 +89,7 @@ class RequestUpdatePublic(BaseModel):
     status: str
     previous_status: str | None
     note: str | None
+    note_visibility: str | None = None
     assigned_to: str | None
     occurred_at: datetime
 
@@ -90,6 +110,7 @@ class RequestPublic(BaseModel):
     long: float | None
     address: str | None
     attributes: dict[str, Any]
+    public: bool = False
     assigned_to: str | None
     created_at: datetime
     updated_at: datetime
@@ -117,6 +138,31 @@ def _is_staff(principal: Principal) -> bool:
     return principal.has_role(Role.STAFF, Role.ADMIN)
 
 
+def _view(request: ServiceRequest, principal: Principal) -> RequestPublic:
+    """The request as staff see it, or as its citizen does (no assignment)."""
+    out = RequestPublic.model_validate(request)
+    if not _is_staff(principal):
+        out.assigned_to = None
+    return out
+
+
+def _timeline(updates: list[ServiceRequestUpdate],
+              principal: Principal) -> list[RequestUpdatePublic]:
+    """Staff: every update. The citizen: the submission, status changes and public notes,
+    never an internal note or an assignment."""
+    if _is_staff(principal):
+        return [RequestUpdatePublic.model_validate(u) for u in updates]
+    return [RequestUpdatePublic(
+        status=u.status, previous_status=u.previous_status,
+        note=u.note if is_public_note(u.note, u.note_visibility) else None,
+        note_visibility=NoteVisibility.PUBLIC.value if is_public_note(
+            u.note, u.note_visibility) else None,
+        assigned_to=None, occurred_at=u.occurred_at)
+        for u in updates if u.previous_status is None or shown_outside(
+            status=u.status, previous_status=u.previous_status, note=u.note,
+            note_visibility=u.note_visibility)]
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RequestPublic,
              summary="Report a problem against a published service (citizens)",
              responses={201: {"headers": {"Location": {
@@ -128,7 +174,7 @@ async def submit_request(body: RequestCreate, uow: UowDep, response: Response,
     request = await requests.submit_request(uow=uow, command=requests.SubmitRequest(
         **data, citizen_id=citizen.subject))
     response.headers["Location"] = f"/api/v1/service-requests/{request.id}"
-    return RequestPublic.model_validate(request)
+    return _view(request, citizen)
 
 
 @router.get("", response_model=RequestPage,
@@ -145,7 +191,7 @@ async def list_requests(
         session=session, citizen_id=None if _is_staff(principal) else principal.subject or "",
         status=status_.value if status_ else None, service_code=service_code,
         assigned_to=assigned_to, page=page, size=size)
-    return RequestPage(items=[RequestPublic.model_validate(r) for r in rows], page=page,
+    return RequestPage(items=[_view(r, principal) for r in rows], page=page,
                        size=size, total=total)
 
 
@@ -156,9 +202,9 @@ async def read_request(request_id: uuid.UUID, session: ReadSessionDep,
     request = await requests.find_request(
         session=session, request_id=request_id,
         citizen_id=None if _is_staff(principal) else principal.subject or "")
-    out = RequestPublic.model_validate(request)
-    out.updates = [RequestUpdatePublic.model_validate(u) for u in
-                   await requests.request_updates(session=session, request_id=request_id)]
+    out = _view(request, principal)
+    out.updates = _timeline(
+        await requests.request_updates(session=session, request_id=request_id), principal)
     return out
 
 
@@ -172,5 +218,5 @@ async def update_request(request_id: uuid.UUID, body: RequestChange, uow: UowDep
                              errors=[{"field": "status", "message": "nothing to change"}])
     request = await requests.update_request(uow=uow, command=requests.UpdateRequest(
         request_id=request_id, status=body.status, note=body.note,
-        assigned_to=body.assigned_to, actor=staff.subject))
+        note_visibility=body.note_visibility, assigned_to=body.assigned_to, actor=staff.subject))
     return RequestPublic.model_validate(request)

@@ -3,6 +3,10 @@
 Submissions go through :func:`citizen_services.application.requests.submit_request`, the
 same command the JSON API uses; this module only reads. Nothing here returns contact
 details: callers get :class:`ServiceRequest` rows and must not render ``contact``.
+
+Open311 is a public surface: every query here returns public requests only
+(``ServiceRequest.public``: those that arrived through Open311 or that the citizen chose to
+make public), and only their public notes (``note_visibility == 'public'``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from citizen_services.domain.catalogue import ServiceStatus
-from citizen_services.domain.requests import statuses_for
+from citizen_services.domain.requests import NoteVisibility, statuses_for
 from citizen_services.persistence.tables import (
     CatalogueService,
     ServiceRequest,
@@ -78,7 +82,7 @@ async def find_requests(*, session: AsyncSession, query: RequestQuery,
     """The spec's GET requests: ``ids`` override every other filter; otherwise the date
     range (default: the 90 days up to ``end`` or now), service codes and open/closed.
     Newest first, at most :data:`MAX_RESULTS`."""
-    statement = select(ServiceRequest)
+    statement = select(ServiceRequest).where(col(ServiceRequest.public).is_(True))
     if query.ids:
         statement = statement.where(col(ServiceRequest.id).in_(_uuids(query.ids)))
     else:
@@ -103,27 +107,35 @@ async def find_requests(*, session: AsyncSession, query: RequestQuery,
 
 async def latest_notes(*, session: AsyncSession,
                        request_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """The newest staff note of each request (Open311 ``status_notes``)."""
+    """The newest public staff note of each request (Open311 ``status_notes``); internal
+    notes are never among them."""
     if not request_ids:
         return {}
     rows = await session.execute(select(ServiceRequestUpdate).where(
         col(ServiceRequestUpdate.request_id).in_(request_ids),
-        col(ServiceRequestUpdate.note).is_not(None)).order_by(col(ServiceRequestUpdate.id)))
+        col(ServiceRequestUpdate.note).is_not(None),
+        col(ServiceRequestUpdate.note_visibility) == NoteVisibility.PUBLIC.value)
+        .order_by(col(ServiceRequestUpdate.id)))
     return {u.request_id: u.note for u in rows.scalars().all() if u.note}
 
 
 async def find_updates(*, session: AsyncSession, start: datetime | None,
                        end: datetime | None,
                        now: datetime | None = None) -> list[ServiceRequestUpdate]:
-    """mySociety's ``servicerequestupdates`` extension: status changes and notes (not the
-    submission itself, nor assignment-only changes, which are internal) between ``start``
-    and ``end`` (default: the last 90 days), oldest first, at most :data:`MAX_RESULTS`."""
+    """mySociety's ``servicerequestupdates`` extension: status changes and public notes of
+    public requests (not the submission itself, nor assignment-only or internal-note-only
+    changes) between ``start`` and ``end`` (default: the last 90 days), oldest first, at
+    most :data:`MAX_RESULTS`. The caller shows a note only if it is public
+    (``domain.requests.is_public_note``): a status change may carry an internal one."""
     if start is None and end is None:
         start = (now or datetime.now(UTC)) - DEFAULT_WINDOW
-    statement = select(ServiceRequestUpdate).where(
+    statement = select(ServiceRequestUpdate).join(
+        ServiceRequest, col(ServiceRequest.id) == col(ServiceRequestUpdate.request_id)).where(
+        col(ServiceRequest.public).is_(True),
         col(ServiceRequestUpdate.previous_status).is_not(None),
         or_(col(ServiceRequestUpdate.status) != col(ServiceRequestUpdate.previous_status),
-            col(ServiceRequestUpdate.note).is_not(None)))
+            (col(ServiceRequestUpdate.note).is_not(None))
+            & (col(ServiceRequestUpdate.note_visibility) == NoteVisibility.PUBLIC.value)))
     if start is not None:
         statement = statement.where(col(ServiceRequestUpdate.occurred_at) >= start)
     if end is not None:

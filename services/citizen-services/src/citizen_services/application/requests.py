@@ -14,6 +14,7 @@ from sqlmodel import col
 from citizen_services.domain.catalogue import ServiceStatus
 from citizen_services.domain.requests import (
     InvalidRequest,
+    NoteVisibility,
     RequestStatus,
     ServiceNotReportable,
     check_attributes,
@@ -45,6 +46,8 @@ class SubmitRequest:
     contact_consent: bool = False
     citizen_id: str | None = None
     media_url: str | None = None
+    #: Shown on Open311: Open311 submissions are; a citizen's report only if they chose so.
+    public: bool = False
     #: Who submitted it when that is not the citizen (an Open311 partner's key, staff).
     submitted_by: str | None = None
 
@@ -54,6 +57,7 @@ class UpdateRequest:
     request_id: uuid.UUID
     status: RequestStatus | None = None
     note: str | None = None
+    note_visibility: NoteVisibility = NoteVisibility.INTERNAL
     assigned_to: str | None = None
     actor: str | None = None
 
@@ -80,7 +84,7 @@ async def submit_request(*, uow: UnitOfWork, command: SubmitRequest) -> ServiceR
         long=command.long, address=command.address, attributes=attributes,
         citizen_id=command.citizen_id, contact=command.contact or None,
         contact_consent=command.contact_consent, media_url=command.media_url,
-        created_at=now, updated_at=now)
+        public=command.public, created_at=now, updated_at=now)
     uow.session.add(request)
     uow.session.add(ServiceRequestUpdate(request_id=request.id, status=request.status,
                                          actor=command.citizen_id or command.submitted_by,
@@ -99,6 +103,7 @@ async def update_request(*, uow: UnitOfWork, command: UpdateRequest) -> ServiceR
         raise RequestNotFound(f"No service request with id {command.request_id}.")
     now = datetime.now(UTC)
     previous = request.status
+    visibility = command.note_visibility.value if command.note else None
     if command.status is not None:
         request.status = command.status.value
     if command.assigned_to is not None:
@@ -107,13 +112,14 @@ async def update_request(*, uow: UnitOfWork, command: UpdateRequest) -> ServiceR
     request.updated_at = now
     uow.session.add(ServiceRequestUpdate(
         request_id=request.id, status=request.status, previous_status=previous,
-        note=command.note, assigned_to=request.assigned_to, actor=command.actor,
-        occurred_at=now))
+        note=command.note, note_visibility=visibility, assigned_to=request.assigned_to,
+        actor=command.actor, occurred_at=now))
     if request.status != previous:
         uow.publish(ServiceRequestStatusChanged(
             request_id=request.id, service_code=request.service_code, status=request.status,
             occurred_at=now, previous_status=previous, citizen_id=request.citizen_id,
-            note=command.note))
+            note=command.note,
+            note_visibility="public" if visibility == NoteVisibility.PUBLIC else "internal"))
     await uow.commit()
     return request
 

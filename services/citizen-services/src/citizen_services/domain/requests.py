@@ -1,4 +1,10 @@
-"""Service requests: where they may be, what their attributes must be, which statuses exist.
+"""Service requests: where they may be, what their attributes must be, which statuses exist,
+and what of them is public.
+
+**Public or private.** A request that arrived through Open311 is public (the spec expects
+reports to be readable by anyone); one a citizen reported through the platform's own API is
+private unless they chose ``public``. Open311's reads show public requests only. Staff notes
+are internal unless marked public (:class:`NoteVisibility`).
 
 The Milton Keynes area is the bounding box of the unitary authority, a little generous at the
 edges: latitude 51.95..52.20, longitude -0.95..-0.55 (WGS84). A report outside it is refused;
@@ -46,6 +52,30 @@ def open311_status(status: str) -> str:
 def statuses_for(open311: str) -> list[str]:
     """The internal statuses Open311's ``open`` or ``closed`` stands for."""
     return [s.value for s in RequestStatus if open311_status(s.value) == open311]
+
+
+class NoteVisibility(StrEnum):
+    """Who may read a staff note. ``internal`` (the default) is for staff only: never on
+    Open311, in the citizen's own timeline or in a message to them. ``public`` is shown to
+    the reporter and, on a public request, on Open311."""
+
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
+def is_public_note(note: str | None, visibility: str | None) -> bool:
+    """Whether a note may be shown outside the council: only one marked public (a note
+    without a visibility, from before migration 0007, is internal)."""
+    return bool(note) and visibility == NoteVisibility.PUBLIC.value
+
+
+def shown_outside(*, status: str, previous_status: str | None, note: str | None,
+                  note_visibility: str | None) -> bool:
+    """Whether an update belongs in a public timeline (Open311's updates, the citizen's
+    own): a status change, or a public note. Not assignment-only changes, and not an
+    update whose only content is an internal note."""
+    return (previous_status is not None and status != previous_status) or is_public_note(
+        note, note_visibility)
 
 
 class InvalidRequest(DomainError):

@@ -92,6 +92,10 @@ class ServiceRequest(SQLModel, table=True):
     #: {email, first_name, last_name, phone}: only with consent; never logged.
     contact: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
     contact_consent: bool = False
+    #: Shown on Open311 (migration 0007): true for Open311 submissions, and for a citizen's
+    #: report only when they chose it; otherwise only the citizen and staff read it.
+    public: bool = Field(default=False, nullable=False,
+                         sa_column_kwargs={"server_default": sa.false()})
     assigned_to: str | None = Field(default=None, max_length=200, index=True)
     version: int = 1
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
@@ -108,6 +112,9 @@ class ServiceRequestUpdate(SQLModel, table=True):
     status: str = Field(max_length=40)
     previous_status: str | None = Field(default=None, max_length=40)
     note: str | None = Field(default=None, max_length=4000)
+    #: ``public`` or ``internal`` (domain.requests.NoteVisibility) when there is a note;
+    #: anything but ``public`` is internal (migration 0007).
+    note_visibility: str | None = Field(default=None, max_length=20)
     assigned_to: str | None = Field(default=None, max_length=200)
     actor: str | None = Field(default=None, max_length=200)
     occurred_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))

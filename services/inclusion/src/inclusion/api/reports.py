@@ -1,8 +1,11 @@
-"""``/api/v1/reports``: figures by programme, ward and month for staff, as JSON or CSV."""
+"""``/api/v1/reports``: figures by programme, ward and month for staff, as JSON or CSV.
+
+The CSV is written by ``servicekit.csvsafe``: a programme title or ward that would start a
+spreadsheet formula goes out with a single quote in front, and every cell is quoted.
+"""
 
 from __future__ import annotations
 
-import csv
 import io
 import uuid
 
@@ -10,6 +13,7 @@ from fastapi import APIRouter, Response
 
 from inclusion.api.schemas import FiguresRow
 from inclusion.application import reports
+from servicekit import csvsafe
 from servicekit.deps import ReadSessionDep
 from servicekit.identity import StaffPrincipal
 
@@ -33,7 +37,7 @@ async def figures(session: ReadSessionDep, staff: StaffPrincipal,
 async def figures_csv(session: ReadSessionDep, staff: StaffPrincipal,
                       programme_id: uuid.UUID | None = None) -> Response:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csvsafe.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in await reports.figures(session=session, programme_id=programme_id):
         writer.writerow(row)
