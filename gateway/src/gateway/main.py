@@ -223,8 +223,12 @@ class Gateway:
                              headers=[("retry-after", str(breaker.retry_after_seconds()))],
                              upstream=upstream.name)
             return
+        # Bound to this service, method and raw path (as the proxy sends them), once.
         assertion = sign_assertion(principal, self.secret, request_id=request_id,
-                                   ttl=self.settings.identity_ttl_seconds)
+                                   ttl=self.settings.identity_ttl_seconds,
+                                   audience=upstream.name, method=scope["method"],
+                                   path=scope.get("raw_path", scope["path"].encode()
+                                                  ).decode("latin-1"))
         outcome = await self.proxy.forward(
             scope, receive, send, route, upstream,
             add_request_headers=[(ASSERTION_HEADER, assertion)],
