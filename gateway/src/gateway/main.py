@@ -9,7 +9,8 @@ A raw ASGI app (no framework on the hot path). For each request, in order:
 3. routing: the longest prefix in ``routes.ROUTES``; body size limit per route;
 4. authentication: a bearer JWT or an API key becomes a ``Principal``; bad credentials are
    a 401 wherever they are presented (on Open311 routes in Open311's error shape, and a bad
-   ``api_key`` parameter is the spec's 403);
+   ``api_key`` parameter is the spec's 403); failures are counted per client address and,
+   past ``GATEWAY_LIMIT_AUTH_FAILURES``, answered 429 before any check (``auth.failures``);
 5. rate limit: a token bucket per API key, per signed-in subject or per client IP, by the
    route's limit class; 429 with ``Retry-After`` and ``RateLimit``/``RateLimit-Policy``;
 6. circuit breaker per upstream: a fast 503 naming the upstream while it is open;
@@ -32,7 +33,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway.auth import Authenticator, AuthFailed, AuthSettings
 from gateway.auth.admin import create_admin_app
-from gateway.auth.credentials import has_header_credentials
+from gateway.auth.credentials import has_header_credentials, may_present
+from gateway.auth.failures import AuthFailureGuard
 from gateway.breaker import CircuitBreaker
 from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
@@ -88,6 +90,8 @@ class Gateway:
         self.authenticator = Authenticator(auth_settings or AuthSettings())
         self.limit_settings = limit_settings or LimitSettings()
         self.limiter: RateLimiter = make_rate_limiter(self.limit_settings)
+        self.auth_failures = AuthFailureGuard(self.limiter,
+                                              self.limit_settings.auth_failure_policy())
         self.breakers = {name: CircuitBreaker(name,
                                               failure_threshold=settings.breaker_failure_threshold,
                                               reset_timeout=settings.breaker_reset_seconds)
@@ -165,19 +169,36 @@ class Gateway:
                              request_id=request_id)
             return
 
-        # authentication (an Open311 form may carry its api_key in the body)
+        # authentication (an Open311 form may carry its api_key in the body); an address
+        # that has spent its failed-authentication bucket is refused before any check
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query = scope.get("query_string", b"").decode("latin-1")
+        peer = scope.get("client")
+        address = peer[0] if peer else None
+        blocked = self.auth_failures.retry_after(address)
+        if blocked is not None and may_present(headers, query, route, scope["method"]):
+            await send_error(send, route, path, 429, "Too many requests",
+                             "Too many failed authentications from this address; try again "
+                             f"in {blocked} s.", request_id=request_id,
+                             headers=[("retry-after", str(blocked))])
+            return
         receive, form_body = await self._maybe_read_form(scope, receive, route)
         if form_body is False:
             await send_error(send, route, path, 413, "Request body too large",
                              "A form this large cannot be authenticated.",
                              request_id=request_id)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             principal = await self.authenticator.authenticate(
-                headers, scope.get("query_string", b"").decode("latin-1"), route,
-                form_body if isinstance(form_body, bytes) else None)
+                headers, query, route, form_body if isinstance(form_body, bytes) else None)
         except AuthFailed as failure:
+            spent = await self.auth_failures.failed(address) if failure.status == 401 else None
+            if spent is not None and not spent.allowed:
+                await send_error(send, route, path, 429, "Too many requests",
+                                 "Too many failed authentications from this address; try "
+                                 f"again in {spent.retry_after_seconds} s.",
+                                 request_id=request_id, headers=spent.headers())
+                return
             if route.auth is AuthMode.OPEN311 and failure.status == 401 \
                     and not has_header_credentials(headers, route):
                 # Open311's own key, the api_key parameter, refused: the spec's 403.

@@ -77,6 +77,18 @@ def has_header_credentials(headers: Mapping[str, str], route: Route) -> bool:
                                       and "authorization" in headers)
 
 
+def may_present(headers: Mapping[str, str], query_string: str, route: Route,
+                method: str) -> bool:
+    """Whether a request may carry a credential (without reading a body): a header one, or
+    on Open311 routes an ``api_key`` in the query string or any form POST."""
+    if has_header_credentials(headers, route):
+        return True
+    if route.auth is not AuthMode.OPEN311:
+        return False
+    return bool(open311_credentials(query_string, None)) or (
+        method.upper() == "POST" and is_form(headers.get("content-type")))
+
+
 def presented(headers: Mapping[str, str], query_string: str, route: Route,
               form_body: bytes | None) -> Credential | None:
     """The one credential a request presents, None for none; refuses two different ones."""
