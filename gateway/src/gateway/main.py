@@ -33,7 +33,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway.auth import Authenticator, AuthFailed, AuthSettings
 from gateway.auth.admin import create_admin_app
-from gateway.auth.credentials import has_header_credentials, may_present
+from gateway.auth.credentials import has_header_credentials, may_present, without_open311_key
 from gateway.auth.failures import AuthFailureGuard
 from gateway.breaker import CircuitBreaker
 from gateway.config import GatewaySettings
@@ -182,7 +182,7 @@ class Gateway:
                              f"in {blocked} s.", request_id=request_id,
                              headers=[("retry-after", str(blocked))])
             return
-        receive, form_body = await self._maybe_read_form(scope, receive, route)
+        scope, receive, form_body = await self._maybe_read_form(scope, receive, route)
         if form_body is False:
             await send_error(send, route, path, 413, "Request body too large",
                              "A form this large cannot be authenticated.",
@@ -208,6 +208,9 @@ class Gateway:
             await send_error(send, route, path, failure.status, failure.title, failure.detail,
                              request_id=request_id, headers=failure.headers)
             return
+
+        if route.auth is AuthMode.OPEN311:  # the api_key parameter stops here
+            scope = {**scope, "query_string": without_open311_key(scope.get("query_string", b""))}
 
         # rate limit
         client = scope.get("client")
@@ -263,12 +266,13 @@ class Gateway:
 
     # -- pieces ----------------------------------------------------------------------------
     async def _maybe_read_form(self, scope: Scope, receive: Receive, route: Route
-                               ) -> tuple[Receive, bytes | bool | None]:
-        """For Open311 form POSTs without a header key: read the (small) body so its
-        ``api_key`` field can be checked, then replay it to the upstream unchanged."""
+                               ) -> tuple[Scope, Receive, bytes | bool | None]:
+        """For Open311 form POSTs: read the (small) body so its ``api_key`` field can be
+        checked, then replay it to the upstream without that field (``Content-Length`` to
+        match)."""
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         if not self.authenticator.needs_form_body(route, scope["method"], content_type):
-            return receive, None
+            return scope, receive, None
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -278,21 +282,26 @@ class Gateway:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > min(MAX_FORM_FOR_AUTH, route.max_body_bytes):
-                return receive, False
+                return scope, receive, False
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        forwarded = without_open311_key(body)
+        if forwarded != body:
+            length = str(len(forwarded)).encode()
+            scope = {**scope, "headers": [(k, length if k.lower() == b"content-length" else v)
+                                          for k, v in scope["headers"]]}
         replayed = False
 
         async def replay() -> Message:
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.request", "body": forwarded, "more_body": False}
             return await receive()
 
-        return replay, body
+        return scope, replay, body
 
     def _decorate(self, send: Send, request_id: str, origin: str | None, *,
                   docs: bool) -> Send:

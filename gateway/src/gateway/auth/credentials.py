@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_plus
 
 from gateway.auth.errors import bad_credentials
 from gateway.routes import AuthMode, Route
@@ -70,6 +70,17 @@ def open311_credentials(query_string: str, form_body: bytes | None) -> list[Cred
     if form_body:
         values += _open311_keys(form_body.decode("utf-8", errors="replace"))
     return [Credential(Kind.API_KEY, v.strip()) for v in values]
+
+
+def without_open311_key(encoded: bytes) -> bytes:
+    """A query string or form body without its ``api_key`` fields (however encoded), the
+    rest byte for byte: Open311's key stops at the gateway, it never reaches the service,
+    its logs or its traces (``http.url``)."""
+    if b"%" not in encoded and OPEN311_PARAM.encode() not in encoded:
+        return encoded
+    kept = [part for part in encoded.split(b"&")
+            if unquote_plus(part.split(b"=", 1)[0].decode("latin-1")) != OPEN311_PARAM]
+    return b"&".join(kept)
 
 
 def has_header_credentials(headers: Mapping[str, str], route: Route) -> bool:
