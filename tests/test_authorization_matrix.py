@@ -7,6 +7,8 @@ Expected, per operation and caller:
   wherever they are presented;
 * an operation with ``x-roles``: 401 for anonymous callers, 403 for a caller with none of
   those roles (admins count as staff), and neither 401 nor 403 for the others;
+* an operation with ``x-scopes`` as well: 403 for a caller (not an admin) whose API key
+  lacks one of them — the Open311-only key on the partner webhooks, say;
 * an operation without ``x-roles`` (public): neither 401 nor 403 for valid callers;
 * GOV.UK Notify's ``/v2`` (security ``notifyJwt``; the gateway passes ``Authorization``
   through and the notifications service checks Notify's JWT): a valid Notify JWT is
@@ -38,8 +40,12 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 METHODS = ("get", "post", "put", "patch", "delete")
 ROLES_OF = {
     "anonymous": set(), "citizen": {"citizen"}, "other citizen": {"citizen"},
-    "staff": {"staff"}, "partner": {"partner"}, "admin": {"admin", "staff"},
+    "staff": {"staff"}, "partner": {"partner"}, "open311 partner": {"partner"},
+    "admin": {"admin", "staff"},
 }
+#: The dev API keys' scopes (gateway.devcreds.DEV_KEYS); tokens carry none.
+SCOPES_OF = {"partner": {"events:subscribe", "events:catalogue", "events:service-requests"},
+             "open311 partner": {"open311"}}
 BAD_CREDENTIALS = ("expired token", "wrong audience", "revoked key")
 NOTIFY_SCHEME = "notifyJwt"
 
@@ -77,6 +83,7 @@ async def callers(platform: Platform, client: httpx.AsyncClient) -> dict[str, di
         "other citizen": platform.bearer("CITIZEN2_TOKEN"),
         "staff": platform.bearer("STAFF_TOKEN"),
         "partner": {"X-API-Key": platform.credentials["PARTNER_API_KEY"]},
+        "open311 partner": {"X-API-Key": platform.credentials["OPEN311_API_KEY"]},
         "admin": admin,
         "expired token": {"Authorization": "Bearer " + issuer.mint(
             "citizen-dev-1", ["citizen"], ttl_seconds=-3600)},
@@ -98,7 +105,12 @@ def expected(caller: str, operation: dict[str, Any], headers: dict[str, str]) ->
         return "allowed"
     if caller == "anonymous":
         return "401"
-    return "allowed" if ROLES_OF[caller] & roles else "403"
+    if not ROLES_OF[caller] & roles:
+        return "403"
+    scopes = set(operation.get("x-scopes", []))
+    if "admin" not in ROLES_OF[caller] and not scopes <= SCOPES_OF.get(caller, set()):
+        return "403"
+    return "allowed"
 
 
 def fill(path: str, ids: dict[str, str]) -> str:
@@ -125,6 +137,7 @@ async def test_every_operation_answers_every_caller_as_its_roles_say(
                       for method, op in item.items() if method in METHODS]
         assert len(operations) >= 5, "the aggregated OpenAPI lost operations"
         assert any(op.get("x-roles") for _, _, op in operations)
+        assert any(op.get("x-scopes") for _, _, op in operations), "x-scopes were lost"
         assert any(is_notify(op) for _, _, op in operations), "/v2 is not documented"
         failures = []
         for path, method, operation in operations:

@@ -147,3 +147,81 @@ async def _calls(rx: Receiver, service_id: str, count: int) -> bool:
 
 async def _alerted(sink: SmtpSink, name: str) -> bool:
     return any(m["Subject"] == f"Service published: {name}" for m in sink.messages())
+
+
+async def test_partner_keys_are_scoped_and_payloads_carry_no_personal_data(
+        webhook_platform: Platform) -> None:
+    """Finding 3 of the security issue: an Open311-only key could list and create webhook
+    subscriptions, including to ServiceRequestStatusChanged, whose payload carried the
+    citizen's id and the staff note. Now every operation needs ``events:subscribe`` and each
+    event type its own scope; a partner receives only the event's allow-listed fields."""
+    rx = Receiver()
+    receiver_app = Starlette(routes=[Route("/hook", rx.endpoint, methods=["POST"])])
+    platform = webhook_platform
+    admin = platform.bearer("ADMIN_TOKEN")
+    staff, citizen = platform.bearer("STAFF_TOKEN"), platform.bearer("CITIZEN_TOKEN")
+    partner = {"X-API-Key": platform.credentials["PARTNER_API_KEY"]}
+    open311 = {"X-API-Key": platform.credentials["OPEN311_API_KEY"]}
+    async with running_app(receiver_app) as receiver_url, \
+            httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
+        hook = {"url": f"{receiver_url}/hook", "event_types": ["ServiceRequestStatusChanged"]}
+
+        async def key_with(*scopes: str) -> dict[str, str]:
+            made = await client.post("/api/v1/admin/api-keys", headers=admin, json={
+                "name": "scoped", "role": "partner", "scopes": list(scopes)})
+            assert made.status_code == 201, made.text
+            return {"X-API-Key": made.json()["key"]}
+
+        catalogue_only = await key_with("events:subscribe", "events:catalogue")
+        for who in (open311, await key_with("events:catalogue")):
+            for method, body in (("GET", None), ("POST", hook)):
+                refused = await client.request(method, SUBSCRIPTIONS, headers=who, json=body)
+                assert refused.status_code == 403, refused.text
+                assert refused.headers["content-type"] == "application/problem+json"
+                assert refused.json()["required_scopes"] == ["events:subscribe"]
+        refused = await client.post(SUBSCRIPTIONS, headers=catalogue_only, json=hook)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["required_scopes"] == ["events:service-requests"]
+        allowed = await client.post(SUBSCRIPTIONS, headers=catalogue_only, json={
+            "url": f"{receiver_url}/elsewhere", "event_types": ["ServicePublished"]})
+        assert allowed.status_code == 201, allowed.text
+        gone = await client.delete(f"{SUBSCRIPTIONS}/{allowed.json()['id']}",
+                                   headers=catalogue_only)
+        assert gone.status_code == 204, gone.text
+
+        created = await client.post(SUBSCRIPTIONS, headers=partner, json=hook)
+        assert created.status_code == 201, created.text
+        rx.secret = created.json()["secret"]
+
+        made = await client.post("/api/v1/services", headers=staff, json={
+            "name": f"Report a broken bench {uuid.uuid4().hex}", "attributes": [{
+                "code": "damage", "datatype": "string", "required": False,
+                "description": "What is wrong?"}]})
+        assert made.status_code == 201, made.text
+        service = made.json()
+        published = await client.post(f"/api/v1/services/{service['id']}/publish",
+                                      headers=staff)
+        assert published.status_code == 200, published.text
+        submitted = await client.post("/api/v1/service-requests", headers=citizen, json={
+            "service_code": service["service_code"], "description": "Slats snapped",
+            "lat": 52.0406, "long": -0.7594})
+        assert submitted.status_code == 201, submitted.text
+        request_id = submitted.json()["id"]
+        note = "Spoke to the resident at home; crew booked for Tuesday"
+        changed = await client.post(f"/api/v1/service-requests/{request_id}/updates",
+                                    headers=staff, json={"status": "fixed", "note": note})
+        assert changed.status_code == 200, changed.text
+
+        async def delivered() -> bool:
+            return any(c["payload"]["data"].get("request_id") == request_id
+                       for c in rx.calls)
+
+        await eventually(delivered, timeout=30, message="the status change was not delivered")
+    [call] = [c for c in rx.calls if c["payload"]["data"].get("request_id") == request_id]
+    assert call["payload"]["type"].endswith(".ServiceRequestStatusChanged.v1")
+    assert call["payload"]["data"] == {
+        "request_id": request_id, "service_code": service["service_code"],
+        "status": "fixed", "previous_status": "open",
+        "occurred_at": call["payload"]["data"]["occurred_at"]}
+    raw = json.dumps(call["payload"])
+    assert "citizen-dev-1" not in raw and note not in raw

@@ -113,7 +113,8 @@ async def test_devcreds_writes_working_credentials(tmp_path: Path) -> None:
         assert subjects == {"STAFF_TOKEN": "staff-dev-1", "CITIZEN_TOKEN": "citizen-dev-1",
                             "CITIZEN2_TOKEN": "citizen-dev-2", "ADMIN_TOKEN": "admin-dev-1"}
         partner = await auth.authenticate({"x-api-key": values["PARTNER_API_KEY"]}, "", ROUTE)
-        assert partner.roles == {Role.PARTNER} and partner.scopes == {"events:read"}
+        assert partner.roles == {Role.PARTNER} and partner.scopes == {
+            "events:subscribe", "events:catalogue", "events:service-requests"}
         open311 = await auth.authenticate({}, f"api_key={values['OPEN311_API_KEY']}", OPEN311)
         assert open311.scopes == {"open311"}
 

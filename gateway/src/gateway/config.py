@@ -7,14 +7,17 @@ Authentication settings live in ``gateway.auth.settings.AuthSettings`` and rate 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from servicekit.settings import DEV_SECRET
+from servicekit.settings import DEV_SECRET, Environment, check_secret, is_production_like
 
 
 class GatewaySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore",
+                                      hide_input_in_errors=True)
 
     service_name: str = "gateway"
-    environment: str = "development"
+    #: ``development`` (default), ``test``, or anything else, which is production-like
+    #: (development defaults refused): the same rule as the services' (servicekit.settings).
+    environment: Environment = "development"
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -32,7 +35,8 @@ class GatewaySettings(BaseSettings):
         validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_exporter_otlp_endpoint"),
     )
 
-    #: Shared with the services: signs the identity assertion (X-MK-Identity).
+    #: Shared with the services: signs the identity assertion (X-MK-Identity); at least 32
+    #: bytes, its development default only in development or test.
     identity_secret: SecretStr = Field(
         default=SecretStr(DEV_SECRET),
         validation_alias=AliasChoices("PLATFORM_IDENTITY_SECRET", "identity_secret"),
@@ -56,7 +60,10 @@ class GatewaySettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> "GatewaySettings":
-        if self.environment == "production" and \
-                self.identity_secret.get_secret_value() == DEV_SECRET:
-            raise ValueError("PLATFORM_IDENTITY_SECRET must be set outside development")
+        check_secret("PLATFORM_IDENTITY_SECRET", self.identity_secret, dev_default=DEV_SECRET,
+                     environment=self.environment)
         return self
+
+    @property
+    def production_like(self) -> bool:
+        return is_production_like(self.environment)

@@ -1,8 +1,9 @@
 """Development credentials for ``make run``: ``python -m gateway.devcreds --var var``.
 
 Ensures the dev issuer (``var/dev-issuer/``) and two API keys in the gateway's database
-(``GATEWAY_DATABASE_URL``): "dev partner" (scope ``events:read``) and "dev open311" (scope
-``open311``), keeping the keys already in the env file while they still work; mints
+(``GATEWAY_DATABASE_URL``): "dev partner" (scopes ``events:subscribe``,
+``events:catalogue``, ``events:service-requests``: partner webhooks) and "dev open311"
+(scope ``open311``), keeping the keys already in the env file while they still work; mints
 tokens for a member of staff, two citizens and an admin; and writes them all, with the
 settings the gateway needs to trust the dev issuer, to ``var/dev-credentials.env``
 (mode 0600). Prints where the file is, never a secret.
@@ -48,7 +49,8 @@ class DevToken:
 
 
 DEV_KEYS = (
-    DevKey("PARTNER_API_KEY", "dev partner", ("events:read",)),
+    DevKey("PARTNER_API_KEY", "dev partner",
+           ("events:subscribe", "events:catalogue", "events:service-requests")),
     DevKey("OPEN311_API_KEY", "dev open311", ("open311",)),
 )
 DEV_TOKENS = (

@@ -44,6 +44,8 @@ Clock = Callable[[], float]
 
 #: The limit classes the routing table uses (``Route.limit_class``).
 LIMIT_CLASSES = ("default", "catalogue", "open311", "notify", "admin")
+#: The policy (and bucket-name prefix) of failed authentications per client address.
+AUTH_FAILURES = "auth-failures"
 #: Policy strings that switch a class's limit off.
 OFF = frozenset({"off", "none", "unlimited"})
 REDIS_KEY_PREFIX = "mk:rl:"
@@ -208,6 +210,10 @@ class LimitSettings(BaseSettings):
     limit_admin: str = "600/60s"
     #: Anonymous callers, per client IP and limit class (the class's own if stricter).
     limit_anonymous: str = "600/60s"
+    #: Failed authentications (a refused token or API key), per client address, on every
+    #: route: once spent, that address's requests carrying credentials get 429 before they
+    #: are checked (``gateway.auth.failures``).
+    limit_auth_failures: str = "20/60s"
     #: Redis: how long one call may take before the limiter fails open, and for how long
     #: it then stays open before trying Redis again.
     redis_timeout_seconds: float = 0.25
@@ -216,7 +222,7 @@ class LimitSettings(BaseSettings):
     rate_limit_memory_max_keys: int = 100_000
 
     @field_validator("limit_default", "limit_catalogue", "limit_open311", "limit_notify",
-                     "limit_admin", "limit_anonymous")
+                     "limit_admin", "limit_anonymous", "limit_auth_failures")
     @classmethod
     def _valid_policy(cls, value: str) -> str:
         if value.strip().lower() not in OFF:
@@ -249,6 +255,13 @@ class LimitSettings(BaseSettings):
         stricter = (policy.refill_per_second, policy.capacity) < (anon.refill_per_second,
                                                                   anon.capacity)
         return policy if stricter else anon
+
+    def auth_failure_policy(self) -> LimitPolicy | None:
+        """The bucket of failed authentications per client address (``auth-failures``);
+        None when rate limits are off."""
+        if not self.rate_limits_enabled:
+            return None
+        return self._parsed(AUTH_FAILURES, self.limit_auth_failures)
 
     def policies(self) -> dict[str, LimitPolicy | None]:
         return {name: self.class_policy(name) for name in LIMIT_CLASSES}

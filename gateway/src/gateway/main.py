@@ -9,7 +9,8 @@ A raw ASGI app (no framework on the hot path). For each request, in order:
 3. routing: the longest prefix in ``routes.ROUTES``; body size limit per route;
 4. authentication: a bearer JWT or an API key becomes a ``Principal``; bad credentials are
    a 401 wherever they are presented (on Open311 routes in Open311's error shape, and a bad
-   ``api_key`` parameter is the spec's 403);
+   ``api_key`` parameter is the spec's 403); failures are counted per client address and,
+   past ``GATEWAY_LIMIT_AUTH_FAILURES``, answered 429 before any check (``auth.failures``);
 5. rate limit: a token bucket per API key, per signed-in subject or per client IP, by the
    route's limit class; 429 with ``Retry-After`` and ``RateLimit``/``RateLimit-Policy``;
 6. circuit breaker per upstream: a fast 503 naming the upstream while it is open;
@@ -32,7 +33,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway.auth import Authenticator, AuthFailed, AuthSettings
 from gateway.auth.admin import create_admin_app
-from gateway.auth.credentials import has_header_credentials
+from gateway.auth.credentials import has_header_credentials, may_present, without_open311_key
+from gateway.auth.failures import AuthFailureGuard
 from gateway.breaker import CircuitBreaker
 from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
@@ -88,6 +90,8 @@ class Gateway:
         self.authenticator = Authenticator(auth_settings or AuthSettings())
         self.limit_settings = limit_settings or LimitSettings()
         self.limiter: RateLimiter = make_rate_limiter(self.limit_settings)
+        self.auth_failures = AuthFailureGuard(self.limiter,
+                                              self.limit_settings.auth_failure_policy())
         self.breakers = {name: CircuitBreaker(name,
                                               failure_threshold=settings.breaker_failure_threshold,
                                               reset_timeout=settings.breaker_reset_seconds)
@@ -165,19 +169,36 @@ class Gateway:
                              request_id=request_id)
             return
 
-        # authentication (an Open311 form may carry its api_key in the body)
-        receive, form_body = await self._maybe_read_form(scope, receive, route)
+        # authentication (an Open311 form may carry its api_key in the body); an address
+        # that has spent its failed-authentication bucket is refused before any check
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query = scope.get("query_string", b"").decode("latin-1")
+        peer = scope.get("client")
+        address = peer[0] if peer else None
+        blocked = self.auth_failures.retry_after(address)
+        if blocked is not None and may_present(headers, query, route, scope["method"]):
+            await send_error(send, route, path, 429, "Too many requests",
+                             "Too many failed authentications from this address; try again "
+                             f"in {blocked} s.", request_id=request_id,
+                             headers=[("retry-after", str(blocked))])
+            return
+        scope, receive, form_body = await self._maybe_read_form(scope, receive, route)
         if form_body is False:
             await send_error(send, route, path, 413, "Request body too large",
                              "A form this large cannot be authenticated.",
                              request_id=request_id)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             principal = await self.authenticator.authenticate(
-                headers, scope.get("query_string", b"").decode("latin-1"), route,
-                form_body if isinstance(form_body, bytes) else None)
+                headers, query, route, form_body if isinstance(form_body, bytes) else None)
         except AuthFailed as failure:
+            spent = await self.auth_failures.failed(address) if failure.status == 401 else None
+            if spent is not None and not spent.allowed:
+                await send_error(send, route, path, 429, "Too many requests",
+                                 "Too many failed authentications from this address; try "
+                                 f"again in {spent.retry_after_seconds} s.",
+                                 request_id=request_id, headers=spent.headers())
+                return
             if route.auth is AuthMode.OPEN311 and failure.status == 401 \
                     and not has_header_credentials(headers, route):
                 # Open311's own key, the api_key parameter, refused: the spec's 403.
@@ -187,6 +208,9 @@ class Gateway:
             await send_error(send, route, path, failure.status, failure.title, failure.detail,
                              request_id=request_id, headers=failure.headers)
             return
+
+        if route.auth is AuthMode.OPEN311:  # the api_key parameter stops here
+            scope = {**scope, "query_string": without_open311_key(scope.get("query_string", b""))}
 
         # rate limit
         client = scope.get("client")
@@ -223,8 +247,12 @@ class Gateway:
                              headers=[("retry-after", str(breaker.retry_after_seconds()))],
                              upstream=upstream.name)
             return
+        # Bound to this service, method and raw path (as the proxy sends them), once.
         assertion = sign_assertion(principal, self.secret, request_id=request_id,
-                                   ttl=self.settings.identity_ttl_seconds)
+                                   ttl=self.settings.identity_ttl_seconds,
+                                   audience=upstream.name, method=scope["method"],
+                                   path=scope.get("raw_path", scope["path"].encode()
+                                                  ).decode("latin-1"))
         outcome = await self.proxy.forward(
             scope, receive, send, route, upstream,
             add_request_headers=[(ASSERTION_HEADER, assertion)],
@@ -238,12 +266,13 @@ class Gateway:
 
     # -- pieces ----------------------------------------------------------------------------
     async def _maybe_read_form(self, scope: Scope, receive: Receive, route: Route
-                               ) -> tuple[Receive, bytes | bool | None]:
-        """For Open311 form POSTs without a header key: read the (small) body so its
-        ``api_key`` field can be checked, then replay it to the upstream unchanged."""
+                               ) -> tuple[Scope, Receive, bytes | bool | None]:
+        """For Open311 form POSTs: read the (small) body so its ``api_key`` field can be
+        checked, then replay it to the upstream without that field (``Content-Length`` to
+        match)."""
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         if not self.authenticator.needs_form_body(route, scope["method"], content_type):
-            return receive, None
+            return scope, receive, None
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -253,21 +282,26 @@ class Gateway:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > min(MAX_FORM_FOR_AUTH, route.max_body_bytes):
-                return receive, False
+                return scope, receive, False
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        forwarded = without_open311_key(body)
+        if forwarded != body:
+            length = str(len(forwarded)).encode()
+            scope = {**scope, "headers": [(k, length if k.lower() == b"content-length" else v)
+                                          for k, v in scope["headers"]]}
         replayed = False
 
         async def replay() -> Message:
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.request", "body": forwarded, "more_body": False}
             return await receive()
 
-        return replay, body
+        return scope, replay, body
 
     def _decorate(self, send: Send, request_id: str, origin: str | None, *,
                   docs: bool) -> Send:

@@ -19,9 +19,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from contracts import Envelope
-from contracts.citizen_services import ServicePublished
-from notifications.application.webhooks import EndpointRefusedProblem, check_endpoint
+from contracts import Envelope, Event
+from contracts.citizen_services import ServicePublished, ServiceRequestStatusChanged
+from notifications.application.webhooks import (
+    PARTNER_EVENTS,
+    EndpointRefusedProblem,
+    check_endpoint,
+    partner_data,
+)
 from notifications.config import Settings
 from notifications.domain import webhooks
 from notifications.main import create_app
@@ -30,10 +35,13 @@ from servicekit.db import Database
 from servicekit.messaging.consumer import EventConsumer
 from servicekit.testing import eventually, identity_headers, running_app
 
+ALL_SCOPES = ("events:subscribe", "events:catalogue", "events:service-requests")
 
-def partner(subject: str = "partner-key-1") -> dict[str, str]:
+
+def partner(subject: str = "partner-key-1",
+            scopes: tuple[str, ...] = ALL_SCOPES) -> dict[str, str]:
     """Fresh each time: the gateway's assertion lives 60 seconds."""
-    return identity_headers(subject, "partner")
+    return identity_headers(subject, "partner", scopes=scopes)
 
 
 def test_signatures_verify_with_the_standardwebhooks_package() -> None:
@@ -109,7 +117,7 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
         yield r, url + "/hook"
 
 
-def record(event: ServicePublished, offset: int) -> ConsumerRecord:  # type: ignore[type-arg]
+def record(event: Event, offset: int) -> ConsumerRecord:  # type: ignore[type-arg]
     envelope = Envelope(source="urn:uk-gov-milton-keynes:citizen-services",
                         type=event.event_type(), subject=event.aggregate_id,
                         dataschema=event.dataschema())
@@ -259,3 +267,77 @@ async def test_subscribing_a_loopback_endpoint_is_refused_by_default(database_ur
 async def test_malformed_urls_are_refused_not_errors(url: str) -> None:
     with pytest.raises(EndpointRefusedProblem):
         await check_endpoint(url, Settings(environment="test"))
+
+
+def test_partner_payloads_are_allow_listed_fields_of_real_events() -> None:
+    for cls, (scope, fields) in PARTNER_EVENTS.items():
+        assert scope.startswith("events:")
+        assert set(fields) <= set(cls.model_fields), cls.__name__
+        for private in ("citizen_id", "note", "published_by", "updated_by",
+                        "suspended_by", "retired_by"):
+            assert private not in fields, (cls.__name__, private)
+
+
+def status_changed() -> ServiceRequestStatusChanged:
+    return ServiceRequestStatusChanged(
+        request_id=uuid.uuid4(), service_code="bench", status="fixed", previous_status="open",
+        occurred_at=datetime.now(UTC), citizen_id="citizen-42",
+        note="Resident at 4 Elm Road says the crew was rude")
+
+
+def test_partner_data_drops_citizen_ids_and_notes() -> None:
+    event = status_changed()
+    data = partner_data(event.event_type(), event)
+    assert set(data) == {"request_id", "service_code", "status", "previous_status",
+                         "occurred_at"}
+    assert partner_data("an.unknown.type", event) == {}
+
+
+async def test_partner_operations_need_their_scopes(
+        database_url: str, receiver: tuple[Receiver, str]) -> None:
+    """Finding 3: a key with only ``open311`` could manage subscriptions and subscribe to
+    ServiceRequestStatusChanged, whose deliveries carried the citizen id and the note."""
+    rx, hook = receiver
+    settings = Settings(database_url=database_url, messaging_enabled=False, environment="test",
+                        staff_alert_email=None, webhook_require_https=False,
+                        webhook_allowed_networks=["127.0.0.0/8"], delivery_idle_seconds=0.05)
+    app = create_app(settings)
+    base = "/api/v1/webhook-subscriptions"
+    statuses = {"url": hook, "event_types": ["ServiceRequestStatusChanged"]}
+    async with running_app(app) as url, httpx.AsyncClient(base_url=url) as http:
+        open311 = partner("apikey:fms", scopes=("open311",))
+        for method, body in (("GET", None), ("POST", statuses)):
+            r = await http.request(method, base, headers=open311, json=body)
+            assert r.status_code == 403, r.text
+            assert r.json()["required_scopes"] == ["events:subscribe"]
+        catalogue = partner("apikey:cat", scopes=("events:subscribe", "events:catalogue"))
+        r = await http.post(base, headers=catalogue, json=statuses)
+        assert r.status_code == 403 and r.json()["required_scopes"] == [
+            "events:service-requests"]
+        r = await http.post(base, headers=catalogue, json={
+            "url": hook, "event_types": ["ServicePublished", "ServiceRetired"]})
+        assert r.status_code == 201, r.text
+        wildcard = partner("apikey:all", scopes=("*",))
+        made = await http.post(base, headers=wildcard, json=statuses)
+        assert made.status_code == 201, made.text
+        gone = await http.delete(f"{base}/{made.json()['id']}", headers=wildcard)
+        assert gone.status_code == 204
+        admin = identity_headers("admin-1", "admin")  # admins need no scopes
+        assert (await http.get(base, headers=admin)).status_code == 200
+
+        created = await http.post(base, headers=partner(), json=statuses)
+        assert created.status_code == 201, created.text
+        rx.secret = created.json()["secret"]
+        db: Database = app.state.runtime.db
+        consumer = EventConsumer(db, bootstrap_servers="127.0.0.1:1", group_id="notifications",
+                                 subscriptions=build_subscriptions(settings),
+                                 service_name="notifications",
+                                 source=settings.cloudevents_source)
+        event = status_changed()
+        assert await consumer.process(record(event, 1)) == "handled"
+        await eventually(lambda: _count(rx, 1), timeout=10)
+    [(_, body, _)] = rx.calls
+    bodies = [body]
+    assert all("citizen-42" not in body and "Elm Road" not in body for body in bodies)
+    assert rx.verified[0]["data"]["request_id"] == str(event.request_id)
+    assert rx.verified[0]["data"]["status"] == "fixed"

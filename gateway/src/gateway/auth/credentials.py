@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_plus
 
 from gateway.auth.errors import bad_credentials
 from gateway.routes import AuthMode, Route
@@ -72,9 +72,32 @@ def open311_credentials(query_string: str, form_body: bytes | None) -> list[Cred
     return [Credential(Kind.API_KEY, v.strip()) for v in values]
 
 
+def without_open311_key(encoded: bytes) -> bytes:
+    """A query string or form body without its ``api_key`` fields (however encoded), the
+    rest byte for byte: Open311's key stops at the gateway, it never reaches the service,
+    its logs or its traces (``http.url``)."""
+    if b"%" not in encoded and OPEN311_PARAM.encode() not in encoded:
+        return encoded
+    kept = [part for part in encoded.split(b"&")
+            if unquote_plus(part.split(b"=", 1)[0].decode("latin-1")) != OPEN311_PARAM]
+    return b"&".join(kept)
+
+
 def has_header_credentials(headers: Mapping[str, str], route: Route) -> bool:
     return "x-api-key" in headers or (route.auth is not AuthMode.UPSTREAM
                                       and "authorization" in headers)
+
+
+def may_present(headers: Mapping[str, str], query_string: str, route: Route,
+                method: str) -> bool:
+    """Whether a request may carry a credential (without reading a body): a header one, or
+    on Open311 routes an ``api_key`` in the query string or any form POST."""
+    if has_header_credentials(headers, route):
+        return True
+    if route.auth is not AuthMode.OPEN311:
+        return False
+    return bool(open311_credentials(query_string, None)) or (
+        method.upper() == "POST" and is_form(headers.get("content-type")))
 
 
 def presented(headers: Mapping[str, str], query_string: str, route: Route,

@@ -89,7 +89,7 @@ def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     unique = tuple(dict.fromkeys(s.strip() for s in scopes))
     if len(unique) > MAX_SCOPES or not all(SCOPE_PATTERN.match(s) for s in unique):
         raise InvalidKeyRequest(f"Scopes are at most {MAX_SCOPES} names of lower-case "
-                                "letters, digits and ':._-' (e.g. 'open311', 'events:read').")
+                                "letters, digits and ':._-' (e.g. 'open311', 'events:subscribe').")
     return unique
 
 

@@ -7,21 +7,72 @@ because they describe the shared environment; everything else is per service, e.
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-identity-secret-change-me"  # noqa: S105 - refused outside development
+
+#: The only environments in which a secret may keep its development default. Any other
+#: value (``production``, ``staging``, ``prod``, ``preprod``…) is production-like.
+DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "test"})
+#: Secrets (the identity secret, notifications' unsubscribe secret…) are at least this long.
+MIN_SECRET_BYTES = 32
+#: …and not a short pattern repeated: at least this many different characters.
+MIN_SECRET_DISTINCT = 10
+_ENVIRONMENT = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+def _environment(value: Any) -> str:
+    text = str(value).strip().lower()
+    if not _ENVIRONMENT.match(text):
+        raise ValueError("the environment is a name such as development, test, staging or "
+                         "production")
+    return text
+
+
+#: ``development``, ``test``, ``staging``, ``production``… (lower-cased). Only
+#: ``development`` and ``test`` are development-like: see :func:`is_production_like`.
+Environment = Annotated[str, BeforeValidator(_environment)]
+
+
+def is_production_like(environment: str) -> bool:
+    """True unless the environment is explicitly ``development`` or ``test``: a deployment
+    named anything else (``prod``, ``staging``, a typo) gets production's rules."""
+    return environment not in DEVELOPMENT_ENVIRONMENTS
+
+
+def check_secret(name: str, secret: SecretStr | str, *, dev_default: str | None,
+                 environment: str) -> None:
+    """The rule every platform secret follows (the services' and the gateway's settings):
+    its development default only in development or test; any other value at least
+    :data:`MIN_SECRET_BYTES` bytes and not a short repeated pattern. Raises ValueError
+    naming the variable, never showing the value."""
+    value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+    if dev_default is not None and value == dev_default:
+        if is_production_like(environment):
+            raise ValueError(
+                f"{name} must be set: its development default is accepted only when the "
+                f"environment is development or test (it is {environment!r})")
+        return
+    if len(value.encode()) < MIN_SECRET_BYTES or len(set(value)) < MIN_SECRET_DISTINCT:
+        raise ValueError(
+            f"{name} must be at least {MIN_SECRET_BYTES} random bytes, e.g. from "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
 
 
 class ServiceSettings(BaseSettings):
     """Base settings. Subclasses set ``model_config = SettingsConfigDict(env_prefix=...)``."""
 
-    model_config = SettingsConfigDict(extra="ignore", env_prefix="SERVICE_")
+    #: hide_input_in_errors: a refused setting never echoes the secrets beside it.
+    model_config = SettingsConfigDict(extra="ignore", env_prefix="SERVICE_",
+                                      hide_input_in_errors=True)
 
     service_name: str = "service"
-    environment: Literal["development", "test", "production"] = "development"
+    #: ``development`` (default), ``test``, or anything else, which is production-like.
+    environment: Environment = "development"
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8080
@@ -51,7 +102,7 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_exporter_otlp_endpoint"),
     )
 
-    #: Shared secret the gateway signs identity assertions with (issue: gateway).
+    #: Shared secret the gateway signs identity assertions with (at least 32 bytes).
     identity_secret: SecretStr = Field(
         default=SecretStr(DEV_SECRET),
         validation_alias=AliasChoices("PLATFORM_IDENTITY_SECRET", "identity_secret"),
@@ -59,10 +110,14 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> ServiceSettings:
-        secret = self.identity_secret.get_secret_value()
-        if self.environment == "production" and secret == DEV_SECRET:
-            raise ValueError("PLATFORM_IDENTITY_SECRET must be set outside development")
+        check_secret("PLATFORM_IDENTITY_SECRET", self.identity_secret, dev_default=DEV_SECRET,
+                     environment=self.environment)
         return self
+
+    @property
+    def production_like(self) -> bool:
+        """Anything but ``development`` and ``test``: development defaults are refused."""
+        return is_production_like(self.environment)
 
     @property
     def cloudevents_source(self) -> str:

@@ -1,4 +1,5 @@
-"""``ServiceSettings``: the development identity secret is refused in production."""
+"""``ServiceSettings``: the development identity secret is accepted only when the environment
+is explicitly development or test; any other secret is at least 32 random-looking bytes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import pytest
 from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
 
-from servicekit.settings import DEV_SECRET, ServiceSettings
+from servicekit.settings import DEV_SECRET, ServiceSettings, is_production_like
+
+REAL_SECRET = "kV3q9-Zr8tLw2mXcY7bN4pHs6dJf1gUe0aQiToRx"  # 40 bytes, for tests only
 
 
 class DemoSettings(ServiceSettings):
@@ -39,11 +42,11 @@ def test_production_from_the_environment_is_refused(monkeypatch: pytest.MonkeyPa
 
 def test_production_with_a_real_secret_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEMO_ENVIRONMENT", "production")
-    monkeypatch.setenv("PLATFORM_IDENTITY_SECRET", "a-long-random-production-secret")
+    monkeypatch.setenv("PLATFORM_IDENTITY_SECRET", REAL_SECRET)
     s = DemoSettings()
-    assert s.environment == "production"
-    assert s.identity_secret.get_secret_value() == "a-long-random-production-secret"
-    assert "a-long-random" not in repr(s)  # a SecretStr
+    assert s.environment == "production" and s.production_like
+    assert s.identity_secret.get_secret_value() == REAL_SECRET
+    assert REAL_SECRET not in repr(s)  # a SecretStr
 
 
 @pytest.mark.parametrize("environment", ["development", "test"])
@@ -61,6 +64,26 @@ def test_prefixes_and_shared_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.cloudevents_source == "urn:uk-gov-milton-keynes:demo"
 
 
-def test_unknown_environment_is_refused() -> None:
+@pytest.mark.parametrize("environment", ["staging", "prod", "Production", "preprod", "uat"])
+def test_any_other_environment_is_production_like(environment: str) -> None:
+    """The security issue's finding 6: only exactly ``production`` refused the dev secret."""
+    with pytest.raises(ValidationError, match="PLATFORM_IDENTITY_SECRET"):
+        DemoSettings(environment=environment)
+    s = DemoSettings(environment=environment, identity_secret=REAL_SECRET)
+    assert s.production_like and s.environment == environment.lower()
+    assert is_production_like(s.environment)
+
+
+@pytest.mark.parametrize("secret", ["short-secret", "a-long-random-production-secret",
+                                    "ab" * 20, "x" * 64])
+@pytest.mark.parametrize("environment", ["production", "development"])
+def test_short_or_repetitive_secrets_are_refused(secret: str, environment: str) -> None:
+    with pytest.raises(ValidationError, match="at least 32") as refused:
+        DemoSettings(environment=environment, identity_secret=secret)
+    assert secret not in str(refused.value)
+
+
+@pytest.mark.parametrize("environment", ["", "prod env", "x" * 40, "production;"])
+def test_malformed_environment_is_refused(environment: str) -> None:
     with pytest.raises(ValidationError):
-        DemoSettings(environment="staging")  # type: ignore[arg-type]
+        DemoSettings(environment=environment)

@@ -8,9 +8,9 @@ from typing import Literal
 from pydantic import EmailStr, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from servicekit.settings import ServiceSettings
+from servicekit.settings import ServiceSettings, check_secret
 
-DEV_UNSUBSCRIBE_SECRET = "dev-only-unsubscribe-secret"  # noqa: S105 - refused in production
+DEV_UNSUBSCRIBE_SECRET = "dev-only-unsubscribe-secret"  # noqa: S105 - development and test only
 
 
 class Settings(ServiceSettings):
@@ -69,6 +69,7 @@ class Settings(ServiceSettings):
     # One-click unsubscribe (RFC 8058) in event-driven emails
     #: The public URL of the gateway, where /api/v1/unsubscribe is.
     public_url: str = "http://127.0.0.1:8000"
+    #: Signs unsubscribe links: at least 32 bytes; its default only in development or test.
     unsubscribe_secret: SecretStr = SecretStr(DEV_UNSUBSCRIBE_SECRET)
 
     # Partner webhooks (Standard Webhooks)
@@ -98,7 +99,6 @@ class Settings(ServiceSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_unsubscribe_secret_in_production(self) -> Settings:
-        if (self.environment == "production"
-                and self.unsubscribe_secret.get_secret_value() == DEV_UNSUBSCRIBE_SECRET):
-            raise ValueError("NOTIFICATIONS_UNSUBSCRIBE_SECRET must be set outside development")
+        check_secret("NOTIFICATIONS_UNSUBSCRIBE_SECRET", self.unsubscribe_secret,
+                     dev_default=DEV_UNSUBSCRIBE_SECRET, environment=self.environment)
         return self

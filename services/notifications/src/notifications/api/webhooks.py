@@ -1,5 +1,8 @@
 """Partner webhooks: ``/api/v1/webhook-subscriptions`` (partners and admins). A partner
-sees only its own subscriptions. Errors are problem+json."""
+needs the ``events:subscribe`` scope for every operation, and the scope of each event type
+it subscribes to (``events:catalogue``, ``events:service-requests``: see
+``application.webhooks.PARTNER_EVENTS``); admins need none. A partner sees only its own
+subscriptions. Errors are problem+json."""
 
 from __future__ import annotations
 
@@ -16,11 +19,13 @@ from notifications.config import Settings
 from notifications.persistence.tables import WebhookDelivery, WebhookSubscription
 from servicekit.app import problem_responses
 from servicekit.deps import ReadSessionDep, UowDep
-from servicekit.errors import NotFound
-from servicekit.identity import Principal, Role, require_roles
+from servicekit.errors import Forbidden, NotFound
+from servicekit.identity import Principal, Role, require_scopes, scopes_openapi
 
 router = APIRouter(prefix="/api/v1/webhook-subscriptions", tags=["webhooks"])
-PartnerPrincipal = require_roles(Role.PARTNER, Role.ADMIN)
+PartnerPrincipal = require_scopes(Role.PARTNER, Role.ADMIN,
+                                  scopes=(app_webhooks.SUBSCRIBE_SCOPE,))
+SCOPED = scopes_openapi(app_webhooks.SUBSCRIBE_SCOPE)
 
 
 def _owner(principal: Principal) -> str | None:
@@ -75,18 +80,26 @@ def _settings(request: Request) -> Settings:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SubscriptionWithSecret,
-             summary="Subscribe an endpoint to event types", responses=problem_responses(400))
+             summary="Subscribe an endpoint to event types", responses=problem_responses(400),
+             openapi_extra=SCOPED)
 async def create(body: SubscriptionCreate, request: Request, uow: UowDep, response: Response,
                  principal: Principal = PartnerPrincipal) -> SubscriptionWithSecret:
+    types = app_webhooks.event_types_of(body.event_types)
+    missing = ([] if principal.has_role(Role.ADMIN)
+               else app_webhooks.missing_scopes(types, principal.scopes))
+    if missing:
+        raise Forbidden("Your credential's scopes do not cover these event types.",
+                        required_scopes=missing)
     sub = await app_webhooks.create_subscription(
         uow.session, owner=principal.subject or "", url=body.url,
-        event_types=body.event_types, settings=_settings(request))
+        event_types=types, settings=_settings(request))
     await uow.commit()
     response.headers["Location"] = f"/api/v1/webhook-subscriptions/{sub.id}"
     return SubscriptionWithSecret(**SubscriptionPublic.of(sub).model_dump(), secret=sub.secret)
 
 
-@router.get("", response_model=list[SubscriptionPublic], summary="My subscriptions")
+@router.get("", response_model=list[SubscriptionPublic], summary="My subscriptions",
+            openapi_extra=SCOPED)
 async def list_subscriptions(session: ReadSessionDep,
                              principal: Principal = PartnerPrincipal) -> list[SubscriptionPublic]:
     query = sa.select(WebhookSubscription).order_by(col(WebhookSubscription.created_at))
@@ -96,7 +109,8 @@ async def list_subscriptions(session: ReadSessionDep,
     return [SubscriptionPublic.of(s) for s in (await session.execute(query)).scalars()]
 
 
-@router.get("/{subscription_id}", response_model=SubscriptionPublic, summary="A subscription")
+@router.get("/{subscription_id}", response_model=SubscriptionPublic, summary="A subscription",
+            openapi_extra=SCOPED)
 async def get(subscription_id: uuid.UUID, session: ReadSessionDep,
               principal: Principal = PartnerPrincipal) -> SubscriptionPublic:
     return SubscriptionPublic.of(await app_webhooks.get_subscription(
@@ -104,7 +118,8 @@ async def get(subscription_id: uuid.UUID, session: ReadSessionDep,
 
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Unsubscribe (the delivery log goes too)")
+               summary="Unsubscribe (the delivery log goes too)",
+               openapi_extra=SCOPED)
 async def delete(subscription_id: uuid.UUID, uow: UowDep,
                  principal: Principal = PartnerPrincipal) -> Response:
     sub = await app_webhooks.get_subscription(uow.session, subscription_id, _owner(principal))
@@ -116,7 +131,8 @@ async def delete(subscription_id: uuid.UUID, uow: UowDep,
 
 
 @router.post("/{subscription_id}/rotate-secret", response_model=SubscriptionWithSecret,
-             summary="A new secret; the old one still signs for 24 hours")
+             summary="A new secret; the old one still signs for 24 hours",
+             openapi_extra=SCOPED)
 async def rotate(subscription_id: uuid.UUID, uow: UowDep,
                  principal: Principal = PartnerPrincipal) -> SubscriptionWithSecret:
     sub = await app_webhooks.get_subscription(uow.session, subscription_id, _owner(principal))
@@ -127,7 +143,8 @@ async def rotate(subscription_id: uuid.UUID, uow: UowDep,
 
 
 @router.post("/{subscription_id}/enable", response_model=SubscriptionPublic,
-             summary="Enable a disabled subscription again", responses=problem_responses(400))
+             summary="Enable a disabled subscription again", responses=problem_responses(400),
+             openapi_extra=SCOPED)
 async def enable(subscription_id: uuid.UUID, request: Request, uow: UowDep,
                  principal: Principal = PartnerPrincipal) -> SubscriptionPublic:
     sub = await app_webhooks.get_subscription(uow.session, subscription_id, _owner(principal))
@@ -140,7 +157,8 @@ async def enable(subscription_id: uuid.UUID, request: Request, uow: UowDep,
 
 
 @router.get("/{subscription_id}/deliveries", response_model=list[DeliveryPublic],
-            summary="The delivery log, newest first (100)")
+            summary="The delivery log, newest first (100)",
+            openapi_extra=SCOPED)
 async def deliveries(subscription_id: uuid.UUID, session: ReadSessionDep,
                      principal: Principal = PartnerPrincipal) -> list[DeliveryPublic]:
     sub = await app_webhooks.get_subscription(session, subscription_id, _owner(principal))
@@ -152,7 +170,8 @@ async def deliveries(subscription_id: uuid.UUID, session: ReadSessionDep,
 
 @router.post("/{subscription_id}/deliveries/{delivery_id}/replay",
              status_code=status.HTTP_202_ACCEPTED, response_model=DeliveryPublic,
-             summary="Send a delivery again (same webhook-id)")
+             summary="Send a delivery again (same webhook-id)",
+             openapi_extra=SCOPED)
 async def replay(subscription_id: uuid.UUID, delivery_id: str, uow: UowDep,
                  principal: Principal = PartnerPrincipal) -> DeliveryPublic:
     sub = await app_webhooks.get_subscription(uow.session, subscription_id, _owner(principal))

@@ -38,10 +38,31 @@ from servicekit.worker import CommitWokenWorker
 log = logging.getLogger(__name__)
 D = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
+#: Scopes a partner's API key needs (admins need none): ``events:subscribe`` to manage
+#: subscriptions at all, and the scope of each event type it subscribes to.
+SUBSCRIBE_SCOPE = "events:subscribe"
+CATALOGUE_SCOPE = "events:catalogue"
+SERVICE_REQUESTS_SCOPE = "events:service-requests"
+
+_CATALOGUE_FIELDS = ("service_id", "service_code", "slug", "name", "entry_version",
+                     "occurred_at")
+#: The events partners may subscribe to: the scope each needs, and the fields of the event a
+#: partner receives. An allow-list: no citizen id, no staff subject, no staff note reaches a
+#: partner, and a field added to an event later stays internal until it is added here.
+PARTNER_EVENTS: dict[type[Event], tuple[str, tuple[str, ...]]] = {
+    ServicePublished: (CATALOGUE_SCOPE, _CATALOGUE_FIELDS),
+    ServiceUpdated: (CATALOGUE_SCOPE, (*_CATALOGUE_FIELDS, "changed_fields")),
+    ServiceSuspended: (CATALOGUE_SCOPE, (*_CATALOGUE_FIELDS, "reason")),  # public status_reason
+    ServiceRetired: (CATALOGUE_SCOPE, (*_CATALOGUE_FIELDS, "reason")),
+    ServiceRequestStatusChanged: (SERVICE_REQUESTS_SCOPE, (
+        "request_id", "service_code", "status", "previous_status", "occurred_at")),
+}
 #: The events partners may subscribe to, by CloudEvents type.
-WEBHOOK_EVENTS: dict[str, type[Event]] = {
-    cls.event_type(): cls for cls in (ServicePublished, ServiceUpdated, ServiceSuspended,
-                                      ServiceRetired, ServiceRequestStatusChanged)}
+WEBHOOK_EVENTS: dict[str, type[Event]] = {cls.event_type(): cls for cls in PARTNER_EVENTS}
+EVENT_SCOPES: dict[str, str] = {cls.event_type(): scope
+                                for cls, (scope, _) in PARTNER_EVENTS.items()}
+PARTNER_FIELDS: dict[str, frozenset[str]] = {cls.event_type(): frozenset(fields)
+                                             for cls, (_, fields) in PARTNER_EVENTS.items()}
 ROTATION_OVERLAP = timedelta(hours=24)
 
 
@@ -89,6 +110,21 @@ def event_types_of(names: Sequence[str]) -> list[str]:
     return out
 
 
+def missing_scopes(event_types: Sequence[str], scopes: frozenset[str]) -> list[str]:
+    """The scopes (of :data:`EVENT_SCOPES`) a key with ``scopes`` lacks for ``event_types``
+    (full CloudEvents types); ``*`` has them all."""
+    if "*" in scopes:
+        return []
+    return sorted({EVENT_SCOPES[t] for t in event_types} - scopes)
+
+
+def partner_data(event_type: str, event: Event) -> dict[str, Any]:
+    """What a partner's webhook carries of ``event``: its allow-listed fields only."""
+    allowed = PARTNER_FIELDS.get(event_type, frozenset())
+    data: dict[str, Any] = json.loads(event.model_dump_json(include=set(allowed)))
+    return data
+
+
 async def create_subscription(session: AsyncSession, *, owner: str, url: str,
                               event_types: Sequence[str], settings: Settings
                               ) -> WebhookSubscription:
@@ -127,8 +163,7 @@ async def fan_out(event: Event, ctx: MessageContext) -> None:
     event_type = ctx.envelope.type
     now = datetime.now(UTC)
     payload = json.dumps({"type": event_type, "timestamp": ctx.envelope.time.isoformat(),
-                          "id": ctx.envelope.id,
-                          "data": json.loads(event.model_dump_json())})
+                          "id": ctx.envelope.id, "data": partner_data(event_type, event)})
     for sub in subs:
         if event_type not in sub.event_types.splitlines():
             continue
