@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -47,7 +48,7 @@ from mkinfra.testing import free_ports
 from notifications.config import Settings as NotificationsSettings
 from notifications.main import create_app as notifications_app
 from servicekit.db import Database
-from servicekit.testing import running_app
+from servicekit.testing import eventually, running_app
 
 #: The services, by name: (module, environment prefix).
 SERVICES = {"citizen-services": ("citizen_services", "CITIZEN_SERVICES_"),
@@ -225,3 +226,33 @@ async def platform_processes(tmp_path: Path, kafka_bootstrap: str, smtp_sink: Sm
     async with run_platform_processes(tmp=tmp_path, kafka_bootstrap=kafka_bootstrap,
                                       smtp_port=smtp_sink.port, database=service_db) as p:
         yield p
+#: The subject of the email that confirms a new contact address (notifications).
+CONFIRM_SUBJECT = "Confirm your email address"
+_VERIFICATION_LINK = re.compile(r"(/api/v1/preferences/email-verification\?token=[\w-]+)")
+
+
+async def set_confirmed_email(http: httpx.AsyncClient, headers: dict[str, str],
+                              sink: SmtpSink, address: str, **preferences: Any
+                              ) -> dict[str, Any]:
+    """``PUT /api/v1/preferences`` with ``address`` (and ``preferences``) through the
+    gateway, then confirm the address as its owner would: the one-time link emailed to it,
+    POSTed. Returns the preferences after."""
+    put = await http.put("/api/v1/preferences", headers=headers,
+                         json={"email": address, **preferences})
+    assert put.status_code == 200, put.text
+
+    async def link() -> str | None:
+        for message in sink.messages():
+            if message["To"] == address and message["Subject"] == CONFIRM_SUBJECT:
+                body = message.get_body(("plain",))
+                found = _VERIFICATION_LINK.search(body.get_content()) if body else None
+                if found:
+                    return found.group(1)
+        return None
+
+    path = await eventually(link, timeout=30, message=f"no confirmation link for {address}")
+    confirmed = await http.post(path)
+    assert confirmed.status_code == 200, confirmed.text
+    after = await http.get("/api/v1/preferences", headers=headers)
+    assert after.json()["email"] == address, after.text
+    return dict(after.json())

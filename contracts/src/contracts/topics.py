@@ -82,10 +82,21 @@ NOTIFICATION = Topic(
     events=("NotificationStatusChanged",),
 )
 
+# -- privacy (platform-wide; published by the service that takes the request) -------------
+CITIZEN_ERASURE = Topic(
+    name="privacy.citizen-erasure.v1",
+    description="Citizens' erasure requests (UK GDPR): every service forgets the citizen.",
+    # 30 days: a consumer that was down for a week still catches up within the month UK
+    # GDPR allows for an erasure.
+    retention_ms=30 * DAY_MS,
+    events=("CitizenErasureRequested",),
+)
+
 TOPICS: tuple[Topic, ...] = (
     CATALOGUE_SERVICE, SERVICE_REQUEST,
     PROGRAMME, SESSION, ENROLMENT, DEVICE_LOAN, VOUCHER, OUTCOME,
     NOTIFICATION,
+    CITIZEN_ERASURE,
 )
 
 

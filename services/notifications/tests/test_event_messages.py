@@ -126,6 +126,9 @@ async def test_preferences_api(database_url: str) -> None:
             "email": "resident@example.com", "phone": "07700 900 777",
             "topics": {"service-requests": {"email": False, "sms": True}}})
         assert put.status_code == 200, put.text
+        # a new address waits for its confirmation link (test_privacy.py)
+        assert (put.json()["email"], put.json()["email_pending"]) == (
+            None, "resident@example.com")
         assert put.json()["phone"] == "+447700900777"
         assert put.json()["topics"]["service-requests"]["sms"] is True
         again = (await http.get("/api/v1/preferences", headers=me)).json()

@@ -4,15 +4,24 @@ link-local endpoints are refused unless allow-listed; secret rotation, log and r
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import ssl
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka.structs import ConsumerRecord
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,6 +33,7 @@ from contracts.citizen_services import ServicePublished, ServiceRequestStatusCha
 from notifications.application.webhooks import (
     PARTNER_EVENTS,
     EndpointRefusedProblem,
+    WebhookDeliveryWorker,
     check_endpoint,
     partner_data,
 )
@@ -31,9 +41,10 @@ from notifications.config import Settings
 from notifications.domain import webhooks
 from notifications.main import create_app
 from notifications.messaging.subscriptions import build_subscriptions
+from notifications.persistence.tables import WebhookDelivery, WebhookSubscription
 from servicekit.db import Database
 from servicekit.messaging.consumer import EventConsumer
-from servicekit.testing import eventually, identity_headers, running_app
+from servicekit.testing import eventually, free_port, identity_headers, running_app
 
 ALL_SCOPES = ("events:subscribe", "events:catalogue", "events:service-requests")
 
@@ -341,3 +352,182 @@ async def test_partner_operations_need_their_scopes(
     assert all("citizen-42" not in body and "Elm Road" not in body for body in bodies)
     assert rx.verified[0]["data"]["request_id"] == str(event.request_id)
     assert rx.verified[0]["data"]["status"] == "fixed"
+# -- SSRF: what counts as public, the port, DNS rebinding, what the log may say ----------------
+
+@pytest.mark.parametrize("url", [
+    "https://100.100.100.200/latest/meta-data",  # CGNAT 100.64.0.0/10: Alibaba's metadata
+    "https://100.64.0.1/x", "https://192.0.0.8/x", "https://224.0.0.1/x",
+    "https://[2002:a9fe:a9fe::1]/x",  # 6to4 around 169.254.169.254
+    "https://[2002:7f00:1::1]/x",  # 6to4 around 127.0.0.1
+    "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x",  # Teredo
+    "https://[64:ff9b::a9fe:a9fe]/x",  # NAT64 around 169.254.169.254
+    "https://[64:ff9b::a00:1]/x",  # NAT64 around 10.0.0.1
+    "https://[ff02::1]/x", "https://[fec0::1]/x", "https://[::127.0.0.1]/x"])
+async def test_addresses_that_are_not_globally_routable_are_refused(url: str) -> None:
+    with pytest.raises(EndpointRefusedProblem):
+        await check_endpoint(url, Settings(environment="test"))
+
+
+@pytest.mark.parametrize("url", ["https://93.184.215.14/x", "https://[2606:4700::1111]/x",
+                                 "https://[64:ff9b::5db8:d70e]/x",  # NAT64 of a public one
+                                 "https://[2002:5db8:d70e::1]/x"])  # 6to4 of a public one
+async def test_public_addresses_on_443_are_accepted(url: str) -> None:
+    endpoint = await check_endpoint(url, Settings(environment="test"))
+    assert endpoint.port == 443
+
+
+@pytest.mark.parametrize("url", ["https://93.184.215.14:8443/x", "https://93.184.215.14:22/x",
+                                 "https://93.184.215.14:80/x"])
+async def test_only_port_443_unless_the_address_is_allow_listed(url: str) -> None:
+    with pytest.raises(EndpointRefusedProblem) as refused:
+        await check_endpoint(url, Settings(environment="test"))
+    assert refused.value.detail == "The endpoint must use port 443."
+    await check_endpoint(url, Settings(environment="test",
+                                       webhook_allowed_networks=["93.184.215.0/24"]))
+
+
+async def _insert_delivery(db: Database, url: str) -> str:
+    now = datetime.now(UTC)
+    sub = WebhookSubscription(owner="p", url=url, event_types=ServicePublished.event_type(),
+                              secret=webhooks.new_secret(), created_at=now, updated_at=now)
+    delivery_id = "msg_" + uuid.uuid4().hex
+    async with db.session() as s:
+        s.add(sub)
+        await s.flush()
+        s.add(WebhookDelivery(id=delivery_id, subscription_id=sub.id, event_id=str(uuid.uuid4()),
+                              event_type=ServicePublished.event_type(), payload='{"a": 1}',
+                              status="pending", created_at=now, updated_at=now))
+        await s.commit()
+    return delivery_id
+
+
+async def _delivery(db: Database, delivery_id: str) -> WebhookDelivery:
+    async with db.session() as s:
+        row = await s.get(WebhookDelivery, delivery_id)
+        assert row is not None
+        return row
+
+
+def _tls_for(hostname: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server context with a certificate for ``hostname`` only, client context trusting
+    its private CA)."""
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("test CA")).issuer_name(name("test CA"))
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(hours=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(name(hostname)).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    with tempfile.TemporaryDirectory() as tmp:
+        cert_file, key_file = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
+        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server.load_cert_chain(cert_file, key_file)
+    client = ssl.create_default_context(
+        cadata=ca.public_bytes(serialization.Encoding.PEM).decode())
+    return server, client
+
+
+async def _rebinding_delivery(db: Database, monkeypatch: pytest.MonkeyPatch, *,
+                              tls: bool) -> dict[str, Any]:
+    """A delivery to a name that resolves to an allowed address when checked and to another
+    (10.255.255.1) afterwards; returns what the receiver saw and the lookups."""
+    hostname = "hooks.partner.test"
+    server_tls, client_tls = _tls_for(hostname) if tls else (None, None)
+    seen: dict[str, Any] = {"sni": [], "requests": [], "lookups": []}
+    if server_tls is not None:
+        server_tls.sni_callback = lambda sock, name, ctx: seen["sni"].append(name)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        length = int(next(line.split(":", 1)[1] for line in head.split("\r\n")
+                          if line.lower().startswith("content-length")))
+        await reader.readexactly(length)
+        seen["requests"].append(head)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_tls)
+    port = server.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+    real_getaddrinfo = loop.getaddrinfo
+
+    async def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != hostname:
+            return await real_getaddrinfo(host, *args, **kwargs)
+        seen["lookups"].append(host)
+        address = "127.0.0.1" if len(seen["lookups"]) == 1 else "10.255.255.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(loop, "getaddrinfo", rebinding)
+    settings = Settings(environment="test", webhook_allowed_networks=["127.0.0.0/8"],
+                        webhook_require_https=tls, webhook_timeout_seconds=2.0)
+    scheme = "https" if tls else "http"
+    delivery_id = await _insert_delivery(db, f"{scheme}://{hostname}:{port}/hook")
+    worker = (WebhookDeliveryWorker(db, settings, verify=client_tls) if client_tls
+              else WebhookDeliveryWorker(db, settings))
+    try:
+        assert await worker.deliver_due() == 1
+    finally:
+        await worker.close()
+        server.close()
+    row = await _delivery(db, delivery_id)
+    assert (row.status, row.last_status_code, row.last_error) == ("succeeded", 200, None)
+    assert seen["lookups"] == [hostname]  # resolved once: checked and connected to it
+    assert f"host: {hostname}:{port}" in seen["requests"][0].lower()
+    return seen
+
+
+async def test_delivery_goes_to_the_address_that_was_checked(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: the name is resolved once; the connection goes to the address checked,
+    not to what the name resolves to a moment later; the Host header keeps the name."""
+    await _rebinding_delivery(db, monkeypatch, tls=False)
+
+
+async def test_a_pinned_https_delivery_sends_and_verifies_the_name(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connecting to the checked address keeps TLS for the name: the SNI is the name and
+    the certificate (issued for the name only, not for 127.0.0.1) verifies."""
+    seen = await _rebinding_delivery(db, monkeypatch, tls=True)
+    assert seen["sni"] == ["hooks.partner.test"]
+
+
+async def test_the_log_does_not_say_why_an_endpoint_failed(db: Database) -> None:
+    """A partner must not map the council's network through the delivery log: an address
+    refused for whatever reason reads the same, and so does every transport failure."""
+    silent = await asyncio.start_server(lambda r, w: asyncio.sleep(30), "127.0.0.1", 0)
+    silent_port = silent.sockets[0].getsockname()[1]
+    closed_port = free_port()
+    ids = {name: await _insert_delivery(db, url) for name, url in {
+        "no-such-host": "https://no-such-host.invalid/x",
+        "private": "https://10.1.2.3/x",
+        "link-local": "https://169.254.169.254/latest/meta-data",
+        "refused": f"http://127.0.0.1:{closed_port}/x",
+        "timeout": f"http://127.0.0.1:{silent_port}/x"}.items()}
+    settings = Settings(environment="test", webhook_require_https=False,
+                        webhook_allowed_networks=["127.0.0.0/8"], webhook_timeout_seconds=0.5)
+    worker = WebhookDeliveryWorker(db, settings)
+    try:
+        assert await worker.deliver_due() == 5
+    finally:
+        await worker.close()
+        silent.close()
+    errors = {name: (await _delivery(db, i)).last_error for name, i in ids.items()}
+    assert errors["no-such-host"] == errors["private"] == errors["link-local"]
+    assert errors["refused"] == errors["timeout"]
+    assert "Connect" not in str(errors) and "Timeout" not in str(errors)

@@ -1,5 +1,7 @@
 """Erasure and reports on SQLite and PostgreSQL: the participant's personal fields are gone
-from every table (the outbox included) and the report figures do not change."""
+from every table (the outbox included) and the report figures do not change; the request
+goes out to the platform (CitizenErasureRequested), and the same event from elsewhere
+erases the participant once, without being announced again."""
 
 from __future__ import annotations
 
@@ -10,13 +12,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from aiokafka.structs import ConsumerRecord
 from fastapi.testclient import TestClient
 
+from contracts import Envelope
+from contracts.privacy import CitizenErasureRequested
 from inclusion.application.erasure import PERSONAL_FIELDS
+from inclusion.messaging.subscriptions import SUBSCRIPTIONS
 from inclusion.persistence.tables import Participant, ProgrammeSession
+from servicekit.messaging.consumer import EventConsumer
 from servicekit.testing import identity_headers
 
-from ..conftest import citizen, make_programme, make_session, make_venue, run
+from ..conftest import citizen, make_programme, make_session, make_venue, outbox_types, run
 
 
 def all_text(client: TestClient) -> str:
@@ -72,8 +79,12 @@ def test_erasure_pseudonymises_everywhere_and_keeps_the_counts(client: TestClien
     assert client.delete("/api/v1/participants/me", headers=me).status_code == 204
 
     text = all_text(client)
-    for personal in (subject, "Samwise-Quillfeather", "MK6 2LP"):
+    for personal in ("Samwise-Quillfeather", "MK6 2LP"):
         assert personal not in text, personal
+    # The subject is left only in the platform-wide request, which must name them to every
+    # service (its outbox row goes with the relay's clean-up of published rows).
+    [request] = [line for line in text.splitlines() if subject in line]
+    assert CitizenErasureRequested.event_type() in request
 
     async def participant_row(s: Any) -> dict[str, Any]:
         row = (await s.execute(sa.select(Participant).where(
@@ -92,7 +103,9 @@ def test_erasure_pseudonymises_everywhere_and_keeps_the_counts(client: TestClien
     assert past_rows[0]["participants"] == 2 and past_rows[0]["completions"] == 1
     vouchers = [r for r in figures_after if r["vouchers_allocated"]]
     assert vouchers == [r for r in before if r["vouchers_allocated"]]
-    assert client.delete("/api/v1/participants/me", headers=me).status_code == 404
+    # Again: nothing left here, but the request for the whole platform goes out again.
+    assert client.delete("/api/v1/participants/me", headers=me).status_code == 204
+    assert outbox_types(client).count("CitizenErasureRequested") == 2
 
 
 def test_reports_by_programme_ward_and_month_and_csv(client: TestClient) -> None:
@@ -129,3 +142,43 @@ def test_reports_csv_neutralises_formulas(client: TestClient) -> None:
     assert row["programme_title"] == "'" + title
     assert row["participants"] == "1"
     assert all(line.startswith('"') for line in r.text.splitlines())
+
+
+def _erasure_record(subject: str, offset: int) -> ConsumerRecord:  # type: ignore[type-arg]
+    event = CitizenErasureRequested(citizen_id=subject, erasure_id=uuid.uuid4(),
+                                    requested_by="staff", occurred_at=datetime.now(UTC))
+    envelope = Envelope(source="urn:uk-gov-milton-keynes:elsewhere", type=event.event_type(),
+                        subject=event.aggregate_id, dataschema=event.dataschema())
+    value, key = event.to_json(), event.aggregate_id.encode()
+    return ConsumerRecord(topic=event.topic, partition=0, offset=offset, timestamp=0,
+                          timestamp_type=0, key=key, value=value, checksum=None,
+                          serialized_key_size=len(key), serialized_value_size=len(value),
+                          headers=envelope.to_headers())
+
+
+def test_the_platform_erasure_event_erases_the_participant_once(client: TestClient) -> None:
+    session = make_session(client, programme=make_programme(client), capacity=5)
+    subject = f"citizen-elsewhere-{uuid.uuid4().hex[:8]}"
+    me = identity_headers(subject, "citizen")
+    held = client.post(f"/api/v1/sessions/{session['id']}/enrolments", headers=me, json={
+        "consent": True, "preferred_name": "Rosie-Cotton", "postcode": "MK6 2LP"}).json()
+    assert held["status"] == "confirmed"
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    consumer = EventConsumer(runtime.db, bootstrap_servers="127.0.0.1:1", group_id="inclusion",
+                             subscriptions=SUBSCRIPTIONS, service_name="inclusion",
+                             source=runtime.settings.cloudevents_source)
+    before = outbox_types(client)
+    gone = _erasure_record(subject, 1)
+    assert client.portal.call(consumer.process, gone) == "handled"  # type: ignore[union-attr]
+    assert client.portal.call(consumer.process, gone) == "duplicate"  # type: ignore[union-attr]
+    assert client.portal.call(  # type: ignore[union-attr]
+        consumer.process, _erasure_record(subject, 2)) == "handled"  # nothing left: a no-op
+    assert client.portal.call(  # type: ignore[union-attr]
+        consumer.process, _erasure_record("citizen-never-seen", 3)) == "handled"
+    text = all_text(client)
+    for personal in (subject, "Rosie-Cotton", "MK6 2LP"):
+        assert personal not in text, personal
+    assert client.get("/api/v1/participants/me", headers=me).status_code == 404
+    assert client.get(f"/api/v1/enrolments/{held['id']}").json()["status"] == "cancelled"
+    # Its upcoming place was cancelled (as erasure does); the request is not announced again.
+    assert outbox_types(client)[len(before):] == ["EnrolmentCancelled"]

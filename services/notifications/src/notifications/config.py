@@ -72,9 +72,19 @@ class Settings(ServiceSettings):
     #: Signs unsubscribe links: at least 32 bytes; its default only in development or test.
     unsubscribe_secret: SecretStr = SecretStr(DEV_UNSUBSCRIBE_SECRET)
 
+    # Privacy
+    #: Days a message's recipient and content are kept (GOV.UK Notify: 7); then they are
+    #: blanked and only the status row stays.
+    content_retention_days: float = 7.0
+    #: How often the retention purge runs (it sleeps in between).
+    retention_purge_interval_seconds: float = 3600.0
+    #: How long the one-time link that confirms a new contact email works.
+    email_verification_hours: float = 24.0
+
     # Partner webhooks (Standard Webhooks)
     webhook_require_https: bool = True
-    #: Networks endpoints may resolve into although private/loopback/link-local (CIDRs).
+    #: Networks endpoints may resolve into although not globally routable (CIDRs); inside
+    #: them any port is allowed (elsewhere only 443). For tests and on-premises partners.
     webhook_allowed_networks: list[str] = []
     webhook_timeout_seconds: float = 15.0
     #: A subscription failing without a success for this long is disabled (spec: 5 days).

@@ -18,6 +18,7 @@ from notifications.api import (
 )
 from notifications.application.delivery import EmailDeliveryWorker, SmsDeliveryWorker
 from notifications.application.notify_api import RateLimiter, ensure_default_service
+from notifications.application.privacy import RetentionWorker
 from notifications.application.webhooks import WebhookDeliveryWorker
 from notifications.config import Settings
 from notifications.domain.notify import NotifyError
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def workers(runtime: ServiceRuntime) -> list[Worker]:
         return [EmailDeliveryWorker(runtime.db, cfg), SmsDeliveryWorker(runtime.db, cfg),
-                WebhookDeliveryWorker(runtime.db, cfg)]
+                WebhookDeliveryWorker(runtime.db, cfg), RetentionWorker(runtime.db, cfg)]
 
     async def ensure_default_notify_service(runtime: ServiceRuntime) -> None:
         async with runtime.db.session() as session:

@@ -37,18 +37,18 @@ async def update_me(body: ParticipantUpdate, uow: UowDep,
 
 
 @router.delete("/me", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Erase my data (UK GDPR): pseudonymised everywhere; my upcoming "
-                       "enrolments are cancelled",
-               responses=problem_responses((404, "Nothing kept about you")))
+               summary="Erase my data (UK GDPR) across the platform: pseudonymised here, my "
+                       "upcoming enrolments cancelled, and every service told to forget me")
 async def erase_me(uow: UowDep, citizen: CitizenPrincipal) -> Response:
     assert citizen.subject is not None
-    await erasure.erase(uow=uow, subject=citizen.subject)
+    await erasure.erase(uow=uow, subject=citizen.subject, requested_by="citizen")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{participant_id}/erasure", status_code=status.HTTP_204_NO_CONTENT,
-             summary="Erase a participant's data on their request (staff)")
+             summary="Erase a participant's data on their request, across the platform "
+                     "(staff)", responses=problem_responses((404, "No such participant")))
 async def erase_participant(participant_id: uuid.UUID, uow: UowDep,
                             staff: StaffPrincipal) -> Response:
-    await erasure.erase(uow=uow, participant_id=participant_id)
+    await erasure.erase(uow=uow, participant_id=participant_id, requested_by="staff")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

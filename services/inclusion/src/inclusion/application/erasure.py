@@ -8,6 +8,12 @@
 * the subject id is removed from the payloads in this service's outbox (published rows are
   kept two days for the relay), so no table of the service holds it any more. Events already
   on Kafka keep it until the topic's retention (7 days) deletes them.
+
+A request taken here (the citizen's ``DELETE /participants/me``, or staff on their request)
+is for the whole platform: it also records ``CitizenErasureRequested`` (contracts.privacy),
+which every service consumes, this one too (:func:`erase_citizen`: the same erasure, without
+announcing it again). The citizen's own request is announced even when this service keeps
+nothing about them: what they asked for is their erasure everywhere.
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import col
 
+from contracts.privacy import CitizenErasureRequested
 from inclusion.application.enrolments import ParticipantNotFound, _cancel
 from inclusion.domain.sessions import EnrolmentStatus
 from inclusion.persistence.tables import Enrolment, Participant, ProgrammeSession
+from servicekit.messaging.consumer import MessageContext
 from servicekit.messaging.tables import OutboxMessage
 from servicekit.uow import UnitOfWork
 
@@ -41,16 +49,31 @@ def _scrub(value: Any, subject: str) -> Any:
 
 
 async def erase(*, uow: UnitOfWork, participant_id: uuid.UUID | None = None,
-                subject: str | None = None) -> Participant:
+                subject: str | None = None, requested_by: str = "citizen",
+                announce: bool = True) -> Participant | None:
+    """Erase the participant (by id, or by the citizen's subject) and, with ``announce``,
+    record the platform-wide ``CitizenErasureRequested``; commits. ``None``: this service
+    keeps nothing about that subject (not an error: the request still goes out)."""
     now = datetime.now(UTC)
     query = select(Participant)
     query = query.where(col(Participant.id) == participant_id) if participant_id \
         else query.where(col(Participant.subject) == subject)
     participant = (await uow.session.execute(query)).scalars().first()
-    if participant is None:
+    if participant is None and (participant_id is not None or not subject):
         raise ParticipantNotFound("No such participant.")
-    if participant.erased_at is not None:
-        return participant
+    erased_subject = subject
+    if participant is not None and participant.erased_at is None:
+        erased_subject = participant.subject
+        await _erase(uow, participant, now)
+    if announce and erased_subject:  # after the outbox scrub: this event needs the subject
+        uow.publish(CitizenErasureRequested(
+            citizen_id=erased_subject, erasure_id=uuid.uuid4(), requested_by=requested_by,
+            occurred_at=now))
+    await uow.commit()
+    return participant
+
+
+async def _erase(uow: UnitOfWork, participant: Participant, now: datetime) -> None:
     erased_subject = participant.subject
     # Sessions first, then the participant's row: the order enrolment takes its locks in,
     # so an erasure and an enrolment of the same citizen cannot deadlock.
@@ -77,5 +100,20 @@ async def erase(*, uow: UnitOfWork, participant_id: uuid.UUID | None = None,
                                   separators=(",", ":"))
             await uow.session.execute(update(OUTBOX).where(OUTBOX.c.id == row_id)
                                       .values(payload=scrubbed))
-    await uow.commit()
-    return participant
+
+
+class _HandlerUnitOfWork(UnitOfWork):
+    """The consumer's transaction seen as a unit of work: events go to the outbox in it, and
+    the consumer commits it (with its inbox row)."""
+
+    def __init__(self, ctx: MessageContext) -> None:
+        self.session, self.source, self.published = ctx.session, ctx.source, ctx.published
+
+    async def commit(self) -> None:
+        await self.session.flush()
+
+
+async def erase_citizen(event: CitizenErasureRequested, ctx: MessageContext) -> None:
+    """The platform-wide request (from any service, this one included): the same erasure,
+    not announced again; nothing to do for a citizen this service does not know."""
+    await erase(uow=_HandlerUnitOfWork(ctx), subject=event.citizen_id, announce=False)

@@ -1,16 +1,20 @@
 """A citizen's own notification preferences: ``/api/v1/preferences`` (contact details and
-consent per topic and channel). Errors are problem+json."""
+consent per topic and channel), and ``/api/v1/preferences/email-verification`` (the
+one-time link that confirms a new email address; no sign-in, the token is the authority).
+Errors are problem+json."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from notifications.application import contacts
+from notifications.config import Settings
 from notifications.domain import recipients
 from notifications.domain.messages import TOPICS
 from notifications.domain.notification import Channel
@@ -37,13 +41,18 @@ class TopicPreference(ChannelChoice):
 
 
 class PreferencesPublic(BaseModel):
-    email: str | None
+    email: str | None = Field(description="The confirmed address: the one emails go to.")
+    email_pending: str | None = Field(
+        default=None, description="A new address waiting for confirmation: a one-time link "
+                                  "has been sent to it, and nothing else is until it is used.")
     phone: str | None = Field(description="E.164")
     topics: dict[str, TopicPreference]
 
 
 class PreferencesUpdate(BaseModel):
-    email: str | None = Field(default=None, description="Empty string removes it.")
+    email: str | None = Field(default=None, description="A new address is used once confirmed "
+                                                        "(a link is emailed to it); empty "
+                                                        "string removes it.")
     phone: str | None = Field(default=None, description="A UK mobile; empty string removes it.")
     topics: dict[str, ChannelChoice] = Field(default_factory=dict)
 
@@ -59,6 +68,7 @@ async def _read(session: AsyncSession, citizen: str) -> PreferencesPublic:
             **{ch.value: chosen.get((name, ch.value), ch in topic.default) for ch in Channel})
         for name, topic in TOPICS.items()}
     return PreferencesPublic(email=contact.email if contact else None,
+                             email_pending=contact.pending_email if contact else None,
                              phone=contact.phone if contact else None, topics=topics)
 
 
@@ -71,7 +81,7 @@ async def get_preferences(session: ReadSessionDep,
 
 @router.put("", response_model=PreferencesPublic, summary="Change my notification preferences",
             responses=problem_responses(400))
-async def put_preferences(body: PreferencesUpdate, uow: UowDep,
+async def put_preferences(body: PreferencesUpdate, uow: UowDep, request: Request,
                           citizen: CitizenPrincipal) -> PreferencesPublic:
     subject = citizen.subject
     assert subject is not None
@@ -84,7 +94,10 @@ async def put_preferences(body: PreferencesUpdate, uow: UowDep,
         citizen_id=subject, updated_at=now)
     try:
         if body.email is not None:
-            contact.email = recipients.validate_email(body.email) if body.email else None
+            contacts.change_email(
+                uow.session, contact,
+                recipients.validate_email(body.email) if body.email else None,
+                settings=_settings(request), now=now)
         if body.phone is not None:
             contact.phone = recipients.normalise_uk_mobile(body.phone) if body.phone else None
     except recipients.InvalidRecipient as exc:
@@ -102,3 +115,33 @@ async def put_preferences(body: PreferencesUpdate, uow: UowDep,
     result = await _read(uow.session, subject)
     await uow.commit()
     return result
+
+
+def _settings(request: Request) -> Settings:
+    settings = request.app.state.runtime.settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+class EmailVerificationPublic(BaseModel):
+    confirmed: bool
+    description: str = "POST this link to start sending your council updates to the address."
+
+
+@router.get("/email-verification", response_model=EmailVerificationPublic,
+            summary="Whether this confirmation link works (changes nothing)",
+            responses=problem_responses(400))
+async def describe_email_verification(token: str,
+                                      session: ReadSessionDep) -> EmailVerificationPublic:
+    await contacts.check_link(session, token)
+    return EmailVerificationPublic(confirmed=False)
+
+
+@router.post("/email-verification", response_model=EmailVerificationPublic,
+             summary="Confirm a new contact email address (the link emailed to it)",
+             responses=problem_responses(400))
+async def confirm_email_verification(token: str, uow: UowDep) -> EmailVerificationPublic:
+    await contacts.confirm_email(uow.session, token)
+    await uow.commit()
+    return EmailVerificationPublic(confirmed=True, description="Confirmed: your council "
+                                   "updates now go to this address.")

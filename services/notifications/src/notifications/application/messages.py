@@ -279,8 +279,8 @@ async def _message_citizen(ctx: MessageContext, citizen: str, *, rule: Rule,
             channel=channel.value, recipient=address, subject=subject, body=body,
             html_body=html, text_body=text, status=Status.CREATED.value,
             source_event_id=ctx.envelope.id, source_event_type=ctx.envelope.type,
-            next_attempt_at=release, unsubscribe_url=unsubscribe, created_at=now,
-            updated_at=now)
+            next_attempt_at=release, unsubscribe_url=unsubscribe, citizen_id=citizen,
+            created_at=now, updated_at=now)
         ctx.session.add(notification)
         publish_status(ctx.session, settings, notification.model_dump(), Status.CREATED, None,
                        now)

@@ -8,12 +8,17 @@ import asyncio
 import ipaddress
 import json
 import logging
+import socket
+import ssl
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpcore
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -78,20 +83,96 @@ def _networks(settings: Settings) -> list[webhooks.IpNetwork]:
     return [ipaddress.ip_network(n, strict=False) for n in settings.webhook_allowed_networks]
 
 
-async def check_endpoint(url: str, settings: Settings) -> None:
-    """Refuse a URL whose host resolves to an address partners may not reach."""
+#: (host, port) -> the addresses it resolves to.
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+#: One answer whatever the reason (no such host, a private address...): the subscription API
+#: and the delivery log must not tell a partner what lies inside the council's network.
+REFUSED = "The endpoint's host must resolve to public internet addresses only."
+#: Every transport failure (refused, reset, timed out, TLS...) reads the same in the log.
+UNREACHABLE = "The endpoint could not be reached."
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A checked endpoint: the connection goes to ``address``, with ``host`` kept for the
+    Host header, TLS SNI and certificate verification."""
+
+    host: str
+    port: int
+    address: str
+
+
+async def check_endpoint(url: str, settings: Settings, *,
+                         resolve: Resolver | None = None) -> Endpoint:
+    """Resolve the URL's host once and refuse it unless every address is globally routable
+    (or allow-listed) and the port is 443 (any port inside an allow-listed network)."""
     try:
-        host, port = webhooks.check_url(url, require_https=settings.webhook_require_https)
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
-                                                             type=0, proto=0)
+        webhooks.check_url(url, require_https=settings.webhook_require_https)
+        parsed = httpx.URL(url)
+        host, port = parsed.raw_host.decode("ascii").lower(), parsed.port or (
+            443 if parsed.scheme == "https" else 80)
+        addresses = await (resolve or system_resolve)(host, port)
     except webhooks.EndpointRefused as exc:
         raise EndpointRefusedProblem(str(exc)) from None
-    except (OSError, ValueError):  # ValueError: NUL bytes, IDNA errors
-        raise EndpointRefusedProblem("The endpoint's host name does not resolve.") from None
+    except (OSError, ValueError, UnicodeError, httpx.InvalidURL):  # NUL bytes, IDNA errors
+        raise EndpointRefusedProblem(REFUSED) from None
     allowed = _networks(settings)
-    if any(webhooks.refused_address(str(info[4][0]), allowed) for info in infos):
-        raise EndpointRefusedProblem(
-            "The endpoint resolves to a private, loopback or link-local address.")
+    try:
+        if not addresses or any(webhooks.refused_address(a, allowed) for a in addresses):
+            raise EndpointRefusedProblem(REFUSED)
+    except ValueError:  # not an IP address
+        raise EndpointRefusedProblem(REFUSED) from None
+    if any(webhooks.refused_port(a, port, allowed) for a in addresses):
+        raise EndpointRefusedProblem(f"The endpoint must use port {webhooks.WEBHOOK_PORT}.")
+    return Endpoint(host=host, port=port, address=addresses[0])
+
+
+_PINNED: ContextVar[Endpoint | None] = ContextVar("webhook_endpoint", default=None)
+
+
+class _PinnedNetworkBackend(httpcore.AsyncNetworkBackend):
+    """Connects to the address :func:`check_endpoint` checked for this delivery, never to
+    a fresh DNS answer (no rebinding between the check and the connection)."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None,
+                          ) -> httpcore.AsyncNetworkStream:
+        pinned = _PINNED.get()
+        if pinned is None or (pinned.host, pinned.port) != (host.lower(), port):
+            raise httpcore.ConnectError("not a checked webhook endpoint")
+        return await self._backend.connect_tcp(pinned.address, port, timeout=timeout,
+                                               local_address=local_address,
+                                               socket_options=socket_options)
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[Any] | None = None,
+                                  ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("webhooks use TCP only")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+class PinnedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport whose connections go only to checked addresses. The URL keeps the
+    host name, so the Host header, SNI and certificate verification are for that name; the
+    pool is keyed by it, and a pooled connection was opened to an address checked then."""
+
+    def __init__(self, *, verify: ssl.SSLContext | bool = True) -> None:
+        super().__init__(verify=verify, trust_env=False)
+        # httpx has no public way to give its pool a network backend: replace the pool.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            network_backend=_PinnedNetworkBackend())
 
 
 def event_types_of(names: Sequence[str]) -> list[str]:
@@ -180,11 +261,16 @@ class WebhookDeliveryWorker(CommitWokenWorker):
     wake_on = frozenset({WebhookDelivery.__tablename__})
 
     def __init__(self, db: Database, settings: Settings,
-                 client: httpx.AsyncClient | None = None) -> None:
+                 client: httpx.AsyncClient | None = None, *,
+                 resolve: Resolver | None = None,
+                 verify: ssl.SSLContext | bool = True) -> None:
         super().__init__(db, idle_seconds=settings.delivery_idle_seconds,
                          linger_seconds=settings.delivery_linger_seconds)
         self.settings = settings
+        self.resolve = resolve
+        # trust_env=False: no proxy from the environment may take over the transport.
         self.client = client or httpx.AsyncClient(
+            transport=PinnedTransport(verify=verify), trust_env=False,
             timeout=settings.webhook_timeout_seconds, follow_redirects=False)
 
     async def run_once(self) -> int:
@@ -226,8 +312,8 @@ class WebhookDeliveryWorker(CommitWokenWorker):
         """(outcome, HTTP status, error); outcome: succeeded, gone, retry, refused, dropped."""
         if sub is None or sub.status != "active":
             return "dropped", None, "subscription disabled"
-        try:
-            await check_endpoint(sub.url, self.settings)  # again: DNS may have changed
+        try:  # again: DNS may have changed; the connection goes to what is checked now
+            endpoint = await check_endpoint(sub.url, self.settings, resolve=self.resolve)
         except EndpointRefusedProblem as exc:
             return "refused", None, exc.detail
         now = datetime.now(UTC)
@@ -240,11 +326,15 @@ class WebhookDeliveryWorker(CommitWokenWorker):
                    "webhook-signature": webhooks.signature_header(
                        secrets_in_use, row.id, timestamp, row.payload),
                    "user-agent": "mk-notifications-webhooks/1"}
-        try:
-            response = await self.client.post(sub.url, content=row.payload.encode(),
-                                              headers=headers)
-        except httpx.HTTPError as exc:
-            return "retry", None, type(exc).__name__
+        pinned = _PINNED.set(endpoint)
+        try:  # the body is never read: a partner's answer is its status code
+            async with self.client.stream("POST", sub.url, content=row.payload.encode(),
+                                          headers=headers) as response:
+                pass
+        except httpx.HTTPError:
+            return "retry", None, UNREACHABLE  # not which failure: no port scanning
+        finally:
+            _PINNED.reset(pinned)
         if response.is_success:
             return "succeeded", response.status_code, None
         if response.status_code == 410:

@@ -8,8 +8,10 @@ from typing import Any
 
 from contracts import Event
 from contracts.citizen_services import ServicePublished
+from contracts.privacy import CitizenErasureRequested
 from notifications.application.alerts import alert_staff_service_published
 from notifications.application.messages import RULES, Clock, send_event_messages
+from notifications.application.privacy import erase_citizen
 from notifications.application.webhooks import WEBHOOK_EVENTS, fan_out
 from notifications.config import Settings
 from servicekit.messaging.consumer import Handler, MessageContext
@@ -19,6 +21,8 @@ def build_subscriptions(settings: Settings, *, clock: Clock | None = None
                         ) -> Mapping[type[Event], Handler]:
     subscriptions: dict[type[Event], Handler] = {
         ServicePublished: partial(alert_staff_service_published, settings=settings),
+        # the citizen's contact details, choices and messages (application/privacy.py)
+        CitizenErasureRequested: partial(erase_citizen, settings=settings),
     }
     for event_type, rule in RULES.items():  # messages to citizens (application/messages.py)
         subscriptions[event_type] = partial(send_event_messages, rule=rule, settings=settings,

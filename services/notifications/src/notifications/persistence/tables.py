@@ -16,6 +16,9 @@ class Notification(SQLModel, table=True):
 
     ``(source_event_id, recipient, channel)`` is unique: an event yields at most one message
     per recipient and channel. ``recipient`` is personal data: never log it.
+
+    Redacted (``redacted_at``) once older than the content retention period, or when its
+    citizen is erased: recipient, subject and bodies are blanked, the status row stays.
     """
 
     __tablename__ = "notification"
@@ -24,11 +27,13 @@ class Notification(SQLModel, table=True):
                             name="uq_notification_event_recipient_channel"),
         sa.Index("ix_notification_due", "status", "next_attempt_at"),
         sa.Index("ix_notification_service_id", "service_id", "created_at"),
+        sa.Index("ix_notification_retention", "redacted_at", "created_at"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     channel: str = Field(max_length=10)
-    recipient: str = Field(max_length=320)
+    #: Null once redacted.
+    recipient: str | None = Field(default=None, max_length=320)
     subject: str | None = Field(default=None, max_length=998)
     body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     status: str = Field(default="created", max_length=30)
@@ -59,6 +64,12 @@ class Notification(SQLModel, table=True):
     #: Sent as ``List-Unsubscribe`` with ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``.
     unsubscribe_url: str | None = Field(default=None, max_length=2000)
     completed_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+    #: The citizen (opaque subject id) a message of the platform's own was for: erasure
+    #: finds their messages by it. Null for /v2 messages (found by address).
+    citizen_id: str | None = Field(default=None, max_length=200, index=True)
+    #: When recipient and content were blanked (retention or erasure).
+    redacted_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
 
 
@@ -129,12 +140,20 @@ class TemplateVersion(SQLModel, table=True):
 
 
 class CitizenContact(SQLModel, table=True):
-    """Where a citizen wants messages (personal data: never log it)."""
+    """Where a citizen wants messages (personal data: never log it).
+
+    ``email`` is a confirmed address, the only one messages go to; a new address waits in
+    ``pending_email`` until the one-time link sent to it is used (only its SHA-256 is kept).
+    """
 
     __tablename__ = "citizen_contact"
 
     citizen_id: str = Field(primary_key=True, max_length=200)  # the identity's subject id
     email: str | None = Field(default=None, max_length=320)
+    pending_email: str | None = Field(default=None, max_length=320)
+    pending_email_token: str | None = Field(default=None, max_length=64, index=True)
+    pending_email_expires_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
     phone: str | None = Field(default=None, max_length=20)  # E.164
     updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
 
