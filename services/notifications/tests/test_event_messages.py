@@ -58,11 +58,12 @@ def record(event: ServiceRequestStatusChanged, offset: int) -> ConsumerRecord:  
                           headers=envelope.to_headers())
 
 
-def status_changed(citizen: str | None) -> ServiceRequestStatusChanged:
+def status_changed(citizen: str | None, *, note: str = "A crew is booked.",
+                   visibility: str = "public") -> ServiceRequestStatusChanged:
     return ServiceRequestStatusChanged(
         request_id=uuid.uuid4(), service_code="pothole", status="in_progress",
-        previous_status="open", citizen_id=citizen, note="A crew is booked.",
-        occurred_at=datetime.now(UTC))
+        previous_status="open", citizen_id=citizen, note=note,
+        note_visibility=visibility, occurred_at=datetime.now(UTC))
 
 
 async def add_citizen(db: Database, citizen: str, *, email: str | None = None,
@@ -110,6 +111,15 @@ async def test_consenting_citizen_gets_one_email_and_an_opted_out_one_none(
     for n, citizen in enumerate(("c-no", "c-default", "c-unknown", None), start=2):
         assert await consumer.process(record(status_changed(citizen), n)) == "handled"
     assert len(await messages(db)) == 2
+
+    # An internal note (e.g. safeguarding) is staff's: the citizen's email leaves it out.
+    internal = status_changed("c-yes", note="Safeguarding: do not visit alone.",
+                              visibility="internal")
+    assert await consumer.process(record(internal, 9)) == "handled"
+    [latest] = [m for m in await messages(db) if m.channel == "email"
+                and str(internal.request_id)[:8].upper() in (m.subject or "")]
+    assert "Safeguarding" not in (latest.text_body or "") + (latest.html_body or "")
+    assert "Our note" not in (latest.text_body or "")
 
 
 async def test_preferences_api(database_url: str) -> None:

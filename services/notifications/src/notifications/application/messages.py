@@ -50,12 +50,20 @@ def _reference(value: object) -> str:
     return str(value)[:8].upper()
 
 
+def _public_note(event: Any) -> str:
+    """The staff note a citizen may read: only one staff marked public (an event without
+    ``note_visibility`` counts as internal; internal notes, e.g. safeguarding, stay staff's)."""
+    if getattr(event, "note_visibility", "internal") != "public":
+        return ""
+    return str(event.note or "")
+
+
 SERVICE_REQUEST_STATUS_CHANGED = Rule(
     topic=SERVICE_REQUESTS,
     recipients=lambda e: [e.citizen_id],
     personalisation=lambda e: {
         "reference": _reference(e.request_id), "status": _words(e.status),
-        "note": e.note or "", "has_note": "yes" if e.note else "no"},
+        "note": _public_note(e), "has_note": "yes" if _public_note(e) else "no"},
     email_subject="Your report ((reference)) is now ((status))",
     email_body=("# Your report has been updated\n\n"
                 "Reference: ((reference))\n"
