@@ -43,7 +43,8 @@ run: setup
 	@$(PY) -m mkinfra.devstack
 
 test: setup postgres redis
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@start=$$(date +%s); $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  echo "[make test] the suite took $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
 lint: sync
 	@echo "[lint] ruff"
