@@ -30,6 +30,7 @@ import aiohttp
 from opentelemetry import trace
 from starlette.types import Message, Receive, Scope, Send
 
+from gateway.admission import UpstreamQueue
 from gateway.auth import Authenticator, AuthFailed, AuthSettings
 from gateway.auth.admin import create_admin_app
 from gateway.auth.credentials import has_header_credentials
@@ -38,7 +39,7 @@ from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
 from gateway.openapi import DOCS_HTML, IDENTITY_SCHEME, Aggregator
 from gateway.problems import send_error, send_problem
-from gateway.proxy import Outcome, Proxy, request_id_of
+from gateway.proxy import BodyPolicy, Outcome, Proxy, request_id_of
 from gateway.routes import ROUTES, AuthMode, Route, Upstream, match, upstreams
 from servicekit.identity import ASSERTION_HEADER, sign_assertion
 from servicekit.telemetry import configure_logging, make_tracer_provider, request_id_var
@@ -88,6 +89,10 @@ class Gateway:
         self.authenticator = Authenticator(auth_settings or AuthSettings())
         self.limit_settings = limit_settings or LimitSettings()
         self.limiter: RateLimiter = make_rate_limiter(self.limit_settings)
+        self.queues = {name: UpstreamQueue(name, concurrency=settings.pool_size_per_upstream,
+                                           limit=settings.upstream_queue_limit,
+                                           wait_seconds=settings.upstream_queue_wait_seconds)
+                       for name in self.upstreams}
         self.breakers = {name: CircuitBreaker(name,
                                               failure_threshold=settings.breaker_failure_threshold,
                                               reset_timeout=settings.breaker_reset_seconds)
@@ -101,13 +106,20 @@ class Gateway:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def startup(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0,
-                                         limit_per_host=self.settings.pool_size_per_upstream,
+        # No limit here: the bounded queue per upstream (self.queues) is the pool's bound,
+        # so waiting for a connection is never confused with a slow TCP connect.
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0,
                                          keepalive_timeout=self.settings.upstream_keepalive_seconds,
                                          ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                              cookie_jar=aiohttp.DummyCookieJar())
-        self.proxy = Proxy(self.session, self.tracer, retries=self.settings.retries)
+        self.proxy = Proxy(
+            self.session, self.tracer, retries=self.settings.retries,
+            connect_timeout=self.settings.connect_timeout_seconds,
+            bodies=BodyPolicy(buffer_bytes=self.settings.buffer_body_bytes,
+                              idle_timeout=self.settings.body_idle_timeout_seconds,
+                              total_timeout=self.settings.body_total_timeout_seconds),
+            public_origins=[u.base_url for u in self.upstreams.values()])
         await self.authenticator.start()
         self.aggregator = Aggregator(self.session, self.upstreams, self.routes,
                                      own=[_admin_spec(self.admin_app.openapi())])
@@ -228,7 +240,7 @@ class Gateway:
         outcome = await self.proxy.forward(
             scope, receive, send, route, upstream,
             add_request_headers=[(ASSERTION_HEADER, assertion)],
-            add_response_headers=limit_headers)
+            add_response_headers=limit_headers, queue=self.queues[upstream.name])
         if outcome is Outcome.OK:
             breaker.record_success()
         elif outcome is Outcome.FAILED:

@@ -1,0 +1,228 @@
+"""The gateway under load, with real processes: a burst of 200 concurrent requests to one
+service answers without a 5xx; a service that is truly overloaded is answered 503 with
+``Retry-After`` from the gateway's bounded queue, and its circuit breaker stays closed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.breaker import BreakerState
+from gateway.config import GatewaySettings
+from gateway.main import Gateway, create_app
+from mkinfra._proc import tail, terminate_group
+from servicekit.testing import free_port, running_app
+
+from .conftest import closed_url, gateway_kwargs
+
+pytestmark = pytest.mark.slow
+
+PATH = "/api/v1/services/burst"
+
+#: A stand-in citizen-services as its own process (uvicorn, as the services are run):
+#: reads the body, then answers JSON after ``?delay=<seconds>`` (default 0) plus ``?cpu=<ms>``
+#: of work on its loop (a real service's per-request cost); ``/health/ready``.
+UPSTREAM_SCRIPT = r"""
+import asyncio, json, os, sys, time
+from urllib.parse import parse_qs
+import uvicorn
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    size = 0
+    while True:
+        message = await receive()
+        size += len(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    query = parse_qs(scope["query_string"].decode())
+    busy_until = time.perf_counter() + float(query.get("cpu", ["0"])[0]) / 1000
+    while time.perf_counter() < busy_until:
+        pass
+    delay = float(query.get("delay", ["0"])[0])
+    if delay:
+        await asyncio.sleep(delay)
+    if scope["path"] == "/health/ready":
+        payload = {"status": "ok", "checks": {"process": "ok"}}
+    else:
+        payload = {"pid": os.getpid(), "path": scope["path"], "size": size}
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+            lifespan="on", access_log=False, timeout_keep_alive=75)
+"""
+
+
+async def _wait_until_answering(url: str, proc: subprocess.Popen[bytes], log_path: Path,
+                                path: str, timeout: float = 25) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as client:
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"exited with {proc.returncode}:\n{tail(log_path)}")
+            try:
+                await client.get(url + path)
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"not answering:\n{tail(log_path)}") from None
+                await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def upstream_process(tmp: Path) -> AsyncIterator[str]:
+    port = free_port()
+    log_path = tmp / "upstream.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-c", UPSTREAM_SCRIPT, str(port)],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_until_answering(url, proc, log_path, "/health/ready")
+        yield url
+    finally:
+        await asyncio.to_thread(terminate_group, proc, 10)
+
+
+@asynccontextmanager
+async def gateway_process(tmp: Path, upstream_url: str, env: Mapping[str, str] | None = None
+                          ) -> AsyncIterator[str]:
+    """``python -m gateway`` (uvloop, httptools, as deployed) in front of ``upstream_url``
+    as citizen-services; rate limits off."""
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items()
+                if not k.startswith(("GATEWAY_", "OTEL_")) and k != "REDIS_URL"}
+    full_env.update({
+        "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
+        "GATEWAY_CITIZEN_SERVICES_URL": upstream_url,
+        "GATEWAY_INCLUSION_URL": closed_url(), "GATEWAY_NOTIFICATIONS_URL": closed_url(),
+        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp}/gateway.sqlite3",
+        "GATEWAY_RATE_LIMITS_ENABLED": "false", "GATEWAY_LOG_LEVEL": "WARNING",
+        **(env or {}),
+    })
+    log_path = tmp / "gateway.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gateway"], env=full_env, cwd=tmp,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_until_answering(url, proc, log_path, "/health")
+        yield url
+    finally:
+        await asyncio.to_thread(terminate_group, proc, 10)
+
+
+async def burst(client: httpx.AsyncClient, n: int, path: str) -> list[httpx.Response]:
+    return list(await asyncio.gather(*(client.get(path) for _ in range(n))))
+
+
+def summary(responses: list[httpx.Response]) -> str:
+    counts = Counter(r.status_code for r in responses)
+    bad = [r.text for r in responses if r.status_code >= 500][:3]
+    return f"{dict(counts)} {bad}"
+
+
+async def test_a_burst_of_200_concurrent_requests_gets_no_5xx(tmp_path: Path) -> None:
+    started = time.monotonic()
+    limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
+    async with upstream_process(tmp_path) as upstream_url, \
+            gateway_process(tmp_path, upstream_url) as url, \
+            httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        # A cold pool, then a warm one; each request costs the service 2 ms of CPU.
+        for _ in range(3):
+            responses = await burst(client, 200, PATH + "?cpu=2")
+            assert all(r.status_code == 200 for r in responses), summary(responses)
+        # The breaker saw no failure: the next request is served, not refused.
+        assert (await client.get(PATH)).status_code == 200
+    assert time.monotonic() - started < 60
+
+
+@asynccontextmanager
+async def gateway_in_process(tmp: Path, upstream_url: str, **settings: object
+                             ) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient]]:
+    """The gateway on a real socket in this process (so its breaker can be inspected)."""
+    gateway = create_app(GatewaySettings(citizen_services_url=upstream_url,
+                                         inclusion_url=closed_url(),
+                                         notifications_url=closed_url(), **settings),
+                         **gateway_kwargs(tmp))
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    async with running_app(gateway) as url, \
+            httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        yield gateway, client
+
+
+def assert_busy(resp: httpx.Response) -> None:
+    assert resp.status_code == 503, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.headers["retry-after"] == "1"
+    body = resp.json()
+    assert body["title"] == "Upstream busy" and body["upstream"] == "citizen-services"
+
+
+async def test_an_overloaded_service_gets_503_retry_after_from_a_bounded_queue(
+        tmp_path: Path) -> None:
+    """4 requests in flight, 4 more waiting: of 30 at once to a service that takes 1 s
+    each, 8 are served and 22 refused at once with Retry-After; the breaker stays closed."""
+    async with upstream_process(tmp_path) as upstream_url, \
+            gateway_in_process(tmp_path, upstream_url, pool_size_per_upstream=4,
+                               upstream_queue_limit=8, breaker_failure_threshold=3) \
+            as (gateway, client):
+        breaker = gateway.breakers["citizen-services"]
+
+        async def timed(path: str) -> tuple[httpx.Response, float]:
+            started = time.monotonic()
+            resp = await client.get(path)
+            return resp, time.monotonic() - started
+
+        results = await asyncio.gather(*(timed(PATH + "?delay=1") for _ in range(30)))
+        served = [elapsed for r, elapsed in results if r.status_code == 200]
+        refused = [(r, elapsed) for r, elapsed in results if r.status_code != 200]
+        assert len(served) == 8, summary([r for r, _ in results])
+        assert len(refused) == 22
+        for resp, elapsed in refused:
+            assert_busy(resp)
+            assert elapsed < 0.9, elapsed  # refused at once, not after a timer
+        assert breaker.state is BreakerState.CLOSED
+        assert breaker.consecutive_failures == 0
+        queue = gateway.queues["citizen-services"]
+        assert (queue.in_flight, queue.waiting) == (0, 0)
+        assert (await client.get(PATH)).status_code == 200
+
+
+async def test_the_wait_for_a_connection_is_bounded(tmp_path: Path) -> None:
+    """With every connection busy for 3 s, a request waits at most
+    ``upstream_queue_wait_seconds`` and gets 503 + Retry-After, not an endless wait."""
+    async with upstream_process(tmp_path) as upstream_url, \
+            gateway_in_process(tmp_path, upstream_url, pool_size_per_upstream=2,
+                               upstream_queue_wait_seconds=0.5,
+                               breaker_failure_threshold=1) as (gateway, client):
+        slow = [asyncio.create_task(client.get(PATH + "?delay=3")) for _ in range(2)]
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        resp = await client.get(PATH)
+        waited = time.monotonic() - started
+        assert_busy(resp)
+        assert 0.4 < waited < 2.0, waited
+        assert [r.status_code for r in await asyncio.gather(*slow)] == [200, 200]
+        assert gateway.breakers["citizen-services"].state is BreakerState.CLOSED
+        assert (await client.get(PATH)).status_code == 200
