@@ -1,10 +1,13 @@
-"""The gateway under load, with real processes: a burst of 200 concurrent requests to one
-service answers without a 5xx; a service that is truly overloaded is answered 503 with
-``Retry-After`` from the gateway's bounded queue, and its circuit breaker stays closed."""
+"""The gateway under load and against slow clients, with real processes and sockets: a
+burst of 200 concurrent requests to one service answers without a 5xx; a service that is
+truly overloaded is answered 503 with ``Retry-After`` from the gateway's bounded queue; and
+uploads that are started and never finished are answered 408 without counting against the
+service. In each case the service's circuit breaker stays closed."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import subprocess
 import sys
@@ -23,7 +26,7 @@ from gateway.main import Gateway, create_app
 from mkinfra._proc import tail, terminate_group
 from servicekit.testing import free_port, running_app
 
-from .conftest import closed_url, gateway_kwargs
+from .conftest import TEST_ROUTES, closed_url, gateway_kwargs
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +76,14 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
 """
 
 
+def _spawn(args: list[str], log_path: Path, env: Mapping[str, str] | None = None
+           ) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        return subprocess.Popen(args, env=None if env is None else dict(env),
+                                cwd=log_path.parent, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
 async def _wait_until_answering(url: str, proc: subprocess.Popen[bytes], log_path: Path,
                                 path: str, timeout: float = 25) -> None:
     deadline = time.monotonic() + timeout
@@ -93,9 +104,7 @@ async def _wait_until_answering(url: str, proc: subprocess.Popen[bytes], log_pat
 async def upstream_process(tmp: Path) -> AsyncIterator[str]:
     port = free_port()
     log_path = tmp / "upstream.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-c", UPSTREAM_SCRIPT, str(port)],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = _spawn([sys.executable, "-c", UPSTREAM_SCRIPT, str(port)], log_path)
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait_until_answering(url, proc, log_path, "/health/ready")
@@ -121,9 +130,7 @@ async def gateway_process(tmp: Path, upstream_url: str, env: Mapping[str, str] |
         **(env or {}),
     })
     log_path = tmp / "gateway.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway"], env=full_env, cwd=tmp,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = _spawn([sys.executable, "-m", "gateway"], log_path, env=full_env)
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait_until_answering(url, proc, log_path, "/health")
@@ -146,14 +153,17 @@ async def test_a_burst_of_200_concurrent_requests_gets_no_5xx(tmp_path: Path) ->
     started = time.monotonic()
     limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
     async with upstream_process(tmp_path) as upstream_url, \
-            gateway_process(tmp_path, upstream_url) as url, \
-            httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        # A cold pool, then a warm one; each request costs the service 2 ms of CPU.
+            gateway_process(tmp_path, upstream_url) as url:
+        # A cold pool upstream, then a warm one; each request costs the service 2 ms of
+        # CPU. A new client each time: 200 new connections to the gateway at once, and no
+        # race with the gateway closing an idle keep-alive connection of the client's.
         for _ in range(3):
-            responses = await burst(client, 200, PATH + "?cpu=2")
+            async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+                responses = await burst(client, 200, PATH + "?cpu=2")
             assert all(r.status_code == 200 for r in responses), summary(responses)
         # The breaker saw no failure: the next request is served, not refused.
-        assert (await client.get(PATH)).status_code == 200
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            assert (await client.get(PATH)).status_code == 200
     assert time.monotonic() - started < 60
 
 
@@ -226,3 +236,107 @@ async def test_the_wait_for_a_connection_is_bounded(tmp_path: Path) -> None:
         assert [r.status_code for r in await asyncio.gather(*slow)] == [200, 200]
         assert gateway.breakers["citizen-services"].state is BreakerState.CLOSED
         assert (await client.get(PATH)).status_code == 200
+
+
+# --------------------------------------------------------------------------- slow uploads
+
+UPLOAD = "/api/v1/service-requests"
+OPEN311_UPLOAD = "/open311/v2/requests.json"
+
+
+class StalledUpload:
+    """A raw connection that sends a POST's headers, promises ``length`` bytes, sends
+    ``sent`` of them and then nothing more."""
+
+    def __init__(self, port: int, path: str, length: int, sent: int,
+                 content_type: str = "application/json") -> None:
+        self.port, self.path, self.length, self.sent = port, path, length, sent
+        self.content_type = content_type
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def start(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.writer.write(f"POST {self.path} HTTP/1.1\r\nHost: gateway\r\n"
+                          f"Content-Type: {self.content_type}\r\n"
+                          f"Content-Length: {self.length}\r\n\r\n".encode() + b"x" * self.sent)
+        await self.writer.drain()
+
+    async def answer(self, timeout: float) -> bytes:
+        """Whatever the gateway answered (until it closed the connection)."""
+        assert self.reader is not None
+        try:
+            return await asyncio.wait_for(self.reader.read(65536), timeout)
+        except TimeoutError:
+            return b""
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.transport.abort()
+
+
+async def test_uploads_never_finished_do_not_take_the_service_down(tmp_path: Path) -> None:
+    """Ten uploads started and never finished by one anonymous client: during them and
+    after (the client gives up and drops its connections), reads through the gateway
+    answer 200 within 2 s and the breaker stays closed. Each stalled upload is answered
+    408 once it has sent nothing for ``body_idle_timeout_seconds``; none counts against
+    the service. Time-outs are shortened (route 2 s, body idle 1 s); the shape is the
+    production one (30 s, 10 s)."""
+    routes = tuple(dataclasses.replace(r, timeout_seconds=2.0) for r in TEST_ROUTES)
+    kwargs = {**gateway_kwargs(tmp_path), "routes": routes}
+    async with upstream_process(tmp_path) as upstream_url:
+        gateway = create_app(GatewaySettings(
+            citizen_services_url=upstream_url, inclusion_url=closed_url(),
+            notifications_url=closed_url(), body_idle_timeout_seconds=1.0,
+            body_total_timeout_seconds=30.0, breaker_failure_threshold=5), **kwargs)
+        breaker = gateway.breakers["citizen-services"]
+        async with running_app(gateway) as url, \
+                httpx.AsyncClient(base_url=url, timeout=10) as client:
+            port = int(url.rsplit(":", 1)[1])
+            assert (await client.get(PATH)).status_code == 200
+            uploads = (
+                # small bodies of known length (read whole before a connection is taken)
+                [StalledUpload(port, UPLOAD, 1000, 100) for _ in range(4)]
+                # large ones (streamed upstream as they come)
+                + [StalledUpload(port, UPLOAD, 1024 * 1024, 128 * 1024) for _ in range(4)]
+                # Open311: JSON, and a form whose api_key the gateway must read first
+                + [StalledUpload(port, OPEN311_UPLOAD, 1000, 100),
+                   StalledUpload(port, OPEN311_UPLOAD, 1000, 20,
+                                 "application/x-www-form-urlencoded")])
+            try:
+                await asyncio.gather(*(u.start() for u in uploads))
+                answers = [asyncio.create_task(u.answer(timeout=8)) for u in uploads]
+
+                async def reads_stay_fast(seconds: float) -> int:
+                    count = 0
+                    until = time.monotonic() + seconds
+                    while time.monotonic() < until:
+                        started = time.monotonic()
+                        resp = await client.get(PATH)
+                        elapsed = time.monotonic() - started
+                        assert resp.status_code == 200, resp.text
+                        assert elapsed < 2.0, elapsed
+                        assert breaker.state is BreakerState.CLOSED
+                        assert breaker.consecutive_failures == 0
+                        count += 1
+                        await asyncio.sleep(0.1)
+                    return count
+
+                # during: the uploads stall (and are timed out by the gateway)
+                assert await reads_stay_fast(3.0) > 5
+                replies = await asyncio.gather(*answers)
+                for upload, reply in zip(uploads, replies, strict=True):
+                    assert reply.startswith(b"HTTP/1.1 408"), (upload.path, upload.length, reply)
+                    if upload.path == OPEN311_UPLOAD:  # Open311's error shape, not a problem
+                        assert b'[{"code": 408' in reply, reply
+                    else:
+                        assert b"application/problem+json" in reply, reply
+                # after: the client drops its connections; well past the route's time-out
+                for upload in uploads:
+                    upload.abort()
+                assert await reads_stay_fast(6.0) > 10
+            finally:
+                for upload in uploads:
+                    upload.abort()
+            queue = gateway.queues["citizen-services"]
+            assert (queue.in_flight, queue.waiting) == (0, 0)

@@ -39,7 +39,15 @@ from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
 from gateway.openapi import DOCS_HTML, IDENTITY_SCHEME, Aggregator
 from gateway.problems import send_error, send_problem
-from gateway.proxy import BodyPolicy, Outcome, Proxy, request_id_of
+from gateway.proxy import (
+    BodyPolicy,
+    ClientBody,
+    ClientBodyError,
+    Outcome,
+    Proxy,
+    answer_client_body_error,
+    request_id_of,
+)
 from gateway.routes import ROUTES, AuthMode, Route, Upstream, match, upstreams
 from servicekit.identity import ASSERTION_HEADER, sign_assertion
 from servicekit.telemetry import configure_logging, make_tracer_provider, request_id_var
@@ -179,10 +187,10 @@ class Gateway:
 
         # authentication (an Open311 form may carry its api_key in the body)
         receive, form_body = await self._maybe_read_form(scope, receive, route)
-        if form_body is False:
-            await send_error(send, route, path, 413, "Request body too large",
-                             "A form this large cannot be authenticated.",
-                             request_id=request_id)
+        if isinstance(form_body, ClientBodyError):  # too large (413), too slow (408), gone
+            await answer_client_body_error(send, route, path, form_body, request_id=request_id,
+                                           too_large="A form this large cannot be "
+                                                     "authenticated.")
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
@@ -250,26 +258,19 @@ class Gateway:
 
     # -- pieces ----------------------------------------------------------------------------
     async def _maybe_read_form(self, scope: Scope, receive: Receive, route: Route
-                               ) -> tuple[Receive, bytes | bool | None]:
+                               ) -> tuple[Receive, bytes | ClientBodyError | None]:
         """For Open311 form POSTs without a header key: read the (small) body so its
         ``api_key`` field can be checked, then replay it to the upstream unchanged."""
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         if not self.authenticator.needs_form_body(route, scope["method"], content_type):
             return receive, None
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > min(MAX_FORM_FOR_AUTH, route.max_body_bytes):
-                return receive, False
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        reader = ClientBody(receive, limit=min(MAX_FORM_FOR_AUTH, route.max_body_bytes),
+                            idle=self.settings.body_idle_timeout_seconds,
+                            total=self.settings.body_total_timeout_seconds)
+        try:
+            body = await reader.read()
+        except ClientBodyError as exc:
+            return receive, exc
         replayed = False
 
         async def replay() -> Message:

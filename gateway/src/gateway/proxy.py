@@ -141,6 +141,25 @@ class ClientBody:
         return b"".join([chunk async for chunk in self.chunks()])
 
 
+async def answer_client_body_error(send: Send, route: Route, path: str,
+                                   error: ClientBodyError, *, request_id: str,
+                                   headers: Sequence[tuple[str, str]] = (),
+                                   too_large: str | None = None) -> Outcome:
+    """413 for a body over the route's limit, 408 for one that did not arrive in time (in
+    the route's error shape, closing the connection: the rest of the body is not wanted),
+    nothing for a client that left. Always :attr:`Outcome.CLIENT_ERROR`."""
+    closing = [*headers, ("connection", "close")]
+    if isinstance(error, BodyTooLarge):
+        await send_error(send, route, path, 413, "Request body too large",
+                         too_large or f"This endpoint accepts at most {route.max_body_bytes} "
+                                      "bytes.", request_id=request_id, headers=closing)
+    elif isinstance(error, BodyTimeout):
+        await send_error(send, route, path, 408, "Request timeout",
+                         "The request body did not arrive in time.", request_id=request_id,
+                         headers=closing)
+    return Outcome.CLIENT_ERROR
+
+
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: Credentials the gateway has consumed; services get the signed assertion instead.
 GATEWAY_CREDENTIALS = frozenset({"authorization", "x-api-key"})
@@ -244,8 +263,9 @@ class Proxy:
                     try:
                         payload = await body.read()
                     except ClientBodyError as exc:
-                        return await self._client_failed(send, route, scope["path"], exc,
-                                                         request_id, add_response_headers)
+                        return await answer_client_body_error(
+                            send, route, scope["path"], exc, request_id=request_id,
+                            headers=add_response_headers)
             if queue is not None:
                 try:
                     await queue.acquire()
@@ -317,8 +337,9 @@ class Proxy:
                         await send({"type": "http.response.body", "body": b"",
                                     "more_body": False})
                         return Outcome.CLIENT_ERROR
-                    return await self._client_failed(send, route, path, body.error,
-                                                     request_id, add_response_headers)
+                    return await answer_client_body_error(
+                        send, route, path, body.error, request_id=request_id,
+                        headers=add_response_headers)
                 connect_failed = isinstance(exc, (aiohttp.ClientConnectorError,
                                                   aiohttp.ConnectionTimeoutError))
                 if connect_failed:
@@ -351,22 +372,6 @@ class Proxy:
                     # one leading slash: "//host/..." would name another host
                     return ("/" + rest.lstrip("/")).encode("latin-1")
         return value
-
-    async def _client_failed(self, send: Send, route: Route, path: str,
-                             error: ClientBodyError, request_id: str,
-                             add_response_headers: Sequence[tuple[str, str]]) -> Outcome:
-        if isinstance(error, BodyTooLarge):
-            await send_error(send, route, path, 413, "Request body too large",
-                             f"This endpoint accepts at most {route.max_body_bytes} bytes.",
-                             request_id=request_id,
-                             headers=[*add_response_headers, ("connection", "close")])
-        elif isinstance(error, BodyTimeout):
-            await send_error(send, route, path, 408, "Request timeout",
-                             "The request body did not arrive in time.",
-                             request_id=request_id,
-                             headers=[*add_response_headers, ("connection", "close")])
-        # ClientGone: nobody to answer
-        return Outcome.CLIENT_ERROR
 
     async def _busy(self, send: Send, route: Route, path: str, upstream: Upstream,
                     request_id: str, reason: str,
