@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from gateway.routes import ROUTES, Route, match
@@ -341,3 +343,51 @@ async def test_gateway_with_nothing_behind_it_answers_quickly(
     r = await client.get("/api/v1/services")
     assert r.status_code == 503 and r.json()["upstream"] == "citizen-services"
     assert time.monotonic() - started < 3
+
+
+# -- redirects ------------------------------------------------------------------------------
+
+def redirecting_service() -> FastAPI:
+    """A service as the platform's are built (FastAPI): its trailing-slash redirect names
+    the address it was reached on; ``/api/v1/services/go?to=`` answers 302 to ``to``."""
+    app = FastAPI()
+
+    @app.get("/api/v1/services")
+    async def services() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    @app.get("/api/v1/services/go")
+    async def go(to: str) -> RedirectResponse:
+        return RedirectResponse(to, status_code=302)
+
+    return app
+
+
+async def test_redirects_never_name_an_upstreams_address(
+        upstreams: dict[str, tuple[Upstream, str]], start_gateway: GatewayFactory) -> None:
+    notifications_url = upstreams["notifications"][1]
+    async with running_app(redirecting_service()) as service_url:
+        client = await start_gateway(citizen_services_url=service_url,
+                                     notifications_url=notifications_url)
+        r = await client.get("/api/v1/services/?page=2")
+        assert r.status_code == 307
+        assert r.headers["location"] == "/api/v1/services?page=2"
+        followed = await client.get(r.headers["location"])
+        assert followed.status_code == 200 and followed.json() == {"ok": "yes"}
+
+        host = service_url.split("//", 1)[1]
+        cases = {
+            f"{service_url}/api/v1/services/7": "/api/v1/services/7",
+            f"HTTP://{host.upper()}/open311/v2/services.json": "/open311/v2/services.json",
+            f"{notifications_url}/v2/notifications/1#top": "/v2/notifications/1#top",
+            service_url: "/",
+            f"{service_url}//evil.example/x": "/evil.example/x",
+            # not an upstream: left alone
+            "https://www.milton-keynes.gov.uk/council-tax": "https://www.milton-keynes.gov.uk/council-tax",
+            "/api/v1/services/8": "/api/v1/services/8",
+            f"{service_url}0/x": f"{service_url}0/x",  # another port
+        }
+        for target, expected in cases.items():
+            r = await client.get("/api/v1/services/go", params={"to": target})
+            assert r.status_code == 302, r.text
+            assert r.headers["location"] == expected, target
