@@ -24,20 +24,23 @@ import copy
 import dataclasses
 import json
 import logging
+import time
 from typing import Any
 
 import aiohttp
 from opentelemetry import trace
 from starlette.types import Message, Receive, Scope, Send
 
+from gateway import swagger
 from gateway.admission import UpstreamQueue
 from gateway.auth import Authenticator, AuthFailed, AuthSettings
 from gateway.auth.admin import create_admin_app
 from gateway.auth.credentials import has_header_credentials
+from gateway.auth.errors import BEARER_CHALLENGE
 from gateway.breaker import CircuitBreaker
 from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
-from gateway.openapi import DOCS_HTML, IDENTITY_SCHEME, Aggregator
+from gateway.openapi import IDENTITY_SCHEME, Aggregator
 from gateway.problems import send_error, send_problem
 from gateway.proxy import (
     BodyPolicy,
@@ -49,12 +52,14 @@ from gateway.proxy import (
     request_id_of,
 )
 from gateway.routes import ROUTES, AuthMode, Route, Upstream, match, upstreams
-from servicekit.identity import ASSERTION_HEADER, sign_assertion
+from servicekit.identity import ASSERTION_HEADER, Principal, Role, sign_assertion
 from servicekit.telemetry import configure_logging, make_tracer_provider, request_id_var
 
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/api/v1/admin/"
+#: Every service's readiness in full (checks, circuit states): admins only.
+ADMIN_HEALTH = "/api/v1/admin/health"
 ADMIN_ROUTE = Route("/api/v1/admin", "gateway", limit_class="admin", max_body_bytes=64 * 1024)
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"),
@@ -65,10 +70,10 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"permissions-policy", b"geolocation=(), camera=(), microphone=()"),
 ]
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+#: /docs: Swagger UI's files are the gateway's own (gateway.swagger), and no inline script.
 DOCS_CSP = (b"content-security-policy",
-            b"default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; "
-            b"style-src https://cdn.jsdelivr.net; img-src 'self' data:; connect-src 'self'; "
-            b"frame-ancestors 'none'")
+            b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 EXPOSED = b"X-Request-ID, RateLimit, RateLimit-Policy, Retry-After, ETag, Location"
 FORM = "application/x-www-form-urlencoded"
 MAX_FORM_FOR_AUTH = 1024 * 1024
@@ -111,6 +116,8 @@ class Gateway:
         self.session: aiohttp.ClientSession | None = None
         self.proxy: Proxy | None = None
         self.aggregator: Aggregator | None = None
+        self._health_lock = asyncio.Lock()
+        self._health_cache: tuple[float, dict[str, dict[str, Any]]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -159,13 +166,16 @@ class Gateway:
             await self._preflight(scope, send, origin, request_id)
             return
         if path == "/health":
-            await self._health(send)
+            await self._health(scope, send, request_id)
             return
         if path == "/openapi.json":
             await self._json(send, await self._openapi())
             return
         if path == "/docs":
-            await self._html(send, DOCS_HTML)
+            await self._html(send, swagger.DOCS_HTML)
+            return
+        if path.startswith("/docs/"):
+            await self._docs_asset(send, path, request_id)
             return
         if any(segment in (".", "..") for segment in path.split("/")):
             # "/api/v1/services/../../metrics" must not reach paths outside the route table.
@@ -229,6 +239,9 @@ class Gateway:
                 return
 
         if admin:
+            if path == ADMIN_HEALTH and scope["method"] in ("GET", "HEAD"):
+                await self._admin_health(send, principal, request_id, limit_headers)
+                return
             scope = {**scope, "mk.principal": principal}
             await self.admin_app(scope, receive, self._add_headers(send, limit_headers))
             return
@@ -353,6 +366,20 @@ class Gateway:
                                 (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
 
+    @staticmethod
+    async def _docs_asset(send: Send, path: str, request_id: str) -> None:
+        found = swagger.asset(path)
+        if found is None:
+            await send_problem(send, 404, "Not found", f"No route for {path}.",
+                               request_id=request_id)
+            return
+        content_type, payload = found
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", content_type),
+                                (b"content-length", str(len(payload)).encode()),
+                                (b"cache-control", b"public, max-age=31536000, immutable")]})
+        await send({"type": "http.response.body", "body": payload})
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -369,7 +396,10 @@ class Gateway:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _health(self, send: Send) -> None:
+    async def _service_health(self) -> dict[str, dict[str, Any]]:
+        """Every service's ``/health/ready``, checked at most once per
+        ``health_cache_seconds`` (callers meanwhile share the last answer, and concurrent
+        callers one check)."""
         async def probe(upstream: Upstream) -> tuple[str, dict[str, Any]]:
             assert self.session is not None
             try:
@@ -378,15 +408,59 @@ class Gateway:
                     body = await resp.json(content_type=None)
                     return upstream.name, {
                         "status": "ok" if resp.status == 200 else "unavailable",
-                        "checks": body.get("checks", {}),
-                        "circuit": self.breakers[upstream.name].state}
+                        "checks": body.get("checks", {})}
             except Exception as exc:
-                return upstream.name, {"status": "unavailable", "error": type(exc).__name__,
-                                       "circuit": self.breakers[upstream.name].state}
+                return upstream.name, {"status": "unavailable", "error": type(exc).__name__}
 
-        results = dict(await asyncio.gather(*(probe(u) for u in self.upstreams.values())))
+        async with self._health_lock:
+            cached = self._health_cache
+            if cached is not None and \
+                    time.monotonic() - cached[0] < self.settings.health_cache_seconds:
+                return cached[1]
+            results = dict(await asyncio.gather(*(probe(u) for u in self.upstreams.values())))
+            self._health_cache = (time.monotonic(), results)
+            return results
+
+    async def _health(self, scope: Scope, send: Send, request_id: str) -> None:
+        """``/health``, public: overall status and each service's ok/unavailable, nothing
+        more (the detail is at ``ADMIN_HEALTH``); limited per client address."""
+        policy = self.limit_settings.class_policy("health")
+        if policy is not None:
+            client = scope.get("client")
+            decision = await self.limiter.hit(caller_key(None, client[0] if client else None),
+                                              policy)
+            if not decision.allowed:
+                await send_problem(send, 429, "Too many requests",
+                                   f"Rate limit '{policy.name}' exceeded; try again in "
+                                   f"{decision.retry_after_seconds} s.", request_id=request_id,
+                                   headers=decision.headers())
+                return
+        results = await self._service_health()
         ok = all(r["status"] == "ok" for r in results.values())
-        await self._json(send, {"status": "ok" if ok else "degraded", "services": results},
+        await self._json(send, {"status": "ok" if ok else "degraded",
+                                "services": {name: {"status": r["status"]}
+                                             for name, r in results.items()}},
+                         status=200 if ok else 503, cache=b"no-store")
+
+    async def _admin_health(self, send: Send, principal: Principal, request_id: str,
+                            limit_headers: list[tuple[str, str]]) -> None:
+        """``ADMIN_HEALTH``: each service's checks, or the error that made it unavailable,
+        and its circuit breaker's state."""
+        if principal.is_anonymous:
+            await send_problem(send, 401, "Unauthorized", "Sign in as an admin.",
+                               request_id=request_id,
+                               headers=[*limit_headers, ("www-authenticate", BEARER_CHALLENGE)])
+            return
+        if not principal.has_role(Role.ADMIN):
+            await send_problem(send, 403, "Forbidden", "This needs the admin role.",
+                               request_id=request_id, headers=limit_headers)
+            return
+        results = await self._service_health()
+        ok = all(r["status"] == "ok" for r in results.values())
+        services = {name: {**r, "circuit": self.breakers[name].state.value}
+                    for name, r in results.items()}
+        await self._json(self._add_headers(send, limit_headers),
+                         {"status": "ok" if ok else "degraded", "services": services},
                          status=200 if ok else 503, cache=b"no-store")
 
 

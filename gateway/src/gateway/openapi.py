@@ -259,15 +259,3 @@ class Aggregator:
             else:  # only a complete document is cached
                 self._cached = (time.monotonic(), doc)
             return doc
-
-
-DOCS_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Milton Keynes digital platform API</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-</head><body><div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
-</body></html>
-"""
