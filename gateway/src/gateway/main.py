@@ -4,8 +4,10 @@ A raw ASGI app (no framework on the hot path). For each request, in order:
 
 1. hygiene: ``X-Request-ID`` accepted or generated; CORS pre-flights answered from the
    allow-list; dot segments refused; security headers added to every response;
-2. the gateway's own paths: ``/health`` (every service's readiness), ``/openapi.json`` and
-   ``/docs`` (every service's operations), ``/api/v1/admin/api-keys`` (admins);
+2. the gateway's own paths: ``/health`` (each service ok or unavailable; limited per
+   address, the check of the services cached for ``health_cache_seconds``),
+   ``/openapi.json`` and ``/docs`` (every service's operations; Swagger UI from
+   ``gateway.swagger``), ``/api/v1/admin/api-keys`` and ``/api/v1/admin/health`` (admins);
 3. routing: the longest prefix in ``routes.ROUTES``; body size limit per route;
 4. authentication: a bearer JWT or an API key becomes a ``Principal``; bad credentials are
    a 401 wherever they are presented (on Open311 routes in Open311's error shape, and a bad
@@ -14,7 +16,10 @@ A raw ASGI app (no framework on the hot path). For each request, in order:
    route's limit class; 429 with ``Retry-After`` and ``RateLimit``/``RateLimit-Policy``;
 6. circuit breaker per upstream: a fast 503 naming the upstream while it is open;
 7. the streaming proxy, with the identity headers a client sent stripped and one signed,
-   short-lived identity assertion added (``X-MK-Identity``).
+   short-lived identity assertion added (``X-MK-Identity``): a small body is read whole
+   first (408 if the client stalls), then a slot in the upstream's bounded queue
+   (``gateway.admission``; 503 + ``Retry-After`` when full) is held while the request runs.
+   Only the upstream's own failures count against its breaker (``proxy.Outcome``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,18 @@
 """The streaming reverse proxy (aiohttp client: measured ~10x httpx's throughput here).
 
-Bodies are streamed both ways in chunks (never buffered whole); hop-by-hop headers are
-dropped; ``X-Forwarded-*`` and ``X-Request-ID`` are added; the W3C ``traceparent`` of the
-gateway's span is sent upstream so one trace runs from the gateway to the consumers.
+Bodies are streamed both ways in chunks (never buffered whole), except a request body of
+known length up to ``BodyPolicy.buffer_bytes`` (64 KiB), which is read whole before a
+connection upstream is taken; hop-by-hop headers are dropped; ``X-Forwarded-*`` and
+``X-Request-ID`` are added; the W3C ``traceparent`` of the gateway's span is sent upstream so
+one trace runs from the gateway to the consumers. An absolute ``Location`` (or
+``Content-Location``) naming an upstream's address is made relative to the gateway.
+
+Whose fault a failure is decides whether it counts against the upstream's circuit breaker
+(:class:`Outcome`): a client that stops sending its body gets a 408 after
+``BodyPolicy.idle_timeout`` (or ``total_timeout`` for the whole body) and is the client's;
+a full queue or the gateway's own lack of sockets is the gateway's (503 + ``Retry-After``);
+a connection broken before the client's whole body was sent gives no verdict. Only a
+failed connect, or a failure once the whole request was sent, counts.
 """
 
 from __future__ import annotations
