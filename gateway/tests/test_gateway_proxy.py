@@ -389,3 +389,19 @@ async def test_redirects_never_name_an_upstreams_address(
             r = await client.get("/api/v1/services/go", params={"to": target})
             assert r.status_code == 302, r.text
             assert r.headers["location"] == expected, target
+
+
+async def test_a_streamed_body_over_the_limit_is_a_413_and_not_the_services_fault(
+        upstreams: dict[str, tuple[Upstream, str]], start_gateway: GatewayFactory) -> None:
+    client = await start_gateway(citizen_services_url=upstreams["citizen-services"][1],
+                                 max_body_bytes=MB, breaker_failure_threshold=1)
+
+    async def chunks():  # chunked: the gateway learns the size only as the body comes
+        for _ in range(4):
+            yield b"x" * (MB // 2)
+
+    for _ in range(2):  # a failure counted would open the breaker (threshold 1)
+        r = await client.post("/api/v1/services/upload", content=chunks())
+        assert r.status_code == 413, r.text
+        assert r.headers["content-type"] == PROBLEM_JSON
+    assert (await client.get("/api/v1/services")).status_code == 200

@@ -100,18 +100,21 @@ class ClientGone(ClientBodyError):
 
 class ClientBody:
     """A request body as the client sends it, read under the route's size limit, an idle
-    time-out between pieces and a deadline for the whole body. Records how it ended:
+    time-out between pieces and a deadline for the whole body (counted from the first read:
+    a streamed body is read once a connection upstream is free). Records how it ended:
     ``complete`` once the last piece arrived; ``error`` (a :class:`ClientBodyError`) when the
     client failed to deliver, so a failure of the upstream request can be told apart from the
     client's own (aiohttp wraps what the body iterator raises)."""
 
-    __slots__ = ("_receive", "complete", "deadline", "error", "idle", "limit", "size")
+    __slots__ = ("_receive", "complete", "deadline", "error", "idle", "limit", "size",
+                 "total")
 
     def __init__(self, receive: Receive, *, limit: int, idle: float, total: float) -> None:
         self._receive = receive
         self.limit = limit
         self.idle = idle
-        self.deadline = asyncio.get_running_loop().time() + total
+        self.total = total
+        self.deadline: float | None = None
         self.size = 0
         self.complete = False
         self.error: ClientBodyError | None = None
@@ -121,7 +124,10 @@ class ClientBody:
         return error
 
     async def _next(self) -> Message:
-        timeout = min(self.idle, self.deadline - asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        if self.deadline is None:
+            self.deadline = now + self.total
+        timeout = min(self.idle, self.deadline - now)
         try:
             if timeout <= 0:
                 raise TimeoutError
