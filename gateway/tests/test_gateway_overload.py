@@ -34,11 +34,14 @@ PATH = "/api/v1/services/burst"
 
 #: A stand-in citizen-services as its own process (uvicorn, as the services are run):
 #: reads the body, then answers JSON after ``?delay=<seconds>`` (default 0) plus ``?cpu=<ms>``
-#: of work on its loop (a real service's per-request cost); ``/health/ready``.
+#: of work on its loop (a real service's per-request cost); ``/health/ready``;
+#: ``/connections``: how many different connections (client ports) requests came on.
 UPSTREAM_SCRIPT = r"""
 import asyncio, json, os, sys, time
 from urllib.parse import parse_qs
 import uvicorn
+
+PORTS = set()
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
@@ -64,7 +67,10 @@ async def app(scope, receive, send):
         await asyncio.sleep(delay)
     if scope["path"] == "/health/ready":
         payload = {"status": "ok", "checks": {"process": "ok"}}
+    elif scope["path"] == "/connections":
+        payload = {"connections": len(PORTS)}
     else:
+        PORTS.add(scope["client"][1])
         payload = {"pid": os.getpid(), "path": scope["path"], "size": size}
     body = json.dumps(payload).encode()
     await send({"type": "http.response.start", "status": 200, "headers": [
@@ -72,7 +78,7 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": body})
 
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
-            lifespan="on", access_log=False, timeout_keep_alive=75)
+            lifespan="on", access_log=False, timeout_keep_alive=75, proxy_headers=False)
 """
 
 
@@ -155,15 +161,19 @@ async def test_a_burst_of_200_concurrent_requests_gets_no_5xx(tmp_path: Path) ->
     async with upstream_process(tmp_path) as upstream_url, \
             gateway_process(tmp_path, upstream_url) as url:
         # A cold pool upstream, then a warm one; each request costs the service 2 ms of
-        # CPU. A new client each time: 200 new connections to the gateway at once, and no
-        # race with the gateway closing an idle keep-alive connection of the client's.
+        # CPU and 200 ms of waiting, so the burst is truly concurrent. A new client each
+        # time: 200 new connections to the gateway at once, and no race with the gateway
+        # closing an idle keep-alive connection of the client's.
         for _ in range(3):
             async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-                responses = await burst(client, 200, PATH + "?cpu=2")
+                responses = await burst(client, 200, PATH + "?cpu=2&delay=0.2")
             assert all(r.status_code == 200 for r in responses), summary(responses)
         # The breaker saw no failure: the next request is served, not refused.
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             assert (await client.get(PATH)).status_code == 200
+            # 601 requests on at most the pool's 64 connections, kept alive and reused
+            seen = (await client.get(upstream_url + "/connections")).json()["connections"]
+        assert 1 <= seen <= 64, seen
     assert time.monotonic() - started < 60
 
 
