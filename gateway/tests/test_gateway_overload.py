@@ -35,7 +35,8 @@ PATH = "/api/v1/services/burst"
 #: A stand-in citizen-services as its own process (uvicorn, as the services are run):
 #: reads the body, then answers JSON after ``?delay=<seconds>`` (default 0) plus ``?cpu=<ms>``
 #: of work on its loop (a real service's per-request cost); ``/health/ready``;
-#: ``/connections``: how many different connections (client ports) requests came on.
+#: ``/connections``: how many different connections (client ports) requests came on;
+#: ``?mib=<n>``: answers n MiB instead of JSON.
 UPSTREAM_SCRIPT = r"""
 import asyncio, json, os, sys, time
 from urllib.parse import parse_qs
@@ -65,6 +66,14 @@ async def app(scope, receive, send):
     delay = float(query.get("delay", ["0"])[0])
     if delay:
         await asyncio.sleep(delay)
+    if "mib" in query:
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"application/octet-stream")]})
+        for _ in range(int(query["mib"][0])):
+            await send({"type": "http.response.body", "body": b"x" * 1048576,
+                        "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
     if scope["path"] == "/health/ready":
         payload = {"status": "ok", "checks": {"process": "ok"}}
     elif scope["path"] == "/connections":
@@ -350,3 +359,37 @@ async def test_uploads_never_finished_do_not_take_the_service_down(tmp_path: Pat
                     upload.abort()
             queue = gateway.queues["citizen-services"]
             assert (queue.in_flight, queue.waiting) == (0, 0)
+
+
+async def test_a_client_that_stops_reading_a_download_is_not_the_services_failure(
+        tmp_path: Path) -> None:
+    """A client that takes the status line of a 64 MiB download and then reads nothing, for
+    three times the route's time-out: the gateway stops reading from the service (flow
+    control), and the service's read time-out is paused meanwhile (aiohttp stops
+    ``sock_read`` while reading is paused), so the stall is not counted against the
+    service: the breaker (threshold 1) stays closed. A guard: this already held before."""
+    routes = tuple(dataclasses.replace(r, timeout_seconds=1.0) for r in TEST_ROUTES)
+    kwargs = {**gateway_kwargs(tmp_path), "routes": routes}
+    async with upstream_process(tmp_path) as upstream_url:
+        gateway = create_app(GatewaySettings(
+            citizen_services_url=upstream_url, inclusion_url=closed_url(),
+            notifications_url=closed_url(), breaker_failure_threshold=1), **kwargs)
+        breaker = gateway.breakers["citizen-services"]
+        async with running_app(gateway) as url, \
+                httpx.AsyncClient(base_url=url, timeout=10) as client:
+            port = int(url.rsplit(":", 1)[1])
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                writer.write(f"GET {PATH}?mib=64 HTTP/1.1\r\nHost: gateway\r\n\r\n".encode())
+                await writer.drain()
+                assert (await asyncio.wait_for(reader.readline(), 5)).startswith(
+                    b"HTTP/1.1 200")
+                await asyncio.sleep(3.0)  # reads nothing, well past the 1 s time-out
+                assert breaker.consecutive_failures == 0
+                assert breaker.state is BreakerState.CLOSED
+                assert (await client.get(PATH)).status_code == 200
+            finally:
+                writer.transport.abort()
+            await asyncio.sleep(0.5)
+            assert breaker.state is BreakerState.CLOSED
+            assert (await client.get(PATH)).status_code == 200
