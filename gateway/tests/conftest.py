@@ -170,13 +170,15 @@ async def client(upstreams: dict[str, tuple[Upstream, str]],
 @pytest.fixture
 async def start_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     """``await start_gateway(citizen_services_url=..., ...)`` -> an httpx client of a new
-    gateway; upstreams not named point at closed ports."""
+    gateway (any other ``GatewaySettings`` may be given too); upstreams not named point at
+    closed ports."""
     async with AsyncExitStack() as stack:
 
-        async def start(**urls: str) -> httpx.AsyncClient:
+        async def start(**settings_values: Any) -> httpx.AsyncClient:
             settings = GatewaySettings(**{"citizen_services_url": closed_url(),
                                           "inclusion_url": closed_url(),
-                                          "notifications_url": closed_url(), **urls})
+                                          "notifications_url": closed_url(),
+                                          **settings_values})
             app = create_app(settings, **gateway_kwargs(tmp_path))
             url = await stack.enter_async_context(running_app(app))
             return await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))

@@ -210,7 +210,7 @@ def test_settings_defaults_are_generous(monkeypatch: pytest.MonkeyPatch) -> None
     settings = LimitSettings()
     assert settings.redis_url is None
     policies = settings.policies()
-    assert set(policies) == {"default", "catalogue", "open311", "notify", "admin"}
+    assert set(policies) == {"default", "catalogue", "open311", "notify", "admin", "health"}
     default = settings.policy("default")
     assert default is not None and (default.capacity, default.window_seconds) == (1200, 60)
     anonymous = settings.policy("default", anonymous=True)

@@ -30,6 +30,6 @@ def test_v2_keeps_notify_jwt_and_gains_only_gateway_errors() -> None:
     send = doc["paths"]["/v2/notifications/email"]["post"]
     assert send["security"] == [{"notifyJwt": []}]
     assert "x-roles" not in send  # not the gateway's roles: Notify's key decides
-    assert set(send["responses"]) == {"201", "403", "413", "429", "503", "504"}
+    assert set(send["responses"]) == {"201", "403", "408", "413", "429", "503", "504"}
     assert send["responses"]["403"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/E"}  # the gateway does not answer 401/403 here

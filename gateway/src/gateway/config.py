@@ -24,8 +24,10 @@ class GatewaySettings(BaseSettings):
     citizen_services_url: str = "http://127.0.0.1:8001"
     inclusion_url: str = "http://127.0.0.1:8002"
     notifications_url: str = "http://127.0.0.1:8003"
-    connect_timeout_seconds: float = 2.0
-    pool_size_per_upstream: int = 100
+    #: The TCP connect to an upstream (waiting for a pooled connection is not part of it).
+    connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    #: Requests in flight to one upstream at once: its keep-alive connection pool.
+    pool_size_per_upstream: int = Field(default=64, ge=1)
     #: How long an idle pooled upstream connection is kept. Must stay below the upstreams'
     #: own keep-alive (75 s for the platform's services; uvicorn's default is 5 s), or a
     #: request may be sent on a connection the upstream is closing.
@@ -57,6 +59,28 @@ class GatewaySettings(BaseSettings):
     #: route's own ``max_body_bytes`` (10 MiB by default), e.g. for bulk uploads. The admin
     #: API keeps its own 64 KiB limit.
     max_body_bytes: int | None = Field(default=None, gt=0)
+
+    #: The bounded queue per upstream (``gateway.admission``): at most this many requests
+    #: in flight and waiting for a connection together; past it, and for a request that
+    #: waited ``upstream_queue_wait_seconds``, a 503 with ``Retry-After`` that does not count
+    #: against the upstream's circuit breaker.
+    upstream_queue_limit: int = Field(default=512, ge=1)
+    upstream_queue_wait_seconds: float = Field(default=10.0, gt=0)
+    #: Request bodies from clients: a body of known length up to ``buffer_body_bytes`` is
+    #: read whole before a connection upstream is taken; a client that sends nothing for
+    #: ``body_idle_timeout_seconds``, or has not finished after
+    #: ``body_total_timeout_seconds``, is answered 408 (not the upstream's failure).
+    buffer_body_bytes: int = Field(default=64 * 1024, ge=0)
+    body_idle_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_total_timeout_seconds: float = Field(default=120.0, gt=0)
+    #: How long the answer of ``/health`` (a check of every service) is reused.
+    health_cache_seconds: float = Field(default=2.0, ge=0)
+
+    @model_validator(mode="after")
+    def _queue_holds_the_pool(self) -> "GatewaySettings":
+        if self.upstream_queue_limit < self.pool_size_per_upstream:
+            raise ValueError("upstream_queue_limit must be at least pool_size_per_upstream")
+        return self
 
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> "GatewaySettings":

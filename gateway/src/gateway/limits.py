@@ -1,7 +1,8 @@
 """Rate limits: token buckets per caller and limit class, in memory or shared through Redis.
 
 Every route has a limit class (``Route.limit_class``: ``default``, ``catalogue``, ``open311``,
-``notify``, ``admin``). A caller is an API key (``key:<id>``), else an authenticated citizen or
+``notify``, ``admin``); the gateway's ``/health`` has the class ``health``, always per client
+address. A caller is an API key (``key:<id>``), else an authenticated citizen or
 member of staff (``sub:<subject>``), else the client's IP address (``ip:<addr>``, anonymous
 callers, whose policy is ``GATEWAY_LIMIT_ANONYMOUS`` unless the class's own is stricter).
 Each (class, caller) pair has one token bucket: ``capacity`` tokens (the burst), refilled
@@ -42,8 +43,9 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
-#: The limit classes the routing table uses (``Route.limit_class``).
-LIMIT_CLASSES = ("default", "catalogue", "open311", "notify", "admin")
+#: The limit classes the routing table uses (``Route.limit_class``), and ``health``: the
+#: gateway's own ``/health``, per client address.
+LIMIT_CLASSES = ("default", "catalogue", "open311", "notify", "admin", "health")
 #: The policy (and bucket-name prefix) of failed authentications per client address.
 AUTH_FAILURES = "auth-failures"
 #: Policy strings that switch a class's limit off.
@@ -208,6 +210,8 @@ class LimitSettings(BaseSettings):
     #: for a live and a test key at their full rate behind one address.
     limit_notify: str = "6000/60s"
     limit_admin: str = "600/60s"
+    #: ``/health`` (a check of every service), per client address, whoever the caller.
+    limit_health: str = "60/60s"
     #: Anonymous callers, per client IP and limit class (the class's own if stricter).
     limit_anonymous: str = "600/60s"
     #: Failed authentications (a refused token or API key), per client address, on every
@@ -222,7 +226,7 @@ class LimitSettings(BaseSettings):
     rate_limit_memory_max_keys: int = 100_000
 
     @field_validator("limit_default", "limit_catalogue", "limit_open311", "limit_notify",
-                     "limit_admin", "limit_anonymous", "limit_auth_failures")
+                     "limit_admin", "limit_health", "limit_anonymous", "limit_auth_failures")
     @classmethod
     def _valid_policy(cls, value: str) -> str:
         if value.strip().lower() not in OFF:

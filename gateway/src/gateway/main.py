@@ -4,8 +4,10 @@ A raw ASGI app (no framework on the hot path). For each request, in order:
 
 1. hygiene: ``X-Request-ID`` accepted or generated; CORS pre-flights answered from the
    allow-list; dot segments refused; security headers added to every response;
-2. the gateway's own paths: ``/health`` (every service's readiness), ``/openapi.json`` and
-   ``/docs`` (every service's operations), ``/api/v1/admin/api-keys`` (admins);
+2. the gateway's own paths: ``/health`` (each service ok or unavailable; limited per
+   address, the check of the services cached for ``health_cache_seconds``),
+   ``/openapi.json`` and ``/docs`` (every service's operations; Swagger UI from
+   ``gateway.swagger``), ``/api/v1/admin/api-keys`` and ``/api/v1/admin/health`` (admins);
 3. routing: the longest prefix in ``routes.ROUTES``; body size limit per route;
 4. authentication: a bearer JWT or an API key becomes a ``Principal``; bad credentials are
    a 401 wherever they are presented (on Open311 routes in Open311's error shape, and a bad
@@ -15,7 +17,10 @@ A raw ASGI app (no framework on the hot path). For each request, in order:
    route's limit class; 429 with ``Retry-After`` and ``RateLimit``/``RateLimit-Policy``;
 6. circuit breaker per upstream: a fast 503 naming the upstream while it is open;
 7. the streaming proxy, with the identity headers a client sent stripped and one signed,
-   short-lived identity assertion added (``X-MK-Identity``).
+   short-lived identity assertion added (``X-MK-Identity``): a small body is read whole
+   first (408 if the client stalls), then a slot in the upstream's bounded queue
+   (``gateway.admission``; 503 + ``Retry-After`` when full) is held while the request runs.
+   Only the upstream's own failures count against its breaker (``proxy.Outcome``).
 """
 
 from __future__ import annotations
@@ -25,29 +30,43 @@ import copy
 import dataclasses
 import json
 import logging
+import time
 from typing import Any
 
 import aiohttp
 from opentelemetry import trace
 from starlette.types import Message, Receive, Scope, Send
 
+from gateway import swagger
+from gateway.admission import UpstreamQueue
 from gateway.auth import Authenticator, AuthFailed, AuthSettings
 from gateway.auth.admin import create_admin_app
 from gateway.auth.credentials import has_header_credentials, may_present, without_open311_key
+from gateway.auth.errors import BEARER_CHALLENGE
 from gateway.auth.failures import AuthFailureGuard
 from gateway.breaker import CircuitBreaker
 from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
-from gateway.openapi import DOCS_HTML, IDENTITY_SCHEME, Aggregator
+from gateway.openapi import IDENTITY_SCHEME, Aggregator
 from gateway.problems import send_error, send_problem
-from gateway.proxy import Outcome, Proxy, request_id_of
+from gateway.proxy import (
+    BodyPolicy,
+    ClientBody,
+    ClientBodyError,
+    Outcome,
+    Proxy,
+    answer_client_body_error,
+    request_id_of,
+)
 from gateway.routes import ROUTES, AuthMode, Route, Upstream, match, upstreams
-from servicekit.identity import ASSERTION_HEADER, sign_assertion
+from servicekit.identity import ASSERTION_HEADER, Principal, Role, sign_assertion
 from servicekit.telemetry import configure_logging, make_tracer_provider, request_id_var
 
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/api/v1/admin/"
+#: Every service's readiness in full (checks, circuit states): admins only.
+ADMIN_HEALTH = "/api/v1/admin/health"
 ADMIN_ROUTE = Route("/api/v1/admin", "gateway", limit_class="admin", max_body_bytes=64 * 1024)
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"),
@@ -58,10 +77,10 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"permissions-policy", b"geolocation=(), camera=(), microphone=()"),
 ]
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+#: /docs: Swagger UI's files are the gateway's own (gateway.swagger), and no inline script.
 DOCS_CSP = (b"content-security-policy",
-            b"default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; "
-            b"style-src https://cdn.jsdelivr.net; img-src 'self' data:; connect-src 'self'; "
-            b"frame-ancestors 'none'")
+            b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 EXPOSED = b"X-Request-ID, RateLimit, RateLimit-Policy, Retry-After, ETag, Location"
 FORM = "application/x-www-form-urlencoded"
 MAX_FORM_FOR_AUTH = 1024 * 1024
@@ -92,6 +111,10 @@ class Gateway:
         self.limiter: RateLimiter = make_rate_limiter(self.limit_settings)
         self.auth_failures = AuthFailureGuard(self.limiter,
                                               self.limit_settings.auth_failure_policy())
+        self.queues = {name: UpstreamQueue(name, concurrency=settings.pool_size_per_upstream,
+                                           limit=settings.upstream_queue_limit,
+                                           wait_seconds=settings.upstream_queue_wait_seconds)
+                       for name in self.upstreams}
         self.breakers = {name: CircuitBreaker(name,
                                               failure_threshold=settings.breaker_failure_threshold,
                                               reset_timeout=settings.breaker_reset_seconds)
@@ -102,16 +125,25 @@ class Gateway:
         self.session: aiohttp.ClientSession | None = None
         self.proxy: Proxy | None = None
         self.aggregator: Aggregator | None = None
+        self._health_lock = asyncio.Lock()
+        self._health_cache: tuple[float, dict[str, dict[str, Any]]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def startup(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0,
-                                         limit_per_host=self.settings.pool_size_per_upstream,
+        # No limit here: the bounded queue per upstream (self.queues) is the pool's bound,
+        # so waiting for a connection is never confused with a slow TCP connect.
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0,
                                          keepalive_timeout=self.settings.upstream_keepalive_seconds,
                                          ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                              cookie_jar=aiohttp.DummyCookieJar())
-        self.proxy = Proxy(self.session, self.tracer, retries=self.settings.retries)
+        self.proxy = Proxy(
+            self.session, self.tracer, retries=self.settings.retries,
+            connect_timeout=self.settings.connect_timeout_seconds,
+            bodies=BodyPolicy(buffer_bytes=self.settings.buffer_body_bytes,
+                              idle_timeout=self.settings.body_idle_timeout_seconds,
+                              total_timeout=self.settings.body_total_timeout_seconds),
+            public_origins=[u.base_url for u in self.upstreams.values()])
         await self.authenticator.start()
         self.aggregator = Aggregator(self.session, self.upstreams, self.routes,
                                      own=[_admin_spec(self.admin_app.openapi())])
@@ -143,13 +175,16 @@ class Gateway:
             await self._preflight(scope, send, origin, request_id)
             return
         if path == "/health":
-            await self._health(send)
+            await self._health(scope, send, request_id)
             return
         if path == "/openapi.json":
             await self._json(send, await self._openapi())
             return
         if path == "/docs":
-            await self._html(send, DOCS_HTML)
+            await self._html(send, swagger.DOCS_HTML)
+            return
+        if path.startswith("/docs/"):
+            await self._docs_asset(send, path, request_id)
             return
         if any(segment in (".", "..") for segment in path.split("/")):
             # "/api/v1/services/../../metrics" must not reach paths outside the route table.
@@ -183,10 +218,10 @@ class Gateway:
                              headers=[("retry-after", str(blocked))])
             return
         scope, receive, form_body = await self._maybe_read_form(scope, receive, route)
-        if form_body is False:
-            await send_error(send, route, path, 413, "Request body too large",
-                             "A form this large cannot be authenticated.",
-                             request_id=request_id)
+        if isinstance(form_body, ClientBodyError):  # too large (413), too slow (408), gone
+            await answer_client_body_error(send, route, path, form_body, request_id=request_id,
+                                           too_large="A form this large cannot be "
+                                                     "authenticated.")
             return
         try:
             principal = await self.authenticator.authenticate(
@@ -233,6 +268,9 @@ class Gateway:
                 return
 
         if admin:
+            if path == ADMIN_HEALTH and scope["method"] in ("GET", "HEAD"):
+                await self._admin_health(send, principal, request_id, limit_headers)
+                return
             scope = {**scope, "mk.principal": principal}
             await self.admin_app(scope, receive, self._add_headers(send, limit_headers))
             return
@@ -256,7 +294,7 @@ class Gateway:
         outcome = await self.proxy.forward(
             scope, receive, send, route, upstream,
             add_request_headers=[(ASSERTION_HEADER, assertion)],
-            add_response_headers=limit_headers)
+            add_response_headers=limit_headers, queue=self.queues[upstream.name])
         if outcome is Outcome.OK:
             breaker.record_success()
         elif outcome is Outcome.FAILED:
@@ -266,27 +304,20 @@ class Gateway:
 
     # -- pieces ----------------------------------------------------------------------------
     async def _maybe_read_form(self, scope: Scope, receive: Receive, route: Route
-                               ) -> tuple[Scope, Receive, bytes | bool | None]:
+                               ) -> tuple[Scope, Receive, bytes | ClientBodyError | None]:
         """For Open311 form POSTs: read the (small) body so its ``api_key`` field can be
         checked, then replay it to the upstream without that field (``Content-Length`` to
         match)."""
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         if not self.authenticator.needs_form_body(route, scope["method"], content_type):
             return scope, receive, None
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > min(MAX_FORM_FOR_AUTH, route.max_body_bytes):
-                return scope, receive, False
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        reader = ClientBody(receive, limit=min(MAX_FORM_FOR_AUTH, route.max_body_bytes),
+                            idle=self.settings.body_idle_timeout_seconds,
+                            total=self.settings.body_total_timeout_seconds)
+        try:
+            body = await reader.read()
+        except ClientBodyError as exc:
+            return scope, receive, exc
         forwarded = without_open311_key(body)
         if forwarded != body:
             length = str(len(forwarded)).encode()
@@ -374,6 +405,20 @@ class Gateway:
                                 (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
 
+    @staticmethod
+    async def _docs_asset(send: Send, path: str, request_id: str) -> None:
+        found = swagger.asset(path)
+        if found is None:
+            await send_problem(send, 404, "Not found", f"No route for {path}.",
+                               request_id=request_id)
+            return
+        content_type, payload = found
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", content_type),
+                                (b"content-length", str(len(payload)).encode()),
+                                (b"cache-control", b"public, max-age=31536000, immutable")]})
+        await send({"type": "http.response.body", "body": payload})
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -390,7 +435,10 @@ class Gateway:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _health(self, send: Send) -> None:
+    async def _service_health(self) -> dict[str, dict[str, Any]]:
+        """Every service's ``/health/ready``, checked at most once per
+        ``health_cache_seconds`` (callers meanwhile share the last answer, and concurrent
+        callers one check)."""
         async def probe(upstream: Upstream) -> tuple[str, dict[str, Any]]:
             assert self.session is not None
             try:
@@ -399,15 +447,59 @@ class Gateway:
                     body = await resp.json(content_type=None)
                     return upstream.name, {
                         "status": "ok" if resp.status == 200 else "unavailable",
-                        "checks": body.get("checks", {}),
-                        "circuit": self.breakers[upstream.name].state}
+                        "checks": body.get("checks", {})}
             except Exception as exc:
-                return upstream.name, {"status": "unavailable", "error": type(exc).__name__,
-                                       "circuit": self.breakers[upstream.name].state}
+                return upstream.name, {"status": "unavailable", "error": type(exc).__name__}
 
-        results = dict(await asyncio.gather(*(probe(u) for u in self.upstreams.values())))
+        async with self._health_lock:
+            cached = self._health_cache
+            if cached is not None and \
+                    time.monotonic() - cached[0] < self.settings.health_cache_seconds:
+                return cached[1]
+            results = dict(await asyncio.gather(*(probe(u) for u in self.upstreams.values())))
+            self._health_cache = (time.monotonic(), results)
+            return results
+
+    async def _health(self, scope: Scope, send: Send, request_id: str) -> None:
+        """``/health``, public: overall status and each service's ok/unavailable, nothing
+        more (the detail is at ``ADMIN_HEALTH``); limited per client address."""
+        policy = self.limit_settings.class_policy("health")
+        if policy is not None:
+            client = scope.get("client")
+            decision = await self.limiter.hit(caller_key(None, client[0] if client else None),
+                                              policy)
+            if not decision.allowed:
+                await send_problem(send, 429, "Too many requests",
+                                   f"Rate limit '{policy.name}' exceeded; try again in "
+                                   f"{decision.retry_after_seconds} s.", request_id=request_id,
+                                   headers=decision.headers())
+                return
+        results = await self._service_health()
         ok = all(r["status"] == "ok" for r in results.values())
-        await self._json(send, {"status": "ok" if ok else "degraded", "services": results},
+        await self._json(send, {"status": "ok" if ok else "degraded",
+                                "services": {name: {"status": r["status"]}
+                                             for name, r in results.items()}},
+                         status=200 if ok else 503, cache=b"no-store")
+
+    async def _admin_health(self, send: Send, principal: Principal, request_id: str,
+                            limit_headers: list[tuple[str, str]]) -> None:
+        """``ADMIN_HEALTH``: each service's checks, or the error that made it unavailable,
+        and its circuit breaker's state."""
+        if principal.is_anonymous:
+            await send_problem(send, 401, "Unauthorized", "Sign in as an admin.",
+                               request_id=request_id,
+                               headers=[*limit_headers, ("www-authenticate", BEARER_CHALLENGE)])
+            return
+        if not principal.has_role(Role.ADMIN):
+            await send_problem(send, 403, "Forbidden", "This needs the admin role.",
+                               request_id=request_id, headers=limit_headers)
+            return
+        results = await self._service_health()
+        ok = all(r["status"] == "ok" for r in results.values())
+        services = {name: {**r, "circuit": self.breakers[name].state.value}
+                    for name, r in results.items()}
+        await self._json(self._add_headers(send, limit_headers),
+                         {"status": "ok" if ok else "degraded", "services": services},
                          status=200 if ok else 503, cache=b"no-store")
 
 

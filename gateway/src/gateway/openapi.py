@@ -13,9 +13,9 @@ service's own ``notifyJwt`` scheme (HTTP bearer JWT) and Notify's error shape.
 Every operation also documents the errors the gateway itself answers before a request
 reaches a service (see ``main.Gateway``; problem+json, or Open311's error shape on Open311
 routes, as ``problems.send_error`` writes them): 400 for a dot segment in a path parameter,
-401/403 for refused credentials where the gateway authenticates, 413 for a body over the
-route's limit, 429 for a rate limit, 503 for an open circuit or an unreachable service and
-504 for one that timed out.
+401/403 for refused credentials where the gateway authenticates, 408 for a body that did not
+arrive in time, 413 for a body over the route's limit, 429 for a rate limit, 503 for an open
+circuit, an unreachable service or a full queue for it, and 504 for one that timed out.
 """
 
 from __future__ import annotations
@@ -157,9 +157,11 @@ def _gateway_problems(operation: dict[str, Any], route: Route, *, proxied: bool)
             {"WWW-Authenticate": {**_HEADER, "description": "The challenge."}})
         add(403, "Forbidden: the token carries no role this platform recognises")
     if "requestBody" in operation:
+        add(408, "Request timeout: the request body did not arrive in time")
         add(413, "Request body too large for this route")
     add(429, "Too many requests: a rate limit was reached", RATE_LIMIT_HEADERS)
-    add(503, "The service is unavailable (its circuit is open, or it could not be reached)",
+    add(503, "The service is unavailable (its circuit is open, it could not be reached, or "
+             "too many requests are waiting for it)",
         {"Retry-After": RATE_LIMIT_HEADERS["Retry-After"]})
     if proxied:
         add(504, "The service did not answer in time")
@@ -259,15 +261,3 @@ class Aggregator:
             else:  # only a complete document is cached
                 self._cached = (time.monotonic(), doc)
             return doc
-
-
-DOCS_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Milton Keynes digital platform API</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-</head><body><div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
-</body></html>
-"""

@@ -1,25 +1,38 @@
 """The streaming reverse proxy (aiohttp client: measured ~10x httpx's throughput here).
 
-Bodies are streamed both ways in chunks (never buffered whole); hop-by-hop headers are
-dropped; ``X-Forwarded-*`` and ``X-Request-ID`` are added; the W3C ``traceparent`` of the
-gateway's span is sent upstream so one trace runs from the gateway to the consumers.
+Bodies are streamed both ways in chunks (never buffered whole), except a request body of
+known length up to ``BodyPolicy.buffer_bytes`` (64 KiB), which is read whole before a
+connection upstream is taken; hop-by-hop headers are dropped; ``X-Forwarded-*`` and
+``X-Request-ID`` are added; the W3C ``traceparent`` of the gateway's span is sent upstream so
+one trace runs from the gateway to the consumers. An absolute ``Location`` (or
+``Content-Location``) naming an upstream's address is made relative to the gateway.
+
+Whose fault a failure is decides whether it counts against the upstream's circuit breaker
+(:class:`Outcome`): a client that stops sending its body gets a 408 after
+``BodyPolicy.idle_timeout`` (or ``total_timeout`` for the whole body) and is the client's;
+a full queue or the gateway's own lack of sockets is the gateway's (503 + ``Retry-After``);
+a connection broken before the client's whole body was sent gives no verdict. Only a
+failed connect, or a failure once the whole request was sent, counts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 import aiohttp
 from multidict import CIMultiDictProxy
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
+from gateway.admission import Overloaded, UpstreamQueue
 from gateway.problems import send_error
 from gateway.routes import AuthMode, Route, Upstream
 
@@ -69,49 +82,160 @@ def _connection_tokens(headers: CIMultiDictProxy[str]) -> frozenset[str]:
                      for t in v.split(","))
 
 
-class BodyTooLarge(Exception):
+class ClientBodyError(Exception):
+    """The client did not deliver its request body: none of this is the upstream's fault."""
+
+
+class BodyTooLarge(ClientBodyError):
     """The client sent more than the route accepts."""
 
 
-async def _body(receive: Receive, limit: int, counted: list[int]) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        chunk = message.get("body", b"")
-        if chunk:
-            counted[0] += len(chunk)
-            if counted[0] > limit:
-                raise BodyTooLarge
-            yield chunk
-        if not message.get("more_body", False):
-            return
+class BodyTimeout(ClientBodyError):
+    """The client stopped sending its body (idle too long) or took too long in all."""
+
+
+class ClientGone(ClientBodyError):
+    """The client disconnected before its body was complete."""
+
+
+class ClientBody:
+    """A request body as the client sends it, read under the route's size limit, an idle
+    time-out between pieces and a deadline for the whole body (counted from the first read:
+    a streamed body is read once a connection upstream is free). Records how it ended:
+    ``complete`` once the last piece arrived; ``error`` (a :class:`ClientBodyError`) when the
+    client failed to deliver, so a failure of the upstream request can be told apart from the
+    client's own (aiohttp wraps what the body iterator raises)."""
+
+    __slots__ = ("_receive", "complete", "deadline", "error", "idle", "limit", "size",
+                 "total")
+
+    def __init__(self, receive: Receive, *, limit: int, idle: float, total: float) -> None:
+        self._receive = receive
+        self.limit = limit
+        self.idle = idle
+        self.total = total
+        self.deadline: float | None = None
+        self.size = 0
+        self.complete = False
+        self.error: ClientBodyError | None = None
+
+    def _fail(self, error: ClientBodyError) -> ClientBodyError:
+        self.error = error
+        return error
+
+    async def _next(self) -> Message:
+        now = asyncio.get_running_loop().time()
+        if self.deadline is None:
+            self.deadline = now + self.total
+        timeout = min(self.idle, self.deadline - now)
+        try:
+            if timeout <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(timeout):
+                return await self._receive()
+        except TimeoutError:
+            raise self._fail(BodyTimeout()) from None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            message = await self._next()
+            if message["type"] == "http.disconnect":
+                raise self._fail(ClientGone())
+            chunk = message.get("body", b"")
+            self.size += len(chunk)
+            if self.size > self.limit:
+                raise self._fail(BodyTooLarge())
+            if not message.get("more_body", False):
+                self.complete = True
+            if chunk:
+                yield chunk
+            if self.complete:
+                return
+
+    async def read(self) -> bytes:
+        """The whole body (for small ones, read before a connection upstream is taken)."""
+        return b"".join([chunk async for chunk in self.chunks()])
+
+
+async def answer_client_body_error(send: Send, route: Route, path: str,
+                                   error: ClientBodyError, *, request_id: str,
+                                   headers: Sequence[tuple[str, str]] = (),
+                                   too_large: str | None = None) -> Outcome:
+    """413 for a body over the route's limit, 408 for one that did not arrive in time (in
+    the route's error shape, closing the connection: the rest of the body is not wanted),
+    nothing for a client that left. Always :attr:`Outcome.CLIENT_ERROR`."""
+    closing = [*headers, ("connection", "close")]
+    if isinstance(error, BodyTooLarge):
+        await send_error(send, route, path, 413, "Request body too large",
+                         too_large or f"This endpoint accepts at most {route.max_body_bytes} "
+                                      "bytes.", request_id=request_id, headers=closing)
+    elif isinstance(error, BodyTimeout):
+        await send_error(send, route, path, 408, "Request timeout",
+                         "The request body did not arrive in time.", request_id=request_id,
+                         headers=closing)
+    return Outcome.CLIENT_ERROR
 
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: Credentials the gateway has consumed; services get the signed assertion instead.
 GATEWAY_CREDENTIALS = frozenset({"authorization", "x-api-key"})
 UPSTREAM_FAILURE_STATUSES = frozenset({502, 503, 504})
+#: A connect that failed for want of the gateway's own resources (file descriptors, ports,
+#: buffers): the callers' load, not the service's health.
+LOCAL_CONNECT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL,
+                                  errno.ENOBUFS, errno.ENOMEM})
+#: Seconds a client is asked to wait after the gateway refused for want of capacity.
+BUSY_RETRY_AFTER = "1"
 
 
 class Outcome(StrEnum):
     OK = "ok"  # the upstream answered (any status but 502/503/504)
-    FAILED = "failed"  # no answer, a time-out, or 502/503/504: counts against the breaker
-    CLIENT_ERROR = "client-error"  # the client's fault (body too large); not the upstream's
+    #: it could not be reached, or it had the whole request and failed to answer in time,
+    #: or answered 502/503/504: counts against the breaker
+    FAILED = "failed"
+    CLIENT_ERROR = "client-error"  # the client's fault (body too large, too slow, gone)
+    #: the gateway had no capacity for the request (its queue for the upstream was full,
+    #: or its own sockets ran out): says nothing about the upstream
+    OVERLOADED = "overloaded"
+    #: the upstream connection broke before the whole request was sent: no verdict
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass(frozen=True)
+class BodyPolicy:
+    """How request bodies are read from clients (``GatewaySettings``)."""
+
+    #: bodies of known length up to this are read whole before a connection is taken
+    buffer_bytes: int = 64 * 1024
+    #: most seconds between two pieces of a body, and for a whole body
+    idle_timeout: float = 10.0
+    total_timeout: float = 120.0
 
 
 class Proxy:
     def __init__(self, session: aiohttp.ClientSession, tracer: trace.Tracer, *,
-                 retries: int = 2, retry_backoff: float = 0.05) -> None:
+                 retries: int = 2, retry_backoff: float = 0.05,
+                 connect_timeout: float = 2.0, bodies: BodyPolicy = BodyPolicy(),
+                 public_origins: Sequence[str] = ()) -> None:
         self.session = session
         self.tracer = tracer
         self.retries = retries
         self.retry_backoff = retry_backoff
+        self.connect_timeout = connect_timeout
+        self.bodies = bodies
+        #: absolute URL prefixes of the upstreams, rewritten out of ``Location``
+        self.internal_prefixes = tuple(sorted(
+            {p for origin in public_origins for p in _url_prefixes(origin)},
+            key=len, reverse=True))
 
     async def forward(self, scope: Scope, receive: Receive, send: Send, route: Route,
                       upstream: Upstream, *, add_request_headers: Sequence[tuple[str, str]] = (),
-                      add_response_headers: Sequence[tuple[str, str]] = ()) -> Outcome:
-        """Stream the request to ``upstream`` and its answer back; never raises."""
+                      add_response_headers: Sequence[tuple[str, str]] = (),
+                      queue: UpstreamQueue | None = None) -> Outcome:
+        """Stream the request to ``upstream`` and its answer back; never raises.
+
+        A small body of known length is read whole first; then a slot in ``queue`` (the
+        upstream's bounded queue) is taken for the time of the upstream request."""
         method = scope["method"]
         path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
@@ -134,74 +258,179 @@ class Proxy:
             out_headers = [(k, v) for k, v in headers if k not in ("traceparent", "tracestate")]
             out_headers += list(carrier.items())
             out_headers += list(add_request_headers)
-            has_body = any(k.lower() in (b"content-length", b"transfer-encoding")
-                           for k, _ in scope["headers"])
-            counted = [0]
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=2.0,
-                                            sock_read=route.timeout_seconds)
-            # Retried only when nothing can have reached the upstream: an idempotent method,
-            # no request body, and the connection itself failed.
-            retryable = route.retry_idempotent and method in IDEMPOTENT and not has_body
-            attempts = 1 + (self.retries if retryable else 0)
-            started = False
-            for attempt in range(1, attempts + 1):
-                data = _body(receive, route.max_body_bytes, counted) if has_body else None
+            length: str | None = None
+            chunked = False
+            for k, v in scope["headers"]:
+                name = k.lower()
+                if name == b"content-length":
+                    length = v.decode("latin-1")
+                elif name == b"transfer-encoding":
+                    chunked = True
+            body: ClientBody | None = None
+            payload: bytes | None = None
+            if length is not None or chunked:
+                body = ClientBody(receive, limit=route.max_body_bytes,
+                                  idle=self.bodies.idle_timeout,
+                                  total=self.bodies.total_timeout)
+                if not chunked and length is not None and length.isdigit() \
+                        and int(length) <= self.bodies.buffer_bytes:
+                    # Read whole before a connection is taken: a client that never finishes
+                    # a small upload holds nothing of the upstream's.
+                    try:
+                        payload = await body.read()
+                    except ClientBodyError as exc:
+                        return await answer_client_body_error(
+                            send, route, scope["path"], exc, request_id=request_id,
+                            headers=add_response_headers)
+            if queue is not None:
                 try:
-                    async with self.session.request(
-                        method, url, headers=out_headers, data=data, allow_redirects=False,
-                        timeout=timeout,
-                        skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-                    ) as resp:
-                        span.set_attribute("http.response.status_code", resp.status)
-                        drop = HOP_BY_HOP | _connection_tokens(resp.headers)
-                        response_headers = [
-                            (k.lower(), v) for k, v in resp.raw_headers
-                            if k.lower().decode("latin-1") not in drop
-                        ]
-                        response_headers.append((b"x-request-id", request_id.encode()))
-                        response_headers += extra_response
-                        await send({"type": "http.response.start", "status": resp.status,
-                                    "headers": response_headers})
-                        started = True
-                        async for chunk in resp.content.iter_chunked(CHUNK):
-                            await send({"type": "http.response.body", "body": chunk,
-                                        "more_body": True})
+                    await queue.acquire()
+                except Overloaded as exc:
+                    return await self._busy(send, route, scope["path"], upstream, request_id,
+                                            exc.reason, add_response_headers)
+            try:
+                return await self._send(scope, send, route, upstream, method, url,
+                                        out_headers, extra_response, body, payload,
+                                        request_id, add_response_headers, span)
+            finally:
+                if queue is not None:
+                    queue.release()
+
+    async def _send(self, scope: Scope, send: Send, route: Route, upstream: Upstream,
+                    method: str, url: URL, out_headers: list[tuple[str, str]],
+                    extra_response: list[tuple[bytes, bytes]], body: ClientBody | None,
+                    payload: bytes | None, request_id: str,
+                    add_response_headers: Sequence[tuple[str, str]],
+                    span: trace.Span) -> Outcome:
+        # aiohttp's pool is unbounded (the queue is the bound), so ``sock_connect`` times
+        # the TCP connect alone; ``sock_read`` runs once the whole request is sent.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout,
+                                        sock_read=route.timeout_seconds)
+        # Retried only when nothing can have reached the upstream: an idempotent method, no
+        # streamed request body, and the connection itself failed.
+        retryable = route.retry_idempotent and method in IDEMPOTENT and \
+            (body is None or payload is not None)
+        attempts = 1 + (self.retries if retryable else 0)
+        started = False
+        path = scope["path"]
+        for attempt in range(1, attempts + 1):
+            data: bytes | AsyncIterator[bytes] | None = (
+                payload if payload is not None else body.chunks() if body is not None
+                else None)
+            try:
+                async with self.session.request(
+                    method, url, headers=out_headers, data=data, allow_redirects=False,
+                    timeout=timeout,
+                    skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+                ) as resp:
+                    span.set_attribute("http.response.status_code", resp.status)
+                    drop = HOP_BY_HOP | _connection_tokens(resp.headers)
+                    response_headers = []
+                    for k, v in resp.raw_headers:
+                        name = k.lower()
+                        if name.decode("latin-1") in drop:
+                            continue
+                        if name in (b"location", b"content-location") and \
+                                self.internal_prefixes:
+                            v = self._public_location(v)
+                        response_headers.append((name, v))
+                    response_headers.append((b"x-request-id", request_id.encode()))
+                    response_headers += extra_response
+                    await send({"type": "http.response.start", "status": resp.status,
+                                "headers": response_headers})
+                    started = True
+                    async for chunk in resp.content.iter_chunked(CHUNK):
+                        await send({"type": "http.response.body", "body": chunk,
+                                    "more_body": True})
+                    await send({"type": "http.response.body", "body": b"",
+                                "more_body": False})
+                    return (Outcome.FAILED if resp.status in UPSTREAM_FAILURE_STATUSES
+                            else Outcome.OK)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                span.set_attribute("error.type", type(exc).__name__)
+                if body is not None and body.error is not None:  # the client's doing
+                    if started:
                         await send({"type": "http.response.body", "body": b"",
                                     "more_body": False})
-                        return (Outcome.FAILED if resp.status in UPSTREAM_FAILURE_STATUSES
-                                else Outcome.OK)
-                except BodyTooLarge:
-                    await send_error(send, route, scope["path"], 413,
-                                     "Request body too large",
-                                     f"This endpoint accepts at most {route.max_body_bytes}"
-                                     " bytes.", request_id=request_id,
-                                     headers=list(add_response_headers))
-                    return Outcome.CLIENT_ERROR
-                except aiohttp.ClientConnectorError as exc:
-                    # Could not connect at all: safe to try again for idempotent requests.
-                    span.set_attribute("error.type", type(exc).__name__)
+                        return Outcome.CLIENT_ERROR
+                    return await answer_client_body_error(
+                        send, route, path, body.error, request_id=request_id,
+                        headers=add_response_headers)
+                connect_failed = isinstance(exc, (aiohttp.ClientConnectorError,
+                                                  aiohttp.ConnectionTimeoutError))
+                if connect_failed:
+                    os_error = getattr(exc, "os_error", None)
+                    if getattr(os_error, "errno", None) in LOCAL_CONNECT_ERRNOS:
+                        return await self._busy(send, route, path, upstream, request_id,
+                                                "no local sockets", add_response_headers)
+                    # Nothing reached the upstream: safe to try again when idempotent.
                     if attempt < attempts:
                         await asyncio.sleep(self.retry_backoff * attempt)
                         continue
-                    return await self._unavailable(send, route, scope["path"], upstream,
-                                                   request_id, exc, started)
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    span.set_attribute("error.type", type(exc).__name__)
-                    return await self._unavailable(send, route, scope["path"], upstream,
-                                                   request_id, exc, started)
-            return Outcome.FAILED  # pragma: no cover - the loop always returns
+                elif body is not None and not body.complete:
+                    # Broken off while the client's body was still on its way: no verdict
+                    # on the upstream (counting it would let slow uploads open the breaker).
+                    return await self._unavailable(send, route, path, upstream, request_id,
+                                                   exc, started, Outcome.INCONCLUSIVE)
+                return await self._unavailable(send, route, path, upstream, request_id, exc,
+                                               started, Outcome.FAILED)
+        return Outcome.FAILED  # pragma: no cover - the loop always returns
+
+    def _public_location(self, value: bytes) -> bytes:
+        """An upstream's absolute ``Location`` made relative to the gateway (no internal
+        address leaves the gateway)."""
+        text = value.decode("latin-1")
+        lowered = text.lower()
+        for prefix in self.internal_prefixes:
+            if lowered.startswith(prefix):
+                rest = text[len(prefix):]
+                if not rest or rest[0] in "/?#":
+                    # one leading slash: "//host/..." would name another host
+                    return ("/" + rest.lstrip("/")).encode("latin-1")
+        return value
+
+    async def _busy(self, send: Send, route: Route, path: str, upstream: Upstream,
+                    request_id: str, reason: str,
+                    add_response_headers: Sequence[tuple[str, str]]) -> Outcome:
+        log.warning("upstream %s: request refused, gateway at capacity (%s)", upstream.name,
+                    reason)
+        await send_error(send, route, path, 503, "Upstream busy",
+                         f"The {upstream.name} service has too many requests waiting; "
+                         "try again shortly.", request_id=request_id,
+                         headers=[*add_response_headers, ("retry-after", BUSY_RETRY_AFTER)],
+                         upstream=upstream.name)
+        return Outcome.OVERLOADED
 
     async def _unavailable(self, send: Send, route: Route, path: str, upstream: Upstream,
-                           request_id: str, exc: BaseException, started: bool) -> Outcome:
+                           request_id: str, exc: BaseException, started: bool,
+                           outcome: Outcome) -> Outcome:
         if started:  # the status line is gone; all we can do is cut the body short
             log.warning("upstream %s broke off a response: %s", upstream.name,
                         type(exc).__name__)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-            return Outcome.FAILED
+            return outcome
         log.warning("upstream %s unavailable: %s", upstream.name, type(exc).__name__)
-        timed_out = isinstance(exc, TimeoutError)
+        timed_out = isinstance(exc, TimeoutError) and not isinstance(
+            exc, aiohttp.ConnectionTimeoutError)
         await send_error(send, route, path, 504 if timed_out else 503,
                          "Upstream timed out" if timed_out else "Upstream unavailable",
                          f"The {upstream.name} service did not answer.",
                          request_id=request_id, upstream=upstream.name)
-        return Outcome.FAILED
+        return outcome
+
+
+def _url_prefixes(base_url: str) -> list[str]:
+    """The lower-cased absolute URL prefixes an upstream at ``base_url`` may put in a
+    ``Location``: its base URL, and its origin with and without the default port."""
+    parsed = URL(base_url)
+    if not parsed.is_absolute() or not parsed.host:
+        return []
+    host = parsed.host.lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    scheme = parsed.scheme.lower()
+    origins = [f"{scheme}://{host}:{parsed.port}"]
+    if parsed.is_default_port():
+        origins.append(f"{scheme}://{host}")
+    base_path = parsed.path.rstrip("/")
+    return [o + base_path for o in origins] + ([*origins] if base_path else [])
