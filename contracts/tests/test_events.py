@@ -1,4 +1,4 @@
-"""The event and topic registries, naming rules and forward compatibility of event JSON."""
+"""The event lists and topic registry, naming rules and forward compatibility of event JSON."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from contracts import TOPICS, Event, UnknownEventType, all_events, dlq_name, event_class
 from contracts.citizen_services import ServicePublished
-from contracts.events import register
 from contracts.topics import all_topic_names, topic
 
 TYPE = re.compile(r"^uk\.gov\.milton-keynes\.(?P<context>[a-z][a-z0-9-]*)\."
@@ -76,16 +75,6 @@ def test_unknown_event_types_raise() -> None:
         event_class("uk.gov.milton-keynes.citizen-services.NoSuchThing.v1")
     with pytest.raises(LookupError):
         event_class("")
-
-
-def test_registering_a_second_class_for_a_type_fails() -> None:
-    class ServicePublishedAgain(ServicePublished):
-        pass
-
-    with pytest.raises(ValueError, match="registered twice"):
-        register(ServicePublishedAgain)
-    assert event_class(ServicePublished.event_type()) is ServicePublished
-    assert register(ServicePublished) is ServicePublished
 
 
 def test_dataschema_url() -> None:

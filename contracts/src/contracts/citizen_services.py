@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from contracts.events import Event, register
+from contracts.events import Event
 from contracts.topics import CATALOGUE_SERVICE, SERVICE_REQUEST
 
 
@@ -25,37 +25,29 @@ class _CatalogueEvent(Event):
     occurred_at: datetime
 
 
-@register
 class ServicePublished(_CatalogueEvent):
     """A catalogue entry became visible to citizens."""
 
-    event_name: ClassVar[str] = "ServicePublished"
     published_by: str | None = Field(default=None, description="Staff subject id, not a name.")
 
 
-@register
 class ServiceUpdated(_CatalogueEvent):
     """A catalogue entry's details changed."""
 
-    event_name: ClassVar[str] = "ServiceUpdated"
     changed_fields: list[str] = Field(default_factory=list)
     updated_by: str | None = None
 
 
-@register
 class ServiceSuspended(_CatalogueEvent):
     """A published entry was temporarily withdrawn."""
 
-    event_name: ClassVar[str] = "ServiceSuspended"
     reason: str | None = None
     suspended_by: str | None = None
 
 
-@register
 class ServiceRetired(_CatalogueEvent):
     """An entry was permanently withdrawn."""
 
-    event_name: ClassVar[str] = "ServiceRetired"
     reason: str | None = None
     retired_by: str | None = None
 
@@ -71,11 +63,9 @@ class _RequestEvent(Event):
     occurred_at: datetime
 
 
-@register
 class ServiceRequestSubmitted(_RequestEvent):
     """A citizen or partner reported a problem or asked for a service."""
 
-    event_name: ClassVar[str] = "ServiceRequestSubmitted"
     service_id: uuid.UUID
     citizen_id: str | None = Field(default=None, description="Subject id of the citizen, if any.")
     lat: float | None = None
@@ -83,11 +73,9 @@ class ServiceRequestSubmitted(_RequestEvent):
     address: str | None = None
 
 
-@register
 class ServiceRequestStatusChanged(_RequestEvent):
     """Staff changed a service request's status (FixMyStreet's extended statuses included)."""
 
-    event_name: ClassVar[str] = "ServiceRequestStatusChanged"
     previous_status: str
     citizen_id: str | None = None
     note: str | None = Field(
@@ -97,3 +85,14 @@ class ServiceRequestStatusChanged(_RequestEvent):
         default="internal", description="Who may read note: 'public' (the reporter, Open311, "
         "partners) or 'internal' (council staff only). A record without this field (from "
         "before it existed) is internal.")
+
+
+#: Every event this context publishes (``contracts.all_events()`` combines the contexts).
+EVENTS: tuple[type[Event], ...] = (
+    ServicePublished,
+    ServiceUpdated,
+    ServiceSuspended,
+    ServiceRetired,
+    ServiceRequestSubmitted,
+    ServiceRequestStatusChanged,
+)

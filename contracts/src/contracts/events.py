@@ -1,4 +1,4 @@
-"""The base class of every event and the registry of event types.
+"""The base class of every event.
 
 An event is a past-tense fact (``ServicePublished``), a pydantic model whose class variables
 name its CloudEvents ``type`` (which carries the major version), its topic and how to find the
@@ -8,6 +8,10 @@ Rules inside one major version: add optional fields only; never remove, rename o
 field; consumers ignore fields they do not know (``extra="ignore"``). A breaking change is a
 new class with ``major = 2`` and a new topic ``<context>.<aggregate>.v2``; the snapshot test
 in ``contracts/tests`` fails when this rule is broken.
+
+Which events exist is said once per context, in that module's ``EVENTS`` tuple; the package
+(``contracts/__init__.py``) combines them (``all_events``, ``event_class``). A test fails
+when an ``Event`` subclass is in no ``EVENTS``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ class Event(BaseModel):
 
     #: Bounded context that owns the event, e.g. ``citizen-services``.
     context: ClassVar[str]
-    #: Short name, the class name by convention (``ServicePublished``).
+    #: Short name: the class name (``ServicePublished``), set for every subclass.
     event_name: ClassVar[str]
     #: Major version; part of ``event_type`` and of the topic name.
     major: ClassVar[int] = 1
@@ -35,6 +39,14 @@ class Event(BaseModel):
     topic: ClassVar[str]
     #: Field holding the aggregate id: Kafka key and CloudEvents subject.
     aggregate_field: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "event_name" not in cls.__dict__:  # the class name, less a ``V<major>`` suffix
+            suffix = f"V{cls.major}"
+            name = cls.__name__
+            cls.event_name = name[:-len(suffix)] if cls.major > 1 and \
+                name.endswith(suffix) else name
 
     @classmethod
     def event_type(cls) -> str:
@@ -60,32 +72,3 @@ class Event(BaseModel):
 
 class UnknownEventType(LookupError):
     """A CloudEvents type that no contract defines (or a version nobody publishes)."""
-
-
-_REGISTRY: dict[str, type[Event]] = {}
-
-
-def register(cls: type[Event]) -> type[Event]:
-    """Class decorator adding an event to the registry (its type must be unique)."""
-    key = cls.event_type()
-    if key in _REGISTRY and _REGISTRY[key] is not cls:
-        raise ValueError(f"event type {key} registered twice")
-    _REGISTRY[key] = cls
-    return cls
-
-
-def event_class(event_type: str) -> type[Event]:
-    """The class for a CloudEvents type, or :class:`UnknownEventType`."""
-    # Import the modules that define events so the registry is complete.
-    from contracts import registry  # noqa: F401
-
-    try:
-        return _REGISTRY[event_type]
-    except KeyError:
-        raise UnknownEventType(event_type) from None
-
-
-def all_events() -> list[type[Event]]:
-    from contracts import registry  # noqa: F401
-
-    return sorted(_REGISTRY.values(), key=lambda c: c.event_type())

@@ -30,8 +30,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from contracts import all_events
 from contracts.envelope import CE_PREFIX, CONTENT_TYPE, SPEC_VERSION
-from contracts.events import SCHEMA_BASE, TYPE_PREFIX, Event, all_events
+from contracts.events import SCHEMA_BASE, TYPE_PREFIX, Event
 from contracts.topics import TOPICS, Topic
 
 JSONSchema = dict[str, Any]

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.events import Event, register
+from contracts.events import Event
 from contracts.topics import DEVICE_LOAN, ENROLMENT, OUTCOME, PROGRAMME, SESSION, VOUCHER
 
 
@@ -25,11 +25,9 @@ class _InclusionEvent(Event):
 
 # -- programmes ------------------------------------------------------------------------------
 
-@register
 class ProgrammePublished(_InclusionEvent):
     """A digital-inclusion programme opened to citizens."""
 
-    event_name: ClassVar[str] = "ProgrammePublished"
     topic: ClassVar[str] = PROGRAMME.name
     aggregate_field: ClassVar[str] = "programme_id"
 
@@ -43,11 +41,9 @@ class ProgrammePublished(_InclusionEvent):
 
 # -- sessions --------------------------------------------------------------------------------
 
-@register
 class SessionScheduled(_InclusionEvent):
     """Staff scheduled a session of a programme at a venue."""
 
-    event_name: ClassVar[str] = "SessionScheduled"
     topic: ClassVar[str] = SESSION.name
     aggregate_field: ClassVar[str] = "session_id"
 
@@ -59,12 +55,10 @@ class SessionScheduled(_InclusionEvent):
     capacity: int = Field(description="Places; enrolments beyond it are waitlisted.")
 
 
-@register
 class SessionReminderDue(_InclusionEvent):
     """A session starts within a day: remind its confirmed participants. Emitted once per
     session, however many scheduler instances run."""
 
-    event_name: ClassVar[str] = "SessionReminderDue"
     topic: ClassVar[str] = SESSION.name
     aggregate_field: ClassVar[str] = "session_id"
 
@@ -85,7 +79,6 @@ class SessionReminderDue(_InclusionEvent):
 
 
 
-@register
 class SessionCancelled(_InclusionEvent):
     """Staff cancelled a session before it started: every confirmed and waitlisted enrolment
     in it was cancelled too (nobody is promoted). This is the event that tells the affected
@@ -93,7 +86,6 @@ class SessionCancelled(_InclusionEvent):
     ``cancelled_by`` = ``session-cancelled``, for bookkeeping only. Emitted once per
     session."""
 
-    event_name: ClassVar[str] = "SessionCancelled"
     topic: ClassVar[str] = SESSION.name
     aggregate_field: ClassVar[str] = "session_id"
 
@@ -140,35 +132,27 @@ class _EnrolmentEvent(_InclusionEvent):
     venue_postcode: str | None = None
 
 
-@register
 class EnrolmentConfirmed(_EnrolmentEvent):
     """A participant got a place in a session."""
 
-    event_name: ClassVar[str] = "EnrolmentConfirmed"
 
 
-@register
 class EnrolmentWaitlisted(_EnrolmentEvent):
     """The session was full: the participant is on its waitlist, in arrival order."""
 
-    event_name: ClassVar[str] = "EnrolmentWaitlisted"
     waitlist_position: int = Field(description="1 = next to be offered a place.")
 
 
-@register
 class WaitlistPromoted(_EnrolmentEvent):
     """A place came free and the first participant on the waitlist got it."""
 
-    event_name: ClassVar[str] = "WaitlistPromoted"
     freed_by_enrolment_id: uuid.UUID | None = Field(
         default=None, description="The cancelled enrolment whose place this is.")
 
 
-@register
 class EnrolmentCancelled(_EnrolmentEvent):
     """A confirmed or waitlisted enrolment was cancelled (by the citizen or by staff)."""
 
-    event_name: ClassVar[str] = "EnrolmentCancelled"
     previous_status: str = Field(description="confirmed or waitlisted.")
     cancelled_by: str = Field(description="citizen, staff, erasure (the participant asked "
                                           "for their data to be erased) or session-cancelled "
@@ -191,38 +175,30 @@ class _DeviceLoanEvent(_InclusionEvent):
     due_at: datetime
 
 
-@register
 class DeviceLoaned(_DeviceLoanEvent):
     """A device was lent to a participant until ``due_at``."""
 
-    event_name: ClassVar[str] = "DeviceLoaned"
     programme_id: uuid.UUID | None = None
 
 
-@register
 class DeviceReturned(_DeviceLoanEvent):
     """A lent device came back."""
 
-    event_name: ClassVar[str] = "DeviceReturned"
     condition: str = Field(description="good, fair, poor or broken.")
     was_overdue: bool
 
 
-@register
 class DeviceReturnOverdue(_DeviceLoanEvent):
     """A lent device was not back by its due date (emitted once per loan)."""
 
-    event_name: ClassVar[str] = "DeviceReturnOverdue"
 
 
 # -- data-SIM vouchers -----------------------------------------------------------------------
 
-@register
 class VoucherAllocated(_InclusionEvent):
     """A data-SIM voucher from a programme's stock went to a participant (never twice: one
     voucher per participant and programme). The voucher code itself is not in the event."""
 
-    event_name: ClassVar[str] = "VoucherAllocated"
     topic: ClassVar[str] = VOUCHER.name
     aggregate_field: ClassVar[str] = "voucher_id"
 
@@ -250,12 +226,10 @@ class EdsScores(BaseModel):
     being_safe_and_legal: int
 
 
-@register
 class OutcomeRecorded(_InclusionEvent):
     """An Essential Digital Skills self-assessment was recorded for a participant, at the
     start of a programme (baseline) or after it (follow-up)."""
 
-    event_name: ClassVar[str] = "OutcomeRecorded"
     topic: ClassVar[str] = OUTCOME.name
     aggregate_field: ClassVar[str] = "outcome_id"
 
@@ -264,3 +238,21 @@ class OutcomeRecorded(_InclusionEvent):
     participant_id: uuid.UUID = Field(description="The inclusion service's participant id.")
     stage: str = Field(description="baseline or follow-up.")
     scores: EdsScores
+
+
+#: Every event this context publishes (``contracts.all_events()`` combines the contexts).
+EVENTS: tuple[type[Event], ...] = (
+    ProgrammePublished,
+    SessionScheduled,
+    SessionReminderDue,
+    SessionCancelled,
+    EnrolmentConfirmed,
+    EnrolmentWaitlisted,
+    WaitlistPromoted,
+    EnrolmentCancelled,
+    DeviceLoaned,
+    DeviceReturned,
+    DeviceReturnOverdue,
+    VoucherAllocated,
+    OutcomeRecorded,
+)

@@ -11,16 +11,14 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from contracts.events import Event, register
+from contracts.events import Event
 from contracts.topics import NOTIFICATION
 
 
-@register
 class NotificationStatusChanged(Event):
     """A notification moved to a new delivery status (GOV.UK Notify's status names)."""
 
     context: ClassVar[str] = "notifications"
-    event_name: ClassVar[str] = "NotificationStatusChanged"
     topic: ClassVar[str] = NOTIFICATION.name
     aggregate_field: ClassVar[str] = "notification_id"
 
@@ -40,3 +38,9 @@ class NotificationStatusChanged(Event):
     source_event_id: str | None = Field(default=None,
                                         description="The event that caused it, if any.")
     occurred_at: datetime
+
+
+#: Every event this context publishes (``contracts.all_events()`` combines the contexts).
+EVENTS: tuple[type[Event], ...] = (
+    NotificationStatusChanged,
+)

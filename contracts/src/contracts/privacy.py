@@ -17,17 +17,15 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from contracts.events import Event, register
+from contracts.events import Event
 from contracts.topics import CITIZEN_ERASURE
 
 
-@register
 class CitizenErasureRequested(Event):
     """A citizen asked for their data to be erased (UK GDPR article 17). Each service
     erases or pseudonymises what it keeps about them, keeping counts and public facts."""
 
     context: ClassVar[str] = "privacy"
-    event_name: ClassVar[str] = "CitizenErasureRequested"
     topic: ClassVar[str] = CITIZEN_ERASURE.name
     aggregate_field: ClassVar[str] = "citizen_id"
 
@@ -37,3 +35,9 @@ class CitizenErasureRequested(Event):
     requested_by: str = Field(description="citizen (through their own account) or staff (on "
                                           "the citizen's request).")
     occurred_at: datetime = Field(description="When the request was taken (UTC).")
+
+
+#: Every event this context publishes (``contracts.all_events()`` combines the contexts).
+EVENTS: tuple[type[Event], ...] = (
+    CitizenErasureRequested,
+)
