@@ -8,6 +8,10 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# pytest-xdist workers (each starts its own Kafka, PostgreSQL and Redis when its tests need
+# them; a file's tests stay on one worker). Many tests wait on Kafka and the network, so two
+# overlap well even on two busy cores.
+TEST_WORKERS ?= 2
 
 .PHONY: help run test lint typecheck bench contracts setup uv sync kafka-jars postgres redis clean
 
@@ -43,7 +47,7 @@ run: setup
 	@$(PY) -m mkinfra.devstack
 
 test: setup postgres redis
-	@start=$$(date +%s); $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@start=$$(date +%s); $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	  echo "[make test] the suite took $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
 lint: sync

@@ -64,3 +64,41 @@ def test_search_filters_pages_and_caching(client: TestClient,
                                  headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.headers["etag"] == etag
     assert anonymous_client.get(url, params={"size": 0}).status_code == 422
+
+
+
+def test_a_word_search_on_a_read_session_keeps_its_index_only_setting(
+        new_postgres_database: Any) -> None:
+    """PostgreSQL: reads are autocommit, where ``SET LOCAL`` would be ignored (with only a
+    warning) and a common word would go back to scanning every row; the search gets a
+    transaction of its own for it, and leaves none open. (SQLite searches its FTS5 index.)"""
+    import asyncio
+
+    from citizen_services.application import search
+    from citizen_services.config import Settings
+    from citizen_services.main import create_app
+    from servicekit.db import Database
+    from servicekit.testing import STAFF, identity_headers
+
+    settings = Settings(database_url=new_postgres_database("citizen_services"),
+                        messaging_enabled=False, environment="test", seed_data=False)
+    with TestClient(create_app(settings), headers=identity_headers(*STAFF)) as client:
+        published(client, name="Pay council tax", keywords=["council tax"])
+
+    async def run() -> tuple[int, list[str], bool]:
+        db = Database(settings.database_url)
+        notices: list[str] = []
+        try:
+            async with db.read_session() as s:
+                raw = (await (await s.connection()).get_raw_connection()).driver_connection
+                raw.add_log_listener(lambda _c, m: notices.append(str(m)))
+                found = await search.find_services(
+                    session=s, query=search.SearchServices(q="council tax"))
+                return found.total, notices, raw.is_in_transaction()
+        finally:
+            await db.dispose()
+
+    total, notices, open_transaction = asyncio.run(run())
+    assert total == 1
+    assert notices == []  # "SET LOCAL can only be used in transaction blocks" before
+    assert not open_transaction

@@ -17,8 +17,10 @@ SQLAlchemy wrote (``"phone": "`` — a string, not null, is a channel offered).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -138,6 +140,7 @@ async def find_services(*, session: AsyncSession, query: SearchServices) -> Sear
     postgres = session.get_bind().dialect.name == "postgresql"
     conditions: list[Any] = [col(CatalogueService.status) == query.status.value]
     rank: Any = None
+    index_only = False
     words = _WORD.findall(query.q or "")
     if words:
         if postgres:
@@ -149,8 +152,9 @@ async def find_services(*, session: AsyncSession, query: SearchServices) -> Sear
             # The planner prices ``@@`` at one cheap operator per row, so for a common word
             # (a quarter of the catalogue) it picks a sequential scan matching every row's
             # tsvector: 17 ms at 10,000 entries, against 2-4 ms reading the GIN index. For
-            # this transaction only, make it use the index.
-            await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            # this transaction only, make it use the index (reads are autocommit: the
+            # search then gets a transaction of its own, see below).
+            index_only = True
         else:
             match = " ".join('"' + w.replace('"', "") + '"*' for w in words)
             fts = sa.table("catalogue_service_fts", sa.column("rowid"), sa.column("rank"))
@@ -190,11 +194,33 @@ async def find_services(*, session: AsyncSession, query: SearchServices) -> Sear
     else:
         page = (sa.select(CatalogueService, *extra).where(where).order_by(*order, key)
                 .offset(offset).limit(query.size))
-    rows = (await session.execute(page)).all()
-    if rows:
-        return SearchResult(items=[row[0] for row in rows], total=int(rows[0][1]),
-                            catalogue_version=int(rows[0][2]))
-    # An empty page (no match, or past the end): the subqueries had no row to ride on.
-    empty = (await session.execute(sa.select(total.scalar_subquery(),
-                                             version.scalar_subquery()))).one()
-    return SearchResult(items=[], total=int(empty[0]), catalogue_version=int(empty[1]))
+    async with _index_scans(session, index_only):
+        rows = (await session.execute(page)).all()
+        if rows:
+            return SearchResult(items=[row[0] for row in rows], total=int(rows[0][1]),
+                                catalogue_version=int(rows[0][2]))
+        # An empty page (no match, or past the end): the subqueries had no row to ride on.
+        empty = (await session.execute(sa.select(total.scalar_subquery(),
+                                                 version.scalar_subquery()))).one()
+        return SearchResult(items=[], total=int(empty[0]), catalogue_version=int(empty[1]))
+
+
+@contextlib.asynccontextmanager
+async def _index_scans(session: AsyncSession, wanted: bool) -> AsyncIterator[None]:
+    """PostgreSQL: no sequential scans for the block (``SET LOCAL``). A read session is in
+    autocommit mode, where ``SET LOCAL`` would do nothing (each statement is its own
+    transaction): there the block runs in a transaction of its own, rolled back after."""
+    if not wanted:
+        yield
+        return
+    conn = await session.connection()
+    driver = (await conn.get_raw_connection()).driver_connection
+    own = driver is not None and not driver.is_in_transaction()
+    if own:
+        await conn.exec_driver_sql("BEGIN")
+    try:
+        await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        yield
+    finally:
+        if own:
+            await conn.exec_driver_sql("ROLLBACK")
