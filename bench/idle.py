@@ -10,6 +10,8 @@ that starts the platform, here this benchmark; it is not measured.)
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import tempfile
 import time
@@ -39,7 +41,8 @@ def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="mk-bench-idle-") as tmp:
         stack = DevStack(Path(tmp))
         try:
-            stack.start()
+            with open(Path(tmp) / "devstack.out", "w") as out, contextlib.redirect_stdout(out):
+                stack.start()  # its banner and progress lines go to a file
             groups: dict[str, int] = {}
             if stack.broker is not None and stack.broker.pid is not None:
                 groups["kafka"] = os.getpgid(stack.broker.pid)
@@ -55,7 +58,8 @@ def run() -> dict[str, float]:
             shares = {name: (group_cpu_seconds(g) - before[name]) / elapsed
                       for name, g in groups.items()}
         finally:
-            stack.stop()
+            with contextlib.redirect_stdout(io.StringIO()):
+                stack.stop()
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
