@@ -111,8 +111,43 @@ def run_wrk(wrk: str, url: str, headers: dict[str, str], *, duration: int, threa
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
                         r"timeout (\d+)", out)
     return {"rps": rps, "ok_rps": ok_rps, "p50": lat["50"], "p95": lat["95"],
-            "p99": lat["99"], "errors": errors,
+            "p99": lat["99"], "errors": errors, "requests": requests,
             "socket_errors": float(sum(int(g) for g in sockets.groups())) if sockets else 0.0}
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, from ``/proc/<pid>/stat``."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # after "(comm)", which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14, 15)
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time of every live process in process group ``pgid`` (a service and any worker
+    processes it started)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == pgid:  # field 5: the process group
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
 
 
 class Processes:
@@ -122,6 +157,8 @@ class Processes:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self._procs: list[subprocess.Popen[bytes]] = []
+        #: module -> pid of each service started by :meth:`service` (for its CPU time)
+        self.pids: dict[str, int] = {}
         self._log = open(tmp / "services.log", "ab")  # noqa: SIM115
 
     def start(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -134,7 +171,7 @@ class Processes:
     def service(self, module: str, env: dict[str, str], *, port: int) -> str:
         """Start ``python -m module`` (``env`` carries its port setting); its base URL once
         ``/health/live`` answers."""
-        self.start(["-m", module], env)
+        self.pids[module] = self.start(["-m", module], env).pid
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/health/live")
         return url
@@ -154,7 +191,7 @@ class Processes:
         gw_env.update({f"GATEWAY_{name}_URL": url for name, url in upstreams.items()})
         gw_env.update({f"GATEWAY_LIMIT_{name.upper()}": v for name, v in (limits or {}).items()})
         gw_env.update({"GATEWAY_PORT": str(port), "GATEWAY_LOG_LEVEL": "WARNING"})
-        self.start(["-m", "gateway"], gw_env)
+        self.pids["gateway"] = self.start(["-m", "gateway"], gw_env).pid
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/openapi.json")
         return url, creds

@@ -18,7 +18,7 @@ from bench import _procs
 from bench._procs import Processes, ensure_wrk, request_json
 from mkinfra._proc import free_port
 
-DURATION = int(os.environ.get("BENCH_GATEWAY_SECONDS", "10"))
+DURATION = int(os.environ.get("BENCH_GATEWAY_SECONDS", "5"))
 CONNECTIONS = 32
 THREADS = 2
 

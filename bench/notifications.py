@@ -11,15 +11,23 @@ client's tokens are (one per request, identical within a second).
 
 (a) accepted: at a steady 50/s (Notify's 3,000 a minute per key type), open loop — each
     request is timed from when it was due, so a slow answer cannot hide the ones queued
-    behind it — p50/p95/p99, direct to the service and through the gateway; then maximum
-    throughput with wrk (32 connections). Goal: p95 < 20 ms at 50/s.
+    behind it — p50/p95/p99, direct to the service and through the gateway. Goal: p95 <
+    20 ms at 50/s. Then the maximum with wrk (16 connections, ``BENCH_NOTIFICATIONS_MAX_
+    SECONDS``, 5 s each), alternating the same service's ``GET /health/live``, posts direct
+    and posts through the gateway. Goal: accepted/s through the gateway >= 0.15x the
+    service's ``/health/live`` requests/s in the same run. The service's CPU time per
+    request (``/proc``) is printed beside each: it includes the delivery workers sending
+    what was accepted, as they would deployed.
 (b) delivered: after the backlog has drained, N emails (``BENCH_NOTIFICATIONS_EMAILS``,
     5,000) are queued in one transaction through the API's own ``send_notification``
     (rendered, stored ``created``, an outbox event each), one more is posted to the API so
     its commit wakes the worker, and the clock runs from that commit until the sink holds
-    all of them. Goal: >= 200 emails/s. Then, for comparison, N more are posted to the API
-    (16 at a time, direct) and timed from the first post until the sink holds them all
-    (accepting and delivering at once, in one process).
+    all of them. Baseline, same run, same sink: a bare aiosmtplib loop sending N copies of
+    a message the service delivered (same size, a fresh Message-ID each: the sink names its
+    files by it) over as many reused connections as the service's
+    ``delivery_concurrency``, timed the same way. Goal: >= 0.5x the bare loop. Then, for
+    comparison, N more are posted to the API (16 at a time, direct) and timed from the
+    first post until the sink holds them all (accepting and delivering at once).
 
 Rate limits: the maximum-throughput phase is far over Notify's 3,000 a minute, and every
 phase sends with the same key, so the run raises the limits rather than spreading the load
@@ -47,17 +55,19 @@ from typing import Any
 import aiohttp
 import jwt
 
-from bench import _infra
-from bench._procs import ROOT, Processes, ensure_wrk, run_wrk
+from bench import _infra, _report
+from bench._procs import ROOT, Processes, cpu_seconds, ensure_wrk, run_wrk
 from mkinfra._proc import free_port, terminate_group
 
 STEADY_RATE = 50.0  # 3,000 a minute
-STEADY_SECONDS = float(os.environ.get("BENCH_NOTIFICATIONS_STEADY_SECONDS", "20"))
-MAX_SECONDS = int(os.environ.get("BENCH_NOTIFICATIONS_MAX_SECONDS", "10"))
+STEADY_SECONDS = float(os.environ.get("BENCH_NOTIFICATIONS_STEADY_SECONDS", "10"))
+MAX_SECONDS = int(os.environ.get("BENCH_NOTIFICATIONS_MAX_SECONDS", "5"))
 EMAILS = int(os.environ.get("BENCH_NOTIFICATIONS_EMAILS", "5000"))
 DRAIN_SECONDS = float(os.environ.get("BENCH_NOTIFICATIONS_DRAIN_SECONDS", "180"))
 DATABASE = os.environ.get("BENCH_NOTIFICATIONS_DATABASE", "postgresql")
-MAX_CONNECTIONS = 32
+MAX_CONNECTIONS = 16
+ACCEPT_GOAL = 0.15  # accepted/s through the gateway, against /health/live's requests/s
+DELIVERY_GOAL = 0.5  # delivered/s, against a bare aiosmtplib loop's
 LIMIT = "1000000/60s"
 PATH = "/v2/notifications/email"
 
@@ -228,6 +238,50 @@ async def delivery_from_queue(db_url: str, base: str, api_key: str, template_id:
             "emails_per_s": delivered / elapsed}
 
 
+async def bare_smtp(port: int, maildir: Path, sample: bytes, *, emails: int,
+                    concurrency: int, timeout: float) -> dict[str, Any]:
+    """The baseline: ``emails`` copies of ``sample`` (a message the service delivered, each
+    with a fresh Message-ID of the same length) sent with aiosmtplib over ``concurrency``
+    reused connections; timed until the sink holds them all."""
+    import re
+    import uuid
+
+    import aiosmtplib
+
+    head, sep, rest = sample.partition(b"\r\n\r\n")
+    found = re.search(rb"(?im)^Message-ID:[ \t]*<([^>]*)>", head)
+    assert found, "the sample has no Message-ID"
+    width = len(found.group(1))
+
+    def message(n: int) -> bytes:
+        mid = f"{n}.{uuid.uuid4().hex}".ljust(width, "0")[:max(width, 34)].encode()
+        return head[:found.start(1)] + mid + head[found.end(1):] + sep + rest
+
+    messages = [message(n) for n in range(emails)]  # built before the clock starts
+    before = sink_count(maildir)
+    queue = iter(messages)
+    start = time.perf_counter()
+
+    async def sender() -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
+        await client.connect()
+        try:
+            for raw in queue:
+                await client.sendmail("bench@example.org", ["resident@example.com"], raw)
+        finally:
+            client.close()
+
+    await asyncio.gather(*(sender() for _ in range(concurrency)))
+    deadline = start + timeout
+    while (delivered := sink_count(maildir) - before) < emails:
+        if time.perf_counter() > deadline:
+            break
+        await asyncio.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    return {"emails": emails, "delivered": delivered, "seconds": elapsed,
+            "emails_per_s": delivered / elapsed, "size": len(messages[0])}
+
+
 async def wait_drained(base: str, tokens: Tokens, timeout: float) -> bool:
     """Until no email is pending (created or sending), as Notify's API tells."""
     deadline = time.perf_counter() + timeout
@@ -298,18 +352,33 @@ def run() -> dict[str, Any]:
               flush=True)
         results["steady_direct"] = steady_at(direct)
         results["steady_gateway"] = steady_at(gateway)
-        print(f"  (a) maximum: wrk -c{MAX_CONNECTIONS} -d{MAX_SECONDS}s POST {PATH}",
-              flush=True)
-        script = wrk_script(tokens, template_id, 2 * MAX_SECONDS + 120)
-        for name, base in (("max_direct", direct), ("max_gateway", gateway)):
-            results[name] = run_wrk(wrk, base + PATH, {}, connections=MAX_CONNECTIONS,
-                                    duration=MAX_SECONDS, script=script)
+        print(f"  (a) maximum: wrk -c{MAX_CONNECTIONS} -d{MAX_SECONDS}s: GET /health/live, "
+              f"POST {PATH} direct, through the gateway", flush=True)
+        script = wrk_script(tokens, template_id, 4 * MAX_SECONDS + 120)
+        pid = procs.pids["notifications"]
+        for name, base, path, lua in (("health", direct, "/health/live", None),
+                                      ("max_direct", direct, PATH, script),
+                                      ("max_gateway", gateway, PATH, script)):
+            cpu = cpu_seconds(pid)
+            results[name] = run_wrk(wrk, base + path, {}, connections=MAX_CONNECTIONS,
+                                    duration=MAX_SECONDS, script=lua)
+            results[name]["cpu_us"] = ((cpu_seconds(pid) - cpu) * 1e6
+                                       / max(1.0, results[name]["requests"]))
         print("  waiting for the backlog to be delivered …", flush=True)
         results["drained"] = asyncio.run(wait_drained(direct, tokens, DRAIN_SECONDS))
         print(f"  (b) delivery: {EMAILS} emails queued in one transaction", flush=True)
         results["queued"] = asyncio.run(delivery_from_queue(
             db_url, direct, creds["NOTIFY_API_KEY"], template_id, maildir, emails=EMAILS,
             timeout=DRAIN_SECONDS))
+        print(f"  (b) baseline: {EMAILS} emails, bare aiosmtplib, same sink", flush=True)
+        sample = next(maildir.glob("*.eml")).read_bytes()
+        from notifications.config import Settings
+
+        concurrency = Settings().delivery_concurrency
+        results["bare"] = asyncio.run(bare_smtp(smtp_port, maildir, sample, emails=EMAILS,
+                                                concurrency=concurrency,
+                                                timeout=DRAIN_SECONDS))
+        results["bare"]["concurrency"] = concurrency
         print(f"  (b) delivery: {EMAILS} emails posted to the API", flush=True)
         results["delivery"] = asyncio.run(delivery(direct, tokens, template_id, maildir,
                                                    emails=EMAILS, first=sent + 1,
@@ -337,8 +406,13 @@ def _print(r: dict[str, Any]) -> None:
               f"gateway {sg['failures']} {sg['failure_statuses']}")
     # wrk's Requests/sec counts refusals too; accepted/s is the 2xx answers' rate.
     ratio = mg["ok_rps"] / md["ok_rps"] if md["ok_rps"] else float("nan")
+    h = r["health"]
+    print(row(f"/health/live ({MAX_CONNECTIONS} conn.): req/s", f"{h['ok_rps']:.0f}", "")
+          + f"   CPU {h['cpu_us']:.0f} us/request")
     print(row(f"maximum ({MAX_CONNECTIONS} conn.): accepted/s", f"{md['ok_rps']:.0f}",
-              f"{mg['ok_rps']:.0f}") + f"   ratio {ratio:.2f}x")
+              f"{mg['ok_rps']:.0f}") + f"   gateway/direct {ratio:.2f}x")
+    print(row("maximum: service CPU us/request", f"{md['cpu_us']:.0f}",
+              f"{mg['cpu_us']:.0f}") + "   (delivery included)")
     print(row("maximum: p50 / p95 / p99 ms", f"{md['p50']:.0f}/{md['p95']:.0f}/{md['p99']:.0f}",
               f"{mg['p50']:.0f}/{mg['p95']:.0f}/{mg['p99']:.0f}"))
     if md["errors"] or mg["errors"]:
@@ -346,6 +420,10 @@ def _print(r: dict[str, Any]) -> None:
     if md["socket_errors"] or mg["socket_errors"]:
         print(f"  maximum: socket errors direct {md['socket_errors']:.0f}, "
               f"gateway {mg['socket_errors']:.0f}")
+    accept = mg["ok_rps"] / h["ok_rps"] if h["ok_rps"] else float("nan")
+    _report.goal("notifications", f"Notify accepted/s (gateway) >= {ACCEPT_GOAL}x health",
+                 f"{accept:.3f}x ({mg['ok_rps']:.0f} / {h['ok_rps']:.0f}/s)",
+                 accept >= ACCEPT_GOAL and not mg["errors"])
     d = r["delivery"]
     if not r["drained"]:
         print(f"  the backlog was not delivered within {DRAIN_SECONDS:.0f} s")
@@ -356,6 +434,15 @@ def _print(r: dict[str, Any]) -> None:
                else "NOT met")
     print(f"  (b) queued: {q['delivered']} of {q['emails']} emails in the sink in "
           f"{q['seconds']:.1f} s: {q['emails_per_s']:.0f} emails/s (goal >= 200: {verdict})")
+    b = r["bare"]
+    print(f"  (b) bare aiosmtplib ({b['concurrency']} connections, {b['size']} bytes a "
+          f"message): {b['delivered']} of {b['emails']} in {b['seconds']:.1f} s: "
+          f"{b['emails_per_s']:.0f} emails/s")
+    ratio_b = q["emails_per_s"] / b["emails_per_s"] if b["emails_per_s"] else float("nan")
+    _report.goal("notifications", f"delivered/s >= {DELIVERY_GOAL}x bare aiosmtplib",
+                 f"{ratio_b:.2f}x ({q['emails_per_s']:.0f} / {b['emails_per_s']:.0f}/s)",
+                 None if not r["drained"] else
+                 q["delivered"] == q["emails"] and ratio_b >= DELIVERY_GOAL)
     print(f"  (b) via the API: {d['delivered']} of {d['emails']} emails in the sink in "
           f"{d['seconds']:.1f} s: {d['emails_per_s']:.0f} emails/s; accepted at "
           f"{d['accepted_per_s']:.0f}/s, {d['delivered_while_accepting']} delivered meanwhile,"

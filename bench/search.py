@@ -19,6 +19,12 @@ gateway (the halves' means are printed):
   gateway's cost, not queueing on 2 cores; **goal p95 <= 15 ms through the gateway**;
 * repeat reads: the same searches with ``If-None-Match`` (each answers 304).
 
+Baseline, same run: the SQL the service runs for each search (``find_services`` on the
+service's own read session, in-process, statements and parameters captured as they reach the
+driver), run straight through asyncpg, one connection, rotating over the same 48 searches, in
+two halves around the one-connection HTTP measurement. **Goal: the service's p95 (direct,
+one connection) <= 2x the SQL's p95 through asyncpg** (the database's own cost is the floor).
+
 ``BENCH_SEARCH_SECONDS`` (default 10) bounds each measurement; loopback only.
 """
 
@@ -38,6 +44,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import _report
 from bench._infra import create_database, postgres
 from bench._procs import Processes, ensure_wrk, run_wrk
 from mkinfra._proc import free_port
@@ -47,6 +54,7 @@ ENTRIES = 10_000
 CONNECTIONS = 16
 THREADS = 2
 GOAL_P95_MS = 15.0
+GOAL_SQL_RATIO = 2.0
 
 AREAS = [
     "Bletchley", "Wolverton", "Newport Pagnell", "Olney", "Stony Stratford", "Woburn Sands",
@@ -157,6 +165,76 @@ def searches() -> list[str]:
     return ["/api/v1/services?" + urllib.parse.urlencode(q) for q in queries]
 
 
+def _query(path: str) -> Any:
+    """The search a path asks for, as the API builds it."""
+    from citizen_services.application import search
+
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query))
+    return search.SearchServices(
+        q=q.get("q"), group=q.get("group"),
+        channel=search.Channel(q["channel"]) if "channel" in q else None,
+        lgsl=int(q["lgsl"]) if "lgsl" in q else None,
+        sort=search.Sort(q.get("sort", "relevance")), page=int(q.get("page", "1")))
+
+
+async def _captured_sql(url: str, paths: list[str]) -> list[list[tuple[str, tuple[Any, ...]]]]:
+    """For each path, the statements (and parameters) the service's search sends to the
+    driver: ``find_services`` on a read session of the service's own ``Database``."""
+    from sqlalchemy import event
+
+    from citizen_services.application import search
+    from servicekit.db import Database
+
+    db = Database(url)
+    captured: list[tuple[str, tuple[Any, ...]]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                executemany: bool) -> None:
+        captured.append((statement, tuple(parameters or ())))
+
+    event.listen(db.read_engine.sync_engine, "before_cursor_execute", capture)
+    out: list[list[tuple[str, tuple[Any, ...]]]] = []
+    try:
+        for path in paths:
+            captured.clear()
+            async with db.read_session() as session:
+                await search.find_services(session=session, query=_query(path))
+            out.append(list(captured))
+    finally:
+        await db.dispose()
+    return out
+
+
+async def _asyncpg_latency(url: str, statements: list[list[tuple[str, tuple[Any, ...]]]],
+                           seconds: float) -> list[float]:
+    """One connection, one search at a time, rotating: each search's statements in turn
+    (autocommit, as the service's read engine). Milliseconds per search."""
+    import time
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    conn = await asyncpg.connect(host=u.host, port=u.port, user=u.username,
+                                 password=u.password, database=u.database)
+    for name in ("json", "jsonb"):  # as SQLAlchemy's asyncpg dialect sends them
+        await conn.set_type_codec(name, schema="pg_catalog", encoder=lambda v: v,
+                                  decoder=lambda v: v, format="text")
+    times: list[float] = []
+    try:
+        deadline = time.perf_counter() + seconds
+        i = random.randrange(len(statements))
+        while time.perf_counter() < deadline:
+            i = (i + 1) % len(statements)
+            t0 = time.perf_counter()
+            for sql, params in statements[i]:
+                await conn.fetch(sql, *params)
+            times.append((time.perf_counter() - t0) * 1000)
+    finally:
+        await conn.close()
+    return times
+
+
 def _lua(paths: list[str], etags: dict[str, str] | None = None) -> str:
     entries = ",\n".join(
         "{" + json.dumps(p) + ", " + json.dumps((etags or {}).get(p, "")) + "}" for p in paths)
@@ -235,8 +313,18 @@ def run() -> dict[str, dict[str, float]]:
                 sides = [("direct", cs), ("gateway", gw)]
                 results.update(_alternating(wrk, sides, "", script=plain,
                                             threads=THREADS, connections=CONNECTIONS))
+                sql = asyncio.run(_captured_sql(url, paths))
+                half = max(2, DURATION // 2)
+                asyncio.run(_asyncpg_latency(url, sql, 1))  # warm-up
+                times = asyncio.run(_asyncpg_latency(url, sql, half))
                 results.update(_alternating(wrk, sides, "_latency", script=plain,
                                             threads=1, connections=1))
+                times += asyncio.run(_asyncpg_latency(url, sql, half))
+                results["asyncpg_latency"] = {
+                    "ok_rps": len(times) / (2 * half), "p50": _pct(times, 50),
+                    "p95": _pct(times, 95), "p99": _pct(times, 99), "errors": 0.0,
+                    "socket_errors": 0.0,
+                    "statements": sum(len(s) for s in sql) / len(sql)}
                 results.update(_alternating(wrk, sides, "_304", script=conditional,
                                             threads=THREADS, connections=CONNECTIONS))
             finally:
@@ -262,6 +350,12 @@ def _alternating(wrk: str, sides: list[tuple[str, str]], suffix: str, **kw: Any
             for name, rs in runs.items()}
 
 
+def _pct(values: list[float], p: float) -> float:
+    from bench._infra import percentile
+
+    return percentile(values, p)
+
+
 def _print(r: dict[str, dict[str, float]]) -> None:
     print(f"  {'':<40}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     rows = [(f"search, {CONNECTIONS} connections", ""), ("search, 1 connection", "_latency"),
@@ -271,13 +365,25 @@ def _print(r: dict[str, dict[str, float]]) -> None:
             m = r[name + suffix]  # req/s: 2xx/3xx answers only
             print(f"  {label + ' (' + name + ')':<40}{m['ok_rps']:>8.0f}{m['p50']:>9.2f}"
                   f"{m['p95']:>9.2f}{m['p99']:>9.2f}")
+        if suffix == "_latency":
+            m = r["asyncpg_latency"]
+            print(f"  {'same SQL via asyncpg, 1 connection':<40}{m['ok_rps']:>8.0f}"
+                  f"{m['p50']:>9.2f}{m['p95']:>9.2f}{m['p99']:>9.2f}"
+                  f"   ({m['statements']:.1f} statements a search)")
     ratio = r["gateway"]["ok_rps"] / r["direct"]["ok_rps"]
     lat = r["gateway_latency"]
     p95 = lat["p95"]
     # A fast refusal (429, 5xx) or an unanswered request would flatter the percentiles.
     met = p95 <= GOAL_P95_MS and lat["errors"] == 0 and lat["socket_errors"] == 0
-    print(f"  gateway / direct throughput {ratio:.2f}x; gateway p95 (1 connection) "
-          f"{p95:.2f} ms (goal <= {GOAL_P95_MS:.0f} ms: {'met' if met else 'NOT met'})")
+    print(f"  gateway / direct throughput {ratio:.2f}x")
+    _report.goal("search", f"search p95 through the gateway (1 conn.) <= {GOAL_P95_MS:.0f} ms",
+                 f"{p95:.1f} ms", met)
+    direct, sql = r["direct_latency"], r["asyncpg_latency"]
+    x = direct["p95"] / sql["p95"]
+    _report.goal("search", f"search p95 (direct, 1 conn.) <= {GOAL_SQL_RATIO:.0f}x its SQL "
+                 "via asyncpg", f"{x:.2f}x ({direct['p95']:.1f} / {sql['p95']:.1f} ms)",
+                 x <= GOAL_SQL_RATIO and direct["errors"] == 0
+                 and direct["socket_errors"] == 0)
     errors = sum(m["errors"] for m in r.values())
     if errors:
         print(f"  non-2xx/3xx responses: {errors:.0f}")

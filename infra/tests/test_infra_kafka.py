@@ -81,6 +81,14 @@ def test_server_properties_single_node(tmp_path: Path) -> None:
     assert props["log.dirs"] == str(tmp_path / "logs")
 
 
+def test_server_properties_idle_controller_writes_rarely(tmp_path: Path) -> None:
+    """No no-op metadata record every 500 ms (the default): an idle broker stays idle."""
+    props = dict(
+        line.split("=", 1) for line in server_properties(tmp_path, 19092, 19093).splitlines()
+    )
+    assert int(props["metadata.max.idle.interval.ms"]) >= 10_000
+
+
 def test_cluster_id_shape() -> None:
     cid = new_cluster_id()
     assert len(cid) == 22 and not cid.startswith("-")

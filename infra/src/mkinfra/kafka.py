@@ -234,6 +234,11 @@ def server_properties(
         # (DUPLICATE_BROKER_REGISTRATION) until then: a short session makes restarts fast.
         "broker.heartbeat.interval.ms": "500",
         "broker.session.timeout.ms": str(session_timeout_ms),
+        # The active controller appends a no-op record to the metadata log every 500 ms by
+        # default (KIP-835: quorum health metrics), which the broker then replays: the
+        # largest part of an idle single-node broker's CPU (measured 2.7% of a core, 2.1%
+        # with them off). Every 10 s keeps the signal for a long-lived dev broker.
+        "metadata.max.idle.interval.ms": "10000",
     }
     return "".join(f"{k}={v}\n" for k, v in props.items())
 

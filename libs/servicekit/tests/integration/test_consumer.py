@@ -214,6 +214,26 @@ async def test_the_same_record_delivered_twice_has_one_effect(
     assert await effects(db, tag) == 1
 
 
+async def test_an_idle_consumer_asks_rarely_yet_handles_a_new_event_at_once(
+        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    """An idle consumer's fetch waits seconds on the broker (few requests, little idle CPU),
+    but a record arriving meanwhile answers that fetch at once: no added latency."""
+    consumer = make_consumer(db, kafka_bootstrap, recording_handler(tag))
+    await consumer.start()
+    try:
+        await produce(kafka_bootstrap, [good_record(tag, 0)])
+        await eventually(lambda: _eq(effects(db, tag), 1), timeout=60)
+        assert consumer._consumer is not None
+        assert consumer._consumer._fetcher._fetch_max_wait_ms >= 2000
+        await asyncio.sleep(1.5)  # idle: a long fetch is waiting on the broker
+        t0 = asyncio.get_running_loop().time()
+        await produce(kafka_bootstrap, [good_record(tag, 1)])
+        await eventually(lambda: _eq(effects(db, tag), 2), timeout=30, interval=0.02)
+        assert asyncio.get_running_loop().time() - t0 < 1.5
+    finally:
+        await consumer.stop()
+
+
 async def _eq(coro, expected: int) -> bool:  # type: ignore[no-untyped-def]
     return await coro == expected
 

@@ -90,3 +90,37 @@ async def test_relay_retries_while_kafka_is_unreachable_and_keeps_rows(
         assert relay.kafka_ok is False
     finally:
         await relay.stop()
+
+
+async def test_without_an_exporter_the_relay_sends_the_stored_trace_context(
+        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    """No span processor: the publish span would be dropped, so the relay skips it and the
+    record carries the request's own traceparent (trace id and span id) as stored."""
+    from opentelemetry import context, trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    from servicekit.telemetry import RecordWhenExported
+
+    sampler = RecordWhenExported()
+    provider = TracerProvider(sampler=sampler)
+    sampler.provider = provider
+    request_span = SpanContext(trace_id=0x1234 << 64 | 0xABCD, span_id=0x5678,
+                               is_remote=False, trace_flags=TraceFlags(0))
+    token = context.attach(trace.set_span_in_context(NonRecordingSpan(request_span)))
+    try:
+        await write_events(db, [published(uuid.uuid4(), tag, 1)])
+    finally:
+        context.detach(token)
+    start = await end_offsets(kafka_bootstrap, CATALOGUE_SERVICE.name)
+    relay = OutboxRelay(db, bootstrap_servers=kafka_bootstrap, service_name="test",
+                        tracer_provider=provider)
+    await relay.start()
+    try:
+        await eventually(lambda: _zero(pending(db)), timeout=20, message="outbox not drained")
+    finally:
+        await relay.stop()
+    [record] = await read_topic(kafka_bootstrap, CATALOGUE_SERVICE.name, start=start, count=1,
+                                predicate=lambda r: tag.encode() in r.value)
+    traceparent = header_map(record.headers)["traceparent"]
+    assert traceparent == f"00-{request_span.trace_id:032x}-{request_span.span_id:016x}-00"

@@ -53,6 +53,10 @@ from servicekit.redact import scrub
 log = logging.getLogger(__name__)
 
 
+#: How long an idle consumer's fetch waits on the broker (see ``_connect``).
+FETCH_MAX_WAIT_MS = 5000
+
+
 class PermanentError(Exception):
     """Raised by a handler when retrying cannot succeed: the record goes straight to the DLQ."""
 
@@ -185,7 +189,10 @@ class EventConsumer:
             # A fetch waits on the broker until a record arrives (then answers at once), so
             # this bounds only how often an idle consumer asks: 100 ms was 10 requests a
             # second per consumer, the largest part of an idle platform's CPU (broker too).
-            fetch_max_wait_ms=500,
+            # It adds no latency: aiokafka sends one fetch per broker for all assigned
+            # partitions once the previous records are consumed, and any partition's new
+            # record answers it.
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             max_poll_interval_ms=300_000,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
