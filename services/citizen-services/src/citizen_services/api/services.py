@@ -34,9 +34,16 @@ from citizen_services.application import catalogue, search
 from citizen_services.domain.catalogue import ServiceStatus
 from citizen_services.persistence.tables import CatalogueService
 from servicekit.app import problem_responses
-from servicekit.deps import DatabaseDep, ReadSessionDep, UowDep
+from servicekit.db import Database
+from servicekit.deps import ReadSessionDep, UowDep
 from servicekit.errors import DomainError, Forbidden
-from servicekit.identity import CurrentPrincipal, Principal, Role, StaffPrincipal
+from servicekit.identity import (
+    CurrentPrincipal,
+    Principal,
+    Role,
+    StaffPrincipal,
+    get_principal,
+)
 from servicekit.uow import UnitOfWork
 
 router = APIRouter(prefix="/api/v1/services", tags=["catalogue"])
@@ -147,10 +154,12 @@ class _EntryView:
 
 @router.get("/{service_id}", response_model=ServicePublic, summary="Read a catalogue entry",
             responses={200: {"headers": LIST_HEADERS}, 304: NOT_MODIFIED})
-async def read_service(service_id: uuid.UUID, db: DatabaseDep, request: Request,
-                       principal: CurrentPrincipal) -> Response:
+async def read_service(service_id: uuid.UUID, request: Request) -> Response:
     # Entries are read far more often than they change: the rendered entry is kept until
     # the database next changes (servicekit.readcache), so a read or a 304 is a lookup.
+    # (No dependencies: each costs more than the lookup; the caller is only asked about
+    # when the entry is not published.)
+    db: Database = request.app.state.runtime.db
     cache = db.read_cache("catalogue-entry")
     view: _EntryView | None = cache.get(service_id)
     if view is None:
@@ -161,7 +170,8 @@ async def read_service(service_id: uuid.UUID, db: DatabaseDep, request: Request,
                           etag=f'"{service.version}"',
                           body=ServicePublic.model_validate(service).model_dump_json().encode())
         cache.put(service_id, view, generation)
-    if not view.published and not principal.has_role(Role.STAFF, Role.ADMIN):
+    if not view.published and not (await get_principal(request)).has_role(Role.STAFF,
+                                                                           Role.ADMIN):
         raise catalogue.ServiceNotFound(f"No service with id {service_id}.")
     headers = {"ETag": view.etag,
                "Cache-Control": ENTRY_CACHE_CONTROL if view.published else PRIVATE}
