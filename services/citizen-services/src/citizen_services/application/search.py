@@ -75,7 +75,8 @@ class SearchServices:
 
 @dataclass(frozen=True)
 class SearchResult:
-    items: list[CatalogueService]
+    #: Rows of ``catalogue_service`` (each column an attribute, as on the model).
+    items: list[Any]
     total: int
     #: :func:`catalogue_version` as of the search (read in the same statement).
     catalogue_version: int
@@ -90,7 +91,7 @@ async def catalogue_version(*, session: AsyncSession) -> int:
 
 
 async def search_services(*, session: AsyncSession,
-                          query: SearchServices) -> tuple[list[CatalogueService], int]:
+                          query: SearchServices) -> tuple[list[Any], int]:
     """One page of matching entries and how many match in all."""
     result = await find_services(session=session, query=query)
     return result.items, result.total
@@ -180,7 +181,11 @@ async def find_services(*, session: AsyncSession, query: SearchServices) -> Sear
     total: Any = sa.select(sa.func.count()).select_from(CatalogueService).where(where)
     version: Any = sa.select(sa.literal_column("version")).select_from(
         sa.table("catalogue_state")).where(sa.literal_column("id") == 1)
-    extra = (total.scalar_subquery(), version.scalar_subquery())
+    extra = (total.scalar_subquery().label("mk_total"),
+             version.scalar_subquery().label("mk_catalogue_version"))
+    # Core rows, not ORM objects: a page is read and serialised, never changed, and
+    # building ORM instances cost more than the query (columns read as attributes).
+    entry = CatalogueService.__table__  # type: ignore[attr-defined]
     offset = (query.page - 1) * query.size
     key = col(CatalogueService.id)
     if rank is not None and query.sort is Sort.RELEVANCE:
@@ -189,16 +194,16 @@ async def find_services(*, session: AsyncSession, query: SearchServices) -> Sear
         hits = (sa.select(key.label("id"), rank.label("rank"), name.label("name"))
                 .where(where).order_by(rank.desc(), name, key).offset(offset)
                 .limit(query.size).subquery("hits"))
-        page = (sa.select(CatalogueService, *extra).join(hits, hits.c.id == key)
+        page = (sa.select(entry, *extra).join(hits, hits.c.id == key)
                 .order_by(hits.c.rank.desc(), hits.c.name, hits.c.id))
     else:
-        page = (sa.select(CatalogueService, *extra).where(where).order_by(*order, key)
+        page = (sa.select(entry, *extra).where(where).order_by(*order, key)
                 .offset(offset).limit(query.size))
     async with _index_scans(session, index_only):
         rows = (await session.execute(page)).all()
         if rows:
-            return SearchResult(items=[row[0] for row in rows], total=int(rows[0][1]),
-                                catalogue_version=int(rows[0][2]))
+            return SearchResult(items=list(rows), total=int(rows[0].mk_total),
+                                catalogue_version=int(rows[0].mk_catalogue_version))
         # An empty page (no match, or past the end): the subqueries had no row to ride on.
         empty = (await session.execute(sa.select(total.scalar_subquery(),
                                                  version.scalar_subquery()))).one()
