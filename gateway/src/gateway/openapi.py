@@ -235,7 +235,7 @@ class Aggregator:
     async def _fetch(self, upstream: Upstream) -> dict[str, Any] | None:
         try:
             async with self.session.get(upstream.base_url + "/openapi.json",
-                                        timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                                        timeout=aiohttp.ClientTimeout(total=15)) as resp:
                 if resp.status == 200:
                     data: dict[str, Any] = await resp.json(content_type=None)
                     return data

@@ -126,6 +126,9 @@ def create_service_app(
             runtime.workers = list(workers(runtime))
             for worker in runtime.workers:
                 await worker.start()
+        # Build the OpenAPI document now, not on the first /openapi.json (the gateway's
+        # aggregated document fetches it with a time-out; building it takes a CPU-second).
+        app.openapi()
         log.info("%s started", settings.service_name)
         try:
             yield

@@ -193,7 +193,8 @@ class Database:
 
     def _after_commit(self, session: Session) -> None:
         work: set[str] = session.info.pop(WORK_KEY, None) or set()
-        session.info.pop(CHANGED_KEY, None)
+        if session.info.pop(CHANGED_KEY, None):
+            self.changes.changed_here()  # this process's caches: at once, not on NOTIFY
         for tables, listener in list(self._commit_listeners):
             if tables is not None and tables.isdisjoint(work):
                 continue

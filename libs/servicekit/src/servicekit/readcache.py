@@ -12,8 +12,12 @@ is visible:
 * **PostgreSQL**: every write transaction of :class:`~servicekit.db.Database` that changed
   rows sends ``NOTIFY servicekit_changed`` (delivered at commit); one listening connection
   per process bumps the generation. While that connection is down the cache is bypassed
-  (every lookup misses), and it is emptied when the listener is back. Replicas see a change
-  within the notification's delivery time (well under a millisecond here).
+  (every lookup misses), and it is emptied when the listener is back. The process that
+  committed empties its own caches at once; *other* processes when the notification
+  arrives, asynchronously: well under a millisecond here when idle, longer on a saturated
+  machine. So on PostgreSQL another replica may answer from the old version for that
+  moment after a commit (as any HTTP cache would); a write never trusts it (``If-Match``
+  is checked against the database).
 
 Only cache what a commit invalidates; never anything that depends on the caller beyond what
 the key says.
@@ -112,6 +116,10 @@ class ChangeWatch:
             backoff = min(backoff * 2, 5.0)
 
     def _notified(self, *_args: Any) -> None:
+        self._generation += 1
+
+    def changed_here(self) -> None:
+        """This process committed a change: its own caches are stale at once."""
         self._generation += 1
 
     async def stop(self) -> None:
