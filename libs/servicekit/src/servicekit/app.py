@@ -73,6 +73,7 @@ def create_service_app(
     subscriptions: Mapping[type[Event], Handler] | None = None,
     consumer_group: str | None = None,
     workers: Callable[[ServiceRuntime], Sequence[Worker]] | None = None,
+    read_caches: bool = False,
     on_startup: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = (),
     openapi_tags: list[dict[str, Any]] | None = None,
 ) -> FastAPI:
@@ -80,7 +81,7 @@ def create_service_app(
     metrics = ServiceMetrics(settings.service_name)
     tracer_provider = make_tracer_provider(settings.service_name,
                                            settings.otel_exporter_otlp_endpoint)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, read_caches=read_caches)
     if settings.otel_exporter_otlp_endpoint:  # a span per statement only when exported
         instrument_sqlalchemy(db.engine.sync_engine, tracer_provider)
     runtime = ServiceRuntime(settings=settings, db=db, metrics=metrics,

@@ -102,7 +102,11 @@ def async_url(url: str) -> str:
 class Database:
     """One engine and session factory per service process."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 20) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 20,
+                 read_caches: bool = False) -> None:
+        """``read_caches``: this service uses :meth:`read_cache`. On PostgreSQL every write
+        transaction that changes rows then sends a ``NOTIFY`` (a round trip) so the other
+        processes' caches empty; without it no read cache holds anything on PostgreSQL."""
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         # hide_parameters: SQL errors must not carry personal data into logs.
@@ -138,7 +142,8 @@ class Database:
         event.listen(session_class, "do_orm_execute", _record_core_insert)
         event.listen(session_class, "after_commit", self._after_commit)
         event.listen(session_class, "after_soft_rollback", _forget_work)
-        if self.is_postgres:
+        self.read_caches = read_caches
+        if self.is_postgres and read_caches:
             event.listen(session_class, "before_commit", _notify_change)
         #: Moves whenever any process commits a change; what read caches are checked with.
         self.changes = readcache.ChangeWatch(self)

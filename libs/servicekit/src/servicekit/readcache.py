@@ -61,7 +61,7 @@ class ChangeWatch:
     def generation(self) -> int | None:
         if self.db.is_sqlite:
             return self._sqlite_generation()
-        return self._generation if self._listening else None
+        return self._generation if self._listening else None  # not started: nothing kept
 
     # -- SQLite ----------------------------------------------------------------------------
     def _sqlite_generation(self) -> int | None:
@@ -82,7 +82,7 @@ class ChangeWatch:
 
     # -- PostgreSQL ------------------------------------------------------------------------
     async def start(self) -> None:
-        if self.db.is_postgres and self._task is None:
+        if self.db.is_postgres and self.db.read_caches and self._task is None:
             self._task = asyncio.create_task(self._listen(), name="servicekit-changes")
 
     async def _listen(self) -> None:

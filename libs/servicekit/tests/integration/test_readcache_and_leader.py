@@ -24,11 +24,12 @@ async def _write(db: Database, tag: str) -> None:
 
 async def test_a_commit_in_another_process_empties_the_cache(db: Database,
                                                              database_url: str) -> None:
-    other = Database(database_url)
+    watched = Database(database_url, read_caches=True)  # a service that uses read caches
+    other = Database(database_url, read_caches=True)
     try:
-        await db.changes.start()
+        await watched.changes.start()
         await other.changes.start()
-        cache = db.read_cache("test")
+        cache = watched.read_cache("test")
 
         async def watching() -> bool:
             return cache.generation() is not None
@@ -37,7 +38,7 @@ async def test_a_commit_in_another_process_empties_the_cache(db: Database,
         cache.put("k", "v1", cache.generation())
         assert cache.get("k") == "v1"
 
-        async with db.read_session() as s:  # reading changes nothing
+        async with watched.read_session() as s:  # reading changes nothing
             await s.execute(sa.select(effect_table))
         assert cache.get("k") == "v1"
 
@@ -56,10 +57,21 @@ async def test_a_commit_in_another_process_empties_the_cache(db: Database,
         assert cache.get("k") is None
     finally:
         await other.dispose()
+        await watched.dispose()
 
 
 async def _moved(cache, generation) -> bool:  # type: ignore[no-untyped-def]
     return cache.generation() != generation
+
+
+async def test_without_read_caches_postgresql_keeps_nothing(db: Database) -> None:
+    """A service that did not ask for read caches sends no NOTIFY on PostgreSQL, so its
+    caches must not keep anything there (they could not learn of other processes' writes);
+    on SQLite the data version needs no help."""
+    await db.changes.start()
+    cache = db.read_cache("test")
+    cache.put("k", "v", cache.generation())
+    assert (cache.get("k") is None) == db.is_postgres
 
 
 async def test_one_leader_at_a_time_and_a_fast_hand_over(db: Database,

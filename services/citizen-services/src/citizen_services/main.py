@@ -30,4 +30,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS or None,
         on_startup=[seed],
+        # catalogue entries are read from a cache emptied by any commit (api/services.py)
+        read_caches=True,
     )
