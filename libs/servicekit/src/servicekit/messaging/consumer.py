@@ -14,6 +14,14 @@ For each record, in partition order:
 4. Offsets are committed manually, after processing. A crash re-delivers the uncommitted
    records, which the inbox then skips.
 
+Offsets are committed in the background, never before the records' transaction committed:
+a partition's next offset is handed to a committer task once its transaction is done, and
+the loop fetches the next batch meanwhile (a commit is a round trip to the group coordinator;
+awaited between batches it held every partition up). Offsets handed over while a commit is
+on its way are coalesced into the next one. A failed commit makes the loop reconnect, as an
+awaited one did; stopping flushes what is pending before leaving the group. A crash before
+the commit reaches the broker re-delivers those records, which the inbox absorbs.
+
 For throughput, a fetched batch of one partition is first tried in a single transaction
 (one inbox row and one span per record, effects committed together); if any record must be
 dead-lettered or any handler fails, nothing of it commits and the batch is processed record
@@ -149,6 +157,11 @@ class EventConsumer:
         self._stopping = asyncio.Event()
         self.connected = False
         self._positions: dict[TopicPartition, int] = {}
+        #: Processed (their transaction committed), not yet committed to Kafka.
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._commit_wake = asyncio.Event()
+        self._committer: asyncio.Task[None] | None = None
+        self._commit_error: BaseException | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -170,6 +183,18 @@ class EventConsumer:
         consumer, self._consumer = self._consumer, None
         producer, self._dlq_producer = self._dlq_producer, None
         self.connected = False
+        committer, self._committer = self._committer, None
+        if committer is not None:
+            committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await committer
+        if consumer is not None and self._uncommitted:
+            # what was processed goes to Kafka before leaving the group (best effort: what
+            # does not is re-delivered to whoever gets the partition, and the inbox skips it)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._commit_pending(consumer), timeout=10)
+        self._uncommitted.clear()
+        self._commit_error = None
         if consumer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(consumer.stop(), timeout=10)
@@ -212,6 +237,10 @@ class EventConsumer:
                 await producer.stop()
             raise
         self._consumer, self._dlq_producer = consumer, producer
+        self._uncommitted.clear()
+        self._commit_error = None
+        self._committer = asyncio.create_task(self._commit_loop(consumer),
+                                              name=f"{self.group_id}-offsets")
         self.connected = True
         log.info("consumer %s subscribed to %s", self.group_id, ",".join(self.topics))
         return consumer
@@ -232,6 +261,8 @@ class EventConsumer:
                 for result in results:
                     if isinstance(result, BaseException):
                         raise result
+                if self._commit_error is not None:
+                    raise self._commit_error
                 self._record_lag(consumer)
                 backoff = self.backoff_initial
             except asyncio.CancelledError:
@@ -250,8 +281,7 @@ class EventConsumer:
         if len(records) > 1 and not self._stopping.is_set():
             done, failed = await self._process_batch(records)
             if done:
-                await consumer.commit({tp: records[done - 1].offset + 1})
-                self._positions[tp] = records[done - 1].offset + 1
+                self._done(tp, records[done - 1].offset + 1)
                 records = records[done:]
                 if not records:
                     return
@@ -267,13 +297,41 @@ class EventConsumer:
                 last_done = record.offset
         finally:
             if last_done is not None:
-                await consumer.commit({tp: last_done + 1})
-                self._positions[tp] = last_done + 1
+                self._done(tp, last_done + 1)
             if last_done is None or last_done != records[-1].offset:
                 # Unfinished records must be fetched again, not skipped.
                 next_offset = records[0].offset if last_done is None else last_done + 1
                 with contextlib.suppress(Exception):
                     consumer.seek(tp, next_offset)
+
+    def _done(self, tp: TopicPartition, next_offset: int) -> None:
+        """Records of ``tp`` before ``next_offset`` are processed and their transaction has
+        committed: their offset may now be committed (by the committer task)."""
+        self._positions[tp] = next_offset
+        self._uncommitted[tp] = next_offset
+        self._commit_wake.set()
+
+    async def _commit_loop(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit handed-over offsets, coalescing those that arrive during a commit."""
+        while True:
+            await self._commit_wake.wait()
+            self._commit_wake.clear()
+            try:
+                await self._commit_pending(consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._commit_error = exc  # the loop reconnects (see _run)
+                return
+
+    async def _commit_pending(self, consumer: AIOKafkaConsumer) -> None:
+        offsets = dict(self._uncommitted)
+        if not offsets:
+            return
+        await consumer.commit(offsets)
+        for tp, offset in offsets.items():  # keep what was handed over meanwhile
+            if self._uncommitted.get(tp) == offset:
+                del self._uncommitted[tp]
 
     def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
         if not self.metrics:
