@@ -324,3 +324,40 @@ async def _true(value: bool) -> bool:
 
 async def _equals(awaitable, expected) -> bool:  # type: ignore[no-untyped-def]
     return await awaitable == expected
+
+
+async def test_a_slow_partition_does_not_hold_another_partition_up(
+        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    """Each partition is processed by a task of its own while the loop fetches on: a record
+    on another partition is handled while one partition's handler is still busy."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: the slow transaction holds the lock")
+    slow_started = asyncio.Event()
+    record = recording_handler(tag)
+
+    async def handle(ev: ServicePublished, ctx: MessageContext) -> None:
+        if ev.slug == tag and ev.service_code.endswith("-slow"):
+            slow_started.set()
+            await asyncio.sleep(5)
+        await record(ev, ctx)
+
+    consumer = make_consumer(db, kafka_bootstrap, handle)
+    await consumer.start()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        slow = event(tag, 0).model_copy(update={"service_code": f"{tag}-slow"})
+        env = Envelope(source=SOURCE, type=slow.event_type(), subject=slow.aggregate_id)
+        await producer.send_and_wait(TOPIC, value=slow.to_json(), key=b"a", partition=0,
+                                     headers=env.to_headers())
+        await asyncio.wait_for(slow_started.wait(), timeout=60)
+        t0 = asyncio.get_running_loop().time()
+        key, value, headers = good_record(tag, 1)
+        await producer.send_and_wait(TOPIC, value=value, key=key, partition=1,
+                                     headers=headers)
+        await eventually(lambda: _equals(effects(db, tag), 1), timeout=30, interval=0.02)
+        assert asyncio.get_running_loop().time() - t0 < 4  # the slow one sleeps 5 s
+        await eventually(lambda: _equals(effects(db, tag), 2), timeout=30)
+    finally:
+        await producer.stop()
+        await consumer.stop()

@@ -25,7 +25,10 @@ the commit reaches the broker re-delivers those records, which the inbox absorbs
 For throughput, a fetched batch of one partition is first tried in a single transaction
 (one inbox row and one span per record, effects committed together); if any record must be
 dead-lettered or any handler fails, nothing of it commits and the batch is processed record
-by record as above. Partitions are processed side by side.
+by record as above. Partitions are processed side by side, each by a task of its own: the
+loop fetches again while they work, so one partition's transaction holds no other partition
+up. A partition's next batch waits for its previous one (order holds) and is dropped, to be
+fetched again, if that one did not finish; at most one batch waits behind another.
 
 The consumer's span continues the producer's trace (W3C ``traceparent`` header).
 """
@@ -162,6 +165,8 @@ class EventConsumer:
         self._commit_wake = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
         self._commit_error: BaseException | None = None
+        #: Per partition: the task processing its batch, and at most one waiting behind it.
+        self._partition_tasks: dict[TopicPartition, list[asyncio.Task[bool]]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -183,6 +188,13 @@ class EventConsumer:
         consumer, self._consumer = self._consumer, None
         producer, self._dlq_producer = self._dlq_producer, None
         self.connected = False
+        tasks = [t for ts in self._partition_tasks.values() for t in ts]
+        self._partition_tasks.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         committer, self._committer = self._committer, None
         if committer is not None:
             committer.cancel()
@@ -247,22 +259,30 @@ class EventConsumer:
 
     # -- the loop --------------------------------------------------------------------------
     async def _run(self) -> None:
-        backoff = self.backoff_initial
+        await self._loop(self.backoff_initial)
+        # stopping: let the partitions finish the record (or batch) in hand (if this task
+        # is cancelled instead, _close cancels them)
+        tasks = [t for ts in self._partition_tasks.values() for t in ts]
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def _loop(self, backoff: float) -> None:
         while not self._stopping.is_set():
             try:
                 consumer = self._consumer or await self._connect()
+                busy = self._reap_partitions()
+                if busy:
+                    # back-pressure: a partition already has a batch waiting
+                    await asyncio.wait(busy, return_when=asyncio.FIRST_COMPLETED)
+                    continue
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 # Partitions are independent (order is per partition): process them side by
-                # side, each in its own transaction.
-                results = await asyncio.gather(
-                    *(self._process_partition(consumer, tp, records)
-                      for tp, records in batch.items()),
-                    return_exceptions=True)
-                for result in results:
-                    if isinstance(result, BaseException):
-                        raise result
-                if self._commit_error is not None:
-                    raise self._commit_error
+                # side, each in its own transaction, while the loop fetches on.
+                for tp, records in batch.items():
+                    tasks = self._partition_tasks.setdefault(tp, [])
+                    previous = tasks[-1] if tasks else None
+                    tasks.append(asyncio.create_task(
+                        self._partition_after(previous, consumer, tp, records)))
                 self._record_lag(consumer)
                 backoff = self.backoff_initial
             except asyncio.CancelledError:
@@ -275,8 +295,40 @@ class EventConsumer:
                     await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
                 backoff = min(backoff * 2, self.backoff_max)
 
+    def _reap_partitions(self) -> list[asyncio.Task[bool]]:
+        """Forget finished partition tasks, raising the first failure (the loop then
+        reconnects, as for any other failure); return the tasks that have a batch waiting
+        behind them. A failed offset commit is raised here too."""
+        busy: list[asyncio.Task[bool]] = []
+        for tp, tasks in list(self._partition_tasks.items()):
+            for task in [t for t in tasks if t.done()]:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            tasks[:] = [t for t in tasks if not t.done()]
+            if not tasks:
+                del self._partition_tasks[tp]
+            elif len(tasks) > 1:
+                busy.append(tasks[0])
+        if self._commit_error is not None:
+            raise self._commit_error
+        return busy
+
+    async def _partition_after(self, previous: asyncio.Task[bool] | None,
+                               consumer: AIOKafkaConsumer, tp: TopicPartition,
+                               records: list[ConsumerRecord[Any, Any]]) -> bool:
+        """Process ``records`` once the partition's previous batch is done; if that one did
+        not finish (a failure, or stopping), leave them: they are fetched again."""
+        if previous is not None:
+            try:
+                if not await asyncio.shield(previous):
+                    return False
+            except Exception:
+                return False
+        return await self._process_partition(consumer, tp, records)
+
     async def _process_partition(self, consumer: AIOKafkaConsumer, tp: TopicPartition,
-                                 records: list[ConsumerRecord[Any, Any]]) -> None:
+                                 records: list[ConsumerRecord[Any, Any]]) -> bool:
+        """Process one partition's batch in order; True when all of it is done."""
         failed: _BatchFailure | None = None
         if len(records) > 1 and not self._stopping.is_set():
             done, failed = await self._process_batch(records)
@@ -284,7 +336,7 @@ class EventConsumer:
                 self._done(tp, records[done - 1].offset + 1)
                 records = records[done:]
                 if not records:
-                    return
+                    return True
         last_done: int | None = None
         try:
             for record in records:
@@ -303,6 +355,7 @@ class EventConsumer:
                 next_offset = records[0].offset if last_done is None else last_done + 1
                 with contextlib.suppress(Exception):
                     consumer.seek(tp, next_offset)
+        return last_done is not None and last_done == records[-1].offset
 
     def _done(self, tp: TopicPartition, next_offset: int) -> None:
         """Records of ``tp`` before ``next_offset`` are processed and their transaction has
