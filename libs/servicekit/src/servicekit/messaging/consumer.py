@@ -27,8 +27,9 @@ For throughput, a fetched batch of one partition is first tried in a single tran
 dead-lettered or any handler fails, nothing of it commits and the batch is processed record
 by record as above. Partitions are processed side by side, each by a task of its own: the
 loop fetches again while they work, so one partition's transaction holds no other partition
-up. A partition's next batch waits for its previous one (order holds) and is dropped, to be
-fetched again, if that one did not finish; at most one batch waits behind another.
+up. Records fetched for a partition while its task works wait and are taken together, in
+order, as its next batch (so batches stay large under load); if a batch does not finish (a
+failure, or stopping) what waited behind it is dropped and fetched again.
 
 The consumer's span continues the producer's trace (W3C ``traceparent`` header).
 """
@@ -165,8 +166,9 @@ class EventConsumer:
         self._commit_wake = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
         self._commit_error: BaseException | None = None
-        #: Per partition: the task processing its batch, and at most one waiting behind it.
-        self._partition_tasks: dict[TopicPartition, list[asyncio.Task[bool]]] = {}
+        #: Per partition: the task processing its records, and the records waiting for it.
+        self._workers: dict[TopicPartition, asyncio.Task[None]] = {}
+        self._waiting: dict[TopicPartition, list[ConsumerRecord[Any, Any]]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -188,8 +190,9 @@ class EventConsumer:
         consumer, self._consumer = self._consumer, None
         producer, self._dlq_producer = self._dlq_producer, None
         self.connected = False
-        tasks = [t for ts in self._partition_tasks.values() for t in ts]
-        self._partition_tasks.clear()
+        tasks = list(self._workers.values())
+        self._workers.clear()
+        self._waiting.clear()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -262,7 +265,7 @@ class EventConsumer:
         await self._loop(self.backoff_initial)
         # stopping: let the partitions finish the record (or batch) in hand (if this task
         # is cancelled instead, _close cancels them)
-        tasks = [t for ts in self._partition_tasks.values() for t in ts]
+        tasks = list(self._workers.values())
         if tasks:
             await asyncio.wait(tasks)
 
@@ -270,19 +273,19 @@ class EventConsumer:
         while not self._stopping.is_set():
             try:
                 consumer = self._consumer or await self._connect()
-                busy = self._reap_partitions()
-                if busy:
-                    # back-pressure: a partition already has a batch waiting
-                    await asyncio.wait(busy, return_when=asyncio.FIRST_COMPLETED)
+                self._reap_workers()
+                if any(len(w) >= self.max_records for w in self._waiting.values()):
+                    await asyncio.sleep(0.005)  # back-pressure: a partition is behind
                     continue
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 # Partitions are independent (order is per partition): process them side by
                 # side, each in its own transaction, while the loop fetches on.
                 for tp, records in batch.items():
-                    tasks = self._partition_tasks.setdefault(tp, [])
-                    previous = tasks[-1] if tasks else None
-                    tasks.append(asyncio.create_task(
-                        self._partition_after(previous, consumer, tp, records)))
+                    self._waiting.setdefault(tp, []).extend(records)
+                    worker = self._workers.get(tp)
+                    if worker is None or worker.done():
+                        self._workers[tp] = asyncio.create_task(
+                            self._partition_worker(consumer, tp))
                 self._record_lag(consumer)
                 backoff = self.backoff_initial
             except asyncio.CancelledError:
@@ -295,36 +298,32 @@ class EventConsumer:
                     await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
                 backoff = min(backoff * 2, self.backoff_max)
 
-    def _reap_partitions(self) -> list[asyncio.Task[bool]]:
-        """Forget finished partition tasks, raising the first failure (the loop then
-        reconnects, as for any other failure); return the tasks that have a batch waiting
-        behind them. A failed offset commit is raised here too."""
-        busy: list[asyncio.Task[bool]] = []
-        for tp, tasks in list(self._partition_tasks.items()):
-            for task in [t for t in tasks if t.done()]:
-                if not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
-            tasks[:] = [t for t in tasks if not t.done()]
-            if not tasks:
-                del self._partition_tasks[tp]
-            elif len(tasks) > 1:
-                busy.append(tasks[0])
+    def _reap_workers(self) -> None:
+        """Forget finished partition workers, raising the first failure (the loop then
+        reconnects, as for any other failure); a failed offset commit is raised here too."""
+        for tp, worker in list(self._workers.items()):
+            if not worker.done():
+                continue
+            del self._workers[tp]
+            if not worker.cancelled() and worker.exception() is not None:
+                raise worker.exception()  # type: ignore[misc]
         if self._commit_error is not None:
             raise self._commit_error
-        return busy
 
-    async def _partition_after(self, previous: asyncio.Task[bool] | None,
-                               consumer: AIOKafkaConsumer, tp: TopicPartition,
-                               records: list[ConsumerRecord[Any, Any]]) -> bool:
-        """Process ``records`` once the partition's previous batch is done; if that one did
-        not finish (a failure, or stopping), leave them: they are fetched again."""
-        if previous is not None:
-            try:
-                if not await asyncio.shield(previous):
-                    return False
-            except Exception:
-                return False
-        return await self._process_partition(consumer, tp, records)
+    async def _partition_worker(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
+        """Process the partition's waiting records, all of them as one batch, until none
+        wait. If a batch does not finish, what waits is dropped: ``_process_partition`` sought
+        back to the first unfinished record, so it is all fetched again."""
+        finished = True
+        try:
+            while records := self._waiting.pop(tp, None):
+                finished = False
+                finished = await self._process_partition(consumer, tp, records)
+                if not finished:
+                    return
+        finally:
+            if not finished:
+                self._waiting.pop(tp, None)
 
     async def _process_partition(self, consumer: AIOKafkaConsumer, tp: TopicPartition,
                                  records: list[ConsumerRecord[Any, Any]]) -> bool:
