@@ -275,3 +275,89 @@ async def test_a_failure_inside_a_batch_keeps_order_and_counts_attempts(
     assert await effects(db, tag) == 6
     committed = [c for c in dict.fromkeys(order)]
     assert committed == [f"{tag}-{i}" for i in range(6)]
+
+
+async def test_offsets_are_committed_in_the_background_and_flushed_on_stop(
+        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    """A slow offset commit does not hold the next record up (it is committed in the
+    background, after its transaction); stopping commits what is processed."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = make_consumer(db, kafka_bootstrap, recording_handler(tag))
+    await consumer.start()
+    commits: list[dict[TopicPartition, int]] = []
+    try:
+        await eventually(lambda: _true(consumer.connected), timeout=30)
+        kafka = consumer._consumer
+        assert kafka is not None
+        real_commit = kafka.commit
+
+        async def slow_commit(offsets=None):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(5)
+            await real_commit(offsets)
+            commits.append(dict(offsets))
+
+        kafka.commit = slow_commit  # type: ignore[method-assign]
+        await produce(kafka_bootstrap, [good_record(tag, 0)])
+        await eventually(lambda: _equals(effects(db, tag), 1), timeout=30)
+        t0 = asyncio.get_running_loop().time()
+        await produce(kafka_bootstrap, [good_record(tag, 1)])
+        await eventually(lambda: _equals(effects(db, tag), 2), timeout=30, interval=0.02)
+        # the first record's commit is still sleeping: an awaited one held this one up
+        assert asyncio.get_running_loop().time() - t0 < 3.5
+    finally:
+        await consumer.stop()
+    assert commits, "stop() did not commit the processed offsets"
+    check = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=consumer.group_id,
+                             enable_auto_commit=False)
+    await check.start()
+    try:
+        for tp, offset in commits[-1].items():
+            assert await check.committed(tp) == offset
+    finally:
+        await check.stop()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _equals(awaitable, expected) -> bool:  # type: ignore[no-untyped-def]
+    return await awaitable == expected
+
+
+async def test_a_slow_partition_does_not_hold_another_partition_up(
+        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    """Each partition is processed by a task of its own while the loop fetches on: a record
+    on another partition is handled while one partition's handler is still busy."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: the slow transaction holds the lock")
+    slow_started = asyncio.Event()
+    record = recording_handler(tag)
+
+    async def handle(ev: ServicePublished, ctx: MessageContext) -> None:
+        if ev.slug == tag and ev.service_code.endswith("-slow"):
+            slow_started.set()
+            await asyncio.sleep(5)
+        await record(ev, ctx)
+
+    consumer = make_consumer(db, kafka_bootstrap, handle)
+    await consumer.start()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        slow = event(tag, 0).model_copy(update={"service_code": f"{tag}-slow"})
+        env = Envelope(source=SOURCE, type=slow.event_type(), subject=slow.aggregate_id)
+        await producer.send_and_wait(TOPIC, value=slow.to_json(), key=b"a", partition=0,
+                                     headers=env.to_headers())
+        await asyncio.wait_for(slow_started.wait(), timeout=60)
+        t0 = asyncio.get_running_loop().time()
+        key, value, headers = good_record(tag, 1)
+        await producer.send_and_wait(TOPIC, value=value, key=key, partition=1,
+                                     headers=headers)
+        await eventually(lambda: _equals(effects(db, tag), 1), timeout=30, interval=0.02)
+        assert asyncio.get_running_loop().time() - t0 < 4  # the slow one sleeps 5 s
+        await eventually(lambda: _equals(effects(db, tag), 2), timeout=30)
+    finally:
+        await producer.stop()
+        await consumer.stop()

@@ -124,3 +124,38 @@ async def test_without_an_exporter_the_relay_sends_the_stored_trace_context(
                                 predicate=lambda r: tag.encode() in r.value)
     traceparent = header_map(record.headers)["traceparent"]
     assert traceparent == f"00-{request_span.trace_id:032x}-{request_span.span_id:016x}-00"
+
+
+async def test_a_pass_over_a_short_batch_takes_two_statements_and_no_transaction(
+        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    """Round trips are what a busy host makes slow: a pass over fewer rows than a batch
+    reads them once (no second read to find nothing) and marks them with one UPDATE, on
+    PostgreSQL without BEGIN / notify / COMMIT around it."""
+    await write_events(db, [published(uuid.uuid4(), tag, n) for n in range(3)])
+    statements: list[str] = []
+    begins: list[bool] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement.split()[0].upper())
+
+    def began(conn) -> None:  # type: ignore[no-untyped-def]
+        begins.append(getattr(conn.connection.dbapi_connection, "autocommit", None))
+
+    engines = (db.engine.sync_engine, db.read_engine.sync_engine)
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", count)
+        sa.event.listen(engine, "begin", began)
+    relay = OutboxRelay(db, bootstrap_servers=kafka_bootstrap, service_name="test")
+    try:
+        assert await relay.publish_pending() >= 3
+    finally:
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", count)
+            sa.event.remove(engine, "begin", began)
+        await relay.stop()
+    # (SQLite's write takes its lock with BEGIN IMMEDIATE)
+    assert [s for s in statements if s != "BEGIN"] == ["SELECT", "UPDATE"]
+    assert await pending(db) == 0
+    if db.is_postgres:
+        assert statements == ["SELECT", "UPDATE"]
+        assert begins == [True, True]  # autocommit: no BEGIN / COMMIT round trips

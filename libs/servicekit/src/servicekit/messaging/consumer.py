@@ -14,10 +14,22 @@ For each record, in partition order:
 4. Offsets are committed manually, after processing. A crash re-delivers the uncommitted
    records, which the inbox then skips.
 
+Offsets are committed in the background, never before the records' transaction committed:
+a partition's next offset is handed to a committer task once its transaction is done, and
+the loop fetches the next batch meanwhile (a commit is a round trip to the group coordinator;
+awaited between batches it held every partition up). Offsets handed over while a commit is
+on its way are coalesced into the next one. A failed commit makes the loop reconnect, as an
+awaited one did; stopping flushes what is pending before leaving the group. A crash before
+the commit reaches the broker re-delivers those records, which the inbox absorbs.
+
 For throughput, a fetched batch of one partition is first tried in a single transaction
 (one inbox row and one span per record, effects committed together); if any record must be
 dead-lettered or any handler fails, nothing of it commits and the batch is processed record
-by record as above. Partitions are processed side by side.
+by record as above. Partitions are processed side by side, each by a task of its own: the
+loop fetches again while they work, so one partition's transaction holds no other partition
+up. Records fetched for a partition while its task works wait and are taken together, in
+order, as its next batch (so batches stay large under load); if a batch does not finish (a
+failure, or stopping) what waited behind it is dropped and fetched again.
 
 The consumer's span continues the producer's trace (W3C ``traceparent`` header).
 """
@@ -149,6 +161,14 @@ class EventConsumer:
         self._stopping = asyncio.Event()
         self.connected = False
         self._positions: dict[TopicPartition, int] = {}
+        #: Processed (their transaction committed), not yet committed to Kafka.
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._commit_wake = asyncio.Event()
+        self._committer: asyncio.Task[None] | None = None
+        self._commit_error: BaseException | None = None
+        #: Per partition: the task processing its records, and the records waiting for it.
+        self._workers: dict[TopicPartition, asyncio.Task[None]] = {}
+        self._waiting: dict[TopicPartition, list[ConsumerRecord[Any, Any]]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -170,6 +190,26 @@ class EventConsumer:
         consumer, self._consumer = self._consumer, None
         producer, self._dlq_producer = self._dlq_producer, None
         self.connected = False
+        tasks = list(self._workers.values())
+        self._workers.clear()
+        self._waiting.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        committer, self._committer = self._committer, None
+        if committer is not None:
+            committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await committer
+        if consumer is not None and self._uncommitted:
+            # what was processed goes to Kafka before leaving the group (best effort: what
+            # does not is re-delivered to whoever gets the partition, and the inbox skips it)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._commit_pending(consumer), timeout=10)
+        self._uncommitted.clear()
+        self._commit_error = None
         if consumer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(consumer.stop(), timeout=10)
@@ -212,26 +252,40 @@ class EventConsumer:
                 await producer.stop()
             raise
         self._consumer, self._dlq_producer = consumer, producer
+        self._uncommitted.clear()
+        self._commit_error = None
+        self._committer = asyncio.create_task(self._commit_loop(consumer),
+                                              name=f"{self.group_id}-offsets")
         self.connected = True
         log.info("consumer %s subscribed to %s", self.group_id, ",".join(self.topics))
         return consumer
 
     # -- the loop --------------------------------------------------------------------------
     async def _run(self) -> None:
-        backoff = self.backoff_initial
+        await self._loop(self.backoff_initial)
+        # stopping: let the partitions finish the record (or batch) in hand (if this task
+        # is cancelled instead, _close cancels them)
+        tasks = list(self._workers.values())
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def _loop(self, backoff: float) -> None:
         while not self._stopping.is_set():
             try:
                 consumer = self._consumer or await self._connect()
+                self._reap_workers()
+                if any(len(w) >= self.max_records for w in self._waiting.values()):
+                    await asyncio.sleep(0.005)  # back-pressure: a partition is behind
+                    continue
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 # Partitions are independent (order is per partition): process them side by
-                # side, each in its own transaction.
-                results = await asyncio.gather(
-                    *(self._process_partition(consumer, tp, records)
-                      for tp, records in batch.items()),
-                    return_exceptions=True)
-                for result in results:
-                    if isinstance(result, BaseException):
-                        raise result
+                # side, each in its own transaction, while the loop fetches on.
+                for tp, records in batch.items():
+                    self._waiting.setdefault(tp, []).extend(records)
+                    worker = self._workers.get(tp)
+                    if worker is None or worker.done():
+                        self._workers[tp] = asyncio.create_task(
+                            self._partition_worker(consumer, tp))
                 self._record_lag(consumer)
                 backoff = self.backoff_initial
             except asyncio.CancelledError:
@@ -244,17 +298,44 @@ class EventConsumer:
                     await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
                 backoff = min(backoff * 2, self.backoff_max)
 
+    def _reap_workers(self) -> None:
+        """Forget finished partition workers, raising the first failure (the loop then
+        reconnects, as for any other failure); a failed offset commit is raised here too."""
+        for tp, worker in list(self._workers.items()):
+            if not worker.done():
+                continue
+            del self._workers[tp]
+            if not worker.cancelled() and worker.exception() is not None:
+                raise worker.exception()  # type: ignore[misc]
+        if self._commit_error is not None:
+            raise self._commit_error
+
+    async def _partition_worker(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
+        """Process the partition's waiting records, all of them as one batch, until none
+        wait. If a batch does not finish, what waits is dropped: ``_process_partition`` sought
+        back to the first unfinished record, so it is all fetched again."""
+        finished = True
+        try:
+            while records := self._waiting.pop(tp, None):
+                finished = False
+                finished = await self._process_partition(consumer, tp, records)
+                if not finished:
+                    return
+        finally:
+            if not finished:
+                self._waiting.pop(tp, None)
+
     async def _process_partition(self, consumer: AIOKafkaConsumer, tp: TopicPartition,
-                                 records: list[ConsumerRecord[Any, Any]]) -> None:
+                                 records: list[ConsumerRecord[Any, Any]]) -> bool:
+        """Process one partition's batch in order; True when all of it is done."""
         failed: _BatchFailure | None = None
         if len(records) > 1 and not self._stopping.is_set():
             done, failed = await self._process_batch(records)
             if done:
-                await consumer.commit({tp: records[done - 1].offset + 1})
-                self._positions[tp] = records[done - 1].offset + 1
+                self._done(tp, records[done - 1].offset + 1)
                 records = records[done:]
                 if not records:
-                    return
+                    return True
         last_done: int | None = None
         try:
             for record in records:
@@ -267,13 +348,42 @@ class EventConsumer:
                 last_done = record.offset
         finally:
             if last_done is not None:
-                await consumer.commit({tp: last_done + 1})
-                self._positions[tp] = last_done + 1
+                self._done(tp, last_done + 1)
             if last_done is None or last_done != records[-1].offset:
                 # Unfinished records must be fetched again, not skipped.
                 next_offset = records[0].offset if last_done is None else last_done + 1
                 with contextlib.suppress(Exception):
                     consumer.seek(tp, next_offset)
+        return last_done is not None and last_done == records[-1].offset
+
+    def _done(self, tp: TopicPartition, next_offset: int) -> None:
+        """Records of ``tp`` before ``next_offset`` are processed and their transaction has
+        committed: their offset may now be committed (by the committer task)."""
+        self._positions[tp] = next_offset
+        self._uncommitted[tp] = next_offset
+        self._commit_wake.set()
+
+    async def _commit_loop(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit handed-over offsets, coalescing those that arrive during a commit."""
+        while True:
+            await self._commit_wake.wait()
+            self._commit_wake.clear()
+            try:
+                await self._commit_pending(consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._commit_error = exc  # the loop reconnects (see _run)
+                return
+
+    async def _commit_pending(self, consumer: AIOKafkaConsumer) -> None:
+        offsets = dict(self._uncommitted)
+        if not offsets:
+            return
+        await consumer.commit(offsets)
+        for tp, offset in offsets.items():  # keep what was handed over meanwhile
+            if self._uncommitted.get(tp) == offset:
+                del self._uncommitted[tp]
 
     def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
         if not self.metrics:
