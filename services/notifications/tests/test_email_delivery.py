@@ -3,6 +3,7 @@ delivered, retried later, given up on, re-claimed after a crash, refused for goo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+from sqlmodel import col
 
 from mkinfra.smtp_sink import SmtpSink
 from notifications.application.delivery import EmailDeliveryWorker
@@ -256,3 +258,47 @@ async def test_delivery_logs_never_contain_the_recipient(
     formatter = JsonFormatter("notifications")
     for rec in caplog.records:
         assert "resident.one" not in formatter.format(rec), rec.name
+
+
+class SlowHandler:
+    """An SMTP server that takes its time over each message (a slow relay)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.received = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(self.seconds)
+        self.received += 1
+        return "250 OK"
+
+
+async def test_the_next_batch_is_claimed_while_one_is_sent_and_each_goes_once(
+        db: Database) -> None:
+    """The worker's pass is pipelined: while a full batch is with the SMTP server the next
+    one is already claimed (its claim transaction does not leave the connections idle),
+    and every message still goes exactly once, recorded delivered."""
+    handler = SlowHandler(0.4)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), ready_timeout=10)
+    controller.start()
+    ids = [await add_notification(db, subject=f"Message {n}") for n in range(5)]
+    worker = EmailDeliveryWorker(db, settings_for(controller.port, delivery_batch_size=2,
+                                                  delivery_concurrency=2))
+    sending = 0
+    try:
+        run = asyncio.ensure_future(worker.run_once())
+        while handler.received == 0 and not run.done():  # the first batch is being sent
+            async with db.read_session() as s:
+                count = (await s.execute(sa.select(sa.func.count()).select_from(
+                    Notification).where(col(Notification.status) == "sending"))).scalar_one()
+            sending = max(sending, count)
+            await asyncio.sleep(0.02)
+        assert await run == 0  # a batch that was not full ended the pass
+    finally:
+        await worker.stop()
+        controller.stop()
+    assert sending >= 4  # the first batch and the next, claimed ahead (one at a time: 2)
+    assert handler.received == 5
+    for i in ids:
+        row = await get(db, i)
+        assert (row.status, row.attempts) == ("delivered", 1)

@@ -102,10 +102,42 @@ class DeliveryWorker(CommitWokenWorker):
         self.settings = settings
 
     async def run_once(self) -> int:
-        claimed = await self.deliver_due()
-        # a batch that was not full took everything due: wait for the next commit (or the
-        # idle poll) instead of a pass that claims nothing
-        return claimed if claimed >= self.settings.delivery_batch_size else 0
+        """Work through what is due, a batch at a time, pipelined: while a full batch is
+        being sent the next one is claimed, and a batch's outcomes are recorded while the
+        next one is sent, so the SMTP connections are not idle during the claim and record
+        transactions (measured: they were most of the gap between the service's delivery
+        rate and a bare SMTP loop's). Batches touch different notifications, and each
+        notification's own events (sending, then its outcome) are still committed in order.
+
+        Returns 0: a batch that was not full took everything due, so the worker waits for
+        the next commit (or the idle poll) instead of a pass that claims nothing."""
+        size = self.settings.delivery_batch_size
+        claiming: asyncio.Future[list[Row]] | None = None
+        recording: asyncio.Future[None] | None = None
+        try:
+            batch = await self._claim()
+            while batch:
+                if len(batch) >= size and not self._stopping:
+                    claiming = asyncio.ensure_future(self._claim())
+                results = await asyncio.gather(*(self._attempt(row) for row in batch))
+                if recording is not None:
+                    await recording  # one batch's record in flight at a time
+                recording = asyncio.ensure_future(self._record(results))
+                batch, claiming = (await claiming if claiming is not None else []), None
+            if recording is not None:
+                await recording
+            recording = None
+        finally:
+            # after a failure: let what is in flight finish (a batch claimed but not sent
+            # stays "sending" and is claimed again after sending_reclaim_seconds)
+            pending = [f for f in (claiming, recording) if f is not None and not f.done()]
+            if pending:
+                await asyncio.wait(pending)
+                for f in pending:  # logged here; the first failure is what propagates
+                    if not f.cancelled() and f.exception() is not None:
+                        log.warning("%s delivery: %s in a pipelined batch", self.channel.value,
+                                    type(f.exception()).__name__)
+        return 0
 
     async def deliver_due(self) -> int:
         """Claim and send one batch; returns how many were claimed."""
