@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import cast
+from typing import Any, cast
 
 import jwt
 import pytest
@@ -18,10 +18,14 @@ import sqlalchemy as sa
 
 from notifications.adapters.email import OutgoingEmail, build_message
 from notifications.application import notify_api, templates
-from notifications.domain.notify import AuthError, KeyType, split_api_key
-from notifications.persistence.tables import NotifyApiKey
+from notifications.application.notify_api import Caller
+from notifications.config import Settings
+from notifications.domain.notification import Channel
+from notifications.domain.notify import AuthError, BadRequestError, KeyType, split_api_key
+from notifications.persistence.tables import Notification, NotifyApiKey, Template
 from servicekit.db import Database
 from servicekit.errors import NotFound
+from servicekit.uow import UnitOfWork
 
 
 async def _service(db: Database) -> tuple[uuid.UUID, str, uuid.UUID]:
@@ -78,6 +82,74 @@ async def test_a_new_template_version_is_used_at_once(db: Database) -> None:
         assert second.version.body == "v2"
         with pytest.raises(NotFound):  # another service's template
             await cache.current(s, template_id=template_id, service_id=uuid.uuid4())
+
+
+async def test_a_send_checks_its_cached_template_version_in_the_insert_itself(
+        db: Database) -> None:
+    """Once a template version is cached, an accepted notification is one statement before
+    the commit (INSERT ... SELECT: inserted only if that version is still current), and an
+    edit, an archive or another service's caller is still seen at once."""
+    _, api_key, template_id = await _service(db)
+    cache, settings = notify_api.TemplateCache(), Settings(environment="test")
+    async with db.read_session() as s:
+        caller = await notify_api.authenticate(s, _bearer(api_key))
+    body = {"email_address": "a@x.example", "template_id": str(template_id),
+            "personalisation": {"name": "Ann"}}
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    async def send() -> notify_api.Sent:
+        async with UnitOfWork(db, source="test") as uow:
+            sent = await notify_api.send_notification(uow, caller, Channel.EMAIL, body,
+                                                      settings=settings, template_cache=cache)
+            await uow.commit()
+            return sent
+
+    assert (await send()).notification["template_version"] == 1  # reads the template
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        sent = await send()
+        before_commit = [q for q in statements if "servicekit_outbox" not in q
+                         and "pg_notify" not in q and q.strip().upper() not in ("BEGIN",
+                                                                                "BEGIN IMMEDIATE")]
+        assert len(before_commit) == 1 and before_commit[0].startswith(
+            "INSERT INTO notification"), statements
+        assert "FROM template" in before_commit[0]
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert (sent.notification["subject"], sent.notification["template_version"]) == (
+        "Hi Ann", 1)
+    async with db.session() as s:
+        await templates.edit_template(s, template_id=template_id, subject="Hello ((name))",
+                                      body="v2")
+        await s.commit()
+    sent = await send()  # the cached guess is refused by the insert: read, render again
+    assert (sent.notification["subject"], sent.notification["template_version"]) == (
+        "Hello Ann", 2)
+    async with db.session() as s:
+        stored = (await s.execute(sa.select(Notification.subject, Notification.body).where(
+            Notification.id == sent.notification["id"]))).one()
+        assert tuple(stored) == ("Hello Ann", "v2")
+        count = (await s.execute(sa.select(sa.func.count()).select_from(Notification))
+                 ).scalar_one()
+        assert count == 3
+        await s.execute(sa.update(Template).where(Template.id == template_id)
+                        .values(archived=True))
+        await s.commit()
+    with pytest.raises(BadRequestError, match="Template not found"):
+        await send()
+    other = Caller(service=caller.service.model_copy(update={"id": uuid.uuid4()}),
+                   key=caller.key)
+    with pytest.raises(BadRequestError, match="Template not found"):
+        async with UnitOfWork(db, source="test") as uow:
+            await notify_api.send_notification(uow, other, Channel.EMAIL, body,
+                                               settings=settings, template_cache=cache)
+    async with db.session() as s:
+        count = (await s.execute(sa.select(sa.func.count()).select_from(Notification))
+                 ).scalar_one()
+        assert count == 3
 
 
 def test_the_email_as_sent_cannot_be_given_headers_and_keeps_long_links_whole() -> None:

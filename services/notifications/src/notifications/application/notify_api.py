@@ -5,6 +5,7 @@ sending, reading notifications back. Nothing HTTP-shaped: errors are Notify's
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections import defaultdict, deque
@@ -34,6 +35,7 @@ from notifications.domain.notify import (
     BadRequestError,
     KeyType,
     NoResultFound,
+    NotifyError,
     RateLimitError,
     ValidationError,
     format_api_key,
@@ -347,6 +349,12 @@ class TemplateCache:
     def __init__(self, max_entries: int = 1024) -> None:
         self.max_entries = max_entries
         self._views: dict[tuple[uuid.UUID, int], templates.TemplateView] = {}
+        self._latest: dict[uuid.UUID, templates.TemplateView] = {}
+
+    def latest(self, template_id: uuid.UUID) -> templates.TemplateView | None:
+        """The version :meth:`current` last found current, without a query: a guess that
+        :func:`send_notification` checks in its ``INSERT`` (see there)."""
+        return self._latest.get(template_id)
 
     async def current(self, session: AsyncSession, *, template_id: uuid.UUID,
                       service_id: uuid.UUID) -> templates.TemplateView:
@@ -364,7 +372,9 @@ class TemplateCache:
             session.expunge(view.version)  # expire them
             if len(self._views) >= self.max_entries:
                 self._views.clear()
+                self._latest.clear()
             self._views[(template_id, row.version)] = view
+        self._latest[template_id] = view
         return view
 
 
@@ -417,46 +427,106 @@ async def send_notification(uow: UnitOfWork, caller: Caller, channel: Channel,
     except recipients.InvalidRecipient as exc:
         raise ValidationError(f"{field} {exc}") from None
 
-    try:
-        if template_cache is not None:
-            view = await template_cache.current(reader or uow.session, template_id=template_id,
+    async def read_view() -> templates.TemplateView:
+        try:
+            if template_cache is not None:
+                return await template_cache.current(reader or uow.session,
+                                                    template_id=template_id,
+                                                    service_id=caller.service.id)
+            return await templates.get_template(reader or uow.session,
+                                                template_id=template_id,
                                                 service_id=caller.service.id)
-        else:
-            view = await templates.get_template(reader or uow.session, template_id=template_id,
-                                                service_id=caller.service.id)
-    except NotFound:
-        raise BadRequestError("Template not found") from None
-    if view.template.template_type != channel.value:
-        raise BadRequestError(f"{view.template.template_type} template is not suitable for "
-                              f"{channel.value} notification")
-    try:
-        rendered = templates.preview(view, personalisation)
-    except templating.MissingPersonalisation as exc:
-        raise BadRequestError(f"Missing personalisation: {', '.join(exc.names)}") from None
-    if rendered.sms is not None and rendered.sms.too_long:
-        raise BadRequestError(
-            f"Text messages cannot be longer than {templating.SMS_CHAR_LIMIT} characters. "
-            f"Your message is {rendered.sms.length} characters long.")
-    if caller.key_type is KeyType.TEAM and recipient.lower() not in _team_members(
-            caller.service):
-        raise BadRequestError(TEAM_ONLY)
+        except NotFound:
+            raise BadRequestError("Template not found") from None
 
-    simulated = caller.key_type is KeyType.TEST or recipient.lower() in (
-        recipients.SIMULATED_EMAILS | recipients.SIMULATED_PHONES)
-    now = datetime.now(UTC)
-    row: dict[str, Any] = {
-        "id": uuid.uuid4(), "channel": channel.value, "recipient": recipient,
-        "subject": rendered.subject, "body": rendered.body, "html_body": rendered.html,
-        "text_body": rendered.text, "status": Status.CREATED.value, "reference": reference,
-        "service_id": caller.service.id, "api_key_id": caller.key.id,
-        "key_type": caller.key.key_type, "template_id": view.template.id,
-        "template_version": view.version.version, "simulated": simulated,
-        "unsubscribe_url": unsubscribe, "attempts": 0, "created_at": now, "updated_at": now}
-    await uow.session.execute(sa.insert(_NOTIFICATION).values(row))
-    publish_status(uow.session, settings, row, Status.CREATED, None, now)
+    def prepare(view: templates.TemplateView) -> dict[str, Any]:
+        """The row to insert, rendered with ``view``; Notify's errors."""
+        if view.template.template_type != channel.value:
+            raise BadRequestError(f"{view.template.template_type} template is not suitable "
+                                  f"for {channel.value} notification")
+        try:
+            rendered = templates.preview(view, personalisation)
+        except templating.MissingPersonalisation as exc:
+            raise BadRequestError(
+                f"Missing personalisation: {', '.join(exc.names)}") from None
+        if rendered.sms is not None and rendered.sms.too_long:
+            raise BadRequestError(
+                f"Text messages cannot be longer than {templating.SMS_CHAR_LIMIT} characters. "
+                f"Your message is {rendered.sms.length} characters long.")
+        if caller.key_type is KeyType.TEAM and recipient.lower() not in _team_members(
+                caller.service):
+            raise BadRequestError(TEAM_ONLY)
+        simulated = caller.key_type is KeyType.TEST or recipient.lower() in (
+            recipients.SIMULATED_EMAILS | recipients.SIMULATED_PHONES)
+        now = datetime.now(UTC)
+        return {
+            "id": uuid.uuid4(), "channel": channel.value, "recipient": recipient,
+            "subject": rendered.subject, "body": rendered.body, "html_body": rendered.html,
+            "text_body": rendered.text, "status": Status.CREATED.value,
+            "reference": reference, "service_id": caller.service.id,
+            "api_key_id": caller.key.id, "key_type": caller.key.key_type,
+            "template_id": view.template.id, "template_version": view.version.version,
+            "simulated": simulated, "unsubscribe_url": unsubscribe, "attempts": 0,
+            "created_at": now, "updated_at": now}
+
+    # The template version this process last saw is a guess, checked by the INSERT itself
+    # (inserted only if it is still the template's current, unarchived version, of this
+    # service): no query before it. A wrong guess (an edit, an archive, another service's
+    # template, or an error the guess gave) reads the template and starts again.
+    session = uow.session
+    view = template_cache.latest(template_id) if template_cache is not None else None
+    row: dict[str, Any] | None = None
+    if view is not None:
+        try:
+            row = prepare(view)
+        except NotifyError:
+            row = None
+        if row is not None:
+            inserted = await session.execute(
+                _insert_if_current(session.get_bind().dialect.name),
+                {**row, "current_template_id": template_id,
+                 "current_template_version": view.version.version,
+                 "current_service_id": caller.service.id})
+            if inserted.rowcount != 1:  # type: ignore[attr-defined]
+                row = None
+    if row is None:
+        view = await read_view()
+        row = prepare(view)
+        await session.execute(sa.insert(_NOTIFICATION), row)
+    assert view is not None
+    publish_status(session, settings, row, Status.CREATED, None, row["created_at"])
     return Sent(row, view)
 
 
+#: The columns :func:`send_notification` sets.
+_INSERT_COLUMNS = ("id", "channel", "recipient", "subject", "body", "html_body", "text_body",
+                   "status", "reference", "service_id", "api_key_id", "key_type",
+                   "template_id", "template_version", "simulated", "unsubscribe_url",
+                   "attempts", "created_at", "updated_at")
+
+
+@functools.cache
+def _insert_if_current(dialect: str) -> sa.Insert:
+    """``INSERT INTO notification (...) SELECT <the values> FROM template WHERE <the
+    template is at the version rendered, not archived, the caller's>``: one round trip for
+    the check and the insert. PostgreSQL needs each value's type (a cast; strings without
+    their length, so an over-long value is refused as by a plain INSERT, not cut)."""
+    table, template = _NOTIFICATION, Template.__table__  # type: ignore[attr-defined]
+
+    def value(name: str) -> Any:
+        column_type = table.c[name].type
+        param = sa.bindparam(name, type_=column_type)
+        if dialect != "postgresql":
+            return param
+        return sa.cast(param, sa.String() if isinstance(column_type, sa.String)
+                       else column_type)
+
+    pick = sa.select(*(value(name).label(name) for name in _INSERT_COLUMNS)).where(
+        template.c.id == sa.bindparam("current_template_id"),
+        template.c.version == sa.bindparam("current_template_version"),
+        template.c.service_id == sa.bindparam("current_service_id"),
+        template.c.archived.is_(False))
+    return sa.insert(table).from_select(list(_INSERT_COLUMNS), pick)
 
 
 # -- reading back ----------------------------------------------------------------------------
