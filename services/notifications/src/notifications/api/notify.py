@@ -28,8 +28,9 @@ from notifications.domain.notify import (
     ValidationError,
 )
 from notifications.persistence.tables import Notification
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadSessionDep
 from servicekit.errors import NotFound
+from servicekit.uow import UnitOfWork
 
 #: Not in the OpenAPI document: GOV.UK Notify documents this API, and the platform's
 #: authorisation matrix (tests/test_authorization_matrix.py) assumes the gateway's roles on
@@ -138,8 +139,18 @@ def template_json(base: str, view: templates.TemplateView) -> dict[str, Any]:
     }
 
 
-async def _send(request: Request, uow: UowDep, caller: Caller,
-                channel: Channel) -> JSONResponse:
+async def _send(request: Request, channel: Channel) -> JSONResponse:
+    """No FastAPI dependencies on this path (measured: solving them, and the exit stack a
+    generator dependency needs, was ~6% of an accepted email's CPU): the caller, then the
+    unit of work, in the order the dependencies ran."""
+    caller = await current_caller(request)
+    runtime = request.app.state.runtime
+    async with UnitOfWork(runtime.db, source=runtime.settings.cloudevents_source) as uow:
+        return await _accept(request, uow, caller, channel)
+
+
+async def _accept(request: Request, uow: UnitOfWork, caller: Caller,
+                  channel: Channel) -> JSONResponse:
     settings = _settings(request)
     body = await _json_body(request)
     db = request.app.state.runtime.db
@@ -171,14 +182,14 @@ async def _send(request: Request, uow: UowDep, caller: Caller,
 
 @router.post("/notifications/email", status_code=201,
              summary="Send an email (GOV.UK Notify)")
-async def send_email(request: Request, uow: UowDep, caller: CallerDep) -> JSONResponse:
-    return await _send(request, uow, caller, Channel.EMAIL)
+async def send_email(request: Request) -> JSONResponse:
+    return await _send(request, Channel.EMAIL)
 
 
 @router.post("/notifications/sms", status_code=201,
              summary="Send a text message (GOV.UK Notify)")
-async def send_sms(request: Request, uow: UowDep, caller: CallerDep) -> JSONResponse:
-    return await _send(request, uow, caller, Channel.SMS)
+async def send_sms(request: Request) -> JSONResponse:
+    return await _send(request, Channel.SMS)
 
 
 @router.post("/notifications/letter", summary="Letters are not sent by this platform")
