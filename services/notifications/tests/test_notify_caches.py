@@ -218,3 +218,52 @@ def test_sending_runs_no_fastapi_dependencies() -> None:
     routes = {r.path: r for r in notify.router.routes if isinstance(r, APIRoute)}
     for path in ("/v2/notifications/email", "/v2/notifications/sms"):
         assert routes[path].dependant.dependencies == [], path
+
+
+def _compat32_message(email: OutgoingEmail, *, sender: str, boundary: str,
+                      date: str) -> bytes:
+    """How the message was built before (the email package), for comparison."""
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+    from email.policy import compat32
+
+    from notifications.adapters.email import _address, _header_text
+
+    text = MIMEText(email.text, "plain", "utf-8")
+    msg: MIMEText | MIMEMultipart
+    if email.html:
+        msg = MIMEMultipart("alternative", boundary=boundary)
+        msg.attach(text)
+        msg.attach(MIMEText(email.html, "html", "utf-8"))
+    else:
+        msg = text
+    msg["From"] = _address(sender)
+    msg["To"] = _address(email.to)
+    msg["Subject"] = _header_text(email.subject)
+    msg["Date"] = date
+    msg["Message-ID"] = email.message_id
+    for name, value in email.headers:
+        msg[name] = _header_text(value)
+    return msg.as_bytes(policy=compat32.clone(linesep="\r\n", max_line_length=0))
+
+
+@pytest.mark.parametrize("sender", ["MK Council <no-reply@mk.example>",
+                                    'Cöuncil "X\r\nBcc: z@evil.example" <n@mk.example>'])
+@pytest.mark.parametrize("text", ["Hello\nThere é", "", "x" * 500 + "\n" + "é" * 300,
+                                  "line\r\nline2\n"])
+@pytest.mark.parametrize("html", [None, "", "<p>Hi</p>\n<p>é</p>"])
+@pytest.mark.parametrize("subject", ["Your card", "Café opening\r\nBcc: x@evil.example",
+                                     "S" * 1000, ""])
+def test_the_email_is_written_byte_for_byte_as_the_email_package_wrote_it(
+        sender: str, text: str, html: str | None, subject: str) -> None:
+    email = OutgoingEmail(
+        message_id="<n-3@mk.example>", to="resident@example.com", subject=subject, text=text,
+        html=html, headers=(("List-Unsubscribe", "<https://mk.example/u?token=t>"),
+                            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")))
+    raw = build_message(email, sender=sender)
+    found = re.search(rb'boundary="([^"]+)"', raw)
+    date = re.search(rb"\r\nDate: ([^\r]+)\r\n", raw)
+    assert (found is not None) == bool(html) and date is not None
+    assert raw == _compat32_message(
+        email, sender=sender, boundary=found.group(1).decode() if found else "",
+        date=date.group(1).decode())
