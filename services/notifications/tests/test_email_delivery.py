@@ -17,10 +17,15 @@ from aiosmtpd.controller import Controller
 from sqlmodel import col
 
 from mkinfra.smtp_sink import SmtpSink
-from notifications.application.delivery import EmailDeliveryWorker
+from notifications.application.delivery import (
+    EmailDeliveryWorker,
+    SmsDeliveryWorker,
+    channel_work,
+)
 from notifications.config import Settings
+from notifications.domain.notification import Channel
 from notifications.persistence.tables import Notification
-from servicekit.db import Database
+from servicekit.db import Database, mark_work
 from servicekit.telemetry import JsonFormatter
 from servicekit.testing import free_port
 
@@ -302,3 +307,32 @@ async def test_the_next_batch_is_claimed_while_one_is_sent_and_each_goes_once(
     for i in ids:
         row = await get(db, i)
         assert (row.status, row.attempts) == ("delivered", 1)
+
+
+async def test_a_commit_wakes_only_the_worker_of_its_channel(db: Database) -> None:
+    """An email made due wakes the email worker, not the SMS worker (whose pass would be an
+    empty claim transaction), and the other way round; the Notify API's Core insert too."""
+    settings = settings_for(free_port())
+    email, sms = EmailDeliveryWorker(db, settings), SmsDeliveryWorker(db, settings)
+    email._loop = sms._loop = asyncio.get_running_loop()  # woken, not started: no passes
+    try:
+        await add_notification(db)  # an ORM insert, channel email
+        await asyncio.sleep(0)  # the wake is scheduled on the loop
+        assert (email._wake.is_set(), sms._wake.is_set()) == (True, False)
+        email._wake.clear()
+        await add_notification(db, channel="sms", recipient="+447700900123", subject=None)
+        await asyncio.sleep(0)
+        assert (email._wake.is_set(), sms._wake.is_set()) == (False, True)
+        sms._wake.clear()
+        async with db.session() as s:  # a Core insert marks its channel itself
+            await s.execute(sa.insert(Notification), {
+                "id": uuid.uuid4(), "channel": "email", "recipient": RECIPIENT, "body": "x",
+                "status": "created", "created_at": datetime.now(UTC),
+                "updated_at": datetime.now(UTC)})
+            mark_work(s, channel_work(Channel.EMAIL))
+            await s.commit()
+        await asyncio.sleep(0)
+        assert (email._wake.is_set(), sms._wake.is_set()) == (True, False)
+    finally:
+        await email.stop()
+        await sms.stop()

@@ -27,7 +27,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from contracts.notifications import NotificationStatusChanged
 from notifications.adapters.email import (
@@ -47,7 +49,7 @@ from notifications.config import Settings
 from notifications.domain import recipients
 from notifications.domain.notification import Channel, Status
 from notifications.persistence.tables import Notification
-from servicekit.db import Database
+from servicekit.db import Database, mark_work
 from servicekit.messaging.outbox import record_event
 from servicekit.worker import CommitWokenWorker
 
@@ -89,14 +91,37 @@ def simulated_outcome(recipient: str) -> Status:
     return Status.DELIVERED
 
 
+def channel_work(channel: Channel | str) -> str:
+    """The work name a commit marks for ``channel``'s delivery worker (``notification.sms``):
+    a commit that made only emails due does not wake the SMS worker for an empty claim
+    transaction, nor the other way round."""
+    return f"{Notification.__tablename__}.{Channel(channel).value}"
+
+
+def _mark_channels(session: Session, _flush_context: Any, _instances: Any) -> None:
+    """ORM notifications added or changed: their channel's worker has work."""
+    for obj in (*session.new, *session.dirty):
+        if isinstance(obj, Notification):
+            mark_work(session, channel_work(obj.channel))
+
+
+def _watch_channels(db: Database) -> None:
+    session_class = db.sessionmaker.kw.get("sync_session_class", Session)
+    if not event.contains(session_class, "before_flush", _mark_channels):
+        event.listen(session_class, "before_flush", _mark_channels)
+
+
 class DeliveryWorker(CommitWokenWorker):
-    """Claims, sends and records the notifications of one channel."""
+    """Claims, sends and records the notifications of one channel. Woken by commits that
+    marked its channel's work (:func:`channel_work`: ORM notifications are marked by a flush
+    hook, Core inserts mark it themselves); anything unmarked is found by the idle poll."""
 
     channel: Channel = Channel.EMAIL
     name = "delivery"
-    wake_on = frozenset({Notification.__tablename__})
 
     def __init__(self, db: Database, settings: Settings) -> None:
+        self.wake_on = frozenset({channel_work(self.channel)})
+        _watch_channels(db)
         super().__init__(db, idle_seconds=settings.delivery_idle_seconds,
                          linger_seconds=settings.delivery_linger_seconds)
         self.settings = settings

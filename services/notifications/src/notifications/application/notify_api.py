@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from notifications.application import templates
-from notifications.application.delivery import publish_status
+from notifications.application.delivery import channel_work, publish_status
 from notifications.config import Settings
 from notifications.domain import recipients, templating
 from notifications.domain.notification import Channel, Status
@@ -41,6 +41,7 @@ from notifications.domain.notify import (
     format_api_key,
 )
 from notifications.persistence.tables import Notification, NotifyApiKey, NotifyService, Template
+from servicekit.db import mark_work
 from servicekit.errors import NotFound
 from servicekit.types import UtcDateTime
 from servicekit.uow import UnitOfWork
@@ -494,6 +495,7 @@ async def send_notification(uow: UnitOfWork, caller: Caller, channel: Channel,
         row = prepare(view)
         await session.execute(sa.insert(_NOTIFICATION), row)
     assert view is not None
+    mark_work(session, channel_work(channel))  # wakes this channel's worker only
     publish_status(session, settings, row, Status.CREATED, None, row["created_at"])
     return Sent(row, view)
 
