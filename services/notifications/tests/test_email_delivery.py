@@ -3,6 +3,7 @@ delivered, retried later, given up on, re-claimed after a crash, refused for goo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterator
@@ -13,12 +14,18 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+from sqlmodel import col
 
 from mkinfra.smtp_sink import SmtpSink
-from notifications.application.delivery import EmailDeliveryWorker
+from notifications.application.delivery import (
+    EmailDeliveryWorker,
+    SmsDeliveryWorker,
+    channel_work,
+)
 from notifications.config import Settings
+from notifications.domain.notification import Channel
 from notifications.persistence.tables import Notification
-from servicekit.db import Database
+from servicekit.db import Database, mark_work
 from servicekit.telemetry import JsonFormatter
 from servicekit.testing import free_port
 
@@ -256,3 +263,76 @@ async def test_delivery_logs_never_contain_the_recipient(
     formatter = JsonFormatter("notifications")
     for rec in caplog.records:
         assert "resident.one" not in formatter.format(rec), rec.name
+
+
+class SlowHandler:
+    """An SMTP server that takes its time over each message (a slow relay)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.received = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(self.seconds)
+        self.received += 1
+        return "250 OK"
+
+
+async def test_the_next_batch_is_claimed_while_one_is_sent_and_each_goes_once(
+        db: Database) -> None:
+    """The worker's pass is pipelined: while a full batch is with the SMTP server the next
+    one is already claimed (its claim transaction does not leave the connections idle),
+    and every message still goes exactly once, recorded delivered."""
+    handler = SlowHandler(0.4)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), ready_timeout=10)
+    controller.start()
+    ids = [await add_notification(db, subject=f"Message {n}") for n in range(5)]
+    worker = EmailDeliveryWorker(db, settings_for(controller.port, delivery_batch_size=2,
+                                                  delivery_concurrency=2))
+    sending = 0
+    try:
+        run = asyncio.ensure_future(worker.run_once())
+        while handler.received == 0 and not run.done():  # the first batch is being sent
+            async with db.read_session() as s:
+                count = (await s.execute(sa.select(sa.func.count()).select_from(
+                    Notification).where(col(Notification.status) == "sending"))).scalar_one()
+            sending = max(sending, count)
+            await asyncio.sleep(0.02)
+        assert await run == 0  # a batch that was not full ended the pass
+    finally:
+        await worker.stop()
+        controller.stop()
+    assert sending >= 4  # the first batch and the next, claimed ahead (one at a time: 2)
+    assert handler.received == 5
+    for i in ids:
+        row = await get(db, i)
+        assert (row.status, row.attempts) == ("delivered", 1)
+
+
+async def test_a_commit_wakes_only_the_worker_of_its_channel(db: Database) -> None:
+    """An email made due wakes the email worker, not the SMS worker (whose pass would be an
+    empty claim transaction), and the other way round; the Notify API's Core insert too."""
+    settings = settings_for(free_port())
+    email, sms = EmailDeliveryWorker(db, settings), SmsDeliveryWorker(db, settings)
+    email._loop = sms._loop = asyncio.get_running_loop()  # woken, not started: no passes
+    try:
+        await add_notification(db)  # an ORM insert, channel email
+        await asyncio.sleep(0)  # the wake is scheduled on the loop
+        assert (email._wake.is_set(), sms._wake.is_set()) == (True, False)
+        email._wake.clear()
+        await add_notification(db, channel="sms", recipient="+447700900123", subject=None)
+        await asyncio.sleep(0)
+        assert (email._wake.is_set(), sms._wake.is_set()) == (False, True)
+        sms._wake.clear()
+        async with db.session() as s:  # a Core insert marks its channel itself
+            await s.execute(sa.insert(Notification), {
+                "id": uuid.uuid4(), "channel": "email", "recipient": RECIPIENT, "body": "x",
+                "status": "created", "created_at": datetime.now(UTC),
+                "updated_at": datetime.now(UTC)})
+            mark_work(s, channel_work(Channel.EMAIL))
+            await s.commit()
+        await asyncio.sleep(0)
+        assert (email._wake.is_set(), sms._wake.is_set()) == (True, False)
+    finally:
+        await email.stop()
+        await sms.stop()

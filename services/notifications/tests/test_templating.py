@@ -151,3 +151,15 @@ def test_valid_emails(email: str) -> None:
 def test_invalid_emails(email: str) -> None:
     with pytest.raises(recipients.InvalidRecipient, match="Not a valid email address"):
         recipients.validate_email(email)
+
+
+def test_a_templates_placeholders_are_parsed_once_and_callers_cannot_change_them() -> None:
+    body = "Dear ((first name)), ((Reference)) ((show??Shown)) ((first_name))"
+    first = templating.placeholders("Re ((reference))", body)
+    hits = templating._placeholders.cache_info().hits
+    first.append("changed by a caller")
+    assert templating.placeholders("Re ((reference))", body) == [
+        "reference", "first name", "show"]
+    assert templating._placeholders.cache_info().hits == hits + 1
+    assert templating.missing({"Reference": 1, "FIRST-NAME": "A"}, "Re ((reference))",
+                              body) == ["show"]

@@ -1,8 +1,9 @@
 """Email through real SMTP (aiosmtplib), with a small pool of reused connections.
 
-Messages are built with the ``email`` package's compat32 classes (``MIMEMultipart`` /
-``MIMEText``), not ``EmailMessage``: measured here, building an ``EmailMessage`` took
-~2.3 ms of CPU (its header registry parses every header), the compat32 message ~0.3 ms.
+Messages are written directly as the ``email`` package's compat32 classes
+(``MIMEMultipart`` / ``MIMEText``) write them, byte for byte: measured here, an
+``EmailMessage`` took ~2.3 ms of CPU (its header registry parses every header), the
+compat32 message ~0.3 ms on a quiet machine (1.5 ms under load), the direct text ~0.1 ms.
 Header values are ours or validated (the recipient), and line breaks and control
 characters become spaces in every value, so personalisation cannot inject a header; a
 non-ASCII (or over-long) subject or sender name is RFC 2047 encoded.
@@ -11,15 +12,17 @@ non-ASCII (or over-long) subject or sender name is RFC 2047 encoded.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import functools
+import random
 import re
 import ssl
+import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr  # noqa: F401
 
 import aiosmtplib
@@ -45,11 +48,6 @@ class TemporaryDeliveryError(Exception):
     """Try again later (4xx, connection trouble, time-outs)."""
 
 
-#: No folding by the generator (it would split a long List-Unsubscribe URL): values are
-#: folded here, by RFC 2047 encoding, when they need it.
-_SMTP_POLICY = compat32.clone(linesep="\r\n", max_line_length=0)
-
-
 #: What ends a line for SMTP or for Python's own parsers (``str.splitlines``), and other
 #: control characters: none may reach a header.
 _BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
@@ -69,23 +67,56 @@ def _address(value: str) -> str:
     return formataddr((name, addr), charset="utf-8") if addr else _header_text(value)
 
 
+#: A text part's headers, as compat32's ``MIMEText(text, subtype, "utf-8")`` writes them.
+_TEXT_PART = ('Content-Type: text/{}; charset="utf-8"\r\nMIME-Version: 1.0\r\n'
+              'Content-Transfer-Encoding: base64\r\n')
+
+
+def _base64(text: str) -> str:
+    """The body as the email package encodes it: base64 in lines of 76, CRLF ends."""
+    return base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
+
+
+@functools.lru_cache(maxsize=16)
+def _sender(value: str) -> str:
+    return _address(value)
+
+
+_date: tuple[int, str] = (0, "")
+
+
+def _now() -> str:
+    """The Date header, formatted once a second."""
+    global _date
+    second = int(time.time())
+    if _date[0] != second:
+        _date = (second, format_datetime(datetime.fromtimestamp(second, UTC)))
+    return _date[1]
+
+
+def _boundary() -> str:
+    # the email package's own shape; base64 bodies never contain "=" runs or "-"
+    return "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
+
+
 def build_message(email: OutgoingEmail, *, sender: str) -> bytes:
-    """The message as sent: text (and HTML) alternatives, CRLF line endings."""
-    text = MIMEText(email.text, "plain", "utf-8")
-    if email.html:
-        msg: MIMEText | MIMEMultipart = MIMEMultipart("alternative")
-        msg.attach(text)
-        msg.attach(MIMEText(email.html, "html", "utf-8"))
-    else:
-        msg = text
-    msg["From"] = _address(sender)
-    msg["To"] = _address(email.to)
-    msg["Subject"] = _header_text(email.subject)
-    msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = email.message_id
-    for name, value in email.headers:
-        msg[name] = _header_text(value)
-    return msg.as_bytes(policy=_SMTP_POLICY)
+    """The message as sent: text (and HTML) alternatives, CRLF line endings.
+
+    Written directly, byte for byte what compat32's ``MIMEMultipart("alternative")`` /
+    ``MIMEText(..., "utf-8")`` with ``as_bytes`` wrote (a test compares them): measured
+    under load, the email package took 1.5 ms of CPU a message, this 0.1 ms."""
+    head = (f"From: {_sender(sender)}\r\nTo: {_address(email.to)}\r\n"
+            f"Subject: {_header_text(email.subject)}\r\nDate: {_now()}\r\n"
+            f"Message-ID: {email.message_id}\r\n"
+            + "".join(f"{name}: {_header_text(value)}\r\n" for name, value in email.headers))
+    if not email.html:
+        return (_TEXT_PART.format("plain") + head + "\r\n" + _base64(email.text)
+                ).encode("ascii")
+    b = _boundary()
+    return (f'Content-Type: multipart/alternative; boundary="{b}"\r\nMIME-Version: 1.0\r\n'
+            + head + f"\r\n--{b}\r\n" + _TEXT_PART.format("plain") + "\r\n"
+            + _base64(email.text) + f"\r\n--{b}\r\n" + _TEXT_PART.format("html") + "\r\n"
+            + _base64(email.html) + f"\r\n--{b}--\r\n").encode("ascii")
 
 
 class SmtpSender:

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
@@ -30,8 +31,12 @@ SMS_CHAR_LIMIT = 918
 COLUMN_WIDTH = 65  # plain-text email: rules and heading underlines
 
 
+_KEY_NOISE = re.compile(r"[\s_\-]")
+
+
+@functools.lru_cache(maxsize=4096)
 def normalise_key(key: str) -> str:
-    return re.sub(r"[\s_\-]", "", key).lower()
+    return _KEY_NOISE.sub("", key).lower()
 
 
 @dataclass(frozen=True)
@@ -53,12 +58,18 @@ class Placeholder:
 
 def placeholders(*texts: str | None) -> list[str]:
     """Names of the placeholders in ``texts``, in order, without duplicates (first spelling)."""
+    return list(_placeholders(texts))
+
+
+@functools.lru_cache(maxsize=256)
+def _placeholders(texts: tuple[str | None, ...]) -> tuple[str, ...]:
+    # cached: a template's texts are parsed once, not on every message sent with them
     seen: dict[str, str] = {}
     for text in texts:
         for match in PLACEHOLDER.finditer(text or ""):
             name = Placeholder(match.group(1)).name
             seen.setdefault(normalise_key(name), name)
-    return list(seen.values())
+    return tuple(seen.values())
 
 
 class MissingPersonalisation(Exception):
