@@ -45,6 +45,8 @@ HOP_BY_HOP = frozenset({
 #: Identity headers only the gateway may set; a client's copies are dropped.
 IDENTITY_HEADERS = frozenset({"x-mk-identity", "x-mk-principal", "x-user-id", "x-roles"})
 CHUNK = 64 * 1024
+_HOP_BY_HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
+_LOCATIONS = (b"location", b"content-location")
 
 
 def request_id_of(scope: Scope) -> str:
@@ -56,15 +58,24 @@ def request_id_of(scope: Scope) -> str:
     return request_id
 
 
-def _request_headers(scope: Scope) -> tuple[list[tuple[str, str]], str, str]:
+_DROP_REQUEST = HOP_BY_HOP | IDENTITY_HEADERS | {"host", "forwarded", "x-request-id"}
+
+
+def _request_headers(scope: Scope, request_id: str | None = None
+                     ) -> tuple[list[tuple[str, str]], str, str]:
+    """The headers to send upstream (lower-case names), the request id (``request_id``
+    when the caller already chose it, else :func:`request_id_of`) and the client's Host."""
     raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-    connection_tokens = {t.strip().lower() for k, v in raw if k == "connection"
-                         for t in v.split(",")}
-    drop = HOP_BY_HOP | connection_tokens | IDENTITY_HEADERS | {"host", "forwarded"}
+    drop = _DROP_REQUEST
+    host = ""
+    for k, v in raw:
+        if k == "connection":
+            drop = drop | {t.strip().lower() for t in v.split(",")}
+        elif k == "host" and not host:
+            host = v
     headers = [(k, v) for k, v in raw if k not in drop and not k.startswith("x-forwarded-")]
-    host = next((v for k, v in raw if k == "host"), "")
-    request_id = request_id_of(scope)
-    headers = [(k, v) for k, v in headers if k != "x-request-id"]
+    if request_id is None:
+        request_id = request_id_of(scope)
     client = scope.get("client")
     # A client's own X-Forwarded-* headers are not trusted; only the socket peer is recorded.
     headers += [
@@ -186,6 +197,9 @@ LOCAL_CONNECT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAI
                                   errno.ENOBUFS, errno.ENOMEM})
 #: Seconds a client is asked to wait after the gateway refused for want of capacity.
 BUSY_RETRY_AFTER = "1"
+#: Headers aiohttp would add of its own: none is the client's, so none is sent. Give them
+#: to the ``ClientSession`` (``skip_auto_headers``) so it is not re-made per request.
+SKIP_AUTO_HEADERS = ("User-Agent", "Accept-Encoding", "Content-Type")
 
 
 class Outcome(StrEnum):
@@ -223,6 +237,10 @@ class Proxy:
         self.retry_backoff = retry_backoff
         self.connect_timeout = connect_timeout
         self.bodies = bodies
+        skipped = {str(h).lower() for h in session.skip_auto_headers}
+        self._skip_auto_headers = (None if {h.lower() for h in SKIP_AUTO_HEADERS} <= skipped
+                                   else SKIP_AUTO_HEADERS)
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         #: absolute URL prefixes of the upstreams, rewritten out of ``Location``
         self.internal_prefixes = tuple(sorted(
             {p for origin in public_origins for p in _url_prefixes(origin)},
@@ -231,7 +249,8 @@ class Proxy:
     async def forward(self, scope: Scope, receive: Receive, send: Send, route: Route,
                       upstream: Upstream, *, add_request_headers: Sequence[tuple[str, str]] = (),
                       add_response_headers: Sequence[tuple[str, str]] = (),
-                      queue: UpstreamQueue | None = None) -> Outcome:
+                      queue: UpstreamQueue | None = None,
+                      request_id: str | None = None) -> Outcome:
         """Stream the request to ``upstream`` and its answer back; never raises.
 
         A small body of known length is read whole first; then a slot in ``queue`` (the
@@ -242,7 +261,7 @@ class Proxy:
         # encoded=True: the client's path and query go upstream byte for byte (yarl would
         # otherwise re-quote them and resolve dot segments).
         url = URL(upstream.base_url + path + (f"?{query}" if query else ""), encoded=True)
-        headers, request_id, _ = _request_headers(scope)
+        headers, request_id, _ = _request_headers(scope, request_id)
         if route.auth is not AuthMode.UPSTREAM:
             headers = [(k, v) for k, v in headers if k not in GATEWAY_CREDENTIALS]
         parent = propagate.extract(dict(headers))
@@ -304,8 +323,10 @@ class Proxy:
                     span: trace.Span) -> Outcome:
         # aiohttp's pool is unbounded (the queue is the bound), so ``sock_connect`` times
         # the TCP connect alone; ``sock_read`` runs once the whole request is sent.
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout,
-                                        sock_read=route.timeout_seconds)
+        timeout = self._timeouts.get(route.timeout_seconds)
+        if timeout is None:
+            timeout = self._timeouts[route.timeout_seconds] = aiohttp.ClientTimeout(
+                total=None, sock_connect=self.connect_timeout, sock_read=route.timeout_seconds)
         # Retried only when nothing can have reached the upstream: an idempotent method, no
         # streamed request body, and the connection itself failed.
         retryable = route.retry_idempotent and method in IDEMPOTENT and \
@@ -320,18 +341,19 @@ class Proxy:
             try:
                 async with self.session.request(
                     method, url, headers=out_headers, data=data, allow_redirects=False,
-                    timeout=timeout,
-                    skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+                    timeout=timeout, skip_auto_headers=self._skip_auto_headers,
                 ) as resp:
                     span.set_attribute("http.response.status_code", resp.status)
-                    drop = HOP_BY_HOP | _connection_tokens(resp.headers)
+                    drop = _HOP_BY_HOP_BYTES
+                    if "connection" in resp.headers:
+                        drop = drop | {t.encode("latin-1")
+                                       for t in _connection_tokens(resp.headers)}
                     response_headers = []
                     for k, v in resp.raw_headers:
                         name = k.lower()
-                        if name.decode("latin-1") in drop:
+                        if name in drop:
                             continue
-                        if name in (b"location", b"content-location") and \
-                                self.internal_prefixes:
+                        if name in _LOCATIONS and self.internal_prefixes:
                             v = self._public_location(v)
                         response_headers.append((name, v))
                     response_headers.append((b"x-request-id", request_id.encode()))
@@ -339,11 +361,17 @@ class Proxy:
                     await send({"type": "http.response.start", "status": resp.status,
                                 "headers": response_headers})
                     started = True
-                    async for chunk in resp.content.iter_chunked(CHUNK):
-                        await send({"type": "http.response.body", "body": chunk,
-                                    "more_body": True})
-                    await send({"type": "http.response.body", "body": b"",
-                                "more_body": False})
+                    size = resp.content_length
+                    if size is not None and size <= CHUNK:
+                        # small (a JSON answer, mostly): read whole, sent in one message
+                        await send({"type": "http.response.body", "body": await resp.read(),
+                                    "more_body": False})
+                    else:
+                        async for chunk in resp.content.iter_chunked(CHUNK):
+                            await send({"type": "http.response.body", "body": chunk,
+                                        "more_body": True})
+                        await send({"type": "http.response.body", "body": b"",
+                                    "more_body": False})
                     return (Outcome.FAILED if resp.status in UPSTREAM_FAILURE_STATUSES
                             else Outcome.OK)
             except (aiohttp.ClientError, TimeoutError) as exc:
