@@ -39,7 +39,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway import swagger
 from gateway.admission import UpstreamQueue
-from gateway.assertion import AssertionSigner
+from gateway.assertion import AssertionSigner, sign_assertion
 from gateway.auth import Authenticator, AuthFailed, AuthSettings
 from gateway.auth.admin import create_admin_app
 from gateway.auth.credentials import has_header_credentials, may_present, without_open311_key
@@ -293,10 +293,11 @@ class Gateway:
                              upstream=upstream.name)
             return
         # Bound to this service, method and raw path (as the proxy sends them), once.
-        assertion = self.signer.sign(principal, audience=upstream.name, method=scope["method"],
-                                     path=scope.get("raw_path", scope["path"].encode()
-                                                    ).decode("latin-1"),
-                                     request_id=request_id)
+        assertion = sign_assertion(self.signer, principal, audience=upstream.name,
+                                   method=scope["method"],
+                                   path=scope.get("raw_path", scope["path"].encode()
+                                                  ).decode("latin-1"),
+                                   request_id=request_id)
         outcome = await self.proxy.forward(
             scope, receive, send, route, upstream,
             add_request_headers=[(ASSERTION_HEADER, assertion)],
