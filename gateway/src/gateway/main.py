@@ -31,6 +31,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -346,7 +347,7 @@ class Gateway:
 
     def _decorate(self, send: Send, request_id: str, origin: str | None, *,
                   docs: bool) -> Send:
-        extra = _DOCS_EXTRA if docs else _API_EXTRA
+        extra: Sequence[tuple[bytes, bytes]] = _DOCS_EXTRA if docs else _API_EXTRA
         if origin and origin in self.cors_origins:
             extra = [*extra, (b"access-control-allow-origin", origin.encode("latin-1")),
                      (b"access-control-expose-headers", EXPOSED), (b"vary", b"Origin")]
