@@ -33,3 +33,14 @@ async def test_the_assertion_is_bound_to_the_upstream_and_the_request(
     claims = assertion_of(other)
     assert claims["aud"] == "notifications"
     assert claims["req"] == request_binding("POST", "/api/v1/templates/x")
+
+
+async def test_a_generated_request_id_is_the_same_everywhere(client: httpx.AsyncClient) -> None:
+    """Without a usable X-Request-ID the gateway makes one up once: the assertion's ``rid``,
+    the X-Request-ID the upstream gets and the one the client gets back are that one (the
+    proxy used to make up a second one for the upstream and the client)."""
+    for headers in ({}, {"X-Request-ID": "x" * 201}):
+        r = await client.get("/api/v1/services", headers=headers)
+        sent = [v for k, v in r.json()["headers"] if k == "x-request-id"]
+        assert sent == [r.headers["x-request-id"]]
+        assert assertion_of(r)["rid"] == r.headers["x-request-id"]

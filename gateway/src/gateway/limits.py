@@ -109,6 +109,14 @@ def _sf_string(value: str) -> str:
     return '"' + cleaned.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+@functools.lru_cache(maxsize=64)
+def _policy_fields(policy: LimitPolicy, limit: int) -> tuple[str, str]:
+    """The sf-string of ``policy``'s name and its ``RateLimit-Policy`` field (the same for
+    every request under the policy: made once)."""
+    name = _sf_string(policy.name)
+    return name, f"{name};q={limit};w={policy.window_seconds}"
+
+
 @dataclass(frozen=True)
 class Decision:
     """The outcome of one hit on a bucket.
@@ -142,8 +150,8 @@ class Decision:
         (the draft asks for that). A fail-open decision knows no counts: only the policy is
         sent.
         """
-        name = _sf_string(self.policy.name)
-        out = [("RateLimit-Policy", f"{name};q={self.limit};w={self.policy.window_seconds}")]
+        name, policy_field = _policy_fields(self.policy, self.limit)
+        out = [("RateLimit-Policy", policy_field)]
         if self.degraded:
             return out
         out.append(("RateLimit", f"{name};r={self.remaining};t={self.reset_seconds}"))
@@ -292,7 +300,8 @@ def caller_key(principal: Principal | None = None, client_ip: str | None = None,
 
 
 def _safe(ident: str) -> str:
-    if len(ident) <= 128 and all("!" <= c <= "~" for c in ident):
+    # printable ASCII but the space: "!" to "~"
+    if len(ident) <= 128 and ident.isascii() and ident.isprintable() and " " not in ident:
         return ident
     return "h-" + hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 

@@ -31,6 +31,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -39,6 +40,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway import swagger
 from gateway.admission import UpstreamQueue
+from gateway.assertion import AssertionSigner, sign_assertion
 from gateway.auth import Authenticator, AuthFailed, AuthSettings
 from gateway.auth.admin import create_admin_app
 from gateway.auth.credentials import has_header_credentials, may_present, without_open311_key
@@ -50,6 +52,7 @@ from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_lim
 from gateway.openapi import IDENTITY_SCHEME, Aggregator
 from gateway.problems import send_error, send_problem
 from gateway.proxy import (
+    SKIP_AUTO_HEADERS,
     BodyPolicy,
     ClientBody,
     ClientBodyError,
@@ -58,8 +61,8 @@ from gateway.proxy import (
     answer_client_body_error,
     request_id_of,
 )
-from gateway.routes import ROUTES, AuthMode, Route, Upstream, match, upstreams
-from servicekit.identity import ASSERTION_HEADER, Principal, Role, sign_assertion
+from gateway.routes import ROUTES, AuthMode, Route, Router, Upstream, upstreams
+from servicekit.identity import ASSERTION_HEADER, Principal, Role
 from servicekit.telemetry import configure_logging, make_tracer_provider, request_id_var
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,8 @@ API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'no
 DOCS_CSP = (b"content-security-policy",
             b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+_API_EXTRA = (*SECURITY_HEADERS, API_CSP)
+_DOCS_EXTRA = (*SECURITY_HEADERS, DOCS_CSP)
 EXPOSED = b"X-Request-ID, RateLimit, RateLimit-Policy, Retry-After, ETag, Location"
 FORM = "application/x-www-form-urlencoded"
 MAX_FORM_FOR_AUTH = 1024 * 1024
@@ -103,6 +108,7 @@ class Gateway:
             routes = tuple(dataclasses.replace(r, max_body_bytes=settings.max_body_bytes)
                            for r in routes)
         self.routes = routes
+        self.router = Router(routes)
         self.tracer_provider = make_tracer_provider(settings.service_name,
                                                     settings.otel_exporter_otlp_endpoint)
         self.tracer = trace.get_tracer("gateway", tracer_provider=self.tracer_provider)
@@ -122,6 +128,7 @@ class Gateway:
         self.admin_app = create_admin_app(self.authenticator)
         self.cors_origins = frozenset(settings.cors_allow_origins)
         self.secret = settings.identity_secret.get_secret_value()
+        self.signer = AssertionSigner(self.secret, ttl=settings.identity_ttl_seconds)
         self.session: aiohttp.ClientSession | None = None
         self.proxy: Proxy | None = None
         self.aggregator: Aggregator | None = None
@@ -136,7 +143,8 @@ class Gateway:
                                          keepalive_timeout=self.settings.upstream_keepalive_seconds,
                                          ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                             cookie_jar=aiohttp.DummyCookieJar())
+                                             cookie_jar=aiohttp.DummyCookieJar(),
+                                             skip_auto_headers=SKIP_AUTO_HEADERS)
         self.proxy = Proxy(
             self.session, self.tracer, retries=self.settings.retries,
             connect_timeout=self.settings.connect_timeout_seconds,
@@ -186,13 +194,13 @@ class Gateway:
         if path.startswith("/docs/"):
             await self._docs_asset(send, path, request_id)
             return
-        if any(segment in (".", "..") for segment in path.split("/")):
+        if "." in path and any(segment in (".", "..") for segment in path.split("/")):
             # "/api/v1/services/../../metrics" must not reach paths outside the route table.
             await send_problem(send, 400, "Bad request", "Dot segments are not allowed in paths.",
                                request_id=request_id)
             return
         admin = path.startswith(ADMIN_PREFIX) or path == ADMIN_PREFIX.rstrip("/")
-        route = ADMIN_ROUTE if admin else match(path, self.routes)
+        route = ADMIN_ROUTE if admin else self.router.match(path)
         if route is None or self.proxy is None:
             await send_problem(send, 404, "Not found", f"No route for {path}.",
                                request_id=request_id)
@@ -286,15 +294,16 @@ class Gateway:
                              upstream=upstream.name)
             return
         # Bound to this service, method and raw path (as the proxy sends them), once.
-        assertion = sign_assertion(principal, self.secret, request_id=request_id,
-                                   ttl=self.settings.identity_ttl_seconds,
-                                   audience=upstream.name, method=scope["method"],
+        assertion = sign_assertion(self.signer, principal, audience=upstream.name,
+                                   method=scope["method"],
                                    path=scope.get("raw_path", scope["path"].encode()
-                                                  ).decode("latin-1"))
+                                                  ).decode("latin-1"),
+                                   request_id=request_id)
         outcome = await self.proxy.forward(
             scope, receive, send, route, upstream,
             add_request_headers=[(ASSERTION_HEADER, assertion)],
-            add_response_headers=limit_headers, queue=self.queues[upstream.name])
+            add_response_headers=limit_headers, queue=self.queues[upstream.name],
+            request_id=request_id)
         if outcome is Outcome.OK:
             breaker.record_success()
         elif outcome is Outcome.FAILED:
@@ -308,6 +317,8 @@ class Gateway:
         """For Open311 form POSTs: read the (small) body so its ``api_key`` field can be
         checked, then replay it to the upstream without that field (``Content-Length`` to
         match)."""
+        if route.auth is not AuthMode.OPEN311:  # only Open311 takes a key in a form body
+            return scope, receive, None
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         if not self.authenticator.needs_form_body(route, scope["method"], content_type):
             return scope, receive, None
@@ -336,19 +347,18 @@ class Gateway:
 
     def _decorate(self, send: Send, request_id: str, origin: str | None, *,
                   docs: bool) -> Send:
-        extra = [*SECURITY_HEADERS, DOCS_CSP if docs else API_CSP]
+        extra: Sequence[tuple[bytes, bytes]] = _DOCS_EXTRA if docs else _API_EXTRA
         if origin and origin in self.cors_origins:
-            extra += [(b"access-control-allow-origin", origin.encode("latin-1")),
-                      (b"access-control-expose-headers", EXPOSED), (b"vary", b"Origin")]
-        rid = request_id.encode("latin-1")
+            extra = [*extra, (b"access-control-allow-origin", origin.encode("latin-1")),
+                     (b"access-control-expose-headers", EXPOSED), (b"vary", b"Origin")]
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
+                headers = list(message.get("headers", ()))
                 present = {k.lower() for k, _ in headers}
                 headers += [(k, v) for k, v in extra if k not in present]
                 if b"x-request-id" not in present:
-                    headers.append((b"x-request-id", rid))
+                    headers.append((b"x-request-id", request_id.encode("latin-1")))
                 message = {**message, "headers": headers}
             await send(message)
 

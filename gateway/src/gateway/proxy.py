@@ -24,11 +24,14 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from types import TracebackType
 
 import aiohttp
 from multidict import CIMultiDictProxy
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
@@ -45,6 +48,8 @@ HOP_BY_HOP = frozenset({
 #: Identity headers only the gateway may set; a client's copies are dropped.
 IDENTITY_HEADERS = frozenset({"x-mk-identity", "x-mk-principal", "x-user-id", "x-roles"})
 CHUNK = 64 * 1024
+_HOP_BY_HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
+_LOCATIONS = (b"location", b"content-location")
 
 
 def request_id_of(scope: Scope) -> str:
@@ -56,15 +61,24 @@ def request_id_of(scope: Scope) -> str:
     return request_id
 
 
-def _request_headers(scope: Scope) -> tuple[list[tuple[str, str]], str, str]:
+_DROP_REQUEST = HOP_BY_HOP | IDENTITY_HEADERS | {"host", "forwarded", "x-request-id"}
+
+
+def _request_headers(scope: Scope, request_id: str | None = None
+                     ) -> tuple[list[tuple[str, str]], str, str]:
+    """The headers to send upstream (lower-case names), the request id (``request_id``
+    when the caller already chose it, else :func:`request_id_of`) and the client's Host."""
     raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-    connection_tokens = {t.strip().lower() for k, v in raw if k == "connection"
-                         for t in v.split(",")}
-    drop = HOP_BY_HOP | connection_tokens | IDENTITY_HEADERS | {"host", "forwarded"}
+    drop = _DROP_REQUEST
+    host = ""
+    for k, v in raw:
+        if k == "connection":
+            drop = drop | {t.strip().lower() for t in v.split(",")}
+        elif k == "host" and not host:
+            host = v
     headers = [(k, v) for k, v in raw if k not in drop and not k.startswith("x-forwarded-")]
-    host = next((v for k, v in raw if k == "host"), "")
-    request_id = request_id_of(scope)
-    headers = [(k, v) for k, v in headers if k != "x-request-id"]
+    if request_id is None:
+        request_id = request_id_of(scope)
     client = scope.get("client")
     # A client's own X-Forwarded-* headers are not trusted; only the socket peer is recorded.
     headers += [
@@ -186,6 +200,9 @@ LOCAL_CONNECT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAI
                                   errno.ENOBUFS, errno.ENOMEM})
 #: Seconds a client is asked to wait after the gateway refused for want of capacity.
 BUSY_RETRY_AFTER = "1"
+#: Headers aiohttp would add of its own: none is the client's, so none is sent. Give them
+#: to the ``ClientSession`` (``skip_auto_headers``) so it is not re-made per request.
+SKIP_AUTO_HEADERS = ("User-Agent", "Accept-Encoding", "Content-Type")
 
 
 class Outcome(StrEnum):
@@ -212,6 +229,34 @@ class BodyPolicy:
     total_timeout: float = 120.0
 
 
+class _ServerSpan:
+    """``tracer.start_as_current_span(name, context=parent, kind=SERVER, attributes=...)``
+    without its two generator-based context managers (a good share of the tracing cost of
+    a request here): the same span, current while the request runs and ended after it; an
+    ``Exception`` escaping is recorded on a recording span with an error status, as
+    ``opentelemetry.trace.use_span`` does."""
+
+    __slots__ = ("_token", "span")
+
+    def __init__(self, tracer: trace.Tracer, name: str, parent: Context,
+                 attributes: dict[str, str]) -> None:
+        self.span = tracer.start_span(name, context=parent, kind=SpanKind.SERVER,
+                                      attributes=attributes)
+        self._token: object = None
+
+    def __enter__(self) -> trace.Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+        if isinstance(exc, Exception) and self.span.is_recording():
+            self.span.record_exception(exc)
+            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        self.span.end()
+
+
 class Proxy:
     def __init__(self, session: aiohttp.ClientSession, tracer: trace.Tracer, *,
                  retries: int = 2, retry_backoff: float = 0.05,
@@ -223,6 +268,10 @@ class Proxy:
         self.retry_backoff = retry_backoff
         self.connect_timeout = connect_timeout
         self.bodies = bodies
+        skipped = {str(h).lower() for h in session.skip_auto_headers}
+        self._skip_auto_headers = (None if {h.lower() for h in SKIP_AUTO_HEADERS} <= skipped
+                                   else SKIP_AUTO_HEADERS)
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         #: absolute URL prefixes of the upstreams, rewritten out of ``Location``
         self.internal_prefixes = tuple(sorted(
             {p for origin in public_origins for p in _url_prefixes(origin)},
@@ -231,7 +280,8 @@ class Proxy:
     async def forward(self, scope: Scope, receive: Receive, send: Send, route: Route,
                       upstream: Upstream, *, add_request_headers: Sequence[tuple[str, str]] = (),
                       add_response_headers: Sequence[tuple[str, str]] = (),
-                      queue: UpstreamQueue | None = None) -> Outcome:
+                      queue: UpstreamQueue | None = None,
+                      request_id: str | None = None) -> Outcome:
         """Stream the request to ``upstream`` and its answer back; never raises.
 
         A small body of known length is read whole first; then a slot in ``queue`` (the
@@ -242,16 +292,16 @@ class Proxy:
         # encoded=True: the client's path and query go upstream byte for byte (yarl would
         # otherwise re-quote them and resolve dot segments).
         url = URL(upstream.base_url + path + (f"?{query}" if query else ""), encoded=True)
-        headers, request_id, _ = _request_headers(scope)
+        headers, request_id, _ = _request_headers(scope, request_id)
         if route.auth is not AuthMode.UPSTREAM:
             headers = [(k, v) for k, v in headers if k not in GATEWAY_CREDENTIALS]
         parent = propagate.extract(dict(headers))
         extra_response = [(k.encode("latin-1"), v.encode("latin-1"))
                           for k, v in add_response_headers]
-        with self.tracer.start_as_current_span(
-            f"{method} {route.prefix}", context=parent, kind=SpanKind.SERVER,
-            attributes={"http.request.method": method, "url.path": scope["path"],
-                        "gateway.upstream": upstream.name, "http.request_id": request_id},
+        with _ServerSpan(
+            self.tracer, f"{method} {route.prefix}", parent,
+            {"http.request.method": method, "url.path": scope["path"],
+             "gateway.upstream": upstream.name, "http.request_id": request_id},
         ) as span:
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
@@ -304,8 +354,10 @@ class Proxy:
                     span: trace.Span) -> Outcome:
         # aiohttp's pool is unbounded (the queue is the bound), so ``sock_connect`` times
         # the TCP connect alone; ``sock_read`` runs once the whole request is sent.
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout,
-                                        sock_read=route.timeout_seconds)
+        timeout = self._timeouts.get(route.timeout_seconds)
+        if timeout is None:
+            timeout = self._timeouts[route.timeout_seconds] = aiohttp.ClientTimeout(
+                total=None, sock_connect=self.connect_timeout, sock_read=route.timeout_seconds)
         # Retried only when nothing can have reached the upstream: an idempotent method, no
         # streamed request body, and the connection itself failed.
         retryable = route.retry_idempotent and method in IDEMPOTENT and \
@@ -320,18 +372,19 @@ class Proxy:
             try:
                 async with self.session.request(
                     method, url, headers=out_headers, data=data, allow_redirects=False,
-                    timeout=timeout,
-                    skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+                    timeout=timeout, skip_auto_headers=self._skip_auto_headers,
                 ) as resp:
                     span.set_attribute("http.response.status_code", resp.status)
-                    drop = HOP_BY_HOP | _connection_tokens(resp.headers)
+                    drop = _HOP_BY_HOP_BYTES
+                    if "connection" in resp.headers:
+                        drop = drop | {t.encode("latin-1")
+                                       for t in _connection_tokens(resp.headers)}
                     response_headers = []
                     for k, v in resp.raw_headers:
                         name = k.lower()
-                        if name.decode("latin-1") in drop:
+                        if name in drop:
                             continue
-                        if name in (b"location", b"content-location") and \
-                                self.internal_prefixes:
+                        if name in _LOCATIONS and self.internal_prefixes:
                             v = self._public_location(v)
                         response_headers.append((name, v))
                     response_headers.append((b"x-request-id", request_id.encode()))
@@ -339,11 +392,17 @@ class Proxy:
                     await send({"type": "http.response.start", "status": resp.status,
                                 "headers": response_headers})
                     started = True
-                    async for chunk in resp.content.iter_chunked(CHUNK):
-                        await send({"type": "http.response.body", "body": chunk,
-                                    "more_body": True})
-                    await send({"type": "http.response.body", "body": b"",
-                                "more_body": False})
+                    size = resp.content_length
+                    if size is not None and size <= CHUNK:
+                        # small (a JSON answer, mostly): read whole, sent in one message
+                        await send({"type": "http.response.body", "body": await resp.read(),
+                                    "more_body": False})
+                    else:
+                        async for chunk in resp.content.iter_chunked(CHUNK):
+                            await send({"type": "http.response.body", "body": chunk,
+                                        "more_body": True})
+                        await send({"type": "http.response.body", "body": b"",
+                                    "more_body": False})
                     return (Outcome.FAILED if resp.status in UPSTREAM_FAILURE_STATUSES
                             else Outcome.OK)
             except (aiohttp.ClientError, TimeoutError) as exc:

@@ -82,3 +82,22 @@ def match(path: str, routes: tuple[Route, ...] = ROUTES) -> Route | None:
                 or path.startswith(p + "?")) and (best is None or len(p) > len(best.prefix)):
             best = route
     return best
+
+
+class Router:
+    """:func:`match` for one routing table, with each prefix's forms made once and the
+    table ordered longest prefix first (the gateway matches every request)."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, routes: tuple[Route, ...] = ROUTES) -> None:
+        # sorted() is stable: of two prefixes of one length the first listed wins, as in
+        # match()
+        self._table = tuple((r.prefix, (r.prefix + "/", r.prefix + ".", r.prefix + "?"), r)
+                            for r in sorted(routes, key=lambda r: -len(r.prefix)))
+
+    def match(self, path: str) -> Route | None:
+        for prefix, forms, route in self._table:
+            if path == prefix or path.startswith(forms):
+                return route
+        return None
