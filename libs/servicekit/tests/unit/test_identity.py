@@ -117,3 +117,70 @@ def test_verification_stays_cheap() -> None:
         verifier.verify(token, method="GET", path=PATH)
     per_request = (time.perf_counter() - started) / len(tokens)
     assert per_request < 0.002, per_request
+
+
+def test_the_fast_hs256_check_agrees_with_pyjwt_on_every_kind_of_token() -> None:
+    """Services check the gateway's assertions without PyJWT (servicekit.identity._decode);
+    for every token below both must accept the same ones with the same claims, and refuse
+    the same ones."""
+    import time as _time
+
+    import jwt as pyjwt
+
+    from servicekit import identity
+
+    secret, other = "s" * 40, "t" * 40
+    now = int(_time.time())
+    good = {"iss": identity.ISSUER, "aud": "citizen-services", "exp": now + 60, "iat": now,
+            "sub": "citizen-1", "jti": "j1", "roles": ["citizen"]}
+
+    def tok(claims: dict, key: str = secret, alg: str = "HS256", **headers: str) -> str:
+        return pyjwt.encode(claims, key, algorithm=alg, headers=headers or None)
+
+    cases = {
+        "good": tok(good),
+        "list audience": tok({**good, "aud": ["x", "citizen-services"]}),
+        "float times": tok({**good, "exp": now + 60.5, "iat": now + 0.5}),
+        "within leeway": tok({**good, "exp": now - 2}),
+        "expired": tok({**good, "exp": now - 10}),
+        "future iat": tok({**good, "iat": now + 100}),
+        "future nbf": tok({**good, "nbf": now + 100}),
+        "wrong audience": tok({**good, "aud": "inclusion"}),
+        "wrong issuer": tok({**good, "iss": "someone"}),
+        "no exp": tok({k: v for k, v in good.items() if k != "exp"}),
+        "no aud": tok({k: v for k, v in good.items() if k != "aud"}),
+        "null sub": tok({**good, "sub": None}),
+        "numeric jti": tok({**good, "jti": 7}),
+        "string exp": tok({**good, "exp": str(now + 60)}),
+        "other key": tok(good, key=other),
+        "HS512": tok(good, key=secret * 2, alg="HS512"),
+        "extra header": tok(good, kid="k1"),
+        "none alg": pyjwt.encode(good, None, algorithm="none"),
+        "truncated": tok(good)[:-3],
+        "two dots only": tok(good).rsplit(".", 1)[0] + ".",
+        "garbage": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.%%%.@@@",
+    }
+    for name, token in cases.items():
+        outcomes = []
+        for decode in (identity._decode, identity._decode_with_pyjwt):
+            try:
+                outcomes.append(("ok", decode(token, secret, "citizen-services")))
+            except identity.InvalidAssertion:
+                outcomes.append(("refused", None))
+        if name == "string exp":  # PyJWT turns "123" into a time; the fast path refuses it
+            assert outcomes[0] == ("refused", None), name
+            continue
+        assert outcomes[0] == outcomes[1], name
+    assert identity._decode(cases["good"], secret, "citizen-services")["sub"] == "citizen-1"
+    accepted = {n for n in cases if _accepts(cases[n], secret)}
+    assert accepted == {"good", "list audience", "float times", "within leeway", "extra header"}
+
+
+def _accepts(token: str, secret: str) -> bool:
+    from servicekit import identity
+
+    try:
+        identity._decode(token, secret, "citizen-services")
+    except identity.InvalidAssertion:
+        return False
+    return True
