@@ -39,6 +39,7 @@ PATH = "/api/v1/services/burst"
 #: ``?mib=<n>``: answers n MiB instead of JSON.
 UPSTREAM_SCRIPT = r"""
 import asyncio, json, os, sys, time
+from gateway.auth.testing import answer_lifespan
 from urllib.parse import parse_qs
 import uvicorn
 
@@ -46,13 +47,8 @@ PORTS = set()
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await answer_lifespan(receive, send)
+        return
     size = 0
     while True:
         message = await receive()

@@ -16,7 +16,7 @@ import httpx
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 
-from contracts import Envelope, Event
+from contracts import Event
 from contracts.citizen_services import ServiceRequestStatusChanged
 from contracts.privacy import CitizenErasureRequested
 from mkinfra.smtp_sink import SmtpSink
@@ -33,19 +33,13 @@ from notifications.persistence.tables import (
 )
 from servicekit.db import Database
 from servicekit.messaging.consumer import EventConsumer
-from servicekit.testing import eventually, identity_headers, running_app
+from servicekit.testing import consumer_record, eventually, identity_headers, running_app
 
 LINK = re.compile(r"https://mk\.example(/api/v1/preferences/email-verification\?token=[\w-]+)")
 
 
 def record(event: Event, offset: int) -> ConsumerRecord:  # type: ignore[type-arg]
-    envelope = Envelope(source="urn:uk-gov-milton-keynes:test", type=event.event_type(),
-                        subject=event.aggregate_id, dataschema=event.dataschema())
-    value, key = event.to_json(), event.aggregate_id.encode()
-    return ConsumerRecord(topic=event.topic, partition=0, offset=offset, timestamp=0,
-                          timestamp_type=0, key=key, value=value, checksum=None,
-                          serialized_key_size=len(key), serialized_value_size=len(value),
-                          headers=envelope.to_headers())
+    return consumer_record(event, offset, source="urn:uk-gov-milton-keynes:test")
 
 
 def status_changed(citizen: str) -> ServiceRequestStatusChanged:

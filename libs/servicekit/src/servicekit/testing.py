@@ -127,3 +127,20 @@ def identity_headers(subject: str | None, *roles: str, secret: str | None = None
 
 STAFF = ("staff-test-1", "staff")
 CITIZEN = ("citizen-test-1", "citizen")
+
+
+def consumer_record(event: Any, offset: int, *, source: str = "urn:uk-gov-milton-keynes:test",
+                    partition: int = 0) -> Any:
+    """``event`` as the Kafka record a consumer would fetch (CloudEvents binary mode), to
+    drive ``EventConsumer.process`` without a broker in handler-level tests."""
+    from aiokafka.structs import ConsumerRecord
+
+    from contracts import Envelope
+
+    envelope = Envelope(source=source, type=event.event_type(), subject=event.aggregate_id,
+                        dataschema=event.dataschema())
+    value, key = event.to_json(), event.aggregate_id.encode()
+    return ConsumerRecord(topic=event.topic, partition=partition, offset=offset, timestamp=0,
+                          timestamp_type=0, key=key, value=value, checksum=None,
+                          serialized_key_size=len(key), serialized_value_size=len(value),
+                          headers=envelope.to_headers())

@@ -15,10 +15,9 @@ from aiokafka.structs import ConsumerRecord
 from fastapi.testclient import TestClient
 
 from citizen_services.messaging.subscriptions import SUBSCRIPTIONS
-from contracts import Envelope
 from contracts.privacy import CitizenErasureRequested
 from servicekit.messaging.consumer import EventConsumer
-from servicekit.testing import identity_headers
+from servicekit.testing import consumer_record, identity_headers
 
 from .test_service_requests import CMK, FLY_TIPPING
 
@@ -26,13 +25,7 @@ from .test_service_requests import CMK, FLY_TIPPING
 def erasure(subject: str, offset: int) -> ConsumerRecord:  # type: ignore[type-arg]
     event = CitizenErasureRequested(citizen_id=subject, erasure_id=uuid.uuid4(),
                                     requested_by="citizen", occurred_at=datetime.now(UTC))
-    envelope = Envelope(source="urn:uk-gov-milton-keynes:inclusion", type=event.event_type(),
-                        subject=event.aggregate_id, dataschema=event.dataschema())
-    value, key = event.to_json(), event.aggregate_id.encode()
-    return ConsumerRecord(topic=event.topic, partition=0, offset=offset, timestamp=0,
-                          timestamp_type=0, key=key, value=value, checksum=None,
-                          serialized_key_size=len(key), serialized_value_size=len(value),
-                          headers=envelope.to_headers())
+    return consumer_record(event, offset, source="urn:uk-gov-milton-keynes:inclusion")
 
 
 def all_text(client: TestClient) -> str:

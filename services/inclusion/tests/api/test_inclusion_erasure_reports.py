@@ -15,13 +15,12 @@ import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 from fastapi.testclient import TestClient
 
-from contracts import Envelope
 from contracts.privacy import CitizenErasureRequested
 from inclusion.application.erasure import PERSONAL_FIELDS
 from inclusion.messaging.subscriptions import SUBSCRIPTIONS
 from inclusion.persistence.tables import Participant, ProgrammeSession
 from servicekit.messaging.consumer import EventConsumer
-from servicekit.testing import identity_headers
+from servicekit.testing import consumer_record, identity_headers
 
 from ..conftest import citizen, make_programme, make_session, make_venue, outbox_types, run
 
@@ -147,13 +146,7 @@ def test_reports_csv_neutralises_formulas(client: TestClient) -> None:
 def _erasure_record(subject: str, offset: int) -> ConsumerRecord:  # type: ignore[type-arg]
     event = CitizenErasureRequested(citizen_id=subject, erasure_id=uuid.uuid4(),
                                     requested_by="staff", occurred_at=datetime.now(UTC))
-    envelope = Envelope(source="urn:uk-gov-milton-keynes:elsewhere", type=event.event_type(),
-                        subject=event.aggregate_id, dataschema=event.dataschema())
-    value, key = event.to_json(), event.aggregate_id.encode()
-    return ConsumerRecord(topic=event.topic, partition=0, offset=offset, timestamp=0,
-                          timestamp_type=0, key=key, value=value, checksum=None,
-                          serialized_key_size=len(key), serialized_value_size=len(value),
-                          headers=envelope.to_headers())
+    return consumer_record(event, offset, source="urn:uk-gov-milton-keynes:elsewhere")
 
 
 def test_the_platform_erasure_event_erases_the_participant_once(client: TestClient) -> None:
