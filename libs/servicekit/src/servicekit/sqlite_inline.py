@@ -60,25 +60,22 @@ class InlineCursor:
 
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()
                       ) -> InlineCursor:
-        try:
-            self._cursor.execute(sql, parameters)
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
-                raise
-            await _retry_busy(lambda: self._cursor.execute(sql, parameters),
-                              time.monotonic() + self._busy_timeout)
+        await self._run(lambda: self._cursor.execute(sql, parameters))
         return self
 
     async def executemany(self, sql: str, seq: Iterable[Any]) -> InlineCursor:
         rows = list(seq)
+        await self._run(lambda: self._cursor.executemany(sql, rows))
+        return self
+
+    async def _run(self, call: Callable[[], Any]) -> None:
+        """``call`` at once; if another writer holds the lock, again after async sleeps."""
         try:
-            self._cursor.executemany(sql, rows)
+            call()
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc):
                 raise
-            await _retry_busy(lambda: self._cursor.executemany(sql, rows),
-                              time.monotonic() + self._busy_timeout)
-        return self
+            await _retry_busy(call, time.monotonic() + self._busy_timeout)
 
     async def fetchone(self) -> Any:
         return self._cursor.fetchone()
