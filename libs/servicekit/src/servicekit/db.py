@@ -35,11 +35,11 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from servicekit import readcache, sqlite_inline
+from servicekit.messaging import outbox
 
 log = logging.getLogger(__name__)
 
-#: ``session.info`` key: the tables this transaction wrote work into.
-WORK_KEY = "mk.work"
+WORK_KEY = outbox.WORK_KEY
 
 
 def mark_work(session: Session | AsyncSession, *tables: str) -> None:
@@ -62,11 +62,11 @@ def _record_inserts(session: Session, _flush_context: Any, _instances: Any) -> N
                 work.add(table)
 
 
-#: ``session.info`` key: this transaction changed rows (for :mod:`servicekit.readcache`).
-CHANGED_KEY = "mk.changed"
+CHANGED_KEY = outbox.CHANGED_KEY
 
 
 def _record_core_insert(state: Any) -> None:
+    outbox.flush_outbox(state.session)  # events recorded so far go in before the statement
     if state.is_insert or state.is_update or state.is_delete:
         state.session.info[CHANGED_KEY] = True
     if state.is_insert:
@@ -78,6 +78,7 @@ def _record_core_insert(state: Any) -> None:
 
 def _forget_work(session: Session, *_args: Any) -> None:
     if not session.in_transaction():  # the whole transaction rolled back: no work was made
+        outbox.discard_outbox(session)
         session.info.pop(WORK_KEY, None)
         session.info.pop(CHANGED_KEY, None)
 
@@ -140,6 +141,7 @@ class Database:
         session_class = type("ServiceSession", (Session,), {})
         event.listen(session_class, "before_flush", _record_inserts)
         event.listen(session_class, "do_orm_execute", _record_core_insert)
+        event.listen(session_class, "before_commit", outbox.flush_outbox)
         event.listen(session_class, "after_commit", self._after_commit)
         event.listen(session_class, "after_soft_rollback", _forget_work)
         self.read_caches = read_caches

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import Envelope, Event
 from servicekit.db import Database
-from servicekit.messaging.outbox import record_event
+from servicekit.messaging.outbox import discard_outbox, record_event
 
 
 class UnitOfWork:
@@ -27,7 +27,7 @@ class UnitOfWork:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         if exc_type is not None:
-            await self.session.rollback()
+            await self.rollback()
         await self.session.close()
 
     def publish(self, event: Event) -> Envelope:
@@ -40,4 +40,5 @@ class UnitOfWork:
         await self.session.commit()
 
     async def rollback(self) -> None:
+        discard_outbox(self.session.sync_session)  # recorded, perhaps not yet inserted
         await self.session.rollback()

@@ -1,7 +1,3 @@
-"""Kafka messaging: outbox (publishing), relay, consumer with inbox, retries and DLQ."""
-
-from servicekit.messaging.consumer import EventConsumer, MessageContext, PermanentError
-from servicekit.messaging.outbox import record_event
-from servicekit.messaging.relay import OutboxRelay
-
-__all__ = ["EventConsumer", "MessageContext", "OutboxRelay", "PermanentError", "record_event"]
+"""Kafka messaging: outbox (``outbox``, ``tables``), relay (``relay``), consumer with inbox,
+retries and DLQ (``consumer``). Import the modules themselves: this package re-exports
+nothing, so :mod:`servicekit.db` can use :mod:`servicekit.messaging.outbox` without a cycle."""
