@@ -64,7 +64,7 @@ def make_event(tag: str, n: int) -> ServicePublished:
 
 async def _handler(ev: ServicePublished, ctx: MessageContext) -> None:
     latency = (datetime.now(UTC) - ev.occurred_at).total_seconds() * 1000
-    await ctx.session.execute(sa.insert(effect).values(
+    await ctx.uow.db.execute(sa.insert(effect).values(
         event_id=ctx.envelope.id, tag=ev.slug, latency_ms=latency))
 
 
@@ -100,7 +100,7 @@ async def _consume_until(bootstrap: str, consumer_url: str, stop: Any) -> None:
     db = Database(consumer_url)
     consumer = EventConsumer(db, bootstrap_servers=bootstrap,
                              group_id=f"bench-{uuid.uuid4().hex[:6]}",
-                             subscriptions={ServicePublished: _handler}, service_name="bench",
+                             subscriptions={ServicePublished: [_handler]}, service_name="bench",
                              source=SOURCE)
     await consumer.start()
     try:

@@ -130,7 +130,7 @@ async def test_every_operation_answers_every_caller_as_its_roles_say(
         ids = {"service_id": service["id"], "key_id": key["id"]}
         who = await callers(platform, client)
         notify_key = (await ensure_dev_notify(
-            platform.apps["notifications"].state.runtime.db.url))["NOTIFY_TEST_API_KEY"]
+            platform.apps["notifications"].state.runtime.database.url))["NOTIFY_TEST_API_KEY"]
         who["notify"] = {}  # a fresh Notify JWT for every request (below)
 
         operations = [(path, method, op) for path, item in sorted(spec["paths"].items())

@@ -35,13 +35,13 @@ ERASURE = "%.CitizenErasureRequested.v1"
 
 
 async def _handled_erasures(platform: Platform, service: str) -> int:
-    async with platform.apps[service].state.runtime.db.read_session() as s:
+    async with platform.apps[service].state.runtime.database.read_session() as s:
         return int((await s.execute(sa.select(sa.func.count()).select_from(InboxMessage).where(
             col(InboxMessage.event_type).like(ERASURE)))).scalar_one())
 
 
 async def _messages(platform: Platform) -> list[Notification]:
-    async with platform.apps["notifications"].state.runtime.db.read_session() as s:
+    async with platform.apps["notifications"].state.runtime.database.read_session() as s:
         return list((await s.execute(sa.select(Notification))).scalars().all())
 
 
@@ -114,7 +114,7 @@ async def test_one_erasure_request_forgets_the_citizen_everywhere(
                 assert kept.status == n.status or kept.status == "delivered"
             else:
                 assert kept.recipient == n.recipient and kept.body == n.body
-        async with platform.apps["notifications"].state.runtime.db.read_session() as s:
+        async with platform.apps["notifications"].state.runtime.database.read_session() as s:
             assert await s.get(CitizenContact, "citizen-dev-1") is None
             assert await s.get(CitizenContact, "citizen-dev-2") is not None
 
@@ -156,7 +156,7 @@ async def test_one_erasure_request_forgets_the_citizen_everywhere(
 
 async def _all_text(platform: Platform, service: str) -> str:
     """Every row of every table of the service's database, as one string."""
-    async with platform.apps[service].state.runtime.db.read_session() as s:
+    async with platform.apps[service].state.runtime.database.read_session() as s:
         conn = await s.connection()
         names: Any = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
         out: list[str] = []

@@ -77,7 +77,7 @@ async def test_enrolling_emails_the_consenting_citizen_once_and_not_the_opted_ou
 
     # Both EnrolmentConfirmed events handled (each in its own partition: no order between
     # them), and messages were made for the consenting citizen's only.
-    db = platform.apps["notifications"].state.runtime.db
+    db = platform.apps["notifications"].state.runtime.database
     confirmed = "%.EnrolmentConfirmed.v%"
 
     async def both_handled() -> bool:

@@ -54,7 +54,7 @@ async def test_the_official_client_through_the_gateway(
     platform = notify_platform
     env_file = tmp_path / "dev-credentials.env"
     env_file.write_text("STAFF_TOKEN=keep-me\n")
-    db_url = platform.apps["notifications"].state.runtime.db.url
+    db_url = platform.apps["notifications"].state.runtime.database.url
     creds = await write_dev_notify_credentials(tmp_path, db_url)
     assert read_env(env_file) == {"STAFF_TOKEN": "keep-me", **creds}
     assert await write_dev_notify_credentials(tmp_path, db_url) == creds  # idempotent
@@ -163,7 +163,7 @@ async def test_an_admin_issues_a_key_through_the_gateway_and_the_client_sends_wi
     works with the official client at once, and is refused at once when revoked."""
     platform = notify_platform
     creds = await write_dev_notify_credentials(
-        tmp_path, platform.apps["notifications"].state.runtime.db.url)
+        tmp_path, platform.apps["notifications"].state.runtime.database.url)
     service_id = split_api_key(creds["NOTIFY_API_KEY"])[0]
     admin = platform.bearer("ADMIN_TOKEN")
     async with httpx.AsyncClient(base_url=platform.gateway_url) as http:

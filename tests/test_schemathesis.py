@@ -234,7 +234,7 @@ async def test_every_operation_conforms_to_the_aggregated_openapi(
     from notifications.devcreds import ensure_dev_notify  # not in the fuzzing children
 
     notify_key = (await ensure_dev_notify(
-        platform.apps["notifications"].state.runtime.db.url))["NOTIFY_TEST_API_KEY"]
+        platform.apps["notifications"].state.runtime.database.url))["NOTIFY_TEST_API_KEY"]
     job = tmp_path / "schemathesis-job.json"
     job.write_text(json.dumps({"document": document, "base_url": platform.gateway_url,
                                "notify_key": notify_key,

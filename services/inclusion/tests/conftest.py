@@ -50,7 +50,7 @@ def soon(hours: float = 24) -> datetime:
 
 def run(client: TestClient, fn: Callable[[Any], Any]) -> Any:
     """Run ``await fn(session)`` on the app's loop, in a session of its database."""
-    db = client.app.state.runtime.db  # type: ignore[attr-defined]
+    db = client.app.state.runtime.database  # type: ignore[attr-defined]
 
     async def call() -> Any:
         async with db.session() as s:

@@ -160,7 +160,7 @@ async def test_one_click_unsubscribe(database_url: str, smtp_sink: SmtpSink) -> 
                         public_url="https://mk.example", delivery_idle_seconds=0.2)
     app = create_app(settings)
     async with running_app(app) as url, httpx.AsyncClient(base_url=url) as http:
-        db: Database = app.state.runtime.db
+        db: Database = app.state.runtime.database
         consumer = EventConsumer(db, bootstrap_servers="127.0.0.1:1", group_id="notifications",
                                  subscriptions=build_subscriptions(settings),
                                  service_name="notifications",

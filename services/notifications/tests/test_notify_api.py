@@ -89,7 +89,7 @@ async def notify(database_url: str, smtp_sink: SmtpSink, tmp_path: Path
                         delivery_idle_seconds=0.2)
     app = create_app(settings)
     async with running_app(app) as url:
-        db: Database = app.state.runtime.db
+        db: Database = app.state.runtime.database
         service_id, keys, email_t, sms_t = await setup_notify(db)
         yield Notify(url, db, settings, service_id, keys, email_t, sms_t, tmp_path / "sms")
 
@@ -374,7 +374,7 @@ async def test_rate_limit_per_key_type(database_url: str, smtp_sink: SmtpSink,
                         smtp_port=smtp_sink.port, notify_rate_limit_per_minute=3)
     app = create_app(settings)
     async with running_app(app) as url:
-        _, keys, _, _ = await setup_notify(app.state.runtime.db)
+        _, keys, _, _ = await setup_notify(app.state.runtime.database)
         live = NotificationsAPIClient(keys["live"], base_url=url)
         test = NotificationsAPIClient(keys["test"], base_url=url)
 

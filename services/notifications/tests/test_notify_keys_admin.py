@@ -63,7 +63,7 @@ async def running(database_url: str, smtp_sink: SmtpSink, tmp_path: Path
                         delivery_idle_seconds=0.2)
     app = create_app(settings)
     async with running_app(app) as url, httpx.AsyncClient(base_url=url) as http:
-        yield Running(url, http, settings, app.state.runtime.db)
+        yield Running(url, http, settings, app.state.runtime.database)
 
 
 def is_problem(response: httpx.Response, status: int) -> bool:

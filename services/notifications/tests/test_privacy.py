@@ -73,7 +73,7 @@ async def test_a_new_email_is_used_only_once_confirmed(database_url: str,
                         public_url="https://mk.example", delivery_idle_seconds=0.2)
     app = create_app(settings)
     async with running_app(app) as url, httpx.AsyncClient(base_url=url) as http:
-        db: Database = app.state.runtime.db
+        db: Database = app.state.runtime.database
         consumer = consumer_for(db, settings)
         me = identity_headers("c-verify", "citizen")
         put = await http.put("/api/v1/preferences", headers=me,

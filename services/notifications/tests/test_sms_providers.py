@@ -74,7 +74,7 @@ async def test_notify_as_the_upstream(database_url: str) -> None:
     app = create_app(Settings(database_url=database_url, messaging_enabled=False,
                               environment="test", notify_rate_limit_per_minute=0))
     async with running_app(app) as url:
-        db: Database = app.state.runtime.db
+        db: Database = app.state.runtime.database
         async with db.session() as s:
             service = await notify_api.create_service(s, name="upstream", email_from="a@b.example",
                                                       sms_sender="MK")

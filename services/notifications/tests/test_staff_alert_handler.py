@@ -64,7 +64,7 @@ async def test_service_published_creates_one_alert_and_a_redelivery_is_a_duplica
                         smtp_port=smtp_sink.port, staff_alert_email=STAFF)
     app = create_app(settings)
     async with running_app(app):  # migrations applied, the delivery worker running
-        db: Database = app.state.runtime.db
+        db: Database = app.state.runtime.database
         consumer = consumer_for(db, settings)
         event = published()
         rec = record(event, offset=41)

@@ -153,7 +153,7 @@ async def test_subscribe_deliver_retry_gone_rotate_replay(
                         delivery_idle_seconds=0.05)
     app = create_app(settings)
     async with running_app(app) as url, httpx.AsyncClient(base_url=url) as http:
-        db: Database = app.state.runtime.db
+        db: Database = app.state.runtime.database
         consumer = EventConsumer(db, bootstrap_servers="127.0.0.1:1", group_id="notifications",
                                  subscriptions=build_subscriptions(settings),
                                  service_name="notifications",
@@ -237,7 +237,7 @@ async def test_sustained_failure_disables_the_subscription(
                         webhook_disable_after_seconds=0.0, delivery_idle_seconds=0.05)
     app = create_app(settings)
     async with running_app(app) as url, httpx.AsyncClient(base_url=url) as http:
-        db: Database = app.state.runtime.db
+        db: Database = app.state.runtime.database
         consumer = EventConsumer(db, bootstrap_servers="127.0.0.1:1", group_id="notifications",
                                  subscriptions=build_subscriptions(settings),
                                  service_name="notifications",
@@ -339,7 +339,7 @@ async def test_partner_operations_need_their_scopes(
         created = await http.post(base, headers=partner(), json=statuses)
         assert created.status_code == 201, created.text
         rx.secret = created.json()["secret"]
-        db: Database = app.state.runtime.db
+        db: Database = app.state.runtime.database
         consumer = EventConsumer(db, bootstrap_servers="127.0.0.1:1", group_id="notifications",
                                  subscriptions=build_subscriptions(settings),
                                  service_name="notifications",

@@ -21,18 +21,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from contracts import Event
 from servicekit import health
 from servicekit.db import Database
 from servicekit.errors import PROBLEM_JSON, install_problem_handlers
 from servicekit.health import KafkaProbe
 from servicekit.identity import IDENTITY_SCHEME
 from servicekit.leader import exclusive
-from servicekit.messaging.consumer import EventConsumer, Handler
+from servicekit.messaging.consumer import EventConsumer, Subscriptions
 from servicekit.messaging.relay import OutboxRelay
 from servicekit.metrics import HttpMiddleware, ServiceMetrics, metrics_endpoint
 from servicekit.migrations import upgrade
@@ -49,17 +48,24 @@ class Worker(Protocol):
 
 @dataclass
 class ServiceRuntime:
-    """Everything a running service holds; ``app.state.runtime``."""
+    """Everything a running service holds; ``app.state.runtime``.
+
+    A service that holds more (senders, caches, limiters) subclasses it as a dataclass
+    whose extra fields are ``field(init=False)`` and built in ``__post_init__`` from
+    ``settings``, and passes the class as ``create_service_app(runtime=...)``: everything a
+    request or worker uses is then built once, in the factory, and typed."""
 
     settings: ServiceSettings
-    db: Database
+    database: Database
     metrics: ServiceMetrics
     tracer_provider: TracerProvider
     relay: OutboxRelay | None = None
     consumers: list[EventConsumer] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
     kafka_probe: KafkaProbe | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+
+
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 def create_service_app(
@@ -70,13 +76,20 @@ def create_service_app(
     version: str = "0.1.0",
     routers: Sequence[APIRouter] = (),
     migrations: str,
-    subscriptions: Mapping[type[Event], Handler] | None = None,
+    subscriptions: Subscriptions | None = None,
     consumer_group: str | None = None,
-    workers: Callable[[ServiceRuntime], Sequence[Worker]] | None = None,
+    workers: Callable[[Any], Sequence[Worker]] | None = None,
     read_caches: bool = False,
-    on_startup: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = (),
+    on_startup: Sequence[Callable[[Any], Awaitable[None]]] = (),
     openapi_tags: list[dict[str, Any]] | None = None,
+    runtime: type[ServiceRuntime] = ServiceRuntime,
+    exception_handlers: Mapping[type[Exception], ExceptionHandler] | None = None,
+    openapi_extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> FastAPI:
+    """``runtime``: the service's :class:`ServiceRuntime` subclass (``workers`` and
+    ``on_startup`` get that object); ``exception_handlers``: beyond servicekit's
+    problem+json ones; ``openapi_extra``: edits the generated OpenAPI document once (e.g.
+    paths documented by hand)."""
     configure_logging(settings.service_name, settings.log_level)
     metrics = ServiceMetrics(settings.service_name)
     tracer_provider = make_tracer_provider(settings.service_name,
@@ -84,8 +97,8 @@ def create_service_app(
     db = Database(settings.database_url, read_caches=read_caches)
     if settings.otel_exporter_otlp_endpoint:  # a span per statement only when exported
         instrument_sqlalchemy(db.engine.sync_engine, tracer_provider)
-    runtime = ServiceRuntime(settings=settings, db=db, metrics=metrics,
-                             tracer_provider=tracer_provider)
+    state = runtime(settings=settings, database=db, metrics=metrics,
+                    tracer_provider=tracer_provider)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,19 +110,19 @@ def create_service_app(
             if settings.run_migrations:
                 await upgrade(db, migrations)
             for hook in on_startup:
-                await hook(runtime)
+                await hook(state)
         await db.changes.start()
         if settings.messaging_enabled:
-            runtime.kafka_probe = KafkaProbe(settings.kafka_bootstrap_servers,
+            state.kafka_probe = KafkaProbe(settings.kafka_bootstrap_servers,
                                              client_id=f"{settings.service_name}-health")
-            runtime.relay = OutboxRelay(
+            state.relay = OutboxRelay(
                 db, bootstrap_servers=settings.kafka_bootstrap_servers,
                 service_name=settings.service_name, metrics=metrics,
                 tracer_provider=tracer_provider, batch_size=settings.relay_batch_size,
                 idle_seconds=settings.relay_idle_seconds,
                 linger_seconds=settings.relay_linger_seconds,
             )
-            await runtime.relay.start()
+            await state.relay.start()
             if subscriptions:
                 consumer = EventConsumer(
                     db, bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -120,12 +133,13 @@ def create_service_app(
                     max_attempts=settings.consumer_max_attempts,
                     backoff_initial=settings.consumer_backoff_initial_seconds,
                     backoff_max=settings.consumer_backoff_max_seconds,
+                    settings=settings,
                 )
-                runtime.consumers.append(consumer)
+                state.consumers.append(consumer)
                 await consumer.start()
         if workers:
-            runtime.workers = list(workers(runtime))
-            for worker in runtime.workers:
+            state.workers = list(workers(state))
+            for worker in state.workers:
                 await worker.start()
         # Build the OpenAPI document now, not on the first /openapi.json (the gateway's
         # aggregated document fetches it with a time-out; building it takes a CPU-second).
@@ -135,14 +149,14 @@ def create_service_app(
             yield
         finally:
             log.info("%s stopping", settings.service_name)
-            for worker in reversed(runtime.workers):
+            for worker in reversed(state.workers):
                 await _quietly(worker.stop())
-            for consumer in runtime.consumers:
+            for consumer in state.consumers:
                 await _quietly(consumer.stop())
-            if runtime.relay:
-                await _quietly(runtime.relay.stop())
-            if runtime.kafka_probe:
-                await _quietly(runtime.kafka_probe.close())
+            if state.relay:
+                await _quietly(state.relay.stop())
+            if state.kafka_probe:
+                await _quietly(state.kafka_probe.close())
             await db.dispose()
             tracer_provider.force_flush(timeout_millis=2000)
 
@@ -152,8 +166,10 @@ def create_service_app(
                   openapi_tags=openapi_tags,
                   telemetry={"tracing": False, "metrics": False, "logs": False,
                              "operation_spans": False})
-    app.state.runtime = runtime
+    app.state.runtime = state
     install_problem_handlers(app)
+    for exc_class, handler in (exception_handlers or {}).items():
+        app.add_exception_handler(exc_class, handler)
     app.include_router(health.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     for router in routers:
@@ -161,7 +177,7 @@ def create_service_app(
     app.add_middleware(HttpMiddleware, metrics=metrics,
                        tracer=trace.get_tracer("servicekit.http", tracer_provider=tracer_provider),
                        untraced=frozenset({"/health/live", "/health/ready", "/metrics"}))
-    _document_problems_of(app)
+    _document_problems_of(app, openapi_extra)
     return app
 
 
@@ -297,12 +313,14 @@ def document_problems(openapi: dict[str, Any], *,
     return openapi
 
 
-def _document_problems_of(app: FastAPI) -> None:
+def _document_problems_of(app: FastAPI,
+                          extra: Callable[[dict[str, Any]], dict[str, Any]] | None) -> None:
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate())
+            document = document_problems(generate())
+            app.openapi_schema = extra(document) if extra else document
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

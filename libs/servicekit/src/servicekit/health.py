@@ -60,7 +60,7 @@ async def ready(request: Request) -> JSONResponse:
     runtime = request.app.state.runtime
     checks: dict[str, str] = {}
     try:
-        await asyncio.wait_for(runtime.db.ping(), timeout=3)
+        await asyncio.wait_for(runtime.database.ping(), timeout=3)
         checks["database"] = "ok"
     except Exception:
         checks["database"] = "unavailable"

@@ -36,7 +36,7 @@ def recording_handler(tag: str):  # type: ignore[no-untyped-def]
     async def handle(ev: ServicePublished, ctx: MessageContext) -> None:
         if ev.slug != tag:
             return  # another test's event on the shared topic
-        await ctx.session.execute(sa.insert(effect_table).values(event_id=ctx.envelope.id,
+        await ctx.uow.db.execute(sa.insert(effect_table).values(event_id=ctx.envelope.id,
                                                                  tag=tag))
     return handle
 
@@ -49,7 +49,7 @@ async def effects(db: Database, tag: str) -> int:
 
 def make_consumer(db: Database, bootstrap: str, handler, **kw) -> EventConsumer:  # type: ignore[no-untyped-def]
     return EventConsumer(db, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex[:8]}",
-                         subscriptions={ServicePublished: handler}, service_name="test",
+                         subscriptions={ServicePublished: [handler]}, service_name="test",
                          source=SOURCE, backoff_initial=0.05, backoff_max=0.2, **kw)
 
 

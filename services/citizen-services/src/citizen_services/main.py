@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def seed(runtime: ServiceRuntime) -> None:
         if settings.seed_data:
-            await seed_if_empty(runtime.db)
+            await seed_if_empty(runtime.database)
 
     return create_service_app(
         settings,

@@ -20,7 +20,7 @@ OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 def outbox_rows(client: TestClient) -> list[dict[str, Any]]:
     """The rows of the service's own ``servicekit_outbox`` (read on the app's loop)."""
-    db = client.app.state.runtime.db  # type: ignore[attr-defined]
+    db = client.app.state.runtime.database  # type: ignore[attr-defined]
 
     async def read() -> list[dict[str, Any]]:
         async with db.session() as s:

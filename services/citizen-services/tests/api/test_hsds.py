@@ -247,7 +247,7 @@ def test_taxonomies_and_terms(catalogue: dict[str, dict[str, Any]],
 def statements(anonymous_client: TestClient) -> Iterator[list[str]]:
     runtime = anonymous_client.app.state.runtime  # type: ignore[attr-defined]
     seen: list[str] = []
-    engines = {runtime.db.engine.sync_engine, runtime.db.read_engine.sync_engine}
+    engines = {runtime.database.engine.sync_engine, runtime.database.read_engine.sync_engine}
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.lstrip().upper().startswith("SELECT"):

@@ -97,7 +97,7 @@ def json_errors(response: Any) -> list[dict[str, Any]]:
 
 
 def requests_in_db(client: TestClient) -> list[ServiceRequest]:
-    db = client.app.state.runtime.db  # type: ignore[attr-defined]
+    db = client.app.state.runtime.database  # type: ignore[attr-defined]
 
     async def read() -> list[ServiceRequest]:
         async with db.session() as s:
@@ -107,7 +107,7 @@ def requests_in_db(client: TestClient) -> list[ServiceRequest]:
 
 
 def backdate(client: TestClient, request_id: str, days: int) -> None:
-    db = client.app.state.runtime.db  # type: ignore[attr-defined]
+    db = client.app.state.runtime.database  # type: ignore[attr-defined]
     when = datetime.now(UTC) - timedelta(days=days)
 
     async def write() -> None:

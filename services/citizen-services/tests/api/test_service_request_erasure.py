@@ -30,7 +30,7 @@ def erasure(subject: str, offset: int) -> ConsumerRecord:  # type: ignore[type-a
 
 def all_text(client: TestClient) -> str:
     """Every row of every table in the service's database, as one string."""
-    db = client.app.state.runtime.db  # type: ignore[attr-defined]
+    db = client.app.state.runtime.database  # type: ignore[attr-defined]
 
     async def dump() -> str:
         async with db.session() as s:
@@ -67,7 +67,7 @@ def test_erasure_redacts_the_citizen_s_requests_and_keeps_the_public_facts(
     assert subject in all_text(client)
 
     runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    consumer = EventConsumer(runtime.db, bootstrap_servers="127.0.0.1:1",
+    consumer = EventConsumer(runtime.database, bootstrap_servers="127.0.0.1:1",
                              group_id="citizen-services", subscriptions=SUBSCRIPTIONS,
                              service_name="citizen-services",
                              source=runtime.settings.cloudevents_source)

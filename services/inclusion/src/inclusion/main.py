@@ -35,12 +35,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def seed(runtime: ServiceRuntime) -> None:
         if settings.seed_data:
-            await seed_if_empty(runtime.db, source=settings.cloudevents_source)
+            await seed_if_empty(runtime.database, source=settings.cloudevents_source)
 
     def workers(runtime: ServiceRuntime) -> list[Worker]:
         if not settings.scheduler_enabled:
             return []
-        return [Scheduler(runtime.db, source=settings.cloudevents_source,
+        return [Scheduler(runtime.database, source=settings.cloudevents_source,
                           interval=settings.scheduler_interval_seconds)]
 
     return create_service_app(

@@ -12,7 +12,7 @@ from servicekit.testing import free_port
 
 
 def table_names(client: TestClient) -> set[str]:
-    db = client.app.state.runtime.db  # type: ignore[attr-defined]
+    db = client.app.state.runtime.database  # type: ignore[attr-defined]
 
     async def read() -> set[str]:
         async with db.engine.connect() as conn:

@@ -73,7 +73,7 @@ async def test_concurrent_enrolments_and_cancellations(settings: Settings) -> No
             ["cancelled"] * 5 + ["confirmed"] * 5 + ["waitlisted"] * 20)
         assert [e["waitlist_position"] for e in listed[10:]] == list(range(1, 21))
 
-        async with app.state.runtime.db.session() as s:
+        async with app.state.runtime.database.session() as s:
             rows = (await s.execute(sa.select(OUTBOX.c.event_type))).scalars().all()
         assert Counter(t.split(".")[-2] for t in rows) == {
             "ProgrammePublished": 1, "SessionScheduled": 1, "EnrolmentConfirmed": 5,
@@ -101,7 +101,7 @@ async def test_enrolments_racing_a_session_cancellation(settings: Settings) -> N
         assert {e["id"] for e in listed} == accepted
         assert all(e["status"] == "cancelled" for e in listed)
 
-        async with app.state.runtime.db.session() as s:
+        async with app.state.runtime.database.session() as s:
             rows = (await s.execute(sa.select(OUTBOX.c.event_type, OUTBOX.c.payload))).all()
         names = Counter(t.split(".")[-2] for t, _ in rows)
         assert names["SessionCancelled"] == 1

@@ -157,7 +157,8 @@ def test_the_platform_erasure_event_erases_the_participant_once(client: TestClie
         "consent": True, "preferred_name": "Rosie-Cotton", "postcode": "MK6 2LP"}).json()
     assert held["status"] == "confirmed"
     runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    consumer = EventConsumer(runtime.db, bootstrap_servers="127.0.0.1:1", group_id="inclusion",
+    consumer = EventConsumer(runtime.database, bootstrap_servers="127.0.0.1:1",
+                             group_id="inclusion",
                              subscriptions=SUBSCRIPTIONS, service_name="inclusion",
                              source=runtime.settings.cloudevents_source)
     before = outbox_types(client)

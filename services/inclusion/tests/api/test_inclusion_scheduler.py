@@ -50,7 +50,7 @@ def test_two_instances_emit_each_reminder_exactly_once(client: TestClient,
     emitted = client.portal.call(two_instances)  # type: ignore[union-attr]
     assert sum(emitted) == 3
 
-    db = client.app.state.runtime.db  # type: ignore[attr-defined]
+    db = client.app.state.runtime.database  # type: ignore[attr-defined]
 
     async def reminders() -> list[tuple[str, str]]:
         async with db.session() as s:

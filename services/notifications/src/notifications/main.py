@@ -33,11 +33,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     cfg = settings
 
     def workers(runtime: ServiceRuntime) -> list[Worker]:
-        return [EmailDeliveryWorker(runtime.db, cfg), SmsDeliveryWorker(runtime.db, cfg),
-                WebhookDeliveryWorker(runtime.db, cfg), RetentionWorker(runtime.db, cfg)]
+        database = runtime.database
+        return [EmailDeliveryWorker(database, cfg), SmsDeliveryWorker(database, cfg),
+                WebhookDeliveryWorker(database, cfg), RetentionWorker(database, cfg)]
 
     async def ensure_default_notify_service(runtime: ServiceRuntime) -> None:
-        async with runtime.db.session() as session:
+        async with runtime.database.session() as session:
             await ensure_default_service(session, cfg)
             await session.commit()
 

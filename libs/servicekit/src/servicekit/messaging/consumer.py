@@ -40,8 +40,8 @@ import asyncio
 import contextlib
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,11 +56,11 @@ from sqlmodel import col
 
 from contracts import Envelope, EnvelopeError, Event, UnknownEventType, dlq_name, event_class
 from servicekit.db import Database
-from servicekit.messaging.outbox import record_event
 from servicekit.messaging.producer import make_producer
 from servicekit.messaging.tables import InboxMessage
 from servicekit.metrics import ServiceMetrics
 from servicekit.redact import scrub
+from servicekit.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -75,24 +75,22 @@ class PermanentError(Exception):
 
 @dataclass
 class MessageContext:
-    """What a handler gets beside the event: its transaction and the record's metadata."""
+    """What a handler gets beside the event: the unit of work it writes through (the
+    consumer commits it, with the inbox row), the record's metadata and the service's
+    settings."""
 
-    session: AsyncSession
+    uow: UnitOfWork
     envelope: Envelope
     topic: str
     partition: int
     offset: int
-    source: str
-    published: list[Envelope] = field(default_factory=list)
-
-    def publish(self, event: Event) -> Envelope:
-        """Record a follow-up event in the outbox, in this handler's transaction."""
-        envelope = record_event(self.session, event, source=self.source)
-        self.published.append(envelope)
-        return envelope
+    settings: Any = None
 
 
 Handler = Callable[[Any, MessageContext], Awaitable[None]]
+#: What a service's ``messaging/subscriptions.py`` declares: each event type it consumes and
+#: its handlers, run in this order in one transaction.
+Subscriptions = Mapping[type[Event], Sequence[Handler]]
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,7 @@ class _Decoded:
     record: ConsumerRecord[Any, Any]
     envelope: Envelope
     event: Event
-    handler: Handler
+    handlers: Sequence[Handler]
 
 
 @dataclass(frozen=True)
@@ -130,7 +128,7 @@ class EventConsumer:
         *,
         bootstrap_servers: str,
         group_id: str,
-        subscriptions: Mapping[type[Event], Handler],
+        subscriptions: Subscriptions,
         service_name: str,
         source: str,
         metrics: ServiceMetrics | None = None,
@@ -139,13 +137,16 @@ class EventConsumer:
         backoff_initial: float = 0.2,
         backoff_max: float = 10.0,
         max_records: int = 500,
+        settings: Any = None,
     ) -> None:
         if not subscriptions:
             raise ValueError("a consumer needs at least one subscription")
         self.db = db
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
-        self.handlers: dict[str, Handler] = {c.event_type(): h for c, h in subscriptions.items()}
+        self.handlers: dict[str, Sequence[Handler]] = {
+            c.event_type(): tuple(handlers) for c, handlers in subscriptions.items() if handlers}
+        self.settings = settings
         self.topics = sorted({c.topic for c in subscriptions})
         self.service_name = service_name
         self.source = source
@@ -406,14 +407,14 @@ class EventConsumer:
             cls = event_class(envelope.type)
         except UnknownEventType as exc:
             return DeadLetter("unknown-type", exc, 0)
-        handler = self.handlers.get(envelope.type)
-        if handler is None:
+        handlers = self.handlers.get(envelope.type)
+        if handlers is None:
             return None
         try:
             event = cls.from_json(record.value or b"")
         except (ValidationError, ValueError) as exc:
             return DeadLetter("undecodable", exc, 0)
-        return _Decoded(record, envelope, event, handler)
+        return _Decoded(record, envelope, event, handlers)
 
     def _span(self, d: _Decoded) -> Any:
         record = d.record
@@ -473,8 +474,8 @@ class EventConsumer:
         handled = duplicates = 0
         current = 0
         try:
-            async with self.db.session() as session, session.begin():
-                claimed = await self._claim_many(session, to_handle) if to_handle else set()
+            async with UnitOfWork(self.db, source=self.source) as uow:
+                claimed = await self._claim_many(uow.db, to_handle) if to_handle else set()
                 for current, d in enumerate(decoded):
                     if d is None:
                         continue
@@ -482,12 +483,13 @@ class EventConsumer:
                         duplicates += 1
                         continue
                     claimed.discard(d.envelope.id)  # the same event twice in one batch
-                    ctx = MessageContext(session=session, envelope=d.envelope,
-                                         topic=d.record.topic, partition=d.record.partition,
-                                         offset=d.record.offset, source=self.source)
+                    ctx = MessageContext(uow=uow, envelope=d.envelope, topic=d.record.topic,
+                                         partition=d.record.partition, offset=d.record.offset,
+                                         settings=self.settings)
                     with self._span(d) as span:
                         try:
-                            await d.handler(d.event, ctx)
+                            for handler in d.handlers:
+                                await handler(d.event, ctx)
                         except Exception as exc:
                             span.set_status(Status(StatusCode.ERROR))
                             raise _HandlerFailed(current, exc) from exc
@@ -538,7 +540,7 @@ class EventConsumer:
             self._count(record.topic, "skipped")
             return "skipped"
         with self._span(d) as span:
-            outcome = await self._handle_with_retries(record, d.envelope, d.event, d.handler,
+            outcome = await self._handle_with_retries(record, d.envelope, d.event, d.handlers,
                                                       prior_failure=prior_failure)
             span.set_attribute("servicekit.outcome", outcome)
             if outcome == "dead-lettered":
@@ -546,7 +548,7 @@ class EventConsumer:
             return outcome
 
     async def _handle_with_retries(self, record: ConsumerRecord[Any, Any], envelope: Envelope,
-                                   event: Event, handler: Handler, *,
+                                   event: Event, handlers: Sequence[Handler], *,
                                    prior_failure: BaseException | None = None) -> str:
         delay = self.backoff_initial
         first = 1
@@ -561,7 +563,7 @@ class EventConsumer:
             delay = min(delay * 2, self.backoff_max)
         for attempt in range(first, self.max_attempts + 1):
             try:
-                done = await self._handle_once(record, envelope, event, handler)
+                done = await self._handle_once(record, envelope, event, handlers)
                 outcome = "handled" if done else "duplicate"
                 self._count(record.topic, outcome)
                 return outcome
@@ -580,14 +582,15 @@ class EventConsumer:
         raise AssertionError("unreachable")
 
     async def _handle_once(self, record: ConsumerRecord[Any, Any], envelope: Envelope,
-                           event: Event, handler: Handler) -> bool:
-        async with self.db.session() as session, session.begin():
-            if not await self._claim(session, record, envelope):
+                           event: Event, handlers: Sequence[Handler]) -> bool:
+        async with UnitOfWork(self.db, source=self.source) as uow:
+            if not await self._claim(uow.db, record, envelope):
                 return False
-            ctx = MessageContext(session=session, envelope=envelope, topic=record.topic,
+            ctx = MessageContext(uow=uow, envelope=envelope, topic=record.topic,
                                  partition=record.partition, offset=record.offset,
-                                 source=self.source)
-            await handler(event, ctx)
+                                 settings=self.settings)
+            for handler in handlers:
+                await handler(event, ctx)
         return True
 
     async def _claim(self, session: AsyncSession, record: ConsumerRecord[Any, Any],

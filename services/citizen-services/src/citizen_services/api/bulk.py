@@ -28,7 +28,7 @@ from citizen_services.api.schemas import ServiceCreate, ServicePublic
 from citizen_services.application import catalogue
 from servicekit import csvsafe
 from servicekit.app import problem_responses
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.errors import DomainError
 from servicekit.identity import StaffPrincipal
 
@@ -159,7 +159,7 @@ class UnsupportedMediaType(DomainError):
             responses={200: {"content": {CSV_TYPE: {"schema": {"type": "string"}},
                                          JSON_TYPE: {"schema": {"type": "array", "items": {
                                              "$ref": "#/components/schemas/ServicePublic"}}}}}})
-async def export_services(session: ReadSessionDep, staff: StaffPrincipal,
+async def export_services(session: ReadDbDep, staff: StaffPrincipal,
                           format: str = Query("json", pattern="^(csv|json)$"),
                           ) -> Response:
     rows = [ServicePublic.model_validate(s).model_dump(mode="json")

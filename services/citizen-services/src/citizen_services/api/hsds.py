@@ -18,7 +18,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from citizen_services.api.services import etag_matches
 from citizen_services.application import hsds
 from servicekit.app import problem_responses
-from servicekit.deps import ReadSessionDep
+from servicekit.deps import ReadDbDep
 
 router = APIRouter(prefix="/hsds", tags=["hsds"])
 
@@ -74,7 +74,7 @@ async def about() -> dict[str, Any]:
 
 @router.get("/services", summary="Published services, a page at a time",
             responses=LIST_RESPONSES)
-async def list_services(request: Request, session: ReadSessionDep, text: Text = None,
+async def list_services(request: Request, session: ReadDbDep, text: Text = None,
                         search: Text = None, taxonomy_term_id: TermId = None,
                         full: bool = False, page: Page = 1, per_page: PerPage = 50,
                         ) -> Response:
@@ -86,13 +86,13 @@ async def list_services(request: Request, session: ReadSessionDep, text: Text = 
 
 @router.get("/services/{service_id}", summary="A fully nested published service",
             responses=ONE_RESPONSES)
-async def read_service(service_id: RecordId, session: ReadSessionDep) -> dict[str, Any]:
+async def read_service(service_id: RecordId, session: ReadDbDep) -> dict[str, Any]:
     return await hsds.get_service(session=session, service_id=service_id)
 
 
 @router.get("/organizations", summary="Milton Keynes City Council and its departments",
             responses=LIST_RESPONSES)
-async def list_organizations(request: Request, session: ReadSessionDep, text: Text = None,
+async def list_organizations(request: Request, session: ReadDbDep, text: Text = None,
                              search: Text = None, page: Page = 1, per_page: PerPage = 50,
                              ) -> Response:
     body = await hsds.list_organizations(session=session, text=_text(text, search),
@@ -103,13 +103,13 @@ async def list_organizations(request: Request, session: ReadSessionDep, text: Te
 @router.get("/organizations/{organization_id}", summary="An organization",
             responses=ONE_RESPONSES)
 async def read_organization(organization_id: RecordId,
-                            session: ReadSessionDep) -> dict[str, Any]:
+                            session: ReadDbDep) -> dict[str, Any]:
     return await hsds.get_organization(session=session, organization=organization_id)
 
 
 @router.get("/locations", summary="Venues where services are offered in person",
             responses=LIST_RESPONSES)
-async def list_locations(request: Request, session: ReadSessionDep, text: Text = None,
+async def list_locations(request: Request, session: ReadDbDep, text: Text = None,
                          search: Text = None, page: Page = 1, per_page: PerPage = 50,
                          ) -> Response:
     body = await hsds.list_locations(session=session, text=_text(text, search),
@@ -118,14 +118,14 @@ async def list_locations(request: Request, session: ReadSessionDep, text: Text =
 
 
 @router.get("/locations/{location_id}", summary="A location", responses=ONE_RESPONSES)
-async def read_location(location_id: RecordId, session: ReadSessionDep) -> dict[str, Any]:
+async def read_location(location_id: RecordId, session: ReadDbDep) -> dict[str, Any]:
     return await hsds.get_location(session=session, location=location_id)
 
 
 @router.get("/service_at_locations", summary="Services offered at a venue",
             responses=LIST_RESPONSES)
 async def list_service_at_locations(
-        request: Request, session: ReadSessionDep, text: Text = None, search: Text = None,
+        request: Request, session: ReadDbDep, text: Text = None, search: Text = None,
         taxonomy_term_id: TermId = None, page: Page = 1, per_page: PerPage = 50,
 ) -> Response:
     query = _services_query(text=text, search=search, taxonomy_term_id=taxonomy_term_id,
@@ -136,7 +136,7 @@ async def list_service_at_locations(
 
 @router.get("/service_at_locations/{sal_id}", summary="A service at a location",
             responses=ONE_RESPONSES)
-async def read_service_at_location(sal_id: RecordId, session: ReadSessionDep) -> dict[str, Any]:
+async def read_service_at_location(sal_id: RecordId, session: ReadDbDep) -> dict[str, Any]:
     return await hsds.get_service_at_location(session=session, sal=sal_id)
 
 
@@ -156,7 +156,7 @@ async def read_taxonomy(taxonomy_id: RecordId) -> dict[str, Any]:
 @router.get("/taxonomy_terms", summary="LGSL codes and service groups in use",
             responses=LIST_RESPONSES)
 async def list_taxonomy_terms(
-        request: Request, session: ReadSessionDep, text: Text = None, search: Text = None,
+        request: Request, session: ReadDbDep, text: Text = None, search: Text = None,
         taxonomy_id: Annotated[str | None, Query(max_length=100)] = None,
         page: Page = 1, per_page: PerPage = 50) -> Response:
     body = await hsds.list_taxonomy_terms(
@@ -166,5 +166,5 @@ async def list_taxonomy_terms(
 
 
 @router.get("/taxonomy_terms/{term_id}", summary="A taxonomy term", responses=ONE_RESPONSES)
-async def read_taxonomy_term(term_id: RecordId, session: ReadSessionDep) -> dict[str, Any]:
+async def read_taxonomy_term(term_id: RecordId, session: ReadDbDep) -> dict[str, Any]:
     return await hsds.get_taxonomy_term(session=session, term=term_id)

@@ -54,7 +54,7 @@ from citizen_services.application import open311 as queries
 from citizen_services.application import requests as commands
 from citizen_services.domain.requests import is_public_note, open311_status
 from citizen_services.persistence.tables import CatalogueService, ServiceRequest
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.errors import DomainError
 from servicekit.identity import CurrentPrincipal, Principal, Role
 
@@ -206,7 +206,7 @@ def _service(service: CatalogueService) -> dict[str, Any]:
 @router.get("/services.{format}", response_class=Response,
             summary="The services a problem can be reported against",
             responses=responses(SERVICES_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
-async def list_services(fmt: FormatPath, session: ReadSessionDep) -> Response:
+async def list_services(fmt: FormatPath, session: ReadDbDep) -> Response:
     services = await queries.reportable_services(session=session)
     return render([_service(s) for s in services], fmt, root="services", item="service")
 
@@ -238,7 +238,7 @@ def _attribute(definition: dict[str, Any]) -> dict[str, Any]:
             summary="A service's definition: the attributes a report carries",
             responses=responses(DEFINITION_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
 async def service_definition(service_code: Annotated[str, Path(max_length=200)],
-                             fmt: FormatPath, session: ReadSessionDep) -> Response:
+                             fmt: FormatPath, session: ReadDbDep) -> Response:
     service = (await queries.reportable_service(session=session, code=service_code)
                if _CODE.match(service_code) else None)
     if service is None:
@@ -280,7 +280,7 @@ def _request(row: ServiceRequest, names: dict[str, str], notes: dict[uuid.UUID, 
 
 
 async def _render_requests(rows: list[ServiceRequest], fmt: Format,
-                           session: ReadSessionDep) -> Response:
+                           session: ReadDbDep) -> Response:
     names = await queries.service_names(session=session, codes={r.service_code for r in rows})
     notes = await queries.latest_notes(session=session, request_ids=[r.id for r in rows])
     return render([_request(r, names, notes) for r in rows], fmt, root="service_requests",
@@ -317,7 +317,7 @@ DateQuery = Annotated[str | None, Query(
                     "1,000)",
             responses=responses(REQUESTS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
 async def list_requests(
-        fmt: FormatPath, session: ReadSessionDep,
+        fmt: FormatPath, session: ReadDbDep,
         service_request_id: Annotated[str | None, Query(
             max_length=8000, description="Ids, comma-separated; overrides the other filters"
         )] = None,
@@ -344,7 +344,7 @@ async def list_requests(
     return await _render_requests(rows, fmt, session)
 
 
-async def _one(session: ReadSessionDep, request_id: str) -> list[ServiceRequest]:
+async def _one(session: ReadDbDep, request_id: str) -> list[ServiceRequest]:
     try:
         key = uuid.UUID(request_id)
     except ValueError:
@@ -359,7 +359,7 @@ async def _one(session: ReadSessionDep, request_id: str) -> list[ServiceRequest]
             summary="One service request (a list of one, as the spec has it)",
             responses=responses(REQUESTS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
 async def read_request(service_request_id: Annotated[str, Path(max_length=100)],
-                       fmt: FormatPath, session: ReadSessionDep) -> Response:
+                       fmt: FormatPath, session: ReadDbDep) -> Response:
     return await _render_requests(await _one(session, service_request_id), fmt, session)
 
 
@@ -372,7 +372,7 @@ TOKENS_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "object", "p
                     "token is the request's id)",
             responses=responses(TOKENS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
 async def read_token(token_id: Annotated[str, Path(max_length=100)], fmt: FormatPath,
-                     session: ReadSessionDep) -> Response:
+                     session: ReadDbDep) -> Response:
     [row] = await _one(session, token_id)
     return render([{"service_request_id": str(row.id), "token": token_id}], fmt,
                   root="service_requests", item="request")
@@ -389,7 +389,7 @@ UPDATES_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "object", "
             summary="Status changes and notes (mySociety's extension, as FixMyStreet "
                     "fetches them), oldest first",
             responses=responses(UPDATES_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
-async def list_updates(fmt: FormatPath, session: ReadSessionDep,
+async def list_updates(fmt: FormatPath, session: ReadDbDep,
                        start_date: DateQuery = None, end_date: DateQuery = None) -> Response:
     start, end = _date("start_date", start_date), _date("end_date", end_date)
     if start and end and start > end:

@@ -31,7 +31,7 @@ from citizen_services.domain.requests import (
 )
 from citizen_services.persistence.tables import ServiceRequest, ServiceRequestUpdate
 from servicekit.app import problem_responses
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import Principal, Role, StaffPrincipal, require_roles
 
 router = APIRouter(prefix="/api/v1/service-requests", tags=["service requests"])
@@ -180,7 +180,7 @@ async def submit_request(body: RequestCreate, uow: UowDep, response: Response,
 @router.get("", response_model=RequestPage,
             summary="Citizens: their own requests. Staff: the queue, filtered")
 async def list_requests(
-        session: ReadSessionDep, principal: CitizenOrStaff,
+        session: ReadDbDep, principal: CitizenOrStaff,
         status_: Annotated[RequestStatus | None, Query(alias="status")] = None,
         service_code: Annotated[str | None, Query(max_length=64)] = None,
         assigned_to: Annotated[str | None, Query(max_length=200)] = None,
@@ -197,7 +197,7 @@ async def list_requests(
 
 @router.get("/{request_id}", response_model=RequestPublic,
             summary="One request with its updates (citizens: only their own)")
-async def read_request(request_id: uuid.UUID, session: ReadSessionDep,
+async def read_request(request_id: uuid.UUID, session: ReadDbDep,
                        principal: CitizenOrStaff) -> RequestPublic:
     request = await requests.find_request(
         session=session, request_id=request_id,

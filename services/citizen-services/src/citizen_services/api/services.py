@@ -35,7 +35,7 @@ from citizen_services.domain.catalogue import ServiceStatus
 from citizen_services.persistence.tables import CatalogueService
 from servicekit.app import problem_responses
 from servicekit.db import Database
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.errors import DomainError, Forbidden
 from servicekit.identity import (
     CurrentPrincipal,
@@ -94,7 +94,7 @@ NOT_MODIFIED = {"description": "Not modified (If-None-Match matched the ETag)",
             responses={200: {"headers": LIST_HEADERS}, 304: NOT_MODIFIED, **problem_responses(
                 (403, "Only staff may list entries that are not published"))})
 async def list_services(
-        request: Request, session: ReadSessionDep, principal: CurrentPrincipal,
+        request: Request, session: ReadDbDep, principal: CurrentPrincipal,
         q: Annotated[str | None, Query(max_length=200,
                                        description="Words in name, description, keywords")
                      ] = None,
@@ -159,7 +159,7 @@ async def read_service(service_id: uuid.UUID, request: Request) -> Response:
     # the database next changes (servicekit.readcache), so a read or a 304 is a lookup.
     # (No dependencies: each costs more than the lookup; the caller is only asked about
     # when the entry is not published.)
-    db: Database = request.app.state.runtime.db
+    db: Database = request.app.state.runtime.database
     cache = db.read_cache("catalogue-entry")
     view: _EntryView | None = cache.get(service_id)
     if view is None:
@@ -263,7 +263,7 @@ async def retire_service(service_id: uuid.UUID, body: StatusChange, uow: UowDep,
 
 @router.get("/{service_id}/history", response_model=list[HistoryEntry],
             summary="The entry's audit history, oldest first (staff)")
-async def service_history(service_id: uuid.UUID, session: ReadSessionDep,
+async def service_history(service_id: uuid.UUID, session: ReadDbDep,
                           staff: StaffPrincipal) -> list[HistoryEntry]:
     rows = await catalogue.service_history(session=session, service_id=service_id)
     return [HistoryEntry.model_validate(row) for row in rows]

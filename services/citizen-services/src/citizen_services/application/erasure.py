@@ -38,7 +38,7 @@ def coarse(value: float | None) -> float | None:
 
 
 async def erase_citizen(event: CitizenErasureRequested, ctx: MessageContext) -> None:
-    await erase(ctx.session, citizen_id=event.citizen_id)
+    await erase(ctx.uow.db, citizen_id=event.citizen_id)
 
 
 async def erase(session: AsyncSession, *, citizen_id: str) -> int:

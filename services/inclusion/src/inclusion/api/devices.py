@@ -17,7 +17,7 @@ from inclusion.api.schemas import (
 from inclusion.application import devices
 from inclusion.persistence.tables import DeviceLoan
 from servicekit.app import problem_responses
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
@@ -51,7 +51,7 @@ async def add_device(body: DeviceCreate, uow: UowDep, response: Response,
 
 
 @router.get("", response_model=list[DevicePublic], summary="The inventory, with loans")
-async def list_devices(session: ReadSessionDep, staff: StaffPrincipal,
+async def list_devices(session: ReadDbDep, staff: StaffPrincipal,
                        on_loan: bool | None = None,
                        overdue: bool | None = None) -> list[DevicePublic]:
     found = [_device(v) for v in await devices.device_views(session=session)]
@@ -65,7 +65,7 @@ async def list_devices(session: ReadSessionDep, staff: StaffPrincipal,
 
 @router.get("/{device_id}", response_model=DevicePublic,
             summary="A device, its current loan and its loan history")
-async def read_device(device_id: uuid.UUID, session: ReadSessionDep,
+async def read_device(device_id: uuid.UUID, session: ReadDbDep,
                       staff: StaffPrincipal) -> DevicePublic:
     return _device(await devices.find_device(session=session, device_id=device_id))
 
@@ -73,7 +73,7 @@ async def read_device(device_id: uuid.UUID, session: ReadSessionDep,
 @router.post("/{device_id}/wipe", response_model=DevicePublic,
              summary="Record that the device was wiped (needed before each loan)",
              responses=problem_responses((409, "The device is on loan")))
-async def wipe_device(device_id: uuid.UUID, uow: UowDep, session: ReadSessionDep,
+async def wipe_device(device_id: uuid.UUID, uow: UowDep, session: ReadDbDep,
                       staff: StaffPrincipal) -> DevicePublic:
     await devices.record_wipe(uow=uow, device_id=device_id)
     return _device(await devices.find_device(session=session, device_id=device_id))

@@ -15,7 +15,7 @@ from inclusion.application import catalogue, enrolments
 from inclusion.domain.sessions import EnrolmentStatus
 from inclusion.persistence.tables import Enrolment
 from servicekit.app import problem_responses
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import Principal, Role, StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/enrolments", tags=["enrolments"])
@@ -38,7 +38,7 @@ async def present(session: AsyncSession, found: list[Enrolment],
 
 @router.get("", response_model=list[EnrolmentPublic],
             summary="My enrolments (staff: everyone's, filtered by session)")
-async def list_enrolments(session: ReadSessionDep, principal: CitizenOrStaff,
+async def list_enrolments(session: ReadDbDep, principal: CitizenOrStaff,
                           session_id: uuid.UUID | None = None,
                           status: EnrolmentStatus | None = None) -> list[EnrolmentPublic]:
     found = await enrolments.list_enrolments(
@@ -48,7 +48,7 @@ async def list_enrolments(session: ReadSessionDep, principal: CitizenOrStaff,
 
 
 @router.get("/{enrolment_id}", response_model=EnrolmentPublic, summary="Read an enrolment")
-async def read_enrolment(enrolment_id: uuid.UUID, session: ReadSessionDep,
+async def read_enrolment(enrolment_id: uuid.UUID, session: ReadDbDep,
                          principal: CitizenOrStaff) -> EnrolmentPublic:
     found = await enrolments.get_enrolment(session=session, enrolment_id=enrolment_id,
                                            subject=principal.subject, staff=_staff(principal))
@@ -59,7 +59,7 @@ async def read_enrolment(enrolment_id: uuid.UUID, session: ReadSessionDep,
              summary="Cancel an enrolment (a freed place goes to the first on the waitlist)",
              responses=problem_responses((409, "Already cancelled"),
                                          (422, "The session has already started")))
-async def cancel_enrolment(enrolment_id: uuid.UUID, uow: UowDep, session: ReadSessionDep,
+async def cancel_enrolment(enrolment_id: uuid.UUID, uow: UowDep, session: ReadDbDep,
                            principal: CitizenOrStaff) -> EnrolmentPublic:
     cancelled = await enrolments.cancel(uow=uow, command=enrolments.CancelEnrolment(
         enrolment_id=enrolment_id, subject=principal.subject, by_staff=_staff(principal)))
@@ -71,7 +71,7 @@ async def cancel_enrolment(enrolment_id: uuid.UUID, uow: UowDep, session: ReadSe
              responses=problem_responses(
                  (409, "Not a confirmed enrolment, or the session has not started")))
 async def record_attendance(enrolment_id: uuid.UUID, body: AttendanceRequest, uow: UowDep,
-                            session: ReadSessionDep, staff: StaffPrincipal
+                            session: ReadDbDep, staff: StaffPrincipal
                             ) -> EnrolmentPublic:
     recorded = await enrolments.record_attendance(uow=uow, command=enrolments.RecordAttendance(
         enrolment_id=enrolment_id, attended=body.attended))

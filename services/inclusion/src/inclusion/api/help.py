@@ -12,7 +12,7 @@ from inclusion.api.schemas import HelpNearMe, NearbyVenuePublic, OriginPublic
 from inclusion.application.help_near_me import help_near_me, origin_of
 from inclusion.domain.programmes import ProgrammeKind
 from servicekit.app import problem_responses
-from servicekit.deps import ReadSessionDep
+from servicekit.deps import ReadDbDep
 
 router = APIRouter(prefix="/api/v1/help-near-me", tags=["help near me"])
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/v1/help-near-me", tags=["help near me"])
             responses=problem_responses(
                 (422, "No location given, or a postcode outside MK1-MK19, MK40-MK46")))
 async def near_me(
-        session: ReadSessionDep,
+        session: ReadDbDep,
         postcode: Annotated[str | None, Query(max_length=10, examples=["MK9"])] = None,
         lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
         long: Annotated[float | None, Query(ge=-180, le=180)] = None,

@@ -10,7 +10,7 @@ from inclusion.api import presenters
 from inclusion.api.schemas import ParticipantPublic, ParticipantUpdate
 from inclusion.application import enrolments, erasure
 from servicekit.app import problem_responses
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import CitizenPrincipal, StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/participants", tags=["participants"])
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v1/participants", tags=["participants"])
 
 @router.get("/me", response_model=ParticipantPublic, summary="My participant record",
             responses=problem_responses((404, "Nothing kept about you yet")))
-async def read_me(session: ReadSessionDep, citizen: CitizenPrincipal) -> ParticipantPublic:
+async def read_me(session: ReadDbDep, citizen: CitizenPrincipal) -> ParticipantPublic:
     assert citizen.subject is not None
     return presenters.participant(await enrolments.find_participant(
         session=session, subject=citizen.subject))

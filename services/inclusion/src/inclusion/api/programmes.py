@@ -30,7 +30,7 @@ from inclusion.domain.programmes import (
     evaluate,
 )
 from servicekit.app import problem_responses
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import CitizenPrincipal, CurrentPrincipal, Role, StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/programmes", tags=["programmes"])
@@ -52,7 +52,7 @@ async def create_programme(body: ProgrammeCreate, uow: UowDep, response: Respons
 
 @router.get("", response_model=list[ProgrammePublic],
             summary="List programmes (published and closed ones; staff see all)")
-async def list_programmes(session: ReadSessionDep, principal: CurrentPrincipal,
+async def list_programmes(session: ReadDbDep, principal: CurrentPrincipal,
                           kind: ProgrammeKind | None = None,
                           status: ProgrammeStatus | None = None) -> list[ProgrammePublic]:
     found = await catalogue.list_programmes(
@@ -61,7 +61,7 @@ async def list_programmes(session: ReadSessionDep, principal: CurrentPrincipal,
 
 
 @router.get("/{programme_id}", response_model=ProgrammePublic, summary="Read a programme")
-async def read_programme(programme_id: uuid.UUID, session: ReadSessionDep,
+async def read_programme(programme_id: uuid.UUID, session: ReadDbDep,
                          principal: CurrentPrincipal) -> ProgrammePublic:
     return presenters.programme(await catalogue.find_programme(
         session=session, programme_id=programme_id, staff=principal.has_role(Role.STAFF)))
@@ -82,7 +82,7 @@ async def change_status(programme_id: uuid.UUID, body: ProgrammeStatusChange, uo
 
 @router.get("/{programme_id}/eligibility", response_model=EligibilityCheck,
             summary="Check the caller against the programme's eligibility rules")
-async def check_eligibility(programme_id: uuid.UUID, session: ReadSessionDep,
+async def check_eligibility(programme_id: uuid.UUID, session: ReadDbDep,
                             citizen: CitizenPrincipal) -> EligibilityCheck:
     programme = await catalogue.find_programme(session=session, programme_id=programme_id,
                                                staff=False)
@@ -122,7 +122,7 @@ async def record_outcome(programme_id: uuid.UUID, body: OutcomeCreate, uow: UowD
 @router.get("/{programme_id}/outcomes", response_model=OutcomeFiguresPublic,
             summary="Outcome figures of a programme: averages per skill area at baseline and "
                     "follow-up, and how many improved (staff)")
-async def outcome_figures(programme_id: uuid.UUID, session: ReadSessionDep,
+async def outcome_figures(programme_id: uuid.UUID, session: ReadDbDep,
                           staff: StaffPrincipal) -> OutcomeFiguresPublic:
     found = await outcomes.figures(session=session, programme_id=programme_id)
     return OutcomeFiguresPublic(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Response
 from inclusion.api.schemas import FiguresRow
 from inclusion.application import reports
 from servicekit import csvsafe
-from servicekit.deps import ReadSessionDep
+from servicekit.deps import ReadDbDep
 from servicekit.identity import StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -24,7 +24,7 @@ COLUMNS = list(FiguresRow.model_fields)
 @router.get("/figures", response_model=list[FiguresRow],
             summary="Participants, completions, devices and vouchers by programme, ward and "
                     "month")
-async def figures(session: ReadSessionDep, staff: StaffPrincipal,
+async def figures(session: ReadDbDep, staff: StaffPrincipal,
                   programme_id: uuid.UUID | None = None) -> list[FiguresRow]:
     return [FiguresRow.model_validate(r)
             for r in await reports.figures(session=session, programme_id=programme_id)]
@@ -34,7 +34,7 @@ async def figures(session: ReadSessionDep, staff: StaffPrincipal,
             response_class=Response,
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
                              "description": "One row per programme, ward and month."}})
-async def figures_csv(session: ReadSessionDep, staff: StaffPrincipal,
+async def figures_csv(session: ReadDbDep, staff: StaffPrincipal,
                       programme_id: uuid.UUID | None = None) -> Response:
     out = io.StringIO()
     writer = csvsafe.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")

@@ -26,7 +26,7 @@ from inclusion.api.schemas import (
 from inclusion.application import catalogue, enrolments
 from inclusion.domain.sessions import EnrolmentStatus
 from servicekit.app import problem_responses
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import CitizenPrincipal, CurrentPrincipal, Role, StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
@@ -42,7 +42,7 @@ def _location(what: str) -> dict[str, object]:
              responses={201: {"headers": _location("session")}, **problem_responses(
                  (409, "The programme is archived"))})
 async def schedule_session(body: SessionCreate, uow: UowDep, response: Response,
-                           session: ReadSessionDep, staff: StaffPrincipal) -> SessionPublic:
+                           session: ReadDbDep, staff: StaffPrincipal) -> SessionPublic:
     created = await catalogue.schedule_session(uow=uow, command=catalogue.ScheduleSession(
         **body.model_dump()))
     response.headers["Location"] = f"/api/v1/sessions/{created.id}"
@@ -52,7 +52,7 @@ async def schedule_session(body: SessionCreate, uow: UowDep, response: Response,
 
 @router.get("", response_model=list[SessionPublic],
             summary="List sessions (of published programmes; staff see all)")
-async def list_sessions(session: ReadSessionDep, principal: CurrentPrincipal,
+async def list_sessions(session: ReadDbDep, principal: CurrentPrincipal,
                         programme_id: uuid.UUID | None = None,
                         venue_id: uuid.UUID | None = None,
                         upcoming: bool = True) -> list[SessionPublic]:
@@ -63,7 +63,7 @@ async def list_sessions(session: ReadSessionDep, principal: CurrentPrincipal,
 
 
 @router.get("/{session_id}", response_model=SessionPublic, summary="Read a session")
-async def read_session(session_id: uuid.UUID, session: ReadSessionDep,
+async def read_session(session_id: uuid.UUID, session: ReadDbDep,
                        principal: CurrentPrincipal) -> SessionPublic:
     return presenters.session(await catalogue.find_session_view(
         session=session, session_id=session_id, staff=principal.has_role(Role.STAFF)))
@@ -73,7 +73,7 @@ async def read_session(session_id: uuid.UUID, session: ReadSessionDep,
              summary="Cancel a session and its enrolments (staff; emits SessionCancelled)",
              responses=problem_responses((409, "The session has already started")))
 async def cancel_session(session_id: uuid.UUID, body: SessionCancel, uow: UowDep,
-                         session: ReadSessionDep, staff: StaffPrincipal) -> SessionPublic:
+                         session: ReadDbDep, staff: StaffPrincipal) -> SessionPublic:
     await enrolments.cancel_session(uow=uow, command=enrolments.CancelSession(
         session_id=session_id, reason=body.reason, actor=staff.subject))
     return presenters.session(await catalogue.find_session_view(
@@ -87,7 +87,7 @@ async def cancel_session(session_id: uuid.UUID, body: SessionCancel, uow: UowDep
                   (409, "Fewer places than confirmed enrolments, session cancelled or "
                         "started")))
 async def update_session(session_id: uuid.UUID, body: SessionUpdate, uow: UowDep,
-                         session: ReadSessionDep, staff: StaffPrincipal) -> SessionPublic:
+                         session: ReadDbDep, staff: StaffPrincipal) -> SessionPublic:
     await enrolments.change_capacity(uow=uow, command=enrolments.ChangeCapacity(
         session_id=session_id, capacity=body.capacity))
     return presenters.session(await catalogue.find_session_view(
@@ -101,7 +101,7 @@ async def update_session(session_id: uuid.UUID, body: SessionUpdate, uow: UowDep
                  (409, "Already enrolled, session cancelled or programme not open"),
                  (422, "Not eligible, session in the past, consent missing, bad postcode"))})
 async def enrol(session_id: uuid.UUID, body: EnrolmentRequest, uow: UowDep,
-                session: ReadSessionDep, response: Response,
+                session: ReadDbDep, response: Response,
                 citizen: CitizenPrincipal) -> EnrolmentPublic:
     assert citizen.subject is not None
     result = await enrolments.enrol(uow=uow, command=enrolments.Enrol(
@@ -115,7 +115,7 @@ async def enrol(session_id: uuid.UUID, body: EnrolmentRequest, uow: UowDep,
 
 @router.get("/{session_id}/enrolments", response_model=list[EnrolmentPublic],
             summary="The session's enrolments, in arrival order (staff)")
-async def session_enrolments(session_id: uuid.UUID, session: ReadSessionDep,
+async def session_enrolments(session_id: uuid.UUID, session: ReadDbDep,
                              staff: StaffPrincipal,
                              status: EnrolmentStatus | None = None) -> list[EnrolmentPublic]:
     await catalogue.find_session_view(session=session, session_id=session_id, staff=True)

@@ -10,7 +10,7 @@ from inclusion.api import presenters
 from inclusion.api.schemas import VenueCreate, VenuePublic
 from inclusion.application import catalogue
 from inclusion.domain.geo import Ward
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/venues", tags=["venues"])
@@ -30,11 +30,11 @@ async def create_venue(body: VenueCreate, uow: UowDep, response: Response,
 
 
 @router.get("", response_model=list[VenuePublic], summary="List venues")
-async def list_venues(session: ReadSessionDep, ward: Ward | None = None) -> list[VenuePublic]:
+async def list_venues(session: ReadDbDep, ward: Ward | None = None) -> list[VenuePublic]:
     return [presenters.venue(v) for v in await catalogue.list_venues(session=session,
                                                                       ward=ward)]
 
 
 @router.get("/{venue_id}", response_model=VenuePublic, summary="Read a venue")
-async def read_venue(venue_id: uuid.UUID, session: ReadSessionDep) -> VenuePublic:
+async def read_venue(venue_id: uuid.UUID, session: ReadDbDep) -> VenuePublic:
     return presenters.venue(await catalogue.find_venue(session=session, venue_id=venue_id))

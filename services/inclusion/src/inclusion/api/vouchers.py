@@ -14,7 +14,7 @@ from inclusion.api.schemas import (
 )
 from inclusion.application import vouchers
 from servicekit.app import problem_responses
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import CitizenPrincipal, StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/vouchers", tags=["vouchers"])
@@ -31,7 +31,7 @@ async def add_vouchers(body: VouchersAdd, uow: UowDep, staff: StaffPrincipal) ->
 
 
 @router.get("/stock", response_model=list[VoucherStock], summary="Voucher stock per programme")
-async def voucher_stock(session: ReadSessionDep, staff: StaffPrincipal) -> list[VoucherStock]:
+async def voucher_stock(session: ReadDbDep, staff: StaffPrincipal) -> list[VoucherStock]:
     return [VoucherStock(programme_id=s.programme_id, programme_title=s.programme_title,
                          total=s.total, allocated=s.allocated, in_stock=s.total - s.allocated)
             for s in await vouchers.stock(session=session)]
@@ -50,7 +50,7 @@ async def allocate_voucher(body: AllocationCreate, uow: UowDep,
 
 
 @router.get("/mine", response_model=list[VoucherPublic], summary="My vouchers and their codes")
-async def my_vouchers(session: ReadSessionDep, citizen: CitizenPrincipal) -> list[VoucherPublic]:
+async def my_vouchers(session: ReadDbDep, citizen: CitizenPrincipal) -> list[VoucherPublic]:
     assert citizen.subject is not None
     return [VoucherPublic.model_validate(v.model_dump())
             for v in await vouchers.vouchers_of(session=session, subject=citizen.subject)]

@@ -52,8 +52,9 @@ async def erase(*, uow: UnitOfWork, participant_id: uuid.UUID | None = None,
                 subject: str | None = None, requested_by: str = "citizen",
                 announce: bool = True) -> Participant | None:
     """Erase the participant (by id, or by the citizen's subject) and, with ``announce``,
-    record the platform-wide ``CitizenErasureRequested``; commits. ``None``: this service
-    keeps nothing about that subject (not an error: the request still goes out)."""
+    record the platform-wide ``CitizenErasureRequested`` (the caller's unit of work
+    commits). ``None``: this service keeps nothing about that subject (not an error: the
+    request still goes out)."""
     now = datetime.now(UTC)
     query = select(Participant)
     query = query.where(col(Participant.id) == participant_id) if participant_id \
@@ -69,7 +70,6 @@ async def erase(*, uow: UnitOfWork, participant_id: uuid.UUID | None = None,
         uow.publish(CitizenErasureRequested(
             citizen_id=erased_subject, erasure_id=uuid.uuid4(), requested_by=requested_by,
             occurred_at=now))
-    await uow.commit()
     return participant
 
 
@@ -102,18 +102,7 @@ async def _erase(uow: UnitOfWork, participant: Participant, now: datetime) -> No
                                       .values(payload=scrubbed))
 
 
-class _HandlerUnitOfWork(UnitOfWork):
-    """The consumer's transaction seen as a unit of work: events go to the outbox in it, and
-    the consumer commits it (with its inbox row)."""
-
-    def __init__(self, ctx: MessageContext) -> None:
-        self.session, self.source, self.published = ctx.session, ctx.source, ctx.published
-
-    async def commit(self) -> None:
-        await self.session.flush()
-
-
 async def erase_citizen(event: CitizenErasureRequested, ctx: MessageContext) -> None:
     """The platform-wide request (from any service, this one included): the same erasure,
     not announced again; nothing to do for a citizen this service does not know."""
-    await erase(uow=_HandlerUnitOfWork(ctx), subject=event.citizen_id, announce=False)
+    await erase(uow=ctx.uow, subject=event.citizen_id, announce=False)

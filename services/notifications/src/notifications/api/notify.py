@@ -28,7 +28,7 @@ from notifications.domain.notify import (
     ValidationError,
 )
 from notifications.persistence.tables import Notification
-from servicekit.deps import ReadSessionDep
+from servicekit.deps import ReadDbDep
 from servicekit.errors import NotFound
 from servicekit.uow import UnitOfWork
 
@@ -73,7 +73,7 @@ async def current_caller(request: Request) -> Caller:
     """The key's service and key (cached: a read session is only opened on a miss)."""
     settings = _settings(request)
     caller = await notify_api.authenticate(
-        request.app.state.runtime.db.read_session, request.headers.get("authorization"),
+        request.app.state.runtime.database.read_session, request.headers.get("authorization"),
         leeway_seconds=settings.notify_token_leeway_seconds, cache=key_cache(request))
     limiter: notify_api.RateLimiter = request.app.state.notify_rate_limiter
     limiter.check(caller)
@@ -145,7 +145,7 @@ async def _send(request: Request, channel: Channel) -> JSONResponse:
     unit of work, in the order the dependencies ran."""
     caller = await current_caller(request)
     runtime = request.app.state.runtime
-    async with UnitOfWork(runtime.db, source=runtime.settings.cloudevents_source) as uow:
+    async with UnitOfWork(runtime.database, source=runtime.settings.cloudevents_source) as uow:
         return await _accept(request, uow, caller, channel)
 
 
@@ -153,7 +153,7 @@ async def _accept(request: Request, uow: UnitOfWork, caller: Caller,
                   channel: Channel) -> JSONResponse:
     settings = _settings(request)
     body = await _json_body(request)
-    db = request.app.state.runtime.db
+    db = request.app.state.runtime.database
     template_cache = _template_cache(request)
     if db.is_sqlite:  # the template read outside the write transaction (its lock)
         async with db.read_session() as reader:
@@ -198,14 +198,14 @@ async def send_letter(caller: CallerDep) -> JSONResponse:
 
 
 @router.get("/notifications/{notification_id}", summary="A notification (GOV.UK Notify)")
-async def get_notification(request: Request, notification_id: str, session: ReadSessionDep,
+async def get_notification(request: Request, notification_id: str, session: ReadDbDep,
                            caller: CallerDep) -> JSONResponse:
     n = await notify_api.get_notification(session, caller, notification_id)
     return JSONResponse(notification_json(_base(request), n))
 
 
 @router.get("/notifications", summary="Notifications, newest first (GOV.UK Notify)")
-async def list_notifications(request: Request, session: ReadSessionDep,
+async def list_notifications(request: Request, session: ReadDbDep,
                              caller: CallerDep) -> JSONResponse:
     q = request.query_params
     template_types, statuses = q.getlist("template_type"), q.getlist("status")
@@ -230,7 +230,7 @@ async def list_notifications(request: Request, session: ReadSessionDep,
                          "links": links})
 
 
-async def _template(session: ReadSessionDep, caller: Caller, template_id: str,
+async def _template(session: ReadDbDep, caller: Caller, template_id: str,
                     version: int | None = None) -> templates.TemplateView:
     tid = notify_api.parse_uuid(template_id, "template_id")
     try:
@@ -241,7 +241,7 @@ async def _template(session: ReadSessionDep, caller: Caller, template_id: str,
 
 
 @router.get("/template/{template_id}", summary="A template (GOV.UK Notify)")
-async def get_template(request: Request, template_id: str, session: ReadSessionDep,
+async def get_template(request: Request, template_id: str, session: ReadDbDep,
                        caller: CallerDep) -> JSONResponse:
     return JSONResponse(template_json(_base(request),
                                       await _template(session, caller, template_id)))
@@ -250,7 +250,7 @@ async def get_template(request: Request, template_id: str, session: ReadSessionD
 @router.get("/template/{template_id}/version/{version}",
             summary="A version of a template (GOV.UK Notify)")
 async def get_template_version(request: Request, template_id: str, version: str,
-                               session: ReadSessionDep, caller: CallerDep) -> JSONResponse:
+                               session: ReadDbDep, caller: CallerDep) -> JSONResponse:
     # isascii: "²".isdigit() is True and int() would refuse it; a huge version is simply
     # not found (the template layer bounds it to the database's integer range)
     if not (version.isascii() and version.isdigit()) or len(version) > 30:
@@ -260,7 +260,7 @@ async def get_template_version(request: Request, template_id: str, version: str,
 
 
 @router.get("/templates", summary="The service's templates (GOV.UK Notify)")
-async def list_templates(request: Request, session: ReadSessionDep,
+async def list_templates(request: Request, session: ReadDbDep,
                          caller: CallerDep) -> JSONResponse:
     template_type = request.query_params.get("type")
     views = await templates.list_templates(session, service_id=caller.service.id,
@@ -270,7 +270,7 @@ async def list_templates(request: Request, session: ReadSessionDep,
 
 
 @router.post("/template/{template_id}/preview", summary="Preview a template (GOV.UK Notify)")
-async def preview_template(request: Request, template_id: str, session: ReadSessionDep,
+async def preview_template(request: Request, template_id: str, session: ReadDbDep,
                            caller: CallerDep) -> JSONResponse:
     body = await _json_body(request)
     view = await _template(session, caller, template_id)

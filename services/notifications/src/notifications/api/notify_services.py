@@ -19,7 +19,7 @@ from notifications.api.notify import _settings, key_cache
 from notifications.application import notify_services
 from notifications.domain.notify import KeyType
 from notifications.persistence.tables import NotifyApiKey, NotifyService
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import AdminPrincipal
 
 PREFIX = "/api/v1/notify-services"
@@ -96,7 +96,7 @@ class ApiKeyIssued(ApiKeyPublic):
 
 
 @router.get("", response_model=list[NotifyServicePublic], summary="Notify services")
-async def list_services(session: ReadSessionDep,
+async def list_services(session: ReadDbDep,
                         principal: AdminPrincipal) -> list[NotifyServicePublic]:
     return [NotifyServicePublic.of(s) for s in await notify_services.list_services(session)]
 
@@ -116,7 +116,7 @@ async def create_service(body: NotifyServiceCreate, request: Request, uow: UowDe
 
 @router.get("/{notify_service_id}", response_model=NotifyServicePublic,
             summary="A Notify service")
-async def get_service(notify_service_id: ServiceId, session: ReadSessionDep,
+async def get_service(notify_service_id: ServiceId, session: ReadDbDep,
                       principal: AdminPrincipal) -> NotifyServicePublic:
     return NotifyServicePublic.of(await notify_services.get_service(session, notify_service_id))
 
@@ -136,7 +136,7 @@ async def issue_key(notify_service_id: ServiceId, body: ApiKeyCreate, uow: UowDe
 
 @router.get("/{notify_service_id}/api-keys", response_model=list[ApiKeyPublic],
             summary="A service's API keys, revoked ones too (no secrets)")
-async def list_keys(notify_service_id: ServiceId, session: ReadSessionDep,
+async def list_keys(notify_service_id: ServiceId, session: ReadDbDep,
                     principal: AdminPrincipal) -> list[ApiKeyPublic]:
     return [ApiKeyPublic.of(k) for k in await notify_services.list_api_keys(
         session, service_id=notify_service_id)]
@@ -144,7 +144,7 @@ async def list_keys(notify_service_id: ServiceId, session: ReadSessionDep,
 
 @router.get("/{notify_service_id}/api-keys/{api_key_id}", response_model=ApiKeyPublic,
             summary="An API key (no secret)")
-async def get_key(notify_service_id: ServiceId, api_key_id: KeyId, session: ReadSessionDep,
+async def get_key(notify_service_id: ServiceId, api_key_id: KeyId, session: ReadDbDep,
                   principal: AdminPrincipal) -> ApiKeyPublic:
     return ApiKeyPublic.of(await notify_services.get_api_key(
         session, service_id=notify_service_id, key_id=api_key_id))

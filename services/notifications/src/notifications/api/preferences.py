@@ -20,7 +20,7 @@ from notifications.domain.messages import TOPICS
 from notifications.domain.notification import Channel
 from notifications.persistence.tables import CitizenContact, Consent
 from servicekit.app import problem_responses
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.errors import DomainError
 from servicekit.identity import CitizenPrincipal
 
@@ -73,7 +73,7 @@ async def _read(session: AsyncSession, citizen: str) -> PreferencesPublic:
 
 
 @router.get("", response_model=PreferencesPublic, summary="My notification preferences")
-async def get_preferences(session: ReadSessionDep,
+async def get_preferences(session: ReadDbDep,
                           citizen: CitizenPrincipal) -> PreferencesPublic:
     assert citizen.subject is not None
     return await _read(session, citizen.subject)
@@ -132,7 +132,7 @@ class EmailVerificationPublic(BaseModel):
             summary="Whether this confirmation link works (changes nothing)",
             responses=problem_responses(400))
 async def describe_email_verification(token: str,
-                                      session: ReadSessionDep) -> EmailVerificationPublic:
+                                      session: ReadDbDep) -> EmailVerificationPublic:
     await contacts.check_link(session, token)
     return EmailVerificationPublic(confirmed=False)
 

@@ -14,7 +14,7 @@ from notifications.application import templates
 from notifications.application.templates import MAX_VERSION
 from notifications.domain import templating
 from servicekit.app import problem_responses
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.errors import DomainError
 from servicekit.identity import StaffPrincipal
 
@@ -97,7 +97,7 @@ async def create_template(body: TemplateCreate, request: Request, uow: UowDep,
 
 
 @router.get("", response_model=list[TemplatePublic], summary="Templates (current versions)")
-async def list_templates(session: ReadSessionDep, staff: StaffPrincipal,
+async def list_templates(session: ReadDbDep, staff: StaffPrincipal,
                          service_id: uuid.UUID | None = None,
                          type: Literal["email", "sms"] | None = None) -> list[TemplatePublic]:
     views = await templates.list_templates(session, service_id=service_id, template_type=type)
@@ -105,7 +105,7 @@ async def list_templates(session: ReadSessionDep, staff: StaffPrincipal,
 
 
 @router.get("/{template_id}", response_model=TemplatePublic, summary="A template")
-async def get_template(template_id: uuid.UUID, session: ReadSessionDep,
+async def get_template(template_id: uuid.UUID, session: ReadDbDep,
                        staff: StaffPrincipal) -> TemplatePublic:
     return TemplatePublic.of(await templates.get_template(session, template_id=template_id))
 
@@ -114,7 +114,7 @@ async def get_template(template_id: uuid.UUID, session: ReadSessionDep,
             summary="A version of a template")
 async def get_template_version(template_id: uuid.UUID,
                                version: Annotated[int, Path(ge=1, le=MAX_VERSION)],
-                               session: ReadSessionDep,
+                               session: ReadDbDep,
                                staff: StaffPrincipal) -> TemplatePublic:
     return TemplatePublic.of(await templates.get_template(
         session, template_id=template_id, version=version))
@@ -135,7 +135,7 @@ async def edit_template(template_id: uuid.UUID, body: TemplateUpdate, uow: UowDe
              summary="Preview with personalisation (HTML and text, or SMS length)",
              responses=problem_responses(400))
 async def preview_template(template_id: uuid.UUID, body: PreviewRequest,
-                           session: ReadSessionDep, staff: StaffPrincipal,
+                           session: ReadDbDep, staff: StaffPrincipal,
                            version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
                            ) -> PreviewPublic:
     view = await templates.get_template(session, template_id=template_id, version=version)

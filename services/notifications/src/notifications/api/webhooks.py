@@ -18,7 +18,7 @@ from notifications.application import webhooks as app_webhooks
 from notifications.config import Settings
 from notifications.persistence.tables import WebhookDelivery, WebhookSubscription
 from servicekit.app import problem_responses
-from servicekit.deps import ReadSessionDep, UowDep
+from servicekit.deps import ReadDbDep, UowDep
 from servicekit.errors import Forbidden, NotFound
 from servicekit.identity import Principal, Role, require_scopes, scopes_openapi
 
@@ -100,7 +100,7 @@ async def create(body: SubscriptionCreate, request: Request, uow: UowDep, respon
 
 @router.get("", response_model=list[SubscriptionPublic], summary="My subscriptions",
             openapi_extra=SCOPED)
-async def list_subscriptions(session: ReadSessionDep,
+async def list_subscriptions(session: ReadDbDep,
                              principal: Principal = PartnerPrincipal) -> list[SubscriptionPublic]:
     query = sa.select(WebhookSubscription).order_by(col(WebhookSubscription.created_at))
     owner = _owner(principal)
@@ -111,7 +111,7 @@ async def list_subscriptions(session: ReadSessionDep,
 
 @router.get("/{subscription_id}", response_model=SubscriptionPublic, summary="A subscription",
             openapi_extra=SCOPED)
-async def get(subscription_id: uuid.UUID, session: ReadSessionDep,
+async def get(subscription_id: uuid.UUID, session: ReadDbDep,
               principal: Principal = PartnerPrincipal) -> SubscriptionPublic:
     return SubscriptionPublic.of(await app_webhooks.get_subscription(
         session, subscription_id, _owner(principal)))
@@ -159,7 +159,7 @@ async def enable(subscription_id: uuid.UUID, request: Request, uow: UowDep,
 @router.get("/{subscription_id}/deliveries", response_model=list[DeliveryPublic],
             summary="The delivery log, newest first (100)",
             openapi_extra=SCOPED)
-async def deliveries(subscription_id: uuid.UUID, session: ReadSessionDep,
+async def deliveries(subscription_id: uuid.UUID, session: ReadDbDep,
                      principal: Principal = PartnerPrincipal) -> list[DeliveryPublic]:
     sub = await app_webhooks.get_subscription(session, subscription_id, _owner(principal))
     rows = (await session.execute(

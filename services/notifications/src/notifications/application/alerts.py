@@ -35,5 +35,5 @@ async def alert_staff_service_published(event: ServicePublished, ctx: MessageCon
         created_at=now,
         updated_at=now,
     )
-    ctx.session.add(notification)
-    publish_status(ctx.session, settings, notification.model_dump(), Status.CREATED, None, now)
+    ctx.uow.db.add(notification)
+    publish_status(ctx.uow.db, settings, notification.model_dump(), Status.CREATED, None, now)

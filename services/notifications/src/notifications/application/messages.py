@@ -257,10 +257,10 @@ async def send_event_messages(event: Any, ctx: MessageContext, *, rule: Rule,
 async def _message_citizen(ctx: MessageContext, citizen: str, *, rule: Rule,
                            values: dict[str, Any], settings: Settings, now: datetime,
                            sent: set[tuple[Channel, str]]) -> None:
-    contact = await ctx.session.get(CitizenContact, citizen)
+    contact = await ctx.uow.db.get(CitizenContact, citizen)
     if contact is None:
         return
-    choices = {c.channel: c.granted for c in (await ctx.session.execute(
+    choices = {c.channel: c.granted for c in (await ctx.uow.db.execute(
         sa.select(Consent).where(col(Consent.citizen_id) == citizen,
                                  col(Consent.topic) == rule.topic.name))).scalars()}
     for channel in rule.channels:
@@ -289,6 +289,6 @@ async def _message_citizen(ctx: MessageContext, citizen: str, *, rule: Rule,
             source_event_id=ctx.envelope.id, source_event_type=ctx.envelope.type,
             next_attempt_at=release, unsubscribe_url=unsubscribe, citizen_id=citizen,
             created_at=now, updated_at=now)
-        ctx.session.add(notification)
-        publish_status(ctx.session, settings, notification.model_dump(), Status.CREATED, None,
+        ctx.uow.db.add(notification)
+        publish_status(ctx.uow.db, settings, notification.model_dump(), Status.CREATED, None,
                        now)

@@ -49,7 +49,7 @@ PURGE_BATCH = 500
 
 async def erase_citizen(event: CitizenErasureRequested, ctx: MessageContext, *,
                         settings: Settings) -> None:
-    await erase(ctx.session, citizen_id=event.citizen_id, settings=settings)
+    await erase(ctx.uow.db, citizen_id=event.citizen_id, settings=settings)
 
 
 async def erase(session: AsyncSession, *, citizen_id: str, settings: Settings) -> int:

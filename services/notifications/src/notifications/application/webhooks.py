@@ -239,7 +239,7 @@ async def rotate_secret(session: AsyncSession, sub: WebhookSubscription) -> Webh
 async def fan_out(event: Event, ctx: MessageContext) -> None:
     """One delivery per active subscription to this event's type (in the handler's
     transaction: the inbox makes it once per event)."""
-    subs = (await ctx.session.execute(sa.select(WebhookSubscription).where(
+    subs = (await ctx.uow.db.execute(sa.select(WebhookSubscription).where(
         col(WebhookSubscription.status) == "active"))).scalars().all()
     event_type = ctx.envelope.type
     now = datetime.now(UTC)
@@ -248,7 +248,7 @@ async def fan_out(event: Event, ctx: MessageContext) -> None:
     for sub in subs:
         if event_type not in sub.event_types.splitlines():
             continue
-        ctx.session.add(WebhookDelivery(
+        ctx.uow.db.add(WebhookDelivery(
             id="msg_" + uuid.uuid5(sub.id, ctx.envelope.id).hex, subscription_id=sub.id,
             event_id=ctx.envelope.id, event_type=event_type, payload=payload,
             status="pending", created_at=now, updated_at=now))
