@@ -19,7 +19,7 @@ from inclusion.domain.programmes import (
 )
 from inclusion.domain.sessions import (
     EnrolmentStatus,
-    SessionCancelled,
+    SessionAlreadyCancelled,
     SessionInThePast,
     check_open_for_enrolment,
     place_for,
@@ -92,7 +92,7 @@ def test_no_enrolment_once_started_or_cancelled() -> None:
                              now=now)
     with pytest.raises(SessionInThePast):
         check_open_for_enrolment(session_status="scheduled", starts_at=now, now=now)
-    with pytest.raises(SessionCancelled):
+    with pytest.raises(SessionAlreadyCancelled):
         check_open_for_enrolment(session_status="cancelled",
                                  starts_at=now + timedelta(days=1), now=now)
 

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from inclusion.api import presenters
+from inclusion.api.deps import ReadDep
 from inclusion.api.schemas import HelpNearMe, NearbyVenuePublic, OriginPublic
 from inclusion.application.help_near_me import help_near_me, origin_of
 from inclusion.domain.programmes import ProgrammeKind
 from servicekit.app import problem_responses
-from servicekit.deps import ReadDbDep
 
 router = APIRouter(prefix="/api/v1/help-near-me", tags=["help near me"])
 
@@ -21,14 +21,14 @@ router = APIRouter(prefix="/api/v1/help-near-me", tags=["help near me"])
             responses=problem_responses(
                 (422, "No location given, or a postcode outside MK1-MK19, MK40-MK46")))
 async def near_me(
-        session: ReadDbDep,
+        repos: ReadDep,
         postcode: Annotated[str | None, Query(max_length=10, examples=["MK9"])] = None,
         lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
         long: Annotated[float | None, Query(ge=-180, le=180)] = None,
         kind: ProgrammeKind | None = None,
         limit: Annotated[int, Query(ge=1, le=50)] = 10) -> HelpNearMe:
     origin = origin_of(postcode=postcode, lat=lat, long=long)
-    nearby = await help_near_me(session=session, origin=origin, kind=kind, limit=limit)
+    nearby = await help_near_me(repos=repos, origin=origin, kind=kind, limit=limit)
     return HelpNearMe(
         origin=OriginPublic(latitude=origin.latitude, longitude=origin.longitude,
                             postcode_district=origin.postcode_district, area=origin.area),

@@ -1,20 +1,25 @@
-"""Table rows -> response bodies."""
+"""Application views -> response bodies."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 from inclusion.api.schemas import (
+    DevicePublic,
     EnrolmentPublic,
+    LoanPublic,
     NearbySession,
     ParticipantPublic,
     ProgrammePublic,
     SessionPublic,
     VenuePublic,
 )
-from inclusion.application.catalogue import SessionView, eligibility_rules
-from inclusion.domain.sessions import SessionStatus
-from inclusion.persistence.tables import Enrolment, Participant, Programme, Venue
+from inclusion.application.devices import DeviceView, is_overdue
+from inclusion.application.enrolments import EnrolmentView
+from inclusion.application.programmes import eligibility_rules
+from inclusion.application.sessions import SessionView
+from inclusion.persistence.tables import DeviceLoan, Participant, Programme, Venue
 
 
 def programme(p: Programme) -> ProgrammePublic:
@@ -33,8 +38,7 @@ def session(view: SessionView) -> SessionPublic:
         programme_kind=view.programme.kind,
         venue_id=s.venue_id, venue_name=view.venue.name, ward=view.venue.ward,
         starts_at=s.starts_at, ends_at=s.ends_at, capacity=s.capacity, status=s.status,
-        places_left=0 if s.status == SessionStatus.CANCELLED
-        else max(0, s.capacity - view.confirmed), waitlisted=view.waitlisted,
+        places_left=view.places_left, waitlisted=view.waitlisted,
         cancelled_at=s.cancelled_at, cancellation_reason=s.cancellation_reason)
 
 
@@ -43,16 +47,34 @@ def nearby_session(view: SessionView) -> NearbySession:
     return NearbySession(
         id=s.id, programme_id=s.programme_id, programme_title=view.programme.title,
         programme_kind=view.programme.kind,
-        starts_at=s.starts_at, ends_at=s.ends_at,
-        places_left=max(0, s.capacity - view.confirmed))
+        starts_at=s.starts_at, ends_at=s.ends_at, places_left=view.places_left)
 
 
-def enrolment(e: Enrolment, position: int | None, view: SessionView) -> EnrolmentPublic:
+def enrolment(view: EnrolmentView) -> EnrolmentPublic:
     return EnrolmentPublic.model_validate({
-        **e.model_dump(), "waitlist_position": position,
-        "session_starts_at": view.session.starts_at, "programme_id": view.programme.id,
-        "programme_title": view.programme.title, "venue_name": view.venue.name})
+        **view.enrolment.model_dump(), "waitlist_position": view.waitlist_position,
+        "session_starts_at": view.session.session.starts_at,
+        "programme_id": view.session.programme.id,
+        "programme_title": view.session.programme.title,
+        "venue_name": view.session.venue.name})
+
+
+def enrolments(views: list[EnrolmentView]) -> list[EnrolmentPublic]:
+    return [enrolment(v) for v in views]
 
 
 def participant(p: Participant) -> ParticipantPublic:
     return ParticipantPublic.model_validate(p.model_dump())
+
+
+def loan(found: DeviceLoan, now: datetime | None = None) -> LoanPublic:
+    return LoanPublic.model_validate({
+        **found.model_dump(), "overdue": is_overdue(found, now or datetime.now(UTC))})
+
+
+def device(view: DeviceView) -> DevicePublic:
+    current = view.current_loan
+    return DevicePublic.model_validate({
+        **view.device.model_dump(), "on_loan": view.on_loan,
+        "current_loan": loan(current, view.now) if current else None,
+        "history": [loan(one, view.now) for one in view.loans]})

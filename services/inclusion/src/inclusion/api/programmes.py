@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response, status
 
 from inclusion.api import presenters
-from inclusion.api.deps import CitizenOrStaff
+from inclusion.api.deps import CitizenOrStaff, InclusionUowDep, ReadDep
 from inclusion.api.schemas import (
     AreaFiguresPublic,
     EligibilityCheck,
@@ -21,16 +20,9 @@ from inclusion.api.schemas import (
     ProgrammeStatusChange,
     UnmetRulePublic,
 )
-from inclusion.application import catalogue, enrolments, outcomes
-from inclusion.domain.programmes import (
-    EligibilityRules,
-    ParticipantFacts,
-    ProgrammeKind,
-    ProgrammeStatus,
-    evaluate,
-)
+from inclusion.application import outcomes, programmes
+from inclusion.domain.programmes import EligibilityRules, ProgrammeKind, ProgrammeStatus
 from servicekit.app import problem_responses
-from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import CitizenPrincipal, CurrentPrincipal, Role, StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/programmes", tags=["programmes"])
@@ -40,9 +32,9 @@ LOCATION = {"Location": {"description": "Where the new programme is.", "required
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProgrammePublic,
              summary="Create a programme (draft)", responses={201: {"headers": LOCATION}})
-async def create_programme(body: ProgrammeCreate, uow: UowDep, response: Response,
+async def create_programme(body: ProgrammeCreate, uow: InclusionUowDep, response: Response,
                            staff: StaffPrincipal) -> ProgrammePublic:
-    programme = await catalogue.create_programme(uow=uow, command=catalogue.CreateProgramme(
+    programme = await programmes.create_programme(uow=uow, command=programmes.CreateProgramme(
         title=body.title, kind=body.kind, delivered_by=body.delivered_by,
         description=body.description,
         eligibility=EligibilityRules(**body.eligibility.model_dump())))
@@ -52,29 +44,29 @@ async def create_programme(body: ProgrammeCreate, uow: UowDep, response: Respons
 
 @router.get("", response_model=list[ProgrammePublic],
             summary="List programmes (published and closed ones; staff see all)")
-async def list_programmes(session: ReadDbDep, principal: CurrentPrincipal,
+async def list_programmes(repos: ReadDep, principal: CurrentPrincipal,
                           kind: ProgrammeKind | None = None,
                           status: ProgrammeStatus | None = None) -> list[ProgrammePublic]:
-    found = await catalogue.list_programmes(
-        session=session, staff=principal.has_role(Role.STAFF), kind=kind, status=status)
+    found = await programmes.list_programmes(
+        repos=repos, staff=principal.has_role(Role.STAFF), kind=kind, status=status)
     return [presenters.programme(p) for p in found]
 
 
 @router.get("/{programme_id}", response_model=ProgrammePublic, summary="Read a programme")
-async def read_programme(programme_id: uuid.UUID, session: ReadDbDep,
+async def read_programme(programme_id: uuid.UUID, repos: ReadDep,
                          principal: CurrentPrincipal) -> ProgrammePublic:
-    return presenters.programme(await catalogue.find_programme(
-        session=session, programme_id=programme_id, staff=principal.has_role(Role.STAFF)))
+    return presenters.programme(await programmes.find_programme(
+        repos=repos, programme_id=programme_id, staff=principal.has_role(Role.STAFF)))
 
 
 @router.post("/{programme_id}/status", response_model=ProgrammePublic,
              summary="Publish, close or archive a programme (publishing emits "
                      "ProgrammePublished)",
              responses=problem_responses((409, "The programme's status does not allow it")))
-async def change_status(programme_id: uuid.UUID, body: ProgrammeStatusChange, uow: UowDep,
+async def change_status(programme_id: uuid.UUID, body: ProgrammeStatusChange, uow: InclusionUowDep,
                         staff: StaffPrincipal) -> ProgrammePublic:
-    programme = await catalogue.change_programme_status(
-        uow=uow, command=catalogue.ChangeProgrammeStatus(
+    programme = await programmes.change_programme_status(
+        uow=uow, command=programmes.ChangeProgrammeStatus(
             programme_id=programme_id, status=ProgrammeStatus(body.status),
             actor=staff.subject))
     return presenters.programme(programme)
@@ -82,19 +74,11 @@ async def change_status(programme_id: uuid.UUID, body: ProgrammeStatusChange, uo
 
 @router.get("/{programme_id}/eligibility", response_model=EligibilityCheck,
             summary="Check the caller against the programme's eligibility rules")
-async def check_eligibility(programme_id: uuid.UUID, session: ReadDbDep,
+async def check_eligibility(programme_id: uuid.UUID, repos: ReadDep,
                             citizen: CitizenPrincipal) -> EligibilityCheck:
-    programme = await catalogue.find_programme(session=session, programme_id=programme_id,
-                                               staff=False)
     assert citizen.subject is not None
-    try:
-        participant = await enrolments.find_participant(session=session,
-                                                        subject=citizen.subject)
-        facts = enrolments.facts_of(participant)
-    except enrolments.ParticipantNotFound:
-        facts = ParticipantFacts()
-    unmet = evaluate(catalogue.eligibility_rules(programme), facts,
-                     today=datetime.now(UTC).date())
+    unmet = await programmes.check_eligibility(repos=repos, programme_id=programme_id,
+                                               subject=citizen.subject)
     return EligibilityCheck(eligible=not unmet, unmet_rules=[
         UnmetRulePublic(rule=u.rule, reason=u.reason) for u in unmet])
 
@@ -107,11 +91,9 @@ async def check_eligibility(programme_id: uuid.UUID, session: ReadDbDep,
              responses=problem_responses((409, "Already recorded for this stage"),
                                          (422, "Follow-up before baseline, unknown "
                                                "participant")))
-async def record_outcome(programme_id: uuid.UUID, body: OutcomeCreate, uow: UowDep,
+async def record_outcome(programme_id: uuid.UUID, body: OutcomeCreate, uow: InclusionUowDep,
                          principal: CitizenOrStaff) -> OutcomePublic:
     staff = principal.has_role(Role.STAFF)
-    if staff and body.participant_id is None:
-        raise catalogue.UnknownReference("Name the participant.", rule="participant-exists")
     assessment = await outcomes.record(uow=uow, command=outcomes.RecordOutcome(
         programme_id=programme_id, stage=body.stage, scores=body.scores.model_dump(),
         participant_id=body.participant_id if staff else None,
@@ -122,9 +104,9 @@ async def record_outcome(programme_id: uuid.UUID, body: OutcomeCreate, uow: UowD
 @router.get("/{programme_id}/outcomes", response_model=OutcomeFiguresPublic,
             summary="Outcome figures of a programme: averages per skill area at baseline and "
                     "follow-up, and how many improved (staff)")
-async def outcome_figures(programme_id: uuid.UUID, session: ReadDbDep,
+async def outcome_figures(programme_id: uuid.UUID, repos: ReadDep,
                           staff: StaffPrincipal) -> OutcomeFiguresPublic:
-    found = await outcomes.figures(session=session, programme_id=programme_id)
+    found = await outcomes.figures(repos=repos, programme_id=programme_id)
     return OutcomeFiguresPublic(
         programme_id=found.programme_id, baselines=found.baselines,
         follow_ups=found.follow_ups,

@@ -7,10 +7,10 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from inclusion.api import presenters
+from inclusion.api.deps import InclusionUowDep, ReadDep
 from inclusion.api.schemas import VenueCreate, VenuePublic
-from inclusion.application import catalogue
+from inclusion.application import venues
 from inclusion.domain.geo import Ward
-from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/venues", tags=["venues"])
@@ -20,9 +20,9 @@ LOCATION = {"Location": {"description": "Where the new venue is.", "required": T
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=VenuePublic,
              summary="Add a venue", responses={201: {"headers": LOCATION}})
-async def create_venue(body: VenueCreate, uow: UowDep, response: Response,
+async def create_venue(body: VenueCreate, uow: InclusionUowDep, response: Response,
                        staff: StaffPrincipal) -> VenuePublic:
-    venue = await catalogue.create_venue(uow=uow, command=catalogue.CreateVenue(
+    venue = await venues.create_venue(uow=uow, command=venues.CreateVenue(
         **body.model_dump(exclude={"opening_times"}),
         opening_times=[t.model_dump() for t in body.opening_times]))
     response.headers["Location"] = f"/api/v1/venues/{venue.id}"
@@ -30,11 +30,10 @@ async def create_venue(body: VenueCreate, uow: UowDep, response: Response,
 
 
 @router.get("", response_model=list[VenuePublic], summary="List venues")
-async def list_venues(session: ReadDbDep, ward: Ward | None = None) -> list[VenuePublic]:
-    return [presenters.venue(v) for v in await catalogue.list_venues(session=session,
-                                                                      ward=ward)]
+async def list_venues(repos: ReadDep, ward: Ward | None = None) -> list[VenuePublic]:
+    return [presenters.venue(v) for v in await venues.list_venues(repos=repos, ward=ward)]
 
 
 @router.get("/{venue_id}", response_model=VenuePublic, summary="Read a venue")
-async def read_venue(venue_id: uuid.UUID, session: ReadDbDep) -> VenuePublic:
-    return presenters.venue(await catalogue.find_venue(session=session, venue_id=venue_id))
+async def read_venue(venue_id: uuid.UUID, repos: ReadDep) -> VenuePublic:
+    return presenters.venue(await venues.find_venue(repos=repos, venue_id=venue_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from inclusion.api.deps import InclusionUowDep, ReadDep
 from inclusion.api.schemas import (
     AllocationCreate,
     VoucherPublic,
@@ -14,7 +15,6 @@ from inclusion.api.schemas import (
 )
 from inclusion.application import vouchers
 from servicekit.app import problem_responses
-from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import CitizenPrincipal, StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/vouchers", tags=["vouchers"])
@@ -24,17 +24,18 @@ router = APIRouter(prefix="/api/v1/vouchers", tags=["vouchers"])
              summary="Add voucher codes to a connectivity programme's stock",
              responses=problem_responses((409, "A code is already in stock"),
                                          (422, "Unknown or not a connectivity programme")))
-async def add_vouchers(body: VouchersAdd, uow: UowDep, staff: StaffPrincipal) -> VouchersAdded:
+async def add_vouchers(body: VouchersAdd, uow: InclusionUowDep,
+                       staff: StaffPrincipal) -> VouchersAdded:
     added = await vouchers.add_vouchers(uow=uow, command=vouchers.AddVouchers(
         programme_id=body.programme_id, provider=body.provider, codes=list(body.codes)))
     return VouchersAdded(added=added)
 
 
 @router.get("/stock", response_model=list[VoucherStock], summary="Voucher stock per programme")
-async def voucher_stock(session: ReadDbDep, staff: StaffPrincipal) -> list[VoucherStock]:
+async def voucher_stock(repos: ReadDep, staff: StaffPrincipal) -> list[VoucherStock]:
     return [VoucherStock(programme_id=s.programme_id, programme_title=s.programme_title,
-                         total=s.total, allocated=s.allocated, in_stock=s.total - s.allocated)
-            for s in await vouchers.stock(session=session)]
+                         total=s.total, allocated=s.allocated, in_stock=s.in_stock)
+            for s in await vouchers.stock(repos=repos)]
 
 
 @router.post("/allocations", status_code=status.HTTP_201_CREATED, response_model=VoucherPublic,
@@ -42,7 +43,7 @@ async def voucher_stock(session: ReadDbDep, staff: StaffPrincipal) -> list[Vouch
              responses=problem_responses(
                  (409, "Stock empty, already allocated, or programme not open"),
                  (422, "Not eligible, unknown participant or programme")))
-async def allocate_voucher(body: AllocationCreate, uow: UowDep,
+async def allocate_voucher(body: AllocationCreate, uow: InclusionUowDep,
                            staff: StaffPrincipal) -> VoucherPublic:
     voucher = await vouchers.allocate(uow=uow, command=vouchers.AllocateVoucher(
         programme_id=body.programme_id, participant_id=body.participant_id))
@@ -50,7 +51,7 @@ async def allocate_voucher(body: AllocationCreate, uow: UowDep,
 
 
 @router.get("/mine", response_model=list[VoucherPublic], summary="My vouchers and their codes")
-async def my_vouchers(session: ReadDbDep, citizen: CitizenPrincipal) -> list[VoucherPublic]:
+async def my_vouchers(repos: ReadDep, citizen: CitizenPrincipal) -> list[VoucherPublic]:
     assert citizen.subject is not None
     return [VoucherPublic.model_validate(v.model_dump())
-            for v in await vouchers.vouchers_of(session=session, subject=citizen.subject)]
+            for v in await vouchers.vouchers_of(repos=repos, subject=citizen.subject)]

@@ -23,18 +23,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlmodel import col
-
 from contracts.privacy import CitizenErasureRequested
-from inclusion.application.enrolments import ParticipantNotFound, _cancel
-from inclusion.domain.sessions import EnrolmentStatus
-from inclusion.persistence.tables import Enrolment, Participant, ProgrammeSession
+from inclusion.application.enrolments import cancel_enrolment
+from inclusion.application.participants import ParticipantNotFound
+from inclusion.application.unit_of_work import InclusionUnitOfWork
+from inclusion.persistence.tables import Participant
 from servicekit.messaging.consumer import MessageContext
-from servicekit.messaging.tables import OutboxMessage
-from servicekit.uow import UnitOfWork
 
-OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 PERSONAL_FIELDS = ("subject", "preferred_name", "postcode", "postcode_district",
                    "year_of_birth", "receives_benefits", "has_device_at_home",
                    "has_connection_at_home")
@@ -48,7 +43,7 @@ def _scrub(value: Any, subject: str) -> Any:
     return None if value == subject else value
 
 
-async def erase(*, uow: UnitOfWork, participant_id: uuid.UUID | None = None,
+async def erase(*, uow: InclusionUnitOfWork, participant_id: uuid.UUID | None = None,
                 subject: str | None = None, requested_by: str = "citizen",
                 announce: bool = True) -> Participant | None:
     """Erase the participant (by id, or by the citizen's subject) and, with ``announce``,
@@ -56,10 +51,7 @@ async def erase(*, uow: UnitOfWork, participant_id: uuid.UUID | None = None,
     commits). ``None``: this service keeps nothing about that subject (not an error: the
     request still goes out)."""
     now = datetime.now(UTC)
-    query = select(Participant)
-    query = query.where(col(Participant.id) == participant_id) if participant_id \
-        else query.where(col(Participant.subject) == subject)
-    participant = (await uow.session.execute(query)).scalars().first()
+    participant = await uow.participants.find(participant_id=participant_id, subject=subject)
     if participant is None and (participant_id is not None or not subject):
         raise ParticipantNotFound("No such participant.")
     erased_subject = subject
@@ -73,36 +65,26 @@ async def erase(*, uow: UnitOfWork, participant_id: uuid.UUID | None = None,
     return participant
 
 
-async def _erase(uow: UnitOfWork, participant: Participant, now: datetime) -> None:
+async def _erase(uow: InclusionUnitOfWork, participant: Participant, now: datetime) -> None:
     erased_subject = participant.subject
     # Sessions first, then the participant's row: the order enrolment takes its locks in,
     # so an erasure and an enrolment of the same citizen cannot deadlock.
-    upcoming = (await uow.session.execute(
-        select(Enrolment).join(ProgrammeSession,
-                               col(ProgrammeSession.id) == col(Enrolment.session_id))
-        .where(col(Enrolment.participant_id) == participant.id,
-               col(Enrolment.status) != EnrolmentStatus.CANCELLED.value,
-               col(ProgrammeSession.starts_at) > now)
-        .order_by(col(Enrolment.session_id)))).scalars().all()
+    upcoming = await uow.enrolments.upcoming_of(participant.id, after=now)
     for enrolment in upcoming:  # in session-id order: locks taken in one global order
-        await _cancel(uow, enrolment, participant, now=now, by="erasure")
-    await uow.session.flush()
-    await uow.session.refresh(participant, with_for_update=True)
+        await cancel_enrolment(uow=uow, enrolment=enrolment, participant=participant,
+                               now=now, by="erasure")
+    await uow.participants.lock(participant)
     for field in PERSONAL_FIELDS:
         setattr(participant, field, None)
     participant.erased_at = participant.updated_at = now
     if erased_subject:
-        rows = (await uow.session.execute(
-            select(OUTBOX.c.id, OUTBOX.c.payload).where(
-                OUTBOX.c.payload.contains(json.dumps(erased_subject))))).all()
-        for row_id, payload in rows:
+        for row_id, payload in await uow.outbox.payloads_containing(json.dumps(erased_subject)):
             scrubbed = json.dumps(_scrub(json.loads(payload), erased_subject),
                                   separators=(",", ":"))
-            await uow.session.execute(update(OUTBOX).where(OUTBOX.c.id == row_id)
-                                      .values(payload=scrubbed))
+            await uow.outbox.set_payload(row_id, scrubbed)
 
 
 async def erase_citizen(event: CitizenErasureRequested, ctx: MessageContext) -> None:
     """The platform-wide request (from any service, this one included): the same erasure,
     not announced again; nothing to do for a citizen this service does not know."""
-    await erase(uow=ctx.uow, subject=event.citizen_id, announce=False)
+    await erase(uow=InclusionUnitOfWork(ctx.uow), subject=event.citizen_id, announce=False)

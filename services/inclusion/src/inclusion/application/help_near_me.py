@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from inclusion.application.catalogue import SessionView, list_venues, session_views
+from inclusion.application.sessions import SessionView, session_views
 from inclusion.domain import geo
 from inclusion.domain.programmes import ProgrammeKind, ProgrammeStatus
+from inclusion.persistence.repositories import Repositories
 from inclusion.persistence.tables import Venue
 from servicekit.errors import DomainError
 
@@ -42,13 +41,13 @@ def origin_of(*, postcode: str | None, lat: float | None, long: float | None) ->
     raise WhereFrom("Give a postcode (e.g. MK9) or both lat and long.", rule="location")
 
 
-async def help_near_me(*, session: AsyncSession, origin: Origin,
+async def help_near_me(*, repos: Repositories, origin: Origin,
                        kind: ProgrammeKind | None = None, limit: int = 10,
                        ) -> list[NearbyVenue]:
     """Venues sorted by distance from ``origin``, each with the upcoming sessions of published
     programmes held there (of ``kind`` if given). Venues with nothing on are left out when a
     ``kind`` is asked for; otherwise they are listed too (they may offer drop-in help)."""
-    views = await session_views(session=session, staff=False, upcoming_only=True)
+    views = await session_views(repos=repos, staff=False, upcoming_only=True)
     by_venue: dict[object, list[SessionView]] = defaultdict(list)
     for view in views:
         if view.programme.status != ProgrammeStatus.PUBLISHED:
@@ -59,7 +58,7 @@ async def help_near_me(*, session: AsyncSession, origin: Origin,
     nearby = [NearbyVenue(venue, geo.distance_km(origin.latitude, origin.longitude,
                                                  venue.latitude, venue.longitude),
                           by_venue.get(venue.id, []))
-              for venue in await list_venues(session=session)
+              for venue in await repos.venues.matching()
               if kind is None or by_venue.get(venue.id)]
     nearby.sort(key=lambda n: (n.distance_km, n.venue.name))
     return nearby[:limit]

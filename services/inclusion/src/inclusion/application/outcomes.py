@@ -6,21 +6,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from contracts.inclusion import EdsScores, OutcomeRecorded
-from inclusion.application.catalogue import ProgrammeNotFound, UnknownReference
+from inclusion.application.programmes import ProgrammeNotFound, UnknownReference
+from inclusion.application.unit_of_work import InclusionUnitOfWork
 from inclusion.domain.outcomes import (
     SKILL_AREAS,
     OutcomeAlreadyRecorded,
     Stage,
     check_stage,
 )
-from inclusion.persistence.tables import OutcomeAssessment, Participant, Programme
-from servicekit.uow import UnitOfWork
+from inclusion.persistence.repositories import Repositories
+from inclusion.persistence.tables import OutcomeAssessment
 
 
 @dataclass(frozen=True)
@@ -29,37 +27,34 @@ class RecordOutcome:
     stage: Stage
     scores: dict[str, int]
     participant_id: uuid.UUID | None = None  # staff name the participant
-    subject: str | None = None  # a citizen records their own
+    subject: str | None = None  # a citizen records their own (one of the two is needed)
 
 
-async def record(*, uow: UnitOfWork, command: RecordOutcome) -> OutcomeAssessment:
+async def record(*, uow: InclusionUnitOfWork, command: RecordOutcome) -> OutcomeAssessment:
+    if command.participant_id is None and command.subject is None:  # staff name one
+        raise UnknownReference("Name the participant.", rule="participant-exists")
     now = datetime.now(UTC)
-    if await uow.session.get(Programme, command.programme_id) is None:
+    if await uow.programmes.get(command.programme_id) is None:
         raise ProgrammeNotFound(f"No programme with id {command.programme_id}.")
-    query = select(Participant).where(col(Participant.erased_at).is_(None))
-    query = query.where(col(Participant.id) == command.participant_id) \
-        if command.participant_id else query.where(col(Participant.subject) == command.subject)
-    participant = (await uow.session.execute(query)).scalars().first()
+    participant = await uow.participants.find(
+        participant_id=command.participant_id, subject=command.subject, erased=False)
     if participant is None:
         raise UnknownReference("No such participant (citizens: enrol first).",
                                rule="participant-exists")
-    stages = set((await uow.session.execute(select(col(OutcomeAssessment.stage)).where(
-        col(OutcomeAssessment.participant_id) == participant.id,
-        col(OutcomeAssessment.programme_id) == command.programme_id))).scalars())
+    stages = await uow.outcomes.stages(participant.id, command.programme_id)
     check_stage(command.stage, has_baseline=Stage.BASELINE in stages,
                 has_stage=command.stage in stages)
     assessment = OutcomeAssessment(participant_id=participant.id,
                                    programme_id=command.programme_id,
                                    stage=command.stage.value, scores=dict(command.scores),
                                    recorded_at=now)
-    uow.session.add(assessment)
+    uow.outcomes.add(assessment)
     uow.publish(OutcomeRecorded(outcome_id=assessment.id, programme_id=command.programme_id,
                                 participant_id=participant.id, stage=command.stage.value,
                                 scores=EdsScores(**command.scores), occurred_at=now))
     try:
-        await uow.commit()
+        await uow.flush()
     except IntegrityError:  # the same stage recorded twice at once
-        await uow.rollback()
         raise OutcomeAlreadyRecorded(f"The {command.stage.value} assessment is already "
                                      "recorded.") from None
     return assessment
@@ -81,11 +76,10 @@ class OutcomeFigures:
     areas: list[AreaFigures]
 
 
-async def figures(*, session: AsyncSession, programme_id: uuid.UUID) -> OutcomeFigures:
-    if await session.get(Programme, programme_id) is None:
+async def figures(*, repos: Repositories, programme_id: uuid.UUID) -> OutcomeFigures:
+    if await repos.programmes.get(programme_id) is None:
         raise ProgrammeNotFound(f"No programme with id {programme_id}.")
-    rows = (await session.execute(select(OutcomeAssessment).where(
-        col(OutcomeAssessment.programme_id) == programme_id))).scalars().all()
+    rows = await repos.outcomes.of_programme(programme_id)
     by_stage: dict[str, dict[uuid.UUID, dict[str, int]]] = {s.value: {} for s in Stage}
     for row in rows:
         by_stage[row.stage][row.participant_id] = row.scores

@@ -13,20 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
-from inclusion.domain.sessions import EnrolmentStatus
-from inclusion.persistence.tables import (
-    Device,
-    DeviceLoan,
-    Enrolment,
-    Programme,
-    ProgrammeSession,
-    Venue,
-    Voucher,
-)
+from inclusion.persistence.repositories import Repositories
 
 Key = tuple[uuid.UUID, str, str]  # programme, ward, month
 
@@ -56,11 +43,9 @@ def _month(at: datetime) -> str:
     return at.strftime("%Y-%m")
 
 
-async def figures(*, session: AsyncSession, programme_id: uuid.UUID | None = None
+async def figures(*, repos: Repositories, programme_id: uuid.UUID | None = None
                   ) -> list[dict[str, object]]:
-    titles: dict[uuid.UUID, str] = {
-        pid: title for pid, title in
-        (await session.execute(select(col(Programme.id), col(Programme.title)))).all()}
+    titles = await repos.programmes.titles()
     cells: dict[Key, Figures] = {}
 
     def cell(pid: uuid.UUID, ward: str, month: str) -> Figures:
@@ -69,34 +54,21 @@ async def figures(*, session: AsyncSession, programme_id: uuid.UUID | None = Non
             cells[key] = Figures(pid, titles.get(pid, ""), ward, month)
         return cells[key]
 
-    enrolments = (await session.execute(
-        select(col(ProgrammeSession.programme_id), col(Venue.ward),
-               col(ProgrammeSession.starts_at), col(Enrolment.participant_id),
-               col(Enrolment.attended))
-        .join(ProgrammeSession, col(ProgrammeSession.id) == col(Enrolment.session_id))
-        .join(Venue, col(Venue.id) == col(ProgrammeSession.venue_id))
-        .where(col(Enrolment.status) == EnrolmentStatus.CONFIRMED.value))).all()
+    enrolments = await repos.reports.confirmed_enrolments()
     for pid, ward, starts_at, participant_id, attended in enrolments:
         figures_ = cell(pid, ward, _month(starts_at))
         figures_.participants.add(participant_id)
         figures_.enrolments += 1
         figures_.completions += bool(attended)
 
-    loans = (await session.execute(
-        select(col(Device.programme_id), col(DeviceLoan.loaned_at),
-               col(DeviceLoan.returned_at), col(DeviceLoan.participant_id))
-        .join(Device, col(Device.id) == col(DeviceLoan.device_id))
-        .where(col(Device.programme_id).is_not(None)))).all()
+    loans = await repos.reports.programme_loans()
     for pid, loaned_at, returned_at, participant_id in loans:
         figures_ = cell(pid, "", _month(loaned_at))
         figures_.participants.add(participant_id)
         figures_.devices_loaned += 1
         figures_.devices_on_loan += returned_at is None
 
-    vouchers = (await session.execute(
-        select(col(Voucher.programme_id), col(Voucher.allocated_at),
-               col(Voucher.participant_id))
-        .where(col(Voucher.participant_id).is_not(None)))).all()
+    vouchers = await repos.reports.allocated_vouchers()
     for pid, allocated_at, participant_id in vouchers:
         figures_ = cell(pid, "", _month(allocated_at))
         figures_.participants.add(participant_id)

@@ -11,23 +11,21 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from contracts.inclusion import VoucherAllocated
-from inclusion.application.catalogue import UnknownReference, eligibility_rules
-from inclusion.application.enrolments import facts_of
+from inclusion.application.participants import facts_of
+from inclusion.application.programmes import UnknownReference, eligibility_rules
+from inclusion.application.unit_of_work import InclusionUnitOfWork
 from inclusion.domain.programmes import (
     ProgrammeKind,
     ProgrammeNotOpen,
     ProgrammeStatus,
     check_eligible,
 )
-from inclusion.persistence.tables import Participant, Programme, Voucher
+from inclusion.persistence.repositories import Repositories
+from inclusion.persistence.tables import Programme, Voucher
 from servicekit.errors import Conflict, DomainError
-from servicekit.uow import UnitOfWork
 
 
 class NotAConnectivityProgramme(DomainError):
@@ -66,12 +64,15 @@ class Stock:
     total: int
     allocated: int
 
+    @property
+    def in_stock(self) -> int:
+        return self.total - self.allocated
 
-async def _programme(uow: UnitOfWork, programme_id: uuid.UUID, *, lock: bool) -> Programme:
-    query = select(Programme).where(col(Programme.id) == programme_id)
-    if lock:  # FOR UPDATE on PostgreSQL; SQLite serialises writers anyway
-        query = query.with_for_update().execution_options(populate_existing=True)
-    programme = (await uow.session.execute(query)).scalars().first()
+
+async def _programme(uow: InclusionUnitOfWork, programme_id: uuid.UUID, *,
+                     lock: bool) -> Programme:
+    programme = await (uow.programmes.lock(programme_id) if lock
+                       else uow.programmes.get(programme_id))
     if programme is None:
         raise UnknownReference(f"No programme with id {programme_id}.", rule="programme-exists")
     if programme.kind != ProgrammeKind.CONNECTIVITY:
@@ -80,41 +81,35 @@ async def _programme(uow: UnitOfWork, programme_id: uuid.UUID, *, lock: bool) ->
     return programme
 
 
-async def add_vouchers(*, uow: UnitOfWork, command: AddVouchers) -> int:
+async def add_vouchers(*, uow: InclusionUnitOfWork, command: AddVouchers) -> int:
     await _programme(uow, command.programme_id, lock=False)
     now = datetime.now(UTC)
     for code in dict.fromkeys(command.codes):
-        uow.session.add(Voucher(programme_id=command.programme_id, provider=command.provider,
-                                code=code, added_at=now))
+        uow.vouchers.add(Voucher(programme_id=command.programme_id, provider=command.provider,
+                                 code=code, added_at=now))
     try:
-        await uow.commit()
+        await uow.flush()
     except IntegrityError:
-        await uow.rollback()
         raise DuplicateVoucherCode("One of these voucher codes is already in stock.") \
             from None
     return len(dict.fromkeys(command.codes))
 
 
-async def allocate(*, uow: UnitOfWork, command: AllocateVoucher) -> Voucher:
+async def allocate(*, uow: InclusionUnitOfWork, command: AllocateVoucher) -> Voucher:
     now = datetime.now(UTC)
     programme = await _programme(uow, command.programme_id, lock=True)
     if programme.status != ProgrammeStatus.PUBLISHED:
         raise ProgrammeNotOpen("This programme is not open.", current_status=programme.status)
-    participant = await uow.session.get(Participant, command.participant_id)
+    participant = await uow.participants.get(command.participant_id)
     if participant is None or participant.erased_at is not None:
         raise UnknownReference(f"No participant with id {command.participant_id}.",
                                rule="participant-exists")
-    held = (await uow.session.execute(select(col(Voucher.id)).where(
-        col(Voucher.programme_id) == programme.id,
-        col(Voucher.participant_id) == participant.id))).scalars().first()
+    held = await uow.vouchers.held(programme.id, participant.id)
     if held is not None:
         raise VoucherAlreadyAllocated("This participant already has a voucher from this "
                                       "programme.", voucher_id=str(held))
     check_eligible(eligibility_rules(programme), facts_of(participant), today=now.date())
-    voucher = (await uow.session.execute(
-        select(Voucher).where(col(Voucher.programme_id) == programme.id,
-                              col(Voucher.participant_id).is_(None))
-        .order_by(col(Voucher.added_at), col(Voucher.code)).limit(1))).scalars().first()
+    voucher = await uow.vouchers.next_free(programme.id)
     if voucher is None:
         raise VoucherStockEmpty("This programme has no vouchers left; more are on order.",
                                 rule="stock")
@@ -124,26 +119,17 @@ async def allocate(*, uow: UnitOfWork, command: AllocateVoucher) -> Voucher:
                                  participant_id=participant.id, citizen_id=participant.subject,
                                  provider=voucher.provider, occurred_at=now))
     try:
-        await uow.commit()
+        await uow.flush()
     except IntegrityError:
-        await uow.rollback()
         raise VoucherAlreadyAllocated("This participant already has a voucher from this "
                                       "programme.") from None
     return voucher
 
 
-async def stock(*, session: AsyncSession) -> list[Stock]:
-    rows = (await session.execute(
-        select(col(Programme.id), col(Programme.title), func.count(col(Voucher.id)),
-               func.count(col(Voucher.participant_id)))
-        .join(Voucher, col(Voucher.programme_id) == col(Programme.id))
-        .group_by(col(Programme.id), col(Programme.title))
-        .order_by(col(Programme.title)))).all()
-    return [Stock(pid, title, total, allocated) for pid, title, total, allocated in rows]
+async def stock(*, repos: Repositories) -> list[Stock]:
+    return [Stock(pid, title, total, allocated)
+            for pid, title, total, allocated in await repos.vouchers.stock()]
 
 
-async def vouchers_of(*, session: AsyncSession, subject: str) -> list[Voucher]:
-    return list((await session.execute(
-        select(Voucher).join(Participant, col(Participant.id) == col(Voucher.participant_id))
-        .where(col(Participant.subject) == subject)
-        .order_by(col(Voucher.allocated_at)))).scalars())
+async def vouchers_of(*, repos: Repositories, subject: str) -> list[Voucher]:
+    return await repos.vouchers.of_subject(subject)

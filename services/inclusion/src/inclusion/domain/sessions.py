@@ -33,7 +33,7 @@ class SessionInThePast(DomainError):
     status, code, title = 422, "session-in-the-past", "Session has already started"
 
 
-class SessionCancelled(Conflict):
+class SessionAlreadyCancelled(Conflict):
     code, title = "session-cancelled", "Session is cancelled"
 
 
@@ -76,7 +76,7 @@ def check_times(starts_at: datetime, ends_at: datetime, *, now: datetime) -> Non
 def check_open_for_enrolment(*, session_status: str, starts_at: datetime,
                              now: datetime) -> None:
     if session_status == SessionStatus.CANCELLED:
-        raise SessionCancelled("This session has been cancelled.")
+        raise SessionAlreadyCancelled("This session has been cancelled.")
     if starts_at <= now:
         raise SessionInThePast("This session has already started; choose a later one.",
                                starts_at=starts_at.isoformat())
@@ -98,7 +98,7 @@ def check_cancellable(*, starts_at: datetime, now: datetime) -> None:
 def check_capacity(*, session_status: str, starts_at: datetime, capacity: int,
                    confirmed: int, now: datetime) -> None:
     if session_status == SessionStatus.CANCELLED:
-        raise SessionCancelled("This session has been cancelled.")
+        raise SessionAlreadyCancelled("This session has been cancelled.")
     if starts_at <= now:
         raise SessionAlreadyStarted("This session has already started, so its places "
                                     "cannot change.", rule="change-before-start",
