@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response, status
 
@@ -33,7 +32,7 @@ async def add_device(body: DeviceCreate, uow: InclusionUowDep, response: Respons
                      staff: StaffPrincipal) -> DevicePublic:
     device = await devices.add_device(uow=uow, command=devices.AddDevice(**body.model_dump()))
     response.headers["Location"] = f"/api/v1/devices/{device.id}"
-    return presenters.device(devices.DeviceView(device, [], datetime.now(UTC)))
+    return presenters.device(await devices.find_device(repos=uow, device_id=device.id))
 
 
 @router.get("", response_model=list[DevicePublic], summary="The inventory, with loans")
