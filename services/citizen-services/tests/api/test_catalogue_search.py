@@ -77,6 +77,7 @@ def test_a_word_search_on_a_read_session_keeps_its_index_only_setting(
     from citizen_services.application import search
     from citizen_services.config import Settings
     from citizen_services.main import create_app
+    from citizen_services.persistence.catalogue import CatalogueRepository
     from servicekit.db import Database
     from servicekit.testing import STAFF, identity_headers
 
@@ -93,7 +94,7 @@ def test_a_word_search_on_a_read_session_keeps_its_index_only_setting(
                 raw = (await (await s.connection()).get_raw_connection()).driver_connection
                 raw.add_log_listener(lambda _c, m: notices.append(str(m)))
                 found = await search.find_services(
-                    session=s, query=search.SearchServices(q="council tax"))
+                    entries=CatalogueRepository(s), query=search.SearchServices(q="council tax"))
                 return found.total, notices, raw.is_in_transaction()
         finally:
             await db.dispose()

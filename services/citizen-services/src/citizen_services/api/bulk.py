@@ -24,11 +24,12 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
+from citizen_services.api.deps import CatalogueInUow, CatalogueReads
 from citizen_services.api.schemas import ServiceCreate, ServicePublic
 from citizen_services.application import catalogue
 from servicekit import csvsafe
 from servicekit.app import problem_responses
-from servicekit.deps import ReadDbDep, UowDep
+from servicekit.deps import UowDep
 from servicekit.errors import DomainError
 from servicekit.identity import StaffPrincipal
 
@@ -122,7 +123,7 @@ def _records(body: bytes, content_type: str) -> list[Any]:
              responses=problem_responses(
                  (415, "Neither text/csv nor application/json"),
                  (422, "Bad records: each named by row and field; nothing was imported")))
-async def import_services(request: Request, uow: UowDep,
+async def import_services(request: Request, uow: UowDep, entries: CatalogueInUow,
                           staff: StaffPrincipal) -> list[ServicePublic]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in (CSV_TYPE, JSON_TYPE):
@@ -147,7 +148,7 @@ async def import_services(request: Request, uow: UowDep,
     if errors:
         raise ImportRejected(f"{len({e['row'] for e in errors})} bad record(s).",
                              errors=errors)
-    services = await catalogue.import_services(uow=uow, commands=commands)
+    services = await catalogue.import_services(uow=uow, entries=entries, commands=commands)
     return [ServicePublic.model_validate(s) for s in services]
 
 
@@ -159,11 +160,11 @@ class UnsupportedMediaType(DomainError):
             responses={200: {"content": {CSV_TYPE: {"schema": {"type": "string"}},
                                          JSON_TYPE: {"schema": {"type": "array", "items": {
                                              "$ref": "#/components/schemas/ServicePublic"}}}}}})
-async def export_services(session: ReadDbDep, staff: StaffPrincipal,
+async def export_services(entries: CatalogueReads, staff: StaffPrincipal,
                           format: str = Query("json", pattern="^(csv|json)$"),
                           ) -> Response:
     rows = [ServicePublic.model_validate(s).model_dump(mode="json")
-            for s in await catalogue.all_services(session=session)]
+            for s in await catalogue.all_services(entries=entries)]
     if format == "json":
         return Response(json.dumps(rows), media_type=JSON_TYPE)
     out = io.StringIO()
