@@ -154,7 +154,7 @@ async def test_an_import_names_every_taken_slug_and_writes_nothing(
     entries = FakeCatalogue([make_service("Pothole")])
     commands = [catalogue.CreateService(name="Bins"), catalogue.CreateService(name="Pothole"),
                 catalogue.CreateService(name="Bins")]
-    with pytest.raises(catalogue.ImportConflict) as caught:
+    with pytest.raises(catalogue.ImportRejected) as caught:
         await catalogue.import_services(uow=uow, entries=entries, commands=commands)
     errors = caught.value.extensions["errors"]
     assert {(e["row"], e["field"]) for e in errors} == {
@@ -173,7 +173,7 @@ async def test_an_import_adds_drafts(uow: FakeUnitOfWork) -> None:
 
 async def test_an_import_raced_at_flush_is_rejected(uow: FakeUnitOfWork) -> None:
     uow.flush_error = IntegrityError("INSERT", {}, Exception("unique"))
-    with pytest.raises(catalogue.ImportConflict):
+    with pytest.raises(catalogue.ImportRejected):
         await catalogue.import_services(uow=uow, entries=FakeCatalogue(),
                                         commands=[catalogue.CreateService(name="Bins")])
 

@@ -45,10 +45,6 @@ COLUMNS = ("name", "description", "service_code", "slug", "keywords", "groups", 
 CSV_TYPE, JSON_TYPE = "text/csv", "application/json"
 
 
-class ImportRejected(DomainError):
-    status, code, title = 422, "import-rejected", "Import rejected: nothing was imported"
-
-
 def _csv_record(raw: dict[str | None, Any], errors: list[dict[str, Any]],
                 row: int) -> dict[str, Any]:
     if None in raw:
@@ -78,21 +74,21 @@ def _csv_record(raw: dict[str | None, Any], errors: list[dict[str, Any]],
 
 def _records(body: bytes, content_type: str) -> list[Any]:
     if len(body) > MAX_BYTES:
-        raise ImportRejected(f"The file is over {MAX_BYTES} bytes.",
+        raise catalogue.ImportRejected(f"The file is over {MAX_BYTES} bytes.",
                              errors=[{"row": 0, "field": "", "message": "file too large"}])
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportRejected("The file is not UTF-8.", errors=[
+        raise catalogue.ImportRejected("The file is not UTF-8.", errors=[
             {"row": 0, "field": "", "message": "not UTF-8"}]) from None
     if content_type == JSON_TYPE:
         try:
             data = json.loads(text)
         except ValueError:
-            raise ImportRejected("The body is not JSON.", errors=[
+            raise catalogue.ImportRejected("The body is not JSON.", errors=[
                 {"row": 0, "field": "", "message": "not JSON"}]) from None
         if not isinstance(data, list):
-            raise ImportRejected("The body must be a JSON array of services.", errors=[
+            raise catalogue.ImportRejected("The body must be a JSON array of services.", errors=[
                 {"row": 0, "field": "", "message": "not a JSON array"}])
         return data
     try:
@@ -100,17 +96,17 @@ def _records(body: bytes, content_type: str) -> list[Any]:
         fields = reader.fieldnames or []
         unknown = sorted(set(fields) - set(COLUMNS))
         if not fields or "name" not in fields or unknown:
-            raise ImportRejected("The CSV header is not the catalogue's.", errors=[
+            raise catalogue.ImportRejected("The CSV header is not the catalogue's.", errors=[
                 {"row": 0, "field": name, "message": "unknown column"} for name in unknown]
                 or [{"row": 0, "field": "name", "message": "missing column"}],
                 columns=list(COLUMNS))
         errors: list[dict[str, Any]] = []
         records = [_csv_record(raw, errors, n) for n, raw in enumerate(reader, start=1)]
     except csv.Error as exc:
-        raise ImportRejected("The CSV is malformed.", errors=[
+        raise catalogue.ImportRejected("The CSV is malformed.", errors=[
             {"row": 0, "field": "", "message": str(exc)}]) from None
     if errors:
-        raise ImportRejected(f"{len(errors)} problem(s) in the file.", errors=errors)
+        raise catalogue.ImportRejected(f"{len(errors)} problem(s) in the file.", errors=errors)
     return records
 
 
@@ -130,7 +126,7 @@ async def import_services(request: Request, uow: UowDep, entries: CatalogueInUow
         raise UnsupportedMediaType("Send text/csv or application/json.")
     records = _records(await request.body(), content_type)
     if len(records) > MAX_RECORDS:
-        raise ImportRejected(f"At most {MAX_RECORDS} services at once.", errors=[
+        raise catalogue.ImportRejected(f"At most {MAX_RECORDS} services at once.", errors=[
             {"row": 0, "field": "", "message": "too many records"}])
     errors: list[dict[str, Any]] = []
     commands: list[catalogue.CreateService] = []
@@ -146,7 +142,7 @@ async def import_services(request: Request, uow: UowDep, entries: CatalogueInUow
                                           "keywords", "groups", "department")}
         commands.append(catalogue.CreateService(**core, details=data, actor=staff.subject))
     if errors:
-        raise ImportRejected(f"{len({e['row'] for e in errors})} bad record(s).",
+        raise catalogue.ImportRejected(f"{len({e['row'] for e in errors})} bad record(s).",
                              errors=errors)
     services = await catalogue.import_services(uow=uow, entries=entries, commands=commands)
     return [ServicePublic.model_validate(s) for s in services]

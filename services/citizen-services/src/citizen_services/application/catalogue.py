@@ -253,7 +253,7 @@ async def service_history(*, entries: CatalogueRepository,
     return await entries.history(service_id)
 
 
-class ImportConflict(DomainError):
+class ImportRejected(DomainError):
     status, code, title = 422, "import-rejected", "Import rejected: nothing was imported"
 
 
@@ -279,7 +279,7 @@ async def import_services(*, uow: UnitOfWork, entries: CatalogueRepository,
         slugs.add(slug)
         codes.add(code)
     if errors:
-        raise ImportConflict(f"{len({e['row'] for e in errors})} bad record(s).",
+        raise ImportRejected(f"{len({e['row'] for e in errors})} bad record(s).",
                              errors=errors)
     now = datetime.now(UTC)
     services = []
@@ -295,7 +295,7 @@ async def import_services(*, uow: UnitOfWork, entries: CatalogueRepository,
     try:
         await uow.flush()
     except IntegrityError:  # a concurrent create took a slug or code after our check
-        raise ImportConflict("A slug or service_code was taken meanwhile: retry.",
+        raise ImportRejected("A slug or service_code was taken meanwhile: retry.",
                              errors=[]) from None
     return services
 
