@@ -110,3 +110,15 @@ async def test_updates_default_to_the_last_90_days_of_public_changes() -> None:
     changes = await open311.find_updates(service_requests=service_requests, start=None,
                                          end=None, now=NOW)
     assert [(u.request_id, u.status) for u in changes] == [(public.id, "fixed")]
+
+
+async def test_an_internal_note_on_a_status_change_is_not_shown() -> None:
+    public = make_request(public=True)
+    internal = _update(public.id, "fixed", "open", note="Reporter is a pest",
+                       note_visibility="internal")
+    shown = _update(public.id, "closed", "fixed", note="Done", note_visibility="public")
+    service_requests = FakeRequests([public], [internal, shown])
+    changes = await open311.find_updates(service_requests=service_requests, start=None,
+                                         end=None, now=NOW)
+    assert [(u.status, u.note) for u in changes] == [("fixed", None), ("closed", "Done")]
+    assert internal.note == "Reporter is a pest"  # the row itself is untouched

@@ -53,7 +53,7 @@ from citizen_services.api.open311_format import (
 from citizen_services.api.schemas import RequestCreate
 from citizen_services.application import open311 as queries
 from citizen_services.application import requests as commands
-from citizen_services.domain.requests import is_public_note, open311_status
+from citizen_services.domain.requests import open311_status
 from citizen_services.persistence.tables import CatalogueService, ServiceRequest
 from servicekit.deps import UowDep
 from servicekit.errors import DomainError
@@ -399,7 +399,7 @@ async def list_updates(fmt: FormatPath, service_requests: RequestReads,
                                          end=end)
     document = [{"update_id": str(u.id), "service_request_id": str(u.request_id),
                  "status": u.status, "updated_datetime": iso(u.occurred_at),
-                 "description": u.note if is_public_note(u.note, u.note_visibility) else "",
+                 "description": u.note or "",
                  "media_url": "",
                  "external_status_code": u.status} for u in updates]
     return render(document, fmt, root="service_request_updates", item="request_update")

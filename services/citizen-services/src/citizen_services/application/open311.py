@@ -111,8 +111,10 @@ async def find_updates(*, service_requests: RequestRepository, start: datetime |
     """mySociety's ``servicerequestupdates`` extension: status changes and public notes of
     public requests (not the submission itself, nor assignment-only or internal-note-only
     changes) between ``start`` and ``end`` (default: the last 90 days), oldest first, at
-    most :data:`MAX_RESULTS`. The caller shows a note only if it is public
-    (``domain.requests.is_public_note``): a status change may carry an internal one."""
+    most :data:`MAX_RESULTS`. A status change may carry an internal note: it comes without
+    it (``note`` None; copies, never the rows)."""
     if start is None and end is None:
         start = (now or datetime.now(UTC)) - DEFAULT_WINDOW
-    return await service_requests.public_changes(start=start, end=end, limit=MAX_RESULTS)
+    updates = await service_requests.public_changes(start=start, end=end, limit=MAX_RESULTS)
+    return [u if u.note is None or is_public_note(u.note, u.note_visibility)
+            else ServiceRequestUpdate(**{**u.model_dump(), "note": None}) for u in updates]
