@@ -182,7 +182,7 @@ async def _captured_sql(url: str, paths: list[str]) -> list[list[tuple[str, tupl
     driver: ``find_services`` on a read session of the service's own ``Database``."""
     from sqlalchemy import event
 
-    from citizen_services.application import search
+    from citizen_services.persistence.catalogue import CatalogueRepository
     from servicekit.db import Database
 
     db = Database(url)
@@ -198,7 +198,7 @@ async def _captured_sql(url: str, paths: list[str]) -> list[list[tuple[str, tupl
         for path in paths:
             captured.clear()
             async with db.read_session() as session:
-                await search.find_services(session=session, query=_query(path))
+                await CatalogueRepository(session).search(_query(path))
             out.append(list(captured))
     finally:
         await db.dispose()

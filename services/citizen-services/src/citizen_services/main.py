@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from citizen_services.api import bulk, hsds, open311, requests, services
+from citizen_services.api.schemas import render_entry
+from citizen_services.application.catalogue import EntryReads
 from citizen_services.application.seed import seed_if_empty
 from citizen_services.config import Settings
 from citizen_services.messaging.subscriptions import SUBSCRIPTIONS
@@ -15,12 +18,23 @@ from servicekit.app import ServiceRuntime, create_service_app
 MIGRATIONS = str(Path(__file__).parent / "persistence" / "migrations")
 
 
+@dataclass
+class CitizenServicesRuntime(ServiceRuntime):
+    """``app.state.runtime``: beyond servicekit's, the catalogue entry reads (a read cache
+    emptied by any commit), built once here."""
+
+    entries: EntryReads = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.entries = EntryReads.of(self.database, render=render_entry)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
-    async def seed(runtime: ServiceRuntime) -> None:
+    async def seed(runtime: CitizenServicesRuntime) -> None:
         if settings.seed_data:
-            await seed_if_empty(runtime.database)
+            await seed_if_empty(runtime.database, source=settings.cloudevents_source)
 
     return create_service_app(
         settings,
@@ -30,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS or None,
         on_startup=[seed],
-        # catalogue entries are read from a cache emptied by any commit (api/services.py)
+        # catalogue entries are read from a cache emptied by any commit (EntryReads)
         read_caches=True,
+        runtime=CitizenServicesRuntime,
     )

@@ -20,11 +20,11 @@ OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 def outbox_rows(client: TestClient) -> list[dict[str, Any]]:
     """The rows of the service's own ``servicekit_outbox`` (read on the app's loop)."""
-    db = client.app.state.runtime.database  # type: ignore[attr-defined]
+    database = client.app.state.runtime.database  # type: ignore[attr-defined]
 
     async def read() -> list[dict[str, Any]]:
-        async with db.session() as s:
-            result = await s.execute(sa.select(OUTBOX).order_by(OUTBOX.c.id))
+        async with database.session() as db:
+            result = await db.execute(sa.select(OUTBOX).order_by(OUTBOX.c.id))
             return [dict(r._mapping) for r in result]
 
     return client.portal.call(read)  # type: ignore[union-attr]

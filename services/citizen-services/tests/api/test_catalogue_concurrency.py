@@ -43,6 +43,6 @@ async def test_concurrent_publishes_emit_exactly_one_event(settings: Settings) -
         assert statuses == {200: 1, 409: 9}, statuses
         final = (await client.get(f"/api/v1/services/{service_id}")).json()
         assert final["version"] == 2
-        async with app.state.runtime.database.session() as s:
-            rows = (await s.execute(sa.select(OutboxMessage.message_key))).scalars().all()
+        async with app.state.runtime.database.session() as db:
+            rows = (await db.execute(sa.select(OutboxMessage.message_key))).scalars().all()
         assert rows == [service_id]

@@ -77,6 +77,7 @@ def test_a_word_search_on_a_read_session_keeps_its_index_only_setting(
     from citizen_services.application import search
     from citizen_services.config import Settings
     from citizen_services.main import create_app
+    from citizen_services.persistence.catalogue import CatalogueRepository
     from servicekit.db import Database
     from servicekit.testing import STAFF, identity_headers
 
@@ -86,17 +87,17 @@ def test_a_word_search_on_a_read_session_keeps_its_index_only_setting(
         published(client, name="Pay council tax", keywords=["council tax"])
 
     async def run() -> tuple[int, list[str], bool]:
-        db = Database(settings.database_url)
+        database = Database(settings.database_url)
         notices: list[str] = []
         try:
-            async with db.read_session() as s:
-                raw = (await (await s.connection()).get_raw_connection()).driver_connection
+            async with database.read_session() as db:
+                raw = (await (await db.connection()).get_raw_connection()).driver_connection
                 raw.add_log_listener(lambda _c, m: notices.append(str(m)))
                 found = await search.find_services(
-                    session=s, query=search.SearchServices(q="council tax"))
+                    entries=CatalogueRepository(db), query=search.SearchServices(q="council tax"))
                 return found.total, notices, raw.is_in_transaction()
         finally:
-            await db.dispose()
+            await database.dispose()
 
     total, notices, open_transaction = asyncio.run(run())
     assert total == 1

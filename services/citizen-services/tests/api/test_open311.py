@@ -19,6 +19,7 @@ from sqlmodel import col
 
 from citizen_services.persistence.tables import ServiceRequest
 from servicekit.testing import CITIZEN, identity_headers
+from servicekit.uow import UnitOfWork
 
 from .test_catalogue_api import outbox_rows
 
@@ -97,25 +98,24 @@ def json_errors(response: Any) -> list[dict[str, Any]]:
 
 
 def requests_in_db(client: TestClient) -> list[ServiceRequest]:
-    db = client.app.state.runtime.database  # type: ignore[attr-defined]
+    database = client.app.state.runtime.database  # type: ignore[attr-defined]
 
     async def read() -> list[ServiceRequest]:
-        async with db.session() as s:
-            return list((await s.execute(sa.select(ServiceRequest))).scalars().all())
+        async with database.session() as db:
+            return list((await db.execute(sa.select(ServiceRequest))).scalars().all())
 
     return client.portal.call(read)  # type: ignore[union-attr]
 
 
 def backdate(client: TestClient, request_id: str, days: int) -> None:
-    db = client.app.state.runtime.database  # type: ignore[attr-defined]
+    database = client.app.state.runtime.database  # type: ignore[attr-defined]
     when = datetime.now(UTC) - timedelta(days=days)
 
     async def write() -> None:
-        async with db.session() as s:
-            await s.execute(sa.update(ServiceRequest).where(
+        async with UnitOfWork(database, source="test") as uow:
+            await uow.db.execute(sa.update(ServiceRequest).where(
                 col(ServiceRequest.id) == uuid.UUID(request_id)).values(
                 created_at=when, updated_at=when))
-            await s.commit()
 
     client.portal.call(write)  # type: ignore[union-attr]
 

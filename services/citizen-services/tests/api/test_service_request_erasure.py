@@ -30,15 +30,15 @@ def erasure(subject: str, offset: int) -> ConsumerRecord:  # type: ignore[type-a
 
 def all_text(client: TestClient) -> str:
     """Every row of every table in the service's database, as one string."""
-    db = client.app.state.runtime.database  # type: ignore[attr-defined]
+    database = client.app.state.runtime.database  # type: ignore[attr-defined]
 
     async def dump() -> str:
-        async with db.session() as s:
-            conn = await s.connection()
+        async with database.session() as db:
+            conn = await db.connection()
             names = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
             out = []
             for name in sorted(names):
-                rows = (await s.execute(sa.text(f'SELECT * FROM "{name}"'))).all()
+                rows = (await db.execute(sa.text(f'SELECT * FROM "{name}"'))).all()
                 out += [repr(tuple(r)) for r in rows]
             return "\n".join(out)
     return client.portal.call(dump)  # type: ignore[union-attr,no-any-return]

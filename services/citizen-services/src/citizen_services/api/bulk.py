@@ -24,11 +24,12 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
+from citizen_services.api.deps import CatalogueInUow, CatalogueReads
 from citizen_services.api.schemas import ServiceCreate, ServicePublic
 from citizen_services.application import catalogue
 from servicekit import csvsafe
 from servicekit.app import problem_responses
-from servicekit.deps import ReadDbDep, UowDep
+from servicekit.deps import UowDep
 from servicekit.errors import DomainError
 from servicekit.identity import StaffPrincipal
 
@@ -42,10 +43,6 @@ COLUMNS = ("name", "description", "service_code", "slug", "keywords", "groups", 
            "lgsl_codes", *CHANNELS, "eligibility", "fees", "audience", "opening_hours",
            "accessibility_statement_url", "last_reviewed_on", "attributes")
 CSV_TYPE, JSON_TYPE = "text/csv", "application/json"
-
-
-class ImportRejected(DomainError):
-    status, code, title = 422, "import-rejected", "Import rejected: nothing was imported"
 
 
 def _csv_record(raw: dict[str | None, Any], errors: list[dict[str, Any]],
@@ -77,21 +74,21 @@ def _csv_record(raw: dict[str | None, Any], errors: list[dict[str, Any]],
 
 def _records(body: bytes, content_type: str) -> list[Any]:
     if len(body) > MAX_BYTES:
-        raise ImportRejected(f"The file is over {MAX_BYTES} bytes.",
+        raise catalogue.ImportRejected(f"The file is over {MAX_BYTES} bytes.",
                              errors=[{"row": 0, "field": "", "message": "file too large"}])
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportRejected("The file is not UTF-8.", errors=[
+        raise catalogue.ImportRejected("The file is not UTF-8.", errors=[
             {"row": 0, "field": "", "message": "not UTF-8"}]) from None
     if content_type == JSON_TYPE:
         try:
             data = json.loads(text)
         except ValueError:
-            raise ImportRejected("The body is not JSON.", errors=[
+            raise catalogue.ImportRejected("The body is not JSON.", errors=[
                 {"row": 0, "field": "", "message": "not JSON"}]) from None
         if not isinstance(data, list):
-            raise ImportRejected("The body must be a JSON array of services.", errors=[
+            raise catalogue.ImportRejected("The body must be a JSON array of services.", errors=[
                 {"row": 0, "field": "", "message": "not a JSON array"}])
         return data
     try:
@@ -99,17 +96,17 @@ def _records(body: bytes, content_type: str) -> list[Any]:
         fields = reader.fieldnames or []
         unknown = sorted(set(fields) - set(COLUMNS))
         if not fields or "name" not in fields or unknown:
-            raise ImportRejected("The CSV header is not the catalogue's.", errors=[
+            raise catalogue.ImportRejected("The CSV header is not the catalogue's.", errors=[
                 {"row": 0, "field": name, "message": "unknown column"} for name in unknown]
                 or [{"row": 0, "field": "name", "message": "missing column"}],
                 columns=list(COLUMNS))
         errors: list[dict[str, Any]] = []
         records = [_csv_record(raw, errors, n) for n, raw in enumerate(reader, start=1)]
     except csv.Error as exc:
-        raise ImportRejected("The CSV is malformed.", errors=[
+        raise catalogue.ImportRejected("The CSV is malformed.", errors=[
             {"row": 0, "field": "", "message": str(exc)}]) from None
     if errors:
-        raise ImportRejected(f"{len(errors)} problem(s) in the file.", errors=errors)
+        raise catalogue.ImportRejected(f"{len(errors)} problem(s) in the file.", errors=errors)
     return records
 
 
@@ -122,14 +119,14 @@ def _records(body: bytes, content_type: str) -> list[Any]:
              responses=problem_responses(
                  (415, "Neither text/csv nor application/json"),
                  (422, "Bad records: each named by row and field; nothing was imported")))
-async def import_services(request: Request, uow: UowDep,
+async def import_services(request: Request, uow: UowDep, entries: CatalogueInUow,
                           staff: StaffPrincipal) -> list[ServicePublic]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in (CSV_TYPE, JSON_TYPE):
         raise UnsupportedMediaType("Send text/csv or application/json.")
     records = _records(await request.body(), content_type)
     if len(records) > MAX_RECORDS:
-        raise ImportRejected(f"At most {MAX_RECORDS} services at once.", errors=[
+        raise catalogue.ImportRejected(f"At most {MAX_RECORDS} services at once.", errors=[
             {"row": 0, "field": "", "message": "too many records"}])
     errors: list[dict[str, Any]] = []
     commands: list[catalogue.CreateService] = []
@@ -145,9 +142,9 @@ async def import_services(request: Request, uow: UowDep,
                                           "keywords", "groups", "department")}
         commands.append(catalogue.CreateService(**core, details=data, actor=staff.subject))
     if errors:
-        raise ImportRejected(f"{len({e['row'] for e in errors})} bad record(s).",
+        raise catalogue.ImportRejected(f"{len({e['row'] for e in errors})} bad record(s).",
                              errors=errors)
-    services = await catalogue.import_services(uow=uow, commands=commands)
+    services = await catalogue.import_services(uow=uow, entries=entries, commands=commands)
     return [ServicePublic.model_validate(s) for s in services]
 
 
@@ -159,11 +156,11 @@ class UnsupportedMediaType(DomainError):
             responses={200: {"content": {CSV_TYPE: {"schema": {"type": "string"}},
                                          JSON_TYPE: {"schema": {"type": "array", "items": {
                                              "$ref": "#/components/schemas/ServicePublic"}}}}}})
-async def export_services(session: ReadDbDep, staff: StaffPrincipal,
+async def export_services(entries: CatalogueReads, staff: StaffPrincipal,
                           format: str = Query("json", pattern="^(csv|json)$"),
                           ) -> Response:
     rows = [ServicePublic.model_validate(s).model_dump(mode="json")
-            for s in await catalogue.all_services(session=session)]
+            for s in await catalogue.all_services(entries=entries)]
     if format == "json":
         return Response(json.dumps(rows), media_type=JSON_TYPE)
     out = io.StringIO()

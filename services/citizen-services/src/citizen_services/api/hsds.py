@@ -15,10 +15,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from citizen_services.api.services import etag_matches
+from citizen_services.api.conditional import etag_matches
+from citizen_services.api.deps import CatalogueReads
 from citizen_services.application import hsds
 from servicekit.app import problem_responses
-from servicekit.deps import ReadDbDep
 
 router = APIRouter(prefix="/hsds", tags=["hsds"])
 
@@ -74,28 +74,28 @@ async def about() -> dict[str, Any]:
 
 @router.get("/services", summary="Published services, a page at a time",
             responses=LIST_RESPONSES)
-async def list_services(request: Request, session: ReadDbDep, text: Text = None,
+async def list_services(request: Request, entries: CatalogueReads, text: Text = None,
                         search: Text = None, taxonomy_term_id: TermId = None,
                         full: bool = False, page: Page = 1, per_page: PerPage = 50,
                         ) -> Response:
     query = _services_query(text=text, search=search, taxonomy_term_id=taxonomy_term_id,
                             page=page, per_page=per_page)
-    return _list_response(request, await hsds.list_services(session=session, full=full,
+    return _list_response(request, await hsds.list_services(entries=entries, full=full,
                                                             query=query))
 
 
 @router.get("/services/{service_id}", summary="A fully nested published service",
             responses=ONE_RESPONSES)
-async def read_service(service_id: RecordId, session: ReadDbDep) -> dict[str, Any]:
-    return await hsds.get_service(session=session, service_id=service_id)
+async def read_service(service_id: RecordId, entries: CatalogueReads) -> dict[str, Any]:
+    return await hsds.get_service(entries=entries, service_id=service_id)
 
 
 @router.get("/organizations", summary="Milton Keynes City Council and its departments",
             responses=LIST_RESPONSES)
-async def list_organizations(request: Request, session: ReadDbDep, text: Text = None,
+async def list_organizations(request: Request, entries: CatalogueReads, text: Text = None,
                              search: Text = None, page: Page = 1, per_page: PerPage = 50,
                              ) -> Response:
-    body = await hsds.list_organizations(session=session, text=_text(text, search),
+    body = await hsds.list_organizations(entries=entries, text=_text(text, search),
                                          paging=hsds.Paging(page=page, per_page=per_page))
     return _list_response(request, body)
 
@@ -103,41 +103,41 @@ async def list_organizations(request: Request, session: ReadDbDep, text: Text = 
 @router.get("/organizations/{organization_id}", summary="An organization",
             responses=ONE_RESPONSES)
 async def read_organization(organization_id: RecordId,
-                            session: ReadDbDep) -> dict[str, Any]:
-    return await hsds.get_organization(session=session, organization=organization_id)
+                            entries: CatalogueReads) -> dict[str, Any]:
+    return await hsds.get_organization(entries=entries, organization=organization_id)
 
 
 @router.get("/locations", summary="Venues where services are offered in person",
             responses=LIST_RESPONSES)
-async def list_locations(request: Request, session: ReadDbDep, text: Text = None,
+async def list_locations(request: Request, entries: CatalogueReads, text: Text = None,
                          search: Text = None, page: Page = 1, per_page: PerPage = 50,
                          ) -> Response:
-    body = await hsds.list_locations(session=session, text=_text(text, search),
+    body = await hsds.list_locations(entries=entries, text=_text(text, search),
                                      paging=hsds.Paging(page=page, per_page=per_page))
     return _list_response(request, body)
 
 
 @router.get("/locations/{location_id}", summary="A location", responses=ONE_RESPONSES)
-async def read_location(location_id: RecordId, session: ReadDbDep) -> dict[str, Any]:
-    return await hsds.get_location(session=session, location=location_id)
+async def read_location(location_id: RecordId, entries: CatalogueReads) -> dict[str, Any]:
+    return await hsds.get_location(entries=entries, location=location_id)
 
 
 @router.get("/service_at_locations", summary="Services offered at a venue",
             responses=LIST_RESPONSES)
 async def list_service_at_locations(
-        request: Request, session: ReadDbDep, text: Text = None, search: Text = None,
+        request: Request, entries: CatalogueReads, text: Text = None, search: Text = None,
         taxonomy_term_id: TermId = None, page: Page = 1, per_page: PerPage = 50,
 ) -> Response:
     query = _services_query(text=text, search=search, taxonomy_term_id=taxonomy_term_id,
                             page=page, per_page=per_page)
-    return _list_response(request, await hsds.list_services_at_locations(session=session,
+    return _list_response(request, await hsds.list_services_at_locations(entries=entries,
                                                                          query=query))
 
 
 @router.get("/service_at_locations/{sal_id}", summary="A service at a location",
             responses=ONE_RESPONSES)
-async def read_service_at_location(sal_id: RecordId, session: ReadDbDep) -> dict[str, Any]:
-    return await hsds.get_service_at_location(session=session, sal=sal_id)
+async def read_service_at_location(sal_id: RecordId, entries: CatalogueReads) -> dict[str, Any]:
+    return await hsds.get_service_at_location(entries=entries, sal=sal_id)
 
 
 @router.get("/taxonomies", summary="The taxonomies services are classified by",
@@ -156,15 +156,15 @@ async def read_taxonomy(taxonomy_id: RecordId) -> dict[str, Any]:
 @router.get("/taxonomy_terms", summary="LGSL codes and service groups in use",
             responses=LIST_RESPONSES)
 async def list_taxonomy_terms(
-        request: Request, session: ReadDbDep, text: Text = None, search: Text = None,
+        request: Request, entries: CatalogueReads, text: Text = None, search: Text = None,
         taxonomy_id: Annotated[str | None, Query(max_length=100)] = None,
         page: Page = 1, per_page: PerPage = 50) -> Response:
     body = await hsds.list_taxonomy_terms(
-        session=session, text=_text(text, search), taxonomy_id=taxonomy_id,
+        entries=entries, text=_text(text, search), taxonomy_id=taxonomy_id,
         paging=hsds.Paging(page=page, per_page=per_page))
     return _list_response(request, body)
 
 
 @router.get("/taxonomy_terms/{term_id}", summary="A taxonomy term", responses=ONE_RESPONSES)
-async def read_taxonomy_term(term_id: RecordId, session: ReadDbDep) -> dict[str, Any]:
-    return await hsds.get_taxonomy_term(session=session, term=term_id)
+async def read_taxonomy_term(term_id: RecordId, entries: CatalogueReads) -> dict[str, Any]:
+    return await hsds.get_taxonomy_term(entries=entries, term=term_id)

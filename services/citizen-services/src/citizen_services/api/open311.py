@@ -41,6 +41,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from citizen_services.api.deps import CatalogueInUow, CatalogueReads, RequestReads, RequestsInUow
 from citizen_services.api.open311_format import (
     Format,
     format_of_path,
@@ -49,12 +50,12 @@ from citizen_services.api.open311_format import (
     render_errors,
     responses,
 )
-from citizen_services.api.requests import RequestCreate
+from citizen_services.api.schemas import RequestCreate
 from citizen_services.application import open311 as queries
 from citizen_services.application import requests as commands
-from citizen_services.domain.requests import is_public_note, open311_status
+from citizen_services.domain.requests import open311_status
 from citizen_services.persistence.tables import CatalogueService, ServiceRequest
-from servicekit.deps import ReadDbDep, UowDep
+from servicekit.deps import UowDep
 from servicekit.errors import DomainError
 from servicekit.identity import CurrentPrincipal, Principal, Role
 
@@ -206,8 +207,8 @@ def _service(service: CatalogueService) -> dict[str, Any]:
 @router.get("/services.{format}", response_class=Response,
             summary="The services a problem can be reported against",
             responses=responses(SERVICES_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
-async def list_services(fmt: FormatPath, session: ReadDbDep) -> Response:
-    services = await queries.reportable_services(session=session)
+async def list_services(fmt: FormatPath, entries: CatalogueReads) -> Response:
+    services = await queries.reportable_services(entries=entries)
     return render([_service(s) for s in services], fmt, root="services", item="service")
 
 
@@ -238,8 +239,8 @@ def _attribute(definition: dict[str, Any]) -> dict[str, Any]:
             summary="A service's definition: the attributes a report carries",
             responses=responses(DEFINITION_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
 async def service_definition(service_code: Annotated[str, Path(max_length=200)],
-                             fmt: FormatPath, session: ReadDbDep) -> Response:
-    service = (await queries.reportable_service(session=session, code=service_code)
+                             fmt: FormatPath, entries: CatalogueReads) -> Response:
+    service = (await queries.reportable_service(entries=entries, code=service_code)
                if _CODE.match(service_code) else None)
     if service is None:
         raise Open311Error(404, "service_code: no service takes reports with this code")
@@ -279,10 +280,11 @@ def _request(row: ServiceRequest, names: dict[str, str], notes: dict[uuid.UUID, 
             "long": row.long, "media_url": row.media_url}
 
 
-async def _render_requests(rows: list[ServiceRequest], fmt: Format,
-                           session: ReadDbDep) -> Response:
-    names = await queries.service_names(session=session, codes={r.service_code for r in rows})
-    notes = await queries.latest_notes(session=session, request_ids=[r.id for r in rows])
+async def _render_requests(rows: list[ServiceRequest], fmt: Format, entries: CatalogueReads,
+                           service_requests: RequestReads) -> Response:
+    names = await queries.service_names(entries=entries, codes={r.service_code for r in rows})
+    notes = await queries.latest_notes(service_requests=service_requests,
+                                       request_ids=[r.id for r in rows])
     return render([_request(r, names, notes) for r in rows], fmt, root="service_requests",
                   item="request")
 
@@ -317,7 +319,7 @@ DateQuery = Annotated[str | None, Query(
                     "1,000)",
             responses=responses(REQUESTS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
 async def list_requests(
-        fmt: FormatPath, session: ReadDbDep,
+        fmt: FormatPath, entries: CatalogueReads, service_requests: RequestReads,
         service_request_id: Annotated[str | None, Query(
             max_length=8000, description="Ids, comma-separated; overrides the other filters"
         )] = None,
@@ -338,19 +340,16 @@ async def list_requests(
     start, end = _date("start_date", start_date), _date("end_date", end_date)
     if start and end and start > end:
         raise Open311Error(400, "end_date: must not be before start_date")
-    rows = await queries.find_requests(session=session, query=queries.RequestQuery(
-        ids=ids, service_codes=codes, start=start, end=end,
-        statuses=_list(status)))
-    return await _render_requests(rows, fmt, session)
+    rows = await queries.find_requests(
+        service_requests=service_requests, query=queries.RequestQuery(
+            ids=ids, service_codes=codes, start=start, end=end, statuses=_list(status)))
+    return await _render_requests(rows, fmt, entries, service_requests)
 
 
-async def _one(session: ReadDbDep, request_id: str) -> list[ServiceRequest]:
-    try:
-        key = uuid.UUID(request_id)
-    except ValueError:
-        key = None
-    row = await session.get(ServiceRequest, key) if key else None
-    if row is None or not row.public:  # a private request is not Open311's to show
+async def _one(service_requests: RequestReads, request_id: str) -> list[ServiceRequest]:
+    row = await queries.public_request(service_requests=service_requests,
+                                       request_id=request_id)
+    if row is None:
         raise Open311Error(404, "service_request_id: no such service request")
     return [row]
 
@@ -359,8 +358,10 @@ async def _one(session: ReadDbDep, request_id: str) -> list[ServiceRequest]:
             summary="One service request (a list of one, as the spec has it)",
             responses=responses(REQUESTS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
 async def read_request(service_request_id: Annotated[str, Path(max_length=100)],
-                       fmt: FormatPath, session: ReadDbDep) -> Response:
-    return await _render_requests(await _one(session, service_request_id), fmt, session)
+                       fmt: FormatPath, entries: CatalogueReads,
+                       service_requests: RequestReads) -> Response:
+    return await _render_requests(await _one(service_requests, service_request_id), fmt,
+                                  entries, service_requests)
 
 
 TOKENS_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "object", "properties": {
@@ -372,8 +373,8 @@ TOKENS_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "object", "p
                     "token is the request's id)",
             responses=responses(TOKENS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
 async def read_token(token_id: Annotated[str, Path(max_length=100)], fmt: FormatPath,
-                     session: ReadDbDep) -> Response:
-    [row] = await _one(session, token_id)
+                     service_requests: RequestReads) -> Response:
+    [row] = await _one(service_requests, token_id)
     return render([{"service_request_id": str(row.id), "token": token_id}], fmt,
                   root="service_requests", item="request")
 
@@ -389,15 +390,16 @@ UPDATES_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "object", "
             summary="Status changes and notes (mySociety's extension, as FixMyStreet "
                     "fetches them), oldest first",
             responses=responses(UPDATES_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
-async def list_updates(fmt: FormatPath, session: ReadDbDep,
+async def list_updates(fmt: FormatPath, service_requests: RequestReads,
                        start_date: DateQuery = None, end_date: DateQuery = None) -> Response:
     start, end = _date("start_date", start_date), _date("end_date", end_date)
     if start and end and start > end:
         raise Open311Error(400, "end_date: must not be before start_date")
-    updates = await queries.find_updates(session=session, start=start, end=end)
+    updates = await queries.find_updates(service_requests=service_requests, start=start,
+                                         end=end)
     document = [{"update_id": str(u.id), "service_request_id": str(u.request_id),
                  "status": u.status, "updated_datetime": iso(u.occurred_at),
-                 "description": u.note if is_public_note(u.note, u.note_visibility) else "",
+                 "description": u.note or "",
                  "media_url": "",
                  "external_status_code": u.status} for u in updates]
     return render(document, fmt, root="service_request_updates", item="request_update")
@@ -494,6 +496,7 @@ def _message(field: str, error: Any) -> str:
 
 @router.post("/requests.{format}", response_class=Response, include_in_schema=False)
 async def submit_request(request: Request, fmt: FormatPath, uow: UowDep,
+                         entries: CatalogueInUow, service_requests: RequestsInUow,
                          principal: CurrentPrincipal) -> Response:
     if not may_submit(principal):
         raise Open311Error(403, "api_key: missing, or not valid for Open311 submissions")
@@ -509,9 +512,10 @@ async def submit_request(request: Request, fmt: FormatPath, uow: UowDep,
                  for e in reversed(exc.errors(include_input=False))}
         raise Open311Error(400, *[f"{name}: {msg}" for name, msg in named.items()]) from None
     # A report made through Open311 is public, as the spec expects (its contact details not).
-    created = await commands.submit_request(uow=uow, command=commands.SubmitRequest(
-        **{**checked.model_dump(), "public": True}, media_url=media_url,
-        submitted_by=principal.subject))
+    created = await commands.submit_request(
+        uow=uow, entries=entries, service_requests=service_requests,
+        command=commands.SubmitRequest(**{**checked.model_dump(), "public": True},
+                                       media_url=media_url, submitted_by=principal.subject))
     log.info("open311 request %s submitted for %s", created.id, created.service_code)
     return render([{"service_request_id": str(created.id), "service_notice": None,
                     "account_id": None}], fmt, root="service_requests", item="request")

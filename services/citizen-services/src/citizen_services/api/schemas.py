@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from citizen_services.domain.requests import MAX_DESCRIPTION
+
 #: No control characters (PostgreSQL cannot store NUL; CR/LF would end up in email headers).
 #: A pattern also makes pydantic refuse unpaired surrogates, which cannot be encoded.
 ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
@@ -231,3 +233,42 @@ class ServicePage(BaseModel):
     page: int
     size: int
     total: int
+
+
+def render_entry(service: Any) -> bytes:
+    """An entry's JSON body (``ServicePublic``), as the entry read cache keeps it
+    (``application/catalogue.py: EntryReads``)."""
+    return ServicePublic.model_validate(service).model_dump_json().encode()
+
+
+# -- service requests (the JSON API's and Open311's submissions) ----------------------------
+
+RequestAttributeValue = (Annotated[str, Field(max_length=4000, pattern=TEXT)] | float
+                         | list[Annotated[str, Field(max_length=100, pattern=ONE_LINE)]])
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, max_length=254,
+                              pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
+    first_name: str | None = Field(default=None, max_length=100, pattern=ONE_LINE)
+    last_name: str | None = Field(default=None, max_length=100, pattern=ONE_LINE)
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9 ()\-]{3,40}$")
+
+
+class RequestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service_code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str = Field(default="", max_length=MAX_DESCRIPTION, pattern=TEXT)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    long: float | None = Field(default=None, ge=-180, le=180)
+    address: str | None = Field(default=None, min_length=1, max_length=500, pattern=ONE_LINE)
+    attributes: dict[Annotated[str, Field(max_length=64)], RequestAttributeValue] = Field(
+        default_factory=dict, max_length=50)
+    contact: Contact | None = None
+    contact_consent: bool = False
+    public: bool = Field(default=False, description=(
+        "Publish this report on Open311 (description, address and location included; "
+        "never who reported it). Default: only you and council staff see it."))

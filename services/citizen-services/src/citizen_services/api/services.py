@@ -16,11 +16,12 @@ import hashlib
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
+from citizen_services.api.conditional import etag_matches
+from citizen_services.api.deps import CatalogueInUow, CatalogueReads
 from citizen_services.api.schemas import (
     ONE_LINE,
     HistoryEntry,
@@ -32,11 +33,11 @@ from citizen_services.api.schemas import (
 )
 from citizen_services.application import catalogue, search
 from citizen_services.domain.catalogue import ServiceStatus
+from citizen_services.persistence.catalogue import CatalogueRepository
 from citizen_services.persistence.tables import CatalogueService
 from servicekit.app import problem_responses
-from servicekit.db import Database
-from servicekit.deps import ReadDbDep, UowDep
-from servicekit.errors import DomainError, Forbidden
+from servicekit.deps import UowDep
+from servicekit.errors import DomainError
 from servicekit.identity import (
     CurrentPrincipal,
     Principal,
@@ -45,6 +46,9 @@ from servicekit.identity import (
     get_principal,
 )
 from servicekit.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from citizen_services.main import CitizenServicesRuntime
 
 router = APIRouter(prefix="/api/v1/services", tags=["catalogue"])
 
@@ -58,13 +62,14 @@ LOCATION = {"Location": {"description": "Where the new entry is.", "required": T
              summary="Create a catalogue entry (draft)",
              responses={201: {"headers": {**ETAG, **LOCATION}}, **problem_responses(
                  (409, "A service with this slug or service_code already exists"))})
-async def create_service(body: ServiceCreate, uow: UowDep, response: Response,
-                         staff: StaffPrincipal) -> ServicePublic:
+async def create_service(body: ServiceCreate, uow: UowDep, entries: CatalogueInUow,
+                         response: Response, staff: StaffPrincipal) -> ServicePublic:
     data = body.model_dump()
     core = {k: data.pop(k) for k in ("name", "description", "service_code", "slug",
                                       "keywords", "groups", "department")}
-    service = await catalogue.create_service(uow=uow, command=catalogue.CreateService(
-        **core, details=data, actor=staff.subject))
+    service = await catalogue.create_service(
+        uow=uow, entries=entries,
+        command=catalogue.CreateService(**core, details=data, actor=staff.subject))
     response.headers["Location"] = f"/api/v1/services/{service.id}"
     return _entry(service, response)
 
@@ -94,7 +99,7 @@ NOT_MODIFIED = {"description": "Not modified (If-None-Match matched the ETag)",
             responses={200: {"headers": LIST_HEADERS}, 304: NOT_MODIFIED, **problem_responses(
                 (403, "Only staff may list entries that are not published"))})
 async def list_services(
-        request: Request, session: ReadDbDep, principal: CurrentPrincipal,
+        request: Request, entries: CatalogueReads, principal: CurrentPrincipal,
         q: Annotated[str | None, Query(max_length=200,
                                        description="Words in name, description, keywords")
                      ] = None,
@@ -108,21 +113,20 @@ async def list_services(
             alias="status", description="Staff only, unless published")
                            ] = ServiceStatus.PUBLISHED,
 ) -> Response:
-    public = status_ is ServiceStatus.PUBLISHED
-    if not public and not principal.has_role(Role.STAFF, Role.ADMIN):
-        raise Forbidden(f"Only staff may list {status_.value} entries.")
+    staff = principal.has_role(Role.STAFF, Role.ADMIN)
     query = search.SearchServices(q=q, group=group, channel=channel, lgsl=lgsl, sort=sort,
                                   page=page, size=size, status=status_)
     # The ETag is the catalogue's change counter and the query: a repeat read answers 304
     # after one primary-key lookup, without searching.
-    cache = CACHE_CONTROL if public else PRIVATE
+    cache = CACHE_CONTROL if status_ is ServiceStatus.PUBLISHED else PRIVATE
     if_none_match = request.headers.get("if-none-match")
     if if_none_match:
-        etag = _list_etag(await search.catalogue_version(session=session), query)
+        etag = _list_etag(await search.catalogue_version(entries=entries, query=query,
+                                                         staff=staff), query)
         if etag_matches(if_none_match, etag):
             return Response(status_code=status.HTTP_304_NOT_MODIFIED,
                             headers={"ETag": etag, "Cache-Control": cache})
-    found = await search.find_services(session=session, query=query)
+    found = await search.find_services(entries=entries, query=query, staff=staff)
     body = ServicePage(items=[ServicePublic.model_validate(r) for r in found.items], page=page,
                        size=size, total=found.total).model_dump_json().encode()
     return Response(body, media_type="application/json", headers={
@@ -134,48 +138,22 @@ def _list_etag(version: int, query: search.SearchServices) -> str:
     return f'W/"{LIST_FORMAT}.{version}.{digest}"'
 
 
-def etag_matches(if_none_match: str | None, etag: str) -> bool:
-    """Whether an ``If-None-Match`` header (ETags, comma-separated, or ``*``) matches
-    ``etag``, compared weakly (RFC 9110 13.1.3); anything unparsable simply does not."""
-    if not if_none_match:
-        return False
-    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-    return "*" in tags or etag.removeprefix("W/") in tags
-
-
-@dataclass(frozen=True, slots=True)
-class _EntryView:
-    """What a read of one entry needs, kept in the entry read cache."""
-
-    published: bool
-    etag: str
-    body: bytes
-
-
 @router.get("/{service_id}", response_model=ServicePublic, summary="Read a catalogue entry",
             responses={200: {"headers": LIST_HEADERS}, 304: NOT_MODIFIED})
 async def read_service(service_id: uuid.UUID, request: Request) -> Response:
-    # Entries are read far more often than they change: the rendered entry is kept until
-    # the database next changes (servicekit.readcache), so a read or a 304 is a lookup.
-    # (No dependencies: each costs more than the lookup; the caller is only asked about
-    # when the entry is not published.)
-    db: Database = request.app.state.runtime.database
-    cache = db.read_cache("catalogue-entry")
-    view: _EntryView | None = cache.get(service_id)
-    if view is None:
-        generation = cache.generation()
-        async with db.read_session() as session:
-            service = await catalogue.find_service(session=session, service_id=service_id)
-        view = _EntryView(published=service.status == ServiceStatus.PUBLISHED.value,
-                          etag=f'"{service.version}"',
-                          body=ServicePublic.model_validate(service).model_dump_json().encode())
-        cache.put(service_id, view, generation)
-    if not view.published and not (await get_principal(request)).has_role(Role.STAFF,
-                                                                           Role.ADMIN):
-        raise catalogue.ServiceNotFound(f"No service with id {service_id}.")
-    headers = {"ETag": view.etag,
+    # Read from the entry read cache (application/catalogue.py: EntryReads). No
+    # dependencies: each costs more than the lookup; the caller is only asked about when
+    # the entry is not published.
+    runtime: CitizenServicesRuntime = request.app.state.runtime
+
+    async def is_staff() -> bool:
+        return (await get_principal(request)).has_role(Role.STAFF, Role.ADMIN)
+
+    view = await runtime.entries.read(service_id, is_staff=is_staff)
+    etag = f'"{view.version}"'
+    headers = {"ETag": etag,
                "Cache-Control": ENTRY_CACHE_CONTROL if view.published else PRIVATE}
-    if etag_matches(request.headers.get("if-none-match"), view.etag):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(view.body, media_type="application/json", headers=headers)
 
@@ -184,10 +162,11 @@ async def read_service(service_id: uuid.UUID, request: Request) -> Response:
              summary="Publish a draft or suspended entry (emits ServicePublished)",
              responses={200: {"headers": ETAG}, **problem_responses(
                  (409, "The entry's status does not allow publishing (e.g. retired)"))})
-async def publish_service(service_id: uuid.UUID, uow: UowDep, response: Response,
-                          staff: StaffPrincipal) -> ServicePublic:
+async def publish_service(service_id: uuid.UUID, uow: UowDep, entries: CatalogueInUow,
+                          response: Response, staff: StaffPrincipal) -> ServicePublic:
     service = await catalogue.publish_service(
-        uow=uow, command=catalogue.PublishService(service_id=service_id, actor=staff.subject))
+        uow=uow, entries=entries,
+        command=catalogue.PublishService(service_id=service_id, actor=staff.subject))
     return _entry(service, response)
 
 
@@ -220,10 +199,11 @@ def _updates(body: ServiceUpdate) -> dict[str, Any]:
                   (412, "If-Match does not match the entry's current ETag"),
                   (428, "If-Match is missing"))})
 async def update_service(service_id: uuid.UUID, body: ServiceUpdate, uow: UowDep,
-                         response: Response, staff: StaffPrincipal,
+                         entries: CatalogueInUow, response: Response, staff: StaffPrincipal,
                          if_match: Annotated[str | None, Header(max_length=100)] = None,
                          ) -> ServicePublic:
-    service = await catalogue.update_service(uow=uow, command=catalogue.UpdateService(
+    service = await catalogue.update_service(uow=uow, entries=entries,
+                                             command=catalogue.UpdateService(
         service_id=service_id, expected_version=_expected_version(if_match),
         changes=_updates(body), actor=staff.subject))
     return _entry(service, response)
@@ -233,10 +213,10 @@ ChangeStatusHandler = Callable[..., Awaitable[CatalogueService]]
 
 
 async def _change_status(handler: ChangeStatusHandler, *, service_id: uuid.UUID,
-                         body: StatusChange, uow: UnitOfWork, response: Response,
-                         staff: Principal) -> ServicePublic:
+                         body: StatusChange, uow: UnitOfWork, entries: CatalogueRepository,
+                         response: Response, staff: Principal) -> ServicePublic:
     """Suspend or retire (``handler``): the same command, a different rule and event."""
-    service = await handler(uow=uow, command=catalogue.ChangeStatus(
+    service = await handler(uow=uow, entries=entries, command=catalogue.ChangeStatus(
         service_id=service_id, reason=body.reason, actor=staff.subject))
     return _entry(service, response)
 
@@ -246,9 +226,10 @@ async def _change_status(handler: ChangeStatusHandler, *, service_id: uuid.UUID,
              responses={200: {"headers": ETAG}, **problem_responses(
                  (409, "Only a published entry can be suspended"))})
 async def suspend_service(service_id: uuid.UUID, body: StatusChange, uow: UowDep,
-                          response: Response, staff: StaffPrincipal) -> ServicePublic:
+                          entries: CatalogueInUow, response: Response,
+                          staff: StaffPrincipal) -> ServicePublic:
     return await _change_status(catalogue.suspend_service, service_id=service_id, body=body,
-                                uow=uow, response=response, staff=staff)
+                                uow=uow, entries=entries, response=response, staff=staff)
 
 
 @router.post("/{service_id}/retire", response_model=ServicePublic,
@@ -256,14 +237,15 @@ async def suspend_service(service_id: uuid.UUID, body: StatusChange, uow: UowDep
              responses={200: {"headers": ETAG}, **problem_responses(
                  (409, "The entry is already retired"))})
 async def retire_service(service_id: uuid.UUID, body: StatusChange, uow: UowDep,
-                         response: Response, staff: StaffPrincipal) -> ServicePublic:
+                         entries: CatalogueInUow, response: Response,
+                         staff: StaffPrincipal) -> ServicePublic:
     return await _change_status(catalogue.retire_service, service_id=service_id, body=body,
-                                uow=uow, response=response, staff=staff)
+                                uow=uow, entries=entries, response=response, staff=staff)
 
 
 @router.get("/{service_id}/history", response_model=list[HistoryEntry],
             summary="The entry's audit history, oldest first (staff)")
-async def service_history(service_id: uuid.UUID, session: ReadDbDep,
+async def service_history(service_id: uuid.UUID, entries: CatalogueReads,
                           staff: StaffPrincipal) -> list[HistoryEntry]:
-    rows = await catalogue.service_history(session=session, service_id=service_id)
+    rows = await catalogue.service_history(entries=entries, service_id=service_id)
     return [HistoryEntry.model_validate(row) for row in rows]

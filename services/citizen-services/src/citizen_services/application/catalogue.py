@@ -7,14 +7,13 @@ Every change bumps the entry's ``version`` and writes a ``catalogue_service_hist
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, or_, select
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from citizen_services.domain.catalogue import (
     DuplicateService,
@@ -23,6 +22,7 @@ from citizen_services.domain.catalogue import (
     check_transition,
     slugify,
 )
+from citizen_services.persistence.catalogue import CatalogueRepository
 from citizen_services.persistence.tables import CatalogueService, CatalogueServiceHistory
 from contracts.citizen_services import (
     ServicePublished,
@@ -30,7 +30,9 @@ from contracts.citizen_services import (
     ServiceSuspended,
     ServiceUpdated,
 )
+from servicekit.db import Database
 from servicekit.errors import DomainError, NotFound, PreconditionFailed
+from servicekit.readcache import ReadCache
 from servicekit.uow import UnitOfWork
 
 
@@ -72,14 +74,12 @@ class ServiceNotFound(NotFound):
     code, title = "service-not-found", "Service not found"
 
 
-async def create_service(*, uow: UnitOfWork, command: CreateService) -> CatalogueService:
+async def create_service(*, uow: UnitOfWork, entries: CatalogueRepository,
+                         command: CreateService) -> CatalogueService:
     slug = command.slug or slugify(command.name)
     # service_code is at most 64 characters (Open311 and the column); a slug may be 120.
     code = command.service_code or slug[:64].rstrip("-")
-    clash = await uow.session.execute(
-        select(col(CatalogueService.id)).where(
-            or_(col(CatalogueService.slug) == slug, col(CatalogueService.service_code) == code)))
-    if clash.first() is not None:
+    if await entries.slug_or_code_taken(slug, code):
         raise _duplicate(slug, code)
     now = datetime.now(UTC)
     service = CatalogueService(
@@ -88,12 +88,11 @@ async def create_service(*, uow: UnitOfWork, command: CreateService) -> Catalogu
         department=command.department, status=ServiceStatus.DRAFT.value,
         created_at=now, updated_at=now, **command.details,
     )
-    uow.session.add(service)
-    _record(uow, service, action="created", actor=command.actor, now=now)
+    entries.add(service)
+    _record(entries, service, action="created", actor=command.actor, now=now)
     try:
-        await uow.commit()
+        await uow.flush()
     except IntegrityError:  # a concurrent create took the slug or code after our check
-        await uow.rollback()
         raise _duplicate(slug, code) from None
     return service
 
@@ -103,33 +102,27 @@ def _duplicate(slug: str, code: str) -> DuplicateService:
                             slug=slug, service_code=code)
 
 
-_ENTRY = CatalogueService.__table__  # type: ignore[attr-defined]
-#: One entry by id, as a row (Core, not an ORM object: a read needs no identity map, and
-#: loading an ORM instance cost twice the whole query).
-_ENTRY_BY_ID = select(_ENTRY).where(_ENTRY.c.id == bindparam("service_id"))
-
-
-async def find_service(*, session: AsyncSession, service_id: uuid.UUID) -> Row[Any]:
+async def find_service(*, entries: CatalogueRepository, service_id: uuid.UUID) -> Row[Any]:
     """Read one entry (a query: no unit of work needed); its columns as attributes."""
-    service = (await session.execute(_ENTRY_BY_ID, {"service_id": service_id})).first()
+    service = await entries.entry(service_id)
     if service is None:
         raise ServiceNotFound(f"No service with id {service_id}.")
     return service
 
 
-async def get_service(*, uow: UnitOfWork, service_id: uuid.UUID,
+async def get_service(*, entries: CatalogueRepository, service_id: uuid.UUID,
                       for_update: bool = False) -> CatalogueService:
-    # for_update: lock the row (PostgreSQL) so concurrent status changes queue instead of
-    # each reading the old status and publishing their own event; SQLite's BEGIN IMMEDIATE
-    # already serialises writers.
-    service = await uow.session.get(CatalogueService, service_id, with_for_update=for_update)
+    """The entry to change (``for_update``: locked until the unit of work ends)."""
+    service = await entries.get(service_id, for_update=for_update)
     if service is None:
         raise ServiceNotFound(f"No service with id {service_id}.")
     return service
 
 
-async def publish_service(*, uow: UnitOfWork, command: PublishService) -> CatalogueService:
-    service = await get_service(uow=uow, service_id=command.service_id, for_update=True)
+async def publish_service(*, uow: UnitOfWork, entries: CatalogueRepository,
+                          command: PublishService) -> CatalogueService:
+    service = await get_service(entries=entries, service_id=command.service_id,
+                                for_update=True)
     check_transition(service.status, ServiceStatus.PUBLISHED)
     now = datetime.now(UTC)
     service.status = ServiceStatus.PUBLISHED.value
@@ -139,13 +132,12 @@ async def publish_service(*, uow: UnitOfWork, command: PublishService) -> Catalo
     service.status_changed_by = command.actor
     service.status_changed_at = now
     service.status_reason = None
-    _record(uow, service, action="published", actor=command.actor, now=now)
+    _record(entries, service, action="published", actor=command.actor, now=now)
     uow.publish(ServicePublished(
         service_id=service.id, service_code=service.service_code, slug=service.slug,
         name=service.name, entry_version=service.version, occurred_at=now,
         published_by=command.actor,
     ))
-    await uow.commit()
     return service
 
 
@@ -168,17 +160,19 @@ def _snapshot(service: CatalogueService) -> dict[str, Any]:
     return out
 
 
-def _record(uow: UnitOfWork, service: CatalogueService, *, action: str, actor: str | None,
-            now: datetime, reason: str | None = None,
+def _record(entries: CatalogueRepository, service: CatalogueService, *, action: str,
+            actor: str | None, now: datetime, reason: str | None = None,
             changed_fields: list[str] | None = None) -> None:
-    uow.session.add(CatalogueServiceHistory(
+    entries.add_history(CatalogueServiceHistory(
         service_id=service.id, version=service.version, action=action, actor=actor,
         reason=reason, changed_fields=changed_fields or [], snapshot=_snapshot(service),
         occurred_at=now))
 
 
-async def update_service(*, uow: UnitOfWork, command: UpdateService) -> CatalogueService:
-    service = await get_service(uow=uow, service_id=command.service_id, for_update=True)
+async def update_service(*, uow: UnitOfWork, entries: CatalogueRepository,
+                         command: UpdateService) -> CatalogueService:
+    service = await get_service(entries=entries, service_id=command.service_id,
+                                for_update=True)
     if service.version != command.expected_version:
         raise VersionMismatch(
             f"The entry is at version {service.version}, not {command.expected_version}: "
@@ -202,20 +196,20 @@ async def update_service(*, uow: UnitOfWork, command: UpdateService) -> Catalogu
     now = datetime.now(UTC)
     service.version += 1
     service.updated_at = now
-    _record(uow, service, action="updated", actor=command.actor, now=now,
+    _record(entries, service, action="updated", actor=command.actor, now=now,
             changed_fields=changed)
     uow.publish(ServiceUpdated(
         service_id=service.id, service_code=service.service_code, slug=service.slug,
         name=service.name, entry_version=service.version, occurred_at=now,
         changed_fields=changed, updated_by=command.actor,
     ))
-    await uow.commit()
     return service
 
 
-async def _change_status(*, uow: UnitOfWork, command: ChangeStatus,
+async def _change_status(*, entries: CatalogueRepository, command: ChangeStatus,
                          target: ServiceStatus) -> tuple[CatalogueService, datetime]:
-    service = await get_service(uow=uow, service_id=command.service_id, for_update=True)
+    service = await get_service(entries=entries, service_id=command.service_id,
+                                for_update=True)
     check_transition(service.status, target)
     now = datetime.now(UTC)
     service.status = target.value
@@ -224,49 +218,46 @@ async def _change_status(*, uow: UnitOfWork, command: ChangeStatus,
     service.status_changed_at = now
     service.status_changed_by = command.actor
     service.status_reason = command.reason
-    _record(uow, service, action=target.value, actor=command.actor, now=now,
+    _record(entries, service, action=target.value, actor=command.actor, now=now,
             reason=command.reason)
     return service, now
 
 
-async def suspend_service(*, uow: UnitOfWork, command: ChangeStatus) -> CatalogueService:
-    service, now = await _change_status(uow=uow, command=command,
+async def suspend_service(*, uow: UnitOfWork, entries: CatalogueRepository,
+                          command: ChangeStatus) -> CatalogueService:
+    service, now = await _change_status(entries=entries, command=command,
                                         target=ServiceStatus.SUSPENDED)
     uow.publish(ServiceSuspended(
         service_id=service.id, service_code=service.service_code, slug=service.slug,
         name=service.name, entry_version=service.version, occurred_at=now,
         reason=command.reason, suspended_by=command.actor,
     ))
-    await uow.commit()
     return service
 
 
-async def retire_service(*, uow: UnitOfWork, command: ChangeStatus) -> CatalogueService:
-    service, now = await _change_status(uow=uow, command=command, target=ServiceStatus.RETIRED)
+async def retire_service(*, uow: UnitOfWork, entries: CatalogueRepository,
+                         command: ChangeStatus) -> CatalogueService:
+    service, now = await _change_status(entries=entries, command=command,
+                                        target=ServiceStatus.RETIRED)
     uow.publish(ServiceRetired(
         service_id=service.id, service_code=service.service_code, slug=service.slug,
         name=service.name, entry_version=service.version, occurred_at=now,
         reason=command.reason, retired_by=command.actor,
     ))
-    await uow.commit()
     return service
 
 
-async def service_history(*, session: AsyncSession,
+async def service_history(*, entries: CatalogueRepository,
                           service_id: uuid.UUID) -> list[CatalogueServiceHistory]:
-    await find_service(session=session, service_id=service_id)
-    result = await session.execute(
-        select(CatalogueServiceHistory)
-        .where(col(CatalogueServiceHistory.service_id) == service_id)
-        .order_by(col(CatalogueServiceHistory.version)))
-    return list(result.scalars().all())
+    await find_service(entries=entries, service_id=service_id)
+    return await entries.history(service_id)
 
 
-class ImportConflict(DomainError):
+class ImportRejected(DomainError):
     status, code, title = 422, "import-rejected", "Import rejected: nothing was imported"
 
 
-async def import_services(*, uow: UnitOfWork,
+async def import_services(*, uow: UnitOfWork, entries: CatalogueRepository,
                           commands: list[CreateService]) -> list[CatalogueService]:
     """Create every entry as a draft in one transaction, or none: a slug or service_code
     taken (in the database or earlier in the batch) names its record."""
@@ -274,10 +265,8 @@ async def import_services(*, uow: UnitOfWork,
     for command in commands:
         slug = command.slug or slugify(command.name)
         planned.append((slug, command.service_code or slug[:64].rstrip("-")))
-    taken = await uow.session.execute(select(
-        col(CatalogueService.slug), col(CatalogueService.service_code)))
     slugs, codes = set(), set()
-    for slug, code in taken.all():
+    for slug, code in await entries.slugs_and_codes():
         slugs.add(slug)
         codes.add(code)
     errors: list[dict[str, Any]] = []
@@ -290,7 +279,7 @@ async def import_services(*, uow: UnitOfWork,
         slugs.add(slug)
         codes.add(code)
     if errors:
-        raise ImportConflict(f"{len({e['row'] for e in errors})} bad record(s).",
+        raise ImportRejected(f"{len({e['row'] for e in errors})} bad record(s).",
                              errors=errors)
     now = datetime.now(UTC)
     services = []
@@ -300,19 +289,67 @@ async def import_services(*, uow: UnitOfWork,
             service_code=code, keywords=list(command.keywords), groups=list(command.groups),
             department=command.department, status=ServiceStatus.DRAFT.value,
             created_at=now, updated_at=now, **command.details)
-        uow.session.add(service)
-        _record(uow, service, action="created", actor=command.actor, now=now)
+        entries.add(service)
+        _record(entries, service, action="created", actor=command.actor, now=now)
         services.append(service)
     try:
-        await uow.commit()
+        await uow.flush()
     except IntegrityError:  # a concurrent create took a slug or code after our check
-        await uow.rollback()
-        raise ImportConflict("A slug or service_code was taken meanwhile: retry.",
+        raise ImportRejected("A slug or service_code was taken meanwhile: retry.",
                              errors=[]) from None
     return services
 
 
-async def all_services(*, session: AsyncSession) -> list[CatalogueService]:
-    result = await session.execute(select(CatalogueService).order_by(
-        col(CatalogueService.name), col(CatalogueService.id)))
-    return list(result.scalars().all())
+async def all_services(*, entries: CatalogueRepository) -> list[CatalogueService]:
+    """Every entry, by name (the staff's export)."""
+    return await entries.all()
+
+
+# -- reading one entry, as its caller may see it ---------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    """One entry as a read answers it: rendered once, kept in the entry read cache."""
+
+    published: bool
+    version: int
+    #: The rendered representation (the API's ``render`` function made it).
+    body: bytes
+
+
+class EntryReads:
+    """Reads of one entry. Entries are read far more often than they change: the rendered
+    entry is kept until the database next changes (``servicekit.readcache``), so a read
+    is a lookup. Anyone may read a published entry; the others are staff's only (anyone
+    else: not found, not a hint that it exists). Built once per process, in ``create_app``
+    (``main.CitizenServicesRuntime``)."""
+
+    def __init__(self, *, cache: ReadCache[uuid.UUID, EntryView],
+                 load: Callable[[uuid.UUID], Awaitable[Row[Any]]],
+                 render: Callable[[Row[Any]], bytes]) -> None:
+        self._cache = cache
+        self._load = load
+        self._render = render
+
+    @classmethod
+    def of(cls, database: Database, *, render: Callable[[Row[Any]], bytes]) -> EntryReads:
+        async def load(service_id: uuid.UUID) -> Row[Any]:
+            async with database.read_session() as db:
+                return await find_service(entries=CatalogueRepository(db),
+                                          service_id=service_id)
+
+        return cls(cache=database.read_cache("catalogue-entry"), load=load, render=render)
+
+    async def read(self, service_id: uuid.UUID, *,
+                   is_staff: Callable[[], Awaitable[bool]]) -> EntryView:
+        """The entry's view; ``is_staff`` is asked only when the entry is not published."""
+        view = self._cache.get(service_id)
+        if view is None:
+            generation = self._cache.generation()
+            service = await self._load(service_id)
+            view = EntryView(published=service.status == ServiceStatus.PUBLISHED.value,
+                             version=service.version, body=self._render(service))
+            self._cache.put(service_id, view, generation)
+        if not view.published and not await is_staff():
+            raise ServiceNotFound(f"No service with id {service_id}.")
+        return view

@@ -17,16 +17,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
-from citizen_services.persistence.tables import ServiceRequest, ServiceRequestUpdate
+from citizen_services.persistence.outbox import OutboxRepository
+from citizen_services.persistence.requests import RequestRepository
 from contracts.privacy import CitizenErasureRequested
 from servicekit.messaging.consumer import MessageContext
-from servicekit.messaging.tables import OutboxMessage
 
-OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 #: Location precision kept: 3 decimal places, about 110 m of latitude.
 COARSE_DECIMALS = 3
 #: Keys of the outbox payloads that hold a request's free text or exact place.
@@ -38,14 +33,15 @@ def coarse(value: float | None) -> float | None:
 
 
 async def erase_citizen(event: CitizenErasureRequested, ctx: MessageContext) -> None:
-    await erase(ctx.uow.db, citizen_id=event.citizen_id)
+    await erase(service_requests=RequestRepository(ctx.uow.db),
+                outbox=OutboxRepository(ctx.uow.db), citizen_id=event.citizen_id)
 
 
-async def erase(session: AsyncSession, *, citizen_id: str) -> int:
-    """Redact the citizen's requests in ``session``'s transaction; returns how many."""
+async def erase(*, service_requests: RequestRepository, outbox: OutboxRepository,
+                citizen_id: str) -> int:
+    """Redact the citizen's requests in the repositories' transaction; returns how many."""
     now = datetime.now(UTC)
-    requests = (await session.execute(select(ServiceRequest).where(
-        col(ServiceRequest.citizen_id) == citizen_id).with_for_update())).scalars().all()
+    requests = await service_requests.of_citizen(citizen_id)
     ids = [r.id for r in requests]
     for request in requests:
         request.citizen_id = None
@@ -55,13 +51,10 @@ async def erase(session: AsyncSession, *, citizen_id: str) -> int:
         request.lat, request.long = coarse(request.lat), coarse(request.long)
         request.version += 1
         request.updated_at = now
-        session.add(request)
     if ids:
-        await session.execute(update(ServiceRequestUpdate).where(
-            col(ServiceRequestUpdate.request_id).in_(ids)).values(note=None))
-    await session.execute(update(ServiceRequestUpdate).where(
-        col(ServiceRequestUpdate.actor) == citizen_id).values(actor=None))
-    await _scrub_outbox(session, citizen_id)
+        await service_requests.clear_notes(ids)
+    await service_requests.forget_actor(citizen_id)
+    await _scrub_outbox(outbox, citizen_id)
     return len(ids)
 
 
@@ -77,10 +70,8 @@ def _scrub(value: Any, subject: str) -> Any:
     return None if value == subject else value
 
 
-async def _scrub_outbox(session: AsyncSession, subject: str) -> None:
+async def _scrub_outbox(outbox: OutboxRepository, subject: str) -> None:
     """Published rows are kept a while for the relay; none may keep the subject."""
-    rows = (await session.execute(select(OUTBOX.c.id, OUTBOX.c.payload).where(
-        OUTBOX.c.payload.contains(json.dumps(subject))))).all()
-    for row_id, payload in rows:
-        await session.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(
-            payload=json.dumps(_scrub(json.loads(payload), subject), separators=(",", ":"))))
+    for row_id, payload in await outbox.payloads_naming(subject):
+        await outbox.set_payload(row_id, json.dumps(_scrub(json.loads(payload), subject),
+                                                    separators=(",", ":")))

@@ -26,12 +26,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
 from citizen_services.application import search
 from citizen_services.domain.catalogue import ServiceStatus
+from citizen_services.persistence.catalogue import CatalogueRepository
 from citizen_services.persistence.tables import CatalogueService
 from servicekit.errors import NotFound
 
@@ -279,21 +276,14 @@ def service_record(row: CatalogueService, *, full: bool) -> dict[str, Any]:
             "required_documents": [], "attributes": attributes}
 
 
-def _published() -> Any:
-    return col(CatalogueService.status) == ServiceStatus.PUBLISHED.value
-
-
-async def _vocabulary(session: AsyncSession) -> tuple[set[str], set[int], set[str], set[str]]:
-    """Departments, LGSL codes, groups and venues of the published entries: one query over
-    four narrow columns."""
-    rows = await session.execute(sa.select(
-        col(CatalogueService.department), col(CatalogueService.lgsl_codes),
-        col(CatalogueService.groups), col(CatalogueService.channels)).where(_published()))
+async def _vocabulary(entries: CatalogueRepository
+                      ) -> tuple[set[str], set[int], set[str], set[str]]:
+    """Departments, LGSL codes, groups and venues of the published entries."""
     departments: set[str] = set()
     codes: set[int] = set()
     groups: set[str] = set()
     venues: set[str] = set()
-    for department, lgsl, grp, channels in rows.all():
+    for department, lgsl, grp, channels in await entries.published_facets():
         if department:
             departments.add(department)
         codes.update(lgsl or [])
@@ -303,19 +293,19 @@ async def _vocabulary(session: AsyncSession) -> tuple[set[str], set[int], set[st
     return departments, codes, groups, venues
 
 
-async def list_services(*, session: AsyncSession, query: ListServices,
+async def list_services(*, entries: CatalogueRepository, query: ListServices,
                         full: bool = False) -> dict[str, Any]:
     lgsl: int | None = None
     group: str | None = None
     if query.taxonomy_term_id is not None:
         # A term id is a uuid5: find which code or group it names among those in use.
-        _, codes, groups, _ = await _vocabulary(session)
+        _, codes, groups, _ = await _vocabulary(entries)
         wanted = _parse_id(query.taxonomy_term_id)
         lgsl = next((c for c in codes if lgsl_term_id(c) == wanted), None)
         group = next((g for g in groups if group_term_id(g) == wanted), None)
         if lgsl is None and group is None:
             return page([], total=0, paging=query.paging)
-    rows, total = await search.search_services(session=session, query=search.SearchServices(
+    rows, total = await search.search_services(entries=entries, query=search.SearchServices(
         q=query.text, group=group, lgsl=lgsl,
         channel=search.Channel.VENUE if query.at_venue_only else None,
         sort=search.Sort.RELEVANCE if query.text else search.Sort.NAME,
@@ -324,42 +314,42 @@ async def list_services(*, session: AsyncSession, query: ListServices,
                 paging=query.paging)
 
 
-async def get_service(*, session: AsyncSession, service_id: str) -> dict[str, Any]:
+async def get_service(*, entries: CatalogueRepository, service_id: str) -> dict[str, Any]:
     wanted = _parse_id(service_id)
-    row = await session.get(CatalogueService, wanted) if wanted else None
+    row = await entries.get(wanted) if wanted else None
     if row is None or row.status != ServiceStatus.PUBLISHED.value:
         raise HsdsNotFound(f"No service with id {service_id}.")
     return service_record(row, full=True)
 
 
-async def list_organizations(*, session: AsyncSession, text: str | None,
+async def list_organizations(*, entries: CatalogueRepository, text: str | None,
                              paging: Paging) -> dict[str, Any]:
-    departments, _, _, _ = await _vocabulary(session)
+    departments, _, _, _ = await _vocabulary(entries)
     items = [_council()] + [_department(d) for d in sorted(departments)]
     return _slice(_filter_text(items, text, "name", "description"), paging)
 
 
-async def get_organization(*, session: AsyncSession, organization: str) -> dict[str, Any]:
+async def get_organization(*, entries: CatalogueRepository, organization: str) -> dict[str, Any]:
     wanted = _parse_id(organization)
     if wanted == COUNCIL_ID:
         return _council()
-    departments, _, _, _ = await _vocabulary(session)
+    departments, _, _, _ = await _vocabulary(entries)
     for department in departments:
         if organization_id(department) == wanted:
             return _department(department)
     raise HsdsNotFound(f"No organization with id {organization}.")
 
 
-async def list_locations(*, session: AsyncSession, text: str | None,
+async def list_locations(*, entries: CatalogueRepository, text: str | None,
                          paging: Paging) -> dict[str, Any]:
-    _, _, _, venues = await _vocabulary(session)
+    _, _, _, venues = await _vocabulary(entries)
     items = [_location(v) for v in sorted(venues)]
     return _slice(_filter_text(items, text, "name", "description"), paging)
 
 
-async def get_location(*, session: AsyncSession, location: str) -> dict[str, Any]:
+async def get_location(*, entries: CatalogueRepository, location: str) -> dict[str, Any]:
     wanted = _parse_id(location)
-    _, _, _, venues = await _vocabulary(session)
+    _, _, _, venues = await _vocabulary(entries)
     for venue in venues:
         if location_id(venue) == wanted:
             return _location(venue)
@@ -372,10 +362,10 @@ def _at_location(at: dict[str, Any], service: dict[str, Any]) -> dict[str, Any]:
     return {**at, "service": one_to_one}
 
 
-async def list_services_at_locations(*, session: AsyncSession, query: ListServices
+async def list_services_at_locations(*, entries: CatalogueRepository, query: ListServices
                                       ) -> dict[str, Any]:
     services = await list_services(
-        session=session, query=ListServices(
+        entries=entries, query=ListServices(
             text=query.text, taxonomy_term_id=query.taxonomy_term_id,
             paging=query.paging, at_venue_only=True), full=True)
     contents = [_at_location(at, service) for service in services["contents"]
@@ -383,16 +373,13 @@ async def list_services_at_locations(*, session: AsyncSession, query: ListServic
     return {**services, "contents": contents, "size": len(contents)}
 
 
-async def get_service_at_location(*, session: AsyncSession, sal: str) -> dict[str, Any]:
+async def get_service_at_location(*, entries: CatalogueRepository, sal: str) -> dict[str, Any]:
     wanted = _parse_id(sal)
     if wanted is not None:
-        rows = await session.execute(
-            sa.select(col(CatalogueService.id), col(CatalogueService.channels))
-            .where(_published()))
-        for service_id, channels in rows.all():
+        for service_id, channels in await entries.published_channels():
             venue = (channels or {}).get("venue")
             if venue and service_at_location_id(service_id, venue) == wanted:
-                service = await get_service(session=session, service_id=str(service_id))
+                service = await get_service(entries=entries, service_id=str(service_id))
                 return _at_location(service["service_at_locations"][0], service)
     raise HsdsNotFound(f"No service_at_location with id {sal}.")
 
@@ -409,23 +396,23 @@ async def get_taxonomy(*, taxonomy: str) -> dict[str, Any]:
     raise HsdsNotFound(f"No taxonomy with id {taxonomy}.")
 
 
-async def _terms(session: AsyncSession) -> list[dict[str, Any]]:
-    _, codes, groups, _ = await _vocabulary(session)
+async def _terms(entries: CatalogueRepository) -> list[dict[str, Any]]:
+    _, codes, groups, _ = await _vocabulary(entries)
     return [_lgsl_term(c) for c in sorted(codes)] + [_group_term(g) for g in sorted(groups)]
 
 
-async def list_taxonomy_terms(*, session: AsyncSession, text: str | None,
+async def list_taxonomy_terms(*, entries: CatalogueRepository, text: str | None,
                               taxonomy_id: str | None, paging: Paging) -> dict[str, Any]:
-    items = await _terms(session)
+    items = await _terms(entries)
     if taxonomy_id is not None:
         wanted = str(_parse_id(taxonomy_id))
         items = [t for t in items if t["taxonomy_id"] == wanted]
     return _slice(_filter_text(items, text, "name", "code", "description"), paging)
 
 
-async def get_taxonomy_term(*, session: AsyncSession, term: str) -> dict[str, Any]:
+async def get_taxonomy_term(*, entries: CatalogueRepository, term: str) -> dict[str, Any]:
     wanted = str(_parse_id(term))
-    for item in await _terms(session):
+    for item in await _terms(entries):
         if item["id"] == wanted:
             return item
     raise HsdsNotFound(f"No taxonomy term with id {term}.")

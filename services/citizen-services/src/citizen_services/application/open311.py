@@ -15,12 +15,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
-from citizen_services.domain.catalogue import ServiceStatus
-from citizen_services.domain.requests import NoteVisibility, statuses_for
+from citizen_services.domain.requests import is_public_note, statuses_for
+from citizen_services.persistence.catalogue import CatalogueRepository
+from citizen_services.persistence.requests import RequestRepository
 from citizen_services.persistence.tables import (
     CatalogueService,
     ServiceRequest,
@@ -42,29 +39,21 @@ class RequestQuery:
     statuses: tuple[str, ...] = ()  # Open311's: open, closed
 
 
-async def reportable_services(*, session: AsyncSession) -> list[CatalogueService]:
+async def reportable_services(*, entries: CatalogueRepository) -> list[CatalogueService]:
     """Published services that take reports (have attribute definitions), by name."""
-    rows = await session.execute(select(CatalogueService).where(
-        col(CatalogueService.status) == ServiceStatus.PUBLISHED.value).order_by(
-        col(CatalogueService.name), col(CatalogueService.id)))
-    return [s for s in rows.scalars().all() if s.attributes]
+    return [s for s in await entries.published() if s.attributes]
 
 
-async def reportable_service(*, session: AsyncSession, code: str) -> CatalogueService | None:
-    row = await session.execute(select(CatalogueService).where(
-        col(CatalogueService.service_code) == code,
-        col(CatalogueService.status) == ServiceStatus.PUBLISHED.value))
-    service = row.scalar_one_or_none()
+async def reportable_service(*, entries: CatalogueRepository,
+                             code: str) -> CatalogueService | None:
+    service = await entries.published_by_code(code)
     return service if service is not None and service.attributes else None
 
 
-async def service_names(*, session: AsyncSession, codes: set[str]) -> dict[str, str]:
+async def service_names(*, entries: CatalogueRepository, codes: set[str]) -> dict[str, str]:
     if not codes:
         return {}
-    rows = await session.execute(select(col(CatalogueService.service_code),
-                                        col(CatalogueService.name)).where(
-        col(CatalogueService.service_code).in_(codes)))
-    return {code: name for code, name in rows.all()}
+    return await entries.names(codes)
 
 
 def _uuids(values: tuple[str, ...]) -> list[uuid.UUID]:
@@ -77,69 +66,55 @@ def _uuids(values: tuple[str, ...]) -> list[uuid.UUID]:
     return out
 
 
-async def find_requests(*, session: AsyncSession, query: RequestQuery,
+async def find_requests(*, service_requests: RequestRepository, query: RequestQuery,
                         now: datetime | None = None) -> list[ServiceRequest]:
     """The spec's GET requests: ``ids`` override every other filter; otherwise the date
     range (default: the 90 days up to ``end`` or now), service codes and open/closed.
     Newest first, at most :data:`MAX_RESULTS`."""
-    statement = select(ServiceRequest).where(col(ServiceRequest.public).is_(True))
     if query.ids:
-        statement = statement.where(col(ServiceRequest.id).in_(_uuids(query.ids)))
-    else:
-        end = query.end
-        start = query.start
-        if start is None and end is None:
-            start = (now or datetime.now(UTC)) - DEFAULT_WINDOW
-        if start is not None:
-            statement = statement.where(col(ServiceRequest.created_at) >= start)
-        if end is not None:
-            statement = statement.where(col(ServiceRequest.created_at) <= end)
-        if query.service_codes:
-            statement = statement.where(
-                col(ServiceRequest.service_code).in_(query.service_codes))
-        if query.statuses:
-            internal = [s for o in set(query.statuses) for s in statuses_for(o)]
-            statement = statement.where(col(ServiceRequest.status).in_(internal))
-    rows = await session.execute(statement.order_by(
-        col(ServiceRequest.created_at).desc(), col(ServiceRequest.id)).limit(MAX_RESULTS))
-    return list(rows.scalars().all())
+        return await service_requests.public(ids=_uuids(query.ids), limit=MAX_RESULTS)
+    start, end = query.start, query.end
+    if start is None and end is None:
+        start = (now or datetime.now(UTC)) - DEFAULT_WINDOW
+    internal = ([s for o in set(query.statuses) for s in statuses_for(o)]
+                if query.statuses else None)
+    return await service_requests.public(start=start, end=end,
+                                         service_codes=query.service_codes,
+                                         statuses=internal, limit=MAX_RESULTS)
 
 
-async def latest_notes(*, session: AsyncSession,
+async def public_request(*, service_requests: RequestRepository,
+                         request_id: str) -> ServiceRequest | None:
+    """One request by its id (any string: one that is not a uuid is not found), if it is
+    public: a private request is not Open311's to show."""
+    try:
+        key = uuid.UUID(request_id)
+    except ValueError:
+        return None
+    row = await service_requests.get(key)
+    return row if row is not None and row.public else None
+
+
+async def latest_notes(*, service_requests: RequestRepository,
                        request_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     """The newest public staff note of each request (Open311 ``status_notes``); internal
     notes are never among them."""
     if not request_ids:
         return {}
-    rows = await session.execute(select(ServiceRequestUpdate).where(
-        col(ServiceRequestUpdate.request_id).in_(request_ids),
-        col(ServiceRequestUpdate.note).is_not(None),
-        col(ServiceRequestUpdate.note_visibility) == NoteVisibility.PUBLIC.value)
-        .order_by(col(ServiceRequestUpdate.id)))
-    return {u.request_id: u.note for u in rows.scalars().all() if u.note}
+    return {u.request_id: u.note for u in await service_requests.public_notes(request_ids)
+            if u.note and is_public_note(u.note, u.note_visibility)}
 
 
-async def find_updates(*, session: AsyncSession, start: datetime | None,
+async def find_updates(*, service_requests: RequestRepository, start: datetime | None,
                        end: datetime | None,
                        now: datetime | None = None) -> list[ServiceRequestUpdate]:
     """mySociety's ``servicerequestupdates`` extension: status changes and public notes of
     public requests (not the submission itself, nor assignment-only or internal-note-only
     changes) between ``start`` and ``end`` (default: the last 90 days), oldest first, at
-    most :data:`MAX_RESULTS`. The caller shows a note only if it is public
-    (``domain.requests.is_public_note``): a status change may carry an internal one."""
+    most :data:`MAX_RESULTS`. A status change may carry an internal note: it comes without
+    it (``note`` None; copies, never the rows)."""
     if start is None and end is None:
         start = (now or datetime.now(UTC)) - DEFAULT_WINDOW
-    statement = select(ServiceRequestUpdate).join(
-        ServiceRequest, col(ServiceRequest.id) == col(ServiceRequestUpdate.request_id)).where(
-        col(ServiceRequest.public).is_(True),
-        col(ServiceRequestUpdate.previous_status).is_not(None),
-        or_(col(ServiceRequestUpdate.status) != col(ServiceRequestUpdate.previous_status),
-            (col(ServiceRequestUpdate.note).is_not(None))
-            & (col(ServiceRequestUpdate.note_visibility) == NoteVisibility.PUBLIC.value)))
-    if start is not None:
-        statement = statement.where(col(ServiceRequestUpdate.occurred_at) >= start)
-    if end is not None:
-        statement = statement.where(col(ServiceRequestUpdate.occurred_at) <= end)
-    rows = await session.execute(statement.order_by(
-        col(ServiceRequestUpdate.occurred_at), col(ServiceRequestUpdate.id)).limit(MAX_RESULTS))
-    return list(rows.scalars().all())
+    updates = await service_requests.public_changes(start=start, end=end, limit=MAX_RESULTS)
+    return [u if u.note is None or is_public_note(u.note, u.note_visibility)
+            else ServiceRequestUpdate(**{**u.model_dump(), "note": None}) for u in updates]

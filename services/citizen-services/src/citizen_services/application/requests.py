@@ -7,10 +7,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
 from citizen_services.domain.catalogue import ServiceStatus
 from citizen_services.domain.requests import (
     InvalidRequest,
@@ -19,12 +15,12 @@ from citizen_services.domain.requests import (
     ServiceNotReportable,
     check_attributes,
     check_location,
+    is_public_note,
+    shown_outside,
 )
-from citizen_services.persistence.tables import (
-    CatalogueService,
-    ServiceRequest,
-    ServiceRequestUpdate,
-)
+from citizen_services.persistence.catalogue import CatalogueRepository
+from citizen_services.persistence.requests import RequestRepository
+from citizen_services.persistence.tables import ServiceRequest, ServiceRequestUpdate
 from contracts.citizen_services import ServiceRequestStatusChanged, ServiceRequestSubmitted
 from servicekit.errors import NotFound
 from servicekit.uow import UnitOfWork
@@ -62,9 +58,10 @@ class UpdateRequest:
     actor: str | None = None
 
 
-async def submit_request(*, uow: UnitOfWork, command: SubmitRequest) -> ServiceRequest:
-    service = (await uow.session.execute(select(CatalogueService).where(
-        col(CatalogueService.service_code) == command.service_code))).scalar_one_or_none()
+async def submit_request(*, uow: UnitOfWork, entries: CatalogueRepository,
+                         service_requests: RequestRepository,
+                         command: SubmitRequest) -> ServiceRequest:
+    service = await entries.by_code(command.service_code)
     if service is None or service.status != ServiceStatus.PUBLISHED.value:
         raise InvalidRequest(f"No published service with code '{command.service_code}'.",
                              errors=[{"field": "service_code", "message": "unknown service"}])
@@ -85,20 +82,20 @@ async def submit_request(*, uow: UnitOfWork, command: SubmitRequest) -> ServiceR
         citizen_id=command.citizen_id, contact=command.contact or None,
         contact_consent=command.contact_consent, media_url=command.media_url,
         public=command.public, created_at=now, updated_at=now)
-    uow.session.add(request)
-    uow.session.add(ServiceRequestUpdate(request_id=request.id, status=request.status,
-                                         actor=command.citizen_id or command.submitted_by,
-                                         occurred_at=now))
+    service_requests.add(request)
+    service_requests.add_update(ServiceRequestUpdate(
+        request_id=request.id, status=request.status,
+        actor=command.citizen_id or command.submitted_by, occurred_at=now))
     uow.publish(ServiceRequestSubmitted(
         request_id=request.id, service_code=request.service_code, status=request.status,
         occurred_at=now, service_id=service.id, citizen_id=command.citizen_id,
         lat=command.lat, long=command.long, address=command.address))
-    await uow.commit()
     return request
 
 
-async def update_request(*, uow: UnitOfWork, command: UpdateRequest) -> ServiceRequest:
-    request = await uow.session.get(ServiceRequest, command.request_id, with_for_update=True)
+async def update_request(*, uow: UnitOfWork, service_requests: RequestRepository,
+                         command: UpdateRequest) -> ServiceRequest:
+    request = await service_requests.get(command.request_id, for_update=True)
     if request is None:
         raise RequestNotFound(f"No service request with id {command.request_id}.")
     now = datetime.now(UTC)
@@ -110,7 +107,7 @@ async def update_request(*, uow: UnitOfWork, command: UpdateRequest) -> ServiceR
         request.assigned_to = command.assigned_to or None
     request.version += 1
     request.updated_at = now
-    uow.session.add(ServiceRequestUpdate(
+    service_requests.add_update(ServiceRequestUpdate(
         request_id=request.id, status=request.status, previous_status=previous,
         note=command.note, note_visibility=visibility, assigned_to=request.assigned_to,
         actor=command.actor, occurred_at=now))
@@ -120,43 +117,67 @@ async def update_request(*, uow: UnitOfWork, command: UpdateRequest) -> ServiceR
             occurred_at=now, previous_status=previous, citizen_id=request.citizen_id,
             note=command.note,
             note_visibility="public" if visibility == NoteVisibility.PUBLIC else "internal"))
-    await uow.commit()
     return request
 
 
-async def find_request(*, session: AsyncSession, request_id: uuid.UUID,
-                       citizen_id: str | None = None) -> ServiceRequest:
-    """One request; with ``citizen_id``, only if it is theirs (others are not found)."""
-    request = await session.get(ServiceRequest, request_id)
-    if request is None or (citizen_id is not None and request.citizen_id != citizen_id):
+@dataclass(frozen=True)
+class Viewer:
+    """Who reads: staff see every request and all of it; a citizen only their own, without
+    the council's internal working (assignments, internal notes)."""
+
+    staff: bool
+    subject: str | None = None
+
+    @property
+    def citizen_id(self) -> str | None:
+        """The citizen whose requests this viewer may read (None: staff, any)."""
+        return None if self.staff else self.subject or ""
+
+
+async def find_request(*, service_requests: RequestRepository, request_id: uuid.UUID,
+                       viewer: Viewer) -> ServiceRequest:
+    """One request, as ``viewer`` may see it: a citizen only their own (others are not
+    found)."""
+    request = await service_requests.get(request_id)
+    if request is None or (viewer.citizen_id is not None
+                           and request.citizen_id != viewer.citizen_id):
         raise RequestNotFound(f"No service request with id {request_id}.")
-    return request
+    return seen_by(request, viewer)
 
 
-async def request_updates(*, session: AsyncSession,
-                          request_id: uuid.UUID) -> list[ServiceRequestUpdate]:
-    rows = await session.execute(select(ServiceRequestUpdate).where(
-        col(ServiceRequestUpdate.request_id) == request_id).order_by(
-        col(ServiceRequestUpdate.id)))
-    return list(rows.scalars().all())
+def seen_by(request: ServiceRequest, viewer: Viewer) -> ServiceRequest:
+    """The request as ``viewer`` sees it: a citizen not its assignment (a copy, never the
+    row itself)."""
+    if viewer.staff or request.assigned_to is None:
+        return request
+    return ServiceRequest(**{**request.model_dump(), "assigned_to": None})
 
 
-async def list_requests(*, session: AsyncSession, citizen_id: str | None = None,
+async def request_updates(*, service_requests: RequestRepository, request_id: uuid.UUID,
+                          viewer: Viewer) -> list[ServiceRequestUpdate]:
+    """The request's timeline, oldest first. Staff: every update. A citizen: the
+    submission, status changes and public notes, never an internal note or an
+    assignment."""
+    updates = await service_requests.updates(request_id)
+    if viewer.staff:
+        return updates
+    return [ServiceRequestUpdate(
+        id=u.id, request_id=u.request_id, status=u.status, previous_status=u.previous_status,
+        note=u.note if is_public_note(u.note, u.note_visibility) else None,
+        note_visibility=NoteVisibility.PUBLIC.value if is_public_note(
+            u.note, u.note_visibility) else None,
+        assigned_to=None, occurred_at=u.occurred_at)
+        for u in updates if u.previous_status is None or shown_outside(
+            status=u.status, previous_status=u.previous_status, note=u.note,
+            note_visibility=u.note_visibility)]
+
+
+async def list_requests(*, service_requests: RequestRepository, viewer: Viewer,
                         status: str | None = None, service_code: str | None = None,
                         assigned_to: str | None = None, page: int = 1,
                         size: int = 20) -> tuple[list[ServiceRequest], int]:
-    conditions: list[Any] = []
-    if citizen_id is not None:
-        conditions.append(col(ServiceRequest.citizen_id) == citizen_id)
-    if status:
-        conditions.append(col(ServiceRequest.status) == status)
-    if service_code:
-        conditions.append(col(ServiceRequest.service_code) == service_code)
-    if assigned_to:
-        conditions.append(col(ServiceRequest.assigned_to) == assigned_to)
-    total = (await session.execute(select(func.count()).select_from(ServiceRequest)
-                                   .where(*conditions))).scalar_one()
-    rows = await session.execute(select(ServiceRequest).where(*conditions).order_by(
-        col(ServiceRequest.created_at).desc(), col(ServiceRequest.id))
-        .offset((page - 1) * size).limit(size))
-    return list(rows.scalars().all()), int(total)
+    """Staff: the queue, filtered. A citizen: their own requests."""
+    rows, total = await service_requests.page(
+        citizen_id=viewer.citizen_id, status=status, service_code=service_code,
+        assigned_to=assigned_to, page=page, size=size)
+    return [seen_by(r, viewer) for r in rows], total

@@ -20,12 +20,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from citizen_services.domain.catalogue import ServiceStatus, slugify
+from citizen_services.persistence.catalogue import CatalogueRepository
 from citizen_services.persistence.tables import CatalogueService, CatalogueServiceHistory
 from servicekit.db import Database
+from servicekit.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 DATA = Path(__file__).parent.parent / "persistence" / "seed_services.json"
@@ -38,33 +39,39 @@ def seed_records() -> list[dict[str, Any]]:
     return records
 
 
-async def seed_if_empty(db: Database) -> int:
-    async with db.session() as session:
-        count = (await session.execute(select(func.count()).select_from(CatalogueService))
-                 ).scalar_one()
-        if count:
-            return 0
-        now = datetime.now(UTC)
-        records = seed_records()
-        for record in records:
-            data = dict(record)
-            slug = slugify(data["name"])
-            reviewed = data.pop("last_reviewed_on", None)
-            service = CatalogueService(
-                id=uuid.uuid5(NAMESPACE, slug), slug=slug, service_code=slug[:64].rstrip("-"),
-                status=ServiceStatus.PUBLISHED.value, version=2, created_at=now,
-                updated_at=now, published_at=now, status_changed_at=now,
-                status_changed_by=ACTOR,
-                last_reviewed_on=date.fromisoformat(reviewed) if reviewed else None, **data)
-            session.add(service)
-            for version, action in ((1, "created"), (2, "published")):
-                session.add(CatalogueServiceHistory(
-                    service_id=service.id, version=version, action=action, actor=ACTOR,
-                    occurred_at=now))
-        try:
-            await session.commit()
-        except IntegrityError:  # another instance seeded first
-            await session.rollback()
-            return 0
-    log.info("seeded the catalogue", extra={"services": len(records)})
+async def seed_if_empty(database: Database, *, source: str) -> int:
+    """Seed an empty catalogue in one unit of work; how many entries it wrote (0: the
+    catalogue had entries, or another instance seeded it first)."""
+    try:
+        async with UnitOfWork(database, source=source) as uow:
+            seeded = await seed(entries=CatalogueRepository(uow.db))
+    except IntegrityError:  # another instance seeded first
+        return 0
+    if seeded:
+        log.info("seeded the catalogue", extra={"services": seeded})
+    return seeded
+
+
+async def seed(*, entries: CatalogueRepository, records: list[dict[str, Any]] | None = None,
+               now: datetime | None = None) -> int:
+    """Add the seed entries (published, with their history) if the catalogue is empty."""
+    if await entries.count():
+        return 0
+    now = now or datetime.now(UTC)
+    records = seed_records() if records is None else records
+    for record in records:
+        data = dict(record)
+        slug = slugify(data["name"])
+        reviewed = data.pop("last_reviewed_on", None)
+        service = CatalogueService(
+            id=uuid.uuid5(NAMESPACE, slug), slug=slug, service_code=slug[:64].rstrip("-"),
+            status=ServiceStatus.PUBLISHED.value, version=2, created_at=now,
+            updated_at=now, published_at=now, status_changed_at=now,
+            status_changed_by=ACTOR,
+            last_reviewed_on=date.fromisoformat(reviewed) if reviewed else None, **data)
+        entries.add(service)
+        for version, action in ((1, "created"), (2, "published")):
+            entries.add_history(CatalogueServiceHistory(
+                service_id=service.id, version=version, action=action, actor=ACTOR,
+                occurred_at=now))
     return len(records)
