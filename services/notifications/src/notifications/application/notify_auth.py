@@ -160,11 +160,11 @@ KeySource = (NotifyServiceRepository
 
 @asynccontextmanager
 async def _services_from(source: KeySource) -> AsyncIterator[NotifyServiceRepository]:
-    if isinstance(source, NotifyServiceRepository):
-        yield source
-    else:
+    if callable(source):  # opens one
         async with source() as services:
             yield services
+    else:
+        yield source
 
 
 async def authenticate(source: KeySource, authorization: str | None, *,
@@ -221,7 +221,7 @@ async def authenticate(source: KeySource, authorization: str | None, *,
 async def _cached_keys(cache: KeyCache, source: KeySource, service_id: uuid.UUID, *,
                        refresh: bool = False
                        ) -> tuple[NotifyService | None, list[NotifyApiKey], bool]:
-    if not refresh and not isinstance(source, NotifyServiceRepository):
+    if not refresh and callable(source):
         found = cache.cached(service_id)
         if found is not None:  # no session opened
             return found[0], found[1], False

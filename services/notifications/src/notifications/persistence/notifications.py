@@ -24,7 +24,6 @@ from servicekit.db import Database, mark_work
 from servicekit.types import UtcDateTime
 
 T = Notification.__table__  # type: ignore[attr-defined]
-Row = Mapping[str, Any]
 
 #: The columns the Notify accept path sets (:meth:`NotificationRepository.insert_if_current`).
 INSERT_COLUMNS = ("id", "channel", "recipient", "subject", "body", "html_body", "text_body",
@@ -40,11 +39,11 @@ def channel_work(channel: Channel | str) -> str:
     return f"{Notification.__tablename__}.{Channel(channel).value}"
 
 
-def _mark_channels(session: Session, _flush_context: Any, _instances: Any) -> None:
+def _mark_channels(db: Session, _flush_context: Any, _instances: Any) -> None:
     """ORM notifications added or changed: their channel's worker has work."""
-    for obj in (*session.new, *session.dirty):
+    for obj in (*db.new, *db.dirty):
         if isinstance(obj, Notification):
-            mark_work(session, channel_work(obj.channel))
+            mark_work(db, channel_work(obj.channel))
 
 
 def watch_channels(database: Database) -> None:
