@@ -111,7 +111,7 @@ class FakeNotificationRepository:
         return True
 
     async def claim_due(self, channel: Channel, *, now: datetime, stale: datetime,
-                        limit: int, skip_locked: bool) -> list[dict[str, Any]]:
+                        limit: int) -> list[dict[str, Any]]:
         def due(r: dict[str, Any]) -> bool:
             if r["status"] == Status.CREATED.value:
                 return r["next_attempt_at"] is None or r["next_attempt_at"] <= now

@@ -29,8 +29,7 @@ async def test_a_claim_takes_due_rows_of_its_channel_and_records_sending_once(
     _add(notifications, next_attempt_at=NOW + timedelta(minutes=5))  # not yet
     stuck = _add(notifications, status=Status.SENDING.value, attempts=1,
                  claimed_at=NOW - timedelta(seconds=settings.sending_reclaim_seconds + 1))
-    rows = await claim(uow, notifications, Channel.EMAIL, now=NOW, settings=settings,
-                       skip_locked=False)
+    rows = await claim(uow, notifications, Channel.EMAIL, now=NOW, settings=settings)
     assert {r["id"] for r in rows} == {due, stuck}
     assert all(notifications.rows[r["id"]]["status"] == "sending" for r in rows)
     # the re-claimed one already said "sending": one event, for the first claim only

@@ -71,12 +71,12 @@ def simulated_outcome(recipient: str) -> Status:
 
 
 async def claim(uow: UnitOfWork, notifications: NotificationRepository, channel: Channel, *,
-                now: datetime, settings: Settings, skip_locked: bool) -> list[Row]:
+                now: datetime, settings: Settings) -> list[Row]:
     """Claim a batch of ``channel``'s due notifications (moved to ``sending``); the first
     claim of each records its ``sending`` (a re-claim or a retry is still "sending")."""
     rows = await notifications.claim_due(
         channel, now=now, stale=now - timedelta(seconds=settings.sending_reclaim_seconds),
-        limit=settings.delivery_batch_size, skip_locked=skip_locked)
+        limit=settings.delivery_batch_size)
     for row in rows:
         if row["attempts"] == 1:
             uow.publish(status_changed(row, Status.SENDING, Status.CREATED.value, now))
@@ -195,8 +195,7 @@ class DeliveryWorker(CommitWokenWorker):
     async def _claim(self) -> list[Row]:
         async with UnitOfWork(self.database, source=self.settings.cloudevents_source) as uow:
             return await claim(uow, NotificationRepository(uow.db), self.channel,
-                               now=datetime.now(UTC), settings=self.settings,
-                               skip_locked=self.database.is_postgres)
+                               now=datetime.now(UTC), settings=self.settings)
 
     async def _attempt(self, row: Row) -> Outcome:
         if row["simulated"]:

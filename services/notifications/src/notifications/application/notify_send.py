@@ -23,7 +23,7 @@ from notifications.domain.notify import (
     parse_uuid,
 )
 from notifications.persistence.notifications import NotificationRepository
-from notifications.persistence.templates import TemplateRepository
+from notifications.persistence.templates import TemplateRepository, templates_beside
 from servicekit.db import Database
 from servicekit.errors import NotFound
 from servicekit.uow import UnitOfWork
@@ -73,20 +73,13 @@ class Sent:
 
 async def accept(database: Database, caller: Caller, channel: Channel, body: dict[str, Any],
                  *, settings: Settings, template_cache: TemplateCache | None = None) -> Sent:
-    """:func:`send_notification` in its own unit of work, committed when this returns.
-
-    On SQLite the template is read on a read session, outside the write transaction (whose
-    lock is then held only to insert and commit); on PostgreSQL in the transaction itself:
-    one pooled connection a request instead of two."""
-    async with UnitOfWork(database, source=settings.cloudevents_source) as uow:
-        notifications = NotificationRepository(uow.db)
-        if database.is_sqlite:
-            async with database.read_session() as reader:
-                return await send_notification(
-                    uow, notifications, TemplateRepository(reader), caller, channel, body,
-                    template_cache=template_cache)
-        return await send_notification(uow, notifications, TemplateRepository(uow.db), caller,
-                                       channel, body, template_cache=template_cache)
+    """:func:`send_notification` in its own unit of work, committed when this returns (the
+    template read beside it: :func:`templates_beside`)."""
+    async with (UnitOfWork(database, source=settings.cloudevents_source) as uow,
+                templates_beside(database, uow.db) as template_repository):
+        return await send_notification(uow, NotificationRepository(uow.db),
+                                       template_repository, caller, channel, body,
+                                       template_cache=template_cache)
 
 
 def _validated(channel: Channel, body: dict[str, Any]

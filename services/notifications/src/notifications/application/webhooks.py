@@ -336,7 +336,7 @@ class WebhookDeliveryWorker(CommitWokenWorker):
         async with UnitOfWork(self.database, source=self.settings.cloudevents_source) as uow:
             claimed = await WebhookRepository(uow.db).claim_due(
                 now=now, stale=now - timedelta(seconds=self.settings.sending_reclaim_seconds),
-                limit=self.settings.delivery_batch_size, skip_locked=self.database.is_postgres)
+                limit=self.settings.delivery_batch_size)
         if not claimed:
             return 0
         async with self.database.read_session() as db:

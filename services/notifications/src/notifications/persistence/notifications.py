@@ -77,6 +77,10 @@ def _insert_if_current(dialect: str) -> sa.Insert:
     return sa.insert(T).from_select(list(INSERT_COLUMNS), pick)
 
 
+def _is_postgres(db: AsyncSession) -> bool:
+    return db.get_bind().dialect.name == "postgresql"
+
+
 class NotificationRepository:
     def __init__(self, db: AsyncSession) -> None:
         self.db = db
@@ -106,9 +110,10 @@ class NotificationRepository:
 
     # -- the delivery workers ------------------------------------------------------------
     async def claim_due(self, channel: Channel, *, now: datetime, stale: datetime,
-                        limit: int, skip_locked: bool) -> list[dict[str, Any]]:
+                        limit: int) -> list[dict[str, Any]]:
         """Move up to ``limit`` due notifications of ``channel`` (created and due, or left
-        in ``sending`` before ``stale``) to ``sending``, one statement; the rows as claimed."""
+        in ``sending`` before ``stale``) to ``sending``, one statement; the rows as claimed.
+        On PostgreSQL ``FOR UPDATE SKIP LOCKED``: several replicas share the work."""
         due = sa.or_(
             sa.and_(T.c.status == Status.CREATED.value,
                     sa.or_(T.c.next_attempt_at.is_(None), T.c.next_attempt_at <= now)),
@@ -116,7 +121,7 @@ class NotificationRepository:
         )
         pick = (sa.select(T.c.id).where(T.c.channel == channel.value, due)
                 .order_by(T.c.created_at).limit(limit))
-        if skip_locked:
+        if _is_postgres(self.db):
             pick = pick.with_for_update(skip_locked=True)
         stmt = (sa.update(T).where(T.c.id.in_(pick.scalar_subquery()), due)
                 .values(status=Status.SENDING.value, claimed_at=now, updated_at=now,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from notifications.persistence.tables import Template, TemplateVersion
+from servicekit.db import Database
 
 
 class TemplateRepository:
@@ -58,3 +61,16 @@ class TemplateRepository:
         expire them."""
         for row in rows:
             self.db.expunge(row)
+
+
+@asynccontextmanager
+async def templates_beside(database: Database,
+                           db: AsyncSession) -> AsyncIterator[TemplateRepository]:
+    """Templates to read while ``db`` (a write transaction) inserts: on SQLite through a read
+    session, outside the write transaction (whose lock is then held only to insert and
+    commit); on PostgreSQL through ``db`` itself (one pooled connection, not two)."""
+    if database.is_sqlite:
+        async with database.read_session() as reader:
+            yield TemplateRepository(reader)
+    else:
+        yield TemplateRepository(db)

@@ -74,17 +74,16 @@ class WebhookRepository:
             .where(col(WebhookDelivery.subscription_id) == subscription_id)
             .order_by(col(WebhookDelivery.created_at).desc()).limit(limit))).scalars())
 
-    async def claim_due(self, *, now: datetime, stale: datetime, limit: int,
-                        skip_locked: bool) -> list[Any]:
+    async def claim_due(self, *, now: datetime, stale: datetime, limit: int) -> list[Any]:
         """Move up to ``limit`` due deliveries (pending and due, or left in ``sending``
         before ``stale``) to ``sending``, one statement; ``(id, subscription_id, payload,
-        attempts)`` of each."""
+        attempts)`` of each. On PostgreSQL ``FOR UPDATE SKIP LOCKED``: replicas share."""
         due = sa.or_(
             sa.and_(D.c.status == "pending",
                     sa.or_(D.c.next_attempt_at.is_(None), D.c.next_attempt_at <= now)),
             sa.and_(D.c.status == "sending", D.c.claimed_at < stale))
         pick = sa.select(D.c.id).where(due).order_by(D.c.created_at).limit(limit)
-        if skip_locked:
+        if self.db.get_bind().dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
         stmt = (sa.update(D).where(D.c.id.in_(pick.scalar_subquery()), due)
                 .values(status="sending", claimed_at=now, updated_at=now,
