@@ -8,7 +8,7 @@ test gets them as fixtures (``uow``, ``notifications``, ``templates_repo``,
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -190,6 +190,7 @@ class FakeNotifyServiceRepository:
         self.api_keys: dict[uuid.UUID, NotifyApiKey] = {}
         self.reads = 0
         self.detached: list[Any] = []
+        self.on_commit: list[Callable[[], None]] = []
 
     async def get(self, service_id: uuid.UUID) -> NotifyService | None:
         self.reads += 1
@@ -227,6 +228,9 @@ class FakeNotifyServiceRepository:
 
     def detach(self, *rows: Any) -> None:
         self.detached.extend(rows)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.on_commit.append(callback)
 
 
 class FakeContactRepository:

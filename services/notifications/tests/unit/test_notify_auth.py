@@ -13,7 +13,12 @@ import jwt
 import pytest
 
 from notifications.application import notify_services
-from notifications.application.notify_auth import Caller, KeyCache, authenticate
+from notifications.application.notify_auth import (
+    Caller,
+    KeyCache,
+    authenticate,
+    forget_after_commit,
+)
 from notifications.application.notify_limits import NotifyRateLimiter
 from notifications.domain.notify import AuthError, KeyType, RateLimitError, split_api_key
 
@@ -112,3 +117,14 @@ async def test_the_rate_limit_is_per_service_and_key_type(services_repo: Any) ->
         limiter.check(caller, now=2)
     limiter.check(caller, now=60.5)  # the first hit has left the window
     NotifyRateLimiter(per_minute=0).check(caller, now=time.monotonic())  # 0: no limit
+
+
+async def test_a_revocation_empties_the_cache_when_it_commits(services_repo: Any) -> None:
+    api_key = await _key(services_repo)
+    cache = KeyCache(ttl=60)
+    caller = await authenticate(services_repo, bearer(api_key), now=NOW, cache=cache)
+    forget_after_commit(services_repo, cache, caller.service.id)
+    assert cache.cached(caller.service.id) is not None  # not before the commit
+    for committed in services_repo.on_commit:
+        committed()
+    assert cache.cached(caller.service.id) is None

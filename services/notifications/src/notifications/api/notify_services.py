@@ -157,8 +157,9 @@ async def get_key(notify_service_id: ServiceId, api_key_id: KeyId, db: ReadDbDep
                      "others within NOTIFICATIONS_NOTIFY_KEY_CACHE_SECONDS)")
 async def revoke_key(notify_service_id: ServiceId, api_key_id: KeyId, runtime: RuntimeDep,
                      uow: UowDep, principal: AdminPrincipal) -> ApiKeyPublic:
+    services = NotifyServiceRepository(uow.db)
     key, _ = await notify_services.revoke_api_key(
-        NotifyServiceRepository(uow.db), service_id=notify_service_id, key_id=api_key_id,
+        services, service_id=notify_service_id, key_id=api_key_id,
         revoked_by=principal.subject)
-    forget_after_commit(uow, runtime.notify_key_cache, notify_service_id)
+    forget_after_commit(services, runtime.notify_key_cache, notify_service_id)
     return ApiKeyPublic.of(key)

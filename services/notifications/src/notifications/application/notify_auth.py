@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from sqlalchemy import event
 
 from notifications.domain.notify import (
     BEARER_REQUIRED,
@@ -25,7 +24,6 @@ from notifications.domain.notify import (
 from notifications.persistence.notify_services import NotifyServiceRepository
 from notifications.persistence.tables import NotifyApiKey, NotifyService
 from servicekit.db import Database
-from servicekit.uow import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -240,8 +238,9 @@ def read_keys(database: Database) -> Callable[[], AbstractAsyncContextManager[
     return open_keys
 
 
-def forget_after_commit(uow: UnitOfWork, cache: KeyCache, service_id: uuid.UUID) -> None:
-    """When ``uow`` commits (a key of the service revoked), ``cache`` forgets the service:
-    this process refuses the key at once, and nothing read before the commit is kept."""
-    event.listen(uow.db.sync_session, "after_commit",
-                 lambda _session: cache.forget(service_id), once=True)
+def forget_after_commit(services: NotifyServiceRepository, cache: KeyCache,
+                        service_id: uuid.UUID) -> None:
+    """When the transaction of ``services`` commits (a key of the service revoked),
+    ``cache`` forgets the service: this process refuses the key at once, and nothing read
+    before the commit is kept."""
+    services.after_commit(lambda: cache.forget(service_id))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -73,3 +75,8 @@ class NotifyServiceRepository:
         """Rows kept beyond this session (a cache shared by requests)."""
         for row in rows:
             self.db.expunge(row)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, when this repository's transaction commits (never if it
+        rolls back)."""
+        event.listen(self.db.sync_session, "after_commit", lambda _db: callback(), once=True)
