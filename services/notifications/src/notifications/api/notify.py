@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from notifications.api.deps import get_runtime
 from notifications.application import notify_read, notify_send, templates
-from notifications.application.notify_auth import Caller, authenticate, read_keys
+from notifications.application.notify_auth import Caller, authenticate
 from notifications.domain import templating
 from notifications.domain.notification import Channel
 from notifications.domain.notify import (
@@ -51,7 +51,7 @@ async def current_caller(request: Request) -> Caller:
     """The key's service and key (cached: a read session is only opened on a miss)."""
     runtime = get_runtime(request)
     caller = await authenticate(
-        read_keys(runtime.database), request.headers.get("authorization"),
+        runtime.notify_keys, request.headers.get("authorization"),
         leeway_seconds=runtime.settings.notify_token_leeway_seconds,
         cache=runtime.notify_key_cache)
     runtime.notify_rate_limiter.check(caller)
