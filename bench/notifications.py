@@ -194,24 +194,25 @@ async def delivery(base: str, tokens: Tokens, template_id: str, maildir: Path, *
 
 async def queue_emails(db_url: str, api_key: str, template_id: str, emails: int) -> None:
     """``emails`` notifications in one transaction, as the API stores each."""
-    from notifications.application import notify_api
+    from notifications.application.notify_auth import authenticate, read_keys
+    from notifications.application.notify_send import TemplateCache, send_notification
     from notifications.config import Settings
     from notifications.domain.notification import Channel
+    from notifications.persistence.notifications import NotificationRepository
+    from notifications.persistence.templates import TemplateRepository
     from servicekit.db import Database
     from servicekit.uow import UnitOfWork
 
     settings = Settings(database_url=db_url)
     db = Database(db_url)
     try:
-        async with db.read_session() as session:
-            caller = await notify_api.authenticate(session, f"Bearer {Tokens(api_key).now()}")
-        cache = notify_api.TemplateCache()
+        caller = await authenticate(read_keys(db), f"Bearer {Tokens(api_key).now()}")
+        cache = TemplateCache()
         async with UnitOfWork(db, source=settings.cloudevents_source) as uow:
             for n in range(emails):
-                await notify_api.send_notification(uow, caller, Channel.EMAIL,
-                                                   email_body(template_id, n),
-                                                   settings=settings, template_cache=cache)
-            await uow.commit()
+                await send_notification(uow, NotificationRepository(uow.db),
+                                        TemplateRepository(uow.db), caller, Channel.EMAIL,
+                                        email_body(template_id, n), template_cache=cache)
     finally:
         await db.dispose()
 

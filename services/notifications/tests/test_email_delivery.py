@@ -17,13 +17,10 @@ from aiosmtpd.controller import Controller
 from sqlmodel import col
 
 from mkinfra.smtp_sink import SmtpSink
-from notifications.application.delivery import (
-    EmailDeliveryWorker,
-    SmsDeliveryWorker,
-    channel_work,
-)
+from notifications.application.delivery import EmailDeliveryWorker, SmsDeliveryWorker
 from notifications.config import Settings
 from notifications.domain.notification import Channel
+from notifications.persistence.notifications import channel_work
 from notifications.persistence.tables import Notification
 from servicekit.db import Database, mark_work
 from servicekit.telemetry import JsonFormatter

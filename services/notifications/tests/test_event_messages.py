@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -16,17 +17,24 @@ from aiokafka.structs import ConsumerRecord
 from contracts import Envelope
 from contracts.citizen_services import ServiceRequestStatusChanged
 from mkinfra.smtp_sink import SmtpSink
+from notifications.application.messages import send_event_messages
 from notifications.config import Settings
 from notifications.domain.messages import sms_release_time
 from notifications.main import create_app
-from notifications.messaging.subscriptions import build_subscriptions
+from notifications.messaging.subscriptions import SUBSCRIPTIONS
 from notifications.persistence.tables import CitizenContact, Consent, Notification
 from servicekit.db import Database
-from servicekit.messaging.consumer import EventConsumer
+from servicekit.messaging.consumer import EventConsumer, Subscriptions
 from servicekit.testing import eventually, identity_headers, running_app
 
 LONDON = ZoneInfo("Europe/London")
 SOURCE = "urn:uk-gov-milton-keynes:citizen-services"
+
+
+def subscriptions_at(now: datetime) -> Subscriptions:
+    """The service's subscriptions, its messages created at ``now``."""
+    return {event: [partial(h, clock=lambda: now) if h is send_event_messages else h
+                    for h in handlers] for event, handlers in SUBSCRIPTIONS.items()}
 
 
 def london(*args: int) -> datetime:
@@ -88,7 +96,7 @@ async def test_consenting_citizen_gets_one_email_and_an_opted_out_one_none(
     settings = Settings(messaging_enabled=False, environment="test", staff_alert_email=None)
     at_night = london(2026, 11, 26, 22, 0).astimezone(UTC)
     consumer = EventConsumer(db, bootstrap_servers="127.0.0.1:1", group_id="notifications",
-                             subscriptions=build_subscriptions(settings, clock=lambda: at_night),
+                             subscriptions=subscriptions_at(at_night), settings=settings,
                              service_name="notifications", source=settings.cloudevents_source)
     await add_citizen(db, "c-yes", email="yes@example.com", phone="+447700900123",
                       consents={"sms": True})
@@ -162,7 +170,7 @@ async def test_one_click_unsubscribe(database_url: str, smtp_sink: SmtpSink) -> 
     async with running_app(app) as url, httpx.AsyncClient(base_url=url) as http:
         db: Database = app.state.runtime.database
         consumer = EventConsumer(db, bootstrap_servers="127.0.0.1:1", group_id="notifications",
-                                 subscriptions=build_subscriptions(settings),
+                                 subscriptions=SUBSCRIPTIONS, settings=settings,
                                  service_name="notifications",
                                  source=settings.cloudevents_source)
         await add_citizen(db, "c-1", email="one@example.com")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,13 +24,13 @@ from contracts.inclusion import (
     SessionReminderDue,
     WaitlistPromoted,
 )
-from notifications.application.messages import RULES
+from notifications.application.messages import RULES, send_event_messages
 from notifications.config import Settings
 from notifications.domain.messages import INCLUSION, london_date, london_time
-from notifications.messaging.subscriptions import build_subscriptions
+from notifications.messaging.subscriptions import SUBSCRIPTIONS
 from notifications.persistence.tables import CitizenContact, Consent, Notification
 from servicekit.db import Database
-from servicekit.messaging.consumer import EventConsumer
+from servicekit.messaging.consumer import EventConsumer, Subscriptions
 
 LONDON = ZoneInfo("Europe/London")
 SOURCE = "urn:uk-gov-milton-keynes:inclusion"
@@ -39,6 +40,12 @@ AT_NIGHT = datetime(2026, 11, 26, 22, 0, tzinfo=LONDON).astimezone(UTC)
 PLACE = {"programme_title": "Getting started online", "venue_name": "Central Library",
          "venue_address": "555 Silbury Boulevard", "venue_postcode": "MK9 3HL",
          "session_ends_at": STARTS + timedelta(hours=2)}
+
+
+def subscriptions_at(now: datetime) -> Subscriptions:
+    """The service's subscriptions, its messages created at ``now``."""
+    return {event: [partial(h, clock=lambda: now) if h is send_event_messages else h
+                    for h in handlers] for event, handlers in SUBSCRIPTIONS.items()}
 
 
 def _enrolment(citizen: str | None) -> dict[str, Any]:
@@ -131,7 +138,7 @@ def record(event: Event, offset: int) -> ConsumerRecord:  # type: ignore[type-ar
 def consumer(db: Database, now: datetime) -> EventConsumer:
     settings = Settings(messaging_enabled=False, environment="test", staff_alert_email=None)
     return EventConsumer(db, bootstrap_servers="127.0.0.1:1", group_id="notifications",
-                         subscriptions=build_subscriptions(settings, clock=lambda: now),
+                         subscriptions=subscriptions_at(now), settings=settings,
                          service_name="notifications", source=settings.cloudevents_source)
 
 

@@ -22,11 +22,13 @@ from notifications_python_client.notifications import NotificationsAPIClient
 
 from contracts.notifications import NotificationStatusChanged
 from mkinfra.smtp_sink import SmtpSink
-from notifications.application import notify_api, templates
+from notifications.application import notify_services, templates
 from notifications.config import Settings
 from notifications.domain.notify import KeyType, split_api_key
 from notifications.main import create_app
+from notifications.persistence.notify_services import NotifyServiceRepository
 from notifications.persistence.tables import Notification
+from notifications.persistence.templates import TemplateRepository
 from servicekit.db import Database
 from servicekit.messaging.tables import OutboxMessage
 from servicekit.testing import STAFF, eventually, identity_headers, running_app
@@ -62,20 +64,21 @@ class Notify:
 async def setup_notify(db: Database, *, team: list[str] | None = None
                        ) -> tuple[uuid.UUID, dict[str, str], uuid.UUID, uuid.UUID]:
     async with db.session() as s:
-        service = await notify_api.create_service(
-            s, name="MK test", email_from="mk@notifications.test.example", sms_sender="MKCouncil",
-            team_members=team or ["team.member@example.com"])
+        services = NotifyServiceRepository(s)
+        service = await notify_services.create_service(
+            services, name="MK test", email_from="mk@notifications.test.example",
+            sms_sender="MKCouncil", team_members=team or ["team.member@example.com"])
         keys = {}
         for name, key_type in (("live", KeyType.LIVE), ("test", KeyType.TEST),
                                ("team", KeyType.TEAM)):
-            _, keys[name] = await notify_api.create_api_key(
-                s, service_id=service.id, name=f"my {name} key", key_type=key_type)
+            _, keys[name] = await notify_services.create_api_key(
+                services, service_id=service.id, name=f"my {name} key", key_type=key_type)
         email = await templates.create_template(
-            s, service_id=service.id, template_type="email", name="Welcome",
-            subject="Hello ((name))", body=EMAIL_BODY)
+            TemplateRepository(s), services, service_id=service.id, template_type="email",
+            name="Welcome", subject="Hello ((name))", body=EMAIL_BODY)
         sms = await templates.create_template(
-            s, service_id=service.id, template_type="sms", name="Text",
-            body="Hi ((name)), ref ((ref))")
+            TemplateRepository(s), services, service_id=service.id, template_type="sms",
+            name="Text", body="Hi ((name)), ref ((ref))")
         await s.commit()
         return service.id, keys, email.template.id, sms.template.id
 

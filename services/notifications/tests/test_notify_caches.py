@@ -17,12 +17,16 @@ import pytest
 import sqlalchemy as sa
 
 from notifications.adapters.email import OutgoingEmail, build_message
-from notifications.application import notify_api, templates
-from notifications.application.notify_api import Caller
+from notifications.application import notify_services, templates
+from notifications.application.notify_auth import Caller, KeyCache, authenticate
+from notifications.application.notify_send import Sent, TemplateCache, send_notification
 from notifications.config import Settings
 from notifications.domain.notification import Channel
 from notifications.domain.notify import AuthError, BadRequestError, KeyType, split_api_key
+from notifications.persistence.notifications import NotificationRepository
+from notifications.persistence.notify_services import NotifyServiceRepository
 from notifications.persistence.tables import Notification, NotifyApiKey, Template
+from notifications.persistence.templates import TemplateRepository
 from servicekit.db import Database
 from servicekit.errors import NotFound
 from servicekit.uow import UnitOfWork
@@ -30,11 +34,13 @@ from servicekit.uow import UnitOfWork
 
 async def _service(db: Database) -> tuple[uuid.UUID, str, uuid.UUID]:
     async with db.session() as s:
-        service = await notify_api.create_service(s, name="MK", email_from="mk@x.example",
-                                                  sms_sender="MK")
-        _, key = await notify_api.create_api_key(s, service_id=service.id, name="live",
-                                                 key_type=KeyType.LIVE)
-        view = await templates.create_template(s, service_id=service.id, template_type="email",
+        services = NotifyServiceRepository(s)
+        service = await notify_services.create_service(services, name="MK",
+                                                       email_from="mk@x.example", sms_sender="MK")
+        _, key = await notify_services.create_api_key(services, service_id=service.id,
+                                                      name="live", key_type=KeyType.LIVE)
+        view = await templates.create_template(TemplateRepository(s), services,
+                                               service_id=service.id, template_type="email",
                                                name="T", subject="Hi ((name))", body="v1")
         await s.commit()
         return service.id, key, view.template.id
@@ -49,39 +55,42 @@ def _bearer(api_key: str, iat: float | None = None) -> str:
 async def test_a_cached_token_still_checks_its_clock_and_revocation_is_seen_after_the_ttl(
         db: Database) -> None:
     _, api_key, _ = await _service(db)
-    cache = notify_api.KeyCache(ttl=60)
+    cache = KeyCache(ttl=60)
     token = _bearer(api_key)
     async with db.read_session() as s:
-        caller = await notify_api.authenticate(s, token, cache=cache)
+        caller = await authenticate(NotifyServiceRepository(s), token, cache=cache)
     async with db.session() as s:  # revoked in the database
         await s.execute(sa.update(NotifyApiKey).values(revoked_at=datetime.now(UTC)))
         await s.commit()
     async with db.read_session() as s:
-        again = await notify_api.authenticate(s, token, cache=cache)  # within the ttl
+        again = await authenticate(NotifyServiceRepository(s), token, cache=cache)  # within the ttl
         assert again.key.id == caller.key.id
         with pytest.raises(AuthError) as skew:  # the same token, too late
-            await notify_api.authenticate(s, token, cache=cache, now=time.time() + 31)
+            await authenticate(NotifyServiceRepository(s), token, cache=cache, now=time.time() + 31)
         assert skew.value.message.startswith("Error: Your system clock")
         cache.ttl = 0
         with pytest.raises(AuthError) as revoked:
-            await notify_api.authenticate(s, token, cache=cache)
+            await authenticate(NotifyServiceRepository(s), token, cache=cache)
         assert revoked.value.message == "Invalid token: API key revoked"
 
 
 async def test_a_new_template_version_is_used_at_once(db: Database) -> None:
     service_id, _, template_id = await _service(db)
-    cache = notify_api.TemplateCache()
+    cache = TemplateCache()
     async with db.read_session() as s:
-        first = await cache.current(s, template_id=template_id, service_id=service_id)
+        first = await cache.current(TemplateRepository(s), template_id=template_id,
+                                    service_id=service_id)
     async with db.session() as s:
-        await templates.edit_template(s, template_id=template_id, body="v2")
+        await templates.edit_template(TemplateRepository(s), template_id=template_id, body="v2")
         await s.commit()
     async with db.read_session() as s:
-        second = await cache.current(s, template_id=template_id, service_id=service_id)
+        second = await cache.current(TemplateRepository(s), template_id=template_id,
+                                     service_id=service_id)
         assert (first.version.version, second.version.version) == (1, 2)
         assert second.version.body == "v2"
         with pytest.raises(NotFound):  # another service's template
-            await cache.current(s, template_id=template_id, service_id=uuid.uuid4())
+            await cache.current(TemplateRepository(s), template_id=template_id,
+                                service_id=uuid.uuid4())
 
 
 async def test_a_send_checks_its_cached_template_version_in_the_insert_itself(
@@ -90,9 +99,9 @@ async def test_a_send_checks_its_cached_template_version_in_the_insert_itself(
     the commit (INSERT ... SELECT: inserted only if that version is still current), and an
     edit, an archive or another service's caller is still seen at once."""
     _, api_key, template_id = await _service(db)
-    cache, settings = notify_api.TemplateCache(), Settings(environment="test")
+    cache, settings = TemplateCache(), Settings(environment="test")
     async with db.read_session() as s:
-        caller = await notify_api.authenticate(s, _bearer(api_key))
+        caller = await authenticate(NotifyServiceRepository(s), _bearer(api_key))
     body = {"email_address": "a@x.example", "template_id": str(template_id),
             "personalisation": {"name": "Ann"}}
     statements: list[str] = []
@@ -100,12 +109,11 @@ async def test_a_send_checks_its_cached_template_version_in_the_insert_itself(
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
-    async def send() -> notify_api.Sent:
-        async with UnitOfWork(db, source="test") as uow:
-            sent = await notify_api.send_notification(uow, caller, Channel.EMAIL, body,
-                                                      settings=settings, template_cache=cache)
-            await uow.commit()
-            return sent
+    async def send() -> Sent:
+        async with UnitOfWork(db, source=settings.cloudevents_source) as uow:
+            return await send_notification(uow, NotificationRepository(uow.db),
+                                           TemplateRepository(uow.db), caller, Channel.EMAIL,
+                                           body, template_cache=cache)
 
     assert (await send()).notification["template_version"] == 1  # reads the template
     sa.event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
@@ -122,8 +130,8 @@ async def test_a_send_checks_its_cached_template_version_in_the_insert_itself(
     assert (sent.notification["subject"], sent.notification["template_version"]) == (
         "Hi Ann", 1)
     async with db.session() as s:
-        await templates.edit_template(s, template_id=template_id, subject="Hello ((name))",
-                                      body="v2")
+        await templates.edit_template(TemplateRepository(s), template_id=template_id,
+                                      subject="Hello ((name))", body="v2")
         await s.commit()
     sent = await send()  # the cached guess is refused by the insert: read, render again
     assert (sent.notification["subject"], sent.notification["template_version"]) == (
@@ -143,9 +151,10 @@ async def test_a_send_checks_its_cached_template_version_in_the_insert_itself(
     other = Caller(service=caller.service.model_copy(update={"id": uuid.uuid4()}),
                    key=caller.key)
     with pytest.raises(BadRequestError, match="Template not found"):
-        async with UnitOfWork(db, source="test") as uow:
-            await notify_api.send_notification(uow, other, Channel.EMAIL, body,
-                                               settings=settings, template_cache=cache)
+        async with UnitOfWork(db, source=settings.cloudevents_source) as uow:
+            await send_notification(uow, NotificationRepository(uow.db),
+                                    TemplateRepository(uow.db), other, Channel.EMAIL, body,
+                                    template_cache=cache)
     async with db.session() as s:
         count = (await s.execute(sa.select(sa.func.count()).select_from(Notification))
                  ).scalar_one()
@@ -191,19 +200,20 @@ def test_no_line_break_of_any_kind_makes_a_header(subject: str) -> None:
 
 async def test_a_key_created_after_its_service_was_cached_works_at_once(db: Database) -> None:
     service_id, api_key, _ = await _service(db)
-    cache = notify_api.KeyCache(ttl=60)
+    cache = KeyCache(ttl=60)
     async with db.read_session() as s:
-        await notify_api.authenticate(s, _bearer(api_key), cache=cache)
+        await authenticate(NotifyServiceRepository(s), _bearer(api_key), cache=cache)
     async with db.session() as s:
-        _, new_key = await notify_api.create_api_key(s, service_id=service_id, name="new",
-                                                     key_type=KeyType.TEST)
+        _, new_key = await notify_services.create_api_key(
+            NotifyServiceRepository(s), service_id=service_id, name="new",
+            key_type=KeyType.TEST)
         await s.commit()
     async with db.read_session() as s:
-        caller = await notify_api.authenticate(s, _bearer(new_key), cache=cache)
+        caller = await authenticate(NotifyServiceRepository(s), _bearer(new_key), cache=cache)
         assert caller.key_type is KeyType.TEST
         with pytest.raises(AuthError) as unknown:
-            await notify_api.authenticate(s, _bearer(f"x-{service_id}-{uuid.uuid4()}"),
-                                          cache=cache)
+            await authenticate(NotifyServiceRepository(s),
+                               _bearer(f"x-{service_id}-{uuid.uuid4()}"), cache=cache)
         assert unknown.value.message == "Invalid token: API key not found"
 
 

@@ -22,10 +22,12 @@ from notifications_python_client.notifications import NotificationsAPIClient
 
 from mkinfra.smtp_sink import SmtpSink
 from notifications import keys as keys_cli
-from notifications.application import notify_api
+from notifications.application import notify_services
+from notifications.application.notify_auth import KeyCache
 from notifications.config import Settings
 from notifications.domain.notify import split_api_key
 from notifications.main import create_app
+from notifications.persistence.notify_services import NotifyServiceRepository
 from servicekit.db import Database
 from servicekit.testing import STAFF, identity_headers, running_app
 
@@ -206,16 +208,17 @@ async def test_bad_ids_and_input_are_problems(running: Running) -> None:
 async def test_forgetting_a_service_beats_a_read_in_flight(db: Database) -> None:
     """A read of the keys that began before the revocation's commit is not cached."""
     async with db.session() as s:
-        service = await notify_api.create_service(s, name="MK", email_from="mk@x.example",
-                                                  sms_sender="MK")
+        service = await notify_services.create_service(
+            NotifyServiceRepository(s), name="MK", email_from="mk@x.example", sms_sender="MK")
         await s.commit()
-    cache = notify_api.KeyCache(ttl=300)
+    cache = KeyCache(ttl=300)
     async with db.read_session() as s:
-        reading = asyncio.ensure_future(cache.service_keys(s, service.id))
+        reading = asyncio.ensure_future(cache.service_keys(NotifyServiceRepository(s), service.id))
         await asyncio.sleep(0)  # the read has started
         cache.forget(service.id)
         await reading
-        assert (await cache.service_keys(s, service.id))[2] is True  # read again
+        again = await cache.service_keys(NotifyServiceRepository(s), service.id)
+        assert again[2] is True  # read again
 
 
 def test_the_operators_cli(database_url: str, monkeypatch: pytest.MonkeyPatch,

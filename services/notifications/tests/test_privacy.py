@@ -23,7 +23,7 @@ from mkinfra.smtp_sink import SmtpSink
 from notifications.application.privacy import RetentionWorker, purge_expired
 from notifications.config import Settings
 from notifications.main import create_app
-from notifications.messaging.subscriptions import build_subscriptions
+from notifications.messaging.subscriptions import SUBSCRIPTIONS
 from notifications.persistence.tables import (
     CitizenContact,
     Consent,
@@ -56,7 +56,7 @@ def erasure(citizen: str) -> CitizenErasureRequested:
 
 def consumer_for(db: Database, settings: Settings) -> EventConsumer:
     return EventConsumer(db, bootstrap_servers="127.0.0.1:1", group_id="notifications",
-                         subscriptions=build_subscriptions(settings),
+                         subscriptions=SUBSCRIPTIONS, settings=settings,
                          service_name="notifications", source=settings.cloudevents_source)
 
 

@@ -12,11 +12,13 @@ import sqlalchemy as sa
 
 from notifications.adapters.email import PermanentDeliveryError, TemporaryDeliveryError
 from notifications.adapters.sms import HttpSmsSender, NotifySmsSender, OutgoingSms, SinkSmsSender
-from notifications.application import notify_api, templates
+from notifications.application import notify_services, templates
 from notifications.config import Settings
 from notifications.domain.notify import KeyType
 from notifications.main import create_app
+from notifications.persistence.notify_services import NotifyServiceRepository
 from notifications.persistence.tables import Notification
+from notifications.persistence.templates import TemplateRepository
 from servicekit.db import Database
 from servicekit.testing import running_app
 
@@ -76,11 +78,13 @@ async def test_notify_as_the_upstream(database_url: str) -> None:
     async with running_app(app) as url:
         db: Database = app.state.runtime.database
         async with db.session() as s:
-            service = await notify_api.create_service(s, name="upstream", email_from="a@b.example",
-                                                      sms_sender="MK")
-            _, key = await notify_api.create_api_key(s, service_id=service.id, name="relay",
-                                                     key_type=KeyType.TEST)
-            relay = await templates.create_template(s, service_id=service.id,
+            services = NotifyServiceRepository(s)
+            service = await notify_services.create_service(
+                services, name="upstream", email_from="a@b.example", sms_sender="MK")
+            _, key = await notify_services.create_api_key(services, service_id=service.id,
+                                                          name="relay", key_type=KeyType.TEST)
+            relay = await templates.create_template(TemplateRepository(s), services,
+                                                    service_id=service.id,
                                                     template_type="sms", name="relay",
                                                     body="((body))")
             await s.commit()

@@ -18,7 +18,7 @@ from contracts.citizen_services import (
 from mkinfra.smtp_sink import SmtpSink
 from notifications.config import Settings
 from notifications.main import create_app
-from notifications.messaging.subscriptions import build_subscriptions
+from notifications.messaging.subscriptions import SUBSCRIPTIONS
 from notifications.persistence.tables import Notification
 from servicekit.db import Database
 from servicekit.messaging.consumer import EventConsumer
@@ -49,7 +49,7 @@ def published(name: str = "Report a pothole") -> ServicePublished:
 
 def consumer_for(db: Database, settings: Settings, group: str = "notifications") -> EventConsumer:
     return EventConsumer(db, bootstrap_servers="127.0.0.1:1",  # never contacted here
-                         group_id=group, subscriptions=build_subscriptions(settings),
+                         group_id=group, subscriptions=SUBSCRIPTIONS, settings=settings,
                          service_name="notifications", source=settings.cloudevents_source)
 
 

@@ -40,7 +40,7 @@ from notifications.application.webhooks import (
 from notifications.config import Settings
 from notifications.domain import webhooks
 from notifications.main import create_app
-from notifications.messaging.subscriptions import build_subscriptions
+from notifications.messaging.subscriptions import SUBSCRIPTIONS
 from notifications.persistence.tables import WebhookDelivery, WebhookSubscription
 from servicekit.db import Database
 from servicekit.messaging.consumer import EventConsumer
@@ -155,7 +155,7 @@ async def test_subscribe_deliver_retry_gone_rotate_replay(
     async with running_app(app) as url, httpx.AsyncClient(base_url=url) as http:
         db: Database = app.state.runtime.database
         consumer = EventConsumer(db, bootstrap_servers="127.0.0.1:1", group_id="notifications",
-                                 subscriptions=build_subscriptions(settings),
+                                 subscriptions=SUBSCRIPTIONS, settings=settings,
                                  service_name="notifications",
                                  source=settings.cloudevents_source)
         base = "/api/v1/webhook-subscriptions"
@@ -239,7 +239,7 @@ async def test_sustained_failure_disables_the_subscription(
     async with running_app(app) as url, httpx.AsyncClient(base_url=url) as http:
         db: Database = app.state.runtime.database
         consumer = EventConsumer(db, bootstrap_servers="127.0.0.1:1", group_id="notifications",
-                                 subscriptions=build_subscriptions(settings),
+                                 subscriptions=SUBSCRIPTIONS, settings=settings,
                                  service_name="notifications",
                                  source=settings.cloudevents_source)
         sub = (await http.post("/api/v1/webhook-subscriptions", headers=partner(), json={
@@ -341,7 +341,7 @@ async def test_partner_operations_need_their_scopes(
         rx.secret = created.json()["secret"]
         db: Database = app.state.runtime.database
         consumer = EventConsumer(db, bootstrap_servers="127.0.0.1:1", group_id="notifications",
-                                 subscriptions=build_subscriptions(settings),
+                                 subscriptions=SUBSCRIPTIONS, settings=settings,
                                  service_name="notifications",
                                  source=settings.cloudevents_source)
         event = status_changed()

@@ -18,17 +18,15 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
-from notifications.application import notify_api, templates
+from notifications.application import notify_services, templates
 from notifications.config import Settings
 from notifications.domain.notify import KeyType, format_api_key, split_api_key
 from notifications.main import MIGRATIONS
-from notifications.persistence.tables import NotifyApiKey, Template
+from notifications.persistence.notify_services import NotifyServiceRepository
+from notifications.persistence.templates import TemplateRepository
 from servicekit.db import Database
 from servicekit.migrations import upgrade
+from servicekit.uow import UnitOfWork
 
 ENV_FILE = "dev-credentials.env"
 NAMESPACE = uuid.UUID("6f1c1f4e-3d7a-4f5e-9a51-7d0c3b8e2a10")
@@ -53,15 +51,12 @@ VARIABLES = ("NOTIFY_API_KEY", "NOTIFY_TEST_API_KEY", "NOTIFY_EMAIL_TEMPLATE_ID"
              "NOTIFY_SMS_TEMPLATE_ID")
 
 
-async def _working_key(session: AsyncSession, service_id: uuid.UUID, api_key: str | None,
-                       key_type: KeyType) -> bool:
+async def _working_key(services: NotifyServiceRepository, service_id: uuid.UUID,
+                       api_key: str | None, key_type: KeyType) -> bool:
     if not api_key or len(api_key) < 74:
         return False
     key_service, secret = split_api_key(api_key)
-    found = (await session.execute(sa.select(NotifyApiKey).where(
-        col(NotifyApiKey.service_id) == service_id, col(NotifyApiKey.secret) == secret,
-        col(NotifyApiKey.key_type) == key_type.value,
-        col(NotifyApiKey.revoked_at).is_(None)))).scalar_one_or_none()
+    found = await services.find_live_key(service_id, key_type=key_type.value, secret=secret)
     return found is not None and key_service == str(service_id)
 
 
@@ -70,42 +65,41 @@ async def ensure_dev_notify(database_url: str, *, existing: Mapping[str, str] | 
     """Create what is missing; returns the four variables."""
     existing = existing or {}
     settings = settings or Settings(database_url=database_url)
-    db = Database(database_url)
+    database = Database(database_url)
     try:
-        await upgrade(db, MIGRATIONS)
-        async with db.session() as session:
-            service = await notify_api.ensure_default_service(session, settings)
+        await upgrade(database, MIGRATIONS)
+        async with UnitOfWork(database, source=settings.cloudevents_source) as uow:
+            services, template_repository = (NotifyServiceRepository(uow.db),
+                                              TemplateRepository(uow.db))
+            service = await notify_services.ensure_default_service(services, settings)
             values: dict[str, str] = {}
             for variable, name, key_type in (("NOTIFY_API_KEY", "dev live", KeyType.LIVE),
                                              ("NOTIFY_TEST_API_KEY", "dev test", KeyType.TEST)):
                 current = existing.get(variable)
-                stored = (await session.execute(sa.select(NotifyApiKey).where(
-                    col(NotifyApiKey.service_id) == service.id, col(NotifyApiKey.name) == name,
-                    col(NotifyApiKey.key_type) == key_type.value,
-                    col(NotifyApiKey.revoked_at).is_(None)))).scalars().first()
-                if current and await _working_key(session, service.id, current, key_type):
+                stored = await services.find_live_key(service.id, key_type=key_type.value,
+                                                      name=name)
+                if current and await _working_key(services, service.id, current, key_type):
                     values[variable] = current
                 elif stored is not None:  # the env file was rewritten: the same key again
                     values[variable] = format_api_key(name, service.id, stored.secret)
                 else:
-                    _, values[variable] = await notify_api.create_api_key(
-                        session, service_id=service.id, name=name, key_type=key_type,
+                    _, values[variable] = await notify_services.create_api_key(
+                        services, service_id=service.id, name=name, key_type=key_type,
                         created_by="devcreds")
             for template_id, template_type, name, subject, body in (
                     (EMAIL_TEMPLATE_ID, "email", "Request update (email)", DEV_EMAIL_SUBJECT,
                      DEV_EMAIL_BODY),
                     (SMS_TEMPLATE_ID, "sms", "Request update (text)", None, DEV_SMS_BODY)):
-                if await session.get(Template, template_id) is None:
+                if await template_repository.get(template_id) is None:
                     await templates.create_template(
-                        session, template_id=template_id, service_id=service.id,
-                        template_type=template_type, name=name, subject=subject, body=body,
-                        created_by="devcreds")
-            await session.commit()
+                        template_repository, services, template_id=template_id,
+                        service_id=service.id, template_type=template_type, name=name,
+                        subject=subject, body=body, created_by="devcreds")
         values["NOTIFY_EMAIL_TEMPLATE_ID"] = str(EMAIL_TEMPLATE_ID)
         values["NOTIFY_SMS_TEMPLATE_ID"] = str(SMS_TEMPLATE_ID)
         return values
     finally:
-        await db.dispose()
+        await database.dispose()
 
 
 def read_env(path: Path) -> dict[str, str]:

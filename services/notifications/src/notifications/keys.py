@@ -27,13 +27,15 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from notifications.api.notify_services import ApiKeyCreate
-from notifications.application import notify_api, notify_services
+from notifications.application import notify_services
 from notifications.config import Settings
 from notifications.domain.notify import KeyType
 from notifications.main import MIGRATIONS
+from notifications.persistence.notify_services import NotifyServiceRepository
 from servicekit.db import Database
 from servicekit.errors import DomainError
 from servicekit.migrations import upgrade
+from servicekit.uow import UnitOfWork
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,35 +59,34 @@ def _parser() -> argparse.ArgumentParser:
 async def run(args: argparse.Namespace, settings: Settings) -> list[str]:
     """The lines to print."""
     by = args.by or f"cli:{getpass.getuser()}"
-    db = Database(settings.database_url)
+    database = Database(settings.database_url)
     try:
-        await upgrade(db, MIGRATIONS)
-        async with db.session() as session:
+        await upgrade(database, MIGRATIONS)
+        async with UnitOfWork(database, source=settings.cloudevents_source) as uow:
+            services = NotifyServiceRepository(uow.db)
             if args.service is None:
-                service_id = (await notify_api.ensure_default_service(session, settings)).id
+                service_id = (await notify_services.ensure_default_service(services,
+                                                                           settings)).id
             else:
                 service_id = args.service
             if args.command == "list":
-                keys = await notify_services.list_api_keys(session, service_id=service_id)
-                await session.commit()
+                keys = await notify_services.list_api_keys(services, service_id=service_id)
                 return [f"{k.id}  {k.key_type:<6}  {k.name}  created {k.created_at:%Y-%m-%d %H:%M}"
                         f" by {k.created_by or '-'}"
                         + (f"  REVOKED {k.revoked_at:%Y-%m-%d %H:%M} by {k.revoked_by or '-'}"
                            if k.revoked_at else "") for k in keys]
             if args.command == "create":
                 key, api_key = await notify_services.issue_api_key(
-                    session, service_id=service_id, name=args.name,
+                    services, service_id=service_id, name=args.name,
                     key_type=KeyType(args.key_type), created_by=by)
-                await session.commit()
                 return [f"Issued key {key.id} ({key.key_type}) for service {service_id}. "
                         "Keep it now: it is not shown again.", api_key]
             key, revoked = await notify_services.revoke_api_key(
-                session, service_id=service_id, key_id=args.key_id, revoked_by=by)
-            await session.commit()
+                services, service_id=service_id, key_id=args.key_id, revoked_by=by)
             return [f"Key {key.id} {'revoked' if revoked else 'was already revoked'} "
                     f"({key.revoked_at:%Y-%m-%d %H:%M:%S} UTC by {key.revoked_by or '-'})."]
     finally:
-        await db.dispose()
+        await database.dispose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

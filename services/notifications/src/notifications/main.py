@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -17,33 +16,35 @@ from notifications.api import (
     webhooks,
 )
 from notifications.application.delivery import EmailDeliveryWorker, SmsDeliveryWorker
-from notifications.application.notify_api import RateLimiter, ensure_default_service
+from notifications.application.notify_services import ensure_default_service
 from notifications.application.privacy import RetentionWorker
 from notifications.application.webhooks import WebhookDeliveryWorker
 from notifications.config import Settings
 from notifications.domain.notify import NotifyError
-from notifications.messaging.subscriptions import build_subscriptions
-from servicekit.app import ServiceRuntime, Worker, create_service_app
+from notifications.messaging.subscriptions import SUBSCRIPTIONS
+from notifications.persistence.notify_services import NotifyServiceRepository
+from notifications.runtime import NotificationsRuntime
+from servicekit.app import Worker, create_service_app
+from servicekit.uow import UnitOfWork
 
 MIGRATIONS = str(Path(__file__).parent / "persistence" / "migrations")
 
 
+def workers(runtime: NotificationsRuntime) -> list[Worker]:
+    database, settings = runtime.database, runtime.settings
+    return [EmailDeliveryWorker(database, settings, runtime.email_sender),
+            SmsDeliveryWorker(database, settings, runtime.sms_sender),
+            WebhookDeliveryWorker(database, settings), RetentionWorker(database, settings)]
+
+
+async def ensure_default_notify_service(runtime: NotificationsRuntime) -> None:
+    async with UnitOfWork(runtime.database, source=runtime.settings.cloudevents_source) as uow:
+        await ensure_default_service(NotifyServiceRepository(uow.db), runtime.settings)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    cfg = settings
-
-    def workers(runtime: ServiceRuntime) -> list[Worker]:
-        database = runtime.database
-        return [EmailDeliveryWorker(database, cfg), SmsDeliveryWorker(database, cfg),
-                WebhookDeliveryWorker(database, cfg), RetentionWorker(database, cfg)]
-
-    async def ensure_default_notify_service(runtime: ServiceRuntime) -> None:
-        async with runtime.database.session() as session:
-            await ensure_default_service(session, cfg)
-            await session.commit()
-
-    app = create_service_app(
-        settings,
+    return create_service_app(
+        settings or Settings(),
         title="Notifications",
         description="Email, SMS and webhook delivery driven by platform events; "
                     "GOV.UK Notify's API v2 at /v2; templates at /api/v1/templates; "
@@ -51,18 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[templates.router, preferences.router, unsubscribe.router, webhooks.router,
                  notify_services.router, notify.router],
         migrations=MIGRATIONS,
-        subscriptions=build_subscriptions(settings),
+        subscriptions=SUBSCRIPTIONS,
         workers=workers,
         on_startup=[ensure_default_notify_service],
+        runtime=NotificationsRuntime,
+        exception_handlers={NotifyError: notify.notify_error_handler},
+        openapi_extra=notify_openapi.add_to,
     )
-    app.add_exception_handler(NotifyError, notify.notify_error_handler)
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:  # the generated document, and /v2 described by hand
-        if app.openapi_schema is None:
-            app.openapi_schema = notify_openapi.add_to(generate())
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    app.state.notify_rate_limiter = RateLimiter(settings.notify_rate_limit_per_minute)
-    return app

@@ -16,21 +16,23 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from notifications.application import notify_api, templates
-from notifications.application.notify_api import Caller
-from notifications.config import Settings
+from notifications.api.deps import get_runtime
+from notifications.application import notify_read, notify_send, templates
+from notifications.application.notify_auth import Caller, authenticate
 from notifications.domain import templating
 from notifications.domain.notification import Channel
 from notifications.domain.notify import (
     BadRequestError,
     NoResultFound,
     NotifyError,
-    ValidationError,
+    NotifyValidationError,
+    parse_uuid,
 )
+from notifications.persistence.notifications import NotificationRepository
 from notifications.persistence.tables import Notification
+from notifications.persistence.templates import TemplateRepository
 from servicekit.deps import ReadDbDep
 from servicekit.errors import NotFound
-from servicekit.uow import UnitOfWork
 
 #: Not in the OpenAPI document: GOV.UK Notify documents this API, and the platform's
 #: authorisation matrix (tests/test_authorization_matrix.py) assumes the gateway's roles on
@@ -45,38 +47,14 @@ async def notify_error_handler(request: Request, exc: Exception) -> JSONResponse
                         status_code=exc.status_code)
 
 
-def _settings(request: Request) -> Settings:
-    settings = request.app.state.runtime.settings
-    assert isinstance(settings, Settings)
-    return settings
-
-
-def key_cache(request: Request) -> notify_api.KeyCache:
-    """This process's cache of Notify keys (the admin API forgets a service on revocation)."""
-    state = request.app.state
-    cache: notify_api.KeyCache | None = getattr(state, "notify_key_cache", None)
-    if cache is None:
-        cache = state.notify_key_cache = notify_api.KeyCache(
-            _settings(request).notify_key_cache_seconds)
-    return cache
-
-
-def _template_cache(request: Request) -> notify_api.TemplateCache:
-    state = request.app.state
-    cache: notify_api.TemplateCache | None = getattr(state, "notify_template_cache", None)
-    if cache is None:
-        cache = state.notify_template_cache = notify_api.TemplateCache()
-    return cache
-
-
 async def current_caller(request: Request) -> Caller:
     """The key's service and key (cached: a read session is only opened on a miss)."""
-    settings = _settings(request)
-    caller = await notify_api.authenticate(
-        request.app.state.runtime.database.read_session, request.headers.get("authorization"),
-        leeway_seconds=settings.notify_token_leeway_seconds, cache=key_cache(request))
-    limiter: notify_api.RateLimiter = request.app.state.notify_rate_limiter
-    limiter.check(caller)
+    runtime = get_runtime(request)
+    caller = await authenticate(
+        runtime.notify_keys, request.headers.get("authorization"),
+        leeway_seconds=runtime.settings.notify_token_leeway_seconds,
+        cache=runtime.notify_key_cache)
+    runtime.notify_rate_limiter.check(caller)
     return caller
 
 
@@ -84,7 +62,7 @@ CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
 def _base(request: Request) -> str:
-    configured = _settings(request).notify_public_url
+    configured = get_runtime(request).settings.notify_public_url
     return (configured or str(request.base_url)).rstrip("/")
 
 
@@ -142,28 +120,13 @@ def template_json(base: str, view: templates.TemplateView) -> dict[str, Any]:
 async def _send(request: Request, channel: Channel) -> JSONResponse:
     """No FastAPI dependencies on this path (measured: solving them, and the exit stack a
     generator dependency needs, was ~6% of an accepted email's CPU): the caller, then the
-    unit of work, in the order the dependencies ran."""
+    unit of work (:func:`notify_send.accept`), in the order the dependencies ran."""
     caller = await current_caller(request)
-    runtime = request.app.state.runtime
-    async with UnitOfWork(runtime.database, source=runtime.settings.cloudevents_source) as uow:
-        return await _accept(request, uow, caller, channel)
-
-
-async def _accept(request: Request, uow: UnitOfWork, caller: Caller,
-                  channel: Channel) -> JSONResponse:
-    settings = _settings(request)
     body = await _json_body(request)
-    db = request.app.state.runtime.database
-    template_cache = _template_cache(request)
-    if db.is_sqlite:  # the template read outside the write transaction (its lock)
-        async with db.read_session() as reader:
-            sent = await notify_api.send_notification(
-                uow, caller, channel, body, settings=settings, reader=reader,
-                template_cache=template_cache)
-    else:  # PostgreSQL: in it, one pooled connection a request instead of two
-        sent = await notify_api.send_notification(
-            uow, caller, channel, body, settings=settings, template_cache=template_cache)
-    await uow.commit()
+    runtime = get_runtime(request)
+    sent = await notify_send.accept(runtime.database, caller, channel, body,
+                                    settings=runtime.settings,
+                                    template_cache=runtime.notify_template_cache)
     n, base = sent.notification, _base(request)
     nid = str(n["id"])
     content: dict[str, Any] = {"body": n["body"]}
@@ -198,22 +161,22 @@ async def send_letter(caller: CallerDep) -> JSONResponse:
 
 
 @router.get("/notifications/{notification_id}", summary="A notification (GOV.UK Notify)")
-async def get_notification(request: Request, notification_id: str, session: ReadDbDep,
+async def get_notification(request: Request, notification_id: str, db: ReadDbDep,
                            caller: CallerDep) -> JSONResponse:
-    n = await notify_api.get_notification(session, caller, notification_id)
+    n = await notify_read.get_notification(NotificationRepository(db), caller, notification_id)
     return JSONResponse(notification_json(_base(request), n))
 
 
 @router.get("/notifications", summary="Notifications, newest first (GOV.UK Notify)")
-async def list_notifications(request: Request, session: ReadDbDep,
+async def list_notifications(request: Request, db: ReadDbDep,
                              caller: CallerDep) -> JSONResponse:
     q = request.query_params
     template_types, statuses = q.getlist("template_type"), q.getlist("status")
     reference, older_than = q.get("reference"), q.get("older_than")
-    rows = await notify_api.list_notifications(
-        session, caller, template_types=template_types, statuses=statuses,
+    rows = await notify_read.list_notifications(
+        NotificationRepository(db), caller, template_types=template_types, statuses=statuses,
         reference=reference, older_than=older_than,
-        page_size=_settings(request).notify_page_size)
+        page_size=get_runtime(request).settings.notify_page_size)
     base = _base(request)
     params = [*(("template_type", t) for t in template_types),
               *(("status", s) for s in statuses),
@@ -230,53 +193,54 @@ async def list_notifications(request: Request, session: ReadDbDep,
                          "links": links})
 
 
-async def _template(session: ReadDbDep, caller: Caller, template_id: str,
+async def _template(db: ReadDbDep, caller: Caller, template_id: str,
                     version: int | None = None) -> templates.TemplateView:
-    tid = notify_api.parse_uuid(template_id, "template_id")
+    tid = parse_uuid(template_id, "template_id")
     try:
-        return await templates.get_template(session, template_id=tid, version=version,
+        return await templates.get_template(TemplateRepository(db), template_id=tid,
+                                            version=version,
                                             service_id=caller.service.id)
     except NotFound:
         raise NoResultFound("No result found") from None
 
 
 @router.get("/template/{template_id}", summary="A template (GOV.UK Notify)")
-async def get_template(request: Request, template_id: str, session: ReadDbDep,
+async def get_template(request: Request, template_id: str, db: ReadDbDep,
                        caller: CallerDep) -> JSONResponse:
     return JSONResponse(template_json(_base(request),
-                                      await _template(session, caller, template_id)))
+                                      await _template(db, caller, template_id)))
 
 
 @router.get("/template/{template_id}/version/{version}",
             summary="A version of a template (GOV.UK Notify)")
 async def get_template_version(request: Request, template_id: str, version: str,
-                               session: ReadDbDep, caller: CallerDep) -> JSONResponse:
+                               db: ReadDbDep, caller: CallerDep) -> JSONResponse:
     # isascii: "²".isdigit() is True and int() would refuse it; a huge version is simply
     # not found (the template layer bounds it to the database's integer range)
     if not (version.isascii() and version.isdigit()) or len(version) > 30:
-        raise ValidationError(f"version {version} is not of type integer")
+        raise NotifyValidationError(f"version {version} is not of type integer")
     return JSONResponse(template_json(
-        _base(request), await _template(session, caller, template_id, int(version))))
+        _base(request), await _template(db, caller, template_id, int(version))))
 
 
 @router.get("/templates", summary="The service's templates (GOV.UK Notify)")
-async def list_templates(request: Request, session: ReadDbDep,
+async def list_templates(request: Request, db: ReadDbDep,
                          caller: CallerDep) -> JSONResponse:
     template_type = request.query_params.get("type")
-    views = await templates.list_templates(session, service_id=caller.service.id,
+    views = await templates.list_templates(TemplateRepository(db), service_id=caller.service.id,
                                            template_type=template_type)
     base = _base(request)
     return JSONResponse({"templates": [template_json(base, v) for v in views]})
 
 
 @router.post("/template/{template_id}/preview", summary="Preview a template (GOV.UK Notify)")
-async def preview_template(request: Request, template_id: str, session: ReadDbDep,
+async def preview_template(request: Request, template_id: str, db: ReadDbDep,
                            caller: CallerDep) -> JSONResponse:
     body = await _json_body(request)
-    view = await _template(session, caller, template_id)
+    view = await _template(db, caller, template_id)
     personalisation = body.get("personalisation") or {}
     if not isinstance(personalisation, dict):
-        raise ValidationError(
+        raise NotifyValidationError(
             f"personalisation {personalisation} is not of type object")
     try:
         shown = templates.preview(view, personalisation)

@@ -12,12 +12,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from notifications.api.notify import _settings, key_cache
+from notifications.api.deps import RuntimeDep, SettingsDep
 from notifications.application import notify_services
+from notifications.application.notify_auth import forget_after_commit
 from notifications.domain.notify import KeyType
+from notifications.persistence.notify_services import NotifyServiceRepository
 from notifications.persistence.tables import NotifyApiKey, NotifyService
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import AdminPrincipal
@@ -96,29 +98,30 @@ class ApiKeyIssued(ApiKeyPublic):
 
 
 @router.get("", response_model=list[NotifyServicePublic], summary="Notify services")
-async def list_services(session: ReadDbDep,
+async def list_services(db: ReadDbDep,
                         principal: AdminPrincipal) -> list[NotifyServicePublic]:
-    return [NotifyServicePublic.of(s) for s in await notify_services.list_services(session)]
+    return [NotifyServicePublic.of(s) for s in await notify_services.list_services(
+        NotifyServiceRepository(db))]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=NotifyServicePublic,
              summary="Create a Notify service")
-async def create_service(body: NotifyServiceCreate, request: Request, uow: UowDep,
+async def create_service(body: NotifyServiceCreate, settings: SettingsDep, uow: UowDep,
                          response: Response, principal: AdminPrincipal) -> NotifyServicePublic:
     service = await notify_services.register_service(
-        uow.session, name=body.name, team_members=body.team_members,
+        NotifyServiceRepository(uow.db), name=body.name, team_members=body.team_members,
         email_from=str(body.email_from) if body.email_from else None,
-        sms_sender=body.sms_sender, created_by=principal.subject, settings=_settings(request))
-    await uow.commit()
+        sms_sender=body.sms_sender, created_by=principal.subject, settings=settings)
     response.headers["Location"] = f"{PREFIX}/{service.id}"
     return NotifyServicePublic.of(service)
 
 
 @router.get("/{notify_service_id}", response_model=NotifyServicePublic,
             summary="A Notify service")
-async def get_service(notify_service_id: ServiceId, session: ReadDbDep,
+async def get_service(notify_service_id: ServiceId, db: ReadDbDep,
                       principal: AdminPrincipal) -> NotifyServicePublic:
-    return NotifyServicePublic.of(await notify_services.get_service(session, notify_service_id))
+    return NotifyServicePublic.of(await notify_services.get_service(
+        NotifyServiceRepository(db), notify_service_id))
 
 
 @router.post("/{notify_service_id}/api-keys", status_code=status.HTTP_201_CREATED,
@@ -126,9 +129,8 @@ async def get_service(notify_service_id: ServiceId, session: ReadDbDep,
 async def issue_key(notify_service_id: ServiceId, body: ApiKeyCreate, uow: UowDep,
                     response: Response, principal: AdminPrincipal) -> ApiKeyIssued:
     key, api_key = await notify_services.issue_api_key(
-        uow.session, service_id=notify_service_id, name=body.name, key_type=body.key_type,
-        created_by=principal.subject)
-    await uow.commit()
+        NotifyServiceRepository(uow.db), service_id=notify_service_id, name=body.name,
+        key_type=body.key_type, created_by=principal.subject)
     response.headers["Location"] = f"{PREFIX}/{notify_service_id}/api-keys/{key.id}"
     response.headers["Cache-Control"] = "no-store"
     return ApiKeyIssued(**ApiKeyPublic.of(key).model_dump(), key=api_key)
@@ -136,28 +138,28 @@ async def issue_key(notify_service_id: ServiceId, body: ApiKeyCreate, uow: UowDe
 
 @router.get("/{notify_service_id}/api-keys", response_model=list[ApiKeyPublic],
             summary="A service's API keys, revoked ones too (no secrets)")
-async def list_keys(notify_service_id: ServiceId, session: ReadDbDep,
+async def list_keys(notify_service_id: ServiceId, db: ReadDbDep,
                     principal: AdminPrincipal) -> list[ApiKeyPublic]:
     return [ApiKeyPublic.of(k) for k in await notify_services.list_api_keys(
-        session, service_id=notify_service_id)]
+        NotifyServiceRepository(db), service_id=notify_service_id)]
 
 
 @router.get("/{notify_service_id}/api-keys/{api_key_id}", response_model=ApiKeyPublic,
             summary="An API key (no secret)")
-async def get_key(notify_service_id: ServiceId, api_key_id: KeyId, session: ReadDbDep,
+async def get_key(notify_service_id: ServiceId, api_key_id: KeyId, db: ReadDbDep,
                   principal: AdminPrincipal) -> ApiKeyPublic:
     return ApiKeyPublic.of(await notify_services.get_api_key(
-        session, service_id=notify_service_id, key_id=api_key_id))
+        NotifyServiceRepository(db), service_id=notify_service_id, key_id=api_key_id))
 
 
 @router.post("/{notify_service_id}/api-keys/{api_key_id}/revoke", response_model=ApiKeyPublic,
              summary="Revoke an API key (idempotent; refused at once by this replica, by "
                      "others within NOTIFICATIONS_NOTIFY_KEY_CACHE_SECONDS)")
-async def revoke_key(notify_service_id: ServiceId, api_key_id: KeyId, request: Request,
+async def revoke_key(notify_service_id: ServiceId, api_key_id: KeyId, runtime: RuntimeDep,
                      uow: UowDep, principal: AdminPrincipal) -> ApiKeyPublic:
+    services = NotifyServiceRepository(uow.db)
     key, _ = await notify_services.revoke_api_key(
-        uow.session, service_id=notify_service_id, key_id=api_key_id,
+        services, service_id=notify_service_id, key_id=api_key_id,
         revoked_by=principal.subject)
-    await uow.commit()
-    key_cache(request).forget(notify_service_id)
+    forget_after_commit(services, runtime.notify_key_cache, notify_service_id)
     return ApiKeyPublic.of(key)

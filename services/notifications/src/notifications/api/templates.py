@@ -7,12 +7,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
+from notifications.api.deps import SettingsDep
 from notifications.application import templates
 from notifications.application.templates import MAX_VERSION
 from notifications.domain import templating
+from notifications.persistence.notify_services import NotifyServiceRepository
+from notifications.persistence.templates import TemplateRepository
 from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.errors import DomainError
@@ -85,39 +88,41 @@ class PreviewPublic(BaseModel):
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TemplatePublic,
              summary="Create a template (version 1)", responses=problem_responses(400))
-async def create_template(body: TemplateCreate, request: Request, uow: UowDep,
+async def create_template(body: TemplateCreate, settings: SettingsDep, uow: UowDep,
                           response: Response, staff: StaffPrincipal) -> TemplatePublic:
-    service_id = body.service_id or request.app.state.runtime.settings.notify_default_service_id
+    service_id = body.service_id or settings.notify_default_service_id
     view = await templates.create_template(
-        uow.session, service_id=service_id, template_type=body.type, name=body.name,
-        subject=body.subject, body=body.body, created_by=staff.subject)
-    await uow.commit()
+        TemplateRepository(uow.db), NotifyServiceRepository(uow.db), service_id=service_id,
+        template_type=body.type, name=body.name, subject=body.subject, body=body.body,
+        created_by=staff.subject)
     response.headers["Location"] = f"/api/v1/templates/{view.template.id}"
     return TemplatePublic.of(view)
 
 
 @router.get("", response_model=list[TemplatePublic], summary="Templates (current versions)")
-async def list_templates(session: ReadDbDep, staff: StaffPrincipal,
+async def list_templates(db: ReadDbDep, staff: StaffPrincipal,
                          service_id: uuid.UUID | None = None,
                          type: Literal["email", "sms"] | None = None) -> list[TemplatePublic]:
-    views = await templates.list_templates(session, service_id=service_id, template_type=type)
+    views = await templates.list_templates(TemplateRepository(db), service_id=service_id,
+                                           template_type=type)
     return [TemplatePublic.of(v) for v in views]
 
 
 @router.get("/{template_id}", response_model=TemplatePublic, summary="A template")
-async def get_template(template_id: uuid.UUID, session: ReadDbDep,
+async def get_template(template_id: uuid.UUID, db: ReadDbDep,
                        staff: StaffPrincipal) -> TemplatePublic:
-    return TemplatePublic.of(await templates.get_template(session, template_id=template_id))
+    return TemplatePublic.of(await templates.get_template(TemplateRepository(db),
+                                                          template_id=template_id))
 
 
 @router.get("/{template_id}/versions/{version}", response_model=TemplatePublic,
             summary="A version of a template")
 async def get_template_version(template_id: uuid.UUID,
                                version: Annotated[int, Path(ge=1, le=MAX_VERSION)],
-                               session: ReadDbDep,
+                               db: ReadDbDep,
                                staff: StaffPrincipal) -> TemplatePublic:
     return TemplatePublic.of(await templates.get_template(
-        session, template_id=template_id, version=version))
+        TemplateRepository(db), template_id=template_id, version=version))
 
 
 @router.put("/{template_id}", response_model=TemplatePublic,
@@ -125,9 +130,8 @@ async def get_template_version(template_id: uuid.UUID,
 async def edit_template(template_id: uuid.UUID, body: TemplateUpdate, uow: UowDep,
                         staff: StaffPrincipal) -> TemplatePublic:
     view = await templates.edit_template(
-        uow.session, template_id=template_id, name=body.name, subject=body.subject,
-        body=body.body, created_by=staff.subject)
-    await uow.commit()
+        TemplateRepository(uow.db), template_id=template_id, name=body.name,
+        subject=body.subject, body=body.body, created_by=staff.subject)
     return TemplatePublic.of(view)
 
 
@@ -135,10 +139,11 @@ async def edit_template(template_id: uuid.UUID, body: TemplateUpdate, uow: UowDe
              summary="Preview with personalisation (HTML and text, or SMS length)",
              responses=problem_responses(400))
 async def preview_template(template_id: uuid.UUID, body: PreviewRequest,
-                           session: ReadDbDep, staff: StaffPrincipal,
+                           db: ReadDbDep, staff: StaffPrincipal,
                            version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
                            ) -> PreviewPublic:
-    view = await templates.get_template(session, template_id=template_id, version=version)
+    view = await templates.get_template(TemplateRepository(db), template_id=template_id,
+                                        version=version)
     try:
         shown = templates.preview(view, body.personalisation)
     except templating.MissingPersonalisation as exc:

@@ -5,16 +5,16 @@ turns the topic's email off."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
+from notifications.api.deps import SettingsDep
+from notifications.application import contacts
 from notifications.config import Settings
 from notifications.domain.messages import TOPICS
 from notifications.domain.notification import Channel
 from notifications.domain.unsubscribe import InvalidToken, read_token
-from notifications.persistence.tables import Consent
+from notifications.persistence.contacts import ContactRepository
 from servicekit.app import problem_responses
 from servicekit.deps import UowDep
 from servicekit.errors import DomainError
@@ -33,9 +33,7 @@ class UnsubscribePublic(BaseModel):
     unsubscribed: bool
 
 
-def _read(request: Request, token: str) -> tuple[str, str]:
-    settings = request.app.state.runtime.settings
-    assert isinstance(settings, Settings)
+def _read(settings: Settings, token: str) -> tuple[str, str]:
     try:
         citizen, topic = read_token(token, settings.unsubscribe_secret.get_secret_value())
     except InvalidToken:
@@ -47,22 +45,16 @@ def _read(request: Request, token: str) -> tuple[str, str]:
 
 @router.get("", response_model=UnsubscribePublic, responses=problem_responses(400),
             summary="What this unsubscribe link turns off (changes nothing)")
-async def describe(request: Request, token: str) -> UnsubscribePublic:
-    _, topic = _read(request, token)
+async def describe(settings: SettingsDep, token: str) -> UnsubscribePublic:
+    _, topic = _read(settings, token)
     return UnsubscribePublic(topic=topic, description=TOPICS[topic].description,
                              channel=Channel.EMAIL.value, unsubscribed=False)
 
 
 @router.post("", response_model=UnsubscribePublic, responses=problem_responses(400),
              summary="One-click unsubscribe (RFC 8058): stop these emails")
-async def unsubscribe(request: Request, token: str, uow: UowDep) -> UnsubscribePublic:
-    citizen, topic = _read(request, token)
-    now = datetime.now(UTC)
-    row = await uow.session.get(Consent, (citizen, topic, Channel.EMAIL.value))
-    row = row or Consent(citizen_id=citizen, topic=topic, channel=Channel.EMAIL.value,
-                         granted=False, updated_at=now)
-    row.granted, row.updated_at = False, now
-    uow.session.add(row)
-    await uow.commit()
+async def unsubscribe(settings: SettingsDep, token: str, uow: UowDep) -> UnsubscribePublic:
+    citizen, topic = _read(settings, token)
+    await contacts.unsubscribe(ContactRepository(uow.db), citizen, topic)
     return UnsubscribePublic(topic=topic, description=TOPICS[topic].description,
                              channel=Channel.EMAIL.value, unsubscribed=True)

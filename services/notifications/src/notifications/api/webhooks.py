@@ -7,19 +7,17 @@ subscriptions. Errors are problem+json."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
-from sqlmodel import col
 
+from notifications.api.deps import SettingsDep
 from notifications.application import webhooks as app_webhooks
-from notifications.config import Settings
-from notifications.persistence.tables import WebhookDelivery, WebhookSubscription
+from notifications.persistence.tables import WebhookSubscription
+from notifications.persistence.webhooks import WebhookRepository
 from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
-from servicekit.errors import Forbidden, NotFound
 from servicekit.identity import Principal, Role, require_scopes, scopes_openapi
 
 router = APIRouter(prefix="/api/v1/webhook-subscriptions", tags=["webhooks"])
@@ -73,48 +71,34 @@ class DeliveryPublic(BaseModel):
     delivered_at: datetime | None
 
 
-def _settings(request: Request) -> Settings:
-    settings = request.app.state.runtime.settings
-    assert isinstance(settings, Settings)
-    return settings
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SubscriptionWithSecret,
              summary="Subscribe an endpoint to event types", responses=problem_responses(400),
              openapi_extra=SCOPED)
-async def create(body: SubscriptionCreate, request: Request, uow: UowDep, response: Response,
+async def create(body: SubscriptionCreate, settings: SettingsDep, uow: UowDep,
+                 response: Response,
                  principal: Principal = PartnerPrincipal) -> SubscriptionWithSecret:
-    types = app_webhooks.event_types_of(body.event_types)
-    missing = ([] if principal.has_role(Role.ADMIN)
-               else app_webhooks.missing_scopes(types, principal.scopes))
-    if missing:
-        raise Forbidden("Your credential's scopes do not cover these event types.",
-                        required_scopes=missing)
     sub = await app_webhooks.create_subscription(
-        uow.session, owner=principal.subject or "", url=body.url,
-        event_types=types, settings=_settings(request))
-    await uow.commit()
+        WebhookRepository(uow.db), owner=principal.subject or "", url=body.url,
+        event_types=body.event_types, settings=settings,
+        scopes=None if principal.has_role(Role.ADMIN) else principal.scopes)
     response.headers["Location"] = f"/api/v1/webhook-subscriptions/{sub.id}"
     return SubscriptionWithSecret(**SubscriptionPublic.of(sub).model_dump(), secret=sub.secret)
 
 
 @router.get("", response_model=list[SubscriptionPublic], summary="My subscriptions",
             openapi_extra=SCOPED)
-async def list_subscriptions(session: ReadDbDep,
+async def list_subscriptions(db: ReadDbDep,
                              principal: Principal = PartnerPrincipal) -> list[SubscriptionPublic]:
-    query = sa.select(WebhookSubscription).order_by(col(WebhookSubscription.created_at))
-    owner = _owner(principal)
-    if owner is not None:
-        query = query.where(col(WebhookSubscription.owner) == owner)
-    return [SubscriptionPublic.of(s) for s in (await session.execute(query)).scalars()]
+    return [SubscriptionPublic.of(s) for s in await app_webhooks.list_subscriptions(
+        WebhookRepository(db), _owner(principal))]
 
 
 @router.get("/{subscription_id}", response_model=SubscriptionPublic, summary="A subscription",
             openapi_extra=SCOPED)
-async def get(subscription_id: uuid.UUID, session: ReadDbDep,
+async def get(subscription_id: uuid.UUID, db: ReadDbDep,
               principal: Principal = PartnerPrincipal) -> SubscriptionPublic:
     return SubscriptionPublic.of(await app_webhooks.get_subscription(
-        session, subscription_id, _owner(principal)))
+        WebhookRepository(db), subscription_id, _owner(principal)))
 
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT,
@@ -122,11 +106,8 @@ async def get(subscription_id: uuid.UUID, session: ReadDbDep,
                openapi_extra=SCOPED)
 async def delete(subscription_id: uuid.UUID, uow: UowDep,
                  principal: Principal = PartnerPrincipal) -> Response:
-    sub = await app_webhooks.get_subscription(uow.session, subscription_id, _owner(principal))
-    await uow.session.execute(sa.delete(WebhookDelivery).where(
-        col(WebhookDelivery.subscription_id) == sub.id))
-    await uow.session.delete(sub)
-    await uow.commit()
+    await app_webhooks.delete_subscription(WebhookRepository(uow.db), subscription_id,
+                                           _owner(principal))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -135,9 +116,8 @@ async def delete(subscription_id: uuid.UUID, uow: UowDep,
              openapi_extra=SCOPED)
 async def rotate(subscription_id: uuid.UUID, uow: UowDep,
                  principal: Principal = PartnerPrincipal) -> SubscriptionWithSecret:
-    sub = await app_webhooks.get_subscription(uow.session, subscription_id, _owner(principal))
-    sub = await app_webhooks.rotate_secret(uow.session, sub)
-    await uow.commit()
+    sub = await app_webhooks.rotate_secret(WebhookRepository(uow.db), subscription_id,
+                                           _owner(principal))
     return SubscriptionWithSecret(**SubscriptionPublic.of(sub).model_dump(), secret=sub.secret,
                                   previous_secret_valid_until=sub.previous_secret_until)
 
@@ -145,26 +125,19 @@ async def rotate(subscription_id: uuid.UUID, uow: UowDep,
 @router.post("/{subscription_id}/enable", response_model=SubscriptionPublic,
              summary="Enable a disabled subscription again", responses=problem_responses(400),
              openapi_extra=SCOPED)
-async def enable(subscription_id: uuid.UUID, request: Request, uow: UowDep,
+async def enable(subscription_id: uuid.UUID, settings: SettingsDep, uow: UowDep,
                  principal: Principal = PartnerPrincipal) -> SubscriptionPublic:
-    sub = await app_webhooks.get_subscription(uow.session, subscription_id, _owner(principal))
-    await app_webhooks.check_endpoint(sub.url, _settings(request))
-    sub.status, sub.disabled_reason, sub.failing_since = "active", None, None
-    sub.updated_at = datetime.now(UTC)
-    uow.session.add(sub)
-    await uow.commit()
-    return SubscriptionPublic.of(sub)
+    return SubscriptionPublic.of(await app_webhooks.enable(
+        WebhookRepository(uow.db), subscription_id, _owner(principal), settings=settings))
 
 
 @router.get("/{subscription_id}/deliveries", response_model=list[DeliveryPublic],
             summary="The delivery log, newest first (100)",
             openapi_extra=SCOPED)
-async def deliveries(subscription_id: uuid.UUID, session: ReadDbDep,
+async def deliveries(subscription_id: uuid.UUID, db: ReadDbDep,
                      principal: Principal = PartnerPrincipal) -> list[DeliveryPublic]:
-    sub = await app_webhooks.get_subscription(session, subscription_id, _owner(principal))
-    rows = (await session.execute(
-        sa.select(WebhookDelivery).where(col(WebhookDelivery.subscription_id) == sub.id)
-        .order_by(col(WebhookDelivery.created_at).desc()).limit(100))).scalars()
+    rows = await app_webhooks.deliveries(WebhookRepository(db), subscription_id,
+                                         _owner(principal), limit=100)
     return [DeliveryPublic.model_validate(r, from_attributes=True) for r in rows]
 
 
@@ -174,12 +147,6 @@ async def deliveries(subscription_id: uuid.UUID, session: ReadDbDep,
              openapi_extra=SCOPED)
 async def replay(subscription_id: uuid.UUID, delivery_id: str, uow: UowDep,
                  principal: Principal = PartnerPrincipal) -> DeliveryPublic:
-    sub = await app_webhooks.get_subscription(uow.session, subscription_id, _owner(principal))
-    delivery = await uow.session.get(WebhookDelivery, delivery_id)
-    if delivery is None or delivery.subscription_id != sub.id:
-        raise NotFound("No such delivery.")
-    delivery.status, delivery.attempts, delivery.next_attempt_at = "pending", 0, None
-    delivery.updated_at = datetime.now(UTC)
-    uow.session.add(delivery)
-    await uow.commit()
+    delivery = await app_webhooks.replay(WebhookRepository(uow.db), subscription_id,
+                                         delivery_id, _owner(principal))
     return DeliveryPublic.model_validate(delivery, from_attributes=True)

@@ -5,16 +5,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from contracts.citizen_services import ServicePublished
-from notifications.application.delivery import publish_status
 from notifications.config import Settings
-from notifications.domain.notification import Channel, Status
+from notifications.domain.notification import Channel, Status, status_changed
+from notifications.persistence.notifications import NotificationRepository
 from notifications.persistence.tables import Notification
 from servicekit.messaging.consumer import MessageContext
+from servicekit.uow import UnitOfWork
 
 
-async def alert_staff_service_published(event: ServicePublished, ctx: MessageContext, *,
-                                        settings: Settings) -> None:
+async def alert_staff_service_published(event: ServicePublished, ctx: MessageContext) -> None:
     """Email the digital services team that a service went live (one email per event)."""
+    await alert_staff(ctx.uow, NotificationRepository(ctx.uow.db), event,
+                      settings=ctx.settings, event_id=ctx.envelope.id,
+                      event_type=ctx.envelope.type)
+
+
+async def alert_staff(uow: UnitOfWork, notifications: NotificationRepository,
+                      event: ServicePublished, *, settings: Settings, event_id: str,
+                      event_type: str) -> None:
     if not settings.staff_alert_email:
         return
     now = datetime.now(UTC)
@@ -30,10 +38,10 @@ async def alert_staff_service_published(event: ServicePublished, ctx: MessageCon
             f"Published at: {event.occurred_at.isoformat()}\n"
         ),
         status=Status.CREATED.value,
-        source_event_id=ctx.envelope.id,
-        source_event_type=ctx.envelope.type,
+        source_event_id=event_id,
+        source_event_type=event_type,
         created_at=now,
         updated_at=now,
     )
-    ctx.uow.db.add(notification)
-    publish_status(ctx.uow.db, settings, notification.model_dump(), Status.CREATED, None, now)
+    notifications.add(notification)
+    uow.publish(status_changed(notification.model_dump(), Status.CREATED, None, now))

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
-from notifications.application.delivery import publish_status
 from notifications.config import Settings
-from notifications.domain import templating
-from notifications.domain.notification import Channel, Status
-from notifications.persistence.tables import CitizenContact, Notification
+from notifications.domain import recipients, templating
+from notifications.domain.messages import TOPICS
+from notifications.domain.notification import Channel, Status, status_changed
+from notifications.persistence.contacts import ContactRepository
+from notifications.persistence.notifications import NotificationRepository
+from notifications.persistence.tables import CitizenContact, Consent, Notification
 from servicekit.errors import DomainError
+from servicekit.uow import UnitOfWork
 
 VERIFY_PATH = "/api/v1/preferences/email-verification"
 SUBJECT = "Confirm your email address"
@@ -33,6 +34,10 @@ BODY = ("# Confirm your email address\n\n"
         "((link))\n\n"
         "The link works for ((hours)) hours. If you did not ask for this, you do not need to "
         "do anything: we will not send anything else to this address.")
+
+
+class InvalidPreference(DomainError):
+    status, code, title = 400, "invalid-preference", "Invalid preference"
 
 
 class InvalidVerificationLink(DomainError):
@@ -48,8 +53,9 @@ def clear_pending(contact: CitizenContact) -> None:
     contact.pending_email_expires_at = None
 
 
-def change_email(session: AsyncSession, contact: CitizenContact, email: str | None, *,
-                 settings: Settings, now: datetime) -> None:
+def change_email(uow: UnitOfWork, notifications: NotificationRepository,
+                 contact: CitizenContact, email: str | None, *, settings: Settings,
+                 now: datetime) -> None:
     """The citizen asked for ``email`` (None: no email at all)."""
     if email is None:
         contact.email = None
@@ -72,13 +78,12 @@ def change_email(session: AsyncSession, contact: CitizenContact, email: str | No
         body=rendered.body, html_body=rendered.html, text_body=rendered.text,
         status=Status.CREATED.value, citizen_id=contact.citizen_id, created_at=now,
         updated_at=now)
-    session.add(notification)
-    publish_status(session, settings, notification.model_dump(), Status.CREATED, None, now)
+    notifications.add(notification)
+    uow.publish(status_changed(notification.model_dump(), Status.CREATED, None, now))
 
 
-async def _pending(session: AsyncSession, token: str, now: datetime) -> CitizenContact:
-    contact = (await session.execute(sa.select(CitizenContact).where(
-        col(CitizenContact.pending_email_token) == token_hash(token)))).scalars().first()
+async def _pending(contacts: ContactRepository, token: str, now: datetime) -> CitizenContact:
+    contact = await contacts.with_pending_token(token_hash(token))
     if (contact is None or contact.pending_email is None
             or contact.pending_email_expires_at is None
             or contact.pending_email_expires_at <= now):
@@ -87,13 +92,94 @@ async def _pending(session: AsyncSession, token: str, now: datetime) -> CitizenC
     return contact
 
 
-async def check_link(session: AsyncSession, token: str) -> None:
-    await _pending(session, token, datetime.now(UTC))
+async def check_link(contacts: ContactRepository, token: str) -> None:
+    await _pending(contacts, token, datetime.now(UTC))
 
 
-async def confirm_email(session: AsyncSession, token: str) -> None:
+async def confirm_email(contacts: ContactRepository, token: str) -> None:
     now = datetime.now(UTC)
-    contact = await _pending(session, token, now)
+    contact = await _pending(contacts, token, now)
     contact.email, contact.updated_at = contact.pending_email, now
     clear_pending(contact)
-    session.add(contact)
+    contacts.add(contact)
+
+
+@dataclass(frozen=True)
+class ChannelChoices:
+    email: bool
+    sms: bool
+
+
+@dataclass(frozen=True)
+class TopicChoices:
+    description: str
+    email: bool
+    sms: bool
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """A citizen's contact details and choices, every topic (defaults where not chosen)."""
+
+    email: str | None
+    email_pending: str | None
+    phone: str | None
+    topics: dict[str, TopicChoices]
+
+
+async def preferences(contacts: ContactRepository, citizen: str) -> Preferences:
+    contact = await contacts.get(citizen)
+    chosen = {(c.topic, c.channel): c.granted for c in await contacts.consents(citizen)}
+    topics = {
+        name: TopicChoices(
+            description=topic.description,
+            **{ch.value: chosen.get((name, ch.value), ch in topic.default) for ch in Channel})
+        for name, topic in TOPICS.items()}
+    return Preferences(email=contact.email if contact else None,
+                       email_pending=contact.pending_email if contact else None,
+                       phone=contact.phone if contact else None, topics=topics)
+
+
+async def change_preferences(uow: UnitOfWork, contacts: ContactRepository,
+                             notifications: NotificationRepository, citizen: str, *,
+                             email: str | None, phone: str | None,
+                             topics: Mapping[str, ChannelChoices],
+                             settings: Settings) -> Preferences:
+    """``email``/``phone``: None keeps it, ``""`` removes it; a new email is used once
+    confirmed (a link is emailed to it). Then the preferences as they are now."""
+    unknown = sorted(set(topics) - set(TOPICS))
+    if unknown:
+        raise InvalidPreference(f"Unknown topic(s): {', '.join(unknown)}",
+                                topics=sorted(TOPICS))
+    now = datetime.now(UTC)
+    contact = await contacts.get(citizen) or CitizenContact(citizen_id=citizen, updated_at=now)
+    try:
+        if email is not None:
+            change_email(uow, notifications, contact,
+                         recipients.validate_email(email) if email else None,
+                         settings=settings, now=now)
+        if phone is not None:
+            contact.phone = recipients.normalise_uk_mobile(phone) if phone else None
+    except recipients.InvalidRecipient as exc:
+        raise InvalidPreference(str(exc)) from None
+    contact.updated_at = now
+    contacts.add(contact)
+    for topic, choice in topics.items():
+        for channel in Channel:
+            row = await contacts.get_consent(citizen, topic, channel.value)
+            row = row or Consent(citizen_id=citizen, topic=topic, channel=channel.value,
+                                 granted=False, updated_at=now)
+            row.granted, row.updated_at = getattr(choice, channel.value), now
+            contacts.add_consent(row)
+    await contacts.flush()
+    return await preferences(contacts, citizen)
+
+
+async def unsubscribe(contacts: ContactRepository, citizen: str, topic: str) -> None:
+    """Turn the topic's email off (RFC 8058 one-click unsubscribe)."""
+    now = datetime.now(UTC)
+    row = await contacts.get_consent(citizen, topic, Channel.EMAIL.value)
+    row = row or Consent(citizen_id=citizen, topic=topic, channel=Channel.EMAIL.value,
+                         granted=False, updated_at=now)
+    row.granted, row.updated_at = False, now
+    contacts.add_consent(row)

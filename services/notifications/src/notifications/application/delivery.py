@@ -26,12 +26,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
-
-from contracts.notifications import NotificationStatusChanged
 from notifications.adapters.email import (
     OutgoingEmail,
     PermanentDeliveryError,
@@ -47,39 +41,24 @@ from notifications.adapters.sms import (
 )
 from notifications.config import Settings
 from notifications.domain import recipients
-from notifications.domain.notification import Channel, Status
-from notifications.persistence.tables import Notification
-from servicekit.db import Database, mark_work
-from servicekit.messaging.outbox import record_event
+from notifications.domain.notification import Channel, Status, status_changed
+from notifications.persistence.notifications import (
+    NotificationRepository,
+    channel_work,
+    watch_channels,
+)
+from servicekit.db import Database
+from servicekit.uow import UnitOfWork
 from servicekit.worker import CommitWokenWorker
 
 log = logging.getLogger(__name__)
-T = Notification.__table__  # type: ignore[attr-defined]
 Row = Mapping[str, Any]
 #: (row, final status or None to retry later, error)
 Outcome = tuple[Row, Status | None, str | None]
-FINAL = frozenset({Status.DELIVERED, Status.PERMANENT_FAILURE, Status.TEMPORARY_FAILURE,
-                   Status.TECHNICAL_FAILURE})
 
 
 def message_id(notification_id: uuid.UUID, domain: str) -> str:
     return f"<{notification_id}@{domain}>"
-
-
-def status_changed(row: Row, status: Status, previous: str | None,
-                   now: datetime) -> NotificationStatusChanged:
-    return NotificationStatusChanged(
-        notification_id=row["id"], channel=row["channel"], status=status.value,
-        previous_status=previous, reference=row.get("reference"),
-        notify_service_id=row.get("service_id"), template_id=row.get("template_id"),
-        template_version=row.get("template_version"),
-        source_event_id=row.get("source_event_id"), occurred_at=now)
-
-
-def publish_status(session: AsyncSession, settings: Settings, row: Row, status: Status,
-                   previous: str | None, now: datetime) -> None:
-    record_event(session, status_changed(row, status, previous, now),
-                 source=settings.cloudevents_source)
 
 
 def simulated_outcome(recipient: str) -> Status:
@@ -91,24 +70,48 @@ def simulated_outcome(recipient: str) -> Status:
     return Status.DELIVERED
 
 
-def channel_work(channel: Channel | str) -> str:
-    """The work name a commit marks for ``channel``'s delivery worker (``notification.sms``):
-    a commit that made only emails due does not wake the SMS worker for an empty claim
-    transaction, nor the other way round."""
-    return f"{Notification.__tablename__}.{Channel(channel).value}"
+async def claim(uow: UnitOfWork, notifications: NotificationRepository, channel: Channel, *,
+                now: datetime, settings: Settings) -> list[Row]:
+    """Claim a batch of ``channel``'s due notifications (moved to ``sending``); the first
+    claim of each records its ``sending`` (a re-claim or a retry is still "sending")."""
+    rows = await notifications.claim_due(
+        channel, now=now, stale=now - timedelta(seconds=settings.sending_reclaim_seconds),
+        limit=settings.delivery_batch_size)
+    for row in rows:
+        if row["attempts"] == 1:
+            uow.publish(status_changed(row, Status.SENDING, Status.CREATED.value, now))
+    return list(rows)
 
 
-def _mark_channels(session: Session, _flush_context: Any, _instances: Any) -> None:
-    """ORM notifications added or changed: their channel's worker has work."""
-    for obj in (*session.new, *session.dirty):
-        if isinstance(obj, Notification):
-            mark_work(session, channel_work(obj.channel))
-
-
-def _watch_channels(db: Database) -> None:
-    session_class = db.sessionmaker.kw.get("sync_session_class", Session)
-    if not event.contains(session_class, "before_flush", _mark_channels):
-        event.listen(session_class, "before_flush", _mark_channels)
+async def record(uow: UnitOfWork, notifications: NotificationRepository,
+                 results: list[Outcome], *, now: datetime, max_attempts: int) -> list[float]:
+    """Record the outcomes of a batch (delivered, retry later or given up, failed) and their
+    events; returns the delays (seconds) after which retries fall due."""
+    retries: list[float] = []
+    delivered = [row["id"] for row, status, _ in results if status is Status.DELIVERED]
+    if delivered:
+        await notifications.mark_delivered(delivered, now)
+    for row, status, error in results:
+        if status is None:  # retry later, unless out of attempts
+            given_up = row["attempts"] >= max_attempts
+            await notifications.update(
+                row["id"], status=(Status.TECHNICAL_FAILURE if given_up
+                                   else Status.CREATED).value,
+                completed_at=now if given_up else None,
+                next_attempt_at=now + _backoff(row["attempts"]), updated_at=now,
+                last_error=(error or "")[:500])
+            if given_up:
+                uow.publish(status_changed(row, Status.TECHNICAL_FAILURE,
+                                           Status.SENDING.value, now))
+            else:
+                retries.append(_backoff(row["attempts"]).total_seconds())
+            continue
+        if status is not Status.DELIVERED:
+            await notifications.update(row["id"], status=status.value, updated_at=now,
+                                       completed_at=now,
+                                       last_error=(error or "")[:500] or None)
+        uow.publish(status_changed(row, status, Status.SENDING.value, now))
+    return retries
 
 
 class DeliveryWorker(CommitWokenWorker):
@@ -119,11 +122,12 @@ class DeliveryWorker(CommitWokenWorker):
     channel: Channel = Channel.EMAIL
     name = "delivery"
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, database: Database, settings: Settings) -> None:
         self.wake_on = frozenset({channel_work(self.channel)})
-        _watch_channels(db)
-        super().__init__(db, idle_seconds=settings.delivery_idle_seconds,
+        watch_channels(database)
+        super().__init__(database, idle_seconds=settings.delivery_idle_seconds,
                          linger_seconds=settings.delivery_linger_seconds)
+        self.database = database
         self.settings = settings
 
     async def run_once(self) -> int:
@@ -189,28 +193,9 @@ class DeliveryWorker(CommitWokenWorker):
         return len(batch)
 
     async def _claim(self) -> list[Row]:
-        now = datetime.now(UTC)
-        stale = now - timedelta(seconds=self.settings.sending_reclaim_seconds)
-        due = sa.or_(
-            sa.and_(T.c.status == Status.CREATED.value,
-                    sa.or_(T.c.next_attempt_at.is_(None), T.c.next_attempt_at <= now)),
-            sa.and_(T.c.status == Status.SENDING.value, T.c.claimed_at < stale),
-        )
-        pick = (sa.select(T.c.id).where(T.c.channel == self.channel.value, due)
-                .order_by(T.c.created_at).limit(self.settings.delivery_batch_size))
-        if self.db.is_postgres:
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (sa.update(T).where(T.c.id.in_(pick.scalar_subquery()), due)
-                .values(status=Status.SENDING.value, claimed_at=now, updated_at=now,
-                        attempts=T.c.attempts + 1)
-                .returning(*T.c))
-        async with self.db.session() as session, session.begin():
-            rows: list[Row] = [dict(r._mapping) for r in (await session.execute(stmt)).all()]
-            for row in rows:
-                if row["attempts"] == 1:  # a re-claim or a retry is still "sending"
-                    publish_status(session, self.settings, row, Status.SENDING,
-                                   Status.CREATED.value, now)
-            return rows
+        async with UnitOfWork(self.database, source=self.settings.cloudevents_source) as uow:
+            return await claim(uow, NotificationRepository(uow.db), self.channel,
+                               now=datetime.now(UTC), settings=self.settings)
 
     async def _attempt(self, row: Row) -> Outcome:
         if row["simulated"]:
@@ -227,40 +212,15 @@ class DeliveryWorker(CommitWokenWorker):
         raise NotImplementedError
 
     async def _record(self, results: list[Outcome]) -> None:
-        now = datetime.now(UTC)
-        max_attempts = self.settings.delivery_max_attempts
-        async with self.db.session() as session, session.begin():
-            delivered = [row["id"] for row, status, _ in results if status is Status.DELIVERED]
-            if delivered:
-                await session.execute(
-                    sa.update(T).where(T.c.id.in_(delivered))
-                    .values(status=Status.DELIVERED.value, sent_at=now, completed_at=now,
-                            updated_at=now))
-            for row, status, error in results:
-                if status is None:  # retry later, unless out of attempts
-                    given_up = row["attempts"] >= max_attempts
-                    await session.execute(
-                        sa.update(T).where(T.c.id == row["id"]).values(
-                            status=(Status.TECHNICAL_FAILURE if given_up
-                                    else Status.CREATED).value,
-                            completed_at=now if given_up else None,
-                            next_attempt_at=now + _backoff(row["attempts"]), updated_at=now,
-                            last_error=(error or "")[:500]))
-                    if given_up:
-                        publish_status(session, self.settings, row, Status.TECHNICAL_FAILURE,
-                                       Status.SENDING.value, now)
-                    else:
-                        self.wake_in(_backoff(row["attempts"]).total_seconds())
-                    continue
-                if status is not Status.DELIVERED:
-                    await session.execute(
-                        sa.update(T).where(T.c.id == row["id"]).values(
-                            status=status.value, updated_at=now, completed_at=now,
-                            last_error=(error or "")[:500] or None))
-                publish_status(session, self.settings, row, status, Status.SENDING.value, now)
-        failures = len(results) - len(delivered)
-        log.debug("%s delivery: %d delivered, %d not yet", self.channel.value, len(delivered),
-                  failures)
+        async with UnitOfWork(self.database, source=self.settings.cloudevents_source) as uow:
+            retries = await record(uow, NotificationRepository(uow.db), results,
+                                   now=datetime.now(UTC),
+                                   max_attempts=self.settings.delivery_max_attempts)
+        for seconds in retries:
+            self.wake_in(seconds)
+        delivered = sum(1 for _, status, _ in results if status is Status.DELIVERED)
+        log.debug("%s delivery: %d delivered, %d not yet", self.channel.value, delivered,
+                  len(results) - delivered)
 
 
 def unsubscribe_headers(url: str | None) -> tuple[tuple[str, str], ...]:
@@ -275,8 +235,9 @@ class EmailDeliveryWorker(DeliveryWorker):
     channel = Channel.EMAIL
     name = "email-delivery"
 
-    def __init__(self, db: Database, settings: Settings, sender: SmtpSender | None = None) -> None:
-        super().__init__(db, settings)
+    def __init__(self, database: Database, settings: Settings,
+                 sender: SmtpSender | None = None) -> None:
+        super().__init__(database, settings)
         self.sender = sender or SmtpSender(settings, pool_size=settings.delivery_concurrency)
 
     async def send(self, row: Row) -> None:
@@ -310,8 +271,9 @@ class SmsDeliveryWorker(DeliveryWorker):
     channel = Channel.SMS
     name = "sms-delivery"
 
-    def __init__(self, db: Database, settings: Settings, sender: SmsSender | None = None) -> None:
-        super().__init__(db, settings)
+    def __init__(self, database: Database, settings: Settings,
+                 sender: SmsSender | None = None) -> None:
+        super().__init__(database, settings)
         self.sender = sender or sms_sender_for(settings)
 
     async def send(self, row: Row) -> None:

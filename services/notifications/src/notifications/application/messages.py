@@ -10,9 +10,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import col
-
 from contracts.citizen_services import ServiceRequestStatusChanged
 from contracts.inclusion import (
     DeviceReturnOverdue,
@@ -23,7 +20,6 @@ from contracts.inclusion import (
     SessionReminderDue,
     WaitlistPromoted,
 )
-from notifications.application.delivery import publish_status
 from notifications.config import Settings
 from notifications.domain import templating
 from notifications.domain.messages import (
@@ -34,12 +30,19 @@ from notifications.domain.messages import (
     london_time,
     sms_release_time,
 )
-from notifications.domain.notification import Channel, Status
+from notifications.domain.notification import Channel, Status, status_changed
 from notifications.domain.unsubscribe import make_token
-from notifications.persistence.tables import CitizenContact, Consent, Notification
+from notifications.persistence.contacts import ContactRepository
+from notifications.persistence.notifications import NotificationRepository
+from notifications.persistence.tables import Notification
 from servicekit.messaging.consumer import MessageContext
+from servicekit.uow import UnitOfWork
 
 Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _words(status: str) -> str:
@@ -244,51 +247,60 @@ RULES: dict[type[Any], Rule] = {
 }
 
 
-async def send_event_messages(event: Any, ctx: MessageContext, *, rule: Rule,
-                              settings: Settings, clock: Clock | None = None) -> None:
-    now = (clock or (lambda: datetime.now(UTC)))()
+async def send_event_messages(event: Any, ctx: MessageContext, *,
+                              clock: Clock = utc_now) -> None:
+    """The messages :data:`RULES` makes of ``event`` (its rule found by its class), created
+    at ``clock()`` (quiet hours hold an SMS from then; tests give another clock)."""
+    await message_citizens(ctx.uow, ContactRepository(ctx.uow.db),
+                           NotificationRepository(ctx.uow.db), event, rule=RULES[type(event)],
+                           settings=ctx.settings, event_id=ctx.envelope.id,
+                           event_type=ctx.envelope.type, now=clock())
+
+
+async def message_citizens(uow: UnitOfWork, contacts: ContactRepository,
+                           notifications: NotificationRepository, event: Any, *, rule: Rule,
+                           settings: Settings, event_id: str, event_type: str,
+                           now: datetime) -> None:
+    """One message per (recipient's address, channel) the citizens consent to."""
     values = rule.personalisation(event)
     sent: set[tuple[Channel, str]] = set()  # one message per (event, address, channel)
     for citizen in dict.fromkeys(c for c in rule.recipients(event) if c):
-        await _message_citizen(ctx, citizen, rule=rule, values=values, settings=settings,
-                               now=now, sent=sent)
+        contact = await contacts.get(citizen)
+        if contact is None:
+            continue
+        choices = {c.channel: c.granted
+                   for c in await contacts.consents(citizen, rule.topic.name)}
+        for channel in rule.channels:
+            address = contact.email if channel is Channel.EMAIL else contact.phone
+            if not address or not choices.get(channel.value, channel in rule.topic.default):
+                continue
+            if (channel, address) in sent:  # two citizens sharing an address get it once
+                continue
+            sent.add((channel, address))
+            notification = _message(citizen, channel, address, rule=rule, values=values,
+                                    settings=settings, now=now, event_id=event_id,
+                                    event_type=event_type)
+            notifications.add(notification)
+            uow.publish(status_changed(notification.model_dump(), Status.CREATED, None, now))
 
 
-async def _message_citizen(ctx: MessageContext, citizen: str, *, rule: Rule,
-                           values: dict[str, Any], settings: Settings, now: datetime,
-                           sent: set[tuple[Channel, str]]) -> None:
-    contact = await ctx.uow.db.get(CitizenContact, citizen)
-    if contact is None:
-        return
-    choices = {c.channel: c.granted for c in (await ctx.uow.db.execute(
-        sa.select(Consent).where(col(Consent.citizen_id) == citizen,
-                                 col(Consent.topic) == rule.topic.name))).scalars()}
-    for channel in rule.channels:
-        address = contact.email if channel is Channel.EMAIL else contact.phone
-        if not address or not choices.get(channel.value, channel in rule.topic.default):
-            continue
-        if (channel, address) in sent:  # two citizens sharing an address get it once
-            continue
-        sent.add((channel, address))
-        unsubscribe = None
-        if channel is Channel.EMAIL:
-            email = templating.render_email(rule.email_subject or "", rule.email_body or "",
-                                            values)
-            subject, body, html, text = email.subject, email.body, email.html, email.text
-            release = None
-            token = make_token(citizen, rule.topic.name,
-                               settings.unsubscribe_secret.get_secret_value())
-            unsubscribe = f"{settings.public_url.rstrip('/')}/api/v1/unsubscribe?token={token}"
-        else:
-            subject, html, text = None, None, None
-            body = templating.render_sms(rule.sms_body or "", values).body
-            release = sms_release_time(now)
-        notification = Notification(
-            channel=channel.value, recipient=address, subject=subject, body=body,
-            html_body=html, text_body=text, status=Status.CREATED.value,
-            source_event_id=ctx.envelope.id, source_event_type=ctx.envelope.type,
-            next_attempt_at=release, unsubscribe_url=unsubscribe, citizen_id=citizen,
-            created_at=now, updated_at=now)
-        ctx.uow.db.add(notification)
-        publish_status(ctx.uow.db, settings, notification.model_dump(), Status.CREATED, None,
-                       now)
+def _message(citizen: str, channel: Channel, address: str, *, rule: Rule,
+             values: dict[str, Any], settings: Settings, now: datetime, event_id: str,
+             event_type: str) -> Notification:
+    unsubscribe = None
+    if channel is Channel.EMAIL:
+        email = templating.render_email(rule.email_subject or "", rule.email_body or "", values)
+        subject, body, html, text = email.subject, email.body, email.html, email.text
+        release = None
+        token = make_token(citizen, rule.topic.name,
+                           settings.unsubscribe_secret.get_secret_value())
+        unsubscribe = f"{settings.public_url.rstrip('/')}/api/v1/unsubscribe?token={token}"
+    else:
+        subject, html, text = None, None, None
+        body = templating.render_sms(rule.sms_body or "", values).body
+        release = sms_release_time(now)
+    return Notification(
+        channel=channel.value, recipient=address, subject=subject, body=body,
+        html_body=html, text_body=text, status=Status.CREATED.value,
+        source_event_id=event_id, source_event_type=event_type, next_attempt_at=release,
+        unsubscribe_url=unsubscribe, citizen_id=citizen, created_at=now, updated_at=now)

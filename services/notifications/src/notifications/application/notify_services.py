@@ -2,10 +2,10 @@
 
 Shared by the admin API (``api/notify_services.py``) and the operators' CLI
 (``python -m notifications.keys``). Keys are Notify's (``{name}-{service id}-{secret}``,
-:func:`notify_api.create_api_key`); the whole key is returned once, when issued, and never
+:func:`create_api_key`); the whole key is returned once, when issued, and never
 again. A revoked key stays, with who revoked it and when, and answers Notify's
-``Invalid token: API key revoked``. The caller commits (one unit of work) and, after a
-revocation, tells the process's :class:`notify_api.KeyCache` to forget the service.
+``Invalid token: API key revoked``. The unit of work commits (the caller's) and, after a
+revocation, tells the process's :class:`notify_auth.KeyCache` to forget the service.
 
 Team members (email addresses, phone numbers) are personal data: never logged. The audit
 log lines name services, keys and the acting subject (an opaque id) only.
@@ -19,14 +19,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parseaddr
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
-from notifications.application import notify_api
 from notifications.config import Settings
 from notifications.domain import recipients
-from notifications.domain.notify import KeyType
+from notifications.domain.notify import KeyType, format_api_key
+from notifications.persistence.notify_services import NotifyServiceRepository
 from notifications.persistence.tables import NotifyApiKey, NotifyService
 from servicekit.errors import DomainError, NotFound
 
@@ -43,7 +39,7 @@ def team_members_of(members: Sequence[str]) -> list[str]:
     out: list[str] = []
     for position, member in enumerate(members):
         try:
-            value = notify_api.team_member(member)
+            value = recipients.team_member(member)
         except recipients.InvalidRecipient as exc:
             raise InvalidTeamMember(f"team_members[{position}]: {exc}",
                                     field=f"team_members.{position}") from None
@@ -56,79 +52,105 @@ def team_of(service: NotifyService) -> list[str]:
     return [line for line in service.team_members.splitlines() if line.strip()]
 
 
-async def register_service(session: AsyncSession, *, name: str, team_members: Sequence[str],
-                           created_by: str | None, settings: Settings,
-                           email_from: str | None = None,
+async def create_service(services: NotifyServiceRepository, *, name: str, email_from: str,
+                         sms_sender: str, team_members: list[str] | None = None,
+                         service_id: uuid.UUID | None = None,
+                         created_by: str | None = None) -> NotifyService:
+    service = NotifyService(id=service_id or uuid.uuid4(), name=name, email_from=email_from,
+                            sms_sender=sms_sender, team_members="\n".join(team_members or []),
+                            created_at=datetime.now(UTC), created_by=created_by)
+    await services.add(service)
+    return service
+
+
+async def ensure_default_service(services: NotifyServiceRepository,
+                                 settings: Settings) -> NotifyService:
+    """The council's own Notify service (``NOTIFICATIONS_NOTIFY_DEFAULT_SERVICE_ID``)."""
+    found = await services.get(settings.notify_default_service_id)
+    if found is not None:
+        return found
+    return await create_service(
+        services, service_id=settings.notify_default_service_id,
+        name=settings.notify_default_service_name,
+        email_from=parseaddr(settings.mail_from)[1] or settings.mail_from,
+        sms_sender=settings.sms_sender)
+
+
+async def create_api_key(services: NotifyServiceRepository, *, service_id: uuid.UUID,
+                         name: str, key_type: KeyType, created_by: str | None = None
+                         ) -> tuple[NotifyApiKey, str]:
+    """The key row and the whole key to hand over once: ``{name}-{service id}-{secret}``."""
+    secret = str(uuid.uuid4())
+    key = NotifyApiKey(service_id=service_id, name=name, key_type=key_type.value,
+                       secret=secret, created_at=datetime.now(UTC), created_by=created_by)
+    await services.add_key(key)
+    return key, format_api_key(name, service_id, secret)
+
+
+async def register_service(services: NotifyServiceRepository, *, name: str,
+                           team_members: Sequence[str], created_by: str | None,
+                           settings: Settings, email_from: str | None = None,
                            sms_sender: str | None = None) -> NotifyService:
     """A new Notify service; its emails come from ``email_from`` (default: the address of
     ``NOTIFICATIONS_MAIL_FROM``), its texts from ``sms_sender`` (default
     ``NOTIFICATIONS_SMS_SENDER``)."""
-    service = await notify_api.create_service(
-        session, name=name, team_members=team_members_of(team_members),
+    service = await create_service(
+        services, name=name, team_members=team_members_of(team_members),
         email_from=email_from or parseaddr(settings.mail_from)[1] or settings.mail_from,
         sms_sender=sms_sender or settings.sms_sender, created_by=created_by)
     log.info("notify service %s created by %s", service.id, created_by or "-")
     return service
 
 
-async def list_services(session: AsyncSession) -> list[NotifyService]:
-    return list((await session.execute(sa.select(NotifyService).order_by(
-        col(NotifyService.created_at), col(NotifyService.id)))).scalars())
+async def list_services(services: NotifyServiceRepository) -> list[NotifyService]:
+    return await services.all()
 
 
-async def get_service(session: AsyncSession, service_id: uuid.UUID) -> NotifyService:
-    service = await session.get(NotifyService, service_id)
+async def get_service(services: NotifyServiceRepository,
+                      service_id: uuid.UUID) -> NotifyService:
+    service = await services.get(service_id)
     if service is None:
         raise NotFound("No such Notify service.")
     return service
 
 
-async def issue_api_key(session: AsyncSession, *, service_id: uuid.UUID, name: str,
-                        key_type: KeyType, created_by: str | None
+async def issue_api_key(services: NotifyServiceRepository, *, service_id: uuid.UUID,
+                        name: str, key_type: KeyType, created_by: str | None
                         ) -> tuple[NotifyApiKey, str]:
     """The key row and the whole key (shown once)."""
-    await get_service(session, service_id)
-    key, api_key = await notify_api.create_api_key(
-        session, service_id=service_id, name=name, key_type=key_type, created_by=created_by)
+    await get_service(services, service_id)
+    key, api_key = await create_api_key(
+        services, service_id=service_id, name=name, key_type=key_type, created_by=created_by)
     log.info("notify api key %s (%s) issued for service %s by %s", key.id, key.key_type,
              service_id, created_by or "-")
     return key, api_key
 
 
-async def list_api_keys(session: AsyncSession, *, service_id: uuid.UUID
+async def list_api_keys(services: NotifyServiceRepository, *, service_id: uuid.UUID
                         ) -> list[NotifyApiKey]:
     """The service's keys, revoked ones included (oldest first)."""
-    await get_service(session, service_id)
-    return list((await session.execute(sa.select(NotifyApiKey).where(
-        col(NotifyApiKey.service_id) == service_id).order_by(
-        col(NotifyApiKey.created_at), col(NotifyApiKey.id)))).scalars())
+    await get_service(services, service_id)
+    return await services.keys(service_id)
 
 
-async def get_api_key(session: AsyncSession, *, service_id: uuid.UUID,
+async def get_api_key(services: NotifyServiceRepository, *, service_id: uuid.UUID,
                       key_id: uuid.UUID) -> NotifyApiKey:
-    await get_service(session, service_id)
-    key = await session.get(NotifyApiKey, key_id)
+    await get_service(services, service_id)
+    key = await services.get_key(key_id)
     if key is None or key.service_id != service_id:
         raise NotFound("No such API key for this Notify service.")
     return key
 
 
-async def revoke_api_key(session: AsyncSession, *, service_id: uuid.UUID, key_id: uuid.UUID,
-                         revoked_by: str | None) -> tuple[NotifyApiKey, bool]:
+async def revoke_api_key(services: NotifyServiceRepository, *, service_id: uuid.UUID,
+                         key_id: uuid.UUID, revoked_by: str | None
+                         ) -> tuple[NotifyApiKey, bool]:
     """(the key, revoked just now). Idempotent: a key already revoked keeps its first
     ``revoked_at`` and ``revoked_by``."""
-    key = await get_api_key(session, service_id=service_id, key_id=key_id)
+    key = await get_api_key(services, service_id=service_id, key_id=key_id)
     if key.revoked_at is not None:
         return key, False
-    now = datetime.now(UTC)
-    # conditional: of two concurrent revocations, the first one's audit is kept
-    done = await session.execute(
-        sa.update(NotifyApiKey)
-        .where(col(NotifyApiKey.id) == key_id, col(NotifyApiKey.revoked_at).is_(None))
-        .values(revoked_at=now, revoked_by=revoked_by)
-        .execution_options(synchronize_session=False))
-    await session.refresh(key)
-    revoked = getattr(done, "rowcount", 1) == 1
+    revoked = await services.revoke_key(key, now=datetime.now(UTC), revoked_by=revoked_by)
     if revoked:
         log.info("notify api key %s of service %s revoked by %s", key_id, service_id,
                  revoked_by or "-")

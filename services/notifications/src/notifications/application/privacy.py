@@ -20,25 +20,17 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from contracts.privacy import CitizenErasureRequested
-from notifications.application.delivery import FINAL, publish_status
 from notifications.config import Settings
-from notifications.domain.notification import Status
-from notifications.persistence.tables import (
-    CitizenContact,
-    Consent,
-    Notification,
-    WebhookDelivery,
-)
+from notifications.domain.notification import FINAL, Status, status_changed
+from notifications.persistence.contacts import ContactRepository
+from notifications.persistence.notifications import NotificationRepository
+from notifications.persistence.webhooks import WebhookRepository
 from servicekit.db import Database
 from servicekit.messaging.consumer import MessageContext
+from servicekit.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
-T = Notification.__table__  # type: ignore[attr-defined]
-W = WebhookDelivery.__table__  # type: ignore[attr-defined]
 #: What a redacted message keeps: id, channel, status and its times, reference (Notify: "must
 #: not contain any personal information"), template, service and source event.
 REDACTED: dict[str, Any] = {"recipient": None, "subject": None, "body": "",
@@ -47,41 +39,34 @@ NOT_SENT = "Not sent: the recipient's data was erased."
 PURGE_BATCH = 500
 
 
-async def erase_citizen(event: CitizenErasureRequested, ctx: MessageContext, *,
-                        settings: Settings) -> None:
-    await erase(ctx.uow.db, citizen_id=event.citizen_id, settings=settings)
+async def erase_citizen(event: CitizenErasureRequested, ctx: MessageContext) -> None:
+    db = ctx.uow.db
+    await erase(ctx.uow, ContactRepository(db), NotificationRepository(db),
+                WebhookRepository(db), citizen_id=event.citizen_id)
 
 
-async def erase(session: AsyncSession, *, citizen_id: str, settings: Settings) -> int:
-    """Forget the citizen in ``session``'s transaction; returns how many messages were
-    redacted. Running it again changes nothing."""
+async def erase(uow: UnitOfWork, contacts: ContactRepository,
+                notifications: NotificationRepository, webhooks: WebhookRepository, *,
+                citizen_id: str) -> int:
+    """Forget the citizen in the unit of work; returns how many messages were redacted.
+    Running it again changes nothing."""
     now = datetime.now(UTC)
-    contact = await session.get(CitizenContact, citizen_id)
+    contact = await contacts.get(citizen_id)
     addresses = [a for a in ((contact.email, contact.phone) if contact else ()) if a]
-    theirs = sa.or_(T.c.citizen_id == citizen_id,
-                    sa.and_(T.c.citizen_id.is_(None), T.c.recipient.in_(addresses))
-                    ) if addresses else T.c.citizen_id == citizen_id
-    unsent = (await session.execute(sa.select(T).where(
-        theirs, T.c.status == Status.CREATED.value))).all()
+    unsent = await notifications.unsent_of_citizen(citizen_id, addresses)
     for row in unsent:  # never sent now: there is nobody to send it to
-        publish_status(session, settings, dict(row._mapping), Status.TECHNICAL_FAILURE,
-                       Status.CREATED.value, now)
+        uow.publish(status_changed(row, Status.TECHNICAL_FAILURE, Status.CREATED.value, now))
     if unsent:
-        await session.execute(sa.update(T).where(T.c.id.in_([r.id for r in unsent])).values(
-            status=Status.TECHNICAL_FAILURE.value, completed_at=now, updated_at=now,
-            last_error=NOT_SENT))
-    redacted = (await session.execute(  # the subject id goes too (retention keeps it)
-        sa.update(T).where(theirs).values(
-            **REDACTED, citizen_id=None, updated_at=now,
-            redacted_at=sa.func.coalesce(T.c.redacted_at, now)))
-    ).rowcount  # type: ignore[attr-defined]
-    await session.execute(sa.delete(Consent).where(
-        Consent.citizen_id == citizen_id))  # type: ignore[arg-type]
+        await notifications.fail([r["id"] for r in unsent], now=now, error=NOT_SENT)
+    # the subject id goes too (retention keeps it)
+    redacted = await notifications.redact_citizen(citizen_id, addresses, blank=REDACTED,
+                                                  now=now)
+    await contacts.delete_consents(citizen_id)
     if contact is not None:
-        await session.delete(contact)
-    await _scrub_webhook_payloads(session, citizen_id)
+        await contacts.delete(contact)
+    await _scrub_webhook_payloads(webhooks, citizen_id)
     log.info("erasure: %d messages redacted", redacted)
-    return int(redacted)
+    return redacted
 
 
 def _scrub(value: Any, subject: str) -> Any:
@@ -92,32 +77,22 @@ def _scrub(value: Any, subject: str) -> Any:
     return None if value == subject else value
 
 
-async def _scrub_webhook_payloads(session: AsyncSession, subject: str) -> None:
+async def _scrub_webhook_payloads(webhooks: WebhookRepository, subject: str) -> None:
     """Partners' payloads (e.g. ServiceRequestStatusChanged) carry the subject id."""
-    rows = (await session.execute(sa.select(W.c.id, W.c.payload).where(
-        W.c.payload.contains(json.dumps(subject))))).all()
-    for row_id, payload in rows:
-        await session.execute(sa.update(W).where(W.c.id == row_id).values(
-            payload=json.dumps(_scrub(json.loads(payload), subject))))
+    for row_id, payload in await webhooks.payloads_containing(json.dumps(subject)):
+        await webhooks.update_delivery(
+            row_id, payload=json.dumps(_scrub(json.loads(payload), subject)))
 
 
-async def purge_expired(db: Database, settings: Settings, *,
+async def purge_expired(database: Database, settings: Settings, *,
                         now: datetime | None = None) -> int:
-    """Blank every finished message older than the retention period; returns how many."""
+    """Blank every finished message older than the retention period; returns how many
+    (a unit of work per batch of :data:`PURGE_BATCH`)."""
     now = now or datetime.now(UTC)
-    cutoff = now - timedelta(days=settings.content_retention_days)
-    final = [s.value for s in FINAL]
     total = 0
     while True:
-        async with db.session() as session, session.begin():
-            ids = sa.select(T.c.id).where(
-                T.c.redacted_at.is_(None), T.c.created_at < cutoff, T.c.status.in_(final)
-            ).limit(PURGE_BATCH)
-            done = (await session.execute(
-                sa.update(T).where(T.c.id.in_(ids.scalar_subquery()),
-                                   T.c.redacted_at.is_(None))
-                .values(**REDACTED, redacted_at=now))
-            ).rowcount  # type: ignore[attr-defined]
+        async with UnitOfWork(database, source=settings.cloudevents_source) as uow:
+            done = await purge_batch(NotificationRepository(uow.db), settings, now=now)
         total += done
         if done < PURGE_BATCH:
             break
@@ -126,14 +101,22 @@ async def purge_expired(db: Database, settings: Settings, *,
     return total
 
 
+async def purge_batch(notifications: NotificationRepository, settings: Settings, *,
+                      now: datetime) -> int:
+    """Blank up to :data:`PURGE_BATCH` finished messages older than the retention period."""
+    return await notifications.redact_expired(
+        created_before=now - timedelta(days=settings.content_retention_days),
+        statuses=[s.value for s in FINAL], blank=REDACTED, now=now, limit=PURGE_BATCH)
+
+
 class RetentionWorker:
     """Runs :func:`purge_expired` at start-up and then every interval; between runs it
     sleeps (no polling), so an idle service costs nothing."""
 
     name = "notification-retention"
 
-    def __init__(self, db: Database, settings: Settings) -> None:
-        self.db, self.settings = db, settings
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database, self.settings = database, settings
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -153,7 +136,7 @@ class RetentionWorker:
     async def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                await purge_expired(self.db, self.settings)
+                await purge_expired(self.database, self.settings)
             except Exception:
                 log.exception("%s: purge failed", self.name)
             with contextlib.suppress(TimeoutError):

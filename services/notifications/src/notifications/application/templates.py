@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
 from notifications.domain import templating
 from notifications.domain.notify import TemplateType
-from notifications.persistence.tables import NotifyService, Template, TemplateVersion
+from notifications.persistence.notify_services import NotifyServiceRepository
+from notifications.persistence.tables import Template, TemplateVersion
+from notifications.persistence.templates import TemplateRepository
 from servicekit.errors import DomainError, NotFound
 
 MAX_VERSION = 2**31 - 1  # an INTEGER column
@@ -55,32 +53,30 @@ def _check(template_type: str, subject: str | None, body: str) -> None:
         raise InvalidTemplate("A text message template has no subject.")
 
 
-async def create_template(session: AsyncSession, *, service_id: uuid.UUID, template_type: str,
-                          name: str, body: str, subject: str | None = None,
-                          created_by: str | None = None,
+async def create_template(templates: TemplateRepository, services: NotifyServiceRepository,
+                          *, service_id: uuid.UUID, template_type: str, name: str, body: str,
+                          subject: str | None = None, created_by: str | None = None,
                           template_id: uuid.UUID | None = None) -> TemplateView:
     _check(template_type, subject, body)
-    if await session.get(NotifyService, service_id) is None:
+    if await services.get(service_id) is None:
         raise InvalidTemplate("No such Notify service.")
     now = datetime.now(UTC)
     template = Template(id=template_id or uuid.uuid4(), service_id=service_id,
                         template_type=template_type, name=name,
                         version=1, created_by=created_by, created_at=now)
-    session.add(template)
-    await session.flush()
+    await templates.add(template)
     version = TemplateVersion(template_id=template.id, version=1, name=name, subject=subject,
                               body=body, created_by=created_by, created_at=now)
-    session.add(version)
-    await session.flush()
+    await templates.add_version(template, version)
     return TemplateView(template, version)
 
 
-async def edit_template(session: AsyncSession, *, template_id: uuid.UUID,
+async def edit_template(templates: TemplateRepository, *, template_id: uuid.UUID,
                         name: str | None = None, subject: str | None = None,
                         body: str | None = None, created_by: str | None = None,
                         ) -> TemplateView:
     """A new version with the given parts changed (the others as in the current one)."""
-    current = await get_template(session, template_id=template_id)
+    current = await get_template(templates, template_id=template_id)
     template, last = current.template, current.version
     new_subject = subject if subject is not None else last.subject
     new_body = body if body is not None else last.body
@@ -93,39 +89,29 @@ async def edit_template(session: AsyncSession, *, template_id: uuid.UUID,
     template.version = next_version
     template.name = name or template.name
     template.updated_at = now
-    session.add(version)
-    session.add(template)
-    await session.flush()
+    await templates.add_version(template, version)
     return TemplateView(template, version)
 
 
-async def get_template(session: AsyncSession, *, template_id: uuid.UUID,
+async def get_template(templates: TemplateRepository, *, template_id: uuid.UUID,
                        version: int | None = None,
                        service_id: uuid.UUID | None = None) -> TemplateView:
     if version is not None and not 1 <= version <= MAX_VERSION:
         raise NotFound("No such version of this template.")
-    template = await session.get(Template, template_id)
+    template = await templates.get(template_id)
     if template is None or template.archived or (
             service_id is not None and template.service_id != service_id):
         raise NotFound("No such template.")
-    found = await session.get(TemplateVersion, (template_id, version or template.version))
+    found = await templates.get_version(template_id, version or template.version)
     if found is None:
         raise NotFound("No such version of this template.")
     return TemplateView(template, found)
 
 
-async def list_templates(session: AsyncSession, *, service_id: uuid.UUID | None = None,
+async def list_templates(templates: TemplateRepository, *, service_id: uuid.UUID | None = None,
                          template_type: str | None = None) -> list[TemplateView]:
-    query = (sa.select(Template, TemplateVersion)
-             .join(TemplateVersion, sa.and_(col(TemplateVersion.template_id) == col(Template.id),
-                                            col(TemplateVersion.version) == col(Template.version)))
-             .where(sa.not_(col(Template.archived))).order_by(col(Template.created_at)))
-    if service_id is not None:
-        query = query.where(col(Template.service_id) == service_id)
-    if template_type:
-        query = query.where(col(Template.template_type) == template_type)
-    rows = (await session.execute(query)).all()
-    return [TemplateView(t, v) for t, v in rows]
+    return [TemplateView(t, v) for t, v in await templates.list_current(
+        service_id=service_id, template_type=template_type)]
 
 
 def preview(view: TemplateView, personalisation: dict[str, Any]) -> Preview:

@@ -20,9 +20,6 @@ from typing import Any
 
 import httpcore
 import httpx
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from contracts import Event
 from contracts.citizen_services import (
@@ -35,13 +32,14 @@ from contracts.citizen_services import (
 from notifications.config import Settings
 from notifications.domain import webhooks
 from notifications.persistence.tables import WebhookDelivery, WebhookSubscription
+from notifications.persistence.webhooks import WebhookRepository
 from servicekit.db import Database
-from servicekit.errors import DomainError, NotFound
+from servicekit.errors import DomainError, Forbidden, NotFound
 from servicekit.messaging.consumer import MessageContext
+from servicekit.uow import UnitOfWork
 from servicekit.worker import CommitWokenWorker
 
 log = logging.getLogger(__name__)
-D = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
 #: Scopes a partner's API key needs (admins need none): ``events:subscribe`` to manage
 #: subscriptions at all, and the scope of each event type it subscribes to.
@@ -75,7 +73,7 @@ class EndpointRefusedProblem(DomainError):
     status, code, title = 400, "endpoint-refused", "Endpoint refused"
 
 
-class UnknownEventType(DomainError):
+class UnknownWebhookEvent(DomainError):
     status, code, title = 400, "unknown-event-type", "Unknown event type"
 
 
@@ -182,12 +180,12 @@ def event_types_of(names: Sequence[str]) -> list[str]:
     for name in names:
         full = name if name in WEBHOOK_EVENTS else short.get(name)
         if full is None:
-            raise UnknownEventType(f"Not an event partners can subscribe to: {name}",
+            raise UnknownWebhookEvent(f"Not an event partners can subscribe to: {name}",
                                    available=sorted(WEBHOOK_EVENTS))
         if full not in out:
             out.append(full)
     if not out:
-        raise UnknownEventType("Name at least one event type.", available=sorted(WEBHOOK_EVENTS))
+        raise UnknownWebhookEvent("Name at least one event type.", available=sorted(WEBHOOK_EVENTS))
     return out
 
 
@@ -206,51 +204,104 @@ def partner_data(event_type: str, event: Event) -> dict[str, Any]:
     return data
 
 
-async def create_subscription(session: AsyncSession, *, owner: str, url: str,
-                              event_types: Sequence[str], settings: Settings
-                              ) -> WebhookSubscription:
+async def create_subscription(webhooks_repo: WebhookRepository, *, owner: str, url: str,
+                              event_types: Sequence[str], settings: Settings,
+                              scopes: frozenset[str] | None = None) -> WebhookSubscription:
+    """``scopes``: a partner's (each event type needs its scope); None: an admin's."""
     types = event_types_of(event_types)
+    missing = missing_scopes(types, scopes) if scopes is not None else []
+    if missing:
+        raise Forbidden("Your credential's scopes do not cover these event types.",
+                        required_scopes=missing)
     await check_endpoint(url, settings)
     now = datetime.now(UTC)
     sub = WebhookSubscription(owner=owner, url=url, event_types="\n".join(types),
                               secret=webhooks.new_secret(), created_at=now, updated_at=now)
-    session.add(sub)
-    await session.flush()
+    await webhooks_repo.add(sub)
     return sub
 
 
-async def get_subscription(session: AsyncSession, subscription_id: uuid.UUID,
+async def list_subscriptions(webhooks_repo: WebhookRepository,
+                             owner: str | None) -> list[WebhookSubscription]:
+    """``owner``'s subscriptions (None: everyone's), oldest first."""
+    return await webhooks_repo.subscriptions(owner)
+
+
+async def get_subscription(webhooks_repo: WebhookRepository, subscription_id: uuid.UUID,
                            owner: str | None) -> WebhookSubscription:
-    sub = await session.get(WebhookSubscription, subscription_id)
+    sub = await webhooks_repo.get(subscription_id)
     if sub is None or (owner is not None and sub.owner != owner):
         raise NotFound("No such webhook subscription.")
     return sub
 
 
-async def rotate_secret(session: AsyncSession, sub: WebhookSubscription) -> WebhookSubscription:
+async def delete_subscription(webhooks_repo: WebhookRepository, subscription_id: uuid.UUID,
+                              owner: str | None) -> None:
+    """The subscription and its delivery log."""
+    sub = await get_subscription(webhooks_repo, subscription_id, owner)
+    await webhooks_repo.delete(sub)
+
+
+async def rotate_secret(webhooks_repo: WebhookRepository, subscription_id: uuid.UUID,
+                        owner: str | None) -> WebhookSubscription:
+    sub = await get_subscription(webhooks_repo, subscription_id, owner)
     now = datetime.now(UTC)
     sub.previous_secret, sub.previous_secret_until = sub.secret, now + ROTATION_OVERLAP
     sub.secret, sub.updated_at = webhooks.new_secret(), now
-    session.add(sub)
-    await session.flush()
+    await webhooks_repo.save(sub)
     return sub
+
+
+async def enable(webhooks_repo: WebhookRepository, subscription_id: uuid.UUID,
+                 owner: str | None, *, settings: Settings) -> WebhookSubscription:
+    """Active again (its endpoint checked again)."""
+    sub = await get_subscription(webhooks_repo, subscription_id, owner)
+    await check_endpoint(sub.url, settings)
+    sub.status, sub.disabled_reason, sub.failing_since = "active", None, None
+    sub.updated_at = datetime.now(UTC)
+    await webhooks_repo.save(sub)
+    return sub
+
+
+async def deliveries(webhooks_repo: WebhookRepository, subscription_id: uuid.UUID,
+                     owner: str | None, *, limit: int = 100) -> list[WebhookDelivery]:
+    """The delivery log, newest first."""
+    sub = await get_subscription(webhooks_repo, subscription_id, owner)
+    return await webhooks_repo.deliveries(sub.id, limit=limit)
+
+
+async def replay(webhooks_repo: WebhookRepository, subscription_id: uuid.UUID,
+                 delivery_id: str, owner: str | None) -> WebhookDelivery:
+    """Send a delivery again (same webhook-id): pending, its attempts from 0."""
+    sub = await get_subscription(webhooks_repo, subscription_id, owner)
+    delivery = await webhooks_repo.get_delivery(delivery_id)
+    if delivery is None or delivery.subscription_id != sub.id:
+        raise NotFound("No such delivery.")
+    delivery.status, delivery.attempts, delivery.next_attempt_at = "pending", 0, None
+    delivery.updated_at = datetime.now(UTC)
+    await webhooks_repo.save_delivery(delivery)
+    return delivery
 
 
 async def fan_out(event: Event, ctx: MessageContext) -> None:
     """One delivery per active subscription to this event's type (in the handler's
     transaction: the inbox makes it once per event)."""
-    subs = (await ctx.uow.db.execute(sa.select(WebhookSubscription).where(
-        col(WebhookSubscription.status) == "active"))).scalars().all()
-    event_type = ctx.envelope.type
+    await fan_out_event(WebhookRepository(ctx.uow.db), event, event_type=ctx.envelope.type,
+                        event_id=ctx.envelope.id, event_time=ctx.envelope.time)
+
+
+async def fan_out_event(webhooks_repo: WebhookRepository, event: Event, *, event_type: str,
+                        event_id: str, event_time: datetime) -> None:
+    subs = await webhooks_repo.active()
     now = datetime.now(UTC)
-    payload = json.dumps({"type": event_type, "timestamp": ctx.envelope.time.isoformat(),
-                          "id": ctx.envelope.id, "data": partner_data(event_type, event)})
+    payload = json.dumps({"type": event_type, "timestamp": event_time.isoformat(),
+                          "id": event_id, "data": partner_data(event_type, event)})
     for sub in subs:
         if event_type not in sub.event_types.splitlines():
             continue
-        ctx.uow.db.add(WebhookDelivery(
-            id="msg_" + uuid.uuid5(sub.id, ctx.envelope.id).hex, subscription_id=sub.id,
-            event_id=ctx.envelope.id, event_type=event_type, payload=payload,
+        webhooks_repo.add_delivery(WebhookDelivery(
+            id="msg_" + uuid.uuid5(sub.id, event_id).hex, subscription_id=sub.id,
+            event_id=event_id, event_type=event_type, payload=payload,
             status="pending", created_at=now, updated_at=now))
 
 
@@ -260,12 +311,13 @@ class WebhookDeliveryWorker(CommitWokenWorker):
     name = "webhook-delivery"
     wake_on = frozenset({WebhookDelivery.__tablename__})
 
-    def __init__(self, db: Database, settings: Settings,
+    def __init__(self, database: Database, settings: Settings,
                  client: httpx.AsyncClient | None = None, *,
                  resolve: Resolver | None = None,
                  verify: ssl.SSLContext | bool = True) -> None:
-        super().__init__(db, idle_seconds=settings.delivery_idle_seconds,
+        super().__init__(database, idle_seconds=settings.delivery_idle_seconds,
                          linger_seconds=settings.delivery_linger_seconds)
+        self.database = database
         self.settings = settings
         self.resolve = resolve
         # trust_env=False: no proxy from the environment may take over the transport.
@@ -281,34 +333,25 @@ class WebhookDeliveryWorker(CommitWokenWorker):
 
     async def deliver_due(self) -> int:
         now = datetime.now(UTC)
-        stale = now - timedelta(seconds=self.settings.sending_reclaim_seconds)
-        due = sa.or_(
-            sa.and_(D.c.status == "pending",
-                    sa.or_(D.c.next_attempt_at.is_(None), D.c.next_attempt_at <= now)),
-            sa.and_(D.c.status == "sending", D.c.claimed_at < stale))
-        pick = sa.select(D.c.id).where(due).order_by(D.c.created_at).limit(
-            self.settings.delivery_batch_size)
-        if self.db.is_postgres:
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (sa.update(D).where(D.c.id.in_(pick.scalar_subquery()), due)
-                .values(status="sending", claimed_at=now, updated_at=now,
-                        attempts=D.c.attempts + 1)
-                .returning(D.c.id, D.c.subscription_id, D.c.payload, D.c.attempts))
-        async with self.db.session() as session, session.begin():
-            claimed = list((await session.execute(stmt)).all())
+        async with UnitOfWork(self.database, source=self.settings.cloudevents_source) as uow:
+            claimed = await WebhookRepository(uow.db).claim_due(
+                now=now, stale=now - timedelta(seconds=self.settings.sending_reclaim_seconds),
+                limit=self.settings.delivery_batch_size)
         if not claimed:
             return 0
-        async with self.db.read_session() as session:
-            ids = {row.subscription_id for row in claimed}
-            subs = {s.id: s for s in (await session.execute(sa.select(WebhookSubscription)
-                    .where(col(WebhookSubscription.id).in_(ids)))).scalars()}
+        async with self.database.read_session() as db:
+            subs = await WebhookRepository(db).by_ids(row.subscription_id for row in claimed)
         results = await asyncio.gather(*(self._attempt(row, subs.get(row.subscription_id))
                                          for row in claimed))
-        await self._record(list(zip(claimed, results, strict=True)))
+        async with UnitOfWork(self.database, source=self.settings.cloudevents_source) as uow:
+            retries = await record_attempts(
+                WebhookRepository(uow.db), list(zip(claimed, results, strict=True)),
+                now=datetime.now(UTC), settings=self.settings)
+        for seconds in retries:
+            self.wake_in(seconds)
         return len(claimed)
 
-    async def _attempt(self, row: Any, sub: WebhookSubscription | None
-                       ) -> tuple[str, int | None, str | None]:
+    async def _attempt(self, row: Any, sub: WebhookSubscription | None) -> Attempt:
         """(outcome, HTTP status, error); outcome: succeeded, gone, retry, refused, dropped."""
         if sub is None or sub.status != "active":
             return "dropped", None, "subscription disabled"
@@ -341,35 +384,43 @@ class WebhookDeliveryWorker(CommitWokenWorker):
             return "gone", 410, "410 Gone"
         return "retry", response.status_code, f"HTTP {response.status_code}"
 
-    async def _record(self, results: list[tuple[Any, tuple[str, int | None, str | None]]]
-                      ) -> None:
-        now = datetime.now(UTC)
-        scale = self.settings.webhook_retry_scale
-        async with self.db.session() as session, session.begin():
-            for row, (outcome, status_code, error) in results:
-                values: dict[str, Any] = {"updated_at": now, "last_status_code": status_code,
-                                          "last_error": (error or "")[:500] or None}
-                sub = await session.get(WebhookSubscription, row.subscription_id)
-                if outcome == "succeeded":
-                    values.update(status="succeeded", delivered_at=now)
-                    if sub is not None and sub.failing_since is not None:
-                        sub.failing_since = None
-                elif outcome == "retry":
-                    delay = webhooks.next_retry(row.attempts)
-                    values.update(status="pending" if delay else "failed",
-                                  next_attempt_at=now + delay * scale if delay else None)
-                    if delay:
-                        self.wake_in((delay * scale).total_seconds())
-                    if sub is not None:
-                        sub.failing_since = sub.failing_since or now
-                        limit = timedelta(seconds=self.settings.webhook_disable_after_seconds)
-                        if now - sub.failing_since >= limit:
-                            sub.status, sub.disabled_reason = "disabled", "failing for too long"
-                else:
-                    values.update(status="failed")
-                    if outcome == "gone" and sub is not None:
-                        sub.status, sub.disabled_reason = "disabled", "410 Gone"
-                if sub is not None:
-                    sub.updated_at = now
-                    session.add(sub)
-                await session.execute(sa.update(D).where(D.c.id == row.id).values(**values))
+
+#: (outcome, HTTP status, error) of an attempt; outcome: succeeded, gone, retry, refused,
+#: dropped.
+Attempt = tuple[str, int | None, str | None]
+
+
+async def record_attempts(webhooks_repo: WebhookRepository, results: list[tuple[Any, Attempt]],
+                          *, now: datetime, settings: Settings) -> list[float]:
+    """Record each claimed delivery's attempt (and its subscription's health: failing
+    since, disabled on 410 or failing too long); the delays (seconds) of the retries."""
+    scale = settings.webhook_retry_scale
+    retries: list[float] = []
+    for row, (outcome, status_code, error) in results:
+        values: dict[str, Any] = {"updated_at": now, "last_status_code": status_code,
+                                  "last_error": (error or "")[:500] or None}
+        sub = await webhooks_repo.get(row.subscription_id)
+        if outcome == "succeeded":
+            values.update(status="succeeded", delivered_at=now)
+            if sub is not None and sub.failing_since is not None:
+                sub.failing_since = None
+        elif outcome == "retry":
+            delay = webhooks.next_retry(row.attempts)
+            values.update(status="pending" if delay else "failed",
+                          next_attempt_at=now + delay * scale if delay else None)
+            if delay:
+                retries.append((delay * scale).total_seconds())
+            if sub is not None:
+                sub.failing_since = sub.failing_since or now
+                limit = timedelta(seconds=settings.webhook_disable_after_seconds)
+                if now - sub.failing_since >= limit:
+                    sub.status, sub.disabled_reason = "disabled", "failing for too long"
+        else:
+            values.update(status="failed")
+            if outcome == "gone" and sub is not None:
+                sub.status, sub.disabled_reason = "disabled", "410 Gone"
+        if sub is not None:
+            sub.updated_at = now
+            await webhooks_repo.save(sub)
+        await webhooks_repo.update_delivery(row.id, **values)
+    return retries

@@ -23,22 +23,26 @@ QUIET_UNTIL = time(8, 0)
 
 
 @dataclass(frozen=True)
-class Topic:
+class ConsentTopic:
+    """What a citizen consents to per channel (not a Kafka topic)."""
+
     name: str
     description: str
     default: frozenset[Channel]  # channels consented to until the citizen says otherwise
 
 
-SERVICE_REQUESTS = Topic("service-requests", "Updates on the problems and requests you reported",
+SERVICE_REQUESTS = ConsentTopic("service-requests",
+                                "Updates on the problems and requests you reported",
+                                frozenset({Channel.EMAIL}))
+INCLUSION = ConsentTopic("digital-inclusion",
+                         "Courses, sessions and device loans you signed up for",
                          frozenset({Channel.EMAIL}))
-INCLUSION = Topic("digital-inclusion", "Courses, sessions and device loans you signed up for",
-                  frozenset({Channel.EMAIL}))
 TOPICS = {t.name: t for t in (SERVICE_REQUESTS, INCLUSION)}
 
 
 @dataclass(frozen=True)
 class Rule:
-    topic: Topic
+    topic: ConsentTopic
     #: The citizens to tell, by subject id, from the event (empty: nobody). Their addresses
     #: are what they gave in their preferences: events carry opaque ids only.
     recipients: Callable[[Any], Iterable[str | None]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from enum import StrEnum
+from typing import Any
 
 
 class KeyType(StrEnum):
@@ -54,7 +55,9 @@ class BadRequestError(NotifyError):
     status_code, error = 400, "BadRequestError"
 
 
-class ValidationError(NotifyError):
+class NotifyValidationError(NotifyError):
+    """Notify's ``ValidationError`` (its JSON name; not pydantic's)."""
+
     status_code, error = 400, "ValidationError"
 
 
@@ -64,6 +67,14 @@ class NoResultFound(NotifyError):
 
 class RateLimitError(NotifyError):
     status_code, error = 429, "RateLimitError"
+
+
+def parse_uuid(value: Any, field: str) -> uuid.UUID:
+    """A UUID, or Notify's ValidationError ``<field> is not a valid UUID``."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotifyValidationError(f"{field} is not a valid UUID") from None
 
 
 TOKEN_MISSING = "Unauthorized: authentication token must be provided"  # noqa: S105

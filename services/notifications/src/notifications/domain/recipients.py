@@ -61,3 +61,23 @@ def normalise_uk_mobile(value: str) -> str:
     if len(national) > 10:
         raise InvalidRecipient("Too many digits")
     return "+44" + national
+
+
+def team_member(value: str) -> str:
+    """A team member as a team key compares it: an email address lower-cased, a UK mobile
+    as E.164. Raises :class:`InvalidRecipient` (its message has no value)."""
+    return validate_email(value).lower() if "@" in value else normalise_uk_mobile(value)
+
+
+def team_members(lines: str) -> set[str]:
+    """A Notify service's team (one member a line), as a team key compares them; lines
+    that are not a valid member are left out."""
+    members: set[str] = set()
+    for line in lines.splitlines():
+        if not line.strip():
+            continue
+        try:
+            members.add(team_member(line))
+        except InvalidRecipient:
+            continue
+    return members

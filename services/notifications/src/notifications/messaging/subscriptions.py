@@ -1,29 +1,45 @@
-"""{EventType: handler} — the one list of what notifications consumes."""
+"""{EventType: [handler, ...]} — the one list of what notifications consumes, each event's
+handlers run in this order in one transaction. Messages to citizens follow
+``application.messages.RULES``; partners' webhooks ``application.webhooks.PARTNER_EVENTS``
+(after the messages); a test checks that both are all here."""
 
 from __future__ import annotations
 
-from functools import partial
-
-from contracts import Event
-from contracts.citizen_services import ServicePublished
+from contracts.citizen_services import (
+    ServicePublished,
+    ServiceRequestStatusChanged,
+    ServiceRetired,
+    ServiceSuspended,
+    ServiceUpdated,
+)
+from contracts.inclusion import (
+    DeviceReturnOverdue,
+    EnrolmentCancelled,
+    EnrolmentConfirmed,
+    EnrolmentWaitlisted,
+    SessionCancelled,
+    SessionReminderDue,
+    WaitlistPromoted,
+)
 from contracts.privacy import CitizenErasureRequested
 from notifications.application.alerts import alert_staff_service_published
-from notifications.application.messages import RULES, Clock, send_event_messages
+from notifications.application.messages import send_event_messages
 from notifications.application.privacy import erase_citizen
-from notifications.application.webhooks import WEBHOOK_EVENTS, fan_out
-from notifications.config import Settings
-from servicekit.messaging.consumer import Handler, Subscriptions
+from notifications.application.webhooks import fan_out
+from servicekit.messaging.consumer import Subscriptions
 
-
-def build_subscriptions(settings: Settings, *, clock: Clock | None = None) -> Subscriptions:
-    subscriptions: dict[type[Event], list[Handler]] = {
-        ServicePublished: [partial(alert_staff_service_published, settings=settings)],
-        # the citizen's contact details, choices and messages (application/privacy.py)
-        CitizenErasureRequested: [partial(erase_citizen, settings=settings)],
-    }
-    for event_type, rule in RULES.items():  # messages to citizens (application/messages.py)
-        subscriptions[event_type] = [partial(send_event_messages, rule=rule,
-                                             settings=settings, clock=clock)]
-    for event_class in WEBHOOK_EVENTS.values():  # and to partners' webhooks, after those
-        subscriptions.setdefault(event_class, []).append(fan_out)
-    return subscriptions
+SUBSCRIPTIONS: Subscriptions = {
+    ServicePublished: [alert_staff_service_published, fan_out],
+    ServiceUpdated: [fan_out],
+    ServiceSuspended: [fan_out],
+    ServiceRetired: [fan_out],
+    ServiceRequestStatusChanged: [send_event_messages, fan_out],
+    EnrolmentConfirmed: [send_event_messages],
+    EnrolmentWaitlisted: [send_event_messages],
+    WaitlistPromoted: [send_event_messages],
+    EnrolmentCancelled: [send_event_messages],
+    SessionReminderDue: [send_event_messages],
+    SessionCancelled: [send_event_messages],
+    DeviceReturnOverdue: [send_event_messages],
+    CitizenErasureRequested: [erase_citizen],  # contact details, choices, messages
+}
