@@ -29,7 +29,7 @@ from typing import Any
 import aiohttp
 
 from gateway.routes import AuthMode, Route, Upstream, match
-from servicekit.app import PROBLEM_SCHEMAS, document_problems, problem_response
+from servicekit.problems import PROBLEM_SCHEMAS, document_problems, problem_response
 
 log = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ from pydantic import ValidationError
 from citizen_services.api.schemas import ServiceCreate, ServicePublic
 from citizen_services.application import catalogue
 from servicekit import csvsafe
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.errors import DomainError
 from servicekit.identity import StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/services", tags=["catalogue"])
 

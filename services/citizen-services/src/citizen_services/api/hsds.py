@@ -17,8 +17,8 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from citizen_services.api.services import etag_matches
 from citizen_services.application import hsds
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/hsds", tags=["hsds"])
 

@@ -30,9 +30,9 @@ from citizen_services.domain.requests import (
     shown_outside,
 )
 from citizen_services.persistence.tables import ServiceRequest, ServiceRequestUpdate
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import Principal, Role, StaffPrincipal, require_roles
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/service-requests", tags=["service requests"])
 

@@ -33,7 +33,6 @@ from citizen_services.api.schemas import (
 from citizen_services.application import catalogue, search
 from citizen_services.domain.catalogue import ServiceStatus
 from citizen_services.persistence.tables import CatalogueService
-from servicekit.app import problem_responses
 from servicekit.db import Database
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.errors import DomainError, Forbidden
@@ -44,6 +43,7 @@ from servicekit.identity import (
     StaffPrincipal,
     get_principal,
 )
+from servicekit.problems import problem_responses
 from servicekit.uow import UnitOfWork
 
 router = APIRouter(prefix="/api/v1/services", tags=["catalogue"])

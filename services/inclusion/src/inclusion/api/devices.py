@@ -16,9 +16,9 @@ from inclusion.api.schemas import (
 )
 from inclusion.application import devices
 from inclusion.persistence.tables import DeviceLoan
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 LOCATION = {"Location": {"description": "Where the new device is.", "required": True,

@@ -14,9 +14,9 @@ from inclusion.api.schemas import AttendanceRequest, EnrolmentPublic
 from inclusion.application import catalogue, enrolments
 from inclusion.domain.sessions import EnrolmentStatus
 from inclusion.persistence.tables import Enrolment
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import Principal, Role, StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/enrolments", tags=["enrolments"])
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Response, status
 from inclusion.api import presenters
 from inclusion.api.schemas import ParticipantPublic, ParticipantUpdate
 from inclusion.application import enrolments, erasure
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import CitizenPrincipal, StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/participants", tags=["participants"])
 

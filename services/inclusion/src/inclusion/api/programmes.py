@@ -29,9 +29,9 @@ from inclusion.domain.programmes import (
     ProgrammeStatus,
     evaluate,
 )
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import CitizenPrincipal, CurrentPrincipal, Role, StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/programmes", tags=["programmes"])
 LOCATION = {"Location": {"description": "Where the new programme is.", "required": True,

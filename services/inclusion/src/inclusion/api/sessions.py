@@ -25,9 +25,9 @@ from inclusion.api.schemas import (
 )
 from inclusion.application import catalogue, enrolments
 from inclusion.domain.sessions import EnrolmentStatus
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import CitizenPrincipal, CurrentPrincipal, Role, StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
 

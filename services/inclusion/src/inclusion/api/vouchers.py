@@ -13,9 +13,9 @@ from inclusion.api.schemas import (
     VoucherStock,
 )
 from inclusion.application import vouchers
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import CitizenPrincipal, StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/vouchers", tags=["vouchers"])
 

@@ -19,10 +19,10 @@ from notifications.domain import recipients
 from notifications.domain.messages import TOPICS
 from notifications.domain.notification import Channel
 from notifications.persistence.tables import CitizenContact, Consent
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.errors import DomainError
 from servicekit.identity import CitizenPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/preferences", tags=["preferences"])
 

@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field
 from notifications.application import templates
 from notifications.application.templates import MAX_VERSION
 from notifications.domain import templating
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.errors import DomainError
 from servicekit.identity import StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
 

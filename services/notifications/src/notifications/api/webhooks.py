@@ -17,10 +17,10 @@ from sqlmodel import col
 from notifications.application import webhooks as app_webhooks
 from notifications.config import Settings
 from notifications.persistence.tables import WebhookDelivery, WebhookSubscription
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.errors import Forbidden, NotFound
 from servicekit.identity import Principal, Role, require_scopes, scopes_openapi
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/webhook-subscriptions", tags=["webhooks"])
 PartnerPrincipal = require_scopes(Role.PARTNER, Role.ADMIN,
