@@ -86,10 +86,10 @@ def create_service_app(
     metrics = ServiceMetrics(settings.service_name)
     tracer_provider = make_tracer_provider(settings.service_name,
                                            settings.otel_exporter_otlp_endpoint)
-    db = Database(settings.database_url, read_caches=read_caches)
+    database = Database(settings.database_url, read_caches=read_caches)
     if settings.otel_exporter_otlp_endpoint:  # a span per statement only when exported
-        instrument_sqlalchemy(db.engine.sync_engine, tracer_provider)
-    state = runtime(settings=settings, database=db, metrics=metrics,
+        instrument_sqlalchemy(database.engine.sync_engine, tracer_provider)
+    state = runtime(settings=settings, database=database, metrics=metrics,
                     tracer_provider=tracer_provider)
 
     @contextlib.asynccontextmanager
@@ -97,18 +97,18 @@ def create_service_app(
         # one process at a time: with several workers or replicas starting together,
         # migrations and seed data must not run concurrently (where migrations run
         # elsewhere, e.g. a deployment's migration job, so does the seeding decision)
-        async with (exclusive(db, "startup") if settings.run_migrations
+        async with (exclusive(database, "startup") if settings.run_migrations
                     else contextlib.nullcontext()):
             if settings.run_migrations:
-                await upgrade(db, migrations)
+                await upgrade(database, migrations)
             for hook in on_startup:
                 await hook(state)
-        await db.changes.start()
+        await database.changes.start()
         if settings.messaging_enabled:
             state.kafka_probe = KafkaProbe(settings.kafka_bootstrap_servers,
                                              client_id=f"{settings.service_name}-health")
             state.relay = OutboxRelay(
-                db, bootstrap_servers=settings.kafka_bootstrap_servers,
+                database, bootstrap_servers=settings.kafka_bootstrap_servers,
                 service_name=settings.service_name, metrics=metrics,
                 tracer_provider=tracer_provider, batch_size=settings.relay_batch_size,
                 idle_seconds=settings.relay_idle_seconds,
@@ -117,7 +117,7 @@ def create_service_app(
             await state.relay.start()
             if subscriptions:
                 consumer = EventConsumer(
-                    db, bootstrap_servers=settings.kafka_bootstrap_servers,
+                    database, bootstrap_servers=settings.kafka_bootstrap_servers,
                     group_id=consumer_group or settings.service_name,
                     subscriptions=subscriptions, service_name=settings.service_name,
                     source=settings.cloudevents_source, metrics=metrics,
@@ -149,7 +149,7 @@ def create_service_app(
                 await _quietly(state.relay.stop())
             if state.kafka_probe:
                 await _quietly(state.kafka_probe.close())
-            await db.dispose()
+            await database.dispose()
             tracer_provider.force_flush(timeout_millis=2000)
 
     # FastAPI's native OpenTelemetry is off: HttpMiddleware records the one span, the

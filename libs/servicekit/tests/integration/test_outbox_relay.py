@@ -32,7 +32,6 @@ async def write_events(db: Database, events: list[ServicePublished]) -> None:
     async with UnitOfWork(db, source=SOURCE) as uow:
         for event in events:
             uow.publish(event)
-        await uow.commit()
 
 
 async def pending(db: Database) -> int:
