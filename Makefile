@@ -18,7 +18,7 @@ TEST_WORKERS ?= 2
 help:
 	@echo "make run        the whole platform on http://127.0.0.1:8000 (Ctrl-C stops it)"
 	@echo "make test       the whole suite against real Kafka and PostgreSQL"
-	@echo "make lint       ruff and mypy"
+	@echo "make lint       ruff check, ruff format --check and mypy"
 	@echo "make bench      benchmarks, printed as ratios against a same-run baseline"
 	@echo "make contracts  regenerate JSON Schemas and the AsyncAPI document"
 
@@ -51,8 +51,10 @@ test: setup postgres redis
 	  echo "[make test] the suite took $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
 lint: sync
-	@echo "[lint] ruff"
+	@echo "[lint] ruff check"
 	@$(VENV)/bin/ruff check .
+	@echo "[lint] ruff format --check"
+	@$(VENV)/bin/ruff format --check .
 	@echo "[lint] mypy"
 	@$(VENV)/bin/mypy
 

@@ -135,7 +135,6 @@ async def pipeline(bootstrap: str, producer_url: str, consumer_url: str) -> dict
         tag = "warm" + uuid.uuid4().hex[:6]
         async with UnitOfWork(producer_db, source=SOURCE) as uow:
             uow.publish(make_event(tag, 0))
-            await uow.commit()
         await _wait_for(consumer_db, tag, 1, timeout=60)
 
         print("  pipeline: throughput …", flush=True)
@@ -147,7 +146,6 @@ async def pipeline(bootstrap: str, producer_url: str, consumer_url: str) -> dict
                 async with UnitOfWork(producer_db, source=SOURCE) as uow:
                     for i in range(start, min(start + BATCH, per_writer)):
                         uow.publish(make_event(tag, w * per_writer + i))
-                    await uow.commit()
 
         t0 = time.perf_counter()
         await asyncio.gather(*(writer(w) for w in range(WRITERS)))
@@ -170,7 +168,6 @@ async def pipeline(bootstrap: str, producer_url: str, consumer_url: str) -> dict
                 await asyncio.sleep(delay)
             async with UnitOfWork(producer_db, source=SOURCE) as uow:
                 uow.publish(make_event(tag, i))
-                await uow.commit()
         await _wait_for(consumer_db, tag, total)
         async with consumer_db.engine.connect() as conn:
             latencies = [float(v) for v in (await conn.execute(

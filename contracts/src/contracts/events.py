@@ -7,7 +7,7 @@ aggregate id that becomes the Kafka key and the CloudEvents ``subject``.
 Rules inside one major version: add optional fields only; never remove, rename or retype a
 field; consumers ignore fields they do not know (``extra="ignore"``). A breaking change is a
 new class with ``major = 2`` and a new topic ``<context>.<aggregate>.v2``; the snapshot test
-in ``contracts/tests`` fails when this rule is broken.
+in ``contracts/contracts_tests`` fails when this rule is broken.
 
 Which events exist is said once per context, in that module's ``EVENTS`` tuple; the package
 (``contracts/__init__.py``) combines them (``all_events``, ``event_class``). A test fails

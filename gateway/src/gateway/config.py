@@ -1,26 +1,24 @@
 """Gateway settings (environment prefix ``GATEWAY_``).
 
-Authentication settings live in ``gateway.auth.settings.AuthSettings`` and rate limits in
-``gateway.limits.LimitSettings`` (same prefix).
+What the gateway shares with the services (the environment and the rule for development
+secrets in it, listening, logging, tracing, the identity secret) is defined once, in
+:class:`servicekit.settings.PlatformSettings`. Authentication settings live in
+``gateway.auth.settings.AuthSettings`` and rate limits in ``gateway.limits.LimitSettings``
+(same prefix).
 """
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
-from servicekit.settings import DEV_SECRET, Environment, check_secret, is_production_like
+from servicekit.settings import PlatformSettings
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(PlatformSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore",
                                       hide_input_in_errors=True)
 
     service_name: str = "gateway"
-    #: ``development`` (default), ``test``, or anything else, which is production-like
-    #: (development defaults refused): the same rule as the services' (servicekit.settings).
-    environment: Environment = "development"
-    host: str = "127.0.0.1"
     port: int = 8000
-    log_level: str = "INFO"
     citizen_services_url: str = "http://127.0.0.1:8001"
     inclusion_url: str = "http://127.0.0.1:8002"
     notifications_url: str = "http://127.0.0.1:8003"
@@ -32,17 +30,8 @@ class GatewaySettings(BaseSettings):
     #: own keep-alive (75 s for the platform's services; uvicorn's default is 5 s), or a
     #: request may be sent on a connection the upstream is closing.
     upstream_keepalive_seconds: float = 15.0
-    otel_exporter_otlp_endpoint: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_exporter_otlp_endpoint"),
-    )
-
-    #: Shared with the services: signs the identity assertion (X-MK-Identity); at least 32
-    #: bytes, its development default only in development or test.
-    identity_secret: SecretStr = Field(
-        default=SecretStr(DEV_SECRET),
-        validation_alias=AliasChoices("PLATFORM_IDENTITY_SECRET", "identity_secret"),
-    )
+    #: How long the identity assertion (X-MK-Identity, signed with ``identity_secret``) is
+    #: valid.
     identity_ttl_seconds: int = 60
 
     #: Browser origins allowed to call the API (CORS), e.g. the council's front-ends.
@@ -81,13 +70,3 @@ class GatewaySettings(BaseSettings):
         if self.upstream_queue_limit < self.pool_size_per_upstream:
             raise ValueError("upstream_queue_limit must be at least pool_size_per_upstream")
         return self
-
-    @model_validator(mode="after")
-    def _refuse_dev_secret_in_production(self) -> "GatewaySettings":
-        check_secret("PLATFORM_IDENTITY_SECRET", self.identity_secret, dev_default=DEV_SECRET,
-                     environment=self.environment)
-        return self
-
-    @property
-    def production_like(self) -> bool:
-        return is_production_like(self.environment)

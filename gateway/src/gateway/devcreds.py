@@ -149,12 +149,12 @@ async def ensure_dev_credentials(var: Path, settings: AuthSettings | None = None
     environment, GATEWAY_DATABASE_URL)."""
     settings = settings or AuthSettings()
     path, issuer, existing = await asyncio.to_thread(_prepare, var)
-    db = Database(settings.database_url, pool_size=1)
+    database = Database(settings.database_url, pool_size=1)
     try:
-        await upgrade(db, MIGRATIONS)
-        keys = await ensure_dev_keys(ApiKeyStore(db), existing)
+        await upgrade(database, MIGRATIONS)
+        keys = await ensure_dev_keys(ApiKeyStore(database), existing)
     finally:
-        await db.dispose()
+        await database.dispose()
     values: dict[str, str] = {
         "GATEWAY_JWT_JWKS_FILE": str(issuer.jwks_path),
         "GATEWAY_JWT_ISSUER": DEV_ISSUER,

@@ -129,7 +129,7 @@ class Gateway:
         self.cors_origins = frozenset(settings.cors_allow_origins)
         self.secret = settings.identity_secret.get_secret_value()
         self.signer = AssertionSigner(self.secret, ttl=settings.identity_ttl_seconds)
-        self.session: aiohttp.ClientSession | None = None
+        self.http: aiohttp.ClientSession | None = None
         self.proxy: Proxy | None = None
         self.aggregator: Aggregator | None = None
         self._health_lock = asyncio.Lock()
@@ -142,18 +142,18 @@ class Gateway:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0,
                                          keepalive_timeout=self.settings.upstream_keepalive_seconds,
                                          ttl_dns_cache=300)
-        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+        self.http = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                              cookie_jar=aiohttp.DummyCookieJar(),
                                              skip_auto_headers=SKIP_AUTO_HEADERS)
         self.proxy = Proxy(
-            self.session, self.tracer, retries=self.settings.retries,
+            self.http, self.tracer, retries=self.settings.retries,
             connect_timeout=self.settings.connect_timeout_seconds,
             bodies=BodyPolicy(buffer_bytes=self.settings.buffer_body_bytes,
                               idle_timeout=self.settings.body_idle_timeout_seconds,
                               total_timeout=self.settings.body_total_timeout_seconds),
             public_origins=[u.base_url for u in self.upstreams.values()])
         await self.authenticator.start()
-        self.aggregator = Aggregator(self.session, self.upstreams, self.routes,
+        self.aggregator = Aggregator(self.http, self.upstreams, self.routes,
                                      own=[_admin_spec(self.admin_app.openapi())])
 
     async def shutdown(self) -> None:
@@ -161,8 +161,8 @@ class Gateway:
         close = getattr(self.limiter, "close", None)
         if close is not None:
             await close()
-        if self.session:
-            await self.session.close()
+        if self.http:
+            await self.http.close()
         self.tracer_provider.force_flush(timeout_millis=2000)
 
     # -- the pipeline ----------------------------------------------------------------------
@@ -450,9 +450,9 @@ class Gateway:
         ``health_cache_seconds`` (callers meanwhile share the last answer, and concurrent
         callers one check)."""
         async def probe(upstream: Upstream) -> tuple[str, dict[str, Any]]:
-            assert self.session is not None
+            assert self.http is not None
             try:
-                async with self.session.get(upstream.base_url + "/health/ready",
+                async with self.http.get(upstream.base_url + "/health/ready",
                                             timeout=aiohttp.ClientTimeout(total=3)) as resp:
                     body = await resp.json(content_type=None)
                     return upstream.name, {

@@ -29,7 +29,7 @@ from typing import Any
 import aiohttp
 
 from gateway.routes import AuthMode, Route, Upstream, match
-from servicekit.app import PROBLEM_SCHEMAS, document_problems, problem_response
+from servicekit.problems import PROBLEM_SCHEMAS, document_problems, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -220,10 +220,10 @@ def merge(specs: list[tuple[Upstream | None, dict[str, Any]]], routes: tuple[Rou
 class Aggregator:
     """Fetches the services' documents (cached for ``ttl`` seconds) and merges them."""
 
-    def __init__(self, session: aiohttp.ClientSession, upstreams: dict[str, Upstream],
+    def __init__(self, http: aiohttp.ClientSession, upstreams: dict[str, Upstream],
                  routes: tuple[Route, ...], own: list[dict[str, Any]], *, ttl: float = 30.0,
                  version: str = "0.1.0") -> None:
-        self.session = session
+        self.http = http
         self.upstreams = upstreams
         self.routes = routes
         self.own = own
@@ -234,7 +234,7 @@ class Aggregator:
 
     async def _fetch(self, upstream: Upstream) -> dict[str, Any] | None:
         try:
-            async with self.session.get(upstream.base_url + "/openapi.json",
+            async with self.http.get(upstream.base_url + "/openapi.json",
                                         timeout=aiohttp.ClientTimeout(total=15)) as resp:
                 if resp.status == 200:
                     data: dict[str, Any] = await resp.json(content_type=None)

@@ -258,17 +258,17 @@ class _ServerSpan:
 
 
 class Proxy:
-    def __init__(self, session: aiohttp.ClientSession, tracer: trace.Tracer, *,
+    def __init__(self, http: aiohttp.ClientSession, tracer: trace.Tracer, *,
                  retries: int = 2, retry_backoff: float = 0.05,
                  connect_timeout: float = 2.0, bodies: BodyPolicy = BodyPolicy(),
                  public_origins: Sequence[str] = ()) -> None:
-        self.session = session
+        self.http = http
         self.tracer = tracer
         self.retries = retries
         self.retry_backoff = retry_backoff
         self.connect_timeout = connect_timeout
         self.bodies = bodies
-        skipped = {str(h).lower() for h in session.skip_auto_headers}
+        skipped = {str(h).lower() for h in http.skip_auto_headers}
         self._skip_auto_headers = (None if {h.lower() for h in SKIP_AUTO_HEADERS} <= skipped
                                    else SKIP_AUTO_HEADERS)
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
@@ -370,7 +370,7 @@ class Proxy:
                 payload if payload is not None else body.chunks() if body is not None
                 else None)
             try:
-                async with self.session.request(
+                async with self.http.request(
                     method, url, headers=out_headers, data=data, allow_redirects=False,
                     timeout=timeout, skip_auto_headers=self._skip_auto_headers,
                 ) as resp:

@@ -18,15 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.errors import BEARER_CHALLENGE
 from gateway.auth.store import ApiKey, InvalidKeyRequest
-from servicekit.errors import (
-    DomainError,
-    Forbidden,
-    NotFound,
-    Unauthorized,
-    install_problem_handlers,
-    problem,
-)
+from servicekit.errors import DomainError, Forbidden, NotFound, Unauthorized
 from servicekit.identity import ANONYMOUS, Principal, Role
+from servicekit.problems import install_problem_handlers, problem
 
 PREFIX = "/api/v1/admin/api-keys"
 PRINCIPAL_SCOPE_KEY = "mk.principal"

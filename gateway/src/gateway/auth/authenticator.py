@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 class Authenticator:
     def __init__(self, settings: AuthSettings) -> None:
         self.settings = settings
-        self.db: Database | None = None
+        self.database: Database | None = None
         self.tokens = TokenVerifier(settings)
         self._store: ApiKeyStore | None = None
         self._cache: KeyCache | None = None
@@ -51,24 +51,24 @@ class Authenticator:
 
     async def start(self) -> None:
         """Open the database, apply the migrations, load the identity provider's keys."""
-        self.db = Database(self.settings.database_url, pool_size=5)
+        self.database = Database(self.settings.database_url, pool_size=5)
         try:
             if self.settings.run_migrations:
-                await upgrade(self.db, MIGRATIONS)
+                await upgrade(self.database, MIGRATIONS)
             await self.tokens.start()
         except BaseException:
-            await self.db.dispose()
-            self.db = None
+            await self.database.dispose()
+            self.database = None
             raise
-        self._store = ApiKeyStore(self.db)
+        self._store = ApiKeyStore(self.database)
         self._cache = KeyCache(self._store.lookup, ttl=self.settings.api_key_cache_seconds)
 
     async def stop(self) -> None:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-        if self.db is not None:
-            await self.db.dispose()
-            self.db = None
+        if self.database is not None:
+            await self.database.dispose()
+            self.database = None
 
     @property
     def store(self) -> ApiKeyStore:

@@ -57,10 +57,10 @@ def _as_json(key: ApiKey) -> str:
 
 
 async def run(args: argparse.Namespace, settings: AuthSettings) -> int:
-    db = Database(settings.database_url, pool_size=1)
+    database = Database(settings.database_url, pool_size=1)
     try:
-        await upgrade(db, MIGRATIONS)
-        store = ApiKeyStore(db)
+        await upgrade(database, MIGRATIONS)
+        store = ApiKeyStore(database)
         if args.command == "create":
             created = await store.create(args.name, role=args.role, scopes=args.scopes,
                                          created_by=args.by)
@@ -92,7 +92,7 @@ async def run(args: argparse.Namespace, settings: AuthSettings) -> int:
         print(f"error: {exc.detail}", file=sys.stderr)
         return 2
     finally:
-        await db.dispose()
+        await database.dispose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -104,8 +104,8 @@ _PUBLIC_COLUMNS = [c for c in api_key.c if c.name != "secret_hash"]
 
 
 class ApiKeyStore:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     async def create(self, name: str, *, role: Role | str = Role.PARTNER,
                      scopes: Iterable[str] = (), created_by: str | None = None) -> CreatedKey:
@@ -115,7 +115,7 @@ class ApiKeyStore:
         for attempt in range(5):
             key_id = new_key_id()
             try:
-                async with self.db.engine.begin() as conn:
+                async with self.database.engine.begin() as conn:
                     await conn.execute(api_key.insert().values(
                         id=key_id, name=name, role=role.value, scopes=list(scope_list),
                         secret_hash=hash_secret(secret), created_at=now,
@@ -129,7 +129,7 @@ class ApiKeyStore:
         return CreatedKey(record, format_key(key_id, secret))
 
     async def get(self, key_id: str) -> ApiKey | None:
-        async with self.db.engine.connect() as conn:
+        async with self.database.engine.connect() as conn:
             row = (await conn.execute(
                 sa.select(*_PUBLIC_COLUMNS).where(api_key.c.id == key_id))).first()
         return _row_to_key(row) if row else None
@@ -138,19 +138,19 @@ class ApiKeyStore:
         query = sa.select(*_PUBLIC_COLUMNS).order_by(api_key.c.created_at, api_key.c.id)
         if not include_revoked:
             query = query.where(api_key.c.revoked_at.is_(None))
-        async with self.db.engine.connect() as conn:
+        async with self.database.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_row_to_key(row) for row in rows]
 
     async def lookup(self, key_id: str) -> StoredKey | None:
-        async with self.db.engine.connect() as conn:
+        async with self.database.engine.connect() as conn:
             row = (await conn.execute(sa.select(api_key).where(api_key.c.id == key_id))).first()
         return StoredKey(_row_to_key(row), row.secret_hash) if row else None
 
     async def revoke(self, key_id: str, *, revoked_by: str | None = None) -> ApiKey | None:
         """Revoke a key (idempotent: a revoked key keeps its first revocation); None when
         there is no such key."""
-        async with self.db.engine.begin() as conn:
+        async with self.database.engine.begin() as conn:
             await conn.execute(
                 api_key.update()
                 .where(api_key.c.id == key_id, api_key.c.revoked_at.is_(None))
@@ -160,7 +160,7 @@ class ApiKeyStore:
     async def touch(self, key_id: str, at: datetime | None = None) -> None:
         """Record a use, unless one was recorded less than a minute ago."""
         at = at or datetime.now(UTC)
-        async with self.db.engine.begin() as conn:
+        async with self.database.engine.begin() as conn:
             await conn.execute(
                 api_key.update()
                 .where(api_key.c.id == key_id,

@@ -1,4 +1,4 @@
-"""Helpers for tests of gateway authentication (used by ``gateway/tests/test_auth_*.py``
+"""Helpers for tests of gateway authentication (used by ``gateway/gateway_tests/test_auth_*.py``
 and usable by the gateway's own tests): settings, a started authenticator, a JWKS server,
 and the ASGI lifespan exchange every stand-in app (this JWKS server, the tests' upstreams)
 has to answer."""

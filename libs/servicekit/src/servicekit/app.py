@@ -2,20 +2,13 @@
 
 It wires the database (migrations applied at start-up), the outbox relay, the consumers
 declared in the service's ``messaging/subscriptions.py``, background workers, telemetry,
-metrics, health and problem+json errors, and stops them all in reverse order on shutdown.
-
-The app's OpenAPI documents those problem+json errors (:func:`document_problems`): 422 as a
-``ValidationProblem`` (servicekit answers validation errors with problem+json, not FastAPI's
-``HTTPValidationError``), 401/403 where an operation requires roles, 404 where an operation
-addresses a resource by path. Errors only a router knows about (409, 412...) are declared
-on the route with :func:`problem_responses`.
+metrics, health and problem+json errors (:mod:`servicekit.problems`: the handlers, and the
+errors documented in the app's OpenAPI), and stops them all in reverse order on shutdown.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import http
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,14 +20,13 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from servicekit import health
 from servicekit.db import Database
-from servicekit.errors import PROBLEM_JSON, install_problem_handlers
 from servicekit.health import KafkaProbe
-from servicekit.identity import IDENTITY_SCHEME
 from servicekit.leader import exclusive
 from servicekit.messaging.consumer import EventConsumer, Subscriptions
 from servicekit.messaging.relay import OutboxRelay
 from servicekit.metrics import HttpMiddleware, ServiceMetrics, metrics_endpoint
 from servicekit.migrations import upgrade
+from servicekit.problems import document_problems, install_problem_handlers
 from servicekit.settings import ServiceSettings
 from servicekit.telemetry import configure_logging, instrument_sqlalchemy, make_tracer_provider
 
@@ -94,10 +86,10 @@ def create_service_app(
     metrics = ServiceMetrics(settings.service_name)
     tracer_provider = make_tracer_provider(settings.service_name,
                                            settings.otel_exporter_otlp_endpoint)
-    db = Database(settings.database_url, read_caches=read_caches)
+    database = Database(settings.database_url, read_caches=read_caches)
     if settings.otel_exporter_otlp_endpoint:  # a span per statement only when exported
-        instrument_sqlalchemy(db.engine.sync_engine, tracer_provider)
-    state = runtime(settings=settings, database=db, metrics=metrics,
+        instrument_sqlalchemy(database.engine.sync_engine, tracer_provider)
+    state = runtime(settings=settings, database=database, metrics=metrics,
                     tracer_provider=tracer_provider)
 
     @contextlib.asynccontextmanager
@@ -105,18 +97,18 @@ def create_service_app(
         # one process at a time: with several workers or replicas starting together,
         # migrations and seed data must not run concurrently (where migrations run
         # elsewhere, e.g. a deployment's migration job, so does the seeding decision)
-        async with (exclusive(db, "startup") if settings.run_migrations
+        async with (exclusive(database, "startup") if settings.run_migrations
                     else contextlib.nullcontext()):
             if settings.run_migrations:
-                await upgrade(db, migrations)
+                await upgrade(database, migrations)
             for hook in on_startup:
                 await hook(state)
-        await db.changes.start()
+        await database.changes.start()
         if settings.messaging_enabled:
             state.kafka_probe = KafkaProbe(settings.kafka_bootstrap_servers,
                                              client_id=f"{settings.service_name}-health")
             state.relay = OutboxRelay(
-                db, bootstrap_servers=settings.kafka_bootstrap_servers,
+                database, bootstrap_servers=settings.kafka_bootstrap_servers,
                 service_name=settings.service_name, metrics=metrics,
                 tracer_provider=tracer_provider, batch_size=settings.relay_batch_size,
                 idle_seconds=settings.relay_idle_seconds,
@@ -125,7 +117,7 @@ def create_service_app(
             await state.relay.start()
             if subscriptions:
                 consumer = EventConsumer(
-                    db, bootstrap_servers=settings.kafka_bootstrap_servers,
+                    database, bootstrap_servers=settings.kafka_bootstrap_servers,
                     group_id=consumer_group or settings.service_name,
                     subscriptions=subscriptions, service_name=settings.service_name,
                     source=settings.cloudevents_source, metrics=metrics,
@@ -157,7 +149,7 @@ def create_service_app(
                 await _quietly(state.relay.stop())
             if state.kafka_probe:
                 await _quietly(state.kafka_probe.close())
-            await db.dispose()
+            await database.dispose()
             tracer_provider.force_flush(timeout_millis=2000)
 
     # FastAPI's native OpenTelemetry is off: HttpMiddleware records the one span, the
@@ -179,138 +171,6 @@ def create_service_app(
                        untraced=frozenset({"/health/live", "/health/ready", "/metrics"}))
     _document_problems_of(app, openapi_extra)
     return app
-
-
-# -- problem+json in OpenAPI ---------------------------------------------------------------
-
-SCHEMA_REF = "#/components/schemas/"
-#: RFC 9457 problem details as servicekit (and the gateway) write them.
-PROBLEM_SCHEMAS: dict[str, dict[str, Any]] = {
-    "Problem": {
-        "title": "Problem",
-        "type": "object",
-        "description": "RFC 9457 problem details. Members beyond these (e.g. "
-                       "``required_roles``, ``current_status``) carry details of the problem.",
-        "properties": {
-            "type": {"type": "string", "format": "uri",
-                     "description": "Identifies the kind of problem; stable, for machines."},
-            "title": {"type": "string", "description": "A short summary of the kind."},
-            "status": {"type": "integer", "minimum": 400, "maximum": 599},
-            "detail": {"type": "string", "description": "What went wrong this time."},
-            "instance": {"type": "string", "description": "The path of the request."},
-        },
-        "required": ["type", "title", "status"],
-        "additionalProperties": True,
-    },
-    "FieldProblem": {
-        "title": "FieldProblem",
-        "type": "object",
-        "properties": {
-            "field": {"type": "string", "description": "Dotted location of the bad value."},
-            "message": {"type": "string"},
-        },
-        "required": ["field", "message"],
-    },
-    "ValidationProblem": {
-        "title": "ValidationProblem",
-        "description": "The request was well-formed but invalid. When it broke the "
-                       "operation's schema, ``errors`` names each invalid field; a business "
-                       "rule the data broke is told in ``detail``.",
-        "allOf": [
-            {"$ref": SCHEMA_REF + "Problem"},
-            {"type": "object",
-             "properties": {"errors": {"type": "array",
-                                       "items": {"$ref": SCHEMA_REF + "FieldProblem"}}}},
-        ],
-    },
-}
-PROBLEM_DESCRIPTIONS: dict[int, str] = {
-    400: "Bad request",
-    401: "Authentication required: no valid credentials were presented",
-    403: "Forbidden: the caller's role does not allow this",
-    404: "Not found (or not visible to this caller)",
-    409: "Conflict with the resource's current state",
-    412: "Precondition failed: the resource changed since it was read (ETag)",
-    413: "Request body too large",
-    422: "Invalid request: each invalid field is named",
-    429: "Too many requests: retry after the time in Retry-After",
-    500: "Internal server error",
-    503: "Service unavailable",
-    504: "Upstream timed out",
-}
-_FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
-
-
-def problem_response(status: int, description: str | None = None, *,
-                     schema: str = "Problem") -> dict[str, Any]:
-    """One OpenAPI response object: ``application/problem+json`` with the ``schema``."""
-    return {"description": description or PROBLEM_DESCRIPTIONS.get(status)
-            or http.HTTPStatus(status).phrase,
-            "content": {PROBLEM_JSON: {"schema": {"$ref": SCHEMA_REF + schema}}}}
-
-
-def problem_responses(*statuses: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` for a route: the problems it answers beyond the common ones, each a
-    status or ``(status, description)``, e.g. ``problem_responses((409, "Already exists"))``.
-    """
-    pairs = [s if isinstance(s, tuple) else (s, None) for s in statuses]
-    return {status: problem_response(status, description) for status, description in pairs}
-
-
-def _is_secured(operation: dict[str, Any]) -> bool:
-    return any(IDENTITY_SCHEME in requirement for requirement in operation.get("security", ()))
-
-
-def _references(node: Any, name: str) -> bool:
-    if isinstance(node, dict):
-        return any((k == "$ref" and v == SCHEMA_REF + name) or _references(v, name)
-                   for k, v in node.items())
-    if isinstance(node, list):
-        return any(_references(v, name) for v in node)
-    return False
-
-
-def document_problems(openapi: dict[str, Any], *,
-                      secured: Callable[[dict[str, Any]], bool] = _is_secured,
-                      ) -> dict[str, Any]:
-    """Document, in an app's OpenAPI (in place), the problem+json errors servicekit answers.
-
-    * 422 (request validation) is a ``ValidationProblem``, not FastAPI's HTTPValidationError;
-    * operations that require roles (``secured``) answer 401 and 403;
-    * operations with a request body answer 400 when it cannot be read at all (not UTF-8);
-    * operations with path parameters answer 404;
-    * any error response declared without content (``responses={409: {...}}``) is a Problem.
-
-    Responses an operation declares itself are kept. Idempotent.
-    """
-    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
-    for name, schema in PROBLEM_SCHEMAS.items():
-        schemas.setdefault(name, copy.deepcopy(schema))
-    for item in openapi.get("paths", {}).values():
-        for method, operation in item.items():
-            if method not in ("get", "put", "post", "delete", "patch", "head", "options"):
-                continue
-            responses: dict[str, Any] = operation.setdefault("responses", {})
-            if _references(responses.get("422"), "HTTPValidationError"):  # FastAPI's own
-                responses["422"] = problem_response(422, schema="ValidationProblem")
-            if "requestBody" in operation:
-                responses.setdefault("400", problem_response(
-                    400, "Bad request: the body could not be parsed"))
-            if secured(operation):
-                responses.setdefault("401", problem_response(401))
-                responses.setdefault("403", problem_response(403))
-            if any(p.get("in") == "path" for p in operation.get("parameters", ())):
-                responses.setdefault("404", problem_response(404))
-            for status, response in responses.items():
-                if status.isdigit() and int(status) >= 400 and not response.get("content"):
-                    response["content"] = problem_response(int(status))["content"]
-            operation["responses"] = dict(sorted(responses.items()))
-    for name in _FASTAPI_VALIDATION:  # no longer referenced: do not publish them
-        if name in schemas and not any(_references(openapi[k], name)
-                                       for k in openapi if k != "components") \
-                and not any(_references(s, name) for n, s in schemas.items() if n != name):
-            del schemas[name]
-    return openapi
 
 
 def _document_problems_of(app: FastAPI,

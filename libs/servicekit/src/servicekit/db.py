@@ -42,21 +42,21 @@ log = logging.getLogger(__name__)
 WORK_KEY = outbox.WORK_KEY
 
 
-def mark_work(session: Session | AsyncSession, *tables: str) -> None:
-    """Say that ``session``'s transaction made work for the listeners of ``tables`` (e.g. an
+def mark_work(db: Session | AsyncSession, *tables: str) -> None:
+    """Say that ``db``'s transaction made work for the listeners of ``tables`` (e.g. an
     ``UPDATE`` that makes a row due again); its commit wakes them."""
-    info = session.info
+    info = db.info
     info.setdefault(WORK_KEY, set()).update(tables)
 
 
-def _record_inserts(session: Session, _flush_context: Any, _instances: Any) -> None:
+def _record_inserts(db: Session, _flush_context: Any, _instances: Any) -> None:
     """ORM objects added or changed: their tables have work (a replayed webhook delivery set
     back to pending is work again; the workers' own claims are Core UPDATEs, not counted)."""
-    if session.new or session.dirty or session.deleted:
-        session.info[CHANGED_KEY] = True
-    if session.new or session.dirty:
-        work = session.info.setdefault(WORK_KEY, set())
-        for obj in (*session.new, *session.dirty):
+    if db.new or db.dirty or db.deleted:
+        db.info[CHANGED_KEY] = True
+    if db.new or db.dirty:
+        work = db.info.setdefault(WORK_KEY, set())
+        for obj in (*db.new, *db.dirty):
             table = getattr(type(obj), "__tablename__", None)
             if table:
                 work.add(table)
@@ -76,18 +76,18 @@ def _record_core_insert(state: Any) -> None:
             state.session.info.setdefault(WORK_KEY, set()).add(name)
 
 
-def _forget_work(session: Session, *_args: Any) -> None:
-    if not session.in_transaction():  # the whole transaction rolled back: no work was made
-        outbox.discard_outbox(session)
-        session.info.pop(WORK_KEY, None)
-        session.info.pop(CHANGED_KEY, None)
+def _forget_work(db: Session, *_args: Any) -> None:
+    if not db.in_transaction():  # the whole transaction rolled back: no work was made
+        outbox.discard_outbox(db)
+        db.info.pop(WORK_KEY, None)
+        db.info.pop(CHANGED_KEY, None)
 
 
-def _notify_change(session: Session) -> None:
+def _notify_change(db: Session) -> None:
     """PostgreSQL: tell every process's read caches, at commit, that rows changed."""
-    pending = session.new or session.dirty or session.deleted  # flushed after this hook
-    if session.info.get(CHANGED_KEY) or pending:
-        session.execute(text(f"SELECT pg_notify('{readcache.CHANNEL}', '')"))
+    pending = db.new or db.dirty or db.deleted  # flushed after this hook
+    if db.info.get(CHANGED_KEY) or pending:
+        db.execute(text(f"SELECT pg_notify('{readcache.CHANNEL}', '')"))
 
 
 def async_url(url: str) -> str:
@@ -198,9 +198,9 @@ class Database:
         self._commit_listeners.append(entry)
         return lambda: self._commit_listeners.remove(entry)
 
-    def _after_commit(self, session: Session) -> None:
-        work: set[str] = session.info.pop(WORK_KEY, None) or set()
-        if session.info.pop(CHANGED_KEY, None):
+    def _after_commit(self, db: Session) -> None:
+        work: set[str] = db.info.pop(WORK_KEY, None) or set()
+        if db.info.pop(CHANGED_KEY, None):
             self.changes.changed_here()  # this process's caches: at once, not on NOTIFY
         for tables, listener in list(self._commit_listeners):
             if tables is not None and tables.isdisjoint(work):
@@ -212,14 +212,14 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessionmaker() as session:
-            yield session
+        async with self.sessionmaker() as db:
+            yield db
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         """A session for reading only (never commit through it)."""
-        async with self.read_sessionmaker() as session:
-            yield session
+        async with self.read_sessionmaker() as db:
+            yield db
 
     def read_cache(self, name: str, *, maxsize: int = 4096) -> readcache.ReadCache[Any, Any]:
         """The process's read cache called ``name`` (made on first use), emptied whenever

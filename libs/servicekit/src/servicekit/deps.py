@@ -22,7 +22,7 @@ async def get_database(request: Request) -> Database:
     return database
 
 
-async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def get_read_db(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.runtime.database.read_session() as db:
         yield db
 
@@ -37,5 +37,5 @@ async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
 #: (e.g. after a :meth:`Database.read_cache` miss).
 DatabaseDep = Annotated[Database, Depends(get_database)]
 #: For GET handlers: never waits for SQLite's write lock; do not write through it.
-ReadDbDep = Annotated[AsyncSession, Depends(get_read_session)]
+ReadDbDep = Annotated[AsyncSession, Depends(get_read_db)]
 UowDep = Annotated[UnitOfWork, Depends(get_uow, scope="function")]

@@ -32,11 +32,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _lock_path(db: Database, name: str) -> str | None:
-    database = make_url(db.url).database
-    if not database or database == ":memory:":
+def _lock_path(database: Database, name: str) -> str | None:
+    filename = make_url(database.url).database
+    if not filename or filename == ":memory:":
         return None
-    return f"{database}.{name}.lock"
+    return f"{filename}.{name}.lock"
 
 
 def _advisory_key(name: str) -> int:
@@ -44,24 +44,25 @@ def _advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
-def _pg_dsn(db: Database) -> str:
-    return make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+def _pg_dsn(database: Database) -> str:
+    return make_url(database.url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @contextlib.asynccontextmanager
-async def exclusive(db: Database, name: str, *, poll: float = 0.05) -> AsyncIterator[None]:
+async def exclusive(database: Database, name: str, *,
+                    poll: float = 0.05) -> AsyncIterator[None]:
     """Hold the lock ``name`` across this service's processes for the block."""
-    if db.is_postgres:
+    if database.is_postgres:
         import asyncpg
 
-        conn = await asyncpg.connect(_pg_dsn(db))
+        conn = await asyncpg.connect(_pg_dsn(database))
         try:
             await conn.execute("SELECT pg_advisory_lock($1)", _advisory_key(name))
             yield
         finally:
             await conn.close()
         return
-    path = _lock_path(db, name)
+    path = _lock_path(database, name)
     if path is None:
         yield
         return
@@ -81,8 +82,8 @@ async def exclusive(db: Database, name: str, *, poll: float = 0.05) -> AsyncIter
 class Leadership:
     """A named lock this process may hold for its lifetime (see the module docs)."""
 
-    def __init__(self, db: Database, name: str) -> None:
-        self.db = db
+    def __init__(self, database: Database, name: str) -> None:
+        self.database = database
         self.name = name
         self._fd: int | None = None
         self._conn: Any = None
@@ -90,17 +91,17 @@ class Leadership:
 
     @property
     def held(self) -> bool:
-        if self.db.is_postgres:
+        if self.database.is_postgres:
             return self._conn is not None and not self._lost and not self._conn.is_closed()
-        return self._fd is not None or _lock_path(self.db, self.name) is None
+        return self._fd is not None or _lock_path(self.database, self.name) is None
 
     async def acquire(self) -> bool:
         """Take the lock if it is free; True while this process holds it."""
         if self.held:
             return True
-        if self.db.is_postgres:
+        if self.database.is_postgres:
             return await self._acquire_pg()
-        path = _lock_path(self.db, self.name)
+        path = _lock_path(self.database, self.name)
         if path is None:
             return True
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -118,7 +119,7 @@ class Leadership:
 
         await self.release()
         try:
-            conn = await asyncpg.connect(_pg_dsn(self.db))
+            conn = await asyncpg.connect(_pg_dsn(self.database))
         except (OSError, asyncpg.PostgresError):
             return False
         try:

@@ -27,10 +27,10 @@ def alembic_config(script_location: str, url: str | None = None) -> Config:
     return cfg
 
 
-async def upgrade(db: Database, script_location: str) -> None:
+async def upgrade(database: Database, script_location: str) -> None:
     """Bring the database to the newest revision."""
-    async with db.engine.connect() as conn:
-        await conn.run_sync(_upgrade, script_location, db.is_postgres)
+    async with database.engine.connect() as conn:
+        await conn.run_sync(_upgrade, script_location, database.is_postgres)
         await conn.commit()
 
 

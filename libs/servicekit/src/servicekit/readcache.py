@@ -48,8 +48,8 @@ class ChangeWatch:
     """``generation``: a number that moves whenever the database has changed (or ``None``
     while changes cannot be seen, in which case nothing may be cached)."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, database: Database) -> None:
+        self.database = database
         self._generation = 0
         self._sqlite: sqlite3.Connection | None = None
         self._sqlite_version: int | None = None
@@ -59,7 +59,7 @@ class ChangeWatch:
 
     @property
     def generation(self) -> int | None:
-        if self.db.is_sqlite:
+        if self.database.is_sqlite:
             return self._sqlite_generation()
         return self._generation if self._listening else None  # not started: nothing kept
 
@@ -67,10 +67,10 @@ class ChangeWatch:
     def _sqlite_generation(self) -> int | None:
         try:
             if self._sqlite is None:
-                database = make_url(self.db.url).database or ":memory:"
-                if database == ":memory:":
+                filename = make_url(self.database.url).database or ":memory:"
+                if filename == ":memory:":
                     return None  # one database per connection: nothing to watch
-                self._sqlite = sqlite3.connect(database, timeout=0, isolation_level=None,
+                self._sqlite = sqlite3.connect(filename, timeout=0, isolation_level=None,
                                                check_same_thread=False)
             version = int(self._sqlite.execute("PRAGMA data_version").fetchone()[0])
         except sqlite3.Error:
@@ -82,13 +82,13 @@ class ChangeWatch:
 
     # -- PostgreSQL ------------------------------------------------------------------------
     async def start(self) -> None:
-        if self.db.is_postgres and self.db.read_caches and self._task is None:
+        if self.database.is_postgres and self.database.read_caches and self._task is None:
             self._task = asyncio.create_task(self._listen(), name="servicekit-changes")
 
     async def _listen(self) -> None:
         import asyncpg  # the PostgreSQL driver the platform uses
 
-        url = make_url(self.db.url).set(drivername="postgresql")
+        url = make_url(self.database.url).set(drivername="postgresql")
         dsn = url.render_as_string(hide_password=False)
         backoff = 0.2
         while True:

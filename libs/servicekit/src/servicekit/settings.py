@@ -1,4 +1,7 @@
-"""Settings every service shares; each service subclasses with its own env prefix.
+"""Settings every deployable shares (:class:`PlatformSettings`: the environment and its secret
+rule, listening, logging, tracing, the identity secret) and every service shares
+(:class:`ServiceSettings`: database, Kafka, relay, consumers); each subclasses with its own
+environment prefix (the gateway's ``GatewaySettings`` subclasses :class:`PlatformSettings`).
 
 ``KAFKA_BOOTSTRAP_SERVERS`` and ``OTEL_EXPORTER_OTLP_ENDPOINT`` are read without a prefix
 because they describe the shared environment; everything else is per service, e.g.
@@ -8,7 +11,7 @@ because they describe the shared environment; everything else is per service, e.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,19 +66,53 @@ def check_secret(name: str, secret: SecretStr | str, *, dev_default: str | None,
             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
 
 
-class ServiceSettings(BaseSettings):
-    """Base settings. Subclasses set ``model_config = SettingsConfigDict(env_prefix=...)``."""
+class PlatformSettings(BaseSettings):
+    """What every deployable of the platform shares (the services' :class:`ServiceSettings`
+    and the gateway's ``GatewaySettings``): its name, the environment and the rule for
+    development secrets in it, where it listens and logs, tracing, and the identity secret.
+    Subclasses set ``model_config = SettingsConfigDict(env_prefix=...)``."""
 
     #: hide_input_in_errors: a refused setting never echoes the secrets beside it.
-    model_config = SettingsConfigDict(extra="ignore", env_prefix="SERVICE_",
-                                      hide_input_in_errors=True)
+    model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)
 
     service_name: str = "service"
-    #: ``development`` (default), ``test``, or anything else, which is production-like.
+    #: ``development`` (default), ``test``, or any other name, which is production-like
+    #: (development defaults refused): see :func:`is_production_like`.
     environment: Environment = "development"
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8080
+
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_exporter_otlp_endpoint"),
+    )
+
+    #: Shared secret the gateway signs identity assertions with (at least 32 bytes), its
+    #: development default only in development or test.
+    identity_secret: SecretStr = Field(
+        default=SecretStr(DEV_SECRET),
+        validation_alias=AliasChoices("PLATFORM_IDENTITY_SECRET", "identity_secret"),
+    )
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> Self:
+        check_secret("PLATFORM_IDENTITY_SECRET", self.identity_secret, dev_default=DEV_SECRET,
+                     environment=self.environment)
+        return self
+
+    @property
+    def production_like(self) -> bool:
+        """Anything but ``development`` and ``test``: development defaults are refused."""
+        return is_production_like(self.environment)
+
+
+class ServiceSettings(PlatformSettings):
+    """Base settings of a service. Subclasses set
+    ``model_config = SettingsConfigDict(env_prefix=...)``."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_prefix="SERVICE_",
+                                      hide_input_in_errors=True)
 
     #: SQLAlchemy URL; ``sqlite:///path`` (default, embedded) or ``postgresql://...``.
     database_url: str = "sqlite:///var/service/db.sqlite3"
@@ -96,28 +133,6 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 5
     consumer_backoff_initial_seconds: float = 0.2
     consumer_backoff_max_seconds: float = 10.0
-
-    otel_exporter_otlp_endpoint: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_exporter_otlp_endpoint"),
-    )
-
-    #: Shared secret the gateway signs identity assertions with (at least 32 bytes).
-    identity_secret: SecretStr = Field(
-        default=SecretStr(DEV_SECRET),
-        validation_alias=AliasChoices("PLATFORM_IDENTITY_SECRET", "identity_secret"),
-    )
-
-    @model_validator(mode="after")
-    def _refuse_dev_secrets_in_production(self) -> ServiceSettings:
-        check_secret("PLATFORM_IDENTITY_SECRET", self.identity_secret, dev_default=DEV_SECRET,
-                     environment=self.environment)
-        return self
-
-    @property
-    def production_like(self) -> bool:
-        """Anything but ``development`` and ``test``: development defaults are refused."""
-        return is_production_like(self.environment)
 
     @property
     def cloudevents_source(self) -> str:

@@ -189,7 +189,6 @@ async def test_relay_crash_after_send_before_marking_still_gives_one_effect_each
         async with UnitOfWork(db, source=SOURCE) as uow:
             for i in range(10):
                 uow.publish(event(tag, i))
-            await uow.commit()
         on_topic = await read_topic(kafka_bootstrap, TOPIC, start=start, count=20, timeout=30,
                                     predicate=lambda r: tag.encode() in r.value)
         assert len(on_topic) == 20  # the batch really went out twice

@@ -32,7 +32,6 @@ async def write_events(db: Database, events: list[ServicePublished]) -> None:
     async with UnitOfWork(db, source=SOURCE) as uow:
         for event in events:
             uow.publish(event)
-        await uow.commit()
 
 
 async def pending(db: Database) -> int:
@@ -159,3 +158,36 @@ async def test_a_pass_over_a_short_batch_takes_two_statements_and_no_transaction
     if db.is_postgres:
         assert statements == ["SELECT", "UPDATE"]
         assert begins == [True, True]  # autocommit: no BEGIN / COMMIT round trips
+
+
+async def test_while_kafka_is_away_commits_do_not_wake_the_relay_before_its_backoff(
+        db: Database, tag: str) -> None:
+    """The relay's backoff hook holds it off: a burst of commits during an outage is not a
+    connection attempt per commit, and the backoff doubles up to ``backoff_max``."""
+    attempts: list[float] = []
+
+    class Counting(OutboxRelay):
+        async def _ensure_producer(self):  # type: ignore[no-untyped-def]
+            attempts.append(asyncio.get_running_loop().time())
+            raise ConnectionError("Kafka is away")
+
+    relay = Counting(db, bootstrap_servers="127.0.0.1:1", service_name="test",
+                     backoff_initial=0.4, backoff_max=0.8)
+    await write_events(db, [published(uuid.uuid4(), tag, 0)])
+    await relay.start()
+    try:
+        await asyncio.sleep(0.1)
+        assert len(attempts) == 1
+        for i in range(1, 6):  # commits during the first backoff
+            await write_events(db, [published(uuid.uuid4(), tag, i)])
+        await asyncio.sleep(0.1)
+        assert len(attempts) == 1
+        await eventually(lambda: _at_least(attempts, 3), timeout=10)
+        assert attempts[1] - attempts[0] >= 0.35 and attempts[2] - attempts[1] >= 0.75
+        assert relay.kafka_ok is False and await pending(db) == 6
+    finally:
+        await relay.stop()
+
+
+async def _at_least(items: list[float], n: int) -> bool:
+    return len(items) >= n

@@ -1,4 +1,5 @@
-"""RFC 9457 problem details from ``install_problem_handlers``, on a tiny FastAPI app."""
+"""RFC 9457 problem details from ``servicekit.problems.install_problem_handlers``, on a
+tiny FastAPI app."""
 
 from __future__ import annotations
 
@@ -9,14 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
-from servicekit.errors import (
-    PROBLEM_JSON,
-    TYPE_BASE,
-    Conflict,
-    DomainError,
-    NotFound,
-    install_problem_handlers,
-)
+from servicekit.errors import PROBLEM_JSON, TYPE_BASE, Conflict, DomainError, NotFound
+from servicekit.problems import install_problem_handlers
 
 
 class EnrolmentClosed(DomainError):
@@ -111,7 +106,7 @@ def test_missing_body_field_is_named(client: TestClient) -> None:
 
 def test_unexpected_exception_is_a_bare_500_without_internals(
         client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR, logger="servicekit.errors"):
+    with caplog.at_level(logging.ERROR, logger="servicekit.problems"):
         r = client.post("/courses/4/enrolments", json={"name": "Sam", "age": 30})
     assert r.status_code == 500
     assert r.headers["content-type"] == PROBLEM_JSON
@@ -121,7 +116,7 @@ def test_unexpected_exception_is_a_bare_500_without_internals(
     for secret in ("hunter2", "secret_module", "RuntimeError", "Traceback"):
         assert secret not in r.text
     # ...but it is logged, with the exception, for the people who run the service.
-    [entry] = [rec for rec in caplog.records if rec.name == "servicekit.errors"]
+    [entry] = [rec for rec in caplog.records if rec.name == "servicekit.problems"]
     assert entry.exc_info and isinstance(entry.exc_info[1], RuntimeError)
 
 
@@ -143,3 +138,17 @@ def test_success_is_untouched(client: TestClient) -> None:
     r = client.post("/courses/5/enrolments", json={"name": "Sam", "age": 30})
     assert r.status_code == 200
     assert r.json() == {"ok": "Sam"}
+
+
+def test_domain_errors_import_no_web_framework() -> None:
+    """``application/`` and ``domain/`` raise these: importing them pulls in no FastAPI or
+    Starlette (the handlers that map them to HTTP live in ``servicekit.problems``)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, servicekit.errors; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('fastapi', 'starlette')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"

@@ -19,14 +19,14 @@ class Counting(CommitWokenWorker):
     name = "counting"
     wake_on = frozenset({"work_item"})
 
-    def __init__(self, db: Database, **kwargs: float) -> None:
-        super().__init__(db, idle_seconds=30, **kwargs)
+    def __init__(self, database: Database, **kwargs: float) -> None:
+        super().__init__(database, idle_seconds=30, **kwargs)
         self.passes = 0
 
     async def run_once(self) -> int:
         self.passes += 1
         # like a delivery worker's claim: a transaction of its own that finds nothing
-        async with self.db.session() as s, s.begin():
+        async with self.database.session() as s, s.begin():
             await s.execute(text("SELECT 1"))
         return 0
 
@@ -121,4 +121,69 @@ async def test_linger_gathers_a_burst_of_commits_into_one_pass(tmp_path: Path) -
     finally:
         for worker in (eager, lingering):
             await worker.stop()
+        await db.dispose()
+
+
+class Failing(Counting):
+    """Its passes fail until ``healthy``; its backoff hook holds it off ``hold`` seconds."""
+
+    def __init__(self, database: Database, hold: float | None) -> None:
+        super().__init__(database)
+        self.hold = hold
+        self.healthy = False
+        self.failures: list[str] = []
+
+    async def run_once(self) -> int:
+        await super().run_once()
+        if not self.healthy:
+            raise ConnectionError("the server it needs is away")
+        return 0
+
+    async def backoff(self, error: Exception) -> float | None:
+        self.failures.append(type(error).__name__)
+        return self.hold
+
+
+async def test_the_backoff_hook_holds_a_failing_worker_off_whatever_commits(
+        tmp_path: Path) -> None:
+    """While its passes fail, commits do not wake it before its backoff has passed (no
+    pass per commit against a server that is away); stop() ends the hold at once."""
+    db = Database(f"sqlite:///{tmp_path}/w.sqlite3")
+    async with db.session() as s:
+        await s.execute(text("CREATE TABLE work_item (id INTEGER PRIMARY KEY)"))
+        await s.commit()
+    worker = Failing(db, hold=30)
+    try:
+        await worker.start()
+        await asyncio.sleep(0.2)
+        assert worker.failures == ["ConnectionError"] and worker.passes == 1
+        await _burst(db, 5)
+        await asyncio.sleep(0.3)
+        assert worker.passes == 1  # held off: the commits did not wake it
+        started = time.monotonic()
+    finally:
+        await worker.stop()
+        await db.dispose()
+    assert time.monotonic() - started < 5  # the hold ended with stop()
+
+
+async def test_without_a_backoff_a_failing_worker_is_woken_as_usual(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path}/w.sqlite3")
+    async with db.session() as s:
+        await s.execute(text("CREATE TABLE work_item (id INTEGER PRIMARY KEY)"))
+        await s.commit()
+    worker = Failing(db, hold=None)
+    try:
+        await worker.start()
+        await asyncio.sleep(0.2)
+        worker.healthy = True
+        await _burst(db, 1)
+
+        async def woken() -> bool:
+            return worker.passes >= 2
+
+        await eventually(woken, timeout=10, message="a commit did not wake it")
+        assert worker.failures == ["ConnectionError"]
+    finally:
+        await worker.stop()
         await db.dispose()

@@ -32,6 +32,11 @@ order, as its next batch (so batches stay large under load); if a batch does not
 failure, or stopping) what waited behind it is dropped and fetched again.
 
 The consumer's span continues the producer's trace (W3C ``traceparent`` header).
+
+This module is the loop (fetching, partitions, batches, retries, offsets); the inbox claim
+(one function, for a batch or a single record) is :mod:`servicekit.messaging.inbox` and the
+dead-letter queue :mod:`servicekit.messaging.dlq`. :meth:`EventConsumer._handle` is the one
+place that builds a handler's :class:`MessageContext` and runs its handlers.
 """
 
 from __future__ import annotations
@@ -39,27 +44,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 from pydantic import ValidationError
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from contracts import Envelope, EnvelopeError, Event, UnknownEventType, dlq_name, event_class
+from contracts import Envelope, EnvelopeError, Event, UnknownEventType, event_class
 from servicekit.db import Database
+from servicekit.messaging import inbox
+from servicekit.messaging.dlq import DeadLetter, send_to_dlq
 from servicekit.messaging.producer import make_producer
-from servicekit.messaging.tables import InboxMessage
 from servicekit.metrics import ServiceMetrics
-from servicekit.redact import scrub
 from servicekit.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -114,17 +114,10 @@ class _HandlerFailed(Exception):
         self.error = error
 
 
-@dataclass(frozen=True)
-class DeadLetter:
-    reason: str  # "undecodable" | "unknown-type" | "handler-failed" | "permanent"
-    error: BaseException
-    attempts: int
-
-
 class EventConsumer:
     def __init__(
         self,
-        db: Database,
+        database: Database,
         *,
         bootstrap_servers: str,
         group_id: str,
@@ -141,7 +134,7 @@ class EventConsumer:
     ) -> None:
         if not subscriptions:
             raise ValueError("a consumer needs at least one subscription")
-        self.db = db
+        self.database = database
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
         self.handlers: dict[str, Sequence[Handler]] = {
@@ -474,8 +467,8 @@ class EventConsumer:
         handled = duplicates = 0
         current = 0
         try:
-            async with UnitOfWork(self.db, source=self.source) as uow:
-                claimed = await self._claim_many(uow.db, to_handle) if to_handle else set()
+            async with UnitOfWork(self.database, source=self.source) as uow:
+                claimed = await self._claim(uow.db, to_handle)
                 for current, d in enumerate(decoded):
                     if d is None:
                         continue
@@ -483,13 +476,9 @@ class EventConsumer:
                         duplicates += 1
                         continue
                     claimed.discard(d.envelope.id)  # the same event twice in one batch
-                    ctx = MessageContext(uow=uow, envelope=d.envelope, topic=d.record.topic,
-                                         partition=d.record.partition, offset=d.record.offset,
-                                         settings=self.settings)
                     with self._span(d) as span:
                         try:
-                            for handler in d.handlers:
-                                await handler(d.event, ctx)
+                            await self._handle(uow, d)
                         except Exception as exc:
                             span.set_status(Status(StatusCode.ERROR))
                             raise _HandlerFailed(current, exc) from exc
@@ -512,20 +501,22 @@ class EventConsumer:
                     self.metrics.events_consumed.labels(self.group_id, topic, outcome).inc(n)
         return None, None
 
-    async def _claim_many(self, session: AsyncSession, decoded: list[_Decoded]) -> set[str]:
-        """Insert the inbox rows; returns the event ids that were not there before."""
-        now = datetime.now(UTC)
-        rows = [{"consumer_group": self.group_id, "event_id": d.envelope.id,
-                 "event_type": d.envelope.type, "topic": d.record.topic,
-                 "partition": d.record.partition, "offset": d.record.offset,
-                 "processed_at": now} for d in decoded]
-        insert = pg_insert if self.db.is_postgres else sqlite_insert
-        # executemany + RETURNING: SQLAlchemy batches it as "insertmanyvalues" with a cached
-        # statement, instead of compiling a new multi-row VALUES for every batch size.
-        stmt = (insert(InboxMessage).on_conflict_do_nothing()
-                .returning(col(InboxMessage.event_id)))
-        result = await session.execute(stmt, rows)
-        return {row[0] for row in result if row is not None}
+    async def _claim(self, db: AsyncSession, decoded: Sequence[_Decoded]) -> set[str]:
+        """The inbox rows of ``decoded`` (a batch, or one record); returns the event ids to
+        handle now (the others were handled before)."""
+        return await inbox.claim(db, self.group_id, [
+            inbox.Delivery(event_id=d.envelope.id, event_type=d.envelope.type,
+                           topic=d.record.topic, partition=d.record.partition,
+                           offset=d.record.offset) for d in decoded])
+
+    async def _handle(self, uow: UnitOfWork, d: _Decoded) -> None:
+        """Run the event's handlers, in order, in ``uow``: the one place a handler's
+        :class:`MessageContext` is built."""
+        ctx = MessageContext(uow=uow, envelope=d.envelope, topic=d.record.topic,
+                             partition=d.record.partition, offset=d.record.offset,
+                             settings=self.settings)
+        for handler in d.handlers:
+            await handler(d.event, ctx)
 
     async def process(self, record: ConsumerRecord[Any, Any], *,
                       prior_failure: BaseException | None = None) -> str:
@@ -540,16 +531,15 @@ class EventConsumer:
             self._count(record.topic, "skipped")
             return "skipped"
         with self._span(d) as span:
-            outcome = await self._handle_with_retries(record, d.envelope, d.event, d.handlers,
-                                                      prior_failure=prior_failure)
+            outcome = await self._handle_with_retries(d, prior_failure=prior_failure)
             span.set_attribute("servicekit.outcome", outcome)
             if outcome == "dead-lettered":
                 span.set_status(Status(StatusCode.ERROR))
             return outcome
 
-    async def _handle_with_retries(self, record: ConsumerRecord[Any, Any], envelope: Envelope,
-                                   event: Event, handlers: Sequence[Handler], *,
+    async def _handle_with_retries(self, d: _Decoded, *,
                                    prior_failure: BaseException | None = None) -> str:
+        record = d.record
         delay = self.backoff_initial
         first = 1
         if prior_failure is not None:
@@ -563,7 +553,7 @@ class EventConsumer:
             delay = min(delay * 2, self.backoff_max)
         for attempt in range(first, self.max_attempts + 1):
             try:
-                done = await self._handle_once(record, envelope, event, handlers)
+                done = await self._handle_once(d)
                 outcome = "handled" if done else "duplicate"
                 self._count(record.topic, outcome)
                 return outcome
@@ -581,53 +571,19 @@ class EventConsumer:
                 delay = min(delay * 2, self.backoff_max)
         raise AssertionError("unreachable")
 
-    async def _handle_once(self, record: ConsumerRecord[Any, Any], envelope: Envelope,
-                           event: Event, handlers: Sequence[Handler]) -> bool:
-        async with UnitOfWork(self.db, source=self.source) as uow:
-            if not await self._claim(uow.db, record, envelope):
+    async def _handle_once(self, d: _Decoded) -> bool:
+        """One attempt in a transaction of its own; False if the inbox had the event."""
+        async with UnitOfWork(self.database, source=self.source) as uow:
+            if not await self._claim(uow.db, [d]):
                 return False
-            ctx = MessageContext(uow=uow, envelope=envelope, topic=record.topic,
-                                 partition=record.partition, offset=record.offset,
-                                 settings=self.settings)
-            for handler in handlers:
-                await handler(event, ctx)
+            await self._handle(uow, d)
         return True
-
-    async def _claim(self, session: AsyncSession, record: ConsumerRecord[Any, Any],
-                     envelope: Envelope) -> bool:
-        values = {
-            "consumer_group": self.group_id, "event_id": envelope.id,
-            "event_type": envelope.type, "topic": record.topic,
-            "partition": record.partition, "offset": record.offset,
-            "processed_at": datetime.now(UTC),
-        }
-        insert = pg_insert if self.db.is_postgres else sqlite_insert
-        stmt = insert(InboxMessage).values(**values).on_conflict_do_nothing()
-        result = await session.execute(stmt)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def _dead_letter(self, record: ConsumerRecord[Any, Any], dl: DeadLetter) -> str:
         producer = self._dlq_producer
         if producer is None:
             raise RuntimeError("DLQ producer not connected")
-        stack = scrub("".join(traceback.format_exception(dl.error)))[-4000:]
-        error_text = scrub(f"{type(dl.error).__name__}: {dl.error}")[:2000]
-        headers = [*(record.headers or ()),
-                   ("dlq-reason", dl.reason.encode()),
-                   ("dlq-error", error_text.encode()),
-                   ("dlq-error-type", type(dl.error).__name__.encode()),
-                   ("dlq-stack", stack.encode()),
-                   ("dlq-attempts", str(dl.attempts).encode()),
-                   ("dlq-original-topic", record.topic.encode()),
-                   ("dlq-original-partition", str(record.partition).encode()),
-                   ("dlq-original-offset", str(record.offset).encode()),
-                   ("dlq-consumer-group", self.group_id.encode()),
-                   ("dlq-failed-at", datetime.now(UTC).isoformat().encode())]
-        await producer.send_and_wait(dlq_name(record.topic), value=record.value,
-                                     key=record.key, headers=headers)
-        log.error("consumer %s: record %s/%d@%d dead-lettered (%s: %s)", self.group_id,
-                  record.topic, record.partition, record.offset, dl.reason,
-                  type(dl.error).__name__)
+        await send_to_dlq(producer, record, dl, self.group_id)
         if self.metrics:
             self.metrics.dead_lettered.labels(self.group_id, record.topic, dl.reason).inc()
         self._count(record.topic, "dead-lettered")

@@ -27,8 +27,8 @@ WORK_KEY, CHANGED_KEY = "mk.work", "mk.changed"
 _OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
-def record_event(session: AsyncSession | Session, event: Event, *, source: str) -> Envelope:
-    """Add ``event`` to the outbox of ``session``'s transaction; returns its envelope.
+def record_event(db: AsyncSession | Session, event: Event, *, source: str) -> Envelope:
+    """Add ``event`` to the outbox of ``db``'s transaction; returns its envelope.
 
     The current trace context is stored with it, so the relay's publish span and the
     consumer's span continue the trace of the request that caused the event.
@@ -43,7 +43,7 @@ def record_event(session: AsyncSession | Session, event: Event, *, source: str) 
         traceparent=carrier.get("traceparent"),
         tracestate=carrier.get("tracestate"),
     )
-    info = session.info
+    info = db.info
     pending = info.get(PENDING_KEY)
     if pending is None:
         pending = info[PENDING_KEY] = []
@@ -56,18 +56,18 @@ def record_event(session: AsyncSession | Session, event: Event, *, source: str) 
     return envelope
 
 
-def flush_outbox(session: Session, *_args: Any) -> None:
+def flush_outbox(db: Session, *_args: Any) -> None:
     """Insert the rows :func:`record_event` recorded (a sync ``Session`` hook: before each
     statement the session runs and before its commit, see :mod:`servicekit.db`)."""
-    rows = session.info.pop(PENDING_KEY, None)
+    rows = db.info.pop(PENDING_KEY, None)
     if not rows:
         return
-    session.connection().execute(_OUTBOX.insert(), rows)
-    info = session.info
+    db.connection().execute(_OUTBOX.insert(), rows)
+    info = db.info
     info.setdefault(WORK_KEY, set()).add(_OUTBOX.name)
     info[CHANGED_KEY] = True
 
 
-def discard_outbox(session: Session) -> None:
+def discard_outbox(db: Session) -> None:
     """Forget recorded rows (the transaction rolled back)."""
-    session.info.pop(PENDING_KEY, None)
+    db.info.pop(PENDING_KEY, None)

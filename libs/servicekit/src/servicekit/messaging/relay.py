@@ -1,7 +1,8 @@
 """The outbox relay: publishes committed outbox rows to Kafka, in order, and marks them.
 
-* Wakes on every commit that added an outbox row (``Database.on_commit``), with a short
-  fallback poll for rows written by other processes.
+* A :class:`~servicekit.worker.CommitWokenWorker`: wakes on every commit that added an
+  outbox row (``Database.on_commit``), with a short fallback poll for rows written by other
+  processes.
 * Reads pending rows in id order and sends them with the idempotent producer; the Kafka key
   is the aggregate id, so events of one aggregate stay in order on one partition.
 * Marks rows published only after Kafka acknowledged them. A crash between the two publishes
@@ -12,7 +13,8 @@
   trip instead of BEGIN, UPDATE, the read caches' notify and COMMIT: the outbox is no read
   cache's data), and a batch shorter than ``batch_size`` ends the pass without reading
   again (every row committed after the read woke the relay, which then passes again).
-* While Kafka is away it retries with exponential backoff, rebuilding the producer.
+* While Kafka is away it retries with exponential backoff (the worker's ``backoff`` hook;
+  commits do not wake it meanwhile), rebuilding the producer.
 * One process per service publishes (:class:`~servicekit.leader.Leadership` "outbox-relay":
   a lock beside the SQLite file, or a PostgreSQL advisory lock), however many workers or
   replicas run: rows go out in id order from one place. The others try to take over on each
@@ -41,6 +43,7 @@ from servicekit.leader import Leadership
 from servicekit.messaging.producer import make_producer
 from servicekit.messaging.tables import OutboxMessage
 from servicekit.metrics import ServiceMetrics
+from servicekit.worker import CommitWokenWorker
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +63,17 @@ def _recording(provider: TracerProvider | None) -> bool:
     return bool(getattr(processors, "_span_processors", True))
 
 
-class OutboxRelay:
+class OutboxRelay(CommitWokenWorker):
+    """The outbox's :class:`~servicekit.worker.CommitWokenWorker`: woken by commits that
+    inserted outbox rows, with ``idle_seconds`` as the fallback poll and ``linger_seconds``
+    to gather commits; its :meth:`backoff` hook holds it off exponentially while Kafka is
+    away (commits do not wake it meanwhile), rebuilding the producer."""
+
+    wake_on = frozenset({OutboxMessage.__tablename__})
+
     def __init__(
         self,
-        db: Database,
+        database: Database,
         *,
         bootstrap_servers: str,
         service_name: str,
@@ -75,87 +85,53 @@ class OutboxRelay:
         backoff_initial: float = 0.2,
         backoff_max: float = 5.0,
         retain_published: timedelta = timedelta(days=2),
+        stop_timeout: float = 2.0,
     ) -> None:
-        self.db = db
+        super().__init__(database, idle_seconds=idle_seconds, linger_seconds=linger_seconds,
+                         stop_timeout=stop_timeout)
+        self.name = f"{service_name}-outbox-relay"
         self.bootstrap_servers = bootstrap_servers
         self.service_name = service_name
         self.metrics = metrics
         self.tracer = trace.get_tracer("servicekit.outbox", tracer_provider=tracer_provider)
         self._tracer_provider = tracer_provider
         self.batch_size = batch_size
-        self.idle_seconds = idle_seconds
-        self.linger_seconds = linger_seconds
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self._backoff = backoff_initial
         self.retain_published = retain_published
         self._producer: AIOKafkaProducer | None = None
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
-        self._unsubscribe = db.on_commit(self.wake, tables=(OutboxMessage.__tablename__,))
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.kafka_ok = False
         self._last_purge = datetime.now(UTC)
-        self.leadership = Leadership(db, "outbox-relay")
+        self.leadership = Leadership(database, "outbox-relay")
 
-    # -- lifecycle -------------------------------------------------------------------------
-    async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._run(), name=f"{self.service_name}-outbox-relay")
+    # -- the worker's pass and hooks -------------------------------------------------------
+    async def run_once(self) -> int:
+        """Publish what is pending if this process leads. Returns 0: :meth:`publish_pending`
+        drained the outbox (rows committed meanwhile woke the worker for its next pass)."""
+        if not await self.leadership.acquire():
+            await self._close_producer()
+            self.hold_off(self.idle_seconds)  # another process publishes
+            return 0
+        await self.publish_pending()
+        self._backoff = self.backoff_initial
+        await self._maybe_purge()
+        return 0
 
-    async def stop(self) -> None:
-        self._stopping = True
-        self._unsubscribe()
-        self._wake.set()
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def backoff(self, error: Exception) -> float | None:
+        """Publishing failed (Kafka away, a send not acknowledged): hold off exponentially,
+        rebuilding the producer; the rows stay pending."""
+        delay = self._backoff
+        self.kafka_ok = False
+        log.warning("outbox relay: publishing failed, retrying in %.1fs: %s",
+                    delay, type(error).__name__, extra={"error": str(error)[:300]})
+        await self._close_producer()
+        self._backoff = min(delay * 2, self.backoff_max)
+        return delay
+
+    async def close(self) -> None:
         await self._close_producer()
         await self.leadership.release()
-
-    def wake(self) -> None:
-        """Called after each commit (possibly from a worker thread's greenlet)."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
-
-    # -- the loop --------------------------------------------------------------------------
-    async def _run(self) -> None:
-        backoff = self.backoff_initial
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                if not await self.leadership.acquire():
-                    await self._close_producer()
-                    await asyncio.sleep(self.idle_seconds)  # another process publishes
-                    continue
-                await self.publish_pending()
-                backoff = self.backoff_initial
-                await self._maybe_purge()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.kafka_ok = False
-                log.warning("outbox relay: publishing failed, retrying in %.1fs: %s",
-                            backoff, type(exc).__name__,
-                            extra={"error": str(exc)[:300]})
-                await self._close_producer()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.backoff_max)
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.idle_seconds)
-                if self.linger_seconds > 0 and not self._stopping:
-                    await asyncio.sleep(self.linger_seconds)  # woken: let commits gather
 
     async def publish_pending(self) -> int:
         """Publish every pending row (in batches); returns how many were published."""
@@ -184,7 +160,7 @@ class OutboxRelay:
     async def _pending(self) -> Sequence[sa.Row[Any]]:
         """The next pending rows, as plain rows of the columns sent (a Core select: building
         ORM objects for each row cost the relay more than publishing it)."""
-        async with self.db.read_engine.connect() as conn:
+        async with self.database.read_engine.connect() as conn:
             result = await conn.execute(
                 sa.select(*_PENDING_COLUMNS)
                 .where(col(OutboxMessage.published_at).is_(None))
@@ -194,7 +170,7 @@ class OutboxRelay:
             return result.all()
 
     async def _backlog(self) -> int:
-        async with self.db.read_engine.connect() as conn:
+        async with self.database.read_engine.connect() as conn:
             result = await conn.execute(
                 sa.select(sa.func.count()).select_from(OutboxMessage)
                 .where(col(OutboxMessage.published_at).is_(None))
@@ -259,12 +235,12 @@ class OutboxRelay:
             return
         now = datetime.now(UTC)
         stmt = sa.update(_T).where(_T.c.id.in_(ids)).values(published_at=now)
-        if self.db.is_postgres:
+        if self.database.is_postgres:
             # one statement is atomic on its own: autocommit, one round trip
-            async with self.db.read_engine.connect() as conn:
+            async with self.database.read_engine.connect() as conn:
                 await conn.execute(stmt)
             return
-        async with self.db.engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE, the write lock
+        async with self.database.engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE, the write lock
             await conn.execute(stmt)
 
     async def _maybe_purge(self) -> None:
@@ -272,8 +248,8 @@ class OutboxRelay:
         if now - self._last_purge < timedelta(minutes=10):
             return
         self._last_purge = now
-        async with self.db.session() as session, session.begin():
-            await session.execute(
+        async with self.database.session() as db, db.begin():
+            await db.execute(
                 sa.delete(OutboxMessage).where(
                     col(OutboxMessage.published_at) < now - self.retain_published
                 )

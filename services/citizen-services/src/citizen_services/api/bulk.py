@@ -28,10 +28,10 @@ from citizen_services.api.deps import CatalogueInUow, CatalogueReads
 from citizen_services.api.schemas import ServiceCreate, ServicePublic
 from citizen_services.application import catalogue
 from servicekit import csvsafe
-from servicekit.app import problem_responses
 from servicekit.deps import UowDep
 from servicekit.errors import DomainError
 from servicekit.identity import StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/services", tags=["catalogue"])
 

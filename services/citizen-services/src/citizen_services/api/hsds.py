@@ -18,7 +18,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from citizen_services.api.conditional import etag_matches
 from citizen_services.api.deps import CatalogueReads
 from citizen_services.application import hsds
-from servicekit.app import problem_responses
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/hsds", tags=["hsds"])
 

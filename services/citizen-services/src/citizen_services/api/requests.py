@@ -23,9 +23,9 @@ from citizen_services.api.deps import CatalogueInUow, RequestReads, RequestsInUo
 from citizen_services.api.schemas import ONE_LINE, TEXT, RequestCreate
 from citizen_services.application import requests
 from citizen_services.domain.requests import InvalidRequest, NoteVisibility, RequestStatus
-from servicekit.app import problem_responses
 from servicekit.deps import UowDep
 from servicekit.identity import Principal, Role, StaffPrincipal, require_roles
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/service-requests", tags=["service requests"])
 

@@ -35,7 +35,6 @@ from citizen_services.application import catalogue, search
 from citizen_services.domain.catalogue import ServiceStatus
 from citizen_services.persistence.catalogue import CatalogueRepository
 from citizen_services.persistence.tables import CatalogueService
-from servicekit.app import problem_responses
 from servicekit.deps import UowDep
 from servicekit.errors import DomainError
 from servicekit.identity import (
@@ -45,6 +44,7 @@ from servicekit.identity import (
     StaffPrincipal,
     get_principal,
 )
+from servicekit.problems import problem_responses
 from servicekit.uow import UnitOfWork
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from inclusion.api.schemas import (
     LoanPublic,
 )
 from inclusion.application import devices
-from servicekit.app import problem_responses
 from servicekit.identity import StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 LOCATION = {"Location": {"description": "Where the new device is.", "required": True,

@@ -12,8 +12,8 @@ from inclusion.api.deps import CitizenOrStaff, InclusionUowDep, ReadDep
 from inclusion.api.schemas import AttendanceRequest, EnrolmentPublic
 from inclusion.application import enrolments
 from inclusion.domain.sessions import EnrolmentStatus
-from servicekit.app import problem_responses
 from servicekit.identity import Principal, Role, StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/enrolments", tags=["enrolments"])
 

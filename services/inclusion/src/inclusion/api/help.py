@@ -12,7 +12,7 @@ from inclusion.api.deps import ReadDep
 from inclusion.api.schemas import HelpNearMe, NearbyVenuePublic, OriginPublic
 from inclusion.application.help_near_me import help_near_me, origin_of
 from inclusion.domain.programmes import ProgrammeKind
-from servicekit.app import problem_responses
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/help-near-me", tags=["help near me"])
 

@@ -10,8 +10,8 @@ from inclusion.api import presenters
 from inclusion.api.deps import InclusionUowDep, ReadDep
 from inclusion.api.schemas import ParticipantPublic, ParticipantUpdate
 from inclusion.application import erasure, participants
-from servicekit.app import problem_responses
 from servicekit.identity import CitizenPrincipal, StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/participants", tags=["participants"])
 

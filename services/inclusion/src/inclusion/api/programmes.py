@@ -22,8 +22,8 @@ from inclusion.api.schemas import (
 )
 from inclusion.application import outcomes, programmes
 from inclusion.domain.programmes import EligibilityRules, ProgrammeKind, ProgrammeStatus
-from servicekit.app import problem_responses
 from servicekit.identity import CitizenPrincipal, CurrentPrincipal, Role, StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/programmes", tags=["programmes"])
 LOCATION = {"Location": {"description": "Where the new programme is.", "required": True,

@@ -25,8 +25,8 @@ from inclusion.api.schemas import (
 )
 from inclusion.application import enrolments, participants, sessions
 from inclusion.domain.sessions import EnrolmentStatus
-from servicekit.app import problem_responses
 from servicekit.identity import CitizenPrincipal, CurrentPrincipal, Role, StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
 

@@ -14,8 +14,8 @@ from inclusion.api.schemas import (
     VoucherStock,
 )
 from inclusion.application import vouchers
-from servicekit.app import problem_responses
 from servicekit.identity import CitizenPrincipal, StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/vouchers", tags=["vouchers"])
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from servicekit.app import PROBLEM_SCHEMAS
+from servicekit.problems import PROBLEM_SCHEMAS
 
 SCHEME = "notifyJwt"
 _REF = "#/components/schemas/"

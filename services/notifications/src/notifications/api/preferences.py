@@ -12,9 +12,9 @@ from notifications.api.deps import SettingsDep
 from notifications.application import contacts
 from notifications.persistence.contacts import ContactRepository
 from notifications.persistence.notifications import NotificationRepository
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import CitizenPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/preferences", tags=["preferences"])
 

@@ -16,10 +16,10 @@ from notifications.application.templates import MAX_VERSION
 from notifications.domain import templating
 from notifications.persistence.notify_services import NotifyServiceRepository
 from notifications.persistence.templates import TemplateRepository
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.errors import DomainError
 from servicekit.identity import StaffPrincipal
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
 

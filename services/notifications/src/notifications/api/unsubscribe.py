@@ -15,9 +15,9 @@ from notifications.domain.messages import TOPICS
 from notifications.domain.notification import Channel
 from notifications.domain.unsubscribe import InvalidToken, read_token
 from notifications.persistence.contacts import ContactRepository
-from servicekit.app import problem_responses
 from servicekit.deps import UowDep
 from servicekit.errors import DomainError
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/unsubscribe", tags=["preferences"])
 

@@ -16,9 +16,9 @@ from notifications.api.deps import SettingsDep
 from notifications.application import webhooks as app_webhooks
 from notifications.persistence.tables import WebhookSubscription
 from notifications.persistence.webhooks import WebhookRepository
-from servicekit.app import problem_responses
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import Principal, Role, require_scopes, scopes_openapi
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/webhook-subscriptions", tags=["webhooks"])
 PartnerPrincipal = require_scopes(Role.PARTNER, Role.ADMIN,

@@ -49,3 +49,30 @@ def test_the_gateway_and_the_services_share_one_rule(environment: str,
         return True
 
     assert accepted(GatewaySettings) == accepted(ServiceSettings)
+
+
+def test_the_gateway_settings_are_the_platform_settings() -> None:
+    """One place defines the environment and the production-secret rule for the gateway and
+    the services alike: a rule fixed there cannot be missed here."""
+    from servicekit.settings import PlatformSettings
+
+    assert issubclass(GatewaySettings, PlatformSettings)
+    assert issubclass(ServiceSettings, PlatformSettings)
+    for name in ("environment", "identity_secret", "otel_exporter_otlp_endpoint"):
+        assert name not in GatewaySettings.__annotations__  # inherited, not redefined
+
+
+@pytest.mark.parametrize("environment", ["prod", "production", "Staging"])
+def test_gateway_environment_prod_from_the_environment_needs_a_real_secret(
+        monkeypatch: pytest.MonkeyPatch, environment: str) -> None:
+    """Regression (issue 12): ``GATEWAY_ENVIRONMENT=prod`` once passed as a free string that
+    skipped the production-secret check. Production without a real secret refuses to start."""
+    monkeypatch.setenv("GATEWAY_ENVIRONMENT", environment)
+    with pytest.raises(ValidationError, match="PLATFORM_IDENTITY_SECRET"):
+        GatewaySettings()
+    monkeypatch.setenv("PLATFORM_IDENTITY_SECRET", DEV_SECRET)
+    with pytest.raises(ValidationError, match="PLATFORM_IDENTITY_SECRET"):
+        GatewaySettings()
+    monkeypatch.setenv("PLATFORM_IDENTITY_SECRET", REAL_SECRET)
+    settings = GatewaySettings()
+    assert settings.environment == environment.lower() and settings.production_like

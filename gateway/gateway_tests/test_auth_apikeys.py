@@ -49,8 +49,8 @@ async def refused(auth: Authenticator, headers: dict[str, str], query: str = "",
 
 
 async def all_rows(auth: Authenticator) -> list[Any]:
-    assert auth.db is not None
-    async with auth.db.engine.connect() as conn:
+    assert auth.database is not None
+    async with auth.database.engine.connect() as conn:
         return list((await conn.execute(sa.select(api_key))).all())
 
 
