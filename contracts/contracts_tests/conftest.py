@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 import types
 import typing
 import uuid
@@ -17,21 +15,6 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     from contracts import Event
 
-
-def _unshadow_contracts() -> None:
-    """Make ``import contracts`` find the real package again.
-
-    pytest's importlib mode names the modules of this directory ``contracts.tests.*`` and, to
-    import them, registers the project directory ``contracts/`` as a bare package called
-    ``contracts``, shadowing the real one in ``contracts/src``. (``-p contracts`` in the
-    pytest ``addopts`` would avoid this by importing the real package first.)
-    """
-    if getattr(sys.modules.get("contracts"), "__file__", None) is None:
-        sys.modules.pop("contracts", None)
-        importlib.import_module("contracts")
-
-
-_unshadow_contracts()
 
 _SAMPLES: dict[Any, Any] = {
     uuid.UUID: uuid.UUID("6f1c1f0e-8a47-4d0b-9b8e-3f3c2b1a0d9e"),
@@ -56,7 +39,8 @@ def sample_value(annotation: Any) -> Any:
         return [sample_value(args[0])]
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return sample_model(annotation)
-    raise NotImplementedError(f"add a sample for {annotation!r} in contracts/tests/conftest.py")
+    raise NotImplementedError(
+        f"add a sample for {annotation!r} in contracts/contracts_tests/conftest.py")
 
 
 def sample_model(cls: type[BaseModel]) -> Any:

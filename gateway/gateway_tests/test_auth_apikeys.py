@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,6 @@ UPSTREAM = Route("/v2", "notifications", auth=AuthMode.UPSTREAM)
 FORM = "application/x-www-form-urlencoded"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/gateway.sqlite3"
-    factory: Callable[..., str] = request.getfixturevalue("new_postgres_database")
-    return factory("gateway")
 
 
 @pytest.fixture

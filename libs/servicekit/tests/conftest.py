@@ -4,7 +4,7 @@ the outbox, the inbox and an ``effect`` table that handlers write to."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
@@ -21,12 +21,6 @@ effect_table = sa.Table(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/service.sqlite3"
-    factory: Callable[..., str] = request.getfixturevalue("new_postgres_database")
-    return factory("servicekit")
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,14 +10,6 @@ from fastapi.testclient import TestClient
 from citizen_services.config import Settings
 from citizen_services.main import create_app
 from servicekit.testing import STAFF, identity_headers
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/citizen-services.sqlite3"
-    factory: Callable[..., str] = request.getfixturevalue("new_postgres_database")
-    return factory("citizen_services")
 
 
 @pytest.fixture

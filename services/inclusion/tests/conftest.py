@@ -18,12 +18,6 @@ from servicekit.testing import STAFF, identity_headers
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/inclusion.sqlite3"
-    factory: Callable[..., str] = request.getfixturevalue("new_postgres_database")
-    return factory("inclusion")
 
 
 @pytest.fixture

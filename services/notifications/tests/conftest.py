@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from notifications.main import MIGRATIONS
 from servicekit.db import Database
 from servicekit.migrations import upgrade
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/notifications.sqlite3"
-    factory: Callable[..., str] = request.getfixturevalue("new_postgres_database")
-    return factory("notifications")
 
 
 @pytest.fixture

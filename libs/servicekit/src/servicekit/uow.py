@@ -56,15 +56,3 @@ class UnitOfWork:
     async def flush(self) -> None:
         """Send what is pending to the database now (its constraints are checked here)."""
         await self.db.flush()
-
-    # -- transitional (issue 12): commands stop committing, then these go ------------------
-    @property
-    def session(self) -> AsyncSession:
-        return self.db
-
-    async def commit(self) -> None:
-        await self.db.commit()
-
-    async def rollback(self) -> None:
-        discard_outbox(self.db.sync_session)
-        await self.db.rollback()

@@ -51,11 +51,6 @@ class CommitWokenWorker:
         self._due_at: float | None = None
         self._hold_for: float | None = None
 
-    # -- transitional (issue 12): notifications' workers move to ``self.database`` ---------
-    @property
-    def db(self) -> Database:
-        return self.database
-
     # -- what subclasses implement ---------------------------------------------------------
     async def run_once(self) -> int:
         """One pass; returns how many items it handled (0 = nothing was due, or the pass
