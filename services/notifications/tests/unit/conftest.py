@@ -60,7 +60,7 @@ class FakeTemplateRepository:
         return None if t is None else _Row(version=t.version, archived=t.archived,
                                            service_id=t.service_id)
 
-    async def add(self, template: Template) -> None:
+    async def insert(self, template: Template) -> None:
         self.templates[template.id] = template
 
     async def add_version(self, template: Template, version: TemplateVersion) -> None:
@@ -196,7 +196,7 @@ class FakeNotifyServiceRepository:
         self.reads += 1
         return self.services.get(service_id)
 
-    async def add(self, service: NotifyService) -> None:
+    async def insert(self, service: NotifyService) -> None:
         self.services[service.id] = service
 
     async def all(self) -> list[NotifyService]:
@@ -274,7 +274,7 @@ class FakeWebhookRepository:
         self.subs: dict[uuid.UUID, WebhookSubscription] = {}
         self.log: dict[str, WebhookDelivery] = {}
 
-    async def add(self, sub: WebhookSubscription) -> None:
+    async def insert(self, sub: WebhookSubscription) -> None:
         self.subs[sub.id] = sub
 
     async def save(self, sub: WebhookSubscription) -> None:

@@ -12,13 +12,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from citizen_services.domain.catalogue import ServiceStatus
 from citizen_services.domain.search import SearchResult, SearchServices
 from citizen_services.persistence import search
 from citizen_services.persistence.tables import CatalogueService, CatalogueServiceHistory
+from servicekit.repository import Repository
 
 _ENTRY = CatalogueService.__table__  # type: ignore[attr-defined]
 #: One entry by id, as a row (Core, not an ORM object: a read needs no identity map, and
@@ -30,14 +30,8 @@ def _published() -> Any:
     return col(CatalogueService.status) == ServiceStatus.PUBLISHED.value
 
 
-class CatalogueRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
+class CatalogueRepository(Repository):
     # -- writes (through a unit of work's session) ----------------------------------------
-    def add(self, service: CatalogueService) -> None:
-        self.db.add(service)
-
     def add_history(self, entry: CatalogueServiceHistory) -> None:
         self.db.add(entry)
 

@@ -6,17 +6,14 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.messaging.tables import OutboxMessage
+from servicekit.repository import Repository
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
-class OutboxRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
+class OutboxRepository(Repository):
     async def payloads_naming(self, subject: str) -> list[tuple[int, str]]:
         """(row id, JSON payload) of each row whose payload contains ``subject`` as a JSON
         string."""

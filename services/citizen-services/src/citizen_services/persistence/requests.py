@@ -13,21 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from citizen_services.domain.requests import NoteVisibility
 from citizen_services.persistence.tables import ServiceRequest, ServiceRequestUpdate
+from servicekit.repository import Repository
 
 
-class RequestRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
+class RequestRepository(Repository):
     # -- writes ---------------------------------------------------------------------------
-    def add(self, request: ServiceRequest) -> None:
-        self.db.add(request)
-
     def add_update(self, update_: ServiceRequestUpdate) -> None:
         self.db.add(update_)
 

@@ -6,16 +6,13 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inclusion.persistence.tables import SchedulerClaim
+from servicekit.repository import Repository
 
 
-class ClaimRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
+class ClaimRepository(Repository):
     async def claim(self, kind: str, key: str, now: datetime) -> bool:
         """Insert the claim (kind, key) unless it exists (``INSERT … ON CONFLICT DO
         NOTHING``); True when this transaction made it. On PostgreSQL a second transaction

@@ -6,19 +6,13 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inclusion.persistence.tables import Device, DeviceLoan
+from servicekit.repository import Repository
 
 
-class DeviceRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
-    def add(self, device: Device) -> None:
-        self.db.add(device)
-
+class DeviceRepository(Repository):
     def add_loan(self, loan: DeviceLoan) -> None:
         self.db.add(loan)
 

@@ -7,22 +7,16 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inclusion.domain.sessions import EnrolmentStatus
 from inclusion.persistence.tables import Enrolment, Participant, ProgrammeSession
+from servicekit.repository import Repository
 
 CANCELLED = EnrolmentStatus.CANCELLED.value
 
 
-class ParticipantRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
-    def add(self, participant: Participant) -> None:
-        self.db.add(participant)
-
+class ParticipantRepository(Repository):
     async def get(self, participant_id: uuid.UUID) -> Participant | None:
         return await self.db.get(Participant, participant_id)
 
@@ -47,13 +41,7 @@ class ParticipantRepository:
         await self.db.refresh(participant, with_for_update=True)
 
 
-class EnrolmentRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
-    def add(self, enrolment: Enrolment) -> None:
-        self.db.add(enrolment)
-
+class EnrolmentRepository(Repository):
     async def reload(self, enrolment: Enrolment) -> None:
         """``enrolment`` as it is in the database now (e.g. once its session is locked)."""
         await self.db.refresh(enrolment)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.messaging.tables import OutboxMessage
+from servicekit.repository import Repository
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
-class OutboxRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
+class OutboxRepository(Repository):
     async def payloads_containing(self, text: str) -> list[tuple[int, str]]:
         """(row id, JSON payload) of the rows whose payload contains ``text``."""
         rows = await self.db.execute(select(OUTBOX.c.id, OUTBOX.c.payload).where(

@@ -5,19 +5,13 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inclusion.persistence.tables import OutcomeAssessment
+from servicekit.repository import Repository
 
 
-class OutcomeRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
-    def add(self, assessment: OutcomeAssessment) -> None:
-        self.db.add(assessment)
-
+class OutcomeRepository(Repository):
     async def stages(self, participant_id: uuid.UUID, programme_id: uuid.UUID) -> set[str]:
         """The stages already recorded for the participant in the programme."""
         return set((await self.db.execute(select(col(OutcomeAssessment.stage)).where(

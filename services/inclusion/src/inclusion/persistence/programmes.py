@@ -5,22 +5,16 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inclusion.domain.programmes import ProgrammeStatus
 from inclusion.persistence.tables import Programme, Venue
+from servicekit.repository import Repository
 
 PUBLIC = [ProgrammeStatus.PUBLISHED.value, ProgrammeStatus.CLOSED.value]
 
 
-class ProgrammeRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
-    def add(self, programme: Programme) -> None:
-        self.db.add(programme)
-
+class ProgrammeRepository(Repository):
     async def get(self, programme_id: uuid.UUID) -> Programme | None:
         return await self.db.get(Programme, programme_id)
 
@@ -52,13 +46,7 @@ class ProgrammeRepository:
         return {pid: title for pid, title in rows.all()}
 
 
-class VenueRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
-    def add(self, venue: Venue) -> None:
-        self.db.add(venue)
-
+class VenueRepository(Repository):
     async def get(self, venue_id: uuid.UUID) -> Venue | None:
         return await self.db.get(Venue, venue_id)
 

@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inclusion.domain.sessions import EnrolmentStatus
@@ -18,12 +17,10 @@ from inclusion.persistence.tables import (
     Venue,
     Voucher,
 )
+from servicekit.repository import Repository
 
 
-class ReportRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
+class ReportRepository(Repository):
     async def confirmed_enrolments(
             self) -> list[tuple[uuid.UUID, str, datetime, uuid.UUID, bool | None]]:
         """(programme id, venue's ward, session start, participant id, attended) of each

@@ -7,21 +7,15 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inclusion.domain.sessions import SessionStatus
 from inclusion.persistence.programmes import PUBLIC
 from inclusion.persistence.tables import Enrolment, Programme, ProgrammeSession, Venue
+from servicekit.repository import Repository
 
 
-class SessionRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
-    def add(self, session: ProgrammeSession) -> None:
-        self.db.add(session)
-
+class SessionRepository(Repository):
     async def lock(self, session_id: uuid.UUID) -> ProgrammeSession | None:
         """The session's row as it is now, locked until the transaction ends: ``FOR UPDATE``
         on PostgreSQL; on SQLite the transaction already holds the write lock."""

@@ -5,19 +5,13 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from inclusion.persistence.tables import Participant, Programme, Voucher
+from servicekit.repository import Repository
 
 
-class VoucherRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
-    def add(self, voucher: Voucher) -> None:
-        self.db.add(voucher)
-
+class VoucherRepository(Repository):
     async def held(self, programme_id: uuid.UUID, participant_id: uuid.UUID
                    ) -> uuid.UUID | None:
         """The id of the participant's voucher from the programme, if any."""

@@ -59,7 +59,7 @@ async def create_service(services: NotifyServiceRepository, *, name: str, email_
     service = NotifyService(id=service_id or uuid.uuid4(), name=name, email_from=email_from,
                             sms_sender=sms_sender, team_members="\n".join(team_members or []),
                             created_at=datetime.now(UTC), created_by=created_by)
-    await services.add(service)
+    await services.insert(service)
     return service
 
 

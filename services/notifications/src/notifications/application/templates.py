@@ -64,7 +64,7 @@ async def create_template(templates: TemplateRepository, services: NotifyService
     template = Template(id=template_id or uuid.uuid4(), service_id=service_id,
                         template_type=template_type, name=name,
                         version=1, created_by=created_by, created_at=now)
-    await templates.add(template)
+    await templates.insert(template)
     version = TemplateVersion(template_id=template.id, version=1, name=name, subject=subject,
                               body=body, created_by=created_by, created_at=now)
     await templates.add_version(template, version)

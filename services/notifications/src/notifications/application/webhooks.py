@@ -217,7 +217,7 @@ async def create_subscription(webhooks_repo: WebhookRepository, *, owner: str, u
     now = datetime.now(UTC)
     sub = WebhookSubscription(owner=owner, url=url, event_types="\n".join(types),
                               secret=webhooks.new_secret(), created_at=now, updated_at=now)
-    await webhooks_repo.add(sub)
+    await webhooks_repo.insert(sub)
     return sub
 
 

@@ -4,21 +4,15 @@ choices."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from notifications.persistence.tables import CitizenContact, Consent
+from servicekit.repository import Repository
 
 
-class ContactRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
+class ContactRepository(Repository):
     async def get(self, citizen_id: str) -> CitizenContact | None:
         return await self.db.get(CitizenContact, citizen_id)
-
-    def add(self, contact: CitizenContact) -> None:
-        self.db.add(contact)
 
     async def delete(self, contact: CitizenContact) -> None:
         await self.db.delete(contact)

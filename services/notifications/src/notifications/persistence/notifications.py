@@ -21,6 +21,7 @@ from notifications.domain.notification import Channel, Status
 from notifications.domain.notify import KeyType
 from notifications.persistence.tables import Notification, Template
 from servicekit.db import Database, mark_work
+from servicekit.repository import Repository
 from servicekit.types import UtcDateTime
 
 T = Notification.__table__  # type: ignore[attr-defined]
@@ -81,10 +82,7 @@ def _is_postgres(db: AsyncSession) -> bool:
     return db.get_bind().dialect.name == "postgresql"
 
 
-class NotificationRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
+class NotificationRepository(Repository):
     # -- writing -------------------------------------------------------------------------
     def add(self, notification: Notification) -> None:
         """An ORM notification (its channel's worker is woken by the commit)."""

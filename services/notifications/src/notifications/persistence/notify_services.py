@@ -9,21 +9,19 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from notifications.persistence.tables import NotifyApiKey, NotifyService
+from servicekit.repository import Repository
 
 
-class NotifyServiceRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
+class NotifyServiceRepository(Repository):
     # -- services ------------------------------------------------------------------------
     async def get(self, service_id: uuid.UUID) -> NotifyService | None:
         return await self.db.get(NotifyService, service_id)
 
-    async def add(self, service: NotifyService) -> None:
+    async def insert(self, service: NotifyService) -> None:
+        """A new Notify service, flushed."""
         self.db.add(service)
         await self.db.flush()
 

@@ -13,12 +13,10 @@ from sqlmodel import col
 
 from notifications.persistence.tables import Template, TemplateVersion
 from servicekit.db import Database
+from servicekit.repository import Repository
 
 
-class TemplateRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
+class TemplateRepository(Repository):
     async def get(self, template_id: uuid.UUID) -> Template | None:
         return await self.db.get(Template, template_id)
 
@@ -31,7 +29,8 @@ class TemplateRepository:
             sa.select(col(Template.version), col(Template.archived), col(Template.service_id))
             .where(col(Template.id) == template_id))).one_or_none()
 
-    async def add(self, template: Template) -> None:
+    async def insert(self, template: Template) -> None:
+        """A new template, flushed."""
         self.db.add(template)
         await self.db.flush()
 

@@ -9,20 +9,18 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from notifications.persistence.tables import WebhookDelivery, WebhookSubscription
+from servicekit.repository import Repository
 
 D = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
 
-class WebhookRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
+class WebhookRepository(Repository):
     # -- subscriptions -------------------------------------------------------------------
-    async def add(self, sub: WebhookSubscription) -> None:
+    async def insert(self, sub: WebhookSubscription) -> None:
+        """A new subscription, flushed (its id is known after)."""
         self.db.add(sub)
         await self.db.flush()
 
