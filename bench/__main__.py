@@ -15,9 +15,15 @@ from bench._procs import load_average
 def _parts() -> dict[str, Callable[[], Any]]:
     from bench import burst, event_pipeline, gateway, idle, notifications, read, search
 
-    return {"read": read.run, "idle": idle.run, "burst": burst.run,
-            "notifications": notifications.run, "pipeline": event_pipeline.run,
-            "search": search.run, "gateway": gateway.run}
+    return {
+        "read": read.run,
+        "idle": idle.run,
+        "burst": burst.run,
+        "notifications": notifications.run,
+        "pipeline": event_pipeline.run,
+        "search": search.run,
+        "gateway": gateway.run,
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -28,13 +34,18 @@ def main(argv: list[str]) -> int:
         return 2
     wanted = [name for name in parts if name in argv] if argv else list(parts)
     start = time.monotonic()
-    print(f"load average (1, 5, 15 min) at the start: {load_average()} "
-          "(a shared machine: other work runs beside the benchmark)", flush=True)
+    print(
+        f"load average (1, 5, 15 min) at the start: {load_average()} "
+        "(a shared machine: other work runs beside the benchmark)",
+        flush=True,
+    )
     for name in wanted:
         print(f"\n[{name}] load average {load_average()}", flush=True)
         parts[name]()
-    print(f"\n== Goals ({', '.join(wanted)}; {time.monotonic() - start:.0f} s; "
-          f"load average at the end {load_average()}) ==")
+    print(
+        f"\n== Goals ({', '.join(wanted)}; {time.monotonic() - start:.0f} s; "
+        f"load average at the end {load_average()}) =="
+    )
     print(_report.summary())
     return 0
 

@@ -19,8 +19,7 @@ def kafka() -> Iterator[str]:
     from mkinfra.kafka import KafkaBroker, ensure_topics
 
     with tempfile.TemporaryDirectory(prefix="mk-bench-kafka-") as tmp:
-        broker = KafkaBroker(Path(tmp), port=free_port(), controller_port=free_port(),
-                             heap="1g")
+        broker = KafkaBroker(Path(tmp), port=free_port(), controller_port=free_port(), heap="1g")
         print(f"  starting Kafka for the benchmark on {broker.bootstrap_servers} …", flush=True)
         broker.start()
         try:

@@ -27,13 +27,25 @@ def ensure_wrk() -> str:
         return wrk
     if os.geteuid() == 0:
         print("  installing wrk (Debian package) …", flush=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "wrk"],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if not shutil.which("wrk"):
-            subprocess.run(["apt-get", "update", "-q"], check=False,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                ["apt-get", "update", "-q"],
+                check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            subprocess.run(
+                ["apt-get", "install", "-y", "-q", "wrk"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
     wrk = shutil.which("wrk")
     if not wrk:
         raise RuntimeError("wrk is needed: apt-get install wrk")
@@ -53,8 +65,7 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise TimeoutError(url)
 
 
-def request_json(method: str, url: str, token: str | None = None,
-                 body: Any = None) -> Any:
+def request_json(method: str, url: str, token: str | None = None, body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("content-type", "application/json")
@@ -74,8 +85,16 @@ end
 """
 
 
-def run_wrk(wrk: str, url: str, headers: dict[str, str], *, duration: int, threads: int = 2,
-            connections: int = 32, script: str | None = None) -> dict[str, float]:
+def run_wrk(
+    wrk: str,
+    url: str,
+    headers: dict[str, str],
+    *,
+    duration: int,
+    threads: int = 2,
+    connections: int = 32,
+    script: str | None = None,
+) -> dict[str, float]:
     """One wrk run; ``script`` is Lua (a ``request`` function, say). Returns req/s, p50, p95,
     p99 (ms), the count of non-2xx/3xx answers as ``errors``, the rate of the others as
     ``ok_rps``, and connect/read/write/timeout errors as ``socket_errors`` (requests that
@@ -87,8 +106,9 @@ def run_wrk(wrk: str, url: str, headers: dict[str, str], *, duration: int, threa
         if script is not None:
             import tempfile
 
-            f = stack.enter_context(tempfile.NamedTemporaryFile(
-                "w", suffix=".lua", prefix="mk-bench-"))
+            f = stack.enter_context(
+                tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="mk-bench-")
+            )
             f.write(script + _DONE)
             f.flush()
             cmd += ["-s", f.name]
@@ -108,11 +128,21 @@ def run_wrk(wrk: str, url: str, headers: dict[str, str], *, duration: int, threa
     requests = float(total.group(1)) if total else 0.0
     # wrk's Requests/sec counts every answer, refusals too: ``ok_rps`` counts 2xx/3xx only.
     ok_rps = rps * (requests - errors) / requests if requests else 0.0
-    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
-                        r"timeout (\d+)", out)
-    return {"rps": rps, "ok_rps": ok_rps, "p50": lat["50"], "p95": lat["95"],
-            "p99": lat["99"], "errors": errors, "requests": requests,
-            "socket_errors": float(sum(int(g) for g in sockets.groups())) if sockets else 0.0}
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+        r"timeout (\d+)",
+        out,
+    )
+    return {
+        "rps": rps,
+        "ok_rps": ok_rps,
+        "p50": lat["50"],
+        "p95": lat["95"],
+        "p99": lat["99"],
+        "errors": errors,
+        "requests": requests,
+        "socket_errors": float(sum(int(g) for g in sockets.groups())) if sockets else 0.0,
+    }
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -163,8 +193,14 @@ class Processes:
 
     def start(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         """``python *args`` in its own session, stopped by :meth:`close`."""
-        proc = subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT, stdout=self._log,
-                                stderr=self._log, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            env=env,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=self._log,
+            start_new_session=True,
+        )
         self._procs.append(proc)
         return proc
 
@@ -176,17 +212,30 @@ class Processes:
         wait_http(url + "/health/live")
         return url
 
-    def gateway(self, env: dict[str, str], upstreams: dict[str, str], *,
-                limits: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
+    def gateway(
+        self,
+        env: dict[str, str],
+        upstreams: dict[str, str],
+        *,
+        limits: dict[str, str] | None = None,
+    ) -> tuple[str, dict[str, str]]:
         """The gateway with dev credentials; ``upstreams`` {"CITIZEN_SERVICES": url, ...},
         ``limits`` {"catalogue": "1000/1s", ...}. Returns its URL and the dev credentials
         (``STAFF_TOKEN``, ``CITIZEN_TOKEN``, ...)."""
         port = free_port()
         gw_env = {**env, "GATEWAY_DATABASE_URL": f"sqlite:///{self.tmp}/gateway.sqlite3"}
-        subprocess.run([sys.executable, "-m", "gateway.devcreds", "--var", str(self.tmp)],
-                       env=gw_env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        creds = dict(line.split("=", 1) for line in (self.tmp / "dev-credentials.env")
-                     .read_text().splitlines() if "=" in line and not line.startswith("#"))
+        subprocess.run(
+            [sys.executable, "-m", "gateway.devcreds", "--var", str(self.tmp)],
+            env=gw_env,
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        creds = dict(
+            line.split("=", 1)
+            for line in (self.tmp / "dev-credentials.env").read_text().splitlines()
+            if "=" in line and not line.startswith("#")
+        )
         gw_env.update({k: v for k, v in creds.items() if k.startswith("GATEWAY_")})
         gw_env.update({f"GATEWAY_{name}_URL": url for name, url in upstreams.items()})
         gw_env.update({f"GATEWAY_LIMIT_{name.upper()}": v for name, v in (limits or {}).items()})
@@ -196,14 +245,14 @@ class Processes:
         wait_http(url + "/openapi.json")
         return url, creds
 
-    def catalogue(self, env: dict[str, str], *, port: int
-                  ) -> tuple[str, str, dict[str, str]]:
+    def catalogue(self, env: dict[str, str], *, port: int) -> tuple[str, str, dict[str, str]]:
         """citizen-services (``env`` carries its port and database) and the gateway in front,
         the catalogue's and anonymous callers' limits out of the way. Returns the service's
         URL, the gateway's and the dev credentials."""
         cs = self.service("citizen_services", env, port=port)
-        gw, creds = self.gateway(env, {"CITIZEN_SERVICES": cs},
-                                 limits={"catalogue": UNLIMITED, "anonymous": UNLIMITED})
+        gw, creds = self.gateway(
+            env, {"CITIZEN_SERVICES": cs}, limits={"catalogue": UNLIMITED, "anonymous": UNLIMITED}
+        )
         return cs, gw, creds
 
     def close(self) -> None:

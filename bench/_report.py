@@ -31,6 +31,5 @@ def goal(part: str, goal: str, figure: str, met: bool | None) -> bool | None:
 def summary() -> str:
     width = max((len(g.goal) for g in GOALS), default=10)
     lines = [f"  {'part':<14}{'goal':<{width + 2}}{'figure':<44}verdict"]
-    lines += [f"  {g.part:<14}{g.goal:<{width + 2}}{g.figure:<44}{verdict(g.met)}"
-              for g in GOALS]
+    lines += [f"  {g.part:<14}{g.goal:<{width + 2}}{g.figure:<44}{verdict(g.met)}" for g in GOALS]
     return "\n".join(lines)

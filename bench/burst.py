@@ -24,8 +24,9 @@ REQUESTS = 200
 async def burst(url: str) -> tuple[Counter[str], float]:
     statuses: Counter[str] = Counter()
     timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True),
-                                     timeout=timeout) as http:
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, force_close=True), timeout=timeout
+    ) as http:
 
         async def one() -> None:
             try:
@@ -41,8 +42,10 @@ async def burst(url: str) -> tuple[Counter[str], float]:
 
 
 def run() -> dict[str, Any]:
-    print(f"\n== Burst: {REQUESTS} concurrent GETs through the gateway to citizen-services ==",
-          flush=True)
+    print(
+        f"\n== Burst: {REQUESTS} concurrent GETs through the gateway to citizen-services ==",
+        flush=True,
+    )
     results: dict[str, Any] = {}
     for database in ("sqlite", "postgresql"):
         with catalogue_with_entry(database) as c:
@@ -50,11 +53,21 @@ def run() -> dict[str, Any]:
                 statuses, seconds = asyncio.run(burst(c.gateway + c.path))
                 results[f"{database} {round_}"] = statuses
                 counts = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
-                print(f"  {database}, {round_}: {counts} (all answered in {seconds:.2f} s)",
-                      flush=True)
-    bad = sum(n for statuses in results.values() for k, n in statuses.items()
-              if not (k.isdigit() and int(k) < 500))
+                print(
+                    f"  {database}, {round_}: {counts} (all answered in {seconds:.2f} s)",
+                    flush=True,
+                )
+    bad = sum(
+        n
+        for statuses in results.values()
+        for k, n in statuses.items()
+        if not (k.isdigit() and int(k) < 500)
+    )
     total = sum(sum(s.values()) for s in results.values())
-    _report.goal("burst", f"{REQUESTS}-request burst: no 5xx", f"{bad} of {total} 5xx or "
-                 "unanswered", bad == 0)
+    _report.goal(
+        "burst",
+        f"{REQUESTS}-request burst: no 5xx",
+        f"{bad} of {total} 5xx or unanswered",
+        bad == 0,
+    )
     return results

@@ -49,7 +49,8 @@ RAW_TOPIC_PREFIX = "bench.raw."
 
 effects_md = sa.MetaData()
 effect = sa.Table(
-    "bench_effect", effects_md,
+    "bench_effect",
+    effects_md,
     sa.Column("event_id", sa.String(64), primary_key=True),
     sa.Column("tag", sa.String(40), nullable=False, index=True),
     sa.Column("latency_ms", sa.Float, nullable=False),
@@ -57,22 +58,32 @@ effect = sa.Table(
 
 
 def make_event(tag: str, n: int) -> ServicePublished:
-    return ServicePublished(service_id=uuid.uuid4(), service_code=f"{tag}-{n}", slug=tag,
-                            name=f"Benchmark service {n}", entry_version=1,
-                            occurred_at=datetime.now(UTC))
+    return ServicePublished(
+        service_id=uuid.uuid4(),
+        service_code=f"{tag}-{n}",
+        slug=tag,
+        name=f"Benchmark service {n}",
+        entry_version=1,
+        occurred_at=datetime.now(UTC),
+    )
 
 
 async def _handler(ev: ServicePublished, ctx: MessageContext) -> None:
     latency = (datetime.now(UTC) - ev.occurred_at).total_seconds() * 1000
-    await ctx.uow.db.execute(sa.insert(effect).values(
-        event_id=ctx.envelope.id, tag=ev.slug, latency_ms=latency))
+    await ctx.uow.db.execute(
+        sa.insert(effect).values(event_id=ctx.envelope.id, tag=ev.slug, latency_ms=latency)
+    )
 
 
 async def _count(db: Database, tag: str) -> int:
     async with db.engine.connect() as conn:
-        return int((await conn.execute(
-            sa.select(sa.func.count()).select_from(effect).where(effect.c.tag == tag)
-        )).scalar_one())
+        return int(
+            (
+                await conn.execute(
+                    sa.select(sa.func.count()).select_from(effect).where(effect.c.tag == tag)
+                )
+            ).scalar_one()
+        )
 
 
 async def _wait_for(db: Database, tag: str, n: int, timeout: float = 300) -> float:
@@ -88,8 +99,13 @@ async def _drained(db: Database, timeout: float = 300) -> float:
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         async with db.engine.connect() as conn:
-            pending = (await conn.execute(sa.select(sa.func.count()).select_from(OutboxMessage)
-                       .where(OutboxMessage.published_at.is_(None)))).scalar_one()  # type: ignore[union-attr]
+            pending = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.published_at.is_(None))
+                )
+            ).scalar_one()  # type: ignore[union-attr]
         if pending == 0:
             return time.perf_counter()
         await asyncio.sleep(0.02)
@@ -98,10 +114,14 @@ async def _drained(db: Database, timeout: float = 300) -> float:
 
 async def _consume_until(bootstrap: str, consumer_url: str, stop: Any) -> None:
     db = Database(consumer_url)
-    consumer = EventConsumer(db, bootstrap_servers=bootstrap,
-                             group_id=f"bench-{uuid.uuid4().hex[:6]}",
-                             subscriptions={ServicePublished: [_handler]}, service_name="bench",
-                             source=SOURCE)
+    consumer = EventConsumer(
+        db,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-{uuid.uuid4().hex[:6]}",
+        subscriptions={ServicePublished: [_handler]},
+        service_name="bench",
+        source=SOURCE,
+    )
     await consumer.start()
     try:
         # a multiprocessing.Event cannot be awaited: wait for it in a thread
@@ -126,8 +146,9 @@ async def pipeline(bootstrap: str, producer_url: str, consumer_url: str) -> dict
     relay = OutboxRelay(producer_db, bootstrap_servers=bootstrap, service_name="bench")
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
-    consumer = ctx.Process(target=consumer_process, args=(bootstrap, consumer_url, stop),
-                           daemon=True)
+    consumer = ctx.Process(
+        target=consumer_process, args=(bootstrap, consumer_url, stop), daemon=True
+    )
     consumer.start()
     await relay.start()
     try:
@@ -152,8 +173,11 @@ async def pipeline(bootstrap: str, producer_url: str, consumer_url: str) -> dict
         t_written = time.perf_counter()
         t_relayed = await _drained(producer_db)
         t_done = await _wait_for(consumer_db, tag, per_writer * WRITERS)
-        print(f"    written {t_written - t0:.2f}s, relayed {t_relayed - t0:.2f}s, "
-              f"consumed {t_done - t0:.2f}s", flush=True)
+        print(
+            f"    written {t_written - t0:.2f}s, relayed {t_relayed - t0:.2f}s, "
+            f"consumed {t_done - t0:.2f}s",
+            flush=True,
+        )
         throughput = per_writer * WRITERS / (t_done - t0)
         write_rate = per_writer * WRITERS / (t_written - t0)
 
@@ -170,8 +194,12 @@ async def pipeline(bootstrap: str, producer_url: str, consumer_url: str) -> dict
                 uow.publish(make_event(tag, i))
         await _wait_for(consumer_db, tag, total)
         async with consumer_db.engine.connect() as conn:
-            latencies = [float(v) for v in (await conn.execute(
-                sa.select(effect.c.latency_ms).where(effect.c.tag == tag))).scalars()]
+            latencies = [
+                float(v)
+                for v in (
+                    await conn.execute(sa.select(effect.c.latency_ms).where(effect.c.tag == tag))
+                ).scalars()
+            ]
     finally:
         stop.set()
         await asyncio.to_thread(consumer.join, 30)
@@ -180,8 +208,12 @@ async def pipeline(bootstrap: str, producer_url: str, consumer_url: str) -> dict
         await relay.stop()
         await producer_db.dispose()
         await consumer_db.dispose()
-    return {"throughput": throughput, "write_rate": write_rate,
-            "p50": percentile(latencies, 50), "p99": percentile(latencies, 99)}
+    return {
+        "throughput": throughput,
+        "write_rate": write_rate,
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+    }
 
 
 async def _until(check, what: str, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
@@ -204,12 +236,15 @@ async def raw_baseline(bootstrap: str) -> dict[str, float]:
     sample = make_event("raw", 0)
     value = sample.to_json()
     headers = Envelope(source=SOURCE, type=sample.event_type(), subject="x").to_headers()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
-                                linger_ms=2)
-    consumer = AIOKafkaConsumer(raw_topic, bootstrap_servers=bootstrap,
-                                group_id=f"raw-{uuid.uuid4().hex[:6]}",
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                fetch_max_wait_ms=100)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=2)
+    consumer = AIOKafkaConsumer(
+        raw_topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=100,
+    )
     await producer.start()
     await consumer.start()
     received: list[tuple[bytes, float]] = []
@@ -235,8 +270,10 @@ async def raw_baseline(bootstrap: str) -> dict[str, float]:
 
         # throughput
         t0 = time.perf_counter()
-        futures = [await producer.send(raw_topic, value=value, key=str(i).encode(),
-                                       headers=headers) for i in range(N_THROUGHPUT)]
+        futures = [
+            await producer.send(raw_topic, value=value, key=str(i).encode(), headers=headers)
+            for i in range(N_THROUGHPUT)
+        ]
         await asyncio.gather(*futures)
         await _until(lambda: len(received) >= N_THROUGHPUT, "the throughput records")
         throughput = N_THROUGHPUT / (received[N_THROUGHPUT - 1][1] - t0)
@@ -261,13 +298,18 @@ async def raw_baseline(bootstrap: str) -> dict[str, float]:
     finally:
         await consumer.stop()
         await producer.stop()
-    return {"throughput": throughput, "p50": percentile(latencies, 50),
-            "p99": percentile(latencies, 99)}
+    return {
+        "throughput": throughput,
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+    }
 
 
 def run() -> dict[str, dict[str, float]]:
-    print("\n== Event pipeline (outbox → relay → Kafka → consumer inbox + effect), PostgreSQL ==",
-          flush=True)
+    print(
+        "\n== Event pipeline (outbox → relay → Kafka → consumer inbox + effect), PostgreSQL ==",
+        flush=True,
+    )
     with kafka() as bootstrap, postgres() as admin_url:
         tag = uuid.uuid4().hex[:6]
         producer_url = create_database(admin_url, f"bench_producer_{tag}")
@@ -277,21 +319,39 @@ def run() -> dict[str, dict[str, float]]:
     tput = pipe["throughput"] / raw["throughput"]
     p99 = pipe["p99"] / raw["p99"] if raw["p99"] else float("nan")
     rows = [
-        ("throughput (events/s)", pipe["throughput"], raw["throughput"], tput,
-         f">= {GOAL_THROUGHPUT}x"),
-        (f"latency p50 at {RATE}/s (ms)", pipe["p50"], raw["p50"],
-         pipe["p50"] / raw["p50"] if raw["p50"] else float("nan"), ""),
-        (f"latency p99 at {RATE}/s (ms)", pipe["p99"], raw["p99"], p99,
-         f"<= {GOAL_P99:.0f}x"),
+        (
+            "throughput (events/s)",
+            pipe["throughput"],
+            raw["throughput"],
+            tput,
+            f">= {GOAL_THROUGHPUT}x",
+        ),
+        (
+            f"latency p50 at {RATE}/s (ms)",
+            pipe["p50"],
+            raw["p50"],
+            pipe["p50"] / raw["p50"] if raw["p50"] else float("nan"),
+            "",
+        ),
+        (f"latency p99 at {RATE}/s (ms)", pipe["p99"], raw["p99"], p99, f"<= {GOAL_P99:.0f}x"),
     ]
     print(f"  {'figure':<28}{'pipeline':>12}{'raw aiokafka':>14}{'ratio':>9}  goal")
     for name, p, r, ratio, goal in rows:
         print(f"  {name:<28}{p:>12.1f}{r:>14.1f}{ratio:>8.2f}x  {goal}")
-    print(f"  (writers inserted {pipe['write_rate']:.0f} events/s in transactions of {BATCH};"
-          f" {N_THROUGHPUT} events; latency over {RATE * STEADY_SECONDS} events)")
-    _report.goal("pipeline", f"pipeline throughput >= {GOAL_THROUGHPUT}x raw aiokafka",
-                 f"{tput:.2f}x ({pipe['throughput']:.0f} / {raw['throughput']:.0f}/s)",
-                 tput >= GOAL_THROUGHPUT)
-    _report.goal("pipeline", f"pipeline p99 at {RATE}/s <= {GOAL_P99:.0f}x raw aiokafka's",
-                 f"{p99:.2f}x ({pipe['p99']:.1f} / {raw['p99']:.1f} ms)", p99 <= GOAL_P99)
+    print(
+        f"  (writers inserted {pipe['write_rate']:.0f} events/s in transactions of {BATCH};"
+        f" {N_THROUGHPUT} events; latency over {RATE * STEADY_SECONDS} events)"
+    )
+    _report.goal(
+        "pipeline",
+        f"pipeline throughput >= {GOAL_THROUGHPUT}x raw aiokafka",
+        f"{tput:.2f}x ({pipe['throughput']:.0f} / {raw['throughput']:.0f}/s)",
+        tput >= GOAL_THROUGHPUT,
+    )
+    _report.goal(
+        "pipeline",
+        f"pipeline p99 at {RATE}/s <= {GOAL_P99:.0f}x raw aiokafka's",
+        f"{p99:.2f}x ({pipe['p99']:.1f} / {raw['p99']:.1f} ms)",
+        p99 <= GOAL_P99,
+    )
     return {"pipeline": pipe, "raw": raw}

@@ -23,10 +23,17 @@ CONNECTIONS = 32
 THREADS = 2
 
 
-def run_wrk(wrk: str, url: str, headers: dict[str, str], *, threads: int = THREADS,
-            connections: int = CONNECTIONS) -> dict[str, float]:
-    return _procs.run_wrk(wrk, url, headers, duration=DURATION, threads=threads,
-                          connections=connections)
+def run_wrk(
+    wrk: str,
+    url: str,
+    headers: dict[str, str],
+    *,
+    threads: int = THREADS,
+    connections: int = CONNECTIONS,
+) -> dict[str, float]:
+    return _procs.run_wrk(
+        wrk, url, headers, duration=DURATION, threads=threads, connections=connections
+    )
 
 
 def run() -> dict[str, dict[str, float]]:
@@ -34,16 +41,21 @@ def run() -> dict[str, dict[str, float]]:
     wrk = ensure_wrk()
     tmp = Path(tempfile.mkdtemp(prefix="mk-bench-gw-"))
     cs_port = free_port()
-    env = {**os.environ, "CITIZEN_SERVICES_PORT": str(cs_port),
-           "CITIZEN_SERVICES_DATABASE_URL": f"sqlite:///{tmp}/cs.sqlite3",
-           "CITIZEN_SERVICES_MESSAGING_ENABLED": "false",
-           "CITIZEN_SERVICES_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "CITIZEN_SERVICES_PORT": str(cs_port),
+        "CITIZEN_SERVICES_DATABASE_URL": f"sqlite:///{tmp}/cs.sqlite3",
+        "CITIZEN_SERVICES_MESSAGING_ENABLED": "false",
+        "CITIZEN_SERVICES_LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
     procs = Processes(tmp)
     try:
         cs, gw, creds = procs.catalogue(env, port=cs_port)
         staff, citizen = creds["STAFF_TOKEN"], creds["CITIZEN_TOKEN"]
-        created = request_json("POST", gw + "/api/v1/services", staff,
-                               {"name": "Council tax: pay your bill"})
+        created = request_json(
+            "POST", gw + "/api/v1/services", staff, {"name": "Council tax: pay your bill"}
+        )
         request_json("POST", f"{gw}/api/v1/services/{created['id']}/publish", staff)
         path = f"/api/v1/services/{created['id']}"
         print(f"  wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION}s GET {path}", flush=True)
@@ -61,15 +73,23 @@ def run() -> dict[str, dict[str, float]]:
         shutil.rmtree(tmp, ignore_errors=True)
     ratio = via["ok_rps"] / direct["ok_rps"]  # 2xx/3xx answers only: refusals are not served
     print(f"  {'':<34}{'direct':>10}{'gateway':>10}")
-    print(f"  {'requests/s (32 connections)':<34}{direct['ok_rps']:>10.0f}{via['ok_rps']:>10.0f}"
-          f"   ratio {ratio:.2f}x  (goal >= 0.70x)")
+    print(
+        f"  {'requests/s (32 connections)':<34}{direct['ok_rps']:>10.0f}{via['ok_rps']:>10.0f}"
+        f"   ratio {ratio:.2f}x  (goal >= 0.70x)"
+    )
     for pct in ("p50", "p99"):
         added = via_lat[pct] - direct_lat[pct]
         goal = "  (goal <= 2 ms)" if pct == "p99" else ""
-        print(f"  {'latency ' + pct + ' (1 connection, ms)':<34}{direct_lat[pct]:>10.2f}"
-              f"{via_lat[pct]:>10.2f}   added {added:.2f} ms{goal}")
+        print(
+            f"  {'latency ' + pct + ' (1 connection, ms)':<34}{direct_lat[pct]:>10.2f}"
+            f"{via_lat[pct]:>10.2f}   added {added:.2f} ms{goal}"
+        )
     errors = direct["errors"] + via["errors"] + direct_lat["errors"] + via_lat["errors"]
     if errors:
         print(f"  non-2xx responses: {errors:.0f}")
-    return {"direct": direct, "gateway": via, "direct_latency": direct_lat,
-            "gateway_latency": via_lat}
+    return {
+        "direct": direct,
+        "gateway": via,
+        "direct_latency": direct_lat,
+        "gateway_latency": via_lat,
+    }

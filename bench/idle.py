@@ -25,13 +25,23 @@ SETTLE = float(os.environ.get("BENCH_IDLE_SETTLE_SECONDS", "20"))
 SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "10"))
 GOAL = 0.03
 
-PORTS = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "SMTP_SINK_PORT", "CITIZEN_SERVICES_PORT",
-         "INCLUSION_PORT", "NOTIFICATIONS_PORT", "GATEWAY_PORT")
+PORTS = (
+    "KAFKA_PORT",
+    "KAFKA_CONTROLLER_PORT",
+    "SMTP_SINK_PORT",
+    "CITIZEN_SERVICES_PORT",
+    "INCLUSION_PORT",
+    "NOTIFICATIONS_PORT",
+    "GATEWAY_PORT",
+)
 
 
 def run() -> dict[str, float]:
-    print(f"\n== Idle CPU per process (the platform as `make run` starts it; settle "
-          f"{SETTLE:.0f} s, measure {SECONDS:.0f} s) ==", flush=True)
+    print(
+        f"\n== Idle CPU per process (the platform as `make run` starts it; settle "
+        f"{SETTLE:.0f} s, measure {SECONDS:.0f} s) ==",
+        flush=True,
+    )
     from mkinfra.devstack import DevStack
 
     saved = {k: os.environ.get(k) for k in (*PORTS, "KAFKA_BOOTSTRAP_SERVERS")}
@@ -55,8 +65,9 @@ def run() -> dict[str, float]:
             t0 = time.monotonic()
             time.sleep(SECONDS)
             elapsed = time.monotonic() - t0
-            shares = {name: (group_cpu_seconds(g) - before[name]) / elapsed
-                      for name, g in groups.items()}
+            shares = {
+                name: (group_cpu_seconds(g) - before[name]) / elapsed for name, g in groups.items()
+            }
         finally:
             with contextlib.redirect_stdout(io.StringIO()):
                 stack.stop()
@@ -68,8 +79,10 @@ def run() -> dict[str, float]:
     for name, share in shares.items():
         print(f"  {name:<20}{share * 100:>6.2f}% of one core")
     worst = max(shares, key=lambda n: shares[n])
-    _report.goal("idle", f"idle CPU < {GOAL * 100:.0f}% of a core, every process",
-                 f"max {shares[worst] * 100:.1f}% ({worst})",
-                 all(s < GOAL for s in shares.values()))
+    _report.goal(
+        "idle",
+        f"idle CPU < {GOAL * 100:.0f}% of a core, every process",
+        f"max {shares[worst] * 100:.1f}% ({worst})",
+        all(s < GOAL for s in shares.values()),
+    )
     return shares
-

@@ -81,8 +81,7 @@ class Tokens:
         self._token = ""
 
     def at(self, second: int) -> str:
-        return jwt.encode({"iss": self.service_id, "iat": second}, self.secret,
-                          algorithm="HS256")
+        return jwt.encode({"iss": self.service_id, "iat": second}, self.secret, algorithm="HS256")
 
     def now(self) -> str:
         second = int(time.time())
@@ -92,11 +91,18 @@ class Tokens:
 
 
 def email_body(template_id: str, n: int) -> dict[str, Any]:
-    return {"email_address": f"resident+{n}@example.com", "template_id": template_id,
-            "reference": f"bench-{n}",
-            "personalisation": {"name": "Ann", "reference": f"MK-{n}", "status": "in progress",
-                                "details": ["We have inspected the site", "A crew is booked"],
-                                "show_help": "yes"}}
+    return {
+        "email_address": f"resident+{n}@example.com",
+        "template_id": template_id,
+        "reference": f"bench-{n}",
+        "personalisation": {
+            "name": "Ann",
+            "reference": f"MK-{n}",
+            "status": "in progress",
+            "details": ["We have inspected the site", "A crew is booked"],
+            "show_help": "yes",
+        },
+    }
 
 
 def sink_count(maildir: Path) -> int:
@@ -104,19 +110,22 @@ def sink_count(maildir: Path) -> int:
         return sum(1 for e in it if e.name.endswith(".eml"))
 
 
-async def steady(base: str, tokens: Tokens, template_id: str, *, rate: float, seconds: float,
-                 first: int) -> dict[str, Any]:
+async def steady(
+    base: str, tokens: Tokens, template_id: str, *, rate: float, seconds: float, first: int
+) -> dict[str, Any]:
     """Open loop at ``rate``/s; latency from when each request was due."""
     latencies: list[float] = []
     failures: list[int] = []
     total = int(rate * seconds)
     async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=64, force_close=False)) as http:
+        connector=aiohttp.TCPConnector(limit=64, force_close=False)
+    ) as http:
 
         async def one(n: int, due: float) -> None:
             headers = {"Authorization": f"Bearer {tokens.now()}"}
-            async with http.post(base + PATH, json=email_body(template_id, n),
-                                 headers=headers) as r:
+            async with http.post(
+                base + PATH, json=email_body(template_id, n), headers=headers
+            ) as r:
                 await r.read()
                 if r.status == 201:
                     latencies.append((time.perf_counter() - due) * 1000)
@@ -133,11 +142,16 @@ async def steady(base: str, tokens: Tokens, template_id: str, *, rate: float, se
             tasks.append(asyncio.create_task(one(first + i, due)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
-    return {"accepted": len(latencies), "failures": len(failures),
-            "failure_statuses": sorted(set(failures)), "rate": len(latencies) / elapsed,
-            "p50": _infra.percentile(latencies, 50), "p95": _infra.percentile(latencies, 95),
-            "p99": _infra.percentile(latencies, 99),
-            "mean": statistics.fmean(latencies) if latencies else float("nan")}
+    return {
+        "accepted": len(latencies),
+        "failures": len(failures),
+        "failure_statuses": sorted(set(failures)),
+        "rate": len(latencies) / elapsed,
+        "p50": _infra.percentile(latencies, 50),
+        "p95": _infra.percentile(latencies, 95),
+        "p99": _infra.percentile(latencies, 99),
+        "mean": statistics.fmean(latencies) if latencies else float("nan"),
+    }
 
 
 def wrk_script(tokens: Tokens, template_id: str, seconds: int) -> str:
@@ -158,8 +172,16 @@ end
 """
 
 
-async def delivery(base: str, tokens: Tokens, template_id: str, maildir: Path, *,
-                   emails: int, first: int, timeout: float) -> dict[str, Any]:
+async def delivery(
+    base: str,
+    tokens: Tokens,
+    template_id: str,
+    maildir: Path,
+    *,
+    emails: int,
+    first: int,
+    timeout: float,
+) -> dict[str, Any]:
     """Send ``emails`` as fast as they are accepted; time until the sink holds them all."""
     before = sink_count(maildir)
     accepted = 0
@@ -171,8 +193,9 @@ async def delivery(base: str, tokens: Tokens, template_id: str, maildir: Path, *
             nonlocal accepted
             for n in queue:
                 headers = {"Authorization": f"Bearer {tokens.now()}"}
-                async with http.post(base + PATH, json=email_body(template_id, n),
-                                     headers=headers) as r:
+                async with http.post(
+                    base + PATH, json=email_body(template_id, n), headers=headers
+                ) as r:
                     await r.read()
                     accepted += r.status == 201
 
@@ -186,10 +209,15 @@ async def delivery(base: str, tokens: Tokens, template_id: str, maildir: Path, *
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - start
     drain = elapsed - accepted_in
-    return {"emails": accepted, "delivered": delivered, "seconds": elapsed,
-            "accepted_per_s": accepted / accepted_in, "emails_per_s": delivered / elapsed,
-            "delivered_while_accepting": at_accepted,
-            "drain_per_s": (delivered - at_accepted) / drain if drain > 0.05 else float("nan")}
+    return {
+        "emails": accepted,
+        "delivered": delivered,
+        "seconds": elapsed,
+        "accepted_per_s": accepted / accepted_in,
+        "emails_per_s": delivered / elapsed,
+        "delivered_while_accepting": at_accepted,
+        "drain_per_s": (delivered - at_accepted) / drain if drain > 0.05 else float("nan"),
+    }
 
 
 async def queue_emails(db_url: str, api_key: str, template_id: str, emails: int) -> None:
@@ -210,23 +238,41 @@ async def queue_emails(db_url: str, api_key: str, template_id: str, emails: int)
         cache = TemplateCache()
         async with UnitOfWork(db, source=settings.cloudevents_source) as uow:
             for n in range(emails):
-                await send_notification(uow, NotificationRepository(uow.db),
-                                        TemplateRepository(uow.db), caller, Channel.EMAIL,
-                                        email_body(template_id, n), template_cache=cache)
+                await send_notification(
+                    uow,
+                    NotificationRepository(uow.db),
+                    TemplateRepository(uow.db),
+                    caller,
+                    Channel.EMAIL,
+                    email_body(template_id, n),
+                    template_cache=cache,
+                )
     finally:
         await db.dispose()
 
 
-async def delivery_from_queue(db_url: str, base: str, api_key: str, template_id: str,
-                              maildir: Path, *, emails: int, timeout: float
-                              ) -> dict[str, Any]:
+async def delivery_from_queue(
+    db_url: str,
+    base: str,
+    api_key: str,
+    template_id: str,
+    maildir: Path,
+    *,
+    emails: int,
+    timeout: float,
+) -> dict[str, Any]:
     before = sink_count(maildir)
     await queue_emails(db_url, api_key, template_id, emails)
     start = time.perf_counter()
     tokens = Tokens(api_key)
-    async with aiohttp.ClientSession() as http, http.post(
-            base + PATH, json=email_body(template_id, 0),
-            headers={"Authorization": f"Bearer {tokens.now()}"}) as r:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            base + PATH,
+            json=email_body(template_id, 0),
+            headers={"Authorization": f"Bearer {tokens.now()}"},
+        ) as r,
+    ):
         assert r.status == 201, await r.text()
     expected = emails + 1
     deadline = start + timeout
@@ -235,12 +281,17 @@ async def delivery_from_queue(db_url: str, base: str, api_key: str, template_id:
             break
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - start
-    return {"emails": expected, "delivered": delivered, "seconds": elapsed,
-            "emails_per_s": delivered / elapsed}
+    return {
+        "emails": expected,
+        "delivered": delivered,
+        "seconds": elapsed,
+        "emails_per_s": delivered / elapsed,
+    }
 
 
-async def bare_smtp(port: int, maildir: Path, sample: bytes, *, emails: int,
-                    concurrency: int, timeout: float) -> dict[str, Any]:
+async def bare_smtp(
+    port: int, maildir: Path, sample: bytes, *, emails: int, concurrency: int, timeout: float
+) -> dict[str, Any]:
     """The baseline: ``emails`` copies of ``sample`` (a message the service delivered, each
     with a fresh Message-ID of the same length) sent with aiosmtplib over ``concurrency``
     reused connections; timed until the sink holds them all."""
@@ -255,8 +306,8 @@ async def bare_smtp(port: int, maildir: Path, sample: bytes, *, emails: int,
     width = len(found.group(1))
 
     def message(n: int) -> bytes:
-        mid = f"{n}.{uuid.uuid4().hex}".ljust(width, "0")[:max(width, 34)].encode()
-        return head[:found.start(1)] + mid + head[found.end(1):] + sep + rest
+        mid = f"{n}.{uuid.uuid4().hex}".ljust(width, "0")[: max(width, 34)].encode()
+        return head[: found.start(1)] + mid + head[found.end(1) :] + sep + rest
 
     messages = [message(n) for n in range(emails)]  # built before the clock starts
     before = sink_count(maildir)
@@ -279,8 +330,13 @@ async def bare_smtp(port: int, maildir: Path, sample: bytes, *, emails: int,
             break
         await asyncio.sleep(0.02)
     elapsed = time.perf_counter() - start
-    return {"emails": emails, "delivered": delivered, "seconds": elapsed,
-            "emails_per_s": delivered / elapsed, "size": len(messages[0])}
+    return {
+        "emails": emails,
+        "delivered": delivered,
+        "seconds": elapsed,
+        "emails_per_s": delivered / elapsed,
+        "size": len(messages[0]),
+    }
 
 
 async def wait_drained(base: str, tokens: Tokens, timeout: float) -> bool:
@@ -288,9 +344,11 @@ async def wait_drained(base: str, tokens: Tokens, timeout: float) -> bool:
     deadline = time.perf_counter() + timeout
     async with aiohttp.ClientSession() as http:
         while time.perf_counter() < deadline:
-            async with http.get(base + "/v2/notifications",
-                                params={"status": "pending", "template_type": "email"},
-                                headers={"Authorization": f"Bearer {tokens.now()}"}) as r:
+            async with http.get(
+                base + "/v2/notifications",
+                params={"status": "pending", "template_type": "email"},
+                headers={"Authorization": f"Bearer {tokens.now()}"},
+            ) as r:
                 if r.status == 200 and not (await r.json())["notifications"]:
                     return True
             await asyncio.sleep(0.5)
@@ -298,8 +356,9 @@ async def wait_drained(base: str, tokens: Tokens, timeout: float) -> bool:
 
 
 def run() -> dict[str, Any]:
-    print(f"\n== Notifications: Notify API accepted/s, emails delivered/s "
-          f"({DATABASE}) ==", flush=True)
+    print(
+        f"\n== Notifications: Notify API accepted/s, emails delivered/s ({DATABASE}) ==", flush=True
+    )
     wrk = ensure_wrk()
     tmp = Path(tempfile.mkdtemp(prefix="mk-bench-notify-"))
     maildir = tmp / "mail"
@@ -318,30 +377,60 @@ def run() -> dict[str, Any]:
         stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         stack.callback(procs.close)
         smtp_port, port = free_port(), free_port()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-               "NOTIFICATIONS_DATABASE_URL": db_url, "NOTIFICATIONS_PORT": str(port),
-               "NOTIFICATIONS_SMTP_PORT": str(smtp_port), "NOTIFICATIONS_LOG_LEVEL": "WARNING",
-               "NOTIFICATIONS_SMS_SINK_DIR": str(tmp / "sms"),
-               "NOTIFICATIONS_NOTIFY_RATE_LIMIT_PER_MINUTE": "1000000"}
-        sink = subprocess.Popen([sys.executable, "-m", "mkinfra.smtp_sink", "--dir",
-                                 str(maildir), "--port", str(smtp_port)], env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, start_new_session=True)
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "NOTIFICATIONS_DATABASE_URL": db_url,
+            "NOTIFICATIONS_PORT": str(port),
+            "NOTIFICATIONS_SMTP_PORT": str(smtp_port),
+            "NOTIFICATIONS_LOG_LEVEL": "WARNING",
+            "NOTIFICATIONS_SMS_SINK_DIR": str(tmp / "sms"),
+            "NOTIFICATIONS_NOTIFY_RATE_LIMIT_PER_MINUTE": "1000000",
+        }
+        sink = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mkinfra.smtp_sink",
+                "--dir",
+                str(maildir),
+                "--port",
+                str(smtp_port),
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         stack.callback(terminate_group, sink, 10)
-        subprocess.run([sys.executable, "-m", "notifications.devcreds", "--var", str(tmp)],
-                       env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        creds = dict(line.split("=", 1) for line in (tmp / "dev-credentials.env")
-                     .read_text().splitlines() if "=" in line and not line.startswith("#"))
+        subprocess.run(
+            [sys.executable, "-m", "notifications.devcreds", "--var", str(tmp)],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        creds = dict(
+            line.split("=", 1)
+            for line in (tmp / "dev-credentials.env").read_text().splitlines()
+            if "=" in line and not line.startswith("#")
+        )
         direct = procs.service("notifications", env, port=port)
-        gateway, _ = procs.gateway(env, {"NOTIFICATIONS": direct},
-                                   limits={"notify": LIMIT, "anonymous": LIMIT})
+        gateway, _ = procs.gateway(
+            env, {"NOTIFICATIONS": direct}, limits={"notify": LIMIT, "anonymous": LIMIT}
+        )
         tokens = Tokens(creds["NOTIFY_API_KEY"])
         template_id = creds["NOTIFY_EMAIL_TEMPLATE_ID"]
         sent = 0
 
         def steady_at(base: str) -> dict[str, Any]:
             nonlocal sent
-            r = asyncio.run(steady(base, tokens, template_id, rate=STEADY_RATE,
-                                   seconds=STEADY_SECONDS, first=sent))
+            r = asyncio.run(
+                steady(
+                    base, tokens, template_id, rate=STEADY_RATE, seconds=STEADY_SECONDS, first=sent
+                )
+            )
             sent += r["accepted"] + r["failures"]
             return r
 
@@ -349,41 +438,70 @@ def run() -> dict[str, Any]:
         for base in (direct, gateway):
             asyncio.run(steady(base, tokens, template_id, rate=50, seconds=2, first=sent))
             sent += 100
-        print(f"  (a) steady {STEADY_RATE:.0f}/s for {STEADY_SECONDS:.0f} s, open loop",
-              flush=True)
+        print(f"  (a) steady {STEADY_RATE:.0f}/s for {STEADY_SECONDS:.0f} s, open loop", flush=True)
         results["steady_direct"] = steady_at(direct)
         results["steady_gateway"] = steady_at(gateway)
-        print(f"  (a) maximum: wrk -c{MAX_CONNECTIONS} -d{MAX_SECONDS}s: GET /health/live, "
-              f"POST {PATH} direct, through the gateway", flush=True)
+        print(
+            f"  (a) maximum: wrk -c{MAX_CONNECTIONS} -d{MAX_SECONDS}s: GET /health/live, "
+            f"POST {PATH} direct, through the gateway",
+            flush=True,
+        )
         script = wrk_script(tokens, template_id, 4 * MAX_SECONDS + 120)
         pid = procs.pids["notifications"]
-        for name, base, path, lua in (("health", direct, "/health/live", None),
-                                      ("max_direct", direct, PATH, script),
-                                      ("max_gateway", gateway, PATH, script)):
+        for name, base, path, lua in (
+            ("health", direct, "/health/live", None),
+            ("max_direct", direct, PATH, script),
+            ("max_gateway", gateway, PATH, script),
+        ):
             cpu = cpu_seconds(pid)
-            results[name] = run_wrk(wrk, base + path, {}, connections=MAX_CONNECTIONS,
-                                    duration=MAX_SECONDS, script=lua)
-            results[name]["cpu_us"] = ((cpu_seconds(pid) - cpu) * 1e6
-                                       / max(1.0, results[name]["requests"]))
+            results[name] = run_wrk(
+                wrk, base + path, {}, connections=MAX_CONNECTIONS, duration=MAX_SECONDS, script=lua
+            )
+            results[name]["cpu_us"] = (
+                (cpu_seconds(pid) - cpu) * 1e6 / max(1.0, results[name]["requests"])
+            )
         print("  waiting for the backlog to be delivered …", flush=True)
         results["drained"] = asyncio.run(wait_drained(direct, tokens, DRAIN_SECONDS))
         print(f"  (b) delivery: {EMAILS} emails queued in one transaction", flush=True)
-        results["queued"] = asyncio.run(delivery_from_queue(
-            db_url, direct, creds["NOTIFY_API_KEY"], template_id, maildir, emails=EMAILS,
-            timeout=DRAIN_SECONDS))
+        results["queued"] = asyncio.run(
+            delivery_from_queue(
+                db_url,
+                direct,
+                creds["NOTIFY_API_KEY"],
+                template_id,
+                maildir,
+                emails=EMAILS,
+                timeout=DRAIN_SECONDS,
+            )
+        )
         print(f"  (b) baseline: {EMAILS} emails, bare aiosmtplib, same sink", flush=True)
         sample = next(maildir.glob("*.eml")).read_bytes()
         from notifications.config import Settings
 
         concurrency = Settings().delivery_concurrency
-        results["bare"] = asyncio.run(bare_smtp(smtp_port, maildir, sample, emails=EMAILS,
-                                                concurrency=concurrency,
-                                                timeout=DRAIN_SECONDS))
+        results["bare"] = asyncio.run(
+            bare_smtp(
+                smtp_port,
+                maildir,
+                sample,
+                emails=EMAILS,
+                concurrency=concurrency,
+                timeout=DRAIN_SECONDS,
+            )
+        )
         results["bare"]["concurrency"] = concurrency
         print(f"  (b) delivery: {EMAILS} emails posted to the API", flush=True)
-        results["delivery"] = asyncio.run(delivery(direct, tokens, template_id, maildir,
-                                                   emails=EMAILS, first=sent + 1,
-                                                   timeout=DRAIN_SECONDS))
+        results["delivery"] = asyncio.run(
+            delivery(
+                direct,
+                tokens,
+                template_id,
+                maildir,
+                emails=EMAILS,
+                first=sent + 1,
+                timeout=DRAIN_SECONDS,
+            )
+        )
     _print(results)
     return results
 
@@ -391,6 +509,7 @@ def run() -> dict[str, Any]:
 def _print(r: dict[str, Any]) -> None:
     sd, sg = r["steady_direct"], r["steady_gateway"]
     md, mg = r["max_direct"], r["max_gateway"]
+
     def row(label: str, a: str, b: str) -> str:
         return f"  {label:<38}{a:>13}{b:>13}"
 
@@ -399,52 +518,85 @@ def _print(r: dict[str, Any]) -> None:
     # A refused request is not in the percentiles: with any, the goal is not met.
     p95_met = all(s["failures"] == 0 and s["p95"] < 20 for s in (sd, sg))
     for p in ("p50", "p95", "p99"):
-        goal = (f"   (goal p95 < 20 ms: {'met' if p95_met else 'NOT met'})"
-                if p == "p95" else "")
+        goal = f"   (goal p95 < 20 ms: {'met' if p95_met else 'NOT met'})" if p == "p95" else ""
         print(row(f"steady 50/s: {p} ms", f"{sd[p]:.1f}", f"{sg[p]:.1f}") + goal)
     if sd["failures"] or sg["failures"]:
-        print(f"  steady failures: direct {sd['failures']} {sd['failure_statuses']}, "
-              f"gateway {sg['failures']} {sg['failure_statuses']}")
+        print(
+            f"  steady failures: direct {sd['failures']} {sd['failure_statuses']}, "
+            f"gateway {sg['failures']} {sg['failure_statuses']}"
+        )
     # wrk's Requests/sec counts refusals too; accepted/s is the 2xx answers' rate.
     ratio = mg["ok_rps"] / md["ok_rps"] if md["ok_rps"] else float("nan")
     h = r["health"]
-    print(row(f"/health/live ({MAX_CONNECTIONS} conn.): req/s", f"{h['ok_rps']:.0f}", "")
-          + f"   CPU {h['cpu_us']:.0f} us/request")
-    print(row(f"maximum ({MAX_CONNECTIONS} conn.): accepted/s", f"{md['ok_rps']:.0f}",
-              f"{mg['ok_rps']:.0f}") + f"   gateway/direct {ratio:.2f}x")
-    print(row("maximum: service CPU us/request", f"{md['cpu_us']:.0f}",
-              f"{mg['cpu_us']:.0f}") + "   (delivery included)")
-    print(row("maximum: p50 / p95 / p99 ms", f"{md['p50']:.0f}/{md['p95']:.0f}/{md['p99']:.0f}",
-              f"{mg['p50']:.0f}/{mg['p95']:.0f}/{mg['p99']:.0f}"))
+    print(
+        row(f"/health/live ({MAX_CONNECTIONS} conn.): req/s", f"{h['ok_rps']:.0f}", "")
+        + f"   CPU {h['cpu_us']:.0f} us/request"
+    )
+    print(
+        row(
+            f"maximum ({MAX_CONNECTIONS} conn.): accepted/s",
+            f"{md['ok_rps']:.0f}",
+            f"{mg['ok_rps']:.0f}",
+        )
+        + f"   gateway/direct {ratio:.2f}x"
+    )
+    print(
+        row("maximum: service CPU us/request", f"{md['cpu_us']:.0f}", f"{mg['cpu_us']:.0f}")
+        + "   (delivery included)"
+    )
+    print(
+        row(
+            "maximum: p50 / p95 / p99 ms",
+            f"{md['p50']:.0f}/{md['p95']:.0f}/{md['p99']:.0f}",
+            f"{mg['p50']:.0f}/{mg['p95']:.0f}/{mg['p99']:.0f}",
+        )
+    )
     if md["errors"] or mg["errors"]:
         print(f"  maximum: non-2xx direct {md['errors']:.0f}, gateway {mg['errors']:.0f}")
     if md["socket_errors"] or mg["socket_errors"]:
-        print(f"  maximum: socket errors direct {md['socket_errors']:.0f}, "
-              f"gateway {mg['socket_errors']:.0f}")
+        print(
+            f"  maximum: socket errors direct {md['socket_errors']:.0f}, "
+            f"gateway {mg['socket_errors']:.0f}"
+        )
     accept = mg["ok_rps"] / h["ok_rps"] if h["ok_rps"] else float("nan")
-    _report.goal("notifications", f"Notify accepted/s (gateway) >= {ACCEPT_GOAL}x health",
-                 f"{accept:.3f}x ({mg['ok_rps']:.0f} / {h['ok_rps']:.0f}/s)",
-                 accept >= ACCEPT_GOAL and not mg["errors"])
+    _report.goal(
+        "notifications",
+        f"Notify accepted/s (gateway) >= {ACCEPT_GOAL}x health",
+        f"{accept:.3f}x ({mg['ok_rps']:.0f} / {h['ok_rps']:.0f}/s)",
+        accept >= ACCEPT_GOAL and not mg["errors"],
+    )
     d = r["delivery"]
     if not r["drained"]:
         print(f"  the backlog was not delivered within {DRAIN_SECONDS:.0f} s")
     q = r["queued"]
     # With a backlog left over, the sink's count includes older emails: no verdict then.
-    verdict = ("not judged: backlog left over" if not r["drained"] else
-               "met" if q["delivered"] == q["emails"] and q["emails_per_s"] >= 200
-               else "NOT met")
-    print(f"  (b) queued: {q['delivered']} of {q['emails']} emails in the sink in "
-          f"{q['seconds']:.1f} s: {q['emails_per_s']:.0f} emails/s (goal >= 200: {verdict})")
+    verdict = (
+        "not judged: backlog left over"
+        if not r["drained"]
+        else "met"
+        if q["delivered"] == q["emails"] and q["emails_per_s"] >= 200
+        else "NOT met"
+    )
+    print(
+        f"  (b) queued: {q['delivered']} of {q['emails']} emails in the sink in "
+        f"{q['seconds']:.1f} s: {q['emails_per_s']:.0f} emails/s (goal >= 200: {verdict})"
+    )
     b = r["bare"]
-    print(f"  (b) bare aiosmtplib ({b['concurrency']} connections, {b['size']} bytes a "
-          f"message): {b['delivered']} of {b['emails']} in {b['seconds']:.1f} s: "
-          f"{b['emails_per_s']:.0f} emails/s")
+    print(
+        f"  (b) bare aiosmtplib ({b['concurrency']} connections, {b['size']} bytes a "
+        f"message): {b['delivered']} of {b['emails']} in {b['seconds']:.1f} s: "
+        f"{b['emails_per_s']:.0f} emails/s"
+    )
     ratio_b = q["emails_per_s"] / b["emails_per_s"] if b["emails_per_s"] else float("nan")
-    _report.goal("notifications", f"delivered/s >= {DELIVERY_GOAL}x bare aiosmtplib",
-                 f"{ratio_b:.2f}x ({q['emails_per_s']:.0f} / {b['emails_per_s']:.0f}/s)",
-                 None if not r["drained"] else
-                 q["delivered"] == q["emails"] and ratio_b >= DELIVERY_GOAL)
-    print(f"  (b) via the API: {d['delivered']} of {d['emails']} emails in the sink in "
-          f"{d['seconds']:.1f} s: {d['emails_per_s']:.0f} emails/s; accepted at "
-          f"{d['accepted_per_s']:.0f}/s, {d['delivered_while_accepting']} delivered meanwhile,"
-          f" then {d['drain_per_s']:.0f}/s")
+    _report.goal(
+        "notifications",
+        f"delivered/s >= {DELIVERY_GOAL}x bare aiosmtplib",
+        f"{ratio_b:.2f}x ({q['emails_per_s']:.0f} / {b['emails_per_s']:.0f}/s)",
+        None if not r["drained"] else q["delivered"] == q["emails"] and ratio_b >= DELIVERY_GOAL,
+    )
+    print(
+        f"  (b) via the API: {d['delivered']} of {d['emails']} emails in the sink in "
+        f"{d['seconds']:.1f} s: {d['emails_per_s']:.0f} emails/s; accepted at "
+        f"{d['accepted_per_s']:.0f}/s, {d['delivered_while_accepting']} delivered meanwhile,"
+        f" then {d['drain_per_s']:.0f}/s"
+    )

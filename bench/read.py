@@ -50,8 +50,9 @@ class Catalogue:
 
 
 @contextlib.contextmanager
-def catalogue_with_entry(database: str, *, limits: dict[str, str] | None = None
-                         ) -> Iterator[Catalogue]:
+def catalogue_with_entry(
+    database: str, *, limits: dict[str, str] | None = None
+) -> Iterator[Catalogue]:
     """``database``: "sqlite" or "postgresql". ``limits``: the gateway's (default: as
     deployed)."""
     tmp = Path(tempfile.mkdtemp(prefix="mk-bench-read-"))
@@ -66,19 +67,29 @@ def catalogue_with_entry(database: str, *, limits: dict[str, str] | None = None
             drop_database_at(admin_url, "bench_read")  # a server given by DATABASE_URL
             url = _infra.create_database(admin_url, "bench_read")
         port = free_port()
-        env = {**os.environ, "CITIZEN_SERVICES_PORT": str(port),
-               "CITIZEN_SERVICES_DATABASE_URL": url,
-               "CITIZEN_SERVICES_MESSAGING_ENABLED": "false",
-               "CITIZEN_SERVICES_SEED_DATA": "false",
-               "CITIZEN_SERVICES_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "CITIZEN_SERVICES_PORT": str(port),
+            "CITIZEN_SERVICES_DATABASE_URL": url,
+            "CITIZEN_SERVICES_MESSAGING_ENABLED": "false",
+            "CITIZEN_SERVICES_SEED_DATA": "false",
+            "CITIZEN_SERVICES_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
         procs = Processes(tmp)
         stack.callback(procs.close)
         cs = procs.service("citizen_services", env, port=port)
         gw, creds = procs.gateway(env, {"CITIZEN_SERVICES": cs}, limits=limits)
         staff = creds["STAFF_TOKEN"]
-        created = request_json("POST", gw + "/api/v1/services", staff,
-                               {"name": "Council tax: pay your bill",
-                                "description": "Pay online, by phone or by direct debit."})
+        created = request_json(
+            "POST",
+            gw + "/api/v1/services",
+            staff,
+            {
+                "name": "Council tax: pay your bill",
+                "description": "Pay online, by phone or by direct debit.",
+            },
+        )
         request_json("POST", f"{gw}/api/v1/services/{created['id']}/publish", staff)
         path = f"/api/v1/services/{created['id']}"
         with urllib.request.urlopen(cs + path, timeout=10) as r:
@@ -87,21 +98,36 @@ def catalogue_with_entry(database: str, *, limits: dict[str, str] | None = None
 
 
 def measure(database: str, wrk: str) -> dict[str, dict[str, float]]:
-    print(f"  {database}: wrk -t{THREADS} -c{CONNECTIONS} -d{SECONDS}s, each figure twice, "
-          "alternating", flush=True)
+    print(
+        f"  {database}: wrk -t{THREADS} -c{CONNECTIONS} -d{SECONDS}s, each figure twice, "
+        "alternating",
+        flush=True,
+    )
     with catalogue_with_entry(database) as c:
-        cases = {"health": (c.service + "/health/live", {}),
-                 "entry": (c.service + c.path, {}),
-                 "304": (c.service + c.path, {"If-None-Match": c.etag})}
+        cases = {
+            "health": (c.service + "/health/live", {}),
+            "entry": (c.service + c.path, {}),
+            "304": (c.service + c.path, {"If-None-Match": c.etag}),
+        }
         for url, headers in cases.values():  # warm-up: connections, caches
             run_wrk(wrk, url, headers, duration=1, threads=THREADS, connections=CONNECTIONS)
-        totals = {name: {"ok": 0.0, "seconds": 0.0, "requests": 0.0, "cpu": 0.0,
-                         "errors": 0.0, "p99": 0.0} for name in cases}
+        totals = {
+            name: {
+                "ok": 0.0,
+                "seconds": 0.0,
+                "requests": 0.0,
+                "cpu": 0.0,
+                "errors": 0.0,
+                "p99": 0.0,
+            }
+            for name in cases
+        }
         for _ in range(2):
             for name, (url, headers) in cases.items():
                 before = cpu_seconds(c.pid)
-                r = run_wrk(wrk, url, headers, duration=SECONDS, threads=THREADS,
-                            connections=CONNECTIONS)
+                r = run_wrk(
+                    wrk, url, headers, duration=SECONDS, threads=THREADS, connections=CONNECTIONS
+                )
                 t = totals[name]
                 t["cpu"] += cpu_seconds(c.pid) - before
                 t["ok"] += r["ok_rps"] * SECONDS
@@ -109,31 +135,43 @@ def measure(database: str, wrk: str) -> dict[str, dict[str, float]]:
                 t["requests"] += r["requests"]
                 t["errors"] += r["errors"] + r["socket_errors"]
                 t["p99"] = max(t["p99"], r["p99"])
-    return {name: {"rps": t["ok"] / t["seconds"],
-                   "cpu_us": t["cpu"] / t["requests"] * 1e6 if t["requests"] else float("nan"),
-                   "errors": t["errors"], "p99": t["p99"]} for name, t in totals.items()}
+    return {
+        name: {
+            "rps": t["ok"] / t["seconds"],
+            "cpu_us": t["cpu"] / t["requests"] * 1e6 if t["requests"] else float("nan"),
+            "errors": t["errors"],
+            "p99": t["p99"],
+        }
+        for name, t in totals.items()
+    }
 
 
 def run() -> dict[str, dict[str, dict[str, float]]]:
-    print("\n== Entry read and 304 vs /health/live (same citizen-services process) ==",
-          flush=True)
+    print("\n== Entry read and 304 vs /health/live (same citizen-services process) ==", flush=True)
     wrk = ensure_wrk()
     results = {db: measure(db, wrk) for db in ("sqlite", "postgresql")}
-    print(f"  {'':<40}{'req/s':>9}{'x health':>10}{'CPU us/req':>12}{'x health':>10}"
-          f"{'p99 ms':>9}")
+    print(f"  {'':<40}{'req/s':>9}{'x health':>10}{'CPU us/req':>12}{'x health':>10}{'p99 ms':>9}")
     for db, r in results.items():
         h = r["health"]
-        for name, label in (("health", "/health/live"), ("entry", "entry read (200)"),
-                            ("304", "entry, If-None-Match (304)")):
+        for name, label in (
+            ("health", "/health/live"),
+            ("entry", "entry read (200)"),
+            ("304", "entry, If-None-Match (304)"),
+        ):
             m = r[name]
-            print(f"  {db + ': ' + label:<40}{m['rps']:>9.0f}{m['rps'] / h['rps']:>9.2f}x"
-                  f"{m['cpu_us']:>12.0f}{m['cpu_us'] / h['cpu_us']:>9.2f}x{m['p99']:>9.1f}")
+            print(
+                f"  {db + ': ' + label:<40}{m['rps']:>9.0f}{m['rps'] / h['rps']:>9.2f}x"
+                f"{m['cpu_us']:>12.0f}{m['cpu_us'] / h['cpu_us']:>9.2f}x{m['p99']:>9.1f}"
+            )
         errors = sum(m["errors"] for m in r.values())
         if errors:
             print(f"  {db}: {errors:.0f} answers not 2xx/3xx or socket errors")
     for db, r in results.items():
         ratio = r["entry"]["rps"] / r["health"]["rps"]
-        _report.goal("read", f"entry read >= {GOALS[db]}x /health/live ({db})",
-                     f"{ratio:.2f}x ({r['entry']['rps']:.0f} / {r['health']['rps']:.0f}/s)",
-                     ratio >= GOALS[db] and not r["entry"]["errors"])
+        _report.goal(
+            "read",
+            f"entry read >= {GOALS[db]}x /health/live ({db})",
+            f"{ratio:.2f}x ({r['entry']['rps']:.0f} / {r['health']['rps']:.0f}/s)",
+            ratio >= GOALS[db] and not r["entry"]["errors"],
+        )
     return results

@@ -57,13 +57,48 @@ GOAL_P95_MS = 15.0
 GOAL_SQL_RATIO = 2.0
 
 AREAS = [
-    "Bletchley", "Wolverton", "Newport Pagnell", "Olney", "Stony Stratford", "Woburn Sands",
-    "Fenny Stratford", "Central Milton Keynes", "Kents Hill", "Emerson Valley", "Furzton",
-    "Shenley Church End", "Great Linford", "Bradwell", "Willen", "Netherfield", "Oldbrook",
-    "Westcroft", "Broughton", "Oakgrove", "Monkston", "Walnut Tree", "Tattenhoe", "Loughton",
-    "Heelands", "Conniburrow", "Fishermead", "Springfield", "Woughton", "Crownhill",
-    "Wavendon", "Brooklands", "Whitehouse", "Fairfields", "Newton Leys", "Bow Brickhill",
-    "Sherington", "Hanslope", "Castlethorpe", "Great Holm", "Two Mile Ash", "Giffard Park",
+    "Bletchley",
+    "Wolverton",
+    "Newport Pagnell",
+    "Olney",
+    "Stony Stratford",
+    "Woburn Sands",
+    "Fenny Stratford",
+    "Central Milton Keynes",
+    "Kents Hill",
+    "Emerson Valley",
+    "Furzton",
+    "Shenley Church End",
+    "Great Linford",
+    "Bradwell",
+    "Willen",
+    "Netherfield",
+    "Oldbrook",
+    "Westcroft",
+    "Broughton",
+    "Oakgrove",
+    "Monkston",
+    "Walnut Tree",
+    "Tattenhoe",
+    "Loughton",
+    "Heelands",
+    "Conniburrow",
+    "Fishermead",
+    "Springfield",
+    "Woughton",
+    "Crownhill",
+    "Wavendon",
+    "Brooklands",
+    "Whitehouse",
+    "Fairfields",
+    "Newton Leys",
+    "Bow Brickhill",
+    "Sherington",
+    "Hanslope",
+    "Castlethorpe",
+    "Great Holm",
+    "Two Mile Ash",
+    "Giffard Park",
 ]
 SENTENCES = [
     "Residents of {area} can also get help at the local community hub.",
@@ -75,8 +110,18 @@ SENTENCES = [
     "Appointments in {area} and {other} are offered on weekday mornings.",
     "If you need an interpreter, tell us when you contact us.",
 ]
-EXTRA_KEYWORDS = ["help", "advice", "apply", "report", "contact", "form", "local",
-                  "appointment", "online", "support"]
+EXTRA_KEYWORDS = [
+    "help",
+    "advice",
+    "apply",
+    "report",
+    "contact",
+    "form",
+    "local",
+    "appointment",
+    "online",
+    "support",
+]
 
 
 def catalogue(n: int = ENTRIES, seed: int = 11) -> list[dict[str, Any]]:
@@ -104,22 +149,37 @@ def catalogue(n: int = ENTRIES, seed: int = 11) -> list[dict[str, Any]]:
         if rng.random() < 0.2:
             channels["email"] = "customer.services@milton-keynes.gov.uk"
         sentences = rng.sample(SENTENCES, 2)
-        description = " ".join([base["description"],
-                                *(s.format(area=area, other=other) for s in sentences)])
+        description = " ".join(
+            [base["description"], *(s.format(area=area, other=other) for s in sentences)]
+        )
         keywords = [*base["keywords"], area.lower(), *rng.sample(EXTRA_KEYWORDS, 2)]
         updated = now - timedelta(minutes=rng.randrange(365 * 24 * 60))
         reviewed = base.get("last_reviewed_on")
-        rows.append({
-            **{k: v for k, v in base.items() if k not in ("name", "description", "keywords",
-                                                          "channels", "last_reviewed_on")},
-            "id": uuid.uuid4(), "slug": slug, "service_code": slug[-64:],
-            "name": name, "description": description, "keywords": keywords,
-            "channels": channels, "status": "published", "version": 2,
-            "last_reviewed_on": date.fromisoformat(reviewed) if reviewed else None,
-            "created_at": updated - timedelta(days=30), "updated_at": updated,
-            "published_at": updated, "status_changed_at": updated, "status_changed_by": "bench",
-            "status_reason": None,
-        })
+        rows.append(
+            {
+                **{
+                    k: v
+                    for k, v in base.items()
+                    if k not in ("name", "description", "keywords", "channels", "last_reviewed_on")
+                },
+                "id": uuid.uuid4(),
+                "slug": slug,
+                "service_code": slug[-64:],
+                "name": name,
+                "description": description,
+                "keywords": keywords,
+                "channels": channels,
+                "status": "published",
+                "version": 2,
+                "last_reviewed_on": date.fromisoformat(reviewed) if reviewed else None,
+                "created_at": updated - timedelta(days=30),
+                "updated_at": updated,
+                "published_at": updated,
+                "status_changed_at": updated,
+                "status_changed_by": "bench",
+                "status_reason": None,
+            }
+        )
     return rows
 
 
@@ -134,34 +194,67 @@ async def _load(url: str, rows: list[dict[str, Any]]) -> None:
     try:
         async with db.engine.begin() as conn:
             for start in range(0, len(rows), 1000):
-                await conn.execute(sa.insert(table), rows[start:start + 1000])
+                await conn.execute(sa.insert(table), rows[start : start + 1000])
         async with db.engine.connect() as conn:
             await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(
-                sa.text("VACUUM ANALYZE catalogue_service"))
+                sa.text("VACUUM ANALYZE catalogue_service")
+            )
     finally:
         await db.dispose()
 
 
 def searches() -> list[str]:
     """48 query strings: mostly words (what people type), some with filters and pages."""
-    words = ["council tax", "bins", "pothole", "parking permit", "library", "planning",
-             "recycling", "school admissions", "housing benefit", "blue badge", "taxi licence",
-             "noise", "fly tipping", "street lights", "graffiti", "register a death",
-             "birth certificate", "business rates", "trees", "flooding", "snow", "rent",
-             "elections", "care"]
+    words = [
+        "council tax",
+        "bins",
+        "pothole",
+        "parking permit",
+        "library",
+        "planning",
+        "recycling",
+        "school admissions",
+        "housing benefit",
+        "blue badge",
+        "taxi licence",
+        "noise",
+        "fly tipping",
+        "street lights",
+        "graffiti",
+        "register a death",
+        "birth certificate",
+        "business rates",
+        "trees",
+        "flooding",
+        "snow",
+        "rent",
+        "elections",
+        "care",
+    ]
     rng = random.Random(5)
     queries: list[dict[str, Any]] = [{"q": w} for w in words]
     queries += [{"q": f"{rng.choice(words)} {rng.choice(AREAS)}"} for _ in range(8)]
-    queries += [{"group": g} for g in ("Housing", "Libraries", "Licensing",
-                                       "Roads, parking and transport")]
-    queries += [{"q": w, "channel": c} for w, c in (("council tax", "online_url"),
-                                                    ("bins", "sms"), ("library", "venue"))]
+    queries += [
+        {"group": g} for g in ("Housing", "Libraries", "Licensing", "Roads, parking and transport")
+    ]
+    queries += [
+        {"q": w, "channel": c}
+        for w, c in (("council tax", "online_url"), ("bins", "sms"), ("library", "venue"))
+    ]
     queries += [{"lgsl": code} for code in (1203, 527, 856)]
-    queries += [{"q": w, "group": g} for w, g in (("permit", "Roads, parking and transport"),
-                                                  ("help", "Adult social care"),
-                                                  ("apply", "Schools and education"))]
-    queries += [{"sort": "name", "page": 3}, {"q": "report", "sort": "-updated_at"},
-                {"q": "pay", "page": 2}]
+    queries += [
+        {"q": w, "group": g}
+        for w, g in (
+            ("permit", "Roads, parking and transport"),
+            ("help", "Adult social care"),
+            ("apply", "Schools and education"),
+        )
+    ]
+    queries += [
+        {"sort": "name", "page": 3},
+        {"q": "report", "sort": "-updated_at"},
+        {"q": "pay", "page": 2},
+    ]
     return ["/api/v1/services?" + urllib.parse.urlencode(q) for q in queries]
 
 
@@ -171,10 +264,13 @@ def _query(path: str) -> Any:
 
     q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query))
     return search.SearchServices(
-        q=q.get("q"), group=q.get("group"),
+        q=q.get("q"),
+        group=q.get("group"),
         channel=search.Channel(q["channel"]) if "channel" in q else None,
         lgsl=int(q["lgsl"]) if "lgsl" in q else None,
-        sort=search.Sort(q.get("sort", "relevance")), page=int(q.get("page", "1")))
+        sort=search.Sort(q.get("sort", "relevance")),
+        page=int(q.get("page", "1")),
+    )
 
 
 async def _captured_sql(url: str, paths: list[str]) -> list[list[tuple[str, tuple[Any, ...]]]]:
@@ -188,8 +284,9 @@ async def _captured_sql(url: str, paths: list[str]) -> list[list[tuple[str, tupl
     db = Database(url)
     captured: list[tuple[str, tuple[Any, ...]]] = []
 
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-                executemany: bool) -> None:
+    def capture(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         captured.append((statement, tuple(parameters or ())))
 
     event.listen(db.read_engine.sync_engine, "before_cursor_execute", capture)
@@ -205,8 +302,9 @@ async def _captured_sql(url: str, paths: list[str]) -> list[list[tuple[str, tupl
     return out
 
 
-async def _asyncpg_latency(url: str, statements: list[list[tuple[str, tuple[Any, ...]]]],
-                           seconds: float) -> list[float]:
+async def _asyncpg_latency(
+    url: str, statements: list[list[tuple[str, tuple[Any, ...]]]], seconds: float
+) -> list[float]:
     """One connection, one search at a time, rotating: each search's statements in turn
     (autocommit, as the service's read engine). Milliseconds per search."""
     import time
@@ -215,11 +313,13 @@ async def _asyncpg_latency(url: str, statements: list[list[tuple[str, tuple[Any,
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
-    conn = await asyncpg.connect(host=u.host, port=u.port, user=u.username,
-                                 password=u.password, database=u.database)
+    conn = await asyncpg.connect(
+        host=u.host, port=u.port, user=u.username, password=u.password, database=u.database
+    )
     for name in ("json", "jsonb"):  # as SQLAlchemy's asyncpg dialect sends them
-        await conn.set_type_codec(name, schema="pg_catalog", encoder=lambda v: v,
-                                  decoder=lambda v: v, format="text")
+        await conn.set_type_codec(
+            name, schema="pg_catalog", encoder=lambda v: v, decoder=lambda v: v, format="text"
+        )
     times: list[float] = []
     try:
         deadline = time.perf_counter() + seconds
@@ -237,7 +337,8 @@ async def _asyncpg_latency(url: str, statements: list[list[tuple[str, tuple[Any,
 
 def _lua(paths: list[str], etags: dict[str, str] | None = None) -> str:
     entries = ",\n".join(
-        "{" + json.dumps(p) + ", " + json.dumps((etags or {}).get(p, "")) + "}" for p in paths)
+        "{" + json.dumps(p) + ", " + json.dumps((etags or {}).get(p, "")) + "}" for p in paths
+    )
     return f"""
 local paths = {{
 {entries}
@@ -277,8 +378,10 @@ def _etags(base: str, paths: list[str]) -> dict[str, str]:
 
 
 def run() -> dict[str, dict[str, float]]:
-    print("\n== Catalogue search (10,000 entries on PostgreSQL, direct vs through the gateway) ==",
-          flush=True)
+    print(
+        "\n== Catalogue search (10,000 entries on PostgreSQL, direct vs through the gateway) ==",
+        flush=True,
+    )
     wrk = ensure_wrk()
     tmp = Path(tempfile.mkdtemp(prefix="mk-bench-search-"))
     results: dict[str, dict[str, float]] = {}
@@ -289,11 +392,15 @@ def run() -> dict[str, dict[str, float]]:
             drop_database_at(admin_url, "bench_search")  # a server given by DATABASE_URL
             url = create_database(admin_url, "bench_search")
             cs_port = free_port()
-            env = {**os.environ, "CITIZEN_SERVICES_PORT": str(cs_port),
-                   "CITIZEN_SERVICES_DATABASE_URL": url,
-                   "CITIZEN_SERVICES_MESSAGING_ENABLED": "false",
-                   "CITIZEN_SERVICES_SEED_DATA": "false",
-                   "CITIZEN_SERVICES_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+            env = {
+                **os.environ,
+                "CITIZEN_SERVICES_PORT": str(cs_port),
+                "CITIZEN_SERVICES_DATABASE_URL": url,
+                "CITIZEN_SERVICES_MESSAGING_ENABLED": "false",
+                "CITIZEN_SERVICES_SEED_DATA": "false",
+                "CITIZEN_SERVICES_LOG_LEVEL": "WARNING",
+                "PYTHONUNBUFFERED": "1",
+            }
             procs = Processes(tmp)
             try:
                 cs, gw, _creds = procs.catalogue(env, port=cs_port)
@@ -305,28 +412,54 @@ def run() -> dict[str, dict[str, float]]:
                 if _etags(gw, paths) != tags:
                     raise RuntimeError("the gateway changed the answers' ETags")
                 plain, conditional = _lua(paths), _lua(paths, tags)
-                print(f"  wrk -t{THREADS} GET {len(paths)} searches, {DURATION}s each "
-                      f"measurement, e.g. {paths[0]}", flush=True)
+                print(
+                    f"  wrk -t{THREADS} GET {len(paths)} searches, {DURATION}s each "
+                    f"measurement, e.g. {paths[0]}",
+                    flush=True,
+                )
                 for base in (cs, gw):  # warm-up: connections, plans, caches
-                    run_wrk(wrk, base, {}, duration=3, threads=THREADS,
-                            connections=CONNECTIONS, script=plain)
+                    run_wrk(
+                        wrk,
+                        base,
+                        {},
+                        duration=3,
+                        threads=THREADS,
+                        connections=CONNECTIONS,
+                        script=plain,
+                    )
                 sides = [("direct", cs), ("gateway", gw)]
-                results.update(_alternating(wrk, sides, "", script=plain,
-                                            threads=THREADS, connections=CONNECTIONS))
+                results.update(
+                    _alternating(
+                        wrk, sides, "", script=plain, threads=THREADS, connections=CONNECTIONS
+                    )
+                )
                 sql = asyncio.run(_captured_sql(url, paths))
                 half = max(2, DURATION // 2)
                 asyncio.run(_asyncpg_latency(url, sql, 1))  # warm-up
                 times = asyncio.run(_asyncpg_latency(url, sql, half))
-                results.update(_alternating(wrk, sides, "_latency", script=plain,
-                                            threads=1, connections=1))
+                results.update(
+                    _alternating(wrk, sides, "_latency", script=plain, threads=1, connections=1)
+                )
                 times += asyncio.run(_asyncpg_latency(url, sql, half))
                 results["asyncpg_latency"] = {
-                    "ok_rps": len(times) / (2 * half), "p50": _pct(times, 50),
-                    "p95": _pct(times, 95), "p99": _pct(times, 99), "errors": 0.0,
+                    "ok_rps": len(times) / (2 * half),
+                    "p50": _pct(times, 50),
+                    "p95": _pct(times, 95),
+                    "p99": _pct(times, 99),
+                    "errors": 0.0,
                     "socket_errors": 0.0,
-                    "statements": sum(len(s) for s in sql) / len(sql)}
-                results.update(_alternating(wrk, sides, "_304", script=conditional,
-                                            threads=THREADS, connections=CONNECTIONS))
+                    "statements": sum(len(s) for s in sql) / len(sql),
+                }
+                results.update(
+                    _alternating(
+                        wrk,
+                        sides,
+                        "_304",
+                        script=conditional,
+                        threads=THREADS,
+                        connections=CONNECTIONS,
+                    )
+                )
             finally:
                 procs.close()
     finally:
@@ -335,8 +468,9 @@ def run() -> dict[str, dict[str, float]]:
     return results
 
 
-def _alternating(wrk: str, sides: list[tuple[str, str]], suffix: str, **kw: Any
-                 ) -> dict[str, dict[str, float]]:
+def _alternating(
+    wrk: str, sides: list[tuple[str, str]], suffix: str, **kw: Any
+) -> dict[str, dict[str, float]]:
     """Each side measured twice for half the time, alternating (direct, gateway, direct,
     gateway), so a burst of load from elsewhere does not land on one side only; the figures
     are the two halves' means (errors and socket errors: their sums)."""
@@ -345,9 +479,17 @@ def _alternating(wrk: str, sides: list[tuple[str, str]], suffix: str, **kw: Any
     for _ in range(2):
         for name, base in sides:
             runs[name].append(run_wrk(wrk, base, {}, duration=half, **kw))
-    return {name + suffix: {k: (sum(r[k] for r in rs) if k in ("errors", "socket_errors")
-                                else sum(r[k] for r in rs) / len(rs)) for k in rs[0]}
-            for name, rs in runs.items()}
+    return {
+        name + suffix: {
+            k: (
+                sum(r[k] for r in rs)
+                if k in ("errors", "socket_errors")
+                else sum(r[k] for r in rs) / len(rs)
+            )
+            for k in rs[0]
+        }
+        for name, rs in runs.items()
+    }
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -358,32 +500,45 @@ def _pct(values: list[float], p: float) -> float:
 
 def _print(r: dict[str, dict[str, float]]) -> None:
     print(f"  {'':<40}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
-    rows = [(f"search, {CONNECTIONS} connections", ""), ("search, 1 connection", "_latency"),
-            (f"If-None-Match → 304, {CONNECTIONS} conns", "_304")]
+    rows = [
+        (f"search, {CONNECTIONS} connections", ""),
+        ("search, 1 connection", "_latency"),
+        (f"If-None-Match → 304, {CONNECTIONS} conns", "_304"),
+    ]
     for label, suffix in rows:
         for name in ("direct", "gateway"):
             m = r[name + suffix]  # req/s: 2xx/3xx answers only
-            print(f"  {label + ' (' + name + ')':<40}{m['ok_rps']:>8.0f}{m['p50']:>9.2f}"
-                  f"{m['p95']:>9.2f}{m['p99']:>9.2f}")
+            print(
+                f"  {label + ' (' + name + ')':<40}{m['ok_rps']:>8.0f}{m['p50']:>9.2f}"
+                f"{m['p95']:>9.2f}{m['p99']:>9.2f}"
+            )
         if suffix == "_latency":
             m = r["asyncpg_latency"]
-            print(f"  {'same SQL via asyncpg, 1 connection':<40}{m['ok_rps']:>8.0f}"
-                  f"{m['p50']:>9.2f}{m['p95']:>9.2f}{m['p99']:>9.2f}"
-                  f"   ({m['statements']:.1f} statements a search)")
+            print(
+                f"  {'same SQL via asyncpg, 1 connection':<40}{m['ok_rps']:>8.0f}"
+                f"{m['p50']:>9.2f}{m['p95']:>9.2f}{m['p99']:>9.2f}"
+                f"   ({m['statements']:.1f} statements a search)"
+            )
     ratio = r["gateway"]["ok_rps"] / r["direct"]["ok_rps"]
     lat = r["gateway_latency"]
     p95 = lat["p95"]
     # A fast refusal (429, 5xx) or an unanswered request would flatter the percentiles.
     met = p95 <= GOAL_P95_MS and lat["errors"] == 0 and lat["socket_errors"] == 0
     print(f"  gateway / direct throughput {ratio:.2f}x")
-    _report.goal("search", f"search p95 through the gateway (1 conn.) <= {GOAL_P95_MS:.0f} ms",
-                 f"{p95:.1f} ms", met)
+    _report.goal(
+        "search",
+        f"search p95 through the gateway (1 conn.) <= {GOAL_P95_MS:.0f} ms",
+        f"{p95:.1f} ms",
+        met,
+    )
     direct, sql = r["direct_latency"], r["asyncpg_latency"]
     x = direct["p95"] / sql["p95"]
-    _report.goal("search", f"search p95 (direct, 1 conn.) <= {GOAL_SQL_RATIO:.0f}x its SQL "
-                 "via asyncpg", f"{x:.2f}x ({direct['p95']:.1f} / {sql['p95']:.1f} ms)",
-                 x <= GOAL_SQL_RATIO and direct["errors"] == 0
-                 and direct["socket_errors"] == 0)
+    _report.goal(
+        "search",
+        f"search p95 (direct, 1 conn.) <= {GOAL_SQL_RATIO:.0f}x its SQL via asyncpg",
+        f"{x:.2f}x ({direct['p95']:.1f} / {sql['p95']:.1f} ms)",
+        x <= GOAL_SQL_RATIO and direct["errors"] == 0 and direct["socket_errors"] == 0,
+    )
     errors = sum(m["errors"] for m in r.values())
     if errors:
         print(f"  non-2xx/3xx responses: {errors:.0f}")

@@ -51,35 +51,46 @@ from servicekit.db import Database
 from servicekit.testing import eventually, running_app
 
 #: The services, by name: (module, environment prefix).
-SERVICES = {"citizen-services": ("citizen_services", "CITIZEN_SERVICES_"),
-            "inclusion": ("inclusion", "INCLUSION_"),
-            "notifications": ("notifications", "NOTIFICATIONS_")}
+SERVICES = {
+    "citizen-services": ("citizen_services", "CITIZEN_SERVICES_"),
+    "inclusion": ("inclusion", "INCLUSION_"),
+    "notifications": ("notifications", "NOTIFICATIONS_"),
+}
 
 
 @pytest.fixture(params=["postgresql"])
 def service_db(request: pytest.FixtureRequest, tmp_path) -> Callable[[str], str]:  # type: ignore[no-untyped-def]
     """``service_db(name)`` -> a fresh database URL for one service."""
+
     def make(name: str) -> str:
         if request.param == "sqlite":
             return f"sqlite:///{tmp_path}/{name}.sqlite3"
         return request.getfixturevalue("new_postgres_database")(name.replace("-", "_"))
+
     return make
 
 
 @pytest.fixture
 def citizen_settings(kafka_bootstrap: str, service_db: Callable[[str], str]) -> CitizenSettings:
-    return CitizenSettings(database_url=service_db("citizen-services"),
-                           kafka_bootstrap_servers=kafka_bootstrap, environment="test")
+    return CitizenSettings(
+        database_url=service_db("citizen-services"),
+        kafka_bootstrap_servers=kafka_bootstrap,
+        environment="test",
+    )
 
 
 @pytest.fixture
-def notifications_settings(kafka_bootstrap: str, service_db: Callable[[str], str],
-                           smtp_sink: SmtpSink) -> NotificationsSettings:
+def notifications_settings(
+    kafka_bootstrap: str, service_db: Callable[[str], str], smtp_sink: SmtpSink
+) -> NotificationsSettings:
     return NotificationsSettings(
-        database_url=service_db("notifications"), kafka_bootstrap_servers=kafka_bootstrap,
-        environment="test", smtp_port=smtp_sink.port,
+        database_url=service_db("notifications"),
+        kafka_bootstrap_servers=kafka_bootstrap,
+        environment="test",
+        smtp_port=smtp_sink.port,
         staff_alert_email="digital-team@milton-keynes.example",
-        consumer_backoff_initial_seconds=0.1, consumer_backoff_max_seconds=1.0,
+        consumer_backoff_initial_seconds=0.1,
+        consumer_backoff_max_seconds=1.0,
     )
 
 
@@ -109,51 +120,80 @@ class Platform:
 
 
 @asynccontextmanager
-async def run_platform(*, tmp: Path, kafka_bootstrap: str, smtp_port: int,
-                       database: Callable[[str], str],
-                       limit_settings: LimitSettings | None = None,
-                       staff_alert_email: str | None = "digital-team@milton-keynes.example",
-                       notifications_overrides: dict[str, Any] | None = None,
-                       ) -> AsyncIterator[Platform]:
+async def run_platform(
+    *,
+    tmp: Path,
+    kafka_bootstrap: str,
+    smtp_port: int,
+    database: Callable[[str], str],
+    limit_settings: LimitSettings | None = None,
+    staff_alert_email: str | None = "digital-team@milton-keynes.example",
+    notifications_overrides: dict[str, Any] | None = None,
+) -> AsyncIterator[Platform]:
     common = {"kafka_bootstrap_servers": kafka_bootstrap, "environment": "test"}
     databases = {name: database(name) for name in SERVICES}
     apps = {
-        "citizen-services": citizen_app(CitizenSettings(
-            database_url=databases["citizen-services"], **common)),
-        "inclusion": inclusion_app(InclusionSettings(
-            database_url=databases["inclusion"], **common)),
-        "notifications": notifications_app(NotificationsSettings(
-            database_url=databases["notifications"], smtp_port=smtp_port,
-            staff_alert_email=staff_alert_email, consumer_backoff_initial_seconds=0.1,
-            consumer_backoff_max_seconds=1.0, **common, **(notifications_overrides or {}))),
+        "citizen-services": citizen_app(
+            CitizenSettings(database_url=databases["citizen-services"], **common)
+        ),
+        "inclusion": inclusion_app(
+            InclusionSettings(database_url=databases["inclusion"], **common)
+        ),
+        "notifications": notifications_app(
+            NotificationsSettings(
+                database_url=databases["notifications"],
+                smtp_port=smtp_port,
+                staff_alert_email=staff_alert_email,
+                consumer_backoff_initial_seconds=0.1,
+                consumer_backoff_max_seconds=1.0,
+                **common,
+                **(notifications_overrides or {}),
+            )
+        ),
     }
     auth_db = f"sqlite:///{tmp}/gateway.sqlite3"
     creds = await ensure_dev_credentials(tmp, AuthSettings(database_url=auth_db))
     async with AsyncExitStack() as stack:
-        urls = {name: await stack.enter_async_context(running_app(app))
-                for name, app in apps.items()}
+        urls = {
+            name: await stack.enter_async_context(running_app(app)) for name, app in apps.items()
+        }
         gateway = gateway_app(
-            GatewaySettings(citizen_services_url=urls["citizen-services"],
-                            inclusion_url=urls["inclusion"],
-                            notifications_url=urls["notifications"]),
-            auth_settings=AuthSettings(database_url=auth_db, **{
-                k.removeprefix("GATEWAY_").lower(): v for k, v in creds.env().items()}),
-            limit_settings=limit_settings or LimitSettings(rate_limits_enabled=False))
+            GatewaySettings(
+                citizen_services_url=urls["citizen-services"],
+                inclusion_url=urls["inclusion"],
+                notifications_url=urls["notifications"],
+            ),
+            auth_settings=AuthSettings(
+                database_url=auth_db,
+                **{k.removeprefix("GATEWAY_").lower(): v for k, v in creds.env().items()},
+            ),
+            limit_settings=limit_settings or LimitSettings(rate_limits_enabled=False),
+        )
         gateway_url = await stack.enter_async_context(running_app(gateway))
-        yield Platform(gateway_url=gateway_url, service_urls=urls, credentials=creds.values,
-                       issuer=creds.issuer, gateway=gateway, apps=apps, databases=databases)
+        yield Platform(
+            gateway_url=gateway_url,
+            service_urls=urls,
+            credentials=creds.values,
+            issuer=creds.issuer,
+            gateway=gateway,
+            apps=apps,
+            databases=databases,
+        )
 
 
 @pytest.fixture
-async def platform(tmp_path: Path, kafka_bootstrap: str, smtp_sink: SmtpSink,
-                   service_db: Callable[[str], str]) -> AsyncIterator[Platform]:
-    async with run_platform(tmp=tmp_path, kafka_bootstrap=kafka_bootstrap,
-                            smtp_port=smtp_sink.port, database=service_db) as p:
+async def platform(
+    tmp_path: Path, kafka_bootstrap: str, smtp_sink: SmtpSink, service_db: Callable[[str], str]
+) -> AsyncIterator[Platform]:
+    async with run_platform(
+        tmp=tmp_path, kafka_bootstrap=kafka_bootstrap, smtp_port=smtp_sink.port, database=service_db
+    ) as p:
         yield p
 
 
-async def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], log: Path,
-                      timeout: float = 120) -> None:
+async def _wait_ready(
+    url: str, procs: list[subprocess.Popen[bytes]], log: Path, timeout: float = 120
+) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=5) as client:
         while time.monotonic() < deadline:
@@ -167,53 +207,89 @@ async def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], log: Path,
 
 
 @asynccontextmanager
-async def run_platform_processes(*, tmp: Path, kafka_bootstrap: str, smtp_port: int,
-                                 database: Callable[[str], str], workers: int = 1,
-                                 gateway_env: dict[str, str] | None = None,
-                                 ) -> AsyncIterator[Platform]:
+async def run_platform_processes(
+    *,
+    tmp: Path,
+    kafka_bootstrap: str,
+    smtp_port: int,
+    database: Callable[[str], str],
+    workers: int = 1,
+    gateway_env: dict[str, str] | None = None,
+) -> AsyncIterator[Platform]:
     """Each service and the gateway as its own process (``workers`` processes each), on
     free loopback ports; logs in ``tmp/logs/``. Rate limits are off unless ``gateway_env``
     sets them."""
     logs = tmp / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    base = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PYTHONUNBUFFERED": "1",
-            "WEB_CONCURRENCY": str(workers)}
+    base = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "PYTHONUNBUFFERED": "1",
+        "WEB_CONCURRENCY": str(workers),
+    }
     databases = {name: database(name) for name in SERVICES}
     ports = dict(zip([*SERVICES, "gateway"], free_ports(len(SERVICES) + 1), strict=True))
     procs: list[subprocess.Popen[bytes]] = []
 
     def spawn(module: str, env: dict[str, str], log: Path) -> None:
         with open(log, "ab") as out:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", module], env=env, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", module],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
 
     try:
         for name, (module, prefix) in SERVICES.items():
-            env = {**base, f"{prefix}DATABASE_URL": databases[name],
-                   f"{prefix}PORT": str(ports[name]), f"{prefix}ENVIRONMENT": "test",
-                   f"{prefix}LOG_LEVEL": "WARNING"}
+            env = {
+                **base,
+                f"{prefix}DATABASE_URL": databases[name],
+                f"{prefix}PORT": str(ports[name]),
+                f"{prefix}ENVIRONMENT": "test",
+                f"{prefix}LOG_LEVEL": "WARNING",
+            }
             if name == "notifications":
-                env.update({f"{prefix}SMTP_PORT": str(smtp_port),
-                            f"{prefix}STAFF_ALERT_EMAIL": "digital-team@milton-keynes.example",
-                            f"{prefix}CONSUMER_BACKOFF_INITIAL_SECONDS": "0.1",
-                            f"{prefix}CONSUMER_BACKOFF_MAX_SECONDS": "1.0"})
+                env.update(
+                    {
+                        f"{prefix}SMTP_PORT": str(smtp_port),
+                        f"{prefix}STAFF_ALERT_EMAIL": "digital-team@milton-keynes.example",
+                        f"{prefix}CONSUMER_BACKOFF_INITIAL_SECONDS": "0.1",
+                        f"{prefix}CONSUMER_BACKOFF_MAX_SECONDS": "1.0",
+                    }
+                )
             spawn(module, env, logs / f"{name}.log")
         urls = {name: f"http://127.0.0.1:{ports[name]}" for name in SERVICES}
         for name in SERVICES:
             await _wait_ready(urls[name] + "/health/ready", procs, logs / f"{name}.log")
         auth_db = f"sqlite:///{tmp}/gateway.sqlite3"
         creds = await ensure_dev_credentials(tmp, AuthSettings(database_url=auth_db))
-        env = {**base, **creds.env(), "GATEWAY_DATABASE_URL": auth_db,
-               "GATEWAY_PORT": str(ports["gateway"]), "GATEWAY_LOG_LEVEL": "WARNING",
-               "GATEWAY_RATE_LIMITS_ENABLED": "false",
-               **{f"GATEWAY_{SERVICES[n][1]}URL": u for n, u in urls.items()},
-               **(gateway_env or {})}
+        env = {
+            **base,
+            **creds.env(),
+            "GATEWAY_DATABASE_URL": auth_db,
+            "GATEWAY_PORT": str(ports["gateway"]),
+            "GATEWAY_LOG_LEVEL": "WARNING",
+            "GATEWAY_RATE_LIMITS_ENABLED": "false",
+            **{f"GATEWAY_{SERVICES[n][1]}URL": u for n, u in urls.items()},
+            **(gateway_env or {}),
+        }
         spawn("gateway", env, logs / "gateway.log")
         gateway_url = f"http://127.0.0.1:{ports['gateway']}"
         await _wait_ready(gateway_url + "/openapi.json", procs, logs / "gateway.log")
-        yield Platform(gateway_url=gateway_url, service_urls=urls, credentials=creds.values,
-                       issuer=creds.issuer, gateway=None, apps={}, databases=databases)
+        yield Platform(
+            gateway_url=gateway_url,
+            service_urls=urls,
+            credentials=creds.values,
+            issuer=creds.issuer,
+            gateway=None,
+            apps={},
+            databases=databases,
+        )
     finally:
         for proc in reversed(procs):
             with contextlib.suppress(Exception):
@@ -221,24 +297,33 @@ async def run_platform_processes(*, tmp: Path, kafka_bootstrap: str, smtp_port: 
 
 
 @pytest.fixture
-async def platform_processes(tmp_path: Path, kafka_bootstrap: str, smtp_sink: SmtpSink,
-                             service_db: Callable[[str], str]) -> AsyncIterator[Platform]:
-    async with run_platform_processes(tmp=tmp_path, kafka_bootstrap=kafka_bootstrap,
-                                      smtp_port=smtp_sink.port, database=service_db) as p:
+async def platform_processes(
+    tmp_path: Path, kafka_bootstrap: str, smtp_sink: SmtpSink, service_db: Callable[[str], str]
+) -> AsyncIterator[Platform]:
+    async with run_platform_processes(
+        tmp=tmp_path, kafka_bootstrap=kafka_bootstrap, smtp_port=smtp_sink.port, database=service_db
+    ) as p:
         yield p
+
+
 #: The subject of the email that confirms a new contact address (notifications).
 CONFIRM_SUBJECT = "Confirm your email address"
 _VERIFICATION_LINK = re.compile(r"(/api/v1/preferences/email-verification\?token=[\w-]+)")
 
 
-async def set_confirmed_email(http: httpx.AsyncClient, headers: dict[str, str],
-                              sink: SmtpSink, address: str, **preferences: Any
-                              ) -> dict[str, Any]:
+async def set_confirmed_email(
+    http: httpx.AsyncClient,
+    headers: dict[str, str],
+    sink: SmtpSink,
+    address: str,
+    **preferences: Any,
+) -> dict[str, Any]:
     """``PUT /api/v1/preferences`` with ``address`` (and ``preferences``) through the
     gateway, then confirm the address as its owner would: the one-time link emailed to it,
     POSTed. Returns the preferences after."""
-    put = await http.put("/api/v1/preferences", headers=headers,
-                         json={"email": address, **preferences})
+    put = await http.put(
+        "/api/v1/preferences", headers=headers, json={"email": address, **preferences}
+    )
     assert put.status_code == 200, put.text
 
     async def link() -> str | None:

@@ -39,13 +39,19 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 METHODS = ("get", "post", "put", "patch", "delete")
 ROLES_OF = {
-    "anonymous": set(), "citizen": {"citizen"}, "other citizen": {"citizen"},
-    "staff": {"staff"}, "partner": {"partner"}, "open311 partner": {"partner"},
+    "anonymous": set(),
+    "citizen": {"citizen"},
+    "other citizen": {"citizen"},
+    "staff": {"staff"},
+    "partner": {"partner"},
+    "open311 partner": {"partner"},
     "admin": {"admin", "staff"},
 }
 #: The dev API keys' scopes (gateway.devcreds.DEV_KEYS); tokens carry none.
-SCOPES_OF = {"partner": {"events:subscribe", "events:catalogue", "events:service-requests"},
-             "open311 partner": {"open311"}}
+SCOPES_OF = {
+    "partner": {"events:subscribe", "events:catalogue", "events:service-requests"},
+    "open311 partner": {"open311"},
+}
 BAD_CREDENTIALS = ("expired token", "wrong audience", "revoked key")
 NOTIFY_SCHEME = "notifyJwt"
 
@@ -63,19 +69,26 @@ def is_notify(operation: dict[str, Any]) -> bool:
 
 def forged_headers() -> dict[str, str]:
     admin = Principal(subject="admin-forged", roles=frozenset({Role.ADMIN, Role.STAFF}))
-    return {"X-MK-Identity": sign_assertion(admin, "a-secret-the-platform-does-not-use"),
-            "X-MK-Principal": "admin", "X-User-Id": "admin-dev-1", "X-Roles": "admin,staff"}
+    return {
+        "X-MK-Identity": sign_assertion(admin, "a-secret-the-platform-does-not-use"),
+        "X-MK-Principal": "admin",
+        "X-User-Id": "admin-dev-1",
+        "X-Roles": "admin,staff",
+    }
 
 
 async def callers(platform: Platform, client: httpx.AsyncClient) -> dict[str, dict[str, str]]:
     admin = platform.bearer("ADMIN_TOKEN")
-    created = await client.post("/api/v1/admin/api-keys", headers=admin,
-                                json={"name": "to be revoked", "role": "partner",
-                                      "scopes": ["events:read"]})
+    created = await client.post(
+        "/api/v1/admin/api-keys",
+        headers=admin,
+        json={"name": "to be revoked", "role": "partner", "scopes": ["events:read"]},
+    )
     assert created.status_code == 201, created.text
     revoked = created.json()
-    assert (await client.delete(f"/api/v1/admin/api-keys/{revoked['id']}",
-                                headers=admin)).status_code == 204
+    assert (
+        await client.delete(f"/api/v1/admin/api-keys/{revoked['id']}", headers=admin)
+    ).status_code == 204
     issuer = platform.issuer
     return {
         "anonymous": {},
@@ -85,10 +98,14 @@ async def callers(platform: Platform, client: httpx.AsyncClient) -> dict[str, di
         "partner": {"X-API-Key": platform.credentials["PARTNER_API_KEY"]},
         "open311 partner": {"X-API-Key": platform.credentials["OPEN311_API_KEY"]},
         "admin": admin,
-        "expired token": {"Authorization": "Bearer " + issuer.mint(
-            "citizen-dev-1", ["citizen"], ttl_seconds=-3600)},
-        "wrong audience": {"Authorization": "Bearer " + issuer.mint(
-            "staff-dev-1", ["staff"], audience="another-council-api")},
+        "expired token": {
+            "Authorization": "Bearer "
+            + issuer.mint("citizen-dev-1", ["citizen"], ttl_seconds=-3600)
+        },
+        "wrong audience": {
+            "Authorization": "Bearer "
+            + issuer.mint("staff-dev-1", ["staff"], audience="another-council-api")
+        },
         "revoked key": {"X-API-Key": revoked["key"]},
     }
 
@@ -117,24 +134,36 @@ def fill(path: str, ids: dict[str, str]) -> str:
     return re.sub(r"\{([^}]+)\}", lambda m: ids.get(m.group(1), str(uuid.uuid4())), path)
 
 
-async def test_every_operation_answers_every_caller_as_its_roles_say(
-        platform: Platform) -> None:
+async def test_every_operation_answers_every_caller_as_its_roles_say(platform: Platform) -> None:
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
         spec = (await client.get("/openapi.json")).json()
         staff = platform.bearer("STAFF_TOKEN")
-        service = (await client.post("/api/v1/services", headers=staff,
-                                     json={"name": "Apply for a blue badge"})).json()
+        service = (
+            await client.post(
+                "/api/v1/services", headers=staff, json={"name": "Apply for a blue badge"}
+            )
+        ).json()
         await client.post(f"/api/v1/services/{service['id']}/publish", headers=staff)
-        key = (await client.post("/api/v1/admin/api-keys", headers=platform.bearer(
-            "ADMIN_TOKEN"), json={"name": "matrix", "role": "partner"})).json()
+        key = (
+            await client.post(
+                "/api/v1/admin/api-keys",
+                headers=platform.bearer("ADMIN_TOKEN"),
+                json={"name": "matrix", "role": "partner"},
+            )
+        ).json()
         ids = {"service_id": service["id"], "key_id": key["id"]}
         who = await callers(platform, client)
-        notify_key = (await ensure_dev_notify(
-            platform.apps["notifications"].state.runtime.database.url))["NOTIFY_TEST_API_KEY"]
+        notify_key = (
+            await ensure_dev_notify(platform.apps["notifications"].state.runtime.database.url)
+        )["NOTIFY_TEST_API_KEY"]
         who["notify"] = {}  # a fresh Notify JWT for every request (below)
 
-        operations = [(path, method, op) for path, item in sorted(spec["paths"].items())
-                      for method, op in item.items() if method in METHODS]
+        operations = [
+            (path, method, op)
+            for path, item in sorted(spec["paths"].items())
+            for method, op in item.items()
+            if method in METHODS
+        ]
         assert len(operations) >= 5, "the aggregated OpenAPI lost operations"
         assert any(op.get("x-roles") for _, _, op in operations)
         assert any(op.get("x-scopes") for _, _, op in operations), "x-scopes were lost"
@@ -153,12 +182,19 @@ async def test_every_operation_answers_every_caller_as_its_roles_say(
                     ok = (got not in ("401", "403")) if want == "allowed" else got == want
                     if r.status_code >= 500:
                         ok = False
-                    if (ok and got in ("401", "403") and is_notify(operation)
-                            and caller not in BAD_CREDENTIALS):
+                    if (
+                        ok
+                        and got in ("401", "403")
+                        and is_notify(operation)
+                        and caller not in BAD_CREDENTIALS
+                    ):
                         ok = r.headers.get("content-type") == "application/json" and [
-                            e.get("error") for e in r.json().get("errors", [])] == ["AuthError"]
+                            e.get("error") for e in r.json().get("errors", [])
+                        ] == ["AuthError"]
                     if not ok:
-                        failures.append(f"{method.upper()} {path} as {caller}"
-                                        f"{' (forged headers)' if forged else ''}: "
-                                        f"{got}, expected {want}")
+                        failures.append(
+                            f"{method.upper()} {path} as {caller}"
+                            f"{' (forged headers)' if forged else ''}: "
+                            f"{got}, expected {want}"
+                        )
         assert not failures, "\n".join(failures)

@@ -32,20 +32,35 @@ async def test_report_a_problem_end_to_end(platform: Platform, kafka_bootstrap: 
     tag = uuid.uuid4().hex[:10]
     staff, citizen = platform.bearer("STAFF_TOKEN"), platform.bearer("CITIZEN_TOKEN")
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
-        created = await client.post("/api/v1/services", headers=staff, json={
-            "name": f"Report a broken bench {tag}", "service_code": f"bench-{tag}",
-            "keywords": [f"bench{tag}", "street furniture"], "groups": ["Streets"],
-            "attributes": [{"code": "damage", "datatype": "singlevaluelist", "required": True,
-                            "description": "What is wrong?",
-                            "values": [{"key": "broken", "name": "Broken slats"},
-                                       {"key": "missing", "name": "Missing"}]}]})
+        created = await client.post(
+            "/api/v1/services",
+            headers=staff,
+            json={
+                "name": f"Report a broken bench {tag}",
+                "service_code": f"bench-{tag}",
+                "keywords": [f"bench{tag}", "street furniture"],
+                "groups": ["Streets"],
+                "attributes": [
+                    {
+                        "code": "damage",
+                        "datatype": "singlevaluelist",
+                        "required": True,
+                        "description": "What is wrong?",
+                        "values": [
+                            {"key": "broken", "name": "Broken slats"},
+                            {"key": "missing", "name": "Missing"},
+                        ],
+                    }
+                ],
+            },
+        )
         assert created.status_code == 201, created.text
-        published = await client.post(f"/api/v1/services/{created.json()['id']}/publish",
-                                      headers=staff)
+        published = await client.post(
+            f"/api/v1/services/{created.json()['id']}/publish", headers=staff
+        )
         assert published.status_code == 200, published.text
 
-        found = await client.get("/api/v1/services", params={"q": f"bench{tag}"},
-                                 headers=citizen)
+        found = await client.get("/api/v1/services", params={"q": f"bench{tag}"}, headers=citizen)
         assert found.status_code == 200, found.text
         [service] = found.json()["items"]
         assert service["service_code"] == f"bench-{tag}"
@@ -56,25 +71,43 @@ async def test_report_a_problem_end_to_end(platform: Platform, kafka_bootstrap: 
         assert directory.headers["cache-control"].startswith("public")
         [entry] = directory.json()["contents"]
         assert entry["id"] == service["id"] and entry["name"] == service["name"]
-        again = await client.get("/hsds/services", params={"search": f"bench{tag}"},
-                                 headers={"If-None-Match": directory.headers["etag"]})
+        again = await client.get(
+            "/hsds/services",
+            params={"search": f"bench{tag}"},
+            headers={"If-None-Match": directory.headers["etag"]},
+        )
         assert again.status_code == 304
 
-        submitted = await client.post("/api/v1/service-requests", headers=citizen, json={
-            "service_code": service["service_code"], "description": "Slats snapped",
-            "lat": 52.0406, "long": -0.7594, "attributes": {"damage": "broken"}})
+        submitted = await client.post(
+            "/api/v1/service-requests",
+            headers=citizen,
+            json={
+                "service_code": service["service_code"],
+                "description": "Slats snapped",
+                "lat": 52.0406,
+                "long": -0.7594,
+                "attributes": {"damage": "broken"},
+            },
+        )
         assert submitted.status_code == 201, submitted.text
         request_id = submitted.json()["id"]
 
-        fixed = await client.post(f"/api/v1/service-requests/{request_id}/updates",
-                                  headers=staff, json={"status": "fixed", "note": "Repaired"})
+        fixed = await client.post(
+            f"/api/v1/service-requests/{request_id}/updates",
+            headers=staff,
+            json={"status": "fixed", "note": "Repaired"},
+        )
         assert fixed.status_code == 200, fixed.text
         mine = await client.get(f"/api/v1/service-requests/{request_id}", headers=citizen)
         assert mine.json()["status"] == "fixed"
 
     records = await read_topic(
-        kafka_bootstrap, SERVICE_REQUEST.name, count=2, timeout=30,
-        predicate=lambda r: _request_id(r.value) == request_id)
+        kafka_bootstrap,
+        SERVICE_REQUEST.name,
+        count=2,
+        timeout=30,
+        predicate=lambda r: _request_id(r.value) == request_id,
+    )
     types = [dict(r.headers)["ce_type"].decode().split(".")[-2] for r in records]
     assert types == ["ServiceRequestSubmitted", "ServiceRequestStatusChanged"]
     changed = json.loads(records[1].value)
@@ -88,27 +121,36 @@ async def test_stale_etag_and_bad_csv_row_through_the_gateway(platform: Platform
     tag = uuid.uuid4().hex[:10]
     staff = platform.bearer("STAFF_TOKEN")
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
-        created = await client.post("/api/v1/services", headers=staff,
-                                    json={"name": f"Rent an allotment {tag}"})
+        created = await client.post(
+            "/api/v1/services", headers=staff, json={"name": f"Rent an allotment {tag}"}
+        )
         assert created.status_code == 201, created.text
         etag = created.headers["etag"]
         url = f"/api/v1/services/{created.json()['id']}"
-        first, second = [await client.patch(url, headers=staff | {"If-Match": etag},
-                                            json={"description": text})
-                         for text in ("Plots across Milton Keynes", "Someone else's edit")]
+        first, second = [
+            await client.patch(url, headers=staff | {"If-Match": etag}, json={"description": text})
+            for text in ("Plots across Milton Keynes", "Someone else's edit")
+        ]
         assert (first.status_code, second.status_code) == (200, 412), second.text
         assert second.headers["content-type"] == "application/problem+json"
-        assert (await client.get(url, headers=staff)).json()["description"] == \
-            "Plots across Milton Keynes"
+        assert (await client.get(url, headers=staff)).json()[
+            "description"
+        ] == "Plots across Milton Keynes"
 
-        csv_text = ("name,description,keywords,groups\n"
-                    f"Book a tip slot {tag},Household waste,tip,Bins and recycling\n"
-                    f",No name on this row {tag},x,Bins and recycling\n")
-        rejected = await client.post("/api/v1/services/import", content=csv_text.encode(),
-                                     headers=staff | {"Content-Type": "text/csv"})
+        csv_text = (
+            "name,description,keywords,groups\n"
+            f"Book a tip slot {tag},Household waste,tip,Bins and recycling\n"
+            f",No name on this row {tag},x,Bins and recycling\n"
+        )
+        rejected = await client.post(
+            "/api/v1/services/import",
+            content=csv_text.encode(),
+            headers=staff | {"Content-Type": "text/csv"},
+        )
         assert rejected.status_code == 422, rejected.text
         # rows count data records from 1 (the header is not one): the second record
         assert {e["row"] for e in rejected.json()["errors"]} == {2}
-        listed = await client.get("/api/v1/services", headers=staff,
-                                  params={"q": f"tip slot {tag}", "status": "draft"})
+        listed = await client.get(
+            "/api/v1/services", headers=staff, params={"q": f"tip slot {tag}", "status": "draft"}
+        )
         assert listed.status_code == 200 and listed.json()["items"] == [], listed.text

@@ -36,8 +36,15 @@ ERASURE = "%.CitizenErasureRequested.v1"
 
 async def _handled_erasures(platform: Platform, service: str) -> int:
     async with platform.apps[service].state.runtime.database.read_session() as s:
-        return int((await s.execute(sa.select(sa.func.count()).select_from(InboxMessage).where(
-            col(InboxMessage.event_type).like(ERASURE)))).scalar_one())
+        return int(
+            (
+                await s.execute(
+                    sa.select(sa.func.count())
+                    .select_from(InboxMessage)
+                    .where(col(InboxMessage.event_type).like(ERASURE))
+                )
+            ).scalar_one()
+        )
 
 
 async def _messages(platform: Platform) -> list[Notification]:
@@ -46,7 +53,8 @@ async def _messages(platform: Platform) -> list[Notification]:
 
 
 async def test_one_erasure_request_forgets_the_citizen_everywhere(
-        platform: Platform, smtp_sink: SmtpSink) -> None:
+    platform: Platform, smtp_sink: SmtpSink
+) -> None:
     tag = uuid.uuid4().hex[:8]
     one, two = platform.bearer("CITIZEN_TOKEN"), platform.bearer("CITIZEN2_TOKEN")
     staff = platform.bearer("STAFF_TOKEN")
@@ -54,36 +62,65 @@ async def test_one_erasure_request_forgets_the_citizen_everywhere(
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as http:
         await set_confirmed_email(http, one, smtp_sink, address)
         await set_confirmed_email(http, two, smtp_sink, other_address)
-        created = await http.post("/api/v1/services", headers=staff, json={
-            "name": f"Report a broken bench {tag}", "service_code": f"bench-{tag}",
-            "attributes": [{"code": "damage", "datatype": "singlevaluelist", "required": True,
-                            "description": "What is wrong?",
-                            "values": [{"key": "broken", "name": "Broken slats"}]}]})
+        created = await http.post(
+            "/api/v1/services",
+            headers=staff,
+            json={
+                "name": f"Report a broken bench {tag}",
+                "service_code": f"bench-{tag}",
+                "attributes": [
+                    {
+                        "code": "damage",
+                        "datatype": "singlevaluelist",
+                        "required": True,
+                        "description": "What is wrong?",
+                        "values": [{"key": "broken", "name": "Broken slats"}],
+                    }
+                ],
+            },
+        )
         assert created.status_code == 201, created.text
-        assert (await http.post(f"/api/v1/services/{created.json()['id']}/publish",
-                                headers=staff)).status_code == 200
+        assert (
+            await http.post(f"/api/v1/services/{created.json()['id']}/publish", headers=staff)
+        ).status_code == 200
         requests: dict[str, str] = {}
         for who, headers in (("one", one), ("two", two)):
-            submitted = await http.post("/api/v1/service-requests", headers=headers, json={
-                "service_code": f"bench-{tag}", "description": f"Slats snapped, says {who}-{tag}",
-                "lat": 52.040612, "long": -0.759437, "address": f"{who}'s house, MK6 2LP",
-                "attributes": {"damage": "broken"},
-                "contact": {"email": f"{who}.{tag}@example.com", "first_name": f"N{tag}"},
-                "contact_consent": True})
+            submitted = await http.post(
+                "/api/v1/service-requests",
+                headers=headers,
+                json={
+                    "service_code": f"bench-{tag}",
+                    "description": f"Slats snapped, says {who}-{tag}",
+                    "lat": 52.040612,
+                    "long": -0.759437,
+                    "address": f"{who}'s house, MK6 2LP",
+                    "attributes": {"damage": "broken"},
+                    "contact": {"email": f"{who}.{tag}@example.com", "first_name": f"N{tag}"},
+                    "contact_consent": True,
+                },
+            )
             assert submitted.status_code == 201, submitted.text
             requests[who] = submitted.json()["id"]
-            updated = await http.post(f"/api/v1/service-requests/{requests[who]}/updates",
-                                      headers=staff, json={"status": "investigating"})
+            updated = await http.post(
+                f"/api/v1/service-requests/{requests[who]}/updates",
+                headers=staff,
+                json={"status": "investigating"},
+            )
             assert updated.status_code == 200, updated.text
         session_id = await _session(http, staff, f"Getting started online {tag}")
-        enrolled = await http.post(f"/api/v1/sessions/{session_id}/enrolments", headers=one,
-                                   json={"consent": True, "preferred_name": f"Sam-{tag}",
-                                         "postcode": "MK6 2LP"})
+        enrolled = await http.post(
+            f"/api/v1/sessions/{session_id}/enrolments",
+            headers=one,
+            json={"consent": True, "preferred_name": f"Sam-{tag}", "postcode": "MK6 2LP"},
+        )
         assert enrolled.status_code == 201, enrolled.text
 
         def to(recipient: str) -> list[EmailMessage]:
-            return [m for m in smtp_sink.messages()
-                    if m["To"] == recipient and m["Subject"] != CONFIRM_SUBJECT]
+            return [
+                m
+                for m in smtp_sink.messages()
+                if m["To"] == recipient and m["Subject"] != CONFIRM_SUBJECT
+            ]
 
         async def both_emails() -> bool:  # the report's update and the booking
             return len(to(address)) == 2 and len(to(other_address)) == 1
@@ -95,8 +132,10 @@ async def test_one_erasure_request_forgets_the_citizen_everywhere(
         assert (await http.delete("/api/v1/participants/me", headers=one)).status_code == 204
 
         async def everywhere() -> bool:
-            counts = [await _handled_erasures(platform, s)
-                      for s in ("notifications", "citizen-services", "inclusion")]
+            counts = [
+                await _handled_erasures(platform, s)
+                for s in ("notifications", "citizen-services", "inclusion")
+            ]
             return counts == [1, 1, 1]
 
         await eventually(everywhere, timeout=60, message="not every service erased the citizen")
@@ -110,7 +149,11 @@ async def test_one_erasure_request_forgets_the_citizen_everywhere(
             kept = after[n.id]
             if n.recipient == address:
                 assert (kept.recipient, kept.subject, kept.body, kept.citizen_id) == (
-                    None, None, "", None)
+                    None,
+                    None,
+                    "",
+                    None,
+                )
                 assert kept.status == n.status or kept.status == "delivered"
             else:
                 assert kept.recipient == n.recipient and kept.body == n.body
@@ -119,14 +162,13 @@ async def test_one_erasure_request_forgets_the_citizen_everywhere(
             assert await s.get(CitizenContact, "citizen-dev-2") is not None
 
         # citizen-services: the request stays, without the citizen
-        mine = (await http.get(f"/api/v1/service-requests/{requests['one']}",
-                               headers=staff)).json()
-        assert (mine["status"], mine["description"], mine["address"]) == (
-            "investigating", "", None)
+        mine = (await http.get(f"/api/v1/service-requests/{requests['one']}", headers=staff)).json()
+        assert (mine["status"], mine["description"], mine["address"]) == ("investigating", "", None)
         assert (mine["lat"], mine["long"]) == (52.041, -0.759)
         assert (await http.get("/api/v1/service-requests", headers=one)).json()["total"] == 0
-        theirs = (await http.get(f"/api/v1/service-requests/{requests['two']}",
-                                 headers=staff)).json()
+        theirs = (
+            await http.get(f"/api/v1/service-requests/{requests['two']}", headers=staff)
+        ).json()
         assert theirs["description"] == f"Slats snapped, says two-{tag}"
 
         # inclusion: nothing kept about them, their upcoming place cancelled
@@ -135,8 +177,13 @@ async def test_one_erasure_request_forgets_the_citizen_everywhere(
         # No table of citizen-services or notifications holds their personal data any more.
         for service in ("citizen-services", "notifications"):
             text = await _all_text(platform, service)
-            for personal in ("citizen-dev-1", address, f"one.{tag}@example.com",
-                             f"one-{tag}", "one's house"):
+            for personal in (
+                "citizen-dev-1",
+                address,
+                f"one.{tag}@example.com",
+                f"one-{tag}",
+                "one's house",
+            ):
                 assert personal not in text, (service, personal)
             if service == "citizen-services":
                 assert f"two-{tag}" in text  # the other citizen's request is all there
@@ -145,13 +192,16 @@ async def test_one_erasure_request_forgets_the_citizen_everywhere(
         assert (await http.delete("/api/v1/participants/me", headers=one)).status_code == 204
 
         async def twice() -> bool:
-            counts = [await _handled_erasures(platform, s)
-                      for s in ("notifications", "citizen-services", "inclusion")]
+            counts = [
+                await _handled_erasures(platform, s)
+                for s in ("notifications", "citizen-services", "inclusion")
+            ]
             return counts == [2, 2, 2]
 
         await eventually(twice, timeout=60, message="the second request was not handled")
         assert {n.id: (n.recipient, n.body) for n in await _messages(platform)} == {
-            i: (n.recipient, n.body) for i, n in after.items()}
+            i: (n.recipient, n.body) for i, n in after.items()
+        }
 
 
 async def _all_text(platform: Platform, service: str) -> str:

@@ -46,13 +46,17 @@ async def count(db_url: str, sql: str, **params: object) -> int:
 
 
 async def test_a_broker_down_100_published_then_restarted_gives_exactly_100_emails(
-        kafka_broker, citizen_settings, notifications_settings, smtp_sink: SmtpSink) -> None:
+    kafka_broker, citizen_settings, notifications_settings, smtp_sink: SmtpSink
+) -> None:
     if kafka_broker is None:
         pytest.skip("needs the suite's own broker to stop it (KAFKA_BOOTSTRAP_SERVERS is set)")
     tag = uuid.uuid4().hex[:10]
     cs, nt = citizen_app(citizen_settings), notifications_app(notifications_settings)
-    async with running_app(cs) as cs_url, running_app(nt), httpx.AsyncClient(
-            base_url=cs_url, timeout=30, headers=identity_headers(*STAFF)) as client:
+    async with (
+        running_app(cs) as cs_url,
+        running_app(nt),
+        httpx.AsyncClient(base_url=cs_url, timeout=30, headers=identity_headers(*STAFF)) as client,
+    ):
         await eventually(lambda: _connected(nt), timeout=30, message="consumer never connected")
         await asyncio.to_thread(kafka_broker.stop)
         try:
@@ -61,9 +65,10 @@ async def test_a_broker_down_100_published_then_restarted_gives_exactly_100_emai
                 assert r.status_code == 201, r.text
                 r = await client.post(f"/api/v1/services/{r.json()['id']}/publish")
                 assert r.status_code == 200, r.text
-            pending = await count(citizen_settings.database_url,
-                                  "SELECT count(*) FROM servicekit_outbox "
-                                  "WHERE published_at IS NULL")
+            pending = await count(
+                citizen_settings.database_url,
+                "SELECT count(*) FROM servicekit_outbox WHERE published_at IS NULL",
+            )
             assert pending == 100  # all accepted, all waiting in the outbox
             assert emails_tagged(smtp_sink, tag) == 0
         finally:
@@ -72,13 +77,19 @@ async def test_a_broker_down_100_published_then_restarted_gives_exactly_100_emai
         async def all_arrived() -> bool:
             return emails_tagged(smtp_sink, tag) >= 100
 
-        await eventually(all_arrived, timeout=90, interval=0.5,
-                         message=f"emails after restart: {emails_tagged(smtp_sink, tag)}")
+        await eventually(
+            all_arrived,
+            timeout=90,
+            interval=0.5,
+            message=f"emails after restart: {emails_tagged(smtp_sink, tag)}",
+        )
         await asyncio.sleep(2)
         assert emails_tagged(smtp_sink, tag) == 100
-        rows = await count(notifications_settings.database_url,
-                           "SELECT count(*) FROM notification WHERE subject LIKE :p",
-                           p=f"%{tag}%")
+        rows = await count(
+            notifications_settings.database_url,
+            "SELECT count(*) FROM notification WHERE subject LIKE :p",
+            p=f"%{tag}%",
+        )
         assert rows == 100
 
 
@@ -87,22 +98,34 @@ async def _connected(app) -> bool:  # type: ignore[no-untyped-def]
 
 
 async def produce_published(bootstrap: str, tag: str, n: int) -> list[str]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
-                                linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=5)
     await producer.start()
     ids = []
     try:
         futures = []
         for i in range(n):
-            ev = ServicePublished(service_id=uuid.uuid4(), service_code=f"{tag}-{i}", slug=tag,
-                                  name=f"Service {tag} {i}", entry_version=2,
-                                  occurred_at=datetime.now(UTC))
-            env = Envelope(source="urn:uk-gov-milton-keynes:citizen-services",
-                           type=ev.event_type(), subject=ev.aggregate_id)
+            ev = ServicePublished(
+                service_id=uuid.uuid4(),
+                service_code=f"{tag}-{i}",
+                slug=tag,
+                name=f"Service {tag} {i}",
+                entry_version=2,
+                occurred_at=datetime.now(UTC),
+            )
+            env = Envelope(
+                source="urn:uk-gov-milton-keynes:citizen-services",
+                type=ev.event_type(),
+                subject=ev.aggregate_id,
+            )
             ids.append(env.id)
-            futures.append(await producer.send(ev.topic, value=ev.to_json(),
-                                               key=ev.aggregate_id.encode(),
-                                               headers=env.to_headers()))
+            futures.append(
+                await producer.send(
+                    ev.topic,
+                    value=ev.to_json(),
+                    key=ev.aggregate_id.encode(),
+                    headers=env.to_headers(),
+                )
+            )
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -110,21 +133,29 @@ async def produce_published(bootstrap: str, tag: str, n: int) -> list[str]:
 
 
 def start_notifications(settings, port: int, log_path) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
-    env = {**os.environ,
-           "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-           "NOTIFICATIONS_DATABASE_URL": settings.database_url,
-           "NOTIFICATIONS_PORT": str(port),
-           "NOTIFICATIONS_SMTP_PORT": str(settings.smtp_port),
-           "NOTIFICATIONS_STAFF_ALERT_EMAIL": str(settings.staff_alert_email),
-           "NOTIFICATIONS_SENDING_RECLAIM_SECONDS": "2",
-           "NOTIFICATIONS_ENVIRONMENT": "test"}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "NOTIFICATIONS_DATABASE_URL": settings.database_url,
+        "NOTIFICATIONS_PORT": str(port),
+        "NOTIFICATIONS_SMTP_PORT": str(settings.smtp_port),
+        "NOTIFICATIONS_STAFF_ALERT_EMAIL": str(settings.staff_alert_email),
+        "NOTIFICATIONS_SENDING_RECLAIM_SECONDS": "2",
+        "NOTIFICATIONS_ENVIRONMENT": "test",
+    }
     log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([sys.executable, "-m", "notifications"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "notifications"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 async def test_b_consumer_killed_midway_through_1000_events_gives_exactly_1000_effects(
-        kafka_bootstrap, notifications_settings, smtp_sink: SmtpSink, tmp_path) -> None:
+    kafka_bootstrap, notifications_settings, smtp_sink: SmtpSink, tmp_path
+) -> None:
     tag = uuid.uuid4().hex[:10]
     event_ids = await produce_published(kafka_bootstrap, tag, 1000)
     db_url = notifications_settings.database_url
@@ -133,11 +164,13 @@ async def test_b_consumer_killed_midway_through_1000_events_gives_exactly_1000_e
     port = free_port()
     proc = start_notifications(notifications_settings, port, tmp_path / "notifications.log")
     try:
+
         async def midway() -> bool:
             try:
                 return await count(db_url, rows_sql, p=like) >= 250
             except Exception:
                 return False  # tables not migrated yet
+
         await eventually(midway, timeout=120, interval=0.05, message="consumer never got going")
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
@@ -149,15 +182,28 @@ async def test_b_consumer_killed_midway_through_1000_events_gives_exactly_1000_e
         async def all_emailed() -> bool:
             return emails_tagged(smtp_sink, tag) >= 1000
 
-        await eventually(all_emailed, timeout=180, interval=0.5,
-                         message=f"emails: {emails_tagged(smtp_sink, tag)}")
+        await eventually(
+            all_emailed,
+            timeout=180,
+            interval=0.5,
+            message=f"emails: {emails_tagged(smtp_sink, tag)}",
+        )
         await asyncio.sleep(2)
         assert emails_tagged(smtp_sink, tag) == 1000
         assert await count(db_url, rows_sql, p=like) == 1000
-        assert await count(db_url, "SELECT count(*) FROM notification WHERE subject LIKE :p "
-                                   "AND status = 'delivered'", p=like) == 1000
-        inbox = await count(db_url, "SELECT count(*) FROM servicekit_inbox "
-                                    "WHERE event_id = ANY(:ids)", ids=event_ids)
+        assert (
+            await count(
+                db_url,
+                "SELECT count(*) FROM notification WHERE subject LIKE :p AND status = 'delivered'",
+                p=like,
+            )
+            == 1000
+        )
+        inbox = await count(
+            db_url,
+            "SELECT count(*) FROM servicekit_inbox WHERE event_id = ANY(:ids)",
+            ids=event_ids,
+        )
         assert inbox == 1000
     finally:
         if proc.poll() is None:

@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 
 async def test_a_copied_assertion_is_refused_by_every_service(
-        platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sent: list[str] = []
     sign = gateway.main.sign_assertion
 
@@ -37,8 +38,10 @@ async def test_a_copied_assertion_is_refused_by_every_service(
     citizen_services = platform.service_urls["citizen-services"]
     attempts = {
         "the same request again": (citizen_services, "/api/v1/service-requests"),
-        "another path": (citizen_services, "/api/v1/service-requests/"
-                                           "0b7c1a53-8a53-4f0b-9a35-0f3f6f54c1a7"),
+        "another path": (
+            citizen_services,
+            "/api/v1/service-requests/0b7c1a53-8a53-4f0b-9a35-0f3f6f54c1a7",
+        ),
         "another service": (platform.service_urls["notifications"], "/api/v1/templates"),
         "a third service": (platform.service_urls["inclusion"], "/api/v1/enrolments"),
     }

@@ -26,34 +26,54 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 
 async def publish(bootstrap: str, event: ServiceRequestStatusChanged) -> None:
-    envelope = Envelope(source="urn:uk-gov-milton-keynes:citizen-services",
-                        type=event.event_type(), subject=event.aggregate_id,
-                        dataschema=event.dataschema())
+    envelope = Envelope(
+        source="urn:uk-gov-milton-keynes:citizen-services",
+        type=event.event_type(),
+        subject=event.aggregate_id,
+        dataschema=event.dataschema(),
+    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait(event.topic, event.to_json(),
-                                     key=event.aggregate_id.encode(),
-                                     headers=envelope.to_headers())
+        await producer.send_and_wait(
+            event.topic,
+            event.to_json(),
+            key=event.aggregate_id.encode(),
+            headers=envelope.to_headers(),
+        )
     finally:
         await producer.stop()
 
 
 async def test_an_event_emails_the_consenting_citizen_once_and_not_the_opted_out(
-        platform: Platform, smtp_sink: SmtpSink, kafka_bootstrap: str) -> None:
+    platform: Platform, smtp_sink: SmtpSink, kafka_bootstrap: str
+) -> None:
     async with httpx.AsyncClient(base_url=platform.gateway_url) as http:
-        await set_confirmed_email(http, platform.bearer("CITIZEN_TOKEN"), smtp_sink,
-                                  "citizen.one@example.com")
-        await set_confirmed_email(http, platform.bearer("CITIZEN2_TOKEN"), smtp_sink,
-                                  "citizen.two@example.com",
-                                  topics={"service-requests": {"email": False, "sms": False}})
+        await set_confirmed_email(
+            http, platform.bearer("CITIZEN_TOKEN"), smtp_sink, "citizen.one@example.com"
+        )
+        await set_confirmed_email(
+            http,
+            platform.bearer("CITIZEN2_TOKEN"),
+            smtp_sink,
+            "citizen.two@example.com",
+            topics={"service-requests": {"email": False, "sms": False}},
+        )
 
     tag = uuid.uuid4()
     for citizen in ("citizen-dev-1", "citizen-dev-2"):
-        await publish(kafka_bootstrap, ServiceRequestStatusChanged(
-            request_id=tag if citizen == "citizen-dev-1" else uuid.uuid4(),
-            service_code="pothole", status="action_scheduled", previous_status="open",
-            citizen_id=citizen, note=None, occurred_at=datetime.now(UTC)))
+        await publish(
+            kafka_bootstrap,
+            ServiceRequestStatusChanged(
+                request_id=tag if citizen == "citizen-dev-1" else uuid.uuid4(),
+                service_code="pothole",
+                status="action_scheduled",
+                previous_status="open",
+                citizen_id=citizen,
+                note=None,
+                occurred_at=datetime.now(UTC),
+            ),
+        )
 
     def updates() -> list[EmailMessage]:  # not the confirmation of the address
         return [m for m in smtp_sink.messages() if m["Subject"] != CONFIRM_SUBJECT]
@@ -64,5 +84,6 @@ async def test_an_event_emails_the_consenting_citizen_once_and_not_the_opted_out
     [email] = await eventually(arrived, timeout=20, message="no email for the citizen")
     assert email["Subject"] == f"Your report {str(tag)[:8].upper()} is now action scheduled"
     await asyncio.sleep(1.0)  # give a duplicate or the opted-out email time to show up
-    assert [m["To"] for m in updates()
-            if str(m["To"]).startswith("citizen.")] == ["citizen.one@example.com"]
+    assert [m["To"] for m in updates() if str(m["To"]).startswith("citizen.")] == [
+        "citizen.one@example.com"
+    ]

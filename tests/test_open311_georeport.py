@@ -34,37 +34,66 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 async def _reportable_service(platform: Platform, client: httpx.AsyncClient) -> str:
     tag = uuid.uuid4().hex[:8]
     staff = platform.bearer("STAFF_TOKEN")
-    created = await client.post("/api/v1/services", headers=staff, json={
-        "name": f"Report a damaged bench {tag}", "service_code": f"bench-{tag}",
-        "keywords": ["bench", "street furniture"], "groups": ["Streets"],
-        "attributes": [
-            {"code": "damage", "datatype": "multivaluelist", "required": True, "order": 1,
-             "description": "What is wrong?",
-             "values": [{"key": "slats", "name": "Broken slats"},
-                        {"key": "graffiti", "name": "Graffiti"}]},
-            {"code": "seats", "datatype": "number", "order": 2,
-             "description": "How many seats?"}]})
+    created = await client.post(
+        "/api/v1/services",
+        headers=staff,
+        json={
+            "name": f"Report a damaged bench {tag}",
+            "service_code": f"bench-{tag}",
+            "keywords": ["bench", "street furniture"],
+            "groups": ["Streets"],
+            "attributes": [
+                {
+                    "code": "damage",
+                    "datatype": "multivaluelist",
+                    "required": True,
+                    "order": 1,
+                    "description": "What is wrong?",
+                    "values": [
+                        {"key": "slats", "name": "Broken slats"},
+                        {"key": "graffiti", "name": "Graffiti"},
+                    ],
+                },
+                {
+                    "code": "seats",
+                    "datatype": "number",
+                    "order": 2,
+                    "description": "How many seats?",
+                },
+            ],
+        },
+    )
     assert created.status_code == 201, created.text
-    published = await client.post(f"/api/v1/services/{created.json()['id']}/publish",
-                                  headers=staff)
+    published = await client.post(f"/api/v1/services/{created.json()['id']}/publish", headers=staff)
     assert published.status_code == 200, published.text
     return f"bench-{tag}"
 
 
 def _fixmystreet_form(code: str, api_key: str | None) -> list[tuple[str, str]]:
-    form = [("service_code", code), ("lat", "52.0406"), ("long", "-0.7594"),
-            ("email", "reporter@example.com"), ("first_name", "Grace"),
-            ("last_name", "Hopper"), ("phone", "07700 900123"),
-            ("description", "Two slats snapped & tagged <again>"),
-            ("media_url", "https://www.fixmystreet.com/photo/1.jpeg"),
-            ("attribute[damage][]", "slats"), ("attribute[damage][]", "graffiti"),
-            ("attribute[seats]", "3"), ("jurisdiction_id", "milton-keynes")]
+    form = [
+        ("service_code", code),
+        ("lat", "52.0406"),
+        ("long", "-0.7594"),
+        ("email", "reporter@example.com"),
+        ("first_name", "Grace"),
+        ("last_name", "Hopper"),
+        ("phone", "07700 900123"),
+        ("description", "Two slats snapped & tagged <again>"),
+        ("media_url", "https://www.fixmystreet.com/photo/1.jpeg"),
+        ("attribute[damage][]", "slats"),
+        ("attribute[damage][]", "graffiti"),
+        ("attribute[seats]", "3"),
+        ("jurisdiction_id", "milton-keynes"),
+    ]
     return form + ([("api_key", api_key)] if api_key is not None else [])
 
 
 async def _submit(client: httpx.AsyncClient, code: str, api_key: str | None) -> httpx.Response:
-    return await client.post("/open311/v2/requests.xml", headers=FORM,
-                             content=urlencode(_fixmystreet_form(code, api_key)).encode())
+    return await client.post(
+        "/open311/v2/requests.xml",
+        headers=FORM,
+        content=urlencode(_fixmystreet_form(code, api_key)).encode(),
+    )
 
 
 async def test_georeport_client_reads_json_and_xml(platform: Platform) -> None:
@@ -79,18 +108,22 @@ async def test_georeport_client_reads_json_and_xml(platform: Platform) -> None:
 
     def read(output_format: str) -> dict[str, Any]:
         client = GeoReport(root, output_format=output_format)
-        return {"services": client.get_service_list(),
-                "definition": client.get_service_definition(code),
-                "requests": client.get_service_requests(service_code=code),
-                "request": client.get_service_request(str(request_id))}
+        return {
+            "services": client.get_service_list(),
+            "definition": client.get_service_definition(code),
+            "requests": client.get_service_requests(service_code=code),
+            "request": client.get_service_request(str(request_id)),
+        }
 
     as_json = await asyncio.to_thread(read, "json")
     [service] = [s for s in as_json["services"] if s["service_code"] == code]
     assert service["metadata"] is True and service["type"] == "realtime"
     assert service["group"] == "Streets"
     assert [a["code"] for a in as_json["definition"]["attributes"]] == ["damage", "seats"]
-    assert as_json["definition"]["attributes"][0]["values"][1] == {"key": "graffiti",
-                                                                    "name": "Graffiti"}
+    assert as_json["definition"]["attributes"][0]["values"][1] == {
+        "key": "graffiti",
+        "name": "Graffiti",
+    }
     assert [r["service_request_id"] for r in as_json["requests"]] == [request_id]
     assert as_json["request"]["status"] == "open"
     assert as_json["request"]["description"] == "Two slats snapped & tagged <again>"
@@ -107,12 +140,14 @@ async def test_georeport_client_reads_json_and_xml(platform: Platform) -> None:
     assert as_xml["request"]["description"] == "Two slats snapped & tagged <again>"
     assert as_xml["request"]["media_url"] == "https://www.fixmystreet.com/photo/1.jpeg"
     for text in (json.dumps(as_json), json.dumps(as_xml)):
-        assert not any(p in text for p in ("reporter@example.com", "Grace", "Hopper",
-                                           "07700 900123"))
+        assert not any(
+            p in text for p in ("reporter@example.com", "Grace", "Hopper", "07700 900123")
+        )
 
 
-async def test_fixmystreet_form_post_reads_back_as_xml(platform: Platform,
-                                                       kafka_bootstrap: str) -> None:
+async def test_fixmystreet_form_post_reads_back_as_xml(
+    platform: Platform, kafka_bootstrap: str
+) -> None:
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
         code = await _reportable_service(platform, client)
 
@@ -140,15 +175,21 @@ async def test_fixmystreet_form_post_reads_back_as_xml(platform: Platform,
         assert request.findtext("description") == "Two slats snapped & tagged <again>"
         assert b"reporter@example.com" not in read.content
 
-        staff = await client.get(f"/api/v1/service-requests/{request_id}",
-                                 headers=platform.bearer("STAFF_TOKEN"))
+        staff = await client.get(
+            f"/api/v1/service-requests/{request_id}", headers=platform.bearer("STAFF_TOKEN")
+        )
         assert staff.json()["attributes"] == {"damage": ["slats", "graffiti"], "seats": 3.0}
 
     records = await read_topic(
-        kafka_bootstrap, SERVICE_REQUEST.name, count=1, timeout=30,
-        predicate=lambda r: _request_id(r.value) == request_id)
+        kafka_bootstrap,
+        SERVICE_REQUEST.name,
+        count=1,
+        timeout=30,
+        predicate=lambda r: _request_id(r.value) == request_id,
+    )
     assert [dict(r.headers)["ce_type"].decode().split(".")[-2] for r in records] == [
-        "ServiceRequestSubmitted"]
+        "ServiceRequestSubmitted"
+    ]
     assert b"reporter@example.com" not in records[0].value
 
 

@@ -51,7 +51,9 @@ if TYPE_CHECKING:
     from .conftest import Platform
 
 pytestmark = [
-    pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow,
+    pytest.mark.kafka,
+    pytest.mark.postgres,
+    pytest.mark.slow,
     pytest.mark.timeout(600),
 ]
 
@@ -99,17 +101,24 @@ def notify_headers(api_key: str) -> dict[str, str]:
 
 
 def is_notify(operation: APIOperation) -> bool:
-    return any(NOTIFY_SCHEME in requirement
-               for requirement in operation.definition.raw.get("security", ()))
+    return any(
+        NOTIFY_SCHEME in requirement for requirement in operation.definition.raw.get("security", ())
+    )
 
 
 def load(document: dict[str, Any]) -> dict[schemathesis.GenerationMode, BaseSchema]:
     """The document for each generation mode: positive requests carry only the caller's
     credentials; negative ones may add generated security parameters (an API key, a second
     credential), which must be refused with 401."""
-    return {mode: schemathesis.openapi.from_dict(document, config=schemathesis.Config.from_dict(
-                {"generation": {"with-security-parameters": mode is NEGATIVE}}))
-            for mode in MODES}
+    return {
+        mode: schemathesis.openapi.from_dict(
+            document,
+            config=schemathesis.Config.from_dict(
+                {"generation": {"with-security-parameters": mode is NEGATIVE}}
+            ),
+        )
+        for mode in MODES
+    }
 
 
 def collections_of(document: dict[str, Any]) -> dict[str, str]:
@@ -143,8 +152,15 @@ def shards_of(document: dict[str, Any], count: int) -> dict[str, int]:
     return shards
 
 
-def fuzz(document: dict[str, Any], base_url: str, callers: list[Caller], *,
-         shard: int = 0, shards: int = 1, notify_key: str | None = None) -> dict[str, Any]:
+def fuzz(
+    document: dict[str, Any],
+    base_url: str,
+    callers: list[Caller],
+    *,
+    shard: int = 0,
+    shards: int = 1,
+    notify_key: str | None = None,
+) -> dict[str, Any]:
     """Run every operation of ``document`` (of this ``shard``) against ``base_url`` per
     generation mode, as the first caller and as each further caller for the operations the
     first one's roles do not reach. Returns the runs (operation, caller, mode, statuses
@@ -159,8 +175,11 @@ def fuzz(document: dict[str, Any], base_url: str, callers: list[Caller], *,
                 raise result.err()
             operation = result.ok()
             roles = roles_of(operation)
-            plan += [(mode, operation, caller) for n, caller in enumerate(callers)
-                     if n == 0 or (roles and not roles & callers[0][1] and roles & caller[1])]
+            plan += [
+                (mode, operation, caller)
+                for n, caller in enumerate(callers)
+                if n == 0 or (roles and not roles & callers[0][1] and roles & caller[1])
+            ]
     examples = max(MIN_EXAMPLES, min(MAX_EXAMPLES, REQUEST_BUDGET // len(plan)))
     plan = [step for step in plan if shard_of[step[1].path] == shard]
 
@@ -172,28 +191,42 @@ def fuzz(document: dict[str, Any], base_url: str, callers: list[Caller], *,
         roles = roles_of(operation)
         allowed = not roles or bool(roles & caller_roles)
         settings = hypothesis.settings(
-            SETTINGS, max_examples=examples if allowed else REFUSED_EXAMPLES)
+            SETTINGS, max_examples=examples if allowed else REFUSED_EXAMPLES
+        )
         names = [p.name for p in operation.path_parameters]
-        fixed = [dict(zip(names, values, strict=True)) for values in
-                 itertools.product(*(known.get(name, []) for name in names))] if names else []
+        fixed = (
+            [
+                dict(zip(names, values, strict=True))
+                for values in itertools.product(*(known.get(name, []) for name in names))
+            ]
+            if names
+            else []
+        )
         creates = collections.get(operation.path) if operation.method == "post" else None
-        strategy = st.one_of(operation.as_strategy(generation_mode=mode), *(
-            operation.as_strategy(generation_mode=mode, path_parameters=values)
-            for values in fixed))
+        strategy = st.one_of(
+            operation.as_strategy(generation_mode=mode),
+            *(
+                operation.as_strategy(generation_mode=mode, path_parameters=values)
+                for values in fixed
+            ),
+        )
         statuses: Counter[int] = Counter()
 
         @settings
         @hypothesis.given(case=strategy)
         def run(case: schemathesis.Case) -> None:  # called at once: closures are current
-            sent = notify_headers(notify_key) if notify_key and is_notify(operation) \
-                else headers
-            response = case.call_and_validate(base_url=base_url, headers=sent,
-                                              checks=CHECKS, timeout=10)
+            sent = notify_headers(notify_key) if notify_key and is_notify(operation) else headers
+            response = case.call_and_validate(
+                base_url=base_url, headers=sent, checks=CHECKS, timeout=10
+            )
             statuses[response.status_code] += 1
             if creates and 200 <= response.status_code < 300:  # a new `creates` id?
                 with_id = known.setdefault(creates, [])
-                body = response.json() if "json" in (response.headers.get("content-type")
-                                                     or [""])[0] else None
+                body = (
+                    response.json()
+                    if "json" in (response.headers.get("content-type") or [""])[0]
+                    else None
+                )
                 if isinstance(body, dict) and body.get("id") and len(with_id) < KNOWN_IDS:
                     with_id.append(str(body["id"]))
 
@@ -209,41 +242,69 @@ def fuzz(document: dict[str, Any], base_url: str, callers: list[Caller], *,
                 failures.append(f"{label}: no request could be generated")
         except (Exception, BaseExceptionGroup) as exc:  # FailureGroup: BaseExceptionGroup
             failures.append(f"{label}:\n{exc}")
-        runs.append({"label": label, "mode": mode.value, "allowed": allowed,
-                     "no_invalid_input": impossible,
-                     "statuses": dict(sorted(statuses.items()))})
-    return {"runs": runs, "failures": failures, "examples": examples,
-            "elapsed": time.monotonic() - started}
+        runs.append(
+            {
+                "label": label,
+                "mode": mode.value,
+                "allowed": allowed,
+                "no_invalid_input": impossible,
+                "statuses": dict(sorted(statuses.items())),
+            }
+        )
+    return {
+        "runs": runs,
+        "failures": failures,
+        "examples": examples,
+        "elapsed": time.monotonic() - started,
+    }
 
 
 async def test_every_operation_conforms_to_the_aggregated_openapi(
-        platform: Platform, tmp_path: Path) -> None:
+    platform: Platform, tmp_path: Path
+) -> None:
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
         response = await client.get("/openapi.json")
     assert response.status_code == 200, response.text
     document = response.json()
     assert "x-unavailable-services" not in document["info"], document["info"]
-    operations = {f"{method.upper()} {path}": operation
-                  for path, item in document["paths"].items()
-                  for method, operation in item.items() if method in METHODS}
-    assert any(op.get("x-roles") and "staff" not in op["x-roles"]
-               for op in operations.values()), "no admin-only operation in the document"
-    assert any(NOTIFY_SCHEME in requirement for op in operations.values()
-               for requirement in op.get("security", ())), "/v2 is not documented"
+    operations = {
+        f"{method.upper()} {path}": operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    }
+    assert any(op.get("x-roles") and "staff" not in op["x-roles"] for op in operations.values()), (
+        "no admin-only operation in the document"
+    )
+    assert any(
+        NOTIFY_SCHEME in requirement
+        for op in operations.values()
+        for requirement in op.get("security", ())
+    ), "/v2 is not documented"
 
     from notifications.devcreds import ensure_dev_notify  # not in the fuzzing children
 
-    notify_key = (await ensure_dev_notify(
-        platform.apps["notifications"].state.runtime.database.url))["NOTIFY_TEST_API_KEY"]
+    notify_key = (
+        await ensure_dev_notify(platform.apps["notifications"].state.runtime.database.url)
+    )["NOTIFY_TEST_API_KEY"]
     job = tmp_path / "schemathesis-job.json"
-    job.write_text(json.dumps({"document": document, "base_url": platform.gateway_url,
-                               "notify_key": notify_key,
-                               "callers": [["staff", ["staff"], platform.bearer("STAFF_TOKEN")],
-                                           ["admin", ["admin", "staff"],
-                                            platform.bearer("ADMIN_TOKEN")]]}))
+    job.write_text(
+        json.dumps(
+            {
+                "document": document,
+                "base_url": platform.gateway_url,
+                "notify_key": notify_key,
+                "callers": [
+                    ["staff", ["staff"], platform.bearer("STAFF_TOKEN")],
+                    ["admin", ["admin", "staff"], platform.bearer("ADMIN_TOKEN")],
+                ],
+            }
+        )
+    )
     started = time.monotonic()
-    done = await asyncio.gather(*(fuzz_in_child(job, tmp_path, shard)
-                                  for shard in range(SHARDS)), return_exceptions=True)
+    done = await asyncio.gather(
+        *(fuzz_in_child(job, tmp_path, shard) for shard in range(SHARDS)), return_exceptions=True
+    )
     elapsed = time.monotonic() - started
     for outcome in done:  # each child finished (or was killed) before any is reported
         if isinstance(outcome, BaseException):
@@ -252,22 +313,24 @@ async def test_every_operation_conforms_to_the_aggregated_openapi(
     runs = [run for outcome in outcomes for run in outcome["runs"]]
     failures = [failure for outcome in outcomes for failure in outcome["failures"]]
     per_shard = ", ".join(f"{outcome['elapsed']:.1f} s" for outcome in outcomes)
-    print(f"\nschemathesis: {len(operations)} operations, {len(runs)} runs of "
-          f"{outcomes[0]['examples']} examples in {elapsed:.1f} s ({per_shard} per shard)")
+    print(
+        f"\nschemathesis: {len(operations)} operations, {len(runs)} runs of "
+        f"{outcomes[0]['examples']} examples in {elapsed:.1f} s ({per_shard} per shard)"
+    )
     for run in runs:
         print(f"  {run['label']}: {run['statuses']}")
     unfuzzable = [run["label"] for run in runs if run["no_invalid_input"]]
     assert len(unfuzzable) <= 2, f"no invalid input could be generated for {unfuzzable}"
     tested = Counter(run["label"].split(" as ")[0] for run in runs)
     assert {label for label, count in tested.items() if count >= len(MODES)} == set(operations)
-    assert not failures, (f"{len(failures)} of {len(runs)} runs failed:\n\n"
-                          + "\n\n".join(failures))
+    assert not failures, f"{len(failures)} of {len(runs)} runs failed:\n\n" + "\n\n".join(failures)
     # Not vacuous: most operations a caller may use answered it 2xx at least once (were the
     # credentials refused, everything would conform as 401s).
     allowed = [run for run in runs if run["mode"] == POSITIVE.value and run["allowed"]]
     succeeded = [run for run in allowed if any(200 <= int(s) < 300 for s in run["statuses"])]
-    assert len(succeeded) >= len(allowed) // 2, \
+    assert len(succeeded) >= len(allowed) // 2, (
         f"only {len(succeeded)} of {len(allowed)} operations ever succeeded"
+    )
 
 
 async def fuzz_in_child(job: Path, tmp_path: Path, shard: int) -> dict[str, Any]:
@@ -275,8 +338,15 @@ async def fuzz_in_child(job: Path, tmp_path: Path, shard: int) -> dict[str, Any]
     result, log = tmp_path / f"schemathesis-{shard}.json", tmp_path / f"schemathesis-{shard}.log"
     with log.open("wb") as out:
         child = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, str(job), str(result), str(shard), str(SHARDS),
-            stdout=out, stderr=out)
+            sys.executable,
+            __file__,
+            str(job),
+            str(result),
+            str(shard),
+            str(SHARDS),
+            stdout=out,
+            stderr=out,
+        )
         try:
             await asyncio.wait_for(child.wait(), timeout=CHILD_TIMEOUT)
         finally:
@@ -294,10 +364,17 @@ def main(job_file: str, result_file: str, shard: str, shards: str) -> None:
     # schemathesis' own strategies draw from `random`; not this test's concern
     warnings.simplefilter("ignore", HypothesisDeprecationWarning)
     job = json.loads(Path(job_file).read_text())
-    callers: list[Caller] = [(name, frozenset(roles), headers)
-                             for name, roles, headers in job["callers"]]
-    outcome = fuzz(job["document"], job["base_url"], callers, shard=int(shard),
-                   shards=int(shards), notify_key=job.get("notify_key"))
+    callers: list[Caller] = [
+        (name, frozenset(roles), headers) for name, roles, headers in job["callers"]
+    ]
+    outcome = fuzz(
+        job["document"],
+        job["base_url"],
+        callers,
+        shard=int(shard),
+        shards=int(shards),
+        notify_key=job.get("notify_key"),
+    )
     Path(result_file).write_text(json.dumps(outcome))
 
 

@@ -40,7 +40,8 @@ def sample_value(annotation: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return sample_model(annotation)
     raise NotImplementedError(
-        f"add a sample for {annotation!r} in contracts/contracts_tests/conftest.py")
+        f"add a sample for {annotation!r} in contracts/contracts_tests/conftest.py"
+    )
 
 
 def sample_model(cls: type[BaseModel]) -> Any:

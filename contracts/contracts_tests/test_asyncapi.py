@@ -56,7 +56,9 @@ def test_is_asyncapi_3(doc: dict[str, Any]) -> None:
     assert doc["info"]["title"] == "Milton Keynes digital platform events"
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", doc["info"]["version"])
     assert doc["servers"]["local"] == {
-        "host": "127.0.0.1:9092", "protocol": "kafka", "description": "Local development broker.",
+        "host": "127.0.0.1:9092",
+        "protocol": "kafka",
+        "description": "Local development broker.",
     }
 
 
@@ -126,9 +128,11 @@ def test_a_message_per_event_on_its_topic(doc: dict[str, Any]) -> None:
         assert message["correlationId"] == {"$ref": "#/components/correlationIds/traceparent"}
         _, channel = addresses[cls.topic]
         assert channel["messages"][message_key(cls)] == {
-            "$ref": f"#/components/messages/{message_key(cls)}"}
-        on_other_topics = [ch for a, (_, ch) in addresses.items()
-                           if a not in (cls.topic, cls.topic + ".dlq")]
+            "$ref": f"#/components/messages/{message_key(cls)}"
+        }
+        on_other_topics = [
+            ch for a, (_, ch) in addresses.items() if a not in (cls.topic, cls.topic + ".dlq")
+        ]
         assert all(message_key(cls) not in ch["messages"] for ch in on_other_topics)
 
 
@@ -139,24 +143,32 @@ def _validator(doc: dict[str, Any], pointer: str) -> Draft202012Validator:
 
 @pytest.mark.parametrize("cls", all_events(), ids=lambda c: c.event_type())
 def test_headers_of_a_real_event_match_the_message_headers(
-        doc: dict[str, Any], cls: type[Event], make_event) -> None:
+    doc: dict[str, Any], cls: type[Event], make_event
+) -> None:
     event = make_event(cls)
-    envelope = Envelope(source="/citizen-services", type=cls.event_type(),
-                        subject=event.aggregate_id, dataschema=cls.dataschema(),
-                        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    envelope = Envelope(
+        source="/citizen-services",
+        type=cls.event_type(),
+        subject=event.aggregate_id,
+        dataschema=cls.dataschema(),
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )
     headers = dict(header_map(envelope.to_headers()))
     validator = _validator(doc, f"#/components/messages/{message_key(cls)}/headers")
     validator.validate(headers)
-    for broken in ({**headers, "ce_type": "uk.gov.milton-keynes.other.Thing.v1"},
-                   {**headers, "ce_specversion": "0.3"},
-                   {k: v for k, v in headers.items() if k != "ce_id"}):
+    for broken in (
+        {**headers, "ce_type": "uk.gov.milton-keynes.other.Thing.v1"},
+        {**headers, "ce_specversion": "0.3"},
+        {k: v for k, v in headers.items() if k != "ce_id"},
+    ):
         with pytest.raises(ValidationError):
             validator.validate(broken)
 
 
 @pytest.mark.parametrize("cls", all_events(), ids=lambda c: c.event_type())
 def test_payload_of_a_real_event_matches_the_message_payload(
-        doc: dict[str, Any], cls: type[Event], make_event) -> None:
+    doc: dict[str, Any], cls: type[Event], make_event
+) -> None:
     validator = _validator(doc, f"#/components/messages/{message_key(cls)}/payload")
     validator.validate(json.loads(make_event(cls).to_json()))
     with pytest.raises(ValidationError):
@@ -190,8 +202,11 @@ def test_nested_models_are_hoisted_into_components() -> None:
     assert "$defs" not in schemas[key] and "$id" not in schemas[key]
     for ref in refs(doc):
         resolve(doc, ref)
-    event = _Moved(thing_id="t1", address=_Address(street="Silbury Boulevard"),
-                   history=[_Address(street="Midsummer Boulevard", postcode="MK9 3HQ")])
+    event = _Moved(
+        thing_id="t1",
+        address=_Address(street="Silbury Boulevard"),
+        history=[_Address(street="Midsummer Boulevard", postcode="MK9 3HQ")],
+    )
     validator = _validator(doc, f"#/components/messages/{key}/payload")
     validator.validate(json.loads(event.to_json()))
     with pytest.raises(ValidationError):

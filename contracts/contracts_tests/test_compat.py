@@ -425,12 +425,18 @@ def test_remote_and_circular_refs_are_rejected() -> None:
 
 
 def test_all_of_is_flattened() -> None:
-    old = {"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}},
-           "$defs": {"A": {"type": "object", "properties": {"b": {"type": "string"}}}}}
-    new = {"type": "object",
-           "properties": {"a": {"allOf": [{"$ref": "#/$defs/A"}], "description": "An A."}},
-           "$defs": {"A": {"type": "object", "properties": {"b": {"type": "integer"}},
-                           "required": ["b"]}}}
+    old = {
+        "type": "object",
+        "properties": {"a": {"$ref": "#/$defs/A"}},
+        "$defs": {"A": {"type": "object", "properties": {"b": {"type": "string"}}}},
+    }
+    new = {
+        "type": "object",
+        "properties": {"a": {"allOf": [{"$ref": "#/$defs/A"}], "description": "An A."}},
+        "$defs": {
+            "A": {"type": "object", "properties": {"b": {"type": "integer"}}, "required": ["b"]}
+        },
+    }
     assert breaking_changes(old, new) == [
         "a.b: type changed from string to integer",
         "a.b: became required",

@@ -40,8 +40,16 @@ def test_round_trip_of_a_minimal_envelope() -> None:
 def test_binary_mode_header_names() -> None:
     headers = dict(full_envelope().to_headers())
     assert set(headers) == {
-        "ce_id", "ce_source", "ce_type", "ce_specversion", "ce_time", "ce_subject",
-        "ce_dataschema", "content-type", "traceparent", "tracestate",
+        "ce_id",
+        "ce_source",
+        "ce_type",
+        "ce_specversion",
+        "ce_time",
+        "ce_subject",
+        "ce_dataschema",
+        "content-type",
+        "traceparent",
+        "tracestate",
     }
     assert headers["ce_specversion"] == b"1.0"
     assert headers["content-type"] == b"application/json"
@@ -68,8 +76,7 @@ def test_no_headers_are_rejected(headers: list[tuple[str, bytes]] | None) -> Non
 
 
 def test_wrong_specversion_is_rejected() -> None:
-    headers = [(k, b"0.3" if k == "ce_specversion" else v)
-               for k, v in full_envelope().to_headers()]
+    headers = [(k, b"0.3" if k == "ce_specversion" else v) for k, v in full_envelope().to_headers()]
     with pytest.raises(EnvelopeError, match="specversion"):
         Envelope.from_headers(headers)
 
@@ -82,8 +89,7 @@ def test_non_utf8_envelope_header_is_rejected(name: str) -> None:
 
 
 def test_invalid_time_is_rejected() -> None:
-    headers = [(k, b"yesterday" if k == "ce_time" else v)
-               for k, v in full_envelope().to_headers()]
+    headers = [(k, b"yesterday" if k == "ce_time" else v) for k, v in full_envelope().to_headers()]
     with pytest.raises(EnvelopeError, match="invalid"):
         Envelope.from_headers(headers)
 

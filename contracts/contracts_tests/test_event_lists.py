@@ -18,9 +18,14 @@ def _subclasses(cls: type[Event]) -> set[type[Event]]:
 
 
 def test_every_event_class_is_listed_once() -> None:
-    concrete = {c for c in _subclasses(Event) if not c.__name__.startswith("_")
-                and c.__module__.startswith("contracts.") and ".tests" not in c.__module__
-                and "test_" not in c.__module__}
+    concrete = {
+        c
+        for c in _subclasses(Event)
+        if not c.__name__.startswith("_")
+        and c.__module__.startswith("contracts.")
+        and ".tests" not in c.__module__
+        and "test_" not in c.__module__
+    }
     assert concrete == set(ALL_EVENTS), sorted(c.__name__ for c in concrete ^ set(ALL_EVENTS))
     assert len(ALL_EVENTS) == len(set(ALL_EVENTS))
 

@@ -12,8 +12,10 @@ from contracts import TOPICS, Event, UnknownEventType, all_events, dlq_name, eve
 from contracts.citizen_services import ServicePublished
 from contracts.topics import all_topic_names, topic
 
-TYPE = re.compile(r"^uk\.gov\.milton-keynes\.(?P<context>[a-z][a-z0-9-]*)\."
-                  r"(?P<name>[A-Z][A-Za-z0-9]*)\.v(?P<major>[1-9][0-9]*)$")
+TYPE = re.compile(
+    r"^uk\.gov\.milton-keynes\.(?P<context>[a-z][a-z0-9-]*)\."
+    r"(?P<name>[A-Z][A-Za-z0-9]*)\.v(?P<major>[1-9][0-9]*)$"
+)
 TOPIC = re.compile(r"^(?P<context>[a-z][a-z0-9-]*)\.[a-z][a-z0-9-]*\.v(?P<major>[1-9][0-9]*)$")
 
 EVENTS = all_events()
@@ -79,7 +81,8 @@ def test_unknown_event_types_raise() -> None:
 
 def test_dataschema_url() -> None:
     assert ServicePublished.dataschema() == (
-        "https://schemas.mk-digital.example/events/citizen-services/ServicePublished.v1.json")
+        "https://schemas.mk-digital.example/events/citizen-services/ServicePublished.v1.json"
+    )
 
 
 @pytest.mark.parametrize("cls", EVENTS, ids=ids)

@@ -38,8 +38,10 @@ def test_generation_is_deterministic() -> None:
     assert render() == first
     for path, text in first.items():
         assert text.endswith("}\n"), path
-        assert json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + (
-            "\n") == text, f"{path} is not canonical"
+        assert (
+            json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + ("\n")
+            == text
+        ), f"{path} is not canonical"
 
 
 def test_one_schema_file_per_event() -> None:
@@ -68,10 +70,14 @@ def test_envelope_schema_is_valid() -> None:
 def test_event_json_validates_against_its_schema(make_event) -> None:
     for cls in all_events():
         validator = Draft202012Validator(
-            event_schema(cls), format_checker=Draft202012Validator.FORMAT_CHECKER)
+            event_schema(cls), format_checker=Draft202012Validator.FORMAT_CHECKER
+        )
         validator.validate(json.loads(make_event(cls).to_json()))
-        minimal = {k: v for k, v in json.loads(make_event(cls).to_json()).items()
-                   if k in event_schema(cls)["required"]}
+        minimal = {
+            k: v
+            for k, v in json.loads(make_event(cls).to_json()).items()
+            if k in event_schema(cls)["required"]
+        }
         validator.validate(minimal)
         cls.model_validate(minimal)
 
@@ -113,5 +119,7 @@ def test_update_snapshots_never_overwrites_without_force(tmp_path: Path) -> None
 def test_snapshots_in_the_tree_use_the_generated_format() -> None:
     for snapshot in (PROJECT_DIR / SNAPSHOTS).rglob("*.json"):
         text = snapshot.read_text()
-        assert json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + (
-            "\n") == text, snapshot
+        assert (
+            json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + ("\n")
+            == text
+        ), snapshot

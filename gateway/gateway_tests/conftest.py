@@ -46,36 +46,64 @@ class Upstream:
         sha256, size, chunks = await hash_body(receive)
         path: str = scope["path"]
         seen = {
-            "upstream": self.name, "method": scope["method"], "path": path,
+            "upstream": self.name,
+            "method": scope["method"],
+            "path": path,
             "raw_path": scope["raw_path"].decode("latin-1"),
             "query_string": scope["query_string"].decode("latin-1"),
             "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
-            "client": scope["client"][0], "body_sha256": sha256, "body_size": size,
+            "client": scope["client"][0],
+            "body_sha256": sha256,
+            "body_size": size,
             "body_chunks": chunks,
         }
         self.requests.append(seen)
         if path == "/health/ready":
             ok = self.ready_status == 200
-            await respond(send, self.ready_status, {
-                "status": "ok" if ok else "unavailable",
-                "checks": {"database": "ok" if ok else "unavailable"}})
+            await respond(
+                send,
+                self.ready_status,
+                {
+                    "status": "ok" if ok else "unavailable",
+                    "checks": {"database": "ok" if ok else "unavailable"},
+                },
+            )
         elif "/status/" in path:
             code = int(path.rsplit("/", 1)[1])
-            await respond(send, code, {"code": code, "from": self.name},
-                          content_type=b"application/problem+json" if code >= 400 else None,
-                          extra=[(b"location", b"/api/v1/services/abc")] if code == 201 else [])
+            await respond(
+                send,
+                code,
+                {"code": code, "from": self.name},
+                content_type=b"application/problem+json" if code >= 400 else None,
+                extra=[(b"location", b"/api/v1/services/abc")] if code == 201 else [],
+            )
         elif path.endswith("/big"):
-            await send({"type": "http.response.start", "status": 200, "headers": [
-                (b"content-type", b"application/octet-stream")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream")],
+                }
+            )
             for start in range(0, len(BIG), MB):
-                await send({"type": "http.response.body", "body": BIG[start:start + MB],
-                            "more_body": True})
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": BIG[start : start + MB],
+                        "more_body": True,
+                    }
+                )
             await send({"type": "http.response.body", "body": b""})
         elif path.endswith("/stream"):
             # The second part is only sent once the client has seen the first: a gateway that
             # buffered the response would deadlock here until the time-out.
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/plain")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/plain")],
+                }
+            )
             await send({"type": "http.response.body", "body": b"first\n", "more_body": True})
             try:
                 await asyncio.wait_for(self.release.wait(), timeout=5)
@@ -85,9 +113,17 @@ class Upstream:
             await send({"type": "http.response.body", "body": tail, "more_body": True})
             await send({"type": "http.response.body", "body": b"third\n"})
         elif path.endswith("/hop"):
-            await respond(send, 200, {"ok": True}, extra=[
-                (b"connection", b"x-upstream-hop"), (b"x-upstream-hop", b"secret"),
-                (b"keep-alive", b"timeout=5"), (b"x-end-to-end", b"kept")])
+            await respond(
+                send,
+                200,
+                {"ok": True},
+                extra=[
+                    (b"connection", b"x-upstream-hop"),
+                    (b"x-upstream-hop", b"secret"),
+                    (b"keep-alive", b"timeout=5"),
+                    (b"x-end-to-end", b"kept"),
+                ],
+            )
         else:
             await respond(send, 200, seen)
 
@@ -106,13 +142,26 @@ async def hash_body(receive: Any) -> tuple[str, int, int]:
             return digest.hexdigest(), size, chunks
 
 
-async def respond(send: Any, status: int, payload: dict[str, Any], *,
-                  content_type: bytes | None = None,
-                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def respond(
+    send: Any,
+    status: int,
+    payload: dict[str, Any],
+    *,
+    content_type: bytes | None = None,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     body = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", content_type or b"application/json"),
-        (b"content-length", str(len(body)).encode()), *(extra or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type or b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(extra or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -149,21 +198,25 @@ TEST_ROUTES = tuple(dataclasses.replace(r, max_body_bytes=64 * 1024 * 1024) for 
 
 def gateway_kwargs(tmp: Path) -> dict[str, Any]:
     """A gateway with its own API-key database and generous limits, for tests."""
-    return {"routes": TEST_ROUTES,
-            "auth_settings": AuthSettings(database_url=f"sqlite:///{tmp}/gateway.sqlite3"),
-            "limit_settings": LimitSettings(rate_limits_enabled=False)}
+    return {
+        "routes": TEST_ROUTES,
+        "auth_settings": AuthSettings(database_url=f"sqlite:///{tmp}/gateway.sqlite3"),
+        "limit_settings": LimitSettings(rate_limits_enabled=False),
+    }
 
 
 @pytest.fixture(scope="module")
-async def client(upstreams: dict[str, tuple[Upstream, str]],
-                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    upstreams: dict[str, tuple[Upstream, str]], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[httpx.AsyncClient]:
     """A client of a gateway in front of ``upstreams`` (inclusion not running)."""
-    settings = GatewaySettings(citizen_services_url=upstreams["citizen-services"][1],
-                               notifications_url=upstreams["notifications"][1],
-                               inclusion_url=closed_url())
+    settings = GatewaySettings(
+        citizen_services_url=upstreams["citizen-services"][1],
+        notifications_url=upstreams["notifications"][1],
+        inclusion_url=closed_url(),
+    )
     app = create_app(settings, **gateway_kwargs(tmp_path_factory.mktemp("gw")))
-    async with running_app(app) as url, \
-            httpx.AsyncClient(base_url=url, timeout=30) as c:
+    async with running_app(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as c:
         yield c
 
 
@@ -175,10 +228,14 @@ async def start_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     async with AsyncExitStack() as stack:
 
         async def start(**settings_values: Any) -> httpx.AsyncClient:
-            settings = GatewaySettings(**{"citizen_services_url": closed_url(),
-                                          "inclusion_url": closed_url(),
-                                          "notifications_url": closed_url(),
-                                          **settings_values})
+            settings = GatewaySettings(
+                **{
+                    "citizen_services_url": closed_url(),
+                    "inclusion_url": closed_url(),
+                    "notifications_url": closed_url(),
+                    **settings_values,
+                }
+            )
             app = create_app(settings, **gateway_kwargs(tmp_path))
             url = await stack.enter_async_context(running_app(app))
             return await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))

@@ -18,8 +18,9 @@ from servicekit.identity import AuthMethod, Principal, Role
 
 URL = "/api/v1/admin/api-keys"
 ROUTE = Route("/api/v1/events", "citizen-services")
-ADMIN = Principal(subject="admin-dev-1", roles=frozenset({Role.ADMIN, Role.STAFF}),
-                  method=AuthMethod.JWT)
+ADMIN = Principal(
+    subject="admin-dev-1", roles=frozenset({Role.ADMIN, Role.STAFF}), method=AuthMethod.JWT
+)
 STAFF = Principal(subject="staff-dev-1", roles=frozenset({Role.STAFF}), method=AuthMethod.JWT)
 
 
@@ -45,15 +46,20 @@ async def auth(tmp_path: Path) -> AsyncIterator[Authenticator]:
 @pytest.fixture
 async def admin_api(auth: Authenticator) -> AsyncIterator[tuple[httpx.AsyncClient, WithPrincipal]]:
     app = WithPrincipal(create_admin_app(auth))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://gateway") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+    ) as client:
         yield client, app
 
 
 async def test_anonymous_is_401_and_non_admins_403(admin_api: Any) -> None:
     client, app = admin_api
-    for method, path in (("GET", URL), ("POST", URL), ("GET", f"{URL}/abcdefgh"),
-                         ("DELETE", f"{URL}/abcdefgh")):
+    for method, path in (
+        ("GET", URL),
+        ("POST", URL),
+        ("GET", f"{URL}/abcdefgh"),
+        ("DELETE", f"{URL}/abcdefgh"),
+    ):
         app.principal = None
         resp = await client.request(method, path, json={"name": "x"})
         assert resp.status_code == 401, (method, path)
@@ -64,8 +70,12 @@ async def test_anonymous_is_401_and_non_admins_403(admin_api: Any) -> None:
         assert resp.status_code == 403
         assert resp.json()["status"] == 403 and resp.json()["required_roles"] == ["admin"]
     # A partner's API key is not enough either.
-    app.principal = Principal(subject="apikey:abcdefgh", roles=frozenset({Role.PARTNER}),
-                              method=AuthMethod.API_KEY, key_id="abcdefgh")
+    app.principal = Principal(
+        subject="apikey:abcdefgh",
+        roles=frozenset({Role.PARTNER}),
+        method=AuthMethod.API_KEY,
+        key_id="abcdefgh",
+    )
     assert (await client.get(URL)).status_code == 403
 
 
@@ -111,8 +121,13 @@ async def test_admin_role_keys_and_validation(admin_api: Any) -> None:
     app.principal = ADMIN
     resp = await client.post(URL, json={"name": "ops", "role": "admin"})
     assert resp.status_code == 201 and resp.json()["role"] == "admin"
-    for bad in ({"name": ""}, {"name": "x", "role": "staff"}, {"name": "x", "extra": 1},
-                {"name": "x", "scopes": ["NOT OK"]}, {}):
+    for bad in (
+        {"name": ""},
+        {"name": "x", "role": "staff"},
+        {"name": "x", "extra": 1},
+        {"name": "x", "scopes": ["NOT OK"]},
+        {},
+    ):
         resp = await client.post(URL, json=bad)
         assert resp.status_code == 422, bad
         assert resp.headers["content-type"] == "application/problem+json"
@@ -124,8 +139,12 @@ async def test_admin_role_keys_and_validation(admin_api: Any) -> None:
 async def test_openapi_declares_the_security_requirements(auth: Authenticator) -> None:
     spec = create_admin_app(auth).openapi()
     schemes = spec["components"]["securitySchemes"]
-    assert schemes["bearer"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                                 "description": schemes["bearer"]["description"]}
+    assert schemes["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": schemes["bearer"]["description"],
+    }
     assert schemes["apiKey"]["in"] == "header" and schemes["apiKey"]["name"] == "X-API-Key"
     operations = [op for item in spec["paths"].values() for op in item.values()]
     assert set(spec["paths"]) == {URL, URL + "/{key_id}"}

@@ -25,16 +25,19 @@ UPSTREAM = Route("/v2", "notifications", auth=AuthMode.UPSTREAM)
 FORM = "application/x-www-form-urlencoded"
 
 
-
-
 @pytest.fixture
 async def auth(database_url: str) -> AsyncIterator[Authenticator]:
     async with running_authenticator(auth_settings(database_url)) as authenticator:
         yield authenticator
 
 
-async def refused(auth: Authenticator, headers: dict[str, str], query: str = "",
-                  route: Route = ROUTE, form: bytes | None = None) -> AuthFailed:
+async def refused(
+    auth: Authenticator,
+    headers: dict[str, str],
+    query: str = "",
+    route: Route = ROUTE,
+    form: bytes | None = None,
+) -> AuthFailed:
     with pytest.raises(AuthFailed) as caught:
         await auth.authenticate(headers, query, route, form)
     assert caught.value.status == 401
@@ -49,19 +52,26 @@ async def all_rows(auth: Authenticator) -> list[Any]:
 
 
 async def test_create_authenticate_revoke(auth: Authenticator) -> None:
-    created = await auth.store.create("FixMyStreet MK", scopes=["open311", "events:read"],
-                                      created_by="admin-1")
+    created = await auth.store.create(
+        "FixMyStreet MK", scopes=["open311", "events:read"], created_by="admin-1"
+    )
     key = created.key
     assert key.startswith(f"mk_{created.api_key.id}_") and len(key) >= 3 + 8 + 1 + 32
     assert key not in repr(created)
 
-    for headers in ({"x-api-key": key}, {"authorization": f"ApiKey {key}"},
-                    {"authorization": f"apikey  {key} "}):
+    for headers in (
+        {"x-api-key": key},
+        {"authorization": f"ApiKey {key}"},
+        {"authorization": f"apikey  {key} "},
+    ):
         principal = await auth.authenticate(headers, "", ROUTE)
-        assert principal == Principal(subject=f"apikey:{created.api_key.id}",
-                                      roles=frozenset({Role.PARTNER}),
-                                      scopes=frozenset({"open311", "events:read"}),
-                                      method=AuthMethod.API_KEY, key_id=created.api_key.id)
+        assert principal == Principal(
+            subject=f"apikey:{created.api_key.id}",
+            roles=frozenset({Role.PARTNER}),
+            scopes=frozenset({"open311", "events:read"}),
+            method=AuthMethod.API_KEY,
+            key_id=created.api_key.id,
+        )
 
     revoked = await auth.store.revoke(created.api_key.id, revoked_by="admin-1")
     assert revoked is not None and revoked.revoked_at is not None
@@ -111,16 +121,21 @@ async def test_two_different_credentials_are_refused(auth: Authenticator) -> Non
     await refused(auth, {"x-api-key": one.key, "authorization": f"ApiKey {two.key}"})
     await refused(auth, {"x-api-key": one.key, "authorization": "Bearer a.b.c"})
     # The same key twice is one credential.
-    assert (await auth.authenticate({"x-api-key": one.key, "authorization": f"ApiKey {one.key}"},
-                                    "", ROUTE)).key_id == one.api_key.id
+    assert (
+        await auth.authenticate(
+            {"x-api-key": one.key, "authorization": f"ApiKey {one.key}"}, "", ROUTE
+        )
+    ).key_id == one.api_key.id
     failure = await refused(auth, {"authorization": f"Bearer {one.key}"})
     assert "X-API-Key" in failure.detail and one.key not in failure.detail
 
 
 async def test_revocation_takes_effect_within_the_cache_time(database_url: str) -> None:
     settings = auth_settings(database_url, api_key_cache_seconds=0.3)
-    async with running_authenticator(settings) as auth, \
-            running_authenticator(settings) as other_replica:
+    async with (
+        running_authenticator(settings) as auth,
+        running_authenticator(settings) as other_replica,
+    ):
         created = await auth.store.create("partner")
         headers = {"x-api-key": created.key}
         assert await other_replica.authenticate(headers, "", ROUTE)
@@ -148,8 +163,9 @@ async def test_cache_reads_the_database_once_per_ttl(database_url: str) -> None:
 
         assert auth._cache is not None
         auth._cache.loader = counting
-        principals = await asyncio.gather(*(
-            auth.authenticate({"x-api-key": created.key}, "", ROUTE) for _ in range(50)))
+        principals = await asyncio.gather(
+            *(auth.authenticate({"x-api-key": created.key}, "", ROUTE) for _ in range(50))
+        )
         assert {p.key_id for p in principals} == {created.api_key.id}
         assert calls == 1
 
@@ -160,7 +176,7 @@ async def test_last_used_at_is_written_at_most_once_a_minute(auth: Authenticator
     for _ in range(3):
         await auth.authenticate({"x-api-key": created.key}, "", ROUTE)
     await asyncio.gather(*auth._background)
-    first = (await auth.store.get(created.api_key.id))
+    first = await auth.store.get(created.api_key.id)
     assert first is not None and first.last_used_at is not None
     # Another replica (or this one after a minute) writes only when the last write is old.
     await auth.store.touch(created.api_key.id)
@@ -177,9 +193,14 @@ async def test_list_and_validation(auth: Authenticator) -> None:
     assert a.api_key.name == "Alpha partner" and a.api_key.scopes == ("open311",)
     assert [k.id for k in await auth.store.list_keys()] == [a.api_key.id, b.api_key.id]
     assert [k.id for k in await auth.store.list_keys(include_revoked=False)] == [b.api_key.id]
-    for bad in ({"name": ""}, {"name": "x" * 101}, {"name": "ok", "role": "staff"},
-                {"name": "ok", "role": "citizen"}, {"name": "ok", "scopes": ["Has Space"]},
-                {"name": "ok", "scopes": [f"s{i}" for i in range(40)]}):
+    for bad in (
+        {"name": ""},
+        {"name": "x" * 101},
+        {"name": "ok", "role": "staff"},
+        {"name": "ok", "role": "citizen"},
+        {"name": "ok", "scopes": ["Has Space"]},
+        {"name": "ok", "scopes": [f"s{i}" for i in range(40)]},
+    ):
         with pytest.raises(InvalidKeyRequest):
             await auth.store.create(**bad)
 
@@ -193,8 +214,9 @@ async def test_open311_api_key_in_query_and_form(auth: Authenticator) -> None:
 
     form = f"service_code=POT&lat=52.04&long=-0.76&api_key={key}&description=Big+hole".encode()
     assert auth.needs_form_body(OPEN311, "POST", f"{FORM}; charset=utf-8")
-    assert (await auth.authenticate({"content-type": FORM}, "", OPEN311, form)).key_id == \
-        created.api_key.id
+    assert (
+        await auth.authenticate({"content-type": FORM}, "", OPEN311, form)
+    ).key_id == created.api_key.id
 
     # Not on other routes: there ``api_key`` is just a parameter of the service.
     assert await auth.authenticate({}, query, ROUTE) is ANONYMOUS
@@ -223,24 +245,31 @@ async def test_needs_form_body(auth: Authenticator) -> None:
 
 
 async def test_a_form_key_is_ignored_when_a_header_carries_a_credential(
-        auth: Authenticator) -> None:
+    auth: Authenticator,
+) -> None:
     header_key = await auth.store.create("header")
-    principal = await auth.authenticate({"x-api-key": header_key.key}, "", OPEN311,
-                                        b"api_key=mk_whatever_1")
+    principal = await auth.authenticate(
+        {"x-api-key": header_key.key}, "", OPEN311, b"api_key=mk_whatever_1"
+    )
     assert principal.key_id == header_key.api_key.id
 
 
 async def test_upstream_routes_ignore_authorization_but_take_x_api_key(
-        auth: Authenticator, tmp_path: Path) -> None:
+    auth: Authenticator, tmp_path: Path
+) -> None:
     created = await auth.store.create("partner")
-    assert await auth.authenticate({"authorization": f"ApiKey {created.key}"}, "",
-                                   UPSTREAM) is ANONYMOUS
-    assert await auth.authenticate({"authorization": "Bearer notify.jwt.here"}, "",
-                                   UPSTREAM) is ANONYMOUS
+    assert (
+        await auth.authenticate({"authorization": f"ApiKey {created.key}"}, "", UPSTREAM)
+        is ANONYMOUS
+    )
+    assert (
+        await auth.authenticate({"authorization": "Bearer notify.jwt.here"}, "", UPSTREAM)
+        is ANONYMOUS
+    )
     assert await auth.authenticate({"authorization": "Basic abc"}, "", UPSTREAM) is ANONYMOUS
-    principal = await auth.authenticate({"x-api-key": created.key,
-                                         "authorization": "Bearer notify.jwt.here"}, "",
-                                        UPSTREAM)
+    principal = await auth.authenticate(
+        {"x-api-key": created.key, "authorization": "Bearer notify.jwt.here"}, "", UPSTREAM
+    )
     assert principal.key_id == created.api_key.id
 
 

@@ -27,19 +27,34 @@ OPEN311 = Route("/open311/v2", "citizen-services", auth=AuthMode.OPEN311)
 def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env["GATEWAY_DATABASE_URL"] = database_url
-    return subprocess.run([sys.executable, "-m", "gateway.auth.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.auth.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def file_mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-async def test_cli_create_list_revoke(tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+async def test_cli_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path}/gateway.sqlite3"
-    created = await asyncio.to_thread(cli, url, "create", "--name", "FixMyStreet MK", "--role",
-                                      "partner", "--scope", "open311", "--scope", "events:read")
+    created = await asyncio.to_thread(
+        cli,
+        url,
+        "create",
+        "--name",
+        "FixMyStreet MK",
+        "--role",
+        "partner",
+        "--scope",
+        "open311",
+        "--scope",
+        "events:read",
+    )
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     assert key.startswith("mk_") and "\n" not in key  # stdout: the key and nothing else
@@ -93,28 +108,47 @@ async def test_devcreds_writes_working_credentials(tmp_path: Path) -> None:
     text = path.read_text()
     assert text.startswith("#")
     values = read_env_file(path)
-    expected = {"GATEWAY_JWT_JWKS_FILE", "GATEWAY_JWT_ISSUER", "GATEWAY_JWT_AUDIENCE",
-                "STAFF_TOKEN", "CITIZEN_TOKEN", "CITIZEN2_TOKEN", "ADMIN_TOKEN",
-                "PARTNER_API_KEY", "OPEN311_API_KEY"}
+    expected = {
+        "GATEWAY_JWT_JWKS_FILE",
+        "GATEWAY_JWT_ISSUER",
+        "GATEWAY_JWT_AUDIENCE",
+        "STAFF_TOKEN",
+        "CITIZEN_TOKEN",
+        "CITIZEN2_TOKEN",
+        "ADMIN_TOKEN",
+        "PARTNER_API_KEY",
+        "OPEN311_API_KEY",
+    }
     assert set(values) == expected and values == creds.values
 
     # The gateway configured from the file accepts every credential in it.
-    settings = AuthSettings(database_url=db_url, api_key_cache_seconds=0,
-                            jwt_jwks_file=Path(values["GATEWAY_JWT_JWKS_FILE"]),
-                            jwt_issuer=values["GATEWAY_JWT_ISSUER"],
-                            jwt_audience=values["GATEWAY_JWT_AUDIENCE"])
+    settings = AuthSettings(
+        database_url=db_url,
+        api_key_cache_seconds=0,
+        jwt_jwks_file=Path(values["GATEWAY_JWT_JWKS_FILE"]),
+        jwt_issuer=values["GATEWAY_JWT_ISSUER"],
+        jwt_audience=values["GATEWAY_JWT_AUDIENCE"],
+    )
     async with running_authenticator(settings) as auth:
         subjects = {}
         for token in DEV_TOKENS:
             principal = await auth.authenticate(
-                {"authorization": f"Bearer {values[token.variable]}"}, "", ROUTE)
+                {"authorization": f"Bearer {values[token.variable]}"}, "", ROUTE
+            )
             assert principal.method is AuthMethod.JWT and principal.roles == set(token.roles)
             subjects[token.variable] = principal.subject
-        assert subjects == {"STAFF_TOKEN": "staff-dev-1", "CITIZEN_TOKEN": "citizen-dev-1",
-                            "CITIZEN2_TOKEN": "citizen-dev-2", "ADMIN_TOKEN": "admin-dev-1"}
+        assert subjects == {
+            "STAFF_TOKEN": "staff-dev-1",
+            "CITIZEN_TOKEN": "citizen-dev-1",
+            "CITIZEN2_TOKEN": "citizen-dev-2",
+            "ADMIN_TOKEN": "admin-dev-1",
+        }
         partner = await auth.authenticate({"x-api-key": values["PARTNER_API_KEY"]}, "", ROUTE)
         assert partner.roles == {Role.PARTNER} and partner.scopes == {
-            "events:subscribe", "events:catalogue", "events:service-requests"}
+            "events:subscribe",
+            "events:catalogue",
+            "events:service-requests",
+        }
         open311 = await auth.authenticate({}, f"api_key={values['OPEN311_API_KEY']}", OPEN311)
         assert open311.scopes == {"open311"}
 
@@ -129,8 +163,7 @@ async def test_devcreds_writes_working_credentials(tmp_path: Path) -> None:
     async with running_authenticator(settings) as auth:
         for spec in DEV_KEYS:
             assert fresh.values[spec.variable] != values[spec.variable]
-            assert await auth.authenticate({"x-api-key": fresh.values[spec.variable]}, "",
-                                           ROUTE)
+            assert await auth.authenticate({"x-api-key": fresh.values[spec.variable]}, "", ROUTE)
             with pytest.raises(AuthFailed, match="revoked"):
                 await auth.authenticate({"x-api-key": values[spec.variable]}, "", ROUTE)
         active = await auth.store.list_keys(include_revoked=False)
@@ -140,8 +173,14 @@ async def test_devcreds_writes_working_credentials(tmp_path: Path) -> None:
 def test_devcreds_command_prints_no_secret(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env["GATEWAY_DATABASE_URL"] = f"sqlite:///{tmp_path}/var/gateway/gateway.sqlite3"
-    done = subprocess.run([sys.executable, "-m", "gateway.devcreds", "--var", "var"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.devcreds", "--var", "var"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     values = read_env_file(tmp_path / "var" / "dev-credentials.env")
     output = done.stdout + done.stderr

@@ -71,8 +71,9 @@ async def auth(tmp_path: Path, jwks_file: Path) -> AsyncIterator[Authenticator]:
         yield authenticator
 
 
-async def refused(auth: Authenticator, token: str, *, status: int = 401,
-                  route: Route = ROUTE) -> AuthFailed:
+async def refused(
+    auth: Authenticator, token: str, *, status: int = 401, route: Route = ROUTE
+) -> AuthFailed:
     with pytest.raises(AuthFailed) as caught:
         await auth.authenticate(bearer(token), "", route)
     failure = caught.value
@@ -86,8 +87,9 @@ async def refused(auth: Authenticator, token: str, *, status: int = 401,
     return failure
 
 
-async def test_a_good_es256_token_gives_its_subject_and_roles(auth: Authenticator,
-                                                              issuer: DevIssuer) -> None:
+async def test_a_good_es256_token_gives_its_subject_and_roles(
+    auth: Authenticator, issuer: DevIssuer
+) -> None:
     token = issuer.mint("staff-7", [Role.STAFF], scope="catalogue:write reports")
     principal = await auth.authenticate(bearer(token), "", ROUTE)
     assert principal.subject == "staff-7"
@@ -98,9 +100,18 @@ async def test_a_good_es256_token_gives_its_subject_and_roles(auth: Authenticato
 
 async def test_a_good_rs256_token(auth: Authenticator, rsa_key: rsa.RSAPrivateKey) -> None:
     now = int(time.time())
-    token = jwt.encode({"iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "sub": "u-1", "exp": now + 60,
-                        "roles": ["citizen", "unknown-role"]}, rsa_key, algorithm="RS256",
-                       headers={"kid": "rsa-1"})
+    token = jwt.encode(
+        {
+            "iss": DEV_ISSUER,
+            "aud": DEV_AUDIENCE,
+            "sub": "u-1",
+            "exp": now + 60,
+            "roles": ["citizen", "unknown-role"],
+        },
+        rsa_key,
+        algorithm="RS256",
+        headers={"kid": "rsa-1"},
+    )
     principal = await auth.authenticate(bearer(token), "", ROUTE)
     assert principal.subject == "u-1" and principal.roles == {Role.CITIZEN}
 
@@ -115,8 +126,9 @@ async def test_expired_token(auth: Authenticator, issuer: DevIssuer) -> None:
     assert "token expired" in failure.detail
 
 
-async def test_leeway_accepts_a_token_expired_a_moment_ago(auth: Authenticator,
-                                                           issuer: DevIssuer) -> None:
+async def test_leeway_accepts_a_token_expired_a_moment_ago(
+    auth: Authenticator, issuer: DevIssuer
+) -> None:
     token = issuer.mint("c-1", ["citizen"], ttl_seconds=-5)
     assert (await auth.authenticate(bearer(token), "", ROUTE)).subject == "c-1"
 
@@ -145,50 +157,79 @@ async def test_bad_signature(auth: Authenticator, issuer: DevIssuer) -> None:
     assert "signature" in (await refused(auth, forged)).detail
 
 
-async def test_signed_by_another_key_with_the_same_kid(auth: Authenticator,
-                                                       issuer: DevIssuer) -> None:
+async def test_signed_by_another_key_with_the_same_kid(
+    auth: Authenticator, issuer: DevIssuer
+) -> None:
     other = ec.generate_private_key(ec.SECP256R1())
     now = int(time.time())
-    token = jwt.encode({"iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "sub": "x", "exp": now + 60,
-                        "roles": ["admin"]}, other, algorithm="ES256",
-                       headers={"kid": issuer.kid})
+    token = jwt.encode(
+        {"iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "sub": "x", "exp": now + 60, "roles": ["admin"]},
+        other,
+        algorithm="ES256",
+        headers={"kid": issuer.kid},
+    )
     assert "signature" in (await refused(auth, token)).detail
 
 
 async def test_unknown_kid(auth: Authenticator) -> None:
     other = ec.generate_private_key(ec.SECP256R1())
-    token = jwt.encode({"iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "sub": "x",
-                        "exp": int(time.time()) + 60, "roles": ["admin"]}, other,
-                       algorithm="ES256", headers={"kid": "nobody"})
+    token = jwt.encode(
+        {
+            "iss": DEV_ISSUER,
+            "aud": DEV_AUDIENCE,
+            "sub": "x",
+            "exp": int(time.time()) + 60,
+            "roles": ["admin"],
+        },
+        other,
+        algorithm="ES256",
+        headers={"kid": "nobody"},
+    )
     assert "unknown key" in (await refused(auth, token)).detail
 
 
 async def test_alg_none_is_refused(auth: Authenticator) -> None:
-    claims = {"iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "sub": "x", "exp": int(time.time()) + 60,
-              "roles": ["admin"]}
+    claims = {
+        "iss": DEV_ISSUER,
+        "aud": DEV_AUDIENCE,
+        "sub": "x",
+        "exp": int(time.time()) + 60,
+        "roles": ["admin"],
+    }
     for alg in ("none", "None", "NONE"):
-        token = f"{b64(json.dumps({'alg': alg, 'typ': 'JWT'}).encode())}." \
-                f"{b64(json.dumps(claims).encode())}."
+        token = (
+            f"{b64(json.dumps({'alg': alg, 'typ': 'JWT'}).encode())}."
+            f"{b64(json.dumps(claims).encode())}."
+        )
         assert "algorithm" in (await refused(auth, token)).detail
 
 
-async def test_hs256_signed_with_the_public_key_is_refused(auth: Authenticator,
-                                                           issuer: DevIssuer,
-                                                           jwks_file: Path) -> None:
+async def test_hs256_signed_with_the_public_key_is_refused(
+    auth: Authenticator, issuer: DevIssuer, jwks_file: Path
+) -> None:
     """The classic key-confusion attack: HMAC keyed with the (public) verification key."""
     public_pem = issuer.private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    claims = {"iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "sub": "x", "exp": int(time.time()) + 60,
-              "roles": ["admin"]}
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    claims = {
+        "iss": DEV_ISSUER,
+        "aud": DEV_AUDIENCE,
+        "sub": "x",
+        "exp": int(time.time()) + 60,
+        "roles": ["admin"],
+    }
     for secret in (public_pem, read_bytes(jwks_file)):
-        signing_input = f"{b64(json.dumps({'alg': 'HS256', 'kid': issuer.kid}).encode())}." \
-                        f"{b64(json.dumps(claims).encode())}"
+        signing_input = (
+            f"{b64(json.dumps({'alg': 'HS256', 'kid': issuer.kid}).encode())}."
+            f"{b64(json.dumps(claims).encode())}"
+        )
         signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
         assert "algorithm" in (await refused(auth, f"{signing_input}.{b64(signature)}")).detail
 
 
-async def test_es256_header_on_an_rsa_key_is_refused(auth: Authenticator,
-                                                     issuer: DevIssuer) -> None:
+async def test_es256_header_on_an_rsa_key_is_refused(
+    auth: Authenticator, issuer: DevIssuer
+) -> None:
     token = issuer.mint("x", ["admin"])
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
     header["kid"] = "rsa-1"  # point an ES256 signature at the RSA key
@@ -216,8 +257,7 @@ async def test_sub_is_required_and_opaque(auth: Authenticator, issuer: DevIssuer
     token = issuer.mint("x", ["citizen"])
     claims = jwt.decode(token, options={"verify_signature": False})
     del claims["sub"]
-    no_sub = jwt.encode(claims, issuer.private_key, algorithm="ES256",
-                        headers={"kid": issuer.kid})
+    no_sub = jwt.encode(claims, issuer.private_key, algorithm="ES256", headers={"kid": issuer.kid})
     assert "'sub'" in (await refused(auth, no_sub)).detail
     email = issuer.mint("jane.doe@example.org", ["citizen"])
     failure = await refused(auth, email)
@@ -231,8 +271,11 @@ async def test_no_recognised_role_is_forbidden(auth: Authenticator, issuer: DevI
     no_claim = issuer.mint("x", [])
     claims = jwt.decode(no_claim, options={"verify_signature": False})
     del claims["roles"]
-    await refused(auth, jwt.encode(claims, issuer.private_key, algorithm="ES256",
-                                   headers={"kid": issuer.kid}), status=403)
+    await refused(
+        auth,
+        jwt.encode(claims, issuer.private_key, algorithm="ES256", headers={"kid": issuer.kid}),
+        status=403,
+    )
 
 
 async def test_malformed_tokens_and_headers(auth: Authenticator) -> None:
@@ -243,8 +286,9 @@ async def test_malformed_tokens_and_headers(auth: Authenticator) -> None:
     assert caught.value.status == 401 and "dXNlcjpwYXNz" not in caught.value.detail
 
 
-async def test_upstream_routes_never_read_authorization(auth: Authenticator,
-                                                        issuer: DevIssuer) -> None:
+async def test_upstream_routes_never_read_authorization(
+    auth: Authenticator, issuer: DevIssuer
+) -> None:
     # GOV.UK Notify's own JWT (not ours, not valid here) passes as anonymous...
     assert await auth.authenticate(bearer("not.our.token"), "", UPSTREAM_ROUTE) is ANONYMOUS
     # ...and so does a valid platform token: Authorization belongs to the service there.
@@ -253,22 +297,28 @@ async def test_upstream_routes_never_read_authorization(auth: Authenticator,
 
 
 def test_roles_claim_paths() -> None:
-    claims: dict[str, Any] = {"roles": ["staff"], "realm_access": {"roles": ["admin", "x"]},
-                              "https://mk.example/roles": "citizen partner",
-                              "groups": "Staff,Admin"}
+    claims: dict[str, Any] = {
+        "roles": ["staff"],
+        "realm_access": {"roles": ["admin", "x"]},
+        "https://mk.example/roles": "citizen partner",
+        "groups": "Staff,Admin",
+    }
     assert roles_from(claim_at(claims, "roles")) == {Role.STAFF}
     assert roles_from(claim_at(claims, "realm_access.roles")) == {Role.ADMIN}
-    assert roles_from(claim_at(claims, "https://mk.example/roles")) == {Role.CITIZEN,
-                                                                        Role.PARTNER}
+    assert roles_from(claim_at(claims, "https://mk.example/roles")) == {Role.CITIZEN, Role.PARTNER}
     assert roles_from(claim_at(claims, "groups")) == {Role.STAFF, Role.ADMIN}
     assert claim_at(claims, "realm_access.missing") is None
     assert claim_at(claims, "roles.deeper") is None
 
 
-async def test_keycloak_style_roles_claim(tmp_path: Path, jwks_file: Path,
-                                          issuer: DevIssuer) -> None:
-    settings = auth_settings(f"sqlite:///{tmp_path}/kc.sqlite3", jwks_file=jwks_file,
-                             jwt_roles_claim="realm_access.roles")
+async def test_keycloak_style_roles_claim(
+    tmp_path: Path, jwks_file: Path, issuer: DevIssuer
+) -> None:
+    settings = auth_settings(
+        f"sqlite:///{tmp_path}/kc.sqlite3",
+        jwks_file=jwks_file,
+        jwt_roles_claim="realm_access.roles",
+    )
     async with running_authenticator(settings) as auth:
         token = issuer.mint("kc-user", [], realm_access={"roles": ["staff", "offline_access"]})
         principal = await auth.authenticate(bearer(token), "", ROUTE)
@@ -292,9 +342,11 @@ async def test_jwks_file_is_reread_when_the_key_rotates(tmp_path: Path) -> None:
 async def test_jwks_url(tmp_path: Path, issuer: DevIssuer) -> None:
     server = JwksServer(json.loads(issuer.jwks_path.read_text()))
     async with running_app(server) as url:
-        settings = auth_settings(f"sqlite:///{tmp_path}/g.sqlite3",
-                                 jwks_url=f"{url}/realms/mk/protocol/openid-connect/certs",
-                                 jwt_jwks_cache_seconds=0.5)
+        settings = auth_settings(
+            f"sqlite:///{tmp_path}/g.sqlite3",
+            jwks_url=f"{url}/realms/mk/protocol/openid-connect/certs",
+            jwt_jwks_cache_seconds=0.5,
+        )
         async with running_authenticator(settings) as auth:
             for n in range(5):
                 token = issuer.mint(f"user-{n}", ["citizen"])
@@ -308,8 +360,9 @@ async def test_jwks_url(tmp_path: Path, issuer: DevIssuer) -> None:
             assert server.requests == 2
 
 
-async def test_jwks_url_key_rotation(tmp_path: Path, issuer: DevIssuer,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_jwks_url_key_rotation(
+    tmp_path: Path, issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(jwks, "REFRESH_COOLDOWN_SECONDS", 0.0)
     server = JwksServer(json.loads(issuer.jwks_path.read_text()))
     async with running_app(server) as url:
@@ -317,33 +370,35 @@ async def test_jwks_url_key_rotation(tmp_path: Path, issuer: DevIssuer,
         async with running_authenticator(settings) as auth:
             assert await auth.authenticate(bearer(issuer.mint("a", ["staff"])), "", ROUTE)
             new = ensure_dev_issuer(tmp_path / "rotated")
-            server.document = {"keys": [*server.document["keys"],
-                                        *json.loads(new.jwks_path.read_text())["keys"]]}
+            server.document = {
+                "keys": [*server.document["keys"], *json.loads(new.jwks_path.read_text())["keys"]]
+            }
             # A token from the new key makes the gateway fetch the JWKS again, at once.
-            assert (await auth.authenticate(bearer(new.mint("b", ["staff"])), "",
-                                            ROUTE)).subject == "b"
+            assert (
+                await auth.authenticate(bearer(new.mint("b", ["staff"])), "", ROUTE)
+            ).subject == "b"
             assert server.requests == 2
 
 
 async def test_jwks_url_unreachable_from_the_start(tmp_path: Path, issuer: DevIssuer) -> None:
-    settings = auth_settings(f"sqlite:///{tmp_path}/g.sqlite3",
-                             jwks_url=f"http://127.0.0.1:{free_port()}/jwks",
-                             jwt_jwks_timeout_seconds=1)
+    settings = auth_settings(
+        f"sqlite:///{tmp_path}/g.sqlite3",
+        jwks_url=f"http://127.0.0.1:{free_port()}/jwks",
+        jwt_jwks_timeout_seconds=1,
+    )
     async with running_authenticator(settings) as auth:
         failure = await refused(auth, issuer.mint("x", ["citizen"]), status=503)
         assert failure.www_authenticate is None
 
 
 async def test_no_identity_provider_configured(tmp_path: Path, issuer: DevIssuer) -> None:
-    settings = auth_settings(f"sqlite:///{tmp_path}/g.sqlite3", jwt_issuer=None,
-                             jwt_audience=None)
+    settings = auth_settings(f"sqlite:///{tmp_path}/g.sqlite3", jwt_issuer=None, jwt_audience=None)
     async with running_authenticator(settings) as auth:
         assert "no identity provider" in (await refused(auth, issuer.mint("x", ["staff"]))).detail
 
 
 async def test_a_missing_jwks_file_stops_the_start(tmp_path: Path) -> None:
-    settings = auth_settings(f"sqlite:///{tmp_path}/g.sqlite3",
-                             jwks_file=tmp_path / "missing.json")
+    settings = auth_settings(f"sqlite:///{tmp_path}/g.sqlite3", jwks_file=tmp_path / "missing.json")
     with pytest.raises(RuntimeError, match="JWKS file"):
         async with running_authenticator(settings):
             pass

@@ -23,8 +23,9 @@ def clock() -> FakeClock:
 
 
 def open_breaker(clock: FakeClock, **kwargs: float) -> CircuitBreaker:
-    breaker = CircuitBreaker("inclusion", failure_threshold=3, reset_timeout=10.0,
-                             clock=clock, **kwargs)  # type: ignore[arg-type]
+    breaker = CircuitBreaker(
+        "inclusion", failure_threshold=3, reset_timeout=10.0, clock=clock, **kwargs
+    )  # type: ignore[arg-type]
     for _ in range(3):
         assert breaker.allow()
         breaker.record_failure()
@@ -33,8 +34,11 @@ def open_breaker(clock: FakeClock, **kwargs: float) -> CircuitBreaker:
 
 
 def test_failure_statuses() -> None:
-    assert [s for s in (200, 404, 429, 500, 501, 502, 503, 504, 505) if is_failure_status(s)] \
-        == [502, 503, 504]
+    assert [s for s in (200, 404, 429, 500, 501, 502, 503, 504, 505) if is_failure_status(s)] == [
+        502,
+        503,
+        504,
+    ]
 
 
 def test_closed_until_threshold_consecutive_failures(clock: FakeClock) -> None:

@@ -26,33 +26,51 @@ from servicekit.testing import running_app
 from .conftest import TEST_ROUTES, Upstream, closed_url
 
 PATH = "/api/v1/service-requests/1"
-OFF = {f"limit_{name}": "off" for name in ("default", "catalogue", "open311", "notify",
-                                           "admin", "anonymous")}
+OFF = {
+    f"limit_{name}": "off"
+    for name in ("default", "catalogue", "open311", "notify", "admin", "anonymous")
+}
 
 
 def limits(**overrides: Any) -> LimitSettings:
-    return LimitSettings(**{"redis_url": None, "rate_limits_enabled": True, **OFF,
-                            "limit_auth_failures": "5/60s", **overrides})
+    return LimitSettings(
+        **{
+            "redis_url": None,
+            "rate_limits_enabled": True,
+            **OFF,
+            "limit_auth_failures": "5/60s",
+            **overrides,
+        }
+    )
 
 
-async def start(stack: AsyncExitStack, tmp: Path, limit_settings: LimitSettings
-                ) -> tuple[Gateway, str, dict[str, str]]:
+async def start(
+    stack: AsyncExitStack, tmp: Path, limit_settings: LimitSettings
+) -> tuple[Gateway, str, dict[str, str]]:
     auth_db = f"sqlite:///{tmp}/gateway.sqlite3"
     creds = await ensure_dev_credentials(tmp, AuthSettings(database_url=auth_db))
     upstream_url = await stack.enter_async_context(running_app(Upstream("citizen-services")))
     gateway = create_app(
-        GatewaySettings(citizen_services_url=upstream_url, inclusion_url=closed_url(),
-                        notifications_url=closed_url()),
-        routes=TEST_ROUTES, limit_settings=limit_settings,
-        auth_settings=AuthSettings(database_url=auth_db, **{
-            k.removeprefix("GATEWAY_").lower(): v for k, v in creds.env().items()}))
+        GatewaySettings(
+            citizen_services_url=upstream_url,
+            inclusion_url=closed_url(),
+            notifications_url=closed_url(),
+        ),
+        routes=TEST_ROUTES,
+        limit_settings=limit_settings,
+        auth_settings=AuthSettings(
+            database_url=auth_db,
+            **{k.removeprefix("GATEWAY_").lower(): v for k, v in creds.env().items()},
+        ),
+    )
     url = await stack.enter_async_context(running_app(gateway))
     return gateway, url, creds.values
 
 
 def client_from(url: str, source: str = "127.0.0.1") -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=url, timeout=10,
-                             transport=httpx.AsyncHTTPTransport(local_address=source))
+    return httpx.AsyncClient(
+        base_url=url, timeout=10, transport=httpx.AsyncHTTPTransport(local_address=source)
+    )
 
 
 def assert_429(r: httpx.Response) -> int:
@@ -69,15 +87,17 @@ async def gateway(tmp_path: Path) -> AsyncIterator[tuple[Gateway, str, dict[str,
 
 
 async def test_failures_are_limited_per_address_before_any_check(
-        gateway: tuple[Gateway, str, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    gateway: tuple[Gateway, str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     app, url, creds = gateway
     bad = {"X-API-Key": "mk_abcdefgh_" + "x" * 43}
     good = {"X-API-Key": creds["PARTNER_API_KEY"]}
     async with client_from(url) as client, client_from(url, "127.0.0.2") as other:
         assert (await client.get(PATH, headers=good)).status_code == 200
         for n in range(5):
-            r = await client.get(PATH, headers=bad if n % 2 else {
-                "Authorization": "Bearer not-a-token"})
+            r = await client.get(
+                PATH, headers=bad if n % 2 else {"Authorization": "Bearer not-a-token"}
+            )
             assert r.status_code == 401, (n, r.text)
         spent = await client.get(PATH, headers=bad)
         assert_429(spent)
@@ -95,8 +115,9 @@ async def test_failures_are_limited_per_address_before_any_check(
         monkeypatch.setattr(app.authenticator, "authenticate", counting)
         # Blocked: even a valid key is not looked at; an Open311 api_key neither.
         assert_429(await client.get(PATH, headers=good))
-        open311 = await client.get("/open311/v2/services.json",
-                                   params={"api_key": creds["OPEN311_API_KEY"]})
+        open311 = await client.get(
+            "/open311/v2/services.json", params={"api_key": creds["OPEN311_API_KEY"]}
+        )
         assert_429(open311)
         assert open311.json()[0]["code"] == 429  # Open311's own error shape
         assert checks == 0
@@ -108,7 +129,8 @@ async def test_failures_are_limited_per_address_before_any_check(
 
 
 async def test_open311_api_key_failures_count_too(
-        gateway: tuple[Gateway, str, dict[str, str]]) -> None:
+    gateway: tuple[Gateway, str, dict[str, str]],
+) -> None:
     _, url, _ = gateway
     async with client_from(url, "127.0.0.3") as client:
         for _ in range(5):
@@ -129,7 +151,8 @@ async def test_off_when_rate_limits_are_off(tmp_path: Path) -> None:
 
 @pytest.mark.redis
 async def test_gateways_share_the_failure_bucket_through_redis(
-        tmp_path: Path, redis_url: str) -> None:
+    tmp_path: Path, redis_url: str
+) -> None:
     # A policy name per run would be nicer; a fresh address keeps runs apart instead.
     source = f"127.0.{uuid.uuid4().int % 200 + 20}.{uuid.uuid4().int % 200 + 20}"
     async with AsyncExitStack() as stack:

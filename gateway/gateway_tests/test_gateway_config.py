@@ -21,8 +21,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("environment", ["staging", "prod", "PRODUCTION", "production"])
-def test_the_dev_secret_is_refused_in_any_production_like_environment(
-        environment: str) -> None:
+def test_the_dev_secret_is_refused_in_any_production_like_environment(environment: str) -> None:
     with pytest.raises(ValidationError, match="PLATFORM_IDENTITY_SECRET"):
         GatewaySettings(environment=environment)
     with pytest.raises(ValidationError, match="PLATFORM_IDENTITY_SECRET"):
@@ -31,13 +30,21 @@ def test_the_dev_secret_is_refused_in_any_production_like_environment(
     assert settings.production_like
 
 
-@pytest.mark.parametrize(("environment", "secret"), [
-    ("development", None), ("test", None), ("staging", None), ("staging", REAL_SECRET),
-    ("production", "short"), ("development", "0123456789" * 2), ("test", "ab" * 20),
-    ("production", REAL_SECRET), ("prod env", REAL_SECRET),
-])
-def test_the_gateway_and_the_services_share_one_rule(environment: str,
-                                                     secret: str | None) -> None:
+@pytest.mark.parametrize(
+    ("environment", "secret"),
+    [
+        ("development", None),
+        ("test", None),
+        ("staging", None),
+        ("staging", REAL_SECRET),
+        ("production", "short"),
+        ("development", "0123456789" * 2),
+        ("test", "ab" * 20),
+        ("production", REAL_SECRET),
+        ("prod env", REAL_SECRET),
+    ],
+)
+def test_the_gateway_and_the_services_share_one_rule(environment: str, secret: str | None) -> None:
     values = {"environment": environment} | ({"identity_secret": secret} if secret else {})
 
     def accepted(cls: type[GatewaySettings] | type[ServiceSettings]) -> bool:
@@ -64,7 +71,8 @@ def test_the_gateway_settings_are_the_platform_settings() -> None:
 
 @pytest.mark.parametrize("environment", ["prod", "production", "Staging"])
 def test_gateway_environment_prod_from_the_environment_needs_a_real_secret(
-        monkeypatch: pytest.MonkeyPatch, environment: str) -> None:
+    monkeypatch: pytest.MonkeyPatch, environment: str
+) -> None:
     """Regression (issue 12): ``GATEWAY_ENVIRONMENT=prod`` once passed as a free string that
     skipped the production-secret check. Production without a real secret refuses to start."""
     monkeypatch.setenv("GATEWAY_ENVIRONMENT", environment)

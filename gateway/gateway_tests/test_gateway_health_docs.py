@@ -33,19 +33,28 @@ SWAGGER_SHA256 = {
 
 
 def health_probes(upstreams: dict[str, tuple[Upstream, str]]) -> dict[str, int]:
-    return {name: sum(r["path"] == "/health/ready" for r in app.requests)
-            for name, (app, _) in upstreams.items()}
+    return {
+        name: sum(r["path"] == "/health/ready" for r in app.requests)
+        for name, (app, _) in upstreams.items()
+    }
 
 
 async def test_health_is_rate_limited_per_address(
-        upstreams: dict[str, tuple[Upstream, str]], tmp_path: Path) -> None:
-    settings = GatewaySettings(citizen_services_url=upstreams["citizen-services"][1],
-                               notifications_url=upstreams["notifications"][1],
-                               inclusion_url=closed_url())
-    kwargs = {**gateway_kwargs(tmp_path),
-              "limit_settings": LimitSettings(redis_url=None, limit_health="3/60s")}
-    async with running_app(create_app(settings, **kwargs)) as url, \
-            httpx.AsyncClient(base_url=url) as client:
+    upstreams: dict[str, tuple[Upstream, str]], tmp_path: Path
+) -> None:
+    settings = GatewaySettings(
+        citizen_services_url=upstreams["citizen-services"][1],
+        notifications_url=upstreams["notifications"][1],
+        inclusion_url=closed_url(),
+    )
+    kwargs = {
+        **gateway_kwargs(tmp_path),
+        "limit_settings": LimitSettings(redis_url=None, limit_health="3/60s"),
+    }
+    async with (
+        running_app(create_app(settings, **kwargs)) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
         for _ in range(3):
             r = await client.get("/health")
             assert r.status_code == 503  # inclusion is down: degraded, but answered
@@ -61,10 +70,13 @@ async def test_health_is_rate_limited_per_address(
 
 
 async def test_a_flood_of_health_checks_fans_out_once(
-        upstreams: dict[str, tuple[Upstream, str]], start_gateway: GatewayFactory) -> None:
-    client = await start_gateway(citizen_services_url=upstreams["citizen-services"][1],
-                                 notifications_url=upstreams["notifications"][1],
-                                 health_cache_seconds=1.0)
+    upstreams: dict[str, tuple[Upstream, str]], start_gateway: GatewayFactory
+) -> None:
+    client = await start_gateway(
+        citizen_services_url=upstreams["citizen-services"][1],
+        notifications_url=upstreams["notifications"][1],
+        health_cache_seconds=1.0,
+    )
     answers = await asyncio.gather(*(client.get("/health") for _ in range(30)))
     answers += [await client.get("/health") for _ in range(10)]
     assert {r.status_code for r in answers} == {503}
@@ -75,17 +87,24 @@ async def test_a_flood_of_health_checks_fans_out_once(
 
 
 @pytest.fixture
-async def admin_gateway(upstreams: dict[str, tuple[Upstream, str]], tmp_path: Path
-                        ) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
+async def admin_gateway(
+    upstreams: dict[str, tuple[Upstream, str]], tmp_path: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
     """A gateway trusting the dev issuer; yields a client and the dev credentials."""
     auth_db = f"sqlite:///{tmp_path}/gateway.sqlite3"
     creds = await ensure_dev_credentials(tmp_path, AuthSettings(database_url=auth_db))
-    settings = GatewaySettings(citizen_services_url=upstreams["citizen-services"][1],
-                               notifications_url=upstreams["notifications"][1],
-                               inclusion_url=closed_url())
-    app = create_app(settings, **{
-        **gateway_kwargs(tmp_path),
-        "auth_settings": auth_settings(auth_db, jwks_file=creds.issuer.jwks_path)})
+    settings = GatewaySettings(
+        citizen_services_url=upstreams["citizen-services"][1],
+        notifications_url=upstreams["notifications"][1],
+        inclusion_url=closed_url(),
+    )
+    app = create_app(
+        settings,
+        **{
+            **gateway_kwargs(tmp_path),
+            "auth_settings": auth_settings(auth_db, jwks_file=creds.issuer.jwks_path),
+        },
+    )
     async with running_app(app) as url, httpx.AsyncClient(base_url=url) as client:
         yield client, creds.values
 
@@ -93,16 +112,22 @@ async def admin_gateway(upstreams: dict[str, tuple[Upstream, str]], tmp_path: Pa
 async def test_health_detail_is_for_admins_only(admin_gateway: Any) -> None:
     client, creds = admin_gateway
     public = (await client.get("/health")).json()
-    assert public == {"status": "degraded", "services": {
-        "citizen-services": {"status": "ok"}, "inclusion": {"status": "unavailable"},
-        "notifications": {"status": "ok"}}}
+    assert public == {
+        "status": "degraded",
+        "services": {
+            "citizen-services": {"status": "ok"},
+            "inclusion": {"status": "unavailable"},
+            "notifications": {"status": "ok"},
+        },
+    }
 
     anonymous = await client.get("/api/v1/admin/health")
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"] == PROBLEM_JSON
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
-    citizen = await client.get("/api/v1/admin/health",
-                               headers={"Authorization": f"Bearer {creds['CITIZEN_TOKEN']}"})
+    citizen = await client.get(
+        "/api/v1/admin/health", headers={"Authorization": f"Bearer {creds['CITIZEN_TOKEN']}"}
+    )
     assert citizen.status_code == 403
     assert citizen.headers["content-type"] == PROBLEM_JSON
     for credentials in ({"Authorization": f"Bearer {creds['ADMIN_TOKEN']}"},):
@@ -110,14 +135,19 @@ async def test_health_detail_is_for_admins_only(admin_gateway: Any) -> None:
         assert detail.status_code == 503
         assert detail.headers["cache-control"] == "no-store"
         services = detail.json()["services"]
-        assert services["citizen-services"] == {"status": "ok", "checks": {"database": "ok"},
-                                                "circuit": "closed"}
-        assert services["inclusion"] == {"status": "unavailable",
-                                         "error": "ClientConnectorError", "circuit": "closed"}
+        assert services["citizen-services"] == {
+            "status": "ok",
+            "checks": {"database": "ok"},
+            "circuit": "closed",
+        }
+        assert services["inclusion"] == {
+            "status": "unavailable",
+            "error": "ClientConnectorError",
+            "circuit": "closed",
+        }
 
 
-async def test_docs_are_served_by_the_gateway_from_pinned_files(
-        client: httpx.AsyncClient) -> None:
+async def test_docs_are_served_by_the_gateway_from_pinned_files(client: httpx.AsyncClient) -> None:
     page = await client.get("/docs")
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
@@ -141,8 +171,12 @@ async def test_docs_are_served_by_the_gateway_from_pinned_files(
     assert {k: v for k, v in seen.items() if k in SWAGGER_SHA256} == SWAGGER_SHA256
     init = await client.get(next(p for p in assets if p.endswith("/init.js")))
     assert b'"/openapi.json"' in init.content
-    for missing in ("/docs/", "/docs/swagger-ui-5.36.0/index.html",
-                    "/docs/swagger-ui-5.36.0/LICENSE", "/docs/swagger-ui-4.0.0/init.js"):
+    for missing in (
+        "/docs/",
+        "/docs/swagger-ui-5.36.0/index.html",
+        "/docs/swagger-ui-5.36.0/LICENSE",
+        "/docs/swagger-ui-4.0.0/init.js",
+    ):
         r = await client.get(missing)
         assert r.status_code == 404, missing
         assert r.headers["content-type"] == PROBLEM_JSON

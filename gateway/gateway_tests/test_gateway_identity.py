@@ -13,14 +13,19 @@ from servicekit.settings import DEV_SECRET
 def assertion_of(response: httpx.Response) -> dict[str, object]:
     seen = response.json()
     [token] = [v for k, v in seen["headers"] if k == ASSERTION_HEADER]
-    claims: dict[str, object] = jwt.decode(token, DEV_SECRET, algorithms=["HS256"],
-                                           audience=seen["upstream"],
-                                           options={"verify_sub": False})  # anonymous
+    claims: dict[str, object] = jwt.decode(
+        token,
+        DEV_SECRET,
+        algorithms=["HS256"],
+        audience=seen["upstream"],
+        options={"verify_sub": False},
+    )  # anonymous
     return claims
 
 
 async def test_the_assertion_is_bound_to_the_upstream_and_the_request(
-        client: httpx.AsyncClient) -> None:
+    client: httpx.AsyncClient,
+) -> None:
     first = await client.get("/api/v1/service-requests/a%20b", params={"page": "2"})
     assert first.status_code == 200
     claims = assertion_of(first)

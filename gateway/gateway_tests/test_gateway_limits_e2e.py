@@ -73,8 +73,14 @@ def assert_refused(resp: httpx.Response, *, name: str, quota: int, window: int) 
     return int(retry_after)
 
 
-async def use_up(client: httpx.AsyncClient, quota: int, *, name: str = "default",
-                 path: str = PATH, headers: Mapping[str, str] | None = None) -> int:
+async def use_up(
+    client: httpx.AsyncClient,
+    quota: int,
+    *,
+    name: str = "default",
+    path: str = PATH,
+    headers: Mapping[str, str] | None = None,
+) -> int:
     """``quota`` allowed requests (remaining counting down), then one refused: its
     Retry-After."""
     for n in range(quota):
@@ -85,8 +91,9 @@ async def use_up(client: httpx.AsyncClient, quota: int, *, name: str = "default"
         assert (policy_name, remaining) == (name, quota - 1 - n)
         assert 1 <= reset <= 60
         assert "retry-after" not in resp.headers
-    return assert_refused(await client.get(f"{path}/over", headers=headers),
-                          name=name, quota=quota, window=60)
+    return assert_refused(
+        await client.get(f"{path}/over", headers=headers), name=name, quota=quota, window=60
+    )
 
 
 # --------------------------------------------------------------------------- in process
@@ -110,21 +117,31 @@ async def limited(tmp_path: Path) -> AsyncIterator[LimitedGateway]:
     async with AsyncExitStack() as stack:
         upstream_url = await stack.enter_async_context(running_app(upstream))
         app = create_app(
-            GatewaySettings(citizen_services_url=upstream_url, inclusion_url=closed_url(),
-                            notifications_url=closed_url()),
+            GatewaySettings(
+                citizen_services_url=upstream_url,
+                inclusion_url=closed_url(),
+                notifications_url=closed_url(),
+            ),
             routes=TEST_ROUTES,
             auth_settings=auth_settings(auth_db, jwks_file=creds.issuer.jwks_path),
-            limit_settings=LimitSettings(redis_url=None, rate_limits_enabled=True,
-                                         limit_default="5/60s", limit_catalogue="2400/60s",
-                                         limit_notify="4/60s", limit_anonymous="3/60s"))
+            limit_settings=LimitSettings(
+                redis_url=None,
+                rate_limits_enabled=True,
+                limit_default="5/60s",
+                limit_catalogue="2400/60s",
+                limit_notify="4/60s",
+                limit_anonymous="3/60s",
+            ),
+        )
         url = await stack.enter_async_context(running_app(app))
         yield LimitedGateway(url, upstream, creds.values, creds.issuer)
 
 
 def client_from(url: str, source: str = "127.0.0.1") -> httpx.AsyncClient:
     """A client whose connections come from ``source`` (any 127/8 address is loopback)."""
-    return httpx.AsyncClient(base_url=url, timeout=10,
-                             transport=httpx.AsyncHTTPTransport(local_address=source))
+    return httpx.AsyncClient(
+        base_url=url, timeout=10, transport=httpx.AsyncHTTPTransport(local_address=source)
+    )
 
 
 async def test_citizens_are_limited_one_bucket_each(limited: LimitedGateway) -> None:
@@ -165,12 +182,13 @@ async def test_api_keys_are_limited_one_bucket_each(limited: LimitedGateway) -> 
         assert (await client.get(f"{PATH}/x", headers=citizen)).status_code == 200
 
 
-async def test_anonymous_callers_are_limited_per_client_address(
-        limited: LimitedGateway) -> None:
+async def test_anonymous_callers_are_limited_per_client_address(limited: LimitedGateway) -> None:
     # Not from 127.0.0.1: running_app's uvicorn (unlike `python -m gateway`, which the
     # two-process test below runs) trusts X-Forwarded-For from there.
-    async with client_from(limited.url, "127.0.0.2") as first, \
-            client_from(limited.url, "127.0.0.3") as second:
+    async with (
+        client_from(limited.url, "127.0.0.2") as first,
+        client_from(limited.url, "127.0.0.3") as second,
+    ):
         # Anonymous: the stricter of the class's 5/60s and the anonymous 3/60s.
         retry_after = await use_up(first, 3)
         assert retry_after <= 20  # 3/60s refills a token every 20 s
@@ -191,7 +209,8 @@ async def test_anonymous_callers_are_limited_per_client_address(
 
 
 async def test_notify_callers_get_the_notify_class_not_the_anonymous_policy(
-        limited: LimitedGateway) -> None:
+    limited: LimitedGateway,
+) -> None:
     """/v2 callers present Notify's JWT, which only the service reads: to the gateway they
     are anonymous, but the route's class (4/60s here) applies, not the anonymous 3/60s."""
     notify = {"Authorization": "Bearer not.read.here"}
@@ -199,8 +218,12 @@ async def test_notify_callers_get_the_notify_class_not_the_anonymous_policy(
         for n in range(4):  # notifications is not running: 503, after the limiter
             resp = await client.get(f"/v2/notifications/{n}", headers=notify)
             assert resp.status_code == 503, resp.text  # the fourth too: not 3/60s
-        assert_refused(await client.get("/v2/notifications/over", headers=notify),
-                       name="notify", quota=4, window=60)
+        assert_refused(
+            await client.get("/v2/notifications/over", headers=notify),
+            name="notify",
+            quota=4,
+            window=60,
+        )
 
 
 # --------------------------------------------------------------------------- two processes
@@ -209,32 +232,46 @@ async def test_notify_callers_get_the_notify_class_not_the_anonymous_policy(
 def _gateway_env(port: int, overrides: Mapping[str, str]) -> dict[str, str]:
     """The environment of a ``python -m gateway`` child: ours without any platform
     settings that could leak in (a developer's GATEWAY_* or REDIS_URL), plus ``overrides``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GATEWAY_", "OTEL_")) and k not in ("REDIS_URL",
-                                                                    "PLATFORM_IDENTITY_SECRET")}
-    env.update({"GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
-                "GATEWAY_INCLUSION_URL": closed_url(),
-                "GATEWAY_NOTIFICATIONS_URL": closed_url(),
-                "GATEWAY_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GATEWAY_", "OTEL_"))
+        and k not in ("REDIS_URL", "PLATFORM_IDENTITY_SECRET")
+    }
+    env.update(
+        {
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_INCLUSION_URL": closed_url(),
+            "GATEWAY_NOTIFICATIONS_URL": closed_url(),
+            "GATEWAY_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(overrides)
     return env
 
 
-def _spawn(port: int, env: Mapping[str, str], log_path: Path, cwd: Path
-           ) -> subprocess.Popen[bytes]:
+def _spawn(port: int, env: Mapping[str, str], log_path: Path, cwd: Path) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log:
-        return subprocess.Popen([sys.executable, "-m", "gateway"], env=dict(env), cwd=cwd,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway"],
+            env=dict(env),
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
-async def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path,
-                      timeout: float = 25.0) -> None:
+async def _wait_ready(
+    proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 25.0
+) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=2) as client:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise AssertionError(f"gateway exited with {proc.returncode}:\n"
-                                     f"{tail(log_path)}")
+                raise AssertionError(f"gateway exited with {proc.returncode}:\n{tail(log_path)}")
             try:
                 await client.get(url + "/health")  # 200 or 503: either way it answers
                 return
@@ -244,8 +281,9 @@ async def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path,
 
 
 @asynccontextmanager
-async def gateway_processes(count: int, tmp: Path, overrides: Mapping[str, str]
-                            ) -> AsyncIterator[list[str]]:
+async def gateway_processes(
+    count: int, tmp: Path, overrides: Mapping[str, str]
+) -> AsyncIterator[list[str]]:
     """``count`` ``python -m gateway`` processes with ``overrides`` in their environment;
     yields their URLs; SIGTERM (then SIGKILL) to each process group on the way out."""
     procs: list[subprocess.Popen[bytes]] = []
@@ -265,7 +303,8 @@ async def gateway_processes(count: int, tmp: Path, overrides: Mapping[str, str]
 @pytest.mark.redis
 @pytest.mark.slow
 async def test_two_gateway_processes_share_one_bucket_through_redis(
-        tmp_path: Path, redis_url: str) -> None:
+    tmp_path: Path, redis_url: str
+) -> None:
     auth_db = f"sqlite:///{tmp_path}/gateway.sqlite3"
     # Migrates the shared database once, before either process starts.
     creds = await ensure_dev_credentials(tmp_path, AuthSettings(database_url=auth_db))
@@ -275,24 +314,33 @@ async def test_two_gateway_processes_share_one_bucket_through_redis(
     burst_token = creds.issuer.mint(burst_subject, [Role.CITIZEN])
     # Loopback addresses no earlier run (sharing this Redis) has used.
     rng = random.Random()
-    addresses = [f"127.{rng.randrange(1, 255)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-                 for _ in range(3)]
+    addresses = [
+        f"127.{rng.randrange(1, 255)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        for _ in range(3)
+    ]
     upstream = Upstream("citizen-services")
     redis = aioredis.Redis.from_url(redis_url)
-    async with running_app(upstream) as upstream_url, gateway_processes(2, tmp_path, {
-        "GATEWAY_CITIZEN_SERVICES_URL": upstream_url,
-        "GATEWAY_DATABASE_URL": auth_db,
-        **creds.env(),
-        "GATEWAY_LIMIT_CATALOGUE": "6/60s",
-        "GATEWAY_LIMIT_ANONYMOUS": "3/60s",
-        "REDIS_URL": redis_url,
-    }) as urls, httpx.AsyncClient(timeout=10) as client:
+    async with (
+        running_app(upstream) as upstream_url,
+        gateway_processes(
+            2,
+            tmp_path,
+            {
+                "GATEWAY_CITIZEN_SERVICES_URL": upstream_url,
+                "GATEWAY_DATABASE_URL": auth_db,
+                **creds.env(),
+                "GATEWAY_LIMIT_CATALOGUE": "6/60s",
+                "GATEWAY_LIMIT_ANONYMOUS": "3/60s",
+                "REDIS_URL": redis_url,
+            },
+        ) as urls,
+        httpx.AsyncClient(timeout=10) as client,
+    ):
         try:
             started = time.monotonic()
             statuses: list[tuple[int, int]] = []
             for n in range(14):  # alternate: even -> first process, odd -> second
-                resp = await client.get(f"{urls[n % 2]}{CATALOGUE_PATH}/{n}",
-                                        headers=bearer(token))
+                resp = await client.get(f"{urls[n % 2]}{CATALOGUE_PATH}/{n}", headers=bearer(token))
                 statuses.append((n % 2, resp.status_code))
                 if resp.status_code == 200:
                     assert ratelimit(resp)[:2] == ("catalogue", 5 - n)
@@ -312,9 +360,14 @@ async def test_two_gateway_processes_share_one_bucket_through_redis(
             assert 0 < await redis.pttl(key) <= 61_000
 
             # Concurrent requests at both processes still take exactly the bucket's 6.
-            responses = await asyncio.gather(*(
-                client.get(f"{urls[n % 2]}{CATALOGUE_PATH}/burst-{n}",
-                           headers=bearer(burst_token)) for n in range(24)))
+            responses = await asyncio.gather(
+                *(
+                    client.get(
+                        f"{urls[n % 2]}{CATALOGUE_PATH}/burst-{n}", headers=bearer(burst_token)
+                    )
+                    for n in range(24)
+                )
+            )
             codes = [r.status_code for r in responses]
             assert sorted(codes) == [200] * 6 + [429] * 18, codes
 
@@ -322,14 +375,17 @@ async def test_two_gateway_processes_share_one_bucket_through_redis(
             # the class's), which X-Forwarded-For cannot change, even from 127.0.0.1.
             for address in addresses[:2]:
                 async with client_from("", address) as anonymous:
-                    codes = [(await anonymous.get(f"{urls[n % 2]}{CATALOGUE_PATH}/anon-{n}"))
-                             .status_code for n in range(5)]
+                    codes = [
+                        (await anonymous.get(f"{urls[n % 2]}{CATALOGUE_PATH}/anon-{n}")).status_code
+                        for n in range(5)
+                    ]
                     assert codes == [200] * 3 + [429] * 2, (address, codes)
             # From 127.0.0.1, which uvicorn trusts by default, a spoofed address is still
             # ignored (`python -m gateway` runs with proxy_headers off).
             async with client_from("", "127.0.0.1") as local:
-                resp = await local.get(f"{urls[1]}{CATALOGUE_PATH}/spoof",
-                                       headers={"X-Forwarded-For": addresses[2]})
+                resp = await local.get(
+                    f"{urls[1]}{CATALOGUE_PATH}/spoof", headers={"X-Forwarded-For": addresses[2]}
+                )
                 if resp.status_code == 200:  # (429: 127.0.0.1's bucket used up by a rerun)
                     seen = dict(upstream.requests[-1]["headers"])
                     assert seen["x-forwarded-for"] == "127.0.0.1"
@@ -337,11 +393,14 @@ async def test_two_gateway_processes_share_one_bucket_through_redis(
                     assert_refused(resp, name="catalogue", quota=3, window=60)
                 assert await redis.exists(f"mk:rl:catalogue:ip:{addresses[2]}") == 0
             async with client_from("", addresses[1]) as anonymous:
-                resp = await anonymous.get(f"{urls[0]}{CATALOGUE_PATH}/spoof",
-                                           headers={"X-Forwarded-For": "127.0.0.1"})
+                resp = await anonymous.get(
+                    f"{urls[0]}{CATALOGUE_PATH}/spoof", headers={"X-Forwarded-For": "127.0.0.1"}
+                )
                 assert_refused(resp, name="catalogue", quota=3, window=60)
         finally:
-            await redis.delete(f"mk:rl:catalogue:sub:{subject}",
-                               f"mk:rl:catalogue:sub:{burst_subject}",
-                               *(f"mk:rl:catalogue:ip:{a}" for a in addresses))
+            await redis.delete(
+                f"mk:rl:catalogue:sub:{subject}",
+                f"mk:rl:catalogue:sub:{burst_subject}",
+                *(f"mk:rl:catalogue:ip:{a}" for a in addresses),
+            )
             await redis.aclose()

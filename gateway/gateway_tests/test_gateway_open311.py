@@ -26,10 +26,12 @@ def xml_error(response: httpx.Response) -> tuple[str, str]:
     return error.findtext("code") or "", error.findtext("description") or ""
 
 
-@pytest.mark.parametrize("path", ["/open311/v2/services.xml", "/open311/v2/requests/1.xml",
-                                  "/open311/v2/discovery"])
+@pytest.mark.parametrize(
+    "path", ["/open311/v2/services.xml", "/open311/v2/requests/1.xml", "/open311/v2/discovery"]
+)
 async def test_a_bad_api_key_in_the_query_is_an_open311_403_in_xml(
-        client: httpx.AsyncClient, path: str) -> None:
+    client: httpx.AsyncClient, path: str
+) -> None:
     r = await client.get(path, params={"api_key": "mk_not_a_key"})
     assert r.status_code == 403
     code, description = xml_error(r)
@@ -46,21 +48,21 @@ async def test_a_bad_api_key_is_json_for_json_paths(client: httpx.AsyncClient) -
     assert error["code"] == 403 and error["description"].startswith("api_key")
 
 
-async def test_a_bad_api_key_in_a_form_body_is_an_open311_403(
-        client: httpx.AsyncClient) -> None:
-    r = await client.post("/open311/v2/requests.xml", headers=FORM,
-                          content=b"service_code=pothole&api_key=mk_nope&lat=52.04")
+async def test_a_bad_api_key_in_a_form_body_is_an_open311_403(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/open311/v2/requests.xml",
+        headers=FORM,
+        content=b"service_code=pothole&api_key=mk_nope&lat=52.04",
+    )
     assert r.status_code == 403
     assert xml_error(r)[0] == "403"
 
 
-async def test_a_bad_header_credential_is_a_401_in_open311_shape(
-        client: httpx.AsyncClient) -> None:
+async def test_a_bad_header_credential_is_a_401_in_open311_shape(client: httpx.AsyncClient) -> None:
     r = await client.get("/open311/v2/services.json", headers={"X-API-Key": "mk_nope"})
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("ApiKey")
     assert r.json()[0]["code"] == 401
-    r = await client.get("/open311/v2/services.xml",
-                         headers={"Authorization": "Bearer not-a-jwt"})
+    r = await client.get("/open311/v2/services.xml", headers={"Authorization": "Bearer not-a-jwt"})
     assert r.status_code == 401 and xml_error(r)[0] == "401"
 
 
@@ -83,15 +85,15 @@ def test_error_bodies_escape_their_text() -> None:
 
 
 async def test_a_form_too_large_to_authenticate_is_an_open311_413(
-        client: httpx.AsyncClient) -> None:
+    client: httpx.AsyncClient,
+) -> None:
     body = b"service_code=pothole&description=" + b"x" * (2 * 1024 * 1024)
     r = await client.post("/open311/v2/requests.xml", headers=FORM, content=body)
     assert r.status_code == 413
     assert xml_error(r)[0] == "413"
 
 
-async def test_an_unreachable_service_is_an_open311_503(
-        start_gateway: GatewayFactory) -> None:
+async def test_an_unreachable_service_is_an_open311_503(start_gateway: GatewayFactory) -> None:
     client = await start_gateway()  # citizen-services on a closed port
     r = await client.get("/open311/v2/services.json")
     assert r.status_code == 503

@@ -33,10 +33,15 @@ async def gateway(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, str]
     async with AsyncExitStack() as stack:
         upstream = await stack.enter_async_context(running_app(Upstream("citizen-services")))
         app = create_app(
-            GatewaySettings(citizen_services_url=upstream, inclusion_url=closed_url(),
-                            notifications_url=closed_url()),
-            routes=TEST_ROUTES, limit_settings=LimitSettings(rate_limits_enabled=False),
-            auth_settings=AuthSettings(database_url=auth_db))
+            GatewaySettings(
+                citizen_services_url=upstream,
+                inclusion_url=closed_url(),
+                notifications_url=closed_url(),
+            ),
+            routes=TEST_ROUTES,
+            limit_settings=LimitSettings(rate_limits_enabled=False),
+            auth_settings=AuthSettings(database_url=auth_db),
+        )
         url = await stack.enter_async_context(running_app(app))
         client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=10))
         yield client, creds.values["OPEN311_API_KEY"]
@@ -47,10 +52,12 @@ def header(seen: dict[str, object], name: str) -> str | None:
 
 
 async def test_the_query_string_key_is_not_forwarded(
-        gateway: tuple[httpx.AsyncClient, str]) -> None:
+    gateway: tuple[httpx.AsyncClient, str],
+) -> None:
     client, key = gateway
-    r = await client.get(f"/open311/v2/requests.json?jurisdiction_id=mk&api_key={key}"
-                         "&status=open&api%5Fkey=" + key)
+    r = await client.get(
+        f"/open311/v2/requests.json?jurisdiction_id=mk&api_key={key}&status=open&api%5Fkey=" + key
+    )
     assert r.status_code == 200, r.text
     seen = r.json()
     assert seen["query_string"] == "jurisdiction_id=mk&status=open"
@@ -70,23 +77,35 @@ async def test_the_form_field_is_not_forwarded(gateway: tuple[httpx.AsyncClient,
     assert key not in r.text
 
     # The key in a header: a stray api_key field in the form is dropped all the same.
-    r = await client.post("/open311/v2/requests.json", content=b"a=1&api_key=mk_x_y",
-                          headers={**FORM, "X-API-Key": key})
+    r = await client.post(
+        "/open311/v2/requests.json",
+        content=b"a=1&api_key=mk_x_y",
+        headers={**FORM, "X-API-Key": key},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["body_sha256"] == hashlib.sha256(b"a=1").hexdigest()
 
 
 async def test_other_routes_keep_their_api_key_parameter(
-        gateway: tuple[httpx.AsyncClient, str]) -> None:
+    gateway: tuple[httpx.AsyncClient, str],
+) -> None:
     client, _ = gateway
     r = await client.get("/api/v1/services?api_key=abc&q=x")
     assert r.json()["query_string"] == "api_key=abc&q=x"  # not a credential there
 
 
-@pytest.mark.parametrize(("given", "kept"), [
-    (b"", b""), (b"a=1&b=2", b"a=1&b=2"), (b"api_key=x", b""), (b"a=1&api_key=x", b"a=1"),
-    (b"api%5Fkey=x&a=%41", b"a=%41"), (b"api_keys=1&api_key", b"api_keys=1"),
-    (b"a=api_key&b=1", b"a=api_key&b=1"), (b"api+key=1", b"api+key=1"),
-])
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        (b"", b""),
+        (b"a=1&b=2", b"a=1&b=2"),
+        (b"api_key=x", b""),
+        (b"a=1&api_key=x", b"a=1"),
+        (b"api%5Fkey=x&a=%41", b"a=%41"),
+        (b"api_keys=1&api_key", b"api_keys=1"),
+        (b"a=api_key&b=1", b"a=api_key&b=1"),
+        (b"api+key=1", b"api+key=1"),
+    ],
+)
 def test_without_open311_key(given: bytes, kept: bytes) -> None:
     assert without_open311_key(given) == kept

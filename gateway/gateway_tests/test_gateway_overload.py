@@ -87,16 +87,23 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
 """
 
 
-def _spawn(args: list[str], log_path: Path, env: Mapping[str, str] | None = None
-           ) -> subprocess.Popen[bytes]:
+def _spawn(
+    args: list[str], log_path: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log:
-        return subprocess.Popen(args, env=None if env is None else dict(env),
-                                cwd=log_path.parent, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            args,
+            env=None if env is None else dict(env),
+            cwd=log_path.parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
-async def _wait_until_answering(url: str, proc: subprocess.Popen[bytes], log_path: Path,
-                                path: str, timeout: float = 25) -> None:
+async def _wait_until_answering(
+    url: str, proc: subprocess.Popen[bytes], log_path: Path, path: str, timeout: float = 25
+) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=2) as client:
         while True:
@@ -125,21 +132,30 @@ async def upstream_process(tmp: Path) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def gateway_process(tmp: Path, upstream_url: str, env: Mapping[str, str] | None = None
-                          ) -> AsyncIterator[str]:
+async def gateway_process(
+    tmp: Path, upstream_url: str, env: Mapping[str, str] | None = None
+) -> AsyncIterator[str]:
     """``python -m gateway`` (uvloop, httptools, as deployed) in front of ``upstream_url``
     as citizen-services; rate limits off."""
     port = free_port()
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("GATEWAY_", "OTEL_")) and k != "REDIS_URL"}
-    full_env.update({
-        "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
-        "GATEWAY_CITIZEN_SERVICES_URL": upstream_url,
-        "GATEWAY_INCLUSION_URL": closed_url(), "GATEWAY_NOTIFICATIONS_URL": closed_url(),
-        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp}/gateway.sqlite3",
-        "GATEWAY_RATE_LIMITS_ENABLED": "false", "GATEWAY_LOG_LEVEL": "WARNING",
-        **(env or {}),
-    })
+    full_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GATEWAY_", "OTEL_")) and k != "REDIS_URL"
+    }
+    full_env.update(
+        {
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_CITIZEN_SERVICES_URL": upstream_url,
+            "GATEWAY_INCLUSION_URL": closed_url(),
+            "GATEWAY_NOTIFICATIONS_URL": closed_url(),
+            "GATEWAY_DATABASE_URL": f"sqlite:///{tmp}/gateway.sqlite3",
+            "GATEWAY_RATE_LIMITS_ENABLED": "false",
+            "GATEWAY_LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
+    )
     log_path = tmp / "gateway.log"
     proc = _spawn([sys.executable, "-m", "gateway"], log_path, env=full_env)
     url = f"http://127.0.0.1:{port}"
@@ -163,8 +179,10 @@ def summary(responses: list[httpx.Response]) -> str:
 async def test_a_burst_of_200_concurrent_requests_gets_no_5xx(tmp_path: Path) -> None:
     started = time.monotonic()
     limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
-    async with upstream_process(tmp_path) as upstream_url, \
-            gateway_process(tmp_path, upstream_url) as url:
+    async with (
+        upstream_process(tmp_path) as upstream_url,
+        gateway_process(tmp_path, upstream_url) as url,
+    ):
         # A cold pool upstream, then a warm one; each request costs the service 2 ms of
         # CPU and 200 ms of waiting, so the burst is truly concurrent. A new client each
         # time: 200 new connections to the gateway at once, and no race with the gateway
@@ -183,16 +201,24 @@ async def test_a_burst_of_200_concurrent_requests_gets_no_5xx(tmp_path: Path) ->
 
 
 @asynccontextmanager
-async def gateway_in_process(tmp: Path, upstream_url: str, **settings: object
-                             ) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient]]:
+async def gateway_in_process(
+    tmp: Path, upstream_url: str, **settings: object
+) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient]]:
     """The gateway on a real socket in this process (so its breaker can be inspected)."""
-    gateway = create_app(GatewaySettings(citizen_services_url=upstream_url,
-                                         inclusion_url=closed_url(),
-                                         notifications_url=closed_url(), **settings),
-                         **gateway_kwargs(tmp))
+    gateway = create_app(
+        GatewaySettings(
+            citizen_services_url=upstream_url,
+            inclusion_url=closed_url(),
+            notifications_url=closed_url(),
+            **settings,
+        ),
+        **gateway_kwargs(tmp),
+    )
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    async with running_app(gateway) as url, \
-            httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+    async with (
+        running_app(gateway) as url,
+        httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client,
+    ):
         yield gateway, client
 
 
@@ -205,13 +231,20 @@ def assert_busy(resp: httpx.Response) -> None:
 
 
 async def test_an_overloaded_service_gets_503_retry_after_from_a_bounded_queue(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """4 requests in flight, 4 more waiting: of 30 at once to a service that takes 1 s
     each, 8 are served and 22 refused at once with Retry-After; the breaker stays closed."""
-    async with upstream_process(tmp_path) as upstream_url, \
-            gateway_in_process(tmp_path, upstream_url, pool_size_per_upstream=4,
-                               upstream_queue_limit=8, breaker_failure_threshold=3) \
-            as (gateway, client):
+    async with (
+        upstream_process(tmp_path) as upstream_url,
+        gateway_in_process(
+            tmp_path,
+            upstream_url,
+            pool_size_per_upstream=4,
+            upstream_queue_limit=8,
+            breaker_failure_threshold=3,
+        ) as (gateway, client),
+    ):
         breaker = gateway.breakers["citizen-services"]
 
         finished = 0
@@ -242,10 +275,16 @@ async def test_an_overloaded_service_gets_503_retry_after_from_a_bounded_queue(
 async def test_the_wait_for_a_connection_is_bounded(tmp_path: Path) -> None:
     """With every connection busy for 3 s, a request waits at most
     ``upstream_queue_wait_seconds`` and gets 503 + Retry-After, not an endless wait."""
-    async with upstream_process(tmp_path) as upstream_url, \
-            gateway_in_process(tmp_path, upstream_url, pool_size_per_upstream=2,
-                               upstream_queue_wait_seconds=0.5,
-                               breaker_failure_threshold=1) as (gateway, client):
+    async with (
+        upstream_process(tmp_path) as upstream_url,
+        gateway_in_process(
+            tmp_path,
+            upstream_url,
+            pool_size_per_upstream=2,
+            upstream_queue_wait_seconds=0.5,
+            breaker_failure_threshold=1,
+        ) as (gateway, client),
+    ):
         slow = [asyncio.create_task(client.get(PATH + "?delay=3")) for _ in range(2)]
         await asyncio.sleep(0.3)
         started = time.monotonic()
@@ -268,8 +307,9 @@ class StalledUpload:
     """A raw connection that sends a POST's headers, promises ``length`` bytes, sends
     ``sent`` of them and then nothing more."""
 
-    def __init__(self, port: int, path: str, length: int, sent: int,
-                 content_type: str = "application/json") -> None:
+    def __init__(
+        self, port: int, path: str, length: int, sent: int, content_type: str = "application/json"
+    ) -> None:
         self.port, self.path, self.length, self.sent = port, path, length, sent
         self.content_type = content_type
         self.reader: asyncio.StreamReader | None = None
@@ -277,9 +317,12 @@ class StalledUpload:
 
     async def start(self) -> None:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        self.writer.write(f"POST {self.path} HTTP/1.1\r\nHost: gateway\r\n"
-                          f"Content-Type: {self.content_type}\r\n"
-                          f"Content-Length: {self.length}\r\n\r\n".encode() + b"x" * self.sent)
+        self.writer.write(
+            f"POST {self.path} HTTP/1.1\r\nHost: gateway\r\n"
+            f"Content-Type: {self.content_type}\r\n"
+            f"Content-Length: {self.length}\r\n\r\n".encode()
+            + b"x" * self.sent
+        )
         await self.writer.drain()
 
     async def answer(self, timeout: float) -> bytes:
@@ -305,13 +348,22 @@ async def test_uploads_never_finished_do_not_take_the_service_down(tmp_path: Pat
     routes = tuple(dataclasses.replace(r, timeout_seconds=2.0) for r in TEST_ROUTES)
     kwargs = {**gateway_kwargs(tmp_path), "routes": routes}
     async with upstream_process(tmp_path) as upstream_url:
-        gateway = create_app(GatewaySettings(
-            citizen_services_url=upstream_url, inclusion_url=closed_url(),
-            notifications_url=closed_url(), body_idle_timeout_seconds=1.0,
-            body_total_timeout_seconds=30.0, breaker_failure_threshold=5), **kwargs)
+        gateway = create_app(
+            GatewaySettings(
+                citizen_services_url=upstream_url,
+                inclusion_url=closed_url(),
+                notifications_url=closed_url(),
+                body_idle_timeout_seconds=1.0,
+                body_total_timeout_seconds=30.0,
+                breaker_failure_threshold=5,
+            ),
+            **kwargs,
+        )
         breaker = gateway.breakers["citizen-services"]
-        async with running_app(gateway) as url, \
-                httpx.AsyncClient(base_url=url, timeout=10) as client:
+        async with (
+            running_app(gateway) as url,
+            httpx.AsyncClient(base_url=url, timeout=10) as client,
+        ):
             port = int(url.rsplit(":", 1)[1])
             assert (await client.get(PATH)).status_code == 200
             uploads = (
@@ -320,9 +372,13 @@ async def test_uploads_never_finished_do_not_take_the_service_down(tmp_path: Pat
                 # large ones (streamed upstream as they come)
                 + [StalledUpload(port, UPLOAD, 1024 * 1024, 128 * 1024) for _ in range(4)]
                 # Open311: JSON, and a form whose api_key the gateway must read first
-                + [StalledUpload(port, OPEN311_UPLOAD, 1000, 100),
-                   StalledUpload(port, OPEN311_UPLOAD, 1000, 20,
-                                 "application/x-www-form-urlencoded")])
+                + [
+                    StalledUpload(port, OPEN311_UPLOAD, 1000, 100),
+                    StalledUpload(
+                        port, OPEN311_UPLOAD, 1000, 20, "application/x-www-form-urlencoded"
+                    ),
+                ]
+            )
             try:
                 await asyncio.gather(*(u.start() for u in uploads))
                 answers = [asyncio.create_task(u.answer(timeout=8)) for u in uploads]
@@ -363,7 +419,8 @@ async def test_uploads_never_finished_do_not_take_the_service_down(tmp_path: Pat
 
 
 async def test_a_client_that_stops_reading_a_download_is_not_the_services_failure(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A client that takes the status line of a 64 MiB download and then reads nothing, for
     three times the route's time-out: the gateway stops reading from the service (flow
     control), and the service's read time-out is paused meanwhile (aiohttp stops
@@ -372,19 +429,26 @@ async def test_a_client_that_stops_reading_a_download_is_not_the_services_failur
     routes = tuple(dataclasses.replace(r, timeout_seconds=1.0) for r in TEST_ROUTES)
     kwargs = {**gateway_kwargs(tmp_path), "routes": routes}
     async with upstream_process(tmp_path) as upstream_url:
-        gateway = create_app(GatewaySettings(
-            citizen_services_url=upstream_url, inclusion_url=closed_url(),
-            notifications_url=closed_url(), breaker_failure_threshold=1), **kwargs)
+        gateway = create_app(
+            GatewaySettings(
+                citizen_services_url=upstream_url,
+                inclusion_url=closed_url(),
+                notifications_url=closed_url(),
+                breaker_failure_threshold=1,
+            ),
+            **kwargs,
+        )
         breaker = gateway.breakers["citizen-services"]
-        async with running_app(gateway) as url, \
-                httpx.AsyncClient(base_url=url, timeout=10) as client:
+        async with (
+            running_app(gateway) as url,
+            httpx.AsyncClient(base_url=url, timeout=10) as client,
+        ):
             port = int(url.rsplit(":", 1)[1])
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             try:
                 writer.write(f"GET {PATH}?mib=64 HTTP/1.1\r\nHost: gateway\r\n\r\n".encode())
                 await writer.drain()
-                assert (await asyncio.wait_for(reader.readline(), 5)).startswith(
-                    b"HTTP/1.1 200")
+                assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 200")
                 await asyncio.sleep(3.0)  # reads nothing, well past the 1 s time-out
                 assert breaker.consecutive_failures == 0
                 assert breaker.state is BreakerState.CLOSED

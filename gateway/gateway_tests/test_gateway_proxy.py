@@ -30,18 +30,23 @@ def header(seen: dict[str, Any], name: str) -> list[str]:
 
 # -- routing --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("path", "upstream"), [
-    ("/api/v1/services", "citizen-services"),
-    ("/api/v1/services/123/publish", "citizen-services"),
-    ("/api/v1/service-requests/9", "citizen-services"),
-    ("/open311/v2/services.xml", "citizen-services"),
-    ("/open311/v2/requests.json", "citizen-services"),
-    ("/v2/notifications", "notifications"),
-    ("/v2/notifications/email", "notifications"),
-    ("/api/v1/templates/abc", "notifications"),
-])
-async def test_paths_go_to_their_upstream_unchanged(client: httpx.AsyncClient, path: str,
-                                                    upstream: str) -> None:
+
+@pytest.mark.parametrize(
+    ("path", "upstream"),
+    [
+        ("/api/v1/services", "citizen-services"),
+        ("/api/v1/services/123/publish", "citizen-services"),
+        ("/api/v1/service-requests/9", "citizen-services"),
+        ("/open311/v2/services.xml", "citizen-services"),
+        ("/open311/v2/requests.json", "citizen-services"),
+        ("/v2/notifications", "notifications"),
+        ("/v2/notifications/email", "notifications"),
+        ("/api/v1/templates/abc", "notifications"),
+    ],
+)
+async def test_paths_go_to_their_upstream_unchanged(
+    client: httpx.AsyncClient, path: str, upstream: str
+) -> None:
     r = await client.get(path)
     assert r.status_code == 200, r.text
     seen = r.json()
@@ -50,12 +55,23 @@ async def test_paths_go_to_their_upstream_unchanged(client: httpx.AsyncClient, p
     assert seen["method"] == "GET"
 
 
-@pytest.mark.parametrize("path", [
-    "/", "/api", "/api/v1", "/api/v1/servicesX", "/api/v1/services-other", "/v20/x",
-    "/open311", "/health/ready", "/metrics",
-])
-async def test_unrouted_paths_are_404_problems(client: httpx.AsyncClient, path: str,
-                                               upstreams: dict[str, tuple[Upstream, str]]) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/api",
+        "/api/v1",
+        "/api/v1/servicesX",
+        "/api/v1/services-other",
+        "/v20/x",
+        "/open311",
+        "/health/ready",
+        "/metrics",
+    ],
+)
+async def test_unrouted_paths_are_404_problems(
+    client: httpx.AsyncClient, path: str, upstreams: dict[str, tuple[Upstream, str]]
+) -> None:
     r = await client.get(path)
     assert r.status_code == 404
     assert r.headers["content-type"] == PROBLEM_JSON
@@ -78,13 +94,15 @@ def test_longest_prefix_wins() -> None:
     assert (matched.prefix, matched.upstream) == ("/open311/v2", "citizen-services")
 
 
-async def test_dot_segments_cannot_escape_a_route(client: httpx.AsyncClient,
-                                                  upstreams: dict[str, tuple[Upstream, str]]
-                                                  ) -> None:
+async def test_dot_segments_cannot_escape_a_route(
+    client: httpx.AsyncClient, upstreams: dict[str, tuple[Upstream, str]]
+) -> None:
     # "/api/v1/services/../../../metrics" would match the services route but reach /metrics.
-    for path in ("/api/v1/services/%2e%2e/%2e%2e/%2e%2e/metrics",
-                 "/api/v1/services/%2E%2E/%2E%2E/%2E%2E/health/ready",
-                 "/v2/%2e%2e/api/v1/services/./x"):
+    for path in (
+        "/api/v1/services/%2e%2e/%2e%2e/%2e%2e/metrics",
+        "/api/v1/services/%2E%2E/%2E%2E/%2E%2E/health/ready",
+        "/v2/%2e%2e/api/v1/services/./x",
+    ):
         r = await client.get(path)
         assert r.status_code == 400, (path, r.status_code, r.text)
         assert r.headers["content-type"] == PROBLEM_JSON
@@ -93,11 +111,19 @@ async def test_dot_segments_cannot_escape_a_route(client: httpx.AsyncClient,
 
 # -- request headers ------------------------------------------------------------------------
 
+
 async def test_hop_by_hop_headers_are_not_forwarded(client: httpx.AsyncClient) -> None:
-    r = await client.get("/api/v1/services", headers={
-        "Connection": "keep-alive, X-Hop-Secret", "X-Hop-Secret": "only-for-the-gateway",
-        "Keep-Alive": "timeout=5", "TE": "trailers",
-        "Proxy-Authorization": "Basic Zm9vOmJhcg==", "X-End-To-End": "kept"})
+    r = await client.get(
+        "/api/v1/services",
+        headers={
+            "Connection": "keep-alive, X-Hop-Secret",
+            "X-Hop-Secret": "only-for-the-gateway",
+            "Keep-Alive": "timeout=5",
+            "TE": "trailers",
+            "Proxy-Authorization": "Basic Zm9vOmJhcg==",
+            "X-End-To-End": "kept",
+        },
+    )
     seen = r.json()
     names = {k for k, _ in seen["headers"]}
     for dropped in ("x-hop-secret", "keep-alive", "te", "proxy-authorization"):
@@ -116,15 +142,22 @@ async def test_hop_by_hop_response_headers_are_not_forwarded(client: httpx.Async
 
 
 async def test_forwarded_headers_are_set_and_client_copies_not_trusted(
-        client: httpx.AsyncClient) -> None:
+    client: httpx.AsyncClient,
+) -> None:
     # Connect from 127.0.0.2, as a client elsewhere would: uvicorn itself trusts
     # X-Forwarded-* only from 127.0.0.1 (its forwarded_allow_ips default).
     transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
     async with httpx.AsyncClient(base_url=client.base_url, transport=transport) as remote:
-        r = await remote.get("/api/v1/services", headers={
-            "X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https",
-            "X-Forwarded-Host": "evil.example", "X-Forwarded-Port": "1",
-            "Forwarded": "for=6.6.6.6"})
+        r = await remote.get(
+            "/api/v1/services",
+            headers={
+                "X-Forwarded-For": "6.6.6.6",
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": "evil.example",
+                "X-Forwarded-Port": "1",
+                "Forwarded": "for=6.6.6.6",
+            },
+        )
     seen = r.json()
     gateway_host = client.base_url.netloc.decode()
     assert header(seen, "x-forwarded-for") == ["127.0.0.2"]
@@ -139,9 +172,16 @@ async def test_forwarded_headers_are_set_and_client_copies_not_trusted(
 
 
 async def test_client_identity_headers_are_stripped(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/v1/services", json={"name": "x"}, headers={
-        "X-MK-Identity": "forged", "X-MK-Principal": "admin", "X-User-Id": "1",
-        "X-Roles": "admin,staff"})
+    r = await client.post(
+        "/api/v1/services",
+        json={"name": "x"},
+        headers={
+            "X-MK-Identity": "forged",
+            "X-MK-Principal": "admin",
+            "X-User-Id": "1",
+            "X-Roles": "admin,staff",
+        },
+    )
     seen = r.json()
     names = {k for k, _ in seen["headers"]}
     assert not names & {"x-mk-principal", "x-user-id", "x-roles"}
@@ -156,8 +196,7 @@ async def test_request_id_is_echoed_and_reaches_the_upstream(client: httpx.Async
     assert header(r.json(), "x-request-id") == ["req-7f3a-42"]
 
 
-async def test_request_id_is_generated_when_missing_or_unusable(
-        client: httpx.AsyncClient) -> None:
+async def test_request_id_is_generated_when_missing_or_unusable(client: httpx.AsyncClient) -> None:
     ids = set()
     for headers in ({}, {"X-Request-ID": "x" * 201}, {"X-Request-ID": ""}):
         r = await client.get("/api/v1/services", headers=headers)
@@ -178,8 +217,10 @@ async def test_request_id_is_generated_when_missing_or_unusable(
 async def test_trace_continues_from_the_clients_traceparent(client: httpx.AsyncClient) -> None:
     trace_id, parent_span = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
     with suppress_http_instrumentation():  # else httpx's own instrumentation replaces ours
-        r = await client.get("/api/v1/services", headers={
-            "traceparent": f"00-{trace_id}-{parent_span}-01", "tracestate": "mk=1"})
+        r = await client.get(
+            "/api/v1/services",
+            headers={"traceparent": f"00-{trace_id}-{parent_span}-01", "tracestate": "mk=1"},
+        )
     [sent] = header(r.json(), "traceparent")
     version, tid, span_id, flags = sent.split("-")
     assert (version, tid, flags) == ("00", trace_id, "01")
@@ -200,6 +241,7 @@ async def test_without_a_traceparent_a_new_trace_starts(client: httpx.AsyncClien
 
 
 # -- bodies, statuses, queries --------------------------------------------------------------
+
 
 async def test_status_codes_and_bodies_pass_through(client: httpx.AsyncClient) -> None:
     r = await client.post("/api/v1/services/status/201", json={"name": "x"})
@@ -229,7 +271,8 @@ async def test_methods_and_query_strings_are_preserved(client: httpx.AsyncClient
 
 
 async def test_streamed_chunked_response_is_not_buffered(
-        client: httpx.AsyncClient, upstreams: dict[str, tuple[Upstream, str]]) -> None:
+    client: httpx.AsyncClient, upstreams: dict[str, tuple[Upstream, str]]
+) -> None:
     upstream = upstreams["citizen-services"][0]
     received = b""
     async with client.stream("GET", "/api/v1/services/stream") as r:
@@ -243,8 +286,9 @@ async def test_streamed_chunked_response_is_not_buffered(
 
 
 async def test_20mb_request_body_streams_up_intact(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/v1/services/upload", content=BIG,
-                          headers={"content-type": "application/octet-stream"})
+    r = await client.post(
+        "/api/v1/services/upload", content=BIG, headers={"content-type": "application/octet-stream"}
+    )
     seen = r.json()
     assert seen["body_size"] == len(BIG)
     assert seen["body_sha256"] == BIG_SHA256
@@ -253,7 +297,7 @@ async def test_20mb_request_body_streams_up_intact(client: httpx.AsyncClient) ->
 
     async def chunks():  # chunked transfer encoding from the client
         for start in range(0, len(BIG), MB):
-            yield BIG[start:start + MB]
+            yield BIG[start : start + MB]
 
     r = await client.put("/v2/notifications/upload", content=chunks())
     seen = r.json()
@@ -283,6 +327,7 @@ async def test_concurrent_requests_are_not_mixed_up(client: httpx.AsyncClient) -
 
 # -- failures and health --------------------------------------------------------------------
 
+
 async def test_upstream_down_is_a_quick_503_naming_it(client: httpx.AsyncClient) -> None:
     started = time.monotonic()
     r = await client.post("/api/v1/programmes", json={"name": "Digital skills"})
@@ -297,25 +342,33 @@ async def test_upstream_down_is_a_quick_503_naming_it(client: httpx.AsyncClient)
 
 
 async def test_health_aggregates_each_upstreams_readiness(
-        upstreams: dict[str, tuple[Upstream, str]], start_gateway: GatewayFactory) -> None:
+    upstreams: dict[str, tuple[Upstream, str]], start_gateway: GatewayFactory
+) -> None:
     """The public answer: overall status and each service's ok/unavailable, no detail
     (checks, errors and circuits are for admins: test_gateway_health_docs.py)."""
     citizen_url = upstreams["citizen-services"][1]
-    only_citizen = await start_gateway(citizen_services_url=citizen_url,
-                                       health_cache_seconds=0)
+    only_citizen = await start_gateway(citizen_services_url=citizen_url, health_cache_seconds=0)
     r = await only_citizen.get("/health")
     assert r.status_code == 503
     assert r.headers["cache-control"] == "no-store"
-    assert r.json() == {"status": "degraded", "services": {
-        "citizen-services": {"status": "ok"}, "inclusion": {"status": "unavailable"},
-        "notifications": {"status": "unavailable"}}}
+    assert r.json() == {
+        "status": "degraded",
+        "services": {
+            "citizen-services": {"status": "ok"},
+            "inclusion": {"status": "unavailable"},
+            "notifications": {"status": "unavailable"},
+        },
+    }
 
     notifications, notifications_url = upstreams["notifications"]
     inclusion = Upstream("inclusion")
     async with running_app(inclusion) as inclusion_url:
-        everything = await start_gateway(citizen_services_url=citizen_url,
-                                         notifications_url=notifications_url,
-                                         inclusion_url=inclusion_url, health_cache_seconds=0)
+        everything = await start_gateway(
+            citizen_services_url=citizen_url,
+            notifications_url=notifications_url,
+            inclusion_url=inclusion_url,
+            health_cache_seconds=0,
+        )
         r = await everything.get("/health")
         assert r.status_code == 200
         assert r.json()["status"] == "ok"
@@ -329,7 +382,8 @@ async def test_health_aggregates_each_upstreams_readiness(
 
 
 async def test_gateway_with_nothing_behind_it_answers_quickly(
-        start_gateway: GatewayFactory) -> None:
+    start_gateway: GatewayFactory,
+) -> None:
     client = await start_gateway(citizen_services_url=closed_url())
     started = time.monotonic()
     r = await client.get("/health")
@@ -344,6 +398,7 @@ async def test_gateway_with_nothing_behind_it_answers_quickly(
 
 
 # -- redirects ------------------------------------------------------------------------------
+
 
 def redirecting_service() -> FastAPI:
     """A service as the platform's are built (FastAPI): its trailing-slash redirect names
@@ -362,11 +417,13 @@ def redirecting_service() -> FastAPI:
 
 
 async def test_redirects_never_name_an_upstreams_address(
-        upstreams: dict[str, tuple[Upstream, str]], start_gateway: GatewayFactory) -> None:
+    upstreams: dict[str, tuple[Upstream, str]], start_gateway: GatewayFactory
+) -> None:
     notifications_url = upstreams["notifications"][1]
     async with running_app(redirecting_service()) as service_url:
-        client = await start_gateway(citizen_services_url=service_url,
-                                     notifications_url=notifications_url)
+        client = await start_gateway(
+            citizen_services_url=service_url, notifications_url=notifications_url
+        )
         r = await client.get("/api/v1/services/?page=2")
         assert r.status_code == 307
         assert r.headers["location"] == "/api/v1/services?page=2"
@@ -392,9 +449,13 @@ async def test_redirects_never_name_an_upstreams_address(
 
 
 async def test_a_streamed_body_over_the_limit_is_a_413_and_not_the_services_fault(
-        upstreams: dict[str, tuple[Upstream, str]], start_gateway: GatewayFactory) -> None:
-    client = await start_gateway(citizen_services_url=upstreams["citizen-services"][1],
-                                 max_body_bytes=MB, breaker_failure_threshold=1)
+    upstreams: dict[str, tuple[Upstream, str]], start_gateway: GatewayFactory
+) -> None:
+    client = await start_gateway(
+        citizen_services_url=upstreams["citizen-services"][1],
+        max_body_bytes=MB,
+        breaker_failure_threshold=1,
+    )
 
     async def chunks():  # chunked: the gateway learns the size only as the body comes
         for _ in range(4):

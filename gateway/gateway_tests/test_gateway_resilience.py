@@ -78,9 +78,12 @@ class UpstreamProcess:
         self.starts += 1
         log_path = self.log_dir / f"upstream-{self.starts}.log"
         with log_path.open("wb") as log:
-            self.proc = subprocess.Popen([sys.executable, "-c", UPSTREAM_SCRIPT, str(self.port)],
-                                         stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", UPSTREAM_SCRIPT, str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     async def start(self, timeout: float = 20.0) -> int:
         """Start and wait until it answers; its pid."""
@@ -90,8 +93,10 @@ class UpstreamProcess:
         async with httpx.AsyncClient(timeout=1) as client:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise AssertionError(f"upstream exited with {self.proc.returncode}:\n"
-                                         f"{tail(self.log_dir / f'upstream-{self.starts}.log')}")
+                    raise AssertionError(
+                        f"upstream exited with {self.proc.returncode}:\n"
+                        f"{tail(self.log_dir / f'upstream-{self.starts}.log')}"
+                    )
                 try:
                     if (await client.get(self.url + "/health/ready")).status_code == 200:
                         return self.proc.pid
@@ -130,8 +135,9 @@ class PortWatch:
         writer.close()
 
     async def listen(self, port: int) -> None:
-        self.server = await asyncio.start_server(self._accepted, "127.0.0.1", port,
-                                                 reuse_address=True)
+        self.server = await asyncio.start_server(
+            self._accepted, "127.0.0.1", port, reuse_address=True
+        )
 
     async def close(self) -> None:
         if self.server is not None:
@@ -140,8 +146,7 @@ class PortWatch:
             self.server = None
 
 
-async def timed_get(client: httpx.AsyncClient, path: str = PATH
-                    ) -> tuple[httpx.Response, float]:
+async def timed_get(client: httpx.AsyncClient, path: str = PATH) -> tuple[httpx.Response, float]:
     started = time.perf_counter()
     resp = await client.get(path)
     return resp, time.perf_counter() - started
@@ -169,12 +174,17 @@ def assert_breaker_open(resp: httpx.Response, *, retry_after: int = 1) -> None:
 
 
 async def test_breaker_opens_on_a_killed_upstream_and_closes_when_it_returns(
-        upstream_process: UpstreamProcess, tmp_path: Path) -> None:
+    upstream_process: UpstreamProcess, tmp_path: Path
+) -> None:
     test_started = time.monotonic()
     first_pid = await upstream_process.start()
-    settings = GatewaySettings(citizen_services_url=upstream_process.url,
-                               inclusion_url=closed_url(), notifications_url=closed_url(),
-                               breaker_failure_threshold=3, breaker_reset_seconds=1)
+    settings = GatewaySettings(
+        citizen_services_url=upstream_process.url,
+        inclusion_url=closed_url(),
+        notifications_url=closed_url(),
+        breaker_failure_threshold=3,
+        breaker_reset_seconds=1,
+    )
     app: Gateway = create_app(settings, **gateway_kwargs(tmp_path))
     breaker = app.breakers["citizen-services"]
     watch = PortWatch()
@@ -246,19 +256,28 @@ async def test_breaker_opens_on_a_killed_upstream_and_closes_when_it_returns(
     assert time.monotonic() - test_started < 30
 
 
-async def test_health_shows_an_open_circuit(upstream_process: UpstreamProcess,
-                                            tmp_path: Path) -> None:
+async def test_health_shows_an_open_circuit(
+    upstream_process: UpstreamProcess, tmp_path: Path
+) -> None:
     """The public /health says the service is unavailable; the admins' health shows why and
     that its circuit is open."""
     await upstream_process.start()
     auth_db = f"sqlite:///{tmp_path}/gateway.sqlite3"
     creds = await ensure_dev_credentials(tmp_path, AuthSettings(database_url=auth_db))
-    settings = GatewaySettings(citizen_services_url=upstream_process.url,
-                               inclusion_url=closed_url(), notifications_url=closed_url(),
-                               breaker_failure_threshold=3, breaker_reset_seconds=30)
-    app = create_app(settings, **{
-        **gateway_kwargs(tmp_path),
-        "auth_settings": auth_settings(auth_db, jwks_file=creds.issuer.jwks_path)})
+    settings = GatewaySettings(
+        citizen_services_url=upstream_process.url,
+        inclusion_url=closed_url(),
+        notifications_url=closed_url(),
+        breaker_failure_threshold=3,
+        breaker_reset_seconds=30,
+    )
+    app = create_app(
+        settings,
+        **{
+            **gateway_kwargs(tmp_path),
+            "auth_settings": auth_settings(auth_db, jwks_file=creds.issuer.jwks_path),
+        },
+    )
     admin = {"Authorization": f"Bearer {creds.values['ADMIN_TOKEN']}"}
     async with running_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         assert (await client.get(PATH)).status_code == 200

@@ -74,12 +74,18 @@ class BulkUpstream:
         path = scope["path"]
         if path.endswith("/export"):
             mib = int(parse_qs(scope["query_string"].decode())["mib"][0])
-            await send({"type": "http.response.start", "status": 200, "headers": [
-                (b"content-type", b"application/octet-stream"),
-                (b"content-length", str(mib * MiB).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"application/octet-stream"),
+                        (b"content-length", str(mib * MiB).encode()),
+                    ],
+                }
+            )
             for index in range(mib):
-                await send({"type": "http.response.body", "body": chunk(index),
-                            "more_body": True})
+                await send({"type": "http.response.body", "body": chunk(index), "more_body": True})
             await send({"type": "http.response.body", "body": b""})
             return
         if path == "/health/ready":
@@ -87,8 +93,16 @@ class BulkUpstream:
         else:
             payload = {"sha256": sha256, "size": size, "pieces": pieces}
         data = json.dumps(payload).encode()
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(data)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": data})
 
 
@@ -133,27 +147,41 @@ class RssSampler:
 
 def _spawn(port: int, env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log:
-        return subprocess.Popen([sys.executable, "-m", "gateway"], env=dict(env),
-                                cwd=log_path.parent, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway"],
+            env=dict(env),
+            cwd=log_path.parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 @asynccontextmanager
-async def gateway_process(tmp: Path, upstream_url: str
-                          ) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+async def gateway_process(
+    tmp: Path, upstream_url: str
+) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
     """``python -m gateway`` in front of ``upstream_url`` (as citizen-services), no rate
     limits, every route taking bodies up to ``LIMIT``; SIGTERM to its group at the end."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GATEWAY_", "OTEL_")) and k != "REDIS_URL"}
-    env.update({
-        "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
-        "GATEWAY_CITIZEN_SERVICES_URL": upstream_url,
-        "GATEWAY_INCLUSION_URL": closed_url(), "GATEWAY_NOTIFICATIONS_URL": closed_url(),
-        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp}/gateway.sqlite3",
-        "GATEWAY_RATE_LIMITS_ENABLED": "false", "GATEWAY_MAX_BODY_BYTES": str(LIMIT),
-        "GATEWAY_LOG_LEVEL": "WARNING",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GATEWAY_", "OTEL_")) and k != "REDIS_URL"
+    }
+    env.update(
+        {
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_CITIZEN_SERVICES_URL": upstream_url,
+            "GATEWAY_INCLUSION_URL": closed_url(),
+            "GATEWAY_NOTIFICATIONS_URL": closed_url(),
+            "GATEWAY_DATABASE_URL": f"sqlite:///{tmp}/gateway.sqlite3",
+            "GATEWAY_RATE_LIMITS_ENABLED": "false",
+            "GATEWAY_MAX_BODY_BYTES": str(LIMIT),
+            "GATEWAY_LOG_LEVEL": "WARNING",
+        }
+    )
     log_path = tmp / "gateway.log"
     proc = _spawn(port, env, log_path)
     url = f"http://127.0.0.1:{port}"
@@ -162,8 +190,9 @@ async def gateway_process(tmp: Path, upstream_url: str
         async with httpx.AsyncClient(timeout=2) as client:
             while True:
                 if proc.poll() is not None:
-                    raise AssertionError(f"gateway exited with {proc.returncode}:\n"
-                                         f"{tail(log_path)}")
+                    raise AssertionError(
+                        f"gateway exited with {proc.returncode}:\n{tail(log_path)}"
+                    )
                 try:
                     await client.get(url + "/health")
                     break
@@ -178,12 +207,14 @@ async def gateway_process(tmp: Path, upstream_url: str
 
 async def upload(client: httpx.AsyncClient, mib: int) -> dict[str, Any]:
     """``mib`` MiB up in 1 MiB pieces (chunked: the client never holds the whole body)."""
+
     async def pieces() -> AsyncIterator[bytes]:
         for piece in body_chunks(mib):
             yield piece
 
-    resp = await client.post(UPLOAD, content=pieces(),
-                             headers={"content-type": "application/octet-stream"})
+    resp = await client.post(
+        UPLOAD, content=pieces(), headers={"content-type": "application/octet-stream"}
+    )
     assert resp.status_code == 200, resp.text
     result: dict[str, Any] = resp.json()
     return result
@@ -204,9 +235,11 @@ async def download(client: httpx.AsyncClient, mib: int) -> tuple[int, str]:
 async def test_50_mib_each_way_in_bounded_memory(tmp_path: Path) -> None:
     started = time.monotonic()
     expected = body_sha256(BODY_MIB)
-    async with running_app(BulkUpstream()) as upstream_url, \
-            gateway_process(tmp_path, upstream_url) as (url, proc), \
-            httpx.AsyncClient(base_url=url, timeout=60) as client:
+    async with (
+        running_app(BulkUpstream()) as upstream_url,
+        gateway_process(tmp_path, upstream_url) as (url, proc),
+        httpx.AsyncClient(base_url=url, timeout=60) as client,
+    ):
         # Warm up: every code path used below, with small bodies, then let it settle.
         for _ in range(3):
             assert (await upload(client, 4))["sha256"] == body_sha256(4)
@@ -232,11 +265,13 @@ async def test_50_mib_each_way_in_bounded_memory(tmp_path: Path) -> None:
 
         growth = sampler.peak - baseline
         hwm_growth = hwm_after - baseline
-        report = (f"gateway RSS baseline {baseline / MiB:.1f} MiB, sampled peak +"
-                  f"{growth / MiB:.1f} MiB over {sampler.samples} samples, VmHWM "
-                  f"{hwm_before / MiB:.1f} -> {hwm_after / MiB:.1f} MiB (+{hwm_growth / MiB:.1f}"
-                  f" over baseline); upload {BODY_MIB / (t1 - t0):.0f} MiB/s, download "
-                  f"{BODY_MIB / (t2 - t1):.0f} MiB/s")
+        report = (
+            f"gateway RSS baseline {baseline / MiB:.1f} MiB, sampled peak +"
+            f"{growth / MiB:.1f} MiB over {sampler.samples} samples, VmHWM "
+            f"{hwm_before / MiB:.1f} -> {hwm_after / MiB:.1f} MiB (+{hwm_growth / MiB:.1f}"
+            f" over baseline); upload {BODY_MIB / (t1 - t0):.0f} MiB/s, download "
+            f"{BODY_MIB / (t2 - t1):.0f} MiB/s"
+        )
         print(report)
         assert sampler.samples >= 5, report
         assert growth < MAX_GROWTH, report
@@ -259,14 +294,18 @@ async def test_max_body_bytes_setting(tmp_path: Path) -> None:
         GatewaySettings(max_body_bytes=0)
 
     # The process refuses a declared body over the limit before reading any of it.
-    async with running_app(BulkUpstream()) as upstream_url, \
-            gateway_process(tmp_path, upstream_url) as (url, _):
+    async with (
+        running_app(BulkUpstream()) as upstream_url,
+        gateway_process(tmp_path, upstream_url) as (url, _),
+    ):
         port = int(url.rsplit(":", 1)[1])
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
-            writer.write(f"POST {UPLOAD} HTTP/1.1\r\nHost: gateway\r\n"
-                         f"Content-Length: {LIMIT + 1}\r\n"
-                         "Content-Type: application/octet-stream\r\n\r\n".encode())
+            writer.write(
+                f"POST {UPLOAD} HTTP/1.1\r\nHost: gateway\r\n"
+                f"Content-Length: {LIMIT + 1}\r\n"
+                "Content-Type: application/octet-stream\r\n\r\n".encode()
+            )
             await writer.drain()
             status_line = await asyncio.wait_for(reader.readline(), timeout=5)
         finally:

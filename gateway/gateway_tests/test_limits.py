@@ -39,6 +39,7 @@ def header_dict(decision: Decision) -> dict[str, str]:
 
 # -- policies -------------------------------------------------------------------------------
 
+
 def test_policy_parses_requests_per_seconds() -> None:
     policy = LimitPolicy.parse("default", "100/60s")
     assert (policy.name, policy.capacity, policy.window_seconds) == ("default", 100, 60)
@@ -48,14 +49,16 @@ def test_policy_parses_requests_per_seconds() -> None:
     assert LimitPolicy.parse("x", "7/3").window_seconds == 3
 
 
-@pytest.mark.parametrize("spec", ["", "100", "100/", "/60s", "0/60s", "10/0s", "1.5/60s",
-                                  "10/60x", "ten/60s", "-1/60s"])
+@pytest.mark.parametrize(
+    "spec", ["", "100", "100/", "/60s", "0/60s", "10/0s", "1.5/60s", "10/60x", "ten/60s", "-1/60s"]
+)
 def test_bad_policy_strings_are_refused(spec: str) -> None:
     with pytest.raises(ValueError, match="rate limit"):
         LimitPolicy.parse("default", spec)
 
 
 # -- bucket arithmetic ----------------------------------------------------------------------
+
 
 async def test_burst_then_refusal_then_refill() -> None:
     clock = FakeClock()
@@ -108,25 +111,34 @@ async def test_separate_keys_and_classes_have_separate_buckets() -> None:
 
 # -- headers --------------------------------------------------------------------------------
 
+
 async def test_headers_exact_strings() -> None:
     clock = FakeClock()
     limiter = MemoryRateLimiter(clock=clock)
     policy = LimitPolicy.parse("default", "2/60s")
 
     first = await limiter.hit("k", policy)
-    assert first.headers() == [("RateLimit-Policy", '"default";q=2;w=60'),
-                               ("RateLimit", '"default";r=1;t=30')]
+    assert first.headers() == [
+        ("RateLimit-Policy", '"default";q=2;w=60'),
+        ("RateLimit", '"default";r=1;t=30'),
+    ]
     second = await limiter.hit("k", policy)
-    assert second.headers() == [("RateLimit-Policy", '"default";q=2;w=60'),
-                                ("RateLimit", '"default";r=0;t=60')]
+    assert second.headers() == [
+        ("RateLimit-Policy", '"default";q=2;w=60'),
+        ("RateLimit", '"default";r=0;t=60'),
+    ]
     clock.advance(12)
     refused = await limiter.hit("k", policy)
-    assert refused.headers() == [("RateLimit-Policy", '"default";q=2;w=60'),
-                                 ("RateLimit", '"default";r=0;t=18'),
-                                 ("Retry-After", "18")]
-    assert refused.asgi_headers() == [(b"ratelimit-policy", b'"default";q=2;w=60'),
-                                      (b"ratelimit", b'"default";r=0;t=18'),
-                                      (b"retry-after", b"18")]
+    assert refused.headers() == [
+        ("RateLimit-Policy", '"default";q=2;w=60'),
+        ("RateLimit", '"default";r=0;t=18'),
+        ("Retry-After", "18"),
+    ]
+    assert refused.asgi_headers() == [
+        (b"ratelimit-policy", b'"default";q=2;w=60'),
+        (b"ratelimit", b'"default";r=0;t=18'),
+        (b"retry-after", b"18"),
+    ]
 
 
 def test_retry_after_is_at_least_one_second() -> None:
@@ -148,6 +160,7 @@ def test_fail_open_decision_sends_only_the_policy() -> None:
 
 
 # -- concurrency and memory -----------------------------------------------------------------
+
 
 async def test_one_hundred_concurrent_hits_capacity_ten() -> None:
     limiter = MemoryRateLimiter(clock=FakeClock())
@@ -203,6 +216,7 @@ async def test_memory_is_bounded_idle_full_buckets_go_first() -> None:
 
 
 # -- settings -------------------------------------------------------------------------------
+
 
 def test_settings_defaults_are_generous(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
@@ -262,13 +276,17 @@ async def test_make_rate_limiter_uses_redis_when_configured() -> None:
 
 # -- caller keys ----------------------------------------------------------------------------
 
+
 def test_caller_key_prefers_api_key_then_subject_then_ip() -> None:
     assert caller_key(subject="u-1", api_key_id="k-9", client_ip="10.0.0.1") == "key:k-9"
     assert caller_key(subject="u-1", client_ip="10.0.0.1") == "sub:u-1"
     assert caller_key(None, "10.0.0.1") == "ip:10.0.0.1"
     assert caller_key(client_ip="::ffff:10.0.0.1") == "ip:10.0.0.1"
-    assert caller_key(client_ip="2001:db8::1") == caller_key(client_ip="2001:db8::ffff") \
+    assert (
+        caller_key(client_ip="2001:db8::1")
+        == caller_key(client_ip="2001:db8::ffff")
         == "ip:2001:db8::/64"
+    )
     assert caller_key() == "ip:unknown"
     assert caller_key(None, "unknown") == "ip:unknown"
     hashed = caller_key(subject="x" * 500)
@@ -277,8 +295,12 @@ def test_caller_key_prefers_api_key_then_subject_then_ip() -> None:
 
 
 def test_caller_key_from_a_principal() -> None:
-    partner = Principal(subject="partner-7", roles=frozenset({Role.PARTNER}),
-                        method=AuthMethod.API_KEY, key_id="k-42")
+    partner = Principal(
+        subject="partner-7",
+        roles=frozenset({Role.PARTNER}),
+        method=AuthMethod.API_KEY,
+        key_id="k-42",
+    )
     citizen = Principal(subject="c-1", roles=frozenset({Role.CITIZEN}), method=AuthMethod.JWT)
     assert caller_key(partner, "10.0.0.1") == "key:k-42"
     assert caller_key(citizen, "10.0.0.1") == "sub:c-1"

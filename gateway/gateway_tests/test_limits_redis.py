@@ -69,8 +69,10 @@ async def test_arithmetic_matches_memory_limiter(redis_url: str) -> None:
         assert (second.allowed, second.remaining, second.reset_seconds) == (True, 0, 60)
         assert (third.allowed, third.remaining) == (False, 0)
         assert 29 <= third.retry_after_seconds <= 30
-        assert first.headers() == [("RateLimit-Policy", '"catalogue";q=2;w=60'),
-                                   ("RateLimit", '"catalogue";r=1;t=30')]
+        assert first.headers() == [
+            ("RateLimit-Policy", '"catalogue";q=2;w=60'),
+            ("RateLimit", '"catalogue";r=1;t=30'),
+        ]
     finally:
         await limiter.close()
 
@@ -132,8 +134,12 @@ _CHILD = textwrap.dedent("""
 def test_two_processes_share_one_bucket_exactly(redis_url: str) -> None:
     key = unique()
     procs = [
-        subprocess.Popen([sys.executable, "-c", _CHILD, redis_url, key, "60"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD, redis_url, key, "60"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     try:
@@ -160,8 +166,9 @@ def test_two_processes_share_one_bucket_exactly(redis_url: str) -> None:
 
 async def test_redis_down_fails_open_without_raising(caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()
-    limiter = RedisRateLimiter(f"redis://127.0.0.1:{free_port()}/0", fail_open_seconds=5,
-                               clock=clock)
+    limiter = RedisRateLimiter(
+        f"redis://127.0.0.1:{free_port()}/0", fail_open_seconds=5, clock=clock
+    )
     policy = LimitPolicy.parse("default", "1/60s")
     try:
         with caplog.at_level(logging.WARNING, logger="gateway.limits"):
@@ -193,8 +200,9 @@ async def test_limiting_resumes_when_redis_comes_back(
 
     server = RedisServer(redis_dir, port=free_port(), binary=ensure_redis_installed())
     clock = FakeClock()
-    limiter = make_rate_limiter(LimitSettings(redis_url=server.url,
-                                              rate_limit_fail_open_seconds=2), clock=clock)
+    limiter = make_rate_limiter(
+        LimitSettings(redis_url=server.url, rate_limit_fail_open_seconds=2), clock=clock
+    )
     assert isinstance(limiter, RedisRateLimiter)
     policy = LimitPolicy.parse("default", "1" + NO_REFILL)
     try:

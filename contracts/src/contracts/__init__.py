@@ -14,7 +14,11 @@ from contracts.topics import TOPICS, Topic, dlq_name
 
 #: Every event of the platform, from each context's ``EVENTS``.
 ALL_EVENTS: tuple[type[Event], ...] = (
-    *citizen_services.EVENTS, *inclusion.EVENTS, *notifications.EVENTS, *privacy.EVENTS)
+    *citizen_services.EVENTS,
+    *inclusion.EVENTS,
+    *notifications.EVENTS,
+    *privacy.EVENTS,
+)
 
 
 def _by_type() -> dict[str, type[Event]]:

@@ -79,12 +79,16 @@ class ServiceRequestStatusChanged(_RequestEvent):
     previous_status: str
     citizen_id: str | None = None
     note: str | None = Field(
-        default=None, description="The staff note that came with the change, if any. Show it "
-        "to the reporter or a partner only when note_visibility is 'public'.")
+        default=None,
+        description="The staff note that came with the change, if any. Show it "
+        "to the reporter or a partner only when note_visibility is 'public'.",
+    )
     note_visibility: Literal["public", "internal"] = Field(
-        default="internal", description="Who may read note: 'public' (the reporter, Open311, "
+        default="internal",
+        description="Who may read note: 'public' (the reporter, Open311, "
         "partners) or 'internal' (council staff only). A record without this field (from "
-        "before it existed) is internal.")
+        "before it existed) is internal.",
+    )
 
 
 #: Every event this context publishes (``contracts.all_events()`` combines the contexts).

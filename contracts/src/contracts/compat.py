@@ -37,8 +37,13 @@ UPPER_BOUNDS = ("maxLength", "maximum", "exclusiveMaximum", "maxItems", "maxProp
 EXACT = ("pattern", "multipleOf")
 
 _PY_TYPES: tuple[tuple[type, str], ...] = (
-    (bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
-    (type(None), "null"), (list, "array"), (dict, "object"),
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (type(None), "null"),
+    (list, "array"),
+    (dict, "object"),
 )
 
 
@@ -71,8 +76,7 @@ def _kind(schema: JSONSchema) -> str | None:
 
 def _accepts(old_kind: str | None, new_kind: str | None) -> bool:
     """Whether a new schema of ``new_kind`` accepts every value of ``old_kind``'s type."""
-    return new_kind is None or new_kind == old_kind or (old_kind, new_kind) == (
-        "integer", "number")
+    return new_kind is None or new_kind == old_kind or (old_kind, new_kind) == ("integer", "number")
 
 
 def _allowed(schema: JSONSchema) -> list[Any] | None:
@@ -169,18 +173,21 @@ class _Comparison:
                 if old_kind == "null":
                     problems.append(f"{where}: no longer nullable")
                 else:
-                    problems.append(f"{where}: type changed from {old_kind or 'any'} to "
-                                    f"{' | '.join(new_kinds)}")
+                    problems.append(
+                        f"{where}: type changed from {old_kind or 'any'} to {' | '.join(new_kinds)}"
+                    )
                 continue
             # With several candidates (a union of models), the closest one decides.
-            outcomes = [self._guarded(old_ref, old_v, new_ref, new_v, path)
-                        for new_ref, new_v in candidates]
+            outcomes = [
+                self._guarded(old_ref, old_v, new_ref, new_v, path) for new_ref, new_v in candidates
+            ]
             closest = min(outcomes, key=len)
             problems.extend(closest)
         return list(dict.fromkeys(problems))
 
-    def _guarded(self, old_ref: str | None, old: JSONSchema, new_ref: str | None,
-                 new: JSONSchema, path: str) -> list[str]:
+    def _guarded(
+        self, old_ref: str | None, old: JSONSchema, new_ref: str | None, new: JSONSchema, path: str
+    ) -> list[str]:
         """:meth:`_same_kind`, stopping where two recursive models meet themselves again."""
         if old_ref is None or new_ref is None:
             return self._same_kind(old, new, path)
@@ -208,8 +215,9 @@ class _Comparison:
         problems = []
         old_allowed, new_allowed = _allowed(old), _allowed(new)
         if new_allowed is not None:
-            removed = (None if old_allowed is None
-                       else [v for v in old_allowed if v not in new_allowed])
+            removed = (
+                None if old_allowed is None else [v for v in old_allowed if v not in new_allowed]
+            )
             if "const" in new and removed != []:
                 was = "any value" if old_allowed is None else _show(old_allowed)
                 problems.append(f"{where}: const changed from {was} to {new['const']!r}")
@@ -230,8 +238,8 @@ class _Comparison:
             if now is None or was == now:
                 continue
             looser = was is not None and (
-                (keyword in LOWER_BOUNDS and now < was)
-                or (keyword in UPPER_BOUNDS and now > was))
+                (keyword in LOWER_BOUNDS and now < was) or (keyword in UPPER_BOUNDS and now > was)
+            )
             if not looser:
                 verb = "changed" if keyword in EXACT else "narrowed"
                 problems.append(f"{where}: {keyword} {verb} from {was} to {now}")

@@ -49,8 +49,7 @@ class Envelope(BaseModel):
     def to_headers(self) -> Headers:
         """Kafka headers for binary mode: ``ce_*`` attributes plus W3C trace headers."""
         headers: Headers = []
-        for name in ("id", "source", "type", "specversion", "time", "subject",
-                     "dataschema"):
+        for name in ("id", "source", "type", "specversion", "time", "subject", "dataschema"):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -70,7 +69,7 @@ class Envelope(BaseModel):
         values: dict[str, Any] = {}
         for key, raw in headers or ():
             if key.startswith(CE_PREFIX):
-                name = key[len(CE_PREFIX):]
+                name = key[len(CE_PREFIX) :]
             elif key == "content-type":
                 name = "datacontenttype"
             elif key in TRACE_HEADERS:

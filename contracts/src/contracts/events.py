@@ -45,8 +45,9 @@ class Event(BaseModel):
         if "event_name" not in cls.__dict__:  # the class name, less a ``V<major>`` suffix
             suffix = f"V{cls.major}"
             name = cls.__name__
-            cls.event_name = name[:-len(suffix)] if cls.major > 1 and \
-                name.endswith(suffix) else name
+            cls.event_name = (
+                name[: -len(suffix)] if cls.major > 1 and name.endswith(suffix) else name
+            )
 
     @classmethod
     def event_type(cls) -> str:

@@ -102,11 +102,11 @@ def envelope_schema() -> JSONSchema:
         ),
         "type": "object",
         "properties": {
-            f"{ce}id": _header("Unique id of the event; consumers deduplicate on it.",
-                               minLength=1),
+            f"{ce}id": _header("Unique id of the event; consumers deduplicate on it.", minLength=1),
             f"{ce}source": _header("URI-reference of the producing service.", minLength=1),
             f"{ce}type": _header(
-                f"Event type: `{TYPE_PREFIX}.<context>.<EventName>.v<major>`.", minLength=1),
+                f"Event type: `{TYPE_PREFIX}.<context>.<EventName>.v<major>`.", minLength=1
+            ),
             f"{ce}specversion": _header("CloudEvents version.", const=SPEC_VERSION),
             f"{ce}time": _header("When the fact happened (RFC 3339).", format="date-time"),
             f"{ce}subject": _header("Aggregate id; also the Kafka record key."),
@@ -215,8 +215,14 @@ def _owner(topic: Topic) -> str:
     return topic.name.split(".", 1)[0]
 
 
-def _channel(address: str, title: str, description: str, retention_ms: int,
-             messages: list[type[Event]], partitions: int | None = None) -> JSONSchema:
+def _channel(
+    address: str,
+    title: str,
+    description: str,
+    retention_ms: int,
+    messages: list[type[Event]],
+    partitions: int | None = None,
+) -> JSONSchema:
     kafka: JSONSchema = {
         "topic": address,
         "topicConfiguration": {"retention.ms": retention_ms},
@@ -230,15 +236,15 @@ def _channel(address: str, title: str, description: str, retention_ms: int,
         "description": description,
         "servers": [{"$ref": "#/servers/local"}],
         "messages": {
-            message_key(c): {"$ref": f"#/components/messages/{message_key(c)}"}
-            for c in messages
+            message_key(c): {"$ref": f"#/components/messages/{message_key(c)}"} for c in messages
         },
         "bindings": {"kafka": kafka},
     }
 
 
-def _operation(channel_key: str, channel: JSONSchema, summary: str, description: str,
-               context: str) -> JSONSchema:
+def _operation(
+    channel_key: str, channel: JSONSchema, summary: str, description: str, context: str
+) -> JSONSchema:
     return {
         "action": "send",
         "channel": {"$ref": f"#/channels/{channel_key}"},
@@ -252,8 +258,9 @@ def _operation(channel_key: str, channel: JSONSchema, summary: str, description:
     }
 
 
-def asyncapi_document(events: Sequence[type[Event]] | None = None,
-                      topics: Sequence[Topic] = TOPICS) -> JSONSchema:
+def asyncapi_document(
+    events: Sequence[type[Event]] | None = None, topics: Sequence[Topic] = TOPICS
+) -> JSONSchema:
     """The AsyncAPI 3.0 document of every topic, its DLQ and the events on them."""
     events = all_events() if events is None else list(events)
     channels: JSONSchema = {}
@@ -262,20 +269,37 @@ def asyncapi_document(events: Sequence[type[Event]] | None = None,
         owner = _owner(topic)
         on_topic = [c for c in events if c.topic == topic.name]
         key, dlq_key = ident(topic.name), ident(topic.dlq)
-        channels[key] = _channel(topic.name, topic.name, topic.description,
-                                 topic.retention_ms, on_topic, topic.partitions)
+        channels[key] = _channel(
+            topic.name,
+            topic.name,
+            topic.description,
+            topic.retention_ms,
+            on_topic,
+            topic.partitions,
+        )
         channels[dlq_key] = _channel(
-            topic.dlq, topic.dlq,
+            topic.dlq,
+            topic.dlq,
             f"Dead letters of `{topic.name}`: records a consumer could not process, as "
             "they were received (key, value, CloudEvents headers), plus headers describing "
             "the error.",
-            topic.dlq_retention_ms, on_topic)
+            topic.dlq_retention_ms,
+            on_topic,
+        )
         operations[f"send_{key}"] = _operation(
-            key, channels[key], f"{owner} publishes to {topic.name}.",
-            f"Only the `{owner}` service publishes to this topic. {topic.description}", owner)
+            key,
+            channels[key],
+            f"{owner} publishes to {topic.name}.",
+            f"Only the `{owner}` service publishes to this topic. {topic.description}",
+            owner,
+        )
         operations[f"send_{dlq_key}"] = _operation(
-            dlq_key, channels[dlq_key], f"Consumers of {topic.name} dead-letter records.",
-            f"Any consumer of `{topic.name}` sends here a record it cannot process.", owner)
+            dlq_key,
+            channels[dlq_key],
+            f"Consumers of {topic.name} dead-letter records.",
+            f"Any consumer of `{topic.name}` sends here a record it cannot process.",
+            owner,
+        )
 
     schemas: JSONSchema = {HEADERS_COMPONENT: _without_ids(envelope_schema())}
     for cls in events:
@@ -343,7 +367,8 @@ def out_of_date(root: Path = PROJECT_DIR) -> list[str]:
     """Generated files that are missing, different or stale in ``root``."""
     files = render()
     wrong = [
-        path for path, text in files.items()
+        path
+        for path, text in files.items()
         if not (root / path).is_file() or (root / path).read_text(encoding="utf-8") != text
     ]
     return sorted(wrong + stale(files, root))
@@ -386,15 +411,27 @@ def update_snapshots(root: Path = PROJECT_DIR, *, force: bool = False) -> list[s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m contracts.generate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if a generated file is out of date")
-    parser.add_argument("--update-snapshots", action="store_true",
-                        help="also write snapshots for events that have none")
-    parser.add_argument("--force", action="store_true",
-                        help="with --update-snapshots: overwrite existing snapshots too "
-                             "(only for a schema that was never released)")
+    parser = argparse.ArgumentParser(
+        prog="python -m contracts.generate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if a generated file is out of date",
+    )
+    parser.add_argument(
+        "--update-snapshots",
+        action="store_true",
+        help="also write snapshots for events that have none",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with --update-snapshots: overwrite existing snapshots too "
+        "(only for a schema that was never released)",
+    )
     parser.add_argument("--root", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.force and not args.update_snapshots:

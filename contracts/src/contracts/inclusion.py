@@ -25,6 +25,7 @@ class _InclusionEvent(Event):
 
 # -- programmes ------------------------------------------------------------------------------
 
+
 class ProgrammePublished(_InclusionEvent):
     """A digital-inclusion programme opened to citizens."""
 
@@ -32,14 +33,16 @@ class ProgrammePublished(_InclusionEvent):
     aggregate_field: ClassVar[str] = "programme_id"
 
     programme_id: uuid.UUID = Field(description="Programme id (the aggregate id).")
-    kind: str = Field(description="digital-skills-course, device-lending, connectivity or "
-                                  "drop-in-help.")
+    kind: str = Field(
+        description="digital-skills-course, device-lending, connectivity or drop-in-help."
+    )
     title: str
     delivered_by: str = Field(description="The organisation delivering the programme.")
     published_by: str | None = Field(default=None, description="Staff subject id, not a name.")
 
 
 # -- sessions --------------------------------------------------------------------------------
+
 
 class SessionScheduled(_InclusionEvent):
     """Staff scheduled a session of a programme at a venue."""
@@ -67,16 +70,18 @@ class SessionReminderDue(_InclusionEvent):
     venue_id: uuid.UUID
     starts_at: datetime
     participant_ids: list[uuid.UUID] = Field(
-        default_factory=list, description="Participants with a confirmed place.")
+        default_factory=list, description="Participants with a confirmed place."
+    )
     citizen_ids: list[str] = Field(
-        default_factory=list, description="Their subject ids (opaque), erased ones left out.")
+        default_factory=list, description="Their subject ids (opaque), erased ones left out."
+    )
     ends_at: datetime | None = Field(default=None, description="When the session ends.")
     programme_title: str | None = Field(
-        default=None, description="The programme's title, for messages to participants.")
+        default=None, description="The programme's title, for messages to participants."
+    )
     venue_name: str | None = Field(default=None, description="Where the session is held.")
     venue_address: str | None = None
     venue_postcode: str | None = None
-
 
 
 class SessionCancelled(_InclusionEvent):
@@ -97,20 +102,25 @@ class SessionCancelled(_InclusionEvent):
     reason: str = Field(description="Why it was cancelled, as staff wrote it for citizens.")
     participant_ids: list[uuid.UUID] = Field(
         default_factory=list,
-        description="Participants whose confirmed or waitlisted enrolment was cancelled.")
+        description="Participants whose confirmed or waitlisted enrolment was cancelled.",
+    )
     citizen_ids: list[str] = Field(
-        default_factory=list, description="Their subject ids (opaque), erased ones left out.")
+        default_factory=list, description="Their subject ids (opaque), erased ones left out."
+    )
     cancelled_enrolment_ids: list[uuid.UUID] = Field(
-        default_factory=list, description="The enrolments cancelled with the session.")
+        default_factory=list, description="The enrolments cancelled with the session."
+    )
     cancelled_by: str | None = Field(default=None, description="Staff subject id, not a name.")
     programme_title: str | None = Field(
-        default=None, description="The programme's title, for messages to participants.")
+        default=None, description="The programme's title, for messages to participants."
+    )
     venue_name: str | None = Field(default=None, description="Where the session was to be held.")
     venue_address: str | None = None
     venue_postcode: str | None = None
 
 
 # -- enrolments ------------------------------------------------------------------------------
+
 
 class _EnrolmentEvent(_InclusionEvent):
     topic: ClassVar[str] = ENROLMENT.name
@@ -121,12 +131,14 @@ class _EnrolmentEvent(_InclusionEvent):
     programme_id: uuid.UUID
     participant_id: uuid.UUID = Field(description="The inclusion service's participant id.")
     citizen_id: str | None = Field(
-        default=None, description="Subject id of the citizen (opaque); null once erased.")
+        default=None, description="Subject id of the citizen (opaque); null once erased."
+    )
     session_starts_at: datetime
     # Added in 1.x (optional): what a message to the participant needs, no personal data.
     session_ends_at: datetime | None = None
     programme_title: str | None = Field(
-        default=None, description="The programme's title, for messages to participants.")
+        default=None, description="The programme's title, for messages to participants."
+    )
     venue_name: str | None = Field(default=None, description="Where the session is held.")
     venue_address: str | None = None
     venue_postcode: str | None = None
@@ -134,7 +146,6 @@ class _EnrolmentEvent(_InclusionEvent):
 
 class EnrolmentConfirmed(_EnrolmentEvent):
     """A participant got a place in a session."""
-
 
 
 class EnrolmentWaitlisted(_EnrolmentEvent):
@@ -147,31 +158,37 @@ class WaitlistPromoted(_EnrolmentEvent):
     """A place came free and the first participant on the waitlist got it."""
 
     freed_by_enrolment_id: uuid.UUID | None = Field(
-        default=None, description="The cancelled enrolment whose place this is.")
+        default=None, description="The cancelled enrolment whose place this is."
+    )
 
 
 class EnrolmentCancelled(_EnrolmentEvent):
     """A confirmed or waitlisted enrolment was cancelled (by the citizen or by staff)."""
 
     previous_status: str = Field(description="confirmed or waitlisted.")
-    cancelled_by: str = Field(description="citizen, staff, erasure (the participant asked "
-                                          "for their data to be erased) or session-cancelled "
-                                          "(staff cancelled the whole session: SessionCancelled "
-                                          "tells the citizen).")
+    cancelled_by: str = Field(
+        description="citizen, staff, erasure (the participant asked "
+        "for their data to be erased) or session-cancelled "
+        "(staff cancelled the whole session: SessionCancelled "
+        "tells the citizen)."
+    )
 
 
 # -- device lending --------------------------------------------------------------------------
+
 
 class _DeviceLoanEvent(_InclusionEvent):
     topic: ClassVar[str] = DEVICE_LOAN.name
     aggregate_field: ClassVar[str] = "device_id"
 
-    device_id: uuid.UUID = Field(description="Device id (the aggregate id: one device's loans "
-                                             "stay in order).")
+    device_id: uuid.UUID = Field(
+        description="Device id (the aggregate id: one device's loans stay in order)."
+    )
     loan_id: uuid.UUID
     participant_id: uuid.UUID = Field(description="The inclusion service's participant id.")
     citizen_id: str | None = Field(
-        default=None, description="Subject id of the citizen (opaque); null once erased.")
+        default=None, description="Subject id of the citizen (opaque); null once erased."
+    )
     due_at: datetime
 
 
@@ -192,8 +209,8 @@ class DeviceReturnOverdue(_DeviceLoanEvent):
     """A lent device was not back by its due date (emitted once per loan)."""
 
 
-
 # -- data-SIM vouchers -----------------------------------------------------------------------
+
 
 class VoucherAllocated(_InclusionEvent):
     """A data-SIM voucher from a programme's stock went to a participant (never twice: one
@@ -206,11 +223,13 @@ class VoucherAllocated(_InclusionEvent):
     programme_id: uuid.UUID
     participant_id: uuid.UUID = Field(description="The inclusion service's participant id.")
     citizen_id: str | None = Field(
-        default=None, description="Subject id of the citizen (opaque); null once erased.")
+        default=None, description="Subject id of the citizen (opaque); null once erased."
+    )
     provider: str = Field(description="The network or scheme the voucher is for.")
 
 
 # -- outcomes --------------------------------------------------------------------------------
+
 
 class EdsScores(BaseModel):
     """Confidence from 1 (I can't do this yet) to 4 (I can do this confidently) in the

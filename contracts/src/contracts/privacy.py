@@ -29,15 +29,15 @@ class CitizenErasureRequested(Event):
     topic: ClassVar[str] = CITIZEN_ERASURE.name
     aggregate_field: ClassVar[str] = "citizen_id"
 
-    citizen_id: str = Field(min_length=1, description="Subject id of the citizen to forget "
-                                                      "(opaque; the aggregate id).")
+    citizen_id: str = Field(
+        min_length=1, description="Subject id of the citizen to forget (opaque; the aggregate id)."
+    )
     erasure_id: uuid.UUID = Field(description="Id of this request, for the audit trail.")
-    requested_by: str = Field(description="citizen (through their own account) or staff (on "
-                                          "the citizen's request).")
+    requested_by: str = Field(
+        description="citizen (through their own account) or staff (on the citizen's request)."
+    )
     occurred_at: datetime = Field(description="When the request was taken (UTC).")
 
 
 #: Every event this context publishes (``contracts.all_events()`` combines the contexts).
-EVENTS: tuple[type[Event], ...] = (
-    CitizenErasureRequested,
-)
+EVENTS: tuple[type[Event], ...] = (CitizenErasureRequested,)

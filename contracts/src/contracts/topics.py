@@ -56,8 +56,7 @@ SESSION = Topic(
 ENROLMENT = Topic(
     name="inclusion.enrolment.v1",
     description="Enrolments in sessions: confirmed, waitlisted, promoted, cancelled.",
-    events=("EnrolmentConfirmed", "EnrolmentWaitlisted", "WaitlistPromoted",
-            "EnrolmentCancelled"),
+    events=("EnrolmentConfirmed", "EnrolmentWaitlisted", "WaitlistPromoted", "EnrolmentCancelled"),
 )
 DEVICE_LOAN = Topic(
     name="inclusion.device-loan.v1",
@@ -93,8 +92,14 @@ CITIZEN_ERASURE = Topic(
 )
 
 TOPICS: tuple[Topic, ...] = (
-    CATALOGUE_SERVICE, SERVICE_REQUEST,
-    PROGRAMME, SESSION, ENROLMENT, DEVICE_LOAN, VOUCHER, OUTCOME,
+    CATALOGUE_SERVICE,
+    SERVICE_REQUEST,
+    PROGRAMME,
+    SESSION,
+    ENROLMENT,
+    DEVICE_LOAN,
+    VOUCHER,
+    OUTCOME,
     NOTIFICATION,
     CITIZEN_ERASURE,
 )

@@ -21,12 +21,20 @@ if __name__ == "__main__":
     # process: out of the collector's sight, a full collection no longer walks it (it took
     # 170-230 ms on the loaded 2-core bench machine, a pause for every request in flight).
     gc.freeze()
-    uvicorn.run(app,
-                factory=workers > 1, workers=workers,
-                host=settings.host, port=settings.port, log_config=None,
-                access_log=False, loop="uvloop", http="httptools", server_header=False,
-                date_header=False,
-                # The gateway is the edge: a client's X-Forwarded-* must not replace the
-                # socket peer (uvicorn trusts them from 127.0.0.1 by default).
-                proxy_headers=False,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app,
+        factory=workers > 1,
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        server_header=False,
+        date_header=False,
+        # The gateway is the edge: a client's X-Forwarded-* must not replace the
+        # socket peer (uvicorn trusts them from 127.0.0.1 by default).
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )

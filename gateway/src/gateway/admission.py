@@ -33,8 +33,7 @@ class Overloaded(Exception):
 
 
 class UpstreamQueue:
-    def __init__(self, name: str, *, concurrency: int, limit: int,
-                 wait_seconds: float) -> None:
+    def __init__(self, name: str, *, concurrency: int, limit: int, wait_seconds: float) -> None:
         if concurrency < 1 or limit < concurrency or wait_seconds <= 0:
             raise ValueError("need concurrency >= 1, limit >= concurrency, wait_seconds > 0")
         self.name = name
@@ -81,5 +80,4 @@ class UpstreamQueue:
         self.in_flight -= 1
 
     def __repr__(self) -> str:
-        return (f"UpstreamQueue({self.name!r}, in_flight={self.in_flight}, "
-                f"waiting={self.waiting})")
+        return f"UpstreamQueue({self.name!r}, in_flight={self.in_flight}, waiting={self.waiting})"

@@ -39,8 +39,7 @@ def _b64(data: bytes) -> bytes:
 class AssertionSigner:
     """Signs bound assertions with one secret (the gateway's ``identity_secret``)."""
 
-    def __init__(self, secret: str, *, ttl: int,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, secret: str, *, ttl: int, clock: Callable[[], float] = time.time) -> None:
         self._mac = hmac.new(secret.encode("utf-8"), _HEADER, hashlib.sha256)
         self.ttl = ttl
         self._clock = clock
@@ -64,25 +63,42 @@ class AssertionSigner:
             self._principals[principal] = part
         return part
 
-    def sign(self, principal: Principal, *, audience: str, method: str, path: str,
-             request_id: str | None = None) -> str:
+    def sign(
+        self,
+        principal: Principal,
+        *,
+        audience: str,
+        method: str,
+        path: str,
+        request_id: str | None = None,
+    ) -> str:
         """The assertion for one request to service ``audience``: ``method`` and raw
         ``path`` (no query string) are bound into its ``req`` claim."""
         now = int(self._clock())
-        payload = (f'{{"iss":{_dumps(ISSUER)},"aud":{_dumps(audience)},"iat":{now},'
-                   f'"exp":{now + self.ttl},"jti":"{os.urandom(16).hex()}",'
-                   f"{self._principal_claims(principal)}"
-                   + (f',"rid":{_dumps(request_id)}' if request_id else "")
-                   + f',"req":"{request_binding(method, path)}"}}')
+        payload = (
+            f'{{"iss":{_dumps(ISSUER)},"aud":{_dumps(audience)},"iat":{now},'
+            f'"exp":{now + self.ttl},"jti":"{os.urandom(16).hex()}",'
+            f"{self._principal_claims(principal)}"
+            + (f',"rid":{_dumps(request_id)}' if request_id else "")
+            + f',"req":"{request_binding(method, path)}"}}'
+        )
         mac = self._mac.copy()
         body = _b64(payload.encode("utf-8"))
         mac.update(body)
         return (_HEADER + body + b"." + _b64(mac.digest())).decode("ascii")
 
 
-def sign_assertion(signer: AssertionSigner, principal: Principal, *, audience: str,
-                   method: str, path: str, request_id: str | None = None) -> str:
+def sign_assertion(
+    signer: AssertionSigner,
+    principal: Principal,
+    *,
+    audience: str,
+    method: str,
+    path: str,
+    request_id: str | None = None,
+) -> str:
     """``signer.sign(...)``: what the gateway calls for each request, by this module-level
     name (``gateway.main.sign_assertion``), so a test can see every assertion sent."""
-    return signer.sign(principal, audience=audience, method=method, path=path,
-                       request_id=request_id)
+    return signer.sign(
+        principal, audience=audience, method=method, path=path, request_id=request_id
+    )

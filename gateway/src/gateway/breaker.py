@@ -42,12 +42,19 @@ class BreakerState(StrEnum):
 
 
 class CircuitBreaker:
-    def __init__(self, name: str, failure_threshold: int = 5, reset_timeout: float = 10.0,
-                 half_open_max_calls: int = 1, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        name: str,
+        failure_threshold: int = 5,
+        reset_timeout: float = 10.0,
+        half_open_max_calls: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if failure_threshold < 1 or half_open_max_calls < 1 or reset_timeout <= 0:
-            raise ValueError("failure_threshold and half_open_max_calls must be >= 1 and "
-                             "reset_timeout > 0")
+            raise ValueError(
+                "failure_threshold and half_open_max_calls must be >= 1 and reset_timeout > 0"
+            )
         self.name = name
         self.failure_threshold = failure_threshold
         self.reset_timeout = reset_timeout
@@ -76,8 +83,11 @@ class CircuitBreaker:
         if self._state is BreakerState.OPEN and now - self._opened_at >= self.reset_timeout:
             self._transition(BreakerState.HALF_OPEN)
             self._probes = 0
-        elif (self._state is BreakerState.HALF_OPEN and self._probes
-              and now - self._probe_since >= self.reset_timeout):
+        elif (
+            self._state is BreakerState.HALF_OPEN
+            and self._probes
+            and now - self._probe_since >= self.reset_timeout
+        ):
             self._probes = 0  # the probes never reported: let another one try
 
     def _transition(self, state: BreakerState) -> None:

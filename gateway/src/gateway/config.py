@@ -14,8 +14,9 @@ from servicekit.settings import PlatformSettings
 
 
 class GatewaySettings(PlatformSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore",
-                                      hide_input_in_errors=True)
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", extra="ignore", hide_input_in_errors=True
+    )
 
     service_name: str = "gateway"
     port: int = 8000
@@ -35,8 +36,9 @@ class GatewaySettings(PlatformSettings):
     identity_ttl_seconds: int = 60
 
     #: Browser origins allowed to call the API (CORS), e.g. the council's front-ends.
-    cors_allow_origins: list[str] = Field(default_factory=lambda: [
-        "http://127.0.0.1:3000", "http://localhost:3000"])
+    cors_allow_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:3000", "http://localhost:3000"]
+    )
     cors_max_age_seconds: int = 600
 
     #: Circuit breaker per upstream.

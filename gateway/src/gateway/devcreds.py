@@ -49,8 +49,11 @@ class DevToken:
 
 
 DEV_KEYS = (
-    DevKey("PARTNER_API_KEY", "dev partner",
-           ("events:subscribe", "events:catalogue", "events:service-requests")),
+    DevKey(
+        "PARTNER_API_KEY",
+        "dev partner",
+        ("events:subscribe", "events:catalogue", "events:service-requests"),
+    ),
     DevKey("OPEN311_API_KEY", "dev open311", ("open311",)),
 )
 DEV_TOKENS = (
@@ -112,10 +115,14 @@ async def _still_valid(store: ApiKeyStore, presented: str | None, spec: DevKey) 
     if parsed is None:
         return False
     stored = await store.lookup(parsed.key_id)
-    return (stored is not None and not stored.api_key.revoked
-            and stored.api_key.name == spec.name and stored.api_key.role is spec.role
-            and set(spec.scopes) <= set(stored.api_key.scopes)
-            and verify_secret(parsed.secret, stored.secret_hash))
+    return (
+        stored is not None
+        and not stored.api_key.revoked
+        and stored.api_key.name == spec.name
+        and stored.api_key.role is spec.role
+        and set(spec.scopes) <= set(stored.api_key.scopes)
+        and verify_secret(parsed.secret, stored.secret_hash)
+    )
 
 
 async def ensure_dev_keys(store: ApiKeyStore, existing: Mapping[str, str]) -> dict[str, str]:
@@ -130,8 +137,9 @@ async def ensure_dev_keys(store: ApiKeyStore, existing: Mapping[str, str]) -> di
         for old in await store.list_keys(include_revoked=False):
             if old.name == spec.name:
                 await store.revoke(old.id, revoked_by=CREATED_BY)
-        created = await store.create(spec.name, role=spec.role, scopes=spec.scopes,
-                                     created_by=CREATED_BY)
+        created = await store.create(
+            spec.name, role=spec.role, scopes=spec.scopes, created_by=CREATED_BY
+        )
         out[spec.variable] = created.key
     return out
 
@@ -143,8 +151,7 @@ def _prepare(var: Path) -> tuple[Path, DevIssuer, dict[str, str]]:
     return path, issuer, read_env_file(path)
 
 
-async def ensure_dev_credentials(var: Path, settings: AuthSettings | None = None
-                                 ) -> DevCredentials:
+async def ensure_dev_credentials(var: Path, settings: AuthSettings | None = None) -> DevCredentials:
     """Everything above; the database is ``settings.database_url`` (default: from the
     environment, GATEWAY_DATABASE_URL)."""
     settings = settings or AuthSettings()
@@ -168,10 +175,12 @@ async def ensure_dev_credentials(var: Path, settings: AuthSettings | None = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway.devcreds",
-                                     description="Write development credentials.")
-    parser.add_argument("--var", type=Path, default=Path("var"),
-                        help="the data directory (default: ./var)")
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway.devcreds", description="Write development credentials."
+    )
+    parser.add_argument(
+        "--var", type=Path, default=Path("var"), help="the data directory (default: ./var)"
+    )
     args = parser.parse_args(argv)
     creds = asyncio.run(ensure_dev_credentials(args.var))
     names = ", ".join(k for k in creds.values if not k.startswith("GATEWAY_"))

@@ -164,8 +164,9 @@ class Decision:
         return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers()]
 
 
-def decide(policy: LimitPolicy, allowed: bool, tokens: float, cost: int = 1,
-           *, degraded: bool = False) -> Decision:
+def decide(
+    policy: LimitPolicy, allowed: bool, tokens: float, cost: int = 1, *, degraded: bool = False
+) -> Decision:
     """A :class:`Decision` from a bucket's token count *after* the hit."""
     tokens = min(float(policy.capacity), max(0.0, tokens))
     remaining = math.floor(tokens + _EPS)
@@ -202,8 +203,7 @@ class LimitSettings(BaseSettings):
     ``GATEWAY_REDIS_URL`` or the shared ``REDIS_URL``; without it, buckets are per process.
     """
 
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore",
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", populate_by_name=True)
 
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("GATEWAY_REDIS_URL", "REDIS_URL")
@@ -233,8 +233,16 @@ class LimitSettings(BaseSettings):
     #: In-memory limiter: most buckets kept (idle full buckets are dropped first).
     rate_limit_memory_max_keys: int = 100_000
 
-    @field_validator("limit_default", "limit_catalogue", "limit_open311", "limit_notify",
-                     "limit_admin", "limit_health", "limit_anonymous", "limit_auth_failures")
+    @field_validator(
+        "limit_default",
+        "limit_catalogue",
+        "limit_open311",
+        "limit_notify",
+        "limit_admin",
+        "limit_health",
+        "limit_anonymous",
+        "limit_auth_failures",
+    )
     @classmethod
     def _valid_policy(cls, value: str) -> str:
         if value.strip().lower() not in OFF:
@@ -264,8 +272,10 @@ class LimitSettings(BaseSettings):
         anon = self._parsed(policy.name, self.limit_anonymous)
         if anon is None:
             return policy
-        stricter = (policy.refill_per_second, policy.capacity) < (anon.refill_per_second,
-                                                                  anon.capacity)
+        stricter = (policy.refill_per_second, policy.capacity) < (
+            anon.refill_per_second,
+            anon.capacity,
+        )
         return policy if stricter else anon
 
     def auth_failure_policy(self) -> LimitPolicy | None:
@@ -282,8 +292,13 @@ class LimitSettings(BaseSettings):
 # --------------------------------------------------------------------------- callers
 
 
-def caller_key(principal: Principal | None = None, client_ip: str | None = None, *,
-               subject: str | None = None, api_key_id: str | None = None) -> str:
+def caller_key(
+    principal: Principal | None = None,
+    client_ip: str | None = None,
+    *,
+    subject: str | None = None,
+    api_key_id: str | None = None,
+) -> str:
     """The bucket key of a caller: ``key:<api key id>``, else ``sub:<subject>``, else
     ``ip:<addr>`` for anonymous callers (IPv6 clients by their /64, which one host usually
     owns; ``ip:unknown`` without an address). The key id and subject come from
@@ -371,10 +386,14 @@ class MemoryRateLimiter:
         with self._lock:
             now = self._clock()
             bucket = self._buckets.get(full_key)
-            if bucket is None or bucket.capacity != policy.capacity \
-                    or bucket.rate != policy.refill_per_second:
-                bucket = _Bucket(float(policy.capacity), now, policy.capacity,
-                                 policy.refill_per_second)
+            if (
+                bucket is None
+                or bucket.capacity != policy.capacity
+                or bucket.rate != policy.refill_per_second
+            ):
+                bucket = _Bucket(
+                    float(policy.capacity), now, policy.capacity, policy.refill_per_second
+                )
                 self._buckets[full_key] = bucket
             else:
                 self._buckets.move_to_end(full_key)
@@ -440,8 +459,14 @@ class RedisRateLimiter:
     ``fail_open_seconds``, logs one warning per outage and one info line on recovery.
     """
 
-    def __init__(self, redis_url: str, *, timeout_seconds: float = 0.25,
-                 fail_open_seconds: float = 5.0, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        timeout_seconds: float = 0.25,
+        fail_open_seconds: float = 5.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
         from redis.asyncio import Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
@@ -451,9 +476,12 @@ class RedisRateLimiter:
         self.fail_open_seconds = fail_open_seconds
         self._clock = clock
         self._redis = Redis.from_url(
-            redis_url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds,
+            redis_url,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
             # One quick retry: a pooled connection may be stale after a Redis restart.
-            retry=Retry(NoBackoff(), 1), health_check_interval=0,
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=0,
         )
         self._script = self._redis.register_script(_BUCKET_SCRIPT)
         self._open_until: float | None = None
@@ -483,8 +511,11 @@ class RedisRateLimiter:
             self._open_until = self._clock() + self.fail_open_seconds
             if not self._outage_logged:
                 self._outage_logged = True
-                log.warning("rate limiter: Redis unavailable (%s); failing open, requests are "
-                            "not rate limited until it answers again", type(exc).__name__)
+                log.warning(
+                    "rate limiter: Redis unavailable (%s); failing open, requests are "
+                    "not rate limited until it answers again",
+                    type(exc).__name__,
+                )
             return fail_open_decision(policy)
         if self._outage_logged:
             self._outage_logged = False
@@ -499,8 +530,10 @@ class RedisRateLimiter:
 def make_rate_limiter(settings: LimitSettings, *, clock: Clock = time.monotonic) -> RateLimiter:
     """A :class:`RedisRateLimiter` when ``settings.redis_url`` is set, else in memory."""
     if settings.redis_url:
-        return RedisRateLimiter(settings.redis_url,
-                                timeout_seconds=settings.redis_timeout_seconds,
-                                fail_open_seconds=settings.rate_limit_fail_open_seconds,
-                                clock=clock)
+        return RedisRateLimiter(
+            settings.redis_url,
+            timeout_seconds=settings.redis_timeout_seconds,
+            fail_open_seconds=settings.rate_limit_fail_open_seconds,
+            clock=clock,
+        )
     return MemoryRateLimiter(max_keys=settings.rate_limit_memory_max_keys, clock=clock)

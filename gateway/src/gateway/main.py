@@ -81,9 +81,11 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 #: /docs: Swagger UI's files are the gateway's own (gateway.swagger), and no inline script.
-DOCS_CSP = (b"content-security-policy",
-            b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+DOCS_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+)
 _API_EXTRA = (*SECURITY_HEADERS, API_CSP)
 _DOCS_EXTRA = (*SECURITY_HEADERS, DOCS_CSP)
 EXPOSED = b"X-Request-ID, RateLimit, RateLimit-Policy, Retry-After, ETag, Location"
@@ -99,32 +101,49 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, *, routes: tuple[Route, ...] = ROUTES,
-                 auth_settings: AuthSettings | None = None,
-                 limit_settings: LimitSettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        *,
+        routes: tuple[Route, ...] = ROUTES,
+        auth_settings: AuthSettings | None = None,
+        limit_settings: LimitSettings | None = None,
+    ) -> None:
         self.settings = settings
         self.upstreams: dict[str, Upstream] = upstreams(settings)
         if settings.max_body_bytes is not None:  # GATEWAY_MAX_BODY_BYTES: one limit for all
-            routes = tuple(dataclasses.replace(r, max_body_bytes=settings.max_body_bytes)
-                           for r in routes)
+            routes = tuple(
+                dataclasses.replace(r, max_body_bytes=settings.max_body_bytes) for r in routes
+            )
         self.routes = routes
         self.router = Router(routes)
-        self.tracer_provider = make_tracer_provider(settings.service_name,
-                                                    settings.otel_exporter_otlp_endpoint)
+        self.tracer_provider = make_tracer_provider(
+            settings.service_name, settings.otel_exporter_otlp_endpoint
+        )
         self.tracer = trace.get_tracer("gateway", tracer_provider=self.tracer_provider)
         self.authenticator = Authenticator(auth_settings or AuthSettings())
         self.limit_settings = limit_settings or LimitSettings()
         self.limiter: RateLimiter = make_rate_limiter(self.limit_settings)
-        self.auth_failures = AuthFailureGuard(self.limiter,
-                                              self.limit_settings.auth_failure_policy())
-        self.queues = {name: UpstreamQueue(name, concurrency=settings.pool_size_per_upstream,
-                                           limit=settings.upstream_queue_limit,
-                                           wait_seconds=settings.upstream_queue_wait_seconds)
-                       for name in self.upstreams}
-        self.breakers = {name: CircuitBreaker(name,
-                                              failure_threshold=settings.breaker_failure_threshold,
-                                              reset_timeout=settings.breaker_reset_seconds)
-                         for name in self.upstreams}
+        self.auth_failures = AuthFailureGuard(
+            self.limiter, self.limit_settings.auth_failure_policy()
+        )
+        self.queues = {
+            name: UpstreamQueue(
+                name,
+                concurrency=settings.pool_size_per_upstream,
+                limit=settings.upstream_queue_limit,
+                wait_seconds=settings.upstream_queue_wait_seconds,
+            )
+            for name in self.upstreams
+        }
+        self.breakers = {
+            name: CircuitBreaker(
+                name,
+                failure_threshold=settings.breaker_failure_threshold,
+                reset_timeout=settings.breaker_reset_seconds,
+            )
+            for name in self.upstreams
+        }
         self.admin_app = create_admin_app(self.authenticator)
         self.cors_origins = frozenset(settings.cors_allow_origins)
         self.secret = settings.identity_secret.get_secret_value()
@@ -139,22 +158,34 @@ class Gateway:
     async def startup(self) -> None:
         # No limit here: the bounded queue per upstream (self.queues) is the pool's bound,
         # so waiting for a connection is never confused with a slow TCP connect.
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0,
-                                         keepalive_timeout=self.settings.upstream_keepalive_seconds,
-                                         ttl_dns_cache=300)
-        self.http = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                             cookie_jar=aiohttp.DummyCookieJar(),
-                                             skip_auto_headers=SKIP_AUTO_HEADERS)
+        connector = aiohttp.TCPConnector(
+            limit=0,
+            limit_per_host=0,
+            keepalive_timeout=self.settings.upstream_keepalive_seconds,
+            ttl_dns_cache=300,
+        )
+        self.http = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=SKIP_AUTO_HEADERS,
+        )
         self.proxy = Proxy(
-            self.http, self.tracer, retries=self.settings.retries,
+            self.http,
+            self.tracer,
+            retries=self.settings.retries,
             connect_timeout=self.settings.connect_timeout_seconds,
-            bodies=BodyPolicy(buffer_bytes=self.settings.buffer_body_bytes,
-                              idle_timeout=self.settings.body_idle_timeout_seconds,
-                              total_timeout=self.settings.body_total_timeout_seconds),
-            public_origins=[u.base_url for u in self.upstreams.values()])
+            bodies=BodyPolicy(
+                buffer_bytes=self.settings.buffer_body_bytes,
+                idle_timeout=self.settings.body_idle_timeout_seconds,
+                total_timeout=self.settings.body_total_timeout_seconds,
+            ),
+            public_origins=[u.base_url for u in self.upstreams.values()],
+        )
         await self.authenticator.start()
-        self.aggregator = Aggregator(self.http, self.upstreams, self.routes,
-                                     own=[_admin_spec(self.admin_app.openapi())])
+        self.aggregator = Aggregator(
+            self.http, self.upstreams, self.routes, own=[_admin_spec(self.admin_app.openapi())]
+        )
 
     async def shutdown(self) -> None:
         await self.authenticator.stop()
@@ -178,8 +209,11 @@ class Gateway:
         path = scope["path"]
         send = self._decorate(send, request_id, origin, docs=path == "/docs")
 
-        if scope["method"] == "OPTIONS" and origin and \
-                _header(scope, b"access-control-request-method"):
+        if (
+            scope["method"] == "OPTIONS"
+            and origin
+            and _header(scope, b"access-control-request-method")
+        ):
             await self._preflight(scope, send, origin, request_id)
             return
         if path == "/health":
@@ -196,20 +230,32 @@ class Gateway:
             return
         if "." in path and any(segment in (".", "..") for segment in path.split("/")):
             # "/api/v1/services/../../metrics" must not reach paths outside the route table.
-            await send_problem(send, 400, "Bad request", "Dot segments are not allowed in paths.",
-                               request_id=request_id)
+            await send_problem(
+                send,
+                400,
+                "Bad request",
+                "Dot segments are not allowed in paths.",
+                request_id=request_id,
+            )
             return
         admin = path.startswith(ADMIN_PREFIX) or path == ADMIN_PREFIX.rstrip("/")
         route = ADMIN_ROUTE if admin else self.router.match(path)
         if route is None or self.proxy is None:
-            await send_problem(send, 404, "Not found", f"No route for {path}.",
-                               request_id=request_id)
+            await send_problem(
+                send, 404, "Not found", f"No route for {path}.", request_id=request_id
+            )
             return
         length = _header(scope, b"content-length")
         if length and length.isdigit() and int(length) > route.max_body_bytes:
-            await send_error(send, route, path, 413, "Request body too large",
-                             f"This endpoint accepts at most {route.max_body_bytes} bytes.",
-                             request_id=request_id)
+            await send_error(
+                send,
+                route,
+                path,
+                413,
+                "Request body too large",
+                f"This endpoint accepts at most {route.max_body_bytes} bytes.",
+                request_id=request_id,
+            )
             return
 
         # authentication (an Open311 form may carry its api_key in the body); an address
@@ -220,36 +266,73 @@ class Gateway:
         address = peer[0] if peer else None
         blocked = self.auth_failures.retry_after(address)
         if blocked is not None and may_present(headers, query, route, scope["method"]):
-            await send_error(send, route, path, 429, "Too many requests",
-                             "Too many failed authentications from this address; try again "
-                             f"in {blocked} s.", request_id=request_id,
-                             headers=[("retry-after", str(blocked))])
+            await send_error(
+                send,
+                route,
+                path,
+                429,
+                "Too many requests",
+                f"Too many failed authentications from this address; try again in {blocked} s.",
+                request_id=request_id,
+                headers=[("retry-after", str(blocked))],
+            )
             return
         scope, receive, form_body = await self._maybe_read_form(scope, receive, route)
         if isinstance(form_body, ClientBodyError):  # too large (413), too slow (408), gone
-            await answer_client_body_error(send, route, path, form_body, request_id=request_id,
-                                           too_large="A form this large cannot be "
-                                                     "authenticated.")
+            await answer_client_body_error(
+                send,
+                route,
+                path,
+                form_body,
+                request_id=request_id,
+                too_large="A form this large cannot be authenticated.",
+            )
             return
         try:
             principal = await self.authenticator.authenticate(
-                headers, query, route, form_body if isinstance(form_body, bytes) else None)
+                headers, query, route, form_body if isinstance(form_body, bytes) else None
+            )
         except AuthFailed as failure:
             spent = await self.auth_failures.failed(address) if failure.status == 401 else None
             if spent is not None and not spent.allowed:
-                await send_error(send, route, path, 429, "Too many requests",
-                                 "Too many failed authentications from this address; try "
-                                 f"again in {spent.retry_after_seconds} s.",
-                                 request_id=request_id, headers=spent.headers())
+                await send_error(
+                    send,
+                    route,
+                    path,
+                    429,
+                    "Too many requests",
+                    "Too many failed authentications from this address; try "
+                    f"again in {spent.retry_after_seconds} s.",
+                    request_id=request_id,
+                    headers=spent.headers(),
+                )
                 return
-            if route.auth is AuthMode.OPEN311 and failure.status == 401 \
-                    and not has_header_credentials(headers, route):
+            if (
+                route.auth is AuthMode.OPEN311
+                and failure.status == 401
+                and not has_header_credentials(headers, route)
+            ):
                 # Open311's own key, the api_key parameter, refused: the spec's 403.
-                await send_error(send, route, path, 403, "Forbidden",
-                                 f"api_key: {failure.detail}", request_id=request_id)
+                await send_error(
+                    send,
+                    route,
+                    path,
+                    403,
+                    "Forbidden",
+                    f"api_key: {failure.detail}",
+                    request_id=request_id,
+                )
                 return
-            await send_error(send, route, path, failure.status, failure.title, failure.detail,
-                             request_id=request_id, headers=failure.headers)
+            await send_error(
+                send,
+                route,
+                path,
+                failure.status,
+                failure.title,
+                failure.detail,
+                request_id=request_id,
+                headers=failure.headers,
+            )
             return
 
         if route.auth is AuthMode.OPEN311:  # the api_key parameter stops here
@@ -263,16 +346,24 @@ class Gateway:
         # anonymous one; the upstream meters its own keys.
         policy = self.limit_settings.policy(
             route.limit_class,
-            anonymous=principal.is_anonymous and route.auth is not AuthMode.UPSTREAM)
+            anonymous=principal.is_anonymous and route.auth is not AuthMode.UPSTREAM,
+        )
         limit_headers: list[tuple[str, str]] = []
         if policy is not None:  # None: this class is not limited
             decision = await self.limiter.hit(key, policy)
             limit_headers = decision.headers()
             if not decision.allowed:
-                await send_error(send, route, path, 429, "Too many requests",
-                                 f"Rate limit '{policy.name}' exceeded; try again in "
-                                 f"{decision.retry_after_seconds} s.",
-                                 request_id=request_id, headers=limit_headers)
+                await send_error(
+                    send,
+                    route,
+                    path,
+                    429,
+                    "Too many requests",
+                    f"Rate limit '{policy.name}' exceeded; try again in "
+                    f"{decision.retry_after_seconds} s.",
+                    request_id=request_id,
+                    headers=limit_headers,
+                )
                 return
 
         if admin:
@@ -287,23 +378,39 @@ class Gateway:
         upstream = self.upstreams[route.upstream]
         breaker = self.breakers[upstream.name]
         if not breaker.allow():
-            await send_error(send, route, path, 503, "Upstream unavailable",
-                             f"The {upstream.name} service is failing; the gateway is "
-                             "giving it time to recover.", request_id=request_id,
-                             headers=[("retry-after", str(breaker.retry_after_seconds()))],
-                             upstream=upstream.name)
+            await send_error(
+                send,
+                route,
+                path,
+                503,
+                "Upstream unavailable",
+                f"The {upstream.name} service is failing; the gateway is "
+                "giving it time to recover.",
+                request_id=request_id,
+                headers=[("retry-after", str(breaker.retry_after_seconds()))],
+                upstream=upstream.name,
+            )
             return
         # Bound to this service, method and raw path (as the proxy sends them), once.
-        assertion = sign_assertion(self.signer, principal, audience=upstream.name,
-                                   method=scope["method"],
-                                   path=scope.get("raw_path", scope["path"].encode()
-                                                  ).decode("latin-1"),
-                                   request_id=request_id)
+        assertion = sign_assertion(
+            self.signer,
+            principal,
+            audience=upstream.name,
+            method=scope["method"],
+            path=scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
+            request_id=request_id,
+        )
         outcome = await self.proxy.forward(
-            scope, receive, send, route, upstream,
+            scope,
+            receive,
+            send,
+            route,
+            upstream,
             add_request_headers=[(ASSERTION_HEADER, assertion)],
-            add_response_headers=limit_headers, queue=self.queues[upstream.name],
-            request_id=request_id)
+            add_response_headers=limit_headers,
+            queue=self.queues[upstream.name],
+            request_id=request_id,
+        )
         if outcome is Outcome.OK:
             breaker.record_success()
         elif outcome is Outcome.FAILED:
@@ -312,8 +419,9 @@ class Gateway:
             breaker.release()
 
     # -- pieces ----------------------------------------------------------------------------
-    async def _maybe_read_form(self, scope: Scope, receive: Receive, route: Route
-                               ) -> tuple[Scope, Receive, bytes | ClientBodyError | None]:
+    async def _maybe_read_form(
+        self, scope: Scope, receive: Receive, route: Route
+    ) -> tuple[Scope, Receive, bytes | ClientBodyError | None]:
         """For Open311 form POSTs: read the (small) body so its ``api_key`` field can be
         checked, then replay it to the upstream without that field (``Content-Length`` to
         match)."""
@@ -322,9 +430,12 @@ class Gateway:
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         if not self.authenticator.needs_form_body(route, scope["method"], content_type):
             return scope, receive, None
-        reader = ClientBody(receive, limit=min(MAX_FORM_FOR_AUTH, route.max_body_bytes),
-                            idle=self.settings.body_idle_timeout_seconds,
-                            total=self.settings.body_total_timeout_seconds)
+        reader = ClientBody(
+            receive,
+            limit=min(MAX_FORM_FOR_AUTH, route.max_body_bytes),
+            idle=self.settings.body_idle_timeout_seconds,
+            total=self.settings.body_total_timeout_seconds,
+        )
         try:
             body = await reader.read()
         except ClientBodyError as exc:
@@ -332,8 +443,13 @@ class Gateway:
         forwarded = without_open311_key(body)
         if forwarded != body:
             length = str(len(forwarded)).encode()
-            scope = {**scope, "headers": [(k, length if k.lower() == b"content-length" else v)
-                                          for k, v in scope["headers"]]}
+            scope = {
+                **scope,
+                "headers": [
+                    (k, length if k.lower() == b"content-length" else v)
+                    for k, v in scope["headers"]
+                ],
+            }
         replayed = False
 
         async def replay() -> Message:
@@ -345,12 +461,15 @@ class Gateway:
 
         return scope, replay, body
 
-    def _decorate(self, send: Send, request_id: str, origin: str | None, *,
-                  docs: bool) -> Send:
+    def _decorate(self, send: Send, request_id: str, origin: str | None, *, docs: bool) -> Send:
         extra: Sequence[tuple[bytes, bytes]] = _DOCS_EXTRA if docs else _API_EXTRA
         if origin and origin in self.cors_origins:
-            extra = [*extra, (b"access-control-allow-origin", origin.encode("latin-1")),
-                     (b"access-control-expose-headers", EXPOSED), (b"vary", b"Origin")]
+            extra = [
+                *extra,
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-expose-headers", EXPOSED),
+                (b"vary", b"Origin"),
+            ]
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -377,13 +496,20 @@ class Gateway:
 
     async def _preflight(self, scope: Scope, send: Send, origin: str, request_id: str) -> None:
         if origin not in self.cors_origins:
-            await send_problem(send, 403, "Origin not allowed",
-                               "This origin may not call the API from a browser.",
-                               request_id=request_id)
+            await send_problem(
+                send,
+                403,
+                "Origin not allowed",
+                "This origin may not call the API from a browser.",
+                request_id=request_id,
+            )
             return
         requested = _header(scope, b"access-control-request-headers") or ""
-        allowed_headers = ", ".join(h.strip() for h in requested.split(",") if h.strip()
-                                    and h.strip().lower() not in ("x-mk-identity",))
+        allowed_headers = ", ".join(
+            h.strip()
+            for h in requested.split(",")
+            if h.strip() and h.strip().lower() not in ("x-mk-identity",)
+        )
         headers = [
             (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, OPTIONS"),
             (b"access-control-allow-headers", allowed_headers.encode("latin-1")),
@@ -398,35 +524,56 @@ class Gateway:
         return await self.aggregator.document()
 
     @staticmethod
-    async def _json(send: Send, body: Any, status: int = 200,
-                    cache: bytes = b"no-cache") -> None:
+    async def _json(send: Send, body: Any, status: int = 200, cache: bytes = b"no-cache") -> None:
         payload = json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(payload)).encode()),
-                                (b"cache-control", cache)]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"cache-control", cache),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     @staticmethod
     async def _html(send: Send, html: str) -> None:
         payload = html.encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/html; charset=utf-8"),
-                                (b"content-length", str(len(payload)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     @staticmethod
     async def _docs_asset(send: Send, path: str, request_id: str) -> None:
         found = swagger.asset(path)
         if found is None:
-            await send_problem(send, 404, "Not found", f"No route for {path}.",
-                               request_id=request_id)
+            await send_problem(
+                send, 404, "Not found", f"No route for {path}.", request_id=request_id
+            )
             return
         content_type, payload = found
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", content_type),
-                                (b"content-length", str(len(payload)).encode()),
-                                (b"cache-control", b"public, max-age=31536000, immutable")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"cache-control", b"public, max-age=31536000, immutable"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -449,22 +596,27 @@ class Gateway:
         """Every service's ``/health/ready``, checked at most once per
         ``health_cache_seconds`` (callers meanwhile share the last answer, and concurrent
         callers one check)."""
+
         async def probe(upstream: Upstream) -> tuple[str, dict[str, Any]]:
             assert self.http is not None
             try:
-                async with self.http.get(upstream.base_url + "/health/ready",
-                                            timeout=aiohttp.ClientTimeout(total=3)) as resp:
+                async with self.http.get(
+                    upstream.base_url + "/health/ready", timeout=aiohttp.ClientTimeout(total=3)
+                ) as resp:
                     body = await resp.json(content_type=None)
                     return upstream.name, {
                         "status": "ok" if resp.status == 200 else "unavailable",
-                        "checks": body.get("checks", {})}
+                        "checks": body.get("checks", {}),
+                    }
             except Exception as exc:
                 return upstream.name, {"status": "unavailable", "error": type(exc).__name__}
 
         async with self._health_lock:
             cached = self._health_cache
-            if cached is not None and \
-                    time.monotonic() - cached[0] < self.settings.health_cache_seconds:
+            if (
+                cached is not None
+                and time.monotonic() - cached[0] < self.settings.health_cache_seconds
+            ):
                 return cached[1]
             results = dict(await asyncio.gather(*(probe(u) for u in self.upstreams.values())))
             self._health_cache = (time.monotonic(), results)
@@ -476,41 +628,72 @@ class Gateway:
         policy = self.limit_settings.class_policy("health")
         if policy is not None:
             client = scope.get("client")
-            decision = await self.limiter.hit(caller_key(None, client[0] if client else None),
-                                              policy)
+            decision = await self.limiter.hit(
+                caller_key(None, client[0] if client else None), policy
+            )
             if not decision.allowed:
-                await send_problem(send, 429, "Too many requests",
-                                   f"Rate limit '{policy.name}' exceeded; try again in "
-                                   f"{decision.retry_after_seconds} s.", request_id=request_id,
-                                   headers=decision.headers())
+                await send_problem(
+                    send,
+                    429,
+                    "Too many requests",
+                    f"Rate limit '{policy.name}' exceeded; try again in "
+                    f"{decision.retry_after_seconds} s.",
+                    request_id=request_id,
+                    headers=decision.headers(),
+                )
                 return
         results = await self._service_health()
         ok = all(r["status"] == "ok" for r in results.values())
-        await self._json(send, {"status": "ok" if ok else "degraded",
-                                "services": {name: {"status": r["status"]}
-                                             for name, r in results.items()}},
-                         status=200 if ok else 503, cache=b"no-store")
+        await self._json(
+            send,
+            {
+                "status": "ok" if ok else "degraded",
+                "services": {name: {"status": r["status"]} for name, r in results.items()},
+            },
+            status=200 if ok else 503,
+            cache=b"no-store",
+        )
 
-    async def _admin_health(self, send: Send, principal: Principal, request_id: str,
-                            limit_headers: list[tuple[str, str]]) -> None:
+    async def _admin_health(
+        self,
+        send: Send,
+        principal: Principal,
+        request_id: str,
+        limit_headers: list[tuple[str, str]],
+    ) -> None:
         """``ADMIN_HEALTH``: each service's checks, or the error that made it unavailable,
         and its circuit breaker's state."""
         if principal.is_anonymous:
-            await send_problem(send, 401, "Unauthorized", "Sign in as an admin.",
-                               request_id=request_id,
-                               headers=[*limit_headers, ("www-authenticate", BEARER_CHALLENGE)])
+            await send_problem(
+                send,
+                401,
+                "Unauthorized",
+                "Sign in as an admin.",
+                request_id=request_id,
+                headers=[*limit_headers, ("www-authenticate", BEARER_CHALLENGE)],
+            )
             return
         if not principal.has_role(Role.ADMIN):
-            await send_problem(send, 403, "Forbidden", "This needs the admin role.",
-                               request_id=request_id, headers=limit_headers)
+            await send_problem(
+                send,
+                403,
+                "Forbidden",
+                "This needs the admin role.",
+                request_id=request_id,
+                headers=limit_headers,
+            )
             return
         results = await self._service_health()
         ok = all(r["status"] == "ok" for r in results.values())
-        services = {name: {**r, "circuit": self.breakers[name].state.value}
-                    for name, r in results.items()}
-        await self._json(self._add_headers(send, limit_headers),
-                         {"status": "ok" if ok else "degraded", "services": services},
-                         status=200 if ok else 503, cache=b"no-store")
+        services = {
+            name: {**r, "circuit": self.breakers[name].state.value} for name, r in results.items()
+        }
+        await self._json(
+            self._add_headers(send, limit_headers),
+            {"status": "ok" if ok else "degraded", "services": services},
+            status=200 if ok else 503,
+            cache=b"no-store",
+        )
 
 
 def _admin_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -529,5 +712,3 @@ def create_app(settings: GatewaySettings | None = None, **kwargs: Any) -> Gatewa
     settings = settings or GatewaySettings()
     configure_logging(settings.service_name, settings.log_level)
     return Gateway(settings, **kwargs)
-
-

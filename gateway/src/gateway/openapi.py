@@ -35,14 +35,25 @@ log = logging.getLogger(__name__)
 
 IDENTITY_SCHEME = "MkIdentity"
 PUBLIC_SCHEMES: dict[str, Any] = {
-    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                   "description": "An access token from the council's identity provider "
-                                  "(citizens and staff)."},
-    "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key",
-                   "description": "An integration partner's API key (created by an admin)."},
-    "open311ApiKey": {"type": "apiKey", "in": "query", "name": "api_key",
-                      "description": "Open311 GeoReport v2 api_key (also accepted as a "
-                                     "form field on POST requests)."},
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token from the council's identity provider (citizens and staff).",
+    },
+    "apiKeyAuth": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "An integration partner's API key (created by an admin).",
+    },
+    "open311ApiKey": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "api_key",
+        "description": "Open311 GeoReport v2 api_key (also accepted as a "
+        "form field on POST requests).",
+    },
 }
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _HEADER = {"schema": {"type": "string"}}
@@ -54,8 +65,12 @@ RATE_LIMIT_HEADERS: dict[str, Any] = {
 
 
 def _scheme_key(scheme: dict[str, Any]) -> tuple[str, ...]:
-    return (str(scheme.get("type", "")), str(scheme.get("scheme", "")).lower(),
-            str(scheme.get("in", "")), str(scheme.get("name", "")).lower())
+    return (
+        str(scheme.get("type", "")),
+        str(scheme.get("scheme", "")).lower(),
+        str(scheme.get("in", "")),
+        str(scheme.get("name", "")).lower(),
+    )
 
 
 #: The gateway's own documents may name the public schemes differently ("bearer").
@@ -102,8 +117,9 @@ def _public_security(operation: dict[str, Any], route: Route) -> None:
         operation["security"] = other
 
 
-def _security_renames(spec: dict[str, Any], upstream: Upstream | None, prefix: str,
-                      schemes: dict[str, Any]) -> dict[str, str]:
+def _security_renames(
+    spec: dict[str, Any], upstream: Upstream | None, prefix: str, schemes: dict[str, Any]
+) -> dict[str, str]:
     """Put ``spec``'s security schemes into ``schemes``; returns their new names.
 
     In the gateway's own documents a scheme equal to a public one is that public scheme
@@ -123,12 +139,22 @@ def _security_renames(spec: dict[str, Any], upstream: Upstream | None, prefix: s
 
 #: The errors the gateway answers on Open311 routes (``problems.send_error``), by suffix.
 OPEN311_ERRORS_CONTENT: dict[str, Any] = {
-    "application/json": {"schema": {"type": "array", "items": {
-        "type": "object", "required": ["code", "description"],
-        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}}}}},
-    "text/xml": {"schema": {"type": "string",
-                            "description": "<errors><error><code/><description/></error>"
-                                           "</errors>"}},
+    "application/json": {
+        "schema": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["code", "description"],
+                "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+            },
+        }
+    },
+    "text/xml": {
+        "schema": {
+            "type": "string",
+            "description": "<errors><error><code/><description/></error></errors>",
+        }
+    },
 }
 
 
@@ -142,8 +168,11 @@ def _gateway_problems(operation: dict[str, Any], route: Route, *, proxied: bool)
 
     def add(status: int, description: str, headers: dict[str, Any] | None = None) -> None:
         response = responses.setdefault(
-            str(status), open311_error_response(description) if route.auth is AuthMode.OPEN311
-            else problem_response(status, description))
+            str(status),
+            open311_error_response(description)
+            if route.auth is AuthMode.OPEN311
+            else problem_response(status, description),
+        )
         if description not in response.get("description", ""):  # the service's, and ours
             response["description"] = f"{response.get('description')}; or: {description}"
         if headers:
@@ -152,48 +181,66 @@ def _gateway_problems(operation: dict[str, Any], route: Route, *, proxied: bool)
     if any(p.get("in") == "path" for p in operation.get("parameters", ())):
         add(400, "Bad request: a path parameter was a dot segment ('.' or '..')")
     if route.auth is not AuthMode.UPSTREAM:
-        add(401, "Credentials were presented and refused (invalid, expired, revoked or more "
-                 "than one)" + ("; or none were presented" if operation.get("x-roles") else ""),
-            {"WWW-Authenticate": {**_HEADER, "description": "The challenge."}})
+        add(
+            401,
+            "Credentials were presented and refused (invalid, expired, revoked or more "
+            "than one)" + ("; or none were presented" if operation.get("x-roles") else ""),
+            {"WWW-Authenticate": {**_HEADER, "description": "The challenge."}},
+        )
         add(403, "Forbidden: the token carries no role this platform recognises")
     if "requestBody" in operation:
         add(408, "Request timeout: the request body did not arrive in time")
         add(413, "Request body too large for this route")
     add(429, "Too many requests: a rate limit was reached", RATE_LIMIT_HEADERS)
-    add(503, "The service is unavailable (its circuit is open, it could not be reached, or "
-             "too many requests are waiting for it)",
-        {"Retry-After": RATE_LIMIT_HEADERS["Retry-After"]})
+    add(
+        503,
+        "The service is unavailable (its circuit is open, it could not be reached, or "
+        "too many requests are waiting for it)",
+        {"Retry-After": RATE_LIMIT_HEADERS["Retry-After"]},
+    )
     if proxied:
         add(504, "The service did not answer in time")
     operation["responses"] = dict(sorted(responses.items()))
 
 
-def merge(specs: list[tuple[Upstream | None, dict[str, Any]]], routes: tuple[Route, ...],
-          *, title: str, version: str) -> dict[str, Any]:
+def merge(
+    specs: list[tuple[Upstream | None, dict[str, Any]]],
+    routes: tuple[Route, ...],
+    *,
+    title: str,
+    version: str,
+) -> dict[str, Any]:
     """Merge ``(upstream, spec)`` pairs; ``upstream`` None means the gateway's own paths."""
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version,
-                 "description": "Every operation of the Milton Keynes digital platform, "
-                                "as served by the gateway."},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Every operation of the Milton Keynes digital platform, "
+            "as served by the gateway.",
+        },
         "servers": [{"url": "/"}],
         "paths": {},
-        "components": {"schemas": copy.deepcopy(PROBLEM_SCHEMAS),
-                       "securitySchemes": dict(PUBLIC_SCHEMES)},
+        "components": {
+            "schemas": copy.deepcopy(PROBLEM_SCHEMAS),
+            "securitySchemes": dict(PUBLIC_SCHEMES),
+        },
         "tags": [],
     }
     schemas: dict[str, Any] = doc["components"]["schemas"]
     for upstream, raw in specs:
         spec = copy.deepcopy(raw)
-        prefix = "".join(p.capitalize() for p in (upstream.name if upstream else "gateway")
-                         .split("-"))
+        prefix = "".join(
+            p.capitalize() for p in (upstream.name if upstream else "gateway").split("-")
+        )
         if upstream is None:  # the admin API: servicekit's problem+json errors, any scheme
             document_problems(spec, secured=lambda operation: bool(operation.get("security")))
-        security = _security_renames(spec, upstream, prefix,
-                                     doc["components"]["securitySchemes"])
-        renames = {name: prefix + name
-                   for name, schema in spec.get("components", {}).get("schemas", {}).items()
-                   if name in schemas and schemas[name] != schema}
+        security = _security_renames(spec, upstream, prefix, doc["components"]["securitySchemes"])
+        renames = {
+            name: prefix + name
+            for name, schema in spec.get("components", {}).get("schemas", {}).items()
+            if name in schemas and schemas[name] != schema
+        }
         spec = _rewrite_refs(spec, renames)
         for name, schema in spec.get("components", {}).get("schemas", {}).items():
             schemas[renames.get(name, name)] = schema
@@ -205,11 +252,14 @@ def merge(specs: list[tuple[Upstream | None, dict[str, Any]]], routes: tuple[Rou
                 if method in item:
                     operation = item[method]
                     if "security" in operation:
-                        operation["security"] = [{security.get(k, k): v for k, v in req.items()}
-                                                 for req in operation["security"]]
+                        operation["security"] = [
+                            {security.get(k, k): v for k, v in req.items()}
+                            for req in operation["security"]
+                        ]
                     _public_security(operation, route or Route(path, "gateway"))
-                    _gateway_problems(operation, route or Route(path, "gateway"),
-                                      proxied=upstream is not None)
+                    _gateway_problems(
+                        operation, route or Route(path, "gateway"), proxied=upstream is not None
+                    )
             doc["paths"][path] = item
         for tag in spec.get("tags", []):
             if tag not in doc["tags"]:
@@ -220,9 +270,16 @@ def merge(specs: list[tuple[Upstream | None, dict[str, Any]]], routes: tuple[Rou
 class Aggregator:
     """Fetches the services' documents (cached for ``ttl`` seconds) and merges them."""
 
-    def __init__(self, http: aiohttp.ClientSession, upstreams: dict[str, Upstream],
-                 routes: tuple[Route, ...], own: list[dict[str, Any]], *, ttl: float = 30.0,
-                 version: str = "0.1.0") -> None:
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        upstreams: dict[str, Upstream],
+        routes: tuple[Route, ...],
+        own: list[dict[str, Any]],
+        *,
+        ttl: float = 30.0,
+        version: str = "0.1.0",
+    ) -> None:
         self.http = http
         self.upstreams = upstreams
         self.routes = routes
@@ -234,8 +291,9 @@ class Aggregator:
 
     async def _fetch(self, upstream: Upstream) -> dict[str, Any] | None:
         try:
-            async with self.http.get(upstream.base_url + "/openapi.json",
-                                        timeout=aiohttp.ClientTimeout(total=15)) as resp:
+            async with self.http.get(
+                upstream.base_url + "/openapi.json", timeout=aiohttp.ClientTimeout(total=15)
+            ) as resp:
                 if resp.status == 200:
                     data: dict[str, Any] = await resp.json(content_type=None)
                     return data
@@ -249,13 +307,21 @@ class Aggregator:
                 return self._cached[1]
             fetched = await asyncio.gather(*(self._fetch(u) for u in self.upstreams.values()))
             specs: list[tuple[Upstream | None, dict[str, Any]]] = [
-                (None, spec) for spec in self.own]
-            specs += [(u, spec) for u, spec in zip(self.upstreams.values(), fetched, strict=True)
-                      if spec is not None]
-            doc = merge(specs, self.routes, title="Milton Keynes digital platform API",
-                        version=self.version)
-            missing = [u.name for u, spec in zip(self.upstreams.values(), fetched, strict=True)
-                       if spec is None]
+                (None, spec) for spec in self.own
+            ]
+            specs += [
+                (u, spec)
+                for u, spec in zip(self.upstreams.values(), fetched, strict=True)
+                if spec is not None
+            ]
+            doc = merge(
+                specs, self.routes, title="Milton Keynes digital platform API", version=self.version
+            )
+            missing = [
+                u.name
+                for u, spec in zip(self.upstreams.values(), fetched, strict=True)
+                if spec is None
+            ]
             if missing:
                 doc["info"]["x-unavailable-services"] = missing
             else:  # only a complete document is cached

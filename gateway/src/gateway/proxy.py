@@ -41,10 +41,20 @@ from gateway.routes import AuthMode, Route, Upstream
 
 log = logging.getLogger(__name__)
 
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "trailers", "transfer-encoding", "upgrade", "proxy-connection",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+    }
+)
 #: Identity headers only the gateway may set; a client's copies are dropped.
 IDENTITY_HEADERS = frozenset({"x-mk-identity", "x-mk-principal", "x-user-id", "x-roles"})
 CHUNK = 64 * 1024
@@ -54,8 +64,9 @@ _LOCATIONS = (b"location", b"content-location")
 
 def request_id_of(scope: Scope) -> str:
     """The client's X-Request-ID if usable, else a new one."""
-    request_id = next((v.decode("latin-1") for k, v in scope["headers"]
-                       if k.lower() == b"x-request-id"), "")
+    request_id = next(
+        (v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"x-request-id"), ""
+    )
     if not request_id or len(request_id) > 200 or not request_id.isprintable():
         request_id = str(uuid.uuid4())
     return request_id
@@ -64,8 +75,9 @@ def request_id_of(scope: Scope) -> str:
 _DROP_REQUEST = HOP_BY_HOP | IDENTITY_HEADERS | {"host", "forwarded", "x-request-id"}
 
 
-def _request_headers(scope: Scope, request_id: str | None = None
-                     ) -> tuple[list[tuple[str, str]], str, str]:
+def _request_headers(
+    scope: Scope, request_id: str | None = None
+) -> tuple[list[tuple[str, str]], str, str]:
     """The headers to send upstream (lower-case names), the request id (``request_id``
     when the caller already chose it, else :func:`request_id_of`) and the client's Host."""
     raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
@@ -92,8 +104,9 @@ def _request_headers(scope: Scope, request_id: str | None = None
 
 def _connection_tokens(headers: CIMultiDictProxy[str]) -> frozenset[str]:
     """Header names an upstream listed in ``Connection``: hop-by-hop too (RFC 9110 7.6.1)."""
-    return frozenset(t.strip().lower() for v in headers.getall("connection", ())
-                     for t in v.split(","))
+    return frozenset(
+        t.strip().lower() for v in headers.getall("connection", ()) for t in v.split(",")
+    )
 
 
 class ClientBodyError(Exception):
@@ -120,8 +133,7 @@ class ClientBody:
     client failed to deliver, so a failure of the upstream request can be told apart from the
     client's own (aiohttp wraps what the body iterator raises)."""
 
-    __slots__ = ("_receive", "complete", "deadline", "error", "idle", "limit", "size",
-                 "total")
+    __slots__ = ("_receive", "complete", "deadline", "error", "idle", "limit", "size", "total")
 
     def __init__(self, receive: Receive, *, limit: int, idle: float, total: float) -> None:
         self._receive = receive
@@ -171,22 +183,42 @@ class ClientBody:
         return b"".join([chunk async for chunk in self.chunks()])
 
 
-async def answer_client_body_error(send: Send, route: Route, path: str,
-                                   error: ClientBodyError, *, request_id: str,
-                                   headers: Sequence[tuple[str, str]] = (),
-                                   too_large: str | None = None) -> Outcome:
+async def answer_client_body_error(
+    send: Send,
+    route: Route,
+    path: str,
+    error: ClientBodyError,
+    *,
+    request_id: str,
+    headers: Sequence[tuple[str, str]] = (),
+    too_large: str | None = None,
+) -> Outcome:
     """413 for a body over the route's limit, 408 for one that did not arrive in time (in
     the route's error shape, closing the connection: the rest of the body is not wanted),
     nothing for a client that left. Always :attr:`Outcome.CLIENT_ERROR`."""
     closing = [*headers, ("connection", "close")]
     if isinstance(error, BodyTooLarge):
-        await send_error(send, route, path, 413, "Request body too large",
-                         too_large or f"This endpoint accepts at most {route.max_body_bytes} "
-                                      "bytes.", request_id=request_id, headers=closing)
+        await send_error(
+            send,
+            route,
+            path,
+            413,
+            "Request body too large",
+            too_large or f"This endpoint accepts at most {route.max_body_bytes} bytes.",
+            request_id=request_id,
+            headers=closing,
+        )
     elif isinstance(error, BodyTimeout):
-        await send_error(send, route, path, 408, "Request timeout",
-                         "The request body did not arrive in time.", request_id=request_id,
-                         headers=closing)
+        await send_error(
+            send,
+            route,
+            path,
+            408,
+            "Request timeout",
+            "The request body did not arrive in time.",
+            request_id=request_id,
+            headers=closing,
+        )
     return Outcome.CLIENT_ERROR
 
 
@@ -196,8 +228,9 @@ GATEWAY_CREDENTIALS = frozenset({"authorization", "x-api-key"})
 UPSTREAM_FAILURE_STATUSES = frozenset({502, 503, 504})
 #: A connect that failed for want of the gateway's own resources (file descriptors, ports,
 #: buffers): the callers' load, not the service's health.
-LOCAL_CONNECT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL,
-                                  errno.ENOBUFS, errno.ENOMEM})
+LOCAL_CONNECT_ERRNOS = frozenset(
+    {errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errno.ENOBUFS, errno.ENOMEM}
+)
 #: Seconds a client is asked to wait after the gateway refused for want of capacity.
 BUSY_RETRY_AFTER = "1"
 #: Headers aiohttp would add of its own: none is the client's, so none is sent. Give them
@@ -238,18 +271,24 @@ class _ServerSpan:
 
     __slots__ = ("_token", "span")
 
-    def __init__(self, tracer: trace.Tracer, name: str, parent: Context,
-                 attributes: dict[str, str]) -> None:
-        self.span = tracer.start_span(name, context=parent, kind=SpanKind.SERVER,
-                                      attributes=attributes)
+    def __init__(
+        self, tracer: trace.Tracer, name: str, parent: Context, attributes: dict[str, str]
+    ) -> None:
+        self.span = tracer.start_span(
+            name, context=parent, kind=SpanKind.SERVER, attributes=attributes
+        )
         self._token: object = None
 
     def __enter__(self) -> trace.Span:
         self._token = otel_context.attach(trace.set_span_in_context(self.span))
         return self.span
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         otel_context.detach(self._token)  # type: ignore[arg-type]
         if isinstance(exc, Exception) and self.span.is_recording():
             self.span.record_exception(exc)
@@ -258,10 +297,17 @@ class _ServerSpan:
 
 
 class Proxy:
-    def __init__(self, http: aiohttp.ClientSession, tracer: trace.Tracer, *,
-                 retries: int = 2, retry_backoff: float = 0.05,
-                 connect_timeout: float = 2.0, bodies: BodyPolicy = BodyPolicy(),
-                 public_origins: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        tracer: trace.Tracer,
+        *,
+        retries: int = 2,
+        retry_backoff: float = 0.05,
+        connect_timeout: float = 2.0,
+        bodies: BodyPolicy = BodyPolicy(),
+        public_origins: Sequence[str] = (),
+    ) -> None:
         self.http = http
         self.tracer = tracer
         self.retries = retries
@@ -269,19 +315,32 @@ class Proxy:
         self.connect_timeout = connect_timeout
         self.bodies = bodies
         skipped = {str(h).lower() for h in http.skip_auto_headers}
-        self._skip_auto_headers = (None if {h.lower() for h in SKIP_AUTO_HEADERS} <= skipped
-                                   else SKIP_AUTO_HEADERS)
+        self._skip_auto_headers = (
+            None if {h.lower() for h in SKIP_AUTO_HEADERS} <= skipped else SKIP_AUTO_HEADERS
+        )
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         #: absolute URL prefixes of the upstreams, rewritten out of ``Location``
-        self.internal_prefixes = tuple(sorted(
-            {p for origin in public_origins for p in _url_prefixes(origin)},
-            key=len, reverse=True))
+        self.internal_prefixes = tuple(
+            sorted(
+                {p for origin in public_origins for p in _url_prefixes(origin)},
+                key=len,
+                reverse=True,
+            )
+        )
 
-    async def forward(self, scope: Scope, receive: Receive, send: Send, route: Route,
-                      upstream: Upstream, *, add_request_headers: Sequence[tuple[str, str]] = (),
-                      add_response_headers: Sequence[tuple[str, str]] = (),
-                      queue: UpstreamQueue | None = None,
-                      request_id: str | None = None) -> Outcome:
+    async def forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: Route,
+        upstream: Upstream,
+        *,
+        add_request_headers: Sequence[tuple[str, str]] = (),
+        add_response_headers: Sequence[tuple[str, str]] = (),
+        queue: UpstreamQueue | None = None,
+        request_id: str | None = None,
+    ) -> Outcome:
         """Stream the request to ``upstream`` and its answer back; never raises.
 
         A small body of known length is read whole first; then a slot in ``queue`` (the
@@ -296,12 +355,19 @@ class Proxy:
         if route.auth is not AuthMode.UPSTREAM:
             headers = [(k, v) for k, v in headers if k not in GATEWAY_CREDENTIALS]
         parent = propagate.extract(dict(headers))
-        extra_response = [(k.encode("latin-1"), v.encode("latin-1"))
-                          for k, v in add_response_headers]
+        extra_response = [
+            (k.encode("latin-1"), v.encode("latin-1")) for k, v in add_response_headers
+        ]
         with _ServerSpan(
-            self.tracer, f"{method} {route.prefix}", parent,
-            {"http.request.method": method, "url.path": scope["path"],
-             "gateway.upstream": upstream.name, "http.request_id": request_id},
+            self.tracer,
+            f"{method} {route.prefix}",
+            parent,
+            {
+                "http.request.method": method,
+                "url.path": scope["path"],
+                "gateway.upstream": upstream.name,
+                "http.request_id": request_id,
+            },
         ) as span:
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
@@ -319,66 +385,117 @@ class Proxy:
             body: ClientBody | None = None
             payload: bytes | None = None
             if length is not None or chunked:
-                body = ClientBody(receive, limit=route.max_body_bytes,
-                                  idle=self.bodies.idle_timeout,
-                                  total=self.bodies.total_timeout)
-                if not chunked and length is not None and length.isdigit() \
-                        and int(length) <= self.bodies.buffer_bytes:
+                body = ClientBody(
+                    receive,
+                    limit=route.max_body_bytes,
+                    idle=self.bodies.idle_timeout,
+                    total=self.bodies.total_timeout,
+                )
+                if (
+                    not chunked
+                    and length is not None
+                    and length.isdigit()
+                    and int(length) <= self.bodies.buffer_bytes
+                ):
                     # Read whole before a connection is taken: a client that never finishes
                     # a small upload holds nothing of the upstream's.
                     try:
                         payload = await body.read()
                     except ClientBodyError as exc:
                         return await answer_client_body_error(
-                            send, route, scope["path"], exc, request_id=request_id,
-                            headers=add_response_headers)
+                            send,
+                            route,
+                            scope["path"],
+                            exc,
+                            request_id=request_id,
+                            headers=add_response_headers,
+                        )
             if queue is not None:
                 try:
                     await queue.acquire()
                 except Overloaded as exc:
-                    return await self._busy(send, route, scope["path"], upstream, request_id,
-                                            exc.reason, add_response_headers)
+                    return await self._busy(
+                        send,
+                        route,
+                        scope["path"],
+                        upstream,
+                        request_id,
+                        exc.reason,
+                        add_response_headers,
+                    )
             try:
-                return await self._send(scope, send, route, upstream, method, url,
-                                        out_headers, extra_response, body, payload,
-                                        request_id, add_response_headers, span)
+                return await self._send(
+                    scope,
+                    send,
+                    route,
+                    upstream,
+                    method,
+                    url,
+                    out_headers,
+                    extra_response,
+                    body,
+                    payload,
+                    request_id,
+                    add_response_headers,
+                    span,
+                )
             finally:
                 if queue is not None:
                     queue.release()
 
-    async def _send(self, scope: Scope, send: Send, route: Route, upstream: Upstream,
-                    method: str, url: URL, out_headers: list[tuple[str, str]],
-                    extra_response: list[tuple[bytes, bytes]], body: ClientBody | None,
-                    payload: bytes | None, request_id: str,
-                    add_response_headers: Sequence[tuple[str, str]],
-                    span: trace.Span) -> Outcome:
+    async def _send(
+        self,
+        scope: Scope,
+        send: Send,
+        route: Route,
+        upstream: Upstream,
+        method: str,
+        url: URL,
+        out_headers: list[tuple[str, str]],
+        extra_response: list[tuple[bytes, bytes]],
+        body: ClientBody | None,
+        payload: bytes | None,
+        request_id: str,
+        add_response_headers: Sequence[tuple[str, str]],
+        span: trace.Span,
+    ) -> Outcome:
         # aiohttp's pool is unbounded (the queue is the bound), so ``sock_connect`` times
         # the TCP connect alone; ``sock_read`` runs once the whole request is sent.
         timeout = self._timeouts.get(route.timeout_seconds)
         if timeout is None:
             timeout = self._timeouts[route.timeout_seconds] = aiohttp.ClientTimeout(
-                total=None, sock_connect=self.connect_timeout, sock_read=route.timeout_seconds)
+                total=None, sock_connect=self.connect_timeout, sock_read=route.timeout_seconds
+            )
         # Retried only when nothing can have reached the upstream: an idempotent method, no
         # streamed request body, and the connection itself failed.
-        retryable = route.retry_idempotent and method in IDEMPOTENT and \
-            (body is None or payload is not None)
+        retryable = (
+            route.retry_idempotent
+            and method in IDEMPOTENT
+            and (body is None or payload is not None)
+        )
         attempts = 1 + (self.retries if retryable else 0)
         started = False
         path = scope["path"]
         for attempt in range(1, attempts + 1):
             data: bytes | AsyncIterator[bytes] | None = (
-                payload if payload is not None else body.chunks() if body is not None
-                else None)
+                payload if payload is not None else body.chunks() if body is not None else None
+            )
             try:
                 async with self.http.request(
-                    method, url, headers=out_headers, data=data, allow_redirects=False,
-                    timeout=timeout, skip_auto_headers=self._skip_auto_headers,
+                    method,
+                    url,
+                    headers=out_headers,
+                    data=data,
+                    allow_redirects=False,
+                    timeout=timeout,
+                    skip_auto_headers=self._skip_auto_headers,
                 ) as resp:
                     span.set_attribute("http.response.status_code", resp.status)
                     drop = _HOP_BY_HOP_BYTES
                     if "connection" in resp.headers:
-                        drop = drop | {t.encode("latin-1")
-                                       for t in _connection_tokens(resp.headers)}
+                        drop = drop | {
+                            t.encode("latin-1") for t in _connection_tokens(resp.headers)
+                        }
                     response_headers = []
                     for k, v in resp.raw_headers:
                         name = k.lower()
@@ -389,39 +506,62 @@ class Proxy:
                         response_headers.append((name, v))
                     response_headers.append((b"x-request-id", request_id.encode()))
                     response_headers += extra_response
-                    await send({"type": "http.response.start", "status": resp.status,
-                                "headers": response_headers})
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": resp.status,
+                            "headers": response_headers,
+                        }
+                    )
                     started = True
                     size = resp.content_length
                     if size is not None and size <= CHUNK:
                         # small (a JSON answer, mostly): read whole, sent in one message
-                        await send({"type": "http.response.body", "body": await resp.read(),
-                                    "more_body": False})
+                        await send(
+                            {
+                                "type": "http.response.body",
+                                "body": await resp.read(),
+                                "more_body": False,
+                            }
+                        )
                     else:
                         async for chunk in resp.content.iter_chunked(CHUNK):
-                            await send({"type": "http.response.body", "body": chunk,
-                                        "more_body": True})
-                        await send({"type": "http.response.body", "body": b"",
-                                    "more_body": False})
-                    return (Outcome.FAILED if resp.status in UPSTREAM_FAILURE_STATUSES
-                            else Outcome.OK)
+                            await send(
+                                {"type": "http.response.body", "body": chunk, "more_body": True}
+                            )
+                        await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    return (
+                        Outcome.FAILED if resp.status in UPSTREAM_FAILURE_STATUSES else Outcome.OK
+                    )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 span.set_attribute("error.type", type(exc).__name__)
                 if body is not None and body.error is not None:  # the client's doing
                     if started:
-                        await send({"type": "http.response.body", "body": b"",
-                                    "more_body": False})
+                        await send({"type": "http.response.body", "body": b"", "more_body": False})
                         return Outcome.CLIENT_ERROR
                     return await answer_client_body_error(
-                        send, route, path, body.error, request_id=request_id,
-                        headers=add_response_headers)
-                connect_failed = isinstance(exc, (aiohttp.ClientConnectorError,
-                                                  aiohttp.ConnectionTimeoutError))
+                        send,
+                        route,
+                        path,
+                        body.error,
+                        request_id=request_id,
+                        headers=add_response_headers,
+                    )
+                connect_failed = isinstance(
+                    exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+                )
                 if connect_failed:
                     os_error = getattr(exc, "os_error", None)
                     if getattr(os_error, "errno", None) in LOCAL_CONNECT_ERRNOS:
-                        return await self._busy(send, route, path, upstream, request_id,
-                                                "no local sockets", add_response_headers)
+                        return await self._busy(
+                            send,
+                            route,
+                            path,
+                            upstream,
+                            request_id,
+                            "no local sockets",
+                            add_response_headers,
+                        )
                     # Nothing reached the upstream: safe to try again when idempotent.
                     if attempt < attempts:
                         await asyncio.sleep(self.retry_backoff * attempt)
@@ -429,10 +569,12 @@ class Proxy:
                 elif body is not None and not body.complete:
                     # Broken off while the client's body was still on its way: no verdict
                     # on the upstream (counting it would let slow uploads open the breaker).
-                    return await self._unavailable(send, route, path, upstream, request_id,
-                                                   exc, started, Outcome.INCONCLUSIVE)
-                return await self._unavailable(send, route, path, upstream, request_id, exc,
-                                               started, Outcome.FAILED)
+                    return await self._unavailable(
+                        send, route, path, upstream, request_id, exc, started, Outcome.INCONCLUSIVE
+                    )
+                return await self._unavailable(
+                    send, route, path, upstream, request_id, exc, started, Outcome.FAILED
+                )
         return Outcome.FAILED  # pragma: no cover - the loop always returns
 
     def _public_location(self, value: bytes) -> bytes:
@@ -442,39 +584,65 @@ class Proxy:
         lowered = text.lower()
         for prefix in self.internal_prefixes:
             if lowered.startswith(prefix):
-                rest = text[len(prefix):]
+                rest = text[len(prefix) :]
                 if not rest or rest[0] in "/?#":
                     # one leading slash: "//host/..." would name another host
                     return ("/" + rest.lstrip("/")).encode("latin-1")
         return value
 
-    async def _busy(self, send: Send, route: Route, path: str, upstream: Upstream,
-                    request_id: str, reason: str,
-                    add_response_headers: Sequence[tuple[str, str]]) -> Outcome:
-        log.warning("upstream %s: request refused, gateway at capacity (%s)", upstream.name,
-                    reason)
-        await send_error(send, route, path, 503, "Upstream busy",
-                         f"The {upstream.name} service has too many requests waiting; "
-                         "try again shortly.", request_id=request_id,
-                         headers=[*add_response_headers, ("retry-after", BUSY_RETRY_AFTER)],
-                         upstream=upstream.name)
+    async def _busy(
+        self,
+        send: Send,
+        route: Route,
+        path: str,
+        upstream: Upstream,
+        request_id: str,
+        reason: str,
+        add_response_headers: Sequence[tuple[str, str]],
+    ) -> Outcome:
+        log.warning("upstream %s: request refused, gateway at capacity (%s)", upstream.name, reason)
+        await send_error(
+            send,
+            route,
+            path,
+            503,
+            "Upstream busy",
+            f"The {upstream.name} service has too many requests waiting; try again shortly.",
+            request_id=request_id,
+            headers=[*add_response_headers, ("retry-after", BUSY_RETRY_AFTER)],
+            upstream=upstream.name,
+        )
         return Outcome.OVERLOADED
 
-    async def _unavailable(self, send: Send, route: Route, path: str, upstream: Upstream,
-                           request_id: str, exc: BaseException, started: bool,
-                           outcome: Outcome) -> Outcome:
+    async def _unavailable(
+        self,
+        send: Send,
+        route: Route,
+        path: str,
+        upstream: Upstream,
+        request_id: str,
+        exc: BaseException,
+        started: bool,
+        outcome: Outcome,
+    ) -> Outcome:
         if started:  # the status line is gone; all we can do is cut the body short
-            log.warning("upstream %s broke off a response: %s", upstream.name,
-                        type(exc).__name__)
+            log.warning("upstream %s broke off a response: %s", upstream.name, type(exc).__name__)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return outcome
         log.warning("upstream %s unavailable: %s", upstream.name, type(exc).__name__)
         timed_out = isinstance(exc, TimeoutError) and not isinstance(
-            exc, aiohttp.ConnectionTimeoutError)
-        await send_error(send, route, path, 504 if timed_out else 503,
-                         "Upstream timed out" if timed_out else "Upstream unavailable",
-                         f"The {upstream.name} service did not answer.",
-                         request_id=request_id, upstream=upstream.name)
+            exc, aiohttp.ConnectionTimeoutError
+        )
+        await send_error(
+            send,
+            route,
+            path,
+            504 if timed_out else 503,
+            "Upstream timed out" if timed_out else "Upstream unavailable",
+            f"The {upstream.name} service did not answer.",
+            request_id=request_id,
+            upstream=upstream.name,
+        )
         return outcome
 
 

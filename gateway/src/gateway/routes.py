@@ -78,8 +78,12 @@ def match(path: str, routes: tuple[Route, ...] = ROUTES) -> Route | None:
     best: Route | None = None
     for route in routes:
         p = route.prefix
-        if (path == p or path.startswith(p + "/") or path.startswith(p + ".")
-                or path.startswith(p + "?")) and (best is None or len(p) > len(best.prefix)):
+        if (
+            path == p
+            or path.startswith(p + "/")
+            or path.startswith(p + ".")
+            or path.startswith(p + "?")
+        ) and (best is None or len(p) > len(best.prefix)):
             best = route
     return best
 
@@ -93,8 +97,10 @@ class Router:
     def __init__(self, routes: tuple[Route, ...] = ROUTES) -> None:
         # sorted() is stable: of two prefixes of one length the first listed wins, as in
         # match()
-        self._table = tuple((r.prefix, (r.prefix + "/", r.prefix + ".", r.prefix + "?"), r)
-                            for r in sorted(routes, key=lambda r: -len(r.prefix)))
+        self._table = tuple(
+            (r.prefix, (r.prefix + "/", r.prefix + ".", r.prefix + "?"), r)
+            for r in sorted(routes, key=lambda r: -len(r.prefix))
+        )
 
     def match(self, path: str) -> Route | None:
         for prefix, forms, route in self._table:

@@ -40,7 +40,7 @@ def asset(path: str) -> tuple[bytes, bytes] | None:
     """``(content type, body)`` of a ``/docs/...`` asset, or None."""
     if not path.startswith(PREFIX):
         return None
-    name = path[len(PREFIX):]
+    name = path[len(PREFIX) :]
     if name == "init.js":
         return b"text/javascript; charset=utf-8", INIT_JS
     content_type = _FILES.get(name)

@@ -82,8 +82,12 @@ class DevStack:
             controller_port = int(os.environ.get("KAFKA_CONTROLLER_PORT", "9093"))
             say(f"starting Kafka on {LOCALHOST}:{port} (log: var/logs/kafka.log)")
             t0 = time.monotonic()
-            broker = KafkaBroker(self.var / "kafka", port=port, controller_port=controller_port,
-                                 log_file=self.var / "logs" / "kafka.log")
+            broker = KafkaBroker(
+                self.var / "kafka",
+                port=port,
+                controller_port=controller_port,
+                log_file=self.var / "logs" / "kafka.log",
+            )
             self.broker = broker
             broker.start()
             bootstrap = broker.bootstrap_servers
@@ -101,8 +105,7 @@ class DevStack:
         self.sink = SmtpSink(self.var / "mail", port=smtp_port).start()
         say(f"dev SMTP sink on {LOCALHOST}:{smtp_port} -> var/mail/")
 
-        base_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                    "PYTHONUNBUFFERED": "1"}
+        base_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONUNBUFFERED": "1"}
         ports = {
             "citizen-services": int(os.environ.get("CITIZEN_SERVICES_PORT", "8001")),
             "inclusion": int(os.environ.get("INCLUSION_PORT", "8002")),
@@ -110,23 +113,43 @@ class DevStack:
             "gateway": int(os.environ.get("GATEWAY_PORT", "8000")),
         }
         services = [
-            Child("citizen-services", "citizen_services", ports["citizen-services"],
-                  {"CITIZEN_SERVICES_PORT": str(ports["citizen-services"])},
-                  self.var / "logs" / "citizen-services.log"),
-            Child("inclusion", "inclusion", ports["inclusion"],
-                  {"INCLUSION_PORT": str(ports["inclusion"])},
-                  self.var / "logs" / "inclusion.log"),
-            Child("notifications", "notifications", ports["notifications"],
-                  {"NOTIFICATIONS_PORT": str(ports["notifications"]),
-                   "NOTIFICATIONS_SMTP_PORT": str(smtp_port)},
-                  self.var / "logs" / "notifications.log"),
+            Child(
+                "citizen-services",
+                "citizen_services",
+                ports["citizen-services"],
+                {"CITIZEN_SERVICES_PORT": str(ports["citizen-services"])},
+                self.var / "logs" / "citizen-services.log",
+            ),
+            Child(
+                "inclusion",
+                "inclusion",
+                ports["inclusion"],
+                {"INCLUSION_PORT": str(ports["inclusion"])},
+                self.var / "logs" / "inclusion.log",
+            ),
+            Child(
+                "notifications",
+                "notifications",
+                ports["notifications"],
+                {
+                    "NOTIFICATIONS_PORT": str(ports["notifications"]),
+                    "NOTIFICATIONS_SMTP_PORT": str(smtp_port),
+                },
+                self.var / "logs" / "notifications.log",
+            ),
         ]
-        gateway = Child("gateway", "gateway", ports["gateway"], {
-            "GATEWAY_PORT": str(ports["gateway"]),
-            "GATEWAY_CITIZEN_SERVICES_URL": services[0].url,
-            "GATEWAY_INCLUSION_URL": services[1].url,
-            "GATEWAY_NOTIFICATIONS_URL": services[2].url,
-        }, self.var / "logs" / "gateway.log")
+        gateway = Child(
+            "gateway",
+            "gateway",
+            ports["gateway"],
+            {
+                "GATEWAY_PORT": str(ports["gateway"]),
+                "GATEWAY_CITIZEN_SERVICES_URL": services[0].url,
+                "GATEWAY_INCLUSION_URL": services[1].url,
+                "GATEWAY_NOTIFICATIONS_URL": services[2].url,
+            },
+            self.var / "logs" / "gateway.log",
+        )
         for child in [*services, gateway]:
             if port_in_use(child.port):
                 raise RuntimeError(f"port {child.port} ({child.name}) is already in use")
@@ -143,14 +166,27 @@ class DevStack:
     def _dev_credentials(self, base_env: dict[str, str]) -> dict[str, str]:
         """Write var/dev-credentials.env (tokens from the dev issuer, API keys) and return the
         settings the gateway needs to trust that issuer."""
-        env = {**base_env,
-               "GATEWAY_DATABASE_URL": base_env.get(
-                   "GATEWAY_DATABASE_URL", f"sqlite:///{self.var}/gateway/gateway.sqlite3")}
-        subprocess.run([sys.executable, "-m", "gateway.devcreds", "--var", str(self.var)],
-                       cwd=self.root, env=env, check=True, stdin=subprocess.DEVNULL)
+        env = {
+            **base_env,
+            "GATEWAY_DATABASE_URL": base_env.get(
+                "GATEWAY_DATABASE_URL", f"sqlite:///{self.var}/gateway/gateway.sqlite3"
+            ),
+        }
+        subprocess.run(
+            [sys.executable, "-m", "gateway.devcreds", "--var", str(self.var)],
+            cwd=self.root,
+            env=env,
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
         # after the gateway's: it rewrites the whole file, this one adds the NOTIFY_* lines
-        subprocess.run([sys.executable, "-m", "notifications.devcreds", "--var", str(self.var)],
-                       cwd=self.root, env=env, check=True, stdin=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "notifications.devcreds", "--var", str(self.var)],
+            cwd=self.root,
+            env=env,
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
         values: dict[str, str] = {}
         for line in (self.var / "dev-credentials.env").read_text().splitlines():
             if "=" in line and not line.lstrip().startswith("#"):
@@ -164,14 +200,19 @@ class DevStack:
     def _spawn(self, child: Child, base_env: dict[str, str]) -> None:
         log = open(child.log, "ab")  # noqa: SIM115 - lives as long as the child
         child.proc = subprocess.Popen(
-            [sys.executable, "-m", child.module], cwd=self.root, env={**base_env, **child.env},
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", child.module],
+            cwd=self.root,
+            env={**base_env, **child.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         self.children.append(child)
 
-    def _banner(self, gateway: Child, services: list[Child], smtp_port: int,
-                bootstrap: str) -> None:
+    def _banner(
+        self, gateway: Child, services: list[Child], smtp_port: int, bootstrap: str
+    ) -> None:
         lines = [
             "",
             "  Milton Keynes digital platform is running",
@@ -189,10 +230,10 @@ class DevStack:
             "  Try it:",
             "    set -a; . var/dev-credentials.env; set +a",
             f"    curl -s -X POST {gateway.url}/api/v1/services \\",
-            "         -H \"Authorization: Bearer $STAFF_TOKEN\" \\",
+            '         -H "Authorization: Bearer $STAFF_TOKEN" \\',
             "         -H 'content-type: application/json' -d '{\"name\": \"Report a pothole\"}'",
             f"    curl -s -X POST {gateway.url}/api/v1/services/<id>/publish \\",
-            "         -H \"Authorization: Bearer $STAFF_TOKEN\"",
+            '         -H "Authorization: Bearer $STAFF_TOKEN"',
             "    ls var/mail/",
             "",
             "  Press Ctrl-C to stop everything.",

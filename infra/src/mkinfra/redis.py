@@ -80,11 +80,14 @@ def _apt_install_redis() -> None:
         _POLICY_RC_D.write_text("#!/bin/sh\n# mkinfra: installing redis-server\nexit 101\n")
         _POLICY_RC_D.chmod(0o755)
     try:
-        cmds = (["apt-get", "update"],
-                ["apt-get", "install", "-y", "--no-install-recommends", PACKAGE])
+        cmds = (
+            ["apt-get", "update"],
+            ["apt-get", "install", "-y", "--no-install-recommends", PACKAGE],
+        )
         for cmd in cmds:
-            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False,
-                                 timeout=900)
+            out = subprocess.run(
+                cmd, env=env, capture_output=True, text=True, check=False, timeout=900
+            )
             if out.returncode != 0:
                 raise RedisError(f"`{' '.join(cmd)}` failed:\n{(out.stdout + out.stderr)[-3000:]}")
     finally:
@@ -96,6 +99,7 @@ def _apt_install_redis() -> None:
 
 def _stop_and_disable_system_service() -> None:
     """Stop the package's service if it started anyway, and keep it from starting at boot."""
+
     def quiet(*cmd: str) -> None:
         subprocess.run(cmd, capture_output=True, check=False, timeout=60)
 
@@ -165,17 +169,28 @@ class RedisServer(ManagedServer):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             str(binary),
-            "--port", str(self.port),
-            "--bind", LOCALHOST,
-            "--protected-mode", "yes",
-            "--daemonize", "no",
-            "--supervised", "no",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(self.data_dir),
-            "--logfile", "",
-            "--loglevel", "warning",
-            "--databases", "16",
+            "--port",
+            str(self.port),
+            "--bind",
+            LOCALHOST,
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+            "--supervised",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.data_dir),
+            "--logfile",
+            "",
+            "--loglevel",
+            "warning",
+            "--databases",
+            "16",
         ]
         proc = self._spawn(cmd, log_file=self.log_file, cwd=self.data_dir)
         deadline = time.monotonic() + timeout
@@ -184,14 +199,17 @@ class RedisServer(ManagedServer):
                 log_tail = tail(self.log_file)
                 self._proc = None
                 in_use = " (port in use)" if "in use" in log_tail.lower() else ""
-                raise RedisError(f"redis-server exited at start{in_use}; log {self.log_file}:\n"
-                                 f"{log_tail}")
+                raise RedisError(
+                    f"redis-server exited at start{in_use}; log {self.log_file}:\n{log_tail}"
+                )
             if ping(self.port, timeout=0.5):
                 return self
             time.sleep(0.05)
         self.kill()
-        raise RedisError(f"redis-server did not answer PING within {timeout} s; log "
-                         f"{self.log_file}:\n{tail(self.log_file)}")
+        raise RedisError(
+            f"redis-server did not answer PING within {timeout} s; log "
+            f"{self.log_file}:\n{tail(self.log_file)}"
+        )
 
     def stop(self, timeout: float = 10) -> None:
         """SIGTERM the server's process group (SIGKILL after ``timeout``); idempotent."""
@@ -199,8 +217,9 @@ class RedisServer(ManagedServer):
 
 
 def _main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m mkinfra.redis",
-                                     description="Run a local Redis (no persistence).")
+    parser = argparse.ArgumentParser(
+        prog="python -m mkinfra.redis", description="Run a local Redis (no persistence)."
+    )
     parser.add_argument("--data-dir", type=Path, default=Path("var/redis"))
     parser.add_argument("--port", type=int, default=56379)
     args = parser.parse_args()

@@ -14,13 +14,12 @@ from servicekit.messaging.tables import InboxMessage, OutboxMessage
 
 effects_metadata = sa.MetaData()
 effect_table = sa.Table(
-    "effect", effects_metadata,
+    "effect",
+    effects_metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("event_id", sa.String(64), nullable=False),
     sa.Column("tag", sa.String(200), nullable=False),
 )
-
-
 
 
 @pytest.fixture

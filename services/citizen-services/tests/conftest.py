@@ -14,8 +14,9 @@ from servicekit.testing import STAFF, identity_headers
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, messaging_enabled=False, environment="test",
-                    seed_data=False)
+    return Settings(
+        database_url=database_url, messaging_enabled=False, environment="test", seed_data=False
+    )
 
 
 @pytest.fixture

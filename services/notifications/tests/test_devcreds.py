@@ -8,12 +8,17 @@ from pathlib import Path
 from notifications.devcreds import main, read_env, write_dev_notify_credentials
 from notifications.domain.notify import split_api_key
 
-VARIABLES = {"NOTIFY_API_KEY", "NOTIFY_TEST_API_KEY", "NOTIFY_EMAIL_TEMPLATE_ID",
-             "NOTIFY_SMS_TEMPLATE_ID"}
+VARIABLES = {
+    "NOTIFY_API_KEY",
+    "NOTIFY_TEST_API_KEY",
+    "NOTIFY_EMAIL_TEMPLATE_ID",
+    "NOTIFY_SMS_TEMPLATE_ID",
+}
 
 
-async def test_appends_its_lines_keeps_others_and_is_idempotent(database_url: str,
-                                                                tmp_path: Path) -> None:
+async def test_appends_its_lines_keeps_others_and_is_idempotent(
+    database_url: str, tmp_path: Path
+) -> None:
     env = tmp_path / "dev-credentials.env"
     env.write_text("# tokens\nSTAFF_TOKEN=abc\nNOTIFY_API_KEY=stale\n")
     first = await write_dev_notify_credentials(tmp_path, database_url)

@@ -32,18 +32,29 @@ DOMAIN = "notifications.test.example"
 
 def settings_for(port: int, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
-        environment="test", messaging_enabled=False, smtp_host="127.0.0.1", smtp_port=port,
-        smtp_timeout_seconds=5, message_id_domain=DOMAIN,
-        mail_from="MK Council <no-reply@notifications.test.example>")
+        environment="test",
+        messaging_enabled=False,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_timeout_seconds=5,
+        message_id_domain=DOMAIN,
+        mail_from="MK Council <no-reply@notifications.test.example>",
+    )
     values.update(overrides)
     return Settings(**values)
 
 
 async def add_notification(db: Database, **overrides: Any) -> uuid.UUID:
     now = datetime.now(UTC)
-    values: dict[str, Any] = dict(channel="email", recipient=RECIPIENT,
-                                  subject="Your library card", body="Ready to collect.\n",
-                                  status="created", created_at=now, updated_at=now)
+    values: dict[str, Any] = dict(
+        channel="email",
+        recipient=RECIPIENT,
+        subject="Your library card",
+        body="Ready to collect.\n",
+        status="created",
+        created_at=now,
+        updated_at=now,
+    )
     values.update(overrides)
     row = Notification(**values)
     async with db.session() as s:
@@ -76,8 +87,9 @@ class RefusingHandler:
         self.reply = reply
         self.data_received = 0
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         return self.reply
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -132,7 +144,8 @@ async def test_many_due_emails_go_in_one_pass(db: Database, smtp_sink: SmtpSink)
     finally:
         await worker.stop()
     assert sorted(str(m["Message-ID"]) for m in smtp_sink.messages()) == sorted(
-        f"<{i}@{DOMAIN}>" for i in ids)
+        f"<{i}@{DOMAIN}>" for i in ids
+    )
     assert {(await get(db, i)).status for i in ids} == {"delivered"}
 
 
@@ -155,8 +168,7 @@ async def test_unreachable_server_means_retry_later(db: Database, closed_port: i
         await worker.stop()
 
 
-async def test_after_max_attempts_it_is_a_technical_failure(db: Database,
-                                                             closed_port: int) -> None:
+async def test_after_max_attempts_it_is_a_technical_failure(db: Database, closed_port: int) -> None:
     nid = await add_notification(db)
     worker = EmailDeliveryWorker(db, settings_for(closed_port, delivery_max_attempts=3))
     try:
@@ -166,8 +178,11 @@ async def test_after_max_attempts_it_is_a_technical_failure(db: Database,
             assert row.attempts == attempt
             assert row.status == ("technical-failure" if attempt == 3 else "created")
             async with db.session() as s:  # make it due again without waiting the backoff
-                await s.execute(sa.update(Notification).where(Notification.id == nid).values(
-                    next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+                await s.execute(
+                    sa.update(Notification)
+                    .where(Notification.id == nid)
+                    .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+                )
                 await s.commit()
         assert await worker.deliver_due() == 0  # given up: never claimed again
         row = await get(db, nid)
@@ -179,12 +194,15 @@ async def test_after_max_attempts_it_is_a_technical_failure(db: Database,
 
 
 async def test_a_row_left_in_sending_by_a_dead_worker_is_reclaimed_and_sent(
-        db: Database, smtp_sink: SmtpSink) -> None:
+    db: Database, smtp_sink: SmtpSink
+) -> None:
     now = datetime.now(UTC)
-    stale = await add_notification(db, status="sending", attempts=1, subject="Stale",
-                                   claimed_at=now - timedelta(seconds=300))
-    fresh = await add_notification(db, status="sending", attempts=1, subject="In hand",
-                                   claimed_at=now - timedelta(seconds=5))
+    stale = await add_notification(
+        db, status="sending", attempts=1, subject="Stale", claimed_at=now - timedelta(seconds=300)
+    )
+    fresh = await add_notification(
+        db, status="sending", attempts=1, subject="In hand", claimed_at=now - timedelta(seconds=5)
+    )
     worker = EmailDeliveryWorker(db, settings_for(smtp_sink.port, sending_reclaim_seconds=60))
     try:
         assert await worker.deliver_due() == 1
@@ -203,7 +221,8 @@ async def test_a_row_left_in_sending_by_a_dead_worker_is_reclaimed_and_sent(
 
 
 async def test_permanent_refusal_is_a_permanent_failure(
-        db: Database, refusing_smtp: tuple[int, RefusingHandler]) -> None:
+    db: Database, refusing_smtp: tuple[int, RefusingHandler]
+) -> None:
     port, handler = refusing_smtp
     nid = await add_notification(db)
     worker = EmailDeliveryWorker(db, settings_for(port))
@@ -239,8 +258,12 @@ async def test_temporary_refusal_is_retried_later(db: Database) -> None:
 
 
 async def test_delivery_logs_never_contain_the_recipient(
-        db: Database, smtp_sink: SmtpSink, closed_port: int,
-        refusing_smtp: tuple[int, RefusingHandler], caplog: pytest.LogCaptureFixture) -> None:
+    db: Database,
+    smtp_sink: SmtpSink,
+    closed_port: int,
+    refusing_smtp: tuple[int, RefusingHandler],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     for port in (smtp_sink.port, closed_port, refusing_smtp[0]):
         await add_notification(db)
@@ -251,7 +274,8 @@ async def test_delivery_logs_never_contain_the_recipient(
             await worker.stop()
     ours = [r for r in caplog.records if r.name.startswith("notifications.")]
     assert any(r.name == "notifications.application.delivery" for r in ours), (
-        "the delivery module logged nothing at all")
+        "the delivery module logged nothing at all"
+    )
     for rec in ours:
         text = rec.getMessage() + " " + " ".join(map(str, rec.__dict__.values()))
         assert "resident.one" not in text, (rec.name, rec.getMessage())
@@ -275,8 +299,7 @@ class SlowHandler:
         return "250 OK"
 
 
-async def test_the_next_batch_is_claimed_while_one_is_sent_and_each_goes_once(
-        db: Database) -> None:
+async def test_the_next_batch_is_claimed_while_one_is_sent_and_each_goes_once(db: Database) -> None:
     """The worker's pass is pipelined: while a full batch is with the SMTP server the next
     one is already claimed (its claim transaction does not leave the connections idle),
     and every message still goes exactly once, recorded delivered."""
@@ -284,15 +307,21 @@ async def test_the_next_batch_is_claimed_while_one_is_sent_and_each_goes_once(
     controller = Controller(handler, hostname="127.0.0.1", port=free_port(), ready_timeout=10)
     controller.start()
     ids = [await add_notification(db, subject=f"Message {n}") for n in range(5)]
-    worker = EmailDeliveryWorker(db, settings_for(controller.port, delivery_batch_size=2,
-                                                  delivery_concurrency=2))
+    worker = EmailDeliveryWorker(
+        db, settings_for(controller.port, delivery_batch_size=2, delivery_concurrency=2)
+    )
     sending = 0
     try:
         run = asyncio.ensure_future(worker.run_once())
         while handler.received == 0 and not run.done():  # the first batch is being sent
             async with db.read_session() as s:
-                count = (await s.execute(sa.select(sa.func.count()).select_from(
-                    Notification).where(col(Notification.status) == "sending"))).scalar_one()
+                count = (
+                    await s.execute(
+                        sa.select(sa.func.count())
+                        .select_from(Notification)
+                        .where(col(Notification.status) == "sending")
+                    )
+                ).scalar_one()
             sending = max(sending, count)
             await asyncio.sleep(0.02)
         assert await run == 0  # a batch that was not full ended the pass
@@ -322,10 +351,18 @@ async def test_a_commit_wakes_only_the_worker_of_its_channel(db: Database) -> No
         assert (email._wake.is_set(), sms._wake.is_set()) == (False, True)
         sms._wake.clear()
         async with db.session() as s:  # a Core insert marks its channel itself
-            await s.execute(sa.insert(Notification), {
-                "id": uuid.uuid4(), "channel": "email", "recipient": RECIPIENT, "body": "x",
-                "status": "created", "created_at": datetime.now(UTC),
-                "updated_at": datetime.now(UTC)})
+            await s.execute(
+                sa.insert(Notification),
+                {
+                    "id": uuid.uuid4(),
+                    "channel": "email",
+                    "recipient": RECIPIENT,
+                    "body": "x",
+                    "status": "created",
+                    "created_at": datetime.now(UTC),
+                    "updated_at": datetime.now(UTC),
+                },
+            )
             mark_work(s, channel_work(Channel.EMAIL))
             await s.commit()
         await asyncio.sleep(0)

@@ -35,13 +35,21 @@ from servicekit.uow import UnitOfWork
 async def _service(db: Database) -> tuple[uuid.UUID, str, uuid.UUID]:
     async with db.session() as s:
         services = NotifyServiceRepository(s)
-        service = await notify_services.create_service(services, name="MK",
-                                                       email_from="mk@x.example", sms_sender="MK")
-        _, key = await notify_services.create_api_key(services, service_id=service.id,
-                                                      name="live", key_type=KeyType.LIVE)
-        view = await templates.create_template(TemplateRepository(s), services,
-                                               service_id=service.id, template_type="email",
-                                               name="T", subject="Hi ((name))", body="v1")
+        service = await notify_services.create_service(
+            services, name="MK", email_from="mk@x.example", sms_sender="MK"
+        )
+        _, key = await notify_services.create_api_key(
+            services, service_id=service.id, name="live", key_type=KeyType.LIVE
+        )
+        view = await templates.create_template(
+            TemplateRepository(s),
+            services,
+            service_id=service.id,
+            template_type="email",
+            name="T",
+            subject="Hi ((name))",
+            body="v1",
+        )
         await s.commit()
         return service.id, key, view.template.id
 
@@ -53,7 +61,8 @@ def _bearer(api_key: str, iat: float | None = None) -> str:
 
 
 async def test_a_cached_token_still_checks_its_clock_and_revocation_is_seen_after_the_ttl(
-        db: Database) -> None:
+    db: Database,
+) -> None:
     _, api_key, _ = await _service(db)
     cache = KeyCache(ttl=60)
     token = _bearer(api_key)
@@ -78,23 +87,25 @@ async def test_a_new_template_version_is_used_at_once(db: Database) -> None:
     service_id, _, template_id = await _service(db)
     cache = TemplateCache()
     async with db.read_session() as s:
-        first = await cache.current(TemplateRepository(s), template_id=template_id,
-                                    service_id=service_id)
+        first = await cache.current(
+            TemplateRepository(s), template_id=template_id, service_id=service_id
+        )
     async with db.session() as s:
         await templates.edit_template(TemplateRepository(s), template_id=template_id, body="v2")
         await s.commit()
     async with db.read_session() as s:
-        second = await cache.current(TemplateRepository(s), template_id=template_id,
-                                     service_id=service_id)
+        second = await cache.current(
+            TemplateRepository(s), template_id=template_id, service_id=service_id
+        )
         assert (first.version.version, second.version.version) == (1, 2)
         assert second.version.body == "v2"
         with pytest.raises(NotFound):  # another service's template
-            await cache.current(TemplateRepository(s), template_id=template_id,
-                                service_id=uuid.uuid4())
+            await cache.current(
+                TemplateRepository(s), template_id=template_id, service_id=uuid.uuid4()
+            )
 
 
-async def test_a_send_checks_its_cached_template_version_in_the_insert_itself(
-        db: Database) -> None:
+async def test_a_send_checks_its_cached_template_version_in_the_insert_itself(db: Database) -> None:
     """Once a template version is cached, an accepted notification is one statement before
     the commit (INSERT ... SELECT: inserted only if that version is still current), and an
     edit, an archive or another service's caller is still seen at once."""
@@ -102,8 +113,11 @@ async def test_a_send_checks_its_cached_template_version_in_the_insert_itself(
     cache, settings = TemplateCache(), Settings(environment="test")
     async with db.read_session() as s:
         caller = await authenticate(NotifyServiceRepository(s), _bearer(api_key))
-    body = {"email_address": "a@x.example", "template_id": str(template_id),
-            "personalisation": {"name": "Ann"}}
+    body = {
+        "email_address": "a@x.example",
+        "template_id": str(template_id),
+        "personalisation": {"name": "Ann"},
+    }
     statements: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -111,62 +125,86 @@ async def test_a_send_checks_its_cached_template_version_in_the_insert_itself(
 
     async def send() -> Sent:
         async with UnitOfWork(db, source=settings.cloudevents_source) as uow:
-            return await send_notification(uow, NotificationRepository(uow.db),
-                                           TemplateRepository(uow.db), caller, Channel.EMAIL,
-                                           body, template_cache=cache)
+            return await send_notification(
+                uow,
+                NotificationRepository(uow.db),
+                TemplateRepository(uow.db),
+                caller,
+                Channel.EMAIL,
+                body,
+                template_cache=cache,
+            )
 
     assert (await send()).notification["template_version"] == 1  # reads the template
     sa.event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
     try:
         sent = await send()
-        before_commit = [q for q in statements if "servicekit_outbox" not in q
-                         and "pg_notify" not in q and q.strip().upper() not in ("BEGIN",
-                                                                                "BEGIN IMMEDIATE")]
+        before_commit = [
+            q
+            for q in statements
+            if "servicekit_outbox" not in q
+            and "pg_notify" not in q
+            and q.strip().upper() not in ("BEGIN", "BEGIN IMMEDIATE")
+        ]
         assert len(before_commit) == 1 and before_commit[0].startswith(
-            "INSERT INTO notification"), statements
+            "INSERT INTO notification"
+        ), statements
         assert "FROM template" in before_commit[0]
     finally:
         sa.event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
-    assert (sent.notification["subject"], sent.notification["template_version"]) == (
-        "Hi Ann", 1)
+    assert (sent.notification["subject"], sent.notification["template_version"]) == ("Hi Ann", 1)
     async with db.session() as s:
-        await templates.edit_template(TemplateRepository(s), template_id=template_id,
-                                      subject="Hello ((name))", body="v2")
+        await templates.edit_template(
+            TemplateRepository(s), template_id=template_id, subject="Hello ((name))", body="v2"
+        )
         await s.commit()
     sent = await send()  # the cached guess is refused by the insert: read, render again
-    assert (sent.notification["subject"], sent.notification["template_version"]) == (
-        "Hello Ann", 2)
+    assert (sent.notification["subject"], sent.notification["template_version"]) == ("Hello Ann", 2)
     async with db.session() as s:
-        stored = (await s.execute(sa.select(Notification.subject, Notification.body).where(
-            Notification.id == sent.notification["id"]))).one()
+        stored = (
+            await s.execute(
+                sa.select(Notification.subject, Notification.body).where(
+                    Notification.id == sent.notification["id"]
+                )
+            )
+        ).one()
         assert tuple(stored) == ("Hello Ann", "v2")
-        count = (await s.execute(sa.select(sa.func.count()).select_from(Notification))
-                 ).scalar_one()
+        count = (await s.execute(sa.select(sa.func.count()).select_from(Notification))).scalar_one()
         assert count == 3
-        await s.execute(sa.update(Template).where(Template.id == template_id)
-                        .values(archived=True))
+        await s.execute(sa.update(Template).where(Template.id == template_id).values(archived=True))
         await s.commit()
     with pytest.raises(BadRequestError, match="Template not found"):
         await send()
-    other = Caller(service=caller.service.model_copy(update={"id": uuid.uuid4()}),
-                   key=caller.key)
+    other = Caller(service=caller.service.model_copy(update={"id": uuid.uuid4()}), key=caller.key)
     with pytest.raises(BadRequestError, match="Template not found"):
         async with UnitOfWork(db, source=settings.cloudevents_source) as uow:
-            await send_notification(uow, NotificationRepository(uow.db),
-                                    TemplateRepository(uow.db), other, Channel.EMAIL, body,
-                                    template_cache=cache)
+            await send_notification(
+                uow,
+                NotificationRepository(uow.db),
+                TemplateRepository(uow.db),
+                other,
+                Channel.EMAIL,
+                body,
+                template_cache=cache,
+            )
     async with db.session() as s:
-        count = (await s.execute(sa.select(sa.func.count()).select_from(Notification))
-                 ).scalar_one()
+        count = (await s.execute(sa.select(sa.func.count()).select_from(Notification))).scalar_one()
         assert count == 3
 
 
 def test_the_email_as_sent_cannot_be_given_headers_and_keeps_long_links_whole() -> None:
     link = "https://mk.example/api/v1/unsubscribe?token=" + "a" * 150
-    raw = build_message(OutgoingEmail(
-        message_id="<n-1@mk.example>", to="resident@example.com",
-        subject="Café opening\r\nBcc: someone@evil.example", text="Hello é", html="<p>Hi</p>",
-        headers=(("List-Unsubscribe", f"<{link}>"),)), sender="Cöuncil <no-reply@mk.example>")
+    raw = build_message(
+        OutgoingEmail(
+            message_id="<n-1@mk.example>",
+            to="resident@example.com",
+            subject="Café opening\r\nBcc: someone@evil.example",
+            text="Hello é",
+            html="<p>Hi</p>",
+            headers=(("List-Unsubscribe", f"<{link}>"),),
+        ),
+        sender="Cöuncil <no-reply@mk.example>",
+    )
     assert b"\r\n" in raw and not any(len(line) > 998 for line in raw.split(b"\r\n"))
     msg = cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
     assert msg["Bcc"] is None
@@ -179,22 +217,39 @@ def test_the_email_as_sent_cannot_be_given_headers_and_keeps_long_links_whole() 
     assert plain.get_content() == "Hello é" and html.get_content() == "<p>Hi</p>"
 
 
-@pytest.mark.parametrize("subject", [
-    "Hi\nBcc: someone@evil.example", "Hi\rBcc: someone@evil.example",
-    "Hi\x0bBcc: someone@evil.example\x0c", "Hi\u2028Bcc: someone@evil.example\x85",
-    "Ünïcode\r\nBcc: someone@evil.example", "S" * 1000])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Hi\nBcc: someone@evil.example",
+        "Hi\rBcc: someone@evil.example",
+        "Hi\x0bBcc: someone@evil.example\x0c",
+        "Hi\u2028Bcc: someone@evil.example\x85",
+        "Ünïcode\r\nBcc: someone@evil.example",
+        "S" * 1000,
+    ],
+)
 def test_no_line_break_of_any_kind_makes_a_header(subject: str) -> None:
-    raw = build_message(OutgoingEmail(
-        message_id="<n-2@mk.example>", to="resident@example.com", subject=subject,
-        text="Hello", headers=(("List-Unsubscribe", "<https://mk.example/u?token=t>"),
-                               ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))),
-        sender='Council "X\r\nBcc: z@evil.example" <no-reply@mk.example>')
+    raw = build_message(
+        OutgoingEmail(
+            message_id="<n-2@mk.example>",
+            to="resident@example.com",
+            subject=subject,
+            text="Hello",
+            headers=(
+                ("List-Unsubscribe", "<https://mk.example/u?token=t>"),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            ),
+        ),
+        sender='Council "X\r\nBcc: z@evil.example" <no-reply@mk.example>',
+    )
     assert raw.count(b"\n") == raw.count(b"\r\n")  # no bare LF
     assert not any(len(line) > 998 for line in raw.split(b"\r\n"))
     msg = cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
     assert msg["Bcc"] is None and msg["From"].addresses[0].addr_spec == "no-reply@mk.example"
     assert (msg["List-Unsubscribe"], msg["List-Unsubscribe-Post"]) == (
-        "<https://mk.example/u?token=t>", "List-Unsubscribe=One-Click")
+        "<https://mk.example/u?token=t>",
+        "List-Unsubscribe=One-Click",
+    )
     assert msg["Subject"] == re.sub(r"[\r\n\x0b\x0c\x85\u2028]", " ", subject)
 
 
@@ -205,15 +260,16 @@ async def test_a_key_created_after_its_service_was_cached_works_at_once(db: Data
         await authenticate(NotifyServiceRepository(s), _bearer(api_key), cache=cache)
     async with db.session() as s:
         _, new_key = await notify_services.create_api_key(
-            NotifyServiceRepository(s), service_id=service_id, name="new",
-            key_type=KeyType.TEST)
+            NotifyServiceRepository(s), service_id=service_id, name="new", key_type=KeyType.TEST
+        )
         await s.commit()
     async with db.read_session() as s:
         caller = await authenticate(NotifyServiceRepository(s), _bearer(new_key), cache=cache)
         assert caller.key_type is KeyType.TEST
         with pytest.raises(AuthError) as unknown:
-            await authenticate(NotifyServiceRepository(s),
-                               _bearer(f"x-{service_id}-{uuid.uuid4()}"), cache=cache)
+            await authenticate(
+                NotifyServiceRepository(s), _bearer(f"x-{service_id}-{uuid.uuid4()}"), cache=cache
+            )
         assert unknown.value.message == "Invalid token: API key not found"
 
 
@@ -230,8 +286,7 @@ def test_sending_runs_no_fastapi_dependencies() -> None:
         assert routes[path].dependant.dependencies == [], path
 
 
-def _compat32_message(email: OutgoingEmail, *, sender: str, boundary: str,
-                      date: str) -> bytes:
+def _compat32_message(email: OutgoingEmail, *, sender: str, boundary: str, date: str) -> bytes:
     """How the message was built before (the email package), for comparison."""
     from email.mime.multipart import MIMEMultipart
     from email.mime.text import MIMEText
@@ -257,23 +312,38 @@ def _compat32_message(email: OutgoingEmail, *, sender: str, boundary: str,
     return msg.as_bytes(policy=compat32.clone(linesep="\r\n", max_line_length=0))
 
 
-@pytest.mark.parametrize("sender", ["MK Council <no-reply@mk.example>",
-                                    'Cöuncil "X\r\nBcc: z@evil.example" <n@mk.example>'])
-@pytest.mark.parametrize("text", ["Hello\nThere é", "", "x" * 500 + "\n" + "é" * 300,
-                                  "line\r\nline2\n"])
+@pytest.mark.parametrize(
+    "sender",
+    ["MK Council <no-reply@mk.example>", 'Cöuncil "X\r\nBcc: z@evil.example" <n@mk.example>'],
+)
+@pytest.mark.parametrize(
+    "text", ["Hello\nThere é", "", "x" * 500 + "\n" + "é" * 300, "line\r\nline2\n"]
+)
 @pytest.mark.parametrize("html", [None, "", "<p>Hi</p>\n<p>é</p>"])
-@pytest.mark.parametrize("subject", ["Your card", "Café opening\r\nBcc: x@evil.example",
-                                     "S" * 1000, ""])
+@pytest.mark.parametrize(
+    "subject", ["Your card", "Café opening\r\nBcc: x@evil.example", "S" * 1000, ""]
+)
 def test_the_email_is_written_byte_for_byte_as_the_email_package_wrote_it(
-        sender: str, text: str, html: str | None, subject: str) -> None:
+    sender: str, text: str, html: str | None, subject: str
+) -> None:
     email = OutgoingEmail(
-        message_id="<n-3@mk.example>", to="resident@example.com", subject=subject, text=text,
-        html=html, headers=(("List-Unsubscribe", "<https://mk.example/u?token=t>"),
-                            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")))
+        message_id="<n-3@mk.example>",
+        to="resident@example.com",
+        subject=subject,
+        text=text,
+        html=html,
+        headers=(
+            ("List-Unsubscribe", "<https://mk.example/u?token=t>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ),
+    )
     raw = build_message(email, sender=sender)
     found = re.search(rb'boundary="([^"]+)"', raw)
     date = re.search(rb"\r\nDate: ([^\r]+)\r\n", raw)
     assert (found is not None) == bool(html) and date is not None
     assert raw == _compat32_message(
-        email, sender=sender, boundary=found.group(1).decode() if found else "",
-        date=date.group(1).decode())
+        email,
+        sender=sender,
+        boundary=found.group(1).decode() if found else "",
+        date=date.group(1).decode(),
+    )

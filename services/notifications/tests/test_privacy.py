@@ -44,45 +44,74 @@ def record(event: Event, offset: int) -> ConsumerRecord:  # type: ignore[type-ar
 
 def status_changed(citizen: str) -> ServiceRequestStatusChanged:
     return ServiceRequestStatusChanged(
-        request_id=uuid.uuid4(), service_code="pothole", status="in_progress",
-        previous_status="open", citizen_id=citizen, note="A crew is booked.",
-        occurred_at=datetime.now(UTC))
+        request_id=uuid.uuid4(),
+        service_code="pothole",
+        status="in_progress",
+        previous_status="open",
+        citizen_id=citizen,
+        note="A crew is booked.",
+        occurred_at=datetime.now(UTC),
+    )
 
 
 def erasure(citizen: str) -> CitizenErasureRequested:
-    return CitizenErasureRequested(citizen_id=citizen, erasure_id=uuid.uuid4(),
-                                   requested_by="citizen", occurred_at=datetime.now(UTC))
+    return CitizenErasureRequested(
+        citizen_id=citizen,
+        erasure_id=uuid.uuid4(),
+        requested_by="citizen",
+        occurred_at=datetime.now(UTC),
+    )
 
 
 def consumer_for(db: Database, settings: Settings) -> EventConsumer:
-    return EventConsumer(db, bootstrap_servers="127.0.0.1:1", group_id="notifications",
-                         subscriptions=SUBSCRIPTIONS, settings=settings,
-                         service_name="notifications", source=settings.cloudevents_source)
+    return EventConsumer(
+        db,
+        bootstrap_servers="127.0.0.1:1",
+        group_id="notifications",
+        subscriptions=SUBSCRIPTIONS,
+        settings=settings,
+        service_name="notifications",
+        source=settings.cloudevents_source,
+    )
 
 
 async def rows(db: Database) -> list[Notification]:
     async with db.session() as s:
-        return list((await s.execute(sa.select(Notification).order_by(
-            Notification.created_at))).scalars().all())  # type: ignore[arg-type]
+        return list(
+            (await s.execute(sa.select(Notification).order_by(Notification.created_at)))
+            .scalars()
+            .all()
+        )  # type: ignore[arg-type]
 
 
-async def test_a_new_email_is_used_only_once_confirmed(database_url: str,
-                                                       smtp_sink: SmtpSink) -> None:
-    settings = Settings(database_url=database_url, messaging_enabled=False, environment="test",
-                        smtp_port=smtp_sink.port, staff_alert_email=None,
-                        public_url="https://mk.example", delivery_idle_seconds=0.2)
+async def test_a_new_email_is_used_only_once_confirmed(
+    database_url: str, smtp_sink: SmtpSink
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        messaging_enabled=False,
+        environment="test",
+        smtp_port=smtp_sink.port,
+        staff_alert_email=None,
+        public_url="https://mk.example",
+        delivery_idle_seconds=0.2,
+    )
     app = create_app(settings)
     async with running_app(app) as url, httpx.AsyncClient(base_url=url) as http:
         db: Database = app.state.runtime.database
         consumer = consumer_for(db, settings)
         me = identity_headers("c-verify", "citizen")
-        put = await http.put("/api/v1/preferences", headers=me,
-                             json={"email": "someone.else@example.com"})
+        put = await http.put(
+            "/api/v1/preferences", headers=me, json={"email": "someone.else@example.com"}
+        )
         assert put.status_code == 200, put.text
         assert (put.json()["email"], put.json()["email_pending"]) == (
-            None, "someone.else@example.com")
-        again = await http.put("/api/v1/preferences", headers=me,
-                               json={"email": "someone.else@example.com"})
+            None,
+            "someone.else@example.com",
+        )
+        again = await http.put(
+            "/api/v1/preferences", headers=me, json={"email": "someone.else@example.com"}
+        )
         assert again.status_code == 200  # asked again while the link works: no second mail
 
         async def mail_to(address: str, n: int = 1) -> list[EmailMessage] | None:
@@ -119,7 +148,8 @@ async def test_a_new_email_is_used_only_once_confirmed(database_url: str,
         await eventually(lambda: mail_to("someone.else@example.com", 3), timeout=10)
         sent = [(n.recipient, n.subject) for n in await rows(db)]
         assert [s for s in sent if s[0] == "new@example.com"] == [
-            ("new@example.com", "Confirm your email address")]
+            ("new@example.com", "Confirm your email address")
+        ]
 
 
 async def test_erasure_forgets_the_citizen_and_blanks_their_messages(db: Database) -> None:
@@ -128,23 +158,53 @@ async def test_erasure_forgets_the_citizen_and_blanks_their_messages(db: Databas
     now = datetime.now(UTC)
     async with db.session() as s:
         for citizen, email in (("c-gone", "gone@example.com"), ("c-stays", "stays@example.com")):
-            s.add(CitizenContact(citizen_id=citizen, email=email, phone="+447700900123",
-                                 updated_at=now))
-            s.add(Consent(citizen_id=citizen, topic="service-requests", channel="sms",
-                          granted=True, updated_at=now))
+            s.add(
+                CitizenContact(
+                    citizen_id=citizen, email=email, phone="+447700900123", updated_at=now
+                )
+            )
+            s.add(
+                Consent(
+                    citizen_id=citizen,
+                    topic="service-requests",
+                    channel="sms",
+                    granted=True,
+                    updated_at=now,
+                )
+            )
         # a /v2 message to the citizen's address, sent by another council system
-        s.add(Notification(channel="email", recipient="gone@example.com", subject="Your bin",
-                           body="Dear Ann Example, your bin is late.", status="delivered",
-                           created_at=now, updated_at=now))
-        sub = WebhookSubscription(owner="p", url="https://93.184.215.14/x",
-                                  event_types="x", secret="whsec_x", created_at=now,
-                                  updated_at=now)
+        s.add(
+            Notification(
+                channel="email",
+                recipient="gone@example.com",
+                subject="Your bin",
+                body="Dear Ann Example, your bin is late.",
+                status="delivered",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        sub = WebhookSubscription(
+            owner="p",
+            url="https://93.184.215.14/x",
+            event_types="x",
+            secret="whsec_x",
+            created_at=now,
+            updated_at=now,
+        )
         s.add(sub)
         await s.flush()
-        s.add(WebhookDelivery(id="msg_1", subscription_id=sub.id, event_id="e1",
-                              event_type="x", payload=json.dumps({"data": {
-                                  "citizen_id": "c-gone", "status": "fixed"}}),
-                              created_at=now, updated_at=now))
+        s.add(
+            WebhookDelivery(
+                id="msg_1",
+                subscription_id=sub.id,
+                event_id="e1",
+                event_type="x",
+                payload=json.dumps({"data": {"citizen_id": "c-gone", "status": "fixed"}}),
+                created_at=now,
+                updated_at=now,
+            )
+        )
         await s.commit()
     event = status_changed("c-gone")
     assert await consumer.process(record(event, 1)) == "handled"  # an email and an SMS (held
@@ -162,8 +222,14 @@ async def test_erasure_forgets_the_citizen_and_blanks_their_messages(db: Databas
     assert len(theirs) == 3
     for n in theirs:
         kept = after[n.id]
-        assert (kept.recipient, kept.subject, kept.body, kept.html_body, kept.text_body,
-                kept.unsubscribe_url) == (None, None, "", None, None, None)
+        assert (
+            kept.recipient,
+            kept.subject,
+            kept.body,
+            kept.html_body,
+            kept.text_body,
+            kept.unsubscribe_url,
+        ) == (None, None, "", None, None, None)
         assert kept.redacted_at is not None and kept.channel == n.channel
         assert kept.status != "created"  # an unsent one is never sent now
     others = [after[n.id] for n in before if n not in theirs]
@@ -184,18 +250,34 @@ async def test_erasure_forgets_the_citizen_and_blanks_their_messages(db: Databas
 
 
 async def test_content_older_than_the_retention_period_is_blanked(db: Database) -> None:
-    settings = Settings(messaging_enabled=False, environment="test", staff_alert_email=None,
-                        content_retention_days=7)
+    settings = Settings(
+        messaging_enabled=False,
+        environment="test",
+        staff_alert_email=None,
+        content_retention_days=7,
+    )
     now = datetime.now(UTC)
-    ages = {"old-delivered": (8, "delivered"), "old-failed": (30, "permanent-failure"),
-            "old-but-unsent": (8, "created"), "recent": (6, "delivered")}
+    ages = {
+        "old-delivered": (8, "delivered"),
+        "old-failed": (30, "permanent-failure"),
+        "old-but-unsent": (8, "created"),
+        "recent": (6, "delivered"),
+    }
     ids: dict[str, Any] = {}
     async with db.session() as s:
         for name, (days, status) in ages.items():
-            n = Notification(channel="email", recipient=f"{name}@example.com", subject="Hello",
-                             body="Dear Ann", html_body="<p>Dear Ann</p>", text_body="Dear Ann",
-                             status=status, reference="ref-1",
-                             created_at=now - timedelta(days=days), updated_at=now)
+            n = Notification(
+                channel="email",
+                recipient=f"{name}@example.com",
+                subject="Hello",
+                body="Dear Ann",
+                html_body="<p>Dear Ann</p>",
+                text_body="Dear Ann",
+                status=status,
+                reference="ref-1",
+                created_at=now - timedelta(days=days),
+                updated_at=now,
+            )
             s.add(n)
             ids[name] = n.id
         await s.commit()
@@ -207,22 +289,36 @@ async def test_content_older_than_the_retention_period_is_blanked(db: Database) 
         n = got[name]
         assert n is not None
         assert (n.recipient, n.subject, n.body, n.html_body, n.text_body) == (
-            None, None, "", None, None)
+            None,
+            None,
+            "",
+            None,
+            None,
+        )
         assert (n.status, n.reference) == (ages[name][1], "ref-1")  # the status row stays
     for name in ("old-but-unsent", "recent"):
         assert got[name] is not None and got[name].recipient == f"{name}@example.com"  # type: ignore[union-attr]
 
     # The worker purges at start-up, then sleeps until the next interval.
     async with db.session() as s:
-        s.add(Notification(channel="sms", recipient="+447700900999", body="Hi",
-                           status="delivered", created_at=now - timedelta(days=9),
-                           updated_at=now))
+        s.add(
+            Notification(
+                channel="sms",
+                recipient="+447700900999",
+                body="Hi",
+                status="delivered",
+                created_at=now - timedelta(days=9),
+                updated_at=now,
+            )
+        )
         await s.commit()
     worker = RetentionWorker(db, settings)
     await worker.start()
     try:
+
         async def purged() -> bool:
             return all(n.recipient != "+447700900999" for n in await rows(db))
+
         await eventually(purged, timeout=10)
     finally:
         await worker.stop()

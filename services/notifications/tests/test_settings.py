@@ -17,8 +17,11 @@ UNSUBSCRIBE = "Pq7sW2eR9tY4uI1oA6sD3fG8hJ5kL0zXcVbNm"  # tests only
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("PLATFORM_IDENTITY_SECRET", "NOTIFICATIONS_ENVIRONMENT",
-                 "NOTIFICATIONS_UNSUBSCRIBE_SECRET"):
+    for name in (
+        "PLATFORM_IDENTITY_SECRET",
+        "NOTIFICATIONS_ENVIRONMENT",
+        "NOTIFICATIONS_UNSUBSCRIBE_SECRET",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -28,8 +31,9 @@ def test_the_dev_unsubscribe_secret_is_refused_outside_development(environment: 
         Settings(environment=environment, identity_secret=IDENTITY)
     with pytest.raises(ValidationError, match="PLATFORM_IDENTITY_SECRET"):
         Settings(environment=environment, unsubscribe_secret=UNSUBSCRIBE)
-    settings = Settings(environment=environment, identity_secret=IDENTITY,
-                        unsubscribe_secret=UNSUBSCRIBE)
+    settings = Settings(
+        environment=environment, identity_secret=IDENTITY, unsubscribe_secret=UNSUBSCRIBE
+    )
     # A token forged with the development secret is refused by such a deployment.
     forged = make_token("citizen-1", "service-requests", DEV_UNSUBSCRIBE_SECRET)
     with pytest.raises(InvalidToken):
@@ -38,14 +42,14 @@ def test_the_dev_unsubscribe_secret_is_refused_outside_development(environment: 
 
 def test_a_short_unsubscribe_secret_is_refused_and_not_echoed() -> None:
     with pytest.raises(ValidationError, match="at least 32") as refused:
-        Settings(environment="staging", identity_secret=IDENTITY,
-                 unsubscribe_secret="too-short-secret")
+        Settings(
+            environment="staging", identity_secret=IDENTITY, unsubscribe_secret="too-short-secret"
+        )
     assert "too-short-secret" not in str(refused.value)
     assert IDENTITY not in str(refused.value)
 
 
-def test_the_defaults_still_work_in_development_and_test(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_defaults_still_work_in_development_and_test(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().unsubscribe_secret.get_secret_value() == DEV_UNSUBSCRIBE_SECRET
     monkeypatch.setenv("NOTIFICATIONS_ENVIRONMENT", "test")
     assert not Settings().production_like

@@ -29,28 +29,55 @@ STAFF = "digital-team@milton-keynes.example"
 SOURCE = "urn:uk-gov-milton-keynes:citizen-services"
 
 
-def record(event: ServicePublished | ServiceRetired | ServiceRequestSubmitted, offset: int = 0,
-           envelope: Envelope | None = None) -> ConsumerRecord:  # type: ignore[type-arg]
-    envelope = envelope or Envelope(source=SOURCE, type=event.event_type(),
-                                    subject=event.aggregate_id, dataschema=event.dataschema())
+def record(
+    event: ServicePublished | ServiceRetired | ServiceRequestSubmitted,
+    offset: int = 0,
+    envelope: Envelope | None = None,
+) -> ConsumerRecord:  # type: ignore[type-arg]
+    envelope = envelope or Envelope(
+        source=SOURCE,
+        type=event.event_type(),
+        subject=event.aggregate_id,
+        dataschema=event.dataschema(),
+    )
     value = event.to_json()
     key = event.aggregate_id.encode()
-    return ConsumerRecord(topic=event.topic, partition=0, offset=offset,
-                          timestamp=int(datetime.now(UTC).timestamp() * 1000), timestamp_type=0,
-                          key=key, value=value, checksum=None, serialized_key_size=len(key),
-                          serialized_value_size=len(value), headers=envelope.to_headers())
+    return ConsumerRecord(
+        topic=event.topic,
+        partition=0,
+        offset=offset,
+        timestamp=int(datetime.now(UTC).timestamp() * 1000),
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key),
+        serialized_value_size=len(value),
+        headers=envelope.to_headers(),
+    )
 
 
 def published(name: str = "Report a pothole") -> ServicePublished:
-    return ServicePublished(service_id=uuid.uuid4(), service_code="report-a-pothole",
-                            slug="report-a-pothole", name=name, entry_version=2,
-                            occurred_at=datetime(2026, 11, 26, 9, 30, tzinfo=UTC))
+    return ServicePublished(
+        service_id=uuid.uuid4(),
+        service_code="report-a-pothole",
+        slug="report-a-pothole",
+        name=name,
+        entry_version=2,
+        occurred_at=datetime(2026, 11, 26, 9, 30, tzinfo=UTC),
+    )
 
 
 def consumer_for(db: Database, settings: Settings, group: str = "notifications") -> EventConsumer:
-    return EventConsumer(db, bootstrap_servers="127.0.0.1:1",  # never contacted here
-                         group_id=group, subscriptions=SUBSCRIPTIONS, settings=settings,
-                         service_name="notifications", source=settings.cloudevents_source)
+    return EventConsumer(
+        db,
+        bootstrap_servers="127.0.0.1:1",  # never contacted here
+        group_id=group,
+        subscriptions=SUBSCRIPTIONS,
+        settings=settings,
+        service_name="notifications",
+        source=settings.cloudevents_source,
+    )
 
 
 async def rows(db: Database) -> list[Notification]:
@@ -59,9 +86,15 @@ async def rows(db: Database) -> list[Notification]:
 
 
 async def test_service_published_creates_one_alert_and_a_redelivery_is_a_duplicate(
-        database_url: str, smtp_sink: SmtpSink) -> None:
-    settings = Settings(database_url=database_url, messaging_enabled=False, environment="test",
-                        smtp_port=smtp_sink.port, staff_alert_email=STAFF)
+    database_url: str, smtp_sink: SmtpSink
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        messaging_enabled=False,
+        environment="test",
+        smtp_port=smtp_sink.port,
+        staff_alert_email=STAFF,
+    )
     app = create_app(settings)
     async with running_app(app):  # migrations applied, the delivery worker running
         db: Database = app.state.runtime.database
@@ -88,7 +121,8 @@ async def test_service_published_creates_one_alert_and_a_redelivery_is_a_duplica
         async with db.session() as s:
             inbox = (await s.execute(sa.select(InboxMessage))).scalars().all()
         assert [(i.consumer_group, i.event_id, i.offset) for i in inbox] == [
-            ("notifications", envelope.id, 41)]
+            ("notifications", envelope.id, 41)
+        ]
 
         # ...and the worker, woken by the commit, emails it exactly once.
         async def delivered() -> list:
@@ -109,13 +143,23 @@ async def test_a_new_event_for_the_same_service_is_a_new_alert(db: Database) -> 
     assert await consumer.process(record(again, 2)) == "handled"
     assert [r.subject for r in await rows(db)] == ["Service published: Report a pothole"] * 2
     # events it does not subscribe to are skipped, without effects
-    submitted = ServiceRequestSubmitted(request_id=uuid.uuid4(), service_code="x", status="open",
-                                        service_id=first.service_id,
-                                        occurred_at=datetime.now(UTC))
+    submitted = ServiceRequestSubmitted(
+        request_id=uuid.uuid4(),
+        service_code="x",
+        status="open",
+        service_id=first.service_id,
+        occurred_at=datetime.now(UTC),
+    )
     assert await consumer.process(record(submitted, 3)) == "skipped"
     # a catalogue event with no staff alert is only offered to partners' webhooks (none here)
-    retired = ServiceRetired(service_id=first.service_id, service_code="x", slug="x",
-                             name="x", entry_version=5, occurred_at=datetime.now(UTC))
+    retired = ServiceRetired(
+        service_id=first.service_id,
+        service_code="x",
+        slug="x",
+        name="x",
+        entry_version=5,
+        occurred_at=datetime.now(UTC),
+    )
     assert await consumer.process(record(retired, 4)) == "handled"
     assert len(await rows(db)) == 2
 

@@ -17,20 +17,36 @@ from notifications.domain.templating import (
 )
 
 
-@pytest.mark.parametrize("key", ["first name", "First_Name", "FIRST-NAME", "firstname",
-                                 " first  name "])
+@pytest.mark.parametrize(
+    "key", ["first name", "First_Name", "FIRST-NAME", "firstname", " first  name "]
+)
 def test_keys_match_ignoring_case_spaces_underscores_and_hyphens(key: str) -> None:
     assert fill("Dear ((first name))", {key: "Ann"}) == "Dear Ann"
 
 
 def test_placeholders_are_listed_once_in_order_with_their_first_spelling() -> None:
     assert placeholders("((Name)) ((ref))", "((name)) ((show??x)) ((ref))") == [
-        "Name", "ref", "show"]
+        "Name",
+        "ref",
+        "show",
+    ]
 
 
-@pytest.mark.parametrize(("value", "shown"), [
-    ("yes", True), ("Yes", True), ("true", True), (True, True), ("1", True),
-    ("no", False), ("", False), (False, False), ("maybe", False), (None, False)])
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("yes", True),
+        ("Yes", True),
+        ("true", True),
+        (True, True),
+        ("1", True),
+        ("no", False),
+        ("", False),
+        (False, False),
+        ("maybe", False),
+        (None, False),
+    ],
+)
 def test_conditional_text_shows_for_yes_and_true_only(value: object, shown: bool) -> None:
     assert fill("a((flag??, b)).", {"flag": value}) == ("a, b." if shown else "a.")
 
@@ -42,8 +58,11 @@ def test_missing_personalisation_names_each_missing_field_conditionals_included(
 
 
 def test_a_list_value_is_a_bullet_list_in_email_and_a_sentence_in_sms() -> None:
-    email = render_email("Items: ((items))", "You need:\n\n((items))\n\nThanks",
-                         {"items": ["a passport", "", "a bill"]})
+    email = render_email(
+        "Items: ((items))",
+        "You need:\n\n((items))\n\nThanks",
+        {"items": ["a passport", "", "a bill"]},
+    )
     assert email.subject == "Items: a passport and a bill"
     assert "<ul><li>a passport</li><li>a bill</li></ul>" in email.html
     assert "• a passport\n• a bill" in email.text
@@ -58,13 +77,15 @@ def test_values_are_escaped_in_html() -> None:
 
 
 def test_markdown_subset_to_html() -> None:
-    source = ("# Your appointment\n\n"
-              "First line\nsecond line\n\n"
-              "* one\n* two\n- three\n\n"
-              "1. first\n2. second\n\n"
-              "^ Bring your letter\n\n"
-              "---\n\n"
-              "Visit https://www.milton-keynes.gov.uk/bins. Or [our site](https://mk.example/a)")
+    source = (
+        "# Your appointment\n\n"
+        "First line\nsecond line\n\n"
+        "* one\n* two\n- three\n\n"
+        "1. first\n2. second\n\n"
+        "^ Bring your letter\n\n"
+        "---\n\n"
+        "Visit https://www.milton-keynes.gov.uk/bins. Or [our site](https://mk.example/a)"
+    )
     assert markdown_to_html(source).split("\n") == [
         "<h2>Your appointment</h2>",
         "<p>First line<br>second line</p>",
@@ -79,40 +100,50 @@ def test_markdown_subset_to_html() -> None:
 
 
 def test_markdown_subset_to_plain_text() -> None:
-    text = markdown_to_text("# Title\n\nPara\n\n* a\n* b\n\n1. x\n2. y\n\n^ Inset\n\n---\n\n"
-                            "[site](https://mk.example)")
+    text = markdown_to_text(
+        "# Title\n\nPara\n\n* a\n* b\n\n1. x\n2. y\n\n^ Inset\n\n---\n\n[site](https://mk.example)"
+    )
     assert text.split("\n\n") == [
-        "Title\n" + "-" * 65, "Para", "• a\n• b", "1. x\n2. y", "Inset", "=" * 65,
-        "site: https://mk.example\n"]
+        "Title\n" + "-" * 65,
+        "Para",
+        "• a\n• b",
+        "1. x\n2. y",
+        "Inset",
+        "=" * 65,
+        "site: https://mk.example\n",
+    ]
 
 
 def test_no_other_markup_is_interpreted() -> None:
     assert markdown_to_html("<b>bold</b> *not emphasis*") == (
-        "<p>&lt;b&gt;bold&lt;/b&gt; *not emphasis*</p>")
+        "<p>&lt;b&gt;bold&lt;/b&gt; *not emphasis*</p>"
+    )
 
 
-@pytest.mark.parametrize(("text", "encoding", "length", "fragments"), [
-    ("a" * 160, "GSM-7", 160, 1),
-    ("a" * 161, "GSM-7", 161, 2),
-    ("a" * 306, "GSM-7", 306, 2),
-    ("a" * 307, "GSM-7", 307, 3),
-    ("€" * 80, "GSM-7", 160, 1),  # extension characters count double
-    ("[" * 81, "GSM-7", 162, 2),
-    ("é" * 160, "GSM-7", 160, 1),  # é is in GSM-7's basic set
-    ("ŵ" * 70, "UCS-2", 70, 1),  # Welsh ŵ is not: the whole text is UCS-2
-    ("ŵ" + "a" * 70, "UCS-2", 71, 2),
-    ("ŵ" * 134, "UCS-2", 134, 2),
-    ("ŵ" * 135, "UCS-2", 135, 3),
-])
-def test_sms_length_and_fragments(text: str, encoding: str, length: int,
-                                  fragments: int) -> None:
+@pytest.mark.parametrize(
+    ("text", "encoding", "length", "fragments"),
+    [
+        ("a" * 160, "GSM-7", 160, 1),
+        ("a" * 161, "GSM-7", 161, 2),
+        ("a" * 306, "GSM-7", 306, 2),
+        ("a" * 307, "GSM-7", 307, 3),
+        ("€" * 80, "GSM-7", 160, 1),  # extension characters count double
+        ("[" * 81, "GSM-7", 162, 2),
+        ("é" * 160, "GSM-7", 160, 1),  # é is in GSM-7's basic set
+        ("ŵ" * 70, "UCS-2", 70, 1),  # Welsh ŵ is not: the whole text is UCS-2
+        ("ŵ" + "a" * 70, "UCS-2", 71, 2),
+        ("ŵ" * 134, "UCS-2", 134, 2),
+        ("ŵ" * 135, "UCS-2", 135, 3),
+    ],
+)
+def test_sms_length_and_fragments(text: str, encoding: str, length: int, fragments: int) -> None:
     info = sms_info(text)
     assert (info.encoding, info.length, info.fragments) == (encoding, length, fragments)
 
 
 def test_sms_downgrades_smart_punctuation_to_stay_gsm7() -> None:
     sms = render_sms("  It\u2019s \u201cready\u201d \u2013 ((n))  ", {"n": "1"})
-    assert sms.body == "It's \"ready\" - 1"
+    assert sms.body == 'It\'s "ready" - 1'
     assert sms.info.encoding == "GSM-7"
 
 
@@ -121,33 +152,48 @@ def test_sms_limit_is_918_characters() -> None:
     assert sms_info("a" * (templating.SMS_CHAR_LIMIT + 1)).too_long
 
 
-@pytest.mark.parametrize("number", ["07700 900123", "07700900123", "+447700900123",
-                                    "+44 (0)7700 900 123", "0044 7700 900123", "447700900123",
-                                    "07700-900-123"])
+@pytest.mark.parametrize(
+    "number",
+    [
+        "07700 900123",
+        "07700900123",
+        "+447700900123",
+        "+44 (0)7700 900 123",
+        "0044 7700 900123",
+        "447700900123",
+        "07700-900-123",
+    ],
+)
 def test_uk_mobiles_are_normalised_to_e164(number: str) -> None:
     assert recipients.normalise_uk_mobile(number) == "+447700900123"
 
 
-@pytest.mark.parametrize(("number", "message"), [
-    ("01908 691691", "Not a UK mobile number"),
-    ("+33 6 12 34 56 78", "Not a UK mobile number"),
-    ("07700 90012", "Not enough digits"),
-    ("07700 9001234", "Too many digits"),
-    ("07700 9OO123", "Must not contain letters or symbols"),
-])
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [
+        ("01908 691691", "Not a UK mobile number"),
+        ("+33 6 12 34 56 78", "Not a UK mobile number"),
+        ("07700 90012", "Not enough digits"),
+        ("07700 9001234", "Too many digits"),
+        ("07700 9OO123", "Must not contain letters or symbols"),
+    ],
+)
 def test_bad_numbers_are_refused(number: str, message: str) -> None:
     with pytest.raises(recipients.InvalidRecipient, match=message):
         recipients.normalise_uk_mobile(number)
 
 
-@pytest.mark.parametrize("email", ["resident@example.com", "a.b+c@sub.example.co.uk",
-                                   "temp-fail@simulator.notify"])
+@pytest.mark.parametrize(
+    "email", ["resident@example.com", "a.b+c@sub.example.co.uk", "temp-fail@simulator.notify"]
+)
 def test_valid_emails(email: str) -> None:
     assert recipients.validate_email(f" {email} ") == email
 
 
-@pytest.mark.parametrize("email", ["no-at-sign", "a@b", "a@@b.com", "a b@c.com", "a@b..com",
-                                   "x@example.c", "@example.com"])
+@pytest.mark.parametrize(
+    "email",
+    ["no-at-sign", "a@b", "a@@b.com", "a b@c.com", "a@b..com", "x@example.c", "@example.com"],
+)
 def test_invalid_emails(email: str) -> None:
     with pytest.raises(recipients.InvalidRecipient, match="Not a valid email address"):
         recipients.validate_email(email)
@@ -158,8 +204,8 @@ def test_a_templates_placeholders_are_parsed_once_and_callers_cannot_change_them
     first = templating.placeholders("Re ((reference))", body)
     hits = templating._placeholders.cache_info().hits
     first.append("changed by a caller")
-    assert templating.placeholders("Re ((reference))", body) == [
-        "reference", "first name", "show"]
+    assert templating.placeholders("Re ((reference))", body) == ["reference", "first name", "show"]
     assert templating._placeholders.cache_info().hits == hits + 1
-    assert templating.missing({"Reference": 1, "FIRST-NAME": "A"}, "Re ((reference))",
-                              body) == ["show"]
+    assert templating.missing({"Reference": 1, "FIRST-NAME": "A"}, "Re ((reference))", body) == [
+        "show"
+    ]

@@ -17,8 +17,11 @@ if TYPE_CHECKING:
 
 __all__ = ["AuthFailed", "AuthSettings", "Authenticator"]
 
-_HOMES = {"Authenticator": "gateway.auth.authenticator", "AuthFailed": "gateway.auth.errors",
-          "AuthSettings": "gateway.auth.settings"}
+_HOMES = {
+    "Authenticator": "gateway.auth.authenticator",
+    "AuthFailed": "gateway.auth.errors",
+    "AuthSettings": "gateway.auth.settings",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -60,10 +60,17 @@ class ApiKeyPublic(BaseModel):
 
     @classmethod
     def of(cls, key: ApiKey) -> ApiKeyPublic:
-        return cls(id=key.id, name=key.name, role=key.role.value, scopes=list(key.scopes),
-                   created_at=key.created_at, created_by=key.created_by,
-                   last_used_at=key.last_used_at, revoked_at=key.revoked_at,
-                   revoked_by=key.revoked_by)
+        return cls(
+            id=key.id,
+            name=key.name,
+            role=key.role.value,
+            scopes=list(key.scopes),
+            created_at=key.created_at,
+            created_by=key.created_by,
+            last_used_at=key.last_used_at,
+            revoked_at=key.revoked_at,
+            revoked_by=key.revoked_by,
+        )
 
 
 class ApiKeyCreated(ApiKeyPublic):
@@ -91,50 +98,80 @@ Admin = Annotated[Principal, Depends(require_admin)]
 
 
 def create_admin_app(authenticator: Authenticator) -> FastAPI:
-    app = FastAPI(title="MK digital platform — gateway administration",
-                  description="API keys for integration partners and Open311 clients.",
-                  version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="MK digital platform — gateway administration",
+        description="API keys for integration partners and Open311 clients.",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     install_problem_handlers(app)
 
     async def _sign_in_required(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, SignInRequired)
-        return problem(exc.status, exc.title, exc.detail, code=exc.code,
-                       headers={"WWW-Authenticate": BEARER_CHALLENGE},
-                       instance=request.url.path)
+        return problem(
+            exc.status,
+            exc.title,
+            exc.detail,
+            code=exc.code,
+            headers={"WWW-Authenticate": BEARER_CHALLENGE},
+            instance=request.url.path,
+        )
 
     app.add_exception_handler(SignInRequired, _sign_in_required)
 
-    @app.post(PREFIX, status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated,
-              tags=["api-keys"], summary="Create an API key (its secret is shown once)",
-              openapi_extra={"security": SECURITY})
+    @app.post(
+        PREFIX,
+        status_code=status.HTTP_201_CREATED,
+        response_model=ApiKeyCreated,
+        tags=["api-keys"],
+        summary="Create an API key (its secret is shown once)",
+        openapi_extra={"security": SECURITY},
+    )
     async def create_key(body: ApiKeyCreate, admin: Admin, response: Response) -> ApiKeyCreated:
         try:
-            created = await authenticator.store.create(body.name, role=body.role,
-                                                       scopes=body.scopes,
-                                                       created_by=admin.subject)
+            created = await authenticator.store.create(
+                body.name, role=body.role, scopes=body.scopes, created_by=admin.subject
+            )
         except InvalidKeyRequest as exc:
             raise InvalidApiKeyRequest(exc.detail) from None
         response.headers["Location"] = f"{PREFIX}/{created.api_key.id}"
         response.headers["Cache-Control"] = "no-store"
         return ApiKeyCreated(**ApiKeyPublic.of(created.api_key).model_dump(), key=created.key)
 
-    @app.get(PREFIX, response_model=ApiKeyList, tags=["api-keys"],
-             summary="List API keys (never their secrets)", openapi_extra={"security": SECURITY})
+    @app.get(
+        PREFIX,
+        response_model=ApiKeyList,
+        tags=["api-keys"],
+        summary="List API keys (never their secrets)",
+        openapi_extra={"security": SECURITY},
+    )
     async def list_keys(admin: Admin, include_revoked: bool = True) -> ApiKeyList:
         keys = await authenticator.store.list_keys(include_revoked=include_revoked)
         return ApiKeyList(items=[ApiKeyPublic.of(k) for k in keys])
 
-    @app.get(PREFIX + "/{key_id}", response_model=ApiKeyPublic, tags=["api-keys"],
-             summary="Read an API key", openapi_extra={"security": SECURITY})
+    @app.get(
+        PREFIX + "/{key_id}",
+        response_model=ApiKeyPublic,
+        tags=["api-keys"],
+        summary="Read an API key",
+        openapi_extra={"security": SECURITY},
+    )
     async def read_key(key_id: str, admin: Admin) -> ApiKeyPublic:
         key = await authenticator.store.get(key_id)
         if key is None:
             raise ApiKeyNotFound("No API key with this id.")
         return ApiKeyPublic.of(key)
 
-    @app.delete(PREFIX + "/{key_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["api-keys"],
-                summary="Revoke an API key (idempotent)", response_class=Response,
-                openapi_extra={"security": SECURITY})
+    @app.delete(
+        PREFIX + "/{key_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        tags=["api-keys"],
+        summary="Revoke an API key (idempotent)",
+        response_class=Response,
+        openapi_extra={"security": SECURITY},
+    )
     async def revoke_key(key_id: str, admin: Admin) -> Response:
         key = await authenticator.store.revoke(key_id, revoked_by=admin.subject)
         if key is None:
@@ -144,14 +181,23 @@ def create_admin_app(authenticator: Authenticator) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version,
-                                 description=app.description, routes=app.routes)
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
             schema.setdefault("components", {})["securitySchemes"] = {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                           "description": "An access token from the council's identity "
-                                          "provider, with the admin role."},
-                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
-                           "description": "An API key with the admin role."},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "An access token from the council's identity "
+                    "provider, with the admin role.",
+                },
+                "apiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-API-Key",
+                    "description": "An API key with the admin role.",
+                },
             }
             app.openapi_schema = schema
         return app.openapi_schema

@@ -84,9 +84,14 @@ class Authenticator:
 
     # ------------------------------------------------------------------ per request
 
-    def needs_form_body(self, route: Route, method: str, content_type: str | None,
-                        headers: Mapping[str, str] | None = None,
-                        query_string: str = "") -> bool:
+    def needs_form_body(
+        self,
+        route: Route,
+        method: str,
+        content_type: str | None,
+        headers: Mapping[str, str] | None = None,
+        query_string: str = "",
+    ) -> bool:
         """Whether :meth:`authenticate` needs the request body: only for an Open311 route's
         form-encoded POST whose headers (when given) carry no credential and whose query
         string (when given) carries no ``api_key``."""
@@ -98,8 +103,13 @@ class Authenticator:
             return False
         return not (query_string and open311_credentials(query_string, None))
 
-    async def authenticate(self, headers: Mapping[str, str], query_string: str, route: Route,
-                           form_body: bytes | None = None) -> Principal:
+    async def authenticate(
+        self,
+        headers: Mapping[str, str],
+        query_string: str,
+        route: Route,
+        form_body: bytes | None = None,
+    ) -> Principal:
         """The caller: ANONYMOUS without credentials; raises :class:`AuthFailed` for
         credentials that are malformed, unknown, expired or revoked. ``headers`` have
         lower-case names."""
@@ -127,9 +137,13 @@ class Authenticator:
         if key.revoked:
             raise invalid_api_key("The API key has been revoked.")
         self._record_use(key.id)
-        return Principal(subject=f"apikey:{key.id}", roles=frozenset({key.role}),
-                         scopes=frozenset(key.scopes), method=AuthMethod.API_KEY,
-                         key_id=key.id)
+        return Principal(
+            subject=f"apikey:{key.id}",
+            roles=frozenset({key.role}),
+            scopes=frozenset(key.scopes),
+            method=AuthMethod.API_KEY,
+            key_id=key.id,
+        )
 
     def _record_use(self, key_id: str) -> None:
         now = time.monotonic()
@@ -147,8 +161,7 @@ class Authenticator:
         try:
             await self.store.touch(key_id)
         except Exception as exc:
-            log.warning("could not record the use of API key %s: %s", key_id,
-                        type(exc).__name__)
+            log.warning("could not record the use of API key %s: %s", key_id, type(exc).__name__)
 
 
 __all__ = ["AuthFailed", "Authenticator"]

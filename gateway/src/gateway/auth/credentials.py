@@ -37,8 +37,10 @@ class Credential:
 
 
 def is_form(content_type: str | None) -> bool:
-    return bool(content_type) and \
-        str(content_type).split(";", 1)[0].strip().lower() == FORM_CONTENT_TYPE
+    return (
+        bool(content_type)
+        and str(content_type).split(";", 1)[0].strip().lower() == FORM_CONTENT_TYPE
+    )
 
 
 def header_credentials(headers: Mapping[str, str], mode: AuthMode) -> list[Credential]:
@@ -78,18 +80,21 @@ def without_open311_key(encoded: bytes) -> bytes:
     its logs or its traces (``http.url``)."""
     if b"%" not in encoded and OPEN311_PARAM.encode() not in encoded:
         return encoded
-    kept = [part for part in encoded.split(b"&")
-            if unquote_plus(part.split(b"=", 1)[0].decode("latin-1")) != OPEN311_PARAM]
+    kept = [
+        part
+        for part in encoded.split(b"&")
+        if unquote_plus(part.split(b"=", 1)[0].decode("latin-1")) != OPEN311_PARAM
+    ]
     return b"&".join(kept)
 
 
 def has_header_credentials(headers: Mapping[str, str], route: Route) -> bool:
-    return "x-api-key" in headers or (route.auth is not AuthMode.UPSTREAM
-                                      and "authorization" in headers)
+    return "x-api-key" in headers or (
+        route.auth is not AuthMode.UPSTREAM and "authorization" in headers
+    )
 
 
-def may_present(headers: Mapping[str, str], query_string: str, route: Route,
-                method: str) -> bool:
+def may_present(headers: Mapping[str, str], query_string: str, route: Route, method: str) -> bool:
     """Whether a request may carry a credential (without reading a body): a header one, or
     on Open311 routes an ``api_key`` in the query string or any form POST."""
     if has_header_credentials(headers, route):
@@ -97,11 +102,13 @@ def may_present(headers: Mapping[str, str], query_string: str, route: Route,
     if route.auth is not AuthMode.OPEN311:
         return False
     return bool(open311_credentials(query_string, None)) or (
-        method.upper() == "POST" and is_form(headers.get("content-type")))
+        method.upper() == "POST" and is_form(headers.get("content-type"))
+    )
 
 
-def presented(headers: Mapping[str, str], query_string: str, route: Route,
-              form_body: bytes | None) -> Credential | None:
+def presented(
+    headers: Mapping[str, str], query_string: str, route: Route, form_body: bytes | None
+) -> Credential | None:
     """The one credential a request presents, None for none; refuses two different ones."""
     found = header_credentials(headers, route.auth)
     if route.auth is AuthMode.OPEN311:

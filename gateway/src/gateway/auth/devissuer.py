@@ -50,8 +50,9 @@ def _public_jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
 
 
 def _thumbprint(jwk: dict[str, Any]) -> str:
-    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")},
-                           separators=(",", ":"), sort_keys=True)
+    canonical = json.dumps(
+        {k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True
+    )
     digest = hashlib.sha256(canonical.encode()).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
@@ -66,20 +67,30 @@ class DevIssuer:
     def jwks_path(self) -> Path:
         return self.directory / JWKS_FILE
 
-    def mint(self, subject: str, roles: Iterable[Role | str],
-             ttl_seconds: int = DEFAULT_TTL_SECONDS, issuer: str = DEV_ISSUER,
-             audience: str = DEV_AUDIENCE, **extra: Any) -> str:
+    def mint(
+        self,
+        subject: str,
+        roles: Iterable[Role | str],
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        issuer: str = DEV_ISSUER,
+        audience: str = DEV_AUDIENCE,
+        **extra: Any,
+    ) -> str:
         """A signed ES256 token for ``subject`` with ``roles``; ``extra`` claims are added
         (and may replace the standard ones, which tests use to make bad tokens)."""
         now = int(time.time())
         claims: dict[str, Any] = {
-            "iss": issuer, "aud": audience, "sub": subject, "iat": now, "nbf": now,
-            "exp": now + ttl_seconds, "jti": str(uuid.uuid4()),
+            "iss": issuer,
+            "aud": audience,
+            "sub": subject,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl_seconds,
+            "jti": str(uuid.uuid4()),
             "roles": [Role(r).value if isinstance(r, Role) else str(r) for r in roles],
         }
         claims.update(extra)
-        return jwt.encode(claims, self.private_key, algorithm="ES256",
-                          headers={"kid": self.kid})
+        return jwt.encode(claims, self.private_key, algorithm="ES256", headers={"kid": self.kid})
 
 
 def ensure_dev_issuer(directory: Path) -> DevIssuer:
@@ -94,9 +105,14 @@ def ensure_dev_issuer(directory: Path) -> DevIssuer:
         private_key = loaded
     else:
         private_key = ec.generate_private_key(ec.SECP256R1())
-        _write_private(key_path, private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
+        _write_private(
+            key_path,
+            private_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
     jwk = _public_jwk(private_key)
     jwks = json.dumps({"keys": [jwk]}, indent=2) + "\n"
     jwks_path = directory / JWKS_FILE

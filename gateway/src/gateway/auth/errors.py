@@ -13,8 +13,14 @@ class AuthFailed(Exception):
     """Credentials were presented and refused: answer ``status`` with a problem+json body
     (``title``, ``detail``) and, when set, the ``WWW-Authenticate`` header."""
 
-    def __init__(self, detail: str, *, status: int = 401, title: str = "Authentication failed",
-                 www_authenticate: str | None = INVALID_TOKEN) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int = 401,
+        title: str = "Authentication failed",
+        www_authenticate: str | None = INVALID_TOKEN,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
@@ -41,5 +47,4 @@ def bad_credentials(detail: str) -> AuthFailed:
 
 def unavailable(detail: str) -> AuthFailed:
     """The identity provider's keys cannot be fetched: not the caller's fault."""
-    return AuthFailed(detail, status=503, title="Authentication unavailable",
-                      www_authenticate=None)
+    return AuthFailed(detail, status=503, title="Authentication unavailable", www_authenticate=None)

@@ -24,8 +24,13 @@ MAX_BLOCKED = 100_000
 
 
 class AuthFailureGuard:
-    def __init__(self, limiter: RateLimiter, policy: LimitPolicy | None, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        policy: LimitPolicy | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limiter = limiter
         self.policy = policy
         self._clock = clock

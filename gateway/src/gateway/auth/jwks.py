@@ -61,10 +61,14 @@ class FileKeySource:
             self._mtime_ns = stat.st_mtime_ns
         except (OSError, ValueError, PyJWTError) as exc:
             if self._keys is None:
-                raise RuntimeError(f"cannot read the JWKS file {self.path}: "
-                                   f"{type(exc).__name__}") from exc
-            log.warning("JWKS file %s unreadable (%s); keeping the keys already loaded",
-                        self.path, type(exc).__name__)
+                raise RuntimeError(
+                    f"cannot read the JWKS file {self.path}: {type(exc).__name__}"
+                ) from exc
+            log.warning(
+                "JWKS file %s unreadable (%s); keeping the keys already loaded",
+                self.path,
+                type(exc).__name__,
+            )
 
     async def keys(self, *, refresh: bool = False) -> PyJWKSet:
         if refresh or self._keys is None:
@@ -76,8 +80,13 @@ class FileKeySource:
 class UrlKeySource:
     def __init__(self, url: str, *, cache_seconds: float = 300, timeout: float = 5) -> None:
         self.url = url
-        self._client = PyJWKClient(url, cache_jwk_set=True, lifespan=cache_seconds,
-                                   timeout=timeout, cooldown_duration=REFRESH_COOLDOWN_SECONDS)
+        self._client = PyJWKClient(
+            url,
+            cache_jwk_set=True,
+            lifespan=cache_seconds,
+            timeout=timeout,
+            cooldown_duration=REFRESH_COOLDOWN_SECONDS,
+        )
         self._lock = asyncio.Lock()
         self._last_good: PyJWKSet | None = None
         self._last_fetch = float("-inf")
@@ -103,7 +112,8 @@ class UrlKeySource:
         async with self._lock:
             cached = self._cached()
             if cached is not None and (
-                    not refresh or time.monotonic() - self._last_fetch < REFRESH_COOLDOWN_SECONDS):
+                not refresh or time.monotonic() - self._last_fetch < REFRESH_COOLDOWN_SECONDS
+            ):
                 return cached
             if time.monotonic() < self._failed_until:
                 return self._fallback()

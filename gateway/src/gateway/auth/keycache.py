@@ -41,12 +41,10 @@ class KeyCache:
             task.add_done_callback(lambda t: self._loaded(key_id, t, generation))
         return await asyncio.shield(task)
 
-    def _loaded(self, key_id: str, task: asyncio.Future[StoredKey | None],
-                generation: int) -> None:
+    def _loaded(self, key_id: str, task: asyncio.Future[StoredKey | None], generation: int) -> None:
         if self._loading.get(key_id) is task:
             del self._loading[key_id]
-        if generation == self._generation and not task.cancelled() \
-                and task.exception() is None:
+        if generation == self._generation and not task.cancelled() and task.exception() is None:
             self._put(key_id, task.result())
 
     def _put(self, key_id: str, value: StoredKey | None) -> None:

@@ -15,9 +15,20 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Only public-key algorithms: a shared-secret (HS*) or ``none`` token is never accepted.
-ASYMMETRIC_ALGORITHMS = frozenset({
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
-})
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {
+        "RS256",
+        "RS384",
+        "RS512",
+        "PS256",
+        "PS384",
+        "PS512",
+        "ES256",
+        "ES384",
+        "ES512",
+        "EdDSA",
+    }
+)
 
 
 class AuthSettings(BaseSettings):
@@ -34,7 +45,8 @@ class AuthSettings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_algorithms: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["RS256", "ES256"])
+        default_factory=lambda: ["RS256", "ES256"]
+    )
     #: Claim holding the caller's roles; a dotted path reaches into objects
     #: (Keycloak: ``realm_access.roles``).
     jwt_roles_claim: str = "roles"
@@ -71,8 +83,10 @@ class AuthSettings(BaseSettings):
         if self.jwt_jwks_url and self.jwt_jwks_file:
             raise ValueError("set GATEWAY_JWT_JWKS_URL or GATEWAY_JWT_JWKS_FILE, not both")
         if self.jwt_enabled and not (self.jwt_issuer and self.jwt_audience):
-            raise ValueError("GATEWAY_JWT_ISSUER and GATEWAY_JWT_AUDIENCE must be set "
-                             "with a JWKS: tokens are never accepted unchecked")
+            raise ValueError(
+                "GATEWAY_JWT_ISSUER and GATEWAY_JWT_AUDIENCE must be set "
+                "with a JWKS: tokens are never accepted unchecked"
+            )
         return self
 
     @property

@@ -88,16 +88,25 @@ def check_role(role: Role | str) -> Role:
 def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     unique = tuple(dict.fromkeys(s.strip() for s in scopes))
     if len(unique) > MAX_SCOPES or not all(SCOPE_PATTERN.match(s) for s in unique):
-        raise InvalidKeyRequest(f"Scopes are at most {MAX_SCOPES} names of lower-case "
-                                "letters, digits and ':._-' (e.g. 'open311', 'events:subscribe').")
+        raise InvalidKeyRequest(
+            f"Scopes are at most {MAX_SCOPES} names of lower-case "
+            "letters, digits and ':._-' (e.g. 'open311', 'events:subscribe')."
+        )
     return unique
 
 
 def _row_to_key(row: Any) -> ApiKey:
-    return ApiKey(id=row.id, name=row.name, role=Role(row.role),
-                  scopes=tuple(str(s) for s in row.scopes or ()), created_at=row.created_at,
-                  created_by=row.created_by, last_used_at=row.last_used_at,
-                  revoked_at=row.revoked_at, revoked_by=row.revoked_by)
+    return ApiKey(
+        id=row.id,
+        name=row.name,
+        role=Role(row.role),
+        scopes=tuple(str(s) for s in row.scopes or ()),
+        created_at=row.created_at,
+        created_by=row.created_by,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+        revoked_by=row.revoked_by,
+    )
 
 
 _PUBLIC_COLUMNS = [c for c in api_key.c if c.name != "secret_hash"]
@@ -107,8 +116,14 @@ class ApiKeyStore:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    async def create(self, name: str, *, role: Role | str = Role.PARTNER,
-                     scopes: Iterable[str] = (), created_by: str | None = None) -> CreatedKey:
+    async def create(
+        self,
+        name: str,
+        *,
+        role: Role | str = Role.PARTNER,
+        scopes: Iterable[str] = (),
+        created_by: str | None = None,
+    ) -> CreatedKey:
         name, role, scope_list = check_name(name), check_role(role), check_scopes(scopes)
         secret = new_secret()
         now = datetime.now(UTC)
@@ -116,22 +131,36 @@ class ApiKeyStore:
             key_id = new_key_id()
             try:
                 async with self.database.engine.begin() as conn:
-                    await conn.execute(api_key.insert().values(
-                        id=key_id, name=name, role=role.value, scopes=list(scope_list),
-                        secret_hash=hash_secret(secret), created_at=now,
-                        created_by=created_by))
+                    await conn.execute(
+                        api_key.insert().values(
+                            id=key_id,
+                            name=name,
+                            role=role.value,
+                            scopes=list(scope_list),
+                            secret_hash=hash_secret(secret),
+                            created_at=now,
+                            created_by=created_by,
+                        )
+                    )
                 break
             except IntegrityError:  # an id already taken: draw another
                 if attempt == 4:
                     raise
-        record = ApiKey(id=key_id, name=name, role=role, scopes=scope_list, created_at=now,
-                        created_by=created_by)
+        record = ApiKey(
+            id=key_id,
+            name=name,
+            role=role,
+            scopes=scope_list,
+            created_at=now,
+            created_by=created_by,
+        )
         return CreatedKey(record, format_key(key_id, secret))
 
     async def get(self, key_id: str) -> ApiKey | None:
         async with self.database.engine.connect() as conn:
-            row = (await conn.execute(
-                sa.select(*_PUBLIC_COLUMNS).where(api_key.c.id == key_id))).first()
+            row = (
+                await conn.execute(sa.select(*_PUBLIC_COLUMNS).where(api_key.c.id == key_id))
+            ).first()
         return _row_to_key(row) if row else None
 
     async def list_keys(self, *, include_revoked: bool = True) -> list[ApiKey]:
@@ -154,7 +183,8 @@ class ApiKeyStore:
             await conn.execute(
                 api_key.update()
                 .where(api_key.c.id == key_id, api_key.c.revoked_at.is_(None))
-                .values(revoked_at=datetime.now(UTC), revoked_by=revoked_by))
+                .values(revoked_at=datetime.now(UTC), revoked_by=revoked_by)
+            )
         return await self.get(key_id)
 
     async def touch(self, key_id: str, at: datetime | None = None) -> None:
@@ -163,7 +193,12 @@ class ApiKeyStore:
         async with self.database.engine.begin() as conn:
             await conn.execute(
                 api_key.update()
-                .where(api_key.c.id == key_id,
-                       sa.or_(api_key.c.last_used_at.is_(None),
-                              api_key.c.last_used_at < at - TOUCH_INTERVAL))
-                .values(last_used_at=at))
+                .where(
+                    api_key.c.id == key_id,
+                    sa.or_(
+                        api_key.c.last_used_at.is_(None),
+                        api_key.c.last_used_at < at - TOUCH_INTERVAL,
+                    ),
+                )
+                .values(last_used_at=at)
+            )

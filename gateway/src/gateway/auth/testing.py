@@ -16,13 +16,23 @@ from gateway.auth.devissuer import DEV_AUDIENCE, DEV_ISSUER
 from gateway.auth.settings import AuthSettings
 
 
-def auth_settings(database_url: str, *, jwks_file: Path | None = None,
-                  jwks_url: str | None = None, **overrides: Any) -> AuthSettings:
+def auth_settings(
+    database_url: str,
+    *,
+    jwks_file: Path | None = None,
+    jwks_url: str | None = None,
+    **overrides: Any,
+) -> AuthSettings:
     """Settings for a test: no caching of API keys, the dev issuer's issuer and audience."""
     values: dict[str, Any] = {
-        "database_url": database_url, "jwt_jwks_file": jwks_file, "jwt_jwks_url": jwks_url,
-        "jwt_issuer": DEV_ISSUER, "jwt_audience": DEV_AUDIENCE, "api_key_cache_seconds": 0,
-        "jwt_roles_claim": "roles", "jwt_algorithms": ["RS256", "ES256"],
+        "database_url": database_url,
+        "jwt_jwks_file": jwks_file,
+        "jwt_jwks_url": jwks_url,
+        "jwt_issuer": DEV_ISSUER,
+        "jwt_audience": DEV_AUDIENCE,
+        "api_key_cache_seconds": 0,
+        "jwt_roles_claim": "roles",
+        "jwt_algorithms": ["RS256", "ES256"],
         "jwt_leeway_seconds": 30,
     }
     values.update(overrides)
@@ -66,7 +76,14 @@ class JwksServer:
             return
         self.requests += 1
         body = json.dumps(self.document).encode() if self.status == 200 else b"{}"
-        await send({"type": "http.response.start", "status": self.status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -63,8 +63,9 @@ def _strings(value: Any) -> list[str]:
 def roles_from(value: Any) -> frozenset[Role]:
     """Recognised roles in a roles claim (a list, or a space/comma-separated string); unknown
     names are ignored, matching is case-insensitive."""
-    return frozenset(GRANTABLE_ROLES[name.lower()] for name in _strings(value)
-                     if name.lower() in GRANTABLE_ROLES)
+    return frozenset(
+        GRANTABLE_ROLES[name.lower()] for name in _strings(value) if name.lower() in GRANTABLE_ROLES
+    )
 
 
 def scopes_from(claims: Mapping[str, Any]) -> frozenset[str]:
@@ -74,8 +75,11 @@ def scopes_from(claims: Mapping[str, Any]) -> frozenset[str]:
 
 def key_source(settings: AuthSettings) -> KeySource | None:
     if settings.jwt_jwks_url:
-        return UrlKeySource(settings.jwt_jwks_url, cache_seconds=settings.jwt_jwks_cache_seconds,
-                            timeout=settings.jwt_jwks_timeout_seconds)
+        return UrlKeySource(
+            settings.jwt_jwks_url,
+            cache_seconds=settings.jwt_jwks_cache_seconds,
+            timeout=settings.jwt_jwks_timeout_seconds,
+        )
     if settings.jwt_jwks_file:
         return FileKeySource(settings.jwt_jwks_file)
     return None
@@ -118,8 +122,9 @@ class TokenVerifier:
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
         if self.source is None:
-            raise invalid_token("Bearer tokens are not accepted: no identity provider is "
-                                "configured.")
+            raise invalid_token(
+                "Bearer tokens are not accepted: no identity provider is configured."
+            )
         if not token or len(token) > MAX_TOKEN_BYTES:
             raise invalid_token("The token is malformed.")
         try:
@@ -142,11 +147,22 @@ class TokenVerifier:
     def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
         try:
             return jwt.decode(
-                token, key, algorithms=self.algorithms, audience=self.settings.jwt_audience,
-                issuer=self.settings.jwt_issuer, leeway=self.settings.jwt_leeway_seconds,
-                options={"require": ["exp", "iss", "aud", "sub"], "verify_signature": True,
-                         "verify_exp": True, "verify_nbf": True, "verify_iat": True,
-                         "verify_aud": True, "verify_iss": True, "verify_sub": True},
+                token,
+                key,
+                algorithms=self.algorithms,
+                audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_issuer,
+                leeway=self.settings.jwt_leeway_seconds,
+                options={
+                    "require": ["exp", "iss", "aud", "sub"],
+                    "verify_signature": True,
+                    "verify_exp": True,
+                    "verify_nbf": True,
+                    "verify_iat": True,
+                    "verify_aud": True,
+                    "verify_iss": True,
+                    "verify_sub": True,
+                },
             )
         except ExpiredSignatureError:
             raise invalid_token("The token expired.") from None
@@ -169,15 +185,24 @@ class TokenVerifier:
 
     def _principal(self, claims: Mapping[str, Any]) -> Principal:
         subject = claims.get("sub")
-        if (not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_LENGTH
-                or not subject.isprintable()):
+        if (
+            not isinstance(subject, str)
+            or not subject
+            or len(subject) > MAX_SUBJECT_LENGTH
+            or not subject.isprintable()
+        ):
             raise invalid_token("The token's subject is not valid.")
         if _EMAIL.match(subject):
             # The platform records subjects: they must be opaque ids, never personal data.
             raise invalid_token("The token's subject must be an opaque identifier.")
         roles = roles_from(claim_at(claims, self.settings.jwt_roles_claim))
         if not roles:
-            raise AuthFailed("The token carries no role this platform recognises.", status=403,
-                             title="Forbidden", www_authenticate=INSUFFICIENT_SCOPE)
-        return Principal(subject=subject, roles=roles, scopes=scopes_from(claims),
-                         method=AuthMethod.JWT)
+            raise AuthFailed(
+                "The token carries no role this platform recognises.",
+                status=403,
+                title="Forbidden",
+                www_authenticate=INSUFFICIENT_SCOPE,
+            )
+        return Principal(
+            subject=subject, roles=roles, scopes=scopes_from(claims), method=AuthMethod.JWT
+        )

@@ -84,43 +84,53 @@ def create_service_app(
     paths documented by hand)."""
     configure_logging(settings.service_name, settings.log_level)
     metrics = ServiceMetrics(settings.service_name)
-    tracer_provider = make_tracer_provider(settings.service_name,
-                                           settings.otel_exporter_otlp_endpoint)
+    tracer_provider = make_tracer_provider(
+        settings.service_name, settings.otel_exporter_otlp_endpoint
+    )
     database = Database(settings.database_url, read_caches=read_caches)
     if settings.otel_exporter_otlp_endpoint:  # a span per statement only when exported
         instrument_sqlalchemy(database.engine.sync_engine, tracer_provider)
-    state = runtime(settings=settings, database=database, metrics=metrics,
-                    tracer_provider=tracer_provider)
+    state = runtime(
+        settings=settings, database=database, metrics=metrics, tracer_provider=tracer_provider
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # one process at a time: with several workers or replicas starting together,
         # migrations and seed data must not run concurrently (where migrations run
         # elsewhere, e.g. a deployment's migration job, so does the seeding decision)
-        async with (exclusive(database, "startup") if settings.run_migrations
-                    else contextlib.nullcontext()):
+        async with (
+            exclusive(database, "startup") if settings.run_migrations else contextlib.nullcontext()
+        ):
             if settings.run_migrations:
                 await upgrade(database, migrations)
             for hook in on_startup:
                 await hook(state)
         await database.changes.start()
         if settings.messaging_enabled:
-            state.kafka_probe = KafkaProbe(settings.kafka_bootstrap_servers,
-                                             client_id=f"{settings.service_name}-health")
+            state.kafka_probe = KafkaProbe(
+                settings.kafka_bootstrap_servers, client_id=f"{settings.service_name}-health"
+            )
             state.relay = OutboxRelay(
-                database, bootstrap_servers=settings.kafka_bootstrap_servers,
-                service_name=settings.service_name, metrics=metrics,
-                tracer_provider=tracer_provider, batch_size=settings.relay_batch_size,
+                database,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                service_name=settings.service_name,
+                metrics=metrics,
+                tracer_provider=tracer_provider,
+                batch_size=settings.relay_batch_size,
                 idle_seconds=settings.relay_idle_seconds,
                 linger_seconds=settings.relay_linger_seconds,
             )
             await state.relay.start()
             if subscriptions:
                 consumer = EventConsumer(
-                    database, bootstrap_servers=settings.kafka_bootstrap_servers,
+                    database,
+                    bootstrap_servers=settings.kafka_bootstrap_servers,
                     group_id=consumer_group or settings.service_name,
-                    subscriptions=subscriptions, service_name=settings.service_name,
-                    source=settings.cloudevents_source, metrics=metrics,
+                    subscriptions=subscriptions,
+                    service_name=settings.service_name,
+                    source=settings.cloudevents_source,
+                    metrics=metrics,
                     tracer_provider=tracer_provider,
                     max_attempts=settings.consumer_max_attempts,
                     backoff_initial=settings.consumer_backoff_initial_seconds,
@@ -154,10 +164,14 @@ def create_service_app(
 
     # FastAPI's native OpenTelemetry is off: HttpMiddleware records the one span, the
     # request metrics and the request id per request, for a fraction of the cost.
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
-                  openapi_tags=openapi_tags,
-                  telemetry={"tracing": False, "metrics": False, "logs": False,
-                             "operation_spans": False})
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        openapi_tags=openapi_tags,
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
     app.state.runtime = state
     install_problem_handlers(app)
     for exc_class, handler in (exception_handlers or {}).items():
@@ -166,15 +180,19 @@ def create_service_app(
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     for router in routers:
         app.include_router(router)
-    app.add_middleware(HttpMiddleware, metrics=metrics,
-                       tracer=trace.get_tracer("servicekit.http", tracer_provider=tracer_provider),
-                       untraced=frozenset({"/health/live", "/health/ready", "/metrics"}))
+    app.add_middleware(
+        HttpMiddleware,
+        metrics=metrics,
+        tracer=trace.get_tracer("servicekit.http", tracer_provider=tracer_provider),
+        untraced=frozenset({"/health/live", "/health/ready", "/metrics"}),
+    )
     _document_problems_of(app, openapi_extra)
     return app
 
 
-def _document_problems_of(app: FastAPI,
-                          extra: Callable[[dict[str, Any]], dict[str, Any]] | None) -> None:
+def _document_problems_of(
+    app: FastAPI, extra: Callable[[dict[str, Any]], dict[str, Any]] | None
+) -> None:
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -103,8 +103,9 @@ def async_url(url: str) -> str:
 class Database:
     """One engine and session factory per service process."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 20,
-                 read_caches: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 20, read_caches: bool = False
+    ) -> None:
         """``read_caches``: this service uses :meth:`read_cache`. On PostgreSQL every write
         transaction that changes rows then sends a ``NOTIFY`` (a round trip) so the other
         processes' caches empty; without it no read cache holds anything on PostgreSQL."""
@@ -135,8 +136,7 @@ class Database:
             self.read_engine = create_async_engine(self.url, **kwargs)
             self._configure_sqlite(self.read_engine.sync_engine, immediate=None)
         else:
-            self.read_engine = create_async_engine(self.url, isolation_level="AUTOCOMMIT",
-                                                   **kwargs)
+            self.read_engine = create_async_engine(self.url, isolation_level="AUTOCOMMIT", **kwargs)
         self._commit_listeners: list[tuple[frozenset[str] | None, Callable[[], None]]] = []
         session_class = type("ServiceSession", (Session,), {})
         event.listen(session_class, "before_flush", _record_inserts)
@@ -151,11 +151,14 @@ class Database:
         self.changes = readcache.ChangeWatch(self)
         self._read_caches: dict[str, readcache.ReadCache[Any, Any]] = {}
         self.sessionmaker = async_sessionmaker(
-            self.engine, class_=AsyncSession, sync_session_class=session_class,
+            self.engine,
+            class_=AsyncSession,
+            sync_session_class=session_class,
             expire_on_commit=False,
         )
         self.read_sessionmaker = async_sessionmaker(
-            self.read_engine, class_=AsyncSession, expire_on_commit=False)
+            self.read_engine, class_=AsyncSession, expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -169,6 +172,7 @@ class Database:
     def _configure_sqlite(sync_engine: Any, *, immediate: bool | None) -> None:
         """``immediate``: transactions begin IMMEDIATE (True), DEFERRED (False), or not at
         all (None: autocommit, each statement on its own)."""
+
         @event.listens_for(sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             # Let SQLAlchemy, not the driver, decide when transactions begin.
@@ -189,8 +193,9 @@ class Database:
         def _on_begin(conn: Any) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
-    def on_commit(self, listener: Callable[[], None], *,
-                  tables: Iterable[str] | None = None) -> Callable[[], None]:
+    def on_commit(
+        self, listener: Callable[[], None], *, tables: Iterable[str] | None = None
+    ) -> Callable[[], None]:
         """Call ``listener`` after each commit that wrote into one of ``tables`` (inserted a
         row, or :func:`mark_work`); with ``tables=None``, after every commit. Returns a
         function that unregisters it."""

@@ -28,8 +28,11 @@ class KafkaProbe:
                 return self._ok
             try:
                 if self._client is None:
-                    client = AIOKafkaClient(bootstrap_servers=self.bootstrap_servers,
-                                            client_id=self.client_id, request_timeout_ms=3000)
+                    client = AIOKafkaClient(
+                        bootstrap_servers=self.bootstrap_servers,
+                        client_id=self.client_id,
+                        request_timeout_ms=3000,
+                    )
                     await asyncio.wait_for(client.bootstrap(), timeout=3)
                     self._client = client
                 metadata = await asyncio.wait_for(self._client.fetch_all_metadata(), timeout=3)
@@ -67,5 +70,6 @@ async def ready(request: Request) -> JSONResponse:
     if runtime.kafka_probe is not None:
         checks["kafka"] = "ok" if await runtime.kafka_probe.check() else "unavailable"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )

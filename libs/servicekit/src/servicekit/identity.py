@@ -77,8 +77,7 @@ class Principal:
         return self.subject is None
 
     def has_role(self, *roles: Role) -> bool:
-        return bool(self.roles & set(roles)) or (Role.ADMIN in self.roles and
-                                                 Role.STAFF in roles)
+        return bool(self.roles & set(roles)) or (Role.ADMIN in self.roles and Role.STAFF in roles)
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes or "*" in self.scopes
@@ -102,15 +101,25 @@ def request_binding(method: str, raw_path: str) -> str:
     return base64.urlsafe_b64encode(digest.digest()[:16]).rstrip(b"=").decode()
 
 
-def sign_assertion(principal: Principal, secret: str, *, ttl: int = DEFAULT_TTL_SECONDS,
-                   request_id: str | None = None, audience: str | None = None,
-                   method: str | None = None, path: str | None = None) -> str:
+def sign_assertion(
+    principal: Principal,
+    secret: str,
+    *,
+    ttl: int = DEFAULT_TTL_SECONDS,
+    request_id: str | None = None,
+    audience: str | None = None,
+    method: str | None = None,
+    path: str | None = None,
+) -> str:
     """The assertion for one request to service ``audience`` (``method`` and raw ``path``
     required with it). Without ``audience``: an unbound assertion, which services accept
     only in development and test (tests use it to sign one header for many requests)."""
     now = int(time.time())
     claims: dict[str, Any] = {
-        "iss": ISSUER, "aud": audience or AUDIENCE, "iat": now, "exp": now + ttl,
+        "iss": ISSUER,
+        "aud": audience or AUDIENCE,
+        "iat": now,
+        "exp": now + ttl,
         "jti": uuid.uuid4().hex,
         "sub": principal.subject,
         "roles": sorted(r.value for r in principal.roles),
@@ -162,8 +171,9 @@ def _decode(token: str, secret: str, audience: str | list[str]) -> dict[str, Any
     payload, dot, signature = rest.partition(".")
     if not dot or "." in signature:
         raise InvalidAssertion("DecodeError")
-    expected = hmac.new(secret.encode(), f"{header}.{payload}".encode("ascii", "replace"),
-                        hashlib.sha256).digest()
+    expected = hmac.new(
+        secret.encode(), f"{header}.{payload}".encode("ascii", "replace"), hashlib.sha256
+    ).digest()
     try:
         valid = hmac.compare_digest(_b64decode(signature), expected)
         claims = json.loads(_b64decode(payload)) if valid else None
@@ -184,8 +194,9 @@ def _check_claims(claims: dict[str, Any], audience: str | list[str]) -> None:
             raise InvalidAssertion("MissingRequiredClaimError")
     now = time.time()
     for name in ("exp", "iat", "nbf"):
-        if name in claims and (isinstance(claims[name], bool)
-                               or not isinstance(claims[name], int | float)):
+        if name in claims and (
+            isinstance(claims[name], bool) or not isinstance(claims[name], int | float)
+        ):
             raise InvalidAssertion("DecodeError")
     if claims["exp"] <= now - LEEWAY_SECONDS:
         raise InvalidAssertion("ExpiredSignatureError")
@@ -209,8 +220,14 @@ def _check_claims(claims: dict[str, Any], audience: str | list[str]) -> None:
 def _decode_with_pyjwt(token: str, secret: str, audience: str | list[str]) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, secret, algorithms=["HS256"], audience=audience, issuer=ISSUER,
-            leeway=LEEWAY_SECONDS, options={"require": ["exp", "iat", "iss", "aud"]})
+            token,
+            secret,
+            algorithms=["HS256"],
+            audience=audience,
+            issuer=ISSUER,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "iat", "iss", "aud"]},
+        )
         return claims
     except jwt.PyJWTError as exc:
         raise InvalidAssertion(type(exc).__name__) from exc
@@ -237,8 +254,14 @@ class AssertionVerifier:
     bounded by requests a second times the lifetime (about 120 bytes a request).
     """
 
-    def __init__(self, secret: str, audience: str, *, allow_unbound: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        secret: str,
+        audience: str,
+        *,
+        allow_unbound: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._secret = secret
         self.audience = audience
         self.allow_unbound = allow_unbound
@@ -250,8 +273,9 @@ class AssertionVerifier:
     def verify(self, token: str, *, method: str, path: str) -> Principal:
         claims = _decode(token, self._secret, self._audiences)
         audience = claims["aud"]
-        bound = audience == self.audience or (isinstance(audience, list)
-                                              and self.audience in audience)
+        bound = audience == self.audience or (
+            isinstance(audience, list) and self.audience in audience
+        )
         if bound:
             if claims.get(REQUEST_CLAIM) != request_binding(method, path):
                 raise InvalidAssertion("not this request")
@@ -286,9 +310,11 @@ def _verifier(request: Request) -> AssertionVerifier:
     verifier = getattr(state, "identity_verifier", None)
     if verifier is None:
         settings = state.runtime.settings
-        verifier = AssertionVerifier(settings.identity_secret.get_secret_value(),
-                                     settings.service_name,
-                                     allow_unbound=not settings.production_like)
+        verifier = AssertionVerifier(
+            settings.identity_secret.get_secret_value(),
+            settings.service_name,
+            allow_unbound=not settings.production_like,
+        )
         state.identity_verifier = verifier
     return verifier
 
@@ -321,7 +347,9 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 #: aggregated OpenAPI turns it into the public schemes (bearer JWT, API key) and ``x-roles``.
 IDENTITY_SCHEME = "MkIdentity"
 _identity_header = APIKeyHeader(
-    name="X-MK-Identity", scheme_name=IDENTITY_SCHEME, auto_error=False,
+    name="X-MK-Identity",
+    scheme_name=IDENTITY_SCHEME,
+    auto_error=False,
     description="Signed by the gateway for each request; clients never send it.",
 )
 
@@ -330,14 +358,16 @@ def require_roles(*roles: Role) -> Any:
     """Dependency: 401 for anonymous callers, 403 when the caller has none of ``roles``."""
     scopes = sorted(r.value for r in roles)
 
-    async def check(principal: Principal = Depends(get_principal),
-              _documented: str | None = Security(_identity_header, scopes=scopes),
-              ) -> Principal:
+    async def check(
+        principal: Principal = Depends(get_principal),
+        _documented: str | None = Security(_identity_header, scopes=scopes),
+    ) -> Principal:
         if principal.is_anonymous:
             raise Unauthorized("Sign in to do this.")
         if not principal.has_role(*roles):
-            raise Forbidden("Your role does not allow this.",
-                            required_roles=sorted(r.value for r in roles))
+            raise Forbidden(
+                "Your role does not allow this.", required_roles=sorted(r.value for r in roles)
+            )
         return principal
 
     return Depends(check)
@@ -354,8 +384,7 @@ def require_scopes(*roles: Role, scopes: tuple[str, ...]) -> Any:
             return principal
         missing = [s for s in scopes if not principal.has_scope(s)]
         if missing:
-            raise Forbidden("Your credential's scopes do not allow this.",
-                            required_scopes=missing)
+            raise Forbidden("Your credential's scopes do not allow this.", required_scopes=missing)
         return principal
 
     return Depends(check)

@@ -49,8 +49,7 @@ def _pg_dsn(database: Database) -> str:
 
 
 @contextlib.asynccontextmanager
-async def exclusive(database: Database, name: str, *,
-                    poll: float = 0.05) -> AsyncIterator[None]:
+async def exclusive(database: Database, name: str, *, poll: float = 0.05) -> AsyncIterator[None]:
     """Hold the lock ``name`` across this service's processes for the block."""
     if database.is_postgres:
         import asyncpg

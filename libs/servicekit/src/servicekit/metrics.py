@@ -25,26 +25,42 @@ class ServiceMetrics:
         labels = {"service": service_name}
         r = self.registry
         self.http_requests = Counter(
-            "http_requests_total", "HTTP requests handled", ["method", "route", "status"],
-            registry=r).labels
+            "http_requests_total",
+            "HTTP requests handled",
+            ["method", "route", "status"],
+            registry=r,
+        ).labels
         self.http_duration = Histogram(
-            "http_request_duration_seconds", "HTTP request duration", ["method", "route"],
+            "http_request_duration_seconds",
+            "HTTP request duration",
+            ["method", "route"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-            registry=r)
+            registry=r,
+        )
         self.outbox_backlog = Gauge(
-            "outbox_backlog", "Outbox messages not yet acknowledged by Kafka",
-            registry=r)
+            "outbox_backlog", "Outbox messages not yet acknowledged by Kafka", registry=r
+        )
         self.events_published = Counter(
-            "outbox_events_published_total", "Events published from the outbox", registry=r)
+            "outbox_events_published_total", "Events published from the outbox", registry=r
+        )
         self.consumer_lag = Gauge(
-            "kafka_consumer_lag", "Records behind the partition's high watermark",
-            ["group", "topic", "partition"], registry=r)
+            "kafka_consumer_lag",
+            "Records behind the partition's high watermark",
+            ["group", "topic", "partition"],
+            registry=r,
+        )
         self.events_consumed = Counter(
-            "kafka_events_consumed_total", "Records consumed, by outcome",
-            ["group", "topic", "outcome"], registry=r)
+            "kafka_events_consumed_total",
+            "Records consumed, by outcome",
+            ["group", "topic", "outcome"],
+            registry=r,
+        )
         self.dead_lettered = Counter(
-            "kafka_events_dead_lettered_total", "Records sent to a dead-letter topic",
-            ["group", "topic", "reason"], registry=r)
+            "kafka_events_dead_lettered_total",
+            "Records sent to a dead-letter topic",
+            ["group", "topic", "reason"],
+            registry=r,
+        )
         self.info = Gauge("service_info", "Service identity", list(labels), registry=r)
         self.info.labels(**labels).set(1)
 
@@ -63,8 +79,14 @@ class HttpMiddleware:
     span.
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, tracer: trace.Tracer, *,
-                 untraced: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ServiceMetrics,
+        tracer: trace.Tracer,
+        *,
+        untraced: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.tracer = tracer
@@ -97,10 +119,12 @@ class HttpMiddleware:
                 await self.app(scope, receive, send_wrapper)
                 return
             with self.tracer.start_as_current_span(
-                    method, context=propagate.extract(carrier) if carrier else None,
-                    kind=SpanKind.SERVER, record_exception=True,
-                    attributes={"http.request.method": method,
-                                "url.path": scope["path"]}) as span:
+                method,
+                context=propagate.extract(carrier) if carrier else None,
+                kind=SpanKind.SERVER,
+                record_exception=True,
+                attributes={"http.request.method": method, "url.path": scope["path"]},
+            ) as span:
                 try:
                     await self.app(scope, receive, send_wrapper)
                 finally:

@@ -55,8 +55,9 @@ def run_env(context: Any, target_metadata: MetaData) -> None:
         return
     url = context.config.get_main_option("sqlalchemy.url") or "sqlite:///var/alembic.sqlite3"
     if context.is_offline_mode():
-        context.configure(url=url, target_metadata=target_metadata, literal_binds=True,
-                          render_as_batch=True)
+        context.configure(
+            url=url, target_metadata=target_metadata, literal_binds=True, render_as_batch=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         return

@@ -35,8 +35,15 @@ from servicekit.identity import IDENTITY_SCHEME
 log = logging.getLogger(__name__)
 
 
-def problem(status: int, title: str, detail: str | None = None, *, code: str | None = None,
-            headers: dict[str, str] | None = None, **extensions: Any) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
     body: dict[str, Any] = {
         "type": TYPE_BASE + (code or _slug(title)),
         "title": title,
@@ -59,26 +66,48 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return problem(exc.status, exc.title, exc.detail, code=exc.code,
-                   instance=request.url.path, **exc.extensions)
+    return problem(
+        exc.status,
+        exc.title,
+        exc.detail,
+        code=exc.code,
+        instance=request.url.path,
+        **exc.extensions,
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"field": _loc(e.get("loc", ())), "message": e.get("msg", "invalid")}
-              for e in exc.errors()]
+    errors = [
+        {"field": _loc(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors()
+    ]
     names = ", ".join(sorted({e["field"] for e in errors}))
-    return problem(422, "Invalid request", f"Invalid field(s): {names}", code="validation-error",
-                   instance=request.url.path, errors=errors)
+    return problem(
+        422,
+        "Invalid request",
+        f"Invalid field(s): {names}",
+        code="validation-error",
+        instance=request.url.path,
+        errors=errors,
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    title = {404: "Not found", 405: "Method not allowed", 401: "Authentication required",
-             403: "Forbidden"}.get(exc.status_code, "Error")
+    title = {
+        404: "Not found",
+        405: "Method not allowed",
+        401: "Authentication required",
+        403: "Forbidden",
+    }.get(exc.status_code, "Error")
     detail = exc.detail if isinstance(exc.detail, str) else None
-    return problem(exc.status_code, title, detail, instance=request.url.path,
-                   headers=dict(exc.headers) if exc.headers else None)
+    return problem(
+        exc.status_code,
+        title,
+        detail,
+        instance=request.url.path,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
 
 
 #: PostgreSQL's SQLSTATEs for text it cannot store: a NUL character (22021
@@ -91,17 +120,24 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     which SQLite stores) is the client's input, not our failure: 400, and the transaction
     it was in has been rolled back, so nothing is half-written."""
     if getattr(getattr(exc, "orig", None), "sqlstate", None) in UNSTORABLE_TEXT_SQLSTATES:
-        return problem(400, "Unstorable text",
-                       "A value contains a character that cannot be stored, such as NUL "
-                       "(U+0000).", code="unstorable-text", instance=request.url.path)
+        return problem(
+            400,
+            "Unstorable text",
+            "A value contains a character that cannot be stored, such as NUL (U+0000).",
+            code="unstorable-text",
+            instance=request.url.path,
+        )
     return await _unexpected(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem(500, "Internal server error",
-                   "Something went wrong on our side. It has been logged.",
-                   code="internal-error")
+    return problem(
+        500,
+        "Internal server error",
+        "Something went wrong on our side. It has been logged.",
+        code="internal-error",
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -122,10 +158,13 @@ PROBLEM_SCHEMAS: dict[str, dict[str, Any]] = {
         "title": "Problem",
         "type": "object",
         "description": "RFC 9457 problem details. Members beyond these (e.g. "
-                       "``required_roles``, ``current_status``) carry details of the problem.",
+        "``required_roles``, ``current_status``) carry details of the problem.",
         "properties": {
-            "type": {"type": "string", "format": "uri",
-                     "description": "Identifies the kind of problem; stable, for machines."},
+            "type": {
+                "type": "string",
+                "format": "uri",
+                "description": "Identifies the kind of problem; stable, for machines.",
+            },
             "title": {"type": "string", "description": "A short summary of the kind."},
             "status": {"type": "integer", "minimum": 400, "maximum": 599},
             "detail": {"type": "string", "description": "What went wrong this time."},
@@ -146,13 +185,16 @@ PROBLEM_SCHEMAS: dict[str, dict[str, Any]] = {
     "ValidationProblem": {
         "title": "ValidationProblem",
         "description": "The request was well-formed but invalid. When it broke the "
-                       "operation's schema, ``errors`` names each invalid field; a business "
-                       "rule the data broke is told in ``detail``.",
+        "operation's schema, ``errors`` names each invalid field; a business "
+        "rule the data broke is told in ``detail``.",
         "allOf": [
             {"$ref": SCHEMA_REF + "Problem"},
-            {"type": "object",
-             "properties": {"errors": {"type": "array",
-                                       "items": {"$ref": SCHEMA_REF + "FieldProblem"}}}},
+            {
+                "type": "object",
+                "properties": {
+                    "errors": {"type": "array", "items": {"$ref": SCHEMA_REF + "FieldProblem"}}
+                },
+            },
         ],
     },
 }
@@ -173,12 +215,16 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 
 
-def problem_response(status: int, description: str | None = None, *,
-                     schema: str = "Problem") -> dict[str, Any]:
+def problem_response(
+    status: int, description: str | None = None, *, schema: str = "Problem"
+) -> dict[str, Any]:
     """One OpenAPI response object: ``application/problem+json`` with the ``schema``."""
-    return {"description": description or PROBLEM_DESCRIPTIONS.get(status)
-            or http.HTTPStatus(status).phrase,
-            "content": {PROBLEM_JSON: {"schema": {"$ref": SCHEMA_REF + schema}}}}
+    return {
+        "description": description
+        or PROBLEM_DESCRIPTIONS.get(status)
+        or http.HTTPStatus(status).phrase,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": SCHEMA_REF + schema}}},
+    }
 
 
 def problem_responses(*statuses: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:
@@ -195,16 +241,20 @@ def _is_secured(operation: dict[str, Any]) -> bool:
 
 def _references(node: Any, name: str) -> bool:
     if isinstance(node, dict):
-        return any((k == "$ref" and v == SCHEMA_REF + name) or _references(v, name)
-                   for k, v in node.items())
+        return any(
+            (k == "$ref" and v == SCHEMA_REF + name) or _references(v, name)
+            for k, v in node.items()
+        )
     if isinstance(node, list):
         return any(_references(v, name) for v in node)
     return False
 
 
-def document_problems(openapi: dict[str, Any], *,
-                      secured: Callable[[dict[str, Any]], bool] = _is_secured,
-                      ) -> dict[str, Any]:
+def document_problems(
+    openapi: dict[str, Any],
+    *,
+    secured: Callable[[dict[str, Any]], bool] = _is_secured,
+) -> dict[str, Any]:
     """Document, in an app's OpenAPI (in place), the problem+json errors servicekit answers.
 
     * 422 (request validation) is a ``ValidationProblem``, not FastAPI's HTTPValidationError;
@@ -226,8 +276,9 @@ def document_problems(openapi: dict[str, Any], *,
             if _references(responses.get("422"), "HTTPValidationError"):  # FastAPI's own
                 responses["422"] = problem_response(422, schema="ValidationProblem")
             if "requestBody" in operation:
-                responses.setdefault("400", problem_response(
-                    400, "Bad request: the body could not be parsed"))
+                responses.setdefault(
+                    "400", problem_response(400, "Bad request: the body could not be parsed")
+                )
             if secured(operation):
                 responses.setdefault("401", problem_response(401))
                 responses.setdefault("403", problem_response(403))
@@ -238,8 +289,10 @@ def document_problems(openapi: dict[str, Any], *,
                     response["content"] = problem_response(int(status))["content"]
             operation["responses"] = dict(sorted(responses.items()))
     for name in _FASTAPI_VALIDATION:  # no longer referenced: do not publish them
-        if name in schemas and not any(_references(openapi[k], name)
-                                       for k in openapi if k != "components") \
-                and not any(_references(s, name) for n, s in schemas.items() if n != name):
+        if (
+            name in schemas
+            and not any(_references(openapi[k], name) for k in openapi if k != "components")
+            and not any(_references(s, name) for n, s in schemas.items() if n != name)
+        ):
             del schemas[name]
     return openapi

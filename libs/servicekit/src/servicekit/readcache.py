@@ -70,8 +70,9 @@ class ChangeWatch:
                 filename = make_url(self.database.url).database or ":memory:"
                 if filename == ":memory:":
                     return None  # one database per connection: nothing to watch
-                self._sqlite = sqlite3.connect(filename, timeout=0, isolation_level=None,
-                                               check_same_thread=False)
+                self._sqlite = sqlite3.connect(
+                    filename, timeout=0, isolation_level=None, check_same_thread=False
+                )
             version = int(self._sqlite.execute("PRAGMA data_version").fetchone()[0])
         except sqlite3.Error:
             return None
@@ -105,8 +106,7 @@ class ChangeWatch:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("change listener: %s; retrying in %.1fs", type(exc).__name__,
-                            backoff)
+                log.warning("change listener: %s; retrying in %.1fs", type(exc).__name__, backoff)
             finally:
                 self._listening = False
                 if conn is not None:

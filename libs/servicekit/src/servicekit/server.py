@@ -26,11 +26,18 @@ KEEP_ALIVE_SECONDS = 75
 def workers_from(argv: list[str] | None = None) -> int:
     """``--workers N``, else ``WEB_CONCURRENCY``, else 1."""
     parser = argparse.ArgumentParser(add_help=True)
-    parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes (default: $WEB_CONCURRENCY or 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: $WEB_CONCURRENCY or 1)",
+    )
     args, _ = parser.parse_known_args(argv)
-    workers = args.workers if args.workers is not None else int(
-        os.environ.get("WEB_CONCURRENCY", "1") or "1")
+    workers = (
+        args.workers
+        if args.workers is not None
+        else int(os.environ.get("WEB_CONCURRENCY", "1") or "1")
+    )
     if workers < 1:
         raise SystemExit("--workers must be at least 1")
     return workers
@@ -40,12 +47,21 @@ def serve(app: FastAPI | str, settings: ServiceSettings, *, workers: int = 1) ->
     """Serve ``app``; with ``workers`` > 1, ``app`` is the import string of a factory
     (``"citizen_services.main:create_app"``) each worker process calls."""
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-        loop="uvloop", http="httptools", lifespan="on", timeout_graceful_shutdown=10,
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        timeout_graceful_shutdown=10,
         # longer than the gateway's pooled-connection keep-alive, so the gateway never sends
         # a request on a connection the service is closing
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        server_header=False, workers=workers, factory=isinstance(app, str),
+        server_header=False,
+        workers=workers,
+        factory=isinstance(app, str),
     )
     if workers > 1:
         from uvicorn.supervisors import Multiprocess

@@ -31,8 +31,9 @@ _ENVIRONMENT = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 def _environment(value: Any) -> str:
     text = str(value).strip().lower()
     if not _ENVIRONMENT.match(text):
-        raise ValueError("the environment is a name such as development, test, staging or "
-                         "production")
+        raise ValueError(
+            "the environment is a name such as development, test, staging or production"
+        )
     return text
 
 
@@ -47,8 +48,9 @@ def is_production_like(environment: str) -> bool:
     return environment not in DEVELOPMENT_ENVIRONMENTS
 
 
-def check_secret(name: str, secret: SecretStr | str, *, dev_default: str | None,
-                 environment: str) -> None:
+def check_secret(
+    name: str, secret: SecretStr | str, *, dev_default: str | None, environment: str
+) -> None:
     """The rule every platform secret follows (the services' and the gateway's settings):
     its development default only in development or test; any other value at least
     :data:`MIN_SECRET_BYTES` bytes and not a short repeated pattern. Raises ValueError
@@ -58,12 +60,14 @@ def check_secret(name: str, secret: SecretStr | str, *, dev_default: str | None,
         if is_production_like(environment):
             raise ValueError(
                 f"{name} must be set: its development default is accepted only when the "
-                f"environment is development or test (it is {environment!r})")
+                f"environment is development or test (it is {environment!r})"
+            )
         return
     if len(value.encode()) < MIN_SECRET_BYTES or len(set(value)) < MIN_SECRET_DISTINCT:
         raise ValueError(
             f"{name} must be at least {MIN_SECRET_BYTES} random bytes, e.g. from "
-            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
 
 
 class PlatformSettings(BaseSettings):
@@ -97,8 +101,12 @@ class PlatformSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Self:
-        check_secret("PLATFORM_IDENTITY_SECRET", self.identity_secret, dev_default=DEV_SECRET,
-                     environment=self.environment)
+        check_secret(
+            "PLATFORM_IDENTITY_SECRET",
+            self.identity_secret,
+            dev_default=DEV_SECRET,
+            environment=self.environment,
+        )
         return self
 
     @property
@@ -111,8 +119,9 @@ class ServiceSettings(PlatformSettings):
     """Base settings of a service. Subclasses set
     ``model_config = SettingsConfigDict(env_prefix=...)``."""
 
-    model_config = SettingsConfigDict(extra="ignore", env_prefix="SERVICE_",
-                                      hide_input_in_errors=True)
+    model_config = SettingsConfigDict(
+        extra="ignore", env_prefix="SERVICE_", hide_input_in_errors=True
+    )
 
     #: SQLAlchemy URL; ``sqlite:///path`` (default, embedded) or ``postgresql://...``.
     database_url: str = "sqlite:///var/service/db.sqlite3"

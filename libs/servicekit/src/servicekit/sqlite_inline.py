@@ -58,8 +58,9 @@ class InlineCursor:
         self._cursor = cursor
         self._busy_timeout = busy_timeout
 
-    async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()
-                      ) -> InlineCursor:
+    async def execute(
+        self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()
+    ) -> InlineCursor:
         await self._run(lambda: self._cursor.execute(sql, parameters))
         return self
 
@@ -145,8 +146,9 @@ class InlineConnection:
     async def cursor(self) -> InlineCursor:
         return InlineCursor(self._conn.cursor(), self._busy_timeout)
 
-    async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()
-                      ) -> InlineCursor:
+    async def execute(
+        self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()
+    ) -> InlineCursor:
         cursor = await self.cursor()
         return await cursor.execute(sql, parameters)
 
@@ -171,16 +173,22 @@ class InlineConnection:
         self._conn.close()
 
 
-def connector(database: str, *, busy_timeout: float = 30.0
-              ) -> Callable[[], Awaitable[InlineConnection]]:
+def connector(
+    database: str, *, busy_timeout: float = 30.0
+) -> Callable[[], Awaitable[InlineConnection]]:
     """``async_creator`` for ``create_async_engine("sqlite+aiosqlite://...")``."""
 
     async def connect() -> InlineConnection:
         # timeout=0: never block the loop in SQLite's busy handler; InlineCursor retries.
         # check_same_thread=False: SQLAlchemy may close a pooled connection from a GC
         # finaliser; every use is still on the loop's thread.
-        conn = sqlite3.connect(database, timeout=0, isolation_level=None,
-                               check_same_thread=False, uri=database.startswith("file:"))
+        conn = sqlite3.connect(
+            database,
+            timeout=0,
+            isolation_level=None,
+            check_same_thread=False,
+            uri=database.startswith("file:"),
+        )
         return InlineConnection(conn, busy_timeout)
 
     return connect

@@ -92,9 +92,16 @@ class RecordWhenExported(Sampler):
     def __init__(self) -> None:
         self.provider: TracerProvider | None = None
 
-    def should_sample(self, parent_context: Any, trace_id: int, name: str,
-                      kind: Any = None, attributes: Any = None, links: Any = None,
-                      trace_state: Any = None) -> SamplingResult:
+    def should_sample(
+        self,
+        parent_context: Any,
+        trace_id: int,
+        name: str,
+        kind: Any = None,
+        attributes: Any = None,
+        links: Any = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
         parent = trace.get_current_span(parent_context).get_span_context()
         trace_state = parent.trace_state if parent.is_valid else None  # carried on as is
         if parent.is_valid and parent.trace_flags.sampled:
@@ -115,8 +122,9 @@ def make_tracer_provider(service_name: str, otlp_endpoint: str | None) -> Tracer
     only while it has a processor (:class:`RecordWhenExported`)."""
     global _global_set, _httpx_instrumented
     sampler = RecordWhenExported()
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}),
-                              sampler=sampler)
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service_name}), sampler=sampler
+    )
     sampler.provider = provider
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -136,5 +144,6 @@ def make_tracer_provider(service_name: str, otlp_endpoint: str | None) -> Tracer
 def instrument_sqlalchemy(engine: Any, provider: TracerProvider) -> None:
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    SQLAlchemyInstrumentor().instrument(engine=engine, tracer_provider=provider,
-                                        enable_commenter=False)
+    SQLAlchemyInstrumentor().instrument(
+        engine=engine, tracer_provider=provider, enable_commenter=False
+    )

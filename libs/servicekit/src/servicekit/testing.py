@@ -22,11 +22,19 @@ def free_port() -> int:
 async def running_app(app: Any, port: int | None = None) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn (lifespan included) in this loop; yields its base URL."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                            access_log=False, lifespan="on", loop="none",
-                            # like production: the socket peer is the client, and
-                            # connections outlive the gateway's pooled keep-alive
-                            proxy_headers=False, timeout_keep_alive=75)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        loop="none",
+        # like production: the socket peer is the client, and
+        # connections outlive the gateway's pooled keep-alive
+        proxy_headers=False,
+        timeout_keep_alive=75,
+    )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
     task = asyncio.create_task(server.serve())
@@ -45,8 +53,13 @@ async def running_app(app: Any, port: int | None = None) -> AsyncIterator[str]:
         await task
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 30.0,
-                     interval: float = 0.1, message: str = "condition not met") -> Any:
+async def eventually(
+    check: Callable[[], Awaitable[Any]],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    message: str = "condition not met",
+) -> Any:
     """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -76,9 +89,15 @@ async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
-async def read_topic(bootstrap_servers: str, topic: str, *, start: dict[int, int] | None = None,
-                     count: int | None = None, timeout: float = 20.0,
-                     predicate: Callable[[Any], bool] | None = None) -> list[Any]:
+async def read_topic(
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    start: dict[int, int] | None = None,
+    count: int | None = None,
+    timeout: float = 20.0,
+    predicate: Callable[[Any], bool] | None = None,
+) -> list[Any]:
     """Read records from ``start`` offsets (default: the beginning) until ``count`` matching
     records arrived or ``timeout`` passed (then return what arrived)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -108,8 +127,9 @@ async def read_topic(bootstrap_servers: str, topic: str, *, start: dict[int, int
         await consumer.stop()
 
 
-def identity_headers(subject: str | None, *roles: str, secret: str | None = None,
-                     scopes: tuple[str, ...] = ()) -> dict[str, str]:
+def identity_headers(
+    subject: str | None, *roles: str, secret: str | None = None, scopes: tuple[str, ...] = ()
+) -> dict[str, str]:
     """Headers a service sees when the gateway forwards a request from this caller."""
     from servicekit.identity import (
         ASSERTION_HEADER,
@@ -120,8 +140,12 @@ def identity_headers(subject: str | None, *roles: str, secret: str | None = None
     )
     from servicekit.settings import DEV_SECRET
 
-    principal = Principal(subject=subject, roles=frozenset(Role(r) for r in roles),
-                          scopes=frozenset(scopes), method=AuthMethod.JWT)
+    principal = Principal(
+        subject=subject,
+        roles=frozenset(Role(r) for r in roles),
+        scopes=frozenset(scopes),
+        method=AuthMethod.JWT,
+    )
     return {ASSERTION_HEADER: sign_assertion(principal, secret or DEV_SECRET)}
 
 
@@ -129,18 +153,32 @@ STAFF = ("staff-test-1", "staff")
 CITIZEN = ("citizen-test-1", "citizen")
 
 
-def consumer_record(event: Any, offset: int, *, source: str = "urn:uk-gov-milton-keynes:test",
-                    partition: int = 0) -> Any:
+def consumer_record(
+    event: Any, offset: int, *, source: str = "urn:uk-gov-milton-keynes:test", partition: int = 0
+) -> Any:
     """``event`` as the Kafka record a consumer would fetch (CloudEvents binary mode), to
     drive ``EventConsumer.process`` without a broker in handler-level tests."""
     from aiokafka.structs import ConsumerRecord
 
     from contracts import Envelope
 
-    envelope = Envelope(source=source, type=event.event_type(), subject=event.aggregate_id,
-                        dataschema=event.dataschema())
+    envelope = Envelope(
+        source=source,
+        type=event.event_type(),
+        subject=event.aggregate_id,
+        dataschema=event.dataschema(),
+    )
     value, key = event.to_json(), event.aggregate_id.encode()
-    return ConsumerRecord(topic=event.topic, partition=partition, offset=offset, timestamp=0,
-                          timestamp_type=0, key=key, value=value, checksum=None,
-                          serialized_key_size=len(key), serialized_value_size=len(value),
-                          headers=envelope.to_headers())
+    return ConsumerRecord(
+        topic=event.topic,
+        partition=partition,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key),
+        serialized_value_size=len(value),
+        headers=envelope.to_headers(),
+    )

@@ -36,8 +36,14 @@ class CommitWokenWorker:
     #: Tables whose new rows are this worker's work; their inserts wake it.
     wake_on: frozenset[str] = frozenset()
 
-    def __init__(self, database: Database, *, idle_seconds: float = 1.0,
-                 stop_timeout: float = 10.0, linger_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        idle_seconds: float = 1.0,
+        stop_timeout: float = 10.0,
+        linger_seconds: float = 0.0,
+    ) -> None:
         self.database = database
         self.idle_seconds = idle_seconds
         self.linger_seconds = linger_seconds

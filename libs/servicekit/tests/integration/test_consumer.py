@@ -28,29 +28,50 @@ SOURCE = "urn:uk-gov-milton-keynes:test"
 
 
 def event(tag: str, n: int) -> ServicePublished:
-    return ServicePublished(service_id=uuid.uuid4(), service_code=f"{tag}-{n}", slug=tag,
-                            name=f"Service {n}", entry_version=1, occurred_at=datetime.now(UTC))
+    return ServicePublished(
+        service_id=uuid.uuid4(),
+        service_code=f"{tag}-{n}",
+        slug=tag,
+        name=f"Service {n}",
+        entry_version=1,
+        occurred_at=datetime.now(UTC),
+    )
 
 
 def recording_handler(tag: str):  # type: ignore[no-untyped-def]
     async def handle(ev: ServicePublished, ctx: MessageContext) -> None:
         if ev.slug != tag:
             return  # another test's event on the shared topic
-        await ctx.uow.db.execute(sa.insert(effect_table).values(event_id=ctx.envelope.id,
-                                                                 tag=tag))
+        await ctx.uow.db.execute(sa.insert(effect_table).values(event_id=ctx.envelope.id, tag=tag))
+
     return handle
 
 
 async def effects(db: Database, tag: str) -> int:
     async with db.session() as s:
-        return int((await s.execute(sa.select(sa.func.count()).select_from(effect_table)
-                                    .where(effect_table.c.tag == tag))).scalar_one())
+        return int(
+            (
+                await s.execute(
+                    sa.select(sa.func.count())
+                    .select_from(effect_table)
+                    .where(effect_table.c.tag == tag)
+                )
+            ).scalar_one()
+        )
 
 
 def make_consumer(db: Database, bootstrap: str, handler, **kw) -> EventConsumer:  # type: ignore[no-untyped-def]
-    return EventConsumer(db, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex[:8]}",
-                         subscriptions={ServicePublished: [handler]}, service_name="test",
-                         source=SOURCE, backoff_initial=0.05, backoff_max=0.2, **kw)
+    return EventConsumer(
+        db,
+        bootstrap_servers=bootstrap,
+        group_id=f"test-{uuid.uuid4().hex[:8]}",
+        subscriptions={ServicePublished: [handler]},
+        service_name="test",
+        source=SOURCE,
+        backoff_initial=0.05,
+        backoff_max=0.2,
+        **kw,
+    )
 
 
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
@@ -73,24 +94,40 @@ def good_record(tag: str, n: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]
 
 
 async def test_bad_records_go_to_dlq_and_good_ones_after_them_are_processed(
-        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    db: Database, kafka_bootstrap: str, tag: str
+) -> None:
     dlq_start = await end_offsets(kafka_bootstrap, DLQ)
     key = uuid.uuid4().hex.encode()
     undecodable = (key, b"\xff not json " + tag.encode(), [("ce_id", b"\xff\xfe")])
     v9 = event(tag, 99)
-    unknown_version = (key, v9.to_json(), Envelope(
-        source=SOURCE, type=v9.event_type().replace(".v1", ".v9"), subject="x").to_headers())
-    await produce(kafka_bootstrap, [undecodable, unknown_version,
-                                    *[good_record(tag, i) for i in range(5)]])
+    unknown_version = (
+        key,
+        v9.to_json(),
+        Envelope(
+            source=SOURCE, type=v9.event_type().replace(".v1", ".v9"), subject="x"
+        ).to_headers(),
+    )
+    await produce(
+        kafka_bootstrap, [undecodable, unknown_version, *[good_record(tag, i) for i in range(5)]]
+    )
     consumer = make_consumer(db, kafka_bootstrap, recording_handler(tag))
     await consumer.start()
     try:
-        await eventually(lambda: _eq(effects(db, tag), 5), timeout=30,
-                         message="good records after the bad ones were not processed")
+        await eventually(
+            lambda: _eq(effects(db, tag), 5),
+            timeout=30,
+            message="good records after the bad ones were not processed",
+        )
     finally:
         await consumer.stop()
-    dead = await read_topic(kafka_bootstrap, DLQ, start=dlq_start, count=2, timeout=10,
-                            predicate=lambda r: tag.encode() in (r.value or b""))
+    dead = await read_topic(
+        kafka_bootstrap,
+        DLQ,
+        start=dlq_start,
+        count=2,
+        timeout=10,
+        predicate=lambda r: tag.encode() in (r.value or b""),
+    )
     assert len(dead) == 2
     reasons = sorted(header_map(r.headers)["dlq-reason"] for r in dead)
     assert reasons == ["undecodable", "unknown-type"]
@@ -102,7 +139,8 @@ async def test_bad_records_go_to_dlq_and_good_ones_after_them_are_processed(
 
 
 async def test_transient_failures_are_retried_and_the_effect_happens_once(
-        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    db: Database, kafka_bootstrap: str, tag: str
+) -> None:
     failures = iter([RuntimeError("db blip"), RuntimeError("db blip again")])
     inner = recording_handler(tag)
 
@@ -125,7 +163,8 @@ async def test_transient_failures_are_retried_and_the_effect_happens_once(
 
 
 async def test_handler_that_keeps_failing_goes_to_dlq_after_max_attempts(
-        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    db: Database, kafka_bootstrap: str, tag: str
+) -> None:
     dlq_start = await end_offsets(kafka_bootstrap, DLQ)
     calls = 0
 
@@ -144,8 +183,14 @@ async def test_handler_that_keeps_failing_goes_to_dlq_after_max_attempts(
     consumer = make_consumer(db, kafka_bootstrap, broken, max_attempts=3)
     await consumer.start()
     try:
-        dead = await read_topic(kafka_bootstrap, DLQ, start=dlq_start, count=1, timeout=30,
-                                predicate=lambda r: tag.encode() in (r.value or b""))
+        dead = await read_topic(
+            kafka_bootstrap,
+            DLQ,
+            start=dlq_start,
+            count=1,
+            timeout=30,
+            predicate=lambda r: tag.encode() in (r.value or b""),
+        )
     finally:
         await consumer.stop()
     assert calls == 3
@@ -159,15 +204,22 @@ async def test_handler_that_keeps_failing_goes_to_dlq_after_max_attempts(
     consumer = make_consumer(db, kafka_bootstrap, permanent, max_attempts=5)
     await consumer.start()
     try:
-        dead = await read_topic(kafka_bootstrap, DLQ, start=dlq_start, count=1, timeout=30,
-                                predicate=lambda r: tag.encode() in (r.value or b""))
+        dead = await read_topic(
+            kafka_bootstrap,
+            DLQ,
+            start=dlq_start,
+            count=1,
+            timeout=30,
+            predicate=lambda r: tag.encode() in (r.value or b""),
+        )
     finally:
         await consumer.stop()
     assert header_map(dead[0].headers)["dlq-reason"] == "permanent"
 
 
 async def test_relay_crash_after_send_before_marking_still_gives_one_effect_each(
-        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    db: Database, kafka_bootstrap: str, tag: str
+) -> None:
     """Fault (c): the relay publishes a batch twice; the inbox keeps effects exactly-once."""
     start = await end_offsets(kafka_bootstrap, TOPIC)
 
@@ -180,8 +232,9 @@ async def test_relay_crash_after_send_before_marking_still_gives_one_effect_each
                 raise ConnectionError("simulated crash after send, before marking")
             await super().mark_published(ids)
 
-    relay = CrashOnceRelay(db, bootstrap_servers=kafka_bootstrap, service_name="test",
-                           backoff_initial=0.05)
+    relay = CrashOnceRelay(
+        db, bootstrap_servers=kafka_bootstrap, service_name="test", backoff_initial=0.05
+    )
     consumer = make_consumer(db, kafka_bootstrap, recording_handler(tag))
     await relay.start()
     await consumer.start()
@@ -189,8 +242,14 @@ async def test_relay_crash_after_send_before_marking_still_gives_one_effect_each
         async with UnitOfWork(db, source=SOURCE) as uow:
             for i in range(10):
                 uow.publish(event(tag, i))
-        on_topic = await read_topic(kafka_bootstrap, TOPIC, start=start, count=20, timeout=30,
-                                    predicate=lambda r: tag.encode() in r.value)
+        on_topic = await read_topic(
+            kafka_bootstrap,
+            TOPIC,
+            start=start,
+            count=20,
+            timeout=30,
+            predicate=lambda r: tag.encode() in r.value,
+        )
         assert len(on_topic) == 20  # the batch really went out twice
         assert relay.crashed
         await eventually(lambda: _eq(effects(db, tag), 10), timeout=30)
@@ -202,11 +261,13 @@ async def test_relay_crash_after_send_before_marking_still_gives_one_effect_each
 
 
 async def test_the_same_record_delivered_twice_has_one_effect(
-        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    db: Database, kafka_bootstrap: str, tag: str
+) -> None:
     start = await end_offsets(kafka_bootstrap, TOPIC)
     await produce(kafka_bootstrap, [good_record(tag, 0)])
-    [record] = await read_topic(kafka_bootstrap, TOPIC, start=start, count=1,
-                                predicate=lambda r: tag.encode() in r.value)
+    [record] = await read_topic(
+        kafka_bootstrap, TOPIC, start=start, count=1, predicate=lambda r: tag.encode() in r.value
+    )
     consumer = make_consumer(db, kafka_bootstrap, recording_handler(tag))
     assert await consumer.process(record) == "handled"
     assert await consumer.process(record) == "duplicate"
@@ -214,7 +275,8 @@ async def test_the_same_record_delivered_twice_has_one_effect(
 
 
 async def test_an_idle_consumer_asks_rarely_yet_handles_a_new_event_at_once(
-        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    db: Database, kafka_bootstrap: str, tag: str
+) -> None:
     """An idle consumer's fetch waits seconds on the broker (few requests, little idle CPU),
     but a record arriving meanwhile answers that fetch at once: no added latency."""
     consumer = make_consumer(db, kafka_bootstrap, recording_handler(tag))
@@ -237,10 +299,9 @@ async def _eq(coro, expected: int) -> bool:  # type: ignore[no-untyped-def]
     return await coro == expected
 
 
-
-
 async def test_a_failure_inside_a_batch_keeps_order_and_counts_attempts(
-        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    db: Database, kafka_bootstrap: str, tag: str
+) -> None:
     """Records fetched together are handled in one transaction; when one handler fails,
     the records before it commit, it is retried on its own, and the rest follow in order."""
     key = uuid.uuid4().hex.encode()  # one key: one partition, one ordered batch
@@ -277,7 +338,8 @@ async def test_a_failure_inside_a_batch_keeps_order_and_counts_attempts(
 
 
 async def test_offsets_are_committed_in_the_background_and_flushed_on_stop(
-        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    db: Database, kafka_bootstrap: str, tag: str
+) -> None:
     """A slow offset commit does not hold the next record up (it is committed in the
     background, after its transaction); stopping commits what is processed."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -307,8 +369,9 @@ async def test_offsets_are_committed_in_the_background_and_flushed_on_stop(
     finally:
         await consumer.stop()
     assert commits, "stop() did not commit the processed offsets"
-    check = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=consumer.group_id,
-                             enable_auto_commit=False)
+    check = AIOKafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=consumer.group_id, enable_auto_commit=False
+    )
     await check.start()
     try:
         for tp, offset in commits[-1].items():
@@ -326,7 +389,8 @@ async def _equals(awaitable, expected) -> bool:  # type: ignore[no-untyped-def]
 
 
 async def test_a_slow_partition_does_not_hold_another_partition_up(
-        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    db: Database, kafka_bootstrap: str, tag: str
+) -> None:
     """Each partition is processed by a task of its own while the loop fetches on: a record
     on another partition is handled while one partition's handler is still busy."""
     if db.is_sqlite:
@@ -347,13 +411,13 @@ async def test_a_slow_partition_does_not_hold_another_partition_up(
     try:
         slow = event(tag, 0).model_copy(update={"service_code": f"{tag}-slow"})
         env = Envelope(source=SOURCE, type=slow.event_type(), subject=slow.aggregate_id)
-        await producer.send_and_wait(TOPIC, value=slow.to_json(), key=b"a", partition=0,
-                                     headers=env.to_headers())
+        await producer.send_and_wait(
+            TOPIC, value=slow.to_json(), key=b"a", partition=0, headers=env.to_headers()
+        )
         await asyncio.wait_for(slow_started.wait(), timeout=60)
         t0 = asyncio.get_running_loop().time()
         key, value, headers = good_record(tag, 1)
-        await producer.send_and_wait(TOPIC, value=value, key=key, partition=1,
-                                     headers=headers)
+        await producer.send_and_wait(TOPIC, value=value, key=key, partition=1, headers=headers)
         await eventually(lambda: _equals(effects(db, tag), 1), timeout=30, interval=0.02)
         assert asyncio.get_running_loop().time() - t0 < 4  # the slow one sleeps 5 s
         await eventually(lambda: _equals(effects(db, tag), 2), timeout=30)

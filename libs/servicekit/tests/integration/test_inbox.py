@@ -10,12 +10,16 @@ from servicekit.uow import UnitOfWork
 
 
 def delivery(event_id: str, offset: int) -> inbox.Delivery:
-    return inbox.Delivery(event_id=event_id, event_type="uk.gov.milton-keynes.test.v1",
-                          topic="test.thing.v1", partition=0, offset=offset)
+    return inbox.Delivery(
+        event_id=event_id,
+        event_type="uk.gov.milton-keynes.test.v1",
+        topic="test.thing.v1",
+        partition=0,
+        offset=offset,
+    )
 
 
-async def test_a_claim_returns_only_events_not_claimed_before_by_the_group(
-        db: Database) -> None:
+async def test_a_claim_returns_only_events_not_claimed_before_by_the_group(db: Database) -> None:
     a, b, c = (uuid.uuid4().hex for _ in range(3))
     async with UnitOfWork(db, source="test") as uow:
         assert await inbox.claim(uow.db, "group-1", [delivery(a, 1), delivery(b, 2)]) == {a, b}

@@ -23,9 +23,14 @@ SOURCE = "urn:uk-gov-milton-keynes:test"
 
 
 def published(service_id: uuid.UUID, tag: str, n: int) -> ServicePublished:
-    return ServicePublished(service_id=service_id, service_code=f"{tag}-{n}", slug=tag,
-                            name=f"Service {n}", entry_version=n,
-                            occurred_at=datetime.now(UTC))
+    return ServicePublished(
+        service_id=service_id,
+        service_code=f"{tag}-{n}",
+        slug=tag,
+        name=f"Service {n}",
+        entry_version=n,
+        occurred_at=datetime.now(UTC),
+    )
 
 
 async def write_events(db: Database, events: list[ServicePublished]) -> None:
@@ -36,12 +41,20 @@ async def write_events(db: Database, events: list[ServicePublished]) -> None:
 
 async def pending(db: Database) -> int:
     async with db.session() as s:
-        return int((await s.execute(sa.select(sa.func.count()).select_from(OutboxMessage)
-                                    .where(OutboxMessage.published_at.is_(None)))).scalar_one())
+        return int(
+            (
+                await s.execute(
+                    sa.select(sa.func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.published_at.is_(None))
+                )
+            ).scalar_one()
+        )
 
 
 async def test_relay_publishes_in_order_per_key_with_cloudevents_headers(
-        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    db: Database, kafka_bootstrap: str, tag: str
+) -> None:
     start = await end_offsets(kafka_bootstrap, CATALOGUE_SERVICE.name)
     a, b = uuid.uuid4(), uuid.uuid4()
     events = [published(a if i % 2 else b, tag, i) for i in range(20)]
@@ -53,8 +66,13 @@ async def test_relay_publishes_in_order_per_key_with_cloudevents_headers(
     finally:
         await relay.stop()
 
-    records = await read_topic(kafka_bootstrap, CATALOGUE_SERVICE.name, start=start, count=20,
-                               predicate=lambda r: tag.encode() in r.value)
+    records = await read_topic(
+        kafka_bootstrap,
+        CATALOGUE_SERVICE.name,
+        start=start,
+        count=20,
+        predicate=lambda r: tag.encode() in r.value,
+    )
     assert len(records) == 20
     for key in (a, b):
         mine = [r for r in records if r.key == str(key).encode()]
@@ -77,10 +95,16 @@ async def _zero(coro: object) -> bool:
 
 
 async def test_relay_retries_while_kafka_is_unreachable_and_keeps_rows(
-        db: Database, tag: str) -> None:
+    db: Database, tag: str
+) -> None:
     """Nothing is lost while the broker is away: rows stay pending, the relay keeps trying."""
-    relay = OutboxRelay(db, bootstrap_servers="127.0.0.1:1", service_name="test",
-                        backoff_initial=0.05, backoff_max=0.1)
+    relay = OutboxRelay(
+        db,
+        bootstrap_servers="127.0.0.1:1",
+        service_name="test",
+        backoff_initial=0.05,
+        backoff_max=0.1,
+    )
     await relay.start()
     try:
         await write_events(db, [published(uuid.uuid4(), tag, i) for i in range(3)])
@@ -92,7 +116,8 @@ async def test_relay_retries_while_kafka_is_unreachable_and_keeps_rows(
 
 
 async def test_without_an_exporter_the_relay_sends_the_stored_trace_context(
-        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    db: Database, kafka_bootstrap: str, tag: str
+) -> None:
     """No span processor: the publish span would be dropped, so the relay skips it and the
     record carries the request's own traceparent (trace id and span id) as stored."""
     from opentelemetry import context, trace
@@ -104,29 +129,37 @@ async def test_without_an_exporter_the_relay_sends_the_stored_trace_context(
     sampler = RecordWhenExported()
     provider = TracerProvider(sampler=sampler)
     sampler.provider = provider
-    request_span = SpanContext(trace_id=0x1234 << 64 | 0xABCD, span_id=0x5678,
-                               is_remote=False, trace_flags=TraceFlags(0))
+    request_span = SpanContext(
+        trace_id=0x1234 << 64 | 0xABCD, span_id=0x5678, is_remote=False, trace_flags=TraceFlags(0)
+    )
     token = context.attach(trace.set_span_in_context(NonRecordingSpan(request_span)))
     try:
         await write_events(db, [published(uuid.uuid4(), tag, 1)])
     finally:
         context.detach(token)
     start = await end_offsets(kafka_bootstrap, CATALOGUE_SERVICE.name)
-    relay = OutboxRelay(db, bootstrap_servers=kafka_bootstrap, service_name="test",
-                        tracer_provider=provider)
+    relay = OutboxRelay(
+        db, bootstrap_servers=kafka_bootstrap, service_name="test", tracer_provider=provider
+    )
     await relay.start()
     try:
         await eventually(lambda: _zero(pending(db)), timeout=20, message="outbox not drained")
     finally:
         await relay.stop()
-    [record] = await read_topic(kafka_bootstrap, CATALOGUE_SERVICE.name, start=start, count=1,
-                                predicate=lambda r: tag.encode() in r.value)
+    [record] = await read_topic(
+        kafka_bootstrap,
+        CATALOGUE_SERVICE.name,
+        start=start,
+        count=1,
+        predicate=lambda r: tag.encode() in r.value,
+    )
     traceparent = header_map(record.headers)["traceparent"]
     assert traceparent == f"00-{request_span.trace_id:032x}-{request_span.span_id:016x}-00"
 
 
 async def test_a_pass_over_a_short_batch_takes_two_statements_and_no_transaction(
-        db: Database, kafka_bootstrap: str, tag: str) -> None:
+    db: Database, kafka_bootstrap: str, tag: str
+) -> None:
     """Round trips are what a busy host makes slow: a pass over fewer rows than a batch
     reads them once (no second read to find nothing) and marks them with one UPDATE, on
     PostgreSQL without BEGIN / notify / COMMIT around it."""
@@ -161,7 +194,8 @@ async def test_a_pass_over_a_short_batch_takes_two_statements_and_no_transaction
 
 
 async def test_while_kafka_is_away_commits_do_not_wake_the_relay_before_its_backoff(
-        db: Database, tag: str) -> None:
+    db: Database, tag: str
+) -> None:
     """The relay's backoff hook holds it off: a burst of commits during an outage is not a
     connection attempt per commit, and the backoff doubles up to ``backoff_max``."""
     attempts: list[float] = []
@@ -171,8 +205,13 @@ async def test_while_kafka_is_away_commits_do_not_wake_the_relay_before_its_back
             attempts.append(asyncio.get_running_loop().time())
             raise ConnectionError("Kafka is away")
 
-    relay = Counting(db, bootstrap_servers="127.0.0.1:1", service_name="test",
-                     backoff_initial=0.4, backoff_max=0.8)
+    relay = Counting(
+        db,
+        bootstrap_servers="127.0.0.1:1",
+        service_name="test",
+        backoff_initial=0.4,
+        backoff_max=0.8,
+    )
     await write_events(db, [published(uuid.uuid4(), tag, 0)])
     await relay.start()
     try:

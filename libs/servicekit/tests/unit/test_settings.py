@@ -19,8 +19,13 @@ class DemoSettings(ServiceSettings):
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("PLATFORM_IDENTITY_SECRET", "DEMO_ENVIRONMENT", "DEMO_IDENTITY_SECRET",
-                 "KAFKA_BOOTSTRAP_SERVERS", "DEMO_DATABASE_URL"):
+    for name in (
+        "PLATFORM_IDENTITY_SECRET",
+        "DEMO_ENVIRONMENT",
+        "DEMO_IDENTITY_SECRET",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "DEMO_DATABASE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -74,8 +79,9 @@ def test_any_other_environment_is_production_like(environment: str) -> None:
     assert is_production_like(s.environment)
 
 
-@pytest.mark.parametrize("secret", ["short-secret", "a-long-random-production-secret",
-                                    "ab" * 20, "x" * 64])
+@pytest.mark.parametrize(
+    "secret", ["short-secret", "a-long-random-production-secret", "ab" * 20, "x" * 64]
+)
 @pytest.mark.parametrize("environment", ["production", "development"])
 def test_short_or_repetitive_secrets_are_refused(secret: str, environment: str) -> None:
     with pytest.raises(ValidationError, match="at least 32") as refused:

@@ -13,8 +13,9 @@ from servicekit.telemetry import JsonFormatter
 
 def record(msg: str, *args: object, exc_info=None, **extra: object) -> logging.LogRecord:  # type: ignore[no-untyped-def]
     logger = logging.getLogger("notifications.test")
-    return logger.makeRecord(logger.name, logging.WARNING, __file__, 10, msg, args, exc_info,
-                             extra=extra or None)
+    return logger.makeRecord(
+        logger.name, logging.WARNING, __file__, 10, msg, args, exc_info, extra=extra or None
+    )
 
 
 def test_inside_a_span_the_trace_and_span_ids_are_included() -> None:
@@ -44,9 +45,16 @@ def test_personal_data_is_scrubbed_from_message_extras_and_exceptions() -> None:
         raise ValueError("bounced: jo.bloggs@example.com")
     except ValueError:
         exc_info = sys.exc_info()
-    line = JsonFormatter("svc").format(record(
-        "email to %s failed, call %s", "jo.bloggs@example.com", "07700 900123",
-        exc_info=exc_info, recipient="jo.bloggs@example.com", attempts=3))
+    line = JsonFormatter("svc").format(
+        record(
+            "email to %s failed, call %s",
+            "jo.bloggs@example.com",
+            "07700 900123",
+            exc_info=exc_info,
+            recipient="jo.bloggs@example.com",
+            attempts=3,
+        )
+    )
     assert "jo.bloggs" not in line and "900123" not in line
     entry = json.loads(line)
     assert entry["message"] == "email to [email] failed, call [phone]"

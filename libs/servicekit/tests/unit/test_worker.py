@@ -59,6 +59,7 @@ async def test_only_commits_that_make_its_work_wake_it(tmp_path: Path) -> None:
         await asyncio.sleep(0.3)
         assert worker.passes == 1
         import sqlalchemy as sa
+
         item = sa.table("work_item", sa.column("id"))
         async with db.session() as s:
             await s.execute(sa.insert(item).values(id=1))
@@ -144,8 +145,7 @@ class Failing(Counting):
         return self.hold
 
 
-async def test_the_backoff_hook_holds_a_failing_worker_off_whatever_commits(
-        tmp_path: Path) -> None:
+async def test_the_backoff_hook_holds_a_failing_worker_off_whatever_commits(tmp_path: Path) -> None:
     """While its passes fail, commits do not wake it before its backoff has passed (no
     pass per commit against a server that is away); stop() ends the hold at once."""
     db = Database(f"sqlite:///{tmp_path}/w.sqlite3")

@@ -49,11 +49,18 @@ def assert_problem(r, status: int, code: str | None = None) -> dict[str, Any]:  
 
 # -- create ---------------------------------------------------------------------------------
 
+
 def test_create_returns_201_location_etag_and_generated_slug_and_code(client: TestClient) -> None:
-    r = client.post("/api/v1/services", json={
-        "name": "Report a Pothole!", "description": "Roads and pavements",
-        "keywords": ["roads", "potholes"], "groups": ["Roads and transport"],
-        "department": "Highways"})
+    r = client.post(
+        "/api/v1/services",
+        json={
+            "name": "Report a Pothole!",
+            "description": "Roads and pavements",
+            "keywords": ["roads", "potholes"],
+            "groups": ["Roads and transport"],
+            "department": "Highways",
+        },
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     service_id = uuid.UUID(body["id"])
@@ -76,8 +83,9 @@ def test_create_returns_201_location_etag_and_generated_slug_and_code(client: Te
 
 
 def test_create_keeps_given_slug_and_service_code(client: TestClient) -> None:
-    body = create(client, name="Council tax", slug="council-tax-discount",
-                  service_code="CT.DISC_01")
+    body = create(
+        client, name="Council tax", slug="council-tax-discount", service_code="CT.DISC_01"
+    )
     assert body["slug"] == "council-tax-discount"
     assert body["service_code"] == "CT.DISC_01"
 
@@ -100,10 +108,18 @@ def test_duplicate_slug_is_a_409_problem(client: TestClient) -> None:
     assert body["slug"] == "report-a-pothole"
     assert "report-a-pothole" in body["detail"]
     # an explicit slug or service_code that is taken clashes too
-    assert_problem(client.post("/api/v1/services", json={
-        "name": "Other", "slug": first["slug"]}), 409, "duplicate-service")
-    assert_problem(client.post("/api/v1/services", json={
-        "name": "Other", "service_code": first["service_code"]}), 409, "duplicate-service")
+    assert_problem(
+        client.post("/api/v1/services", json={"name": "Other", "slug": first["slug"]}),
+        409,
+        "duplicate-service",
+    )
+    assert_problem(
+        client.post(
+            "/api/v1/services", json={"name": "Other", "service_code": first["service_code"]}
+        ),
+        409,
+        "duplicate-service",
+    )
     assert client.post("/api/v1/services", json={"name": "Other"}).status_code == 201
 
 
@@ -122,8 +138,9 @@ def test_validation_errors_are_422_problems_naming_the_field(client: TestClient)
         body = assert_problem(r, 422, "validation-error")
         assert field in [e["field"] for e in body["errors"]], (payload, body)
         assert field in body["detail"]
-    r = client.post("/api/v1/services", content=b"{not json",
-                    headers={"content-type": "application/json"})
+    r = client.post(
+        "/api/v1/services", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert_problem(r, 422, "validation-error")
     assert outbox_rows(client) == []
 
@@ -146,6 +163,7 @@ def test_unknown_route_is_a_404_problem(client: TestClient) -> None:
 
 
 # -- publish and the outbox -----------------------------------------------------------------
+
 
 def test_publish_bumps_version_and_writes_exactly_one_outbox_row(client: TestClient) -> None:
     service = create(client, name="Blue badge renewal", keywords=["parking"])
@@ -201,6 +219,7 @@ def test_each_service_gets_its_own_outbox_row_keyed_by_its_id(client: TestClient
 
 # -- health and metrics ---------------------------------------------------------------------
 
+
 def test_health_live_and_ready(client: TestClient) -> None:
     r = client.get("/health/live")
     assert r.status_code == 200
@@ -220,13 +239,25 @@ def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
     text = r.text
-    samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-               for line in text.splitlines() if line.startswith("http_requests_total{")}
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("http_requests_total{")
+    }
     assert samples['http_requests_total{method="POST",route="/api/v1/services",status="201"}'] == 1
-    assert samples['http_requests_total{method="POST",'
-                   'route="/api/v1/services/{service_id}/publish",status="200"}'] == 1
-    assert samples['http_requests_total{method="GET",'
-                   'route="/api/v1/services/{service_id}",status="404"}'] == 1
+    assert (
+        samples[
+            'http_requests_total{method="POST",'
+            'route="/api/v1/services/{service_id}/publish",status="200"}'
+        ]
+        == 1
+    )
+    assert (
+        samples[
+            'http_requests_total{method="GET",route="/api/v1/services/{service_id}",status="404"}'
+        ]
+        == 1
+    )
     assert samples['http_requests_total{method="GET",route="unmatched",status="404"}'] == 1
     assert service["id"] not in text  # raw paths never become labels
     assert "http_request_duration_seconds_bucket" in text
@@ -238,11 +269,15 @@ def test_staff_operations_need_a_staff_identity(anonymous_client, settings) -> N
     r = anonymous_client.post("/api/v1/services", json={"name": "Blue badges"})
     assert r.status_code == 401
     assert r.headers["content-type"] == "application/problem+json"
-    r = anonymous_client.post("/api/v1/services", json={"name": "Blue badges"},
-                              headers=identity_headers(*CITIZEN))
+    r = anonymous_client.post(
+        "/api/v1/services", json={"name": "Blue badges"}, headers=identity_headers(*CITIZEN)
+    )
     assert r.status_code == 403
-    forged = {"x-mk-identity": identity_headers("staff-x", "staff", secret="not-the-secret")[
-        "x-mk-identity"]}
+    forged = {
+        "x-mk-identity": identity_headers("staff-x", "staff", secret="not-the-secret")[
+            "x-mk-identity"
+        ]
+    }
     r = anonymous_client.post("/api/v1/services", json={"name": "Blue badges"}, headers=forged)
     assert r.status_code == 401  # a forged assertion is no identity at all
 

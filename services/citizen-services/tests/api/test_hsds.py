@@ -16,38 +16,79 @@ from citizen_services.application import hsds
 from .test_catalogue_search import published
 
 VENUE = "Central Library, 555 Silbury Boulevard, Milton Keynes MK9 3HL"
-PAGE_KEYS = {"total_items", "total_pages", "page_number", "size", "first_page", "last_page",
-             "empty", "contents"}
+PAGE_KEYS = {
+    "total_items",
+    "total_pages",
+    "page_number",
+    "size",
+    "first_page",
+    "last_page",
+    "empty",
+    "contents",
+}
 
 
 @pytest.fixture
 def catalogue(client: TestClient) -> dict[str, dict[str, Any]]:
     pothole = published(
-        client, name="Report a pothole", description="Holes in roads",
-        keywords=["potholes"], groups=["Roads and transport"], lgsl_codes=[557],
-        department="Highways and Transport", fees="Free", eligibility="Anyone",
+        client,
+        name="Report a pothole",
+        description="Holes in roads",
+        keywords=["potholes"],
+        groups=["Roads and transport"],
+        lgsl_codes=[557],
+        department="Highways and Transport",
+        fees="Free",
+        eligibility="Anyone",
         opening_hours="Online 24 hours a day",
-        channels={"online_url": "https://www.milton-keynes.gov.uk/potholes",
-                  "phone": "01908 252570", "email": "highways@milton-keynes.gov.uk"})
+        channels={
+            "online_url": "https://www.milton-keynes.gov.uk/potholes",
+            "phone": "01908 252570",
+            "email": "highways@milton-keynes.gov.uk",
+        },
+    )
     library = published(
-        client, name="Join the library", description="Borrow books for free",
-        keywords=["books"], groups=["Libraries"], lgsl_codes=[438],
+        client,
+        name="Join the library",
+        description="Borrow books for free",
+        keywords=["books"],
+        groups=["Libraries"],
+        lgsl_codes=[438],
         department="Libraries and Culture",
-        channels={"venue": VENUE, "phone": "01908 254050", "sms": "07781 123456"})
+        channels={"venue": VENUE, "phone": "01908 254050", "sms": "07781 123456"},
+    )
     council_tax = published(
-        client, name="Pay your council tax", description="Pay your bill",
-        groups=["Council tax and benefits"], lgsl_codes=[57],
-        channels={"online_url": "https://www.milton-keynes.gov.uk/council-tax"})
-    draft = client.post("/api/v1/services", json={
-        "name": "Secret draft pothole", "keywords": ["potholes"], "department": "Secret Unit",
-        "lgsl_codes": [99], "groups": ["Hidden"], "channels": {"venue": "Hidden Hall, MK1 1AA"}})
+        client,
+        name="Pay your council tax",
+        description="Pay your bill",
+        groups=["Council tax and benefits"],
+        lgsl_codes=[57],
+        channels={"online_url": "https://www.milton-keynes.gov.uk/council-tax"},
+    )
+    draft = client.post(
+        "/api/v1/services",
+        json={
+            "name": "Secret draft pothole",
+            "keywords": ["potholes"],
+            "department": "Secret Unit",
+            "lgsl_codes": [99],
+            "groups": ["Hidden"],
+            "channels": {"venue": "Hidden Hall, MK1 1AA"},
+        },
+    )
     assert draft.status_code == 201
-    suspended = published(client, name="Suspended library service", groups=["Libraries"],
-                          channels={"venue": VENUE})
+    suspended = published(
+        client, name="Suspended library service", groups=["Libraries"], channels={"venue": VENUE}
+    )
     r = client.post(f"/api/v1/services/{suspended['id']}/suspend", json={"reason": "closed"})
     assert r.status_code == 200
-    return {"pothole": pothole, "library": library, "council_tax": council_tax,
-            "draft": draft.json(), "suspended": suspended}
+    return {
+        "pothole": pothole,
+        "library": library,
+        "council_tax": council_tax,
+        "draft": draft.json(),
+        "suspended": suspended,
+    }
 
 
 def ok(r: Any) -> dict[str, Any]:
@@ -65,8 +106,9 @@ def problem(r: Any, status: int) -> dict[str, Any]:
     return r.json()  # type: ignore[no-any-return]
 
 
-def test_services_page_filters_and_caching(catalogue: dict[str, dict[str, Any]],
-                                           anonymous_client: TestClient) -> None:
+def test_services_page_filters_and_caching(
+    catalogue: dict[str, dict[str, Any]], anonymous_client: TestClient
+) -> None:
     url = "/hsds/services"
     body = ok(anonymous_client.get(url))
     assert set(body) == PAGE_KEYS
@@ -88,16 +130,16 @@ def test_services_page_filters_and_caching(catalogue: dict[str, dict[str, Any]],
     again = anonymous_client.get(url, params={"per_page": 2}, headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.headers["etag"] == etag
 
-    assert names(ok(anonymous_client.get(url, params={"text": "pothole"}))) == [
-        "Report a pothole"]
-    assert names(ok(anonymous_client.get(url, params={"search": "books"}))) == [
-        "Join the library"]
+    assert names(ok(anonymous_client.get(url, params={"text": "pothole"}))) == ["Report a pothole"]
+    assert names(ok(anonymous_client.get(url, params={"search": "books"}))) == ["Join the library"]
     lgsl = str(hsds.lgsl_term_id(438))
     assert names(ok(anonymous_client.get(url, params={"taxonomy_term_id": lgsl}))) == [
-        "Join the library"]
+        "Join the library"
+    ]
     group = str(hsds.group_term_id("Council tax and benefits"))
     assert names(ok(anonymous_client.get(url, params={"taxonomy_term_id": group}))) == [
-        "Pay your council tax"]
+        "Pay your council tax"
+    ]
     hidden = str(hsds.lgsl_term_id(99))  # only a draft has it
     assert ok(anonymous_client.get(url, params={"taxonomy_term_id": hidden}))["empty"]
     assert ok(anonymous_client.get(url, params={"taxonomy_term_id": "nonsense"}))["empty"]
@@ -106,18 +148,34 @@ def test_services_page_filters_and_caching(catalogue: dict[str, dict[str, Any]],
     assert full["contents"][0]["organization"]["name"] == "Highways and Transport"
 
 
-@pytest.mark.parametrize("params", [{"page": 0}, {"page": "x"}, {"per_page": 0},
-                                    {"per_page": 201}, {"page": 10**12}, {"per_page": "1.5"}])
-def test_bad_paging_is_a_422_problem(catalogue: dict[str, dict[str, Any]],
-                                     anonymous_client: TestClient,
-                                     params: dict[str, Any]) -> None:
-    for url in ("/hsds/services", "/hsds/organizations", "/hsds/locations",
-                "/hsds/service_at_locations", "/hsds/taxonomies", "/hsds/taxonomy_terms"):
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page": 0},
+        {"page": "x"},
+        {"per_page": 0},
+        {"per_page": 201},
+        {"page": 10**12},
+        {"per_page": "1.5"},
+    ],
+)
+def test_bad_paging_is_a_422_problem(
+    catalogue: dict[str, dict[str, Any]], anonymous_client: TestClient, params: dict[str, Any]
+) -> None:
+    for url in (
+        "/hsds/services",
+        "/hsds/organizations",
+        "/hsds/locations",
+        "/hsds/service_at_locations",
+        "/hsds/taxonomies",
+        "/hsds/taxonomy_terms",
+    ):
         problem(anonymous_client.get(url, params=params), 422)
 
 
-def test_odd_filters_match_nothing_rather_than_fail(catalogue: dict[str, dict[str, Any]],
-                                                    anonymous_client: TestClient) -> None:
+def test_odd_filters_match_nothing_rather_than_fail(
+    catalogue: dict[str, dict[str, Any]], anonymous_client: TestClient
+) -> None:
     for url in ("/hsds/services", "/hsds/service_at_locations"):
         for term in ("' OR 1=1 --", "1; DROP TABLE catalogue_service", "\x00", "%"):
             body = ok(anonymous_client.get(url, params={"taxonomy_term_id": term}))
@@ -132,8 +190,7 @@ def test_odd_filters_match_nothing_rather_than_fail(catalogue: dict[str, dict[st
         assert r.status_code == 200 and r.json() == everything
 
 
-def test_full_service(catalogue: dict[str, dict[str, Any]],
-                      anonymous_client: TestClient) -> None:
+def test_full_service(catalogue: dict[str, dict[str, Any]], anonymous_client: TestClient) -> None:
     pothole = ok(anonymous_client.get(f"/hsds/services/{catalogue['pothole']['id']}"))
     assert pothole["name"] == "Report a pothole" and pothole["status"] == "active"
     assert pothole["url"] == "https://www.milton-keynes.gov.uk/potholes"
@@ -141,8 +198,11 @@ def test_full_service(catalogue: dict[str, dict[str, Any]],
     assert pothole["fees_description"] == "Free"
     assert pothole["eligibility_description"] == "Anyone"
     org = pothole["organization"]
-    assert org["id"] == pothole["organization_id"] == str(
-        uuid.uuid5(hsds.NAMESPACE, "organization:Highways and Transport"))
+    assert (
+        org["id"]
+        == pothole["organization_id"]
+        == str(uuid.uuid5(hsds.NAMESPACE, "organization:Highways and Transport"))
+    )
     assert org["parent_organization_id"] == str(hsds.COUNCIL_ID)
     [contact] = pothole["contacts"]
     assert contact["email"] == "highways@milton-keynes.gov.uk"
@@ -159,14 +219,20 @@ def test_full_service(catalogue: dict[str, dict[str, Any]],
     library = ok(anonymous_client.get(f"/hsds/services/{catalogue['library']['id']}"))
     assert library["url"] is None
     assert {(p["type"], p["number"]) for p in library["contacts"][0]["phones"]} == {
-        ("voice", "01908 254050"), ("text", "07781 123456")}
+        ("voice", "01908 254050"),
+        ("text", "07781 123456"),
+    }
     [at] = library["service_at_locations"]
     location = at["location"]
     assert at["location_id"] == location["id"] == str(hsds.location_id(VENUE))
     assert location["name"] == "Central Library" and location["location_type"] == "physical"
     [address] = location["addresses"]
-    assert (address["address_1"], address["city"], address["postal_code"],
-            address["country"]) == ("555 Silbury Boulevard", "Milton Keynes", "MK9 3HL", "GB")
+    assert (address["address_1"], address["city"], address["postal_code"], address["country"]) == (
+        "555 Silbury Boulevard",
+        "Milton Keynes",
+        "MK9 3HL",
+        "GB",
+    )
 
     council_tax = ok(anonymous_client.get(f"/hsds/services/{catalogue['council_tax']['id']}"))
     assert council_tax["organization_id"] == str(hsds.COUNCIL_ID)
@@ -175,37 +241,50 @@ def test_full_service(catalogue: dict[str, dict[str, Any]],
 
 
 def test_unknown_and_unpublished_ids_are_404_problems(
-        catalogue: dict[str, dict[str, Any]], anonymous_client: TestClient) -> None:
-    for path in (f"/hsds/services/{uuid.uuid4()}", "/hsds/services/not-a-uuid",
-                 f"/hsds/services/{catalogue['draft']['id']}",
-                 f"/hsds/services/{catalogue['suspended']['id']}",
-                 f"/hsds/organizations/{uuid.uuid4()}", "/hsds/organizations/x",
-                 f"/hsds/organizations/{hsds.organization_id('Secret Unit')}",
-                 f"/hsds/locations/{uuid.uuid4()}",
-                 f"/hsds/locations/{hsds.location_id('Hidden Hall, MK1 1AA')}",
-                 f"/hsds/service_at_locations/{uuid.uuid4()}",
-                 "/hsds/service_at_locations/zzz",
-                 f"/hsds/taxonomies/{uuid.uuid4()}", "/hsds/taxonomies/lgsl",
-                 f"/hsds/taxonomy_terms/{uuid.uuid4()}",
-                 f"/hsds/taxonomy_terms/{hsds.lgsl_term_id(99)}"):
+    catalogue: dict[str, dict[str, Any]], anonymous_client: TestClient
+) -> None:
+    for path in (
+        f"/hsds/services/{uuid.uuid4()}",
+        "/hsds/services/not-a-uuid",
+        f"/hsds/services/{catalogue['draft']['id']}",
+        f"/hsds/services/{catalogue['suspended']['id']}",
+        f"/hsds/organizations/{uuid.uuid4()}",
+        "/hsds/organizations/x",
+        f"/hsds/organizations/{hsds.organization_id('Secret Unit')}",
+        f"/hsds/locations/{uuid.uuid4()}",
+        f"/hsds/locations/{hsds.location_id('Hidden Hall, MK1 1AA')}",
+        f"/hsds/service_at_locations/{uuid.uuid4()}",
+        "/hsds/service_at_locations/zzz",
+        f"/hsds/taxonomies/{uuid.uuid4()}",
+        "/hsds/taxonomies/lgsl",
+        f"/hsds/taxonomy_terms/{uuid.uuid4()}",
+        f"/hsds/taxonomy_terms/{hsds.lgsl_term_id(99)}",
+    ):
         body = problem(anonymous_client.get(path), 404)
         assert body["status"] == 404, path
 
 
 def test_organizations_locations_and_services_at_locations(
-        catalogue: dict[str, dict[str, Any]], anonymous_client: TestClient) -> None:
+    catalogue: dict[str, dict[str, Any]], anonymous_client: TestClient
+) -> None:
     orgs = ok(anonymous_client.get("/hsds/organizations"))
-    assert names(orgs) == ["Milton Keynes City Council", "Highways and Transport",
-                           "Libraries and Culture"]
+    assert names(orgs) == [
+        "Milton Keynes City Council",
+        "Highways and Transport",
+        "Libraries and Culture",
+    ]
     assert orgs["contents"][0]["id"] == str(hsds.COUNCIL_ID)
-    assert names(ok(anonymous_client.get("/hsds/organizations",
-                                         params={"text": "librar"}))) == [
-        "Libraries and Culture"]
-    dept = ok(anonymous_client.get(
-        f"/hsds/organizations/{hsds.organization_id('Libraries and Culture')}"))
+    assert names(ok(anonymous_client.get("/hsds/organizations", params={"text": "librar"}))) == [
+        "Libraries and Culture"
+    ]
+    dept = ok(
+        anonymous_client.get(f"/hsds/organizations/{hsds.organization_id('Libraries and Culture')}")
+    )
     assert dept["parent_organization_id"] == str(hsds.COUNCIL_ID)
-    assert ok(anonymous_client.get(f"/hsds/organizations/{hsds.COUNCIL_ID}"))[
-        "parent_organization_id"] is None
+    assert (
+        ok(anonymous_client.get(f"/hsds/organizations/{hsds.COUNCIL_ID}"))["parent_organization_id"]
+        is None
+    )
 
     locations = ok(anonymous_client.get("/hsds/locations"))
     assert names(locations) == ["Central Library"]  # not the draft's hall
@@ -219,25 +298,35 @@ def test_organizations_locations_and_services_at_locations(
     assert sal["service"]["name"] == "Join the library"
     one = ok(anonymous_client.get(f"/hsds/service_at_locations/{sal['id']}"))
     assert one == sal
-    assert ok(anonymous_client.get("/hsds/service_at_locations",
-                                   params={"text": "pothole"}))["empty"]
+    assert ok(anonymous_client.get("/hsds/service_at_locations", params={"text": "pothole"}))[
+        "empty"
+    ]
 
 
-def test_taxonomies_and_terms(catalogue: dict[str, dict[str, Any]],
-                              anonymous_client: TestClient) -> None:
+def test_taxonomies_and_terms(
+    catalogue: dict[str, dict[str, Any]], anonymous_client: TestClient
+) -> None:
     taxonomies = ok(anonymous_client.get("/hsds/taxonomies"))
     assert names(taxonomies) == ["esdStandards LGSL", "Milton Keynes service groups"]
     lgsl_taxonomy = taxonomies["contents"][0]
     assert ok(anonymous_client.get(f"/hsds/taxonomies/{lgsl_taxonomy['id']}")) == lgsl_taxonomy
 
     terms = ok(anonymous_client.get("/hsds/taxonomy_terms"))
-    assert names(terms) == ["LGSL 57", "LGSL 438", "LGSL 557", "Council tax and benefits",
-                            "Libraries", "Roads and transport"]  # not the draft's
-    only_lgsl = ok(anonymous_client.get("/hsds/taxonomy_terms",
-                                        params={"taxonomy_id": lgsl_taxonomy["id"]}))
+    assert names(terms) == [
+        "LGSL 57",
+        "LGSL 438",
+        "LGSL 557",
+        "Council tax and benefits",
+        "Libraries",
+        "Roads and transport",
+    ]  # not the draft's
+    only_lgsl = ok(
+        anonymous_client.get("/hsds/taxonomy_terms", params={"taxonomy_id": lgsl_taxonomy["id"]})
+    )
     assert [t["code"] for t in only_lgsl["contents"]] == ["57", "438", "557"]
-    assert names(ok(anonymous_client.get("/hsds/taxonomy_terms",
-                                         params={"text": "roads"}))) == ["Roads and transport"]
+    assert names(ok(anonymous_client.get("/hsds/taxonomy_terms", params={"text": "roads"}))) == [
+        "Roads and transport"
+    ]
     term = ok(anonymous_client.get(f"/hsds/taxonomy_terms/{hsds.group_term_id('Libraries')}"))
     assert term["taxonomy_id"] == str(hsds.GROUP_TAXONOMY_ID)
     assert ok(anonymous_client.get("/hsds"))["version"] == "3.0"
@@ -260,14 +349,26 @@ def statements(anonymous_client: TestClient) -> Iterator[list[str]]:
         sa.event.remove(engine, "before_cursor_execute", count)
 
 
-def test_no_query_per_record(client: TestClient, anonymous_client: TestClient,
-                             statements: list[str]) -> None:
+def test_no_query_per_record(
+    client: TestClient, anonymous_client: TestClient, statements: list[str]
+) -> None:
     for i in range(12):
-        published(client, name=f"Service {i:02d}", groups=["Libraries"], lgsl_codes=[438],
-                  department=f"Department {i % 3}", channels={"venue": VENUE})
+        published(
+            client,
+            name=f"Service {i:02d}",
+            groups=["Libraries"],
+            lgsl_codes=[438],
+            department=f"Department {i % 3}",
+            channels={"venue": VENUE},
+        )
     term = str(hsds.lgsl_term_id(438))
-    for url in ("/hsds/services?full=true", f"/hsds/services?taxonomy_term_id={term}",
-                "/hsds/service_at_locations", "/hsds/organizations", "/hsds/taxonomy_terms"):
+    for url in (
+        "/hsds/services?full=true",
+        f"/hsds/services?taxonomy_term_id={term}",
+        "/hsds/service_at_locations",
+        "/hsds/organizations",
+        "/hsds/taxonomy_terms",
+    ):
         statements.clear()
         assert ok(anonymous_client.get(url))["total_items"] >= 2
         assert len(statements) <= 3, (url, statements)

@@ -33,27 +33,57 @@ def partner(scope: str = "open311") -> dict[str, str]:
     """An Open311 partner's assertion, as the gateway forwards it (fresh: they last 60 s)."""
     return identity_headers("apikey:fms", "partner", scopes=(scope,))
 
+
 FLY_TIPPING: dict[str, Any] = {
-    "name": "Report fly-tipping", "service_code": "fly-tipping", "description": "Dumped waste",
-    "keywords": ["dumping", "rubbish"], "groups": ["Streets", "Environment"],
+    "name": "Report fly-tipping",
+    "service_code": "fly-tipping",
+    "description": "Dumped waste",
+    "keywords": ["dumping", "rubbish"],
+    "groups": ["Streets", "Environment"],
     "attributes": [
-        {"code": "waste_type", "datatype": "multivaluelist", "required": True, "order": 2,
-         "description": "What was dumped?",
-         "values": [{"key": "furniture", "name": "Furniture"},
-                    {"key": "tyres", "name": "Tyres & wheels"}]},
-        {"code": "bags", "datatype": "number", "order": 3, "description": "How many bags?",
-         "datatype_description": "A whole number"},
-        {"code": "size", "datatype": "singlevaluelist", "order": 1, "description": "How big?",
-         "values": [{"key": "small", "name": "Small"}, {"key": "large", "name": "Large"}]},
-    ]}
+        {
+            "code": "waste_type",
+            "datatype": "multivaluelist",
+            "required": True,
+            "order": 2,
+            "description": "What was dumped?",
+            "values": [
+                {"key": "furniture", "name": "Furniture"},
+                {"key": "tyres", "name": "Tyres & wheels"},
+            ],
+        },
+        {
+            "code": "bags",
+            "datatype": "number",
+            "order": 3,
+            "description": "How many bags?",
+            "datatype_description": "A whole number",
+        },
+        {
+            "code": "size",
+            "datatype": "singlevaluelist",
+            "order": 1,
+            "description": "How big?",
+            "values": [{"key": "small", "name": "Small"}, {"key": "large", "name": "Large"}],
+        },
+    ],
+}
 FMS_FORM: list[tuple[str, str]] = [
-    ("api_key", "ignored-here"), ("jurisdiction_id", "milton-keynes"),
-    ("service_code", "fly-tipping"), ("lat", "52.0406"), ("long", "-0.7594"),
-    ("email", "resident@example.com"), ("first_name", "Ada"), ("last_name", "Lovelace"),
-    ("phone", "01908 123456"), ("description", "A sofa <and> tyres & more by the redway"),
+    ("api_key", "ignored-here"),
+    ("jurisdiction_id", "milton-keynes"),
+    ("service_code", "fly-tipping"),
+    ("lat", "52.0406"),
+    ("long", "-0.7594"),
+    ("email", "resident@example.com"),
+    ("first_name", "Ada"),
+    ("last_name", "Lovelace"),
+    ("phone", "01908 123456"),
+    ("description", "A sofa <and> tyres & more by the redway"),
     ("media_url", "https://photos.example/p/1.jpeg"),
-    ("attribute[waste_type][]", "furniture"), ("attribute[waste_type][]", "tyres"),
-    ("attribute[bags]", "3"), ("attribute[size]", "large"),
+    ("attribute[waste_type][]", "furniture"),
+    ("attribute[waste_type][]", "tyres"),
+    ("attribute[bags]", "3"),
+    ("attribute[size]", "large"),
 ]
 PERSONAL = ("resident@example.com", "Ada", "Lovelace", "01908 123456")
 
@@ -75,19 +105,29 @@ def catalogue(client: TestClient) -> TestClient:
     return client
 
 
-def post(client: TestClient, form: list[tuple[str, str]], fmt: str = "xml",
-         headers: dict[str, str] | None = None) -> Any:
-    return client.post(f"{BASE}/requests.{fmt}", content=urlencode(form).encode(), headers={
-        "content-type": "application/x-www-form-urlencoded",
-        **(partner() if headers is None else headers)})
+def post(
+    client: TestClient,
+    form: list[tuple[str, str]],
+    fmt: str = "xml",
+    headers: dict[str, str] | None = None,
+) -> Any:
+    return client.post(
+        f"{BASE}/requests.{fmt}",
+        content=urlencode(form).encode(),
+        headers={
+            "content-type": "application/x-www-form-urlencoded",
+            **(partner() if headers is None else headers),
+        },
+    )
 
 
 def xml_errors(response: Any) -> list[tuple[str, str]]:
     assert response.headers["content-type"] == XML, response.text
     root = ET.fromstring(response.content)
     assert root.tag == "errors"
-    return [(e.findtext("code") or "", e.findtext("description") or "")
-            for e in root.findall("error")]
+    return [
+        (e.findtext("code") or "", e.findtext("description") or "") for e in root.findall("error")
+    ]
 
 
 def json_errors(response: Any) -> list[dict[str, Any]]:
@@ -113,14 +153,17 @@ def backdate(client: TestClient, request_id: str, days: int) -> None:
 
     async def write() -> None:
         async with UnitOfWork(database, source="test") as uow:
-            await uow.db.execute(sa.update(ServiceRequest).where(
-                col(ServiceRequest.id) == uuid.UUID(request_id)).values(
-                created_at=when, updated_at=when))
+            await uow.db.execute(
+                sa.update(ServiceRequest)
+                .where(col(ServiceRequest.id) == uuid.UUID(request_id))
+                .values(created_at=when, updated_at=when)
+            )
 
     client.portal.call(write)  # type: ignore[union-attr]
 
 
 # -- discovery and services ---------------------------------------------------------------
+
 
 def test_discovery_in_both_formats(anonymous_client: TestClient) -> None:
     r = anonymous_client.get(f"{BASE}/discovery.json")
@@ -128,22 +171,34 @@ def test_discovery_in_both_formats(anonymous_client: TestClient) -> None:
     [endpoint] = r.json()["endpoints"]
     assert endpoint["url"].endswith("/open311/v2")
     assert endpoint["formats"] == ["text/xml", "application/json"]
-    r = anonymous_client.get(f"{BASE}/discovery.xml", headers={
-        "x-forwarded-host": "api.mk.example", "x-forwarded-proto": "https"})
+    r = anonymous_client.get(
+        f"{BASE}/discovery.xml",
+        headers={"x-forwarded-host": "api.mk.example", "x-forwarded-proto": "https"},
+    )
     assert r.status_code == 200 and r.headers["content-type"] == XML
     root = ET.fromstring(r.content)
     assert root.tag == "discovery"
     assert root.findtext("endpoints/endpoint/url") == "https://api.mk.example/open311/v2"
     assert [f.text for f in root.findall("endpoints/endpoint/formats/format")] == [
-        "text/xml", "application/json"]
+        "text/xml",
+        "application/json",
+    ]
 
 
 def test_services_list_only_reportable_published(catalogue: TestClient) -> None:
     r = catalogue.get(f"{BASE}/services.json")
     assert r.status_code == 200, r.text
-    assert r.json() == [{"service_code": "fly-tipping", "service_name": "Report fly-tipping",
-                         "description": "Dumped waste", "metadata": True, "type": "realtime",
-                         "keywords": "dumping, rubbish", "group": "Streets"}]
+    assert r.json() == [
+        {
+            "service_code": "fly-tipping",
+            "service_name": "Report fly-tipping",
+            "description": "Dumped waste",
+            "metadata": True,
+            "type": "realtime",
+            "keywords": "dumping, rubbish",
+            "group": "Streets",
+        }
+    ]
     r = catalogue.get(f"{BASE}/services.xml")
     assert r.status_code == 200 and r.headers["content-type"] == XML
     root = ET.fromstring(r.content)
@@ -159,11 +214,19 @@ def test_service_definition(catalogue: TestClient) -> None:
     assert body["service_code"] == "fly-tipping"
     assert [a["code"] for a in body["attributes"]] == ["size", "waste_type", "bags"]
     waste = body["attributes"][1]
-    assert waste == {"variable": True, "code": "waste_type", "datatype": "multivaluelist",
-                     "required": True, "datatype_description": None, "order": 2,
-                     "description": "What was dumped?",
-                     "values": [{"key": "furniture", "name": "Furniture"},
-                                {"key": "tyres", "name": "Tyres & wheels"}]}
+    assert waste == {
+        "variable": True,
+        "code": "waste_type",
+        "datatype": "multivaluelist",
+        "required": True,
+        "datatype_description": None,
+        "order": 2,
+        "description": "What was dumped?",
+        "values": [
+            {"key": "furniture", "name": "Furniture"},
+            {"key": "tyres", "name": "Tyres & wheels"},
+        ],
+    }
     assert body["attributes"][2]["datatype_description"] == "A whole number"
 
     r = catalogue.get(f"{BASE}/services/fly-tipping.xml")
@@ -173,7 +236,9 @@ def test_service_definition(catalogue: TestClient) -> None:
     assert attribute.findtext("required") == "true"
     assert attribute.findtext("datatype") == "multivaluelist"
     assert [v.findtext("name") for v in attribute.findall("values/value")] == [
-        "Furniture", "Tyres & wheels"]
+        "Furniture",
+        "Tyres & wheels",
+    ]
     assert b"Tyres &amp; wheels" in r.content  # escaped on the wire
 
 
@@ -199,8 +264,10 @@ def test_unknown_format_and_path_are_open311_404s(anonymous_client: TestClient) 
 
 # -- submitting ---------------------------------------------------------------------------
 
-def test_fixmystreet_form_post_reads_back(catalogue: TestClient,
-                                          caplog: pytest.LogCaptureFixture) -> None:
+
+def test_fixmystreet_form_post_reads_back(
+    catalogue: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     r = post(catalogue, FMS_FORM)
     assert r.status_code == 200, r.text
@@ -230,13 +297,19 @@ def test_fixmystreet_form_post_reads_back(catalogue: TestClient,
 
     # same command as the JSON API: same attributes, consented contact, the outbox event
     [stored] = requests_in_db(catalogue)
-    assert stored.attributes == {"waste_type": ["furniture", "tyres"], "bags": 3.0,
-                                 "size": "large"}
-    assert stored.contact == {"email": "resident@example.com", "first_name": "Ada",
-                              "last_name": "Lovelace", "phone": "01908 123456"}
+    assert stored.attributes == {"waste_type": ["furniture", "tyres"], "bags": 3.0, "size": "large"}
+    assert stored.contact == {
+        "email": "resident@example.com",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "phone": "01908 123456",
+    }
     assert stored.contact_consent is True and stored.citizen_id is None
-    events = [row for row in outbox_rows(catalogue)
-              if row["event_type"].split(".")[-2] == "ServiceRequestSubmitted"]
+    events = [
+        row
+        for row in outbox_rows(catalogue)
+        if row["event_type"].split(".")[-2] == "ServiceRequestSubmitted"
+    ]
     assert len(events) == 1
     assert not any(p in json.dumps(events[0]["payload"], default=str) for p in PERSONAL)
 
@@ -257,8 +330,11 @@ def test_post_json_format_and_repeated_attribute_is_a_list(catalogue: TestClient
 
 @pytest.mark.parametrize("who", ["anonymous", "citizen", "partner without the scope"])
 def test_post_needs_an_open311_partner_or_staff(catalogue: TestClient, who: str) -> None:
-    headers = {"anonymous": lambda: ANONYMOUS, "citizen": lambda: identity_headers(*CITIZEN),
-               "partner without the scope": lambda: partner("events:read")}[who]
+    headers = {
+        "anonymous": lambda: ANONYMOUS,
+        "citizen": lambda: identity_headers(*CITIZEN),
+        "partner without the scope": lambda: partner("events:read"),
+    }[who]
     r = post(catalogue, FMS_FORM, "xml", headers=headers())
     assert r.status_code == 403
     [(status, description)] = xml_errors(r)
@@ -271,8 +347,11 @@ def test_post_needs_an_open311_partner_or_staff(catalogue: TestClient, who: str)
 
 
 def _without(*names: str) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in FMS_FORM if k not in names and
-            not any(k.startswith(n) for n in names if n.endswith("["))]
+    return [
+        (k, v)
+        for k, v in FMS_FORM
+        if k not in names and not any(k.startswith(n) for n in names if n.endswith("["))
+    ]
 
 
 BAD_FORMS = [
@@ -283,8 +362,10 @@ BAD_FORMS = [
     ("service_code", _without("service_code")),
     ("attribute[colour]", [*FMS_FORM, ("attribute[colour]", "red")]),
     ("attribute[waste_type]", _without("attribute[waste_type][")),
-    ("attribute[waste_type]", [*_without("attribute[waste_type]["),
-                               ("attribute[waste_type][]", "gold")]),
+    (
+        "attribute[waste_type]",
+        [*_without("attribute[waste_type]["), ("attribute[waste_type][]", "gold")],
+    ),
     ("attribute[size]", [*FMS_FORM, ("attribute[size]", "small")]),
     ("attribute[bags]", [*_without("attribute[bags]"), ("attribute[bags]", "many")]),
     ("lat", [*_without("lat", "long"), ("lat", "51.5074"), ("long", "-0.1278")]),
@@ -300,8 +381,8 @@ BAD_FORMS = [
 
 @pytest.mark.parametrize(("field", "form"), BAD_FORMS, ids=[f for f, _ in BAD_FORMS])
 def test_bad_submissions_name_the_field_and_write_nothing(
-        catalogue: TestClient, field: str, form: list[tuple[str, str]],
-        caplog: pytest.LogCaptureFixture) -> None:
+    catalogue: TestClient, field: str, form: list[tuple[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     before = len(outbox_rows(catalogue))
     r = post(catalogue, form, "xml")
@@ -321,8 +402,10 @@ def test_bad_submissions_name_the_field_and_write_nothing(
 def test_pattern_errors_say_what_is_expected_not_the_regex(catalogue: TestClient) -> None:
     form = [*_without("email", "phone"), ("email", "not an email"), ("phone", "call me")]
     descriptions = {e["description"] for e in json_errors(post(catalogue, form, "json"))}
-    assert descriptions == {"email: must be an email address", "phone: must be a phone "
-                            "number: digits, spaces, '+', '(', ')' and '-'"}
+    assert descriptions == {
+        "email: must be an email address",
+        "phone: must be a phone number: digits, spaces, '+', '(', ')' and '-'",
+    }
 
 
 def test_post_must_be_form_encoded(catalogue: TestClient) -> None:
@@ -331,6 +414,7 @@ def test_post_must_be_form_encoded(catalogue: TestClient) -> None:
 
 
 # -- reading requests and updates ---------------------------------------------------------
+
 
 def _submit(client: TestClient, **changes: str) -> str:
     form = [(k, changes.get(k, v)) for k, v in FMS_FORM]
@@ -346,12 +430,16 @@ def test_request_filters_and_status_mapping(catalogue: TestClient) -> None:
     c = _submit(catalogue)
     old = _submit(catalogue)
     backdate(catalogue, old, days=120)
-    r = catalogue.post(f"/api/v1/service-requests/{b}/updates",
-                       json={"status": "in_progress"})
+    r = catalogue.post(f"/api/v1/service-requests/{b}/updates", json={"status": "in_progress"})
     assert r.status_code == 200
-    r = catalogue.post(f"/api/v1/service-requests/{c}/updates",
-                       json={"status": "not_councils_responsibility", "note": "Private land",
-                             "note_visibility": "public"})
+    r = catalogue.post(
+        f"/api/v1/service-requests/{c}/updates",
+        json={
+            "status": "not_councils_responsibility",
+            "note": "Private land",
+            "note_visibility": "public",
+        },
+    )
     assert r.status_code == 200
 
     def ids(**params: str) -> list[str]:
@@ -380,21 +468,28 @@ def test_request_filters_and_status_mapping(catalogue: TestClient) -> None:
     assert xml.findtext("request/external_status_code") == "in_progress"
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"status": "pending"}, "status"), ({"start_date": "yesterday"}, "start_date"),
-    ({"end_date": "2026-13-45"}, "end_date"),
-    ({"start_date": "2026-02-01T00:00:00Z", "end_date": "2026-01-01T00:00:00Z"}, "end_date"),
-    # in UTC these fall outside years 1-9999: refused, not a 500 from the database driver
-    ({"start_date": "9999-12-31T23:59:59-01:00"}, "start_date"),
-    ({"end_date": "0001-01-01T00:00:00+01:00"}, "end_date"),
-    # PostgreSQL refuses a NUL in a string: a code that cannot exist is a 400, not a 500
-    ({"service_code": "fly-tipping,fly\x00tipping"}, "service_code"),
-    ({"service_request_id": ",".join(str(uuid.uuid4()) for _ in range(201))},
-     "service_request_id"),
-    ({"service_request_id": "x" * 8001}, "service_request_id"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"status": "pending"}, "status"),
+        ({"start_date": "yesterday"}, "start_date"),
+        ({"end_date": "2026-13-45"}, "end_date"),
+        ({"start_date": "2026-02-01T00:00:00Z", "end_date": "2026-01-01T00:00:00Z"}, "end_date"),
+        # in UTC these fall outside years 1-9999: refused, not a 500 from the database driver
+        ({"start_date": "9999-12-31T23:59:59-01:00"}, "start_date"),
+        ({"end_date": "0001-01-01T00:00:00+01:00"}, "end_date"),
+        # PostgreSQL refuses a NUL in a string: a code that cannot exist is a 400, not a 500
+        ({"service_code": "fly-tipping,fly\x00tipping"}, "service_code"),
+        (
+            {"service_request_id": ",".join(str(uuid.uuid4()) for _ in range(201))},
+            "service_request_id",
+        ),
+        ({"service_request_id": "x" * 8001}, "service_request_id"),
+    ],
+)
 def test_bad_request_filters_are_400_in_both_shapes(
-        anonymous_client: TestClient, params: dict[str, str], field: str) -> None:
+    anonymous_client: TestClient, params: dict[str, str], field: str
+) -> None:
     r = anonymous_client.get(f"{BASE}/requests.xml", params=params)
     assert r.status_code == 400
     assert xml_errors(r)[0][1].startswith(field)
@@ -406,38 +501,56 @@ def test_bad_request_filters_are_400_in_both_shapes(
 def test_service_request_updates(catalogue: TestClient) -> None:
     request_id = _submit(catalogue)
     start = datetime.now(UTC) - timedelta(seconds=5)
-    catalogue.post(f"/api/v1/service-requests/{request_id}/updates",
-                   json={"assigned_to": "staff-9"})  # internal only: not an update
-    catalogue.post(f"/api/v1/service-requests/{request_id}/updates",
-                   json={"status": "action_scheduled"})
-    catalogue.post(f"/api/v1/service-requests/{request_id}/updates",
-                   json={"status": "fixed", "note": "Cleared & swept",
-                         "note_visibility": "public"})
-    r = catalogue.get(f"{BASE}/servicerequestupdates.json",
-                      params={"start_date": start.isoformat(),
-                              "end_date": (datetime.now(UTC) + timedelta(minutes=1))
-                              .isoformat()})
+    catalogue.post(
+        f"/api/v1/service-requests/{request_id}/updates", json={"assigned_to": "staff-9"}
+    )  # internal only: not an update
+    catalogue.post(
+        f"/api/v1/service-requests/{request_id}/updates", json={"status": "action_scheduled"}
+    )
+    catalogue.post(
+        f"/api/v1/service-requests/{request_id}/updates",
+        json={"status": "fixed", "note": "Cleared & swept", "note_visibility": "public"},
+    )
+    r = catalogue.get(
+        f"{BASE}/servicerequestupdates.json",
+        params={
+            "start_date": start.isoformat(),
+            "end_date": (datetime.now(UTC) + timedelta(minutes=1)).isoformat(),
+        },
+    )
     assert r.status_code == 200, r.text
     updates = r.json()
     assert [(u["status"], u["description"]) for u in updates] == [
-        ("action_scheduled", ""), ("fixed", "Cleared & swept")]
+        ("action_scheduled", ""),
+        ("fixed", "Cleared & swept"),
+    ]
     assert all(u["service_request_id"] == request_id for u in updates)
     assert updates[-1]["external_status_code"] == "fixed"
     assert datetime.fromisoformat(updates[-1]["updated_datetime"]).tzinfo is not None
-    assert set(updates[0]) == {"update_id", "service_request_id", "status",
-                               "updated_datetime", "description", "media_url",
-                               "external_status_code"}
+    assert set(updates[0]) == {
+        "update_id",
+        "service_request_id",
+        "status",
+        "updated_datetime",
+        "description",
+        "media_url",
+        "external_status_code",
+    }
 
     r = catalogue.get(f"{BASE}/servicerequestupdates.xml")
     root = ET.fromstring(r.content)
     assert root.tag == "service_request_updates"
     assert [u.findtext("status") for u in root.findall("request_update")] == [
-        "action_scheduled", "fixed"]
-    r = catalogue.get(f"{BASE}/servicerequestupdates.xml",
-                      params={"end_date": start.isoformat()})
+        "action_scheduled",
+        "fixed",
+    ]
+    r = catalogue.get(f"{BASE}/servicerequestupdates.xml", params={"end_date": start.isoformat()})
     assert ET.fromstring(r.content).findall("request_update") == []
-    for params in ({"start_date": "soon"}, {"start_date": "9999-12-31T23:59:59-01:00"},
-                   {"start_date": "2026-02-01", "end_date": "2026-01-01"}):
+    for params in (
+        {"start_date": "soon"},
+        {"start_date": "9999-12-31T23:59:59-01:00"},
+        {"start_date": "2026-02-01", "end_date": "2026-01-01"},
+    ):
         r = catalogue.get(f"{BASE}/servicerequestupdates.json", params=params)
         assert r.status_code == 400, params
         assert json_errors(r)[0]["description"].startswith(list(params)[-1])
@@ -446,12 +559,15 @@ def test_service_request_updates(catalogue: TestClient) -> None:
 def test_openapi_documents_the_reads_not_the_post(anonymous_client: TestClient) -> None:
     paths = anonymous_client.get("/openapi.json").json()["paths"]
     open311 = {p: item for p, item in paths.items() if p.startswith(BASE)}
-    assert set(open311) == {f"{BASE}/discovery.{{format}}", f"{BASE}/services.{{format}}",
-                            f"{BASE}/services/{{service_code}}.{{format}}",
-                            f"{BASE}/requests.{{format}}",
-                            f"{BASE}/requests/{{service_request_id}}.{{format}}",
-                            f"{BASE}/tokens/{{token_id}}.{{format}}",
-                            f"{BASE}/servicerequestupdates.{{format}}"}
+    assert set(open311) == {
+        f"{BASE}/discovery.{{format}}",
+        f"{BASE}/services.{{format}}",
+        f"{BASE}/services/{{service_code}}.{{format}}",
+        f"{BASE}/requests.{{format}}",
+        f"{BASE}/requests/{{service_request_id}}.{{format}}",
+        f"{BASE}/tokens/{{token_id}}.{{format}}",
+        f"{BASE}/servicerequestupdates.{{format}}",
+    }
     assert all(set(item) == {"get"} for item in open311.values())
     ok = open311[f"{BASE}/requests.{{format}}"]["get"]["responses"]["200"]["content"]
     assert set(ok) == {"application/json", "text/xml"}
@@ -459,24 +575,43 @@ def test_openapi_documents_the_reads_not_the_post(anonymous_client: TestClient) 
 
 # -- what is public -----------------------------------------------------------------------
 
+
 def test_only_public_requests_and_public_notes_are_on_open311(catalogue: TestClient) -> None:
     """A citizen's report through /api/v1 is private unless they chose public: 404 and
     absent from every list and from the updates; a note is on Open311 only if public."""
     citizen = identity_headers(*CITIZEN)
-    report = {"service_code": "fly-tipping", "description": "Outside my flat, number 4",
-              "address": "4 Quiet Lane, MK9 1AA", "attributes": {"waste_type": ["tyres"]}}
+    report = {
+        "service_code": "fly-tipping",
+        "description": "Outside my flat, number 4",
+        "address": "4 Quiet Lane, MK9 1AA",
+        "attributes": {"waste_type": ["tyres"]},
+    }
     private = catalogue.post("/api/v1/service-requests", json=report, headers=citizen)
-    public = catalogue.post("/api/v1/service-requests", headers=citizen,
-                            json={**report, "description": "On the redway", "address": None,
-                                  "lat": 52.0406, "long": -0.7594, "public": True})
+    public = catalogue.post(
+        "/api/v1/service-requests",
+        headers=citizen,
+        json={
+            **report,
+            "description": "On the redway",
+            "address": None,
+            "lat": 52.0406,
+            "long": -0.7594,
+            "public": True,
+        },
+    )
     assert private.status_code == public.status_code == 201, private.text
     hidden, shown = private.json()["id"], public.json()["id"]
     partner_made = _submit(catalogue)
     for request_id in (hidden, shown):
-        for body in ({"status": "investigating", "note": "Safeguarding concern",
-                      "note_visibility": "internal"},
-                     {"note": "Referred to social care"},
-                     {"note": "Crew booked", "note_visibility": "public"}):
+        for body in (
+            {
+                "status": "investigating",
+                "note": "Safeguarding concern",
+                "note_visibility": "internal",
+            },
+            {"note": "Referred to social care"},
+            {"note": "Crew booked", "note_visibility": "public"},
+        ):
             r = catalogue.post(f"/api/v1/service-requests/{request_id}/updates", json=body)
             assert r.status_code == 200, r.text
 
@@ -495,9 +630,11 @@ def test_only_public_requests_and_public_notes_are_on_open311(catalogue: TestCli
             assert secret not in r.text
     [one] = catalogue.get(f"{BASE}/requests/{shown}.json").json()
     assert one["status_notes"] == "Crew booked" and one["description"] == "On the redway"
-    updates = [(u["status"], u["description"]) for u in
-               catalogue.get(f"{BASE}/servicerequestupdates.json").json()
-               if u["service_request_id"] == shown]
+    updates = [
+        (u["status"], u["description"])
+        for u in catalogue.get(f"{BASE}/servicerequestupdates.json").json()
+        if u["service_request_id"] == shown
+    ]
     assert updates == [("investigating", ""), ("investigating", "Crew booked")]
     # The citizen still reads their private report.
     mine = catalogue.get(f"/api/v1/service-requests/{hidden}", headers=citizen)

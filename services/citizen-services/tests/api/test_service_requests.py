@@ -15,14 +15,25 @@ from servicekit.testing import CITIZEN, STAFF, identity_headers
 from .test_catalogue_api import outbox_rows
 
 FLY_TIPPING: dict[str, Any] = {
-    "name": "Report fly-tipping", "service_code": "fly-tipping", "keywords": ["dumping"],
+    "name": "Report fly-tipping",
+    "service_code": "fly-tipping",
+    "keywords": ["dumping"],
     "attributes": [
-        {"code": "waste_type", "datatype": "multivaluelist", "required": True, "order": 1,
-         "description": "What was dumped?",
-         "values": [{"key": "furniture", "name": "Furniture"}, {"key": "tyres", "name": "Tyres"}]},
+        {
+            "code": "waste_type",
+            "datatype": "multivaluelist",
+            "required": True,
+            "order": 1,
+            "description": "What was dumped?",
+            "values": [
+                {"key": "furniture", "name": "Furniture"},
+                {"key": "tyres", "name": "Tyres"},
+            ],
+        },
         {"code": "bags", "datatype": "number", "order": 2, "description": "How many bags?"},
         {"code": "seen_at", "datatype": "datetime", "order": 3, "description": "When?"},
-    ]}
+    ],
+}
 CMK = {"lat": 52.0406, "long": -0.7594}
 
 
@@ -42,10 +53,14 @@ class As:
 def test_report_track_and_work_a_request(client: TestClient, settings: Settings) -> None:
     service = client.post("/api/v1/services", json=FLY_TIPPING).json()
     assert client.post(f"/api/v1/services/{service['id']}/publish").status_code == 200
-    report = {"service_code": "fly-tipping", "description": "A sofa by the redway", **CMK,
-              "attributes": {"waste_type": ["furniture"], "bags": "3",
-                             "seen_at": "2026-11-25T18:00:00Z"},
-              "contact": {"email": "resident@example.com"}, "contact_consent": True}
+    report = {
+        "service_code": "fly-tipping",
+        "description": "A sofa by the redway",
+        **CMK,
+        "attributes": {"waste_type": ["furniture"], "bags": "3", "seen_at": "2026-11-25T18:00:00Z"},
+        "contact": {"email": "resident@example.com"},
+        "contact_consent": True,
+    }
     citizen, other = As(client, CITIZEN), As(client, ("citizen-other", "citizen"))
     r = citizen.post("/api/v1/service-requests", json=report)
     assert r.status_code == 201, r.text
@@ -58,23 +73,32 @@ def test_report_track_and_work_a_request(client: TestClient, settings: Settings)
     assert other.get("/api/v1/service-requests").json()["total"] == 0
     assert citizen.get("/api/v1/service-requests").json()["total"] == 1
 
-    r = client.post(f"{url}/updates", json={"status": "investigating",
-                                            "assigned_to": "staff-42"})
+    r = client.post(f"{url}/updates", json={"status": "investigating", "assigned_to": "staff-42"})
     assert r.status_code == 200, r.text
-    r = client.post(f"{url}/updates", json={"status": "fixed", "note": "Cleared today",
-                                            "note_visibility": "public"})
+    r = client.post(
+        f"{url}/updates",
+        json={"status": "fixed", "note": "Cleared today", "note_visibility": "public"},
+    )
     assert r.json()["status"] == "fixed"
-    queue = client.get("/api/v1/service-requests",
-                       params={"status": "fixed", "assigned_to": "staff-42"}).json()
+    queue = client.get(
+        "/api/v1/service-requests", params={"status": "fixed", "assigned_to": "staff-42"}
+    ).json()
     assert [i["id"] for i in queue["items"]] == [request["id"]]
     updates = citizen.get(url).json()["updates"]
     assert [(u["previous_status"], u["status"]) for u in updates] == [
-        (None, "open"), ("open", "investigating"), ("investigating", "fixed")]
+        (None, "open"),
+        ("open", "investigating"),
+        ("investigating", "fixed"),
+    ]
     assert updates[-1]["note"] == "Cleared today"
     assert citizen.post(f"{url}/updates", json={"status": "closed"}).status_code == 403
     events = [row["event_type"].split(".")[-2] for row in outbox_rows(client)]
-    assert events == ["ServicePublished", "ServiceRequestSubmitted",
-                      "ServiceRequestStatusChanged", "ServiceRequestStatusChanged"]
+    assert events == [
+        "ServicePublished",
+        "ServiceRequestSubmitted",
+        "ServiceRequestStatusChanged",
+        "ServiceRequestStatusChanged",
+    ]
 
 
 def test_bad_reports_are_named_4xx_and_write_nothing(client: TestClient) -> None:
@@ -102,32 +126,37 @@ def test_bad_reports_are_named_4xx_and_write_nothing(client: TestClient) -> None
         assert r.headers["content-type"] == PROBLEM_JSON
         fields = [e["field"] for e in r.json().get("errors", [])]
         assert any(f.startswith(field) for f in fields), (field, r.json())
-    r = citizen.post("/api/v1/service-requests",
-                     json={**good, "lat": None, "long": None, "address": "Civic, MK9 3EJ"})
+    r = citizen.post(
+        "/api/v1/service-requests",
+        json={**good, "lat": None, "long": None, "address": "Civic, MK9 3EJ"},
+    )
     assert r.status_code == 201, r.text
     assert client.get("/api/v1/service-requests").json()["total"] == 1
-    r = client.post("/api/v1/service-requests/00000000-0000-0000-0000-000000000000/updates",
-                    json={"status": "fixed"})
+    r = client.post(
+        "/api/v1/service-requests/00000000-0000-0000-0000-000000000000/updates",
+        json={"status": "fixed"},
+    )
     assert r.status_code == 404 and r.json()["type"] == TYPE_BASE + "service-request-not-found"
     assert client.post("/api/v1/service-requests", json=good).status_code == 403
 
 
-def test_a_nul_character_is_a_4xx_on_every_database(client: TestClient,
-                                                     settings: Settings) -> None:
+def test_a_nul_character_is_a_4xx_on_every_database(client: TestClient, settings: Settings) -> None:
     """PostgreSQL cannot store or compare U+0000 (SQLite can): a NUL that reaches the
     database in a filter is the caller's bad input (servicekit's handler: 400), never a
     500. Bodies refuse control characters before that (422)."""
     staff = identity_headers(*STAFF)
-    listed = client.get("/api/v1/service-requests", params={"service_code": "a\x00b"},
-                        headers=staff)
+    listed = client.get(
+        "/api/v1/service-requests", params={"service_code": "a\x00b"}, headers=staff
+    )
     if settings.database_url.startswith("postgresql"):
         assert listed.status_code == 400, listed.text
         assert listed.headers["content-type"] == PROBLEM_JSON
         assert listed.json()["type"] == TYPE_BASE + "unstorable-text"
     else:
         assert listed.status_code == 200 and listed.json()["items"] == []
-    created = client.post("/api/v1/services", headers=staff,
-                          json={"name": "Nul\x00name", "description": "x\x00y"})
+    created = client.post(
+        "/api/v1/services", headers=staff, json={"name": "Nul\x00name", "description": "x\x00y"}
+    )
     assert created.status_code == 422, created.text
 
 
@@ -138,26 +167,38 @@ def test_staff_notes_are_internal_unless_public(client: TestClient) -> None:
     service = client.post("/api/v1/services", json=FLY_TIPPING).json()
     client.post(f"/api/v1/services/{service['id']}/publish")
     citizen = As(client, CITIZEN)
-    r = citizen.post("/api/v1/service-requests", json={
-        "service_code": "fly-tipping", **CMK, "attributes": {"waste_type": ["tyres"]}})
+    r = citizen.post(
+        "/api/v1/service-requests",
+        json={"service_code": "fly-tipping", **CMK, "attributes": {"waste_type": ["tyres"]}},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["public"] is False
     url = f"/api/v1/service-requests/{r.json()['id']}"
-    for body in ({"status": "investigating", "note": "Safeguarding: see case 123",
-                  "assigned_to": "staff-42"},
-                 {"note": "Neighbour dispute, do not contact"},
-                 {"assigned_to": "staff-7"},
-                 {"note": "Crew booked", "note_visibility": "public"},
-                 {"status": "fixed", "note": "Cleared", "note_visibility": "public"}):
+    for body in (
+        {
+            "status": "investigating",
+            "note": "Safeguarding: see case 123",
+            "assigned_to": "staff-42",
+        },
+        {"note": "Neighbour dispute, do not contact"},
+        {"assigned_to": "staff-7"},
+        {"note": "Crew booked", "note_visibility": "public"},
+        {"status": "fixed", "note": "Cleared", "note_visibility": "public"},
+    ):
         assert client.post(f"{url}/updates", json=body).status_code == 200, body
-    assert client.post(f"{url}/updates", json={"note": "x", "note_visibility": "secret"}
-                       ).status_code == 422
+    assert (
+        client.post(f"{url}/updates", json={"note": "x", "note_visibility": "secret"}).status_code
+        == 422
+    )
 
     mine = citizen.get(url).json()
     assert mine["assigned_to"] is None
     assert [(u["status"], u["note"], u["note_visibility"]) for u in mine["updates"]] == [
-        ("open", None, None), ("investigating", None, None),
-        ("investigating", "Crew booked", "public"), ("fixed", "Cleared", "public")]
+        ("open", None, None),
+        ("investigating", None, None),
+        ("investigating", "Crew booked", "public"),
+        ("fixed", "Cleared", "public"),
+    ]
     assert "staff-" not in str(mine) and "Safeguarding" not in str(mine)
     listed = citizen.get("/api/v1/service-requests").json()["items"]
     assert [i["assigned_to"] for i in listed] == [None]
@@ -167,9 +208,16 @@ def test_staff_notes_are_internal_unless_public(client: TestClient) -> None:
     assert [(u["note"], u["note_visibility"]) for u in worked["updates"] if u["note"]] == [
         ("Safeguarding: see case 123", "internal"),
         ("Neighbour dispute, do not contact", "internal"),
-        ("Crew booked", "public"), ("Cleared", "public")]
+        ("Crew booked", "public"),
+        ("Cleared", "public"),
+    ]
 
-    changes = [json.loads(row["payload"]) for row in outbox_rows(client)
-               if row["event_type"].split(".")[-2] == "ServiceRequestStatusChanged"]
+    changes = [
+        json.loads(row["payload"])
+        for row in outbox_rows(client)
+        if row["event_type"].split(".")[-2] == "ServiceRequestStatusChanged"
+    ]
     assert [(c["note"], c["note_visibility"]) for c in changes] == [
-        ("Safeguarding: see case 123", "internal"), ("Cleared", "public")]
+        ("Safeguarding: see case 123", "internal"),
+        ("Cleared", "public"),
+    ]

@@ -31,10 +31,12 @@ def test_allowed_transitions(current: ServiceStatus, target: ServiceStatus) -> N
     check_transition(current.value, target)  # does not raise
 
 
-@pytest.mark.parametrize(("current", "target"), sorted(
-    set(itertools.product(ServiceStatus, ServiceStatus)) - ALLOWED))
-def test_every_other_transition_is_a_conflict(current: ServiceStatus,
-                                              target: ServiceStatus) -> None:
+@pytest.mark.parametrize(
+    ("current", "target"), sorted(set(itertools.product(ServiceStatus, ServiceStatus)) - ALLOWED)
+)
+def test_every_other_transition_is_a_conflict(
+    current: ServiceStatus, target: ServiceStatus
+) -> None:
     with pytest.raises(InvalidTransition) as caught:
         check_transition(current.value, target)
     err = caught.value
@@ -45,17 +47,20 @@ def test_every_other_transition_is_a_conflict(current: ServiceStatus,
     assert current.value in err.detail and target.value in err.detail
 
 
-@pytest.mark.parametrize(("name", "slug"), [
-    ("Report a pothole", "report-a-pothole"),
-    ("Report a Pothole!", "report-a-pothole"),
-    ("  Council Tax — Single Person Discount  ", "council-tax-single-person-discount"),
-    ("Blue Badge (renewal) / replacement", "blue-badge-renewal-replacement"),
-    ("Apply for a 2nd bin", "apply-for-a-2nd-bin"),
-    ("Café and Crèche bookings", "cafe-and-creche-bookings"),
-    ("already-a-slug", "already-a-slug"),
-    ("!!!", "service"),
-    ("", "service"),
-])
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("Report a pothole", "report-a-pothole"),
+        ("Report a Pothole!", "report-a-pothole"),
+        ("  Council Tax — Single Person Discount  ", "council-tax-single-person-discount"),
+        ("Blue Badge (renewal) / replacement", "blue-badge-renewal-replacement"),
+        ("Apply for a 2nd bin", "apply-for-a-2nd-bin"),
+        ("Café and Crèche bookings", "cafe-and-creche-bookings"),
+        ("already-a-slug", "already-a-slug"),
+        ("!!!", "service"),
+        ("", "service"),
+    ],
+)
 def test_slugify(name: str, slug: str) -> None:
     assert slugify(name) == slug
 

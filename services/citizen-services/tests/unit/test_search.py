@@ -13,23 +13,27 @@ from .fakes import FakeCatalogue, make_service
 
 @pytest.fixture
 def entries() -> FakeCatalogue:
-    return FakeCatalogue([
-        make_service("Pay your council tax", keywords=["council tax"]),
-        make_service("Apply for a bus pass"),
-        make_service("New draft", status=ServiceStatus.DRAFT.value),
-    ])
+    return FakeCatalogue(
+        [
+            make_service("Pay your council tax", keywords=["council tax"]),
+            make_service("Apply for a bus pass"),
+            make_service("New draft", status=ServiceStatus.DRAFT.value),
+        ]
+    )
 
 
 async def test_anyone_may_search_published_entries(entries: FakeCatalogue) -> None:
-    found = await search.find_services(entries=entries,
-                                       query=search.SearchServices(q="council tax"))
+    found = await search.find_services(
+        entries=entries, query=search.SearchServices(q="council tax")
+    )
     assert [r.name for r in found.items] == ["Pay your council tax"]
     assert found.total == 1 and found.catalogue_version == entries.catalogue_version
 
 
 @pytest.mark.parametrize("status", [s for s in ServiceStatus if s is not ServiceStatus.PUBLISHED])
-async def test_only_staff_list_other_statuses(entries: FakeCatalogue,
-                                              status: ServiceStatus) -> None:
+async def test_only_staff_list_other_statuses(
+    entries: FakeCatalogue, status: ServiceStatus
+) -> None:
     query = search.SearchServices(status=status)
     with pytest.raises(Forbidden):
         await search.find_services(entries=entries, query=query, staff=False)
@@ -41,13 +45,15 @@ async def test_only_staff_list_other_statuses(entries: FakeCatalogue,
 
 async def test_staff_list_drafts(entries: FakeCatalogue) -> None:
     found = await search.find_services(
-        entries=entries, query=search.SearchServices(status=ServiceStatus.DRAFT), staff=True)
+        entries=entries, query=search.SearchServices(status=ServiceStatus.DRAFT), staff=True
+    )
     assert [r.name for r in found.items] == ["New draft"]
 
 
 async def test_search_services_is_the_page_and_the_total(entries: FakeCatalogue) -> None:
     items, total = await search.search_services(
-        entries=entries, query=search.SearchServices(sort=search.Sort.NAME, size=1))
+        entries=entries, query=search.SearchServices(sort=search.Sort.NAME, size=1)
+    )
     assert [r.name for r in items] == ["Apply for a bus pass"] and total == 2
 
 

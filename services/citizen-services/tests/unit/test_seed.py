@@ -6,9 +6,10 @@ from citizen_services.application import seed
 
 from .fakes import NOW, FakeCatalogue, make_service
 
-RECORDS = [{"name": "Pay your council tax", "description": "Pay it",
-            "last_reviewed_on": "2026-01-31"},
-           {"name": "Report a pothole", "description": "Holes"}]
+RECORDS = [
+    {"name": "Pay your council tax", "description": "Pay it", "last_reviewed_on": "2026-01-31"},
+    {"name": "Report a pothole", "description": "Holes"},
+]
 
 
 async def test_an_empty_catalogue_gets_published_entries_with_history() -> None:
@@ -16,10 +17,14 @@ async def test_an_empty_catalogue_gets_published_entries_with_history() -> None:
     assert await seed.seed(entries=entries, records=RECORDS, now=NOW) == 2
     services = await entries.all()
     assert [(s.name, s.status, s.version) for s in services] == [
-        ("Pay your council tax", "published", 2), ("Report a pothole", "published", 2)]
+        ("Pay your council tax", "published", 2),
+        ("Report a pothole", "published", 2),
+    ]
     assert str(services[0].last_reviewed_on) == "2026-01-31"
     assert [(h.version, h.action, h.actor) for h in await entries.history(services[1].id)] == [
-        (1, "created", "seed"), (2, "published", "seed")]
+        (1, "created", "seed"),
+        (2, "published", "seed"),
+    ]
 
 
 async def test_ids_are_stable_across_instances() -> None:

@@ -40,17 +40,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def workers(runtime: ServiceRuntime) -> list[Worker]:
         if not settings.scheduler_enabled:
             return []
-        return [Scheduler(runtime.database, source=settings.cloudevents_source,
-                          interval=settings.scheduler_interval_seconds)]
+        return [
+            Scheduler(
+                runtime.database,
+                source=settings.cloudevents_source,
+                interval=settings.scheduler_interval_seconds,
+            )
+        ]
 
     return create_service_app(
         settings,
         title="Digital inclusion",
         description="Digital-inclusion programmes, venues, sessions, enrolments with "
-                    "waitlists, and help near me.",
-        routers=[programmes.router, venues.router, sessions.router, enrolments.router,
-                 participants.router, devices.router, vouchers.router,
-                 reports.router, help.router],
+        "waitlists, and help near me.",
+        routers=[
+            programmes.router,
+            venues.router,
+            sessions.router,
+            enrolments.router,
+            participants.router,
+            devices.router,
+            vouchers.router,
+            reports.router,
+            help.router,
+        ],
         migrations=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS or None,
         on_startup=[seed],

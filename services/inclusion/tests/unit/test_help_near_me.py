@@ -39,6 +39,7 @@ async def test_nearest_first_with_upcoming_sessions_of_published_programmes() ->
 
     only = await help_near_me(repos=uow, origin=origin, kind=ProgrammeKind.DROP_IN_HELP)
     assert [n.venue for n in only] == [olney]
-    assert await help_near_me(repos=uow, origin=origin,
-                              kind=ProgrammeKind.DIGITAL_SKILLS_COURSE) == []
+    assert (
+        await help_near_me(repos=uow, origin=origin, kind=ProgrammeKind.DIGITAL_SKILLS_COURSE) == []
+    )
     assert len(await help_near_me(repos=uow, origin=origin, limit=1)) == 1

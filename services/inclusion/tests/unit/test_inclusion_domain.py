@@ -33,19 +33,32 @@ def test_no_rules_means_everyone_is_eligible() -> None:
 
 
 def test_each_unmet_rule_is_named_with_a_reason() -> None:
-    rules = EligibilityRules(min_age=18, lives_in_milton_keynes=True, receives_benefits=True,
-                             no_device_at_home=True, no_connection_at_home=True)
-    facts = ParticipantFacts(year_of_birth=2012, lives_in_milton_keynes=False,
-                             receives_benefits=False, has_device_at_home=True,
-                             has_connection_at_home=True)
+    rules = EligibilityRules(
+        min_age=18,
+        lives_in_milton_keynes=True,
+        receives_benefits=True,
+        no_device_at_home=True,
+        no_connection_at_home=True,
+    )
+    facts = ParticipantFacts(
+        year_of_birth=2012,
+        lives_in_milton_keynes=False,
+        receives_benefits=False,
+        has_device_at_home=True,
+        has_connection_at_home=True,
+    )
     unmet = evaluate(rules, facts, today=TODAY)
-    assert [u.rule for u in unmet] == ["min_age", "lives_in_milton_keynes", "receives_benefits",
-                                       "no_device_at_home", "no_connection_at_home"]
+    assert [u.rule for u in unmet] == [
+        "min_age",
+        "lives_in_milton_keynes",
+        "receives_benefits",
+        "no_device_at_home",
+        "no_connection_at_home",
+    ]
     assert "18 or over" in unmet[0].reason
     with pytest.raises(NotEligible) as raised:
         check_eligible(rules, facts, today=TODAY)
-    assert [u["rule"] for u in raised.value.extensions["unmet_rules"]] == [
-        u.rule for u in unmet]
+    assert [u["rule"] for u in raised.value.extensions["unmet_rules"]] == [u.rule for u in unmet]
 
 
 def test_unknown_facts_ask_for_what_is_needed() -> None:
@@ -56,16 +69,36 @@ def test_unknown_facts_ask_for_what_is_needed() -> None:
 
 
 def test_facts_that_meet_every_rule() -> None:
-    rules = EligibilityRules(min_age=18, max_age=80, lives_in_milton_keynes=True,
-                             receives_benefits=True, no_device_at_home=True,
-                             no_connection_at_home=True)
-    facts = ParticipantFacts(year_of_birth=1960, lives_in_milton_keynes=True,
-                             receives_benefits=True, has_device_at_home=False,
-                             has_connection_at_home=False)
+    rules = EligibilityRules(
+        min_age=18,
+        max_age=80,
+        lives_in_milton_keynes=True,
+        receives_benefits=True,
+        no_device_at_home=True,
+        no_connection_at_home=True,
+    )
+    facts = ParticipantFacts(
+        year_of_birth=1960,
+        lives_in_milton_keynes=True,
+        receives_benefits=True,
+        has_device_at_home=False,
+        has_connection_at_home=False,
+    )
     assert evaluate(rules, facts, today=TODAY) == []
-    assert [u.rule for u in evaluate(rules, ParticipantFacts(
-        year_of_birth=1930, lives_in_milton_keynes=True, receives_benefits=True,
-        has_device_at_home=False, has_connection_at_home=False), today=TODAY)] == ["max_age"]
+    assert [
+        u.rule
+        for u in evaluate(
+            rules,
+            ParticipantFacts(
+                year_of_birth=1930,
+                lives_in_milton_keynes=True,
+                receives_benefits=True,
+                has_device_at_home=False,
+                has_connection_at_home=False,
+            ),
+            today=TODAY,
+        )
+    ] == ["max_age"]
 
 
 def test_programme_lifecycle() -> None:
@@ -73,9 +106,11 @@ def test_programme_lifecycle() -> None:
     check_transition("published", ProgrammeStatus.CLOSED)
     check_transition("closed", ProgrammeStatus.PUBLISHED)
     check_transition("closed", ProgrammeStatus.ARCHIVED)
-    for current, target in [("published", ProgrammeStatus.PUBLISHED),
-                            ("archived", ProgrammeStatus.PUBLISHED),
-                            ("draft", ProgrammeStatus.CLOSED)]:
+    for current, target in [
+        ("published", ProgrammeStatus.PUBLISHED),
+        ("archived", ProgrammeStatus.PUBLISHED),
+        ("draft", ProgrammeStatus.CLOSED),
+    ]:
         with pytest.raises(InvalidProgrammeTransition):
             check_transition(current, target)
 
@@ -88,13 +123,15 @@ def test_places_then_waitlist() -> None:
 
 def test_no_enrolment_once_started_or_cancelled() -> None:
     now = datetime.now(UTC)
-    check_open_for_enrolment(session_status="scheduled", starts_at=now + timedelta(minutes=1),
-                             now=now)
+    check_open_for_enrolment(
+        session_status="scheduled", starts_at=now + timedelta(minutes=1), now=now
+    )
     with pytest.raises(SessionInThePast):
         check_open_for_enrolment(session_status="scheduled", starts_at=now, now=now)
     with pytest.raises(SessionAlreadyCancelled):
-        check_open_for_enrolment(session_status="cancelled",
-                                 starts_at=now + timedelta(days=1), now=now)
+        check_open_for_enrolment(
+            session_status="cancelled", starts_at=now + timedelta(days=1), now=now
+        )
 
 
 def test_postcode_districts_shipped_as_data() -> None:

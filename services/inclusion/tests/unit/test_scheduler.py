@@ -52,10 +52,12 @@ async def test_overdue_loans_are_reported_once() -> None:
     device = Device(make="m", model="m", serial="s", condition="good", created_at=now)
     tx.store.devices[device.id] = device
     person = a_participant(tx.store)
-    late = DeviceLoan(device_id=device.id, participant_id=person.id, loaned_at=now,
-                      due_at=now - timedelta(days=1))
-    on_time = DeviceLoan(device_id=device.id, participant_id=person.id, loaned_at=now,
-                         due_at=now + timedelta(days=1))
+    late = DeviceLoan(
+        device_id=device.id, participant_id=person.id, loaned_at=now, due_at=now - timedelta(days=1)
+    )
+    on_time = DeviceLoan(
+        device_id=device.id, participant_id=person.id, loaned_at=now, due_at=now + timedelta(days=1)
+    )
     tx.store.loans.update({late.id: late, on_time.id: on_time})
 
     assert await report_overdue(tx) == 1

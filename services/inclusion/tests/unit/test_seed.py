@@ -19,7 +19,9 @@ async def test_an_empty_service_is_seeded_once() -> None:
     sessions = upcoming_sessions(datetime.now(UTC))
     assert len(tx.store.sessions) == len(sessions)
     assert Counter(type(e).__name__ for e in tx.published()) == {
-        "ProgrammePublished": len(PROGRAMMES), "SessionScheduled": len(sessions)}
+        "ProgrammePublished": len(PROGRAMMES),
+        "SessionScheduled": len(sessions),
+    }
     assert len(tx.committed) == 1
 
     assert await seed(tx) is False  # not empty any more

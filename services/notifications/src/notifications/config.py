@@ -109,6 +109,10 @@ class Settings(ServiceSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_unsubscribe_secret_in_production(self) -> Settings:
-        check_secret("NOTIFICATIONS_UNSUBSCRIBE_SECRET", self.unsubscribe_secret,
-                     dev_default=DEV_UNSUBSCRIBE_SECRET, environment=self.environment)
+        check_secret(
+            "NOTIFICATIONS_UNSUBSCRIBE_SECRET",
+            self.unsubscribe_secret,
+            dev_default=DEV_UNSUBSCRIBE_SECRET,
+            environment=self.environment,
+        )
         return self

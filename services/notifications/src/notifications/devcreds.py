@@ -45,14 +45,20 @@ Your request ((reference)) to Milton Keynes City Council has a new status: ((sta
 
 Milton Keynes City Council
 """
-DEV_SMS_BODY = "Milton Keynes City Council: hello ((name)), your request ((reference)) is " \
-               "now ((status))."
-VARIABLES = ("NOTIFY_API_KEY", "NOTIFY_TEST_API_KEY", "NOTIFY_EMAIL_TEMPLATE_ID",
-             "NOTIFY_SMS_TEMPLATE_ID")
+DEV_SMS_BODY = (
+    "Milton Keynes City Council: hello ((name)), your request ((reference)) is now ((status))."
+)
+VARIABLES = (
+    "NOTIFY_API_KEY",
+    "NOTIFY_TEST_API_KEY",
+    "NOTIFY_EMAIL_TEMPLATE_ID",
+    "NOTIFY_SMS_TEMPLATE_ID",
+)
 
 
-async def _working_key(services: NotifyServiceRepository, service_id: uuid.UUID,
-                       api_key: str | None, key_type: KeyType) -> bool:
+async def _working_key(
+    services: NotifyServiceRepository, service_id: uuid.UUID, api_key: str | None, key_type: KeyType
+) -> bool:
     if not api_key or len(api_key) < 74:
         return False
     key_service, secret = split_api_key(api_key)
@@ -60,8 +66,12 @@ async def _working_key(services: NotifyServiceRepository, service_id: uuid.UUID,
     return found is not None and key_service == str(service_id)
 
 
-async def ensure_dev_notify(database_url: str, *, existing: Mapping[str, str] | None = None,
-                            settings: Settings | None = None) -> dict[str, str]:
+async def ensure_dev_notify(
+    database_url: str,
+    *,
+    existing: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
+) -> dict[str, str]:
     """Create what is missing; returns the four variables."""
     existing = existing or {}
     settings = settings or Settings(database_url=database_url)
@@ -69,32 +79,54 @@ async def ensure_dev_notify(database_url: str, *, existing: Mapping[str, str] | 
     try:
         await upgrade(database, MIGRATIONS)
         async with UnitOfWork(database, source=settings.cloudevents_source) as uow:
-            services, template_repository = (NotifyServiceRepository(uow.db),
-                                              TemplateRepository(uow.db))
+            services, template_repository = (
+                NotifyServiceRepository(uow.db),
+                TemplateRepository(uow.db),
+            )
             service = await notify_services.ensure_default_service(services, settings)
             values: dict[str, str] = {}
-            for variable, name, key_type in (("NOTIFY_API_KEY", "dev live", KeyType.LIVE),
-                                             ("NOTIFY_TEST_API_KEY", "dev test", KeyType.TEST)):
+            for variable, name, key_type in (
+                ("NOTIFY_API_KEY", "dev live", KeyType.LIVE),
+                ("NOTIFY_TEST_API_KEY", "dev test", KeyType.TEST),
+            ):
                 current = existing.get(variable)
-                stored = await services.find_live_key(service.id, key_type=key_type.value,
-                                                      name=name)
+                stored = await services.find_live_key(
+                    service.id, key_type=key_type.value, name=name
+                )
                 if current and await _working_key(services, service.id, current, key_type):
                     values[variable] = current
                 elif stored is not None:  # the env file was rewritten: the same key again
                     values[variable] = format_api_key(name, service.id, stored.secret)
                 else:
                     _, values[variable] = await notify_services.create_api_key(
-                        services, service_id=service.id, name=name, key_type=key_type,
-                        created_by="devcreds")
+                        services,
+                        service_id=service.id,
+                        name=name,
+                        key_type=key_type,
+                        created_by="devcreds",
+                    )
             for template_id, template_type, name, subject, body in (
-                    (EMAIL_TEMPLATE_ID, "email", "Request update (email)", DEV_EMAIL_SUBJECT,
-                     DEV_EMAIL_BODY),
-                    (SMS_TEMPLATE_ID, "sms", "Request update (text)", None, DEV_SMS_BODY)):
+                (
+                    EMAIL_TEMPLATE_ID,
+                    "email",
+                    "Request update (email)",
+                    DEV_EMAIL_SUBJECT,
+                    DEV_EMAIL_BODY,
+                ),
+                (SMS_TEMPLATE_ID, "sms", "Request update (text)", None, DEV_SMS_BODY),
+            ):
                 if await template_repository.get(template_id) is None:
                     await templates.create_template(
-                        template_repository, services, template_id=template_id,
-                        service_id=service.id, template_type=template_type, name=name,
-                        subject=subject, body=body, created_by="devcreds")
+                        template_repository,
+                        services,
+                        template_id=template_id,
+                        service_id=service.id,
+                        template_type=template_type,
+                        name=name,
+                        subject=subject,
+                        body=body,
+                        created_by="devcreds",
+                    )
         values["NOTIFY_EMAIL_TEMPLATE_ID"] = str(EMAIL_TEMPLATE_ID)
         values["NOTIFY_SMS_TEMPLATE_ID"] = str(SMS_TEMPLATE_ID)
         return values
@@ -141,8 +173,10 @@ async def write_dev_notify_credentials(var: Path, database_url: str) -> dict[str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m notifications.devcreds",
-                                     description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m notifications.devcreds",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
     parser.add_argument("--var", default="var", help="the var/ directory (default: var)")
     args = parser.parse_args(argv)
     var = Path(args.var)

@@ -32,9 +32,12 @@ MIGRATIONS = str(Path(__file__).parent / "persistence" / "migrations")
 
 def workers(runtime: NotificationsRuntime) -> list[Worker]:
     database, settings = runtime.database, runtime.settings
-    return [EmailDeliveryWorker(database, settings, runtime.email_sender),
-            SmsDeliveryWorker(database, settings, runtime.sms_sender),
-            WebhookDeliveryWorker(database, settings), RetentionWorker(database, settings)]
+    return [
+        EmailDeliveryWorker(database, settings, runtime.email_sender),
+        SmsDeliveryWorker(database, settings, runtime.sms_sender),
+        WebhookDeliveryWorker(database, settings),
+        RetentionWorker(database, settings),
+    ]
 
 
 async def ensure_default_notify_service(runtime: NotificationsRuntime) -> None:
@@ -47,10 +50,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings or Settings(),
         title="Notifications",
         description="Email, SMS and webhook delivery driven by platform events; "
-                    "GOV.UK Notify's API v2 at /v2; templates at /api/v1/templates; "
-                    "Notify services and API keys (admins) at /api/v1/notify-services.",
-        routers=[templates.router, preferences.router, unsubscribe.router, webhooks.router,
-                 notify_services.router, notify.router],
+        "GOV.UK Notify's API v2 at /v2; templates at /api/v1/templates; "
+        "Notify services and API keys (admins) at /api/v1/notify-services.",
+        routers=[
+            templates.router,
+            preferences.router,
+            unsubscribe.router,
+            webhooks.router,
+            notify_services.router,
+            notify.router,
+        ],
         migrations=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS,
         workers=workers,

@@ -28,7 +28,8 @@ class NotificationsRuntime(ServiceRuntime):
     notify_key_cache: KeyCache = field(init=False)
     #: Opens the keys' repository on a read session (only when the key cache misses).
     notify_keys: Callable[[], AbstractAsyncContextManager[NotifyServiceRepository]] = field(
-        init=False)
+        init=False
+    )
     notify_template_cache: TemplateCache = field(init=False)
     email_sender: SmtpSender = field(init=False)
     sms_sender: SmsSender = field(init=False)

@@ -57,8 +57,11 @@ class FakeTemplateRepository:
 
     async def current_version(self, template_id: uuid.UUID) -> Any | None:
         t = self.templates.get(template_id)
-        return None if t is None else _Row(version=t.version, archived=t.archived,
-                                           service_id=t.service_id)
+        return (
+            None
+            if t is None
+            else _Row(version=t.version, archived=t.archived, service_id=t.service_id)
+        )
 
     async def insert(self, template: Template) -> None:
         self.templates[template.id] = template
@@ -67,13 +70,16 @@ class FakeTemplateRepository:
         self.templates[template.id] = template
         self.versions[(version.template_id, version.version)] = version
 
-    async def list_current(self, *, service_id: uuid.UUID | None = None,
-                           template_type: str | None = None
-                           ) -> list[tuple[Template, TemplateVersion]]:
-        return [(t, self.versions[(t.id, t.version)])
-                for t in sorted(self.templates.values(), key=lambda t: t.created_at)
-                if not t.archived and service_id in (None, t.service_id)
-                and template_type in (None, "", t.template_type)]
+    async def list_current(
+        self, *, service_id: uuid.UUID | None = None, template_type: str | None = None
+    ) -> list[tuple[Template, TemplateVersion]]:
+        return [
+            (t, self.versions[(t.id, t.version)])
+            for t in sorted(self.templates.values(), key=lambda t: t.created_at)
+            if not t.archived
+            and service_id in (None, t.service_id)
+            and template_type in (None, "", t.template_type)
+        ]
 
     def detach(self, *rows: Any) -> None:
         self.detached.extend(rows)
@@ -96,89 +102,149 @@ class FakeNotificationRepository:
         self.rows[notification.id] = notification.model_dump()
 
     async def insert(self, row: Mapping[str, Any]) -> None:
-        self.rows[row["id"]] = {**Notification(body="", created_at=row["created_at"],
-                                               updated_at=row["updated_at"],
-                                               channel=row["channel"]).model_dump(), **row}
+        self.rows[row["id"]] = {
+            **Notification(
+                body="",
+                created_at=row["created_at"],
+                updated_at=row["updated_at"],
+                channel=row["channel"],
+            ).model_dump(),
+            **row,
+        }
 
-    async def insert_if_current(self, row: Mapping[str, Any], *, template_id: uuid.UUID,
-                                template_version: int, service_id: uuid.UUID) -> bool:
+    async def insert_if_current(
+        self,
+        row: Mapping[str, Any],
+        *,
+        template_id: uuid.UUID,
+        template_version: int,
+        service_id: uuid.UUID,
+    ) -> bool:
         t = self.templates.templates.get(template_id) if self.templates else None
-        if t is None or t.archived or t.version != template_version or (
-                t.service_id != service_id):
+        if t is None or t.archived or t.version != template_version or (t.service_id != service_id):
             return False
         self.inserted_if_current += 1
         await self.insert(row)
         return True
 
-    async def claim_due(self, channel: Channel, *, now: datetime, stale: datetime,
-                        limit: int) -> list[dict[str, Any]]:
+    async def claim_due(
+        self, channel: Channel, *, now: datetime, stale: datetime, limit: int
+    ) -> list[dict[str, Any]]:
         def due(r: dict[str, Any]) -> bool:
             if r["status"] == Status.CREATED.value:
                 return r["next_attempt_at"] is None or r["next_attempt_at"] <= now
             return r["status"] == Status.SENDING.value and r["claimed_at"] < stale
 
-        picked = sorted((r for r in self.rows.values()
-                         if r["channel"] == channel.value and due(r)),
-                        key=lambda r: r["created_at"])[:limit]
+        picked = sorted(
+            (r for r in self.rows.values() if r["channel"] == channel.value and due(r)),
+            key=lambda r: r["created_at"],
+        )[:limit]
         for r in picked:
-            r.update(status=Status.SENDING.value, claimed_at=now, updated_at=now,
-                     attempts=r["attempts"] + 1)
+            r.update(
+                status=Status.SENDING.value,
+                claimed_at=now,
+                updated_at=now,
+                attempts=r["attempts"] + 1,
+            )
         return [dict(r) for r in picked]
 
     async def mark_delivered(self, ids: Sequence[uuid.UUID], now: datetime) -> None:
         for i in ids:
-            self.rows[i].update(status=Status.DELIVERED.value, sent_at=now, completed_at=now,
-                                updated_at=now)
+            self.rows[i].update(
+                status=Status.DELIVERED.value, sent_at=now, completed_at=now, updated_at=now
+            )
 
     async def update(self, notification_id: uuid.UUID, **values: Any) -> None:
         self.rows[notification_id].update(values)
 
-    async def get_of_service(self, notification_id: uuid.UUID,
-                             service_id: uuid.UUID) -> Notification | None:
+    async def get_of_service(
+        self, notification_id: uuid.UUID, service_id: uuid.UUID
+    ) -> Notification | None:
         r = self.rows.get(notification_id)
         return Notification(**r) if r and r["service_id"] == service_id else None
 
-    async def list_of_service(self, *, service_id: uuid.UUID, test_key: bool,
-                              channels: Sequence[str], statuses: Sequence[str],
-                              reference: str | None, older_than: uuid.UUID | None,
-                              limit: int) -> list[Notification]:
-        self.listed = dict(service_id=service_id, test_key=test_key, channels=channels,
-                           statuses=statuses, reference=reference, older_than=older_than,
-                           limit=limit)
-        rows = [r for r in self.rows.values() if r["service_id"] == service_id
-                and (r["key_type"] == "test") == test_key
-                and (not channels or r["channel"] in channels)
-                and (not statuses or r["status"] in statuses)
-                and (reference is None or r["reference"] == reference)]
+    async def list_of_service(
+        self,
+        *,
+        service_id: uuid.UUID,
+        test_key: bool,
+        channels: Sequence[str],
+        statuses: Sequence[str],
+        reference: str | None,
+        older_than: uuid.UUID | None,
+        limit: int,
+    ) -> list[Notification]:
+        self.listed = dict(
+            service_id=service_id,
+            test_key=test_key,
+            channels=channels,
+            statuses=statuses,
+            reference=reference,
+            older_than=older_than,
+            limit=limit,
+        )
+        rows = [
+            r
+            for r in self.rows.values()
+            if r["service_id"] == service_id
+            and (r["key_type"] == "test") == test_key
+            and (not channels or r["channel"] in channels)
+            and (not statuses or r["status"] in statuses)
+            and (reference is None or r["reference"] == reference)
+        ]
         rows.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
         return [Notification(**r) for r in rows[:limit]]
 
     def _theirs(self, citizen_id: str, addresses: Sequence[str]) -> list[dict[str, Any]]:
-        return [r for r in self.rows.values() if r["citizen_id"] == citizen_id or (
-            r["citizen_id"] is None and r["recipient"] in addresses)]
+        return [
+            r
+            for r in self.rows.values()
+            if r["citizen_id"] == citizen_id
+            or (r["citizen_id"] is None and r["recipient"] in addresses)
+        ]
 
-    async def unsent_of_citizen(self, citizen_id: str,
-                                addresses: Sequence[str]) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._theirs(citizen_id, addresses)
-                if r["status"] == Status.CREATED.value]
+    async def unsent_of_citizen(
+        self, citizen_id: str, addresses: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        return [
+            dict(r)
+            for r in self._theirs(citizen_id, addresses)
+            if r["status"] == Status.CREATED.value
+        ]
 
     async def fail(self, ids: Sequence[uuid.UUID], *, now: datetime, error: str) -> None:
         for i in ids:
-            self.rows[i].update(status=Status.TECHNICAL_FAILURE.value, completed_at=now,
-                                updated_at=now, last_error=error)
+            self.rows[i].update(
+                status=Status.TECHNICAL_FAILURE.value,
+                completed_at=now,
+                updated_at=now,
+                last_error=error,
+            )
 
-    async def redact_citizen(self, citizen_id: str, addresses: Sequence[str], *,
-                             blank: Mapping[str, Any], now: datetime) -> int:
+    async def redact_citizen(
+        self, citizen_id: str, addresses: Sequence[str], *, blank: Mapping[str, Any], now: datetime
+    ) -> int:
         theirs = self._theirs(citizen_id, addresses)
         for r in theirs:
-            r.update(blank, citizen_id=None, updated_at=now,
-                     redacted_at=r["redacted_at"] or now)
+            r.update(blank, citizen_id=None, updated_at=now, redacted_at=r["redacted_at"] or now)
         return len(theirs)
 
-    async def redact_expired(self, *, created_before: datetime, statuses: Sequence[str],
-                             blank: Mapping[str, Any], now: datetime, limit: int) -> int:
-        picked = [r for r in self.rows.values() if r["redacted_at"] is None
-                  and r["created_at"] < created_before and r["status"] in statuses][:limit]
+    async def redact_expired(
+        self,
+        *,
+        created_before: datetime,
+        statuses: Sequence[str],
+        blank: Mapping[str, Any],
+        now: datetime,
+        limit: int,
+    ) -> int:
+        picked = [
+            r
+            for r in self.rows.values()
+            if r["redacted_at"] is None
+            and r["created_at"] < created_before
+            and r["status"] in statuses
+        ][:limit]
         for r in picked:
             r.update(blank, redacted_at=now)
         return len(picked)
@@ -203,8 +269,10 @@ class FakeNotifyServiceRepository:
         return sorted(self.services.values(), key=lambda s: (s.created_at, s.id))
 
     async def keys(self, service_id: uuid.UUID) -> list[NotifyApiKey]:
-        return sorted((k for k in self.api_keys.values() if k.service_id == service_id),
-                      key=lambda k: (k.created_at, k.id))
+        return sorted(
+            (k for k in self.api_keys.values() if k.service_id == service_id),
+            key=lambda k: (k.created_at, k.id),
+        )
 
     async def add_key(self, key: NotifyApiKey) -> None:
         self.api_keys[key.id] = key
@@ -212,15 +280,28 @@ class FakeNotifyServiceRepository:
     async def get_key(self, key_id: uuid.UUID) -> NotifyApiKey | None:
         return self.api_keys.get(key_id)
 
-    async def find_live_key(self, service_id: uuid.UUID, *, key_type: str,
-                            name: str | None = None,
-                            secret: str | None = None) -> NotifyApiKey | None:
-        return next((k for k in self.api_keys.values() if k.service_id == service_id
-                     and k.key_type == key_type and k.revoked_at is None
-                     and name in (None, k.name) and secret in (None, k.secret)), None)
+    async def find_live_key(
+        self,
+        service_id: uuid.UUID,
+        *,
+        key_type: str,
+        name: str | None = None,
+        secret: str | None = None,
+    ) -> NotifyApiKey | None:
+        return next(
+            (
+                k
+                for k in self.api_keys.values()
+                if k.service_id == service_id
+                and k.key_type == key_type
+                and k.revoked_at is None
+                and name in (None, k.name)
+                and secret in (None, k.secret)
+            ),
+            None,
+        )
 
-    async def revoke_key(self, key: NotifyApiKey, *, now: datetime,
-                         revoked_by: str | None) -> bool:
+    async def revoke_key(self, key: NotifyApiKey, *, now: datetime, revoked_by: str | None) -> bool:
         if key.revoked_at is not None:
             return False
         key.revoked_at, key.revoked_by = now, revoked_by
@@ -248,12 +329,14 @@ class FakeContactRepository:
         del self.contacts[contact.citizen_id]
 
     async def with_pending_token(self, token_hash: str) -> CitizenContact | None:
-        return next((c for c in self.contacts.values()
-                     if c.pending_email_token == token_hash), None)
+        return next(
+            (c for c in self.contacts.values() if c.pending_email_token == token_hash), None
+        )
 
     async def consents(self, citizen_id: str, topic: str | None = None) -> list[Consent]:
-        return [c for (who, t, _), c in self.choices.items()
-                if who == citizen_id and topic in (None, t)]
+        return [
+            c for (who, t, _), c in self.choices.items() if who == citizen_id and topic in (None, t)
+        ]
 
     async def get_consent(self, citizen_id: str, topic: str, channel: str) -> Consent | None:
         return self.choices.get((citizen_id, topic, channel))
@@ -284,8 +367,9 @@ class FakeWebhookRepository:
         return self.subs.get(subscription_id)
 
     async def subscriptions(self, owner: str | None = None) -> list[WebhookSubscription]:
-        return sorted((s for s in self.subs.values() if owner in (None, s.owner)),
-                      key=lambda s: s.created_at)
+        return sorted(
+            (s for s in self.subs.values() if owner in (None, s.owner)), key=lambda s: s.created_at
+        )
 
     async def active(self) -> list[WebhookSubscription]:
         return [s for s in self.subs.values() if s.status == "active"]
@@ -307,10 +391,12 @@ class FakeWebhookRepository:
     async def save_delivery(self, delivery: WebhookDelivery) -> None:
         self.log[delivery.id] = delivery
 
-    async def deliveries(self, subscription_id: uuid.UUID, *,
-                         limit: int) -> list[WebhookDelivery]:
-        return sorted((d for d in self.log.values() if d.subscription_id == subscription_id),
-                      key=lambda d: d.created_at, reverse=True)[:limit]
+    async def deliveries(self, subscription_id: uuid.UUID, *, limit: int) -> list[WebhookDelivery]:
+        return sorted(
+            (d for d in self.log.values() if d.subscription_id == subscription_id),
+            key=lambda d: d.created_at,
+            reverse=True,
+        )[:limit]
 
     async def update_delivery(self, delivery_id: str, **values: Any) -> None:
         for name, value in values.items():

@@ -25,18 +25,22 @@ from notifications.domain.notify import AuthError, KeyType, RateLimitError, spli
 NOW = 1_800_000_000.0
 
 
-def bearer(api_key: str, *, iat: float = NOW, alg: str = "HS256",
-           iss: str | None = None) -> str:
+def bearer(api_key: str, *, iat: float = NOW, alg: str = "HS256", iss: str | None = None) -> str:
     service_id, secret = split_api_key(api_key)
-    return "Bearer " + jwt.encode({"iss": iss or service_id, "iat": iat},
-                                  secret + ("x" if alg != "HS256" else ""), algorithm=alg)
+    return "Bearer " + jwt.encode(
+        {"iss": iss or service_id, "iat": iat},
+        secret + ("x" if alg != "HS256" else ""),
+        algorithm=alg,
+    )
 
 
 async def _key(services_repo: Any, key_type: KeyType = KeyType.LIVE) -> str:
-    service = await notify_services.create_service(services_repo, name="MK",
-                                                   email_from="mk@x.example", sms_sender="MK")
-    _, api_key = await notify_services.create_api_key(services_repo, service_id=service.id,
-                                                      name="live", key_type=key_type)
+    service = await notify_services.create_service(
+        services_repo, name="MK", email_from="mk@x.example", sms_sender="MK"
+    )
+    _, api_key = await notify_services.create_api_key(
+        services_repo, service_id=service.id, name="live", key_type=key_type
+    )
     return api_key
 
 
@@ -47,28 +51,35 @@ async def test_a_signed_token_names_its_service_and_key(services_repo: Any) -> N
     assert caller.key_type is KeyType.LIVE
 
 
-@pytest.mark.parametrize(("header", "status", "message"), [
-    (None, 401, "Unauthorized: authentication token must be provided"),
-    ("Basic abc", 401, "Unauthorized: authentication bearer scheme must be used"),
-    ("Bearer not-a-jwt", 403, "Invalid token: signature, api token is not valid"),
-])
+@pytest.mark.parametrize(
+    ("header", "status", "message"),
+    [
+        (None, 401, "Unauthorized: authentication token must be provided"),
+        ("Basic abc", 401, "Unauthorized: authentication bearer scheme must be used"),
+        ("Bearer not-a-jwt", 403, "Invalid token: signature, api token is not valid"),
+    ],
+)
 async def test_notifys_messages_for_missing_and_malformed_tokens(
-        services_repo: Any, header: str | None, status: int, message: str) -> None:
+    services_repo: Any, header: str | None, status: int, message: str
+) -> None:
     with pytest.raises(AuthError) as refused:
         await authenticate(services_repo, header, now=NOW)
     assert (refused.value.status_code, refused.value.message) == (status, message)
 
 
-async def test_clock_skew_unknown_services_and_revoked_keys_are_refused(
-        services_repo: Any) -> None:
+async def test_clock_skew_unknown_services_and_revoked_keys_are_refused(services_repo: Any) -> None:
     api_key = await _key(services_repo)
     checks = [
-        (bearer(api_key, iat=NOW - 31), "Error: Your system clock must be accurate to within "
-                                        "30 seconds"),
+        (
+            bearer(api_key, iat=NOW - 31),
+            "Error: Your system clock must be accurate to within 30 seconds",
+        ),
         (bearer(api_key, iss=str(uuid.uuid4())), "Invalid token: service not found"),
         (bearer(api_key, iss="nope"), "Invalid token: service id is not the right data type"),
-        (bearer(f"x-{split_api_key(api_key)[0]}-{uuid.uuid4()}"),
-         "Invalid token: API key not found"),
+        (
+            bearer(f"x-{split_api_key(api_key)[0]}-{uuid.uuid4()}"),
+            "Invalid token: API key not found",
+        ),
     ]
     for header, message in checks:
         with pytest.raises(AuthError) as refused:
@@ -80,8 +91,7 @@ async def test_clock_skew_unknown_services_and_revoked_keys_are_refused(
         await authenticate(services_repo, bearer(api_key), now=NOW)
 
 
-async def test_the_cache_opens_no_repository_while_it_holds_the_keys(
-        services_repo: Any) -> None:
+async def test_the_cache_opens_no_repository_while_it_holds_the_keys(services_repo: Any) -> None:
     api_key = await _key(services_repo)
     opened = 0
 
@@ -107,8 +117,9 @@ async def test_the_cache_opens_no_repository_while_it_holds_the_keys(
 async def test_the_rate_limit_is_per_service_and_key_type(services_repo: Any) -> None:
     api_key = await _key(services_repo)
     caller = await authenticate(services_repo, bearer(api_key), now=NOW)
-    test = Caller(service=caller.service,
-                  key=caller.key.model_copy(update={"key_type": KeyType.TEST.value}))
+    test = Caller(
+        service=caller.service, key=caller.key.model_copy(update={"key_type": KeyType.TEST.value})
+    )
     limiter = NotifyRateLimiter(per_minute=2)
     limiter.check(caller, now=0)
     limiter.check(caller, now=1)

@@ -21,31 +21,45 @@ PUBLISHED = ServicePublished.event_type()
 STATUS = ServiceRequestStatusChanged.event_type()
 
 
-async def _subscribe(webhooks_repo: Any, settings: Settings, *types: str,
-                     owner: str = "partner-1") -> Any:
-    return await app.create_subscription(webhooks_repo, owner=owner, url=URL,
-                                         event_types=list(types), settings=settings)
+async def _subscribe(
+    webhooks_repo: Any, settings: Settings, *types: str, owner: str = "partner-1"
+) -> Any:
+    return await app.create_subscription(
+        webhooks_repo, owner=owner, url=URL, event_types=list(types), settings=settings
+    )
 
 
-async def test_short_names_scopes_and_private_endpoints(webhooks_repo: Any,
-                                                        settings: Settings) -> None:
+async def test_short_names_scopes_and_private_endpoints(
+    webhooks_repo: Any, settings: Settings
+) -> None:
     sub = await _subscribe(webhooks_repo, settings, "ServicePublished", PUBLISHED)
     assert sub.event_types.splitlines() == [PUBLISHED] and sub.secret.startswith("whsec_")
     with pytest.raises(app.UnknownWebhookEvent):
         await _subscribe(webhooks_repo, settings, "CitizenErasureRequested")
     with pytest.raises(Forbidden) as refused:
-        await app.create_subscription(webhooks_repo, owner="p", url=URL, settings=settings,
-                                      event_types=[STATUS],
-                                      scopes=frozenset({app.CATALOGUE_SCOPE}))
+        await app.create_subscription(
+            webhooks_repo,
+            owner="p",
+            url=URL,
+            settings=settings,
+            event_types=[STATUS],
+            scopes=frozenset({app.CATALOGUE_SCOPE}),
+        )
     assert refused.value.extensions["required_scopes"] == [app.SERVICE_REQUESTS_SCOPE]
     with pytest.raises(app.EndpointRefusedProblem):
-        await app.create_subscription(webhooks_repo, owner="p", url="https://10.0.0.1/x",
-                                      event_types=[PUBLISHED], settings=settings)
+        await app.create_subscription(
+            webhooks_repo,
+            owner="p",
+            url="https://10.0.0.1/x",
+            event_types=[PUBLISHED],
+            settings=settings,
+        )
     assert list(webhooks_repo.subs) == [sub.id]
 
 
-async def test_a_partner_sees_and_changes_only_its_own(webhooks_repo: Any,
-                                                       settings: Settings) -> None:
+async def test_a_partner_sees_and_changes_only_its_own(
+    webhooks_repo: Any, settings: Settings
+) -> None:
     mine = await _subscribe(webhooks_repo, settings, PUBLISHED)
     theirs = await _subscribe(webhooks_repo, settings, PUBLISHED, owner="partner-2")
     assert await app.list_subscriptions(webhooks_repo, "partner-1") == [mine]
@@ -60,16 +74,24 @@ async def test_a_partner_sees_and_changes_only_its_own(webhooks_repo: Any,
 
 
 async def test_the_fan_out_gives_each_interested_subscription_one_delivery(
-        webhooks_repo: Any, settings: Settings) -> None:
+    webhooks_repo: Any, settings: Settings
+) -> None:
     wanted = await _subscribe(webhooks_repo, settings, PUBLISHED)
     await _subscribe(webhooks_repo, settings, STATUS)
     disabled = await _subscribe(webhooks_repo, settings, PUBLISHED)
     disabled.status = "disabled"
-    event = ServicePublished(service_id=uuid.uuid4(), service_code="bins", slug="bins",
-                             name="Bins", entry_version=1, occurred_at=NOW,
-                             published_by="staff-secret")
-    await app.fan_out_event(webhooks_repo, event, event_type=PUBLISHED, event_id="ev-1",
-                            event_time=NOW)
+    event = ServicePublished(
+        service_id=uuid.uuid4(),
+        service_code="bins",
+        slug="bins",
+        name="Bins",
+        entry_version=1,
+        occurred_at=NOW,
+        published_by="staff-secret",
+    )
+    await app.fan_out_event(
+        webhooks_repo, event, event_type=PUBLISHED, event_id="ev-1", event_time=NOW
+    )
     [delivery] = webhooks_repo.log.values()
     assert delivery.subscription_id == wanted.id and delivery.status == "pending"
     assert delivery.id == "msg_" + uuid.uuid5(wanted.id, "ev-1").hex
@@ -82,16 +104,25 @@ async def test_the_fan_out_gives_each_interested_subscription_one_delivery(
         await app.replay(webhooks_repo, disabled.id, delivery.id, "partner-1")
 
 
-async def test_attempts_are_recorded_and_failing_subscriptions_disabled(
-        webhooks_repo: Any) -> None:
+async def test_attempts_are_recorded_and_failing_subscriptions_disabled(webhooks_repo: Any) -> None:
     settings = Settings(environment="test", webhook_disable_after_seconds=3600)
-    ok, flaky, gone = [await _subscribe(webhooks_repo, settings, PUBLISHED)
-                       for _ in range(3)]
+    ok, flaky, gone = [await _subscribe(webhooks_repo, settings, PUBLISHED) for _ in range(3)]
     flaky.failing_since = NOW - timedelta(hours=2)
     for sub in (ok, flaky, gone):
-        await app.fan_out_event(webhooks_repo, ServicePublished(
-            service_id=uuid.uuid4(), service_code="b", slug="b", name="B", entry_version=1,
-            occurred_at=NOW), event_type=PUBLISHED, event_id=f"ev-{sub.id}", event_time=NOW)
+        await app.fan_out_event(
+            webhooks_repo,
+            ServicePublished(
+                service_id=uuid.uuid4(),
+                service_code="b",
+                slug="b",
+                name="B",
+                entry_version=1,
+                occurred_at=NOW,
+            ),
+            event_type=PUBLISHED,
+            event_id=f"ev-{sub.id}",
+            event_time=NOW,
+        )
 
     class Claimed:
         def __init__(self, delivery: Any) -> None:
@@ -99,10 +130,16 @@ async def test_attempts_are_recorded_and_failing_subscriptions_disabled(
             self.attempts = 1
 
     claimed = {d.subscription_id: Claimed(d) for d in webhooks_repo.log.values()}
-    retries = await app.record_attempts(webhooks_repo, [
-        (claimed[ok.id], ("succeeded", 200, None)),
-        (claimed[flaky.id], ("retry", 500, "HTTP 500")),
-        (claimed[gone.id], ("gone", 410, "410 Gone"))], now=NOW, settings=settings)
+    retries = await app.record_attempts(
+        webhooks_repo,
+        [
+            (claimed[ok.id], ("succeeded", 200, None)),
+            (claimed[flaky.id], ("retry", 500, "HTTP 500")),
+            (claimed[gone.id], ("gone", 410, "410 Gone")),
+        ],
+        now=NOW,
+        settings=settings,
+    )
     status = {d.subscription_id: d.status for d in webhooks_repo.log.values()}
     assert status == {ok.id: "succeeded", flaky.id: "pending", gone.id: "failed"}
     assert len(retries) == 1 and retries[0] > 0

@@ -138,7 +138,8 @@ class EventConsumer:
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
         self.handlers: dict[str, Sequence[Handler]] = {
-            c.event_type(): tuple(handlers) for c, handlers in subscriptions.items() if handlers}
+            c.event_type(): tuple(handlers) for c, handlers in subscriptions.items() if handlers
+        }
         self.settings = settings
         self.topics = sorted({c.topic for c in subscriptions})
         self.service_name = service_name
@@ -248,8 +249,9 @@ class EventConsumer:
         self._consumer, self._dlq_producer = consumer, producer
         self._uncommitted.clear()
         self._commit_error = None
-        self._committer = asyncio.create_task(self._commit_loop(consumer),
-                                              name=f"{self.group_id}-offsets")
+        self._committer = asyncio.create_task(
+            self._commit_loop(consumer), name=f"{self.group_id}-offsets"
+        )
         self.connected = True
         log.info("consumer %s subscribed to %s", self.group_id, ",".join(self.topics))
         return consumer
@@ -279,14 +281,20 @@ class EventConsumer:
                     worker = self._workers.get(tp)
                     if worker is None or worker.done():
                         self._workers[tp] = asyncio.create_task(
-                            self._partition_worker(consumer, tp))
+                            self._partition_worker(consumer, tp)
+                        )
                 self._record_lag(consumer)
                 backoff = self.backoff_initial
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("consumer %s: %s, retrying in %.1fs", self.group_id,
-                            type(exc).__name__, backoff, extra={"error": str(exc)[:300]})
+                log.warning(
+                    "consumer %s: %s, retrying in %.1fs",
+                    self.group_id,
+                    type(exc).__name__,
+                    backoff,
+                    extra={"error": str(exc)[:300]},
+                )
                 await self._close()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
@@ -319,8 +327,12 @@ class EventConsumer:
             if not finished:
                 self._waiting.pop(tp, None)
 
-    async def _process_partition(self, consumer: AIOKafkaConsumer, tp: TopicPartition,
-                                 records: list[ConsumerRecord[Any, Any]]) -> bool:
+    async def _process_partition(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[Any, Any]],
+    ) -> bool:
         """Process one partition's batch in order; True when all of it is done."""
         failed: _BatchFailure | None = None
         if len(records) > 1 and not self._stopping.is_set():
@@ -388,7 +400,8 @@ class EventConsumer:
             if highwater is None or position is None:
                 continue
             self.metrics.consumer_lag.labels(self.group_id, tp.topic, str(tp.partition)).set(
-                max(0, highwater - position))
+                max(0, highwater - position)
+            )
 
     def _decode(self, record: ConsumerRecord[Any, Any]) -> _Decoded | DeadLetter | None:
         """The record's envelope, event and handler; a DeadLetter; or None to skip it."""
@@ -411,10 +424,13 @@ class EventConsumer:
 
     def _span(self, d: _Decoded) -> Any:
         record = d.record
-        parent = propagate.extract({k: v.decode(errors="replace")
-                                    for k, v in record.headers or () if v is not None})
+        parent = propagate.extract(
+            {k: v.decode(errors="replace") for k, v in record.headers or () if v is not None}
+        )
         return self.tracer.start_as_current_span(
-            f"{record.topic} process", context=parent, kind=SpanKind.CONSUMER,
+            f"{record.topic} process",
+            context=parent,
+            kind=SpanKind.CONSUMER,
             attributes={
                 "messaging.system": "kafka",
                 "messaging.destination.name": record.topic,
@@ -428,7 +444,8 @@ class EventConsumer:
         )
 
     async def _process_batch(
-        self, records: list[ConsumerRecord[Any, Any]],
+        self,
+        records: list[ConsumerRecord[Any, Any]],
     ) -> tuple[int, _BatchFailure | None]:
         """Handle the leading records of one partition's batch in one transaction.
 
@@ -458,7 +475,8 @@ class EventConsumer:
         return failed_at, _BatchFailure(records[failed_at].offset, error)
 
     async def _run_batch(
-        self, decoded: list[_Decoded | None],
+        self,
+        decoded: list[_Decoded | None],
     ) -> tuple[int | None, BaseException | None]:
         """One transaction over ``decoded`` (None = skip). Returns (None, None) when it
         committed; (index, error) when the handler of ``decoded[index]`` raised; (0, None)
@@ -485,18 +503,28 @@ class EventConsumer:
                         span.set_attribute("servicekit.outcome", "handled")
                     handled += 1
         except _HandlerFailed as failure:
-            log.info("consumer %s: handler failed in a batch (%s); one by one from there",
-                     self.group_id, type(failure.error).__name__)
+            log.info(
+                "consumer %s: handler failed in a batch (%s); one by one from there",
+                self.group_id,
+                type(failure.error).__name__,
+            )
             return failure.index, failure.error
         except Exception as exc:
-            log.info("consumer %s: batch of %d failed (%s); one by one now",
-                     self.group_id, len(decoded), type(exc).__name__)
+            log.info(
+                "consumer %s: batch of %d failed (%s); one by one now",
+                self.group_id,
+                len(decoded),
+                type(exc).__name__,
+            )
             return 0, None
         if self.metrics:
             topic = decoded[0].record.topic if decoded[0] else ""
             skipped = len(decoded) - len(to_handle)
-            for outcome, n in (("handled", handled), ("duplicate", duplicates),
-                               ("skipped", skipped)):
+            for outcome, n in (
+                ("handled", handled),
+                ("duplicate", duplicates),
+                ("skipped", skipped),
+            ):
                 if n and topic:
                     self.metrics.events_consumed.labels(self.group_id, topic, outcome).inc(n)
         return None, None
@@ -504,22 +532,38 @@ class EventConsumer:
     async def _claim(self, db: AsyncSession, decoded: Sequence[_Decoded]) -> set[str]:
         """The inbox rows of ``decoded`` (a batch, or one record); returns the event ids to
         handle now (the others were handled before)."""
-        return await inbox.claim(db, self.group_id, [
-            inbox.Delivery(event_id=d.envelope.id, event_type=d.envelope.type,
-                           topic=d.record.topic, partition=d.record.partition,
-                           offset=d.record.offset) for d in decoded])
+        return await inbox.claim(
+            db,
+            self.group_id,
+            [
+                inbox.Delivery(
+                    event_id=d.envelope.id,
+                    event_type=d.envelope.type,
+                    topic=d.record.topic,
+                    partition=d.record.partition,
+                    offset=d.record.offset,
+                )
+                for d in decoded
+            ],
+        )
 
     async def _handle(self, uow: UnitOfWork, d: _Decoded) -> None:
         """Run the event's handlers, in order, in ``uow``: the one place a handler's
         :class:`MessageContext` is built."""
-        ctx = MessageContext(uow=uow, envelope=d.envelope, topic=d.record.topic,
-                             partition=d.record.partition, offset=d.record.offset,
-                             settings=self.settings)
+        ctx = MessageContext(
+            uow=uow,
+            envelope=d.envelope,
+            topic=d.record.topic,
+            partition=d.record.partition,
+            offset=d.record.offset,
+            settings=self.settings,
+        )
         for handler in d.handlers:
             await handler(d.event, ctx)
 
-    async def process(self, record: ConsumerRecord[Any, Any], *,
-                      prior_failure: BaseException | None = None) -> str:
+    async def process(
+        self, record: ConsumerRecord[Any, Any], *, prior_failure: BaseException | None = None
+    ) -> str:
         """Process one record; returns the outcome (handled, duplicate, skipped, dead-lettered).
 
         ``prior_failure``: the handler already failed once on this record (in a batch); that
@@ -537,8 +581,9 @@ class EventConsumer:
                 span.set_status(Status(StatusCode.ERROR))
             return outcome
 
-    async def _handle_with_retries(self, d: _Decoded, *,
-                                   prior_failure: BaseException | None = None) -> str:
+    async def _handle_with_retries(
+        self, d: _Decoded, *, prior_failure: BaseException | None = None
+    ) -> str:
         record = d.record
         delay = self.backoff_initial
         first = 1
@@ -547,7 +592,8 @@ class EventConsumer:
                 return await self._dead_letter(record, DeadLetter("permanent", prior_failure, 1))
             if self.max_attempts <= 1:
                 return await self._dead_letter(
-                    record, DeadLetter("handler-failed", prior_failure, 1))
+                    record, DeadLetter("handler-failed", prior_failure, 1)
+                )
             first = 2
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff_max)
@@ -562,9 +608,15 @@ class EventConsumer:
             except Exception as exc:
                 if attempt >= self.max_attempts:
                     return await self._dead_letter(
-                        record, DeadLetter("handler-failed", exc, attempt))
-                log.warning("consumer %s: handler failed on attempt %d/%d (%s), retrying",
-                            self.group_id, attempt, self.max_attempts, type(exc).__name__)
+                        record, DeadLetter("handler-failed", exc, attempt)
+                    )
+                log.warning(
+                    "consumer %s: handler failed on attempt %d/%d (%s), retrying",
+                    self.group_id,
+                    attempt,
+                    self.max_attempts,
+                    type(exc).__name__,
+                )
                 if self._stopping.is_set():
                     raise
                 await asyncio.sleep(delay)

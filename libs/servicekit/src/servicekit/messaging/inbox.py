@@ -31,21 +31,28 @@ class Delivery:
     offset: int
 
 
-async def claim(db: AsyncSession, consumer_group: str,
-                deliveries: Sequence[Delivery]) -> set[str]:
+async def claim(db: AsyncSession, consumer_group: str, deliveries: Sequence[Delivery]) -> set[str]:
     """Insert the inbox rows of ``deliveries`` in ``db``'s transaction; returns the event ids
     that were not there before (the events to handle now)."""
     if not deliveries:
         return set()
     now = datetime.now(UTC)
-    rows = [{"consumer_group": consumer_group, "event_id": d.event_id,
-             "event_type": d.event_type, "topic": d.topic, "partition": d.partition,
-             "offset": d.offset, "processed_at": now} for d in deliveries]
+    rows = [
+        {
+            "consumer_group": consumer_group,
+            "event_id": d.event_id,
+            "event_type": d.event_type,
+            "topic": d.topic,
+            "partition": d.partition,
+            "offset": d.offset,
+            "processed_at": now,
+        }
+        for d in deliveries
+    ]
     is_postgres = db.get_bind().dialect.name == "postgresql"
     insert = pg_insert if is_postgres else sqlite_insert
     # executemany + RETURNING: SQLAlchemy batches it as "insertmanyvalues" with a cached
     # statement, instead of compiling a new multi-row VALUES for every batch size.
-    stmt = (insert(InboxMessage).on_conflict_do_nothing()
-            .returning(col(InboxMessage.event_id)))
+    stmt = insert(InboxMessage).on_conflict_do_nothing().returning(col(InboxMessage.event_id))
     result = await db.execute(stmt, rows)
     return {row[0] for row in result if row is not None}

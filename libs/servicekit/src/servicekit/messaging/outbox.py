@@ -47,12 +47,20 @@ def record_event(db: AsyncSession | Session, event: Event, *, source: str) -> En
     pending = info.get(PENDING_KEY)
     if pending is None:
         pending = info[PENDING_KEY] = []
-    pending.append({
-        "event_id": envelope.id, "event_type": envelope.type, "topic": event.topic,
-        "message_key": event.aggregate_id, "envelope": envelope.model_dump_json(),
-        "payload": event.model_dump_json(), "created_at": datetime.now(UTC),
-        "published_at": None, "attempts": 0, "last_error": None,
-    })
+    pending.append(
+        {
+            "event_id": envelope.id,
+            "event_type": envelope.type,
+            "topic": event.topic,
+            "message_key": event.aggregate_id,
+            "envelope": envelope.model_dump_json(),
+            "payload": event.model_dump_json(),
+            "created_at": datetime.now(UTC),
+            "published_at": None,
+            "attempts": 0,
+            "last_error": None,
+        }
+    )
     return envelope
 
 

@@ -49,8 +49,15 @@ log = logging.getLogger(__name__)
 
 _T = OutboxMessage.__table__  # type: ignore[attr-defined]
 #: What the relay reads of a pending row.
-_PENDING_COLUMNS = (_T.c.id, _T.c.topic, _T.c.message_key, _T.c.envelope, _T.c.payload,
-                    _T.c.event_id, _T.c.event_type)
+_PENDING_COLUMNS = (
+    _T.c.id,
+    _T.c.topic,
+    _T.c.message_key,
+    _T.c.envelope,
+    _T.c.payload,
+    _T.c.event_id,
+    _T.c.event_type,
+)
 
 
 def _recording(provider: TracerProvider | None) -> bool:
@@ -87,8 +94,12 @@ class OutboxRelay(CommitWokenWorker):
         retain_published: timedelta = timedelta(days=2),
         stop_timeout: float = 2.0,
     ) -> None:
-        super().__init__(database, idle_seconds=idle_seconds, linger_seconds=linger_seconds,
-                         stop_timeout=stop_timeout)
+        super().__init__(
+            database,
+            idle_seconds=idle_seconds,
+            linger_seconds=linger_seconds,
+            stop_timeout=stop_timeout,
+        )
         self.name = f"{service_name}-outbox-relay"
         self.bootstrap_servers = bootstrap_servers
         self.service_name = service_name
@@ -123,8 +134,12 @@ class OutboxRelay(CommitWokenWorker):
         rebuilding the producer; the rows stay pending."""
         delay = self._backoff
         self.kafka_ok = False
-        log.warning("outbox relay: publishing failed, retrying in %.1fs: %s",
-                    delay, type(error).__name__, extra={"error": str(error)[:300]})
+        log.warning(
+            "outbox relay: publishing failed, retrying in %.1fs: %s",
+            delay,
+            type(error).__name__,
+            extra={"error": str(error)[:300]},
+        )
         await self._close_producer()
         self._backoff = min(delay * 2, self.backoff_max)
         return delay
@@ -139,8 +154,9 @@ class OutboxRelay(CommitWokenWorker):
         while True:
             rows = await self._pending()
             if self.metrics:
-                self.metrics.outbox_backlog.set(len(rows) if len(rows) < self.batch_size
-                                                else await self._backlog())
+                self.metrics.outbox_backlog.set(
+                    len(rows) if len(rows) < self.batch_size else await self._backlog()
+                )
             if not rows:
                 return total
             producer = await self._ensure_producer()
@@ -172,13 +188,13 @@ class OutboxRelay(CommitWokenWorker):
     async def _backlog(self) -> int:
         async with self.database.read_engine.connect() as conn:
             result = await conn.execute(
-                sa.select(sa.func.count()).select_from(OutboxMessage)
+                sa.select(sa.func.count())
+                .select_from(OutboxMessage)
                 .where(col(OutboxMessage.published_at).is_(None))
             )
             return int(result.scalar_one())
 
-    async def _send(self, producer: AIOKafkaProducer,
-                    rows: Sequence[sa.Row[Any]]) -> set[int]:
+    async def _send(self, producer: AIOKafkaProducer, rows: Sequence[sa.Row[Any]]) -> set[int]:
         futures: list[tuple[int, asyncio.Future[object]]] = []
         # Without a span processor (no exporter) the publish span is dropped: send the
         # stored envelope's headers (its traceparent continues the request's trace) and
@@ -187,17 +203,22 @@ class OutboxRelay(CommitWokenWorker):
         for row in rows:
             envelope = Envelope.model_validate_json(row.envelope)
             if not recording:
-                fut = await producer.send(row.topic, value=row.payload.encode(),
-                                          key=row.message_key.encode(),
-                                          headers=envelope.to_headers())
+                fut = await producer.send(
+                    row.topic,
+                    value=row.payload.encode(),
+                    key=row.message_key.encode(),
+                    headers=envelope.to_headers(),
+                )
                 futures.append((row.id or 0, fut))
                 continue
-            parent = propagate.extract({"traceparent": envelope.traceparent or "",
-                                        "tracestate": envelope.tracestate or ""})
+            parent = propagate.extract(
+                {"traceparent": envelope.traceparent or "", "tracestate": envelope.tracestate or ""}
+            )
             token = otel_context.attach(parent)
             try:
                 with self.tracer.start_as_current_span(
-                    f"{row.topic} publish", kind=SpanKind.PRODUCER,
+                    f"{row.topic} publish",
+                    kind=SpanKind.PRODUCER,
                     attributes={
                         "messaging.system": "kafka",
                         "messaging.destination.name": row.topic,
@@ -208,24 +229,35 @@ class OutboxRelay(CommitWokenWorker):
                 ):
                     carrier: dict[str, str] = {}
                     propagate.inject(carrier)
-                    headers = envelope.model_copy(update={
-                        "traceparent": carrier.get("traceparent", envelope.traceparent),
-                        "tracestate": carrier.get("tracestate", envelope.tracestate),
-                    }).to_headers()
+                    headers = envelope.model_copy(
+                        update={
+                            "traceparent": carrier.get("traceparent", envelope.traceparent),
+                            "tracestate": carrier.get("tracestate", envelope.tracestate),
+                        }
+                    ).to_headers()
                     fut = await producer.send(
-                        row.topic, value=row.payload.encode(),
-                        key=row.message_key.encode(), headers=headers,
+                        row.topic,
+                        value=row.payload.encode(),
+                        key=row.message_key.encode(),
+                        headers=headers,
                     )
             finally:
                 otel_context.detach(token)
             futures.append((row.id or 0, fut))
         results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
-        sent = {row_id for (row_id, _), res in zip(futures, results, strict=True)
-                if not isinstance(res, BaseException)}
+        sent = {
+            row_id
+            for (row_id, _), res in zip(futures, results, strict=True)
+            if not isinstance(res, BaseException)
+        }
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
-            log.warning("outbox relay: %d of %d sends failed: %s", len(errors), len(results),
-                        type(errors[0]).__name__)
+            log.warning(
+                "outbox relay: %d of %d sends failed: %s",
+                len(errors),
+                len(results),
+                type(errors[0]).__name__,
+            )
         self.kafka_ok = not errors
         return sent
 
@@ -258,8 +290,9 @@ class OutboxRelay(CommitWokenWorker):
     # -- producer --------------------------------------------------------------------------
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = make_producer(self.bootstrap_servers,
-                                     client_id=f"{self.service_name}-outbox")
+            producer = make_producer(
+                self.bootstrap_servers, client_id=f"{self.service_name}-outbox"
+            )
             try:
                 await producer.start()
             except BaseException:

@@ -21,14 +21,16 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "servicekit_outbox"
     __table_args__ = (
         sa.Index(
-            "ix_servicekit_outbox_pending", "id",
+            "ix_servicekit_outbox_pending",
+            "id",
             postgresql_where=sa.text("published_at IS NULL"),
             sqlite_where=sa.text("published_at IS NULL"),
         ),
     )
 
-    id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True,
-                                                                autoincrement=True))
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(BigId, primary_key=True, autoincrement=True)
+    )
     event_id: str = Field(max_length=64, sa_column_kwargs={"unique": True})
     event_type: str = Field(max_length=200)
     topic: str = Field(max_length=200)
@@ -38,7 +40,8 @@ class OutboxMessage(SQLModel, table=True):
     payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     published_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
 
@@ -52,8 +55,7 @@ class InboxMessage(SQLModel, table=True):
     topic: str = Field(max_length=200)
     partition: int
     offset: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    processed_at: datetime = Field(sa_column=sa.Column(UtcDateTime(),
-                                                       nullable=False))
+    processed_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
 
 
 def create_messaging_tables(op: object) -> None:

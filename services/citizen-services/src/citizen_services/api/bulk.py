@@ -39,14 +39,30 @@ MAX_BYTES = 5 * 1024 * 1024
 MAX_RECORDS = 5000
 CHANNELS = ("online_url", "phone", "venue", "email", "sms")
 LISTS = ("keywords", "groups", "lgsl_codes", "audience")
-COLUMNS = ("name", "description", "service_code", "slug", "keywords", "groups", "department",
-           "lgsl_codes", *CHANNELS, "eligibility", "fees", "audience", "opening_hours",
-           "accessibility_statement_url", "last_reviewed_on", "attributes")
+COLUMNS = (
+    "name",
+    "description",
+    "service_code",
+    "slug",
+    "keywords",
+    "groups",
+    "department",
+    "lgsl_codes",
+    *CHANNELS,
+    "eligibility",
+    "fees",
+    "audience",
+    "opening_hours",
+    "accessibility_statement_url",
+    "last_reviewed_on",
+    "attributes",
+)
 CSV_TYPE, JSON_TYPE = "text/csv", "application/json"
 
 
-def _csv_record(raw: dict[str | None, Any], errors: list[dict[str, Any]],
-                row: int) -> dict[str, Any]:
+def _csv_record(
+    raw: dict[str | None, Any], errors: list[dict[str, Any]], row: int
+) -> dict[str, Any]:
     if None in raw:
         errors.append({"row": row, "field": "", "message": "more cells than columns"})
     out: dict[str, Any] = {}
@@ -63,8 +79,7 @@ def _csv_record(raw: dict[str | None, Any], errors: list[dict[str, Any]],
             try:
                 out[key] = json.loads(value)
             except ValueError:
-                errors.append({"row": row, "field": "attributes",
-                               "message": "not a JSON array"})
+                errors.append({"row": row, "field": "attributes", "message": "not a JSON array"})
         else:
             out[key] = value
     if channels:
@@ -74,76 +89,116 @@ def _csv_record(raw: dict[str | None, Any], errors: list[dict[str, Any]],
 
 def _records(body: bytes, content_type: str) -> list[Any]:
     if len(body) > MAX_BYTES:
-        raise catalogue.ImportRejected(f"The file is over {MAX_BYTES} bytes.",
-                             errors=[{"row": 0, "field": "", "message": "file too large"}])
+        raise catalogue.ImportRejected(
+            f"The file is over {MAX_BYTES} bytes.",
+            errors=[{"row": 0, "field": "", "message": "file too large"}],
+        )
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise catalogue.ImportRejected("The file is not UTF-8.", errors=[
-            {"row": 0, "field": "", "message": "not UTF-8"}]) from None
+        raise catalogue.ImportRejected(
+            "The file is not UTF-8.", errors=[{"row": 0, "field": "", "message": "not UTF-8"}]
+        ) from None
     if content_type == JSON_TYPE:
         try:
             data = json.loads(text)
         except ValueError:
-            raise catalogue.ImportRejected("The body is not JSON.", errors=[
-                {"row": 0, "field": "", "message": "not JSON"}]) from None
+            raise catalogue.ImportRejected(
+                "The body is not JSON.", errors=[{"row": 0, "field": "", "message": "not JSON"}]
+            ) from None
         if not isinstance(data, list):
-            raise catalogue.ImportRejected("The body must be a JSON array of services.", errors=[
-                {"row": 0, "field": "", "message": "not a JSON array"}])
+            raise catalogue.ImportRejected(
+                "The body must be a JSON array of services.",
+                errors=[{"row": 0, "field": "", "message": "not a JSON array"}],
+            )
         return data
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
         fields = reader.fieldnames or []
         unknown = sorted(set(fields) - set(COLUMNS))
         if not fields or "name" not in fields or unknown:
-            raise catalogue.ImportRejected("The CSV header is not the catalogue's.", errors=[
-                {"row": 0, "field": name, "message": "unknown column"} for name in unknown]
+            raise catalogue.ImportRejected(
+                "The CSV header is not the catalogue's.",
+                errors=[{"row": 0, "field": name, "message": "unknown column"} for name in unknown]
                 or [{"row": 0, "field": "name", "message": "missing column"}],
-                columns=list(COLUMNS))
+                columns=list(COLUMNS),
+            )
         errors: list[dict[str, Any]] = []
         records = [_csv_record(raw, errors, n) for n, raw in enumerate(reader, start=1)]
     except csv.Error as exc:
-        raise catalogue.ImportRejected("The CSV is malformed.", errors=[
-            {"row": 0, "field": "", "message": str(exc)}]) from None
+        raise catalogue.ImportRejected(
+            "The CSV is malformed.", errors=[{"row": 0, "field": "", "message": str(exc)}]
+        ) from None
     if errors:
         raise catalogue.ImportRejected(f"{len(errors)} problem(s) in the file.", errors=errors)
     return records
 
 
-@router.post("/import", status_code=201, response_model=list[ServicePublic],
-             summary="Import services (CSV or JSON): all or nothing",
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 CSV_TYPE: {"schema": {"type": "string"}},
-                 JSON_TYPE: {"schema": {"type": "array", "items": {
-                     "$ref": "#/components/schemas/ServiceCreate"}}}}}},
-             responses=problem_responses(
-                 (415, "Neither text/csv nor application/json"),
-                 (422, "Bad records: each named by row and field; nothing was imported")))
-async def import_services(request: Request, uow: UowDep, entries: CatalogueInUow,
-                          staff: StaffPrincipal) -> list[ServicePublic]:
+@router.post(
+    "/import",
+    status_code=201,
+    response_model=list[ServicePublic],
+    summary="Import services (CSV or JSON): all or nothing",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                CSV_TYPE: {"schema": {"type": "string"}},
+                JSON_TYPE: {
+                    "schema": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/ServiceCreate"},
+                    }
+                },
+            },
+        }
+    },
+    responses=problem_responses(
+        (415, "Neither text/csv nor application/json"),
+        (422, "Bad records: each named by row and field; nothing was imported"),
+    ),
+)
+async def import_services(
+    request: Request, uow: UowDep, entries: CatalogueInUow, staff: StaffPrincipal
+) -> list[ServicePublic]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in (CSV_TYPE, JSON_TYPE):
         raise UnsupportedMediaType("Send text/csv or application/json.")
     records = _records(await request.body(), content_type)
     if len(records) > MAX_RECORDS:
-        raise catalogue.ImportRejected(f"At most {MAX_RECORDS} services at once.", errors=[
-            {"row": 0, "field": "", "message": "too many records"}])
+        raise catalogue.ImportRejected(
+            f"At most {MAX_RECORDS} services at once.",
+            errors=[{"row": 0, "field": "", "message": "too many records"}],
+        )
     errors: list[dict[str, Any]] = []
     commands: list[catalogue.CreateService] = []
     for row, record in enumerate(records, start=1):
         try:
             body = ServiceCreate.model_validate(record)
         except ValidationError as exc:
-            errors += [{"row": row, "field": ".".join(str(p) for p in e["loc"]),
-                        "message": e["msg"]} for e in exc.errors()]
+            errors += [
+                {"row": row, "field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                for e in exc.errors()
+            ]
             continue
         data = body.model_dump()
-        core = {k: data.pop(k) for k in ("name", "description", "service_code", "slug",
-                                          "keywords", "groups", "department")}
+        core = {
+            k: data.pop(k)
+            for k in (
+                "name",
+                "description",
+                "service_code",
+                "slug",
+                "keywords",
+                "groups",
+                "department",
+            )
+        }
         commands.append(catalogue.CreateService(**core, details=data, actor=staff.subject))
     if errors:
-        raise catalogue.ImportRejected(f"{len({e['row'] for e in errors})} bad record(s).",
-                             errors=errors)
+        raise catalogue.ImportRejected(
+            f"{len({e['row'] for e in errors})} bad record(s).", errors=errors
+        )
     services = await catalogue.import_services(uow=uow, entries=entries, commands=commands)
     return [ServicePublic.model_validate(s) for s in services]
 
@@ -152,15 +207,32 @@ class UnsupportedMediaType(DomainError):
     status, code, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
-@router.get("/export", summary="Export every entry (staff), CSV or JSON",
-            responses={200: {"content": {CSV_TYPE: {"schema": {"type": "string"}},
-                                         JSON_TYPE: {"schema": {"type": "array", "items": {
-                                             "$ref": "#/components/schemas/ServicePublic"}}}}}})
-async def export_services(entries: CatalogueReads, staff: StaffPrincipal,
-                          format: str = Query("json", pattern="^(csv|json)$"),
-                          ) -> Response:
-    rows = [ServicePublic.model_validate(s).model_dump(mode="json")
-            for s in await catalogue.all_services(entries=entries)]
+@router.get(
+    "/export",
+    summary="Export every entry (staff), CSV or JSON",
+    responses={
+        200: {
+            "content": {
+                CSV_TYPE: {"schema": {"type": "string"}},
+                JSON_TYPE: {
+                    "schema": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/ServicePublic"},
+                    }
+                },
+            }
+        }
+    },
+)
+async def export_services(
+    entries: CatalogueReads,
+    staff: StaffPrincipal,
+    format: str = Query("json", pattern="^(csv|json)$"),
+) -> Response:
+    rows = [
+        ServicePublic.model_validate(s).model_dump(mode="json")
+        for s in await catalogue.all_services(entries=entries)
+    ]
     if format == "json":
         return Response(json.dumps(rows), media_type=JSON_TYPE)
     out = io.StringIO()
@@ -172,5 +244,8 @@ async def export_services(entries: CatalogueReads, staff: StaffPrincipal,
             cells[key] = ";".join(str(v) for v in row.get(key) or [])
         cells["attributes"] = json.dumps(row.get("attributes") or [])
         writer.writerow(cells)
-    return Response(out.getvalue(), media_type=CSV_TYPE,
-                    headers={"Content-Disposition": 'attachment; filename="services.csv"'})
+    return Response(
+        out.getvalue(),
+        media_type=CSV_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="services.csv"'},
+    )

@@ -25,15 +25,21 @@ router = APIRouter(prefix="/hsds", tags=["hsds"])
 ORUK_PROFILE = "https://openreferraluk.org"
 CACHE_CONTROL = "public, max-age=60"
 LIST_HEADERS = {
-    "ETag": {"description": "A hash of the body, for conditional requests.",
-             "required": True, "schema": {"type": "string"}},
-    "Cache-Control": {"description": "How long the page may be reused.", "required": True,
-                      "schema": {"type": "string"}},
+    "ETag": {
+        "description": "A hash of the body, for conditional requests.",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "How long the page may be reused.",
+        "required": True,
+        "schema": {"type": "string"},
+    },
 }
 LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"headers": LIST_HEADERS},
-    304: {"description": "Not modified (If-None-Match matched the ETag)",
-          "headers": LIST_HEADERS}}
+    304: {"description": "Not modified (If-None-Match matched the ETag)", "headers": LIST_HEADERS},
+}
 ONE_RESPONSES = problem_responses((404, "No published record with this id"))
 
 Page = Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1")]
@@ -42,8 +48,9 @@ Text = Annotated[str | None, Query(max_length=200, description="Full text search
 #: A record's id: a uuid in the documentation (so clients and fuzzers know its shape); any
 #: other string is simply not found (404), as HSDS ids are opaque strings.
 RecordId = Annotated[str, Path(max_length=100, json_schema_extra={"format": "uuid"})]
-TermId = Annotated[str | None, Query(max_length=100,
-                                     description="Only services with this taxonomy term")]
+TermId = Annotated[
+    str | None, Query(max_length=100, description="Only services with this taxonomy term")
+]
 
 
 def _text(text: str | None, search: str | None) -> str | None:
@@ -51,11 +58,15 @@ def _text(text: str | None, search: str | None) -> str | None:
     return text or search
 
 
-def _services_query(*, text: str | None, search: str | None, taxonomy_term_id: str | None,
-                    page: int, per_page: int) -> hsds.ListServices:
+def _services_query(
+    *, text: str | None, search: str | None, taxonomy_term_id: str | None, page: int, per_page: int
+) -> hsds.ListServices:
     """The filters and page of the two lists of services (and services at locations)."""
-    return hsds.ListServices(text=_text(text, search), taxonomy_term_id=taxonomy_term_id,
-                             paging=hsds.Paging(page=page, per_page=per_page))
+    return hsds.ListServices(
+        text=_text(text, search),
+        taxonomy_term_id=taxonomy_term_id,
+        paging=hsds.Paging(page=page, per_page=per_page),
+    )
 
 
 def _list_response(request: Request, body: dict[str, Any]) -> Response:
@@ -72,48 +83,70 @@ async def about() -> dict[str, Any]:
     return {"version": "3.0", "profile": ORUK_PROFILE, "openapi_url": "/openapi.json"}
 
 
-@router.get("/services", summary="Published services, a page at a time",
-            responses=LIST_RESPONSES)
-async def list_services(request: Request, entries: CatalogueReads, text: Text = None,
-                        search: Text = None, taxonomy_term_id: TermId = None,
-                        full: bool = False, page: Page = 1, per_page: PerPage = 50,
-                        ) -> Response:
-    query = _services_query(text=text, search=search, taxonomy_term_id=taxonomy_term_id,
-                            page=page, per_page=per_page)
-    return _list_response(request, await hsds.list_services(entries=entries, full=full,
-                                                            query=query))
+@router.get("/services", summary="Published services, a page at a time", responses=LIST_RESPONSES)
+async def list_services(
+    request: Request,
+    entries: CatalogueReads,
+    text: Text = None,
+    search: Text = None,
+    taxonomy_term_id: TermId = None,
+    full: bool = False,
+    page: Page = 1,
+    per_page: PerPage = 50,
+) -> Response:
+    query = _services_query(
+        text=text, search=search, taxonomy_term_id=taxonomy_term_id, page=page, per_page=per_page
+    )
+    return _list_response(
+        request, await hsds.list_services(entries=entries, full=full, query=query)
+    )
 
 
-@router.get("/services/{service_id}", summary="A fully nested published service",
-            responses=ONE_RESPONSES)
+@router.get(
+    "/services/{service_id}", summary="A fully nested published service", responses=ONE_RESPONSES
+)
 async def read_service(service_id: RecordId, entries: CatalogueReads) -> dict[str, Any]:
     return await hsds.get_service(entries=entries, service_id=service_id)
 
 
-@router.get("/organizations", summary="Milton Keynes City Council and its departments",
-            responses=LIST_RESPONSES)
-async def list_organizations(request: Request, entries: CatalogueReads, text: Text = None,
-                             search: Text = None, page: Page = 1, per_page: PerPage = 50,
-                             ) -> Response:
-    body = await hsds.list_organizations(entries=entries, text=_text(text, search),
-                                         paging=hsds.Paging(page=page, per_page=per_page))
+@router.get(
+    "/organizations",
+    summary="Milton Keynes City Council and its departments",
+    responses=LIST_RESPONSES,
+)
+async def list_organizations(
+    request: Request,
+    entries: CatalogueReads,
+    text: Text = None,
+    search: Text = None,
+    page: Page = 1,
+    per_page: PerPage = 50,
+) -> Response:
+    body = await hsds.list_organizations(
+        entries=entries, text=_text(text, search), paging=hsds.Paging(page=page, per_page=per_page)
+    )
     return _list_response(request, body)
 
 
-@router.get("/organizations/{organization_id}", summary="An organization",
-            responses=ONE_RESPONSES)
-async def read_organization(organization_id: RecordId,
-                            entries: CatalogueReads) -> dict[str, Any]:
+@router.get("/organizations/{organization_id}", summary="An organization", responses=ONE_RESPONSES)
+async def read_organization(organization_id: RecordId, entries: CatalogueReads) -> dict[str, Any]:
     return await hsds.get_organization(entries=entries, organization=organization_id)
 
 
-@router.get("/locations", summary="Venues where services are offered in person",
-            responses=LIST_RESPONSES)
-async def list_locations(request: Request, entries: CatalogueReads, text: Text = None,
-                         search: Text = None, page: Page = 1, per_page: PerPage = 50,
-                         ) -> Response:
-    body = await hsds.list_locations(entries=entries, text=_text(text, search),
-                                     paging=hsds.Paging(page=page, per_page=per_page))
+@router.get(
+    "/locations", summary="Venues where services are offered in person", responses=LIST_RESPONSES
+)
+async def list_locations(
+    request: Request,
+    entries: CatalogueReads,
+    text: Text = None,
+    search: Text = None,
+    page: Page = 1,
+    per_page: PerPage = 50,
+) -> Response:
+    body = await hsds.list_locations(
+        entries=entries, text=_text(text, search), paging=hsds.Paging(page=page, per_page=per_page)
+    )
     return _list_response(request, body)
 
 
@@ -122,28 +155,37 @@ async def read_location(location_id: RecordId, entries: CatalogueReads) -> dict[
     return await hsds.get_location(entries=entries, location=location_id)
 
 
-@router.get("/service_at_locations", summary="Services offered at a venue",
-            responses=LIST_RESPONSES)
+@router.get(
+    "/service_at_locations", summary="Services offered at a venue", responses=LIST_RESPONSES
+)
 async def list_service_at_locations(
-        request: Request, entries: CatalogueReads, text: Text = None, search: Text = None,
-        taxonomy_term_id: TermId = None, page: Page = 1, per_page: PerPage = 50,
+    request: Request,
+    entries: CatalogueReads,
+    text: Text = None,
+    search: Text = None,
+    taxonomy_term_id: TermId = None,
+    page: Page = 1,
+    per_page: PerPage = 50,
 ) -> Response:
-    query = _services_query(text=text, search=search, taxonomy_term_id=taxonomy_term_id,
-                            page=page, per_page=per_page)
-    return _list_response(request, await hsds.list_services_at_locations(entries=entries,
-                                                                         query=query))
+    query = _services_query(
+        text=text, search=search, taxonomy_term_id=taxonomy_term_id, page=page, per_page=per_page
+    )
+    return _list_response(
+        request, await hsds.list_services_at_locations(entries=entries, query=query)
+    )
 
 
-@router.get("/service_at_locations/{sal_id}", summary="A service at a location",
-            responses=ONE_RESPONSES)
+@router.get(
+    "/service_at_locations/{sal_id}", summary="A service at a location", responses=ONE_RESPONSES
+)
 async def read_service_at_location(sal_id: RecordId, entries: CatalogueReads) -> dict[str, Any]:
     return await hsds.get_service_at_location(entries=entries, sal=sal_id)
 
 
-@router.get("/taxonomies", summary="The taxonomies services are classified by",
-            responses=LIST_RESPONSES)
-async def list_taxonomies(request: Request, page: Page = 1,
-                          per_page: PerPage = 50) -> Response:
+@router.get(
+    "/taxonomies", summary="The taxonomies services are classified by", responses=LIST_RESPONSES
+)
+async def list_taxonomies(request: Request, page: Page = 1, per_page: PerPage = 50) -> Response:
     body = await hsds.list_taxonomies(paging=hsds.Paging(page=page, per_page=per_page))
     return _list_response(request, body)
 
@@ -153,15 +195,24 @@ async def read_taxonomy(taxonomy_id: RecordId) -> dict[str, Any]:
     return await hsds.get_taxonomy(taxonomy=taxonomy_id)
 
 
-@router.get("/taxonomy_terms", summary="LGSL codes and service groups in use",
-            responses=LIST_RESPONSES)
+@router.get(
+    "/taxonomy_terms", summary="LGSL codes and service groups in use", responses=LIST_RESPONSES
+)
 async def list_taxonomy_terms(
-        request: Request, entries: CatalogueReads, text: Text = None, search: Text = None,
-        taxonomy_id: Annotated[str | None, Query(max_length=100)] = None,
-        page: Page = 1, per_page: PerPage = 50) -> Response:
+    request: Request,
+    entries: CatalogueReads,
+    text: Text = None,
+    search: Text = None,
+    taxonomy_id: Annotated[str | None, Query(max_length=100)] = None,
+    page: Page = 1,
+    per_page: PerPage = 50,
+) -> Response:
     body = await hsds.list_taxonomy_terms(
-        entries=entries, text=_text(text, search), taxonomy_id=taxonomy_id,
-        paging=hsds.Paging(page=page, per_page=per_page))
+        entries=entries,
+        text=_text(text, search),
+        taxonomy_id=taxonomy_id,
+        paging=hsds.Paging(page=page, per_page=per_page),
+    )
     return _list_response(request, body)
 
 

@@ -105,8 +105,11 @@ def _dotted(field: str) -> str:
 
 def _domain_errors(exc: DomainError) -> list[str]:
     errors = exc.extensions.get("errors") or []
-    named = [f"{_dotted(str(e.get('field', '')))}: {e.get('message', 'invalid')}"
-             for e in errors if isinstance(e, dict)]
+    named = [
+        f"{_dotted(str(e.get('field', '')))}: {e.get('message', 'invalid')}"
+        for e in errors
+        if isinstance(e, dict)
+    ]
     return named or [exc.detail]
 
 
@@ -129,15 +132,18 @@ class Open311Route(APIRoute):
                 errors = exc.errors()
                 if any(tuple(e.get("loc", ()))[:2] == ("path", "format") for e in errors):
                     return render_errors(404, ["format: use .xml or .json"], Format.JSON)
-                return render_errors(400, [f"{_field(e.get('loc', ()))}: {e.get('msg')}"
-                                           for e in errors], _format_of(request))
+                return render_errors(
+                    400,
+                    [f"{_field(e.get('loc', ()))}: {e.get('msg')}" for e in errors],
+                    _format_of(request),
+                )
             except DomainError as exc:
-                return render_errors(_status_of(exc.status), _domain_errors(exc),
-                                     _format_of(request))
+                return render_errors(
+                    _status_of(exc.status), _domain_errors(exc), _format_of(request)
+                )
             except StarletteHTTPException as exc:
                 detail = exc.detail if isinstance(exc.detail, str) else "Error"
-                return render_errors(_status_of(exc.status_code), [detail],
-                                     _format_of(request))
+                return render_errors(_status_of(exc.status_code), [detail], _format_of(request))
 
         return route
 
@@ -155,6 +161,7 @@ _NUMBER_OR_NULL = {"type": ["number", "null"]}
 
 # -- discovery and services -------------------------------------------------------------
 
+
 def _endpoint_url(request: Request) -> str:
     """The public URL of this endpoint: the gateway's host when it forwarded the request."""
     host = request.headers.get("x-forwarded-host", "")
@@ -164,129 +171,241 @@ def _endpoint_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/open311/v2"
 
 
-DISCOVERY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
-    "changeset": {"type": "string"}, "contact": {"type": "string"},
-    "key_service": {"type": "string"},
-    "endpoints": {"type": "array", "items": {"type": "object", "properties": {
-        "specification": {"type": "string"}, "url": {"type": "string"},
-        "changeset": {"type": "string"}, "type": {"type": "string"},
-        "formats": {"type": "array", "items": {"type": "string"}}}}}}}
+DISCOVERY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "changeset": {"type": "string"},
+        "contact": {"type": "string"},
+        "key_service": {"type": "string"},
+        "endpoints": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "specification": {"type": "string"},
+                    "url": {"type": "string"},
+                    "changeset": {"type": "string"},
+                    "type": {"type": "string"},
+                    "formats": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
 
 
-@router.get("/discovery.{format}", summary="Open311 discovery: where and what this endpoint is",
-            response_class=Response, responses=responses(DISCOVERY_SCHEMA, BAD, NOT_FOUND,
-                                                         REFUSED, FORBIDDEN))
+@router.get(
+    "/discovery.{format}",
+    summary="Open311 discovery: where and what this endpoint is",
+    response_class=Response,
+    responses=responses(DISCOVERY_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN),
+)
 async def discovery(request: Request, fmt: FormatPath) -> Response:
     document = {
         "changeset": CHANGESET,
         "contact": "Milton Keynes City Council digital services: "
-                   "https://www.milton-keynes.gov.uk/contact-us",
+        "https://www.milton-keynes.gov.uk/contact-us",
         "key_service": "API keys for Open311 clients are issued by the council's digital "
-                       "team (scope 'open311').",
-        "endpoints": [{"specification": SPECIFICATION, "url": _endpoint_url(request),
-                       "changeset": CHANGESET, "type": "production",
-                       "formats": ["text/xml", "application/json"]}],
+        "team (scope 'open311').",
+        "endpoints": [
+            {
+                "specification": SPECIFICATION,
+                "url": _endpoint_url(request),
+                "changeset": CHANGESET,
+                "type": "production",
+                "formats": ["text/xml", "application/json"],
+            }
+        ],
     }
     return render(document, fmt, root="discovery")
 
 
-SERVICES_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "object", "properties": {
-    "service_code": {"type": "string"}, "service_name": {"type": "string"},
-    "description": {"type": "string"}, "metadata": {"type": "boolean"},
-    "type": {"type": "string", "enum": ["realtime", "batch", "blackbox"]},
-    "keywords": {"type": "string"}, "group": {"type": "string"}}}}
+SERVICES_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "service_code": {"type": "string"},
+            "service_name": {"type": "string"},
+            "description": {"type": "string"},
+            "metadata": {"type": "boolean"},
+            "type": {"type": "string", "enum": ["realtime", "batch", "blackbox"]},
+            "keywords": {"type": "string"},
+            "group": {"type": "string"},
+        },
+    },
+}
 
 
 def _service(service: CatalogueService) -> dict[str, Any]:
-    return {"service_code": service.service_code, "service_name": service.name,
-            "description": service.description, "metadata": bool(service.attributes),
-            "type": "realtime", "keywords": ", ".join(service.keywords or []),
-            "group": (service.groups or [""])[0]}
+    return {
+        "service_code": service.service_code,
+        "service_name": service.name,
+        "description": service.description,
+        "metadata": bool(service.attributes),
+        "type": "realtime",
+        "keywords": ", ".join(service.keywords or []),
+        "group": (service.groups or [""])[0],
+    }
 
 
-@router.get("/services.{format}", response_class=Response,
-            summary="The services a problem can be reported against",
-            responses=responses(SERVICES_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
+@router.get(
+    "/services.{format}",
+    response_class=Response,
+    summary="The services a problem can be reported against",
+    responses=responses(SERVICES_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN),
+)
 async def list_services(fmt: FormatPath, entries: CatalogueReads) -> Response:
     services = await queries.reportable_services(entries=entries)
     return render([_service(s) for s in services], fmt, root="services", item="service")
 
 
-DEFINITION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
-    "service_code": {"type": "string"},
-    "attributes": {"type": "array", "items": {"type": "object", "properties": {
-        "variable": {"type": "boolean"}, "code": {"type": "string"},
-        "datatype": {"type": "string", "enum": ["string", "number", "datetime", "text",
-                                                "singlevaluelist", "multivaluelist"]},
-        "required": {"type": "boolean"}, "datatype_description": _STRING_OR_NULL,
-        "order": {"type": "integer"}, "description": {"type": "string"},
-        "values": {"type": "array", "items": {"type": "object", "properties": {
-            "key": {"type": "string"}, "name": {"type": "string"}}}}}}}}}
+DEFINITION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "service_code": {"type": "string"},
+        "attributes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "variable": {"type": "boolean"},
+                    "code": {"type": "string"},
+                    "datatype": {
+                        "type": "string",
+                        "enum": [
+                            "string",
+                            "number",
+                            "datetime",
+                            "text",
+                            "singlevaluelist",
+                            "multivaluelist",
+                        ],
+                    },
+                    "required": {"type": "boolean"},
+                    "datatype_description": _STRING_OR_NULL,
+                    "order": {"type": "integer"},
+                    "description": {"type": "string"},
+                    "values": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"key": {"type": "string"}, "name": {"type": "string"}},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
 
 
 def _attribute(definition: dict[str, Any]) -> dict[str, Any]:
-    return {"variable": bool(definition.get("variable", True)), "code": definition["code"],
-            "datatype": definition.get("datatype", "string"),
-            "required": bool(definition.get("required", False)),
-            "datatype_description": definition.get("datatype_description"),
-            "order": int(definition.get("order") or 0),
-            "description": definition.get("description", ""),
-            "values": [{"key": v["key"], "name": v["name"]}
-                       for v in definition.get("values") or []]}
+    return {
+        "variable": bool(definition.get("variable", True)),
+        "code": definition["code"],
+        "datatype": definition.get("datatype", "string"),
+        "required": bool(definition.get("required", False)),
+        "datatype_description": definition.get("datatype_description"),
+        "order": int(definition.get("order") or 0),
+        "description": definition.get("description", ""),
+        "values": [{"key": v["key"], "name": v["name"]} for v in definition.get("values") or []],
+    }
 
 
-@router.get("/services/{service_code}.{format}", response_class=Response,
-            summary="A service's definition: the attributes a report carries",
-            responses=responses(DEFINITION_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
-async def service_definition(service_code: Annotated[str, Path(max_length=200)],
-                             fmt: FormatPath, entries: CatalogueReads) -> Response:
-    service = (await queries.reportable_service(entries=entries, code=service_code)
-               if _CODE.match(service_code) else None)
+@router.get(
+    "/services/{service_code}.{format}",
+    response_class=Response,
+    summary="A service's definition: the attributes a report carries",
+    responses=responses(DEFINITION_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN),
+)
+async def service_definition(
+    service_code: Annotated[str, Path(max_length=200)], fmt: FormatPath, entries: CatalogueReads
+) -> Response:
+    service = (
+        await queries.reportable_service(entries=entries, code=service_code)
+        if _CODE.match(service_code)
+        else None
+    )
     if service is None:
         raise Open311Error(404, "service_code: no service takes reports with this code")
-    attributes = sorted(service.attributes, key=lambda d: (int(d.get("order") or 0),
-                                                           str(d.get("code"))))
-    return render({"service_code": service.service_code,
-                   "attributes": [_attribute(a) for a in attributes]},
-                  fmt, root="service_definition")
+    attributes = sorted(
+        service.attributes, key=lambda d: (int(d.get("order") or 0), str(d.get("code")))
+    )
+    return render(
+        {"service_code": service.service_code, "attributes": [_attribute(a) for a in attributes]},
+        fmt,
+        root="service_definition",
+    )
 
 
 # -- requests -----------------------------------------------------------------------------
 
-REQUESTS_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "object", "properties": {
-    "service_request_id": {"type": "string"},
-    "status": {"type": "string", "enum": ["open", "closed"]},
-    "external_status_code": {"type": "string"},
-    "status_notes": _STRING_OR_NULL, "service_name": _STRING_OR_NULL,
-    "service_code": {"type": "string"}, "description": {"type": "string"},
-    "agency_responsible": {"type": "string"}, "service_notice": _STRING_OR_NULL,
-    "requested_datetime": {"type": "string"}, "updated_datetime": {"type": "string"},
-    "expected_datetime": _STRING_OR_NULL, "address": _STRING_OR_NULL,
-    "address_id": _STRING_OR_NULL, "zipcode": _STRING_OR_NULL, "lat": _NUMBER_OR_NULL,
-    "long": _NUMBER_OR_NULL, "media_url": _STRING_OR_NULL}}}
+REQUESTS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "service_request_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["open", "closed"]},
+            "external_status_code": {"type": "string"},
+            "status_notes": _STRING_OR_NULL,
+            "service_name": _STRING_OR_NULL,
+            "service_code": {"type": "string"},
+            "description": {"type": "string"},
+            "agency_responsible": {"type": "string"},
+            "service_notice": _STRING_OR_NULL,
+            "requested_datetime": {"type": "string"},
+            "updated_datetime": {"type": "string"},
+            "expected_datetime": _STRING_OR_NULL,
+            "address": _STRING_OR_NULL,
+            "address_id": _STRING_OR_NULL,
+            "zipcode": _STRING_OR_NULL,
+            "lat": _NUMBER_OR_NULL,
+            "long": _NUMBER_OR_NULL,
+            "media_url": _STRING_OR_NULL,
+        },
+    },
+}
 AGENCY = "Milton Keynes City Council"
 
 
-def _request(row: ServiceRequest, names: dict[str, str], notes: dict[uuid.UUID, str]
-             ) -> dict[str, Any]:
+def _request(
+    row: ServiceRequest, names: dict[str, str], notes: dict[uuid.UUID, str]
+) -> dict[str, Any]:
     """A request as Open311 shows it. Contact details are never among the fields."""
-    return {"service_request_id": str(row.id), "status": open311_status(row.status),
-            "external_status_code": row.status, "status_notes": notes.get(row.id),
-            "service_name": names.get(row.service_code), "service_code": row.service_code,
-            "description": row.description, "agency_responsible": AGENCY,
-            "service_notice": None, "requested_datetime": iso(row.created_at),
-            "updated_datetime": iso(row.updated_at), "expected_datetime": None,
-            "address": row.address, "address_id": None, "zipcode": None, "lat": row.lat,
-            "long": row.long, "media_url": row.media_url}
+    return {
+        "service_request_id": str(row.id),
+        "status": open311_status(row.status),
+        "external_status_code": row.status,
+        "status_notes": notes.get(row.id),
+        "service_name": names.get(row.service_code),
+        "service_code": row.service_code,
+        "description": row.description,
+        "agency_responsible": AGENCY,
+        "service_notice": None,
+        "requested_datetime": iso(row.created_at),
+        "updated_datetime": iso(row.updated_at),
+        "expected_datetime": None,
+        "address": row.address,
+        "address_id": None,
+        "zipcode": None,
+        "lat": row.lat,
+        "long": row.long,
+        "media_url": row.media_url,
+    }
 
 
-async def _render_requests(rows: list[ServiceRequest], fmt: Format, entries: CatalogueReads,
-                           service_requests: RequestReads) -> Response:
+async def _render_requests(
+    rows: list[ServiceRequest], fmt: Format, entries: CatalogueReads, service_requests: RequestReads
+) -> Response:
     names = await queries.service_names(entries=entries, codes={r.service_code for r in rows})
-    notes = await queries.latest_notes(service_requests=service_requests,
-                                       request_ids=[r.id for r in rows])
-    return render([_request(r, names, notes) for r in rows], fmt, root="service_requests",
-                  item="request")
+    notes = await queries.latest_notes(
+        service_requests=service_requests, request_ids=[r.id for r in rows]
+    )
+    return render(
+        [_request(r, names, notes) for r in rows], fmt, root="service_requests", item="request"
+    )
 
 
 def _date(name: str, value: str | None) -> datetime | None:
@@ -302,130 +421,197 @@ def _date(name: str, value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except (ValueError, OverflowError):
-        raise Open311Error(400, f"{name}: must be a W3C date-time such as "
-                                "2026-01-01T00:00:00Z") from None
+        raise Open311Error(
+            400, f"{name}: must be a W3C date-time such as 2026-01-01T00:00:00Z"
+        ) from None
 
 
 def _list(value: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for v in (value or "").split(",") if v.strip()))
 
 
-DateQuery = Annotated[str | None, Query(
-    max_length=64, description="W3C date-time, e.g. 2026-01-01T00:00:00Z")]
+DateQuery = Annotated[
+    str | None, Query(max_length=64, description="W3C date-time, e.g. 2026-01-01T00:00:00Z")
+]
 
 
-@router.get("/requests.{format}", response_class=Response,
-            summary="Service requests, newest first (by default the last 90 days; at most "
-                    "1,000)",
-            responses=responses(REQUESTS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
+@router.get(
+    "/requests.{format}",
+    response_class=Response,
+    summary="Service requests, newest first (by default the last 90 days; at most 1,000)",
+    responses=responses(REQUESTS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN),
+)
 async def list_requests(
-        fmt: FormatPath, entries: CatalogueReads, service_requests: RequestReads,
-        service_request_id: Annotated[str | None, Query(
-            max_length=8000, description="Ids, comma-separated; overrides the other filters"
-        )] = None,
-        service_code: Annotated[str | None, Query(
-            max_length=2000, description="Service codes, comma-separated")] = None,
-        start_date: DateQuery = None, end_date: DateQuery = None,
-        status: Annotated[str | None, Query(
+    fmt: FormatPath,
+    entries: CatalogueReads,
+    service_requests: RequestReads,
+    service_request_id: Annotated[
+        str | None,
+        Query(max_length=8000, description="Ids, comma-separated; overrides the other filters"),
+    ] = None,
+    service_code: Annotated[
+        str | None, Query(max_length=2000, description="Service codes, comma-separated")
+    ] = None,
+    start_date: DateQuery = None,
+    end_date: DateQuery = None,
+    status: Annotated[
+        str | None,
+        Query(
             pattern=r"^(open|closed)(,(open|closed))*$",
-            description="open, closed, or both comma-separated")] = None,
+            description="open, closed, or both comma-separated",
+        ),
+    ] = None,
 ) -> Response:
     ids = _list(service_request_id)
     if len(ids) > queries.MAX_IDS:
         raise Open311Error(400, f"service_request_id: at most {queries.MAX_IDS} ids")
     codes = _list(service_code)
     if not all(_CODE.match(code) for code in codes):
-        raise Open311Error(400, "service_code: codes are letters, digits, '.', '_' and '-', "
-                                "comma-separated")
+        raise Open311Error(
+            400, "service_code: codes are letters, digits, '.', '_' and '-', comma-separated"
+        )
     start, end = _date("start_date", start_date), _date("end_date", end_date)
     if start and end and start > end:
         raise Open311Error(400, "end_date: must not be before start_date")
     rows = await queries.find_requests(
-        service_requests=service_requests, query=queries.RequestQuery(
-            ids=ids, service_codes=codes, start=start, end=end, statuses=_list(status)))
+        service_requests=service_requests,
+        query=queries.RequestQuery(
+            ids=ids, service_codes=codes, start=start, end=end, statuses=_list(status)
+        ),
+    )
     return await _render_requests(rows, fmt, entries, service_requests)
 
 
 async def _one(service_requests: RequestReads, request_id: str) -> list[ServiceRequest]:
-    row = await queries.public_request(service_requests=service_requests,
-                                       request_id=request_id)
+    row = await queries.public_request(service_requests=service_requests, request_id=request_id)
     if row is None:
         raise Open311Error(404, "service_request_id: no such service request")
     return [row]
 
 
-@router.get("/requests/{service_request_id}.{format}", response_class=Response,
-            summary="One service request (a list of one, as the spec has it)",
-            responses=responses(REQUESTS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
-async def read_request(service_request_id: Annotated[str, Path(max_length=100)],
-                       fmt: FormatPath, entries: CatalogueReads,
-                       service_requests: RequestReads) -> Response:
-    return await _render_requests(await _one(service_requests, service_request_id), fmt,
-                                  entries, service_requests)
+@router.get(
+    "/requests/{service_request_id}.{format}",
+    response_class=Response,
+    summary="One service request (a list of one, as the spec has it)",
+    responses=responses(REQUESTS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN),
+)
+async def read_request(
+    service_request_id: Annotated[str, Path(max_length=100)],
+    fmt: FormatPath,
+    entries: CatalogueReads,
+    service_requests: RequestReads,
+) -> Response:
+    return await _render_requests(
+        await _one(service_requests, service_request_id), fmt, entries, service_requests
+    )
 
 
-TOKENS_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "object", "properties": {
-    "service_request_id": {"type": "string"}, "token": {"type": "string"}}}}
+TOKENS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"service_request_id": {"type": "string"}, "token": {"type": "string"}},
+    },
+}
 
 
-@router.get("/tokens/{token_id}.{format}", response_class=Response,
-            summary="The request a token stands for (requests are created at once: a "
-                    "token is the request's id)",
-            responses=responses(TOKENS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
-async def read_token(token_id: Annotated[str, Path(max_length=100)], fmt: FormatPath,
-                     service_requests: RequestReads) -> Response:
+@router.get(
+    "/tokens/{token_id}.{format}",
+    response_class=Response,
+    summary="The request a token stands for (requests are created at once: a "
+    "token is the request's id)",
+    responses=responses(TOKENS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN),
+)
+async def read_token(
+    token_id: Annotated[str, Path(max_length=100)], fmt: FormatPath, service_requests: RequestReads
+) -> Response:
     [row] = await _one(service_requests, token_id)
-    return render([{"service_request_id": str(row.id), "token": token_id}], fmt,
-                  root="service_requests", item="request")
+    return render(
+        [{"service_request_id": str(row.id), "token": token_id}],
+        fmt,
+        root="service_requests",
+        item="request",
+    )
 
 
-UPDATES_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "object", "properties": {
-    "update_id": {"type": "string"}, "service_request_id": {"type": "string"},
-    "status": {"type": "string"}, "updated_datetime": {"type": "string"},
-    "description": {"type": "string", "description": "The public staff note, or empty"},
-    "media_url": {"type": "string"}, "external_status_code": {"type": "string"}}}}
+UPDATES_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "update_id": {"type": "string"},
+            "service_request_id": {"type": "string"},
+            "status": {"type": "string"},
+            "updated_datetime": {"type": "string"},
+            "description": {"type": "string", "description": "The public staff note, or empty"},
+            "media_url": {"type": "string"},
+            "external_status_code": {"type": "string"},
+        },
+    },
+}
 
 
-@router.get("/servicerequestupdates.{format}", response_class=Response,
-            summary="Status changes and notes (mySociety's extension, as FixMyStreet "
-                    "fetches them), oldest first",
-            responses=responses(UPDATES_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN))
-async def list_updates(fmt: FormatPath, service_requests: RequestReads,
-                       start_date: DateQuery = None, end_date: DateQuery = None) -> Response:
+@router.get(
+    "/servicerequestupdates.{format}",
+    response_class=Response,
+    summary="Status changes and notes (mySociety's extension, as FixMyStreet "
+    "fetches them), oldest first",
+    responses=responses(UPDATES_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN),
+)
+async def list_updates(
+    fmt: FormatPath,
+    service_requests: RequestReads,
+    start_date: DateQuery = None,
+    end_date: DateQuery = None,
+) -> Response:
     start, end = _date("start_date", start_date), _date("end_date", end_date)
     if start and end and start > end:
         raise Open311Error(400, "end_date: must not be before start_date")
-    updates = await queries.find_updates(service_requests=service_requests, start=start,
-                                         end=end)
-    document = [{"update_id": str(u.id), "service_request_id": str(u.request_id),
-                 "status": u.status, "updated_datetime": iso(u.occurred_at),
-                 "description": u.note or "",
-                 "media_url": "",
-                 "external_status_code": u.status} for u in updates]
+    updates = await queries.find_updates(service_requests=service_requests, start=start, end=end)
+    document = [
+        {
+            "update_id": str(u.id),
+            "service_request_id": str(u.request_id),
+            "status": u.status,
+            "updated_datetime": iso(u.occurred_at),
+            "description": u.note or "",
+            "media_url": "",
+            "external_status_code": u.status,
+        }
+        for u in updates
+    ]
     return render(document, fmt, root="service_request_updates", item="request_update")
 
 
 # -- submitting ---------------------------------------------------------------------------
 
+
 def may_submit(principal: Principal) -> bool:
     """Staff, or a partner whose API key carries the ``open311`` scope."""
     return principal.has_role(Role.STAFF, Role.ADMIN) or (
-        principal.has_role(Role.PARTNER) and principal.has_scope(SCOPE))
+        principal.has_role(Role.PARTNER) and principal.has_scope(SCOPE)
+    )
 
 
 async def _form(request: Request) -> list[tuple[str, str]]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        raise Open311Error(400, "request: send the fields form-encoded "
-                                "(application/x-www-form-urlencoded)")
+        raise Open311Error(
+            400, "request: send the fields form-encoded (application/x-www-form-urlencoded)"
+        )
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM_BYTES:
             raise Open311Error(400, f"request: the form is over {MAX_FORM_BYTES} bytes")
     try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
-                         errors="strict", max_num_fields=MAX_FORM_FIELDS)
+        return parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
     except UnicodeDecodeError:
         raise Open311Error(400, "request: the form is not UTF-8") from None
     except ValueError:
@@ -468,8 +654,10 @@ def submission(fields: list[tuple[str, str]]) -> dict[str, Any]:
         "lat": _number("lat", single.get("lat")),
         "long": _number("long", single.get("long")),
         "address": single.get("address_string", "").strip() or None,
-        "attributes": {code: values if code in listed or len(values) > 1 else values[0]
-                       for code, values in attributes.items()},
+        "attributes": {
+            code: values if code in listed or len(values) > 1 else values[0]
+            for code, values in attributes.items()
+        },
         "contact": contact or None,
         # The partner collected these details from the reporter for this report.
         "contact_consent": bool(contact),
@@ -490,14 +678,18 @@ _PATTERNS = {
 def _message(field: str, error: Any) -> str:
     if error.get("type") != "string_pattern_mismatch":
         return str(error.get("msg", "invalid"))
-    return _PATTERNS.get(field, "contains characters that are not allowed (control "
-                                "characters)")
+    return _PATTERNS.get(field, "contains characters that are not allowed (control characters)")
 
 
 @router.post("/requests.{format}", response_class=Response, include_in_schema=False)
-async def submit_request(request: Request, fmt: FormatPath, uow: UowDep,
-                         entries: CatalogueInUow, service_requests: RequestsInUow,
-                         principal: CurrentPrincipal) -> Response:
+async def submit_request(
+    request: Request,
+    fmt: FormatPath,
+    uow: UowDep,
+    entries: CatalogueInUow,
+    service_requests: RequestsInUow,
+    principal: CurrentPrincipal,
+) -> Response:
     if not may_submit(principal):
         raise Open311Error(403, "api_key: missing, or not valid for Open311 submissions")
     fields = await _form(request)
@@ -508,24 +700,38 @@ async def submit_request(request: Request, fmt: FormatPath, uow: UowDep,
     try:
         checked = RequestCreate.model_validate(body)
     except ValidationError as exc:
-        named = {_field(e["loc"]): _message(_field(e["loc"]), e)
-                 for e in reversed(exc.errors(include_input=False))}
+        named = {
+            _field(e["loc"]): _message(_field(e["loc"]), e)
+            for e in reversed(exc.errors(include_input=False))
+        }
         raise Open311Error(400, *[f"{name}: {msg}" for name, msg in named.items()]) from None
     # A report made through Open311 is public, as the spec expects (its contact details not).
     created = await commands.submit_request(
-        uow=uow, entries=entries, service_requests=service_requests,
-        command=commands.SubmitRequest(**{**checked.model_dump(), "public": True},
-                                       media_url=media_url, submitted_by=principal.subject))
+        uow=uow,
+        entries=entries,
+        service_requests=service_requests,
+        command=commands.SubmitRequest(
+            **{**checked.model_dump(), "public": True},
+            media_url=media_url,
+            submitted_by=principal.subject,
+        ),
+    )
     log.info("open311 request %s submitted for %s", created.id, created.service_code)
-    return render([{"service_request_id": str(created.id), "service_notice": None,
-                    "account_id": None}], fmt, root="service_requests", item="request")
+    return render(
+        [{"service_request_id": str(created.id), "service_notice": None, "account_id": None}],
+        fmt,
+        root="service_requests",
+        item="request",
+    )
 
 
 # -- anything else under /open311/v2 ------------------------------------------------------
 
-@router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                  include_in_schema=False)
-async def not_found(request: Request) -> Response:
-    return render_errors(404, [f"{request.url.path}: no such Open311 resource"],
-                         format_of_path(request.url.path))
 
+@router.api_route(
+    "/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+async def not_found(request: Request) -> Response:
+    return render_errors(
+        404, [f"{request.url.path}: no such Open311 resource"], format_of_path(request.url.path)
+    )

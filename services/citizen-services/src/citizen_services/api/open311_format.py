@@ -26,8 +26,13 @@ XML_TYPE = "text/xml; charset=utf-8"
 JSON_TYPE = "application/json"
 #: Characters XML 1.0 cannot contain, even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_SINGULAR = {"attributes": "attribute", "values": "value", "endpoints": "endpoint",
-             "formats": "format", "errors": "error"}
+_SINGULAR = {
+    "attributes": "attribute",
+    "values": "value",
+    "endpoints": "endpoint",
+    "formats": "format",
+    "errors": "error",
+}
 
 
 class Format(StrEnum):
@@ -75,8 +80,9 @@ def _fill(element: ET.Element, key: str, value: Any) -> None:
         child.text = _text(value)
 
 
-def to_xml(document: dict[str, Any] | list[dict[str, Any]], *, root: str,
-           item: str | None = None) -> bytes:
+def to_xml(
+    document: dict[str, Any] | list[dict[str, Any]], *, root: str, item: str | None = None
+) -> bytes:
     top = ET.Element(root)
     if isinstance(document, list):
         for entry in document:
@@ -86,17 +92,26 @@ def to_xml(document: dict[str, Any] | list[dict[str, Any]], *, root: str,
     else:
         for key, value in document.items():
             _fill(top, key, value)
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="unicode"
-                                                                       ).encode("utf-8")
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(
+        top, encoding="unicode"
+    ).encode("utf-8")
 
 
-def render(document: dict[str, Any] | list[dict[str, Any]], fmt: Format, *, root: str,
-           item: str | None = None, status: int = 200) -> Response:
+def render(
+    document: dict[str, Any] | list[dict[str, Any]],
+    fmt: Format,
+    *,
+    root: str,
+    item: str | None = None,
+    status: int = 200,
+) -> Response:
     if fmt is Format.JSON:
-        return Response(json.dumps(document, ensure_ascii=False).encode("utf-8"),
-                        status_code=status, media_type=JSON_TYPE)
-    return Response(to_xml(document, root=root, item=item), status_code=status,
-                    media_type=XML_TYPE)
+        return Response(
+            json.dumps(document, ensure_ascii=False).encode("utf-8"),
+            status_code=status,
+            media_type=JSON_TYPE,
+        )
+    return Response(to_xml(document, root=root, item=item), status_code=status, media_type=XML_TYPE)
 
 
 def render_errors(status: int, descriptions: list[str], fmt: Format) -> Response:
@@ -110,8 +125,11 @@ def render_errors(status: int, descriptions: list[str], fmt: Format) -> Response
 XML_SCHEMA = {"type": "string", "description": "The same document as XML (see the spec)."}
 ERRORS_SCHEMA: dict[str, Any] = {
     "type": "array",
-    "items": {"type": "object", "required": ["code", "description"],
-              "properties": {"code": {"type": "integer"}, "description": {"type": "string"}}},
+    "items": {
+        "type": "object",
+        "required": ["code", "description"],
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+    },
 }
 
 
@@ -120,11 +138,15 @@ def responses(ok: dict[str, Any] | None, *errors: tuple[int, str]) -> dict[int |
     errors, each in both formats."""
     out: dict[int | str, Any] = {}
     if ok is not None:
-        out[200] = {"description": "OK (the format the path's suffix names)",
-                    "content": {JSON_TYPE: {"schema": ok}, "text/xml": {"schema": XML_SCHEMA}}}
+        out[200] = {
+            "description": "OK (the format the path's suffix names)",
+            "content": {JSON_TYPE: {"schema": ok}, "text/xml": {"schema": XML_SCHEMA}},
+        }
     for status, description in errors:
-        content: dict[str, Any] = {JSON_TYPE: {"schema": ERRORS_SCHEMA},
-                                   "text/xml": {"schema": XML_SCHEMA}}
+        content: dict[str, Any] = {
+            JSON_TYPE: {"schema": ERRORS_SCHEMA},
+            "text/xml": {"schema": XML_SCHEMA},
+        }
         if status == 400:  # the gateway refuses a dot segment before Open311 is reached
             content[PROBLEM_JSON] = {"schema": {"$ref": "#/components/schemas/Problem"}}
             description += "; or the gateway's problem+json for a dot segment in the path"

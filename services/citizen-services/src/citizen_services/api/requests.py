@@ -39,12 +39,20 @@ class RequestChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: RequestStatus | None = None
-    assigned_to: str | None = Field(default=None, max_length=200, pattern=ONE_LINE,
-                                    description="Staff subject id; empty to unassign")
+    assigned_to: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=ONE_LINE,
+        description="Staff subject id; empty to unassign",
+    )
     note: str | None = Field(default=None, min_length=1, max_length=4000, pattern=TEXT)
-    note_visibility: NoteVisibility = Field(default=NoteVisibility.INTERNAL, description=(
-        "internal (default): staff only. public: shown to the reporter and, if the request "
-        "is public, on Open311."))
+    note_visibility: NoteVisibility = Field(
+        default=NoteVisibility.INTERNAL,
+        description=(
+            "internal (default): staff only. public: shown to the reporter and, if the request "
+            "is public, on Open311."
+        ),
+    )
 
 
 class RequestUpdatePublic(BaseModel):
@@ -99,68 +107,125 @@ class RequestPage(BaseModel):
 
 
 def _viewer(principal: Principal) -> requests.Viewer:
-    return requests.Viewer(staff=principal.has_role(Role.STAFF, Role.ADMIN),
-                           subject=principal.subject)
+    return requests.Viewer(
+        staff=principal.has_role(Role.STAFF, Role.ADMIN), subject=principal.subject
+    )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=RequestPublic,
-             summary="Report a problem against a published service (citizens)",
-             responses={201: {"headers": {"Location": {
-                 "description": "Where the request is", "required": True,
-                 "schema": {"type": "string"}}}}})
-async def submit_request(body: RequestCreate, uow: UowDep, entries: CatalogueInUow,
-                         service_requests: RequestsInUow, response: Response,
-                         citizen: Citizen) -> RequestPublic:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RequestPublic,
+    summary="Report a problem against a published service (citizens)",
+    responses={
+        201: {
+            "headers": {
+                "Location": {
+                    "description": "Where the request is",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            }
+        }
+    },
+)
+async def submit_request(
+    body: RequestCreate,
+    uow: UowDep,
+    entries: CatalogueInUow,
+    service_requests: RequestsInUow,
+    response: Response,
+    citizen: Citizen,
+) -> RequestPublic:
     data = body.model_dump()
     request = await requests.submit_request(
-        uow=uow, entries=entries, service_requests=service_requests,
-        command=requests.SubmitRequest(**data, citizen_id=citizen.subject))
+        uow=uow,
+        entries=entries,
+        service_requests=service_requests,
+        command=requests.SubmitRequest(**data, citizen_id=citizen.subject),
+    )
     response.headers["Location"] = f"/api/v1/service-requests/{request.id}"
     return RequestPublic.model_validate(requests.seen_by(request, _viewer(citizen)))
 
 
-@router.get("", response_model=RequestPage,
-            summary="Citizens: their own requests. Staff: the queue, filtered")
+@router.get(
+    "",
+    response_model=RequestPage,
+    summary="Citizens: their own requests. Staff: the queue, filtered",
+)
 async def list_requests(
-        service_requests: RequestReads, principal: CitizenOrStaff,
-        status_: Annotated[RequestStatus | None, Query(alias="status")] = None,
-        service_code: Annotated[str | None, Query(max_length=64)] = None,
-        assigned_to: Annotated[str | None, Query(max_length=200)] = None,
-        page: Annotated[int, Query(ge=1, le=10000)] = 1,
-        size: Annotated[int, Query(ge=1, le=100)] = 20,
+    service_requests: RequestReads,
+    principal: CitizenOrStaff,
+    status_: Annotated[RequestStatus | None, Query(alias="status")] = None,
+    service_code: Annotated[str | None, Query(max_length=64)] = None,
+    assigned_to: Annotated[str | None, Query(max_length=200)] = None,
+    page: Annotated[int, Query(ge=1, le=10000)] = 1,
+    size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> RequestPage:
     rows, total = await requests.list_requests(
-        service_requests=service_requests, viewer=_viewer(principal),
-        status=status_.value if status_ else None, service_code=service_code,
-        assigned_to=assigned_to, page=page, size=size)
-    return RequestPage(items=[RequestPublic.model_validate(r) for r in rows], page=page,
-                       size=size, total=total)
+        service_requests=service_requests,
+        viewer=_viewer(principal),
+        status=status_.value if status_ else None,
+        service_code=service_code,
+        assigned_to=assigned_to,
+        page=page,
+        size=size,
+    )
+    return RequestPage(
+        items=[RequestPublic.model_validate(r) for r in rows], page=page, size=size, total=total
+    )
 
 
-@router.get("/{request_id}", response_model=RequestPublic,
-            summary="One request with its updates (citizens: only their own)")
-async def read_request(request_id: uuid.UUID, service_requests: RequestReads,
-                       principal: CitizenOrStaff) -> RequestPublic:
+@router.get(
+    "/{request_id}",
+    response_model=RequestPublic,
+    summary="One request with its updates (citizens: only their own)",
+)
+async def read_request(
+    request_id: uuid.UUID, service_requests: RequestReads, principal: CitizenOrStaff
+) -> RequestPublic:
     viewer = _viewer(principal)
-    request = await requests.find_request(service_requests=service_requests,
-                                          request_id=request_id, viewer=viewer)
+    request = await requests.find_request(
+        service_requests=service_requests, request_id=request_id, viewer=viewer
+    )
     out = RequestPublic.model_validate(request)
-    out.updates = [RequestUpdatePublic.model_validate(u) for u in await requests.request_updates(
-        service_requests=service_requests, request_id=request_id, viewer=viewer)]
+    out.updates = [
+        RequestUpdatePublic.model_validate(u)
+        for u in await requests.request_updates(
+            service_requests=service_requests, request_id=request_id, viewer=viewer
+        )
+    ]
     return out
 
 
-@router.post("/{request_id}/updates", response_model=RequestPublic,
-             summary="Staff: change status, assign, add a note (emits StatusChanged)",
-             responses=problem_responses((422, "Nothing to change")))
-async def update_request(request_id: uuid.UUID, body: RequestChange, uow: UowDep,
-                         service_requests: RequestsInUow,
-                         staff: StaffPrincipal) -> RequestPublic:
+@router.post(
+    "/{request_id}/updates",
+    response_model=RequestPublic,
+    summary="Staff: change status, assign, add a note (emits StatusChanged)",
+    responses=problem_responses((422, "Nothing to change")),
+)
+async def update_request(
+    request_id: uuid.UUID,
+    body: RequestChange,
+    uow: UowDep,
+    service_requests: RequestsInUow,
+    staff: StaffPrincipal,
+) -> RequestPublic:
     if body.status is None and body.assigned_to is None and body.note is None:
-        raise InvalidRequest("Send a status, an assignment or a note.",
-                             errors=[{"field": "status", "message": "nothing to change"}])
+        raise InvalidRequest(
+            "Send a status, an assignment or a note.",
+            errors=[{"field": "status", "message": "nothing to change"}],
+        )
     request = await requests.update_request(
-        uow=uow, service_requests=service_requests, command=requests.UpdateRequest(
-        request_id=request_id, status=body.status, note=body.note,
-        note_visibility=body.note_visibility, assigned_to=body.assigned_to, actor=staff.subject))
+        uow=uow,
+        service_requests=service_requests,
+        command=requests.UpdateRequest(
+            request_id=request_id,
+            status=body.status,
+            note=body.note,
+            note_visibility=body.note_visibility,
+            assigned_to=body.assigned_to,
+            actor=staff.subject,
+        ),
+    )
     return RequestPublic.model_validate(request)

@@ -75,8 +75,9 @@ class Channels(BaseModel):
     online_url: Url | None = None
     phone: str | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9 ()\-]{3,40}$")
     venue: str | None = Field(default=None, max_length=300, pattern=ONE_LINE)
-    email: str | None = Field(default=None, max_length=254,
-                              pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
+    email: str | None = Field(
+        default=None, max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
+    )
     sms: str | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9 ()\-]{3,40}$")
 
 
@@ -92,8 +93,9 @@ class ServiceDetails(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    lgsl_codes: list[Annotated[int, Field(ge=1, le=99999)]] = Field(default_factory=list,
-                                                                     max_length=20)
+    lgsl_codes: list[Annotated[int, Field(ge=1, le=99999)]] = Field(
+        default_factory=list, max_length=20
+    )
     channels: Channels = Field(default_factory=Channels)
     eligibility: str | None = Field(default=None, max_length=4000, pattern=TEXT)
     fees: str | None = Field(default=None, max_length=2000, pattern=TEXT)
@@ -114,10 +116,12 @@ class ServiceCreate(ServiceDetails):
 
     name: str = Field(min_length=1, max_length=200, pattern=ONE_LINE)
     description: str = Field(default="", max_length=4000, pattern=TEXT)
-    service_code: str | None = Field(default=None, min_length=1, max_length=64,
-                                     pattern=r"^[A-Za-z0-9_.\-]+$")
-    slug: str | None = Field(default=None, min_length=1, max_length=120,
-                             pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+    service_code: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$"
+    )
+    slug: str | None = Field(
+        default=None, min_length=1, max_length=120, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+    )
     keywords: list[Label] = Field(default_factory=list, max_length=50)
     groups: list[Label] = Field(default_factory=list, max_length=20)
     department: str | None = Field(default=None, max_length=200, pattern=ONE_LINE)
@@ -179,8 +183,9 @@ class ServiceUpdate(BaseModel):
     keywords: list[Label] | None = Field(default=None, max_length=50)
     groups: list[Label] | None = Field(default=None, max_length=20)
     department: str | None = Field(default=None, max_length=200, pattern=ONE_LINE)
-    lgsl_codes: list[Annotated[int, Field(ge=1, le=99999)]] | None = Field(default=None,
-                                                                            max_length=20)
+    lgsl_codes: list[Annotated[int, Field(ge=1, le=99999)]] | None = Field(
+        default=None, max_length=20
+    )
     channels: Channels | None = None
     eligibility: str | None = Field(default=None, max_length=4000, pattern=TEXT)
     fees: str | None = Field(default=None, max_length=2000, pattern=TEXT)
@@ -193,7 +198,8 @@ class ServiceUpdate(BaseModel):
     @field_validator("attributes")
     @classmethod
     def _attributes_unique(
-            cls, value: list[AttributeDefinition] | None) -> list[AttributeDefinition] | None:
+        cls, value: list[AttributeDefinition] | None
+    ) -> list[AttributeDefinition] | None:
         return None if value is None else _unique_codes(value)
 
 
@@ -243,15 +249,19 @@ def render_entry(service: Any) -> bytes:
 
 # -- service requests (the JSON API's and Open311's submissions) ----------------------------
 
-RequestAttributeValue = (Annotated[str, Field(max_length=4000, pattern=TEXT)] | float
-                         | list[Annotated[str, Field(max_length=100, pattern=ONE_LINE)]])
+RequestAttributeValue = (
+    Annotated[str, Field(max_length=4000, pattern=TEXT)]
+    | float
+    | list[Annotated[str, Field(max_length=100, pattern=ONE_LINE)]]
+)
 
 
 class Contact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str | None = Field(default=None, max_length=254,
-                              pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
+    email: str | None = Field(
+        default=None, max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
+    )
     first_name: str | None = Field(default=None, max_length=100, pattern=ONE_LINE)
     last_name: str | None = Field(default=None, max_length=100, pattern=ONE_LINE)
     phone: str | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9 ()\-]{3,40}$")
@@ -266,9 +276,14 @@ class RequestCreate(BaseModel):
     long: float | None = Field(default=None, ge=-180, le=180)
     address: str | None = Field(default=None, min_length=1, max_length=500, pattern=ONE_LINE)
     attributes: dict[Annotated[str, Field(max_length=64)], RequestAttributeValue] = Field(
-        default_factory=dict, max_length=50)
+        default_factory=dict, max_length=50
+    )
     contact: Contact | None = None
     contact_consent: bool = False
-    public: bool = Field(default=False, description=(
-        "Publish this report on Open311 (description, address and location included; "
-        "never who reported it). Default: only you and council staff see it."))
+    public: bool = Field(
+        default=False,
+        description=(
+            "Publish this report on Open311 (description, address and location included; "
+            "never who reported it). Default: only you and council staff see it."
+        ),
+    )

@@ -52,24 +52,49 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/api/v1/services", tags=["catalogue"])
 
-ETAG = {"ETag": {"description": "The entry's version, for conditional requests.",
-                 "required": True, "schema": {"type": "string"}}}
-LOCATION = {"Location": {"description": "Where the new entry is.", "required": True,
-                         "schema": {"type": "string"}}}
+ETAG = {
+    "ETag": {
+        "description": "The entry's version, for conditional requests.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
+LOCATION = {
+    "Location": {
+        "description": "Where the new entry is.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ServicePublic,
-             summary="Create a catalogue entry (draft)",
-             responses={201: {"headers": {**ETAG, **LOCATION}}, **problem_responses(
-                 (409, "A service with this slug or service_code already exists"))})
-async def create_service(body: ServiceCreate, uow: UowDep, entries: CatalogueInUow,
-                         response: Response, staff: StaffPrincipal) -> ServicePublic:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ServicePublic,
+    summary="Create a catalogue entry (draft)",
+    responses={
+        201: {"headers": {**ETAG, **LOCATION}},
+        **problem_responses((409, "A service with this slug or service_code already exists")),
+    },
+)
+async def create_service(
+    body: ServiceCreate,
+    uow: UowDep,
+    entries: CatalogueInUow,
+    response: Response,
+    staff: StaffPrincipal,
+) -> ServicePublic:
     data = body.model_dump()
-    core = {k: data.pop(k) for k in ("name", "description", "service_code", "slug",
-                                      "keywords", "groups", "department")}
+    core = {
+        k: data.pop(k)
+        for k in ("name", "description", "service_code", "slug", "keywords", "groups", "department")
+    }
     service = await catalogue.create_service(
-        uow=uow, entries=entries,
-        command=catalogue.CreateService(**core, details=data, actor=staff.subject))
+        uow=uow,
+        entries=entries,
+        command=catalogue.CreateService(**core, details=data, actor=staff.subject),
+    )
     response.headers["Location"] = f"/api/v1/services/{service.id}"
     return _entry(service, response)
 
@@ -88,49 +113,87 @@ PRIVATE = "private, no-cache"
 ENTRY_CACHE_CONTROL = "public, no-cache"
 #: Bump when the list's representation changes, so old ETags stop matching.
 LIST_FORMAT = "1"
-LIST_HEADERS = {**ETAG, "Cache-Control": {"description": "How long the page may be reused.",
-                                          "required": True, "schema": {"type": "string"}}}
-NOT_MODIFIED = {"description": "Not modified (If-None-Match matched the ETag)",
-                "headers": LIST_HEADERS}
+LIST_HEADERS = {
+    **ETAG,
+    "Cache-Control": {
+        "description": "How long the page may be reused.",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+}
+NOT_MODIFIED = {
+    "description": "Not modified (If-None-Match matched the ETag)",
+    "headers": LIST_HEADERS,
+}
 
 
-@router.get("", response_model=ServicePage,
-            summary="Search services (published; staff: any status)",
-            responses={200: {"headers": LIST_HEADERS}, 304: NOT_MODIFIED, **problem_responses(
-                (403, "Only staff may list entries that are not published"))})
+@router.get(
+    "",
+    response_model=ServicePage,
+    summary="Search services (published; staff: any status)",
+    responses={
+        200: {"headers": LIST_HEADERS},
+        304: NOT_MODIFIED,
+        **problem_responses((403, "Only staff may list entries that are not published")),
+    },
+)
 async def list_services(
-        request: Request, entries: CatalogueReads, principal: CurrentPrincipal,
-        q: Annotated[str | None, Query(max_length=200,
-                                       description="Words in name, description, keywords")
-                     ] = None,
-        group: Annotated[str | None, Query(max_length=200, pattern=ONE_LINE)] = None,
-        channel: search.Channel | None = None,
-        lgsl: Annotated[int | None, Query(ge=1, le=99999, description="LGSL code")] = None,
-        sort: search.Sort = search.Sort.RELEVANCE,
-        page: Annotated[int, Query(ge=1, le=10000)] = 1,
-        size: Annotated[int, Query(ge=1, le=100)] = 20,
-        status_: Annotated[ServiceStatus, Query(
-            alias="status", description="Staff only, unless published")
-                           ] = ServiceStatus.PUBLISHED,
+    request: Request,
+    entries: CatalogueReads,
+    principal: CurrentPrincipal,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Words in name, description, keywords")
+    ] = None,
+    group: Annotated[str | None, Query(max_length=200, pattern=ONE_LINE)] = None,
+    channel: search.Channel | None = None,
+    lgsl: Annotated[int | None, Query(ge=1, le=99999, description="LGSL code")] = None,
+    sort: search.Sort = search.Sort.RELEVANCE,
+    page: Annotated[int, Query(ge=1, le=10000)] = 1,
+    size: Annotated[int, Query(ge=1, le=100)] = 20,
+    status_: Annotated[
+        ServiceStatus, Query(alias="status", description="Staff only, unless published")
+    ] = ServiceStatus.PUBLISHED,
 ) -> Response:
     staff = principal.has_role(Role.STAFF, Role.ADMIN)
-    query = search.SearchServices(q=q, group=group, channel=channel, lgsl=lgsl, sort=sort,
-                                  page=page, size=size, status=status_)
+    query = search.SearchServices(
+        q=q,
+        group=group,
+        channel=channel,
+        lgsl=lgsl,
+        sort=sort,
+        page=page,
+        size=size,
+        status=status_,
+    )
     # The ETag is the catalogue's change counter and the query: a repeat read answers 304
     # after one primary-key lookup, without searching.
     cache = CACHE_CONTROL if status_ is ServiceStatus.PUBLISHED else PRIVATE
     if_none_match = request.headers.get("if-none-match")
     if if_none_match:
-        etag = _list_etag(await search.catalogue_version(entries=entries, query=query,
-                                                         staff=staff), query)
+        etag = _list_etag(
+            await search.catalogue_version(entries=entries, query=query, staff=staff), query
+        )
         if etag_matches(if_none_match, etag):
-            return Response(status_code=status.HTTP_304_NOT_MODIFIED,
-                            headers={"ETag": etag, "Cache-Control": cache})
+            return Response(
+                status_code=status.HTTP_304_NOT_MODIFIED,
+                headers={"ETag": etag, "Cache-Control": cache},
+            )
     found = await search.find_services(entries=entries, query=query, staff=staff)
-    body = ServicePage(items=[ServicePublic.model_validate(r) for r in found.items], page=page,
-                       size=size, total=found.total).model_dump_json().encode()
-    return Response(body, media_type="application/json", headers={
-        "ETag": _list_etag(found.catalogue_version, query), "Cache-Control": cache})
+    body = (
+        ServicePage(
+            items=[ServicePublic.model_validate(r) for r in found.items],
+            page=page,
+            size=size,
+            total=found.total,
+        )
+        .model_dump_json()
+        .encode()
+    )
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"ETag": _list_etag(found.catalogue_version, query), "Cache-Control": cache},
+    )
 
 
 def _list_etag(version: int, query: search.SearchServices) -> str:
@@ -138,8 +201,12 @@ def _list_etag(version: int, query: search.SearchServices) -> str:
     return f'W/"{LIST_FORMAT}.{version}.{digest}"'
 
 
-@router.get("/{service_id}", response_model=ServicePublic, summary="Read a catalogue entry",
-            responses={200: {"headers": LIST_HEADERS}, 304: NOT_MODIFIED})
+@router.get(
+    "/{service_id}",
+    response_model=ServicePublic,
+    summary="Read a catalogue entry",
+    responses={200: {"headers": LIST_HEADERS}, 304: NOT_MODIFIED},
+)
 async def read_service(service_id: uuid.UUID, request: Request) -> Response:
     # Read from the entry read cache (application/catalogue.py: EntryReads). No
     # dependencies: each costs more than the lookup; the caller is only asked about when
@@ -151,22 +218,33 @@ async def read_service(service_id: uuid.UUID, request: Request) -> Response:
 
     view = await runtime.entries.read(service_id, is_staff=is_staff)
     etag = f'"{view.version}"'
-    headers = {"ETag": etag,
-               "Cache-Control": ENTRY_CACHE_CONTROL if view.published else PRIVATE}
+    headers = {"ETag": etag, "Cache-Control": ENTRY_CACHE_CONTROL if view.published else PRIVATE}
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(view.body, media_type="application/json", headers=headers)
 
 
-@router.post("/{service_id}/publish", response_model=ServicePublic,
-             summary="Publish a draft or suspended entry (emits ServicePublished)",
-             responses={200: {"headers": ETAG}, **problem_responses(
-                 (409, "The entry's status does not allow publishing (e.g. retired)"))})
-async def publish_service(service_id: uuid.UUID, uow: UowDep, entries: CatalogueInUow,
-                          response: Response, staff: StaffPrincipal) -> ServicePublic:
+@router.post(
+    "/{service_id}/publish",
+    response_model=ServicePublic,
+    summary="Publish a draft or suspended entry (emits ServicePublished)",
+    responses={
+        200: {"headers": ETAG},
+        **problem_responses((409, "The entry's status does not allow publishing (e.g. retired)")),
+    },
+)
+async def publish_service(
+    service_id: uuid.UUID,
+    uow: UowDep,
+    entries: CatalogueInUow,
+    response: Response,
+    staff: StaffPrincipal,
+) -> ServicePublic:
     service = await catalogue.publish_service(
-        uow=uow, entries=entries,
-        command=catalogue.PublishService(service_id=service_id, actor=staff.subject))
+        uow=uow,
+        entries=entries,
+        command=catalogue.PublishService(service_id=service_id, actor=staff.subject),
+    )
     return _entry(service, response)
 
 
@@ -192,60 +270,125 @@ def _updates(body: ServiceUpdate) -> dict[str, Any]:
     return sent
 
 
-@router.patch("/{service_id}", response_model=ServicePublic,
-              summary="Update a catalogue entry (If-Match required; emits ServiceUpdated)",
-              responses={200: {"headers": ETAG}, **problem_responses(
-                  (409, "A retired entry cannot be changed"),
-                  (412, "If-Match does not match the entry's current ETag"),
-                  (428, "If-Match is missing"))})
-async def update_service(service_id: uuid.UUID, body: ServiceUpdate, uow: UowDep,
-                         entries: CatalogueInUow, response: Response, staff: StaffPrincipal,
-                         if_match: Annotated[str | None, Header(max_length=100)] = None,
-                         ) -> ServicePublic:
-    service = await catalogue.update_service(uow=uow, entries=entries,
-                                             command=catalogue.UpdateService(
-        service_id=service_id, expected_version=_expected_version(if_match),
-        changes=_updates(body), actor=staff.subject))
+@router.patch(
+    "/{service_id}",
+    response_model=ServicePublic,
+    summary="Update a catalogue entry (If-Match required; emits ServiceUpdated)",
+    responses={
+        200: {"headers": ETAG},
+        **problem_responses(
+            (409, "A retired entry cannot be changed"),
+            (412, "If-Match does not match the entry's current ETag"),
+            (428, "If-Match is missing"),
+        ),
+    },
+)
+async def update_service(
+    service_id: uuid.UUID,
+    body: ServiceUpdate,
+    uow: UowDep,
+    entries: CatalogueInUow,
+    response: Response,
+    staff: StaffPrincipal,
+    if_match: Annotated[str | None, Header(max_length=100)] = None,
+) -> ServicePublic:
+    service = await catalogue.update_service(
+        uow=uow,
+        entries=entries,
+        command=catalogue.UpdateService(
+            service_id=service_id,
+            expected_version=_expected_version(if_match),
+            changes=_updates(body),
+            actor=staff.subject,
+        ),
+    )
     return _entry(service, response)
 
 
 ChangeStatusHandler = Callable[..., Awaitable[CatalogueService]]
 
 
-async def _change_status(handler: ChangeStatusHandler, *, service_id: uuid.UUID,
-                         body: StatusChange, uow: UnitOfWork, entries: CatalogueRepository,
-                         response: Response, staff: Principal) -> ServicePublic:
+async def _change_status(
+    handler: ChangeStatusHandler,
+    *,
+    service_id: uuid.UUID,
+    body: StatusChange,
+    uow: UnitOfWork,
+    entries: CatalogueRepository,
+    response: Response,
+    staff: Principal,
+) -> ServicePublic:
     """Suspend or retire (``handler``): the same command, a different rule and event."""
-    service = await handler(uow=uow, entries=entries, command=catalogue.ChangeStatus(
-        service_id=service_id, reason=body.reason, actor=staff.subject))
+    service = await handler(
+        uow=uow,
+        entries=entries,
+        command=catalogue.ChangeStatus(
+            service_id=service_id, reason=body.reason, actor=staff.subject
+        ),
+    )
     return _entry(service, response)
 
 
-@router.post("/{service_id}/suspend", response_model=ServicePublic,
-             summary="Suspend a published entry (emits ServiceSuspended)",
-             responses={200: {"headers": ETAG}, **problem_responses(
-                 (409, "Only a published entry can be suspended"))})
-async def suspend_service(service_id: uuid.UUID, body: StatusChange, uow: UowDep,
-                          entries: CatalogueInUow, response: Response,
-                          staff: StaffPrincipal) -> ServicePublic:
-    return await _change_status(catalogue.suspend_service, service_id=service_id, body=body,
-                                uow=uow, entries=entries, response=response, staff=staff)
+@router.post(
+    "/{service_id}/suspend",
+    response_model=ServicePublic,
+    summary="Suspend a published entry (emits ServiceSuspended)",
+    responses={
+        200: {"headers": ETAG},
+        **problem_responses((409, "Only a published entry can be suspended")),
+    },
+)
+async def suspend_service(
+    service_id: uuid.UUID,
+    body: StatusChange,
+    uow: UowDep,
+    entries: CatalogueInUow,
+    response: Response,
+    staff: StaffPrincipal,
+) -> ServicePublic:
+    return await _change_status(
+        catalogue.suspend_service,
+        service_id=service_id,
+        body=body,
+        uow=uow,
+        entries=entries,
+        response=response,
+        staff=staff,
+    )
 
 
-@router.post("/{service_id}/retire", response_model=ServicePublic,
-             summary="Retire an entry for good (emits ServiceRetired)",
-             responses={200: {"headers": ETAG}, **problem_responses(
-                 (409, "The entry is already retired"))})
-async def retire_service(service_id: uuid.UUID, body: StatusChange, uow: UowDep,
-                         entries: CatalogueInUow, response: Response,
-                         staff: StaffPrincipal) -> ServicePublic:
-    return await _change_status(catalogue.retire_service, service_id=service_id, body=body,
-                                uow=uow, entries=entries, response=response, staff=staff)
+@router.post(
+    "/{service_id}/retire",
+    response_model=ServicePublic,
+    summary="Retire an entry for good (emits ServiceRetired)",
+    responses={200: {"headers": ETAG}, **problem_responses((409, "The entry is already retired"))},
+)
+async def retire_service(
+    service_id: uuid.UUID,
+    body: StatusChange,
+    uow: UowDep,
+    entries: CatalogueInUow,
+    response: Response,
+    staff: StaffPrincipal,
+) -> ServicePublic:
+    return await _change_status(
+        catalogue.retire_service,
+        service_id=service_id,
+        body=body,
+        uow=uow,
+        entries=entries,
+        response=response,
+        staff=staff,
+    )
 
 
-@router.get("/{service_id}/history", response_model=list[HistoryEntry],
-            summary="The entry's audit history, oldest first (staff)")
-async def service_history(service_id: uuid.UUID, entries: CatalogueReads,
-                          staff: StaffPrincipal) -> list[HistoryEntry]:
+@router.get(
+    "/{service_id}/history",
+    response_model=list[HistoryEntry],
+    summary="The entry's audit history, oldest first (staff)",
+)
+async def service_history(
+    service_id: uuid.UUID, entries: CatalogueReads, staff: StaffPrincipal
+) -> list[HistoryEntry]:
     rows = await catalogue.service_history(entries=entries, service_id=service_id)
     return [HistoryEntry.model_validate(row) for row in rows]

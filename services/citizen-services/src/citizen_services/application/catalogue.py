@@ -74,8 +74,9 @@ class ServiceNotFound(NotFound):
     code, title = "service-not-found", "Service not found"
 
 
-async def create_service(*, uow: UnitOfWork, entries: CatalogueRepository,
-                         command: CreateService) -> CatalogueService:
+async def create_service(
+    *, uow: UnitOfWork, entries: CatalogueRepository, command: CreateService
+) -> CatalogueService:
     slug = command.slug or slugify(command.name)
     # service_code is at most 64 characters (Open311 and the column); a slug may be 120.
     code = command.service_code or slug[:64].rstrip("-")
@@ -83,10 +84,17 @@ async def create_service(*, uow: UnitOfWork, entries: CatalogueRepository,
         raise _duplicate(slug, code)
     now = datetime.now(UTC)
     service = CatalogueService(
-        name=command.name, description=command.description, slug=slug, service_code=code,
-        keywords=list(command.keywords), groups=list(command.groups),
-        department=command.department, status=ServiceStatus.DRAFT.value,
-        created_at=now, updated_at=now, **command.details,
+        name=command.name,
+        description=command.description,
+        slug=slug,
+        service_code=code,
+        keywords=list(command.keywords),
+        groups=list(command.groups),
+        department=command.department,
+        status=ServiceStatus.DRAFT.value,
+        created_at=now,
+        updated_at=now,
+        **command.details,
     )
     entries.add(service)
     _record(entries, service, action="created", actor=command.actor, now=now)
@@ -98,8 +106,11 @@ async def create_service(*, uow: UnitOfWork, entries: CatalogueRepository,
 
 
 def _duplicate(slug: str, code: str) -> DuplicateService:
-    return DuplicateService(f"A service with slug '{slug}' or service_code '{code}' exists.",
-                            slug=slug, service_code=code)
+    return DuplicateService(
+        f"A service with slug '{slug}' or service_code '{code}' exists.",
+        slug=slug,
+        service_code=code,
+    )
 
 
 async def find_service(*, entries: CatalogueRepository, service_id: uuid.UUID) -> Row[Any]:
@@ -110,8 +121,9 @@ async def find_service(*, entries: CatalogueRepository, service_id: uuid.UUID) -
     return service
 
 
-async def get_service(*, entries: CatalogueRepository, service_id: uuid.UUID,
-                      for_update: bool = False) -> CatalogueService:
+async def get_service(
+    *, entries: CatalogueRepository, service_id: uuid.UUID, for_update: bool = False
+) -> CatalogueService:
     """The entry to change (``for_update``: locked until the unit of work ends)."""
     service = await entries.get(service_id, for_update=for_update)
     if service is None:
@@ -119,10 +131,10 @@ async def get_service(*, entries: CatalogueRepository, service_id: uuid.UUID,
     return service
 
 
-async def publish_service(*, uow: UnitOfWork, entries: CatalogueRepository,
-                          command: PublishService) -> CatalogueService:
-    service = await get_service(entries=entries, service_id=command.service_id,
-                                for_update=True)
+async def publish_service(
+    *, uow: UnitOfWork, entries: CatalogueRepository, command: PublishService
+) -> CatalogueService:
+    service = await get_service(entries=entries, service_id=command.service_id, for_update=True)
     check_transition(service.status, ServiceStatus.PUBLISHED)
     now = datetime.now(UTC)
     service.status = ServiceStatus.PUBLISHED.value
@@ -133,19 +145,39 @@ async def publish_service(*, uow: UnitOfWork, entries: CatalogueRepository,
     service.status_changed_at = now
     service.status_reason = None
     _record(entries, service, action="published", actor=command.actor, now=now)
-    uow.publish(ServicePublished(
-        service_id=service.id, service_code=service.service_code, slug=service.slug,
-        name=service.name, entry_version=service.version, occurred_at=now,
-        published_by=command.actor,
-    ))
+    uow.publish(
+        ServicePublished(
+            service_id=service.id,
+            service_code=service.service_code,
+            slug=service.slug,
+            name=service.name,
+            entry_version=service.version,
+            occurred_at=now,
+            published_by=command.actor,
+        )
+    )
     return service
 
 
 #: Fields a PATCH may change; an explicit null on a list clears it.
 _LIST_FIELDS = {"keywords", "groups", "lgsl_codes", "audience", "attributes"}
-_SNAPSHOT_FIELDS = ("name", "description", "keywords", "groups", "department", "lgsl_codes",
-                    "channels", "eligibility", "fees", "audience", "opening_hours",
-                    "accessibility_statement_url", "last_reviewed_on", "attributes", "status")
+_SNAPSHOT_FIELDS = (
+    "name",
+    "description",
+    "keywords",
+    "groups",
+    "department",
+    "lgsl_codes",
+    "channels",
+    "eligibility",
+    "fees",
+    "audience",
+    "opening_hours",
+    "accessibility_statement_url",
+    "last_reviewed_on",
+    "attributes",
+    "status",
+)
 
 
 class VersionMismatch(PreconditionFailed):
@@ -160,26 +192,44 @@ def _snapshot(service: CatalogueService) -> dict[str, Any]:
     return out
 
 
-def _record(entries: CatalogueRepository, service: CatalogueService, *, action: str,
-            actor: str | None, now: datetime, reason: str | None = None,
-            changed_fields: list[str] | None = None) -> None:
-    entries.add_history(CatalogueServiceHistory(
-        service_id=service.id, version=service.version, action=action, actor=actor,
-        reason=reason, changed_fields=changed_fields or [], snapshot=_snapshot(service),
-        occurred_at=now))
+def _record(
+    entries: CatalogueRepository,
+    service: CatalogueService,
+    *,
+    action: str,
+    actor: str | None,
+    now: datetime,
+    reason: str | None = None,
+    changed_fields: list[str] | None = None,
+) -> None:
+    entries.add_history(
+        CatalogueServiceHistory(
+            service_id=service.id,
+            version=service.version,
+            action=action,
+            actor=actor,
+            reason=reason,
+            changed_fields=changed_fields or [],
+            snapshot=_snapshot(service),
+            occurred_at=now,
+        )
+    )
 
 
-async def update_service(*, uow: UnitOfWork, entries: CatalogueRepository,
-                         command: UpdateService) -> CatalogueService:
-    service = await get_service(entries=entries, service_id=command.service_id,
-                                for_update=True)
+async def update_service(
+    *, uow: UnitOfWork, entries: CatalogueRepository, command: UpdateService
+) -> CatalogueService:
+    service = await get_service(entries=entries, service_id=command.service_id, for_update=True)
     if service.version != command.expected_version:
         raise VersionMismatch(
             f"The entry is at version {service.version}, not {command.expected_version}: "
-            "read it again and reapply the change.", current_version=service.version)
+            "read it again and reapply the change.",
+            current_version=service.version,
+        )
     if service.status == ServiceStatus.RETIRED.value:
-        raise InvalidTransition("A retired service cannot be changed.",
-                                current_status=service.status)
+        raise InvalidTransition(
+            "A retired service cannot be changed.", current_status=service.status
+        )
     changed: list[str] = []
     for name, value in command.changes.items():
         if value is None and name in _LIST_FIELDS:
@@ -196,20 +246,28 @@ async def update_service(*, uow: UnitOfWork, entries: CatalogueRepository,
     now = datetime.now(UTC)
     service.version += 1
     service.updated_at = now
-    _record(entries, service, action="updated", actor=command.actor, now=now,
-            changed_fields=changed)
-    uow.publish(ServiceUpdated(
-        service_id=service.id, service_code=service.service_code, slug=service.slug,
-        name=service.name, entry_version=service.version, occurred_at=now,
-        changed_fields=changed, updated_by=command.actor,
-    ))
+    _record(
+        entries, service, action="updated", actor=command.actor, now=now, changed_fields=changed
+    )
+    uow.publish(
+        ServiceUpdated(
+            service_id=service.id,
+            service_code=service.service_code,
+            slug=service.slug,
+            name=service.name,
+            entry_version=service.version,
+            occurred_at=now,
+            changed_fields=changed,
+            updated_by=command.actor,
+        )
+    )
     return service
 
 
-async def _change_status(*, entries: CatalogueRepository, command: ChangeStatus,
-                         target: ServiceStatus) -> tuple[CatalogueService, datetime]:
-    service = await get_service(entries=entries, service_id=command.service_id,
-                                for_update=True)
+async def _change_status(
+    *, entries: CatalogueRepository, command: ChangeStatus, target: ServiceStatus
+) -> tuple[CatalogueService, datetime]:
+    service = await get_service(entries=entries, service_id=command.service_id, for_update=True)
     check_transition(service.status, target)
     now = datetime.now(UTC)
     service.status = target.value
@@ -218,37 +276,57 @@ async def _change_status(*, entries: CatalogueRepository, command: ChangeStatus,
     service.status_changed_at = now
     service.status_changed_by = command.actor
     service.status_reason = command.reason
-    _record(entries, service, action=target.value, actor=command.actor, now=now,
-            reason=command.reason)
+    _record(
+        entries, service, action=target.value, actor=command.actor, now=now, reason=command.reason
+    )
     return service, now
 
 
-async def suspend_service(*, uow: UnitOfWork, entries: CatalogueRepository,
-                          command: ChangeStatus) -> CatalogueService:
-    service, now = await _change_status(entries=entries, command=command,
-                                        target=ServiceStatus.SUSPENDED)
-    uow.publish(ServiceSuspended(
-        service_id=service.id, service_code=service.service_code, slug=service.slug,
-        name=service.name, entry_version=service.version, occurred_at=now,
-        reason=command.reason, suspended_by=command.actor,
-    ))
+async def suspend_service(
+    *, uow: UnitOfWork, entries: CatalogueRepository, command: ChangeStatus
+) -> CatalogueService:
+    service, now = await _change_status(
+        entries=entries, command=command, target=ServiceStatus.SUSPENDED
+    )
+    uow.publish(
+        ServiceSuspended(
+            service_id=service.id,
+            service_code=service.service_code,
+            slug=service.slug,
+            name=service.name,
+            entry_version=service.version,
+            occurred_at=now,
+            reason=command.reason,
+            suspended_by=command.actor,
+        )
+    )
     return service
 
 
-async def retire_service(*, uow: UnitOfWork, entries: CatalogueRepository,
-                         command: ChangeStatus) -> CatalogueService:
-    service, now = await _change_status(entries=entries, command=command,
-                                        target=ServiceStatus.RETIRED)
-    uow.publish(ServiceRetired(
-        service_id=service.id, service_code=service.service_code, slug=service.slug,
-        name=service.name, entry_version=service.version, occurred_at=now,
-        reason=command.reason, retired_by=command.actor,
-    ))
+async def retire_service(
+    *, uow: UnitOfWork, entries: CatalogueRepository, command: ChangeStatus
+) -> CatalogueService:
+    service, now = await _change_status(
+        entries=entries, command=command, target=ServiceStatus.RETIRED
+    )
+    uow.publish(
+        ServiceRetired(
+            service_id=service.id,
+            service_code=service.service_code,
+            slug=service.slug,
+            name=service.name,
+            entry_version=service.version,
+            occurred_at=now,
+            reason=command.reason,
+            retired_by=command.actor,
+        )
+    )
     return service
 
 
-async def service_history(*, entries: CatalogueRepository,
-                          service_id: uuid.UUID) -> list[CatalogueServiceHistory]:
+async def service_history(
+    *, entries: CatalogueRepository, service_id: uuid.UUID
+) -> list[CatalogueServiceHistory]:
     await find_service(entries=entries, service_id=service_id)
     return await entries.history(service_id)
 
@@ -257,8 +335,9 @@ class ImportRejected(DomainError):
     status, code, title = 422, "import-rejected", "Import rejected: nothing was imported"
 
 
-async def import_services(*, uow: UnitOfWork, entries: CatalogueRepository,
-                          commands: list[CreateService]) -> list[CatalogueService]:
+async def import_services(
+    *, uow: UnitOfWork, entries: CatalogueRepository, commands: list[CreateService]
+) -> list[CatalogueService]:
     """Create every entry as a draft in one transaction, or none: a slug or service_code
     taken (in the database or earlier in the batch) names its record."""
     planned = []
@@ -274,29 +353,36 @@ async def import_services(*, uow: UnitOfWork, entries: CatalogueRepository,
         if slug in slugs:
             errors.append({"row": row, "field": "slug", "message": f"'{slug}' is taken"})
         if code in codes:
-            errors.append({"row": row, "field": "service_code",
-                           "message": f"'{code}' is taken"})
+            errors.append({"row": row, "field": "service_code", "message": f"'{code}' is taken"})
         slugs.add(slug)
         codes.add(code)
     if errors:
-        raise ImportRejected(f"{len({e['row'] for e in errors})} bad record(s).",
-                             errors=errors)
+        raise ImportRejected(f"{len({e['row'] for e in errors})} bad record(s).", errors=errors)
     now = datetime.now(UTC)
     services = []
     for command, (slug, code) in zip(commands, planned, strict=True):
         service = CatalogueService(
-            name=command.name, description=command.description, slug=slug,
-            service_code=code, keywords=list(command.keywords), groups=list(command.groups),
-            department=command.department, status=ServiceStatus.DRAFT.value,
-            created_at=now, updated_at=now, **command.details)
+            name=command.name,
+            description=command.description,
+            slug=slug,
+            service_code=code,
+            keywords=list(command.keywords),
+            groups=list(command.groups),
+            department=command.department,
+            status=ServiceStatus.DRAFT.value,
+            created_at=now,
+            updated_at=now,
+            **command.details,
+        )
         entries.add(service)
         _record(entries, service, action="created", actor=command.actor, now=now)
         services.append(service)
     try:
         await uow.flush()
     except IntegrityError:  # a concurrent create took a slug or code after our check
-        raise ImportRejected("A slug or service_code was taken meanwhile: retry.",
-                             errors=[]) from None
+        raise ImportRejected(
+            "A slug or service_code was taken meanwhile: retry.", errors=[]
+        ) from None
     return services
 
 
@@ -306,6 +392,7 @@ async def all_services(*, entries: CatalogueRepository) -> list[CatalogueService
 
 
 # -- reading one entry, as its caller may see it ---------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class EntryView:
@@ -324,9 +411,13 @@ class EntryReads:
     else: not found, not a hint that it exists). Built once per process, in ``create_app``
     (``main.CitizenServicesRuntime``)."""
 
-    def __init__(self, *, cache: ReadCache[uuid.UUID, EntryView],
-                 load: Callable[[uuid.UUID], Awaitable[Row[Any]]],
-                 render: Callable[[Row[Any]], bytes]) -> None:
+    def __init__(
+        self,
+        *,
+        cache: ReadCache[uuid.UUID, EntryView],
+        load: Callable[[uuid.UUID], Awaitable[Row[Any]]],
+        render: Callable[[Row[Any]], bytes],
+    ) -> None:
         self._cache = cache
         self._load = load
         self._render = render
@@ -335,20 +426,23 @@ class EntryReads:
     def of(cls, database: Database, *, render: Callable[[Row[Any]], bytes]) -> EntryReads:
         async def load(service_id: uuid.UUID) -> Row[Any]:
             async with database.read_session() as db:
-                return await find_service(entries=CatalogueRepository(db),
-                                          service_id=service_id)
+                return await find_service(entries=CatalogueRepository(db), service_id=service_id)
 
         return cls(cache=database.read_cache("catalogue-entry"), load=load, render=render)
 
-    async def read(self, service_id: uuid.UUID, *,
-                   is_staff: Callable[[], Awaitable[bool]]) -> EntryView:
+    async def read(
+        self, service_id: uuid.UUID, *, is_staff: Callable[[], Awaitable[bool]]
+    ) -> EntryView:
         """The entry's view; ``is_staff`` is asked only when the entry is not published."""
         view = self._cache.get(service_id)
         if view is None:
             generation = self._cache.generation()
             service = await self._load(service_id)
-            view = EntryView(published=service.status == ServiceStatus.PUBLISHED.value,
-                             version=service.version, body=self._render(service))
+            view = EntryView(
+                published=service.status == ServiceStatus.PUBLISHED.value,
+                version=service.version,
+                body=self._render(service),
+            )
             self._cache.put(service_id, view, generation)
         if not view.published and not await is_staff():
             raise ServiceNotFound(f"No service with id {service_id}.")

@@ -33,12 +33,16 @@ def coarse(value: float | None) -> float | None:
 
 
 async def erase_citizen(event: CitizenErasureRequested, ctx: MessageContext) -> None:
-    await erase(service_requests=RequestRepository(ctx.uow.db),
-                outbox=OutboxRepository(ctx.uow.db), citizen_id=event.citizen_id)
+    await erase(
+        service_requests=RequestRepository(ctx.uow.db),
+        outbox=OutboxRepository(ctx.uow.db),
+        citizen_id=event.citizen_id,
+    )
 
 
-async def erase(*, service_requests: RequestRepository, outbox: OutboxRepository,
-                citizen_id: str) -> int:
+async def erase(
+    *, service_requests: RequestRepository, outbox: OutboxRepository, citizen_id: str
+) -> int:
     """Redact the citizen's requests in the repositories' transaction; returns how many."""
     now = datetime.now(UTC)
     requests = await service_requests.of_citizen(citizen_id)
@@ -61,9 +65,16 @@ async def erase(*, service_requests: RequestRepository, outbox: OutboxRepository
 def _scrub(value: Any, subject: str) -> Any:
     if isinstance(value, dict):
         if subject in value.values():  # the citizen's event: its free text and place go too
-            value = {k: (None if k in FREE_TEXT_KEYS else
-                         coarse(v) if k in ("lat", "long") and isinstance(v, float) else v)
-                     for k, v in value.items()}
+            value = {
+                k: (
+                    None
+                    if k in FREE_TEXT_KEYS
+                    else coarse(v)
+                    if k in ("lat", "long") and isinstance(v, float)
+                    else v
+                )
+                for k, v in value.items()
+            }
         return {k: _scrub(v, subject) for k, v in value.items()}
     if isinstance(value, list):
         return [_scrub(v, subject) for v in value if v != subject]
@@ -73,5 +84,6 @@ def _scrub(value: Any, subject: str) -> Any:
 async def _scrub_outbox(outbox: OutboxRepository, subject: str) -> None:
     """Published rows are kept a while for the relay; none may keep the subject."""
     for row_id, payload in await outbox.payloads_naming(subject):
-        await outbox.set_payload(row_id, json.dumps(_scrub(json.loads(payload), subject),
-                                                    separators=(",", ":")))
+        await outbox.set_payload(
+            row_id, json.dumps(_scrub(json.loads(payload), subject), separators=(",", ":"))
+        )

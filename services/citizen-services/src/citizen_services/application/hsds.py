@@ -86,7 +86,7 @@ def page(contents: list[dict[str, Any]], *, total: int, paging: Paging) -> dict[
 
 def _slice(items: list[dict[str, Any]], paging: Paging) -> dict[str, Any]:
     start = (paging.page - 1) * paging.per_page
-    return page(items[start:start + paging.per_page], total=len(items), paging=paging)
+    return page(items[start : start + paging.per_page], total=len(items), paging=paging)
 
 
 def _parse_id(value: str) -> uuid.UUID | None:
@@ -106,24 +106,35 @@ def _iso(value: datetime | date | None) -> str | None:
 
 # --- organizations -------------------------------------------------------------------------
 
+
 def organization_id(department: str | None) -> uuid.UUID:
     return hsds_id("organization", department) if department else COUNCIL_ID
 
 
 def _council() -> dict[str, Any]:
     return {
-        "id": str(COUNCIL_ID), "name": COUNCIL_NAME, "alternate_name": "MKCC",
+        "id": str(COUNCIL_ID),
+        "name": COUNCIL_NAME,
+        "alternate_name": "MKCC",
         "description": "The unitary local authority for the City of Milton Keynes.",
-        "email": None, "website": COUNCIL_WEBSITE, "logo": None, "uri": None,
+        "email": None,
+        "website": COUNCIL_WEBSITE,
+        "logo": None,
+        "uri": None,
         "parent_organization_id": None,
     }
 
 
 def _department(name: str) -> dict[str, Any]:
     return {
-        "id": str(organization_id(name)), "name": name, "alternate_name": None,
+        "id": str(organization_id(name)),
+        "name": name,
+        "alternate_name": None,
         "description": f"{name}, a department of {COUNCIL_NAME}.",
-        "email": None, "website": COUNCIL_WEBSITE, "logo": None, "uri": None,
+        "email": None,
+        "website": COUNCIL_WEBSITE,
+        "logo": None,
+        "uri": None,
         "parent_organization_id": str(COUNCIL_ID),
     }
 
@@ -133,6 +144,7 @@ def _organization(department: str | None) -> dict[str, Any]:
 
 
 # --- locations -----------------------------------------------------------------------------
+
 
 def location_id(venue: str) -> uuid.UUID:
     return hsds_id("location", venue)
@@ -150,20 +162,37 @@ def _location(venue: str) -> dict[str, Any]:
         match = _POSTCODE.search(lines[-1])
         if match:
             postal_code = match.group(1).upper()
-            city = lines[-1][:match.start()].strip() or city
+            city = lines[-1][: match.start()].strip() or city
             lines = lines[:-1]
     loc_id = location_id(venue)
     return {
-        "id": str(loc_id), "location_type": "physical", "url": None,
-        "organization_id": str(COUNCIL_ID), "name": name, "alternate_name": None,
-        "description": venue, "transportation": None, "latitude": None, "longitude": None,
-        "external_identifier": None, "external_identifier_type": None,
-        "addresses": [{
-            "id": str(hsds_id("address", venue)), "location_id": str(loc_id),
-            "attention": None, "address_1": ", ".join(lines) or name, "address_2": None,
-            "city": city, "region": None, "state_province": "Buckinghamshire",
-            "postal_code": postal_code, "country": "GB", "address_type": "physical",
-        }],
+        "id": str(loc_id),
+        "location_type": "physical",
+        "url": None,
+        "organization_id": str(COUNCIL_ID),
+        "name": name,
+        "alternate_name": None,
+        "description": venue,
+        "transportation": None,
+        "latitude": None,
+        "longitude": None,
+        "external_identifier": None,
+        "external_identifier_type": None,
+        "addresses": [
+            {
+                "id": str(hsds_id("address", venue)),
+                "location_id": str(loc_id),
+                "attention": None,
+                "address_1": ", ".join(lines) or name,
+                "address_2": None,
+                "city": city,
+                "region": None,
+                "state_province": "Buckinghamshire",
+                "postal_code": postal_code,
+                "country": "GB",
+                "address_type": "physical",
+            }
+        ],
     }
 
 
@@ -172,6 +201,7 @@ def service_at_location_id(service_id: uuid.UUID, venue: str) -> uuid.UUID:
 
 
 # --- taxonomies ----------------------------------------------------------------------------
+
 
 def lgsl_term_id(code: int) -> uuid.UUID:
     return hsds_id("lgsl", str(code))
@@ -183,39 +213,59 @@ def group_term_id(group: str) -> uuid.UUID:
 
 def _taxonomies() -> list[dict[str, Any]]:
     return [
-        {"id": str(LGSL_TAXONOMY_ID), "name": LGSL_TAXONOMY,
-         "description": "The Local Government Service List (LGSL) of the esd standards "
-                        "(standards.esd.org.uk).",
-         "uri": LGSL_LIST_URI, "version": None},
-        {"id": str(GROUP_TAXONOMY_ID), "name": GROUP_TAXONOMY,
-         "description": "The groups Milton Keynes City Council files its services under.",
-         "uri": None, "version": None},
+        {
+            "id": str(LGSL_TAXONOMY_ID),
+            "name": LGSL_TAXONOMY,
+            "description": "The Local Government Service List (LGSL) of the esd standards "
+            "(standards.esd.org.uk).",
+            "uri": LGSL_LIST_URI,
+            "version": None,
+        },
+        {
+            "id": str(GROUP_TAXONOMY_ID),
+            "name": GROUP_TAXONOMY,
+            "description": "The groups Milton Keynes City Council files its services under.",
+            "uri": None,
+            "version": None,
+        },
     ]
 
 
 def _lgsl_term(code: int) -> dict[str, Any]:
     return {
-        "id": str(lgsl_term_id(code)), "code": str(code), "name": f"LGSL {code}",
+        "id": str(lgsl_term_id(code)),
+        "code": str(code),
+        "name": f"LGSL {code}",
         "description": f"Local Government Service List service {code}.",
-        "parent_id": None, "taxonomy": LGSL_TAXONOMY, "taxonomy_id": str(LGSL_TAXONOMY_ID),
-        "language": "en", "term_uri": f"http://id.esd.org.uk/service/{code}",
+        "parent_id": None,
+        "taxonomy": LGSL_TAXONOMY,
+        "taxonomy_id": str(LGSL_TAXONOMY_ID),
+        "language": "en",
+        "term_uri": f"http://id.esd.org.uk/service/{code}",
     }
 
 
 def _group_term(group: str) -> dict[str, Any]:
     return {
-        "id": str(group_term_id(group)), "code": None, "name": group,
+        "id": str(group_term_id(group)),
+        "code": None,
+        "name": group,
         "description": f"Council services filed under '{group}'.",
-        "parent_id": None, "taxonomy": GROUP_TAXONOMY, "taxonomy_id": str(GROUP_TAXONOMY_ID),
-        "language": "en", "term_uri": None,
+        "parent_id": None,
+        "taxonomy": GROUP_TAXONOMY,
+        "taxonomy_id": str(GROUP_TAXONOMY_ID),
+        "language": "en",
+        "term_uri": None,
     }
 
 
 # --- services ------------------------------------------------------------------------------
 
+
 def _service_terms(row: CatalogueService) -> list[dict[str, Any]]:
-    return ([_lgsl_term(c) for c in row.lgsl_codes or []]
-            + [_group_term(g) for g in row.groups or []])
+    return [_lgsl_term(c) for c in row.lgsl_codes or []] + [
+        _group_term(g) for g in row.groups or []
+    ]
 
 
 def service_record(row: CatalogueService, *, full: bool) -> dict[str, Any]:
@@ -224,16 +274,29 @@ def service_record(row: CatalogueService, *, full: bool) -> dict[str, Any]:
     terms (as HSDS 3.0 ``attributes``). Everything comes from the row: no further query."""
     channels = row.channels or {}
     record: dict[str, Any] = {
-        "id": str(row.id), "organization_id": str(organization_id(row.department)),
-        "program_id": None, "name": row.name, "alternate_name": None,
-        "description": row.description, "url": channels.get("online_url"),
-        "email": channels.get("email"), "status": "active",
-        "interpretation_services": None, "application_process": None,
-        "fees_description": row.fees, "fees": row.fees, "wait_time": None,
-        "accreditations": None, "eligibility_description": row.eligibility,
-        "minimum_age": None, "maximum_age": None,
-        "assured_date": _iso(row.last_reviewed_on), "assurer_email": None, "licenses": None,
-        "alert": None, "last_modified": _iso(row.updated_at),
+        "id": str(row.id),
+        "organization_id": str(organization_id(row.department)),
+        "program_id": None,
+        "name": row.name,
+        "alternate_name": None,
+        "description": row.description,
+        "url": channels.get("online_url"),
+        "email": channels.get("email"),
+        "status": "active",
+        "interpretation_services": None,
+        "application_process": None,
+        "fees_description": row.fees,
+        "fees": row.fees,
+        "wait_time": None,
+        "accreditations": None,
+        "eligibility_description": row.eligibility,
+        "minimum_age": None,
+        "maximum_age": None,
+        "assured_date": _iso(row.last_reviewed_on),
+        "assurer_email": None,
+        "licenses": None,
+        "alert": None,
+        "last_modified": _iso(row.updated_at),
     }
     if not full:
         return record
@@ -241,43 +304,85 @@ def service_record(row: CatalogueService, *, full: bool) -> dict[str, Any]:
     phones = []
     for kind, key in (("voice", "phone"), ("text", "sms")):
         if channels.get(key):
-            phones.append({
-                "id": str(hsds_id("phone", f"{row.id}:{key}")),
-                "contact_id": str(hsds_id("contact", service_id)), "service_id": service_id,
-                "number": channels[key], "extension": None, "type": kind,
-                "description": "Text message" if key == "sms" else None, "languages": []})
+            phones.append(
+                {
+                    "id": str(hsds_id("phone", f"{row.id}:{key}")),
+                    "contact_id": str(hsds_id("contact", service_id)),
+                    "service_id": service_id,
+                    "number": channels[key],
+                    "extension": None,
+                    "type": kind,
+                    "description": "Text message" if key == "sms" else None,
+                    "languages": [],
+                }
+            )
     contacts = []
     if phones or channels.get("email"):
-        contacts.append({
-            "id": str(hsds_id("contact", service_id)), "service_id": service_id,
-            "name": row.department or COUNCIL_NAME, "title": None,
-            "department": row.department, "email": channels.get("email"), "phones": phones})
+        contacts.append(
+            {
+                "id": str(hsds_id("contact", service_id)),
+                "service_id": service_id,
+                "name": row.department or COUNCIL_NAME,
+                "title": None,
+                "department": row.department,
+                "email": channels.get("email"),
+                "phones": phones,
+            }
+        )
     schedules = []
     if row.opening_hours:
-        schedules.append({"id": str(hsds_id("schedule", service_id)), "service_id": service_id,
-                          "description": row.opening_hours})
+        schedules.append(
+            {
+                "id": str(hsds_id("schedule", service_id)),
+                "service_id": service_id,
+                "description": row.opening_hours,
+            }
+        )
     venue = channels.get("venue")
     at_locations = []
     if venue:
-        at_locations.append({
-            "id": str(service_at_location_id(row.id, venue)), "service_id": service_id,
-            "location_id": str(location_id(venue)), "description": None,
-            "location": _location(venue)})
-    attributes = [{
-        "id": str(hsds_id("attribute", f"{row.id}:{term['id']}")), "link_id": service_id,
-        "link_type": "service_type" if term["taxonomy_id"] == str(LGSL_TAXONOMY_ID)
-        else "service_category",
-        "link_entity": "service", "taxonomy_term_id": term["id"], "value": None,
-        "taxonomy_term": term,
-    } for term in _service_terms(row)]
-    return {**record, "organization": _organization(row.department), "contacts": contacts,
-            "phones": phones, "schedules": schedules, "service_at_locations": at_locations,
-            "service_areas": [], "languages": [], "funding": [], "cost_options": [],
-            "required_documents": [], "attributes": attributes}
+        at_locations.append(
+            {
+                "id": str(service_at_location_id(row.id, venue)),
+                "service_id": service_id,
+                "location_id": str(location_id(venue)),
+                "description": None,
+                "location": _location(venue),
+            }
+        )
+    attributes = [
+        {
+            "id": str(hsds_id("attribute", f"{row.id}:{term['id']}")),
+            "link_id": service_id,
+            "link_type": "service_type"
+            if term["taxonomy_id"] == str(LGSL_TAXONOMY_ID)
+            else "service_category",
+            "link_entity": "service",
+            "taxonomy_term_id": term["id"],
+            "value": None,
+            "taxonomy_term": term,
+        }
+        for term in _service_terms(row)
+    ]
+    return {
+        **record,
+        "organization": _organization(row.department),
+        "contacts": contacts,
+        "phones": phones,
+        "schedules": schedules,
+        "service_at_locations": at_locations,
+        "service_areas": [],
+        "languages": [],
+        "funding": [],
+        "cost_options": [],
+        "required_documents": [],
+        "attributes": attributes,
+    }
 
 
-async def _vocabulary(entries: CatalogueRepository
-                      ) -> tuple[set[str], set[int], set[str], set[str]]:
+async def _vocabulary(
+    entries: CatalogueRepository,
+) -> tuple[set[str], set[int], set[str], set[str]]:
     """Departments, LGSL codes, groups and venues of the published entries."""
     departments: set[str] = set()
     codes: set[int] = set()
@@ -293,8 +398,9 @@ async def _vocabulary(entries: CatalogueRepository
     return departments, codes, groups, venues
 
 
-async def list_services(*, entries: CatalogueRepository, query: ListServices,
-                        full: bool = False) -> dict[str, Any]:
+async def list_services(
+    *, entries: CatalogueRepository, query: ListServices, full: bool = False
+) -> dict[str, Any]:
     lgsl: int | None = None
     group: str | None = None
     if query.taxonomy_term_id is not None:
@@ -305,13 +411,19 @@ async def list_services(*, entries: CatalogueRepository, query: ListServices,
         group = next((g for g in groups if group_term_id(g) == wanted), None)
         if lgsl is None and group is None:
             return page([], total=0, paging=query.paging)
-    rows, total = await search.search_services(entries=entries, query=search.SearchServices(
-        q=query.text, group=group, lgsl=lgsl,
-        channel=search.Channel.VENUE if query.at_venue_only else None,
-        sort=search.Sort.RELEVANCE if query.text else search.Sort.NAME,
-        page=query.paging.page, size=query.paging.per_page))
-    return page([service_record(r, full=full) for r in rows], total=total,
-                paging=query.paging)
+    rows, total = await search.search_services(
+        entries=entries,
+        query=search.SearchServices(
+            q=query.text,
+            group=group,
+            lgsl=lgsl,
+            channel=search.Channel.VENUE if query.at_venue_only else None,
+            sort=search.Sort.RELEVANCE if query.text else search.Sort.NAME,
+            page=query.paging.page,
+            size=query.paging.per_page,
+        ),
+    )
+    return page([service_record(r, full=full) for r in rows], total=total, paging=query.paging)
 
 
 async def get_service(*, entries: CatalogueRepository, service_id: str) -> dict[str, Any]:
@@ -322,8 +434,9 @@ async def get_service(*, entries: CatalogueRepository, service_id: str) -> dict[
     return service_record(row, full=True)
 
 
-async def list_organizations(*, entries: CatalogueRepository, text: str | None,
-                             paging: Paging) -> dict[str, Any]:
+async def list_organizations(
+    *, entries: CatalogueRepository, text: str | None, paging: Paging
+) -> dict[str, Any]:
     departments, _, _, _ = await _vocabulary(entries)
     items = [_council()] + [_department(d) for d in sorted(departments)]
     return _slice(_filter_text(items, text, "name", "description"), paging)
@@ -340,8 +453,9 @@ async def get_organization(*, entries: CatalogueRepository, organization: str) -
     raise HsdsNotFound(f"No organization with id {organization}.")
 
 
-async def list_locations(*, entries: CatalogueRepository, text: str | None,
-                         paging: Paging) -> dict[str, Any]:
+async def list_locations(
+    *, entries: CatalogueRepository, text: str | None, paging: Paging
+) -> dict[str, Any]:
     _, _, _, venues = await _vocabulary(entries)
     items = [_location(v) for v in sorted(venues)]
     return _slice(_filter_text(items, text, "name", "description"), paging)
@@ -362,14 +476,24 @@ def _at_location(at: dict[str, Any], service: dict[str, Any]) -> dict[str, Any]:
     return {**at, "service": one_to_one}
 
 
-async def list_services_at_locations(*, entries: CatalogueRepository, query: ListServices
-                                      ) -> dict[str, Any]:
+async def list_services_at_locations(
+    *, entries: CatalogueRepository, query: ListServices
+) -> dict[str, Any]:
     services = await list_services(
-        entries=entries, query=ListServices(
-            text=query.text, taxonomy_term_id=query.taxonomy_term_id,
-            paging=query.paging, at_venue_only=True), full=True)
-    contents = [_at_location(at, service) for service in services["contents"]
-                for at in service["service_at_locations"]]
+        entries=entries,
+        query=ListServices(
+            text=query.text,
+            taxonomy_term_id=query.taxonomy_term_id,
+            paging=query.paging,
+            at_venue_only=True,
+        ),
+        full=True,
+    )
+    contents = [
+        _at_location(at, service)
+        for service in services["contents"]
+        for at in service["service_at_locations"]
+    ]
     return {**services, "contents": contents, "size": len(contents)}
 
 
@@ -401,8 +525,9 @@ async def _terms(entries: CatalogueRepository) -> list[dict[str, Any]]:
     return [_lgsl_term(c) for c in sorted(codes)] + [_group_term(g) for g in sorted(groups)]
 
 
-async def list_taxonomy_terms(*, entries: CatalogueRepository, text: str | None,
-                              taxonomy_id: str | None, paging: Paging) -> dict[str, Any]:
+async def list_taxonomy_terms(
+    *, entries: CatalogueRepository, text: str | None, taxonomy_id: str | None, paging: Paging
+) -> dict[str, Any]:
     items = await _terms(entries)
     if taxonomy_id is not None:
         wanted = str(_parse_id(taxonomy_id))
@@ -418,10 +543,14 @@ async def get_taxonomy_term(*, entries: CatalogueRepository, term: str) -> dict[
     raise HsdsNotFound(f"No taxonomy term with id {term}.")
 
 
-def _filter_text(items: list[dict[str, Any]], text: str | None,
-                 *fields: str) -> list[dict[str, Any]]:
+def _filter_text(
+    items: list[dict[str, Any]], text: str | None, *fields: str
+) -> list[dict[str, Any]]:
     words = [w.lower() for w in re.findall(r"\w+", text or "")]
     if not words:
         return items
-    return [item for item in items
-            if all(any(w in str(item.get(f) or "").lower() for f in fields) for w in words)]
+    return [
+        item
+        for item in items
+        if all(any(w in str(item.get(f) or "").lower() for f in fields) for w in words)
+    ]

@@ -44,8 +44,7 @@ async def reportable_services(*, entries: CatalogueRepository) -> list[Catalogue
     return [s for s in await entries.published() if s.attributes]
 
 
-async def reportable_service(*, entries: CatalogueRepository,
-                             code: str) -> CatalogueService | None:
+async def reportable_service(*, entries: CatalogueRepository, code: str) -> CatalogueService | None:
     service = await entries.published_by_code(code)
     return service if service is not None and service.attributes else None
 
@@ -66,8 +65,9 @@ def _uuids(values: tuple[str, ...]) -> list[uuid.UUID]:
     return out
 
 
-async def find_requests(*, service_requests: RequestRepository, query: RequestQuery,
-                        now: datetime | None = None) -> list[ServiceRequest]:
+async def find_requests(
+    *, service_requests: RequestRepository, query: RequestQuery, now: datetime | None = None
+) -> list[ServiceRequest]:
     """The spec's GET requests: ``ids`` override every other filter; otherwise the date
     range (default: the 90 days up to ``end`` or now), service codes and open/closed.
     Newest first, at most :data:`MAX_RESULTS`."""
@@ -76,15 +76,19 @@ async def find_requests(*, service_requests: RequestRepository, query: RequestQu
     start, end = query.start, query.end
     if start is None and end is None:
         start = (now or datetime.now(UTC)) - DEFAULT_WINDOW
-    internal = ([s for o in set(query.statuses) for s in statuses_for(o)]
-                if query.statuses else None)
-    return await service_requests.public(start=start, end=end,
-                                         service_codes=query.service_codes,
-                                         statuses=internal, limit=MAX_RESULTS)
+    internal = [s for o in set(query.statuses) for s in statuses_for(o)] if query.statuses else None
+    return await service_requests.public(
+        start=start,
+        end=end,
+        service_codes=query.service_codes,
+        statuses=internal,
+        limit=MAX_RESULTS,
+    )
 
 
-async def public_request(*, service_requests: RequestRepository,
-                         request_id: str) -> ServiceRequest | None:
+async def public_request(
+    *, service_requests: RequestRepository, request_id: str
+) -> ServiceRequest | None:
     """One request by its id (any string: one that is not a uuid is not found), if it is
     public: a private request is not Open311's to show."""
     try:
@@ -95,19 +99,27 @@ async def public_request(*, service_requests: RequestRepository,
     return row if row is not None and row.public else None
 
 
-async def latest_notes(*, service_requests: RequestRepository,
-                       request_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+async def latest_notes(
+    *, service_requests: RequestRepository, request_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
     """The newest public staff note of each request (Open311 ``status_notes``); internal
     notes are never among them."""
     if not request_ids:
         return {}
-    return {u.request_id: u.note for u in await service_requests.public_notes(request_ids)
-            if u.note and is_public_note(u.note, u.note_visibility)}
+    return {
+        u.request_id: u.note
+        for u in await service_requests.public_notes(request_ids)
+        if u.note and is_public_note(u.note, u.note_visibility)
+    }
 
 
-async def find_updates(*, service_requests: RequestRepository, start: datetime | None,
-                       end: datetime | None,
-                       now: datetime | None = None) -> list[ServiceRequestUpdate]:
+async def find_updates(
+    *,
+    service_requests: RequestRepository,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime | None = None,
+) -> list[ServiceRequestUpdate]:
     """mySociety's ``servicerequestupdates`` extension: status changes and public notes of
     public requests (not the submission itself, nor assignment-only or internal-note-only
     changes) between ``start`` and ``end`` (default: the last 90 days), oldest first, at
@@ -116,5 +128,9 @@ async def find_updates(*, service_requests: RequestRepository, start: datetime |
     if start is None and end is None:
         start = (now or datetime.now(UTC)) - DEFAULT_WINDOW
     updates = await service_requests.public_changes(start=start, end=end, limit=MAX_RESULTS)
-    return [u if u.note is None or is_public_note(u.note, u.note_visibility)
-            else ServiceRequestUpdate(**{**u.model_dump(), "note": None}) for u in updates]
+    return [
+        u
+        if u.note is None or is_public_note(u.note, u.note_visibility)
+        else ServiceRequestUpdate(**{**u.model_dump(), "note": None})
+        for u in updates
+    ]

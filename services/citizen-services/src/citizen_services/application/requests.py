@@ -58,43 +58,79 @@ class UpdateRequest:
     actor: str | None = None
 
 
-async def submit_request(*, uow: UnitOfWork, entries: CatalogueRepository,
-                         service_requests: RequestRepository,
-                         command: SubmitRequest) -> ServiceRequest:
+async def submit_request(
+    *,
+    uow: UnitOfWork,
+    entries: CatalogueRepository,
+    service_requests: RequestRepository,
+    command: SubmitRequest,
+) -> ServiceRequest:
     service = await entries.by_code(command.service_code)
     if service is None or service.status != ServiceStatus.PUBLISHED.value:
-        raise InvalidRequest(f"No published service with code '{command.service_code}'.",
-                             errors=[{"field": "service_code", "message": "unknown service"}])
+        raise InvalidRequest(
+            f"No published service with code '{command.service_code}'.",
+            errors=[{"field": "service_code", "message": "unknown service"}],
+        )
     if not service.attributes:
-        raise ServiceNotReportable(f"'{service.name}' takes no reports.",
-                                   errors=[{"field": "service_code",
-                                            "message": "not a reportable service"}])
+        raise ServiceNotReportable(
+            f"'{service.name}' takes no reports.",
+            errors=[{"field": "service_code", "message": "not a reportable service"}],
+        )
     check_location(lat=command.lat, long=command.long, address=command.address)
     attributes = check_attributes(service.attributes, command.attributes)
     if command.contact and not command.contact_consent:
-        raise InvalidRequest("Contact details need the reporter's consent.", errors=[
-            {"field": "contact_consent", "message": "must be true to keep contact details"}])
+        raise InvalidRequest(
+            "Contact details need the reporter's consent.",
+            errors=[
+                {"field": "contact_consent", "message": "must be true to keep contact details"}
+            ],
+        )
     now = datetime.now(UTC)
     request = ServiceRequest(
-        service_id=service.id, service_code=service.service_code,
-        status=RequestStatus.OPEN.value, description=command.description, lat=command.lat,
-        long=command.long, address=command.address, attributes=attributes,
-        citizen_id=command.citizen_id, contact=command.contact or None,
-        contact_consent=command.contact_consent, media_url=command.media_url,
-        public=command.public, created_at=now, updated_at=now)
+        service_id=service.id,
+        service_code=service.service_code,
+        status=RequestStatus.OPEN.value,
+        description=command.description,
+        lat=command.lat,
+        long=command.long,
+        address=command.address,
+        attributes=attributes,
+        citizen_id=command.citizen_id,
+        contact=command.contact or None,
+        contact_consent=command.contact_consent,
+        media_url=command.media_url,
+        public=command.public,
+        created_at=now,
+        updated_at=now,
+    )
     service_requests.add(request)
-    service_requests.add_update(ServiceRequestUpdate(
-        request_id=request.id, status=request.status,
-        actor=command.citizen_id or command.submitted_by, occurred_at=now))
-    uow.publish(ServiceRequestSubmitted(
-        request_id=request.id, service_code=request.service_code, status=request.status,
-        occurred_at=now, service_id=service.id, citizen_id=command.citizen_id,
-        lat=command.lat, long=command.long, address=command.address))
+    service_requests.add_update(
+        ServiceRequestUpdate(
+            request_id=request.id,
+            status=request.status,
+            actor=command.citizen_id or command.submitted_by,
+            occurred_at=now,
+        )
+    )
+    uow.publish(
+        ServiceRequestSubmitted(
+            request_id=request.id,
+            service_code=request.service_code,
+            status=request.status,
+            occurred_at=now,
+            service_id=service.id,
+            citizen_id=command.citizen_id,
+            lat=command.lat,
+            long=command.long,
+            address=command.address,
+        )
+    )
     return request
 
 
-async def update_request(*, uow: UnitOfWork, service_requests: RequestRepository,
-                         command: UpdateRequest) -> ServiceRequest:
+async def update_request(
+    *, uow: UnitOfWork, service_requests: RequestRepository, command: UpdateRequest
+) -> ServiceRequest:
     request = await service_requests.get(command.request_id, for_update=True)
     if request is None:
         raise RequestNotFound(f"No service request with id {command.request_id}.")
@@ -107,16 +143,31 @@ async def update_request(*, uow: UnitOfWork, service_requests: RequestRepository
         request.assigned_to = command.assigned_to or None
     request.version += 1
     request.updated_at = now
-    service_requests.add_update(ServiceRequestUpdate(
-        request_id=request.id, status=request.status, previous_status=previous,
-        note=command.note, note_visibility=visibility, assigned_to=request.assigned_to,
-        actor=command.actor, occurred_at=now))
-    if request.status != previous:
-        uow.publish(ServiceRequestStatusChanged(
-            request_id=request.id, service_code=request.service_code, status=request.status,
-            occurred_at=now, previous_status=previous, citizen_id=request.citizen_id,
+    service_requests.add_update(
+        ServiceRequestUpdate(
+            request_id=request.id,
+            status=request.status,
+            previous_status=previous,
             note=command.note,
-            note_visibility="public" if visibility == NoteVisibility.PUBLIC else "internal"))
+            note_visibility=visibility,
+            assigned_to=request.assigned_to,
+            actor=command.actor,
+            occurred_at=now,
+        )
+    )
+    if request.status != previous:
+        uow.publish(
+            ServiceRequestStatusChanged(
+                request_id=request.id,
+                service_code=request.service_code,
+                status=request.status,
+                occurred_at=now,
+                previous_status=previous,
+                citizen_id=request.citizen_id,
+                note=command.note,
+                note_visibility="public" if visibility == NoteVisibility.PUBLIC else "internal",
+            )
+        )
     return request
 
 
@@ -134,13 +185,15 @@ class Viewer:
         return None if self.staff else self.subject or ""
 
 
-async def find_request(*, service_requests: RequestRepository, request_id: uuid.UUID,
-                       viewer: Viewer) -> ServiceRequest:
+async def find_request(
+    *, service_requests: RequestRepository, request_id: uuid.UUID, viewer: Viewer
+) -> ServiceRequest:
     """One request, as ``viewer`` may see it: a citizen only their own (others are not
     found)."""
     request = await service_requests.get(request_id)
-    if request is None or (viewer.citizen_id is not None
-                           and request.citizen_id != viewer.citizen_id):
+    if request is None or (
+        viewer.citizen_id is not None and request.citizen_id != viewer.citizen_id
+    ):
         raise RequestNotFound(f"No service request with id {request_id}.")
     return seen_by(request, viewer)
 
@@ -153,31 +206,56 @@ def seen_by(request: ServiceRequest, viewer: Viewer) -> ServiceRequest:
     return ServiceRequest(**{**request.model_dump(), "assigned_to": None})
 
 
-async def request_updates(*, service_requests: RequestRepository, request_id: uuid.UUID,
-                          viewer: Viewer) -> list[ServiceRequestUpdate]:
+async def request_updates(
+    *, service_requests: RequestRepository, request_id: uuid.UUID, viewer: Viewer
+) -> list[ServiceRequestUpdate]:
     """The request's timeline, oldest first. Staff: every update. A citizen: the
     submission, status changes and public notes, never an internal note or an
     assignment."""
     updates = await service_requests.updates(request_id)
     if viewer.staff:
         return updates
-    return [ServiceRequestUpdate(
-        id=u.id, request_id=u.request_id, status=u.status, previous_status=u.previous_status,
-        note=u.note if is_public_note(u.note, u.note_visibility) else None,
-        note_visibility=NoteVisibility.PUBLIC.value if is_public_note(
-            u.note, u.note_visibility) else None,
-        assigned_to=None, occurred_at=u.occurred_at)
-        for u in updates if u.previous_status is None or shown_outside(
-            status=u.status, previous_status=u.previous_status, note=u.note,
-            note_visibility=u.note_visibility)]
+    return [
+        ServiceRequestUpdate(
+            id=u.id,
+            request_id=u.request_id,
+            status=u.status,
+            previous_status=u.previous_status,
+            note=u.note if is_public_note(u.note, u.note_visibility) else None,
+            note_visibility=NoteVisibility.PUBLIC.value
+            if is_public_note(u.note, u.note_visibility)
+            else None,
+            assigned_to=None,
+            occurred_at=u.occurred_at,
+        )
+        for u in updates
+        if u.previous_status is None
+        or shown_outside(
+            status=u.status,
+            previous_status=u.previous_status,
+            note=u.note,
+            note_visibility=u.note_visibility,
+        )
+    ]
 
 
-async def list_requests(*, service_requests: RequestRepository, viewer: Viewer,
-                        status: str | None = None, service_code: str | None = None,
-                        assigned_to: str | None = None, page: int = 1,
-                        size: int = 20) -> tuple[list[ServiceRequest], int]:
+async def list_requests(
+    *,
+    service_requests: RequestRepository,
+    viewer: Viewer,
+    status: str | None = None,
+    service_code: str | None = None,
+    assigned_to: str | None = None,
+    page: int = 1,
+    size: int = 20,
+) -> tuple[list[ServiceRequest], int]:
     """Staff: the queue, filtered. A citizen: their own requests."""
     rows, total = await service_requests.page(
-        citizen_id=viewer.citizen_id, status=status, service_code=service_code,
-        assigned_to=assigned_to, page=page, size=size)
+        citizen_id=viewer.citizen_id,
+        status=status,
+        service_code=service_code,
+        assigned_to=assigned_to,
+        page=page,
+        size=size,
+    )
     return [seen_by(r, viewer) for r in rows], total

@@ -17,8 +17,16 @@ from citizen_services.domain.search import Channel, SearchResult, SearchServices
 from citizen_services.persistence.catalogue import CatalogueRepository
 from servicekit.errors import Forbidden
 
-__all__ = ["Channel", "SearchResult", "SearchServices", "Sort", "catalogue_version",
-           "check_may_list", "find_services", "search_services"]
+__all__ = [
+    "Channel",
+    "SearchResult",
+    "SearchServices",
+    "Sort",
+    "catalogue_version",
+    "check_may_list",
+    "find_services",
+    "search_services",
+]
 
 
 def check_may_list(query: SearchServices, *, staff: bool) -> None:
@@ -27,24 +35,27 @@ def check_may_list(query: SearchServices, *, staff: bool) -> None:
         raise Forbidden(f"Only staff may list {query.status.value} entries.")
 
 
-async def catalogue_version(*, entries: CatalogueRepository, query: SearchServices,
-                            staff: bool) -> int:
+async def catalogue_version(
+    *, entries: CatalogueRepository, query: SearchServices, staff: bool
+) -> int:
     """The catalogue's change counter (any insert, update or delete of an entry moves it),
     for a caller allowed to run ``query``."""
     check_may_list(query, staff=staff)
     return await entries.version()
 
 
-async def find_services(*, entries: CatalogueRepository, query: SearchServices,
-                        staff: bool = False) -> SearchResult:
+async def find_services(
+    *, entries: CatalogueRepository, query: SearchServices, staff: bool = False
+) -> SearchResult:
     """One page of matching entries, how many match in all and the catalogue version (one
     round trip)."""
     check_may_list(query, staff=staff)
     return await entries.search(query)
 
 
-async def search_services(*, entries: CatalogueRepository,
-                          query: SearchServices) -> tuple[list[Any], int]:
+async def search_services(
+    *, entries: CatalogueRepository, query: SearchServices
+) -> tuple[list[Any], int]:
     """One page of matching entries and how many match in all."""
     result = await find_services(entries=entries, query=query)
     return result.items, result.total

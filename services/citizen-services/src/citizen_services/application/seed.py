@@ -52,8 +52,12 @@ async def seed_if_empty(database: Database, *, source: str) -> int:
     return seeded
 
 
-async def seed(*, entries: CatalogueRepository, records: list[dict[str, Any]] | None = None,
-               now: datetime | None = None) -> int:
+async def seed(
+    *,
+    entries: CatalogueRepository,
+    records: list[dict[str, Any]] | None = None,
+    now: datetime | None = None,
+) -> int:
     """Add the seed entries (published, with their history) if the catalogue is empty."""
     if await entries.count():
         return 0
@@ -64,14 +68,28 @@ async def seed(*, entries: CatalogueRepository, records: list[dict[str, Any]] | 
         slug = slugify(data["name"])
         reviewed = data.pop("last_reviewed_on", None)
         service = CatalogueService(
-            id=uuid.uuid5(NAMESPACE, slug), slug=slug, service_code=slug[:64].rstrip("-"),
-            status=ServiceStatus.PUBLISHED.value, version=2, created_at=now,
-            updated_at=now, published_at=now, status_changed_at=now,
+            id=uuid.uuid5(NAMESPACE, slug),
+            slug=slug,
+            service_code=slug[:64].rstrip("-"),
+            status=ServiceStatus.PUBLISHED.value,
+            version=2,
+            created_at=now,
+            updated_at=now,
+            published_at=now,
+            status_changed_at=now,
             status_changed_by=ACTOR,
-            last_reviewed_on=date.fromisoformat(reviewed) if reviewed else None, **data)
+            last_reviewed_on=date.fromisoformat(reviewed) if reviewed else None,
+            **data,
+        )
         entries.add(service)
         for version, action in ((1, "created"), (2, "published")):
-            entries.add_history(CatalogueServiceHistory(
-                service_id=service.id, version=version, action=action, actor=ACTOR,
-                occurred_at=now))
+            entries.add_history(
+                CatalogueServiceHistory(
+                    service_id=service.id,
+                    version=version,
+                    action=action,
+                    actor=ACTOR,
+                    occurred_at=now,
+                )
+            )
     return len(records)

@@ -20,8 +20,9 @@ class ServiceStatus(StrEnum):
 TRANSITIONS: dict[ServiceStatus, frozenset[ServiceStatus]] = {
     ServiceStatus.PUBLISHED: frozenset({ServiceStatus.DRAFT, ServiceStatus.SUSPENDED}),
     ServiceStatus.SUSPENDED: frozenset({ServiceStatus.PUBLISHED}),
-    ServiceStatus.RETIRED: frozenset({ServiceStatus.DRAFT, ServiceStatus.PUBLISHED,
-                                      ServiceStatus.SUSPENDED}),
+    ServiceStatus.RETIRED: frozenset(
+        {ServiceStatus.DRAFT, ServiceStatus.PUBLISHED, ServiceStatus.SUSPENDED}
+    ),
 }
 
 
@@ -41,7 +42,8 @@ def check_transition(current: str, target: ServiceStatus) -> None:
     if ServiceStatus(current) not in TRANSITIONS.get(target, frozenset()):
         raise InvalidTransition(
             f"A {current} service cannot become {target.value}.",
-            current_status=current, requested_status=target.value,
+            current_status=current,
+            requested_status=target.value,
         )
 
 

@@ -39,9 +39,16 @@ class RequestStatus(StrEnum):
 
 
 #: FixMyStreet's extended statuses that Open311 (which knows only open/closed) calls closed.
-CLOSED_STATUSES = frozenset({
-    RequestStatus.FIXED, RequestStatus.DUPLICATE, RequestStatus.NOT_COUNCILS_RESPONSIBILITY,
-    RequestStatus.NO_FURTHER_ACTION, RequestStatus.INTERNAL_REFERRAL, RequestStatus.CLOSED})
+CLOSED_STATUSES = frozenset(
+    {
+        RequestStatus.FIXED,
+        RequestStatus.DUPLICATE,
+        RequestStatus.NOT_COUNCILS_RESPONSIBILITY,
+        RequestStatus.NO_FURTHER_ACTION,
+        RequestStatus.INTERNAL_REFERRAL,
+        RequestStatus.CLOSED,
+    }
+)
 
 
 def open311_status(status: str) -> str:
@@ -69,13 +76,15 @@ def is_public_note(note: str | None, visibility: str | None) -> bool:
     return bool(note) and visibility == NoteVisibility.PUBLIC.value
 
 
-def shown_outside(*, status: str, previous_status: str | None, note: str | None,
-                  note_visibility: str | None) -> bool:
+def shown_outside(
+    *, status: str, previous_status: str | None, note: str | None, note_visibility: str | None
+) -> bool:
     """Whether an update belongs in a public timeline (Open311's updates, the citizen's
     own): a status change, or a public note. Not assignment-only changes, and not an
     update whose only content is an internal note."""
     return (previous_status is not None and status != previous_status) or is_public_note(
-        note, note_visibility)
+        note, note_visibility
+    )
 
 
 class InvalidRequest(DomainError):
@@ -88,26 +97,41 @@ class ServiceNotReportable(DomainError):
 
 def check_location(*, lat: float | None, long: float | None, address: str | None) -> None:
     if (lat is None) != (long is None):
-        raise InvalidRequest("Send both lat and long, or neither.",
-                             errors=[{"field": "lat" if lat is None else "long",
-                                      "message": "lat and long go together"}])
+        raise InvalidRequest(
+            "Send both lat and long, or neither.",
+            errors=[
+                {"field": "lat" if lat is None else "long", "message": "lat and long go together"}
+            ],
+        )
     if lat is None and not address:
-        raise InvalidRequest("Send a location: lat and long, or an address.",
-                             errors=[{"field": "lat", "message": "a location is required"}])
-    if lat is not None and long is not None and not (
+        raise InvalidRequest(
+            "Send a location: lat and long, or an address.",
+            errors=[{"field": "lat", "message": "a location is required"}],
+        )
+    if (
+        lat is not None
+        and long is not None
+        and not (
             MK_BOUNDS["min_lat"] <= lat <= MK_BOUNDS["max_lat"]
-            and MK_BOUNDS["min_long"] <= long <= MK_BOUNDS["max_long"]):
-        raise InvalidRequest("The location is outside Milton Keynes.", errors=[
-            {"field": "lat", "message": "outside the Milton Keynes area"}], bounds=MK_BOUNDS)
+            and MK_BOUNDS["min_long"] <= long <= MK_BOUNDS["max_long"]
+        )
+    ):
+        raise InvalidRequest(
+            "The location is outside Milton Keynes.",
+            errors=[{"field": "lat", "message": "outside the Milton Keynes area"}],
+            bounds=MK_BOUNDS,
+        )
 
 
-def check_attributes(definitions: list[dict[str, Any]],
-                     values: dict[str, Any]) -> dict[str, Any]:
+def check_attributes(definitions: list[dict[str, Any]], values: dict[str, Any]) -> dict[str, Any]:
     """Validate ``values`` against the service's Open311 attribute definitions; returns them
     normalised (numbers as numbers, lists as lists). Every problem is named."""
     by_code = {d["code"]: d for d in definitions}
-    errors = [{"field": f"attributes.{code}", "message": "not an attribute of this service"}
-              for code in values if code not in by_code]
+    errors = [
+        {"field": f"attributes.{code}", "message": "not an attribute of this service"}
+        for code in values
+        if code not in by_code
+    ]
     out: dict[str, Any] = {}
     for code, definition in by_code.items():
         field = f"attributes.{code}"

@@ -52,8 +52,18 @@ class SearchServices:
     def cache_key(self) -> str:
         """The normalised query: equal for requests that must get the same page."""
         words = " ".join(self.words()).lower()
-        return json.dumps([words, self.group, self.channel, self.lgsl, self.sort, self.page,
-                           self.size, self.status])
+        return json.dumps(
+            [
+                words,
+                self.group,
+                self.channel,
+                self.lgsl,
+                self.sort,
+                self.page,
+                self.size,
+                self.status,
+            ]
+        )
 
 
 @dataclass(frozen=True)

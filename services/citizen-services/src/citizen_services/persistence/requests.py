@@ -25,34 +25,59 @@ class RequestRepository(Repository):
     def add_update(self, update_: ServiceRequestUpdate) -> None:
         self.db.add(update_)
 
-    async def get(self, request_id: uuid.UUID, *,
-                  for_update: bool = False) -> ServiceRequest | None:
+    async def get(
+        self, request_id: uuid.UUID, *, for_update: bool = False
+    ) -> ServiceRequest | None:
         return await self.db.get(ServiceRequest, request_id, with_for_update=for_update)
 
     async def of_citizen(self, citizen_id: str) -> list[ServiceRequest]:
         """The citizen's requests, locked for the transaction."""
-        return list((await self.db.execute(select(ServiceRequest).where(
-            col(ServiceRequest.citizen_id) == citizen_id).with_for_update())).scalars().all())
+        return list(
+            (
+                await self.db.execute(
+                    select(ServiceRequest)
+                    .where(col(ServiceRequest.citizen_id) == citizen_id)
+                    .with_for_update()
+                )
+            )
+            .scalars()
+            .all()
+        )
 
     async def clear_notes(self, request_ids: Sequence[uuid.UUID]) -> None:
-        await self.db.execute(update(ServiceRequestUpdate).where(
-            col(ServiceRequestUpdate.request_id).in_(request_ids)).values(note=None))
+        await self.db.execute(
+            update(ServiceRequestUpdate)
+            .where(col(ServiceRequestUpdate.request_id).in_(request_ids))
+            .values(note=None)
+        )
 
     async def forget_actor(self, actor: str) -> None:
-        await self.db.execute(update(ServiceRequestUpdate).where(
-            col(ServiceRequestUpdate.actor) == actor).values(actor=None))
+        await self.db.execute(
+            update(ServiceRequestUpdate)
+            .where(col(ServiceRequestUpdate.actor) == actor)
+            .values(actor=None)
+        )
 
     # -- reads ----------------------------------------------------------------------------
     async def updates(self, request_id: uuid.UUID) -> list[ServiceRequestUpdate]:
         """The request's updates, oldest first."""
-        rows = await self.db.execute(select(ServiceRequestUpdate).where(
-            col(ServiceRequestUpdate.request_id) == request_id).order_by(
-            col(ServiceRequestUpdate.id)))
+        rows = await self.db.execute(
+            select(ServiceRequestUpdate)
+            .where(col(ServiceRequestUpdate.request_id) == request_id)
+            .order_by(col(ServiceRequestUpdate.id))
+        )
         return list(rows.scalars().all())
 
-    async def page(self, *, citizen_id: str | None, status: str | None,
-                   service_code: str | None, assigned_to: str | None, page: int,
-                   size: int) -> tuple[list[ServiceRequest], int]:
+    async def page(
+        self,
+        *,
+        citizen_id: str | None,
+        status: str | None,
+        service_code: str | None,
+        assigned_to: str | None,
+        page: int,
+        size: int,
+    ) -> tuple[list[ServiceRequest], int]:
         """A page of requests, newest first, matching every filter given, and how many
         match in all."""
         conditions: list[Any] = []
@@ -64,17 +89,30 @@ class RequestRepository(Repository):
             conditions.append(col(ServiceRequest.service_code) == service_code)
         if assigned_to:
             conditions.append(col(ServiceRequest.assigned_to) == assigned_to)
-        total = (await self.db.execute(select(func.count()).select_from(ServiceRequest)
-                                       .where(*conditions))).scalar_one()
-        rows = await self.db.execute(select(ServiceRequest).where(*conditions).order_by(
-            col(ServiceRequest.created_at).desc(), col(ServiceRequest.id))
-            .offset((page - 1) * size).limit(size))
+        total = (
+            await self.db.execute(
+                select(func.count()).select_from(ServiceRequest).where(*conditions)
+            )
+        ).scalar_one()
+        rows = await self.db.execute(
+            select(ServiceRequest)
+            .where(*conditions)
+            .order_by(col(ServiceRequest.created_at).desc(), col(ServiceRequest.id))
+            .offset((page - 1) * size)
+            .limit(size)
+        )
         return list(rows.scalars().all()), int(total)
 
-    async def public(self, *, ids: Sequence[uuid.UUID] | None = None,
-                     start: datetime | None = None, end: datetime | None = None,
-                     service_codes: Sequence[str] = (),
-                     statuses: Sequence[str] | None = None, limit: int) -> list[ServiceRequest]:
+    async def public(
+        self,
+        *,
+        ids: Sequence[uuid.UUID] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        service_codes: Sequence[str] = (),
+        statuses: Sequence[str] | None = None,
+        limit: int,
+    ) -> list[ServiceRequest]:
         """Public requests, newest first: with ``ids``, those (and no other filter);
         otherwise created between ``start`` and ``end``, of these service codes and
         statuses (each filter only when given)."""
@@ -90,36 +128,51 @@ class RequestRepository(Repository):
                 statement = statement.where(col(ServiceRequest.service_code).in_(service_codes))
             if statuses is not None:
                 statement = statement.where(col(ServiceRequest.status).in_(statuses))
-        rows = await self.db.execute(statement.order_by(
-            col(ServiceRequest.created_at).desc(), col(ServiceRequest.id)).limit(limit))
+        rows = await self.db.execute(
+            statement.order_by(col(ServiceRequest.created_at).desc(), col(ServiceRequest.id)).limit(
+                limit
+            )
+        )
         return list(rows.scalars().all())
 
-    async def public_notes(self, request_ids: Sequence[uuid.UUID]
-                           ) -> list[ServiceRequestUpdate]:
+    async def public_notes(self, request_ids: Sequence[uuid.UUID]) -> list[ServiceRequestUpdate]:
         """The updates of these requests carrying a public note, oldest first."""
-        rows = await self.db.execute(select(ServiceRequestUpdate).where(
-            col(ServiceRequestUpdate.request_id).in_(request_ids),
-            col(ServiceRequestUpdate.note).is_not(None),
-            col(ServiceRequestUpdate.note_visibility) == NoteVisibility.PUBLIC.value)
-            .order_by(col(ServiceRequestUpdate.id)))
+        rows = await self.db.execute(
+            select(ServiceRequestUpdate)
+            .where(
+                col(ServiceRequestUpdate.request_id).in_(request_ids),
+                col(ServiceRequestUpdate.note).is_not(None),
+                col(ServiceRequestUpdate.note_visibility) == NoteVisibility.PUBLIC.value,
+            )
+            .order_by(col(ServiceRequestUpdate.id))
+        )
         return list(rows.scalars().all())
 
-    async def public_changes(self, *, start: datetime | None, end: datetime | None,
-                             limit: int) -> list[ServiceRequestUpdate]:
+    async def public_changes(
+        self, *, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[ServiceRequestUpdate]:
         """Updates of public requests that changed the status or carry a public note (not
         submissions), between ``start`` and ``end`` (each when given), oldest first."""
-        statement = select(ServiceRequestUpdate).join(
-            ServiceRequest, col(ServiceRequest.id) == col(ServiceRequestUpdate.request_id)
-        ).where(
-            col(ServiceRequest.public).is_(True),
-            col(ServiceRequestUpdate.previous_status).is_not(None),
-            or_(col(ServiceRequestUpdate.status) != col(ServiceRequestUpdate.previous_status),
-                (col(ServiceRequestUpdate.note).is_not(None))
-                & (col(ServiceRequestUpdate.note_visibility) == NoteVisibility.PUBLIC.value)))
+        statement = (
+            select(ServiceRequestUpdate)
+            .join(ServiceRequest, col(ServiceRequest.id) == col(ServiceRequestUpdate.request_id))
+            .where(
+                col(ServiceRequest.public).is_(True),
+                col(ServiceRequestUpdate.previous_status).is_not(None),
+                or_(
+                    col(ServiceRequestUpdate.status) != col(ServiceRequestUpdate.previous_status),
+                    (col(ServiceRequestUpdate.note).is_not(None))
+                    & (col(ServiceRequestUpdate.note_visibility) == NoteVisibility.PUBLIC.value),
+                ),
+            )
+        )
         if start is not None:
             statement = statement.where(col(ServiceRequestUpdate.occurred_at) >= start)
         if end is not None:
             statement = statement.where(col(ServiceRequestUpdate.occurred_at) <= end)
-        rows = await self.db.execute(statement.order_by(
-            col(ServiceRequestUpdate.occurred_at), col(ServiceRequestUpdate.id)).limit(limit))
+        rows = await self.db.execute(
+            statement.order_by(
+                col(ServiceRequestUpdate.occurred_at), col(ServiceRequestUpdate.id)
+            ).limit(limit)
+        )
         return list(rows.scalars().all())

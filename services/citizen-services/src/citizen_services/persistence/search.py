@@ -57,25 +57,37 @@ def _jsonb(column: Any) -> Any:
 def _filters(query: SearchServices, *, postgres: bool) -> list[Any]:
     conditions: list[Any] = []
     if query.group and postgres:
-        conditions.append(_jsonb(CatalogueService.groups).op("@>")(
-            sa.literal([query.group], JSONB)))
+        conditions.append(
+            _jsonb(CatalogueService.groups).op("@>")(sa.literal([query.group], JSONB))
+        )
     elif query.group:
-        conditions.append(_json_text(CatalogueService.groups).like(
-            _like(json.dumps(query.group)), escape="\\"))
+        conditions.append(
+            _json_text(CatalogueService.groups).like(_like(json.dumps(query.group)), escape="\\")
+        )
     if query.channel:
         # Most entries offer most channels, so no index would help; matching the JSON text
         # costs a fraction of what casting every candidate row to jsonb does (19 ms for
         # 2,800 rows).
-        conditions.append(_json_text(CatalogueService.channels).like(
-            _like(json.dumps(query.channel.value) + ": \""), escape="\\"))
+        conditions.append(
+            _json_text(CatalogueService.channels).like(
+                _like(json.dumps(query.channel.value) + ': "'), escape="\\"
+            )
+        )
     if query.lgsl is not None and postgres:
-        conditions.append(_jsonb(CatalogueService.lgsl_codes).op("@>")(
-            sa.literal([query.lgsl], JSONB)))
+        conditions.append(
+            _jsonb(CatalogueService.lgsl_codes).op("@>")(sa.literal([query.lgsl], JSONB))
+        )
     elif query.lgsl is not None:
         text = _json_text(CatalogueService.lgsl_codes)
         code = str(query.lgsl)
-        conditions.append(sa.or_(*(text.like(_like(p), escape="\\") for p in (
-            f"[{code}]", f"[{code},", f" {code},", f" {code}]"))))
+        conditions.append(
+            sa.or_(
+                *(
+                    text.like(_like(p), escape="\\")
+                    for p in (f"[{code}]", f"[{code},", f" {code},", f" {code}]")
+                )
+            )
+        )
     return conditions
 
 
@@ -91,8 +103,9 @@ async def find_services(db: AsyncSession, query: SearchServices) -> SearchResult
     if words:
         if postgres:
             document: Any = sa.literal_column(PG_DOCUMENT)
-            tsquery = sa.func.websearch_to_tsquery(sa.literal_column("'english'::regconfig"),
-                                                   " ".join(words))
+            tsquery = sa.func.websearch_to_tsquery(
+                sa.literal_column("'english'::regconfig"), " ".join(words)
+            )
             conditions.append(document.op("@@")(tsquery))
             rank = sa.func.ts_rank(document, tsquery)
             # The planner prices ``@@`` at one cheap operator per row, so for a common word
@@ -104,8 +117,9 @@ async def find_services(db: AsyncSession, query: SearchServices) -> SearchResult
         else:
             match = " ".join('"' + w.replace('"', "") + '"*' for w in words)
             fts = sa.table("catalogue_service_fts", sa.column("rowid"), sa.column("rank"))
-            matching = (sa.select(fts.c.rowid).where(sa.text("catalogue_service_fts MATCH :m")
-                                                     .bindparams(m=match)))
+            matching = sa.select(fts.c.rowid).where(
+                sa.text("catalogue_service_fts MATCH :m").bindparams(m=match)
+            )
             conditions.append(sa.literal_column("catalogue_service.rowid").in_(matching))
     conditions += _filters(query, postgres=postgres)
     where = sa.and_(*conditions)
@@ -124,10 +138,15 @@ async def find_services(db: AsyncSession, query: SearchServices) -> SearchResult
     else:
         order = [name]
     total: Any = sa.select(sa.func.count()).select_from(CatalogueService).where(where)
-    version: Any = sa.select(sa.literal_column("version")).select_from(
-        sa.table("catalogue_state")).where(sa.literal_column("id") == 1)
-    extra = (total.scalar_subquery().label("mk_total"),
-             version.scalar_subquery().label("mk_catalogue_version"))
+    version: Any = (
+        sa.select(sa.literal_column("version"))
+        .select_from(sa.table("catalogue_state"))
+        .where(sa.literal_column("id") == 1)
+    )
+    extra = (
+        total.scalar_subquery().label("mk_total"),
+        version.scalar_subquery().label("mk_catalogue_version"),
+    )
     # Core rows, not ORM objects: a page is read and serialised, never changed, and
     # building ORM instances cost more than the query (columns read as attributes).
     entry = CatalogueService.__table__  # type: ignore[attr-defined]
@@ -136,22 +155,39 @@ async def find_services(db: AsyncSession, query: SearchServices) -> SearchResult
     if rank is not None and query.sort is Sort.RELEVANCE:
         # Rank narrow rows (id, rank, name) and fetch only the page's entries: carrying
         # thousands of full rows through the sort to keep 20 cost more than the ranking.
-        hits = (sa.select(key.label("id"), rank.label("rank"), name.label("name"))
-                .where(where).order_by(rank.desc(), name, key).offset(offset)
-                .limit(query.size).subquery("hits"))
-        page = (sa.select(entry, *extra).join(hits, hits.c.id == key)
-                .order_by(hits.c.rank.desc(), hits.c.name, hits.c.id))
+        hits = (
+            sa.select(key.label("id"), rank.label("rank"), name.label("name"))
+            .where(where)
+            .order_by(rank.desc(), name, key)
+            .offset(offset)
+            .limit(query.size)
+            .subquery("hits")
+        )
+        page = (
+            sa.select(entry, *extra)
+            .join(hits, hits.c.id == key)
+            .order_by(hits.c.rank.desc(), hits.c.name, hits.c.id)
+        )
     else:
-        page = (sa.select(entry, *extra).where(where).order_by(*order, key)
-                .offset(offset).limit(query.size))
+        page = (
+            sa.select(entry, *extra)
+            .where(where)
+            .order_by(*order, key)
+            .offset(offset)
+            .limit(query.size)
+        )
     async with _index_scans(db, index_only):
         rows = (await db.execute(page)).all()
         if rows:
-            return SearchResult(items=list(rows), total=int(rows[0].mk_total),
-                                catalogue_version=int(rows[0].mk_catalogue_version))
+            return SearchResult(
+                items=list(rows),
+                total=int(rows[0].mk_total),
+                catalogue_version=int(rows[0].mk_catalogue_version),
+            )
         # An empty page (no match, or past the end): the subqueries had no row to ride on.
-        empty = (await db.execute(sa.select(total.scalar_subquery(),
-                                            version.scalar_subquery()))).one()
+        empty = (
+            await db.execute(sa.select(total.scalar_subquery(), version.scalar_subquery()))
+        ).one()
         return SearchResult(items=[], total=int(empty[0]), catalogue_version=int(empty[1]))
 
 

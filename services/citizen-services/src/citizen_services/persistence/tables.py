@@ -15,8 +15,9 @@ from servicekit.types import UtcDateTime
 class CatalogueServiceBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=4000)
-    service_code: str | None = Field(default=None, max_length=64,
-                                     description="Open311 service_code; generated if omitted")
+    service_code: str | None = Field(
+        default=None, max_length=64, description="Open311 service_code; generated if omitted"
+    )
     slug: str | None = Field(default=None, max_length=120)
     keywords: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
     groups: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
@@ -31,8 +32,7 @@ class CatalogueServiceBase(SQLModel):
     accessibility_statement_url: str | None = Field(default=None, max_length=500)
     last_reviewed_on: date | None = None
     #: Open311 attribute definitions: [{code, datatype, required, order, description, values}].
-    attributes: list[dict[str, Any]] = Field(default_factory=list,
-                                             sa_column=sa.Column(sa.JSON))
+    attributes: list[dict[str, Any]] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
 
 
 class CatalogueService(CatalogueServiceBase, table=True):
@@ -40,17 +40,18 @@ class CatalogueService(CatalogueServiceBase, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     slug: str = Field(max_length=120, sa_column_kwargs={"unique": True})
-    service_code: str = Field(max_length=64,
-                              sa_column_kwargs={"unique": True})
+    service_code: str = Field(max_length=64, sa_column_kwargs={"unique": True})
     status: str = Field(default="draft", max_length=20, index=True)
     version: int = 1
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     published_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
     status_changed_by: str | None = Field(default=None, max_length=200)
     status_changed_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
     status_reason: str | None = Field(default=None, max_length=1000)
 
 
@@ -58,8 +59,9 @@ class CatalogueServiceHistory(SQLModel, table=True):
     """One row per change of an entry (create, update, publish, suspend, retire)."""
 
     __tablename__ = "catalogue_service_history"
-    __table_args__ = (sa.UniqueConstraint("service_id", "version",
-                                          name="uq_catalogue_history_version"),)
+    __table_args__ = (
+        sa.UniqueConstraint("service_id", "version", name="uq_catalogue_history_version"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     service_id: uuid.UUID = Field(foreign_key="catalogue_service.id", index=True)
@@ -94,8 +96,9 @@ class ServiceRequest(SQLModel, table=True):
     contact_consent: bool = False
     #: Shown on Open311 (migration 0007): true for Open311 submissions, and for a citizen's
     #: report only when they chose it; otherwise only the citizen and staff read it.
-    public: bool = Field(default=False, nullable=False,
-                         sa_column_kwargs={"server_default": sa.false()})
+    public: bool = Field(
+        default=False, nullable=False, sa_column_kwargs={"server_default": sa.false()}
+    )
     assigned_to: str | None = Field(default=None, max_length=200, index=True)
     version: int = 1
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))

@@ -23,8 +23,9 @@ from inclusion.persistence.tables import DeviceLoan, Participant, Programme, Ven
 
 
 def programme(p: Programme) -> ProgrammePublic:
-    return ProgrammePublic.model_validate({
-        **p.model_dump(exclude={"eligibility"}), "eligibility": asdict(eligibility_rules(p))})
+    return ProgrammePublic.model_validate(
+        {**p.model_dump(exclude={"eligibility"}), "eligibility": asdict(eligibility_rules(p))}
+    )
 
 
 def venue(v: Venue) -> VenuePublic:
@@ -34,29 +35,48 @@ def venue(v: Venue) -> VenuePublic:
 def session(view: SessionView) -> SessionPublic:
     s = view.session
     return SessionPublic(
-        id=s.id, programme_id=s.programme_id, programme_title=view.programme.title,
+        id=s.id,
+        programme_id=s.programme_id,
+        programme_title=view.programme.title,
         programme_kind=view.programme.kind,
-        venue_id=s.venue_id, venue_name=view.venue.name, ward=view.venue.ward,
-        starts_at=s.starts_at, ends_at=s.ends_at, capacity=s.capacity, status=s.status,
-        places_left=view.places_left, waitlisted=view.waitlisted,
-        cancelled_at=s.cancelled_at, cancellation_reason=s.cancellation_reason)
+        venue_id=s.venue_id,
+        venue_name=view.venue.name,
+        ward=view.venue.ward,
+        starts_at=s.starts_at,
+        ends_at=s.ends_at,
+        capacity=s.capacity,
+        status=s.status,
+        places_left=view.places_left,
+        waitlisted=view.waitlisted,
+        cancelled_at=s.cancelled_at,
+        cancellation_reason=s.cancellation_reason,
+    )
 
 
 def nearby_session(view: SessionView) -> NearbySession:
     s = view.session
     return NearbySession(
-        id=s.id, programme_id=s.programme_id, programme_title=view.programme.title,
+        id=s.id,
+        programme_id=s.programme_id,
+        programme_title=view.programme.title,
         programme_kind=view.programme.kind,
-        starts_at=s.starts_at, ends_at=s.ends_at, places_left=view.places_left)
+        starts_at=s.starts_at,
+        ends_at=s.ends_at,
+        places_left=view.places_left,
+    )
 
 
 def enrolment(view: EnrolmentView) -> EnrolmentPublic:
-    return EnrolmentPublic.model_validate({
-        **view.enrolment.model_dump(), "waitlist_position": view.waitlist_position,
-        "session_starts_at": view.session.session.starts_at,
-        "programme_id": view.session.programme.id,
-        "programme_title": view.session.programme.title,
-        "venue_name": view.session.venue.name})
+    return EnrolmentPublic.model_validate(
+        {
+            **view.enrolment.model_dump(),
+            "waitlist_position": view.waitlist_position,
+            "session_starts_at": view.session.session.starts_at,
+            "programme_id": view.session.programme.id,
+            "programme_title": view.session.programme.title,
+            "venue_name": view.session.venue.name,
+        }
+    )
 
 
 def enrolments(views: list[EnrolmentView]) -> list[EnrolmentPublic]:
@@ -68,13 +88,18 @@ def participant(p: Participant) -> ParticipantPublic:
 
 
 def loan(found: DeviceLoan, now: datetime | None = None) -> LoanPublic:
-    return LoanPublic.model_validate({
-        **found.model_dump(), "overdue": is_overdue(found, now or datetime.now(UTC))})
+    return LoanPublic.model_validate(
+        {**found.model_dump(), "overdue": is_overdue(found, now or datetime.now(UTC))}
+    )
 
 
 def device(view: DeviceView) -> DevicePublic:
     current = view.current_loan
-    return DevicePublic.model_validate({
-        **view.device.model_dump(), "on_loan": view.on_loan,
-        "current_loan": loan(current, view.now) if current else None,
-        "history": [loan(one, view.now) for one in view.loans]})
+    return DevicePublic.model_validate(
+        {
+            **view.device.model_dump(),
+            "on_loan": view.on_loan,
+            "current_loan": loan(current, view.now) if current else None,
+            "history": [loan(one, view.now) for one in view.loans],
+        }
+    )

@@ -32,8 +32,6 @@ Day = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday"
 Time = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["09:00"])]
 
 
-
-
 def _no_text(value: Any) -> Any:
     if isinstance(value, str | bytes):
         raise ValueError("must be a number, not text")
@@ -62,6 +60,7 @@ class Strict(BaseModel):
 
 # -- programmes ------------------------------------------------------------------------------
 
+
 class Eligibility(Strict):
     """Rules a participant must meet; leave out (or false) what does not apply."""
 
@@ -76,8 +75,9 @@ class Eligibility(Strict):
 class ProgrammeCreate(Strict):
     title: str = Field(min_length=1, max_length=200, pattern=ONE_LINE)
     kind: ProgrammeKind
-    delivered_by: str = Field(min_length=1, max_length=200, pattern=ONE_LINE,
-                              description="The delivering organisation.")
+    delivered_by: str = Field(
+        min_length=1, max_length=200, pattern=ONE_LINE, description="The delivering organisation."
+    )
     description: str = Field(default="", max_length=4000, pattern=TEXT)
     eligibility: Eligibility = Field(default_factory=Eligibility)
 
@@ -112,6 +112,7 @@ class EligibilityCheck(BaseModel):
 
 # -- venues ----------------------------------------------------------------------------------
 
+
 class OpeningTime(Strict):
     day: Day
     opens: Time
@@ -143,6 +144,7 @@ class VenuePublic(BaseModel):
 
 # -- sessions --------------------------------------------------------------------------------
 
+
 class SessionCreate(Strict):
     programme_id: uuid.UUID
     venue_id: uuid.UUID
@@ -152,16 +154,24 @@ class SessionCreate(Strict):
 
 
 class SessionCancel(Strict):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                             max_length=300, pattern=ONE_LINE)] = Field(
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=ONE_LINE),
+    ] = Field(
         description="Why, in a sentence written for the participants: it is in the message "
-                    "they get.", examples=["The tutor is unwell."])
+        "they get.",
+        examples=["The tutor is unwell."],
+    )
 
 
 class SessionUpdate(Strict):
-    capacity: Int = Field(ge=1, le=1000, description="Places. More promote from the "
-                                                     "waitlist; fewer than the confirmed "
-                                                     "enrolments is refused.")
+    capacity: Int = Field(
+        ge=1,
+        le=1000,
+        description="Places. More promote from the "
+        "waitlist; fewer than the confirmed "
+        "enrolments is refused.",
+    )
 
 
 class SessionPublic(BaseModel):
@@ -180,17 +190,27 @@ class SessionPublic(BaseModel):
     waitlisted: int
     cancelled_at: datetime | None = None
     cancellation_reason: str | None = Field(
-        default=None, description="What staff told the participants, once cancelled.")
+        default=None, description="What staff told the participants, once cancelled."
+    )
 
 
 # -- participants and enrolments -------------------------------------------------------------
 
+
 class ProfileFields(Strict):
-    preferred_name: str | None = Field(default=None, min_length=1, max_length=100,
-                                       pattern=ONE_LINE,
-                                       description="What staff call you at the session.")
-    postcode: str | None = Field(default=None, max_length=10, pattern=POSTCODE,
-                                 description="An MK postcode or district (MK9 or MK9 3EP).")
+    preferred_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=ONE_LINE,
+        description="What staff call you at the session.",
+    )
+    postcode: str | None = Field(
+        default=None,
+        max_length=10,
+        pattern=POSTCODE,
+        description="An MK postcode or district (MK9 or MK9 3EP).",
+    )
     year_of_birth: Int | None = Field(default=None, ge=1900, le=2100)
     receives_benefits: Bool | None = None
     has_device_at_home: Bool | None = None
@@ -199,8 +219,10 @@ class ProfileFields(Strict):
 
 class EnrolmentRequest(ProfileFields):
     consent: Bool = Field(
-        default=False, description="You agree that we keep these details to run the "
-                                   "programme (needed the first time you enrol).")
+        default=False,
+        description="You agree that we keep these details to run the "
+        "programme (needed the first time you enrol).",
+    )
 
 
 class ParticipantUpdate(ProfileFields):
@@ -229,7 +251,8 @@ class EnrolmentPublic(BaseModel):
     participant_id: uuid.UUID
     status: EnrolmentStatus
     waitlist_position: int | None = Field(
-        description="For a waitlisted enrolment, its place in the queue (1 = next).")
+        description="For a waitlisted enrolment, its place in the queue (1 = next)."
+    )
     sequence: int = Field(description="Arrival order within the session (1 = first).")
     created_at: datetime
     confirmed_at: datetime | None
@@ -243,6 +266,7 @@ class AttendanceRequest(Strict):
 
 
 # -- help near me ----------------------------------------------------------------------------
+
 
 class OriginPublic(BaseModel):
     latitude: float
@@ -274,16 +298,18 @@ class HelpNearMe(BaseModel):
 
 # -- devices ---------------------------------------------------------------------------------
 
+
 class DeviceCreate(Strict):
     make: str = Field(min_length=1, max_length=100, pattern=ONE_LINE)
     model: str = Field(min_length=1, max_length=100, pattern=ONE_LINE)
     serial: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-/]+$")
     condition: Condition = Condition.GOOD
     programme_id: uuid.UUID | None = Field(
-        default=None, description="The device-lending programme it belongs to; its "
-                                  "eligibility rules apply to loans.")
-    wiped_at: Timestamp | None = Field(default=None,
-                                           description="When it was last wiped, if ever.")
+        default=None,
+        description="The device-lending programme it belongs to; its "
+        "eligibility rules apply to loans.",
+    )
+    wiped_at: Timestamp | None = Field(default=None, description="When it was last wiped, if ever.")
 
 
 class LoanCreate(Strict):
@@ -326,8 +352,9 @@ VoucherCode = Annotated[str, Field(min_length=4, max_length=100, pattern=r"^[A-Z
 
 class VouchersAdd(Strict):
     programme_id: uuid.UUID
-    provider: str = Field(min_length=1, max_length=100, pattern=ONE_LINE,
-                          examples=["National Databank (Vodafone)"])
+    provider: str = Field(
+        min_length=1, max_length=100, pattern=ONE_LINE, examples=["National Databank (Vodafone)"]
+    )
     codes: list[VoucherCode] = Field(min_length=1, max_length=1000)
 
 
@@ -358,6 +385,7 @@ class VoucherPublic(BaseModel):
 
 
 # -- reports ---------------------------------------------------------------------------------
+
 
 class FiguresRow(BaseModel):
     programme_id: uuid.UUID
@@ -392,7 +420,8 @@ class OutcomeCreate(Strict):
     stage: Stage
     scores: EdsScores
     participant_id: uuid.UUID | None = Field(
-        default=None, description="Staff: whose assessment. Citizens leave it out (their own).")
+        default=None, description="Staff: whose assessment. Citizens leave it out (their own)."
+    )
 
 
 class OutcomePublic(BaseModel):

@@ -14,17 +14,32 @@ from inclusion.domain.geo import Ward
 from servicekit.identity import StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/venues", tags=["venues"])
-LOCATION = {"Location": {"description": "Where the new venue is.", "required": True,
-                         "schema": {"type": "string"}}}
+LOCATION = {
+    "Location": {
+        "description": "Where the new venue is.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=VenuePublic,
-             summary="Add a venue", responses={201: {"headers": LOCATION}})
-async def create_venue(body: VenueCreate, uow: InclusionUowDep, response: Response,
-                       staff: StaffPrincipal) -> VenuePublic:
-    venue = await venues.create_venue(uow=uow, command=venues.CreateVenue(
-        **body.model_dump(exclude={"opening_times"}),
-        opening_times=[t.model_dump() for t in body.opening_times]))
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VenuePublic,
+    summary="Add a venue",
+    responses={201: {"headers": LOCATION}},
+)
+async def create_venue(
+    body: VenueCreate, uow: InclusionUowDep, response: Response, staff: StaffPrincipal
+) -> VenuePublic:
+    venue = await venues.create_venue(
+        uow=uow,
+        command=venues.CreateVenue(
+            **body.model_dump(exclude={"opening_times"}),
+            opening_times=[t.model_dump() for t in body.opening_times],
+        ),
+    )
     response.headers["Location"] = f"/api/v1/venues/{venue.id}"
     return presenters.venue(venue)
 

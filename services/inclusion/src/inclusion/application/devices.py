@@ -78,19 +78,24 @@ class DeviceView:
 
 
 async def add_device(*, uow: InclusionUnitOfWork, command: AddDevice) -> Device:
-    if command.programme_id is not None and \
-            await uow.programmes.get(command.programme_id) is None:
-        raise UnknownReference(f"No programme with id {command.programme_id}.",
-                               rule="programme-exists")
-    device = Device(make=command.make, model=command.model, serial=command.serial,
-                    condition=command.condition.value, programme_id=command.programme_id,
-                    wiped_at=command.wiped_at, created_at=datetime.now(UTC))
+    if command.programme_id is not None and await uow.programmes.get(command.programme_id) is None:
+        raise UnknownReference(
+            f"No programme with id {command.programme_id}.", rule="programme-exists"
+        )
+    device = Device(
+        make=command.make,
+        model=command.model,
+        serial=command.serial,
+        condition=command.condition.value,
+        programme_id=command.programme_id,
+        wiped_at=command.wiped_at,
+        created_at=datetime.now(UTC),
+    )
     uow.devices.add(device)
     try:
         await uow.flush()
     except IntegrityError:
-        raise DuplicateSerial(f"Serial '{command.serial}' is already in the inventory.") \
-            from None
+        raise DuplicateSerial(f"Serial '{command.serial}' is already in the inventory.") from None
     return device
 
 
@@ -114,29 +119,41 @@ async def lend(*, uow: InclusionUnitOfWork, command: LendDevice) -> DeviceLoan:
     device = await _locked(uow, command.device_id)
     participant = await uow.participants.get(command.participant_id)
     if participant is None or participant.erased_at is not None:
-        raise UnknownReference(f"No participant with id {command.participant_id}.",
-                               rule="participant-exists")
+        raise UnknownReference(
+            f"No participant with id {command.participant_id}.", rule="participant-exists"
+        )
     last_return = await uow.devices.last_returned_at(device.id)
-    check_lendable(condition=device.condition, wiped_at=device.wiped_at,
-                   last_returned_at=last_return,
-                   on_loan=await uow.devices.open_loan(device.id) is not None,
-                   due_at=command.due_at, now=now)
+    check_lendable(
+        condition=device.condition,
+        wiped_at=device.wiped_at,
+        last_returned_at=last_return,
+        on_loan=await uow.devices.open_loan(device.id) is not None,
+        due_at=command.due_at,
+        now=now,
+    )
     if device.programme_id is not None:
         programme = await uow.programmes.get(device.programme_id)
         assert programme is not None
         check_eligible(eligibility_rules(programme), facts_of(participant), today=now.date())
-    loan = DeviceLoan(device_id=device.id, participant_id=participant.id, loaned_at=now,
-                      due_at=command.due_at)
+    loan = DeviceLoan(
+        device_id=device.id, participant_id=participant.id, loaned_at=now, due_at=command.due_at
+    )
     uow.devices.add_loan(loan)
-    uow.publish(DeviceLoaned(device_id=device.id, loan_id=loan.id,
-                             participant_id=participant.id, citizen_id=participant.subject,
-                             due_at=loan.due_at, programme_id=device.programme_id,
-                             occurred_at=now))
+    uow.publish(
+        DeviceLoaned(
+            device_id=device.id,
+            loan_id=loan.id,
+            participant_id=participant.id,
+            citizen_id=participant.subject,
+            due_at=loan.due_at,
+            programme_id=device.programme_id,
+            occurred_at=now,
+        )
+    )
     try:
         await uow.flush()
     except IntegrityError:  # ux_device_loan_open: a concurrent loan of the same device won
-        raise DeviceOnLoan("This device is on another loan; it must be returned first.") \
-            from None
+        raise DeviceOnLoan("This device is on another loan; it must be returned first.") from None
     return loan
 
 
@@ -151,10 +168,18 @@ async def return_device(*, uow: InclusionUnitOfWork, command: ReturnDevice) -> D
     loan.returned_at = now
     loan.return_condition = command.condition.value
     device.condition = command.condition.value
-    uow.publish(DeviceReturned(device_id=device.id, loan_id=loan.id,
-                               participant_id=participant.id, citizen_id=participant.subject,
-                               due_at=loan.due_at, condition=command.condition.value,
-                               was_overdue=loan.due_at < now, occurred_at=now))
+    uow.publish(
+        DeviceReturned(
+            device_id=device.id,
+            loan_id=loan.id,
+            participant_id=participant.id,
+            citizen_id=participant.subject,
+            due_at=loan.due_at,
+            condition=command.condition.value,
+            was_overdue=loan.due_at < now,
+            occurred_at=now,
+        )
+    )
     return loan
 
 
@@ -162,9 +187,13 @@ def is_overdue(loan: DeviceLoan, now: datetime) -> bool:
     return loan.returned_at is None and loan.due_at < now
 
 
-async def device_views(*, repos: Repositories, device_ids: list[uuid.UUID] | None = None,
-                       on_loan: bool | None = None, overdue: bool | None = None
-                       ) -> list[DeviceView]:
+async def device_views(
+    *,
+    repos: Repositories,
+    device_ids: list[uuid.UUID] | None = None,
+    on_loan: bool | None = None,
+    overdue: bool | None = None,
+) -> list[DeviceView]:
     """The inventory (by make, model, serial) with each device's loans; ``on_loan`` and
     ``overdue`` keep only the devices that are (True) or are not (False)."""
     devices = await repos.devices.matching(device_ids)

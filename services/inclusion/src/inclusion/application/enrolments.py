@@ -117,13 +117,24 @@ async def _lock_session(uow: InclusionUnitOfWork, session_id: uuid.UUID) -> Prog
     return found
 
 
-async def _event_fields(repos: Repositories, enrolment: Enrolment, session: ProgrammeSession,
-                        participant: Participant, now: datetime) -> dict[str, object]:
-    return {"enrolment_id": enrolment.id, "session_id": session.id,
-            "programme_id": session.programme_id, "participant_id": participant.id,
-            "citizen_id": participant.subject, "session_starts_at": session.starts_at,
-            "session_ends_at": session.ends_at, "occurred_at": now,
-            **await session_details(repos, session)}
+async def _event_fields(
+    repos: Repositories,
+    enrolment: Enrolment,
+    session: ProgrammeSession,
+    participant: Participant,
+    now: datetime,
+) -> dict[str, object]:
+    return {
+        "enrolment_id": enrolment.id,
+        "session_id": session.id,
+        "programme_id": session.programme_id,
+        "participant_id": participant.id,
+        "citizen_id": participant.subject,
+        "session_starts_at": session.starts_at,
+        "session_ends_at": session.ends_at,
+        "occurred_at": now,
+        **await session_details(repos, session),
+    }
 
 
 async def enrol(*, uow: InclusionUnitOfWork, command: Enrol) -> EnrolmentResult:
@@ -134,26 +145,34 @@ async def enrol(*, uow: InclusionUnitOfWork, command: Enrol) -> EnrolmentResult:
     if programme.status == ProgrammeStatus.DRAFT:  # not visible to citizens
         raise SessionNotFound(f"No session with id {command.session_id}.")
     if programme.status != ProgrammeStatus.PUBLISHED:
-        raise ProgrammeNotOpen("This programme is not taking enrolments.",
-                               rule="programme-open", current_status=programme.status)
-    check_open_for_enrolment(session_status=session.status, starts_at=session.starts_at,
-                             now=now)
-    participant = await save_profile(uow=uow, subject=command.subject,
-                                     consent=command.consent, profile=command.profile)
+        raise ProgrammeNotOpen(
+            "This programme is not taking enrolments.",
+            rule="programme-open",
+            current_status=programme.status,
+        )
+    check_open_for_enrolment(session_status=session.status, starts_at=session.starts_at, now=now)
+    participant = await save_profile(
+        uow=uow, subject=command.subject, consent=command.consent, profile=command.profile
+    )
     check_eligible(eligibility_rules(programme), facts_of(participant), today=now.date())
     if (existing := await uow.enrolments.active_id(session.id, participant.id)) is not None:
-        raise AlreadyEnrolled("You are already enrolled in this session.",
-                              enrolment_id=str(existing))
+        raise AlreadyEnrolled(
+            "You are already enrolled in this session.", enrolment_id=str(existing)
+        )
     confirmed = await uow.enrolments.count(session.id, EnrolmentStatus.CONFIRMED)
     status = place_for(confirmed=confirmed, capacity=session.capacity)
     position: int | None = None
     if status is EnrolmentStatus.WAITLISTED:  # counted before this one is added
         position = await uow.enrolments.count(session.id, EnrolmentStatus.WAITLISTED) + 1
     session.enrolment_count += 1
-    enrolment = Enrolment(session_id=session.id, participant_id=participant.id,
-                          status=status.value, sequence=session.enrolment_count,
-                          created_at=now,
-                          confirmed_at=now if status is EnrolmentStatus.CONFIRMED else None)
+    enrolment = Enrolment(
+        session_id=session.id,
+        participant_id=participant.id,
+        status=status.value,
+        sequence=session.enrolment_count,
+        created_at=now,
+        confirmed_at=now if status is EnrolmentStatus.CONFIRMED else None,
+    )
     uow.enrolments.add(enrolment)
     fields = await _event_fields(uow, enrolment, session, participant, now)
     if position is None:
@@ -167,8 +186,9 @@ async def enrol(*, uow: InclusionUnitOfWork, command: Enrol) -> EnrolmentResult:
     return EnrolmentResult(enrolment, position)
 
 
-async def _owned_enrolment(repos: Repositories, enrolment_id: uuid.UUID,
-                           subject: str | None, staff: bool) -> tuple[Enrolment, Participant]:
+async def _owned_enrolment(
+    repos: Repositories, enrolment_id: uuid.UUID, subject: str | None, staff: bool
+) -> tuple[Enrolment, Participant]:
     row = await repos.enrolments.with_participant(enrolment_id)
     # Another citizen's enrolment is answered exactly like a missing one.
     if row is None or not (staff or (subject is not None and row[1].subject == subject)):
@@ -178,54 +198,79 @@ async def _owned_enrolment(repos: Repositories, enrolment_id: uuid.UUID,
 
 async def cancel(*, uow: InclusionUnitOfWork, command: CancelEnrolment) -> Enrolment:
     now = datetime.now(UTC)
-    enrolment, participant = await _owned_enrolment(uow, command.enrolment_id,
-                                                    command.subject, command.by_staff)
-    await cancel_enrolment(uow=uow, enrolment=enrolment, participant=participant, now=now,
-                           by="staff" if command.by_staff else "citizen")
+    enrolment, participant = await _owned_enrolment(
+        uow, command.enrolment_id, command.subject, command.by_staff
+    )
+    await cancel_enrolment(
+        uow=uow,
+        enrolment=enrolment,
+        participant=participant,
+        now=now,
+        by="staff" if command.by_staff else "citizen",
+    )
     return enrolment
 
 
-async def cancel_enrolment(*, uow: InclusionUnitOfWork, enrolment: Enrolment,
-                           participant: Participant, now: datetime, by: str) -> None:
+async def cancel_enrolment(
+    *,
+    uow: InclusionUnitOfWork,
+    enrolment: Enrolment,
+    participant: Participant,
+    now: datetime,
+    by: str,
+) -> None:
     """Cancel ``enrolment`` under its session's lock and promote the first waitlisted one
     into a freed place (``by``: who cancelled, as EnrolmentCancelled.cancelled_by)."""
     session = await _lock_session(uow, enrolment.session_id)
     await uow.enrolments.reload(enrolment)  # its status as of the lock
     if enrolment.status == EnrolmentStatus.CANCELLED:
-        raise EnrolmentNotActive("This enrolment is already cancelled.",
-                                 current_status=enrolment.status)
+        raise EnrolmentNotActive(
+            "This enrolment is already cancelled.", current_status=enrolment.status
+        )
     if session.starts_at <= now:
-        raise SessionInThePast("This session has already started.",
-                               rule="cancel-before-start")
+        raise SessionInThePast("This session has already started.", rule="cancel-before-start")
     previous = enrolment.status
     enrolment.status = EnrolmentStatus.CANCELLED.value
     enrolment.cancelled_at = now
-    uow.publish(EnrolmentCancelled(
-        previous_status=previous, cancelled_by=by,
-        **await _event_fields(uow, enrolment, session, participant, now)))
+    uow.publish(
+        EnrolmentCancelled(
+            previous_status=previous,
+            cancelled_by=by,
+            **await _event_fields(uow, enrolment, session, participant, now),
+        )
+    )
     if previous == EnrolmentStatus.CONFIRMED:
         await _promote(uow, session, places=1, now=now, freed_by=enrolment.id)
 
 
-async def _promote(uow: InclusionUnitOfWork, session: ProgrammeSession, *, places: int,
-                   now: datetime, freed_by: uuid.UUID | None) -> int:
+async def _promote(
+    uow: InclusionUnitOfWork,
+    session: ProgrammeSession,
+    *,
+    places: int,
+    now: datetime,
+    freed_by: uuid.UUID | None,
+) -> int:
     """Give up to ``places`` free places to the first on the waitlist, in arrival order, one
     WaitlistPromoted each (under the session's lock). Returns how many."""
     if places <= 0:
         return 0
-    rows = await uow.enrolments.in_session(session.id, status=EnrolmentStatus.WAITLISTED,
-                                           limit=places)
+    rows = await uow.enrolments.in_session(
+        session.id, status=EnrolmentStatus.WAITLISTED, limit=places
+    )
     for promoted, promoted_participant in rows:
         promoted.status = EnrolmentStatus.CONFIRMED.value
         promoted.confirmed_at = promoted.promoted_at = now
-        uow.publish(WaitlistPromoted(
-            freed_by_enrolment_id=freed_by,
-            **await _event_fields(uow, promoted, session, promoted_participant, now)))
+        uow.publish(
+            WaitlistPromoted(
+                freed_by_enrolment_id=freed_by,
+                **await _event_fields(uow, promoted, session, promoted_participant, now),
+            )
+        )
     return len(rows)
 
 
-async def cancel_session(*, uow: InclusionUnitOfWork,
-                         command: CancelSession) -> ProgrammeSession:
+async def cancel_session(*, uow: InclusionUnitOfWork, command: CancelSession) -> ProgrammeSession:
     """Staff cancel a session that has not started: it takes no more enrolments, and every
     confirmed and waitlisted enrolment in it is cancelled (nobody is promoted).
 
@@ -250,29 +295,46 @@ async def cancel_session(*, uow: InclusionUnitOfWork,
         previous = enrolment.status
         enrolment.status = EnrolmentStatus.CANCELLED.value
         enrolment.cancelled_at = now
-        uow.publish(EnrolmentCancelled(
-            previous_status=previous, cancelled_by="session-cancelled",
-            **await _event_fields(uow, enrolment, session, participant, now)))
-    uow.publish(events.SessionCancelled(
-        session_id=session.id, programme_id=session.programme_id, venue_id=session.venue_id,
-        starts_at=session.starts_at, ends_at=session.ends_at, reason=command.reason,
-        participant_ids=[p.id for _, p in rows],
-        citizen_ids=list(dict.fromkeys(p.subject for _, p in rows if p.subject)),
-        cancelled_enrolment_ids=[e.id for e, _ in rows], cancelled_by=command.actor,
-        occurred_at=now, **await session_details(uow, session)))
+        uow.publish(
+            EnrolmentCancelled(
+                previous_status=previous,
+                cancelled_by="session-cancelled",
+                **await _event_fields(uow, enrolment, session, participant, now),
+            )
+        )
+    uow.publish(
+        events.SessionCancelled(
+            session_id=session.id,
+            programme_id=session.programme_id,
+            venue_id=session.venue_id,
+            starts_at=session.starts_at,
+            ends_at=session.ends_at,
+            reason=command.reason,
+            participant_ids=[p.id for _, p in rows],
+            citizen_ids=list(dict.fromkeys(p.subject for _, p in rows if p.subject)),
+            cancelled_enrolment_ids=[e.id for e, _ in rows],
+            cancelled_by=command.actor,
+            occurred_at=now,
+            **await session_details(uow, session),
+        )
+    )
     return session
 
 
-async def change_capacity(*, uow: InclusionUnitOfWork,
-                          command: ChangeCapacity) -> ProgrammeSession:
+async def change_capacity(*, uow: InclusionUnitOfWork, command: ChangeCapacity) -> ProgrammeSession:
     """Staff change a session's places. More places go to the first on the waitlist, in
     arrival order (one WaitlistPromoted each); fewer than the confirmed enrolments is
     refused (cancel enrolments first). The same capacity again changes nothing."""
     now = datetime.now(UTC)
     session = await _lock_session(uow, command.session_id)
     confirmed = await uow.enrolments.count(session.id, EnrolmentStatus.CONFIRMED)
-    check_capacity(session_status=session.status, starts_at=session.starts_at,
-                   capacity=command.capacity, confirmed=confirmed, now=now)
+    check_capacity(
+        session_status=session.status,
+        starts_at=session.starts_at,
+        capacity=command.capacity,
+        confirmed=confirmed,
+        now=now,
+    )
     if command.capacity == session.capacity:
         return session  # nothing changed
     session.capacity = command.capacity
@@ -280,18 +342,21 @@ async def change_capacity(*, uow: InclusionUnitOfWork,
     return session
 
 
-async def record_attendance(*, uow: InclusionUnitOfWork, command: RecordAttendance
-                            ) -> Enrolment:
+async def record_attendance(*, uow: InclusionUnitOfWork, command: RecordAttendance) -> Enrolment:
     now = datetime.now(UTC)
     enrolment, _ = await _owned_enrolment(uow, command.enrolment_id, None, True)
     session = await _lock_session(uow, enrolment.session_id)
     await uow.enrolments.reload(enrolment)
     if enrolment.status != EnrolmentStatus.CONFIRMED:
-        raise AttendanceNotAllowed("Attendance is recorded only for confirmed enrolments.",
-                                   rule="confirmed-only", current_status=enrolment.status)
+        raise AttendanceNotAllowed(
+            "Attendance is recorded only for confirmed enrolments.",
+            rule="confirmed-only",
+            current_status=enrolment.status,
+        )
     if session.starts_at > now:
-        raise AttendanceNotAllowed("Attendance can be recorded once the session has started.",
-                                   rule="session-started")
+        raise AttendanceNotAllowed(
+            "Attendance can be recorded once the session has started.", rule="session-started"
+        )
     enrolment.attended = command.attended
     enrolment.attendance_recorded_at = now
     return enrolment
@@ -299,21 +364,28 @@ async def record_attendance(*, uow: InclusionUnitOfWork, command: RecordAttendan
 
 # -- queries ---------------------------------------------------------------------------------
 
-async def get_enrolment(*, repos: Repositories, enrolment_id: uuid.UUID,
-                        subject: str | None, staff: bool) -> Enrolment:
+
+async def get_enrolment(
+    *, repos: Repositories, enrolment_id: uuid.UUID, subject: str | None, staff: bool
+) -> Enrolment:
     return (await _owned_enrolment(repos, enrolment_id, subject, staff))[0]
 
 
-async def list_enrolments(*, repos: Repositories, subject: str | None,
-                          session_id: uuid.UUID | None = None,
-                          status: EnrolmentStatus | None = None) -> list[Enrolment]:
+async def list_enrolments(
+    *,
+    repos: Repositories,
+    subject: str | None,
+    session_id: uuid.UUID | None = None,
+    status: EnrolmentStatus | None = None,
+) -> list[Enrolment]:
     """The caller's enrolments (``subject``), or everyone's (staff: ``subject=None``), by
     creation time."""
     return await repos.enrolments.matching(subject=subject, session_id=session_id, status=status)
 
 
-async def session_enrolments(*, repos: Repositories, session_id: uuid.UUID,
-                             status: EnrolmentStatus | None = None) -> list[Enrolment]:
+async def session_enrolments(
+    *, repos: Repositories, session_id: uuid.UUID, status: EnrolmentStatus | None = None
+) -> list[Enrolment]:
     """A session's enrolments in arrival order (staff)."""
     await find_session_view(repos=repos, session_id=session_id, staff=True)
     found = await repos.enrolments.matching(session_id=session_id, status=status)
@@ -321,8 +393,9 @@ async def session_enrolments(*, repos: Repositories, session_id: uuid.UUID,
     return found
 
 
-async def waitlist_positions(*, repos: Repositories,
-                             enrolments: list[Enrolment]) -> dict[uuid.UUID, int]:
+async def waitlist_positions(
+    *, repos: Repositories, enrolments: list[Enrolment]
+) -> dict[uuid.UUID, int]:
     """The current place in the queue of each waitlisted enrolment (1 = next)."""
     session_ids = {e.session_id for e in enrolments if e.status == EnrolmentStatus.WAITLISTED}
     if not session_ids:
@@ -335,13 +408,20 @@ async def waitlist_positions(*, repos: Repositories,
     return positions
 
 
-async def enrolment_views(*, repos: Repositories, enrolments: list[Enrolment],
-                          positions: dict[uuid.UUID, int] | None = None
-                          ) -> list[EnrolmentView]:
+async def enrolment_views(
+    *,
+    repos: Repositories,
+    enrolments: list[Enrolment],
+    positions: dict[uuid.UUID, int] | None = None,
+) -> list[EnrolmentView]:
     """``enrolments`` with their sessions; their current waitlist positions unless
     ``positions`` are given."""
     if positions is None:
         positions = await waitlist_positions(repos=repos, enrolments=enrolments)
-    views = {v.session.id: v for v in await session_views(
-        repos=repos, staff=True, session_ids=list({e.session_id for e in enrolments}))}
+    views = {
+        v.session.id: v
+        for v in await session_views(
+            repos=repos, staff=True, session_ids=list({e.session_id for e in enrolments})
+        )
+    }
     return [EnrolmentView(e, positions.get(e.id), views[e.session_id]) for e in enrolments]

@@ -30,9 +30,16 @@ from inclusion.application.unit_of_work import InclusionUnitOfWork
 from inclusion.persistence.tables import Participant
 from servicekit.messaging.consumer import MessageContext
 
-PERSONAL_FIELDS = ("subject", "preferred_name", "postcode", "postcode_district",
-                   "year_of_birth", "receives_benefits", "has_device_at_home",
-                   "has_connection_at_home")
+PERSONAL_FIELDS = (
+    "subject",
+    "preferred_name",
+    "postcode",
+    "postcode_district",
+    "year_of_birth",
+    "receives_benefits",
+    "has_device_at_home",
+    "has_connection_at_home",
+)
 
 
 def _scrub(value: Any, subject: str) -> Any:
@@ -43,9 +50,14 @@ def _scrub(value: Any, subject: str) -> Any:
     return None if value == subject else value
 
 
-async def erase(*, uow: InclusionUnitOfWork, participant_id: uuid.UUID | None = None,
-                subject: str | None = None, requested_by: str = "citizen",
-                announce: bool = True) -> Participant | None:
+async def erase(
+    *,
+    uow: InclusionUnitOfWork,
+    participant_id: uuid.UUID | None = None,
+    subject: str | None = None,
+    requested_by: str = "citizen",
+    announce: bool = True,
+) -> Participant | None:
     """Erase the participant (by id, or by the citizen's subject) and, with ``announce``,
     record the platform-wide ``CitizenErasureRequested`` (the caller's unit of work
     commits). ``None``: this service keeps nothing about that subject (not an error: the
@@ -59,9 +71,14 @@ async def erase(*, uow: InclusionUnitOfWork, participant_id: uuid.UUID | None = 
         erased_subject = participant.subject
         await _erase(uow, participant, now)
     if announce and erased_subject:  # after the outbox scrub: this event needs the subject
-        uow.publish(CitizenErasureRequested(
-            citizen_id=erased_subject, erasure_id=uuid.uuid4(), requested_by=requested_by,
-            occurred_at=now))
+        uow.publish(
+            CitizenErasureRequested(
+                citizen_id=erased_subject,
+                erasure_id=uuid.uuid4(),
+                requested_by=requested_by,
+                occurred_at=now,
+            )
+        )
     return participant
 
 
@@ -71,16 +88,18 @@ async def _erase(uow: InclusionUnitOfWork, participant: Participant, now: dateti
     # so an erasure and an enrolment of the same citizen cannot deadlock.
     upcoming = await uow.enrolments.upcoming_of(participant.id, after=now)
     for enrolment in upcoming:  # in session-id order: locks taken in one global order
-        await cancel_enrolment(uow=uow, enrolment=enrolment, participant=participant,
-                               now=now, by="erasure")
+        await cancel_enrolment(
+            uow=uow, enrolment=enrolment, participant=participant, now=now, by="erasure"
+        )
     await uow.participants.lock(participant)
     for field in PERSONAL_FIELDS:
         setattr(participant, field, None)
     participant.erased_at = participant.updated_at = now
     if erased_subject:
         for row_id, payload in await uow.outbox.payloads_containing(json.dumps(erased_subject)):
-            scrubbed = json.dumps(_scrub(json.loads(payload), erased_subject),
-                                  separators=(",", ":"))
+            scrubbed = json.dumps(
+                _scrub(json.loads(payload), erased_subject), separators=(",", ":")
+            )
             await uow.outbox.set_payload(row_id, scrubbed)
 
 

@@ -41,9 +41,13 @@ def origin_of(*, postcode: str | None, lat: float | None, long: float | None) ->
     raise WhereFrom("Give a postcode (e.g. MK9) or both lat and long.", rule="location")
 
 
-async def help_near_me(*, repos: Repositories, origin: Origin,
-                       kind: ProgrammeKind | None = None, limit: int = 10,
-                       ) -> list[NearbyVenue]:
+async def help_near_me(
+    *,
+    repos: Repositories,
+    origin: Origin,
+    kind: ProgrammeKind | None = None,
+    limit: int = 10,
+) -> list[NearbyVenue]:
     """Venues sorted by distance from ``origin``, each with the upcoming sessions of published
     programmes held there (of ``kind`` if given). Venues with nothing on are left out when a
     ``kind`` is asked for; otherwise they are listed too (they may offer drop-in help)."""
@@ -55,10 +59,14 @@ async def help_near_me(*, repos: Repositories, origin: Origin,
         if kind is not None and view.programme.kind != kind.value:
             continue
         by_venue[view.venue.id].append(view)
-    nearby = [NearbyVenue(venue, geo.distance_km(origin.latitude, origin.longitude,
-                                                 venue.latitude, venue.longitude),
-                          by_venue.get(venue.id, []))
-              for venue in await repos.venues.matching()
-              if kind is None or by_venue.get(venue.id)]
+    nearby = [
+        NearbyVenue(
+            venue,
+            geo.distance_km(origin.latitude, origin.longitude, venue.latitude, venue.longitude),
+            by_venue.get(venue.id, []),
+        )
+        for venue in await repos.venues.matching()
+        if kind is None or by_venue.get(venue.id)
+    ]
     nearby.sort(key=lambda n: (n.distance_km, n.venue.name))
     return nearby[:limit]

@@ -37,26 +37,40 @@ async def record(*, uow: InclusionUnitOfWork, command: RecordOutcome) -> Outcome
     if await uow.programmes.get(command.programme_id) is None:
         raise ProgrammeNotFound(f"No programme with id {command.programme_id}.")
     participant = await uow.participants.find(
-        participant_id=command.participant_id, subject=command.subject, erased=False)
+        participant_id=command.participant_id, subject=command.subject, erased=False
+    )
     if participant is None:
-        raise UnknownReference("No such participant (citizens: enrol first).",
-                               rule="participant-exists")
+        raise UnknownReference(
+            "No such participant (citizens: enrol first).", rule="participant-exists"
+        )
     stages = await uow.outcomes.stages(participant.id, command.programme_id)
-    check_stage(command.stage, has_baseline=Stage.BASELINE in stages,
-                has_stage=command.stage in stages)
-    assessment = OutcomeAssessment(participant_id=participant.id,
-                                   programme_id=command.programme_id,
-                                   stage=command.stage.value, scores=dict(command.scores),
-                                   recorded_at=now)
+    check_stage(
+        command.stage, has_baseline=Stage.BASELINE in stages, has_stage=command.stage in stages
+    )
+    assessment = OutcomeAssessment(
+        participant_id=participant.id,
+        programme_id=command.programme_id,
+        stage=command.stage.value,
+        scores=dict(command.scores),
+        recorded_at=now,
+    )
     uow.outcomes.add(assessment)
-    uow.publish(OutcomeRecorded(outcome_id=assessment.id, programme_id=command.programme_id,
-                                participant_id=participant.id, stage=command.stage.value,
-                                scores=EdsScores(**command.scores), occurred_at=now))
+    uow.publish(
+        OutcomeRecorded(
+            outcome_id=assessment.id,
+            programme_id=command.programme_id,
+            participant_id=participant.id,
+            stage=command.stage.value,
+            scores=EdsScores(**command.scores),
+            occurred_at=now,
+        )
+    )
     try:
         await uow.flush()
     except IntegrityError:  # the same stage recorded twice at once
-        raise OutcomeAlreadyRecorded(f"The {command.stage.value} assessment is already "
-                                     "recorded.") from None
+        raise OutcomeAlreadyRecorded(
+            f"The {command.stage.value} assessment is already recorded."
+        ) from None
     return assessment
 
 
@@ -89,9 +103,17 @@ async def figures(*, repos: Repositories, programme_id: uuid.UUID) -> OutcomeFig
         values = [s[area] for s in scores.values() if area in s]
         return round(sum(values) / len(values), 2) if values else None
 
-    areas = [AreaFigures(
-        area, average(baseline, area), average(follow_up, area),
-        sum(1 for pid, s in follow_up.items()
-            if pid in baseline and s.get(area, 0) > baseline[pid].get(area, 0)))
-        for area in SKILL_AREAS]
+    areas = [
+        AreaFigures(
+            area,
+            average(baseline, area),
+            average(follow_up, area),
+            sum(
+                1
+                for pid, s in follow_up.items()
+                if pid in baseline and s.get(area, 0) > baseline[pid].get(area, 0)
+            ),
+        )
+        for area in SKILL_AREAS
+    ]
     return OutcomeFigures(programme_id, len(baseline), len(follow_up), areas)

@@ -40,15 +40,20 @@ class Profile:
 
 
 def facts_of(participant: Participant) -> ParticipantFacts:
-    district = geo.district_of(participant.postcode_district or "") \
-        if participant.postcode_district else None
+    district = (
+        geo.district_of(participant.postcode_district or "")
+        if participant.postcode_district
+        else None
+    )
     return ParticipantFacts(
         year_of_birth=participant.year_of_birth,
-        lives_in_milton_keynes=None if participant.postcode_district is None
+        lives_in_milton_keynes=None
+        if participant.postcode_district is None
         else bool(district and district.in_milton_keynes),
         receives_benefits=participant.receives_benefits,
         has_device_at_home=participant.has_device_at_home,
-        has_connection_at_home=participant.has_connection_at_home)
+        has_connection_at_home=participant.has_connection_at_home,
+    )
 
 
 def _apply(participant: Participant, profile: Profile, now: datetime) -> None:
@@ -56,16 +61,22 @@ def _apply(participant: Participant, profile: Profile, now: datetime) -> None:
         district = geo.lookup(profile.postcode)
         participant.postcode = profile.postcode.upper().strip()
         participant.postcode_district = district.code
-    for name in ("preferred_name", "year_of_birth", "receives_benefits",
-                 "has_device_at_home", "has_connection_at_home"):
+    for name in (
+        "preferred_name",
+        "year_of_birth",
+        "receives_benefits",
+        "has_device_at_home",
+        "has_connection_at_home",
+    ):
         value = getattr(profile, name)
         if value is not None:
             setattr(participant, name, value)
     participant.updated_at = now
 
 
-async def save_profile(*, uow: InclusionUnitOfWork, subject: str, consent: bool,
-                       profile: Profile) -> Participant:
+async def save_profile(
+    *, uow: InclusionUnitOfWork, subject: str, consent: bool, profile: Profile
+) -> Participant:
     """Create or update the caller's participant record (consent needed to create it)."""
     now = datetime.now(UTC)
     participant = await uow.participants.by_subject(subject)
@@ -73,10 +84,15 @@ async def save_profile(*, uow: InclusionUnitOfWork, subject: str, consent: bool,
         if not consent:
             raise ConsentRequired(
                 "We need your consent to keep the details needed to enrol you.",
-                rule="consent-required")
-        participant = Participant(subject=subject, consent_given_at=now,
-                                  consent_version=CONSENT_VERSION, created_at=now,
-                                  updated_at=now)
+                rule="consent-required",
+            )
+        participant = Participant(
+            subject=subject,
+            consent_given_at=now,
+            consent_version=CONSENT_VERSION,
+            created_at=now,
+            updated_at=now,
+        )
         uow.participants.add(participant)
     elif consent:
         participant.consent_given_at = now

@@ -55,16 +55,23 @@ class ChangeProgrammeStatus:
 async def create_programme(*, uow: InclusionUnitOfWork, command: CreateProgramme) -> Programme:
     now = datetime.now(UTC)
     programme = Programme(
-        id=command.id or uuid.uuid4(), title=command.title, kind=command.kind.value,
-        delivered_by=command.delivered_by, description=command.description,
-        status=ProgrammeStatus.DRAFT.value, eligibility=asdict(command.eligibility),
-        created_at=now, updated_at=now)
+        id=command.id or uuid.uuid4(),
+        title=command.title,
+        kind=command.kind.value,
+        delivered_by=command.delivered_by,
+        description=command.description,
+        status=ProgrammeStatus.DRAFT.value,
+        eligibility=asdict(command.eligibility),
+        created_at=now,
+        updated_at=now,
+    )
     uow.programmes.add(programme)
     return programme
 
 
-async def change_programme_status(*, uow: InclusionUnitOfWork,
-                                  command: ChangeProgrammeStatus) -> Programme:
+async def change_programme_status(
+    *, uow: InclusionUnitOfWork, command: ChangeProgrammeStatus
+) -> Programme:
     """Publish, close or archive; publishing emits ProgrammePublished."""
     programme = await uow.programmes.lock(command.programme_id)
     if programme is None:
@@ -76,9 +83,16 @@ async def change_programme_status(*, uow: InclusionUnitOfWork,
     programme.updated_at = now
     if command.status is ProgrammeStatus.PUBLISHED:
         programme.published_at = now
-        uow.publish(ProgrammePublished(
-            programme_id=programme.id, kind=programme.kind, title=programme.title,
-            delivered_by=programme.delivered_by, published_by=command.actor, occurred_at=now))
+        uow.publish(
+            ProgrammePublished(
+                programme_id=programme.id,
+                kind=programme.kind,
+                title=programme.title,
+                delivered_by=programme.delivered_by,
+                published_by=command.actor,
+                occurred_at=now,
+            )
+        )
     return programme
 
 
@@ -92,8 +106,7 @@ def eligibility_rules(programme: Programme) -> EligibilityRules:
     return EligibilityRules(**{k: v for k, v in data.items() if k in known})
 
 
-async def find_programme(*, repos: Repositories, programme_id: uuid.UUID,
-                         staff: bool) -> Programme:
+async def find_programme(*, repos: Repositories, programme_id: uuid.UUID, staff: bool) -> Programme:
     """The programme; drafts and archived ones are staff-only (others: not found)."""
     programme = await repos.programmes.get(programme_id)
     if programme is None or not (staff or is_public(programme)):
@@ -101,16 +114,23 @@ async def find_programme(*, repos: Repositories, programme_id: uuid.UUID,
     return programme
 
 
-async def list_programmes(*, repos: Repositories, staff: bool,
-                          kind: ProgrammeKind | None = None,
-                          status: ProgrammeStatus | None = None) -> list[Programme]:
+async def list_programmes(
+    *,
+    repos: Repositories,
+    staff: bool,
+    kind: ProgrammeKind | None = None,
+    status: ProgrammeStatus | None = None,
+) -> list[Programme]:
     return await repos.programmes.matching(
-        public_only=not staff, kind=None if kind is None else kind.value,
-        status=None if status is None else status.value)
+        public_only=not staff,
+        kind=None if kind is None else kind.value,
+        status=None if status is None else status.value,
+    )
 
 
-async def check_eligibility(*, repos: Repositories, programme_id: uuid.UUID,
-                            subject: str) -> list[UnmetRule]:
+async def check_eligibility(
+    *, repos: Repositories, programme_id: uuid.UUID, subject: str
+) -> list[UnmetRule]:
     """The programme's rules the citizen ``subject`` does not meet (none: eligible); what
     we do not know about them yet counts as unmet."""
     programme = await find_programme(repos=repos, programme_id=programme_id, staff=False)

@@ -32,19 +32,27 @@ class Figures:
     vouchers_allocated: int = 0
 
     def row(self) -> dict[str, object]:
-        return {"programme_id": self.programme_id, "programme_title": self.programme_title,
-                "ward": self.ward, "month": self.month, "participants": len(self.participants),
-                "enrolments": self.enrolments, "completions": self.completions,
-                "devices_loaned": self.devices_loaned, "devices_on_loan": self.devices_on_loan,
-                "vouchers_allocated": self.vouchers_allocated}
+        return {
+            "programme_id": self.programme_id,
+            "programme_title": self.programme_title,
+            "ward": self.ward,
+            "month": self.month,
+            "participants": len(self.participants),
+            "enrolments": self.enrolments,
+            "completions": self.completions,
+            "devices_loaned": self.devices_loaned,
+            "devices_on_loan": self.devices_on_loan,
+            "vouchers_allocated": self.vouchers_allocated,
+        }
 
 
 def _month(at: datetime) -> str:
     return at.strftime("%Y-%m")
 
 
-async def figures(*, repos: Repositories, programme_id: uuid.UUID | None = None
-                  ) -> list[dict[str, object]]:
+async def figures(
+    *, repos: Repositories, programme_id: uuid.UUID | None = None
+) -> list[dict[str, object]]:
     titles = await repos.programmes.titles()
     cells: dict[Key, Figures] = {}
 
@@ -74,7 +82,8 @@ async def figures(*, repos: Repositories, programme_id: uuid.UUID | None = None
         figures_.participants.add(participant_id)
         figures_.vouchers_allocated += 1
 
-    rows = [f.row() for f in cells.values()
-            if programme_id is None or f.programme_id == programme_id]
+    rows = [
+        f.row() for f in cells.values() if programme_id is None or f.programme_id == programme_id
+    ]
     rows.sort(key=lambda r: (str(r["programme_title"]), str(r["month"]), str(r["ward"])))
     return rows

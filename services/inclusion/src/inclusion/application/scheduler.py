@@ -27,18 +27,25 @@ REMINDER_AHEAD = timedelta(days=1)
 OVERDUE = "loan-overdue"
 
 
-async def send_due_reminders(database: Database, *, source: str, now: datetime | None = None,
-                             ahead: timedelta = REMINDER_AHEAD) -> int:
+async def send_due_reminders(
+    database: Database,
+    *,
+    source: str,
+    now: datetime | None = None,
+    ahead: timedelta = REMINDER_AHEAD,
+) -> int:
     return await remind(Transactions(database, source=source), now=now, ahead=ahead)
 
 
-async def report_overdue_loans(database: Database, *, source: str,
-                               now: datetime | None = None) -> int:
+async def report_overdue_loans(
+    database: Database, *, source: str, now: datetime | None = None
+) -> int:
     return await report_overdue(Transactions(database, source=source), now=now)
 
 
-async def remind(tx: Transactions, *, now: datetime | None = None,
-                 ahead: timedelta = REMINDER_AHEAD) -> int:
+async def remind(
+    tx: Transactions, *, now: datetime | None = None, ahead: timedelta = REMINDER_AHEAD
+) -> int:
     """Emit SessionReminderDue for each scheduled session starting within ``ahead`` that has
     not had one; returns how many this call emitted."""
     now = now or datetime.now(UTC)
@@ -52,14 +59,20 @@ async def remind(tx: Transactions, *, now: datetime | None = None,
         async with tx.unit_of_work() as uow:
             if not await uow.claims.claim(REMINDER, str(session.id), now):
                 continue  # another instance did it
-            rows = await uow.enrolments.in_session(session.id,
-                                                   status=EnrolmentStatus.CONFIRMED)
-            uow.publish(SessionReminderDue(
-                session_id=session.id, programme_id=session.programme_id,
-                venue_id=session.venue_id, starts_at=session.starts_at,
-                participant_ids=[p.id for _, p in rows],
-                citizen_ids=[p.subject for _, p in rows if p.subject], occurred_at=now,
-                ends_at=session.ends_at, **await session_details(uow, session)))
+            rows = await uow.enrolments.in_session(session.id, status=EnrolmentStatus.CONFIRMED)
+            uow.publish(
+                SessionReminderDue(
+                    session_id=session.id,
+                    programme_id=session.programme_id,
+                    venue_id=session.venue_id,
+                    starts_at=session.starts_at,
+                    participant_ids=[p.id for _, p in rows],
+                    citizen_ids=[p.subject for _, p in rows if p.subject],
+                    occurred_at=now,
+                    ends_at=session.ends_at,
+                    **await session_details(uow, session),
+                )
+            )
             emitted += 1
     return emitted
 
@@ -79,10 +92,16 @@ async def report_overdue(tx: Transactions, *, now: datetime | None = None) -> in
             if not await uow.claims.claim(OVERDUE, str(loan.id), now):
                 continue
             participant = await uow.participants.get(loan.participant_id)
-            uow.publish(DeviceReturnOverdue(
-                device_id=loan.device_id, loan_id=loan.id, participant_id=loan.participant_id,
-                citizen_id=participant.subject if participant else None, due_at=loan.due_at,
-                occurred_at=now))
+            uow.publish(
+                DeviceReturnOverdue(
+                    device_id=loan.device_id,
+                    loan_id=loan.id,
+                    participant_id=loan.participant_id,
+                    citizen_id=participant.subject if participant else None,
+                    due_at=loan.due_at,
+                    occurred_at=now,
+                )
+            )
             emitted += 1
     return emitted
 
@@ -105,8 +124,7 @@ class Scheduler:
                 await self._task
 
     async def tick(self) -> int:
-        return (await remind(self.transactions)
-                + await report_overdue(self.transactions))
+        return await remind(self.transactions) + await report_overdue(self.transactions)
 
     async def _run(self) -> None:
         while True:

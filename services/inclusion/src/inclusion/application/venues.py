@@ -30,11 +30,18 @@ class CreateVenue:
 
 
 async def create_venue(*, uow: InclusionUnitOfWork, command: CreateVenue) -> Venue:
-    venue = Venue(id=command.id or uuid.uuid4(), name=command.name, address=command.address,
-                  postcode=command.postcode.upper(), ward=command.ward,
-                  latitude=command.latitude, longitude=command.longitude,
-                  accessibility_notes=command.accessibility_notes,
-                  opening_times=list(command.opening_times), created_at=datetime.now(UTC))
+    venue = Venue(
+        id=command.id or uuid.uuid4(),
+        name=command.name,
+        address=command.address,
+        postcode=command.postcode.upper(),
+        ward=command.ward,
+        latitude=command.latitude,
+        longitude=command.longitude,
+        accessibility_notes=command.accessibility_notes,
+        opening_times=list(command.opening_times),
+        created_at=datetime.now(UTC),
+    )
     uow.venues.add(venue)
     return venue
 

@@ -69,15 +69,16 @@ class Stock:
         return self.total - self.allocated
 
 
-async def _programme(uow: InclusionUnitOfWork, programme_id: uuid.UUID, *,
-                     lock: bool) -> Programme:
-    programme = await (uow.programmes.lock(programme_id) if lock
-                       else uow.programmes.get(programme_id))
+async def _programme(uow: InclusionUnitOfWork, programme_id: uuid.UUID, *, lock: bool) -> Programme:
+    programme = await (
+        uow.programmes.lock(programme_id) if lock else uow.programmes.get(programme_id)
+    )
     if programme is None:
         raise UnknownReference(f"No programme with id {programme_id}.", rule="programme-exists")
     if programme.kind != ProgrammeKind.CONNECTIVITY:
-        raise NotAConnectivityProgramme("Vouchers belong to connectivity programmes.",
-                                        rule="connectivity-programme")
+        raise NotAConnectivityProgramme(
+            "Vouchers belong to connectivity programmes.", rule="connectivity-programme"
+        )
     return programme
 
 
@@ -85,13 +86,18 @@ async def add_vouchers(*, uow: InclusionUnitOfWork, command: AddVouchers) -> int
     await _programme(uow, command.programme_id, lock=False)
     now = datetime.now(UTC)
     for code in dict.fromkeys(command.codes):
-        uow.vouchers.add(Voucher(programme_id=command.programme_id, provider=command.provider,
-                                 code=code, added_at=now))
+        uow.vouchers.add(
+            Voucher(
+                programme_id=command.programme_id,
+                provider=command.provider,
+                code=code,
+                added_at=now,
+            )
+        )
     try:
         await uow.flush()
     except IntegrityError:
-        raise DuplicateVoucherCode("One of these voucher codes is already in stock.") \
-            from None
+        raise DuplicateVoucherCode("One of these voucher codes is already in stock.") from None
     return len(dict.fromkeys(command.codes))
 
 
@@ -102,33 +108,46 @@ async def allocate(*, uow: InclusionUnitOfWork, command: AllocateVoucher) -> Vou
         raise ProgrammeNotOpen("This programme is not open.", current_status=programme.status)
     participant = await uow.participants.get(command.participant_id)
     if participant is None or participant.erased_at is not None:
-        raise UnknownReference(f"No participant with id {command.participant_id}.",
-                               rule="participant-exists")
+        raise UnknownReference(
+            f"No participant with id {command.participant_id}.", rule="participant-exists"
+        )
     held = await uow.vouchers.held(programme.id, participant.id)
     if held is not None:
-        raise VoucherAlreadyAllocated("This participant already has a voucher from this "
-                                      "programme.", voucher_id=str(held))
+        raise VoucherAlreadyAllocated(
+            "This participant already has a voucher from this programme.", voucher_id=str(held)
+        )
     check_eligible(eligibility_rules(programme), facts_of(participant), today=now.date())
     voucher = await uow.vouchers.next_free(programme.id)
     if voucher is None:
-        raise VoucherStockEmpty("This programme has no vouchers left; more are on order.",
-                                rule="stock")
+        raise VoucherStockEmpty(
+            "This programme has no vouchers left; more are on order.", rule="stock"
+        )
     voucher.participant_id = participant.id
     voucher.allocated_at = now
-    uow.publish(VoucherAllocated(voucher_id=voucher.id, programme_id=programme.id,
-                                 participant_id=participant.id, citizen_id=participant.subject,
-                                 provider=voucher.provider, occurred_at=now))
+    uow.publish(
+        VoucherAllocated(
+            voucher_id=voucher.id,
+            programme_id=programme.id,
+            participant_id=participant.id,
+            citizen_id=participant.subject,
+            provider=voucher.provider,
+            occurred_at=now,
+        )
+    )
     try:
         await uow.flush()
     except IntegrityError:
-        raise VoucherAlreadyAllocated("This participant already has a voucher from this "
-                                      "programme.") from None
+        raise VoucherAlreadyAllocated(
+            "This participant already has a voucher from this programme."
+        ) from None
     return voucher
 
 
 async def stock(*, repos: Repositories) -> list[Stock]:
-    return [Stock(pid, title, total, allocated)
-            for pid, title, total, allocated in await repos.vouchers.stock()]
+    return [
+        Stock(pid, title, total, allocated)
+        for pid, title, total, allocated in await repos.vouchers.stock()
+    ]
 
 
 async def vouchers_of(*, repos: Repositories, subject: str) -> list[Voucher]:

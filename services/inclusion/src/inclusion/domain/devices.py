@@ -41,15 +41,22 @@ class DueDateInThePast(DomainError):
     status, code, title = 422, "due-date-in-the-past", "Due date is in the past"
 
 
-def check_lendable(*, condition: str, wiped_at: datetime | None,
-                   last_returned_at: datetime | None, on_loan: bool, due_at: datetime,
-                   now: datetime) -> None:
+def check_lendable(
+    *,
+    condition: str,
+    wiped_at: datetime | None,
+    last_returned_at: datetime | None,
+    on_loan: bool,
+    due_at: datetime,
+    now: datetime,
+) -> None:
     if on_loan:
         raise DeviceOnLoan("This device is on another loan; it must be returned first.")
     if condition == Condition.BROKEN:
         raise DeviceBroken("A broken device cannot be lent.")
     if wiped_at is None or (last_returned_at is not None and wiped_at < last_returned_at):
-        raise DeviceNotWiped("Wipe the device (and record it) before lending it again.",
-                             rule="wiped-before-loan")
+        raise DeviceNotWiped(
+            "Wipe the device (and record it) before lending it again.", rule="wiped-before-loan"
+        )
     if due_at <= now:
         raise DueDateInThePast("The due date must be in the future.", rule="due-in-future")

@@ -32,14 +32,26 @@ class District:
 @functools.cache
 def districts() -> dict[str, District]:
     """MK1-MK19 and MK40-MK46, read once from ``data/mk_postcode_districts.csv``."""
-    text = resources.files("inclusion.data").joinpath("mk_postcode_districts.csv").read_text(
-        encoding="utf-8")
-    rows = csv.DictReader(io.StringIO("".join(
-        line for line in text.splitlines(keepends=True) if not line.startswith("#"))))
-    return {row["district"]: District(row["district"], float(row["latitude"]),
-                                      float(row["longitude"]),
-                                      row["in_milton_keynes"] == "true", row["area"])
-            for row in rows}
+    text = (
+        resources.files("inclusion.data")
+        .joinpath("mk_postcode_districts.csv")
+        .read_text(encoding="utf-8")
+    )
+    rows = csv.DictReader(
+        io.StringIO(
+            "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
+        )
+    )
+    return {
+        row["district"]: District(
+            row["district"],
+            float(row["latitude"]),
+            float(row["longitude"]),
+            row["in_milton_keynes"] == "true",
+            row["area"],
+        )
+        for row in rows
+    }
 
 
 _OUTWARD = re.compile(r"^\s*(MK\d{1,2})(?:\s*(\d[A-Z]{2}))?\s*$", re.IGNORECASE)
@@ -60,7 +72,8 @@ def lookup(postcode: str) -> District:
     if district is None:
         raise UnknownPostcode(
             f"'{postcode[:20]}' is not a postcode in the MK area (MK1-MK19, MK40-MK46).",
-            rule="mk-postcode")
+            rule="mk-postcode",
+        )
     return district
 
 
@@ -72,13 +85,26 @@ def distance_km(lat1: float, long1: float, lat2: float, long2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
 
 
-
 #: The wards of the City of Milton Keynes council (boundaries of 2014).
 Ward = Literal[
-    "Bletchley East", "Bletchley Park", "Bletchley West", "Bradwell", "Broughton",
-    "Campbell Park and Old Woughton", "Central Milton Keynes", "Danesborough and Walton",
-    "Loughton and Shenley", "Monkston", "Newport Pagnell North and Hanslope",
-    "Newport Pagnell South", "Olney", "Shenley Brook End", "Stantonbury", "Stony Stratford",
-    "Tattenhoe", "Wolverton", "Woughton and Fishermead",
+    "Bletchley East",
+    "Bletchley Park",
+    "Bletchley West",
+    "Bradwell",
+    "Broughton",
+    "Campbell Park and Old Woughton",
+    "Central Milton Keynes",
+    "Danesborough and Walton",
+    "Loughton and Shenley",
+    "Monkston",
+    "Newport Pagnell North and Hanslope",
+    "Newport Pagnell South",
+    "Olney",
+    "Shenley Brook End",
+    "Stantonbury",
+    "Stony Stratford",
+    "Tattenhoe",
+    "Wolverton",
+    "Woughton and Fishermead",
 ]
 MK_WARDS: tuple[str, ...] = get_args(Ward)

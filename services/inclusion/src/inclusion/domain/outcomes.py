@@ -11,7 +11,11 @@ from enum import StrEnum
 from servicekit.errors import Conflict, DomainError
 
 SKILL_AREAS: tuple[str, ...] = (
-    "foundation", "communicating", "handling_information", "transacting", "problem_solving",
+    "foundation",
+    "communicating",
+    "handling_information",
+    "transacting",
+    "problem_solving",
     "being_safe_and_legal",
 )
 
@@ -31,8 +35,10 @@ class OutcomeAlreadyRecorded(Conflict):
 
 def check_stage(stage: Stage, *, has_baseline: bool, has_stage: bool) -> None:
     if has_stage:
-        raise OutcomeAlreadyRecorded(f"The {stage.value} assessment is already recorded.",
-                                     stage=stage.value)
+        raise OutcomeAlreadyRecorded(
+            f"The {stage.value} assessment is already recorded.", stage=stage.value
+        )
     if stage is Stage.FOLLOW_UP and not has_baseline:
-        raise BaselineRequired("A follow-up needs a baseline assessment first.",
-                               rule="baseline-before-follow-up")
+        raise BaselineRequired(
+            "A follow-up needs a baseline assessment first.", rule="baseline-before-follow-up"
+        )

@@ -69,17 +69,16 @@ def check_times(starts_at: datetime, ends_at: datetime, *, now: datetime) -> Non
     if starts_at <= now:
         raise SessionInThePast("A session must start in the future.", rule="session-in-the-past")
     if ends_at <= starts_at:
-        raise InvalidSessionTimes("A session must end after it starts.",
-                                  rule="ends-after-start")
+        raise InvalidSessionTimes("A session must end after it starts.", rule="ends-after-start")
 
 
-def check_open_for_enrolment(*, session_status: str, starts_at: datetime,
-                             now: datetime) -> None:
+def check_open_for_enrolment(*, session_status: str, starts_at: datetime, now: datetime) -> None:
     if session_status == SessionStatus.CANCELLED:
         raise SessionAlreadyCancelled("This session has been cancelled.")
     if starts_at <= now:
-        raise SessionInThePast("This session has already started; choose a later one.",
-                               starts_at=starts_at.isoformat())
+        raise SessionInThePast(
+            "This session has already started; choose a later one.", starts_at=starts_at.isoformat()
+        )
 
 
 def place_for(*, confirmed: int, capacity: int) -> EnrolmentStatus:
@@ -90,20 +89,28 @@ def place_for(*, confirmed: int, capacity: int) -> EnrolmentStatus:
 def check_cancellable(*, starts_at: datetime, now: datetime) -> None:
     """A session that has started (or is over) cannot be cancelled."""
     if starts_at <= now:
-        raise SessionAlreadyStarted("This session has already started, so it cannot be "
-                                    "cancelled.", rule="cancel-before-start",
-                                    starts_at=starts_at.isoformat())
+        raise SessionAlreadyStarted(
+            "This session has already started, so it cannot be cancelled.",
+            rule="cancel-before-start",
+            starts_at=starts_at.isoformat(),
+        )
 
 
-def check_capacity(*, session_status: str, starts_at: datetime, capacity: int,
-                   confirmed: int, now: datetime) -> None:
+def check_capacity(
+    *, session_status: str, starts_at: datetime, capacity: int, confirmed: int, now: datetime
+) -> None:
     if session_status == SessionStatus.CANCELLED:
         raise SessionAlreadyCancelled("This session has been cancelled.")
     if starts_at <= now:
-        raise SessionAlreadyStarted("This session has already started, so its places "
-                                    "cannot change.", rule="change-before-start",
-                                    starts_at=starts_at.isoformat())
+        raise SessionAlreadyStarted(
+            "This session has already started, so its places cannot change.",
+            rule="change-before-start",
+            starts_at=starts_at.isoformat(),
+        )
     if capacity < confirmed:
         raise CapacityBelowConfirmed(
             f"{confirmed} places are confirmed; the capacity cannot go below that. Cancel "
-            "enrolments first.", rule="capacity-at-least-confirmed", confirmed=confirmed)
+            "enrolments first.",
+            rule="capacity-at-least-confirmed",
+            confirmed=confirmed,
+        )

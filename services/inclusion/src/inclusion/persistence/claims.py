@@ -18,12 +18,20 @@ class ClaimRepository(Repository):
         NOTHING``); True when this transaction made it. On PostgreSQL a second transaction
         inserting the same key waits for the first to commit and then inserts nothing."""
         dialect = postgresql if self.db.bind.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(SchedulerClaim).values(
-            kind=kind, key=key, claimed_at=now).on_conflict_do_nothing()
+        statement = (
+            dialect.insert(SchedulerClaim)
+            .values(kind=kind, key=key, claimed_at=now)
+            .on_conflict_do_nothing()
+        )
         result = await self.db.execute(statement)
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     async def claimed(self, kind: str) -> set[str]:
         """The keys of ``kind`` already claimed."""
-        return set((await self.db.execute(select(col(SchedulerClaim.key)).where(
-            col(SchedulerClaim.kind) == kind))).scalars())
+        return set(
+            (
+                await self.db.execute(
+                    select(col(SchedulerClaim.key)).where(col(SchedulerClaim.kind) == kind)
+                )
+            ).scalars()
+        )

@@ -21,12 +21,11 @@ class ProgrammeRepository(Repository):
     async def lock(self, programme_id: uuid.UUID) -> Programme | None:
         """The programme's row, locked until the transaction ends (``FOR UPDATE`` on
         PostgreSQL; SQLite serialises writers anyway), as it is in the database now."""
-        return (await self.db.execute(
-            select(Programme).where(col(Programme.id) == programme_id).with_for_update()
-            .execution_options(populate_existing=True))).scalars().first()
+        return await self.locked(Programme, programme_id)
 
-    async def matching(self, *, public_only: bool, kind: str | None = None,
-                   status: str | None = None) -> list[Programme]:
+    async def matching(
+        self, *, public_only: bool, kind: str | None = None, status: str | None = None
+    ) -> list[Programme]:
         """By title; ``public_only``: published and closed ones."""
         query = select(Programme).order_by(col(Programme.title), col(Programme.id))
         if public_only:
@@ -38,8 +37,9 @@ class ProgrammeRepository(Repository):
         return list((await self.db.execute(query)).scalars())
 
     async def count(self) -> int:
-        return int((await self.db.execute(
-            select(func.count()).select_from(Programme))).scalar_one())
+        return int(
+            (await self.db.execute(select(func.count()).select_from(Programme))).scalar_one()
+        )
 
     async def titles(self) -> dict[uuid.UUID, str]:
         rows = await self.db.execute(select(col(Programme.id), col(Programme.title)))

@@ -45,8 +45,7 @@ class Venue(SQLModel, table=True):
     longitude: float
     accessibility_notes: str = Field(default="", max_length=2000)
     #: [{"day": "monday", "opens": "09:00", "closes": "17:00"}, ...]
-    opening_times: list[dict[str, str]] = Field(default_factory=list,
-                                                sa_column=sa.Column(sa.JSON))
+    opening_times: list[dict[str, str]] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
     created_at: datetime = Field(sa_column=_ts())
 
 
@@ -96,9 +95,14 @@ class Enrolment(SQLModel, table=True):
     __tablename__ = "enrolment"
     __table_args__ = (
         # One active enrolment per participant and session (a cancelled one may be redone).
-        sa.Index("ux_enrolment_active", "session_id", "participant_id", unique=True,
-                 postgresql_where=sa.text("status <> 'cancelled'"),
-                 sqlite_where=sa.text("status <> 'cancelled'")),
+        sa.Index(
+            "ux_enrolment_active",
+            "session_id",
+            "participant_id",
+            unique=True,
+            postgresql_where=sa.text("status <> 'cancelled'"),
+            sqlite_where=sa.text("status <> 'cancelled'"),
+        ),
         sa.UniqueConstraint("session_id", "sequence", name="uq_enrolment_sequence"),
     )
 
@@ -144,9 +148,13 @@ class DeviceLoan(SQLModel, table=True):
     __tablename__ = "device_loan"
     __table_args__ = (
         # A device is never on two loans: at most one open loan per device.
-        sa.Index("ux_device_loan_open", "device_id", unique=True,
-                 postgresql_where=sa.text("returned_at IS NULL"),
-                 sqlite_where=sa.text("returned_at IS NULL")),
+        sa.Index(
+            "ux_device_loan_open",
+            "device_id",
+            unique=True,
+            postgresql_where=sa.text("returned_at IS NULL"),
+            sqlite_where=sa.text("returned_at IS NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -162,9 +170,14 @@ class Voucher(SQLModel, table=True):
     __tablename__ = "voucher"
     __table_args__ = (
         # Never twice: at most one voucher per participant and programme.
-        sa.Index("ux_voucher_participant", "programme_id", "participant_id", unique=True,
-                 postgresql_where=sa.text("participant_id IS NOT NULL"),
-                 sqlite_where=sa.text("participant_id IS NOT NULL")),
+        sa.Index(
+            "ux_voucher_participant",
+            "programme_id",
+            "participant_id",
+            unique=True,
+            postgresql_where=sa.text("participant_id IS NOT NULL"),
+            sqlite_where=sa.text("participant_id IS NOT NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -180,8 +193,9 @@ class OutcomeAssessment(SQLModel, table=True):
     """One EDS self-assessment; at most one per participant, programme and stage."""
 
     __tablename__ = "outcome_assessment"
-    __table_args__ = (sa.UniqueConstraint("participant_id", "programme_id", "stage",
-                                          name="uq_outcome_stage"),)
+    __table_args__ = (
+        sa.UniqueConstraint("participant_id", "programme_id", "stage", name="uq_outcome_stage"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     participant_id: uuid.UUID = Field(foreign_key="participant.id", index=True)

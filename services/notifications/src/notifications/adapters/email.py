@@ -68,8 +68,10 @@ def _address(value: str) -> str:
 
 
 #: A text part's headers, as compat32's ``MIMEText(text, subtype, "utf-8")`` writes them.
-_TEXT_PART = ('Content-Type: text/{}; charset="utf-8"\r\nMIME-Version: 1.0\r\n'
-              'Content-Transfer-Encoding: base64\r\n')
+_TEXT_PART = (
+    'Content-Type: text/{}; charset="utf-8"\r\nMIME-Version: 1.0\r\n'
+    "Content-Transfer-Encoding: base64\r\n"
+)
 
 
 def _base64(text: str) -> str:
@@ -105,18 +107,28 @@ def build_message(email: OutgoingEmail, *, sender: str) -> bytes:
     Written directly, byte for byte what compat32's ``MIMEMultipart("alternative")`` /
     ``MIMEText(..., "utf-8")`` with ``as_bytes`` wrote (a test compares them): measured
     under load, the email package took 1.5 ms of CPU a message, this 0.1 ms."""
-    head = (f"From: {_sender(sender)}\r\nTo: {_address(email.to)}\r\n"
-            f"Subject: {_header_text(email.subject)}\r\nDate: {_now()}\r\n"
-            f"Message-ID: {email.message_id}\r\n"
-            + "".join(f"{name}: {_header_text(value)}\r\n" for name, value in email.headers))
+    head = (
+        f"From: {_sender(sender)}\r\nTo: {_address(email.to)}\r\n"
+        f"Subject: {_header_text(email.subject)}\r\nDate: {_now()}\r\n"
+        f"Message-ID: {email.message_id}\r\n"
+        + "".join(f"{name}: {_header_text(value)}\r\n" for name, value in email.headers)
+    )
     if not email.html:
-        return (_TEXT_PART.format("plain") + head + "\r\n" + _base64(email.text)
-                ).encode("ascii")
+        return (_TEXT_PART.format("plain") + head + "\r\n" + _base64(email.text)).encode("ascii")
     b = _boundary()
-    return (f'Content-Type: multipart/alternative; boundary="{b}"\r\nMIME-Version: 1.0\r\n'
-            + head + f"\r\n--{b}\r\n" + _TEXT_PART.format("plain") + "\r\n"
-            + _base64(email.text) + f"\r\n--{b}\r\n" + _TEXT_PART.format("html") + "\r\n"
-            + _base64(email.html) + f"\r\n--{b}--\r\n").encode("ascii")
+    return (
+        f'Content-Type: multipart/alternative; boundary="{b}"\r\nMIME-Version: 1.0\r\n'
+        + head
+        + f"\r\n--{b}\r\n"
+        + _TEXT_PART.format("plain")
+        + "\r\n"
+        + _base64(email.text)
+        + f"\r\n--{b}\r\n"
+        + _TEXT_PART.format("html")
+        + "\r\n"
+        + _base64(email.html)
+        + f"\r\n--{b}--\r\n"
+    ).encode("ascii")
 
 
 class SmtpSender:
@@ -136,9 +148,12 @@ class SmtpSender:
             tls_context.check_hostname = False
             tls_context.verify_mode = ssl.CERT_NONE
         return aiosmtplib.SMTP(
-            hostname=s.smtp_host, port=s.smtp_port, use_tls=s.smtp_use_tls,
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            use_tls=s.smtp_use_tls,
             start_tls=s.smtp_start_tls if s.smtp_start_tls else False,
-            validate_certs=s.smtp_validate_certs, tls_context=tls_context,
+            validate_certs=s.smtp_validate_certs,
+            tls_context=tls_context,
             username=s.smtp_username,
             password=s.smtp_password.get_secret_value() if s.smtp_password else None,
             timeout=s.smtp_timeout_seconds,

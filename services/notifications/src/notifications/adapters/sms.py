@@ -38,8 +38,13 @@ class SinkSmsSender:
         self.directory = Path(directory)
 
     async def send(self, sms: OutgoingSms) -> None:
-        record = {"id": sms.notification_id, "to": sms.to, "from": sms.sender,
-                  "body": sms.body, "received_at": datetime.now(UTC).isoformat()}
+        record = {
+            "id": sms.notification_id,
+            "to": sms.to,
+            "from": sms.sender,
+            "body": sms.body,
+            "received_at": datetime.now(UTC).isoformat(),
+        }
         await asyncio.to_thread(self._write, sms.notification_id, record)
 
     def _write(self, name: str, record: dict[str, str]) -> None:
@@ -59,17 +64,29 @@ class HttpSmsSender:
 
     PERMANENT = frozenset({400, 403, 404, 422})
 
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url
         self.client = httpx.AsyncClient(timeout=timeout, headers=headers, transport=transport)
 
     async def send(self, sms: OutgoingSms) -> None:
         try:
-            response = await self.client.post(self.url, json={
-                "reference": sms.notification_id, "to": sms.to, "from": sms.sender,
-                "body": sms.body})
+            response = await self.client.post(
+                self.url,
+                json={
+                    "reference": sms.notification_id,
+                    "to": sms.to,
+                    "from": sms.sender,
+                    "body": sms.body,
+                },
+            )
         except httpx.HTTPError as exc:
             raise TemporaryDeliveryError(type(exc).__name__) from None
         if response.is_success:
@@ -87,9 +104,14 @@ class NotifySmsSender:
     with a template whose whole body is ``((body))``. A 400 (bad number, ...) is a refusal
     for good; anything else that is not a 201 is retried later."""
 
-    def __init__(self, api_key: str, template_id: str, *,
-                 base_url: str = "https://api.notifications.service.gov.uk",
-                 timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        template_id: str,
+        *,
+        base_url: str = "https://api.notifications.service.gov.uk",
+        timeout: float = 10.0,
+    ) -> None:
         self.service_id, self.secret = api_key[-73:-37], api_key[-36:]
         self.template_id = template_id
         self.url = base_url.rstrip("/") + "/v2/notifications/sms"
@@ -100,15 +122,25 @@ class NotifySmsSender:
 
         import jwt
 
-        return jwt.encode({"iss": self.service_id, "iat": int(time.time())}, self.secret,
-                          algorithm="HS256", headers={"typ": "JWT"})
+        return jwt.encode(
+            {"iss": self.service_id, "iat": int(time.time())},
+            self.secret,
+            algorithm="HS256",
+            headers={"typ": "JWT"},
+        )
 
     async def send(self, sms: OutgoingSms) -> None:
         try:
             response = await self.client.post(
-                self.url, headers={"Authorization": f"Bearer {self._token()}"},
-                json={"phone_number": sms.to, "template_id": self.template_id,
-                      "personalisation": {"body": sms.body}, "reference": sms.notification_id})
+                self.url,
+                headers={"Authorization": f"Bearer {self._token()}"},
+                json={
+                    "phone_number": sms.to,
+                    "template_id": self.template_id,
+                    "personalisation": {"body": sms.body},
+                    "reference": sms.notification_id,
+                },
+            )
         except httpx.HTTPError as exc:
             raise TemporaryDeliveryError(type(exc).__name__) from None
         if response.status_code == 201:

@@ -42,18 +42,21 @@ router = APIRouter(prefix="/v2", tags=["GOV.UK Notify API v2"], include_in_schem
 
 async def notify_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NotifyError)
-    return JSONResponse({"status_code": exc.status_code,
-                         "errors": [{"error": exc.error, "message": exc.message}]},
-                        status_code=exc.status_code)
+    return JSONResponse(
+        {"status_code": exc.status_code, "errors": [{"error": exc.error, "message": exc.message}]},
+        status_code=exc.status_code,
+    )
 
 
 async def current_caller(request: Request) -> Caller:
     """The key's service and key (cached: a read session is only opened on a miss)."""
     runtime = get_runtime(request)
     caller = await authenticate(
-        runtime.notify_keys, request.headers.get("authorization"),
+        runtime.notify_keys,
+        request.headers.get("authorization"),
         leeway_seconds=runtime.settings.notify_token_leeway_seconds,
-        cache=runtime.notify_key_cache)
+        cache=runtime.notify_key_cache,
+    )
     runtime.notify_rate_limiter.check(caller)
     return caller
 
@@ -88,31 +91,51 @@ def notification_json(base: str, n: Notification) -> dict[str, Any]:
     email = n.channel == Channel.EMAIL
     final = n.completed_at
     return {
-        "id": str(n.id), "reference": n.reference,
+        "id": str(n.id),
+        "reference": n.reference,
         "email_address": n.recipient if email else None,
         "phone_number": None if email else n.recipient,
-        "line_1": None, "line_2": None, "line_3": None, "line_4": None, "line_5": None,
-        "line_6": None, "postcode": None, "postage": None,
-        "type": n.channel, "status": n.status,
-        "template": (_template_ref(base, n.template_id, n.template_version)
-                     if n.template_id else None),
-        "body": n.body, "subject": n.subject if email else None,
-        "created_at": _time(n.created_at), "created_by_name": None,
-        "sent_at": _time(n.sent_at), "completed_at": _time(final),
-        "scheduled_for": None, "one_click_unsubscribe": n.unsubscribe_url,
-        "is_cost_data_ready": False, "cost_in_pounds": None, "cost_details": {},
+        "line_1": None,
+        "line_2": None,
+        "line_3": None,
+        "line_4": None,
+        "line_5": None,
+        "line_6": None,
+        "postcode": None,
+        "postage": None,
+        "type": n.channel,
+        "status": n.status,
+        "template": (
+            _template_ref(base, n.template_id, n.template_version) if n.template_id else None
+        ),
+        "body": n.body,
+        "subject": n.subject if email else None,
+        "created_at": _time(n.created_at),
+        "created_by_name": None,
+        "sent_at": _time(n.sent_at),
+        "completed_at": _time(final),
+        "scheduled_for": None,
+        "one_click_unsubscribe": n.unsubscribe_url,
+        "is_cost_data_ready": False,
+        "cost_in_pounds": None,
+        "cost_details": {},
     }
 
 
 def template_json(base: str, view: templates.TemplateView) -> dict[str, Any]:
     t, v = view.template, view.version
     return {
-        "id": str(t.id), "type": t.template_type, "name": v.name, "version": v.version,
+        "id": str(t.id),
+        "type": t.template_type,
+        "name": v.name,
+        "version": v.version,
         "created_at": _time(v.created_at if v.version == 1 else t.created_at),
         "updated_at": _time(v.created_at if v.version > 1 else None),
         "created_by": v.created_by or "",
-        "body": v.body, "subject": v.subject,
-        "letter_contact_block": None, "postage": None,
+        "body": v.body,
+        "subject": v.subject,
+        "letter_contact_block": None,
+        "postage": None,
         "personalisation": {name: {"required": True} for name in view.placeholders},
     }
 
@@ -124,33 +147,44 @@ async def _send(request: Request, channel: Channel) -> JSONResponse:
     caller = await current_caller(request)
     body = await _json_body(request)
     runtime = get_runtime(request)
-    sent = await notify_send.accept(runtime.database, caller, channel, body,
-                                    settings=runtime.settings,
-                                    template_cache=runtime.notify_template_cache)
+    sent = await notify_send.accept(
+        runtime.database,
+        caller,
+        channel,
+        body,
+        settings=runtime.settings,
+        template_cache=runtime.notify_template_cache,
+    )
     n, base = sent.notification, _base(request)
     nid = str(n["id"])
     content: dict[str, Any] = {"body": n["body"]}
     if channel is Channel.EMAIL:
-        content.update(subject=n["subject"], from_email=caller.service.email_from,
-                       one_click_unsubscribe_url=n["unsubscribe_url"])
+        content.update(
+            subject=n["subject"],
+            from_email=caller.service.email_from,
+            one_click_unsubscribe_url=n["unsubscribe_url"],
+        )
     else:
         content.update(from_number=caller.service.sms_sender)
-    return JSONResponse({
-        "id": nid, "reference": n["reference"], "content": content,
-        "uri": f"{base}/v2/notifications/{nid}",
-        "template": _template_ref(base, n["template_id"], n["template_version"]),
-        "scheduled_for": None,
-    }, status_code=201)
+    return JSONResponse(
+        {
+            "id": nid,
+            "reference": n["reference"],
+            "content": content,
+            "uri": f"{base}/v2/notifications/{nid}",
+            "template": _template_ref(base, n["template_id"], n["template_version"]),
+            "scheduled_for": None,
+        },
+        status_code=201,
+    )
 
 
-@router.post("/notifications/email", status_code=201,
-             summary="Send an email (GOV.UK Notify)")
+@router.post("/notifications/email", status_code=201, summary="Send an email (GOV.UK Notify)")
 async def send_email(request: Request) -> JSONResponse:
     return await _send(request, Channel.EMAIL)
 
 
-@router.post("/notifications/sms", status_code=201,
-             summary="Send a text message (GOV.UK Notify)")
+@router.post("/notifications/sms", status_code=201, summary="Send a text message (GOV.UK Notify)")
 async def send_sms(request: Request) -> JSONResponse:
     return await _send(request, Channel.SMS)
 
@@ -161,26 +195,33 @@ async def send_letter(caller: CallerDep) -> JSONResponse:
 
 
 @router.get("/notifications/{notification_id}", summary="A notification (GOV.UK Notify)")
-async def get_notification(request: Request, notification_id: str, db: ReadDbDep,
-                           caller: CallerDep) -> JSONResponse:
+async def get_notification(
+    request: Request, notification_id: str, db: ReadDbDep, caller: CallerDep
+) -> JSONResponse:
     n = await notify_read.get_notification(NotificationRepository(db), caller, notification_id)
     return JSONResponse(notification_json(_base(request), n))
 
 
 @router.get("/notifications", summary="Notifications, newest first (GOV.UK Notify)")
-async def list_notifications(request: Request, db: ReadDbDep,
-                             caller: CallerDep) -> JSONResponse:
+async def list_notifications(request: Request, db: ReadDbDep, caller: CallerDep) -> JSONResponse:
     q = request.query_params
     template_types, statuses = q.getlist("template_type"), q.getlist("status")
     reference, older_than = q.get("reference"), q.get("older_than")
     rows = await notify_read.list_notifications(
-        NotificationRepository(db), caller, template_types=template_types, statuses=statuses,
-        reference=reference, older_than=older_than,
-        page_size=get_runtime(request).settings.notify_page_size)
+        NotificationRepository(db),
+        caller,
+        template_types=template_types,
+        statuses=statuses,
+        reference=reference,
+        older_than=older_than,
+        page_size=get_runtime(request).settings.notify_page_size,
+    )
     base = _base(request)
-    params = [*(("template_type", t) for t in template_types),
-              *(("status", s) for s in statuses),
-              *((("reference", reference),) if reference else ())]
+    params = [
+        *(("template_type", t) for t in template_types),
+        *(("status", s) for s in statuses),
+        *((("reference", reference),) if reference else ()),
+    ]
 
     def link(extra: list[tuple[str, str]]) -> str:
         query = urlencode([*params, *extra])
@@ -189,63 +230,76 @@ async def list_notifications(request: Request, db: ReadDbDep,
     links = {"current": link([("older_than", older_than)] if older_than else [])}
     if rows:
         links["next"] = link([("older_than", str(rows[-1].id))])
-    return JSONResponse({"notifications": [notification_json(base, n) for n in rows],
-                         "links": links})
+    return JSONResponse(
+        {"notifications": [notification_json(base, n) for n in rows], "links": links}
+    )
 
 
-async def _template(db: ReadDbDep, caller: Caller, template_id: str,
-                    version: int | None = None) -> templates.TemplateView:
+async def _template(
+    db: ReadDbDep, caller: Caller, template_id: str, version: int | None = None
+) -> templates.TemplateView:
     tid = parse_uuid(template_id, "template_id")
     try:
-        return await templates.get_template(TemplateRepository(db), template_id=tid,
-                                            version=version,
-                                            service_id=caller.service.id)
+        return await templates.get_template(
+            TemplateRepository(db), template_id=tid, version=version, service_id=caller.service.id
+        )
     except NotFound:
         raise NoResultFound("No result found") from None
 
 
 @router.get("/template/{template_id}", summary="A template (GOV.UK Notify)")
-async def get_template(request: Request, template_id: str, db: ReadDbDep,
-                       caller: CallerDep) -> JSONResponse:
-    return JSONResponse(template_json(_base(request),
-                                      await _template(db, caller, template_id)))
+async def get_template(
+    request: Request, template_id: str, db: ReadDbDep, caller: CallerDep
+) -> JSONResponse:
+    return JSONResponse(template_json(_base(request), await _template(db, caller, template_id)))
 
 
-@router.get("/template/{template_id}/version/{version}",
-            summary="A version of a template (GOV.UK Notify)")
-async def get_template_version(request: Request, template_id: str, version: str,
-                               db: ReadDbDep, caller: CallerDep) -> JSONResponse:
+@router.get(
+    "/template/{template_id}/version/{version}", summary="A version of a template (GOV.UK Notify)"
+)
+async def get_template_version(
+    request: Request, template_id: str, version: str, db: ReadDbDep, caller: CallerDep
+) -> JSONResponse:
     # isascii: "²".isdigit() is True and int() would refuse it; a huge version is simply
     # not found (the template layer bounds it to the database's integer range)
     if not (version.isascii() and version.isdigit()) or len(version) > 30:
         raise NotifyValidationError(f"version {version} is not of type integer")
-    return JSONResponse(template_json(
-        _base(request), await _template(db, caller, template_id, int(version))))
+    return JSONResponse(
+        template_json(_base(request), await _template(db, caller, template_id, int(version)))
+    )
 
 
 @router.get("/templates", summary="The service's templates (GOV.UK Notify)")
-async def list_templates(request: Request, db: ReadDbDep,
-                         caller: CallerDep) -> JSONResponse:
+async def list_templates(request: Request, db: ReadDbDep, caller: CallerDep) -> JSONResponse:
     template_type = request.query_params.get("type")
-    views = await templates.list_templates(TemplateRepository(db), service_id=caller.service.id,
-                                           template_type=template_type)
+    views = await templates.list_templates(
+        TemplateRepository(db), service_id=caller.service.id, template_type=template_type
+    )
     base = _base(request)
     return JSONResponse({"templates": [template_json(base, v) for v in views]})
 
 
 @router.post("/template/{template_id}/preview", summary="Preview a template (GOV.UK Notify)")
-async def preview_template(request: Request, template_id: str, db: ReadDbDep,
-                           caller: CallerDep) -> JSONResponse:
+async def preview_template(
+    request: Request, template_id: str, db: ReadDbDep, caller: CallerDep
+) -> JSONResponse:
     body = await _json_body(request)
     view = await _template(db, caller, template_id)
     personalisation = body.get("personalisation") or {}
     if not isinstance(personalisation, dict):
-        raise NotifyValidationError(
-            f"personalisation {personalisation} is not of type object")
+        raise NotifyValidationError(f"personalisation {personalisation} is not of type object")
     try:
         shown = templates.preview(view, personalisation)
     except templating.MissingPersonalisation as exc:
         raise BadRequestError(f"Missing personalisation: {', '.join(exc.names)}") from None
-    return JSONResponse({"id": str(view.template.id), "type": view.template.template_type,
-                         "version": view.version.version, "body": shown.body,
-                         "subject": shown.subject, "html": shown.html, "postage": None})
+    return JSONResponse(
+        {
+            "id": str(view.template.id),
+            "type": view.template.template_type,
+            "version": view.version.version,
+            "body": shown.body,
+            "subject": shown.subject,
+            "html": shown.html,
+            "postage": None,
+        }
+    )

@@ -31,8 +31,9 @@ ServiceId = Annotated[uuid.UUID, Path(description="The Notify service (its `iss`
 KeyId = Annotated[uuid.UUID, Path(description="The API key's id (not the key).")]
 #: No control characters (a NUL is refused by PostgreSQL: a 500, not the caller's 422).
 ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255,
-                                        pattern=ONE_LINE)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=ONE_LINE)
+]
 TeamMember = Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=ONE_LINE)]
 
 
@@ -41,12 +42,16 @@ class NotifyServiceCreate(BaseModel):
 
     name: Name
     team_members: list[TeamMember] = Field(
-        default_factory=list, max_length=100,
-        description="Email addresses and UK mobile numbers a team key may send to.")
+        default_factory=list,
+        max_length=100,
+        description="Email addresses and UK mobile numbers a team key may send to.",
+    )
     email_from: EmailStr | None = Field(
-        default=None, description="The From address of its emails (default: the council's).")
+        default=None, description="The From address of its emails (default: the council's)."
+    )
     sms_sender: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{3,11}$")] | None = Field(
-        default=None, description="The sender id of its texts (default: the council's).")
+        default=None, description="The sender id of its texts (default: the council's)."
+    )
 
 
 class NotifyServicePublic(BaseModel):
@@ -60,18 +65,25 @@ class NotifyServicePublic(BaseModel):
 
     @classmethod
     def of(cls, service: NotifyService) -> NotifyServicePublic:
-        return cls(id=service.id, name=service.name, email_from=service.email_from,
-                   sms_sender=service.sms_sender,
-                   team_members=notify_services.team_of(service),
-                   created_at=service.created_at, created_by=service.created_by)
+        return cls(
+            id=service.id,
+            name=service.name,
+            email_from=service.email_from,
+            sms_sender=service.sms_sender,
+            team_members=notify_services.team_of(service),
+            created_at=service.created_at,
+            created_by=service.created_by,
+        )
 
 
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name = Field(description="Begins the key (lower-cased, `_` for other characters).")
-    key_type: KeyType = Field(description="`normal` (live), `team` (only to the service's "
-                                          "team members) or `test` (nothing is sent).")
+    key_type: KeyType = Field(
+        description="`normal` (live), `team` (only to the service's "
+        "team members) or `test` (nothing is sent)."
+    )
 
 
 class ApiKeyPublic(BaseModel):
@@ -86,80 +98,140 @@ class ApiKeyPublic(BaseModel):
 
     @classmethod
     def of(cls, key: NotifyApiKey) -> ApiKeyPublic:
-        return cls(id=key.id, service_id=key.service_id, name=key.name,
-                   key_type=KeyType(key.key_type), created_at=key.created_at,
-                   created_by=key.created_by, revoked_at=key.revoked_at,
-                   revoked_by=key.revoked_by)
+        return cls(
+            id=key.id,
+            service_id=key.service_id,
+            name=key.name,
+            key_type=KeyType(key.key_type),
+            created_at=key.created_at,
+            created_by=key.created_by,
+            revoked_at=key.revoked_at,
+            revoked_by=key.revoked_by,
+        )
 
 
 class ApiKeyIssued(ApiKeyPublic):
-    key: str = Field(description="The whole key, `{name}-{service id}-{secret}`, for Notify's "
-                                 "clients. Shown only now: it cannot be read again.")
+    key: str = Field(
+        description="The whole key, `{name}-{service id}-{secret}`, for Notify's "
+        "clients. Shown only now: it cannot be read again."
+    )
 
 
 @router.get("", response_model=list[NotifyServicePublic], summary="Notify services")
-async def list_services(db: ReadDbDep,
-                        principal: AdminPrincipal) -> list[NotifyServicePublic]:
-    return [NotifyServicePublic.of(s) for s in await notify_services.list_services(
-        NotifyServiceRepository(db))]
+async def list_services(db: ReadDbDep, principal: AdminPrincipal) -> list[NotifyServicePublic]:
+    return [
+        NotifyServicePublic.of(s)
+        for s in await notify_services.list_services(NotifyServiceRepository(db))
+    ]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=NotifyServicePublic,
-             summary="Create a Notify service")
-async def create_service(body: NotifyServiceCreate, settings: SettingsDep, uow: UowDep,
-                         response: Response, principal: AdminPrincipal) -> NotifyServicePublic:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NotifyServicePublic,
+    summary="Create a Notify service",
+)
+async def create_service(
+    body: NotifyServiceCreate,
+    settings: SettingsDep,
+    uow: UowDep,
+    response: Response,
+    principal: AdminPrincipal,
+) -> NotifyServicePublic:
     service = await notify_services.register_service(
-        NotifyServiceRepository(uow.db), name=body.name, team_members=body.team_members,
+        NotifyServiceRepository(uow.db),
+        name=body.name,
+        team_members=body.team_members,
         email_from=str(body.email_from) if body.email_from else None,
-        sms_sender=body.sms_sender, created_by=principal.subject, settings=settings)
+        sms_sender=body.sms_sender,
+        created_by=principal.subject,
+        settings=settings,
+    )
     response.headers["Location"] = f"{PREFIX}/{service.id}"
     return NotifyServicePublic.of(service)
 
 
-@router.get("/{notify_service_id}", response_model=NotifyServicePublic,
-            summary="A Notify service")
-async def get_service(notify_service_id: ServiceId, db: ReadDbDep,
-                      principal: AdminPrincipal) -> NotifyServicePublic:
-    return NotifyServicePublic.of(await notify_services.get_service(
-        NotifyServiceRepository(db), notify_service_id))
+@router.get("/{notify_service_id}", response_model=NotifyServicePublic, summary="A Notify service")
+async def get_service(
+    notify_service_id: ServiceId, db: ReadDbDep, principal: AdminPrincipal
+) -> NotifyServicePublic:
+    return NotifyServicePublic.of(
+        await notify_services.get_service(NotifyServiceRepository(db), notify_service_id)
+    )
 
 
-@router.post("/{notify_service_id}/api-keys", status_code=status.HTTP_201_CREATED,
-             response_model=ApiKeyIssued, summary="Issue an API key (shown once)")
-async def issue_key(notify_service_id: ServiceId, body: ApiKeyCreate, uow: UowDep,
-                    response: Response, principal: AdminPrincipal) -> ApiKeyIssued:
+@router.post(
+    "/{notify_service_id}/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyIssued,
+    summary="Issue an API key (shown once)",
+)
+async def issue_key(
+    notify_service_id: ServiceId,
+    body: ApiKeyCreate,
+    uow: UowDep,
+    response: Response,
+    principal: AdminPrincipal,
+) -> ApiKeyIssued:
     key, api_key = await notify_services.issue_api_key(
-        NotifyServiceRepository(uow.db), service_id=notify_service_id, name=body.name,
-        key_type=body.key_type, created_by=principal.subject)
+        NotifyServiceRepository(uow.db),
+        service_id=notify_service_id,
+        name=body.name,
+        key_type=body.key_type,
+        created_by=principal.subject,
+    )
     response.headers["Location"] = f"{PREFIX}/{notify_service_id}/api-keys/{key.id}"
     response.headers["Cache-Control"] = "no-store"
     return ApiKeyIssued(**ApiKeyPublic.of(key).model_dump(), key=api_key)
 
 
-@router.get("/{notify_service_id}/api-keys", response_model=list[ApiKeyPublic],
-            summary="A service's API keys, revoked ones too (no secrets)")
-async def list_keys(notify_service_id: ServiceId, db: ReadDbDep,
-                    principal: AdminPrincipal) -> list[ApiKeyPublic]:
-    return [ApiKeyPublic.of(k) for k in await notify_services.list_api_keys(
-        NotifyServiceRepository(db), service_id=notify_service_id)]
+@router.get(
+    "/{notify_service_id}/api-keys",
+    response_model=list[ApiKeyPublic],
+    summary="A service's API keys, revoked ones too (no secrets)",
+)
+async def list_keys(
+    notify_service_id: ServiceId, db: ReadDbDep, principal: AdminPrincipal
+) -> list[ApiKeyPublic]:
+    return [
+        ApiKeyPublic.of(k)
+        for k in await notify_services.list_api_keys(
+            NotifyServiceRepository(db), service_id=notify_service_id
+        )
+    ]
 
 
-@router.get("/{notify_service_id}/api-keys/{api_key_id}", response_model=ApiKeyPublic,
-            summary="An API key (no secret)")
-async def get_key(notify_service_id: ServiceId, api_key_id: KeyId, db: ReadDbDep,
-                  principal: AdminPrincipal) -> ApiKeyPublic:
-    return ApiKeyPublic.of(await notify_services.get_api_key(
-        NotifyServiceRepository(db), service_id=notify_service_id, key_id=api_key_id))
+@router.get(
+    "/{notify_service_id}/api-keys/{api_key_id}",
+    response_model=ApiKeyPublic,
+    summary="An API key (no secret)",
+)
+async def get_key(
+    notify_service_id: ServiceId, api_key_id: KeyId, db: ReadDbDep, principal: AdminPrincipal
+) -> ApiKeyPublic:
+    return ApiKeyPublic.of(
+        await notify_services.get_api_key(
+            NotifyServiceRepository(db), service_id=notify_service_id, key_id=api_key_id
+        )
+    )
 
 
-@router.post("/{notify_service_id}/api-keys/{api_key_id}/revoke", response_model=ApiKeyPublic,
-             summary="Revoke an API key (idempotent; refused at once by this replica, by "
-                     "others within NOTIFICATIONS_NOTIFY_KEY_CACHE_SECONDS)")
-async def revoke_key(notify_service_id: ServiceId, api_key_id: KeyId, runtime: RuntimeDep,
-                     uow: UowDep, principal: AdminPrincipal) -> ApiKeyPublic:
+@router.post(
+    "/{notify_service_id}/api-keys/{api_key_id}/revoke",
+    response_model=ApiKeyPublic,
+    summary="Revoke an API key (idempotent; refused at once by this replica, by "
+    "others within NOTIFICATIONS_NOTIFY_KEY_CACHE_SECONDS)",
+)
+async def revoke_key(
+    notify_service_id: ServiceId,
+    api_key_id: KeyId,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    principal: AdminPrincipal,
+) -> ApiKeyPublic:
     services = NotifyServiceRepository(uow.db)
     key, _ = await notify_services.revoke_api_key(
-        services, service_id=notify_service_id, key_id=api_key_id,
-        revoked_by=principal.subject)
+        services, service_id=notify_service_id, key_id=api_key_id, revoked_by=principal.subject
+    )
     forget_after_commit(services, runtime.notify_key_cache, notify_service_id)
     return ApiKeyPublic.of(key)

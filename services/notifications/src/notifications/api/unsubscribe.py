@@ -43,18 +43,34 @@ def _read(settings: Settings, token: str) -> tuple[str, str]:
     return citizen, topic
 
 
-@router.get("", response_model=UnsubscribePublic, responses=problem_responses(400),
-            summary="What this unsubscribe link turns off (changes nothing)")
+@router.get(
+    "",
+    response_model=UnsubscribePublic,
+    responses=problem_responses(400),
+    summary="What this unsubscribe link turns off (changes nothing)",
+)
 async def describe(settings: SettingsDep, token: str) -> UnsubscribePublic:
     _, topic = _read(settings, token)
-    return UnsubscribePublic(topic=topic, description=TOPICS[topic].description,
-                             channel=Channel.EMAIL.value, unsubscribed=False)
+    return UnsubscribePublic(
+        topic=topic,
+        description=TOPICS[topic].description,
+        channel=Channel.EMAIL.value,
+        unsubscribed=False,
+    )
 
 
-@router.post("", response_model=UnsubscribePublic, responses=problem_responses(400),
-             summary="One-click unsubscribe (RFC 8058): stop these emails")
+@router.post(
+    "",
+    response_model=UnsubscribePublic,
+    responses=problem_responses(400),
+    summary="One-click unsubscribe (RFC 8058): stop these emails",
+)
 async def unsubscribe(settings: SettingsDep, token: str, uow: UowDep) -> UnsubscribePublic:
     citizen, topic = _read(settings, token)
     await contacts.unsubscribe(ContactRepository(uow.db), citizen, topic)
-    return UnsubscribePublic(topic=topic, description=TOPICS[topic].description,
-                             channel=Channel.EMAIL.value, unsubscribed=True)
+    return UnsubscribePublic(
+        topic=topic,
+        description=TOPICS[topic].description,
+        channel=Channel.EMAIL.value,
+        unsubscribed=True,
+    )

@@ -15,14 +15,25 @@ from servicekit.uow import UnitOfWork
 
 async def alert_staff_service_published(event: ServicePublished, ctx: MessageContext) -> None:
     """Email the digital services team that a service went live (one email per event)."""
-    await alert_staff(ctx.uow, NotificationRepository(ctx.uow.db), event,
-                      settings=ctx.settings, event_id=ctx.envelope.id,
-                      event_type=ctx.envelope.type)
+    await alert_staff(
+        ctx.uow,
+        NotificationRepository(ctx.uow.db),
+        event,
+        settings=ctx.settings,
+        event_id=ctx.envelope.id,
+        event_type=ctx.envelope.type,
+    )
 
 
-async def alert_staff(uow: UnitOfWork, notifications: NotificationRepository,
-                      event: ServicePublished, *, settings: Settings, event_id: str,
-                      event_type: str) -> None:
+async def alert_staff(
+    uow: UnitOfWork,
+    notifications: NotificationRepository,
+    event: ServicePublished,
+    *,
+    settings: Settings,
+    event_id: str,
+    event_type: str,
+) -> None:
     if not settings.staff_alert_email:
         return
     now = datetime.now(UTC)
@@ -31,7 +42,7 @@ async def alert_staff(uow: UnitOfWork, notifications: NotificationRepository,
         recipient=str(settings.staff_alert_email),
         subject=f"Service published: {event.name}",
         body=(
-            f"The service \"{event.name}\" is now published in the council's catalogue.\n\n"
+            f'The service "{event.name}" is now published in the council\'s catalogue.\n\n'
             f"Service code: {event.service_code}\n"
             f"Slug: {event.slug}\n"
             f"Catalogue version: {event.entry_version}\n"

@@ -27,13 +27,15 @@ from servicekit.uow import UnitOfWork
 
 VERIFY_PATH = "/api/v1/preferences/email-verification"
 SUBJECT = "Confirm your email address"
-BODY = ("# Confirm your email address\n\n"
-        "Someone, hopefully you, asked Milton Keynes City Council to send your updates to "
-        "this email address.\n\n"
-        "To confirm it, open this link and choose to confirm:\n\n"
-        "((link))\n\n"
-        "The link works for ((hours)) hours. If you did not ask for this, you do not need to "
-        "do anything: we will not send anything else to this address.")
+BODY = (
+    "# Confirm your email address\n\n"
+    "Someone, hopefully you, asked Milton Keynes City Council to send your updates to "
+    "this email address.\n\n"
+    "To confirm it, open this link and choose to confirm:\n\n"
+    "((link))\n\n"
+    "The link works for ((hours)) hours. If you did not ask for this, you do not need to "
+    "do anything: we will not send anything else to this address."
+)
 
 
 class InvalidPreference(DomainError):
@@ -53,9 +55,15 @@ def clear_pending(contact: CitizenContact) -> None:
     contact.pending_email_expires_at = None
 
 
-def change_email(uow: UnitOfWork, notifications: NotificationRepository,
-                 contact: CitizenContact, email: str | None, *, settings: Settings,
-                 now: datetime) -> None:
+def change_email(
+    uow: UnitOfWork,
+    notifications: NotificationRepository,
+    contact: CitizenContact,
+    email: str | None,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> None:
     """The citizen asked for ``email`` (None: no email at all)."""
     if email is None:
         contact.email = None
@@ -64,8 +72,11 @@ def change_email(uow: UnitOfWork, notifications: NotificationRepository,
     if email == contact.email:
         clear_pending(contact)
         return
-    if (contact.pending_email == email and contact.pending_email_expires_at is not None
-            and contact.pending_email_expires_at > now):
+    if (
+        contact.pending_email == email
+        and contact.pending_email_expires_at is not None
+        and contact.pending_email_expires_at > now
+    ):
         return  # its link is on its way and still works
     token = secrets.token_urlsafe(32)
     contact.pending_email, contact.pending_email_token = email, token_hash(token)
@@ -74,21 +85,33 @@ def change_email(uow: UnitOfWork, notifications: NotificationRepository,
     hours = f"{settings.email_verification_hours:g}"
     rendered = templating.render_email(SUBJECT, BODY, {"link": link, "hours": hours})
     notification = Notification(
-        channel=Channel.EMAIL.value, recipient=email, subject=rendered.subject,
-        body=rendered.body, html_body=rendered.html, text_body=rendered.text,
-        status=Status.CREATED.value, citizen_id=contact.citizen_id, created_at=now,
-        updated_at=now)
+        channel=Channel.EMAIL.value,
+        recipient=email,
+        subject=rendered.subject,
+        body=rendered.body,
+        html_body=rendered.html,
+        text_body=rendered.text,
+        status=Status.CREATED.value,
+        citizen_id=contact.citizen_id,
+        created_at=now,
+        updated_at=now,
+    )
     notifications.add(notification)
     uow.publish(status_changed(notification.model_dump(), Status.CREATED, None, now))
 
 
 async def _pending(contacts: ContactRepository, token: str, now: datetime) -> CitizenContact:
     contact = await contacts.with_pending_token(token_hash(token))
-    if (contact is None or contact.pending_email is None
-            or contact.pending_email_expires_at is None
-            or contact.pending_email_expires_at <= now):
-        raise InvalidVerificationLink("This link is not valid or has expired: ask for the "
-                                      "address again in your notification preferences.")
+    if (
+        contact is None
+        or contact.pending_email is None
+        or contact.pending_email_expires_at is None
+        or contact.pending_email_expires_at <= now
+    ):
+        raise InvalidVerificationLink(
+            "This link is not valid or has expired: ask for the "
+            "address again in your notification preferences."
+        )
     return contact
 
 
@@ -133,31 +156,46 @@ async def preferences(contacts: ContactRepository, citizen: str) -> Preferences:
     topics = {
         name: TopicChoices(
             description=topic.description,
-            **{ch.value: chosen.get((name, ch.value), ch in topic.default) for ch in Channel})
-        for name, topic in TOPICS.items()}
-    return Preferences(email=contact.email if contact else None,
-                       email_pending=contact.pending_email if contact else None,
-                       phone=contact.phone if contact else None, topics=topics)
+            **{ch.value: chosen.get((name, ch.value), ch in topic.default) for ch in Channel},
+        )
+        for name, topic in TOPICS.items()
+    }
+    return Preferences(
+        email=contact.email if contact else None,
+        email_pending=contact.pending_email if contact else None,
+        phone=contact.phone if contact else None,
+        topics=topics,
+    )
 
 
-async def change_preferences(uow: UnitOfWork, contacts: ContactRepository,
-                             notifications: NotificationRepository, citizen: str, *,
-                             email: str | None, phone: str | None,
-                             topics: Mapping[str, ChannelChoices],
-                             settings: Settings) -> Preferences:
+async def change_preferences(
+    uow: UnitOfWork,
+    contacts: ContactRepository,
+    notifications: NotificationRepository,
+    citizen: str,
+    *,
+    email: str | None,
+    phone: str | None,
+    topics: Mapping[str, ChannelChoices],
+    settings: Settings,
+) -> Preferences:
     """``email``/``phone``: None keeps it, ``""`` removes it; a new email is used once
     confirmed (a link is emailed to it). Then the preferences as they are now."""
     unknown = sorted(set(topics) - set(TOPICS))
     if unknown:
-        raise InvalidPreference(f"Unknown topic(s): {', '.join(unknown)}",
-                                topics=sorted(TOPICS))
+        raise InvalidPreference(f"Unknown topic(s): {', '.join(unknown)}", topics=sorted(TOPICS))
     now = datetime.now(UTC)
     contact = await contacts.get(citizen) or CitizenContact(citizen_id=citizen, updated_at=now)
     try:
         if email is not None:
-            change_email(uow, notifications, contact,
-                         recipients.validate_email(email) if email else None,
-                         settings=settings, now=now)
+            change_email(
+                uow,
+                notifications,
+                contact,
+                recipients.validate_email(email) if email else None,
+                settings=settings,
+                now=now,
+            )
         if phone is not None:
             contact.phone = recipients.normalise_uk_mobile(phone) if phone else None
     except recipients.InvalidRecipient as exc:
@@ -167,8 +205,13 @@ async def change_preferences(uow: UnitOfWork, contacts: ContactRepository,
     for topic, choice in topics.items():
         for channel in Channel:
             row = await contacts.get_consent(citizen, topic, channel.value)
-            row = row or Consent(citizen_id=citizen, topic=topic, channel=channel.value,
-                                 granted=False, updated_at=now)
+            row = row or Consent(
+                citizen_id=citizen,
+                topic=topic,
+                channel=channel.value,
+                granted=False,
+                updated_at=now,
+            )
             row.granted, row.updated_at = getattr(choice, channel.value), now
             contacts.add_consent(row)
     await contacts.flush()
@@ -179,7 +222,8 @@ async def unsubscribe(contacts: ContactRepository, citizen: str, topic: str) -> 
     """Turn the topic's email off (RFC 8058 one-click unsubscribe)."""
     now = datetime.now(UTC)
     row = await contacts.get_consent(citizen, topic, Channel.EMAIL.value)
-    row = row or Consent(citizen_id=citizen, topic=topic, channel=Channel.EMAIL.value,
-                         granted=False, updated_at=now)
+    row = row or Consent(
+        citizen_id=citizen, topic=topic, channel=Channel.EMAIL.value, granted=False, updated_at=now
+    )
     row.granted, row.updated_at = False, now
     contacts.add_consent(row)

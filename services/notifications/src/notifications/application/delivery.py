@@ -70,21 +70,36 @@ def simulated_outcome(recipient: str) -> Status:
     return Status.DELIVERED
 
 
-async def claim(uow: UnitOfWork, notifications: NotificationRepository, channel: Channel, *,
-                now: datetime, settings: Settings) -> list[Row]:
+async def claim(
+    uow: UnitOfWork,
+    notifications: NotificationRepository,
+    channel: Channel,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> list[Row]:
     """Claim a batch of ``channel``'s due notifications (moved to ``sending``); the first
     claim of each records its ``sending`` (a re-claim or a retry is still "sending")."""
     rows = await notifications.claim_due(
-        channel, now=now, stale=now - timedelta(seconds=settings.sending_reclaim_seconds),
-        limit=settings.delivery_batch_size)
+        channel,
+        now=now,
+        stale=now - timedelta(seconds=settings.sending_reclaim_seconds),
+        limit=settings.delivery_batch_size,
+    )
     for row in rows:
         if row["attempts"] == 1:
             uow.publish(status_changed(row, Status.SENDING, Status.CREATED.value, now))
     return list(rows)
 
 
-async def record(uow: UnitOfWork, notifications: NotificationRepository,
-                 results: list[Outcome], *, now: datetime, max_attempts: int) -> list[float]:
+async def record(
+    uow: UnitOfWork,
+    notifications: NotificationRepository,
+    results: list[Outcome],
+    *,
+    now: datetime,
+    max_attempts: int,
+) -> list[float]:
     """Record the outcomes of a batch (delivered, retry later or given up, failed) and their
     events; returns the delays (seconds) after which retries fall due."""
     retries: list[float] = []
@@ -95,21 +110,28 @@ async def record(uow: UnitOfWork, notifications: NotificationRepository,
         if status is None:  # retry later, unless out of attempts
             given_up = row["attempts"] >= max_attempts
             await notifications.update(
-                row["id"], status=(Status.TECHNICAL_FAILURE if given_up
-                                   else Status.CREATED).value,
+                row["id"],
+                status=(Status.TECHNICAL_FAILURE if given_up else Status.CREATED).value,
                 completed_at=now if given_up else None,
-                next_attempt_at=now + _backoff(row["attempts"]), updated_at=now,
-                last_error=(error or "")[:500])
+                next_attempt_at=now + _backoff(row["attempts"]),
+                updated_at=now,
+                last_error=(error or "")[:500],
+            )
             if given_up:
-                uow.publish(status_changed(row, Status.TECHNICAL_FAILURE,
-                                           Status.SENDING.value, now))
+                uow.publish(
+                    status_changed(row, Status.TECHNICAL_FAILURE, Status.SENDING.value, now)
+                )
             else:
                 retries.append(_backoff(row["attempts"]).total_seconds())
             continue
         if status is not Status.DELIVERED:
-            await notifications.update(row["id"], status=status.value, updated_at=now,
-                                       completed_at=now,
-                                       last_error=(error or "")[:500] or None)
+            await notifications.update(
+                row["id"],
+                status=status.value,
+                updated_at=now,
+                completed_at=now,
+                last_error=(error or "")[:500] or None,
+            )
         uow.publish(status_changed(row, status, Status.SENDING.value, now))
     return retries
 
@@ -125,8 +147,11 @@ class DeliveryWorker(CommitWokenWorker):
     def __init__(self, database: Database, settings: Settings) -> None:
         self.wake_on = frozenset({channel_work(self.channel)})
         watch_channels(database)
-        super().__init__(database, idle_seconds=settings.delivery_idle_seconds,
-                         linger_seconds=settings.delivery_linger_seconds)
+        super().__init__(
+            database,
+            idle_seconds=settings.delivery_idle_seconds,
+            linger_seconds=settings.delivery_linger_seconds,
+        )
         self.database = database
         self.settings = settings
 
@@ -160,8 +185,11 @@ class DeliveryWorker(CommitWokenWorker):
                     try:
                         batch = await self._claim()
                     except Exception as exc:  # still record the batch being sent
-                        log.warning("%s delivery: claim failed (%s), the pass ends",
-                                    self.channel.value, type(exc).__name__)
+                        log.warning(
+                            "%s delivery: claim failed (%s), the pass ends",
+                            self.channel.value,
+                            type(exc).__name__,
+                        )
                         batch = []
                     following = attempts(batch) if batch else None
                 results = await current
@@ -179,8 +207,11 @@ class DeliveryWorker(CommitWokenWorker):
                 await asyncio.wait(pending)
             for f in in_flight:  # logged here; the first failure is what propagates
                 if f.done() and not f.cancelled() and f.exception() is not None:
-                    log.warning("%s delivery: %s in a pipelined batch", self.channel.value,
-                                type(f.exception()).__name__)
+                    log.warning(
+                        "%s delivery: %s in a pipelined batch",
+                        self.channel.value,
+                        type(f.exception()).__name__,
+                    )
         return 0
 
     async def deliver_due(self) -> int:
@@ -194,8 +225,13 @@ class DeliveryWorker(CommitWokenWorker):
 
     async def _claim(self) -> list[Row]:
         async with UnitOfWork(self.database, source=self.settings.cloudevents_source) as uow:
-            return await claim(uow, NotificationRepository(uow.db), self.channel,
-                               now=datetime.now(UTC), settings=self.settings)
+            return await claim(
+                uow,
+                NotificationRepository(uow.db),
+                self.channel,
+                now=datetime.now(UTC),
+                settings=self.settings,
+            )
 
     async def _attempt(self, row: Row) -> Outcome:
         if row["simulated"]:
@@ -213,39 +249,55 @@ class DeliveryWorker(CommitWokenWorker):
 
     async def _record(self, results: list[Outcome]) -> None:
         async with UnitOfWork(self.database, source=self.settings.cloudevents_source) as uow:
-            retries = await record(uow, NotificationRepository(uow.db), results,
-                                   now=datetime.now(UTC),
-                                   max_attempts=self.settings.delivery_max_attempts)
+            retries = await record(
+                uow,
+                NotificationRepository(uow.db),
+                results,
+                now=datetime.now(UTC),
+                max_attempts=self.settings.delivery_max_attempts,
+            )
         for seconds in retries:
             self.wake_in(seconds)
         delivered = sum(1 for _, status, _ in results if status is Status.DELIVERED)
-        log.debug("%s delivery: %d delivered, %d not yet", self.channel.value, delivered,
-                  len(results) - delivered)
+        log.debug(
+            "%s delivery: %d delivered, %d not yet",
+            self.channel.value,
+            delivered,
+            len(results) - delivered,
+        )
 
 
 def unsubscribe_headers(url: str | None) -> tuple[tuple[str, str], ...]:
     """RFC 8058 one-click unsubscribe: a POST to ``url`` unsubscribes, no questions asked."""
     if not url:
         return ()
-    return (("List-Unsubscribe", f"<{url}>"),
-            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    return (
+        ("List-Unsubscribe", f"<{url}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    )
 
 
 class EmailDeliveryWorker(DeliveryWorker):
     channel = Channel.EMAIL
     name = "email-delivery"
 
-    def __init__(self, database: Database, settings: Settings,
-                 sender: SmtpSender | None = None) -> None:
+    def __init__(
+        self, database: Database, settings: Settings, sender: SmtpSender | None = None
+    ) -> None:
         super().__init__(database, settings)
         self.sender = sender or SmtpSender(settings, pool_size=settings.delivery_concurrency)
 
     async def send(self, row: Row) -> None:
-        await self.sender.send(OutgoingEmail(
-            message_id=message_id(row["id"], self.settings.message_id_domain),
-            to=row["recipient"], subject=row["subject"] or "",
-            text=row["text_body"] or row["body"], html=row["html_body"],
-            headers=unsubscribe_headers(row["unsubscribe_url"])))
+        await self.sender.send(
+            OutgoingEmail(
+                message_id=message_id(row["id"], self.settings.message_id_domain),
+                to=row["recipient"],
+                subject=row["subject"] or "",
+                text=row["text_body"] or row["body"],
+                html=row["html_body"],
+                headers=unsubscribe_headers(row["unsubscribe_url"]),
+            )
+        )
 
     async def close(self) -> None:
         await self.sender.close()
@@ -259,11 +311,15 @@ def sms_sender_for(settings: Settings) -> SmsSender:
         return HttpSmsSender(settings.sms_http_url, token)
     if settings.sms_provider == "notify":
         if not (settings.sms_notify_api_key and settings.sms_notify_template_id):
-            raise ValueError("NOTIFICATIONS_SMS_NOTIFY_API_KEY and _TEMPLATE_ID are required "
-                             "with the notify provider")
-        return NotifySmsSender(settings.sms_notify_api_key.get_secret_value(),
-                               settings.sms_notify_template_id,
-                               base_url=settings.sms_notify_base_url)
+            raise ValueError(
+                "NOTIFICATIONS_SMS_NOTIFY_API_KEY and _TEMPLATE_ID are required "
+                "with the notify provider"
+            )
+        return NotifySmsSender(
+            settings.sms_notify_api_key.get_secret_value(),
+            settings.sms_notify_template_id,
+            base_url=settings.sms_notify_base_url,
+        )
     return SinkSmsSender(settings.sms_sink_dir)
 
 
@@ -271,19 +327,25 @@ class SmsDeliveryWorker(DeliveryWorker):
     channel = Channel.SMS
     name = "sms-delivery"
 
-    def __init__(self, database: Database, settings: Settings,
-                 sender: SmsSender | None = None) -> None:
+    def __init__(
+        self, database: Database, settings: Settings, sender: SmsSender | None = None
+    ) -> None:
         super().__init__(database, settings)
         self.sender = sender or sms_sender_for(settings)
 
     async def send(self, row: Row) -> None:
-        await self.sender.send(OutgoingSms(
-            notification_id=str(row["id"]), to=row["recipient"],
-            sender=self.settings.sms_sender, body=row["body"]))
+        await self.sender.send(
+            OutgoingSms(
+                notification_id=str(row["id"]),
+                to=row["recipient"],
+                sender=self.settings.sms_sender,
+                body=row["body"],
+            )
+        )
 
     async def close(self) -> None:
         await self.sender.close()
 
 
 def _backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(300, 2 ** attempts))
+    return timedelta(seconds=min(300, 2**attempts))

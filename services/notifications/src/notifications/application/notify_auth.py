@@ -36,8 +36,9 @@ class Caller:
         return KeyType(self.key.key_type)
 
 
-async def _service_keys(services: NotifyServiceRepository, service_id: uuid.UUID
-                        ) -> tuple[NotifyService | None, list[NotifyApiKey]]:
+async def _service_keys(
+    services: NotifyServiceRepository, service_id: uuid.UUID
+) -> tuple[NotifyService | None, list[NotifyApiKey]]:
     service = await services.get(service_id)
     if service is None:
         return None, []
@@ -58,15 +59,14 @@ class KeyCache:
     def __init__(self, ttl: float = 5.0, *, max_entries: int = 4096) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._services: dict[uuid.UUID, tuple[float, NotifyService | None,
-                                              list[NotifyApiKey]]] = {}
+        self._services: dict[uuid.UUID, tuple[float, NotifyService | None, list[NotifyApiKey]]] = {}
         self._tokens: dict[str, tuple[float, Caller, float]] = {}
         #: Bumped by :meth:`forget`: a read that began before it is not cached.
         self._generation: dict[uuid.UUID, int] = {}
 
-    async def service_keys(self, services: NotifyServiceRepository, service_id: uuid.UUID, *,
-                           refresh: bool = False
-                           ) -> tuple[NotifyService | None, list[NotifyApiKey], bool]:
+    async def service_keys(
+        self, services: NotifyServiceRepository, service_id: uuid.UUID, *, refresh: bool = False
+    ) -> tuple[NotifyService | None, list[NotifyApiKey], bool]:
         """(service, keys, read just now)."""
         now = time.monotonic()
         found = self._services.get(service_id)
@@ -81,8 +81,9 @@ class KeyCache:
             return service, keys, True
         return found[1], found[2], False
 
-    def cached(self, service_id: uuid.UUID
-               ) -> tuple[NotifyService | None, list[NotifyApiKey]] | None:
+    def cached(
+        self, service_id: uuid.UUID
+    ) -> tuple[NotifyService | None, list[NotifyApiKey]] | None:
         """The service and its keys if cached within ``ttl``, without reading."""
         found = self._services.get(service_id)
         if found is None or time.monotonic() - found[0] > self.ttl:
@@ -94,8 +95,9 @@ class KeyCache:
         commit that revoked a key): the next request reads the keys again."""
         self._generation[service_id] = self.generation(service_id) + 1
         self._services.pop(service_id, None)
-        for token in [t for t, (_, caller, _) in self._tokens.items()
-                      if caller.service.id == service_id]:
+        for token in [
+            t for t, (_, caller, _) in self._tokens.items() if caller.service.id == service_id
+        ]:
             del self._tokens[token]
 
     def token(self, token: str) -> tuple[Caller, float] | None:
@@ -107,8 +109,9 @@ class KeyCache:
     def generation(self, service_id: uuid.UUID) -> int:
         return self._generation.get(service_id, 0)
 
-    def remember(self, token: str, caller: Caller, iat: float, *,
-                 generation: int | None = None) -> None:
+    def remember(
+        self, token: str, caller: Caller, iat: float, *, generation: int | None = None
+    ) -> None:
         """Keep a verified token, unless its service was forgotten since ``generation``."""
         if generation is not None and generation != self.generation(caller.service.id):
             return
@@ -125,8 +128,14 @@ SERVICE_NOT_FOUND = "Invalid token: service not found"
 NO_KEYS = "Invalid token: service has no API keys"
 
 
-def _verify(token: str, service: NotifyService | None, keys: list[NotifyApiKey], *,
-            clock: float, leeway_seconds: int) -> tuple[Caller, float]:
+def _verify(
+    token: str,
+    service: NotifyService | None,
+    keys: list[NotifyApiKey],
+    *,
+    clock: float,
+    leeway_seconds: int,
+) -> tuple[Caller, float]:
     """The caller whose key signed ``token``, and the token's ``iat``; Notify's errors."""
     if service is None:
         raise AuthError(SERVICE_NOT_FOUND)
@@ -134,9 +143,12 @@ def _verify(token: str, service: NotifyService | None, keys: list[NotifyApiKey],
         raise AuthError(NO_KEYS)
     for key in keys:
         try:
-            verified = jwt.decode(token, key.secret, algorithms=["HS256"],
-                                  options={"verify_iat": False, "verify_exp": False,
-                                           "verify_nbf": False})
+            verified = jwt.decode(
+                token,
+                key.secret,
+                algorithms=["HS256"],
+                options={"verify_iat": False, "verify_exp": False, "verify_nbf": False},
+            )
         except jwt.PyJWTError:
             continue
         iat = verified.get("iat")
@@ -152,8 +164,9 @@ def _verify(token: str, service: NotifyService | None, keys: list[NotifyApiKey],
 
 #: The services' repository, or what opens one (on a read session): then a session is
 #: opened only when the key cache misses.
-KeySource = (NotifyServiceRepository
-             | Callable[[], AbstractAsyncContextManager[NotifyServiceRepository]])
+KeySource = (
+    NotifyServiceRepository | Callable[[], AbstractAsyncContextManager[NotifyServiceRepository]]
+)
 
 
 @asynccontextmanager
@@ -165,9 +178,14 @@ async def _services_from(source: KeySource) -> AsyncIterator[NotifyServiceReposi
         yield source
 
 
-async def authenticate(source: KeySource, authorization: str | None, *,
-                       leeway_seconds: int = 30, now: float | None = None,
-                       cache: KeyCache | None = None) -> Caller:
+async def authenticate(
+    source: KeySource,
+    authorization: str | None,
+    *,
+    leeway_seconds: int = 30,
+    now: float | None = None,
+    cache: KeyCache | None = None,
+) -> Caller:
     """Notify's checks, in its order, with its messages. ``source`` may open a repository
     (:func:`read_keys`): it is called only when the cache misses."""
     if not authorization:
@@ -204,8 +222,7 @@ async def authenticate(source: KeySource, authorization: str | None, *,
     generation = cache.generation(service_id)
     service, keys, fresh = await _cached_keys(cache, source, service_id)
     try:
-        caller, iat = _verify(token, service, keys, clock=clock,
-                              leeway_seconds=leeway_seconds)
+        caller, iat = _verify(token, service, keys, clock=clock, leeway_seconds=leeway_seconds)
     except AuthError as exc:
         if fresh or exc.message not in (SERVICE_NOT_FOUND, NO_KEYS, KEY_NOT_FOUND):
             raise
@@ -216,9 +233,9 @@ async def authenticate(source: KeySource, authorization: str | None, *,
     return caller
 
 
-async def _cached_keys(cache: KeyCache, source: KeySource, service_id: uuid.UUID, *,
-                       refresh: bool = False
-                       ) -> tuple[NotifyService | None, list[NotifyApiKey], bool]:
+async def _cached_keys(
+    cache: KeyCache, source: KeySource, service_id: uuid.UUID, *, refresh: bool = False
+) -> tuple[NotifyService | None, list[NotifyApiKey], bool]:
     if not refresh and callable(source):
         found = cache.cached(service_id)
         if found is not None:  # no session opened
@@ -227,9 +244,11 @@ async def _cached_keys(cache: KeyCache, source: KeySource, service_id: uuid.UUID
         return await cache.service_keys(services, service_id, refresh=refresh)
 
 
-def read_keys(database: Database) -> Callable[[], AbstractAsyncContextManager[
-        NotifyServiceRepository]]:
+def read_keys(
+    database: Database,
+) -> Callable[[], AbstractAsyncContextManager[NotifyServiceRepository]]:
     """What opens the services' repository on a read session, for :func:`authenticate`."""
+
     @asynccontextmanager
     async def open_keys() -> AsyncIterator[NotifyServiceRepository]:
         async with database.read_session() as db:
@@ -238,8 +257,9 @@ def read_keys(database: Database) -> Callable[[], AbstractAsyncContextManager[
     return open_keys
 
 
-def forget_after_commit(services: NotifyServiceRepository, cache: KeyCache,
-                        service_id: uuid.UUID) -> None:
+def forget_after_commit(
+    services: NotifyServiceRepository, cache: KeyCache, service_id: uuid.UUID
+) -> None:
     """When the transaction of ``services`` commits (a key of the service revoked),
     ``cache`` forgets the service: this process refuses the key at once, and nothing read
     before the commit is kept."""

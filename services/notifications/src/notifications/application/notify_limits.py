@@ -27,6 +27,8 @@ class NotifyRateLimiter:
             hits.popleft()
         if len(hits) >= self.per_minute:
             name = {"normal": "live"}.get(caller.key.key_type, caller.key.key_type)
-            raise RateLimitError(f"Exceeded rate limit for key type {name.upper()} of "
-                                 f"{self.per_minute} requests per 60 seconds")
+            raise RateLimitError(
+                f"Exceeded rate limit for key type {name.upper()} of "
+                f"{self.per_minute} requests per 60 seconds"
+            )
         hits.append(now)

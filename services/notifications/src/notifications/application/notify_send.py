@@ -44,16 +44,18 @@ class TemplateCache:
         :func:`send_notification` checks in its ``INSERT`` (see there)."""
         return self._latest.get(template_id)
 
-    async def current(self, repository: TemplateRepository, *, template_id: uuid.UUID,
-                      service_id: uuid.UUID) -> templates.TemplateView:
+    async def current(
+        self, repository: TemplateRepository, *, template_id: uuid.UUID, service_id: uuid.UUID
+    ) -> templates.TemplateView:
         """Raises NotFound, as :func:`templates.get_template`."""
         row = await repository.current_version(template_id)
         if row is None or row.archived or row.service_id != service_id:
             raise NotFound("No such template.")
         view = self._views.get((template_id, row.version))
         if view is None:
-            view = await templates.get_template(repository, template_id=template_id,
-                                                version=row.version, service_id=service_id)
+            view = await templates.get_template(
+                repository, template_id=template_id, version=row.version, service_id=service_id
+            )
             # shared by requests: a rollback must not expire them
             repository.detach(view.template, view.version)
             if len(self._views) >= self.max_entries:
@@ -71,19 +73,35 @@ class Sent:
     template: templates.TemplateView
 
 
-async def accept(database: Database, caller: Caller, channel: Channel, body: dict[str, Any],
-                 *, settings: Settings, template_cache: TemplateCache | None = None) -> Sent:
+async def accept(
+    database: Database,
+    caller: Caller,
+    channel: Channel,
+    body: dict[str, Any],
+    *,
+    settings: Settings,
+    template_cache: TemplateCache | None = None,
+) -> Sent:
     """:func:`send_notification` in its own unit of work, committed when this returns (the
     template read beside it: :func:`templates_beside`)."""
-    async with (UnitOfWork(database, source=settings.cloudevents_source) as uow,
-                templates_beside(database, uow.db) as template_repository):
-        return await send_notification(uow, NotificationRepository(uow.db),
-                                       template_repository, caller, channel, body,
-                                       template_cache=template_cache)
+    async with (
+        UnitOfWork(database, source=settings.cloudevents_source) as uow,
+        templates_beside(database, uow.db) as template_repository,
+    ):
+        return await send_notification(
+            uow,
+            NotificationRepository(uow.db),
+            template_repository,
+            caller,
+            channel,
+            body,
+            template_cache=template_cache,
+        )
 
 
-def _validated(channel: Channel, body: dict[str, Any]
-               ) -> tuple[str, uuid.UUID, dict[str, Any], str | None, str | None]:
+def _validated(
+    channel: Channel, body: dict[str, Any]
+) -> tuple[str, uuid.UUID, dict[str, Any], str | None, str | None]:
     """(recipient, template id, personalisation, unsubscribe URL, reference) of a request
     body; Notify's ValidationError otherwise."""
     field = "email_address" if channel is Channel.EMAIL else "phone_number"
@@ -96,13 +114,14 @@ def _validated(channel: Channel, body: dict[str, Any]
     template_id = parse_uuid(body["template_id"], "template_id")
     personalisation = body.get("personalisation") or {}
     if not isinstance(personalisation, dict):
-        raise NotifyValidationError(
-            f"personalisation {personalisation} is not of type object")
+        raise NotifyValidationError(f"personalisation {personalisation} is not of type object")
     unsubscribe = body.get("one_click_unsubscribe_url") if channel is Channel.EMAIL else None
-    if unsubscribe is not None and not (isinstance(unsubscribe, str)
-                                        and unsubscribe.startswith("https://")):
+    if unsubscribe is not None and not (
+        isinstance(unsubscribe, str) and unsubscribe.startswith("https://")
+    ):
         raise NotifyValidationError(
-            f"one_click_unsubscribe_url {unsubscribe} is not a valid https url")
+            f"one_click_unsubscribe_url {unsubscribe} is not a valid https url"
+        )
     reference = body.get("reference")
     if reference is not None and not isinstance(reference, str):
         raise NotifyValidationError(f"reference {reference} is not of type string, null")
@@ -116,59 +135,81 @@ def _validated(channel: Channel, body: dict[str, Any]
     return recipient, template_id, personalisation, unsubscribe, reference
 
 
-async def send_notification(uow: UnitOfWork, notifications: NotificationRepository,
-                            template_repository: TemplateRepository, caller: Caller,
-                            channel: Channel, body: dict[str, Any], *,
-                            template_cache: TemplateCache | None = None) -> Sent:
+async def send_notification(
+    uow: UnitOfWork,
+    notifications: NotificationRepository,
+    template_repository: TemplateRepository,
+    caller: Caller,
+    channel: Channel,
+    body: dict[str, Any],
+    *,
+    template_cache: TemplateCache | None = None,
+) -> Sent:
     """POST /v2/notifications/{email,sms}: validate, render, store as ``created``.
 
     ``template_repository`` serves the template lookup (it may be on a read session, so
     that the write transaction is held only to insert). The row is inserted at once (a Core
     ``INSERT``), its ``NotificationStatusChanged`` goes to the outbox through
     ``uow.publish`` and is flushed with the commit."""
-    recipient, template_id, personalisation, unsubscribe, reference = _validated(channel,
-                                                                                  body)
+    recipient, template_id, personalisation, unsubscribe, reference = _validated(channel, body)
 
     async def read_view() -> templates.TemplateView:
         try:
             if template_cache is not None:
-                return await template_cache.current(template_repository,
-                                                    template_id=template_id,
-                                                    service_id=caller.service.id)
-            return await templates.get_template(template_repository, template_id=template_id,
-                                                service_id=caller.service.id)
+                return await template_cache.current(
+                    template_repository, template_id=template_id, service_id=caller.service.id
+                )
+            return await templates.get_template(
+                template_repository, template_id=template_id, service_id=caller.service.id
+            )
         except NotFound:
             raise BadRequestError("Template not found") from None
 
     def prepare(view: templates.TemplateView) -> dict[str, Any]:
         """The row to insert, rendered with ``view``; Notify's errors."""
         if view.template.template_type != channel.value:
-            raise BadRequestError(f"{view.template.template_type} template is not suitable "
-                                  f"for {channel.value} notification")
+            raise BadRequestError(
+                f"{view.template.template_type} template is not suitable "
+                f"for {channel.value} notification"
+            )
         try:
             rendered = templates.preview(view, personalisation)
         except templating.MissingPersonalisation as exc:
-            raise BadRequestError(
-                f"Missing personalisation: {', '.join(exc.names)}") from None
+            raise BadRequestError(f"Missing personalisation: {', '.join(exc.names)}") from None
         if rendered.sms is not None and rendered.sms.too_long:
             raise BadRequestError(
                 f"Text messages cannot be longer than {templating.SMS_CHAR_LIMIT} characters. "
-                f"Your message is {rendered.sms.length} characters long.")
+                f"Your message is {rendered.sms.length} characters long."
+            )
         if caller.key_type is KeyType.TEAM and recipient.lower() not in (
-                recipients.team_members(caller.service.team_members)):
+            recipients.team_members(caller.service.team_members)
+        ):
             raise BadRequestError(TEAM_ONLY)
         simulated = caller.key_type is KeyType.TEST or recipient.lower() in (
-            recipients.SIMULATED_EMAILS | recipients.SIMULATED_PHONES)
+            recipients.SIMULATED_EMAILS | recipients.SIMULATED_PHONES
+        )
         now = datetime.now(UTC)
         return {
-            "id": uuid.uuid4(), "channel": channel.value, "recipient": recipient,
-            "subject": rendered.subject, "body": rendered.body, "html_body": rendered.html,
-            "text_body": rendered.text, "status": Status.CREATED.value,
-            "reference": reference, "service_id": caller.service.id,
-            "api_key_id": caller.key.id, "key_type": caller.key.key_type,
-            "template_id": view.template.id, "template_version": view.version.version,
-            "simulated": simulated, "unsubscribe_url": unsubscribe, "attempts": 0,
-            "created_at": now, "updated_at": now}
+            "id": uuid.uuid4(),
+            "channel": channel.value,
+            "recipient": recipient,
+            "subject": rendered.subject,
+            "body": rendered.body,
+            "html_body": rendered.html,
+            "text_body": rendered.text,
+            "status": Status.CREATED.value,
+            "reference": reference,
+            "service_id": caller.service.id,
+            "api_key_id": caller.key.id,
+            "key_type": caller.key.key_type,
+            "template_id": view.template.id,
+            "template_version": view.version.version,
+            "simulated": simulated,
+            "unsubscribe_url": unsubscribe,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
 
     # The template version this process last saw is a guess, checked by the INSERT itself
     # (inserted only if it is still the template's current, unarchived version, of this
@@ -182,8 +223,11 @@ async def send_notification(uow: UnitOfWork, notifications: NotificationReposito
         except NotifyError:
             row = None
         if row is not None and not await notifications.insert_if_current(
-                row, template_id=template_id, template_version=view.version.version,
-                service_id=caller.service.id):
+            row,
+            template_id=template_id,
+            template_version=view.version.version,
+            service_id=caller.service.id,
+        ):
             row = None
     if row is None:
         view = await read_view()

@@ -41,8 +41,9 @@ def team_members_of(members: Sequence[str]) -> list[str]:
         try:
             value = recipients.team_member(member)
         except recipients.InvalidRecipient as exc:
-            raise InvalidTeamMember(f"team_members[{position}]: {exc}",
-                                    field=f"team_members.{position}") from None
+            raise InvalidTeamMember(
+                f"team_members[{position}]: {exc}", field=f"team_members.{position}"
+            ) from None
         if value not in out:
             out.append(value)
     return out
@@ -52,52 +53,88 @@ def team_of(service: NotifyService) -> list[str]:
     return [line for line in service.team_members.splitlines() if line.strip()]
 
 
-async def create_service(services: NotifyServiceRepository, *, name: str, email_from: str,
-                         sms_sender: str, team_members: list[str] | None = None,
-                         service_id: uuid.UUID | None = None,
-                         created_by: str | None = None) -> NotifyService:
-    service = NotifyService(id=service_id or uuid.uuid4(), name=name, email_from=email_from,
-                            sms_sender=sms_sender, team_members="\n".join(team_members or []),
-                            created_at=datetime.now(UTC), created_by=created_by)
+async def create_service(
+    services: NotifyServiceRepository,
+    *,
+    name: str,
+    email_from: str,
+    sms_sender: str,
+    team_members: list[str] | None = None,
+    service_id: uuid.UUID | None = None,
+    created_by: str | None = None,
+) -> NotifyService:
+    service = NotifyService(
+        id=service_id or uuid.uuid4(),
+        name=name,
+        email_from=email_from,
+        sms_sender=sms_sender,
+        team_members="\n".join(team_members or []),
+        created_at=datetime.now(UTC),
+        created_by=created_by,
+    )
     await services.insert(service)
     return service
 
 
-async def ensure_default_service(services: NotifyServiceRepository,
-                                 settings: Settings) -> NotifyService:
+async def ensure_default_service(
+    services: NotifyServiceRepository, settings: Settings
+) -> NotifyService:
     """The council's own Notify service (``NOTIFICATIONS_NOTIFY_DEFAULT_SERVICE_ID``)."""
     found = await services.get(settings.notify_default_service_id)
     if found is not None:
         return found
     return await create_service(
-        services, service_id=settings.notify_default_service_id,
+        services,
+        service_id=settings.notify_default_service_id,
         name=settings.notify_default_service_name,
         email_from=parseaddr(settings.mail_from)[1] or settings.mail_from,
-        sms_sender=settings.sms_sender)
+        sms_sender=settings.sms_sender,
+    )
 
 
-async def create_api_key(services: NotifyServiceRepository, *, service_id: uuid.UUID,
-                         name: str, key_type: KeyType, created_by: str | None = None
-                         ) -> tuple[NotifyApiKey, str]:
+async def create_api_key(
+    services: NotifyServiceRepository,
+    *,
+    service_id: uuid.UUID,
+    name: str,
+    key_type: KeyType,
+    created_by: str | None = None,
+) -> tuple[NotifyApiKey, str]:
     """The key row and the whole key to hand over once: ``{name}-{service id}-{secret}``."""
     secret = str(uuid.uuid4())
-    key = NotifyApiKey(service_id=service_id, name=name, key_type=key_type.value,
-                       secret=secret, created_at=datetime.now(UTC), created_by=created_by)
+    key = NotifyApiKey(
+        service_id=service_id,
+        name=name,
+        key_type=key_type.value,
+        secret=secret,
+        created_at=datetime.now(UTC),
+        created_by=created_by,
+    )
     await services.add_key(key)
     return key, format_api_key(name, service_id, secret)
 
 
-async def register_service(services: NotifyServiceRepository, *, name: str,
-                           team_members: Sequence[str], created_by: str | None,
-                           settings: Settings, email_from: str | None = None,
-                           sms_sender: str | None = None) -> NotifyService:
+async def register_service(
+    services: NotifyServiceRepository,
+    *,
+    name: str,
+    team_members: Sequence[str],
+    created_by: str | None,
+    settings: Settings,
+    email_from: str | None = None,
+    sms_sender: str | None = None,
+) -> NotifyService:
     """A new Notify service; its emails come from ``email_from`` (default: the address of
     ``NOTIFICATIONS_MAIL_FROM``), its texts from ``sms_sender`` (default
     ``NOTIFICATIONS_SMS_SENDER``)."""
     service = await create_service(
-        services, name=name, team_members=team_members_of(team_members),
+        services,
+        name=name,
+        team_members=team_members_of(team_members),
         email_from=email_from or parseaddr(settings.mail_from)[1] or settings.mail_from,
-        sms_sender=sms_sender or settings.sms_sender, created_by=created_by)
+        sms_sender=sms_sender or settings.sms_sender,
+        created_by=created_by,
+    )
     log.info("notify service %s created by %s", service.id, created_by or "-")
     return service
 
@@ -106,35 +143,47 @@ async def list_services(services: NotifyServiceRepository) -> list[NotifyService
     return await services.all()
 
 
-async def get_service(services: NotifyServiceRepository,
-                      service_id: uuid.UUID) -> NotifyService:
+async def get_service(services: NotifyServiceRepository, service_id: uuid.UUID) -> NotifyService:
     service = await services.get(service_id)
     if service is None:
         raise NotFound("No such Notify service.")
     return service
 
 
-async def issue_api_key(services: NotifyServiceRepository, *, service_id: uuid.UUID,
-                        name: str, key_type: KeyType, created_by: str | None
-                        ) -> tuple[NotifyApiKey, str]:
+async def issue_api_key(
+    services: NotifyServiceRepository,
+    *,
+    service_id: uuid.UUID,
+    name: str,
+    key_type: KeyType,
+    created_by: str | None,
+) -> tuple[NotifyApiKey, str]:
     """The key row and the whole key (shown once)."""
     await get_service(services, service_id)
     key, api_key = await create_api_key(
-        services, service_id=service_id, name=name, key_type=key_type, created_by=created_by)
-    log.info("notify api key %s (%s) issued for service %s by %s", key.id, key.key_type,
-             service_id, created_by or "-")
+        services, service_id=service_id, name=name, key_type=key_type, created_by=created_by
+    )
+    log.info(
+        "notify api key %s (%s) issued for service %s by %s",
+        key.id,
+        key.key_type,
+        service_id,
+        created_by or "-",
+    )
     return key, api_key
 
 
-async def list_api_keys(services: NotifyServiceRepository, *, service_id: uuid.UUID
-                        ) -> list[NotifyApiKey]:
+async def list_api_keys(
+    services: NotifyServiceRepository, *, service_id: uuid.UUID
+) -> list[NotifyApiKey]:
     """The service's keys, revoked ones included (oldest first)."""
     await get_service(services, service_id)
     return await services.keys(service_id)
 
 
-async def get_api_key(services: NotifyServiceRepository, *, service_id: uuid.UUID,
-                      key_id: uuid.UUID) -> NotifyApiKey:
+async def get_api_key(
+    services: NotifyServiceRepository, *, service_id: uuid.UUID, key_id: uuid.UUID
+) -> NotifyApiKey:
     await get_service(services, service_id)
     key = await services.get_key(key_id)
     if key is None or key.service_id != service_id:
@@ -142,9 +191,13 @@ async def get_api_key(services: NotifyServiceRepository, *, service_id: uuid.UUI
     return key
 
 
-async def revoke_api_key(services: NotifyServiceRepository, *, service_id: uuid.UUID,
-                         key_id: uuid.UUID, revoked_by: str | None
-                         ) -> tuple[NotifyApiKey, bool]:
+async def revoke_api_key(
+    services: NotifyServiceRepository,
+    *,
+    service_id: uuid.UUID,
+    key_id: uuid.UUID,
+    revoked_by: str | None,
+) -> tuple[NotifyApiKey, bool]:
     """(the key, revoked just now). Idempotent: a key already revoked keeps its first
     ``revoked_at`` and ``revoked_by``."""
     key = await get_api_key(services, service_id=service_id, key_id=key_id)
@@ -152,6 +205,7 @@ async def revoke_api_key(services: NotifyServiceRepository, *, service_id: uuid.
         return key, False
     revoked = await services.revoke_key(key, now=datetime.now(UTC), revoked_by=revoked_by)
     if revoked:
-        log.info("notify api key %s of service %s revoked by %s", key_id, service_id,
-                 revoked_by or "-")
+        log.info(
+            "notify api key %s of service %s revoked by %s", key_id, service_id, revoked_by or "-"
+        )
     return key, revoked

@@ -33,21 +33,37 @@ from servicekit.uow import UnitOfWork
 log = logging.getLogger(__name__)
 #: What a redacted message keeps: id, channel, status and its times, reference (Notify: "must
 #: not contain any personal information"), template, service and source event.
-REDACTED: dict[str, Any] = {"recipient": None, "subject": None, "body": "",
-                            "html_body": None, "text_body": None, "unsubscribe_url": None}
+REDACTED: dict[str, Any] = {
+    "recipient": None,
+    "subject": None,
+    "body": "",
+    "html_body": None,
+    "text_body": None,
+    "unsubscribe_url": None,
+}
 NOT_SENT = "Not sent: the recipient's data was erased."
 PURGE_BATCH = 500
 
 
 async def erase_citizen(event: CitizenErasureRequested, ctx: MessageContext) -> None:
     db = ctx.uow.db
-    await erase(ctx.uow, ContactRepository(db), NotificationRepository(db),
-                WebhookRepository(db), citizen_id=event.citizen_id)
+    await erase(
+        ctx.uow,
+        ContactRepository(db),
+        NotificationRepository(db),
+        WebhookRepository(db),
+        citizen_id=event.citizen_id,
+    )
 
 
-async def erase(uow: UnitOfWork, contacts: ContactRepository,
-                notifications: NotificationRepository, webhooks: WebhookRepository, *,
-                citizen_id: str) -> int:
+async def erase(
+    uow: UnitOfWork,
+    contacts: ContactRepository,
+    notifications: NotificationRepository,
+    webhooks: WebhookRepository,
+    *,
+    citizen_id: str,
+) -> int:
     """Forget the citizen in the unit of work; returns how many messages were redacted.
     Running it again changes nothing."""
     now = datetime.now(UTC)
@@ -59,8 +75,7 @@ async def erase(uow: UnitOfWork, contacts: ContactRepository,
     if unsent:
         await notifications.fail([r["id"] for r in unsent], now=now, error=NOT_SENT)
     # the subject id goes too (retention keeps it)
-    redacted = await notifications.redact_citizen(citizen_id, addresses, blank=REDACTED,
-                                                  now=now)
+    redacted = await notifications.redact_citizen(citizen_id, addresses, blank=REDACTED, now=now)
     await contacts.delete_consents(citizen_id)
     if contact is not None:
         await contacts.delete(contact)
@@ -81,11 +96,13 @@ async def _scrub_webhook_payloads(webhooks: WebhookRepository, subject: str) -> 
     """Partners' payloads (e.g. ServiceRequestStatusChanged) carry the subject id."""
     for row_id, payload in await webhooks.payloads_containing(json.dumps(subject)):
         await webhooks.update_delivery(
-            row_id, payload=json.dumps(_scrub(json.loads(payload), subject)))
+            row_id, payload=json.dumps(_scrub(json.loads(payload), subject))
+        )
 
 
-async def purge_expired(database: Database, settings: Settings, *,
-                        now: datetime | None = None) -> int:
+async def purge_expired(
+    database: Database, settings: Settings, *, now: datetime | None = None
+) -> int:
     """Blank every finished message older than the retention period; returns how many
     (a unit of work per batch of :data:`PURGE_BATCH`)."""
     now = now or datetime.now(UTC)
@@ -101,12 +118,17 @@ async def purge_expired(database: Database, settings: Settings, *,
     return total
 
 
-async def purge_batch(notifications: NotificationRepository, settings: Settings, *,
-                      now: datetime) -> int:
+async def purge_batch(
+    notifications: NotificationRepository, settings: Settings, *, now: datetime
+) -> int:
     """Blank up to :data:`PURGE_BATCH` finished messages older than the retention period."""
     return await notifications.redact_expired(
         created_before=now - timedelta(days=settings.content_retention_days),
-        statuses=[s.value for s in FINAL], blank=REDACTED, now=now, limit=PURGE_BATCH)
+        statuses=[s.value for s in FINAL],
+        blank=REDACTED,
+        now=now,
+        limit=PURGE_BATCH,
+    )
 
 
 class RetentionWorker:
@@ -140,5 +162,6 @@ class RetentionWorker:
             except Exception:
                 log.exception("%s: purge failed", self.name)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(),
-                                       timeout=self.settings.retention_purge_interval_seconds)
+                await asyncio.wait_for(
+                    self._stop.wait(), timeout=self.settings.retention_purge_interval_seconds
+                )

@@ -53,28 +53,54 @@ def _check(template_type: str, subject: str | None, body: str) -> None:
         raise InvalidTemplate("A text message template has no subject.")
 
 
-async def create_template(templates: TemplateRepository, services: NotifyServiceRepository,
-                          *, service_id: uuid.UUID, template_type: str, name: str, body: str,
-                          subject: str | None = None, created_by: str | None = None,
-                          template_id: uuid.UUID | None = None) -> TemplateView:
+async def create_template(
+    templates: TemplateRepository,
+    services: NotifyServiceRepository,
+    *,
+    service_id: uuid.UUID,
+    template_type: str,
+    name: str,
+    body: str,
+    subject: str | None = None,
+    created_by: str | None = None,
+    template_id: uuid.UUID | None = None,
+) -> TemplateView:
     _check(template_type, subject, body)
     if await services.get(service_id) is None:
         raise InvalidTemplate("No such Notify service.")
     now = datetime.now(UTC)
-    template = Template(id=template_id or uuid.uuid4(), service_id=service_id,
-                        template_type=template_type, name=name,
-                        version=1, created_by=created_by, created_at=now)
+    template = Template(
+        id=template_id or uuid.uuid4(),
+        service_id=service_id,
+        template_type=template_type,
+        name=name,
+        version=1,
+        created_by=created_by,
+        created_at=now,
+    )
     await templates.insert(template)
-    version = TemplateVersion(template_id=template.id, version=1, name=name, subject=subject,
-                              body=body, created_by=created_by, created_at=now)
+    version = TemplateVersion(
+        template_id=template.id,
+        version=1,
+        name=name,
+        subject=subject,
+        body=body,
+        created_by=created_by,
+        created_at=now,
+    )
     await templates.add_version(template, version)
     return TemplateView(template, version)
 
 
-async def edit_template(templates: TemplateRepository, *, template_id: uuid.UUID,
-                        name: str | None = None, subject: str | None = None,
-                        body: str | None = None, created_by: str | None = None,
-                        ) -> TemplateView:
+async def edit_template(
+    templates: TemplateRepository,
+    *,
+    template_id: uuid.UUID,
+    name: str | None = None,
+    subject: str | None = None,
+    body: str | None = None,
+    created_by: str | None = None,
+) -> TemplateView:
     """A new version with the given parts changed (the others as in the current one)."""
     current = await get_template(templates, template_id=template_id)
     template, last = current.template, current.version
@@ -83,9 +109,15 @@ async def edit_template(templates: TemplateRepository, *, template_id: uuid.UUID
     _check(template.template_type, new_subject, new_body)
     now = datetime.now(UTC)
     next_version = template.version + 1
-    version = TemplateVersion(template_id=template.id, version=next_version,
-                              name=name or last.name, subject=new_subject, body=new_body,
-                              created_by=created_by, created_at=now)
+    version = TemplateVersion(
+        template_id=template.id,
+        version=next_version,
+        name=name or last.name,
+        subject=new_subject,
+        body=new_body,
+        created_by=created_by,
+        created_at=now,
+    )
     template.version = next_version
     template.name = name or template.name
     template.updated_at = now
@@ -93,14 +125,21 @@ async def edit_template(templates: TemplateRepository, *, template_id: uuid.UUID
     return TemplateView(template, version)
 
 
-async def get_template(templates: TemplateRepository, *, template_id: uuid.UUID,
-                       version: int | None = None,
-                       service_id: uuid.UUID | None = None) -> TemplateView:
+async def get_template(
+    templates: TemplateRepository,
+    *,
+    template_id: uuid.UUID,
+    version: int | None = None,
+    service_id: uuid.UUID | None = None,
+) -> TemplateView:
     if version is not None and not 1 <= version <= MAX_VERSION:
         raise NotFound("No such version of this template.")
     template = await templates.get(template_id)
-    if template is None or template.archived or (
-            service_id is not None and template.service_id != service_id):
+    if (
+        template is None
+        or template.archived
+        or (service_id is not None and template.service_id != service_id)
+    ):
         raise NotFound("No such template.")
     found = await templates.get_version(template_id, version or template.version)
     if found is None:
@@ -108,10 +147,16 @@ async def get_template(templates: TemplateRepository, *, template_id: uuid.UUID,
     return TemplateView(template, found)
 
 
-async def list_templates(templates: TemplateRepository, *, service_id: uuid.UUID | None = None,
-                         template_type: str | None = None) -> list[TemplateView]:
-    return [TemplateView(t, v) for t, v in await templates.list_current(
-        service_id=service_id, template_type=template_type)]
+async def list_templates(
+    templates: TemplateRepository,
+    *,
+    service_id: uuid.UUID | None = None,
+    template_type: str | None = None,
+) -> list[TemplateView]:
+    return [
+        TemplateView(t, v)
+        for t, v in await templates.list_current(service_id=service_id, template_type=template_type)
+    ]
 
 
 def preview(view: TemplateView, personalisation: dict[str, Any]) -> Preview:

@@ -47,8 +47,7 @@ SUBSCRIBE_SCOPE = "events:subscribe"
 CATALOGUE_SCOPE = "events:catalogue"
 SERVICE_REQUESTS_SCOPE = "events:service-requests"
 
-_CATALOGUE_FIELDS = ("service_id", "service_code", "slug", "name", "entry_version",
-                     "occurred_at")
+_CATALOGUE_FIELDS = ("service_id", "service_code", "slug", "name", "entry_version", "occurred_at")
 #: The events partners may subscribe to: the scope each needs, and the fields of the event a
 #: partner receives. An allow-list: no citizen id, no staff subject, no staff note reaches a
 #: partner, and a field added to an event later stays internal until it is added here.
@@ -57,15 +56,19 @@ PARTNER_EVENTS: dict[type[Event], tuple[str, tuple[str, ...]]] = {
     ServiceUpdated: (CATALOGUE_SCOPE, (*_CATALOGUE_FIELDS, "changed_fields")),
     ServiceSuspended: (CATALOGUE_SCOPE, (*_CATALOGUE_FIELDS, "reason")),  # public status_reason
     ServiceRetired: (CATALOGUE_SCOPE, (*_CATALOGUE_FIELDS, "reason")),
-    ServiceRequestStatusChanged: (SERVICE_REQUESTS_SCOPE, (
-        "request_id", "service_code", "status", "previous_status", "occurred_at")),
+    ServiceRequestStatusChanged: (
+        SERVICE_REQUESTS_SCOPE,
+        ("request_id", "service_code", "status", "previous_status", "occurred_at"),
+    ),
 }
 #: The events partners may subscribe to, by CloudEvents type.
 WEBHOOK_EVENTS: dict[str, type[Event]] = {cls.event_type(): cls for cls in PARTNER_EVENTS}
-EVENT_SCOPES: dict[str, str] = {cls.event_type(): scope
-                                for cls, (scope, _) in PARTNER_EVENTS.items()}
-PARTNER_FIELDS: dict[str, frozenset[str]] = {cls.event_type(): frozenset(fields)
-                                             for cls, (_, fields) in PARTNER_EVENTS.items()}
+EVENT_SCOPES: dict[str, str] = {
+    cls.event_type(): scope for cls, (scope, _) in PARTNER_EVENTS.items()
+}
+PARTNER_FIELDS: dict[str, frozenset[str]] = {
+    cls.event_type(): frozenset(fields) for cls, (_, fields) in PARTNER_EVENTS.items()
+}
 ROTATION_OVERLAP = timedelta(hours=24)
 
 
@@ -105,15 +108,18 @@ class Endpoint:
     address: str
 
 
-async def check_endpoint(url: str, settings: Settings, *,
-                         resolve: Resolver | None = None) -> Endpoint:
+async def check_endpoint(
+    url: str, settings: Settings, *, resolve: Resolver | None = None
+) -> Endpoint:
     """Resolve the URL's host once and refuse it unless every address is globally routable
     (or allow-listed) and the port is 443 (any port inside an allow-listed network)."""
     try:
         webhooks.check_url(url, require_https=settings.webhook_require_https)
         parsed = httpx.URL(url)
-        host, port = parsed.raw_host.decode("ascii").lower(), parsed.port or (
-            443 if parsed.scheme == "https" else 80)
+        host, port = (
+            parsed.raw_host.decode("ascii").lower(),
+            parsed.port or (443 if parsed.scheme == "https" else 80),
+        )
         addresses = await (resolve or system_resolve)(host, port)
     except webhooks.EndpointRefused as exc:
         raise EndpointRefusedProblem(str(exc)) from None
@@ -140,20 +146,31 @@ class _PinnedNetworkBackend(httpcore.AsyncNetworkBackend):
     def __init__(self) -> None:
         self._backend = httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None,
-                          ) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         pinned = _PINNED.get()
         if pinned is None or (pinned.host, pinned.port) != (host.lower(), port):
             raise httpcore.ConnectError("not a checked webhook endpoint")
-        return await self._backend.connect_tcp(pinned.address, port, timeout=timeout,
-                                               local_address=local_address,
-                                               socket_options=socket_options)
+        return await self._backend.connect_tcp(
+            pinned.address,
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None,
-                                  ) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("webhooks use TCP only")
 
     async def sleep(self, seconds: float) -> None:
@@ -170,7 +187,8 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
         # httpx has no public way to give its pool a network backend: replace the pool.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
-            network_backend=_PinnedNetworkBackend())
+            network_backend=_PinnedNetworkBackend(),
+        )
 
 
 def event_types_of(names: Sequence[str]) -> list[str]:
@@ -180,8 +198,9 @@ def event_types_of(names: Sequence[str]) -> list[str]:
     for name in names:
         full = name if name in WEBHOOK_EVENTS else short.get(name)
         if full is None:
-            raise UnknownWebhookEvent(f"Not an event partners can subscribe to: {name}",
-                                   available=sorted(WEBHOOK_EVENTS))
+            raise UnknownWebhookEvent(
+                f"Not an event partners can subscribe to: {name}", available=sorted(WEBHOOK_EVENTS)
+            )
         if full not in out:
             out.append(full)
     if not out:
@@ -204,46 +223,63 @@ def partner_data(event_type: str, event: Event) -> dict[str, Any]:
     return data
 
 
-async def create_subscription(webhooks_repo: WebhookRepository, *, owner: str, url: str,
-                              event_types: Sequence[str], settings: Settings,
-                              scopes: frozenset[str] | None = None) -> WebhookSubscription:
+async def create_subscription(
+    webhooks_repo: WebhookRepository,
+    *,
+    owner: str,
+    url: str,
+    event_types: Sequence[str],
+    settings: Settings,
+    scopes: frozenset[str] | None = None,
+) -> WebhookSubscription:
     """``scopes``: a partner's (each event type needs its scope); None: an admin's."""
     types = event_types_of(event_types)
     missing = missing_scopes(types, scopes) if scopes is not None else []
     if missing:
-        raise Forbidden("Your credential's scopes do not cover these event types.",
-                        required_scopes=missing)
+        raise Forbidden(
+            "Your credential's scopes do not cover these event types.", required_scopes=missing
+        )
     await check_endpoint(url, settings)
     now = datetime.now(UTC)
-    sub = WebhookSubscription(owner=owner, url=url, event_types="\n".join(types),
-                              secret=webhooks.new_secret(), created_at=now, updated_at=now)
+    sub = WebhookSubscription(
+        owner=owner,
+        url=url,
+        event_types="\n".join(types),
+        secret=webhooks.new_secret(),
+        created_at=now,
+        updated_at=now,
+    )
     await webhooks_repo.insert(sub)
     return sub
 
 
-async def list_subscriptions(webhooks_repo: WebhookRepository,
-                             owner: str | None) -> list[WebhookSubscription]:
+async def list_subscriptions(
+    webhooks_repo: WebhookRepository, owner: str | None
+) -> list[WebhookSubscription]:
     """``owner``'s subscriptions (None: everyone's), oldest first."""
     return await webhooks_repo.subscriptions(owner)
 
 
-async def get_subscription(webhooks_repo: WebhookRepository, subscription_id: uuid.UUID,
-                           owner: str | None) -> WebhookSubscription:
+async def get_subscription(
+    webhooks_repo: WebhookRepository, subscription_id: uuid.UUID, owner: str | None
+) -> WebhookSubscription:
     sub = await webhooks_repo.get(subscription_id)
     if sub is None or (owner is not None and sub.owner != owner):
         raise NotFound("No such webhook subscription.")
     return sub
 
 
-async def delete_subscription(webhooks_repo: WebhookRepository, subscription_id: uuid.UUID,
-                              owner: str | None) -> None:
+async def delete_subscription(
+    webhooks_repo: WebhookRepository, subscription_id: uuid.UUID, owner: str | None
+) -> None:
     """The subscription and its delivery log."""
     sub = await get_subscription(webhooks_repo, subscription_id, owner)
     await webhooks_repo.delete(sub)
 
 
-async def rotate_secret(webhooks_repo: WebhookRepository, subscription_id: uuid.UUID,
-                        owner: str | None) -> WebhookSubscription:
+async def rotate_secret(
+    webhooks_repo: WebhookRepository, subscription_id: uuid.UUID, owner: str | None
+) -> WebhookSubscription:
     sub = await get_subscription(webhooks_repo, subscription_id, owner)
     now = datetime.now(UTC)
     sub.previous_secret, sub.previous_secret_until = sub.secret, now + ROTATION_OVERLAP
@@ -252,8 +288,13 @@ async def rotate_secret(webhooks_repo: WebhookRepository, subscription_id: uuid.
     return sub
 
 
-async def enable(webhooks_repo: WebhookRepository, subscription_id: uuid.UUID,
-                 owner: str | None, *, settings: Settings) -> WebhookSubscription:
+async def enable(
+    webhooks_repo: WebhookRepository,
+    subscription_id: uuid.UUID,
+    owner: str | None,
+    *,
+    settings: Settings,
+) -> WebhookSubscription:
     """Active again (its endpoint checked again)."""
     sub = await get_subscription(webhooks_repo, subscription_id, owner)
     await check_endpoint(sub.url, settings)
@@ -263,15 +304,24 @@ async def enable(webhooks_repo: WebhookRepository, subscription_id: uuid.UUID,
     return sub
 
 
-async def deliveries(webhooks_repo: WebhookRepository, subscription_id: uuid.UUID,
-                     owner: str | None, *, limit: int = 100) -> list[WebhookDelivery]:
+async def deliveries(
+    webhooks_repo: WebhookRepository,
+    subscription_id: uuid.UUID,
+    owner: str | None,
+    *,
+    limit: int = 100,
+) -> list[WebhookDelivery]:
     """The delivery log, newest first."""
     sub = await get_subscription(webhooks_repo, subscription_id, owner)
     return await webhooks_repo.deliveries(sub.id, limit=limit)
 
 
-async def replay(webhooks_repo: WebhookRepository, subscription_id: uuid.UUID,
-                 delivery_id: str, owner: str | None) -> WebhookDelivery:
+async def replay(
+    webhooks_repo: WebhookRepository,
+    subscription_id: uuid.UUID,
+    delivery_id: str,
+    owner: str | None,
+) -> WebhookDelivery:
     """Send a delivery again (same webhook-id): pending, its attempts from 0."""
     sub = await get_subscription(webhooks_repo, subscription_id, owner)
     delivery = await webhooks_repo.get_delivery(delivery_id)
@@ -286,23 +336,48 @@ async def replay(webhooks_repo: WebhookRepository, subscription_id: uuid.UUID,
 async def fan_out(event: Event, ctx: MessageContext) -> None:
     """One delivery per active subscription to this event's type (in the handler's
     transaction: the inbox makes it once per event)."""
-    await fan_out_event(WebhookRepository(ctx.uow.db), event, event_type=ctx.envelope.type,
-                        event_id=ctx.envelope.id, event_time=ctx.envelope.time)
+    await fan_out_event(
+        WebhookRepository(ctx.uow.db),
+        event,
+        event_type=ctx.envelope.type,
+        event_id=ctx.envelope.id,
+        event_time=ctx.envelope.time,
+    )
 
 
-async def fan_out_event(webhooks_repo: WebhookRepository, event: Event, *, event_type: str,
-                        event_id: str, event_time: datetime) -> None:
+async def fan_out_event(
+    webhooks_repo: WebhookRepository,
+    event: Event,
+    *,
+    event_type: str,
+    event_id: str,
+    event_time: datetime,
+) -> None:
     subs = await webhooks_repo.active()
     now = datetime.now(UTC)
-    payload = json.dumps({"type": event_type, "timestamp": event_time.isoformat(),
-                          "id": event_id, "data": partner_data(event_type, event)})
+    payload = json.dumps(
+        {
+            "type": event_type,
+            "timestamp": event_time.isoformat(),
+            "id": event_id,
+            "data": partner_data(event_type, event),
+        }
+    )
     for sub in subs:
         if event_type not in sub.event_types.splitlines():
             continue
-        webhooks_repo.add_delivery(WebhookDelivery(
-            id="msg_" + uuid.uuid5(sub.id, event_id).hex, subscription_id=sub.id,
-            event_id=event_id, event_type=event_type, payload=payload,
-            status="pending", created_at=now, updated_at=now))
+        webhooks_repo.add_delivery(
+            WebhookDelivery(
+                id="msg_" + uuid.uuid5(sub.id, event_id).hex,
+                subscription_id=sub.id,
+                event_id=event_id,
+                event_type=event_type,
+                payload=payload,
+                status="pending",
+                created_at=now,
+                updated_at=now,
+            )
+        )
 
 
 class WebhookDeliveryWorker(CommitWokenWorker):
@@ -311,19 +386,30 @@ class WebhookDeliveryWorker(CommitWokenWorker):
     name = "webhook-delivery"
     wake_on = frozenset({WebhookDelivery.__tablename__})
 
-    def __init__(self, database: Database, settings: Settings,
-                 client: httpx.AsyncClient | None = None, *,
-                 resolve: Resolver | None = None,
-                 verify: ssl.SSLContext | bool = True) -> None:
-        super().__init__(database, idle_seconds=settings.delivery_idle_seconds,
-                         linger_seconds=settings.delivery_linger_seconds)
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        client: httpx.AsyncClient | None = None,
+        *,
+        resolve: Resolver | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        super().__init__(
+            database,
+            idle_seconds=settings.delivery_idle_seconds,
+            linger_seconds=settings.delivery_linger_seconds,
+        )
         self.database = database
         self.settings = settings
         self.resolve = resolve
         # trust_env=False: no proxy from the environment may take over the transport.
         self.client = client or httpx.AsyncClient(
-            transport=PinnedTransport(verify=verify), trust_env=False,
-            timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+            transport=PinnedTransport(verify=verify),
+            trust_env=False,
+            timeout=settings.webhook_timeout_seconds,
+            follow_redirects=False,
+        )
 
     async def run_once(self) -> int:
         return await self.deliver_due()
@@ -335,18 +421,24 @@ class WebhookDeliveryWorker(CommitWokenWorker):
         now = datetime.now(UTC)
         async with UnitOfWork(self.database, source=self.settings.cloudevents_source) as uow:
             claimed = await WebhookRepository(uow.db).claim_due(
-                now=now, stale=now - timedelta(seconds=self.settings.sending_reclaim_seconds),
-                limit=self.settings.delivery_batch_size)
+                now=now,
+                stale=now - timedelta(seconds=self.settings.sending_reclaim_seconds),
+                limit=self.settings.delivery_batch_size,
+            )
         if not claimed:
             return 0
         async with self.database.read_session() as db:
             subs = await WebhookRepository(db).by_ids(row.subscription_id for row in claimed)
-        results = await asyncio.gather(*(self._attempt(row, subs.get(row.subscription_id))
-                                         for row in claimed))
+        results = await asyncio.gather(
+            *(self._attempt(row, subs.get(row.subscription_id)) for row in claimed)
+        )
         async with UnitOfWork(self.database, source=self.settings.cloudevents_source) as uow:
             retries = await record_attempts(
-                WebhookRepository(uow.db), list(zip(claimed, results, strict=True)),
-                now=datetime.now(UTC), settings=self.settings)
+                WebhookRepository(uow.db),
+                list(zip(claimed, results, strict=True)),
+                now=datetime.now(UTC),
+                settings=self.settings,
+            )
         for seconds in retries:
             self.wake_in(seconds)
         return len(claimed)
@@ -360,19 +452,26 @@ class WebhookDeliveryWorker(CommitWokenWorker):
         except EndpointRefusedProblem as exc:
             return "refused", None, exc.detail
         now = datetime.now(UTC)
-        secrets_in_use = [sub.secret] + ([sub.previous_secret] if sub.previous_secret and
-                                         sub.previous_secret_until and
-                                         sub.previous_secret_until > now else [])
+        secrets_in_use = [sub.secret] + (
+            [sub.previous_secret]
+            if sub.previous_secret and sub.previous_secret_until and sub.previous_secret_until > now
+            else []
+        )
         timestamp = int(time.time())
-        headers = {"content-type": "application/json", "webhook-id": row.id,
-                   "webhook-timestamp": str(timestamp),
-                   "webhook-signature": webhooks.signature_header(
-                       secrets_in_use, row.id, timestamp, row.payload),
-                   "user-agent": "mk-notifications-webhooks/1"}
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": row.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": webhooks.signature_header(
+                secrets_in_use, row.id, timestamp, row.payload
+            ),
+            "user-agent": "mk-notifications-webhooks/1",
+        }
         pinned = _PINNED.set(endpoint)
         try:  # the body is never read: a partner's answer is its status code
-            async with self.client.stream("POST", sub.url, content=row.payload.encode(),
-                                          headers=headers) as response:
+            async with self.client.stream(
+                "POST", sub.url, content=row.payload.encode(), headers=headers
+            ) as response:
                 pass
         except httpx.HTTPError:
             return "retry", None, UNREACHABLE  # not which failure: no port scanning
@@ -390,15 +489,23 @@ class WebhookDeliveryWorker(CommitWokenWorker):
 Attempt = tuple[str, int | None, str | None]
 
 
-async def record_attempts(webhooks_repo: WebhookRepository, results: list[tuple[Any, Attempt]],
-                          *, now: datetime, settings: Settings) -> list[float]:
+async def record_attempts(
+    webhooks_repo: WebhookRepository,
+    results: list[tuple[Any, Attempt]],
+    *,
+    now: datetime,
+    settings: Settings,
+) -> list[float]:
     """Record each claimed delivery's attempt (and its subscription's health: failing
     since, disabled on 410 or failing too long); the delays (seconds) of the retries."""
     scale = settings.webhook_retry_scale
     retries: list[float] = []
     for row, (outcome, status_code, error) in results:
-        values: dict[str, Any] = {"updated_at": now, "last_status_code": status_code,
-                                  "last_error": (error or "")[:500] or None}
+        values: dict[str, Any] = {
+            "updated_at": now,
+            "last_status_code": status_code,
+            "last_error": (error or "")[:500] or None,
+        }
         sub = await webhooks_repo.get(row.subscription_id)
         if outcome == "succeeded":
             values.update(status="succeeded", delivered_at=now)
@@ -406,8 +513,10 @@ async def record_attempts(webhooks_repo: WebhookRepository, results: list[tuple[
                 sub.failing_since = None
         elif outcome == "retry":
             delay = webhooks.next_retry(row.attempts)
-            values.update(status="pending" if delay else "failed",
-                          next_attempt_at=now + delay * scale if delay else None)
+            values.update(
+                status="pending" if delay else "failed",
+                next_attempt_at=now + delay * scale if delay else None,
+            )
             if delay:
                 retries.append((delay * scale).total_seconds())
             if sub is not None:

@@ -31,12 +31,16 @@ class ConsentTopic:
     default: frozenset[Channel]  # channels consented to until the citizen says otherwise
 
 
-SERVICE_REQUESTS = ConsentTopic("service-requests",
-                                "Updates on the problems and requests you reported",
-                                frozenset({Channel.EMAIL}))
-INCLUSION = ConsentTopic("digital-inclusion",
-                         "Courses, sessions and device loans you signed up for",
-                         frozenset({Channel.EMAIL}))
+SERVICE_REQUESTS = ConsentTopic(
+    "service-requests",
+    "Updates on the problems and requests you reported",
+    frozenset({Channel.EMAIL}),
+)
+INCLUSION = ConsentTopic(
+    "digital-inclusion",
+    "Courses, sessions and device loans you signed up for",
+    frozenset({Channel.EMAIL}),
+)
 TOPICS = {t.name: t for t in (SERVICE_REQUESTS, INCLUSION)}
 
 
@@ -54,7 +58,8 @@ class Rule:
     @property
     def channels(self) -> list[Channel]:
         return ([Channel.EMAIL] if self.email_body else []) + (
-            [Channel.SMS] if self.sms_body else [])
+            [Channel.SMS] if self.sms_body else []
+        )
 
 
 def sms_release_time(now: datetime) -> datetime | None:

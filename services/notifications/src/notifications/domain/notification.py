@@ -26,17 +26,25 @@ class Status(StrEnum):
 
 
 #: The statuses a notification ends in.
-FINAL = frozenset({Status.DELIVERED, Status.PERMANENT_FAILURE, Status.TEMPORARY_FAILURE,
-                   Status.TECHNICAL_FAILURE})
+FINAL = frozenset(
+    {Status.DELIVERED, Status.PERMANENT_FAILURE, Status.TEMPORARY_FAILURE, Status.TECHNICAL_FAILURE}
+)
 
 
-def status_changed(row: Mapping[str, Any], status: Status, previous: str | None,
-                   now: datetime) -> NotificationStatusChanged:
+def status_changed(
+    row: Mapping[str, Any], status: Status, previous: str | None, now: datetime
+) -> NotificationStatusChanged:
     """The event of ``row`` (a notification's columns) moving from ``previous`` to
     ``status``: every change of status records one, in the transaction that makes it."""
     return NotificationStatusChanged(
-        notification_id=row["id"], channel=row["channel"], status=status.value,
-        previous_status=previous, reference=row.get("reference"),
-        notify_service_id=row.get("service_id"), template_id=row.get("template_id"),
+        notification_id=row["id"],
+        channel=row["channel"],
+        status=status.value,
+        previous_status=previous,
+        reference=row.get("reference"),
+        notify_service_id=row.get("service_id"),
+        template_id=row.get("template_id"),
         template_version=row.get("template_version"),
-        source_event_id=row.get("source_event_id"), occurred_at=now)
+        source_event_id=row.get("source_event_id"),
+        occurred_at=now,
+    )

@@ -82,4 +82,3 @@ BEARER_REQUIRED = "Unauthorized: authentication bearer scheme must be used"
 KEY_NOT_FOUND = "Invalid token: API key not found"
 CLOCK_SKEW = "Error: Your system clock must be accurate to within 30 seconds"
 TEAM_ONLY = "Can\u2019t send to this recipient using a team-only API key"
-

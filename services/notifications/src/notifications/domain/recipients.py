@@ -8,11 +8,13 @@ from __future__ import annotations
 import re
 
 #: Notify's simulated recipients: never sent anywhere, whatever the key type.
-SIMULATED_EMAILS = frozenset({
-    "simulate-delivered@notifications.service.gov.uk",
-    "simulate-delivered-2@notifications.service.gov.uk",
-    "simulate-delivered-3@notifications.service.gov.uk",
-})
+SIMULATED_EMAILS = frozenset(
+    {
+        "simulate-delivered@notifications.service.gov.uk",
+        "simulate-delivered-2@notifications.service.gov.uk",
+        "simulate-delivered-3@notifications.service.gov.uk",
+    }
+)
 SIMULATED_PHONES = frozenset({"+447700900000", "+447700900111", "+447700900222"})
 #: With a test key these give the failure statuses (Notify's documented test recipients).
 TEMP_FAIL_EMAIL = "temp-fail@simulator.notify"
@@ -33,8 +35,12 @@ class InvalidRecipient(ValueError):
 
 def validate_email(value: str) -> str:
     email = value.strip()
-    if (len(email) > _EMAIL_MAX or not _EMAIL.match(email)
-            or len(email.split("@", 1)[0]) > _LOCAL_PART_MAX or ".." in email):
+    if (
+        len(email) > _EMAIL_MAX
+        or not _EMAIL.match(email)
+        or len(email.split("@", 1)[0]) > _LOCAL_PART_MAX
+        or ".." in email
+    ):
         raise InvalidRecipient("Not a valid email address")
     return email
 

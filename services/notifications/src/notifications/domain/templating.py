@@ -96,7 +96,7 @@ def _as_text(value: Any) -> str:
 
 
 def formatted_list(items: Iterable[Any]) -> str:
-    """"a", "a and b", "a, b and c" (how Notify writes a list in a single line)."""
+    """ "a", "a and b", "a, b and c" (how Notify writes a list in a single line)."""
     values = [_as_text(v) for v in items if _as_text(v).strip()]
     if len(values) <= 1:
         return "".join(values)
@@ -180,11 +180,19 @@ def parse_blocks(text: str) -> list[Block]:
         else:
             inset = line.lstrip().startswith("^")
             para: list[str] = []
-            while i < len(lines) and lines[i].strip() and not (
-                    _RULE.match(lines[i]) or _HEADING.match(lines[i])
-                    or _BULLET.match(lines[i]) or _NUMBER.match(lines[i])):
-                para.append(lines[i].strip().removeprefix("^").strip() if inset
-                            else lines[i].strip())
+            while (
+                i < len(lines)
+                and lines[i].strip()
+                and not (
+                    _RULE.match(lines[i])
+                    or _HEADING.match(lines[i])
+                    or _BULLET.match(lines[i])
+                    or _NUMBER.match(lines[i])
+                )
+            ):
+                para.append(
+                    lines[i].strip().removeprefix("^").strip() if inset else lines[i].strip()
+                )
                 i += 1
             blocks.append(Block("inset" if inset else "paragraph", tuple(para)))
     return blocks
@@ -194,7 +202,7 @@ def _inline_html(text: str) -> str:
     out: list[str] = []
     pos = 0
     for m in _LINK.finditer(text):
-        out.append(html.escape(text[pos:m.start()], quote=False))
+        out.append(html.escape(text[pos : m.start()], quote=False))
         label, url = (m.group(1), m.group(2)) if m.group(2) else (m.group(3), m.group(3))
         out.append(f'<a href="{html.escape(url)}">{html.escape(label, quote=False)}</a>')
         pos = m.end()
@@ -220,8 +228,9 @@ def markdown_to_html(text: str) -> str:
             items = "".join(f"<li>{_inline_html(item)}</li>" for item in block.lines)
             parts.append(f"<{tag}>{items}</{tag}>")
         elif block.kind == "inset":
-            parts.append(f"<blockquote><p>{_inline_html(chr(10).join(block.lines))}</p>"
-                         "</blockquote>")
+            parts.append(
+                f"<blockquote><p>{_inline_html(chr(10).join(block.lines))}</p></blockquote>"
+            )
         else:
             parts.append(f"<p>{_inline_html(chr(10).join(block.lines))}</p>")
     return "\n".join(parts)
@@ -235,11 +244,16 @@ def markdown_to_text(text: str) -> str:
         elif block.kind.startswith("heading"):
             parts.append(_inline_text(block.lines[0]) + "\n" + "-" * COLUMN_WIDTH)
         elif block.kind == "bullets":
-            parts.append("\n".join("• " + _inline_text(item).replace("\n", "\n  ")
-                                   for item in block.lines))
+            parts.append(
+                "\n".join("• " + _inline_text(item).replace("\n", "\n  ") for item in block.lines)
+            )
         elif block.kind == "numbers":
-            parts.append("\n".join(f"{n}. " + _inline_text(item).replace("\n", "\n   ")
-                                   for n, item in enumerate(block.lines, 1)))
+            parts.append(
+                "\n".join(
+                    f"{n}. " + _inline_text(item).replace("\n", "\n   ")
+                    for n, item in enumerate(block.lines, 1)
+                )
+            )
         else:
             parts.append(_inline_text("\n".join(block.lines)))
     return "\n\n".join(parts) + "\n"
@@ -249,12 +263,21 @@ def markdown_to_text(text: str) -> str:
 
 GSM_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
 GSM_EXTENSION = frozenset("^{}\\[~]|€\f")
 #: Characters Notify swaps for GSM-7 ones before sending, so they do not force UCS-2.
-DOWNGRADES = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-",
-              "\u2014": "-", "\u2026": "...",
-              "\u00a0": " ", "\t": " "}
+DOWNGRADES = {
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2026": "...",
+    "\u00a0": " ",
+    "\t": " ",
+}
 
 
 @dataclass(frozen=True)
@@ -285,6 +308,7 @@ def sms_info(text: str) -> SmsInfo:
 
 # -- rendering whole templates ---------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class RenderedEmail:
     subject: str
@@ -306,8 +330,12 @@ def render_email(subject: str, body: str, values: Mapping[str, Any]) -> Rendered
     filled_subject = " ".join(fill(subject, values).split())
     filled = fill(body, values, markdown_lists=True)
     filled = re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", filled)
-    return RenderedEmail(subject=filled_subject, body=filled.strip(),
-                         html=markdown_to_html(filled), text=markdown_to_text(filled))
+    return RenderedEmail(
+        subject=filled_subject,
+        body=filled.strip(),
+        html=markdown_to_html(filled),
+        text=markdown_to_text(filled),
+    )
 
 
 def render_sms(body: str, values: Mapping[str, Any]) -> RenderedSms:

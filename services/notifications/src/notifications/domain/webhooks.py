@@ -25,9 +25,15 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
-RETRY_SCHEDULE = (timedelta(seconds=5), timedelta(minutes=5), timedelta(minutes=30),
-                  timedelta(hours=2), timedelta(hours=5), timedelta(hours=10),
-                  timedelta(hours=10))
+RETRY_SCHEDULE = (
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=10),
+)
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -45,13 +51,13 @@ def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
     return "v1," + base64.b64encode(mac).decode()
 
 
-def signature_header(secrets_in_use: Iterable[str], msg_id: str, timestamp: int,
-                     body: str) -> str:
+def signature_header(secrets_in_use: Iterable[str], msg_id: str, timestamp: int, body: str) -> str:
     return " ".join(sign(s, msg_id, timestamp, body) for s in secrets_in_use)
 
 
-def next_retry(attempts: int, *, jitter: float = 0.1,
-               rng: random.Random | None = None) -> timedelta | None:
+def next_retry(
+    attempts: int, *, jitter: float = 0.1, rng: random.Random | None = None
+) -> timedelta | None:
     """Delay before the next try after ``attempts`` tries; None when the schedule is spent."""
     if attempts < 1 or attempts > len(RETRY_SCHEDULE):
         return None
@@ -78,12 +84,38 @@ def check_url(url: str, *, require_https: bool = True) -> tuple[str, int]:
 
 #: Refused whatever ``is_global`` says (Python 3.11 calls some of these global, e.g.
 #: multicast, 192.0.0.0/24 beyond /29, NAT64's local-use prefix, the 6to4 relay anycast).
-EXPLICIT_DENIES: tuple[IpNetwork, ...] = tuple(ipaddress.ip_network(n) for n in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
-    "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-    "::/128", "::1/128", "::/96", "::ffff:0:0/96", "64:ff9b:1::/48", "100::/64",
-    "2001::/23", "2001:db8::/32", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8"))
+EXPLICIT_DENIES: tuple[IpNetwork, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/128",
+        "::1/128",
+        "::/96",
+        "::ffff:0:0/96",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",
+        "ff00::/8",
+    )
+)
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 #: The only port partners' endpoints may use (https); others only inside allow-listed
 #: networks (tests' loopback receivers). Port 80 is not needed: production requires https.
@@ -110,8 +142,14 @@ def _not_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         return any(_not_public(v4) for v4 in embedded_ipv4(ip))  # by where it leads
     if not ip.is_global or any(ip in net for net in EXPLICIT_DENIES):
         return True
-    if (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-            or ip.is_reserved or ip.is_unspecified):
+    if (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    ):
         return True
     if isinstance(ip, ipaddress.IPv6Address):
         return ip.is_site_local or any(_not_public(v4) for v4 in embedded_ipv4(ip))

@@ -19,8 +19,17 @@ class ContactRepository(Repository):
 
     async def with_pending_token(self, token_hash: str) -> CitizenContact | None:
         """The contact whose pending address's link has this hash."""
-        return (await self.db.execute(sa.select(CitizenContact).where(
-            col(CitizenContact.pending_email_token) == token_hash))).scalars().first()
+        return (
+            (
+                await self.db.execute(
+                    sa.select(CitizenContact).where(
+                        col(CitizenContact.pending_email_token) == token_hash
+                    )
+                )
+            )
+            .scalars()
+            .first()
+        )
 
     async def consents(self, citizen_id: str, topic: str | None = None) -> list[Consent]:
         """The citizen's choices (of one topic, or all)."""

@@ -27,10 +27,27 @@ from servicekit.types import UtcDateTime
 T = Notification.__table__  # type: ignore[attr-defined]
 
 #: The columns the Notify accept path sets (:meth:`NotificationRepository.insert_if_current`).
-INSERT_COLUMNS = ("id", "channel", "recipient", "subject", "body", "html_body", "text_body",
-                  "status", "reference", "service_id", "api_key_id", "key_type",
-                  "template_id", "template_version", "simulated", "unsubscribe_url",
-                  "attempts", "created_at", "updated_at")
+INSERT_COLUMNS = (
+    "id",
+    "channel",
+    "recipient",
+    "subject",
+    "body",
+    "html_body",
+    "text_body",
+    "status",
+    "reference",
+    "service_id",
+    "api_key_id",
+    "key_type",
+    "template_id",
+    "template_version",
+    "simulated",
+    "unsubscribe_url",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
 
 
 def channel_work(channel: Channel | str) -> str:
@@ -67,14 +84,14 @@ def _insert_if_current(dialect: str) -> sa.Insert:
         param = sa.bindparam(name, type_=column_type)
         if dialect != "postgresql":
             return param
-        return sa.cast(param, sa.String() if isinstance(column_type, sa.String)
-                       else column_type)
+        return sa.cast(param, sa.String() if isinstance(column_type, sa.String) else column_type)
 
     pick = sa.select(*(value(name).label(name) for name in INSERT_COLUMNS)).where(
         template.c.id == sa.bindparam("current_template_id"),
         template.c.version == sa.bindparam("current_template_version"),
         template.c.service_id == sa.bindparam("current_service_id"),
-        template.c.archived.is_(False))
+        template.c.archived.is_(False),
+    )
     return sa.insert(T).from_select(list(INSERT_COLUMNS), pick)
 
 
@@ -93,67 +110,106 @@ class NotificationRepository(Repository):
         await self.db.execute(sa.insert(T), dict(row))
         mark_work(self.db, channel_work(row["channel"]))
 
-    async def insert_if_current(self, row: Mapping[str, Any], *, template_id: uuid.UUID,
-                                template_version: int, service_id: uuid.UUID) -> bool:
+    async def insert_if_current(
+        self,
+        row: Mapping[str, Any],
+        *,
+        template_id: uuid.UUID,
+        template_version: int,
+        service_id: uuid.UUID,
+    ) -> bool:
         """Insert ``row`` only if the template is still at ``template_version``, unarchived,
         of ``service_id`` (one statement); whether it was inserted."""
         inserted = await self.db.execute(
             _insert_if_current(self.db.get_bind().dialect.name),
-            {**row, "current_template_id": template_id,
-             "current_template_version": template_version, "current_service_id": service_id})
+            {
+                **row,
+                "current_template_id": template_id,
+                "current_template_version": template_version,
+                "current_service_id": service_id,
+            },
+        )
         if inserted.rowcount != 1:  # type: ignore[attr-defined]
             return False
         mark_work(self.db, channel_work(row["channel"]))
         return True
 
     # -- the delivery workers ------------------------------------------------------------
-    async def claim_due(self, channel: Channel, *, now: datetime, stale: datetime,
-                        limit: int) -> list[dict[str, Any]]:
+    async def claim_due(
+        self, channel: Channel, *, now: datetime, stale: datetime, limit: int
+    ) -> list[dict[str, Any]]:
         """Move up to ``limit`` due notifications of ``channel`` (created and due, or left
         in ``sending`` before ``stale``) to ``sending``, one statement; the rows as claimed.
         On PostgreSQL ``FOR UPDATE SKIP LOCKED``: several replicas share the work."""
         due = sa.or_(
-            sa.and_(T.c.status == Status.CREATED.value,
-                    sa.or_(T.c.next_attempt_at.is_(None), T.c.next_attempt_at <= now)),
+            sa.and_(
+                T.c.status == Status.CREATED.value,
+                sa.or_(T.c.next_attempt_at.is_(None), T.c.next_attempt_at <= now),
+            ),
             sa.and_(T.c.status == Status.SENDING.value, T.c.claimed_at < stale),
         )
-        pick = (sa.select(T.c.id).where(T.c.channel == channel.value, due)
-                .order_by(T.c.created_at).limit(limit))
+        pick = (
+            sa.select(T.c.id)
+            .where(T.c.channel == channel.value, due)
+            .order_by(T.c.created_at)
+            .limit(limit)
+        )
         if _is_postgres(self.db):
             pick = pick.with_for_update(skip_locked=True)
-        stmt = (sa.update(T).where(T.c.id.in_(pick.scalar_subquery()), due)
-                .values(status=Status.SENDING.value, claimed_at=now, updated_at=now,
-                        attempts=T.c.attempts + 1)
-                .returning(*T.c))
+        stmt = (
+            sa.update(T)
+            .where(T.c.id.in_(pick.scalar_subquery()), due)
+            .values(
+                status=Status.SENDING.value,
+                claimed_at=now,
+                updated_at=now,
+                attempts=T.c.attempts + 1,
+            )
+            .returning(*T.c)
+        )
         return [dict(r._mapping) for r in (await self.db.execute(stmt)).all()]
 
     async def mark_delivered(self, ids: Sequence[uuid.UUID], now: datetime) -> None:
         await self.db.execute(
-            sa.update(T).where(T.c.id.in_(ids))
-            .values(status=Status.DELIVERED.value, sent_at=now, completed_at=now,
-                    updated_at=now))
+            sa.update(T)
+            .where(T.c.id.in_(ids))
+            .values(status=Status.DELIVERED.value, sent_at=now, completed_at=now, updated_at=now)
+        )
 
     async def update(self, notification_id: uuid.UUID, **values: Any) -> None:
         await self.db.execute(sa.update(T).where(T.c.id == notification_id).values(**values))
 
     # -- the Notify API ------------------------------------------------------------------
-    async def get_of_service(self, notification_id: uuid.UUID,
-                             service_id: uuid.UUID) -> Notification | None:
-        found: Notification | None = (await self.db.execute(
-            sa.select(Notification).where(col(Notification.id) == notification_id,
-                                          col(Notification.service_id) == service_id))
+    async def get_of_service(
+        self, notification_id: uuid.UUID, service_id: uuid.UUID
+    ) -> Notification | None:
+        found: Notification | None = (
+            await self.db.execute(
+                sa.select(Notification).where(
+                    col(Notification.id) == notification_id,
+                    col(Notification.service_id) == service_id,
+                )
+            )
         ).scalar_one_or_none()
         return found
 
-    async def list_of_service(self, *, service_id: uuid.UUID, test_key: bool,
-                              channels: Sequence[str], statuses: Sequence[str],
-                              reference: str | None, older_than: uuid.UUID | None,
-                              limit: int) -> list[Notification]:
+    async def list_of_service(
+        self,
+        *,
+        service_id: uuid.UUID,
+        test_key: bool,
+        channels: Sequence[str],
+        statuses: Sequence[str],
+        reference: str | None,
+        older_than: uuid.UUID | None,
+        limit: int,
+    ) -> list[Notification]:
         """Newest first. Test keys see what test keys sent; live and team keys see the
         rest (as Notify). ``older_than``: after that notification (none if it is not seen)."""
         test = col(Notification.key_type) == KeyType.TEST.value
-        visible = sa.and_(col(Notification.service_id) == service_id,
-                          test if test_key else sa.not_(test))
+        visible = sa.and_(
+            col(Notification.service_id) == service_id, test if test_key else sa.not_(test)
+        )
         query = sa.select(Notification).where(visible)
         if channels:
             query = query.where(col(Notification.channel).in_(channels))
@@ -162,15 +218,22 @@ class NotificationRepository(Repository):
         if reference is not None:
             query = query.where(col(Notification.reference) == reference)
         if older_than is not None:
-            anchor = (await self.db.execute(sa.select(col(Notification.created_at)).where(
-                col(Notification.id) == older_than, visible))).scalar_one_or_none()
+            anchor = (
+                await self.db.execute(
+                    sa.select(col(Notification.created_at)).where(
+                        col(Notification.id) == older_than, visible
+                    )
+                )
+            ).scalar_one_or_none()
             if anchor is None:
                 return []
-            query = query.where(sa.tuple_(col(Notification.created_at), col(Notification.id))
-                                < sa.tuple_(sa.literal(anchor, UtcDateTime()),
-                                            sa.literal(older_than, sa.Uuid())))
-        query = query.order_by(col(Notification.created_at).desc(),
-                               col(Notification.id).desc()).limit(limit)
+            query = query.where(
+                sa.tuple_(col(Notification.created_at), col(Notification.id))
+                < sa.tuple_(sa.literal(anchor, UtcDateTime()), sa.literal(older_than, sa.Uuid()))
+            )
+        query = query.order_by(
+            col(Notification.created_at).desc(), col(Notification.id).desc()
+        ).limit(limit)
         return list((await self.db.execute(query)).scalars().all())
 
     # -- privacy -------------------------------------------------------------------------
@@ -179,37 +242,75 @@ class NotificationRepository(Repository):
         """A citizen's messages: by ``citizen_id``, and /v2 messages (no citizen) by address."""
         if not addresses:
             return T.c.citizen_id == citizen_id
-        return sa.or_(T.c.citizen_id == citizen_id,
-                      sa.and_(T.c.citizen_id.is_(None), T.c.recipient.in_(addresses)))
+        return sa.or_(
+            T.c.citizen_id == citizen_id,
+            sa.and_(T.c.citizen_id.is_(None), T.c.recipient.in_(addresses)),
+        )
 
-    async def unsent_of_citizen(self, citizen_id: str,
-                                addresses: Sequence[str]) -> list[dict[str, Any]]:
-        return [dict(r._mapping) for r in (await self.db.execute(sa.select(T).where(
-            self._theirs(citizen_id, addresses), T.c.status == Status.CREATED.value))).all()]
+    async def unsent_of_citizen(
+        self, citizen_id: str, addresses: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        return [
+            dict(r._mapping)
+            for r in (
+                await self.db.execute(
+                    sa.select(T).where(
+                        self._theirs(citizen_id, addresses), T.c.status == Status.CREATED.value
+                    )
+                )
+            ).all()
+        ]
 
     async def fail(self, ids: Sequence[uuid.UUID], *, now: datetime, error: str) -> None:
-        await self.db.execute(sa.update(T).where(T.c.id.in_(ids)).values(
-            status=Status.TECHNICAL_FAILURE.value, completed_at=now, updated_at=now,
-            last_error=error))
+        await self.db.execute(
+            sa.update(T)
+            .where(T.c.id.in_(ids))
+            .values(
+                status=Status.TECHNICAL_FAILURE.value,
+                completed_at=now,
+                updated_at=now,
+                last_error=error,
+            )
+        )
 
-    async def redact_citizen(self, citizen_id: str, addresses: Sequence[str], *,
-                             blank: Mapping[str, Any], now: datetime) -> int:
+    async def redact_citizen(
+        self, citizen_id: str, addresses: Sequence[str], *, blank: Mapping[str, Any], now: datetime
+    ) -> int:
         """Blank the citizen's messages (``blank``: the columns and their blank values) and
         take the subject id out; how many."""
         done = await self.db.execute(
-            sa.update(T).where(self._theirs(citizen_id, addresses)).values(
-                **blank, citizen_id=None, updated_at=now,
-                redacted_at=sa.func.coalesce(T.c.redacted_at, now)))
+            sa.update(T)
+            .where(self._theirs(citizen_id, addresses))
+            .values(
+                **blank,
+                citizen_id=None,
+                updated_at=now,
+                redacted_at=sa.func.coalesce(T.c.redacted_at, now),
+            )
+        )
         return int(done.rowcount)  # type: ignore[attr-defined]
 
-    async def redact_expired(self, *, created_before: datetime, statuses: Sequence[str],
-                             blank: Mapping[str, Any], now: datetime, limit: int) -> int:
+    async def redact_expired(
+        self,
+        *,
+        created_before: datetime,
+        statuses: Sequence[str],
+        blank: Mapping[str, Any],
+        now: datetime,
+        limit: int,
+    ) -> int:
         """Blank up to ``limit`` unredacted messages created before ``created_before`` in
         one of ``statuses``; how many."""
-        ids = sa.select(T.c.id).where(
-            T.c.redacted_at.is_(None), T.c.created_at < created_before,
-            T.c.status.in_(statuses)).limit(limit)
+        ids = (
+            sa.select(T.c.id)
+            .where(
+                T.c.redacted_at.is_(None), T.c.created_at < created_before, T.c.status.in_(statuses)
+            )
+            .limit(limit)
+        )
         done = await self.db.execute(
-            sa.update(T).where(T.c.id.in_(ids.scalar_subquery()), T.c.redacted_at.is_(None))
-            .values(**blank, redacted_at=now))
+            sa.update(T)
+            .where(T.c.id.in_(ids.scalar_subquery()), T.c.redacted_at.is_(None))
+            .values(**blank, redacted_at=now)
+        )
         return int(done.rowcount)  # type: ignore[attr-defined]

@@ -23,8 +23,12 @@ class Notification(SQLModel, table=True):
 
     __tablename__ = "notification"
     __table_args__ = (
-        sa.UniqueConstraint("source_event_id", "recipient", "channel",
-                            name="uq_notification_event_recipient_channel"),
+        sa.UniqueConstraint(
+            "source_event_id",
+            "recipient",
+            "channel",
+            name="uq_notification_event_recipient_channel",
+        ),
         sa.Index("ix_notification_due", "status", "next_attempt_at"),
         sa.Index("ix_notification_service_id", "service_id", "created_at"),
         sa.Index("ix_notification_retention", "redacted_at", "created_at"),
@@ -42,13 +46,16 @@ class Notification(SQLModel, table=True):
     source_event_type: str | None = Field(default=None, max_length=200)
     attempts: int = 0
     next_attempt_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
     claimed_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     sent_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
     last_error: str | None = Field(default=None, max_length=500)
     # -- sent through the Notify API (null for event-driven messages) --
     service_id: uuid.UUID | None = None
@@ -64,13 +71,15 @@ class Notification(SQLModel, table=True):
     #: Sent as ``List-Unsubscribe`` with ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``.
     unsubscribe_url: str | None = Field(default=None, max_length=2000)
     completed_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
     #: The citizen (opaque subject id) a message of the platform's own was for: erasure
     #: finds their messages by it. Null for /v2 messages (found by address).
     citizen_id: str | None = Field(default=None, max_length=200, index=True)
     #: When recipient and content were blanked (retention or erasure).
     redacted_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
 
 
 class NotifyService(SQLModel, table=True):
@@ -106,7 +115,8 @@ class NotifyApiKey(SQLModel, table=True):
     #: Subjects (opaque ids) of the admins who issued and revoked it; null: a script.
     created_by: str | None = Field(default=None, max_length=200)
     revoked_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
     revoked_by: str | None = Field(default=None, max_length=200)
 
 
@@ -124,7 +134,8 @@ class Template(SQLModel, table=True):
     created_by: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     updated_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
 
 
 class TemplateVersion(SQLModel, table=True):
@@ -153,7 +164,8 @@ class CitizenContact(SQLModel, table=True):
     pending_email: str | None = Field(default=None, max_length=320)
     pending_email_token: str | None = Field(default=None, max_length=64, index=True)
     pending_email_expires_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
     phone: str | None = Field(default=None, max_length=20)  # E.164
     updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
 
@@ -182,11 +194,13 @@ class WebhookSubscription(SQLModel, table=True):
     secret: str = Field(max_length=200)
     previous_secret: str | None = Field(default=None, max_length=200)
     previous_secret_until: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
     status: str = Field(default="active", max_length=20)  # active, disabled
     disabled_reason: str | None = Field(default=None, max_length=200)
     failing_since: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
 
@@ -208,12 +222,15 @@ class WebhookDelivery(SQLModel, table=True):
     status: str = Field(default="pending", max_length=20)  # pending, sending, succeeded, failed
     attempts: int = 0
     next_attempt_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
     claimed_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     delivered_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True))
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )

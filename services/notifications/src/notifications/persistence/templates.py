@@ -25,9 +25,13 @@ class TemplateRepository(Repository):
 
     async def current_version(self, template_id: uuid.UUID) -> Any | None:
         """``(version, archived, service_id)`` of the template (one small query), or None."""
-        return (await self.db.execute(
-            sa.select(col(Template.version), col(Template.archived), col(Template.service_id))
-            .where(col(Template.id) == template_id))).one_or_none()
+        return (
+            await self.db.execute(
+                sa.select(
+                    col(Template.version), col(Template.archived), col(Template.service_id)
+                ).where(col(Template.id) == template_id)
+            )
+        ).one_or_none()
 
     async def insert(self, template: Template) -> None:
         """A new template, flushed."""
@@ -40,15 +44,22 @@ class TemplateRepository(Repository):
         self.db.add(template)
         await self.db.flush()
 
-    async def list_current(self, *, service_id: uuid.UUID | None = None,
-                           template_type: str | None = None
-                           ) -> list[tuple[Template, TemplateVersion]]:
+    async def list_current(
+        self, *, service_id: uuid.UUID | None = None, template_type: str | None = None
+    ) -> list[tuple[Template, TemplateVersion]]:
         """Unarchived templates at their current version, oldest first."""
-        query = (sa.select(Template, TemplateVersion)
-                 .join(TemplateVersion,
-                       sa.and_(col(TemplateVersion.template_id) == col(Template.id),
-                               col(TemplateVersion.version) == col(Template.version)))
-                 .where(sa.not_(col(Template.archived))).order_by(col(Template.created_at)))
+        query = (
+            sa.select(Template, TemplateVersion)
+            .join(
+                TemplateVersion,
+                sa.and_(
+                    col(TemplateVersion.template_id) == col(Template.id),
+                    col(TemplateVersion.version) == col(Template.version),
+                ),
+            )
+            .where(sa.not_(col(Template.archived)))
+            .order_by(col(Template.created_at))
+        )
         if service_id is not None:
             query = query.where(col(Template.service_id) == service_id)
         if template_type:
@@ -63,8 +74,9 @@ class TemplateRepository(Repository):
 
 
 @asynccontextmanager
-async def templates_beside(database: Database,
-                           db: AsyncSession) -> AsyncIterator[TemplateRepository]:
+async def templates_beside(
+    database: Database, db: AsyncSession
+) -> AsyncIterator[TemplateRepository]:
     """Templates to read while ``db`` (a write transaction) inserts: on SQLite through a read
     session, outside the write transaction (whose lock is then held only to insert and
     commit); on PostgreSQL through ``db`` itself (one pooled connection, not two)."""

@@ -40,17 +40,33 @@ class WebhookRepository(Repository):
         return list((await self.db.execute(query)).scalars())
 
     async def active(self) -> list[WebhookSubscription]:
-        return list((await self.db.execute(sa.select(WebhookSubscription).where(
-            col(WebhookSubscription.status) == "active"))).scalars().all())
+        return list(
+            (
+                await self.db.execute(
+                    sa.select(WebhookSubscription).where(
+                        col(WebhookSubscription.status) == "active"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
 
     async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, WebhookSubscription]:
-        return {s.id: s for s in (await self.db.execute(sa.select(WebhookSubscription).where(
-            col(WebhookSubscription.id).in_(set(ids))))).scalars()}
+        return {
+            s.id: s
+            for s in (
+                await self.db.execute(
+                    sa.select(WebhookSubscription).where(col(WebhookSubscription.id).in_(set(ids)))
+                )
+            ).scalars()
+        }
 
     async def delete(self, sub: WebhookSubscription) -> None:
         """The subscription and its delivery log."""
-        await self.db.execute(sa.delete(WebhookDelivery).where(
-            col(WebhookDelivery.subscription_id) == sub.id))
+        await self.db.execute(
+            sa.delete(WebhookDelivery).where(col(WebhookDelivery.subscription_id) == sub.id)
+        )
         await self.db.delete(sub)
 
     # -- deliveries ----------------------------------------------------------------------
@@ -64,29 +80,39 @@ class WebhookRepository(Repository):
         self.db.add(delivery)
         await self.db.flush()
 
-    async def deliveries(self, subscription_id: uuid.UUID, *,
-                         limit: int) -> list[WebhookDelivery]:
+    async def deliveries(self, subscription_id: uuid.UUID, *, limit: int) -> list[WebhookDelivery]:
         """Newest first."""
-        return list((await self.db.execute(
-            sa.select(WebhookDelivery)
-            .where(col(WebhookDelivery.subscription_id) == subscription_id)
-            .order_by(col(WebhookDelivery.created_at).desc()).limit(limit))).scalars())
+        return list(
+            (
+                await self.db.execute(
+                    sa.select(WebhookDelivery)
+                    .where(col(WebhookDelivery.subscription_id) == subscription_id)
+                    .order_by(col(WebhookDelivery.created_at).desc())
+                    .limit(limit)
+                )
+            ).scalars()
+        )
 
     async def claim_due(self, *, now: datetime, stale: datetime, limit: int) -> list[Any]:
         """Move up to ``limit`` due deliveries (pending and due, or left in ``sending``
         before ``stale``) to ``sending``, one statement; ``(id, subscription_id, payload,
         attempts)`` of each. On PostgreSQL ``FOR UPDATE SKIP LOCKED``: replicas share."""
         due = sa.or_(
-            sa.and_(D.c.status == "pending",
-                    sa.or_(D.c.next_attempt_at.is_(None), D.c.next_attempt_at <= now)),
-            sa.and_(D.c.status == "sending", D.c.claimed_at < stale))
+            sa.and_(
+                D.c.status == "pending",
+                sa.or_(D.c.next_attempt_at.is_(None), D.c.next_attempt_at <= now),
+            ),
+            sa.and_(D.c.status == "sending", D.c.claimed_at < stale),
+        )
         pick = sa.select(D.c.id).where(due).order_by(D.c.created_at).limit(limit)
         if self.db.get_bind().dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
-        stmt = (sa.update(D).where(D.c.id.in_(pick.scalar_subquery()), due)
-                .values(status="sending", claimed_at=now, updated_at=now,
-                        attempts=D.c.attempts + 1)
-                .returning(D.c.id, D.c.subscription_id, D.c.payload, D.c.attempts))
+        stmt = (
+            sa.update(D)
+            .where(D.c.id.in_(pick.scalar_subquery()), due)
+            .values(status="sending", claimed_at=now, updated_at=now, attempts=D.c.attempts + 1)
+            .returning(D.c.id, D.c.subscription_id, D.c.payload, D.c.attempts)
+        )
         return list((await self.db.execute(stmt)).all())
 
     async def update_delivery(self, delivery_id: str, **values: Any) -> None:
@@ -94,5 +120,11 @@ class WebhookRepository(Repository):
 
     async def payloads_containing(self, text: str) -> list[tuple[str, str]]:
         """``(id, payload)`` of the deliveries whose payload contains ``text``."""
-        return [(r[0], r[1]) for r in (await self.db.execute(
-            sa.select(D.c.id, D.c.payload).where(D.c.payload.contains(text)))).all()]
+        return [
+            (r[0], r[1])
+            for r in (
+                await self.db.execute(
+                    sa.select(D.c.id, D.c.payload).where(D.c.payload.contains(text))
+                )
+            ).all()
+        ]
