@@ -578,3 +578,42 @@ async def test_out_of_range_versions_are_not_found(notify: Notify) -> None:
             f"/api/v1/templates/{notify.email_template}/versions/{10**18}", headers=staff
         )
         assert r.status_code == 422
+
+
+async def test_arguments_notify_does_not_take_are_refused(notify: Notify) -> None:
+    """As Notify's request schemas do: an unknown query argument on a list, and a
+    ``personalisation`` that is not an object (``false`` too), are a 400 ValidationError."""
+    service_id, secret = split_api_key(notify.keys["live"])
+    token = jwt.encode({"iss": str(service_id), "iat": int(time.time())}, secret, "HS256")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=notify.url, headers=headers) as http:
+        for path in ("/v2/notifications?colour=red", "/v2/templates?colour=red"):
+            r = await http.get(path)
+            assert r.status_code == 400, (path, r.text)
+            assert r.json()["errors"] == [
+                {
+                    "error": "ValidationError",
+                    "message": "Additional properties are not allowed (colour was unexpected)",
+                }
+            ]
+        listed = await http.get("/v2/notifications?template_type=email&older_than=")
+        assert listed.status_code == 200, listed.text
+        for path, body in (
+            (f"/v2/template/{notify.email_template}/preview", {"personalisation": False}),
+            (
+                "/v2/notifications/email",
+                {
+                    "email_address": "resident@example.com",
+                    "template_id": str(notify.email_template),
+                    "personalisation": False,
+                },
+            ),
+        ):
+            r = await http.post(path, json=body)
+            assert r.status_code == 400, (path, r.text)
+            assert r.json()["errors"] == [
+                {
+                    "error": "ValidationError",
+                    "message": "personalisation False is not of type object",
+                }
+            ]

@@ -259,7 +259,8 @@ def document_problems(
 
     * 422 (request validation) is a ``ValidationProblem``, not FastAPI's HTTPValidationError;
     * operations that require roles (``secured``) answer 401 and 403;
-    * operations with a request body answer 400 when it cannot be read at all (not UTF-8);
+    * operations with a request body answer 400 when it cannot be read at all (not UTF-8),
+      and operations with query parameters when a value cannot be stored (a NUL);
     * operations with path parameters answer 404;
     * any error response declared without content (``responses={409: {...}}``) is a Problem.
 
@@ -278,6 +279,13 @@ def document_problems(
             if "requestBody" in operation:
                 responses.setdefault(
                     "400", problem_response(400, "Bad request: the body could not be parsed")
+                )
+            elif any(p.get("in") == "query" for p in operation.get("parameters", ())):
+                responses.setdefault(
+                    "400",
+                    problem_response(
+                        400, "Bad request: a value the database cannot store or search for (NUL)"
+                    ),
                 )
             if secured(operation):
                 responses.setdefault("401", problem_response(401))

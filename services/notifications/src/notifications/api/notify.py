@@ -9,6 +9,8 @@ problem+json: request bodies are read here, not by FastAPI, so that holds for ba
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -202,9 +204,25 @@ async def get_notification(
     return JSONResponse(notification_json(_base(request), n))
 
 
+#: The query arguments Notify's ``GET /v2/notifications`` takes; any other is refused, as
+#: Notify's own request schema refuses it.
+LIST_NOTIFICATIONS_ARGS = frozenset(
+    {"template_type", "status", "reference", "older_than", "include_jobs"}
+)
+
+
+def _only_known(names: Iterable[str], known: AbstractSet[str]) -> None:
+    for name in names:
+        if name not in known:
+            raise NotifyValidationError(
+                f"Additional properties are not allowed ({name} was unexpected)"
+            )
+
+
 @router.get("/notifications", summary="Notifications, newest first (GOV.UK Notify)")
 async def list_notifications(request: Request, db: ReadDbDep, caller: CallerDep) -> JSONResponse:
     q = request.query_params
+    _only_known(q.keys(), LIST_NOTIFICATIONS_ARGS)
     template_types, statuses = q.getlist("template_type"), q.getlist("status")
     reference, older_than = q.get("reference"), q.get("older_than")
     rows = await notify_read.list_notifications(
@@ -271,6 +289,7 @@ async def get_template_version(
 
 @router.get("/templates", summary="The service's templates (GOV.UK Notify)")
 async def list_templates(request: Request, db: ReadDbDep, caller: CallerDep) -> JSONResponse:
+    _only_known(request.query_params.keys(), {"type"})
     template_type = request.query_params.get("type")
     views = await templates.list_templates(
         TemplateRepository(db), service_id=caller.service.id, template_type=template_type
@@ -285,9 +304,7 @@ async def preview_template(
 ) -> JSONResponse:
     body = await _json_body(request)
     view = await _template(db, caller, template_id)
-    personalisation = body.get("personalisation") or {}
-    if not isinstance(personalisation, dict):
-        raise NotifyValidationError(f"personalisation {personalisation} is not of type object")
+    personalisation = notify_send.personalisation_of(body)
     try:
         shown = templates.preview(view, personalisation)
     except templating.MissingPersonalisation as exc:

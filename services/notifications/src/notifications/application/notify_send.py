@@ -99,6 +99,17 @@ async def accept(
         )
 
 
+def personalisation_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The request's ``personalisation``: absent or null is none; anything but an object
+    (``false`` too) is Notify's ValidationError."""
+    value = body.get("personalisation")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise NotifyValidationError(f"personalisation {value} is not of type object")
+    return value
+
+
 def _validated(
     channel: Channel, body: dict[str, Any]
 ) -> tuple[str, uuid.UUID, dict[str, Any], str | None, str | None]:
@@ -112,9 +123,7 @@ def _validated(
     if errors:
         raise NotifyValidationError(errors[0])
     template_id = parse_uuid(body["template_id"], "template_id")
-    personalisation = body.get("personalisation") or {}
-    if not isinstance(personalisation, dict):
-        raise NotifyValidationError(f"personalisation {personalisation} is not of type object")
+    personalisation = personalisation_of(body)
     unsubscribe = body.get("one_click_unsubscribe_url") if channel is Channel.EMAIL else None
     if unsubscribe is not None and not (
         isinstance(unsubscribe, str) and unsubscribe.startswith("https://")
