@@ -57,6 +57,8 @@ COLUMNS = (
     "last_reviewed_on",
     "attributes",
 )
+#: The columns ``CreateService`` takes by name (the rest are its ``details``).
+CORE_COLUMNS = COLUMNS[:7]
 CSV_TYPE, JSON_TYPE = "text/csv", "application/json"
 
 
@@ -182,18 +184,7 @@ async def import_services(
             ]
             continue
         data = body.model_dump()
-        core = {
-            k: data.pop(k)
-            for k in (
-                "name",
-                "description",
-                "service_code",
-                "slug",
-                "keywords",
-                "groups",
-                "department",
-            )
-        }
+        core = {k: data.pop(k) for k in CORE_COLUMNS}
         commands.append(catalogue.CreateService(**core, details=data, actor=staff.subject))
     if errors:
         raise catalogue.ImportRejected(

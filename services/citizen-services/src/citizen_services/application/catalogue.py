@@ -147,16 +147,23 @@ async def publish_service(
     _record(entries, service, action="published", actor=command.actor, now=now)
     uow.publish(
         ServicePublished(
-            service_id=service.id,
-            service_code=service.service_code,
-            slug=service.slug,
-            name=service.name,
-            entry_version=service.version,
-            occurred_at=now,
+            **_entry(service, now),
             published_by=command.actor,
         )
     )
     return service
+
+
+def _entry(service: CatalogueService, now: datetime) -> dict[str, Any]:
+    """The fields every catalogue event carries about the entry it is about."""
+    return {
+        "service_id": service.id,
+        "service_code": service.service_code,
+        "slug": service.slug,
+        "name": service.name,
+        "entry_version": service.version,
+        "occurred_at": now,
+    }
 
 
 #: Fields a PATCH may change; an explicit null on a list clears it.
@@ -251,12 +258,7 @@ async def update_service(
     )
     uow.publish(
         ServiceUpdated(
-            service_id=service.id,
-            service_code=service.service_code,
-            slug=service.slug,
-            name=service.name,
-            entry_version=service.version,
-            occurred_at=now,
+            **_entry(service, now),
             changed_fields=changed,
             updated_by=command.actor,
         )
@@ -290,12 +292,7 @@ async def suspend_service(
     )
     uow.publish(
         ServiceSuspended(
-            service_id=service.id,
-            service_code=service.service_code,
-            slug=service.slug,
-            name=service.name,
-            entry_version=service.version,
-            occurred_at=now,
+            **_entry(service, now),
             reason=command.reason,
             suspended_by=command.actor,
         )
@@ -311,12 +308,7 @@ async def retire_service(
     )
     uow.publish(
         ServiceRetired(
-            service_id=service.id,
-            service_code=service.service_code,
-            slug=service.slug,
-            name=service.name,
-            entry_version=service.version,
-            occurred_at=now,
+            **_entry(service, now),
             reason=command.reason,
             retired_by=command.actor,
         )
