@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response, status
 
 from inclusion.api import presenters
 from inclusion.api.deps import InclusionUowDep, ReadDep
+from inclusion.api.openapi import created_responses
 from inclusion.api.schemas import (
     DeviceCreate,
     DevicePublic,
@@ -20,13 +21,6 @@ from servicekit.identity import StaffPrincipal
 from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
-LOCATION = {
-    "Location": {
-        "description": "Where the new device is.",
-        "required": True,
-        "schema": {"type": "string"},
-    }
-}
 
 
 @router.post(
@@ -34,10 +28,7 @@ LOCATION = {
     status_code=status.HTTP_201_CREATED,
     response_model=DevicePublic,
     summary="Add a device to the inventory",
-    responses={
-        201: {"headers": LOCATION},
-        **problem_responses((409, "A device with this serial exists")),
-    },
+    responses=created_responses("device", (409, "A device with this serial exists")),
 )
 async def add_device(
     body: DeviceCreate, uow: InclusionUowDep, response: Response, staff: StaffPrincipal

@@ -49,9 +49,7 @@ async def read_enrolment(
     found = await enrolments.get_enrolment(
         repos=repos, enrolment_id=enrolment_id, subject=principal.subject, staff=_staff(principal)
     )
-    return presenters.enrolment(
-        (await enrolments.enrolment_views(repos=repos, enrolments=[found]))[0]
-    )
+    return presenters.enrolment(await enrolments.enrolment_view(repos=repos, enrolment=found))
 
 
 @router.post(
@@ -71,9 +69,7 @@ async def cancel_enrolment(
             enrolment_id=enrolment_id, subject=principal.subject, by_staff=_staff(principal)
         ),
     )
-    return presenters.enrolment(
-        (await enrolments.enrolment_views(repos=uow, enrolments=[cancelled]))[0]
-    )
+    return presenters.enrolment(await enrolments.enrolment_view(repos=uow, enrolment=cancelled))
 
 
 @router.post(
@@ -90,5 +86,5 @@ async def record_attendance(
         command=enrolments.RecordAttendance(enrolment_id=enrolment_id, attended=body.attended),
     )
     return presenters.enrolment(
-        (await enrolments.enrolment_views(repos=uow, enrolments=[recorded], positions={}))[0]
+        await enrolments.enrolment_view(repos=uow, enrolment=recorded, positions={})
     )

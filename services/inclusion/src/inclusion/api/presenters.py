@@ -54,16 +54,8 @@ def session(view: SessionView) -> SessionPublic:
 
 
 def nearby_session(view: SessionView) -> NearbySession:
-    s = view.session
-    return NearbySession(
-        id=s.id,
-        programme_id=s.programme_id,
-        programme_title=view.programme.title,
-        programme_kind=view.programme.kind,
-        starts_at=s.starts_at,
-        ends_at=s.ends_at,
-        places_left=view.places_left,
-    )
+    """The session's public view, cut down to what a "help near me" answer shows."""
+    return NearbySession.model_validate(session(view), from_attributes=True)
 
 
 def enrolment(view: EnrolmentView) -> EnrolmentPublic:

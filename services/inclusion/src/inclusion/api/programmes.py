@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response, status
 
 from inclusion.api import presenters
 from inclusion.api.deps import CitizenOrStaff, InclusionUowDep, ReadDep
+from inclusion.api.openapi import created_responses
 from inclusion.api.schemas import (
     AreaFiguresPublic,
     EligibilityCheck,
@@ -26,13 +27,6 @@ from servicekit.identity import CitizenPrincipal, CurrentPrincipal, Role, StaffP
 from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/programmes", tags=["programmes"])
-LOCATION = {
-    "Location": {
-        "description": "Where the new programme is.",
-        "required": True,
-        "schema": {"type": "string"},
-    }
-}
 
 
 @router.post(
@@ -40,7 +34,7 @@ LOCATION = {
     status_code=status.HTTP_201_CREATED,
     response_model=ProgrammePublic,
     summary="Create a programme (draft)",
-    responses={201: {"headers": LOCATION}},
+    responses=created_responses("programme"),
 )
 async def create_programme(
     body: ProgrammeCreate, uow: InclusionUowDep, response: Response, staff: StaffPrincipal

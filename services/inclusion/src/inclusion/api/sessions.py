@@ -15,6 +15,7 @@ from fastapi import APIRouter, Response, status
 
 from inclusion.api import presenters
 from inclusion.api.deps import InclusionUowDep, ReadDep
+from inclusion.api.openapi import created_responses
 from inclusion.api.schemas import (
     EnrolmentPublic,
     EnrolmentRequest,
@@ -25,20 +26,18 @@ from inclusion.api.schemas import (
 )
 from inclusion.application import enrolments, participants, sessions
 from inclusion.domain.sessions import EnrolmentStatus
+from inclusion.persistence.repositories import Repositories
 from servicekit.identity import CitizenPrincipal, CurrentPrincipal, Role, StaffPrincipal
 from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
 
 
-def _location(what: str) -> dict[str, object]:
-    return {
-        "Location": {
-            "description": f"Where the new {what} is.",
-            "required": True,
-            "schema": {"type": "string"},
-        }
-    }
+async def _session_as_staff_see_it(repos: Repositories, session_id: uuid.UUID) -> SessionPublic:
+    """The answer of every staff change to a session: the session as it now is."""
+    return presenters.session(
+        await sessions.find_session_view(repos=repos, session_id=session_id, staff=True)
+    )
 
 
 @router.post(
@@ -46,10 +45,7 @@ def _location(what: str) -> dict[str, object]:
     status_code=status.HTTP_201_CREATED,
     response_model=SessionPublic,
     summary="Schedule a session (emits SessionScheduled)",
-    responses={
-        201: {"headers": _location("session")},
-        **problem_responses((409, "The programme is archived")),
-    },
+    responses=created_responses("session", (409, "The programme is archived")),
 )
 async def schedule_session(
     body: SessionCreate, uow: InclusionUowDep, response: Response, staff: StaffPrincipal
@@ -58,9 +54,7 @@ async def schedule_session(
         uow=uow, command=sessions.ScheduleSession(**body.model_dump())
     )
     response.headers["Location"] = f"/api/v1/sessions/{created.id}"
-    return presenters.session(
-        await sessions.find_session_view(repos=uow, session_id=created.id, staff=True)
-    )
+    return await _session_as_staff_see_it(uow, created.id)
 
 
 @router.get(
@@ -111,9 +105,7 @@ async def cancel_session(
             session_id=session_id, reason=body.reason, actor=staff.subject
         ),
     )
-    return presenters.session(
-        await sessions.find_session_view(repos=uow, session_id=session_id, staff=True)
-    )
+    return await _session_as_staff_see_it(uow, session_id)
 
 
 @router.patch(
@@ -130,9 +122,7 @@ async def update_session(
     await enrolments.change_capacity(
         uow=uow, command=enrolments.ChangeCapacity(session_id=session_id, capacity=body.capacity)
     )
-    return presenters.session(
-        await sessions.find_session_view(repos=uow, session_id=session_id, staff=True)
-    )
+    return await _session_as_staff_see_it(uow, session_id)
 
 
 @router.post(
@@ -140,13 +130,11 @@ async def update_session(
     status_code=status.HTTP_201_CREATED,
     response_model=EnrolmentPublic,
     summary="Enrol yourself: confirmed while places remain, waitlisted after",
-    responses={
-        201: {"headers": _location("enrolment")},
-        **problem_responses(
-            (409, "Already enrolled, session cancelled or programme not open"),
-            (422, "Not eligible, session in the past, consent missing, bad postcode"),
-        ),
-    },
+    responses=created_responses(
+        "enrolment",
+        (409, "Already enrolled, session cancelled or programme not open"),
+        (422, "Not eligible, session in the past, consent missing, bad postcode"),
+    ),
 )
 async def enrol(
     session_id: uuid.UUID,
@@ -167,11 +155,9 @@ async def enrol(
     )
     response.headers["Location"] = f"/api/v1/enrolments/{result.enrolment.id}"
     return presenters.enrolment(
-        (
-            await enrolments.enrolment_views(
-                repos=uow, enrolments=[result.enrolment], positions=result.positions
-            )
-        )[0]
+        await enrolments.enrolment_view(
+            repos=uow, enrolment=result.enrolment, positions=result.positions
+        )
     )
 
 

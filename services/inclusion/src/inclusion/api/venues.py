@@ -8,19 +8,13 @@ from fastapi import APIRouter, Response, status
 
 from inclusion.api import presenters
 from inclusion.api.deps import InclusionUowDep, ReadDep
+from inclusion.api.openapi import created_responses
 from inclusion.api.schemas import VenueCreate, VenuePublic
 from inclusion.application import venues
 from inclusion.domain.geo import Ward
 from servicekit.identity import StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/venues", tags=["venues"])
-LOCATION = {
-    "Location": {
-        "description": "Where the new venue is.",
-        "required": True,
-        "schema": {"type": "string"},
-    }
-}
 
 
 @router.post(
@@ -28,7 +22,7 @@ LOCATION = {
     status_code=status.HTTP_201_CREATED,
     response_model=VenuePublic,
     summary="Add a venue",
-    responses={201: {"headers": LOCATION}},
+    responses=created_responses("venue"),
 )
 async def create_venue(
     body: VenueCreate, uow: InclusionUowDep, response: Response, staff: StaffPrincipal

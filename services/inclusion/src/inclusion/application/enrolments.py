@@ -425,3 +425,11 @@ async def enrolment_views(
         )
     }
     return [EnrolmentView(e, positions.get(e.id), views[e.session_id]) for e in enrolments]
+
+
+async def enrolment_view(
+    *, repos: Repositories, enrolment: Enrolment, positions: dict[uuid.UUID, int] | None = None
+) -> EnrolmentView:
+    """One enrolment's view, as ``enrolment_views``."""
+    [view] = await enrolment_views(repos=repos, enrolments=[enrolment], positions=positions)
+    return view
