@@ -26,7 +26,7 @@ from inclusion.domain.devices import (
 )
 from inclusion.domain.programmes import check_eligible
 from inclusion.persistence.repositories import Repositories
-from inclusion.persistence.tables import Device, DeviceLoan
+from inclusion.persistence.tables import Device, DeviceLoan, Participant
 from servicekit.errors import NotFound
 
 
@@ -114,6 +114,17 @@ async def record_wipe(*, uow: InclusionUnitOfWork, device_id: uuid.UUID) -> Devi
     return device
 
 
+def loan_event_fields(loan: DeviceLoan, participant: Participant | None) -> dict[str, object]:
+    """The fields every device-loan event carries about its loan."""
+    return {
+        "device_id": loan.device_id,
+        "loan_id": loan.id,
+        "participant_id": loan.participant_id,
+        "citizen_id": participant.subject if participant else None,
+        "due_at": loan.due_at,
+    }
+
+
 async def lend(*, uow: InclusionUnitOfWork, command: LendDevice) -> DeviceLoan:
     now = datetime.now(UTC)
     device = await _locked(uow, command.device_id)
@@ -141,11 +152,7 @@ async def lend(*, uow: InclusionUnitOfWork, command: LendDevice) -> DeviceLoan:
     uow.devices.add_loan(loan)
     uow.publish(
         DeviceLoaned(
-            device_id=device.id,
-            loan_id=loan.id,
-            participant_id=participant.id,
-            citizen_id=participant.subject,
-            due_at=loan.due_at,
+            **loan_event_fields(loan, participant),
             programme_id=device.programme_id,
             occurred_at=now,
         )
@@ -170,11 +177,7 @@ async def return_device(*, uow: InclusionUnitOfWork, command: ReturnDevice) -> D
     device.condition = command.condition.value
     uow.publish(
         DeviceReturned(
-            device_id=device.id,
-            loan_id=loan.id,
-            participant_id=participant.id,
-            citizen_id=participant.subject,
-            due_at=loan.due_at,
+            **loan_event_fields(loan, participant),
             condition=command.condition.value,
             was_overdue=loan.due_at < now,
             occurred_at=now,

@@ -13,12 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, TypeVar
 
 from contracts.inclusion import DeviceReturnOverdue, SessionReminderDue
+from inclusion.application.devices import loan_event_fields
 from inclusion.application.sessions import session_details
-from inclusion.application.unit_of_work import Transactions
+from inclusion.application.unit_of_work import InclusionUnitOfWork, Transactions
 from inclusion.domain.sessions import EnrolmentStatus
+from inclusion.persistence.repositories import Repositories
+from inclusion.persistence.tables import DeviceLoan, ProgrammeSession
 from servicekit.db import Database
 
 log = logging.getLogger(__name__)
@@ -43,67 +49,83 @@ async def report_overdue_loans(
     return await report_overdue(Transactions(database, source=source), now=now)
 
 
+class _Claimable(Protocol):
+    id: uuid.UUID
+
+
+T = TypeVar("T", bound=_Claimable)
+
+
+async def _once_each(
+    tx: Transactions,
+    kind: str,
+    *,
+    due: Callable[[Repositories], Awaitable[Sequence[T]]],
+    emit: Callable[[InclusionUnitOfWork, T], Awaitable[None]],
+    now: datetime,
+) -> int:
+    """Call ``emit`` for each ``due`` row not yet claimed under ``kind``, in the unit of work
+    that claims it (skipping it when another instance's claim won); returns how many this call
+    emitted."""
+    async with tx.reading() as reader:
+        rows = await due(reader)
+        claimed = await reader.claims.claimed(kind)
+    emitted = 0
+    for row in rows:
+        if str(row.id) in claimed:
+            continue
+        async with tx.unit_of_work() as uow:
+            if not await uow.claims.claim(kind, str(row.id), now):
+                continue  # another instance did it
+            await emit(uow, row)
+            emitted += 1
+    return emitted
+
+
 async def remind(
     tx: Transactions, *, now: datetime | None = None, ahead: timedelta = REMINDER_AHEAD
 ) -> int:
     """Emit SessionReminderDue for each scheduled session starting within ``ahead`` that has
     not had one; returns how many this call emitted."""
     now = now or datetime.now(UTC)
-    async with tx.reading() as reader:
-        due = await reader.sessions.scheduled_between(now, now + ahead)
-        claimed = await reader.claims.claimed(REMINDER)
-    emitted = 0
-    for session in due:
-        if str(session.id) in claimed:
-            continue
-        async with tx.unit_of_work() as uow:
-            if not await uow.claims.claim(REMINDER, str(session.id), now):
-                continue  # another instance did it
-            rows = await uow.enrolments.in_session(session.id, status=EnrolmentStatus.CONFIRMED)
-            uow.publish(
-                SessionReminderDue(
-                    session_id=session.id,
-                    programme_id=session.programme_id,
-                    venue_id=session.venue_id,
-                    starts_at=session.starts_at,
-                    participant_ids=[p.id for _, p in rows],
-                    citizen_ids=[p.subject for _, p in rows if p.subject],
-                    occurred_at=now,
-                    ends_at=session.ends_at,
-                    **await session_details(uow, session),
-                )
+
+    async def emit(uow: InclusionUnitOfWork, session: ProgrammeSession) -> None:
+        rows = await uow.enrolments.in_session(session.id, status=EnrolmentStatus.CONFIRMED)
+        uow.publish(
+            SessionReminderDue(
+                session_id=session.id,
+                programme_id=session.programme_id,
+                venue_id=session.venue_id,
+                starts_at=session.starts_at,
+                participant_ids=[p.id for _, p in rows],
+                citizen_ids=[p.subject for _, p in rows if p.subject],
+                occurred_at=now,
+                ends_at=session.ends_at,
+                **await session_details(uow, session),
             )
-            emitted += 1
-    return emitted
+        )
+
+    return await _once_each(
+        tx,
+        REMINDER,
+        due=lambda reader: reader.sessions.scheduled_between(now, now + ahead),
+        emit=emit,
+        now=now,
+    )
 
 
 async def report_overdue(tx: Transactions, *, now: datetime | None = None) -> int:
     """Emit DeviceReturnOverdue once for each open loan past its due date; returns how many
     this call emitted."""
     now = now or datetime.now(UTC)
-    async with tx.reading() as reader:
-        overdue = await reader.devices.overdue_loans(now)
-        claimed = await reader.claims.claimed(OVERDUE)
-    emitted = 0
-    for loan in overdue:
-        if str(loan.id) in claimed:
-            continue
-        async with tx.unit_of_work() as uow:
-            if not await uow.claims.claim(OVERDUE, str(loan.id), now):
-                continue
-            participant = await uow.participants.get(loan.participant_id)
-            uow.publish(
-                DeviceReturnOverdue(
-                    device_id=loan.device_id,
-                    loan_id=loan.id,
-                    participant_id=loan.participant_id,
-                    citizen_id=participant.subject if participant else None,
-                    due_at=loan.due_at,
-                    occurred_at=now,
-                )
-            )
-            emitted += 1
-    return emitted
+
+    async def emit(uow: InclusionUnitOfWork, loan: DeviceLoan) -> None:
+        participant = await uow.participants.get(loan.participant_id)
+        uow.publish(DeviceReturnOverdue(**loan_event_fields(loan, participant), occurred_at=now))
+
+    return await _once_each(
+        tx, OVERDUE, due=lambda reader: reader.devices.overdue_loans(now), emit=emit, now=now
+    )
 
 
 class Scheduler:
