@@ -16,6 +16,17 @@ def _ts(nullable: bool = False) -> Any:
     return sa.Column(UtcDateTime(), nullable=nullable)
 
 
+def _unique_where(name: str, *columns: str, where: str) -> sa.Index:
+    """A partial unique index, with the same condition on PostgreSQL and SQLite."""
+    return sa.Index(
+        name,
+        *columns,
+        unique=True,
+        postgresql_where=sa.text(where),
+        sqlite_where=sa.text(where),
+    )
+
+
 class Programme(SQLModel, table=True):
     __tablename__ = "programme"
 
@@ -95,13 +106,8 @@ class Enrolment(SQLModel, table=True):
     __tablename__ = "enrolment"
     __table_args__ = (
         # One active enrolment per participant and session (a cancelled one may be redone).
-        sa.Index(
-            "ux_enrolment_active",
-            "session_id",
-            "participant_id",
-            unique=True,
-            postgresql_where=sa.text("status <> 'cancelled'"),
-            sqlite_where=sa.text("status <> 'cancelled'"),
+        _unique_where(
+            "ux_enrolment_active", "session_id", "participant_id", where="status <> 'cancelled'"
         ),
         sa.UniqueConstraint("session_id", "sequence", name="uq_enrolment_sequence"),
     )
@@ -148,13 +154,7 @@ class DeviceLoan(SQLModel, table=True):
     __tablename__ = "device_loan"
     __table_args__ = (
         # A device is never on two loans: at most one open loan per device.
-        sa.Index(
-            "ux_device_loan_open",
-            "device_id",
-            unique=True,
-            postgresql_where=sa.text("returned_at IS NULL"),
-            sqlite_where=sa.text("returned_at IS NULL"),
-        ),
+        _unique_where("ux_device_loan_open", "device_id", where="returned_at IS NULL"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -170,13 +170,11 @@ class Voucher(SQLModel, table=True):
     __tablename__ = "voucher"
     __table_args__ = (
         # Never twice: at most one voucher per participant and programme.
-        sa.Index(
+        _unique_where(
             "ux_voucher_participant",
             "programme_id",
             "participant_id",
-            unique=True,
-            postgresql_where=sa.text("participant_id IS NOT NULL"),
-            sqlite_where=sa.text("participant_id IS NOT NULL"),
+            where="participant_id IS NOT NULL",
         ),
     )
 
