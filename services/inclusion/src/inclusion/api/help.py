@@ -36,12 +36,7 @@ async def near_me(
     origin = origin_of(postcode=postcode, lat=lat, long=long)
     nearby = await help_near_me(repos=repos, origin=origin, kind=kind, limit=limit)
     return HelpNearMe(
-        origin=OriginPublic(
-            latitude=origin.latitude,
-            longitude=origin.longitude,
-            postcode_district=origin.postcode_district,
-            area=origin.area,
-        ),
+        origin=OriginPublic.model_validate(origin, from_attributes=True),
         venues=[
             NearbyVenuePublic(
                 venue=presenters.venue(n.venue),

@@ -11,7 +11,6 @@ from inclusion.api import presenters
 from inclusion.api.deps import CitizenOrStaff, InclusionUowDep, ReadDep
 from inclusion.api.openapi import created_responses
 from inclusion.api.schemas import (
-    AreaFiguresPublic,
     EligibilityCheck,
     OutcomeCreate,
     OutcomeFiguresPublic,
@@ -159,17 +158,4 @@ async def outcome_figures(
     programme_id: uuid.UUID, repos: ReadDep, staff: StaffPrincipal
 ) -> OutcomeFiguresPublic:
     found = await outcomes.figures(repos=repos, programme_id=programme_id)
-    return OutcomeFiguresPublic(
-        programme_id=found.programme_id,
-        baselines=found.baselines,
-        follow_ups=found.follow_ups,
-        areas=[
-            AreaFiguresPublic(
-                area=a.area,
-                baseline_average=a.baseline_average,
-                follow_up_average=a.follow_up_average,
-                improved=a.improved,
-            )
-            for a in found.areas
-        ],
-    )
+    return OutcomeFiguresPublic.model_validate(found, from_attributes=True)

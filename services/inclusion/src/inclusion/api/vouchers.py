@@ -44,13 +44,7 @@ async def add_vouchers(
 @router.get("/stock", response_model=list[VoucherStock], summary="Voucher stock per programme")
 async def voucher_stock(repos: ReadDep, staff: StaffPrincipal) -> list[VoucherStock]:
     return [
-        VoucherStock(
-            programme_id=s.programme_id,
-            programme_title=s.programme_title,
-            total=s.total,
-            allocated=s.allocated,
-            in_stock=s.in_stock,
-        )
+        VoucherStock.model_validate(s, from_attributes=True)
         for s in await vouchers.stock(repos=repos)
     ]
 
