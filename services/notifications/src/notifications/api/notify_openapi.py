@@ -275,24 +275,23 @@ def _operation(
     return operation
 
 
-def _path(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+def _parameter(where: str, name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter ``in`` the path (required) or the query (optional)."""
     return {
         "name": name,
-        "in": "path",
-        "required": True,
+        "in": where,
+        "required": where == "path",
         "description": description,
         "schema": schema,
     }
+
+
+def _path(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return _parameter("path", name, description, schema)
 
 
 def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-    }
+    return _parameter("query", name, description, schema)
 
 
 _NOT_FOUND = {"404": _error("NoResultFound")}

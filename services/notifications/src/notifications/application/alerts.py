@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from contracts.citizen_services import ServicePublished
+from notifications.application.delivery import queue
 from notifications.config import Settings
-from notifications.domain.notification import Channel, Status, status_changed
+from notifications.domain.notification import Channel, Status
 from notifications.persistence.notifications import NotificationRepository
 from notifications.persistence.tables import Notification
 from servicekit.messaging.consumer import MessageContext
@@ -54,5 +55,4 @@ async def alert_staff(
         created_at=now,
         updated_at=now,
     )
-    notifications.add(notification)
-    uow.publish(status_changed(notification.model_dump(), Status.CREATED, None, now))
+    queue(uow, notifications, notification)

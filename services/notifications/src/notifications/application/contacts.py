@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from notifications.application.delivery import queue
 from notifications.config import Settings
 from notifications.domain import recipients, templating
 from notifications.domain.messages import TOPICS
-from notifications.domain.notification import Channel, Status, status_changed
+from notifications.domain.notification import Channel, Status
 from notifications.persistence.contacts import ContactRepository
 from notifications.persistence.notifications import NotificationRepository
 from notifications.persistence.tables import CitizenContact, Consent, Notification
@@ -96,8 +97,7 @@ def change_email(
         created_at=now,
         updated_at=now,
     )
-    notifications.add(notification)
-    uow.publish(status_changed(notification.model_dump(), Status.CREATED, None, now))
+    queue(uow, notifications, notification)
 
 
 async def _pending(contacts: ContactRepository, token: str, now: datetime) -> CitizenContact:

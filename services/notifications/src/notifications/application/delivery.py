@@ -47,6 +47,7 @@ from notifications.persistence.notifications import (
     channel_work,
     watch_channels,
 )
+from notifications.persistence.tables import Notification
 from servicekit.db import Database
 from servicekit.uow import UnitOfWork
 from servicekit.worker import CommitWokenWorker
@@ -68,6 +69,17 @@ def simulated_outcome(recipient: str) -> Status:
     if recipient.lower() in (recipients.PERM_FAIL_EMAIL, recipients.PERM_FAIL_PHONE):
         return Status.PERMANENT_FAILURE
     return Status.DELIVERED
+
+
+def queue(
+    uow: UnitOfWork, notifications: NotificationRepository, notification: Notification
+) -> None:
+    """A new (``created``) notification for its channel's worker, and its first event, in
+    the transaction of ``uow``."""
+    notifications.add(notification)
+    uow.publish(
+        status_changed(notification.model_dump(), Status.CREATED, None, notification.created_at)
+    )
 
 
 async def claim(
@@ -136,7 +148,21 @@ async def record(
     return retries
 
 
-class DeliveryWorker(CommitWokenWorker):
+class PacedWorker(CommitWokenWorker):
+    """A worker of this service, paced by its delivery settings: it lingers
+    ``delivery_linger_seconds`` after a commit wakes it, and polls every
+    ``delivery_idle_seconds`` when none does."""
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        super().__init__(
+            database,
+            idle_seconds=settings.delivery_idle_seconds,
+            linger_seconds=settings.delivery_linger_seconds,
+        )
+        self.settings = settings
+
+
+class DeliveryWorker(PacedWorker):
     """Claims, sends and records the notifications of one channel. Woken by commits that
     marked its channel's work (:func:`channel_work`: ORM notifications are marked by a flush
     hook, Core inserts mark it themselves); anything unmarked is found by the idle poll."""
@@ -147,13 +173,7 @@ class DeliveryWorker(CommitWokenWorker):
     def __init__(self, database: Database, settings: Settings) -> None:
         self.wake_on = frozenset({channel_work(self.channel)})
         watch_channels(database)
-        super().__init__(
-            database,
-            idle_seconds=settings.delivery_idle_seconds,
-            linger_seconds=settings.delivery_linger_seconds,
-        )
-        self.database = database
-        self.settings = settings
+        super().__init__(database, settings)
 
     async def run_once(self) -> int:
         """Work through what is due, a batch at a time, pipelined: while a full batch is

@@ -20,6 +20,7 @@ from contracts.inclusion import (
     SessionReminderDue,
     WaitlistPromoted,
 )
+from notifications.application.delivery import queue
 from notifications.config import Settings
 from notifications.domain import templating
 from notifications.domain.messages import (
@@ -30,7 +31,7 @@ from notifications.domain.messages import (
     london_time,
     sms_release_time,
 )
-from notifications.domain.notification import Channel, Status, status_changed
+from notifications.domain.notification import Channel, Status
 from notifications.domain.unsubscribe import make_token
 from notifications.persistence.contacts import ContactRepository
 from notifications.persistence.notifications import NotificationRepository
@@ -135,6 +136,13 @@ def _enrolment(e: Any) -> dict[str, str]:
     }
 
 
+def _session_event(e: Any) -> dict[str, str]:
+    """A session's own event (reminder, cancellation): its fields without a prefix."""
+    return _session(
+        e.starts_at, e.ends_at, e.programme_title, e.venue_name, e.venue_address, e.venue_postcode
+    )
+
+
 def _place_rule(*, subject: str, heading: str, lead: str, sms_body: str) -> Rule:
     """A citizen has a place (booked, or promoted from the waitlist): the same message but
     for its first words."""
@@ -214,9 +222,7 @@ ENROLMENT_CANCELLED = Rule(
 SESSION_REMINDER_DUE = Rule(
     topic=INCLUSION,
     recipients=lambda e: e.citizen_ids,
-    personalisation=lambda e: _session(
-        e.starts_at, e.ends_at, e.programme_title, e.venue_name, e.venue_address, e.venue_postcode
-    ),
+    personalisation=_session_event,
     email_subject="Reminder: ((course)) on ((date))",
     email_body=(
         "# Your session is coming up\n\n"
@@ -242,14 +248,7 @@ SESSION_CANCELLED = Rule(
     # Everyone whose confirmed or waitlisted place went with the session, once each.
     recipients=lambda e: e.citizen_ids,
     personalisation=lambda e: {
-        **_session(
-            e.starts_at,
-            e.ends_at,
-            e.programme_title,
-            e.venue_name,
-            e.venue_address,
-            e.venue_postcode,
-        ),
+        **_session_event(e),
         "reason": _sentence(e.reason),
         "has_reason": "yes" if e.reason.strip() else "no",
     },
@@ -361,8 +360,7 @@ async def message_citizens(
                 event_id=event_id,
                 event_type=event_type,
             )
-            notifications.add(notification)
-            uow.publish(status_changed(notification.model_dump(), Status.CREATED, None, now))
+            queue(uow, notifications, notification)
 
 
 def _message(

@@ -79,17 +79,9 @@ async def create_template(
         created_at=now,
     )
     await templates.insert(template)
-    version = TemplateVersion(
-        template_id=template.id,
-        version=1,
-        name=name,
-        subject=subject,
-        body=body,
-        created_by=created_by,
-        created_at=now,
+    return await _add_version(
+        templates, template, name=name, subject=subject, body=body, created_by=created_by, now=now
     )
-    await templates.add_version(template, version)
-    return TemplateView(template, version)
 
 
 async def edit_template(
@@ -108,19 +100,40 @@ async def edit_template(
     new_body = body if body is not None else last.body
     _check(template.template_type, new_subject, new_body)
     now = datetime.now(UTC)
-    next_version = template.version + 1
-    version = TemplateVersion(
-        template_id=template.id,
-        version=next_version,
+    template.version += 1
+    template.name = name or template.name
+    template.updated_at = now
+    return await _add_version(
+        templates,
+        template,
         name=name or last.name,
         subject=new_subject,
         body=new_body,
         created_by=created_by,
+        now=now,
+    )
+
+
+async def _add_version(
+    templates: TemplateRepository,
+    template: Template,
+    *,
+    name: str,
+    subject: str | None,
+    body: str,
+    created_by: str | None,
+    now: datetime,
+) -> TemplateView:
+    """The row of ``template``'s current version (the one it was just created or edited to)."""
+    version = TemplateVersion(
+        template_id=template.id,
+        version=template.version,
+        name=name,
+        subject=subject,
+        body=body,
+        created_by=created_by,
         created_at=now,
     )
-    template.version = next_version
-    template.name = name or template.name
-    template.updated_at = now
     await templates.add_version(template, version)
     return TemplateView(template, version)
 

@@ -29,6 +29,7 @@ from contracts.citizen_services import (
     ServiceSuspended,
     ServiceUpdated,
 )
+from notifications.application.delivery import PacedWorker
 from notifications.config import Settings
 from notifications.domain import webhooks
 from notifications.persistence.tables import WebhookDelivery, WebhookSubscription
@@ -37,7 +38,6 @@ from servicekit.db import Database
 from servicekit.errors import DomainError, Forbidden, NotFound
 from servicekit.messaging.consumer import MessageContext
 from servicekit.uow import UnitOfWork
-from servicekit.worker import CommitWokenWorker
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +380,7 @@ async def fan_out_event(
         )
 
 
-class WebhookDeliveryWorker(CommitWokenWorker):
+class WebhookDeliveryWorker(PacedWorker):
     """Delivers due webhook deliveries; wakes on every commit."""
 
     name = "webhook-delivery"
@@ -395,13 +395,7 @@ class WebhookDeliveryWorker(CommitWokenWorker):
         resolve: Resolver | None = None,
         verify: ssl.SSLContext | bool = True,
     ) -> None:
-        super().__init__(
-            database,
-            idle_seconds=settings.delivery_idle_seconds,
-            linger_seconds=settings.delivery_linger_seconds,
-        )
-        self.database = database
-        self.settings = settings
+        super().__init__(database, settings)
         self.resolve = resolve
         # trust_env=False: no proxy from the environment may take over the transport.
         self.client = client or httpx.AsyncClient(
