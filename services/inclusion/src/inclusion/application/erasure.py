@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from contracts.privacy import CitizenErasureRequested
 from inclusion.application.enrolments import cancel_enrolment
@@ -29,6 +28,7 @@ from inclusion.application.participants import ParticipantNotFound
 from inclusion.application.unit_of_work import InclusionUnitOfWork
 from inclusion.persistence.tables import Participant
 from servicekit.messaging.consumer import MessageContext
+from servicekit.redact import without
 
 PERSONAL_FIELDS = (
     "subject",
@@ -40,14 +40,6 @@ PERSONAL_FIELDS = (
     "has_device_at_home",
     "has_connection_at_home",
 )
-
-
-def _scrub(value: Any, subject: str) -> Any:
-    if isinstance(value, dict):
-        return {k: _scrub(v, subject) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v, subject) for v in value if v != subject]
-    return None if value == subject else value
 
 
 async def erase(
@@ -98,7 +90,7 @@ async def _erase(uow: InclusionUnitOfWork, participant: Participant, now: dateti
     if erased_subject:
         for row_id, payload in await uow.outbox.payloads_containing(json.dumps(erased_subject)):
             scrubbed = json.dumps(
-                _scrub(json.loads(payload), erased_subject), separators=(",", ":")
+                without(json.loads(payload), erased_subject), separators=(",", ":")
             )
             await uow.outbox.set_payload(row_id, scrubbed)
 

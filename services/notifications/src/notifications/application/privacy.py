@@ -28,6 +28,7 @@ from notifications.persistence.notifications import NotificationRepository
 from notifications.persistence.webhooks import WebhookRepository
 from servicekit.db import Database
 from servicekit.messaging.consumer import MessageContext
+from servicekit.redact import without
 from servicekit.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -84,19 +85,11 @@ async def erase(
     return redacted
 
 
-def _scrub(value: Any, subject: str) -> Any:
-    if isinstance(value, dict):
-        return {k: _scrub(v, subject) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v, subject) for v in value if v != subject]
-    return None if value == subject else value
-
-
 async def _scrub_webhook_payloads(webhooks: WebhookRepository, subject: str) -> None:
     """Partners' payloads (e.g. ServiceRequestStatusChanged) carry the subject id."""
     for row_id, payload in await webhooks.payloads_containing(json.dumps(subject)):
         await webhooks.update_delivery(
-            row_id, payload=json.dumps(_scrub(json.loads(payload), subject))
+            row_id, payload=json.dumps(without(json.loads(payload), subject))
         )
 
 
