@@ -58,6 +58,21 @@ def create_database(admin_url: str, name: str) -> str:
     return admin_url_create_database(admin_url, name)
 
 
+def fresh_database(
+    stack: contextlib.ExitStack[bool | None], kind: str, tmp: Path, *, sqlite_file: str, name: str
+) -> str:
+    """The URL of an empty database for one benchmark: ``tmp/<sqlite_file>`` when ``kind`` is
+    "sqlite", else database ``name`` (re)created on :func:`postgres`'s server, which ``stack``
+    stops."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp}/{sqlite_file}"
+    from mkinfra.postgres import drop_database_at
+
+    admin_url = stack.enter_context(postgres())
+    drop_database_at(admin_url, name)  # a server given by DATABASE_URL
+    return create_database(admin_url, name)
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")

@@ -180,6 +180,37 @@ def verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
+def catalogue_env(port: int, database_url: str) -> dict[str, str]:
+    """citizen-services' environment for a benchmark: on ``port`` over ``database_url``,
+    without Kafka or seed data, logging warnings only."""
+    return {
+        **os.environ,
+        "CITIZEN_SERVICES_PORT": str(port),
+        "CITIZEN_SERVICES_DATABASE_URL": database_url,
+        "CITIZEN_SERVICES_MESSAGING_ENABLED": "false",
+        "CITIZEN_SERVICES_SEED_DATA": "false",
+        "CITIZEN_SERVICES_LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def dev_credentials(package: str, var: Path, env: dict[str, str]) -> dict[str, str]:
+    """Runs ``python -m <package>.devcreds --var <var>`` and returns the variables it wrote
+    to ``<var>/dev-credentials.env``."""
+    subprocess.run(
+        [sys.executable, "-m", f"{package}.devcreds", "--var", str(var)],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return dict(
+        line.split("=", 1)
+        for line in (var / "dev-credentials.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+
+
 class Processes:
     """Services and the gateway started as subprocesses (each its own session, logs in
     ``tmp/services.log``); :meth:`close` stops them all."""
@@ -224,18 +255,7 @@ class Processes:
         (``STAFF_TOKEN``, ``CITIZEN_TOKEN``, ...)."""
         port = free_port()
         gw_env = {**env, "GATEWAY_DATABASE_URL": f"sqlite:///{self.tmp}/gateway.sqlite3"}
-        subprocess.run(
-            [sys.executable, "-m", "gateway.devcreds", "--var", str(self.tmp)],
-            env=gw_env,
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        creds = dict(
-            line.split("=", 1)
-            for line in (self.tmp / "dev-credentials.env").read_text().splitlines()
-            if "=" in line and not line.startswith("#")
-        )
+        creds = dev_credentials("gateway", self.tmp, gw_env)
         gw_env.update({k: v for k, v in creds.items() if k.startswith("GATEWAY_")})
         gw_env.update({f"GATEWAY_{name}_URL": url for name, url in upstreams.items()})
         gw_env.update({f"GATEWAY_LIMIT_{name.upper()}": v for name, v in (limits or {}).items()})

@@ -20,6 +20,7 @@ import asyncio
 import multiprocessing
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,6 +85,17 @@ async def _count(db: Database, tag: str) -> int:
                 )
             ).scalar_one()
         )
+
+
+async def _paced(total: int) -> AsyncIterator[int]:
+    """``0 … total - 1``, each when it is due at ``RATE``/s from the first (an open loop:
+    a late one is yielded at once, the later ones keep their times)."""
+    start = time.perf_counter()
+    for i in range(total):
+        delay = start + i / RATE - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        yield i
 
 
 async def _wait_for(db: Database, tag: str, n: int, timeout: float = 300) -> float:
@@ -184,12 +196,7 @@ async def pipeline(bootstrap: str, producer_url: str, consumer_url: str) -> dict
         print(f"  pipeline: latency at {RATE}/s …", flush=True)
         tag = "lat" + uuid.uuid4().hex[:6]
         total = RATE * STEADY_SECONDS
-        start = time.perf_counter()
-        for i in range(total):
-            due = start + i / RATE
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        async for i in _paced(total):
             async with UnitOfWork(producer_db, source=SOURCE) as uow:
                 uow.publish(make_event(tag, i))
         await _wait_for(consumer_db, tag, total)
@@ -282,12 +289,7 @@ async def raw_baseline(bootstrap: str) -> dict[str, float]:
         # latency at 200/s
         sent: dict[bytes, float] = {}
         total = RATE * STEADY_SECONDS
-        start = time.perf_counter()
-        for i in range(total):
-            due = start + i / RATE
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        async for i in _paced(total):
             key = f"lat-{i}".encode()
             sent[key] = time.perf_counter()
             await producer.send(raw_topic, value=value, key=key, headers=headers)

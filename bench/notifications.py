@@ -56,7 +56,7 @@ import aiohttp
 import jwt
 
 from bench import _infra, _report
-from bench._procs import ROOT, Processes, cpu_seconds, ensure_wrk, run_wrk
+from bench._procs import ROOT, Processes, cpu_seconds, dev_credentials, ensure_wrk, run_wrk
 from mkinfra._proc import free_port, terminate_group
 
 STEADY_RATE = 50.0  # 3,000 a minute
@@ -108,6 +108,18 @@ def email_body(template_id: str, n: int) -> dict[str, Any]:
 def sink_count(maildir: Path) -> int:
     with os.scandir(maildir) as it:
         return sum(1 for e in it if e.name.endswith(".eml"))
+
+
+async def wait_delivered(
+    maildir: Path, before: int, expected: int, *, deadline: float, poll: float
+) -> int:
+    """How many messages the sink holds beyond ``before``, once that is ``expected`` or
+    the ``time.perf_counter()`` ``deadline`` has passed."""
+    while (delivered := sink_count(maildir) - before) < expected:
+        if time.perf_counter() > deadline:
+            break
+        await asyncio.sleep(poll)
+    return delivered
 
 
 async def steady(
@@ -202,11 +214,9 @@ async def delivery(
         await asyncio.gather(*(sender() for _ in range(16)))
     accepted_in = time.perf_counter() - start
     at_accepted = sink_count(maildir) - before
-    deadline = time.perf_counter() + timeout
-    while (delivered := sink_count(maildir) - before) < accepted:
-        if time.perf_counter() > deadline:
-            break
-        await asyncio.sleep(0.05)
+    delivered = await wait_delivered(
+        maildir, before, accepted, deadline=time.perf_counter() + timeout, poll=0.05
+    )
     elapsed = time.perf_counter() - start
     drain = elapsed - accepted_in
     return {
@@ -275,11 +285,7 @@ async def delivery_from_queue(
     ):
         assert r.status == 201, await r.text()
     expected = emails + 1
-    deadline = start + timeout
-    while (delivered := sink_count(maildir) - before) < expected:
-        if time.perf_counter() > deadline:
-            break
-        await asyncio.sleep(0.05)
+    delivered = await wait_delivered(maildir, before, expected, deadline=start + timeout, poll=0.05)
     elapsed = time.perf_counter() - start
     return {
         "emails": expected,
@@ -324,11 +330,7 @@ async def bare_smtp(
             client.close()
 
     await asyncio.gather(*(sender() for _ in range(concurrency)))
-    deadline = start + timeout
-    while (delivered := sink_count(maildir) - before) < emails:
-        if time.perf_counter() > deadline:
-            break
-        await asyncio.sleep(0.02)
+    delivered = await wait_delivered(maildir, before, emails, deadline=start + timeout, poll=0.02)
     elapsed = time.perf_counter() - start
     return {
         "emails": emails,
@@ -365,14 +367,9 @@ def run() -> dict[str, Any]:
     results: dict[str, Any] = {}
     with ExitStack() as stack:
         bootstrap = stack.enter_context(_infra.kafka())
-        if DATABASE == "sqlite":
-            db_url = f"sqlite:///{tmp}/notifications.sqlite3"
-        else:
-            from mkinfra.postgres import drop_database_at
-
-            admin_url = stack.enter_context(_infra.postgres())
-            drop_database_at(admin_url, "bench_notifications")  # a server given by DATABASE_URL
-            db_url = _infra.create_database(admin_url, "bench_notifications")
+        db_url = _infra.fresh_database(
+            stack, DATABASE, tmp, sqlite_file="notifications.sqlite3", name="bench_notifications"
+        )
         procs = Processes(tmp)
         stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         stack.callback(procs.close)
@@ -404,18 +401,7 @@ def run() -> dict[str, Any]:
             start_new_session=True,
         )
         stack.callback(terminate_group, sink, 10)
-        subprocess.run(
-            [sys.executable, "-m", "notifications.devcreds", "--var", str(tmp)],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        creds = dict(
-            line.split("=", 1)
-            for line in (tmp / "dev-credentials.env").read_text().splitlines()
-            if "=" in line and not line.startswith("#")
-        )
+        creds = dev_credentials("notifications", tmp, env)
         direct = procs.service("notifications", env, port=port)
         gateway, _ = procs.gateway(
             env, {"NOTIFICATIONS": direct}, limits={"notify": LIMIT, "anonymous": LIMIT}

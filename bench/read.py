@@ -28,7 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import _infra, _report
-from bench._procs import Processes, cpu_seconds, ensure_wrk, request_json, run_wrk
+from bench._procs import (
+    Processes,
+    catalogue_env,
+    cpu_seconds,
+    ensure_wrk,
+    request_json,
+    run_wrk,
+)
 from mkinfra._proc import free_port
 
 SECONDS = int(os.environ.get("BENCH_READ_SECONDS", "3"))
@@ -58,24 +65,11 @@ def catalogue_with_entry(
     tmp = Path(tempfile.mkdtemp(prefix="mk-bench-read-"))
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, tmp, ignore_errors=True)
-        if database == "sqlite":
-            url = f"sqlite:///{tmp}/cs.sqlite3"
-        else:
-            from mkinfra.postgres import drop_database_at
-
-            admin_url = stack.enter_context(_infra.postgres())
-            drop_database_at(admin_url, "bench_read")  # a server given by DATABASE_URL
-            url = _infra.create_database(admin_url, "bench_read")
+        url = _infra.fresh_database(
+            stack, database, tmp, sqlite_file="cs.sqlite3", name="bench_read"
+        )
         port = free_port()
-        env = {
-            **os.environ,
-            "CITIZEN_SERVICES_PORT": str(port),
-            "CITIZEN_SERVICES_DATABASE_URL": url,
-            "CITIZEN_SERVICES_MESSAGING_ENABLED": "false",
-            "CITIZEN_SERVICES_SEED_DATA": "false",
-            "CITIZEN_SERVICES_LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = catalogue_env(port, url)
         procs = Processes(tmp)
         stack.callback(procs.close)
         cs = procs.service("citizen_services", env, port=port)

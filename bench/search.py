@@ -46,7 +46,7 @@ from typing import Any
 
 from bench import _report
 from bench._infra import create_database, postgres
-from bench._procs import Processes, ensure_wrk, run_wrk
+from bench._procs import Processes, catalogue_env, ensure_wrk, run_wrk
 from mkinfra._proc import free_port
 
 DURATION = int(os.environ.get("BENCH_SEARCH_SECONDS", "10"))
@@ -392,15 +392,7 @@ def run() -> dict[str, dict[str, float]]:
             drop_database_at(admin_url, "bench_search")  # a server given by DATABASE_URL
             url = create_database(admin_url, "bench_search")
             cs_port = free_port()
-            env = {
-                **os.environ,
-                "CITIZEN_SERVICES_PORT": str(cs_port),
-                "CITIZEN_SERVICES_DATABASE_URL": url,
-                "CITIZEN_SERVICES_MESSAGING_ENABLED": "false",
-                "CITIZEN_SERVICES_SEED_DATA": "false",
-                "CITIZEN_SERVICES_LOG_LEVEL": "WARNING",
-                "PYTHONUNBUFFERED": "1",
-            }
+            env = catalogue_env(cs_port, url)
             procs = Processes(tmp)
             try:
                 cs, gw, _creds = procs.catalogue(env, port=cs_port)

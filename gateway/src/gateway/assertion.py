@@ -49,15 +49,7 @@ class AssertionSigner:
         """``"sub":…,"roles":[…],"scopes":[…],"amr":…[,"kid":…]`` for ``principal``."""
         part = self._principals.get(principal)
         if part is None:
-            claims: dict[str, object] = {
-                "sub": principal.subject,
-                "roles": sorted(r.value for r in principal.roles),
-                "scopes": sorted(principal.scopes),
-                "amr": principal.method.value,
-            }
-            if principal.key_id:
-                claims["kid"] = principal.key_id
-            part = _dumps(claims)[1:-1]
+            part = _dumps(principal.claims())[1:-1]
             if len(self._principals) >= MAX_PRINCIPALS:
                 self._principals.clear()
             self._principals[principal] = part

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.auth.apikeys import parse_key, verify_secret
-from gateway.auth.devissuer import DEV_AUDIENCE, DEV_ISSUER, DevIssuer, ensure_dev_issuer
+from gateway.auth.devissuer import (
+    DEV_AUDIENCE,
+    DEV_ISSUER,
+    DevIssuer,
+    ensure_dev_issuer,
+    write_private,
+)
 from gateway.auth.settings import AuthSettings
 from gateway.auth.store import ApiKeyStore
 from gateway.auth.tables import MIGRATIONS
@@ -102,12 +107,7 @@ def write_env_file(path: Path, values: Mapping[str, str], header: str = HEADER) 
     """Write ``values`` as ``KEY=value`` lines, mode 0600, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     body = header + "".join(f"{k}={v}\n" for k, v in values.items())
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(body)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private(path, body.encode())
 
 
 async def _still_valid(store: ApiKeyStore, presented: str | None, spec: DevKey) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import functools
 import json
 import logging
 import time
@@ -98,6 +99,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if k.lower() == name:
             return str(v.decode("latin-1"))
     return None
+
+
+def _auth_blocked_detail(retry_after_seconds: int) -> str:
+    """The 429's detail for an address that has spent its failed-authentication bucket."""
+    return (
+        f"Too many failed authentications from this address; try again in {retry_after_seconds} s."
+    )
 
 
 class Gateway:
@@ -245,16 +253,14 @@ class Gateway:
                 send, 404, "Not found", f"No route for {path}.", request_id=request_id
             )
             return
+        # every error from here on is answered in the route's own shape
+        refuse = functools.partial(send_error, send, route, path, request_id=request_id)
         length = _header(scope, b"content-length")
         if length and length.isdigit() and int(length) > route.max_body_bytes:
-            await send_error(
-                send,
-                route,
-                path,
+            await refuse(
                 413,
                 "Request body too large",
                 f"This endpoint accepts at most {route.max_body_bytes} bytes.",
-                request_id=request_id,
             )
             return
 
@@ -266,14 +272,10 @@ class Gateway:
         address = peer[0] if peer else None
         blocked = self.auth_failures.retry_after(address)
         if blocked is not None and may_present(headers, query, route, scope["method"]):
-            await send_error(
-                send,
-                route,
-                path,
+            await refuse(
                 429,
                 "Too many requests",
-                f"Too many failed authentications from this address; try again in {blocked} s.",
-                request_id=request_id,
+                _auth_blocked_detail(blocked),
                 headers=[("retry-after", str(blocked))],
             )
             return
@@ -295,15 +297,10 @@ class Gateway:
         except AuthFailed as failure:
             spent = await self.auth_failures.failed(address) if failure.status == 401 else None
             if spent is not None and not spent.allowed:
-                await send_error(
-                    send,
-                    route,
-                    path,
+                await refuse(
                     429,
                     "Too many requests",
-                    "Too many failed authentications from this address; try "
-                    f"again in {spent.retry_after_seconds} s.",
-                    request_id=request_id,
+                    _auth_blocked_detail(spent.retry_after_seconds),
                     headers=spent.headers(),
                 )
                 return
@@ -313,26 +310,9 @@ class Gateway:
                 and not has_header_credentials(headers, route)
             ):
                 # Open311's own key, the api_key parameter, refused: the spec's 403.
-                await send_error(
-                    send,
-                    route,
-                    path,
-                    403,
-                    "Forbidden",
-                    f"api_key: {failure.detail}",
-                    request_id=request_id,
-                )
+                await refuse(403, "Forbidden", f"api_key: {failure.detail}")
                 return
-            await send_error(
-                send,
-                route,
-                path,
-                failure.status,
-                failure.title,
-                failure.detail,
-                request_id=request_id,
-                headers=failure.headers,
-            )
+            await refuse(failure.status, failure.title, failure.detail, headers=failure.headers)
             return
 
         if route.auth is AuthMode.OPEN311:  # the api_key parameter stops here
@@ -353,15 +333,11 @@ class Gateway:
             decision = await self.limiter.hit(key, policy)
             limit_headers = decision.headers()
             if not decision.allowed:
-                await send_error(
-                    send,
-                    route,
-                    path,
+                await refuse(
                     429,
                     "Too many requests",
                     f"Rate limit '{policy.name}' exceeded; try again in "
                     f"{decision.retry_after_seconds} s.",
-                    request_id=request_id,
                     headers=limit_headers,
                 )
                 return
@@ -378,15 +354,11 @@ class Gateway:
         upstream = self.upstreams[route.upstream]
         breaker = self.breakers[upstream.name]
         if not breaker.allow():
-            await send_error(
-                send,
-                route,
-                path,
+            await refuse(
                 503,
                 "Upstream unavailable",
                 f"The {upstream.name} service is failing; the gateway is "
                 "giving it time to recover.",
-                request_id=request_id,
                 headers=[("retry-after", str(breaker.retry_after_seconds()))],
                 upstream=upstream.name,
             )

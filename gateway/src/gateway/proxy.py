@@ -196,29 +196,24 @@ async def answer_client_body_error(
     """413 for a body over the route's limit, 408 for one that did not arrive in time (in
     the route's error shape, closing the connection: the rest of the body is not wanted),
     nothing for a client that left. Always :attr:`Outcome.CLIENT_ERROR`."""
-    closing = [*headers, ("connection", "close")]
     if isinstance(error, BodyTooLarge):
-        await send_error(
-            send,
-            route,
-            path,
-            413,
-            "Request body too large",
-            too_large or f"This endpoint accepts at most {route.max_body_bytes} bytes.",
-            request_id=request_id,
-            headers=closing,
-        )
+        status, title = 413, "Request body too large"
+        detail = too_large or f"This endpoint accepts at most {route.max_body_bytes} bytes."
     elif isinstance(error, BodyTimeout):
-        await send_error(
-            send,
-            route,
-            path,
-            408,
-            "Request timeout",
-            "The request body did not arrive in time.",
-            request_id=request_id,
-            headers=closing,
-        )
+        status, title = 408, "Request timeout"
+        detail = "The request body did not arrive in time."
+    else:  # the client left: nobody to answer
+        return Outcome.CLIENT_ERROR
+    await send_error(
+        send,
+        route,
+        path,
+        status,
+        title,
+        detail,
+        request_id=request_id,
+        headers=[*headers, ("connection", "close")],
+    )
     return Outcome.CLIENT_ERROR
 
 

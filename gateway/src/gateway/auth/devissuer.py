@@ -31,7 +31,7 @@ PRIVATE_KEY_FILE = "signing-key.pem"
 JWKS_FILE = "jwks.json"
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` readable by its owner only, atomically."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -105,7 +105,7 @@ def ensure_dev_issuer(directory: Path) -> DevIssuer:
         private_key = loaded
     else:
         private_key = ec.generate_private_key(ec.SECP256R1())
-        _write_private(
+        write_private(
             key_path,
             private_key.private_bytes(
                 serialization.Encoding.PEM,

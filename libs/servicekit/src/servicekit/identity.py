@@ -86,6 +86,19 @@ class Principal:
         """True when a resource recorded for ``subject`` belongs to this caller."""
         return self.subject is not None and subject == self.subject
 
+    def claims(self) -> dict[str, Any]:
+        """The assertion claims naming this caller: ``sub``, ``roles``, ``scopes``, ``amr``,
+        and ``kid`` for a caller authenticated by an API key (read back by ``_principal``)."""
+        claims: dict[str, Any] = {
+            "sub": self.subject,
+            "roles": sorted(r.value for r in self.roles),
+            "scopes": sorted(self.scopes),
+            "amr": self.method.value,
+        }
+        if self.key_id:
+            claims["kid"] = self.key_id
+        return claims
+
 
 ANONYMOUS = Principal()
 
@@ -121,13 +134,8 @@ def sign_assertion(
         "iat": now,
         "exp": now + ttl,
         "jti": uuid.uuid4().hex,
-        "sub": principal.subject,
-        "roles": sorted(r.value for r in principal.roles),
-        "scopes": sorted(principal.scopes),
-        "amr": principal.method.value,
+        **principal.claims(),
     }
-    if principal.key_id:
-        claims["kid"] = principal.key_id
     if request_id:
         claims["rid"] = request_id
     if audience is not None:

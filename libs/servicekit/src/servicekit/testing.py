@@ -71,18 +71,26 @@ async def eventually(
     raise AssertionError(f"{message} (last value: {last!r})")
 
 
+async def _partitions(consumer: Any, topic: str) -> list[Any]:
+    """``topic``'s partitions (``TopicPartition`` objects) in order, asking the cluster for
+    fresh metadata when ``consumer`` knows none yet."""
+    from aiokafka import TopicPartition
+
+    partitions = consumer.partitions_for_topic(topic) or set()
+    if not partitions:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(partitions)]
+
+
 async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
     """The current end offset of each partition of ``topic``."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await _partitions(consumer, topic)
         ends = await consumer.end_offsets(tps)
         return {tp.partition: off for tp, off in ends.items()}
     finally:
@@ -100,17 +108,13 @@ async def read_topic(
 ) -> list[Any]:
     """Read records from ``start`` offsets (default: the beginning) until ``count`` matching
     records arrived or ``timeout`` passed (then return what arrived)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     records: list[Any] = []
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await _partitions(consumer, topic)
         consumer.assign(tps)
         for tp in tps:
             if start and tp.partition in start:
