@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from citizen_services.api.headers import header
+
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """Whether an ``If-None-Match`` header (ETags, comma-separated, or ``*``) matches
@@ -17,14 +19,7 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 def conditional_responses(etag: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` of a conditional read: its 200 and its 304 both carry the
     ``etag`` header (described by its API) and ``Cache-Control``."""
-    headers = {
-        **etag,
-        "Cache-Control": {
-            "description": "How long the page may be reused.",
-            "required": True,
-            "schema": {"type": "string"},
-        },
-    }
+    headers = {**etag, **header("Cache-Control", "How long the page may be reused.")}
     return {
         200: {"headers": headers},
         304: {"description": "Not modified (If-None-Match matched the ETag)", "headers": headers},

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from citizen_services.api.conditional import conditional_responses, etag_matches
 from citizen_services.api.deps import CatalogueReads
+from citizen_services.api.headers import header
 from citizen_services.application import hsds
 from servicekit.problems import problem_responses
 
@@ -26,13 +27,7 @@ router = APIRouter(prefix="/hsds", tags=["hsds"])
 ORUK_PROFILE = "https://openreferraluk.org"
 CACHE_CONTROL = "public, max-age=60"
 LIST_RESPONSES = conditional_responses(
-    {
-        "ETag": {
-            "description": "A hash of the body, for conditional requests.",
-            "required": True,
-            "schema": {"type": "string"},
-        }
-    }
+    header("ETag", "A hash of the body, for conditional requests.")
 )
 ONE_RESPONSES = problem_responses((404, "No published record with this id"))
 

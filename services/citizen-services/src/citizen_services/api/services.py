@@ -22,6 +22,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from citizen_services.api.conditional import conditional_responses, etag_matches
 from citizen_services.api.deps import CatalogueInUow, CatalogueReads
+from citizen_services.api.headers import header
 from citizen_services.api.schemas import (
     ONE_LINE,
     HistoryEntry,
@@ -52,20 +53,8 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/api/v1/services", tags=["catalogue"])
 
-ETAG = {
-    "ETag": {
-        "description": "The entry's version, for conditional requests.",
-        "required": True,
-        "schema": {"type": "string"},
-    }
-}
-LOCATION = {
-    "Location": {
-        "description": "Where the new entry is.",
-        "required": True,
-        "schema": {"type": "string"},
-    }
-}
+ETAG = header("ETag", "The entry's version, for conditional requests.")
+LOCATION = header("Location", "Where the new entry is.")
 
 
 @router.post(
