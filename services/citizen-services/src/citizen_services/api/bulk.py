@@ -62,6 +62,17 @@ CORE_COLUMNS = COLUMNS[:7]
 CSV_TYPE, JSON_TYPE = "text/csv", "application/json"
 
 
+def _csv_or_json(schema: str) -> dict[str, Any]:
+    """The ``content`` of a body of many entries, in the OpenAPI document: CSV text, or a
+    JSON array of ``schema``."""
+    return {
+        CSV_TYPE: {"schema": {"type": "string"}},
+        JSON_TYPE: {
+            "schema": {"type": "array", "items": {"$ref": f"#/components/schemas/{schema}"}}
+        },
+    }
+
+
 def _csv_record(
     raw: dict[str | None, Any], errors: list[dict[str, Any]], row: int
 ) -> dict[str, Any]:
@@ -144,15 +155,7 @@ def _records(body: bytes, content_type: str) -> list[Any]:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {
-                CSV_TYPE: {"schema": {"type": "string"}},
-                JSON_TYPE: {
-                    "schema": {
-                        "type": "array",
-                        "items": {"$ref": "#/components/schemas/ServiceCreate"},
-                    }
-                },
-            },
+            "content": _csv_or_json("ServiceCreate"),
         }
     },
     responses=problem_responses(
@@ -201,19 +204,7 @@ class UnsupportedMediaType(DomainError):
 @router.get(
     "/export",
     summary="Export every entry (staff), CSV or JSON",
-    responses={
-        200: {
-            "content": {
-                CSV_TYPE: {"schema": {"type": "string"}},
-                JSON_TYPE: {
-                    "schema": {
-                        "type": "array",
-                        "items": {"$ref": "#/components/schemas/ServicePublic"},
-                    }
-                },
-            }
-        }
-    },
+    responses={200: {"content": _csv_or_json("ServicePublic")}},
 )
 async def export_services(
     entries: CatalogueReads,

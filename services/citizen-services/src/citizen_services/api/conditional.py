@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from citizen_services.api.headers import header
+
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """Whether an ``If-None-Match`` header (ETags, comma-separated, or ``*``) matches
@@ -10,3 +14,13 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
         return False
     tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
     return "*" in tags or etag.removeprefix("W/") in tags
+
+
+def conditional_responses(etag: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a conditional read: its 200 and its 304 both carry the
+    ``etag`` header (described by its API) and ``Cache-Control``."""
+    headers = {**etag, **header("Cache-Control", "How long the page may be reused.")}
+    return {
+        200: {"headers": headers},
+        304: {"description": "Not modified (If-None-Match matched the ETag)", "headers": headers},
+    }

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from citizen_services.api.conditional import etag_matches
+from citizen_services.api.conditional import conditional_responses, etag_matches
 from citizen_services.api.deps import CatalogueReads
+from citizen_services.api.headers import header
 from citizen_services.application import hsds
 from servicekit.problems import problem_responses
 
@@ -24,22 +26,9 @@ router = APIRouter(prefix="/hsds", tags=["hsds"])
 
 ORUK_PROFILE = "https://openreferraluk.org"
 CACHE_CONTROL = "public, max-age=60"
-LIST_HEADERS = {
-    "ETag": {
-        "description": "A hash of the body, for conditional requests.",
-        "required": True,
-        "schema": {"type": "string"},
-    },
-    "Cache-Control": {
-        "description": "How long the page may be reused.",
-        "required": True,
-        "schema": {"type": "string"},
-    },
-}
-LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"headers": LIST_HEADERS},
-    304: {"description": "Not modified (If-None-Match matched the ETag)", "headers": LIST_HEADERS},
-}
+LIST_RESPONSES = conditional_responses(
+    header("ETag", "A hash of the body, for conditional requests.")
+)
 ONE_RESPONSES = problem_responses((404, "No published record with this id"))
 
 Page = Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1")]
@@ -67,6 +56,24 @@ def _services_query(
         taxonomy_term_id=taxonomy_term_id,
         paging=hsds.Paging(page=page, per_page=per_page),
     )
+
+
+@dataclass(frozen=True)
+class _NameSearch:
+    text: str | None
+    paging: hsds.Paging
+
+
+def _name_search(
+    text: Text = None, search: Text = None, page: Page = 1, per_page: PerPage = 50
+) -> _NameSearch:
+    """The filter and page of the lists searched by name alone (organizations, locations)."""
+    return _NameSearch(text=_text(text, search), paging=hsds.Paging(page=page, per_page=per_page))
+
+
+#: ``text``, ``search``, ``page`` and ``per_page``: they stand in the OpenAPI document, in this
+#: order, as they would in the operation's own signature.
+NameSearch = Annotated[_NameSearch, Depends(_name_search)]
 
 
 def _list_response(request: Request, body: dict[str, Any]) -> Response:
@@ -115,16 +122,9 @@ async def read_service(service_id: RecordId, entries: CatalogueReads) -> dict[st
     responses=LIST_RESPONSES,
 )
 async def list_organizations(
-    request: Request,
-    entries: CatalogueReads,
-    text: Text = None,
-    search: Text = None,
-    page: Page = 1,
-    per_page: PerPage = 50,
+    request: Request, entries: CatalogueReads, query: NameSearch
 ) -> Response:
-    body = await hsds.list_organizations(
-        entries=entries, text=_text(text, search), paging=hsds.Paging(page=page, per_page=per_page)
-    )
+    body = await hsds.list_organizations(entries=entries, text=query.text, paging=query.paging)
     return _list_response(request, body)
 
 
@@ -136,17 +136,8 @@ async def read_organization(organization_id: RecordId, entries: CatalogueReads) 
 @router.get(
     "/locations", summary="Venues where services are offered in person", responses=LIST_RESPONSES
 )
-async def list_locations(
-    request: Request,
-    entries: CatalogueReads,
-    text: Text = None,
-    search: Text = None,
-    page: Page = 1,
-    per_page: PerPage = 50,
-) -> Response:
-    body = await hsds.list_locations(
-        entries=entries, text=_text(text, search), paging=hsds.Paging(page=page, per_page=per_page)
-    )
+async def list_locations(request: Request, entries: CatalogueReads, query: NameSearch) -> Response:
+    body = await hsds.list_locations(entries=entries, text=query.text, paging=query.paging)
     return _list_response(request, body)
 
 

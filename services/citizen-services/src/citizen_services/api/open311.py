@@ -157,6 +157,14 @@ REFUSED = (401, "Credentials were presented in a header and refused")
 FORBIDDEN = (403, "The api_key is not valid (the gateway checks it)")
 _STRING_OR_NULL = {"type": ["string", "null"]}
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
+#: What every GET answers besides its 200.
+READ_ERRORS = (BAD, NOT_FOUND, REFUSED, FORBIDDEN)
+
+
+def _list_of(properties: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema of a list of objects with these ``properties`` (in XML, one element
+    per object)."""
+    return {"type": "array", "items": {"type": "object", "properties": properties}}
 
 
 # -- discovery and services -------------------------------------------------------------
@@ -177,19 +185,15 @@ DISCOVERY_SCHEMA: dict[str, Any] = {
         "changeset": {"type": "string"},
         "contact": {"type": "string"},
         "key_service": {"type": "string"},
-        "endpoints": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "specification": {"type": "string"},
-                    "url": {"type": "string"},
-                    "changeset": {"type": "string"},
-                    "type": {"type": "string"},
-                    "formats": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-        },
+        "endpoints": _list_of(
+            {
+                "specification": {"type": "string"},
+                "url": {"type": "string"},
+                "changeset": {"type": "string"},
+                "type": {"type": "string"},
+                "formats": {"type": "array", "items": {"type": "string"}},
+            }
+        ),
     },
 }
 
@@ -198,7 +202,7 @@ DISCOVERY_SCHEMA: dict[str, Any] = {
     "/discovery.{format}",
     summary="Open311 discovery: where and what this endpoint is",
     response_class=Response,
-    responses=responses(DISCOVERY_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN),
+    responses=responses(DISCOVERY_SCHEMA, *READ_ERRORS),
 )
 async def discovery(request: Request, fmt: FormatPath) -> Response:
     document = {
@@ -220,21 +224,17 @@ async def discovery(request: Request, fmt: FormatPath) -> Response:
     return render(document, fmt, root="discovery")
 
 
-SERVICES_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "properties": {
-            "service_code": {"type": "string"},
-            "service_name": {"type": "string"},
-            "description": {"type": "string"},
-            "metadata": {"type": "boolean"},
-            "type": {"type": "string", "enum": ["realtime", "batch", "blackbox"]},
-            "keywords": {"type": "string"},
-            "group": {"type": "string"},
-        },
-    },
-}
+SERVICES_SCHEMA: dict[str, Any] = _list_of(
+    {
+        "service_code": {"type": "string"},
+        "service_name": {"type": "string"},
+        "description": {"type": "string"},
+        "metadata": {"type": "boolean"},
+        "type": {"type": "string", "enum": ["realtime", "batch", "blackbox"]},
+        "keywords": {"type": "string"},
+        "group": {"type": "string"},
+    }
+)
 
 
 def _service(service: CatalogueService) -> dict[str, Any]:
@@ -253,7 +253,7 @@ def _service(service: CatalogueService) -> dict[str, Any]:
     "/services.{format}",
     response_class=Response,
     summary="The services a problem can be reported against",
-    responses=responses(SERVICES_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN),
+    responses=responses(SERVICES_SCHEMA, *READ_ERRORS),
 )
 async def list_services(fmt: FormatPath, entries: CatalogueReads) -> Response:
     services = await queries.reportable_services(entries=entries)
@@ -264,38 +264,28 @@ DEFINITION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "service_code": {"type": "string"},
-        "attributes": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "variable": {"type": "boolean"},
-                    "code": {"type": "string"},
-                    "datatype": {
-                        "type": "string",
-                        "enum": [
-                            "string",
-                            "number",
-                            "datetime",
-                            "text",
-                            "singlevaluelist",
-                            "multivaluelist",
-                        ],
-                    },
-                    "required": {"type": "boolean"},
-                    "datatype_description": _STRING_OR_NULL,
-                    "order": {"type": "integer"},
-                    "description": {"type": "string"},
-                    "values": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {"key": {"type": "string"}, "name": {"type": "string"}},
-                        },
-                    },
+        "attributes": _list_of(
+            {
+                "variable": {"type": "boolean"},
+                "code": {"type": "string"},
+                "datatype": {
+                    "type": "string",
+                    "enum": [
+                        "string",
+                        "number",
+                        "datetime",
+                        "text",
+                        "singlevaluelist",
+                        "multivaluelist",
+                    ],
                 },
-            },
-        },
+                "required": {"type": "boolean"},
+                "datatype_description": _STRING_OR_NULL,
+                "order": {"type": "integer"},
+                "description": {"type": "string"},
+                "values": _list_of({"key": {"type": "string"}, "name": {"type": "string"}}),
+            }
+        ),
     },
 }
 
@@ -317,7 +307,7 @@ def _attribute(definition: dict[str, Any]) -> dict[str, Any]:
     "/services/{service_code}.{format}",
     response_class=Response,
     summary="A service's definition: the attributes a report carries",
-    responses=responses(DEFINITION_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN),
+    responses=responses(DEFINITION_SCHEMA, *READ_ERRORS),
 )
 async def service_definition(
     service_code: Annotated[str, Path(max_length=200)], fmt: FormatPath, entries: CatalogueReads
@@ -341,32 +331,28 @@ async def service_definition(
 
 # -- requests -----------------------------------------------------------------------------
 
-REQUESTS_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "properties": {
-            "service_request_id": {"type": "string"},
-            "status": {"type": "string", "enum": ["open", "closed"]},
-            "external_status_code": {"type": "string"},
-            "status_notes": _STRING_OR_NULL,
-            "service_name": _STRING_OR_NULL,
-            "service_code": {"type": "string"},
-            "description": {"type": "string"},
-            "agency_responsible": {"type": "string"},
-            "service_notice": _STRING_OR_NULL,
-            "requested_datetime": {"type": "string"},
-            "updated_datetime": {"type": "string"},
-            "expected_datetime": _STRING_OR_NULL,
-            "address": _STRING_OR_NULL,
-            "address_id": _STRING_OR_NULL,
-            "zipcode": _STRING_OR_NULL,
-            "lat": _NUMBER_OR_NULL,
-            "long": _NUMBER_OR_NULL,
-            "media_url": _STRING_OR_NULL,
-        },
-    },
-}
+REQUESTS_SCHEMA: dict[str, Any] = _list_of(
+    {
+        "service_request_id": {"type": "string"},
+        "status": {"type": "string", "enum": ["open", "closed"]},
+        "external_status_code": {"type": "string"},
+        "status_notes": _STRING_OR_NULL,
+        "service_name": _STRING_OR_NULL,
+        "service_code": {"type": "string"},
+        "description": {"type": "string"},
+        "agency_responsible": {"type": "string"},
+        "service_notice": _STRING_OR_NULL,
+        "requested_datetime": {"type": "string"},
+        "updated_datetime": {"type": "string"},
+        "expected_datetime": _STRING_OR_NULL,
+        "address": _STRING_OR_NULL,
+        "address_id": _STRING_OR_NULL,
+        "zipcode": _STRING_OR_NULL,
+        "lat": _NUMBER_OR_NULL,
+        "long": _NUMBER_OR_NULL,
+        "media_url": _STRING_OR_NULL,
+    }
+)
 AGENCY = "Milton Keynes City Council"
 
 
@@ -439,7 +425,7 @@ DateQuery = Annotated[
     "/requests.{format}",
     response_class=Response,
     summary="Service requests, newest first (by default the last 90 days; at most 1,000)",
-    responses=responses(REQUESTS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN),
+    responses=responses(REQUESTS_SCHEMA, *READ_ERRORS),
 )
 async def list_requests(
     fmt: FormatPath,
@@ -493,7 +479,7 @@ async def _one(service_requests: RequestReads, request_id: str) -> list[ServiceR
     "/requests/{service_request_id}.{format}",
     response_class=Response,
     summary="One service request (a list of one, as the spec has it)",
-    responses=responses(REQUESTS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN),
+    responses=responses(REQUESTS_SCHEMA, *READ_ERRORS),
 )
 async def read_request(
     service_request_id: Annotated[str, Path(max_length=100)],
@@ -506,13 +492,9 @@ async def read_request(
     )
 
 
-TOKENS_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "properties": {"service_request_id": {"type": "string"}, "token": {"type": "string"}},
-    },
-}
+TOKENS_SCHEMA: dict[str, Any] = _list_of(
+    {"service_request_id": {"type": "string"}, "token": {"type": "string"}}
+)
 
 
 @router.get(
@@ -520,7 +502,7 @@ TOKENS_SCHEMA: dict[str, Any] = {
     response_class=Response,
     summary="The request a token stands for (requests are created at once: a "
     "token is the request's id)",
-    responses=responses(TOKENS_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN),
+    responses=responses(TOKENS_SCHEMA, *READ_ERRORS),
 )
 async def read_token(
     token_id: Annotated[str, Path(max_length=100)], fmt: FormatPath, service_requests: RequestReads
@@ -534,21 +516,17 @@ async def read_token(
     )
 
 
-UPDATES_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "properties": {
-            "update_id": {"type": "string"},
-            "service_request_id": {"type": "string"},
-            "status": {"type": "string"},
-            "updated_datetime": {"type": "string"},
-            "description": {"type": "string", "description": "The public staff note, or empty"},
-            "media_url": {"type": "string"},
-            "external_status_code": {"type": "string"},
-        },
-    },
-}
+UPDATES_SCHEMA: dict[str, Any] = _list_of(
+    {
+        "update_id": {"type": "string"},
+        "service_request_id": {"type": "string"},
+        "status": {"type": "string"},
+        "updated_datetime": {"type": "string"},
+        "description": {"type": "string", "description": "The public staff note, or empty"},
+        "media_url": {"type": "string"},
+        "external_status_code": {"type": "string"},
+    }
+)
 
 
 @router.get(
@@ -556,7 +534,7 @@ UPDATES_SCHEMA: dict[str, Any] = {
     response_class=Response,
     summary="Status changes and notes (mySociety's extension, as FixMyStreet "
     "fetches them), oldest first",
-    responses=responses(UPDATES_SCHEMA, BAD, NOT_FOUND, REFUSED, FORBIDDEN),
+    responses=responses(UPDATES_SCHEMA, *READ_ERRORS),
 )
 async def list_updates(
     fmt: FormatPath,

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from citizen_services.api.deps import CatalogueInUow, RequestReads, RequestsInUow
+from citizen_services.api.headers import header
 from citizen_services.api.schemas import ONE_LINE, TEXT, RequestCreate
 from citizen_services.application import requests
 from citizen_services.domain.requests import InvalidRequest, NoteVisibility, RequestStatus
@@ -117,17 +118,7 @@ def _viewer(principal: Principal) -> requests.Viewer:
     status_code=status.HTTP_201_CREATED,
     response_model=RequestPublic,
     summary="Report a problem against a published service (citizens)",
-    responses={
-        201: {
-            "headers": {
-                "Location": {
-                    "description": "Where the request is",
-                    "required": True,
-                    "schema": {"type": "string"},
-                }
-            }
-        }
-    },
+    responses={201: {"headers": header("Location", "Where the request is")}},
 )
 async def submit_request(
     body: RequestCreate,

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from citizen_services.api.conditional import etag_matches
+from citizen_services.api.conditional import conditional_responses, etag_matches
 from citizen_services.api.deps import CatalogueInUow, CatalogueReads
+from citizen_services.api.headers import header
 from citizen_services.api.schemas import (
     ONE_LINE,
     HistoryEntry,
@@ -52,20 +53,8 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/api/v1/services", tags=["catalogue"])
 
-ETAG = {
-    "ETag": {
-        "description": "The entry's version, for conditional requests.",
-        "required": True,
-        "schema": {"type": "string"},
-    }
-}
-LOCATION = {
-    "Location": {
-        "description": "Where the new entry is.",
-        "required": True,
-        "schema": {"type": "string"},
-    }
-}
+ETAG = header("ETag", "The entry's version, for conditional requests.")
+LOCATION = header("Location", "Where the new entry is.")
 
 
 @router.post(
@@ -113,18 +102,7 @@ PRIVATE = "private, no-cache"
 ENTRY_CACHE_CONTROL = "public, no-cache"
 #: Bump when the list's representation changes, so old ETags stop matching.
 LIST_FORMAT = "1"
-LIST_HEADERS = {
-    **ETAG,
-    "Cache-Control": {
-        "description": "How long the page may be reused.",
-        "required": True,
-        "schema": {"type": "string"},
-    },
-}
-NOT_MODIFIED = {
-    "description": "Not modified (If-None-Match matched the ETag)",
-    "headers": LIST_HEADERS,
-}
+READ_RESPONSES = conditional_responses(ETAG)
 
 
 @router.get(
@@ -132,8 +110,7 @@ NOT_MODIFIED = {
     response_model=ServicePage,
     summary="Search services (published; staff: any status)",
     responses={
-        200: {"headers": LIST_HEADERS},
-        304: NOT_MODIFIED,
+        **READ_RESPONSES,
         **problem_responses((403, "Only staff may list entries that are not published")),
     },
 )
@@ -205,7 +182,7 @@ def _list_etag(version: int, query: search.SearchServices) -> str:
     "/{service_id}",
     response_model=ServicePublic,
     summary="Read a catalogue entry",
-    responses={200: {"headers": LIST_HEADERS}, 304: NOT_MODIFIED},
+    responses=READ_RESPONSES,
 )
 async def read_service(service_id: uuid.UUID, request: Request) -> Response:
     # Read from the entry read cache (application/catalogue.py: EntryReads). No

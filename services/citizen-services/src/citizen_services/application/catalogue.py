@@ -74,15 +74,17 @@ class ServiceNotFound(NotFound):
     code, title = "service-not-found", "Service not found"
 
 
-async def create_service(
-    *, uow: UnitOfWork, entries: CatalogueRepository, command: CreateService
-) -> CatalogueService:
+def _slug_and_code(command: CreateService) -> tuple[str, str]:
+    """The new entry's slug and service_code: as sent, or made from its name."""
     slug = command.slug or slugify(command.name)
     # service_code is at most 64 characters (Open311 and the column); a slug may be 120.
-    code = command.service_code or slug[:64].rstrip("-")
-    if await entries.slug_or_code_taken(slug, code):
-        raise _duplicate(slug, code)
-    now = datetime.now(UTC)
+    return slug, command.service_code or slug[:64].rstrip("-")
+
+
+def _add_draft(
+    entries: CatalogueRepository, command: CreateService, *, slug: str, code: str, now: datetime
+) -> CatalogueService:
+    """A new draft entry, added with its "created" history row (the caller flushes)."""
     service = CatalogueService(
         name=command.name,
         description=command.description,
@@ -98,6 +100,16 @@ async def create_service(
     )
     entries.add(service)
     _record(entries, service, action="created", actor=command.actor, now=now)
+    return service
+
+
+async def create_service(
+    *, uow: UnitOfWork, entries: CatalogueRepository, command: CreateService
+) -> CatalogueService:
+    slug, code = _slug_and_code(command)
+    if await entries.slug_or_code_taken(slug, code):
+        raise _duplicate(slug, code)
+    service = _add_draft(entries, command, slug=slug, code=code, now=datetime.now(UTC))
     try:
         await uow.flush()
     except IntegrityError:  # a concurrent create took the slug or code after our check
@@ -332,10 +344,7 @@ async def import_services(
 ) -> list[CatalogueService]:
     """Create every entry as a draft in one transaction, or none: a slug or service_code
     taken (in the database or earlier in the batch) names its record."""
-    planned = []
-    for command in commands:
-        slug = command.slug or slugify(command.name)
-        planned.append((slug, command.service_code or slug[:64].rstrip("-")))
+    planned = [_slug_and_code(command) for command in commands]
     slugs, codes = set(), set()
     for slug, code in await entries.slugs_and_codes():
         slugs.add(slug)
@@ -351,24 +360,10 @@ async def import_services(
     if errors:
         raise ImportRejected(f"{len({e['row'] for e in errors})} bad record(s).", errors=errors)
     now = datetime.now(UTC)
-    services = []
-    for command, (slug, code) in zip(commands, planned, strict=True):
-        service = CatalogueService(
-            name=command.name,
-            description=command.description,
-            slug=slug,
-            service_code=code,
-            keywords=list(command.keywords),
-            groups=list(command.groups),
-            department=command.department,
-            status=ServiceStatus.DRAFT.value,
-            created_at=now,
-            updated_at=now,
-            **command.details,
-        )
-        entries.add(service)
-        _record(entries, service, action="created", actor=command.actor, now=now)
-        services.append(service)
+    services = [
+        _add_draft(entries, command, slug=slug, code=code, now=now)
+        for command, (slug, code) in zip(commands, planned, strict=True)
+    ]
     try:
         await uow.flush()
     except IntegrityError:  # a concurrent create took a slug or code after our check

@@ -58,6 +58,16 @@ class UpdateRequest:
     actor: str | None = None
 
 
+def _about(request: ServiceRequest, now: datetime) -> dict[str, Any]:
+    """The fields every service request event carries about the request it is about."""
+    return {
+        "request_id": request.id,
+        "service_code": request.service_code,
+        "status": request.status,
+        "occurred_at": now,
+    }
+
+
 async def submit_request(
     *,
     uow: UnitOfWork,
@@ -114,10 +124,7 @@ async def submit_request(
     )
     uow.publish(
         ServiceRequestSubmitted(
-            request_id=request.id,
-            service_code=request.service_code,
-            status=request.status,
-            occurred_at=now,
+            **_about(request, now),
             service_id=service.id,
             citizen_id=command.citizen_id,
             lat=command.lat,
@@ -158,10 +165,7 @@ async def update_request(
     if request.status != previous:
         uow.publish(
             ServiceRequestStatusChanged(
-                request_id=request.id,
-                service_code=request.service_code,
-                status=request.status,
-                occurred_at=now,
+                **_about(request, now),
                 previous_status=previous,
                 citizen_id=request.citizen_id,
                 note=command.note,
