@@ -1,5 +1,9 @@
 """Running a service under uvicorn; SIGTERM/SIGINT stop it gracefully (lifespan shutdown).
 
+``python -m <service> migrate`` brings the service's database to the newest migration and
+exits (for a deployment's migration job; the services then start with
+``<PREFIX>RUN_MIGRATIONS=false``).
+
 ``python -m <service> [--workers N]`` (or ``WEB_CONCURRENCY=N``) runs N worker processes on
 the one port, each a whole copy of the service: its own event loop, database pool,
 consumers and workers. What keeps N processes correct is in the database and Kafka, not in a
@@ -12,11 +16,15 @@ delivery workers and schedulers claim rows. Read caches are emptied by any proce
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import sys
 
 import uvicorn
 from fastapi import FastAPI
 
+from servicekit.db import Database
+from servicekit.migrations import upgrade
 from servicekit.settings import ServiceSettings
 
 #: Idle keep-alive of a service's HTTP connections (the gateway keeps its own below this).
@@ -73,11 +81,27 @@ def serve(app: FastAPI | str, settings: ServiceSettings, *, workers: int = 1) ->
 
 
 def main(factory: str, settings: ServiceSettings, argv: list[str] | None = None) -> None:
-    """A service's ``__main__``: one process, or ``--workers N`` of them."""
-    workers = workers_from(argv)
+    """A service's ``__main__``: ``migrate``, or serve with one process or ``--workers N``.
+    The migrations are the ``MIGRATIONS`` folder of the factory's module."""
+    module_name, _, name = factory.partition(":")
+    module = __import__(module_name, fromlist=[name])
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["migrate"]:
+        asyncio.run(migrate(settings, module.MIGRATIONS))
+        return
+    workers = workers_from(args)
     if workers == 1:
-        module, _, name = factory.partition(":")
-        create_app = getattr(__import__(module, fromlist=[name]), name)
-        serve(create_app(settings), settings)
+        serve(getattr(module, name)(settings), settings)
     else:
         serve(factory, settings, workers=workers)
+
+
+async def migrate(settings: ServiceSettings, migrations: str) -> None:
+    """Bring the service's database to the newest revision (idempotent), and nothing else:
+    no seed data, no messaging."""
+    database = Database(settings.database_url)
+    try:
+        await upgrade(database, migrations)
+    finally:
+        await database.dispose()
+    print(f"{settings.service_name}: database at the newest migration")
