@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from gateway.auth.settings import DEV_ISSUER as DEV_ISSUER  # the one value (refused in production)
 from servicekit.identity import Role
 
-DEV_ISSUER = "http://127.0.0.1:8000/dev-issuer"
 DEV_AUDIENCE = "mk-digital-platform"
 DEFAULT_TTL_SECONDS = 12 * 3600
 PRIVATE_KEY_FILE = "signing-key.pem"

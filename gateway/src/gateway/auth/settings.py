@@ -14,6 +14,13 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from servicekit.settings import Environment, is_production_like
+
+#: The development issuer's ``iss`` (``gateway.auth.devissuer`` mints with it) and the folder
+#: ``make run`` keeps its keys in: both refused outside development and test.
+DEV_ISSUER = "http://127.0.0.1:8000/dev-issuer"
+DEV_ISSUER_DIR = "dev-issuer"
+
 #: Only public-key algorithms: a shared-secret (HS*) or ``none`` token is never accepted.
 ASYMMETRIC_ALGORITHMS = frozenset(
     {
@@ -32,8 +39,13 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 
 
 class AuthSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", extra="ignore", hide_input_in_errors=True
+    )
 
+    #: The gateway's environment (``GATEWAY_ENVIRONMENT``, as in ``GatewaySettings``): outside
+    #: development and test the development issuer is refused.
+    environment: Environment = "development"
     #: The gateway's own database (API keys): ``sqlite:///…`` or ``postgresql://…``.
     database_url: str = "sqlite:///var/gateway/gateway.sqlite3"
     run_migrations: bool = True
@@ -86,6 +98,15 @@ class AuthSettings(BaseSettings):
             raise ValueError(
                 "GATEWAY_JWT_ISSUER and GATEWAY_JWT_AUDIENCE must be set "
                 "with a JWKS: tokens are never accepted unchecked"
+            )
+        if is_production_like(self.environment) and (
+            self.jwt_issuer == DEV_ISSUER
+            or (self.jwt_jwks_file is not None and DEV_ISSUER_DIR in self.jwt_jwks_file.parts)
+        ):
+            raise ValueError(
+                "the development issuer (GATEWAY_JWT_ISSUER / GATEWAY_JWT_JWKS_FILE) is "
+                "accepted only when the environment is development or test "
+                f"(it is {self.environment!r})"
             )
         return self
 

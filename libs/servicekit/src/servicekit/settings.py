@@ -70,6 +70,20 @@ def check_secret(
         )
 
 
+def development_only(name: str, wanted: bool | None, *, environment: str) -> bool:
+    """A development convenience (a service's seed data): unset, it is on in development and
+    test and off anywhere else; asked for anywhere else, it is refused (ValueError naming the
+    variable)."""
+    if wanted is None:
+        return not is_production_like(environment)
+    if wanted and is_production_like(environment):
+        raise ValueError(
+            f"{name} is accepted only when the environment is development or test "
+            f"(it is {environment!r})"
+        )
+    return wanted
+
+
 class PlatformSettings(BaseSettings):
     """What every deployable of the platform shares (the services' :class:`ServiceSettings`
     and the gateway's ``GatewaySettings``): its name, the environment and the rule for
