@@ -4,7 +4,9 @@
 
 SHELL := /bin/bash
 PYTHON ?= python3
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# Finds uv or installs it (pip --user, else a private venv in var/bootstrap where pip refuses:
+# PEP 668) and prints its path.
+UV_BOOTSTRAP := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))infra/scripts/bootstrap-uv.sh
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
@@ -23,14 +25,14 @@ help:
 	@echo "make contracts  regenerate JSON Schemas and the AsyncAPI document"
 
 uv:
-	@command -v uv >/dev/null 2>&1 || [ -x "$(HOME)/.local/bin/uv" ] || { \
-	  echo "[setup] installing uv from PyPI"; \
-	  $(PYTHON) -m pip install --quiet --user uv 2>/dev/null || $(PYTHON) -m pip install --quiet uv; }
+	@PYTHON="$(PYTHON)" sh "$(UV_BOOTSTRAP)" >/dev/null
 
+# The first sync shows what it installs; later ones are quiet.
 sync: uv
-	@$(eval UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv))
-	@echo "[setup] syncing the workspace (uv sync --frozen)"
-	@$(UV) sync --frozen --quiet
+	@uv=$$(PYTHON="$(PYTHON)" sh "$(UV_BOOTSTRAP)") && \
+	  if [ -d $(VENV) ]; then quiet=--quiet; else quiet=; \
+	    echo "[setup] first sync: downloading the workspace's packages (a minute or two)"; fi && \
+	  echo "[setup] syncing the workspace (uv sync --frozen)" && "$$uv" sync --frozen $$quiet
 
 kafka-jars: sync
 	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ]; then $(PY) -m mkinfra.kafka fetch; fi

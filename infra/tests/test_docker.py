@@ -167,7 +167,15 @@ def replay_build(d: Deployable, tmp: Path) -> Path:
     assert workdir.args == "/src"
     src, venv = tmp / "src", tmp / "venv"
     src.mkdir()
-    uv = shutil.which("uv") or str(Path.home() / ".local/bin/uv")
+    # the uv `make` uses (PATH, ~/.local/bin or var/bootstrap): infra/scripts/bootstrap-uv.sh
+    uv = subprocess.run(
+        ["sh", str(ROOT / "infra/scripts/bootstrap-uv.sh")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout.strip()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
     env.update(build.env())
     assert env.pop("UV_PROJECT_ENVIRONMENT") == "/opt/venv"

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import argparse
 import base64
+import collections
 import contextlib
 import fcntl
 import logging
 import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -125,13 +128,16 @@ def _resolve_jars(mvn: str, libs: Path) -> None:
     if not POM.exists():
         raise KafkaSetupError(f"Maven project {POM} is missing")
     print(
-        f"Resolving Apache Kafka {KAFKA_VERSION} from Maven Central… (once, into {libs})",
+        f"Resolving Apache Kafka {KAFKA_VERSION} from Maven Central… (once, into {libs}; "
+        f"a first run downloads Maven's plugins and Kafka's jars: progress every "
+        f"{PROGRESS_EVERY_SECONDS:.0f} s)",
         file=sys.stderr,
         flush=True,
     )
+    # Not -q: in batch mode Maven logs each transfer ("Downloaded from central: …"), which
+    # is read for the progress lines; the rest of its output is kept for an error message.
     cmd = [
         mvn,
-        "-q",
         "-B",
         "-f",
         str(POM),
@@ -140,21 +146,93 @@ def _resolve_jars(mvn: str, libs: Path) -> None:
         f"-DoutputDirectory={libs}",
         "-DincludeScope=runtime",
     ]
-    started = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
+    progress = _Progress()
+    code, output = _run_reporting(cmd, progress)
+    if code != 0:
         raise KafkaSetupError(
-            f"Maven could not resolve Kafka {KAFKA_VERSION} (exit {proc.returncode}):\n"
-            f"{(proc.stdout + proc.stderr)[-4000:]}\n{_INSTALL_HINT}"
+            f"Maven could not resolve Kafka {KAFKA_VERSION} (exit {code}):\n"
+            f"{output[-4000:]}\n{_INSTALL_HINT}"
         )
     if not any(libs.glob(f"kafka_2.13-{KAFKA_VERSION}.jar")):
         raise KafkaSetupError(f"Maven finished but {libs} has no Kafka jar")
     (libs / _MARKER).write_text(f"{KAFKA_VERSION}\n")
+    print(progress.line(done=True), file=sys.stderr, flush=True)
     print(
-        f"Apache Kafka {KAFKA_VERSION} ready ({time.monotonic() - started:.0f}s).",
+        f"Apache Kafka {KAFKA_VERSION} ready ({progress.elapsed():.0f}s).",
         file=sys.stderr,
         flush=True,
     )
+
+
+#: How often a long Maven run reports its progress.
+PROGRESS_EVERY_SECONDS = 10.0
+_TRANSFER = re.compile(r"^Download(ing|ed) from [^:]+: (\S+)(?: \(([\d.,]+) (B|kB|KB|MB|GB))?")
+_UNITS = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+class _Progress:
+    """Files and bytes Maven has downloaded, read from its transfer lines."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.files = 0
+        self.bytes = 0.0
+        self.current = ""
+
+    def feed(self, line: str) -> None:
+        match = _TRANSFER.match(line.strip())
+        if not match:
+            return
+        self.current = match.group(2).rsplit("/", 1)[-1]
+        if match.group(1) == "ed":
+            self.files += 1
+            if match.group(3):
+                self.bytes += float(match.group(3).replace(",", "")) * _UNITS[match.group(4)]
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def line(self, *, done: bool = False) -> str:
+        total = f"{self.files} files, {self.bytes / 1e6:.1f} MB downloaded"
+        if done and not self.files:
+            return f"[kafka] resolved from the local Maven repository in {self.elapsed():.0f} s"
+        if done:
+            return f"[kafka] resolved: {total} in {self.elapsed():.0f} s"
+        last = f"; now {self.current}" if self.current else ""
+        return f"[kafka] {self.elapsed():.0f} s: {total}{last}"
+
+
+def _run_reporting(cmd: list[str], progress: _Progress) -> tuple[int, str]:
+    """Run ``cmd``, feeding its output to ``progress`` and printing a progress line every
+    :data:`PROGRESS_EVERY_SECONDS` (also while it prints nothing); its exit code and output."""
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, name="mvn-output", daemon=True).start()
+    output: collections.deque[str] = collections.deque(maxlen=200)
+    reported = time.monotonic()
+    while True:
+        try:
+            line = lines.get(timeout=min(1.0, PROGRESS_EVERY_SECONDS))
+        except queue.Empty:
+            line = ""
+        if line is None:
+            break
+        if line:
+            output.append(line)
+            progress.feed(line)
+        if time.monotonic() - reported >= PROGRESS_EVERY_SECONDS:
+            print(progress.line(), file=sys.stderr, flush=True)
+            reported = time.monotonic()
+    return proc.wait(), "".join(output)
 
 
 # --------------------------------------------------------------------------- broker
