@@ -25,7 +25,16 @@ from pathlib import Path
 
 import pytest
 
-from mkinfra.deploy import DEPLOYABLES, ROOT, Deployable, Stage, copy_sources, parse_dockerfile
+from mkinfra.deploy import (
+    DEPLOYABLES,
+    ROOT,
+    Deployable,
+    Stage,
+    copy_sources,
+    parse_dockerfile,
+    render_dockerfile,
+    workspace_closure,
+)
 from mkinfra.testing import free_ports
 
 HADOLINT = Path(sys.executable).with_name("hadolint")
@@ -47,7 +56,20 @@ def stages(d: Deployable) -> tuple[Stage, Stage]:
 
 
 def test_every_deployable_has_a_dockerfile_and_every_dockerfile_is_a_deployable() -> None:
+    """A new deployable (a front-end) gets an entry in mkinfra.deploy.DEPLOYABLES, then its
+    Dockerfile from `python -m mkinfra.deploy dockerfiles`."""
     assert {d.dockerfile for d in DEPLOYABLES} == set(all_dockerfiles())
+
+
+@pytest.mark.parametrize("d", DEPLOYABLES, ids=IDS)
+def test_dockerfile_is_generated_from_the_workspace(d: Deployable) -> None:
+    """Every workspace member's pyproject.toml and the image's own dependency closure: run
+    `python -m mkinfra.deploy dockerfiles` after adding a member or a dependency."""
+    assert d.dockerfile.read_text() == render_dockerfile(d), (
+        "run `python -m mkinfra.deploy dockerfiles`"
+    )
+    closure = workspace_closure(d.folder)
+    assert closure[-1] == d.folder and {"contracts", "libs/servicekit"} <= set(closure)
 
 
 @pytest.mark.parametrize("path", all_dockerfiles(), ids=lambda p: str(p.relative_to(ROOT)))
