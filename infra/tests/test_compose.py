@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from mkinfra.deploy import DEPLOYABLES, ROOT, kafka_topics_script, parse_dockerfile
 from mkinfra.envexample import COMPOSE_VARIABLES, all_env_names
+from mkinfra.postgres import find_postgres_bin
 
 COMPOSE = ROOT / "compose.yaml"
 SCHEMA = Path(__file__).parent / "data" / "compose-spec" / "compose-spec.json"
@@ -215,6 +216,9 @@ async def test_postgres_init_script_creates_one_isolated_database_per_component(
     }
     if url.password:
         env["PGPASSWORD"] = url.password
+    bin_dir = find_postgres_bin()  # psql beside the server mkinfra runs, if not on PATH
+    if bin_dir is not None:
+        env["PATH"] = f"{env['PATH']}:{bin_dir}"
     script = ROOT / "infra/compose/postgres/init-databases.sh"
     admin = await asyncpg.connect(postgres_admin_url, timeout=30)
     try:
