@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mkinfra.deploy import (
     DEPLOYABLES,
@@ -279,6 +280,15 @@ def test_built_venv_serves_and_passes_the_images_healthcheck(d: Deployable, tmp_
                 break
             assert time.monotonic() < deadline, (tmp_path / "service.log").read_text()[-3000:]
             time.sleep(0.5)
+        # compose.yaml's own health check of it (readiness: SQLite answers, no Kafka here)
+        compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+        compose_check = compose["services"][d.name].get("healthcheck", {}).get("test")
+        if compose_check:
+            assert compose_check[:3] == ["CMD", "python", "-c"], compose_check
+            ready = subprocess.run(
+                [str(python), *compose_check[2:]], cwd=app, env=env, capture_output=True, timeout=30
+            )
+            assert ready.returncode == 0, ready.stderr
     finally:
         proc.terminate()
         try:
