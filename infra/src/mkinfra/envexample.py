@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from pydantic_core import PydanticUndefined, to_jsonable_python
 from pydantic_settings import BaseSettings
 
 from mkinfra.deploy import ROOT
@@ -172,7 +172,8 @@ def _render(value: Any) -> str:
     if isinstance(value, enum.Enum):
         return str(value.value)
     if isinstance(value, list | tuple | set | frozenset | dict):
-        return json.dumps(list(value) if not isinstance(value, dict) else value)
+        # models inside (a dict of client settings…) as JSON; secrets in them stay masked
+        return json.dumps(to_jsonable_python(value))
     return str(value)
 
 
@@ -241,8 +242,6 @@ def all_env_names() -> set[str]:
             names.update(s.aliases)
     return names
 
-
-_PREFIXES = ("CITIZEN_SERVICES_", "INCLUSION_", "NOTIFICATIONS_", "GATEWAY_")
 
 #: What the settings classes leave undocumented, by field name (a ``#:`` comment on the field
 #: wins over these).
@@ -317,8 +316,11 @@ def render() -> str:
     per_component: list[tuple[Component, list[Setting]]] = []
     for component in COMPONENTS:
         own: list[Setting] = []
+        prefixes = tuple(
+            str(load(path).model_config.get("env_prefix") or "") for path in component.classes
+        )
         for s in component_settings(component):
-            if s.env.startswith(_PREFIXES):
+            if any(prefix and s.env.startswith(prefix) for prefix in prefixes):
                 own.append(s)
             else:
                 shared.setdefault(s.env, (s, []))[1].append(component.title)
