@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -40,6 +40,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from citizen_services.api.deps import CatalogueInUow, CatalogueReads, RequestReads, RequestsInUow
 from citizen_services.api.open311_format import (
@@ -53,6 +54,7 @@ from citizen_services.api.open311_format import (
 from citizen_services.api.schemas import RequestCreate
 from citizen_services.application import open311 as queries
 from citizen_services.application import requests as commands
+from citizen_services.domain.media import BY_EXTENSION, MAX_MEDIA_BYTES, MAX_MEDIA_FILES
 from citizen_services.domain.requests import open311_status
 from citizen_services.persistence.tables import CatalogueService, ServiceRequest
 from servicekit.deps import UowDep
@@ -66,6 +68,8 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-26T00:00:00+00:00"
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 200
+#: A multipart POST: its photos and the form (the gateway allows 10 MiB in all).
+MAX_UPLOAD_BYTES = MAX_MEDIA_FILES * MAX_MEDIA_BYTES + MAX_FORM_BYTES
 _ATTRIBUTE = re.compile(r"^attribute\[([^\[\]]*)\](\[\])?$")
 #: A service code as the catalogue has them (``api/schemas.py``): anything else names no
 #: service, and is not sent to the database (PostgreSQL refuses a NUL in a string).
@@ -170,13 +174,24 @@ def _list_of(properties: dict[str, Any]) -> dict[str, Any]:
 # -- discovery and services -------------------------------------------------------------
 
 
-def _endpoint_url(request: Request) -> str:
-    """The public URL of this endpoint: the gateway's host when it forwarded the request."""
+def _origin(request: Request) -> str:
+    """The public origin: the gateway's when it forwarded the request."""
     host = request.headers.get("x-forwarded-host", "")
     proto = request.headers.get("x-forwarded-proto", "")
     if _HOST.match(host) and proto in ("http", "https"):
-        return f"{proto}://{host}/open311/v2"
-    return str(request.base_url).rstrip("/") + "/open311/v2"
+        return f"{proto}://{host}"
+    return str(request.base_url).rstrip("/")
+
+
+def _endpoint_url(request: Request) -> str:
+    """The public URL of this endpoint."""
+    return _origin(request) + "/open311/v2"
+
+
+def _media_url(request: Request, value: str | None) -> str | None:
+    """A request's or update's ``media_url``: a photo uploaded here (stored as a path) at
+    the origin the client called; a client's own URL as it sent it."""
+    return _origin(request) + value if value and value.startswith("/") else value
 
 
 DISCOVERY_SCHEMA: dict[str, Any] = {
@@ -357,7 +372,7 @@ AGENCY = "Milton Keynes City Council"
 
 
 def _request(
-    row: ServiceRequest, names: dict[str, str], notes: dict[uuid.UUID, str]
+    row: ServiceRequest, names: dict[str, str], notes: dict[uuid.UUID, str], origin: Request
 ) -> dict[str, Any]:
     """A request as Open311 shows it. Contact details are never among the fields."""
     return {
@@ -378,19 +393,26 @@ def _request(
         "zipcode": None,
         "lat": row.lat,
         "long": row.long,
-        "media_url": row.media_url,
+        "media_url": _media_url(origin, row.media_url),
     }
 
 
 async def _render_requests(
-    rows: list[ServiceRequest], fmt: Format, entries: CatalogueReads, service_requests: RequestReads
+    request: Request,
+    rows: list[ServiceRequest],
+    fmt: Format,
+    entries: CatalogueReads,
+    service_requests: RequestReads,
 ) -> Response:
     names = await queries.service_names(entries=entries, codes={r.service_code for r in rows})
     notes = await queries.latest_notes(
         service_requests=service_requests, request_ids=[r.id for r in rows]
     )
     return render(
-        [_request(r, names, notes) for r in rows], fmt, root="service_requests", item="request"
+        [_request(r, names, notes, request) for r in rows],
+        fmt,
+        root="service_requests",
+        item="request",
     )
 
 
@@ -428,6 +450,7 @@ DateQuery = Annotated[
     responses=responses(REQUESTS_SCHEMA, *READ_ERRORS),
 )
 async def list_requests(
+    request: Request,
     fmt: FormatPath,
     entries: CatalogueReads,
     service_requests: RequestReads,
@@ -465,7 +488,7 @@ async def list_requests(
             ids=ids, service_codes=codes, start=start, end=end, statuses=_list(status)
         ),
     )
-    return await _render_requests(rows, fmt, entries, service_requests)
+    return await _render_requests(request, rows, fmt, entries, service_requests)
 
 
 async def _one(service_requests: RequestReads, request_id: str) -> list[ServiceRequest]:
@@ -482,13 +505,14 @@ async def _one(service_requests: RequestReads, request_id: str) -> list[ServiceR
     responses=responses(REQUESTS_SCHEMA, *READ_ERRORS),
 )
 async def read_request(
+    request: Request,
     service_request_id: Annotated[str, Path(max_length=100)],
     fmt: FormatPath,
     entries: CatalogueReads,
     service_requests: RequestReads,
 ) -> Response:
     return await _render_requests(
-        await _one(service_requests, service_request_id), fmt, entries, service_requests
+        request, await _one(service_requests, service_request_id), fmt, entries, service_requests
     )
 
 
@@ -571,17 +595,28 @@ def may_submit(principal: Principal) -> bool:
     )
 
 
-async def _form(request: Request) -> list[tuple[str, str]]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        raise Open311Error(
-            400, "request: send the fields form-encoded (application/x-www-form-urlencoded)"
-        )
-    body = b""
+async def _read(request: Request, limit: int, what: str) -> bytes:
+    body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise Open311Error(400, f"request: the form is over {MAX_FORM_BYTES} bytes")
+        if len(body) > limit:
+            raise Open311Error(400, f"request: {what} is over {limit} bytes")
+    return bytes(body)
+
+
+async def _form(request: Request) -> tuple[list[tuple[str, str]], list[commands.Photo]]:
+    """The form's fields, and the files uploaded with it: form-encoded, or
+    multipart/form-data (FixMyStreet's way of sending photos)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        return await _multipart(request)
+    if content_type != "application/x-www-form-urlencoded":
+        raise Open311Error(
+            400,
+            "request: send the fields form-encoded (application/x-www-form-urlencoded) "
+            "or as multipart/form-data",
+        )
+    body = await _read(request, MAX_FORM_BYTES, "the form")
     try:
         return parse_qsl(
             body.decode("utf-8"),
@@ -589,11 +624,58 @@ async def _form(request: Request) -> list[tuple[str, str]]:
             strict_parsing=False,
             errors="strict",
             max_num_fields=MAX_FORM_FIELDS,
-        )
+        ), []
     except UnicodeDecodeError:
         raise Open311Error(400, "request: the form is not UTF-8") from None
     except ValueError:
         raise Open311Error(400, f"request: at most {MAX_FORM_FIELDS} fields") from None
+
+
+async def _multipart(request: Request) -> tuple[list[tuple[str, str]], list[commands.Photo]]:
+    body = await _read(request, MAX_UPLOAD_BYTES, "the upload")
+
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    parser = MultiPartParser(
+        request.headers,
+        stream(),
+        max_files=MAX_MEDIA_FILES,
+        max_fields=MAX_FORM_FIELDS,
+        max_part_size=MAX_FORM_BYTES,
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise Open311Error(400, f"request: {_multipart_problem(exc.message)}") from None
+    fields: list[tuple[str, str]] = []
+    photos: list[commands.Photo] = []
+    try:
+        for name, value in form.multi_items():
+            if isinstance(value, str):
+                fields.append((name, value))
+                continue
+            data = await value.read()
+            if data or value.filename:  # an empty file input sends neither
+                photos.append(commands.Photo(field=_safe_name(name), data=data))
+    finally:
+        await form.close()
+    return fields, photos
+
+
+def _multipart_problem(message: str) -> str:
+    if message.startswith("Too many files"):
+        return f"at most {MAX_MEDIA_FILES} files"
+    if message.startswith("Too many fields"):
+        return f"at most {MAX_FORM_FIELDS} fields"
+    if message.startswith("Part exceeded"):
+        return f"a field other than a file is over {MAX_FORM_BYTES} bytes"
+    return "not valid multipart/form-data"
+
+
+def _safe_name(name: str) -> str:
+    """A form field's name as an error may show it (it names the field, never a value)."""
+    return name if _CODE.match(name) else "file"
 
 
 def _number(name: str, value: str | None) -> float | None:
@@ -670,7 +752,7 @@ async def submit_request(
 ) -> Response:
     if not may_submit(principal):
         raise Open311Error(403, "api_key: missing, or not valid for Open311 submissions")
-    fields = await _form(request)
+    fields, photos = await _form(request)
     body = submission(fields)
     media_url = next((v.strip() for k, v in fields if k == "media_url" and v.strip()), None)
     if media_url is not None and (len(media_url) > 2000 or not _MEDIA_URL.match(media_url)):
@@ -692,6 +774,8 @@ async def submit_request(
             **{**checked.model_dump(), "public": True},
             media_url=media_url,
             submitted_by=principal.subject,
+            keep_undefined_attributes=True,
+            photos=tuple(photos),
         ),
     )
     log.info("open311 request %s submitted for %s", created.id, created.service_code)
@@ -700,6 +784,45 @@ async def submit_request(
         fmt,
         root="service_requests",
         item="request",
+    )
+
+
+# -- photos uploaded with reports ---------------------------------------------------------
+
+MEDIA_TYPES = sorted({t.content_type for t in BY_EXTENSION.values()})
+
+
+@router.get(
+    "/media/{media_id}.{extension}",
+    response_class=Response,
+    summary="A photo uploaded with a public report (its media_url)",
+    responses={
+        200: {
+            "description": "The photo, as uploaded (its type checked by its first bytes)",
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in MEDIA_TYPES},
+        },
+        **responses(None, *READ_ERRORS),
+    },
+)
+async def read_media(
+    media_id: Annotated[str, Path(max_length=100)],
+    extension: Annotated[str, Path(max_length=10)],
+    service_requests: RequestReads,
+) -> Response:
+    media = await queries.public_media(
+        service_requests=service_requests, media_id=media_id, extension=extension
+    )
+    if media is None:
+        raise Open311Error(404, "media: no such photo")
+    return Response(
+        media.data,
+        media_type=media.content_type,
+        headers={
+            "cache-control": "public, max-age=86400",
+            "content-disposition": f'inline; filename="{media.id}.{media.extension}"',
+            "content-security-policy": "default-src 'none'; sandbox",
+            "x-content-type-options": "nosniff",
+        },
     )
 
 

@@ -83,6 +83,11 @@ class RequestPublic(BaseModel):
     long: float | None
     address: str | None
     attributes: dict[str, Any]
+    extra_attributes: dict[str, Any] | None = Field(
+        default=None,
+        description="Attributes an Open311 client sent that the service does not define "
+        "(FixMyStreet's uprn, easting, ...): kept as sent",
+    )
     public: bool = False
     assigned_to: str | None
     created_at: datetime

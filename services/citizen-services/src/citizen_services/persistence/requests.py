@@ -16,7 +16,11 @@ from sqlalchemy import func, or_, select, update
 from sqlmodel import col
 
 from citizen_services.domain.requests import NoteVisibility
-from citizen_services.persistence.tables import ServiceRequest, ServiceRequestUpdate
+from citizen_services.persistence.tables import (
+    ServiceRequest,
+    ServiceRequestMedia,
+    ServiceRequestUpdate,
+)
 from servicekit.repository import Repository
 
 
@@ -59,6 +63,9 @@ class RequestRepository(Repository):
         )
 
     # -- reads ----------------------------------------------------------------------------
+    async def media(self, media_id: uuid.UUID) -> ServiceRequestMedia | None:
+        return await self.db.get(ServiceRequestMedia, media_id)
+
     async def updates(self, request_id: uuid.UUID) -> list[ServiceRequestUpdate]:
         """The request's updates, oldest first."""
         rows = await self.db.execute(

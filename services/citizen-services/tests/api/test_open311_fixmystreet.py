@@ -1,0 +1,259 @@
+"""Open311 as FixMyStreet's client (``perllib/Open311.pm``) uses it: the attributes it
+always sends, photos as multipart/form-data, citizens' updates, and the service list
+fields it reads (``groups``, comma-split keywords, ``automated``/``protected``)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from servicekit.testing import CITIZEN, identity_headers
+
+from .test_open311 import (
+    BASE,
+    FMS_FORM,
+    PERSONAL,
+    XML,
+    catalogue,  # noqa: F401  (a fixture)
+    json_errors,
+    partner,
+    post,
+    xml_errors,
+)
+
+#: What FixMyStreet's UK cobrands add as ``attribute[...]`` to every report, whether the
+#: service defines them or not (``_populate_service_request_params``).
+FMS_EXTRAS: list[tuple[str, str]] = [
+    ("attribute[uprn]", "25032817"),
+    ("attribute[fixmystreet_id]", "4021"),
+    ("attribute[easting]", "485951"),
+    ("attribute[northing]", "238214"),
+    ("attribute[closest_address]", "1 Silbury Boulevard, Milton Keynes"),
+    ("attribute[report_url]", "https://www.fixmystreet.com/report/4021"),
+    ("attribute[title]", ""),
+]
+#: The smallest valid files of each type (the bytes a real encoder starts with).
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
+GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
+WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 24
+HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 16
+
+
+def staff_view(client: TestClient, request_id: str) -> dict[str, Any]:
+    read = client.get(f"/api/v1/service-requests/{request_id}")
+    assert read.status_code == 200, read.text
+    return dict(read.json())
+
+
+def multipart(
+    client: TestClient,
+    form: list[tuple[str, str]],
+    files: list[tuple[str, tuple[str, bytes, str]]],
+    fmt: str = "xml",
+    path: str = "requests",
+) -> Any:
+    """A multipart/form-data POST as HTTP::Request::Common builds FixMyStreet's: the fields,
+    then ``photo1``... with a filename and the photo's Content-Type."""
+    fields: dict[str, list[str]] = {}
+    for name, value in form:
+        fields.setdefault(name, []).append(value)
+    return client.post(f"{BASE}/{path}.{fmt}", data=fields, files=files, headers=partner())
+
+
+# -- item 11: attributes the service does not define ----------------------------------------
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_attributes_fixmystreet_always_sends_are_kept_not_refused(client: TestClient) -> None:
+    created = post(client, FMS_FORM + FMS_EXTRAS)
+    assert created.status_code == 200, created.text
+    request_id = ET.fromstring(created.content).findtext("request/service_request_id")
+    assert request_id
+
+    staff = staff_view(client, request_id)
+    assert staff["attributes"] == {
+        "waste_type": ["furniture", "tyres"],
+        "bags": 3.0,
+        "size": "large",
+    }
+    assert staff["extra_attributes"] == {
+        "uprn": "25032817",
+        "fixmystreet_id": "4021",
+        "easting": "485951",
+        "northing": "238214",
+        "closest_address": "1 Silbury Boulevard, Milton Keynes",
+        "report_url": "https://www.fixmystreet.com/report/4021",
+    }  # the empty title dropped
+
+    # Not on Open311's public answers (the spec has no attributes there; an address is
+    # the reporter's neighbourhood).
+    for fmt in ("xml", "json"):
+        public = client.get(f"{BASE}/requests/{request_id}.{fmt}")
+        assert public.status_code == 200
+        assert b"25032817" not in public.content and b"Silbury" not in public.content
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_defined_attributes_are_still_checked_and_bad_extras_refused(client: TestClient) -> None:
+    wrong = [(k, "huge" if k == "attribute[size]" else v) for k, v in FMS_FORM]
+    refused = post(client, wrong + FMS_EXTRAS)
+    assert refused.status_code == 400
+    assert [d for _, d in xml_errors(refused)] == [
+        "attribute[size]: must be one of ['large', 'small']"
+    ]
+
+    too_long = post(client, [*FMS_FORM, ("attribute[closest_address]", "x" * 1001)], "json")
+    assert too_long.status_code == 400
+    assert json_errors(too_long) == [
+        {"code": 400, "description": "attribute[closest_address]: too long"}
+    ]
+
+    # The JSON API stays strict: an attribute the service does not define is refused.
+    strict = client.post(
+        "/api/v1/service-requests",
+        json={
+            "service_code": "fly-tipping",
+            "lat": 52.04,
+            "long": -0.76,
+            "attributes": {"uprn": "1"},
+        },
+        headers=identity_headers(*CITIZEN),
+    )
+    assert strict.status_code == 422, strict.text
+
+
+# -- item 10: photos as multipart/form-data -------------------------------------------------
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_multipart_report_with_photos_stores_them_and_serves_media_url(
+    client: TestClient,
+) -> None:
+    form = [(k, v) for k, v in FMS_FORM if k != "media_url"] + FMS_EXTRAS
+    created = multipart(
+        client,
+        form,
+        [
+            ("photo1", ("4021.0.full.jpeg", JPEG, "image/jpeg")),
+            ("photo2", ("4021.1.full.png", PNG, "image/png")),
+        ],
+    )
+    assert created.status_code == 200, created.text
+    assert created.headers["content-type"] == XML
+    request_id = ET.fromstring(created.content).findtext("request/service_request_id")
+    assert request_id
+
+    read = client.get(f"{BASE}/requests/{request_id}.json")
+    [request] = read.json()
+    media_url = request["media_url"]
+    assert media_url.startswith("http://testserver/open311/v2/media/")
+    assert media_url.endswith(".jpg")
+    assert request["description"] == "A sofa <and> tyres & more by the redway"
+
+    photo = client.get(media_url.removeprefix("http://testserver"))
+    assert photo.status_code == 200
+    assert photo.content == JPEG
+    assert photo.headers["content-type"] == "image/jpeg"
+    assert photo.headers["x-content-type-options"] == "nosniff"
+
+    staff = staff_view(client, request_id)
+    assert staff["attributes"]["waste_type"] == ["furniture", "tyres"]
+    assert staff["extra_attributes"]["uprn"] == "25032817"
+
+    # Behind the gateway the URL is the gateway's.
+    forwarded = client.get(
+        f"{BASE}/requests/{request_id}.xml",
+        headers={"x-forwarded-host": "api.example.gov.uk", "x-forwarded-proto": "https"},
+    )
+    path = media_url.removeprefix("http://testserver")
+    assert ET.fromstring(forwarded.content).findtext("request/media_url") == (
+        f"https://api.example.gov.uk{path}"
+    )
+
+
+@pytest.mark.usefixtures("catalogue")
+@pytest.mark.parametrize(
+    ("data", "content_type", "extension"),
+    [(GIF, "image/gif", "gif"), (WEBP, "image/webp", "webp"), (HEIC, "image/heic", "heic")],
+)
+def test_each_photo_type_is_known_by_its_bytes(
+    client: TestClient, data: bytes, content_type: str, extension: str
+) -> None:
+    # The client's claimed type and name are not what decides.
+    upload = [("photo1", ("x.bin", data, "application/octet-stream"))]
+    created = multipart(client, FMS_FORM, upload, "json")
+    assert created.status_code == 200, created.text
+    [request] = client.get(f"{BASE}/requests/{created.json()[0]['service_request_id']}.json").json()
+    # The client's own media_url (sent as a field) wins; the upload is still stored.
+    assert request["media_url"] == "https://photos.example/p/1.jpeg"
+    no_url = [(k, v) for k, v in FMS_FORM if k != "media_url"]
+    created = multipart(client, no_url, upload, "json")
+    [request] = client.get(f"{BASE}/requests/{created.json()[0]['service_request_id']}.json").json()
+    assert request["media_url"].endswith(f".{extension}")
+    photo = client.get(request["media_url"].removeprefix("http://testserver"))
+    assert photo.headers["content-type"] == content_type and photo.content == data
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_bad_files_get_open311_errors_and_nothing_is_stored(client: TestClient) -> None:
+    no_url = [(k, v) for k, v in FMS_FORM if k != "media_url"]
+    before = client.get(f"{BASE}/requests.json").json()
+    cases = [
+        (
+            [("photo1", ("evil.jpeg", b"<svg onload=alert(1)>", "image/jpeg"))],
+            "photo1: must be a JPEG, PNG, GIF, WebP or HEIC image",
+        ),
+        ([("photo1", ("empty.jpeg", b"", "image/jpeg"))], "photo1: the file is empty"),
+        (
+            [("photo1", ("big.jpeg", JPEG + b"\x00" * 10_000_000, "image/jpeg"))],
+            "photo1: the file is over 10 MB",
+        ),
+        (
+            [(f"photo{i}", ("p.jpeg", JPEG, "image/jpeg")) for i in range(6)],
+            "request: at most 5 files",
+        ),
+    ]
+    for files, description in cases:
+        refused = multipart(client, no_url, files)
+        assert refused.status_code == 400, refused.text
+        assert xml_errors(refused) == [("400", description)]
+    assert client.get(f"{BASE}/requests.json").json() == before
+
+    broken = client.post(
+        f"{BASE}/requests.json",
+        content=b"--x\r\nContent-Disposition: form-data\r\n\r\nno name\r\n--x--\r\n",
+        headers={"content-type": "multipart/form-data; boundary=x", **partner()},
+    )
+    assert broken.status_code == 400
+    assert json_errors(broken) == [
+        {"code": 400, "description": "request: not valid multipart/form-data"}
+    ]
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_form_encoded_posts_still_work_and_unknown_media_is_404(client: TestClient) -> None:
+    created = post(client, FMS_FORM, "json")
+    assert created.status_code == 200, created.text
+    [request] = client.get(f"{BASE}/requests/{created.json()[0]['service_request_id']}.json").json()
+    assert request["media_url"] == "https://photos.example/p/1.jpeg"
+    for path in (f"media/{uuid.uuid4()}.jpg", "media/not-a-uuid.jpg"):
+        missing = client.get(f"{BASE}/{path}")
+        assert missing.status_code == 404
+        assert xml_errors(missing) == [("404", "media: no such photo")]
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_no_personal_data_in_answers_from_a_multipart_report(client: TestClient) -> None:
+    created = multipart(client, FMS_FORM + FMS_EXTRAS, [("photo1", ("p.jpeg", JPEG, "image/jpeg"))])
+    request_id = ET.fromstring(created.content).findtext("request/service_request_id")
+    for fmt in ("xml", "json"):
+        for path in (f"requests/{request_id}", "requests", "servicerequestupdates"):
+            text = client.get(f"{BASE}/{path}.{fmt}").text
+            assert not any(p in text for p in PERSONAL), path
+    assert json.dumps(staff_view(client, str(request_id))).count("resident@example.com") == 0
