@@ -568,6 +568,7 @@ def test_openapi_documents_the_reads_not_the_post(anonymous_client: TestClient) 
         f"{BASE}/requests/{{service_request_id}}.{{format}}",
         f"{BASE}/tokens/{{token_id}}.{{format}}",
         f"{BASE}/servicerequestupdates.{{format}}",
+        f"{BASE}/media/{{media_id}}.{{extension}}",
     }
     assert all(set(item) == {"get"} for item in open311.values())
     ok = open311[f"{BASE}/requests.{{format}}"]["get"]["responses"]["200"]["content"]

@@ -8,6 +8,7 @@ import json
 import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,7 +16,9 @@ from fastapi.testclient import TestClient
 from servicekit.testing import CITIZEN, identity_headers
 
 from .test_open311 import (
+    ANONYMOUS,
     BASE,
+    FLY_TIPPING,
     FMS_FORM,
     PERSONAL,
     XML,
@@ -23,6 +26,7 @@ from .test_open311 import (
     json_errors,
     partner,
     post,
+    publish,
     xml_errors,
 )
 
@@ -257,3 +261,171 @@ def test_no_personal_data_in_answers_from_a_multipart_report(client: TestClient)
             text = client.get(f"{BASE}/{path}.{fmt}").text
             assert not any(p in text for p in PERSONAL), path
     assert json.dumps(staff_view(client, str(request_id))).count("resident@example.com") == 0
+
+
+# -- item 12: citizens' updates from FixMyStreet --------------------------------------------
+
+
+def fms_update(request_id: str, **changes: str) -> list[tuple[str, str]]:
+    """``_populate_service_request_update_params``, with the api_key and jurisdiction
+    ``_request`` adds."""
+    fields = {
+        "api_key": "ignored-here",
+        "jurisdiction_id": "milton-keynes",
+        "updated_datetime": "2026-12-07T21:10:00Z",
+        "service_request_id": request_id,
+        "status": "FIXED",
+        "description": "The sofa has gone <now> & the tyres too",
+        "last_name": "Lovelace",
+        "first_name": "Ada",
+        "email": "resident@example.com",
+        "update_id": "73501",
+        "media_url": "https://www.fixmystreet.com/c/73501.0.full.jpeg",
+        **changes,
+    }
+    return list(fields.items())
+
+
+def submitted(client: TestClient) -> str:
+    created = post(client, FMS_FORM)
+    assert created.status_code == 200, created.text
+    return str(ET.fromstring(created.content).findtext("request/service_request_id"))
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_fixmystreet_update_answers_its_id_and_joins_the_public_timeline(
+    client: TestClient,
+) -> None:
+    request_id = submitted(client)
+    form = fms_update(request_id)
+    answered = client.post(
+        f"{BASE}/servicerequestupdates.xml",
+        content=urlencode(form).encode(),
+        headers={"content-type": "application/x-www-form-urlencoded", **partner()},
+    )
+    assert answered.status_code == 200, answered.text
+    assert answered.headers["content-type"] == XML
+    # What FixMyStreet reads: $obj->{request_update}->[0]->{update_id}
+    root = ET.fromstring(answered.content)
+    assert root.tag == "service_request_updates"
+    update_id = root.findtext("request_update/update_id")
+    assert update_id and update_id.isdigit()
+
+    # Posted again (FixMyStreet retries after a failure): the same update, no second one.
+    again = post_update(client, form, "json")
+    assert again.status_code == 200
+    assert again.json() == [{"update_id": update_id}]
+
+    listed = client.get(f"{BASE}/servicerequestupdates.json").json()
+    [mine] = [u for u in listed if u["service_request_id"] == request_id]
+    assert mine["update_id"] == update_id
+    assert mine["description"] == "The sofa has gone <now> & the tyres too"
+    assert mine["media_url"] == "https://www.fixmystreet.com/c/73501.0.full.jpeg"
+    assert mine["status"] == "open"  # the council's status is the council's to change
+
+    # The staff view: in the timeline, with what the client reported; status unchanged.
+    staff = staff_view(client, request_id)
+    assert staff["status"] == "open"
+    last = staff["updates"][-1]
+    assert last["note"] == "The sofa has gone <now> & the tyres too"
+    assert (last["note_visibility"], last["source"], last["reported_status"]) == (
+        "public",
+        "open311",
+        "fixed",
+    )
+    assert len(staff["updates"]) == 2
+
+    # status_notes stays the council's: a citizen's comment is not a staff note.
+    [request] = client.get(f"{BASE}/requests/{request_id}.json").json()
+    assert request["status_notes"] is None
+
+    for text in (
+        json.dumps(staff),
+        client.get(f"{BASE}/servicerequestupdates.xml").text,
+        client.get(f"{BASE}/requests/{request_id}.xml").text,
+    ):
+        assert not any(p in text for p in PERSONAL)
+
+
+def post_update(client: TestClient, form: list[tuple[str, str]], fmt: str = "xml") -> Any:
+    return client.post(
+        f"{BASE}/servicerequestupdates.{fmt}",
+        content=urlencode(form).encode(),
+        headers={"content-type": "application/x-www-form-urlencoded", **partner()},
+    )
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_fixmystreet_update_with_a_photo_upload(client: TestClient) -> None:
+    request_id = submitted(client)
+    form = [(k, v) for k, v in fms_update(request_id, description="") if k != "media_url"]
+    answered = multipart(
+        client,
+        form,
+        [("photo1", ("73501.0.full.png", PNG, "image/png"))],
+        path="servicerequestupdates",
+    )
+    assert answered.status_code == 200, answered.text
+    update_id = ET.fromstring(answered.content).findtext("request_update/update_id")
+    updates = client.get(f"{BASE}/servicerequestupdates.json").json()
+    assert [u for u in updates if u["update_id"] == update_id] == []  # no text: no public entry
+    staff = staff_view(client, request_id)
+    assert staff["updates"][-1]["source"] == "open311"
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_bad_fixmystreet_updates_get_open311_errors(client: TestClient) -> None:
+    request_id = submitted(client)
+    cases: list[tuple[list[tuple[str, str]], int, str]] = [
+        (fms_update(str(uuid.uuid4())), 404, "service_request_id: no such service request"),
+        (fms_update("not-an-id"), 404, "service_request_id: no such service request"),
+        (
+            [(k, v) for k, v in fms_update(request_id) if k != "service_request_id"],
+            400,
+            "service_request_id: required",
+        ),
+        (fms_update(request_id, status="MADE_UP"), 400, "status: must be one of"),
+        (fms_update(request_id, email="not an email"), 400, "email: must be an email address"),
+        (fms_update(request_id, description="nul \x00"), 400, "description: at most"),
+        (fms_update(request_id, updated_datetime="yesterday"), 400, "updated_datetime: must be"),
+        (fms_update(request_id, media_url="javascript:x"), 400, "media_url: must be"),
+        (
+            [(k, v) for k, v in fms_update(request_id, description="") if k != "media_url"],
+            400,
+            "description: required",
+        ),
+    ]
+    for form, status, description in cases:
+        for fmt in ("xml", "json"):
+            refused = post_update(client, form, fmt)
+            assert refused.status_code == status, (description, refused.text)
+            errors = xml_errors(refused) if fmt == "xml" else json_errors(refused)
+            text = errors[0][1] if fmt == "xml" else errors[0]["description"]
+            assert text.startswith(description), errors
+            assert not any(p in refused.text for p in PERSONAL)
+    assert len(staff_view(client, request_id)["updates"]) == 1
+
+    anonymous = client.post(
+        f"{BASE}/servicerequestupdates.xml",
+        content=urlencode(fms_update(request_id)).encode(),
+        headers={"content-type": "application/x-www-form-urlencoded", **ANONYMOUS},
+    )
+    assert anonymous.status_code == 403
+    assert xml_errors(anonymous)[0][0] == "403"
+
+
+def test_a_private_request_takes_no_update(client: TestClient) -> None:
+    publish(client, FLY_TIPPING)
+    own = client.post(
+        "/api/v1/service-requests",
+        json={
+            "service_code": "fly-tipping",
+            "lat": 52.04,
+            "long": -0.76,
+            "attributes": {"waste_type": ["tyres"]},
+        },
+        headers=identity_headers(*CITIZEN),
+    )
+    assert own.status_code == 201, own.text
+    refused = post_update(client, fms_update(own.json()["id"]))
+    assert refused.status_code == 404

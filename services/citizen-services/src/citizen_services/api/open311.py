@@ -51,11 +51,11 @@ from citizen_services.api.open311_format import (
     render_errors,
     responses,
 )
-from citizen_services.api.schemas import RequestCreate
+from citizen_services.api.schemas import ONE_LINE, TEXT, Contact, RequestCreate
 from citizen_services.application import open311 as queries
 from citizen_services.application import requests as commands
 from citizen_services.domain.media import BY_EXTENSION, MAX_MEDIA_BYTES, MAX_MEDIA_FILES
-from citizen_services.domain.requests import open311_status
+from citizen_services.domain.requests import MAX_DESCRIPTION, open311_status
 from citizen_services.persistence.tables import CatalogueService, ServiceRequest
 from servicekit.deps import UowDep
 from servicekit.errors import DomainError
@@ -77,6 +77,8 @@ _CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 _MEDIA_URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f]+$")
 _CONTACT = ("email", "first_name", "last_name", "phone")
+_ONE_LINE = re.compile(ONE_LINE)
+_TEXT = re.compile(TEXT)
 
 
 class Open311Error(Exception):
@@ -561,6 +563,7 @@ UPDATES_SCHEMA: dict[str, Any] = _list_of(
     responses=responses(UPDATES_SCHEMA, *READ_ERRORS),
 )
 async def list_updates(
+    request: Request,
     fmt: FormatPath,
     service_requests: RequestReads,
     start_date: DateQuery = None,
@@ -577,7 +580,7 @@ async def list_updates(
             "status": u.status,
             "updated_datetime": iso(u.occurred_at),
             "description": u.note or "",
-            "media_url": "",
+            "media_url": _media_url(request, u.media_url) or "",
             "external_status_code": u.status,
         }
         for u in updates
@@ -784,6 +787,106 @@ async def submit_request(
         fmt,
         root="service_requests",
         item="request",
+    )
+
+
+# -- citizens' updates (mySociety's extension) ---------------------------------------------
+
+#: FixMyStreet's statuses for an update (``_populate_service_request_update_params``).
+CLIENT_STATUSES = frozenset(
+    {
+        "open",
+        "closed",
+        "fixed",
+        "in_progress",
+        "action_scheduled",
+        "investigating",
+        "duplicate",
+        "not_councils_responsibility",
+        "no_further_action",
+        "internal_referral",
+        "for_triage",
+        "cancelled",
+        "reopen",
+    }
+)
+
+
+def _one_field(fields: list[tuple[str, str]], name: str) -> str:
+    return next((v.strip() for k, v in fields if k == name and v.strip()), "")
+
+
+def _client_update(
+    fields: list[tuple[str, str]], photos: list[commands.Photo], subject: str | None
+) -> commands.PostClientUpdate:
+    """The fields FixMyStreet's ``post_service_request_update`` sends, checked: each
+    problem names its field, never its value."""
+    request_id = _one_field(fields, "service_request_id")
+    if not request_id:
+        raise Open311Error(400, "service_request_id: required")
+    try:
+        key = uuid.UUID(request_id)
+    except ValueError:
+        raise Open311Error(404, "service_request_id: no such service request") from None
+    status = _one_field(fields, "status").lower().replace(" ", "_")
+    if status and status not in CLIENT_STATUSES:
+        raise Open311Error(400, f"status: must be one of {', '.join(sorted(CLIENT_STATUSES))}")
+    external_id = _one_field(fields, "update_id") or _one_field(fields, "update_id_ext")
+    if len(external_id) > 100 or not _ONE_LINE.match(external_id):
+        raise Open311Error(400, "update_id: at most 100 characters, on one line")
+    description = next((v for k, v in fields if k == "description"), "").strip()
+    if len(description) > MAX_DESCRIPTION or not _TEXT.match(description):
+        raise Open311Error(
+            400, f"description: at most {MAX_DESCRIPTION} characters, no control characters"
+        )
+    _date("updated_datetime", _one_field(fields, "updated_datetime") or None)
+    media_url = _one_field(fields, "media_url") or None
+    if media_url is not None and (len(media_url) > 2000 or not _MEDIA_URL.match(media_url)):
+        raise Open311Error(400, "media_url: must be an http(s) URL of at most 2000 characters")
+    given = {k: _one_field(fields, k) for k in _CONTACT if _one_field(fields, k)}
+    if given.get("last_name") == "-":  # FixMyStreet's stand-in for no last name
+        del given["last_name"]
+    try:
+        contact = Contact.model_validate(given).model_dump(exclude_none=True)
+    except ValidationError as exc:
+        named = {_field(e["loc"]): _message(_field(e["loc"]), e) for e in exc.errors()}
+        raise Open311Error(400, *[f"{name}: {msg}" for name, msg in named.items()]) from None
+    return commands.PostClientUpdate(
+        request_id=key,
+        description=description,
+        reported_status=status or None,
+        external_id=external_id or None,
+        media_url=media_url,
+        contact=contact or None,
+        photos=tuple(photos),
+        submitted_by=subject,
+    )
+
+
+@router.post("/servicerequestupdates.{format}", response_class=Response, include_in_schema=False)
+async def post_update(
+    request: Request,
+    fmt: FormatPath,
+    uow: UowDep,
+    service_requests: RequestsInUow,
+    principal: CurrentPrincipal,
+) -> Response:
+    """A citizen's update as FixMyStreet posts it; answers the update's id, which
+    ``GET servicerequestupdates`` lists it under (FixMyStreet skips those it knows)."""
+    if not may_submit(principal):
+        raise Open311Error(403, "api_key: missing, or not valid for Open311 submissions")
+    fields, photos = await _form(request)
+    update = await commands.post_client_update(
+        uow=uow,
+        service_requests=service_requests,
+        command=_client_update(fields, photos, principal.subject),
+    )
+    log.info("open311 update %s posted on request %s", update.id, update.request_id)
+    return render(
+        [{"update_id": str(update.id)}],
+        fmt,
+        root="service_request_updates",
+        item="request_update",
     )
 
 

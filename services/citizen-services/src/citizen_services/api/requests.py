@@ -65,6 +65,12 @@ class RequestUpdatePublic(BaseModel):
     note_visibility: str | None = None
     assigned_to: str | None
     occurred_at: datetime
+    source: str | None = Field(
+        default=None, description="open311: a citizen's update an Open311 client posted"
+    )
+    reported_status: str | None = Field(
+        default=None, description="The status that client reported (the request's is unchanged)"
+    )
 
     @field_validator("occurred_at")
     @classmethod

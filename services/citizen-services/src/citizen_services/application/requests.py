@@ -168,6 +168,78 @@ async def submit_request(
     return request
 
 
+#: The ``source`` of an update an Open311 client (FixMyStreet) posted.
+OPEN311_SOURCE = "open311"
+
+
+@dataclass(frozen=True)
+class PostClientUpdate:
+    """A citizen's update to a public request, as an Open311 client relays it
+    (FixMyStreet's ``post_service_request_update``)."""
+
+    request_id: uuid.UUID
+    description: str = ""
+    #: The status the client reports (FixMyStreet's: ``fixed``, ``reopen``...): kept with
+    #: the update; the council's own status does not change.
+    reported_status: str | None = None
+    #: The client's own id for the update: posting it again answers the same update.
+    external_id: str | None = None
+    media_url: str | None = None
+    contact: dict[str, Any] | None = None
+    photos: tuple[Photo, ...] = ()
+    submitted_by: str | None = None
+
+
+async def post_client_update(
+    *, uow: UnitOfWork, service_requests: RequestRepository, command: PostClientUpdate
+) -> ServiceRequestUpdate:
+    """Adds the update to the request's timeline, its text a public note (a citizen wrote
+    it for the public report), its author's contact details private. Only a public request
+    takes one (another is not found, as on Open311's reads)."""
+    request = await service_requests.get(command.request_id, for_update=True)
+    if request is None or not request.public:
+        raise RequestNotFound(
+            f"No service request with id {command.request_id}.",
+            errors=[{"field": "service_request_id", "message": "no such service request"}],
+        )
+    if command.external_id:
+        known = await service_requests.client_update(
+            request.id, OPEN311_SOURCE, command.external_id
+        )
+        if known is not None:
+            return known
+    media = _media(command.photos)
+    if not command.description and not media and not command.media_url:
+        raise InvalidRequest(
+            "An update needs a description or a photo.",
+            errors=[{"field": "description", "message": "required"}],
+        )
+    now = datetime.now(UTC)
+    for row in media:
+        row.request_id, row.created_at = request.id, now
+        service_requests.add(row)
+    update_ = ServiceRequestUpdate(
+        request_id=request.id,
+        status=request.status,
+        previous_status=request.status,
+        note=command.description or None,
+        note_visibility=NoteVisibility.PUBLIC.value if command.description else None,
+        actor=command.submitted_by,
+        occurred_at=now,
+        source=OPEN311_SOURCE,
+        external_id=command.external_id,
+        reported_status=command.reported_status,
+        media_url=command.media_url
+        or (media_path(media[0].id, media[0].extension) if media else None),
+        contact=command.contact or None,
+    )
+    service_requests.add_update(update_)
+    request.version += 1
+    request.updated_at = now
+    await uow.flush()  # the update's id is the answer
+    return update_
+
+
 def _media(photos: tuple[Photo, ...]) -> list[ServiceRequestMedia]:
     """Rows for the uploaded photos (each checked by its first bytes), not yet attached."""
     rows = []

@@ -129,8 +129,10 @@ class ServiceRequestUpdate(SQLModel, table=True):
     actor: str | None = Field(default=None, max_length=200)
     occurred_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     #: An update from an Open311 client (FixMyStreet's ``post_service_request_update``;
-    #: migration 0008): the client's own id for it, the status it reported (the council's
-    #: status does not change), a photo, and who wrote it (private, as a request's contact).
+    #: migration 0008): ``source`` ``open311``, the client's own id for it, the status it
+    #: reported (the council's status does not change), a photo, and who wrote it (private,
+    #: as a request's contact).
+    source: str | None = Field(default=None, max_length=20)
     external_id: str | None = Field(default=None, max_length=100)
     reported_status: str | None = Field(default=None, max_length=40)
     media_url: str | None = Field(default=None, max_length=2000)

@@ -3,8 +3,9 @@
 * ``service_request.extra_attributes``: attributes a client sent that the service does not
   define (FixMyStreet's ``uprn``, ``fixmystreet_id``, ``easting``/``northing``...).
 * ``service_request_media``: photos uploaded with a report (multipart/form-data).
-* ``service_request_update``: ``external_id`` (the client's id for an update it posted),
-  ``reported_status`` (the status it reported), ``media_url`` and ``contact`` (private).
+* ``service_request_update``: ``source`` (``open311`` for an update a client posted),
+  ``external_id`` (the client's id for it), ``reported_status`` (the status it reported),
+  ``media_url`` and ``contact`` (private).
 
 Revision ID: 0008
 Revises: 0007
@@ -28,6 +29,7 @@ def upgrade() -> None:
         sa.Column("reported_status", sa.String(40), nullable=True),
         sa.Column("media_url", sa.String(2000), nullable=True),
         sa.Column("contact", sa.JSON(), nullable=True),
+        sa.Column("source", sa.String(20), nullable=True),
     ):
         op.add_column("service_request_update", column)
     op.create_table(
@@ -46,6 +48,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_service_request_media_request_id", table_name="service_request_media")
     op.drop_table("service_request_media")
-    for name in ("contact", "media_url", "reported_status", "external_id"):
+    for name in ("source", "contact", "media_url", "reported_status", "external_id"):
         op.drop_column("service_request_update", name)
     op.drop_column("service_request", "extra_attributes")
