@@ -195,8 +195,9 @@ def test_services_list_only_reportable_published(catalogue: TestClient) -> None:
             "description": "Dumped waste",
             "metadata": True,
             "type": "realtime",
-            "keywords": "dumping, rubbish",
+            "keywords": "dumping,rubbish",
             "group": "Streets",
+            "groups": ["Streets", "Environment"],
         }
     ]
     r = catalogue.get(f"{BASE}/services.xml")

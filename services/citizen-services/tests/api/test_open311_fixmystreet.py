@@ -429,3 +429,109 @@ def test_a_private_request_takes_no_update(client: TestClient) -> None:
     assert own.status_code == 201, own.text
     refused = post_update(client, fms_update(own.json()["id"]))
     assert refused.status_code == 404
+
+
+# -- item 13: the service list as FixMyStreet reads it ---------------------------------------
+
+STREET_LIGHT: dict[str, Any] = {
+    "name": "Report a street light fault",
+    "service_code": "street-light",
+    "description": "A light that is out, or on all day",
+    "keywords": ["private", "waste_only", "lights, lamps", " staff "],
+    "groups": ["Streets", "Lighting", "Night-time"],
+    "attributes": [
+        {
+            "code": "fixmystreet_id",
+            "order": 0,
+            "description": "FixMyStreet's id",
+            "automated": "server_set",
+            "variable": False,
+        },
+        {
+            "code": "asset_id",
+            "order": 0,
+            "description": "The lamp post",
+            "automated": "hidden_field",
+            "protected": True,
+        },
+        {
+            "code": "fault",
+            "order": 5,
+            "description": "What is wrong?",
+            "required": True,
+            "datatype": "singlevaluelist",
+            "values": [{"key": "out", "name": "Out"}, {"key": "day", "name": "On all day"}],
+        },
+    ],
+}
+
+
+def test_groups_keywords_automated_protected_and_order(client: TestClient) -> None:
+    publish(client, STREET_LIGHT)
+    publish(
+        client,
+        {
+            **STREET_LIGHT,
+            "name": "No groups",
+            "service_code": "nogroups",
+            "groups": [],
+            "keywords": [],
+        },
+    )
+
+    [service, bare] = sorted(
+        client.get(f"{BASE}/services.json").json(),
+        key=lambda s: s["service_code"] != "street-light",
+    )
+    assert service["groups"] == ["Streets", "Lighting", "Night-time"]
+    assert service["group"] == "Streets"  # kept: clients that read one group
+    # FixMyStreet: split /,/ — private and waste_only must come out exactly.
+    assert service["keywords"].split(",") == ["private", "waste_only", "lights  lamps", "staff"]
+    assert "groups" not in bare and bare["group"] == "" and bare["keywords"] == ""
+
+    xml = ET.fromstring(client.get(f"{BASE}/services.xml").content)
+    [light] = [s for s in xml.findall("service") if s.findtext("service_code") == "street-light"]
+    assert [g.text for g in light.findall("groups/group")] == ["Streets", "Lighting", "Night-time"]
+    assert light.findtext("group") == "Streets"
+
+    definition = client.get(f"{BASE}/services/street-light.json").json()["attributes"]
+    assert [(a["code"], a["order"]) for a in definition] == [
+        ("asset_id", 1),
+        ("fixmystreet_id", 2),
+        ("fault", 3),
+    ]
+    assert definition[0]["automated"] == "hidden_field" and definition[0]["protected"] is True
+    assert definition[1]["automated"] == "server_set" and "protected" not in definition[1]
+    assert "automated" not in definition[2] and "protected" not in definition[2]
+    xml_definition = ET.fromstring(client.get(f"{BASE}/services/street-light.xml").content)
+    first = xml_definition.find("attributes/attribute")
+    assert first is not None
+    assert (first.findtext("automated"), first.findtext("protected"), first.findtext("order")) == (
+        "hidden_field",
+        "true",
+        "1",
+    )
+
+    bad = client.post(
+        "/api/v1/services",
+        json={
+            **STREET_LIGHT,
+            "service_code": "bad",
+            "name": "Bad",
+            "attributes": [{**STREET_LIGHT["attributes"][0], "automated": "sometimes"}],
+        },
+    )
+    assert bad.status_code == 422
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_an_empty_status_is_the_same_as_none(client: TestClient) -> None:
+    submitted(client)
+    every = client.get(f"{BASE}/requests.json").json()
+    assert len(every) == 1
+    for params in ({"status": ""}, {"status": "", "service_code": "", "start_date": ""}):
+        r = client.get(f"{BASE}/requests.json", params=params)
+        assert r.status_code == 200, r.text
+        assert r.json() == every
+    assert client.get(f"{BASE}/requests.json", params={"status": "closed"}).json() == []
+    assert client.get(f"{BASE}/requests.json", params={"status": "shut"}).status_code == 400

@@ -248,22 +248,41 @@ SERVICES_SCHEMA: dict[str, Any] = _list_of(
         "description": {"type": "string"},
         "metadata": {"type": "boolean"},
         "type": {"type": "string", "enum": ["realtime", "batch", "blackbox"]},
-        "keywords": {"type": "string"},
-        "group": {"type": "string"},
+        "keywords": {
+            "type": "string",
+            "description": "Comma-separated without spaces, as FixMyStreet splits them",
+        },
+        "group": {"type": "string", "description": "The first of groups"},
+        "groups": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Every group (left out when none); in XML <groups><group>",
+        },
     }
 )
 
 
+def _keywords(keywords: list[str]) -> str:
+    """FixMyStreet splits keywords on ',' alone (``private``, ``inactive``, ``staff``,
+    ``waste_only`` mean something to it): no spaces around them, none inside one."""
+    cleaned = (k.replace(",", " ").strip() for k in keywords)
+    return ",".join(dict.fromkeys(k for k in cleaned if k))
+
+
 def _service(service: CatalogueService) -> dict[str, Any]:
-    return {
+    groups = [g for g in service.groups or [] if g]
+    out: dict[str, Any] = {
         "service_code": service.service_code,
         "service_name": service.name,
         "description": service.description,
         "metadata": bool(service.attributes),
         "type": "realtime",
-        "keywords": ", ".join(service.keywords or []),
-        "group": (service.groups or [""])[0],
+        "keywords": _keywords(service.keywords or []),
+        "group": (groups or [""])[0],
     }
+    if groups:
+        out["groups"] = groups
+    return out
 
 
 @router.get(
@@ -298,26 +317,46 @@ DEFINITION_SCHEMA: dict[str, Any] = {
                 },
                 "required": {"type": "boolean"},
                 "datatype_description": _STRING_OR_NULL,
-                "order": {"type": "integer"},
+                "order": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "The attribute's position, from 1",
+                },
                 "description": {"type": "string"},
                 "values": _list_of({"key": {"type": "string"}, "name": {"type": "string"}}),
+                "automated": {
+                    "type": "string",
+                    "enum": ["server_set", "hidden_field"],
+                    "description": "mySociety's extension; left out for a citizen's question",
+                },
+                "protected": {
+                    "type": "boolean",
+                    "description": "mySociety's extension; left out unless true",
+                },
             }
         ),
     },
 }
 
 
-def _attribute(definition: dict[str, Any]) -> dict[str, Any]:
-    return {
+def _attribute(definition: dict[str, Any], position: int) -> dict[str, Any]:
+    """An attribute definition; ``order`` is its position (from 1: the spec's "positive
+    integer"), the stored orders (0 allowed) deciding the sequence."""
+    out = {
         "variable": bool(definition.get("variable", True)),
         "code": definition["code"],
         "datatype": definition.get("datatype", "string"),
         "required": bool(definition.get("required", False)),
         "datatype_description": definition.get("datatype_description"),
-        "order": int(definition.get("order") or 0),
+        "order": position,
         "description": definition.get("description", ""),
         "values": [{"key": v["key"], "name": v["name"]} for v in definition.get("values") or []],
     }
+    if definition.get("automated") in ("server_set", "hidden_field"):
+        out["automated"] = definition["automated"]
+    if definition.get("protected"):
+        out["protected"] = True
+    return out
 
 
 @router.get(
@@ -340,7 +379,10 @@ async def service_definition(
         service.attributes, key=lambda d: (int(d.get("order") or 0), str(d.get("code")))
     )
     return render(
-        {"service_code": service.service_code, "attributes": [_attribute(a) for a in attributes]},
+        {
+            "service_code": service.service_code,
+            "attributes": [_attribute(a, i) for i, a in enumerate(attributes, start=1)],
+        },
         fmt,
         root="service_definition",
     )
@@ -468,8 +510,8 @@ async def list_requests(
     status: Annotated[
         str | None,
         Query(
-            pattern=r"^(open|closed)(,(open|closed))*$",
-            description="open, closed, or both comma-separated",
+            pattern=r"^((open|closed)(,(open|closed))*)?$",
+            description="open, closed, or both comma-separated; empty is the same as absent",
         ),
     ] = None,
 ) -> Response:
