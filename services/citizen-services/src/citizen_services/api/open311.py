@@ -1,9 +1,12 @@
 """Open311 GeoReport v2 at ``/open311/v2``, XML or JSON by the path's suffix.
 
 What FixMyStreet and other Open311 clients call: ``discovery``, ``services``,
-``services/{code}`` (the attribute definitions), ``POST requests`` (form-encoded), ``GET
-requests`` (filters ``service_request_id``, ``service_code``, ``start_date``, ``end_date``,
-``status``), ``requests/{id}``, ``tokens/{id}`` and mySociety's ``servicerequestupdates``.
+``services/{code}`` (the attribute definitions), ``POST requests`` (form-encoded, or
+multipart/form-data with photos, served at ``media/{id}.{ext}``), ``GET requests`` (filters
+``service_request_id``, ``service_code``, ``start_date``, ``end_date``, ``status``),
+``requests/{id}``, ``tokens/{id}`` and mySociety's ``servicerequestupdates`` (GET, and POST
+for a citizen's update). Attributes a service does not define (FixMyStreet always sends
+``uprn``, ``fixmystreet_id``...) are kept for staff, never shown here.
 
 Reads are public, as the spec has them, so they show only what is meant to be public:
 requests that arrived through Open311 (the spec expects them readable) or that the citizen
@@ -20,7 +23,7 @@ partner collected them for this report) and never returned, logged or put in an 
 Every error this router answers, validation included, is in Open311's shape
 (``<errors><error>`` or ``[{"code", "description"}]``) with 400, 403 or 404, naming the
 field and never echoing its value. (The gateway's own 413/429/503/504 stay problem+json.)
-The POST is left out of the OpenAPI document: it answers an anonymous caller 403 (the
+The POSTs are left out of the OpenAPI document: they answer an anonymous caller 403 (the
 spec's "api_key missing or invalid"), which the platform's role convention (401 for
 anonymous callers) cannot express; docs/citizen-services.md describes it.
 """
