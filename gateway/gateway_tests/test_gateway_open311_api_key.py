@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from gateway.auth import AuthSettings
-from gateway.auth.credentials import without_open311_key
+from gateway.auth.credentials import open311_credentials, without_open311_key
 from gateway.config import GatewaySettings
 from gateway.devcreds import ensure_dev_credentials
 from gateway.limits import LimitSettings
@@ -160,3 +160,33 @@ async def test_other_routes_keep_their_api_key_parameter(
 )
 def test_without_open311_key(given: bytes, kept: bytes) -> None:
     assert without_open311_key(given) == kept
+
+
+@pytest.mark.parametrize(
+    ("given", "kept", "keys"),
+    [
+        # Unquoted names, as some clients write them; any header case.
+        (
+            b"--B0undary\r\ncontent-disposition: form-data; name=api_key\r\n\r\nmk_1\r\n"
+            b"--B0undary\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--B0undary--\r\n",
+            b"--B0undary\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--B0undary--\r\n",
+            ["mk_1"],
+        ),
+        # A file whose *filename* is api_key is not the field.
+        (
+            b'--B0undary\r\nContent-Disposition: form-data; name="f"; filename="api_key"\r\n\r\n'
+            b"x\r\n--B0undary--\r\n",
+            None,
+            [],
+        ),
+        # Not multipart at all: nothing found, nothing changed.
+        (b"api_key=mk_1", None, []),
+    ],
+)
+def test_multipart_api_key_parts(given: bytes, kept: bytes | None, keys: list[str]) -> None:
+    content_type = "multipart/form-data; boundary=B0undary"
+    assert without_open311_key(given, content_type) == (given if kept is None else kept)
+    found = open311_credentials("", given, content_type)
+    assert [c.value for c in found] == keys
+    # Without a boundary the body is left alone (the service answers it 400).
+    assert without_open311_key(given, "multipart/form-data") == given

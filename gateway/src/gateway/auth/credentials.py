@@ -11,6 +11,7 @@ Two different credentials in one request are refused rather than one silently pr
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,19 +74,32 @@ def _boundary(content_type: str | None) -> bytes | None:
 def _multipart_split(body: bytes, boundary: bytes) -> tuple[list[str], bytes]:
     """The ``api_key`` fields of a multipart body, and the body without those parts (the
     rest byte for byte). Each part sits between two ``--boundary`` delimiters, which by
-    construction appear nowhere inside a part."""
+    construction appear nowhere inside a part; only the parts' header blocks are read, and
+    the body is copied only when a part is dropped (a 10 MB photo: a few ms)."""
     delimiter = b"--" + boundary
-    pieces = body.split(delimiter)
+    starts: list[int] = []
+    at = body.find(delimiter)
+    while at != -1:
+        starts.append(at)
+        at = body.find(delimiter, at + len(delimiter))
     keys: list[str] = []
-    kept = pieces[:1]
-    for piece in pieces[1:]:
-        head, separator, content = piece.partition(b"\r\n\r\n")
-        named = _PART_NAME.search(head) if separator else None
+    dropped: list[tuple[int, int]] = []
+    for begin, end in itertools.pairwise(starts):
+        part = begin + len(delimiter)
+        head_end = body.find(b"\r\n\r\n", part, end)
+        named = _PART_NAME.search(body, part, head_end) if head_end != -1 else None
         if named and (named.group(1) or named.group(2) or b"") == OPEN311_PARAM.encode():
-            keys.append(content.removesuffix(b"\r\n").decode("utf-8", errors="replace"))
-            continue
-        kept.append(piece)
-    return keys, delimiter.join(kept)
+            value = body[head_end + 4 : end].removesuffix(b"\r\n")
+            keys.append(value.decode("utf-8", errors="replace"))
+            dropped.append((begin, end))
+    if not dropped:
+        return keys, body
+    view, last, kept = memoryview(body), 0, []
+    for begin, end in dropped:
+        kept.append(view[last:begin])
+        last = end
+    kept.append(view[last:])
+    return keys, b"".join(kept)
 
 
 def header_credentials(headers: Mapping[str, str], mode: AuthMode) -> list[Credential]:
