@@ -192,11 +192,16 @@ def test_every_object_is_valid_kubernetes(rendered: list[dict[str, Any]], versio
         "ServiceAccount",
         "Job",
     } <= kinds
+    errors = []
     for obj in rendered:
         try:
             kubernetes_validate.validate(obj, version, strict=True)
-        except kubernetes_validate.ValidationError as exc:  # pragma: no cover - the message
-            pytest.fail(f"{obj['kind']} {obj['metadata']['name']}: {exc.message}")
+        except kubernetes_validate.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path)
+            errors.append(
+                f"{obj['kind']} {obj['metadata']['name']} at {where}: {exc.message[:300]}"
+            )
+    assert not errors, "\n".join(errors)
 
 
 def test_the_validator_refuses_an_unknown_field(rendered: list[dict[str, Any]]) -> None:
