@@ -57,3 +57,12 @@ def test_unknown_tool_names_are_refused() -> None:
     )
     assert proc.returncode == 2
     assert "unknown tool" in proc.stderr
+
+
+def test_promtool_is_built_at_the_pinned_version() -> None:
+    promtool = ensure_tool("promtool")
+    assert built_version(promtool, TOOLS["promtool"].module) == "v0.316.0"
+    reported = subprocess.run(
+        [str(promtool), "--version"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert reported.startswith("promtool, version 3.16.0")
