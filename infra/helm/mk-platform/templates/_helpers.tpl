@@ -104,13 +104,11 @@ its Secret) and `env` (plain values).
   value: "0.0.0.0"
 - name: {{ $p }}PORT
   value: {{ $c.values.service.port | quote }}
-{{- if ne $c.kind "frontend" }}
 - name: PLATFORM_IDENTITY_SECRET
   valueFrom:
     secretKeyRef:
       name: {{ $root.Values.identity.existingSecret }}
       key: {{ $root.Values.identity.key }}
-{{- end }}
 {{- with $root.Values.otel.endpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ . | quote }}
