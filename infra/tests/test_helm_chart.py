@@ -318,10 +318,9 @@ def test_network_policies_cover_every_pod(rendered: list[dict[str, Any]]) -> Non
     ]
     for owner, pod in pod_templates(rendered):
         labels = pod["metadata"]["labels"]
-        assert (
-            any(selects(p["spec"]["podSelector"], labels) for p in deny_all)
-            or owner["kind"] == "Job"
-        ), owner["metadata"]["name"]
+        assert any(selects(p["spec"]["podSelector"], labels) for p in deny_all), owner["metadata"][
+            "name"
+        ]
         own = [
             p for p in policies if p not in deny_all and selects(p["spec"]["podSelector"], labels)
         ]
