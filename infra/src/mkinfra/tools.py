@@ -87,7 +87,8 @@ def tools_dir() -> Path:
 
 
 def go_executable() -> str:
-    found = shutil.which("go")
+    """``go`` from PATH, else the official tarball's place (/usr/local/go/bin/go)."""
+    found = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
     if not found:
         raise ToolSetupError(f"`go` was not found. {_INSTALL_HINT}")
     return found
