@@ -29,10 +29,9 @@ from mkinfra.tools import ensure_tool
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "infra" / "helm" / "mk-platform"
 VALUE_SETS = sorted((REPO / "infra" / "helm" / "values").glob("*.yaml"))
-#: The Kubernetes versions the rendered objects must be valid for: the oldest the chart
-#: supports in practice (Chart.yaml's kubeVersion allows 1.29+; 1.33 is the oldest with
-#: upstream support when this was written) and the newest kubernetes-validate knows.
-KUBERNETES_VERSIONS = ("1.33.0", "1.37.0")
+#: The Kubernetes versions the rendered objects must be valid for: the oldest Chart.yaml's
+#: kubeVersion allows, a middle one, and the newest kubernetes-validate knows.
+KUBERNETES_VERSIONS = ("1.29.0", "1.33.0", "1.37.0")
 RELEASE = "mk-platform"
 NAMESPACE = "mk-platform"
 APP_VERSION = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
