@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -25,6 +26,8 @@ from servicekit.problems import problem_responses
 router = APIRouter(prefix="/hsds", tags=["hsds"])
 
 ORUK_PROFILE = "https://openreferraluk.org"
+#: A host (and port) fit to put in a URL.
+_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 CACHE_CONTROL = "public, max-age=60"
 LIST_RESPONSES = conditional_responses(
     header("ETag", "A hash of the body, for conditional requests.")
@@ -85,9 +88,23 @@ def _list_response(request: Request, body: dict[str, Any]) -> Response:
     return Response(raw, media_type="application/json", headers=headers)
 
 
+def _public_base(request: Request) -> str:
+    """The public origin the client called: the gateway's, when it forwarded the request
+    (``X-Forwarded-Proto``/``-Host``, which the gateway sets and never takes from clients)."""
+    host = request.headers.get("x-forwarded-host", "")
+    proto = request.headers.get("x-forwarded-proto", "")
+    if _HOST.fullmatch(host) and proto in ("http", "https"):
+        return f"{proto}://{host}"
+    return str(request.base_url).rstrip("/")
+
+
 @router.get("", summary="About this API (HSDS version and profile)")
-async def about() -> dict[str, Any]:
-    return {"version": "3.0", "profile": ORUK_PROFILE, "openapi_url": "/openapi.json"}
+async def about(request: Request) -> dict[str, Any]:
+    return {
+        "version": "3.0",
+        "profile": ORUK_PROFILE,
+        "openapi_url": _public_base(request) + "/openapi.json",
+    }
 
 
 @router.get("/services", summary="Published services, a page at a time", responses=LIST_RESPONSES)

@@ -104,6 +104,17 @@ def _iso(value: datetime | date | None) -> str | None:
     return value.isoformat()
 
 
+def compact(value: Any) -> Any:
+    """A record without its empty optional fields: HSDS 3.0 and Open Referral UK type them
+    (string, number, uri, ...) and allow them to be absent, never ``null``. Lists stay, even
+    empty (``[]`` is a valid empty collection)."""
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    return value
+
+
 # --- organizations -------------------------------------------------------------------------
 
 
@@ -112,31 +123,35 @@ def organization_id(department: str | None) -> uuid.UUID:
 
 
 def _council() -> dict[str, Any]:
-    return {
-        "id": str(COUNCIL_ID),
-        "name": COUNCIL_NAME,
-        "alternate_name": "MKCC",
-        "description": "The unitary local authority for the City of Milton Keynes.",
-        "email": None,
-        "website": COUNCIL_WEBSITE,
-        "logo": None,
-        "uri": None,
-        "parent_organization_id": None,
-    }
+    return compact(
+        {
+            "id": str(COUNCIL_ID),
+            "name": COUNCIL_NAME,
+            "alternate_name": "MKCC",
+            "description": "The unitary local authority for the City of Milton Keynes.",
+            "email": None,
+            "website": COUNCIL_WEBSITE,
+            "logo": None,
+            "uri": None,
+            "parent_organization_id": None,
+        }
+    )
 
 
 def _department(name: str) -> dict[str, Any]:
-    return {
-        "id": str(organization_id(name)),
-        "name": name,
-        "alternate_name": None,
-        "description": f"{name}, a department of {COUNCIL_NAME}.",
-        "email": None,
-        "website": COUNCIL_WEBSITE,
-        "logo": None,
-        "uri": None,
-        "parent_organization_id": str(COUNCIL_ID),
-    }
+    return compact(
+        {
+            "id": str(organization_id(name)),
+            "name": name,
+            "alternate_name": None,
+            "description": f"{name}, a department of {COUNCIL_NAME}.",
+            "email": None,
+            "website": COUNCIL_WEBSITE,
+            "logo": None,
+            "uri": None,
+            "parent_organization_id": str(COUNCIL_ID),
+        }
+    )
 
 
 def _organization(department: str | None) -> dict[str, Any]:
@@ -165,35 +180,37 @@ def _location(venue: str) -> dict[str, Any]:
             city = lines[-1][: match.start()].strip() or city
             lines = lines[:-1]
     loc_id = location_id(venue)
-    return {
-        "id": str(loc_id),
-        "location_type": "physical",
-        "url": None,
-        "organization_id": str(COUNCIL_ID),
-        "name": name,
-        "alternate_name": None,
-        "description": venue,
-        "transportation": None,
-        "latitude": None,
-        "longitude": None,
-        "external_identifier": None,
-        "external_identifier_type": None,
-        "addresses": [
-            {
-                "id": str(hsds_id("address", venue)),
-                "location_id": str(loc_id),
-                "attention": None,
-                "address_1": ", ".join(lines) or name,
-                "address_2": None,
-                "city": city,
-                "region": None,
-                "state_province": "Buckinghamshire",
-                "postal_code": postal_code,
-                "country": "GB",
-                "address_type": "physical",
-            }
-        ],
-    }
+    return compact(
+        {
+            "id": str(loc_id),
+            "location_type": "physical",
+            "url": None,
+            "organization_id": str(COUNCIL_ID),
+            "name": name,
+            "alternate_name": None,
+            "description": venue,
+            "transportation": None,
+            "latitude": None,
+            "longitude": None,
+            "external_identifier": None,
+            "external_identifier_type": None,
+            "addresses": [
+                {
+                    "id": str(hsds_id("address", venue)),
+                    "location_id": str(loc_id),
+                    "attention": None,
+                    "address_1": ", ".join(lines) or name,
+                    "address_2": None,
+                    "city": city,
+                    "region": None,
+                    "state_province": "Buckinghamshire",
+                    "postal_code": postal_code,
+                    "country": "GB",
+                    "address_type": "physical",
+                }
+            ],
+        }
+    )
 
 
 def service_at_location_id(service_id: uuid.UUID, venue: str) -> uuid.UUID:
@@ -212,51 +229,57 @@ def group_term_id(group: str) -> uuid.UUID:
 
 
 def _taxonomies() -> list[dict[str, Any]]:
-    return [
-        {
-            "id": str(LGSL_TAXONOMY_ID),
-            "name": LGSL_TAXONOMY,
-            "description": "The Local Government Service List (LGSL) of the esd standards "
-            "(standards.esd.org.uk).",
-            "uri": LGSL_LIST_URI,
-            "version": None,
-        },
-        {
-            "id": str(GROUP_TAXONOMY_ID),
-            "name": GROUP_TAXONOMY,
-            "description": "The groups Milton Keynes City Council files its services under.",
-            "uri": None,
-            "version": None,
-        },
-    ]
+    return compact(
+        [
+            {
+                "id": str(LGSL_TAXONOMY_ID),
+                "name": LGSL_TAXONOMY,
+                "description": "The Local Government Service List (LGSL) of the esd standards "
+                "(standards.esd.org.uk).",
+                "uri": LGSL_LIST_URI,
+                "version": None,
+            },
+            {
+                "id": str(GROUP_TAXONOMY_ID),
+                "name": GROUP_TAXONOMY,
+                "description": "The groups Milton Keynes City Council files its services under.",
+                "uri": None,
+                "version": None,
+            },
+        ]
+    )
 
 
 def _lgsl_term(code: int) -> dict[str, Any]:
-    return {
-        "id": str(lgsl_term_id(code)),
-        "code": str(code),
-        "name": f"LGSL {code}",
-        "description": f"Local Government Service List service {code}.",
-        "parent_id": None,
-        "taxonomy": LGSL_TAXONOMY,
-        "taxonomy_id": str(LGSL_TAXONOMY_ID),
-        "language": "en",
-        "term_uri": f"http://id.esd.org.uk/service/{code}",
-    }
+    return compact(
+        {
+            "id": str(lgsl_term_id(code)),
+            "code": str(code),
+            "name": f"LGSL {code}",
+            "description": f"Local Government Service List service {code}.",
+            "parent_id": None,
+            "taxonomy": LGSL_TAXONOMY,
+            "taxonomy_id": str(LGSL_TAXONOMY_ID),
+            "language": "en",
+            "term_uri": f"http://id.esd.org.uk/service/{code}",
+        }
+    )
 
 
 def _group_term(group: str) -> dict[str, Any]:
-    return {
-        "id": str(group_term_id(group)),
-        "code": None,
-        "name": group,
-        "description": f"Council services filed under '{group}'.",
-        "parent_id": None,
-        "taxonomy": GROUP_TAXONOMY,
-        "taxonomy_id": str(GROUP_TAXONOMY_ID),
-        "language": "en",
-        "term_uri": None,
-    }
+    return compact(
+        {
+            "id": str(group_term_id(group)),
+            "code": None,
+            "name": group,
+            "description": f"Council services filed under '{group}'.",
+            "parent_id": None,
+            "taxonomy": GROUP_TAXONOMY,
+            "taxonomy_id": str(GROUP_TAXONOMY_ID),
+            "language": "en",
+            "term_uri": None,
+        }
+    )
 
 
 # --- services ------------------------------------------------------------------------------
@@ -299,7 +322,7 @@ def service_record(row: CatalogueService, *, full: bool) -> dict[str, Any]:
         "last_modified": _iso(row.updated_at),
     }
     if not full:
-        return record
+        return compact(record)
     service_id = str(row.id)
     phones = []
     for kind, key in (("voice", "phone"), ("text", "sms")):
@@ -364,20 +387,22 @@ def service_record(row: CatalogueService, *, full: bool) -> dict[str, Any]:
         }
         for term in _service_terms(row)
     ]
-    return {
-        **record,
-        "organization": _organization(row.department),
-        "contacts": contacts,
-        "phones": phones,
-        "schedules": schedules,
-        "service_at_locations": at_locations,
-        "service_areas": [],
-        "languages": [],
-        "funding": [],
-        "cost_options": [],
-        "required_documents": [],
-        "attributes": attributes,
-    }
+    return compact(
+        {
+            **record,
+            "organization": _organization(row.department),
+            "contacts": contacts,
+            "phones": phones,
+            "schedules": schedules,
+            "service_at_locations": at_locations,
+            "service_areas": [],
+            "languages": [],
+            "funding": [],
+            "cost_options": [],
+            "required_documents": [],
+            "attributes": attributes,
+        }
+    )
 
 
 async def _vocabulary(
