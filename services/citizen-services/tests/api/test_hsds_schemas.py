@@ -91,6 +91,7 @@ def test_every_answer_validates_against_hsds_and_open_referral_uk(
     assert len(services) == len(seed_records()) + 2 >= 200
     full = _walk_list(client, checker, "services", full="true")
     assert [s["id"] for s in full] == [s["id"] for s in services]
+    assert _walk_list(client, checker, "service_at_locations", full="true")
     for kind, (_, record_shape) in KINDS.items():
         records = services if kind == "services" else _walk_list(client, checker, kind)
         assert records, kind

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from citizen_services.api.conditional import conditional_responses, etag_matches
 from citizen_services.api.deps import CatalogueReads
@@ -42,6 +44,58 @@ Text = Annotated[str | None, Query(max_length=200, description="Full text search
 RecordId = Annotated[str, Path(max_length=100, json_schema_extra={"format": "uuid"})]
 TermId = Annotated[
     str | None, Query(max_length=100, description="Only services with this taxonomy term")
+]
+
+
+class PublicCors:
+    """``/hsds`` is public, read-only and anonymous: any web page may read it
+    (``Access-Control-Allow-Origin: *``, as Open Referral UK's compliance rules require), on
+    every answer (problems too), and a pre-flight ``OPTIONS`` is answered here. No
+    credentials are ever allowed. The gateway does the same for its ``/hsds`` route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == router.prefix or path.startswith(router.prefix + "/")):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if (
+            scope["method"] == "OPTIONS"
+            and "origin" in headers
+            and "access-control-request-method" in headers
+        ):
+            asked = headers.get("access-control-request-headers", "")
+            allowed = asked.encode() if _HEADER_NAMES.fullmatch(asked) else b"If-None-Match"
+            answer = [*PREFLIGHT, (b"access-control-allow-headers", allowed)]
+            await send({"type": "http.response.start", "status": 204, "headers": answer})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", ())}
+                extra = [(k, v) for k, v in CORS if k not in present]
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_cors)
+
+
+#: What a pre-flight may ask for (header names, comma-separated): echoed, as nothing a
+#: caller sends to /hsds carries credentials.
+_HEADER_NAMES = re.compile(r"[A-Za-z0-9-]+(\s*,\s*[A-Za-z0-9-]+){0,20}")
+CORS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"ETag, X-Request-ID"),
+]
+PREFLIGHT = [
+    *CORS,
+    (b"access-control-allow-methods", b"GET, HEAD, OPTIONS"),
+    (b"access-control-max-age", b"600"),
+    (b"content-length", b"0"),
 ]
 
 
@@ -172,6 +226,7 @@ async def list_service_at_locations(
     text: Text = None,
     search: Text = None,
     taxonomy_term_id: TermId = None,
+    full: bool = False,
     page: Page = 1,
     per_page: PerPage = 50,
 ) -> Response:
@@ -179,7 +234,7 @@ async def list_service_at_locations(
         text=text, search=search, taxonomy_term_id=taxonomy_term_id, page=page, per_page=per_page
     )
     return _list_response(
-        request, await hsds.list_services_at_locations(entries=entries, query=query)
+        request, await hsds.list_services_at_locations(entries=entries, query=query, full=full)
     )
 
 

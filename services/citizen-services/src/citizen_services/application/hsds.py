@@ -19,6 +19,7 @@ are few, so they are derived from one narrow query over the published entries.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import uuid
@@ -495,27 +496,36 @@ async def get_location(*, entries: CatalogueRepository, location: str) -> dict[s
     raise HsdsNotFound(f"No location with id {location}.")
 
 
-def _at_location(at: dict[str, Any], service: dict[str, Any]) -> dict[str, Any]:
-    """A service at a location, with the service's one-to-one fields (not its lists)."""
-    one_to_one = {k: v for k, v in service.items() if not isinstance(v, (list, dict))}
-    return {**at, "service": one_to_one}
+def _at_location(at: dict[str, Any], service: dict[str, Any], *, full: bool) -> dict[str, Any]:
+    """A service at a location (``at``: one of a full service's ``service_at_locations``).
+
+    As a list item (``compiled/service_at_location_list.json``): its location and the
+    service's one-to-one fields with its organization. ``full`` (a record,
+    ``compiled/service_at_location.json``): the location and the fully nested service (less
+    its own ``service_at_locations``); contacts, phones, schedules and attributes particular
+    to this venue are none: the service's are on the service."""
+    if not full:
+        one_to_one = {k: v for k, v in service.items() if not isinstance(v, (list, dict))}
+        return {**at, "service": {**one_to_one, "organization": service["organization"]}}
+    nested = {k: v for k, v in service.items() if k != "service_at_locations"}
+    return {
+        **at,
+        "contacts": [],
+        "phones": [],
+        "schedules": [],
+        "attributes": [],
+        "service": nested,
+    }
 
 
 async def list_services_at_locations(
-    *, entries: CatalogueRepository, query: ListServices
+    *, entries: CatalogueRepository, query: ListServices, full: bool = False
 ) -> dict[str, Any]:
     services = await list_services(
-        entries=entries,
-        query=ListServices(
-            text=query.text,
-            taxonomy_term_id=query.taxonomy_term_id,
-            paging=query.paging,
-            at_venue_only=True,
-        ),
-        full=True,
+        entries=entries, query=dataclasses.replace(query, at_venue_only=True), full=True
     )
     contents = [
-        _at_location(at, service)
+        _at_location(at, service, full=full)
         for service in services["contents"]
         for at in service["service_at_locations"]
     ]
@@ -529,7 +539,7 @@ async def get_service_at_location(*, entries: CatalogueRepository, sal: str) -> 
             venue = (channels or {}).get("venue")
             if venue and service_at_location_id(service_id, venue) == wanted:
                 service = await get_service(entries=entries, service_id=str(service_id))
-                return _at_location(service["service_at_locations"][0], service)
+                return _at_location(service["service_at_locations"][0], service, full=True)
     raise HsdsNotFound(f"No service_at_location with id {sal}.")
 
 
