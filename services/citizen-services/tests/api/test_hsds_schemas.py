@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from citizen_services.application import hsds
 from citizen_services.application.seed import seed_records
 from citizen_services.config import Settings
 from citizen_services.main import create_app
@@ -67,8 +68,10 @@ def _get(client: TestClient, url: str, **params: Any) -> dict[str, Any]:
 def _walk_list(
     client: TestClient, checker: Checker, kind: str, **params: Any
 ) -> list[dict[str, Any]]:
-    """Every page of one list (200 a page), each checked; the records seen."""
-    shape = KINDS[kind][0] if not params.get("full") else KINDS[kind][1]
+    """Every page of one list (200 a page), each checked; the records seen. Nested lists
+    (``full``, ``full_service``) are checked against the record's schema."""
+    nested = params.get("full") or params.get("full_service")
+    shape = KINDS[kind][1] if nested else KINDS[kind][0]
     seen: list[dict[str, Any]] = []
     page = 1
     while True:
@@ -92,6 +95,24 @@ def test_every_answer_validates_against_hsds_and_open_referral_uk(
     full = _walk_list(client, checker, "services", full="true")
     assert [s["id"] for s in full] == [s["id"] for s in services]
     assert _walk_list(client, checker, "service_at_locations", full="true")
+    for filters in (
+        {"minimal": "true"},
+        {"taxonomy_id": str(hsds.LGSL_TAXONOMY_ID)},
+        {"organization_id": str(hsds.organization_id("Libraries and Culture"))},
+        {"modified_after": "2000-01-01T00:00:00Z"},
+        {"postcode": "MK9 3EP", "proximity": "5000"},
+        {"day": "MO", "start_time": "09:00", "end_time": "17:00"},
+    ):
+        assert _walk_list(client, checker, "services", **filters), filters
+        if "minimal" not in filters:  # a filter of /services only
+            assert _walk_list(client, checker, "service_at_locations", **filters), filters
+    for nesting in ("full", "full_service"):
+        for org in _walk_list(client, checker, "organizations", **{nesting: "true"}):
+            assert org["services"]
+            if nesting == "full_service":
+                url = f"/hsds/organizations/{org['id']}"
+                checker.check("organization", _get(client, url, full_service="true"), where=url)
+    assert _walk_list(client, checker, "taxonomy_terms", top_only="true")
     for kind, (_, record_shape) in KINDS.items():
         records = services if kind == "services" else _walk_list(client, checker, kind)
         assert records, kind

@@ -4,7 +4,9 @@ Lists answer Open Referral's page wrapper (``total_items``, ``total_pages``,
 ``page_number``, ``size``, ``first_page``, ``last_page``, ``empty``, ``contents``) with a weak
 ``ETag`` and ``Cache-Control: public, max-age=60``; ``If-None-Match`` with that ETag answers
 304. Records are built in ``application/hsds.py``. An unknown id is a 404 problem; bad paging
-parameters a 422 problem.
+parameters a 422 problem; a query parameter a route does not implement, a bad postcode or day,
+or ``proximity`` without ``postcode``, a 400 problem (nothing is silently ignored). Every answer
+carries ``Access-Control-Allow-Origin: *`` (:class:`PublicCors`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
@@ -23,10 +26,11 @@ from citizen_services.api.conditional import conditional_responses, etag_matches
 from citizen_services.api.deps import CatalogueReads
 from citizen_services.api.headers import header
 from citizen_services.application import hsds
+from citizen_services.domain import geo
+from servicekit.errors import DomainError
 from servicekit.problems import problem_responses
 
-router = APIRouter(prefix="/hsds", tags=["hsds"])
-
+PREFIX = "/hsds"
 ORUK_PROFILE = "https://openreferraluk.org"
 #: A host (and port) fit to put in a URL.
 _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
@@ -58,7 +62,7 @@ class PublicCors:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not (path == router.prefix or path.startswith(router.prefix + "/")):
+        if not (path == PREFIX or path.startswith(PREFIX + "/")):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -99,20 +103,146 @@ PREFLIGHT = [
 ]
 
 
+class UnsupportedParameter(DomainError):
+    status, code, title = 400, "hsds-unsupported-parameter", "Unsupported query parameter"
+
+
+class BadFilter(DomainError):
+    status, code, title = 400, "hsds-bad-filter", "Bad filter"
+
+
+def _declared(dependant: Any) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _declared(sub)
+    return names
+
+
+async def _known_parameters(request: Request) -> None:
+    """A filter this API does not implement is refused (400), never silently ignored (the
+    full list would come back as if it matched). Each route's own query parameters are
+    the ones it knows."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = _declared(dependant)
+    unknown = sorted({name for name in request.query_params if name not in known})
+    if not unknown:
+        return
+    ages = {"minimum_age", "maximum_age"} & set(unknown)
+    why = (
+        " The catalogue records no age limits, so minimum_age and maximum_age cannot be answered."
+        if ages
+        else ""
+    )
+    raise UnsupportedParameter(
+        f"Unsupported query parameter(s) on {request.url.path}: "
+        + ", ".join(name[:40] for name in unknown[:10])
+        + f". Supported: {', '.join(sorted(known))}."
+        + why
+    )
+
+
+router = APIRouter(
+    prefix=PREFIX,
+    tags=["hsds"],
+    dependencies=[Depends(_known_parameters)],
+    responses=problem_responses((400, "A query parameter this route does not implement")),
+)
+
+
 def _text(text: str | None, search: str | None) -> str | None:
     # ORUK's parameter is ``search``; ``text`` is accepted as well.
     return text or search
 
 
-def _services_query(
-    *, text: str | None, search: str | None, taxonomy_term_id: str | None, page: int, per_page: int
+Flag = Annotated[bool, Query()]
+OptionalId = Annotated[str | None, Query(max_length=100)]
+Postcode = Annotated[
+    str | None,
+    Query(
+        max_length=10,
+        description="A UK postcode or district (MK9 3EP, MK9): the council's services cover "
+        "Milton Keynes; with `proximity`, only services at a venue within that many metres "
+        "of the postcode district's centre.",
+    ),
+]
+Proximity = Annotated[
+    float | None, Query(gt=0, le=100_000, description="Metres from `postcode` (needs it)")
+]
+Day = Annotated[
+    str | None,
+    Query(
+        max_length=9,
+        description="A day the service opens (MO..SU, or Monday..Sunday), from its opening hours",
+    ),
+]
+Clock = Annotated[
+    time | None,
+    Query(description="HH:MM; `start_time`: opens at or after, `end_time`: closes at or before"),
+]
+ModifiedAfter = Annotated[
+    datetime | None,
+    Query(description="Only records modified on or after this time (ISO 8601)"),
+]
+
+
+def _day(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip().upper()
+    for code, name in zip(hsds.DAYS, DAY_NAMES, strict=True):
+        if text in (code, name.upper()):
+            return code
+    raise BadFilter(f"day must be one of {', '.join(hsds.DAYS)} (or a day's name).")
+
+
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _paging(page: Page = 1, per_page: PerPage = 50) -> hsds.Paging:
+    return hsds.Paging(page=page, per_page=per_page)
+
+
+PagingDep = Annotated[hsds.Paging, Depends(_paging)]
+
+
+def _service_filters(
+    paging: PagingDep,
+    text: Text = None,
+    search: Text = None,
+    taxonomy_term_id: TermId = None,
+    taxonomy_id: OptionalId = None,
+    organization_id: OptionalId = None,
+    modified_after: ModifiedAfter = None,
+    postcode: Postcode = None,
+    proximity: Proximity = None,
+    day: Day = None,
+    start_time: Clock = None,
+    end_time: Clock = None,
 ) -> hsds.ListServices:
-    """The filters and page of the two lists of services (and services at locations)."""
+    """The filters of the two lists of services (and services at locations)."""
+    if postcode is not None and geo.outward_code(postcode) is None:
+        raise BadFilter("postcode is not a UK postcode or postcode district.")
+    if proximity is not None and postcode is None:
+        raise BadFilter("proximity needs a postcode to measure from.")
     return hsds.ListServices(
         text=_text(text, search),
         taxonomy_term_id=taxonomy_term_id,
-        paging=hsds.Paging(page=page, per_page=per_page),
+        taxonomy_id=taxonomy_id,
+        organization_id=organization_id,
+        modified_after=modified_after,
+        postcode=postcode,
+        proximity=proximity,
+        day=_day(day),
+        start_time=start_time,
+        end_time=end_time,
+        paging=paging,
     )
+
+
+ServiceFilters = Annotated[hsds.ListServices, Depends(_service_filters)]
 
 
 @dataclass(frozen=True)
@@ -121,15 +251,11 @@ class _NameSearch:
     paging: hsds.Paging
 
 
-def _name_search(
-    text: Text = None, search: Text = None, page: Page = 1, per_page: PerPage = 50
-) -> _NameSearch:
+def _name_search(paging: PagingDep, text: Text = None, search: Text = None) -> _NameSearch:
     """The filter and page of the lists searched by name alone (organizations, locations)."""
-    return _NameSearch(text=_text(text, search), paging=hsds.Paging(page=page, per_page=per_page))
+    return _NameSearch(text=_text(text, search), paging=paging)
 
 
-#: ``text``, ``search``, ``page`` and ``per_page``: they stand in the OpenAPI document, in this
-#: order, as they would in the operation's own signature.
 NameSearch = Annotated[_NameSearch, Depends(_name_search)]
 
 
@@ -165,18 +291,15 @@ async def about(request: Request) -> dict[str, Any]:
 async def list_services(
     request: Request,
     entries: CatalogueReads,
-    text: Text = None,
-    search: Text = None,
-    taxonomy_term_id: TermId = None,
-    full: bool = False,
-    page: Page = 1,
-    per_page: PerPage = 50,
+    query: ServiceFilters,
+    full: Flag = False,
+    minimal: Annotated[
+        bool, Query(description="Only each service's id, name, status and last_modified")
+    ] = False,
 ) -> Response:
-    query = _services_query(
-        text=text, search=search, taxonomy_term_id=taxonomy_term_id, page=page, per_page=per_page
-    )
     return _list_response(
-        request, await hsds.list_services(entries=entries, full=full, query=query)
+        request,
+        await hsds.list_services(entries=entries, full=full, minimal=minimal, query=query),
     )
 
 
@@ -193,15 +316,35 @@ async def read_service(service_id: RecordId, entries: CatalogueReads) -> dict[st
     responses=LIST_RESPONSES,
 )
 async def list_organizations(
-    request: Request, entries: CatalogueReads, query: NameSearch
+    request: Request,
+    entries: CatalogueReads,
+    query: NameSearch,
+    full: Annotated[bool, Query(description="With their services' one-to-one fields")] = False,
+    full_service: Annotated[bool, Query(description="With their services fully nested")] = False,
 ) -> Response:
-    body = await hsds.list_organizations(entries=entries, text=query.text, paging=query.paging)
+    body = await hsds.list_organizations(
+        entries=entries,
+        text=query.text,
+        paging=query.paging,
+        full=full,
+        full_service=full_service,
+    )
     return _list_response(request, body)
 
 
-@router.get("/organizations/{organization_id}", summary="An organization", responses=ONE_RESPONSES)
-async def read_organization(organization_id: RecordId, entries: CatalogueReads) -> dict[str, Any]:
-    return await hsds.get_organization(entries=entries, organization=organization_id)
+@router.get(
+    "/organizations/{organization_id}",
+    summary="An organization and the services it provides",
+    responses=ONE_RESPONSES,
+)
+async def read_organization(
+    organization_id: RecordId,
+    entries: CatalogueReads,
+    full_service: Annotated[bool, Query(description="Its services fully nested")] = False,
+) -> dict[str, Any]:
+    return await hsds.get_organization(
+        entries=entries, organization=organization_id, full_service=full_service
+    )
 
 
 @router.get(
@@ -221,18 +364,8 @@ async def read_location(location_id: RecordId, entries: CatalogueReads) -> dict[
     "/service_at_locations", summary="Services offered at a venue", responses=LIST_RESPONSES
 )
 async def list_service_at_locations(
-    request: Request,
-    entries: CatalogueReads,
-    text: Text = None,
-    search: Text = None,
-    taxonomy_term_id: TermId = None,
-    full: bool = False,
-    page: Page = 1,
-    per_page: PerPage = 50,
+    request: Request, entries: CatalogueReads, query: ServiceFilters, full: Flag = False
 ) -> Response:
-    query = _services_query(
-        text=text, search=search, taxonomy_term_id=taxonomy_term_id, page=page, per_page=per_page
-    )
     return _list_response(
         request, await hsds.list_services_at_locations(entries=entries, query=query, full=full)
     )
@@ -248,8 +381,8 @@ async def read_service_at_location(sal_id: RecordId, entries: CatalogueReads) ->
 @router.get(
     "/taxonomies", summary="The taxonomies services are classified by", responses=LIST_RESPONSES
 )
-async def list_taxonomies(request: Request, page: Page = 1, per_page: PerPage = 50) -> Response:
-    body = await hsds.list_taxonomies(paging=hsds.Paging(page=page, per_page=per_page))
+async def list_taxonomies(request: Request, query: NameSearch) -> Response:
+    body = await hsds.list_taxonomies(text=query.text, paging=query.paging)
     return _list_response(request, body)
 
 
@@ -264,17 +397,20 @@ async def read_taxonomy(taxonomy_id: RecordId) -> dict[str, Any]:
 async def list_taxonomy_terms(
     request: Request,
     entries: CatalogueReads,
-    text: Text = None,
-    search: Text = None,
-    taxonomy_id: Annotated[str | None, Query(max_length=100)] = None,
-    page: Page = 1,
-    per_page: PerPage = 50,
+    query: NameSearch,
+    taxonomy_id: OptionalId = None,
+    top_only: Annotated[bool, Query(description="Only terms without a parent")] = False,
+    parent_id: Annotated[
+        str | None, Query(max_length=100, description="Only the children of this term")
+    ] = None,
 ) -> Response:
     body = await hsds.list_taxonomy_terms(
         entries=entries,
-        text=_text(text, search),
+        text=query.text,
         taxonomy_id=taxonomy_id,
-        paging=hsds.Paging(page=page, per_page=per_page),
+        paging=query.paging,
+        top_only=top_only,
+        parent_id=parent_id,
     )
     return _list_response(request, body)
 
