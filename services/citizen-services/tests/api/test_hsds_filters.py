@@ -1,6 +1,6 @@
 """The filters HSDS 3.0 and Open Referral UK list for ``/hsds``, each asserted on the set it
-returns; parameters a route does not implement (ages among them) are a 400 problem, never
-ignored. SQLite and PostgreSQL."""
+returns; parameters a route does not implement are a 400 problem, never ignored. SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def catalogue(client: TestClient) -> dict[str, Any]:
     swim = published(
         client,
         name="Book a swim",
+        eligibility="Anyone aged 8 or over; children under 8 with an adult.",
         department="Community Facilities",
         groups=["Leisure"],
         lgsl_codes=[1088],
@@ -35,6 +36,7 @@ def catalogue(client: TestClient) -> dict[str, Any]:
     card = published(
         client,
         name="Get a library card",
+        eligibility="Residents of Milton Keynes.",
         department="Libraries and Culture",
         groups=["Libraries"],
         opening_hours="Tuesday to Saturday 9:30am to 5pm",
@@ -53,6 +55,7 @@ def catalogue(client: TestClient) -> dict[str, Any]:
     market = published(
         client,
         name="Apply for a market stall",
+        eligibility="Traders aged 18 to 99.",
         department="Licensing",
         groups=["Licensing"],
         channels={"venue": OLNEY},
@@ -201,9 +204,8 @@ def test_organizations_full_and_terms(
 @pytest.mark.parametrize(
     ("path", "params"),
     [
-        ("/hsds/services", {"minimum_age": "5"}),
-        ("/hsds/services", {"maximum_age": "18"}),
-        ("/hsds/service_at_locations", {"minimum_age": "5"}),
+        ("/hsds/services", {"age": "5"}),
+        ("/hsds/service_at_locations", {"minimal": "true"}),
         ("/hsds/services", {"format": "ndjson"}),
         ("/hsds/services", {"sort": "name"}),
         ("/hsds/services", {"full_service": "true"}),
@@ -223,8 +225,6 @@ def test_an_unsupported_parameter_is_a_400_problem(
     assert r.headers["content-type"].startswith("application/problem+json")
     body = r.json()
     assert body["status"] == 400 and next(iter(params)) in body["detail"]
-    if "age" in next(iter(params)):
-        assert "no age limits" in body["detail"]
 
 
 @pytest.mark.parametrize(
@@ -239,6 +239,8 @@ def test_an_unsupported_parameter_is_a_400_problem(
         ({"modified_after": "yesterday"}, 422),
         ({"start_time": "25:00"}, 422),
         ({"minimal": "maybe"}, 422),
+        ({"minimum_age": "-1"}, 422),
+        ({"maximum_age": "old"}, 422),
     ],
 )
 def test_a_bad_filter_value_is_a_4xx_problem(
@@ -247,3 +249,37 @@ def test_a_bad_filter_value_is_a_4xx_problem(
     r = anonymous_client.get("/hsds/services", params=params)
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_ages(client: TestClient, anonymous_client: TestClient) -> None:
+    for name, eligibility in (
+        ("Find a youth club", "Young people aged 11 to 19 (up to 25 with a disability)."),
+        ("Apply for a primary school place", "Children aged 4 to 11."),
+        ("Ask for a care assessment", "Adults aged 18 or over."),
+        ("Book a short break", "Disabled children under 18, and their families."),
+        ("Pay a parking fine", "Anyone with a penalty charge notice."),
+    ):
+        published(client, name=name, eligibility=eligibility, channels={"venue": LIBRARY})
+    c = anonymous_client
+    for url in ("/hsds/services", "/hsds/service_at_locations"):
+        # minimum_age: minimum at least this; maximum_age: maximum at most this
+        assert names(c, url, minimum_age=11) == ["Ask for a care assessment", "Find a youth club"]
+        assert names(c, url, minimum_age=4.5) == [
+            "Ask for a care assessment",
+            "Find a youth club",
+        ]
+        assert names(c, url, minimum_age=0) == [
+            "Apply for a primary school place",
+            "Ask for a care assessment",
+            "Find a youth club",
+        ]
+        assert names(c, url, maximum_age=17) == [
+            "Apply for a primary school place",
+            "Book a short break",
+        ]
+        assert names(c, url, minimum_age=4, maximum_age=11) == ["Apply for a primary school place"]
+        assert names(c, url, maximum_age=3) == []
+    youth = c.get("/hsds/services", params={"search": "youth club"}).json()["contents"][0]
+    assert (youth["minimum_age"], youth["maximum_age"]) == (11, 19)
+    fine = c.get("/hsds/services", params={"search": "parking fine"}).json()["contents"][0]
+    assert "minimum_age" not in fine and "maximum_age" not in fine

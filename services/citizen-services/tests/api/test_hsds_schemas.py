@@ -102,6 +102,7 @@ def test_every_answer_validates_against_hsds_and_open_referral_uk(
         {"modified_after": "2000-01-01T00:00:00Z"},
         {"postcode": "MK9 3EP", "proximity": "5000"},
         {"day": "MO", "start_time": "09:00", "end_time": "17:00"},
+        {"minimum_age": "11", "maximum_age": "19"},
     ):
         assert _walk_list(client, checker, "services", **filters), filters
         if "minimal" not in filters:  # a filter of /services only

@@ -168,3 +168,13 @@ def test_opening_times_read_from_opening_hours() -> None:
     ]
     for vague in ("By appointment", "Monday 13pm to 5pm", "", "Weekdays 9 to 5"):
         assert hsds.opening_times(vague) == [], vague
+
+
+def test_age_limits_read_from_eligibility() -> None:
+    assert hsds.age_limits("Children aged 4 to 11 living in Milton Keynes.") == (4, 11)
+    assert hsds.age_limits("Young people aged 11\u201319") == (11, 19)
+    assert hsds.age_limits("Adults aged 18 or over") == (18, None)
+    assert hsds.age_limits("Anyone aged 65+") == (65, None)
+    assert hsds.age_limits("Disabled children under 18") == (None, 17)
+    for vague in ("Residents of Milton Keynes.", "aged 19 to 11", "18 to 25", ""):
+        assert hsds.age_limits(vague) == (None, None), vague

@@ -130,17 +130,10 @@ async def _known_parameters(request: Request) -> None:
     unknown = sorted({name for name in request.query_params if name not in known})
     if not unknown:
         return
-    ages = {"minimum_age", "maximum_age"} & set(unknown)
-    why = (
-        " The catalogue records no age limits, so minimum_age and maximum_age cannot be answered."
-        if ages
-        else ""
-    )
     raise UnsupportedParameter(
         f"Unsupported query parameter(s) on {request.url.path}: "
         + ", ".join(name[:40] for name in unknown[:10])
         + f". Supported: {', '.join(sorted(known))}."
-        + why
     )
 
 
@@ -182,6 +175,16 @@ Clock = Annotated[
     time | None,
     Query(description="HH:MM; `start_time`: opens at or after, `end_time`: closes at or before"),
 ]
+Age = Annotated[
+    float | None,
+    Query(
+        ge=0,
+        le=150,
+        description="Years (Open Referral UK): `minimum_age`: services whose minimum age is at "
+        "least this; `maximum_age`: whose maximum age is at most this (ages as the "
+        "eligibility states them)",
+    ),
+]
 ModifiedAfter = Annotated[
     datetime | None,
     Query(description="Only records modified on or after this time (ISO 8601)"),
@@ -221,6 +224,8 @@ def _service_filters(
     day: Day = None,
     start_time: Clock = None,
     end_time: Clock = None,
+    minimum_age: Age = None,
+    maximum_age: Age = None,
 ) -> hsds.ListServices:
     """The filters of the two lists of services (and services at locations)."""
     if postcode is not None and geo.outward_code(postcode) is None:
@@ -238,6 +243,8 @@ def _service_filters(
         day=_day(day),
         start_time=start_time,
         end_time=end_time,
+        minimum_age=minimum_age,
+        maximum_age=maximum_age,
         paging=paging,
     )
 

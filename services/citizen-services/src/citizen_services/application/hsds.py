@@ -88,6 +88,10 @@ class ListServices:
     #: Metres from the postcode district's centroid.
     proximity: float | None = None
     day: str | None = None  # one of DAYS
+    #: Open Referral UK: services whose minimum age is at least this / whose maximum age is
+    #: at most this (ages read from the eligibility text: :func:`age_limits`).
+    minimum_age: float | None = None
+    maximum_age: float | None = None
     start_time: time | None = None
     end_time: time | None = None
     paging: Paging = Paging()
@@ -104,6 +108,8 @@ class ListServices:
                 self.day,
                 self.start_time,
                 self.end_time,
+                self.minimum_age,
+                self.maximum_age,
             )
         )
 
@@ -336,6 +342,7 @@ def service_record(row: CatalogueService, *, full: bool) -> dict[str, Any]:
     nested organization, contacts/phones, schedules, services at locations and taxonomy
     terms (as HSDS 3.0 ``attributes``). Everything comes from the row: no further query."""
     channels = row.channels or {}
+    ages = age_limits(row.eligibility or "")
     record: dict[str, Any] = {
         "id": str(row.id),
         "organization_id": str(organization_id(row.department)),
@@ -353,8 +360,8 @@ def service_record(row: CatalogueService, *, full: bool) -> dict[str, Any]:
         "wait_time": None,
         "accreditations": None,
         "eligibility_description": row.eligibility,
-        "minimum_age": None,
-        "maximum_age": None,
+        "minimum_age": ages[0],
+        "maximum_age": ages[1],
         "assured_date": _iso(row.last_reviewed_on),
         "assurer_email": None,
         "licenses": None,
@@ -561,6 +568,25 @@ def _clock(text: str) -> time | None:
     return time(hour, minute)
 
 
+_AGE_RANGE = re.compile(r"\baged\s+(\d{1,3})\s*(?:to|-|\u2013)\s*(\d{1,3})\b", re.IGNORECASE)
+_AGE_FROM = re.compile(r"\baged\s+(\d{1,3})\s*(?:\+|or over\b|and over\b)", re.IGNORECASE)
+_AGE_UNDER = re.compile(r"\b(?:aged\s+)?under\s+(\d{1,3})\b", re.IGNORECASE)
+
+
+def age_limits(eligibility: str) -> tuple[int | None, int | None]:
+    """(minimum_age, maximum_age) read from an entry's eligibility: "aged 11 to 19",
+    "aged 18 or over" (or "18+"), "under 18" (maximum 17); (None, None) when it names no
+    ages (the catalogue has no age fields: staff write who may use a service)."""
+    if m := _AGE_RANGE.search(eligibility):
+        low, high = int(m[1]), int(m[2])
+        return (low, high) if low <= high else (None, None)
+    if m := _AGE_FROM.search(eligibility):
+        return int(m[1]), None
+    if m := _AGE_UNDER.search(eligibility):
+        return None, max(int(m[1]) - 1, 0)
+    return None, None
+
+
 def venue_district(venue: str) -> geo.District | None:
     """The MK postcode district of a venue's trailing postcode (its approximate place)."""
     match = _POSTCODE.search(venue)
@@ -589,6 +615,12 @@ def _wanted(row: Any, query: ListServices) -> bool:
             return False
     if query.postcode is not None and not _near(row, query.postcode, query.proximity):
         return False
+    if query.minimum_age is not None or query.maximum_age is not None:
+        low, high = age_limits(row.eligibility or "")
+        if query.minimum_age is not None and (low is None or low < query.minimum_age):
+            return False
+        if query.maximum_age is not None and (high is None or high > query.maximum_age):
+            return False
     if query.day or query.start_time or query.end_time:
         return any(
             (query.day is None or query.day in days)
