@@ -6,6 +6,9 @@ time, plain and ``full``; every record of every kind. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +21,7 @@ from citizen_services.config import Settings
 from citizen_services.main import create_app
 from servicekit.testing import STAFF, identity_headers
 
-from .openreferral import Checker, errors
+from .openreferral import DATA, Checker, errors
 from .test_catalogue_search import published
 
 #: list path -> (shape of a list item, shape of a record)
@@ -143,3 +146,18 @@ def test_the_checker_finds_what_the_schemas_refuse() -> None:
         assert errors(standard, "service_list", {"id": service["id"], "status": "active"})
         assert errors(standard, "about", {"openapi_url": "/openapi.json"})
         assert errors(standard, "page", {"total_items": None})
+
+
+def test_the_vendored_schemas_are_the_upstream_files() -> None:
+    """Each file (gunzipped) has the SHA-256 its README records for the upstream file."""
+    readme = (DATA / "README.md").read_text(encoding="utf-8")
+    listed = 0
+    for section in readme.split("\n## `")[1:]:
+        folder = section.split("/`", 1)[0]
+        for name, digest in re.findall(r"^\| (\S+) \| \S+ \| ([0-9a-f]{64}) \|$", section, re.M):
+            raw = (DATA / folder / name).read_bytes()
+            if name.endswith(".gz"):
+                raw = gzip.decompress(raw)
+            assert hashlib.sha256(raw).hexdigest() == digest, (folder, name)
+            listed += 1
+    assert listed == 18
