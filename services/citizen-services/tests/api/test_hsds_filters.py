@@ -155,6 +155,7 @@ def test_day_and_times(catalogue: dict[str, Any], anonymous_client: TestClient) 
     assert names(c, url, day="SA", end_time="18:00") == ["Book a swim", "Get a library card"]
     assert names(c, url, day="MO", end_time="18:00") == []
     assert names(c, url, day="TU", start_time="09:00", end_time="17:00") == ["Get a library card"]
+    assert names(c, url, start_time="09:00:00+01:00", end_time="17:00Z") == ["Get a library card"]
     assert names(c, "/hsds/service_at_locations", day="SU") == []
     swim = c.get(f"/hsds/services/{catalogue['swim']['id']}").json()
     assert [(s["byday"], s["opens_at"], s["closes_at"]) for s in swim["schedules"]] == [

@@ -241,8 +241,9 @@ def _service_filters(
         postcode=postcode,
         proximity=proximity,
         day=_day(day),
-        start_time=start_time,
-        end_time=end_time,
+        # opening times are local (UK) clock times: an offset, if given, is not compared
+        start_time=start_time.replace(tzinfo=None) if start_time else None,
+        end_time=end_time.replace(tzinfo=None) if end_time else None,
         minimum_age=minimum_age,
         maximum_age=maximum_age,
         paging=paging,
