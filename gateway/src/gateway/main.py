@@ -475,6 +475,19 @@ class Gateway:
         return wrapped
 
     async def _preflight(self, scope: Scope, send: Send, origin: str, request_id: str) -> None:
+        route = self.router.match(scope["path"])
+        if route is not None and route.public_read:
+            # the upstream's own answers carry Access-Control-Allow-Origin: * (e.g. /hsds)
+            public = [
+                (b"access-control-allow-origin", b"*"),
+                (b"access-control-allow-methods", b"GET, HEAD, OPTIONS"),
+                (b"access-control-allow-headers", b"If-None-Match"),
+                (b"access-control-max-age", str(self.settings.cors_max_age_seconds).encode()),
+                (b"content-length", b"0"),
+            ]
+            await send({"type": "http.response.start", "status": 204, "headers": public})
+            await send({"type": "http.response.body", "body": b""})
+            return
         if origin not in self.cors_origins:
             await send_problem(
                 send,
