@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # overlap well even on two busy cores.
 TEST_WORKERS ?= 2
 
-.PHONY: help run test lint typecheck bench contracts setup uv sync kafka-jars postgres redis clean
+.PHONY: help run test lint typecheck bench contracts setup uv sync kafka-jars postgres redis tools clean
 
 help:
 	@echo "make run        the whole platform on http://127.0.0.1:8000 (Ctrl-C stops it)"
@@ -43,12 +43,17 @@ postgres: sync
 redis: sync
 	@if [ -z "$$REDIS_URL" ]; then $(PY) -c "from mkinfra.redis import ensure_redis_installed as e; print(\"[setup] Redis server:\", e())"; fi
 
+# helm and promtool for the chart and alert-rule checks: built once with `go install` (pinned
+# versions, mkinfra.tools) into var/tools/bin.
+tools: sync
+	@$(PY) -m mkinfra.tools
+
 setup: sync kafka-jars
 
 run: setup
 	@$(PY) -m mkinfra.devstack
 
-test: setup postgres redis
+test: setup postgres redis tools
 	@start=$$(date +%s); $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	  echo "[make test] the suite took $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 

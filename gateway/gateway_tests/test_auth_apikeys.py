@@ -234,7 +234,7 @@ async def test_needs_form_body(auth: Authenticator) -> None:
     assert auth.needs_form_body(OPEN311, "post", "Application/X-WWW-Form-Urlencoded")
     assert not auth.needs_form_body(OPEN311, "GET", FORM)
     assert not auth.needs_form_body(OPEN311, "POST", "application/json")
-    assert not auth.needs_form_body(OPEN311, "POST", "multipart/form-data; boundary=x")
+    assert auth.needs_form_body(OPEN311, "POST", "multipart/form-data; boundary=x")
     assert not auth.needs_form_body(OPEN311, "POST", None)
     assert not auth.needs_form_body(UPSTREAM, "POST", FORM)
     # Optional refinements: a header credential or a query api_key makes the body moot.

@@ -44,7 +44,12 @@ from gateway.admission import UpstreamQueue
 from gateway.assertion import AssertionSigner, sign_assertion
 from gateway.auth import Authenticator, AuthFailed, AuthSettings
 from gateway.auth.admin import create_admin_app
-from gateway.auth.credentials import has_header_credentials, may_present, without_open311_key
+from gateway.auth.credentials import (
+    has_header_credentials,
+    is_multipart,
+    may_present,
+    without_open311_key,
+)
 from gateway.auth.errors import BEARER_CHALLENGE
 from gateway.auth.failures import AuthFailureGuard
 from gateway.breaker import CircuitBreaker
@@ -394,17 +399,20 @@ class Gateway:
     async def _maybe_read_form(
         self, scope: Scope, receive: Receive, route: Route
     ) -> tuple[Scope, Receive, bytes | ClientBodyError | None]:
-        """For Open311 form POSTs: read the (small) body so its ``api_key`` field can be
-        checked, then replay it to the upstream without that field (``Content-Length`` to
-        match)."""
+        """For Open311 form POSTs: read the body (a form-encoded one is small; a multipart
+        one with photos up to the route's limit) so its ``api_key`` field can be checked,
+        then replay it to the upstream without that field (``Content-Length`` to match)."""
         if route.auth is not AuthMode.OPEN311:  # only Open311 takes a key in a form body
             return scope, receive, None
-        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        content_type = _header(scope, b"content-type") or ""
         if not self.authenticator.needs_form_body(route, scope["method"], content_type):
             return scope, receive, None
+        multipart = is_multipart(content_type)
         reader = ClientBody(
             receive,
-            limit=min(MAX_FORM_FOR_AUTH, route.max_body_bytes),
+            limit=route.max_body_bytes
+            if multipart
+            else min(MAX_FORM_FOR_AUTH, route.max_body_bytes),
             idle=self.settings.body_idle_timeout_seconds,
             total=self.settings.body_total_timeout_seconds,
         )
@@ -412,7 +420,7 @@ class Gateway:
             body = await reader.read()
         except ClientBodyError as exc:
             return scope, receive, exc
-        forwarded = without_open311_key(body)
+        forwarded = without_open311_key(body, content_type)
         if forwarded != body:
             length = str(len(forwarded)).encode()
             scope = {
@@ -467,6 +475,19 @@ class Gateway:
         return wrapped
 
     async def _preflight(self, scope: Scope, send: Send, origin: str, request_id: str) -> None:
+        route = self.router.match(scope["path"])
+        if route is not None and route.public_read:
+            # the upstream's own answers carry Access-Control-Allow-Origin: * (e.g. /hsds)
+            public = [
+                (b"access-control-allow-origin", b"*"),
+                (b"access-control-allow-methods", b"GET, HEAD, OPTIONS"),
+                (b"access-control-allow-headers", b"If-None-Match"),
+                (b"access-control-max-age", str(self.settings.cors_max_age_seconds).encode()),
+                (b"content-length", b"0"),
+            ]
+            await send({"type": "http.response.start", "status": 204, "headers": public})
+            await send({"type": "http.response.body", "body": b""})
+            return
         if origin not in self.cors_origins:
             await send_problem(
                 send,

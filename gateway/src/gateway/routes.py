@@ -35,6 +35,9 @@ class Route:
     limit_class: str = "default"
     auth: AuthMode = AuthMode.GATEWAY
     max_body_bytes: int = 10 * MiB
+    #: Public, read-only, anonymous data any web page may read: pre-flights are answered
+    #: with ``Access-Control-Allow-Origin: *`` (GET/HEAD only) whatever the origin.
+    public_read: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/services", "citizen-services", limit_class="catalogue"),
     Route("/api/v1/service-requests", "citizen-services"),
     Route("/open311/v2", "citizen-services", limit_class="open311", auth=AuthMode.OPEN311),
-    Route("/hsds", "citizen-services", limit_class="catalogue"),
+    Route("/hsds", "citizen-services", limit_class="catalogue", public_read=True),
     Route("/api/v1/programmes", "inclusion"),
     Route("/api/v1/venues", "inclusion"),
     Route("/api/v1/sessions", "inclusion"),

@@ -20,6 +20,7 @@ from gateway.auth.credentials import (
     Kind,
     has_header_credentials,
     is_form,
+    is_multipart,
     open311_credentials,
     presented,
 )
@@ -93,11 +94,11 @@ class Authenticator:
         query_string: str = "",
     ) -> bool:
         """Whether :meth:`authenticate` needs the request body: only for an Open311 route's
-        form-encoded POST whose headers (when given) carry no credential and whose query
-        string (when given) carries no ``api_key``."""
+        form POST (form-encoded or multipart) whose headers (when given) carry no credential
+        and whose query string (when given) carries no ``api_key``."""
         if route.auth is not AuthMode.OPEN311 or method.upper() != "POST":
             return False
-        if not is_form(content_type):
+        if not (is_form(content_type) or is_multipart(content_type)):
             return False
         if headers is not None and has_header_credentials(headers, route):
             return False

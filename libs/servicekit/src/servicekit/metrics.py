@@ -1,5 +1,6 @@
-"""Prometheus figures for one service (HTTP requests, consumer lag, outbox backlog) and the
-per-request middleware that records them with the request id and the trace.
+"""Prometheus figures for one service (HTTP requests, consumer lag, outbox backlog and age,
+dead letters, deliveries, schedulers) and the per-request middleware that records them with
+the request id and the trace. ``infra/prometheus/alerts.yaml`` alerts on these names.
 
 Each app gets its own registry so several services can live in one test process.
 """
@@ -40,6 +41,12 @@ class ServiceMetrics:
         self.outbox_backlog = Gauge(
             "outbox_backlog", "Outbox messages not yet acknowledged by Kafka", registry=r
         )
+        self.outbox_oldest_age = Gauge(
+            "outbox_oldest_pending_age_seconds",
+            "Age of the oldest outbox message not yet acknowledged by Kafka (0: none pending, "
+            "or another replica publishes)",
+            registry=r,
+        )
         self.events_published = Counter(
             "outbox_events_published_total", "Events published from the outbox", registry=r
         )
@@ -59,6 +66,19 @@ class ServiceMetrics:
             "kafka_events_dead_lettered_total",
             "Records sent to a dead-letter topic",
             ["group", "topic", "reason"],
+            registry=r,
+        )
+        #: Labelled, so a service without deliveries or schedulers exports none of these.
+        self.deliveries = Counter(
+            "notification_deliveries_total",
+            "Delivery attempts by channel (email, sms, webhook) and outcome",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.scheduler_last_success = Gauge(
+            "scheduler_last_success_timestamp_seconds",
+            "When the scheduler last completed a pass (Unix time)",
+            ["scheduler"],
             registry=r,
         )
         self.info = Gauge("service_info", "Service identity", list(labels), registry=r)

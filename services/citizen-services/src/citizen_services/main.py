@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.seed_data:
             await seed_if_empty(runtime.database, source=settings.cloudevents_source)
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="Citizen services",
         description="The catalogue of Milton Keynes council digital services.",
@@ -48,3 +48,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         read_caches=True,
         runtime=CitizenServicesRuntime,
     )
+    app.add_middleware(hsds.PublicCors)  # /hsds: any origin may read it
+    return app

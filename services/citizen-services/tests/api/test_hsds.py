@@ -217,7 +217,7 @@ def test_full_service(catalogue: dict[str, dict[str, Any]], anonymous_client: Te
     assert terms["LGSL 557"]["link_id"] == pothole["id"]
 
     library = ok(anonymous_client.get(f"/hsds/services/{catalogue['library']['id']}"))
-    assert library["url"] is None
+    assert "url" not in library and "email" not in library  # absent, never null
     assert {(p["type"], p["number"]) for p in library["contacts"][0]["phones"]} == {
         ("voice", "01908 254050"),
         ("text", "07781 123456"),
@@ -281,9 +281,8 @@ def test_organizations_locations_and_services_at_locations(
         anonymous_client.get(f"/hsds/organizations/{hsds.organization_id('Libraries and Culture')}")
     )
     assert dept["parent_organization_id"] == str(hsds.COUNCIL_ID)
-    assert (
-        ok(anonymous_client.get(f"/hsds/organizations/{hsds.COUNCIL_ID}"))["parent_organization_id"]
-        is None
+    assert "parent_organization_id" not in ok(
+        anonymous_client.get(f"/hsds/organizations/{hsds.COUNCIL_ID}")
     )
 
     locations = ok(anonymous_client.get("/hsds/locations"))
@@ -296,8 +295,28 @@ def test_organizations_locations_and_services_at_locations(
     [sal] = sals["contents"]
     assert sal["service_id"] == catalogue["library"]["id"] and sal["location_id"] == loc_id
     assert sal["service"]["name"] == "Join the library"
+    # a list item: the location, the service's one-to-one fields and its organization
+    assert sal["location"]["id"] == loc_id
+    assert sal["service"]["organization"]["name"] == "Libraries and Culture"
+    assert "contacts" not in sal["service"] and "service_at_locations" not in sal["service"]
+    # the record: a service at a location, fully nested (compiled/service_at_location.json)
     one = ok(anonymous_client.get(f"/hsds/service_at_locations/{sal['id']}"))
-    assert one == sal
+    assert (one["id"], one["service_id"], one["location_id"]) == (
+        sal["id"],
+        catalogue["library"]["id"],
+        loc_id,
+    )
+    assert one["location"]["addresses"][0]["postal_code"] == "MK9 3HL"
+    assert one["service"]["name"] == "Join the library" and "status" not in one
+    assert [p["type"] for p in one["service"]["contacts"][0]["phones"]] == ["voice", "text"]
+    assert {a["taxonomy_term"]["name"] for a in one["service"]["attributes"]} == {
+        "LGSL 438",
+        "Libraries",
+    }
+    assert "service_at_locations" not in one["service"]
+    assert (one["contacts"], one["phones"], one["schedules"]) == ([], [], [])
+    full = ok(anonymous_client.get("/hsds/service_at_locations", params={"full": "true"}))
+    assert full["contents"] == [one]
     assert ok(anonymous_client.get("/hsds/service_at_locations", params={"text": "pothole"}))[
         "empty"
     ]
@@ -372,3 +391,42 @@ def test_no_query_per_record(
         statements.clear()
         assert ok(anonymous_client.get(url))["total_items"] >= 2
         assert len(statements) <= 3, (url, statements)
+
+
+def test_about_names_an_absolute_openapi_url(anonymous_client: TestClient) -> None:
+    assert ok(anonymous_client.get("/hsds"))["openapi_url"] == "http://testserver/openapi.json"
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.gov.uk"}
+    about = ok(anonymous_client.get("/hsds", headers=forwarded))
+    assert about["openapi_url"] == "https://api.example.gov.uk/openapi.json"
+    odd = {"X-Forwarded-Proto": "javascript", "X-Forwarded-Host": "x/<y>"}
+    assert ok(anonymous_client.get("/hsds", headers=odd))["openapi_url"] == (
+        "http://testserver/openapi.json"
+    )
+
+
+def test_any_origin_may_read_hsds(
+    catalogue: dict[str, dict[str, Any]], anonymous_client: TestClient
+) -> None:
+    origin = {"Origin": "https://directory.example.org"}
+    for path in ("/hsds", "/hsds/services", f"/hsds/services/{uuid.uuid4()}"):
+        r = anonymous_client.get(path, headers=origin)
+        assert r.headers["access-control-allow-origin"] == "*", path
+        assert "ETag" in r.headers["access-control-expose-headers"]
+        assert "access-control-allow-credentials" not in r.headers
+    preflight = anonymous_client.options(
+        "/hsds/services",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "if-none-match, x-request-id",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert preflight.headers["access-control-allow-methods"] == "GET, HEAD, OPTIONS"
+    assert preflight.headers["access-control-allow-headers"] == "if-none-match, x-request-id"
+    # only /hsds: the rest of the service is not opened to every origin
+    r = anonymous_client.get("/api/v1/services", headers=origin)
+    assert "access-control-allow-origin" not in r.headers
+    r = anonymous_client.get("/hsdsx", headers=origin)
+    assert "access-control-allow-origin" not in r.headers

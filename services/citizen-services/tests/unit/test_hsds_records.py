@@ -149,3 +149,32 @@ async def test_taxonomies_and_their_terms_in_use(entries: FakeCatalogue) -> None
 def test_a_page_past_the_end_is_empty() -> None:
     body = hsds.page([], total=3, paging=hsds.Paging(page=5, per_page=2))
     assert (body["total_pages"], body["empty"], body["last_page"]) == (2, True, True)
+
+
+def test_opening_times_read_from_opening_hours() -> None:
+    t = hsds.time
+    assert hsds.opening_times("Monday to Friday 9am to 5pm") == [
+        (["MO", "TU", "WE", "TH", "FR"], t(9, 0), t(17, 0))
+    ]
+    assert hsds.opening_times(
+        "Online 24 hours a day; contact centre Monday to Friday 9am to 5pm"
+    ) == [
+        (list(hsds.DAYS), t(0, 0), t(23, 59)),
+        (["MO", "TU", "WE", "TH", "FR"], t(9, 0), t(17, 0)),
+    ]
+    assert hsds.opening_times("Saturday 10:30am - 12pm, Friday to Monday 12am to 1.15pm") == [
+        (["SA"], t(10, 30), t(12, 0)),
+        (["FR", "SA", "SU", "MO"], t(0, 0), t(13, 15)),
+    ]
+    for vague in ("By appointment", "Monday 13pm to 5pm", "", "Weekdays 9 to 5"):
+        assert hsds.opening_times(vague) == [], vague
+
+
+def test_age_limits_read_from_eligibility() -> None:
+    assert hsds.age_limits("Children aged 4 to 11 living in Milton Keynes.") == (4, 11)
+    assert hsds.age_limits("Young people aged 11\u201319") == (11, 19)
+    assert hsds.age_limits("Adults aged 18 or over") == (18, None)
+    assert hsds.age_limits("Anyone aged 65+") == (65, None)
+    assert hsds.age_limits("Disabled children under 18") == (None, 17)
+    for vague in ("Residents of Milton Keynes.", "aged 19 to 11", "18 to 25", ""):
+        assert hsds.age_limits(vague) == (None, None), vague

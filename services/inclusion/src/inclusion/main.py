@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 runtime.database,
                 source=settings.cloudevents_source,
                 interval=settings.scheduler_interval_seconds,
+                metrics=runtime.metrics,
             )
         ]
 

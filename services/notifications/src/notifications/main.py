@@ -32,12 +32,14 @@ MIGRATIONS = str(Path(__file__).parent / "persistence" / "migrations")
 
 def workers(runtime: NotificationsRuntime) -> list[Worker]:
     database, settings = runtime.database, runtime.settings
-    return [
+    deliveries = [
         EmailDeliveryWorker(database, settings, runtime.email_sender),
         SmsDeliveryWorker(database, settings, runtime.sms_sender),
         WebhookDeliveryWorker(database, settings),
-        RetentionWorker(database, settings),
     ]
+    for worker in deliveries:
+        worker.metrics = runtime.metrics
+    return [*deliveries, RetentionWorker(database, settings)]
 
 
 async def ensure_default_notify_service(runtime: NotificationsRuntime) -> None:

@@ -57,6 +57,7 @@ _PENDING_COLUMNS = (
     _T.c.payload,
     _T.c.event_id,
     _T.c.event_type,
+    _T.c.created_at,
 )
 
 
@@ -121,6 +122,9 @@ class OutboxRelay(CommitWokenWorker):
         """Publish what is pending if this process leads. Returns 0: :meth:`publish_pending`
         drained the outbox (rows committed meanwhile woke the worker for its next pass)."""
         if not await self.leadership.acquire():
+            if self.metrics:  # the leader reports the backlog; this process has none
+                self.metrics.outbox_backlog.set(0)
+                self.metrics.outbox_oldest_age.set(0)
             await self._close_producer()
             self.hold_off(self.idle_seconds)  # another process publishes
             return 0
@@ -157,6 +161,7 @@ class OutboxRelay(CommitWokenWorker):
                 self.metrics.outbox_backlog.set(
                     len(rows) if len(rows) < self.batch_size else await self._backlog()
                 )
+                self.metrics.outbox_oldest_age.set(_age_seconds(rows[0].created_at) if rows else 0)
             if not rows:
                 return total
             producer = await self._ensure_producer()
@@ -307,3 +312,9 @@ class OutboxRelay(CommitWokenWorker):
         if producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), timeout=5)
+
+
+def _age_seconds(created_at: datetime) -> float:
+    if created_at.tzinfo is None:  # SQLite keeps no offset: stored as UTC
+        created_at = created_at.replace(tzinfo=UTC)
+    return max(0.0, (datetime.now(UTC) - created_at).total_seconds())

@@ -1,9 +1,12 @@
 """Open311 GeoReport v2 at ``/open311/v2``, XML or JSON by the path's suffix.
 
 What FixMyStreet and other Open311 clients call: ``discovery``, ``services``,
-``services/{code}`` (the attribute definitions), ``POST requests`` (form-encoded), ``GET
-requests`` (filters ``service_request_id``, ``service_code``, ``start_date``, ``end_date``,
-``status``), ``requests/{id}``, ``tokens/{id}`` and mySociety's ``servicerequestupdates``.
+``services/{code}`` (the attribute definitions), ``POST requests`` (form-encoded, or
+multipart/form-data with photos, served at ``media/{id}.{ext}``), ``GET requests`` (filters
+``service_request_id``, ``service_code``, ``start_date``, ``end_date``, ``status``),
+``requests/{id}``, ``tokens/{id}`` and mySociety's ``servicerequestupdates`` (GET, and POST
+for a citizen's update). Attributes a service does not define (FixMyStreet always sends
+``uprn``, ``fixmystreet_id``...) are kept for staff, never shown here.
 
 Reads are public, as the spec has them, so they show only what is meant to be public:
 requests that arrived through Open311 (the spec expects them readable) or that the citizen
@@ -20,7 +23,7 @@ partner collected them for this report) and never returned, logged or put in an 
 Every error this router answers, validation included, is in Open311's shape
 (``<errors><error>`` or ``[{"code", "description"}]``) with 400, 403 or 404, naming the
 field and never echoing its value. (The gateway's own 413/429/503/504 stay problem+json.)
-The POST is left out of the OpenAPI document: it answers an anonymous caller 403 (the
+The POSTs are left out of the OpenAPI document: they answer an anonymous caller 403 (the
 spec's "api_key missing or invalid"), which the platform's role convention (401 for
 anonymous callers) cannot express; docs/citizen-services.md describes it.
 """
@@ -30,7 +33,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -40,6 +43,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from citizen_services.api.deps import CatalogueInUow, CatalogueReads, RequestReads, RequestsInUow
 from citizen_services.api.open311_format import (
@@ -50,10 +54,11 @@ from citizen_services.api.open311_format import (
     render_errors,
     responses,
 )
-from citizen_services.api.schemas import RequestCreate
+from citizen_services.api.schemas import ONE_LINE, TEXT, Contact, RequestCreate
 from citizen_services.application import open311 as queries
 from citizen_services.application import requests as commands
-from citizen_services.domain.requests import open311_status
+from citizen_services.domain.media import BY_EXTENSION, MAX_MEDIA_BYTES, MAX_MEDIA_FILES
+from citizen_services.domain.requests import MAX_DESCRIPTION, open311_status
 from citizen_services.persistence.tables import CatalogueService, ServiceRequest
 from servicekit.deps import UowDep
 from servicekit.errors import DomainError
@@ -66,6 +71,8 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-26T00:00:00+00:00"
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 200
+#: A multipart POST: its photos and the form (the gateway allows 10 MiB in all).
+MAX_UPLOAD_BYTES = MAX_MEDIA_FILES * MAX_MEDIA_BYTES + MAX_FORM_BYTES
 _ATTRIBUTE = re.compile(r"^attribute\[([^\[\]]*)\](\[\])?$")
 #: A service code as the catalogue has them (``api/schemas.py``): anything else names no
 #: service, and is not sent to the database (PostgreSQL refuses a NUL in a string).
@@ -73,6 +80,8 @@ _CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 _MEDIA_URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f]+$")
 _CONTACT = ("email", "first_name", "last_name", "phone")
+_ONE_LINE = re.compile(ONE_LINE)
+_TEXT = re.compile(TEXT)
 
 
 class Open311Error(Exception):
@@ -170,13 +179,24 @@ def _list_of(properties: dict[str, Any]) -> dict[str, Any]:
 # -- discovery and services -------------------------------------------------------------
 
 
-def _endpoint_url(request: Request) -> str:
-    """The public URL of this endpoint: the gateway's host when it forwarded the request."""
+def _origin(request: Request) -> str:
+    """The public origin: the gateway's when it forwarded the request."""
     host = request.headers.get("x-forwarded-host", "")
     proto = request.headers.get("x-forwarded-proto", "")
     if _HOST.match(host) and proto in ("http", "https"):
-        return f"{proto}://{host}/open311/v2"
-    return str(request.base_url).rstrip("/") + "/open311/v2"
+        return f"{proto}://{host}"
+    return str(request.base_url).rstrip("/")
+
+
+def _endpoint_url(request: Request) -> str:
+    """The public URL of this endpoint."""
+    return _origin(request) + "/open311/v2"
+
+
+def _media_url(request: Request, value: str | None) -> str | None:
+    """A request's or update's ``media_url``: a photo uploaded here (stored as a path) at
+    the origin the client called; a client's own URL as it sent it."""
+    return _origin(request) + value if value and value.startswith("/") else value
 
 
 DISCOVERY_SCHEMA: dict[str, Any] = {
@@ -231,22 +251,41 @@ SERVICES_SCHEMA: dict[str, Any] = _list_of(
         "description": {"type": "string"},
         "metadata": {"type": "boolean"},
         "type": {"type": "string", "enum": ["realtime", "batch", "blackbox"]},
-        "keywords": {"type": "string"},
-        "group": {"type": "string"},
+        "keywords": {
+            "type": "string",
+            "description": "Comma-separated without spaces, as FixMyStreet splits them",
+        },
+        "group": {"type": "string", "description": "The first of groups"},
+        "groups": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Every group (left out when none); in XML <groups><group>",
+        },
     }
 )
 
 
+def _keywords(keywords: list[str]) -> str:
+    """FixMyStreet splits keywords on ',' alone (``private``, ``inactive``, ``staff``,
+    ``waste_only`` mean something to it): no spaces around them, none inside one."""
+    cleaned = (k.replace(",", " ").strip() for k in keywords)
+    return ",".join(dict.fromkeys(k for k in cleaned if k))
+
+
 def _service(service: CatalogueService) -> dict[str, Any]:
-    return {
+    groups = [g for g in service.groups or [] if g]
+    out: dict[str, Any] = {
         "service_code": service.service_code,
         "service_name": service.name,
         "description": service.description,
         "metadata": bool(service.attributes),
         "type": "realtime",
-        "keywords": ", ".join(service.keywords or []),
-        "group": (service.groups or [""])[0],
+        "keywords": _keywords(service.keywords or []),
+        "group": (groups or [""])[0],
     }
+    if groups:
+        out["groups"] = groups
+    return out
 
 
 @router.get(
@@ -281,26 +320,46 @@ DEFINITION_SCHEMA: dict[str, Any] = {
                 },
                 "required": {"type": "boolean"},
                 "datatype_description": _STRING_OR_NULL,
-                "order": {"type": "integer"},
+                "order": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "The attribute's position, from 1",
+                },
                 "description": {"type": "string"},
                 "values": _list_of({"key": {"type": "string"}, "name": {"type": "string"}}),
+                "automated": {
+                    "type": "string",
+                    "enum": ["server_set", "hidden_field"],
+                    "description": "mySociety's extension; left out for a citizen's question",
+                },
+                "protected": {
+                    "type": "boolean",
+                    "description": "mySociety's extension; left out unless true",
+                },
             }
         ),
     },
 }
 
 
-def _attribute(definition: dict[str, Any]) -> dict[str, Any]:
-    return {
+def _attribute(definition: dict[str, Any], position: int) -> dict[str, Any]:
+    """An attribute definition; ``order`` is its position (from 1: the spec's "positive
+    integer"), the stored orders (0 allowed) deciding the sequence."""
+    out = {
         "variable": bool(definition.get("variable", True)),
         "code": definition["code"],
         "datatype": definition.get("datatype", "string"),
         "required": bool(definition.get("required", False)),
         "datatype_description": definition.get("datatype_description"),
-        "order": int(definition.get("order") or 0),
+        "order": position,
         "description": definition.get("description", ""),
         "values": [{"key": v["key"], "name": v["name"]} for v in definition.get("values") or []],
     }
+    if definition.get("automated") in ("server_set", "hidden_field"):
+        out["automated"] = definition["automated"]
+    if definition.get("protected"):
+        out["protected"] = True
+    return out
 
 
 @router.get(
@@ -323,7 +382,10 @@ async def service_definition(
         service.attributes, key=lambda d: (int(d.get("order") or 0), str(d.get("code")))
     )
     return render(
-        {"service_code": service.service_code, "attributes": [_attribute(a) for a in attributes]},
+        {
+            "service_code": service.service_code,
+            "attributes": [_attribute(a, i) for i, a in enumerate(attributes, start=1)],
+        },
         fmt,
         root="service_definition",
     )
@@ -357,7 +419,7 @@ AGENCY = "Milton Keynes City Council"
 
 
 def _request(
-    row: ServiceRequest, names: dict[str, str], notes: dict[uuid.UUID, str]
+    row: ServiceRequest, names: dict[str, str], notes: dict[uuid.UUID, str], origin: Request
 ) -> dict[str, Any]:
     """A request as Open311 shows it. Contact details are never among the fields."""
     return {
@@ -378,19 +440,26 @@ def _request(
         "zipcode": None,
         "lat": row.lat,
         "long": row.long,
-        "media_url": row.media_url,
+        "media_url": _media_url(origin, row.media_url),
     }
 
 
 async def _render_requests(
-    rows: list[ServiceRequest], fmt: Format, entries: CatalogueReads, service_requests: RequestReads
+    request: Request,
+    rows: list[ServiceRequest],
+    fmt: Format,
+    entries: CatalogueReads,
+    service_requests: RequestReads,
 ) -> Response:
     names = await queries.service_names(entries=entries, codes={r.service_code for r in rows})
     notes = await queries.latest_notes(
         service_requests=service_requests, request_ids=[r.id for r in rows]
     )
     return render(
-        [_request(r, names, notes) for r in rows], fmt, root="service_requests", item="request"
+        [_request(r, names, notes, request) for r in rows],
+        fmt,
+        root="service_requests",
+        item="request",
     )
 
 
@@ -428,6 +497,7 @@ DateQuery = Annotated[
     responses=responses(REQUESTS_SCHEMA, *READ_ERRORS),
 )
 async def list_requests(
+    request: Request,
     fmt: FormatPath,
     entries: CatalogueReads,
     service_requests: RequestReads,
@@ -443,8 +513,8 @@ async def list_requests(
     status: Annotated[
         str | None,
         Query(
-            pattern=r"^(open|closed)(,(open|closed))*$",
-            description="open, closed, or both comma-separated",
+            pattern=r"^((open|closed)(,(open|closed))*)?$",
+            description="open, closed, or both comma-separated; empty is the same as absent",
         ),
     ] = None,
 ) -> Response:
@@ -465,7 +535,7 @@ async def list_requests(
             ids=ids, service_codes=codes, start=start, end=end, statuses=_list(status)
         ),
     )
-    return await _render_requests(rows, fmt, entries, service_requests)
+    return await _render_requests(request, rows, fmt, entries, service_requests)
 
 
 async def _one(service_requests: RequestReads, request_id: str) -> list[ServiceRequest]:
@@ -482,13 +552,14 @@ async def _one(service_requests: RequestReads, request_id: str) -> list[ServiceR
     responses=responses(REQUESTS_SCHEMA, *READ_ERRORS),
 )
 async def read_request(
+    request: Request,
     service_request_id: Annotated[str, Path(max_length=100)],
     fmt: FormatPath,
     entries: CatalogueReads,
     service_requests: RequestReads,
 ) -> Response:
     return await _render_requests(
-        await _one(service_requests, service_request_id), fmt, entries, service_requests
+        request, await _one(service_requests, service_request_id), fmt, entries, service_requests
     )
 
 
@@ -537,6 +608,7 @@ UPDATES_SCHEMA: dict[str, Any] = _list_of(
     responses=responses(UPDATES_SCHEMA, *READ_ERRORS),
 )
 async def list_updates(
+    request: Request,
     fmt: FormatPath,
     service_requests: RequestReads,
     start_date: DateQuery = None,
@@ -553,7 +625,7 @@ async def list_updates(
             "status": u.status,
             "updated_datetime": iso(u.occurred_at),
             "description": u.note or "",
-            "media_url": "",
+            "media_url": _media_url(request, u.media_url) or "",
             "external_status_code": u.status,
         }
         for u in updates
@@ -571,17 +643,28 @@ def may_submit(principal: Principal) -> bool:
     )
 
 
-async def _form(request: Request) -> list[tuple[str, str]]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        raise Open311Error(
-            400, "request: send the fields form-encoded (application/x-www-form-urlencoded)"
-        )
-    body = b""
+async def _read(request: Request, limit: int, what: str) -> bytes:
+    body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise Open311Error(400, f"request: the form is over {MAX_FORM_BYTES} bytes")
+        if len(body) > limit:
+            raise Open311Error(400, f"request: {what} is over {limit} bytes")
+    return bytes(body)
+
+
+async def _form(request: Request) -> tuple[list[tuple[str, str]], list[commands.Photo]]:
+    """The form's fields, and the files uploaded with it: form-encoded, or
+    multipart/form-data (FixMyStreet's way of sending photos)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        return await _multipart(request)
+    if content_type != "application/x-www-form-urlencoded":
+        raise Open311Error(
+            400,
+            "request: send the fields form-encoded (application/x-www-form-urlencoded) "
+            "or as multipart/form-data",
+        )
+    body = await _read(request, MAX_FORM_BYTES, "the form")
     try:
         return parse_qsl(
             body.decode("utf-8"),
@@ -589,11 +672,58 @@ async def _form(request: Request) -> list[tuple[str, str]]:
             strict_parsing=False,
             errors="strict",
             max_num_fields=MAX_FORM_FIELDS,
-        )
+        ), []
     except UnicodeDecodeError:
         raise Open311Error(400, "request: the form is not UTF-8") from None
     except ValueError:
         raise Open311Error(400, f"request: at most {MAX_FORM_FIELDS} fields") from None
+
+
+async def _multipart(request: Request) -> tuple[list[tuple[str, str]], list[commands.Photo]]:
+    body = await _read(request, MAX_UPLOAD_BYTES, "the upload")
+
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    parser = MultiPartParser(
+        request.headers,
+        stream(),
+        max_files=MAX_MEDIA_FILES,
+        max_fields=MAX_FORM_FIELDS,
+        max_part_size=MAX_FORM_BYTES,
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise Open311Error(400, f"request: {_multipart_problem(exc.message)}") from None
+    fields: list[tuple[str, str]] = []
+    photos: list[commands.Photo] = []
+    try:
+        for name, value in form.multi_items():
+            if isinstance(value, str):
+                fields.append((name, value))
+                continue
+            data = await value.read()
+            if data or value.filename:  # an empty file input sends neither
+                photos.append(commands.Photo(field=_safe_name(name), data=data))
+    finally:
+        await form.close()
+    return fields, photos
+
+
+def _multipart_problem(message: str) -> str:
+    if message.startswith("Too many files"):
+        return f"at most {MAX_MEDIA_FILES} files"
+    if message.startswith("Too many fields"):
+        return f"at most {MAX_FORM_FIELDS} fields"
+    if message.startswith("Part exceeded"):
+        return f"a field other than a file is over {MAX_FORM_BYTES} bytes"
+    return "not valid multipart/form-data"
+
+
+def _safe_name(name: str) -> str:
+    """A form field's name as an error may show it (it names the field, never a value)."""
+    return name if _CODE.match(name) else "file"
 
 
 def _number(name: str, value: str | None) -> float | None:
@@ -670,7 +800,7 @@ async def submit_request(
 ) -> Response:
     if not may_submit(principal):
         raise Open311Error(403, "api_key: missing, or not valid for Open311 submissions")
-    fields = await _form(request)
+    fields, photos = await _form(request)
     body = submission(fields)
     media_url = next((v.strip() for k, v in fields if k == "media_url" and v.strip()), None)
     if media_url is not None and (len(media_url) > 2000 or not _MEDIA_URL.match(media_url)):
@@ -692,6 +822,8 @@ async def submit_request(
             **{**checked.model_dump(), "public": True},
             media_url=media_url,
             submitted_by=principal.subject,
+            keep_undefined_attributes=True,
+            photos=tuple(photos),
         ),
     )
     log.info("open311 request %s submitted for %s", created.id, created.service_code)
@@ -700,6 +832,145 @@ async def submit_request(
         fmt,
         root="service_requests",
         item="request",
+    )
+
+
+# -- citizens' updates (mySociety's extension) ---------------------------------------------
+
+#: FixMyStreet's statuses for an update (``_populate_service_request_update_params``).
+CLIENT_STATUSES = frozenset(
+    {
+        "open",
+        "closed",
+        "fixed",
+        "in_progress",
+        "action_scheduled",
+        "investigating",
+        "duplicate",
+        "not_councils_responsibility",
+        "no_further_action",
+        "internal_referral",
+        "for_triage",
+        "cancelled",
+        "reopen",
+    }
+)
+
+
+def _one_field(fields: list[tuple[str, str]], name: str) -> str:
+    return next((v.strip() for k, v in fields if k == name and v.strip()), "")
+
+
+def _client_update(
+    fields: list[tuple[str, str]], photos: list[commands.Photo], subject: str | None
+) -> commands.PostClientUpdate:
+    """The fields FixMyStreet's ``post_service_request_update`` sends, checked: each
+    problem names its field, never its value."""
+    request_id = _one_field(fields, "service_request_id")
+    if not request_id:
+        raise Open311Error(400, "service_request_id: required")
+    try:
+        key = uuid.UUID(request_id)
+    except ValueError:
+        raise Open311Error(404, "service_request_id: no such service request") from None
+    status = _one_field(fields, "status").lower().replace(" ", "_")
+    if status and status not in CLIENT_STATUSES:
+        raise Open311Error(400, f"status: must be one of {', '.join(sorted(CLIENT_STATUSES))}")
+    external_id = _one_field(fields, "update_id") or _one_field(fields, "update_id_ext")
+    if len(external_id) > 100 or not _ONE_LINE.match(external_id):
+        raise Open311Error(400, "update_id: at most 100 characters, on one line")
+    description = next((v for k, v in fields if k == "description"), "").strip()
+    if len(description) > MAX_DESCRIPTION or not _TEXT.match(description):
+        raise Open311Error(
+            400, f"description: at most {MAX_DESCRIPTION} characters, no control characters"
+        )
+    _date("updated_datetime", _one_field(fields, "updated_datetime") or None)
+    media_url = _one_field(fields, "media_url") or None
+    if media_url is not None and (len(media_url) > 2000 or not _MEDIA_URL.match(media_url)):
+        raise Open311Error(400, "media_url: must be an http(s) URL of at most 2000 characters")
+    given = {k: _one_field(fields, k) for k in _CONTACT if _one_field(fields, k)}
+    if given.get("last_name") == "-":  # FixMyStreet's stand-in for no last name
+        del given["last_name"]
+    try:
+        contact = Contact.model_validate(given).model_dump(exclude_none=True)
+    except ValidationError as exc:
+        named = {_field(e["loc"]): _message(_field(e["loc"]), e) for e in exc.errors()}
+        raise Open311Error(400, *[f"{name}: {msg}" for name, msg in named.items()]) from None
+    return commands.PostClientUpdate(
+        request_id=key,
+        description=description,
+        reported_status=status or None,
+        external_id=external_id or None,
+        media_url=media_url,
+        contact=contact or None,
+        photos=tuple(photos),
+        submitted_by=subject,
+    )
+
+
+@router.post("/servicerequestupdates.{format}", response_class=Response, include_in_schema=False)
+async def post_update(
+    request: Request,
+    fmt: FormatPath,
+    uow: UowDep,
+    service_requests: RequestsInUow,
+    principal: CurrentPrincipal,
+) -> Response:
+    """A citizen's update as FixMyStreet posts it; answers the update's id, which
+    ``GET servicerequestupdates`` lists it under (FixMyStreet skips those it knows)."""
+    if not may_submit(principal):
+        raise Open311Error(403, "api_key: missing, or not valid for Open311 submissions")
+    fields, photos = await _form(request)
+    update = await commands.post_client_update(
+        uow=uow,
+        service_requests=service_requests,
+        command=_client_update(fields, photos, principal.subject),
+    )
+    log.info("open311 update %s posted on request %s", update.id, update.request_id)
+    return render(
+        [{"update_id": str(update.id)}],
+        fmt,
+        root="service_request_updates",
+        item="request_update",
+    )
+
+
+# -- photos uploaded with reports ---------------------------------------------------------
+
+MEDIA_TYPES = sorted({t.content_type for t in BY_EXTENSION.values()})
+
+
+@router.get(
+    "/media/{media_id}.{extension}",
+    response_class=Response,
+    summary="A photo uploaded with a public report (its media_url)",
+    responses={
+        200: {
+            "description": "The photo, as uploaded (its type checked by its first bytes)",
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in MEDIA_TYPES},
+        },
+        **responses(None, *READ_ERRORS),
+    },
+)
+async def read_media(
+    media_id: Annotated[str, Path(max_length=100)],
+    extension: Annotated[str, Path(max_length=10)],
+    service_requests: RequestReads,
+) -> Response:
+    media = await queries.public_media(
+        service_requests=service_requests, media_id=media_id, extension=extension
+    )
+    if media is None:
+        raise Open311Error(404, "media: no such photo")
+    return Response(
+        media.data,
+        media_type=media.content_type,
+        headers={
+            "cache-control": "public, max-age=86400",
+            "content-disposition": f'inline; filename="{media.id}.{media.extension}"',
+            "content-security-policy": "default-src 'none'; sandbox",
+            "x-content-type-options": "nosniff",
+        },
     )
 
 

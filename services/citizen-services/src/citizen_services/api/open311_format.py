@@ -32,6 +32,7 @@ _SINGULAR = {
     "endpoints": "endpoint",
     "formats": "format",
     "errors": "error",
+    "groups": "group",
 }
 
 

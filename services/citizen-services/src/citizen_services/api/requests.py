@@ -65,6 +65,12 @@ class RequestUpdatePublic(BaseModel):
     note_visibility: str | None = None
     assigned_to: str | None
     occurred_at: datetime
+    source: str | None = Field(
+        default=None, description="open311: a citizen's update an Open311 client posted"
+    )
+    reported_status: str | None = Field(
+        default=None, description="The status that client reported (the request's is unchanged)"
+    )
 
     @field_validator("occurred_at")
     @classmethod
@@ -83,6 +89,11 @@ class RequestPublic(BaseModel):
     long: float | None
     address: str | None
     attributes: dict[str, Any]
+    extra_attributes: dict[str, Any] | None = Field(
+        default=None,
+        description="Attributes an Open311 client sent that the service does not define "
+        "(FixMyStreet's uprn, easting, ...): kept as sent",
+    )
     public: bool = False
     assigned_to: str | None
     created_at: datetime

@@ -37,6 +37,14 @@ class AttributeValue(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=ONE_LINE)
 
 
+class Automated(StrEnum):
+    """mySociety's Open311 extension: an attribute the client fills itself. ``server_set``:
+    FixMyStreet sets it and never shows it; ``hidden_field``: a hidden form field."""
+
+    SERVER_SET = "server_set"
+    HIDDEN_FIELD = "hidden_field"
+
+
 class AttributeDefinition(BaseModel):
     """An Open311 request attribute: what a citizen is asked when reporting."""
 
@@ -50,6 +58,13 @@ class AttributeDefinition(BaseModel):
     datatype_description: str | None = Field(default=None, max_length=500, pattern=ONE_LINE)
     variable: bool = True
     values: list[AttributeValue] = Field(default_factory=list, max_length=100)
+    automated: Automated | None = Field(
+        default=None, description="Filled by the Open311 client: server_set or hidden_field"
+    )
+    protected: bool = Field(
+        default=False,
+        description="FixMyStreet keeps this attribute when the definitions are fetched again",
+    )
 
     @model_validator(mode="after")
     def _values_only_for_lists(self) -> AttributeDefinition:

@@ -51,7 +51,7 @@ async def erase(
         request.citizen_id = None
         request.contact, request.contact_consent = None, False
         request.description, request.address, request.media_url = "", None, None
-        request.attributes = {}
+        request.attributes, request.extra_attributes = {}, None
         request.lat, request.long = coarse(request.lat), coarse(request.long)
         request.version += 1
         request.updated_at = now

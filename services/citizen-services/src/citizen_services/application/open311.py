@@ -21,6 +21,7 @@ from citizen_services.persistence.requests import RequestRepository
 from citizen_services.persistence.tables import (
     CatalogueService,
     ServiceRequest,
+    ServiceRequestMedia,
     ServiceRequestUpdate,
 )
 
@@ -97,6 +98,22 @@ async def public_request(
         return None
     row = await service_requests.get(key)
     return row if row is not None and row.public else None
+
+
+async def public_media(
+    *, service_requests: RequestRepository, media_id: str, extension: str
+) -> ServiceRequestMedia | None:
+    """A photo uploaded with a public request, by its id and extension (as its URL has
+    them); a photo of a request that is not public is not found."""
+    try:
+        key = uuid.UUID(media_id)
+    except ValueError:
+        return None
+    media = await service_requests.media(key)
+    if media is None or media.extension != extension:
+        return None
+    request = await service_requests.get(media.request_id)
+    return media if request is not None and request.public else None
 
 
 async def latest_notes(

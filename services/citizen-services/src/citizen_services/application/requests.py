@@ -8,19 +8,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from citizen_services.domain.catalogue import ServiceStatus
+from citizen_services.domain.media import check_media, media_path
 from citizen_services.domain.requests import (
     InvalidRequest,
     NoteVisibility,
     RequestStatus,
     ServiceNotReportable,
     check_attributes,
+    check_extra_attributes,
     check_location,
     is_public_note,
     shown_outside,
+    split_attributes,
 )
 from citizen_services.persistence.catalogue import CatalogueRepository
 from citizen_services.persistence.requests import RequestRepository
-from citizen_services.persistence.tables import ServiceRequest, ServiceRequestUpdate
+from citizen_services.persistence.tables import (
+    ServiceRequest,
+    ServiceRequestMedia,
+    ServiceRequestUpdate,
+)
 from contracts.citizen_services import ServiceRequestStatusChanged, ServiceRequestSubmitted
 from servicekit.errors import NotFound
 from servicekit.uow import UnitOfWork
@@ -28,6 +35,14 @@ from servicekit.uow import UnitOfWork
 
 class RequestNotFound(NotFound):
     code, title = "service-request-not-found", "Service request not found"
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A file uploaded with a report (multipart/form-data), by the form field it came in."""
+
+    field: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,12 @@ class SubmitRequest:
     public: bool = False
     #: Who submitted it when that is not the citizen (an Open311 partner's key, staff).
     submitted_by: str | None = None
+    #: Keep attributes the service does not define (Open311: FixMyStreet always sends some)
+    #: instead of refusing them.
+    keep_undefined_attributes: bool = False
+    #: Photos uploaded with the report: stored, the first one the request's ``media_url``
+    #: when the client sent none.
+    photos: tuple[Photo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,7 +108,12 @@ async def submit_request(
             errors=[{"field": "service_code", "message": "not a reportable service"}],
         )
     check_location(lat=command.lat, long=command.long, address=command.address)
-    attributes = check_attributes(service.attributes, command.attributes)
+    values: dict[str, Any] = command.attributes
+    extra: dict[str, Any] = {}
+    if command.keep_undefined_attributes:
+        values, extra = split_attributes(service.attributes, command.attributes)
+        extra = check_extra_attributes(extra)
+    attributes = check_attributes(service.attributes, values)
     if command.contact and not command.contact_consent:
         raise InvalidRequest(
             "Contact details need the reporter's consent.",
@@ -95,6 +121,7 @@ async def submit_request(
                 {"field": "contact_consent", "message": "must be true to keep contact details"}
             ],
         )
+    media = _media(command.photos)
     now = datetime.now(UTC)
     request = ServiceRequest(
         service_id=service.id,
@@ -105,6 +132,7 @@ async def submit_request(
         long=command.long,
         address=command.address,
         attributes=attributes,
+        extra_attributes=extra or None,
         citizen_id=command.citizen_id,
         contact=command.contact or None,
         contact_consent=command.contact_consent,
@@ -114,6 +142,11 @@ async def submit_request(
         updated_at=now,
     )
     service_requests.add(request)
+    for row in media:
+        row.request_id, row.created_at = request.id, now
+        service_requests.add(row)
+    if media and request.media_url is None:
+        request.media_url = media_path(media[0].id, media[0].extension)
     service_requests.add_update(
         ServiceRequestUpdate(
             request_id=request.id,
@@ -133,6 +166,96 @@ async def submit_request(
         )
     )
     return request
+
+
+#: The ``source`` of an update an Open311 client (FixMyStreet) posted.
+OPEN311_SOURCE = "open311"
+
+
+@dataclass(frozen=True)
+class PostClientUpdate:
+    """A citizen's update to a public request, as an Open311 client relays it
+    (FixMyStreet's ``post_service_request_update``)."""
+
+    request_id: uuid.UUID
+    description: str = ""
+    #: The status the client reports (FixMyStreet's: ``fixed``, ``reopen``...): kept with
+    #: the update; the council's own status does not change.
+    reported_status: str | None = None
+    #: The client's own id for the update: posting it again answers the same update.
+    external_id: str | None = None
+    media_url: str | None = None
+    contact: dict[str, Any] | None = None
+    photos: tuple[Photo, ...] = ()
+    submitted_by: str | None = None
+
+
+async def post_client_update(
+    *, uow: UnitOfWork, service_requests: RequestRepository, command: PostClientUpdate
+) -> ServiceRequestUpdate:
+    """Adds the update to the request's timeline, its text a public note (a citizen wrote
+    it for the public report), its author's contact details private. Only a public request
+    takes one (another is not found, as on Open311's reads)."""
+    request = await service_requests.get(command.request_id, for_update=True)
+    if request is None or not request.public:
+        raise RequestNotFound(
+            f"No service request with id {command.request_id}.",
+            errors=[{"field": "service_request_id", "message": "no such service request"}],
+        )
+    if command.external_id:
+        known = await service_requests.client_update(
+            request.id, OPEN311_SOURCE, command.external_id
+        )
+        if known is not None:
+            return known
+    media = _media(command.photos)
+    if not command.description and not media and not command.media_url:
+        raise InvalidRequest(
+            "An update needs a description or a photo.",
+            errors=[{"field": "description", "message": "required"}],
+        )
+    now = datetime.now(UTC)
+    for row in media:
+        row.request_id, row.created_at = request.id, now
+        service_requests.add(row)
+    update_ = ServiceRequestUpdate(
+        request_id=request.id,
+        status=request.status,
+        previous_status=request.status,
+        note=command.description or None,
+        note_visibility=NoteVisibility.PUBLIC.value if command.description else None,
+        actor=command.submitted_by,
+        occurred_at=now,
+        source=OPEN311_SOURCE,
+        external_id=command.external_id,
+        reported_status=command.reported_status,
+        media_url=command.media_url
+        or (media_path(media[0].id, media[0].extension) if media else None),
+        contact=command.contact or None,
+    )
+    service_requests.add_update(update_)
+    request.version += 1
+    request.updated_at = now
+    await uow.flush()  # the update's id is the answer
+    return update_
+
+
+def _media(photos: tuple[Photo, ...]) -> list[ServiceRequestMedia]:
+    """Rows for the uploaded photos (each checked by its first bytes), not yet attached."""
+    rows = []
+    for photo in photos:
+        kind = check_media(photo.field, photo.data)
+        rows.append(
+            ServiceRequestMedia(
+                request_id=uuid.UUID(int=0),
+                content_type=kind.content_type,
+                extension=kind.extension,
+                size=len(photo.data),
+                data=photo.data,
+                created_at=datetime.now(UTC),
+            )
+        )
+    return rows
 
 
 async def update_request(

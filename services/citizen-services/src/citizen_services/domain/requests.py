@@ -13,6 +13,7 @@ the council's own GIS decides the finer boundary when the request is worked.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -21,6 +22,9 @@ from servicekit.errors import DomainError
 
 MK_BOUNDS = {"min_lat": 51.95, "max_lat": 52.20, "min_long": -0.95, "max_long": -0.55}
 MAX_DESCRIPTION = 4000
+#: What an attribute a service does not define may look like, when it is kept (Open311).
+_EXTRA_CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+MAX_EXTRA_VALUE = 1000
 
 
 class RequestStatus(StrEnum):
@@ -177,4 +181,35 @@ def check_attributes(definitions: list[dict[str, Any]], values: dict[str, Any]) 
             out[code] = value
     if errors:
         raise InvalidRequest("Some attributes are not valid for this service.", errors=errors)
+    return out
+
+
+def split_attributes(
+    definitions: list[dict[str, Any]], values: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``values`` as (those the service defines, those it does not)."""
+    codes = {d["code"] for d in definitions}
+    defined = {k: v for k, v in values.items() if k in codes}
+    return defined, {k: v for k, v in values.items() if k not in codes}
+
+
+def check_extra_attributes(values: dict[str, Any]) -> dict[str, Any]:
+    """Attributes a service does not define, kept as an Open311 client sent them
+    (FixMyStreet always sends ``uprn``, ``fixmystreet_id``, ``easting``/``northing``,
+    ``closest_address``...): a code of letters, digits, '.', '_' and '-', a value of at
+    most :data:`MAX_EXTRA_VALUE` characters (or a list of such); empty ones are dropped."""
+    errors: list[dict[str, str]] = []
+    out: dict[str, Any] = {}
+    for code, value in values.items():
+        field = f"attributes.{code}"
+        items = value if isinstance(value, list) else [value]
+        texts = [i if isinstance(i, str) else format(i, "g") for i in items]
+        if not _EXTRA_CODE.match(code):
+            errors.append({"field": "attributes", "message": "a code is letters, digits, .-_"})
+        elif any(len(t) > MAX_EXTRA_VALUE for t in texts):
+            errors.append({"field": field, "message": "too long"})
+        elif any(t != "" for t in texts):
+            out[code] = texts if isinstance(value, list) else texts[0]
+    if errors:
+        raise InvalidRequest("Some attributes are not valid.", errors=errors)
     return out

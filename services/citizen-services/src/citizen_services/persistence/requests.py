@@ -16,7 +16,11 @@ from sqlalchemy import func, or_, select, update
 from sqlmodel import col
 
 from citizen_services.domain.requests import NoteVisibility
-from citizen_services.persistence.tables import ServiceRequest, ServiceRequestUpdate
+from citizen_services.persistence.tables import (
+    ServiceRequest,
+    ServiceRequestMedia,
+    ServiceRequestUpdate,
+)
 from servicekit.repository import Repository
 
 
@@ -59,6 +63,25 @@ class RequestRepository(Repository):
         )
 
     # -- reads ----------------------------------------------------------------------------
+    async def client_update(
+        self, request_id: uuid.UUID, source: str, external_id: str
+    ) -> ServiceRequestUpdate | None:
+        """The update a client already posted under its own id ``external_id``, if any."""
+        rows = await self.db.execute(
+            select(ServiceRequestUpdate)
+            .where(
+                col(ServiceRequestUpdate.request_id) == request_id,
+                col(ServiceRequestUpdate.source) == source,
+                col(ServiceRequestUpdate.external_id) == external_id,
+            )
+            .order_by(col(ServiceRequestUpdate.id))
+            .limit(1)
+        )
+        return rows.scalars().first()
+
+    async def media(self, media_id: uuid.UUID) -> ServiceRequestMedia | None:
+        return await self.db.get(ServiceRequestMedia, media_id)
+
     async def updates(self, request_id: uuid.UUID) -> list[ServiceRequestUpdate]:
         """The request's updates, oldest first."""
         rows = await self.db.execute(
@@ -136,13 +159,15 @@ class RequestRepository(Repository):
         return list(rows.scalars().all())
 
     async def public_notes(self, request_ids: Sequence[uuid.UUID]) -> list[ServiceRequestUpdate]:
-        """The updates of these requests carrying a public note, oldest first."""
+        """The updates of these requests carrying a public note from staff (not an update
+        an Open311 client posted), oldest first."""
         rows = await self.db.execute(
             select(ServiceRequestUpdate)
             .where(
                 col(ServiceRequestUpdate.request_id).in_(request_ids),
                 col(ServiceRequestUpdate.note).is_not(None),
                 col(ServiceRequestUpdate.note_visibility) == NoteVisibility.PUBLIC.value,
+                col(ServiceRequestUpdate.source).is_(None),
             )
             .order_by(col(ServiceRequestUpdate.id))
         )

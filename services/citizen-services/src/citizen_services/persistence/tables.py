@@ -88,7 +88,14 @@ class ServiceRequest(SQLModel, table=True):
     long: float | None = None
     address: str | None = Field(default=None, max_length=500)
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON))
-    #: A photo of the problem (Open311 ``media_url``; migration 0005).
+    #: Attributes an Open311 client sent that the service does not define (FixMyStreet's
+    #: ``uprn``, ``fixmystreet_id``, ``easting``, ``closest_address``...): kept for staff,
+    #: never shown on Open311 (migration 0008).
+    extra_attributes: dict[str, Any] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON, nullable=True)
+    )
+    #: A photo of the problem (Open311 ``media_url``; migration 0005): a client's URL, or
+    #: the path of a photo uploaded with the report (``/open311/v2/media/...``).
     media_url: str | None = Field(default=None, max_length=2000)
     citizen_id: str | None = Field(default=None, max_length=200, index=True)
     #: {email, first_name, last_name, phone}: only with consent; never logged.
@@ -121,3 +128,27 @@ class ServiceRequestUpdate(SQLModel, table=True):
     assigned_to: str | None = Field(default=None, max_length=200)
     actor: str | None = Field(default=None, max_length=200)
     occurred_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    #: An update from an Open311 client (FixMyStreet's ``post_service_request_update``;
+    #: migration 0008): ``source`` ``open311``, the client's own id for it, the status it
+    #: reported (the council's status does not change), a photo, and who wrote it (private,
+    #: as a request's contact).
+    source: str | None = Field(default=None, max_length=20)
+    external_id: str | None = Field(default=None, max_length=100)
+    reported_status: str | None = Field(default=None, max_length=40)
+    media_url: str | None = Field(default=None, max_length=2000)
+    contact: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
+
+
+class ServiceRequestMedia(SQLModel, table=True):
+    """A photo uploaded with an Open311 report or update (multipart/form-data), served at
+    ``/open311/v2/media/{id}.{extension}`` while its request is public (migration 0008)."""
+
+    __tablename__ = "service_request_media"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    request_id: uuid.UUID = Field(foreign_key="service_request.id", index=True)
+    content_type: str = Field(max_length=40)
+    extension: str = Field(max_length=10)
+    size: int
+    data: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))

@@ -26,6 +26,7 @@ from inclusion.domain.sessions import EnrolmentStatus
 from inclusion.persistence.repositories import Repositories
 from inclusion.persistence.tables import DeviceLoan, ProgrammeSession
 from servicekit.db import Database
+from servicekit.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
 REMINDER = "session-reminder"
@@ -131,9 +132,19 @@ async def report_overdue(tx: Transactions, *, now: datetime | None = None) -> in
 class Scheduler:
     """Runs the scheduled jobs every ``interval`` seconds (a servicekit worker)."""
 
-    def __init__(self, database: Database, *, source: str, interval: float) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        source: str,
+        interval: float,
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
         self.transactions = Transactions(database, source=source)
         self.interval = interval
+        #: ``scheduler_last_success_timestamp_seconds{scheduler="inclusion"}`` after each pass
+        #: (the "scheduler not running" alert).
+        self.last_success = metrics.scheduler_last_success.labels("inclusion") if metrics else None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -152,6 +163,8 @@ class Scheduler:
         while True:
             try:
                 await self.tick()
+                if self.last_success is not None:
+                    self.last_success.set_to_current_time()
             except Exception:
                 log.exception("scheduled jobs failed; retrying at the next tick")
             await asyncio.sleep(self.interval)

@@ -49,6 +49,7 @@ from notifications.persistence.notifications import (
 )
 from notifications.persistence.tables import Notification
 from servicekit.db import Database
+from servicekit.metrics import ServiceMetrics
 from servicekit.uow import UnitOfWork
 from servicekit.worker import CommitWokenWorker
 
@@ -152,6 +153,10 @@ class PacedWorker(CommitWokenWorker):
     """A worker of this service, paced by its delivery settings: it lingers
     ``delivery_linger_seconds`` after a commit wakes it, and polls every
     ``delivery_idle_seconds`` when none does."""
+
+    #: Set by ``notifications.main.workers``: attempts counted in
+    #: ``notification_deliveries_total{channel,outcome}`` (the delivery failure rate alert).
+    metrics: ServiceMetrics | None = None
 
     def __init__(self, database: Database, settings: Settings) -> None:
         super().__init__(
@@ -278,6 +283,17 @@ class DeliveryWorker(PacedWorker):
             )
         for seconds in retries:
             self.wake_in(seconds)
+        if self.metrics:
+            max_attempts = self.settings.delivery_max_attempts
+            for row, status, _ in results:
+                outcome = (
+                    status.value
+                    if status is not None
+                    else "technical-failure"
+                    if row["attempts"] >= max_attempts
+                    else "retry"
+                )
+                self.metrics.deliveries.labels(self.channel.value, outcome).inc()
         delivered = sum(1 for _, status, _ in results if status is Status.DELIVERED)
         log.debug(
             "%s delivery: %d delivered, %d not yet",

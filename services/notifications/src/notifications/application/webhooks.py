@@ -435,6 +435,9 @@ class WebhookDeliveryWorker(PacedWorker):
             )
         for seconds in retries:
             self.wake_in(seconds)
+        if self.metrics:
+            for outcome, _, _ in results:
+                self.metrics.deliveries.labels("webhook", outcome).inc()
         return len(claimed)
 
     async def _attempt(self, row: Any, sub: WebhookSubscription | None) -> Attempt:
