@@ -85,6 +85,9 @@ async def test_the_official_client_through_the_gateway(
     )
     assert email["content"]["subject"] == "Your request MK-1234 has been updated"
     assert email["template"]["id"] == email_template
+    # links point at the gateway the client called, not the service's own port
+    assert email["uri"] == f"{platform.gateway_url}/v2/notifications/{email['id']}"
+    assert email["template"]["uri"] == f"{platform.gateway_url}/v2/template/{email_template}"
     sms = await call(
         live.send_sms_notification,
         "+44 7700 900 321",

@@ -9,12 +9,14 @@ problem+json: request bodies are read here, not by FastAPI, so that holds for ba
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import jwt
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
@@ -29,12 +31,22 @@ from notifications.domain.notify import (
     NotifyError,
     NotifyValidationError,
     parse_uuid,
+    shown,
+    unexpected,
 )
 from notifications.persistence.notifications import NotificationRepository
 from notifications.persistence.tables import Notification
 from notifications.persistence.templates import TemplateRepository
 from servicekit.deps import ReadDbDep
 from servicekit.errors import NotFound
+from servicekit.identity import (
+    ASSERTION_HEADER,
+    ISSUER,
+    LEEWAY_SECONDS,
+    REQUEST_CLAIM,
+    request_binding,
+)
+from servicekit.identity import AUDIENCE as UNBOUND_AUDIENCE
 
 #: Not in the OpenAPI document: GOV.UK Notify documents this API, and the platform's
 #: authorisation matrix (tests/test_authorization_matrix.py) assumes the gateway's roles on
@@ -45,7 +57,10 @@ router = APIRouter(prefix="/v2", tags=["GOV.UK Notify API v2"], include_in_schem
 async def notify_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NotifyError)
     return JSONResponse(
-        {"status_code": exc.status_code, "errors": [{"error": exc.error, "message": exc.message}]},
+        {
+            "status_code": exc.status_code,
+            "errors": [{"error": exc.error, "message": m} for m in exc.messages],
+        },
         status_code=exc.status_code,
     )
 
@@ -66,7 +81,66 @@ async def current_caller(request: Request) -> Caller:
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
+_FORWARDED_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+_FORWARDED_PREFIX = re.compile(r"^(/[A-Za-z0-9._~\-]+)*$")
+
+
+def _from_gateway(request: Request) -> bool:
+    """Whether the request carries the gateway's identity assertion for this request (its
+    signature, issuer, lifetime, and its binding to this service, method and raw path).
+    On /v2 the caller is anonymous to the gateway, whose assertion then has no subject,
+    which servicekit's principal check refuses; here only the gateway's signature
+    matters: it says the ``X-Forwarded-*`` headers are the gateway's (it drops a client's
+    own)."""
+    verified = getattr(request.state, "from_gateway", None)
+    if isinstance(verified, bool):
+        return verified
+    token = request.headers.get(ASSERTION_HEADER)
+    verified = False
+    if token:
+        settings = get_runtime(request).settings
+        audiences = [settings.service_name]
+        if not settings.production_like:
+            audiences.append(UNBOUND_AUDIENCE)  # tests' unbound assertions
+        raw = request.scope.get("raw_path")
+        path = raw.decode("latin-1") if isinstance(raw, bytes) else request.url.path
+        try:
+            claims = jwt.decode(
+                token,
+                settings.identity_secret.get_secret_value(),
+                algorithms=["HS256"],
+                audience=audiences,
+                issuer=ISSUER,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "iss", "aud"], "verify_sub": False},
+            )
+            bound = claims["aud"] == settings.service_name or (
+                isinstance(claims["aud"], list) and settings.service_name in claims["aud"]
+            )
+            verified = not bound or claims.get(REQUEST_CLAIM) == request_binding(
+                request.method, path
+            )
+        except jwt.PyJWTError:
+            verified = False
+    request.state.from_gateway = verified
+    return verified
+
+
 def _base(request: Request) -> str:
+    """The public base URL the client called, for ``uri`` and ``links``: through the
+    gateway, its ``X-Forwarded-Proto``, ``-Host`` and ``-Prefix`` (trusted only with the
+    gateway's assertion); else ``NOTIFICATIONS_NOTIFY_PUBLIC_URL``; else this request's own."""
+    headers = request.headers
+    proto, host = headers.get("x-forwarded-proto"), headers.get("x-forwarded-host")
+    prefix = headers.get("x-forwarded-prefix", "").rstrip("/")
+    if (
+        proto in ("http", "https")
+        and host
+        and _FORWARDED_HOST.match(host)
+        and _FORWARDED_PREFIX.match(prefix)
+        and _from_gateway(request)
+    ):
+        return f"{proto}://{host}{prefix}"
     configured = get_runtime(request).settings.notify_public_url
     return (configured or str(request.base_url)).rstrip("/")
 
@@ -116,7 +190,7 @@ def notification_json(base: str, n: Notification) -> dict[str, Any]:
         "created_by_name": None,
         "sent_at": _time(n.sent_at),
         "completed_at": _time(final),
-        "scheduled_for": None,
+        "scheduled_for": _time(n.scheduled_for),
         "one_click_unsubscribe": n.unsubscribe_url,
         "is_cost_data_ready": False,
         "cost_in_pounds": None,
@@ -167,18 +241,18 @@ async def _send(request: Request, channel: Channel) -> JSONResponse:
             one_click_unsubscribe_url=n["unsubscribe_url"],
         )
     else:
-        content.update(from_number=caller.service.sms_sender)
-    return JSONResponse(
-        {
-            "id": nid,
-            "reference": n["reference"],
-            "content": content,
-            "uri": f"{base}/v2/notifications/{nid}",
-            "template": _template_ref(base, n["template_id"], n["template_version"]),
-            "scheduled_for": None,
-        },
-        status_code=201,
-    )
+        content.update(from_number=n["sender"] or caller.service.sms_sender)
+    answer: dict[str, Any] = {
+        "id": nid,
+        "reference": n["reference"],
+        "content": content,
+        "uri": f"{base}/v2/notifications/{nid}",
+        "template": _template_ref(base, n["template_id"], n["template_version"]),
+        "scheduled_for": _time(sent.posted.scheduled_for),
+    }
+    if channel is Channel.EMAIL:
+        answer["sanitised_content"] = sent.posted.sanitised_content
+    return JSONResponse(answer, status_code=201)
 
 
 @router.post("/notifications/email", status_code=201, summary="Send an email (GOV.UK Notify)")
@@ -204,6 +278,9 @@ async def get_notification(
     return JSONResponse(notification_json(_base(request), n))
 
 
+#: Notify's template types, in its order (its ``type`` enum); letters are never stored here.
+TEMPLATE_TYPES = ("sms", "email", "letter")
+
 #: The query arguments Notify's ``GET /v2/notifications`` takes; any other is refused, as
 #: Notify's own request schema refuses it.
 LIST_NOTIFICATIONS_ARGS = frozenset(
@@ -212,11 +289,9 @@ LIST_NOTIFICATIONS_ARGS = frozenset(
 
 
 def _only_known(names: Iterable[str], known: AbstractSet[str]) -> None:
-    for name in names:
-        if name not in known:
-            raise NotifyValidationError(
-                f"Additional properties are not allowed ({name} was unexpected)"
-            )
+    problem = unexpected(set(names) - known)
+    if problem:
+        raise NotifyValidationError(problem)
 
 
 @router.get("/notifications", summary="Notifications, newest first (GOV.UK Notify)")
@@ -291,6 +366,10 @@ async def get_template_version(
 async def list_templates(request: Request, db: ReadDbDep, caller: CallerDep) -> JSONResponse:
     _only_known(request.query_params.keys(), {"type"})
     template_type = request.query_params.get("type")
+    if template_type is not None and template_type not in TEMPLATE_TYPES:
+        raise NotifyValidationError(
+            f"type {shown(template_type)} is not one of [{', '.join(TEMPLATE_TYPES)}]"
+        )
     views = await templates.list_templates(
         TemplateRepository(db), service_id=caller.service.id, template_type=template_type
     )

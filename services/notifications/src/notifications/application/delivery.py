@@ -315,7 +315,10 @@ class EmailDeliveryWorker(DeliveryWorker):
                 subject=row["subject"] or "",
                 text=row["text_body"] or row["body"],
                 html=row["html_body"],
-                headers=unsubscribe_headers(row["unsubscribe_url"]),
+                headers=(
+                    *unsubscribe_headers(row["unsubscribe_url"]),
+                    *((("Reply-To", row["sender"]),) if row.get("sender") else ()),
+                ),
             )
         )
 
@@ -358,7 +361,7 @@ class SmsDeliveryWorker(DeliveryWorker):
             OutgoingSms(
                 notification_id=str(row["id"]),
                 to=row["recipient"],
-                sender=self.settings.sms_sender,
+                sender=row.get("sender") or self.settings.sms_sender,
                 body=row["body"],
             )
         )

@@ -80,6 +80,12 @@ class Notification(SQLModel, table=True):
     redacted_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
     )
+    #: Notify's ``scheduled_for``: not sent before then (``next_attempt_at`` starts there).
+    scheduled_for: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
+    #: The Reply-To address (email) or sender (SMS) chosen by id; null: the service's default.
+    sender: str | None = Field(default=None, max_length=320)
 
 
 class NotifyService(SQLModel, table=True):
@@ -91,10 +97,39 @@ class NotifyService(SQLModel, table=True):
     name: str = Field(max_length=255)
     email_from: str = Field(max_length=320)  # the From address of its emails
     sms_sender: str = Field(max_length=11)
+    #: The default Reply-To of its emails (a ``notify_reply_to`` marked default), if any.
+    email_reply_to: str | None = Field(default=None, max_length=320)
     #: Recipients a team key may send to (email addresses and E.164 numbers), one a line.
     team_members: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     #: The subject (an opaque id) of the admin who created it; null: start-up or a script.
+    created_by: str | None = Field(default=None, max_length=200)
+
+
+class NotifyReplyTo(SQLModel, table=True):
+    """A reply-to address of a Notify service (``email_reply_to_id``)."""
+
+    __tablename__ = "notify_reply_to"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="notify_service.id", index=True)
+    email_address: str = Field(max_length=320)
+    is_default: bool = False
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    created_by: str | None = Field(default=None, max_length=200)
+
+
+class NotifySmsSender(SQLModel, table=True):
+    """A text message sender of a Notify service (``sms_sender_id``): at most 11 letters
+    and digits, or a phone number."""
+
+    __tablename__ = "notify_sms_sender"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="notify_service.id", index=True)
+    sms_sender: str = Field(max_length=320)
+    is_default: bool = False
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     created_by: str | None = Field(default=None, max_length=200)
 
 
