@@ -5,15 +5,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import io
 import json
+import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from notifications_python_client.errors import HTTPError
+from notifications_python_client.utils import prepare_upload
+from sqlmodel import col
 
 from mkinfra.smtp_sink import SmtpSink
+from notifications.application.privacy import purge_expired
+from notifications.config import Settings
+from notifications.persistence.tables import Notification, NotifyFile
+from servicekit.db import Database
 from servicekit.testing import eventually, identity_headers
 
 from .test_notify_api import Notify, notify  # noqa: F401 - the fixture
@@ -119,8 +131,6 @@ async def test_notifys_validation_errors(notify: Notify) -> None:  # noqa: F811
 
     await notify.call(run)
     async with notify.db.session() as s:  # nothing was stored
-        from notifications.persistence.tables import Notification
-
         assert (await s.execute(Notification.__table__.select())).first() is None  # type: ignore[attr-defined]
 
 
@@ -301,3 +311,166 @@ async def test_links_use_the_public_base_url_only_from_the_gateway(notify: Notif
             assert sent["template"]["uri"] == f"{base}/v2/template/{notify.email_template}"
             r = await http.get("/v2/notifications", headers={"Authorization": auth, **extra})
             assert r.json()["links"]["current"] == f"{base}/v2/notifications"
+
+
+async def test_retention_purges_content_keeps_status_and_replicas_share_it(
+    notify: Notify,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After ``NOTIFICATIONS_NOTIFY_RETENTION_DAYS`` a /v2 message's recipient, content and
+    personalisation are gone and its status stays; two purges at once (two processes'
+    engines) blank each message once."""
+    monkeypatch.setenv("NOTIFICATIONS_NOTIFY_RETENTION_DAYS", "2")
+    settings = Settings(database_url=notify.settings.database_url, environment="test")
+    assert settings.content_retention_days == 2
+    client = notify.client("test")
+    ids = []
+    for n in range(6):
+        sent = await notify.call(
+            client.send_email_notification,
+            "resident@example.com",
+            str(notify.email_template),
+            personalisation={"name": f"Secret{n}", "ref": "r", "items": [], "help": "no"},
+        )
+        ids.append(sent["id"])
+
+    async def finished() -> bool:
+        got = [await notify.call(client.get_notification_by_id, i) for i in ids]
+        return all(g["status"] == "delivered" for g in got)
+
+    await eventually(finished, timeout=20)
+    async with notify.db.session() as s:  # four are three days old, two one day
+        for n, nid in enumerate(ids):
+            age = timedelta(days=3 if n < 4 else 1)
+            await s.execute(
+                sa.update(Notification)
+                .where(col(Notification.id) == uuid.UUID(nid))
+                .values(created_at=datetime.now(UTC) - age)
+            )
+        await s.commit()
+    one, two = Database(settings.database_url), Database(settings.database_url)
+    try:
+        done = await asyncio.gather(purge_expired(one, settings), purge_expired(two, settings))
+    finally:
+        await one.dispose()
+        await two.dispose()
+    assert sum(done) == 4
+    for n, nid in enumerate(ids):
+        got = await notify.call(client.get_notification_by_id, nid)
+        assert got["status"] == "delivered"
+        if n < 4:
+            assert (got["email_address"], got["body"], got["subject"]) == (None, "", None)
+        else:
+            assert f"Secret{n}" in got["body"] and got["email_address"] == "resident@example.com"
+
+
+async def test_files_by_email_download_page_confirmation_and_expiry(
+    notify: Notify,  # noqa: F811
+    smtp_sink: SmtpSink,
+) -> None:
+    client = notify.client()
+    pdf = b"%PDF-1.4 a council letter\n" + bytes(range(256)) * 10
+    values: dict[str, Any] = {
+        "name": "Ann",
+        "items": [],
+        "help": "no",
+        "ref": prepare_upload(io.BytesIO(pdf), filename="letter.pdf"),
+    }
+    sent = await notify.call(
+        client.send_email_notification, "Ann@Example.com", str(notify.email_template), values
+    )
+    link = re.search(r"https?://\S+/api/v1/files/\S+\?key=[\w-]+", sent["content"]["body"])
+    assert link, sent["content"]["body"]
+    url = link.group()
+    assert url.startswith(f"{notify.settings.public_url}/api/v1/files/")
+    assert "%PDF" not in sent["content"]["body"]
+
+    async def arrived() -> list[Any]:
+        return smtp_sink.messages()
+
+    [message] = await eventually(arrived, timeout=15, message="email not in the sink")
+    assert url in message.get_body(("plain",)).get_content()
+    path = url.split("/api/v1/files/", 1)[1]
+    async with httpx.AsyncClient(base_url=notify.url, timeout=30) as http:
+        page = await http.get(f"/api/v1/files/{path}")  # asks for the address first
+        assert page.status_code == 200 and 'name="email_address"' in page.text
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert "<script" not in page.text
+        wrong = await http.post(f"/api/v1/files/{path}", data={"email_address": "b@example.com"})
+        assert wrong.status_code == 400 and "not the email address" in wrong.text
+        direct = await http.get(f"/api/v1/files/{path.replace('?', '/download?')}")
+        assert direct.status_code == 200 and direct.content != pdf  # the form again
+        got = await http.post(f"/api/v1/files/{path}", data={"email_address": " ann@example.COM"})
+        assert got.status_code == 200 and got.content == pdf
+        assert got.headers["content-type"] == "application/pdf"
+        assert 'filename="letter.pdf"' in got.headers["content-disposition"]
+        bad_key = await http.get(f"/api/v1/files/{path.split('?')[0]}?key=guess")
+        assert bad_key.status_code == 404
+
+    # without the confirmation step, a plain link; a retention period of one week
+    values["ref"] = prepare_upload(
+        io.BytesIO(b"a,b\n1,2\n"),
+        filename="data.csv",
+        confirm_email_before_download=False,
+        retention_period="1 week",
+    )
+    sent = await notify.call(
+        client.send_email_notification, "ann@example.com", str(notify.email_template), values
+    )
+    path = re.search(r"/api/v1/files/(\S+\?key=[\w-]+)", sent["content"]["body"]).group(1)  # type: ignore[union-attr]
+    async with httpx.AsyncClient(base_url=notify.url, timeout=30) as http:
+        page = await http.get(f"/api/v1/files/{path}")
+        assert page.status_code == 200 and "Download this file" in page.text
+        got = await http.get(f"/api/v1/files/{path.replace('?', '/download?')}")
+        assert got.content == b"a,b\n1,2\n" and got.headers["content-type"].startswith("text/csv")
+        async with notify.db.session() as s:
+            expires = (
+                (await s.execute(sa.select(NotifyFile.expires_at).order_by(NotifyFile.created_at)))
+                .scalars()
+                .all()
+            )
+        assert [round((e - datetime.now(UTC)).days) for e in expires] == [26 * 7 - 1, 6]
+        # expired: gone at once, and the purge deletes it
+        async with notify.db.session() as s:
+            await s.execute(
+                sa.update(NotifyFile).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+            await s.commit()
+        assert (await http.get(f"/api/v1/files/{path}")).status_code == 404
+    await purge_expired(notify.db, notify.settings)
+    async with notify.db.session() as s:
+        assert (await s.execute(sa.select(NotifyFile))).first() is None
+
+    # Notify's 400s
+    def refused() -> None:
+        sms_values = {"name": "x", "ref": prepare_upload(io.BytesIO(b"x"), filename="a.txt")}
+        assert _errors(
+            lambda: client.send_sms_notification(
+                "07700900123", str(notify.sms_template), sms_values
+            )
+        ) == (400, ["Can only send a file by email"])
+        for upload, message in (
+            (
+                prepare_upload(io.BytesIO(b"x"), filename="noextension"),
+                "filename `filename` must end with a file extension. For example, filename.csv",
+            ),
+            (
+                prepare_upload(io.BytesIO(b"x"), filename="a.txt", retention_period="80 weeks"),
+                "retention_period Unsupported value for retention_period: 80 weeks. "
+                "Supported periods are from 1 to 78 weeks.",
+            ),
+            (
+                {
+                    "file": base64.b64encode(b"x" * (2 * 1024 * 1024 + 1)).decode(),
+                    "filename": "a.txt",
+                },
+                "File is larger than 2MB",
+            ),
+        ):
+            assert _errors(
+                lambda u=upload: client.send_email_notification(
+                    "a@example.com", str(notify.email_template), {**values, "ref": u}
+                )
+            ) == (400, [message])
+
+    await notify.call(refused)

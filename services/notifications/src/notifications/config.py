@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import EmailStr, SecretStr, model_validator
+from pydantic import AliasChoices, EmailStr, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from servicekit.settings import ServiceSettings, check_secret
@@ -73,9 +73,18 @@ class Settings(ServiceSettings):
     unsubscribe_secret: SecretStr = SecretStr(DEV_UNSUBSCRIBE_SECRET)
 
     # Privacy
-    #: Days a message's recipient and content are kept (GOV.UK Notify: 7); then they are
-    #: blanked and only the status row stays.
-    content_retention_days: float = 7.0
+    #: Days a message's recipient and content (personalisation lives only in it) are kept
+    #: (GOV.UK Notify: 7); then they are blanked and only the status row stays.
+    #: ``NOTIFICATIONS_NOTIFY_RETENTION_DAYS`` or ``NOTIFICATIONS_CONTENT_RETENTION_DAYS``.
+    content_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "NOTIFICATIONS_NOTIFY_RETENTION_DAYS",
+            "NOTIFICATIONS_CONTENT_RETENTION_DAYS",
+            "content_retention_days",
+        ),
+    )
     #: How often the retention purge runs (it sleeps in between).
     retention_purge_interval_seconds: float = 3600.0
     #: How long the one-time link that confirms a new contact email works.

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from notifications.api import (
     notify,
+    notify_files,
     notify_openapi,
     notify_services,
     preferences,
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             webhooks.router,
             notify_services.router,
             notify.router,
+            notify_files.router,
         ],
         migrations=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS,

@@ -11,6 +11,7 @@ from typing import Any
 
 from notifications.application import templates
 from notifications.application.notify_auth import Caller
+from notifications.application.notify_files import PreparedFiles, prepare_files, store_files
 from notifications.config import Settings
 from notifications.domain import recipients, templating
 from notifications.domain.notification import Channel, Status, status_changed
@@ -25,7 +26,9 @@ from notifications.domain.notify import (
     shown,
     unexpected,
 )
+from notifications.domain.notify_files import is_file
 from notifications.persistence.notifications import NotificationRepository
+from notifications.persistence.notify_files import NotifyFileRepository
 from notifications.persistence.notify_services import NotifyServiceRepository
 from notifications.persistence.templates import TemplateRepository, templates_beside
 from servicekit.db import Database
@@ -102,6 +105,7 @@ async def accept(
             body,
             template_cache=template_cache,
             services=NotifyServiceRepository(uow.db),
+            public_url=settings.public_url,
         )
 
 
@@ -279,12 +283,15 @@ async def send_notification(
     *,
     template_cache: TemplateCache | None = None,
     services: NotifyServiceRepository | None = None,
+    public_url: str | None = None,
 ) -> Sent:
     """POST /v2/notifications/{email,sms}: validate, render, store as ``created``.
 
     The sender is the reply-to address or SMS sender named by ``email_reply_to_id`` /
     ``sms_sender_id`` (read with ``services``; an id the service does not have is Notify's
-    400), else the service's default (held with the service: no query).
+    400), else the service's default (held with the service: no query). Files in an
+    email's personalisation (``prepare_upload``) become links under ``public_url`` and are
+    stored in the same transaction (:mod:`notify_files`).
 
     ``template_repository`` serves the template lookup (it may be on a read session, so
     that the write transaction is held only to insert). The row is inserted at once (a Core
@@ -309,6 +316,16 @@ async def send_notification(
                 f"for service id {caller.service.id}"
             )
         sender = found
+    has_files = any(is_file(v) for v in personalisation.values())
+    prepared: PreparedFiles | None = None
+    if has_files and email:
+        prepared = prepare_files(
+            personalisation,
+            service_id=caller.service.id,
+            recipient=recipient,
+            public_url=public_url or "",
+        )
+        personalisation = prepared.personalisation
 
     async def read_view() -> templates.TemplateView:
         try:
@@ -329,6 +346,8 @@ async def send_notification(
                 f"{view.template.template_type} template is not suitable "
                 f"for {channel.value} notification"
             )
+        if has_files and not email:
+            raise BadRequestError("Can only send a file by email")
         try:
             rendered = templates.preview(view, personalisation)
         except templating.MissingPersonalisation as exc:
@@ -394,5 +413,7 @@ async def send_notification(
         row = prepare(view)
         await notifications.insert(row)
     assert view is not None
+    if prepared is not None and prepared.any:
+        store_files(NotifyFileRepository(uow.db), prepared, notification_id=row["id"])
     uow.publish(status_changed(row, Status.CREATED, None, row["created_at"]))
     return Sent(row, view, posted)

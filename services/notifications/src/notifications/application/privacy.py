@@ -21,10 +21,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from contracts.privacy import CitizenErasureRequested
+from notifications.application.notify_files import purge_expired_files
 from notifications.config import Settings
 from notifications.domain.notification import FINAL, Status, status_changed
 from notifications.persistence.contacts import ContactRepository
 from notifications.persistence.notifications import NotificationRepository
+from notifications.persistence.notify_files import NotifyFileRepository
 from notifications.persistence.webhooks import WebhookRepository
 from servicekit.db import Database
 from servicekit.messaging.consumer import MessageContext
@@ -108,6 +110,15 @@ async def purge_expired(
             break
     if total:
         log.info("retention: %d messages redacted", total)
+    files = 0
+    while True:  # files sent by email, past their own retention period
+        async with UnitOfWork(database, source=settings.cloudevents_source) as uow:
+            done = await purge_expired_files(NotifyFileRepository(uow.db), now=now)
+        files += done
+        if done < PURGE_BATCH:
+            break
+    if files:
+        log.info("retention: %d files sent by email deleted", files)
     return total
 
 

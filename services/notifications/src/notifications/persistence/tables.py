@@ -133,6 +133,27 @@ class NotifySmsSender(SQLModel, table=True):
     created_by: str | None = Field(default=None, max_length=200)
 
 
+class NotifyFile(SQLModel, table=True):
+    """A file sent by email (Notify's ``prepare_upload``): the email links to its download
+    page. Only hashes of the link's key and of the recipient's address are kept."""
+
+    __tablename__ = "notify_file"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID
+    notification_id: uuid.UUID | None = Field(default=None, index=True)
+    key_hash: str = Field(max_length=64)
+    filename: str | None = Field(default=None, max_length=255)
+    mimetype: str = Field(max_length=100)
+    content: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    size: int
+    #: Ask for the recipient's email address before the download (Notify's default).
+    confirm_email: bool = True
+    recipient_hash: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False, index=True))
+
+
 class NotifyApiKey(SQLModel, table=True):
     """An API key: the secret signs the client's JWTs (HS256), so it is kept, not hashed.
 
