@@ -474,3 +474,72 @@ async def test_files_by_email_download_page_confirmation_and_expiry(
             ) == (400, [message])
 
     await notify.call(refused)
+
+
+async def test_received_texts_from_the_provider_webhook(notify: Notify) -> None:  # noqa: F811
+    """The provider's webhook (its token) stores received texts; the official client reads
+    them back newest first, paged by ``older_than`` (page size 2 here)."""
+    token = {"X-Provider-Token": "dev-only-sms-inbound-token"}
+    async with httpx.AsyncClient(base_url=notify.url, timeout=30) as http:
+        r = await http.post(  # texts to this number are the test service's
+            f"/api/v1/notify-services/{notify.service_id}/sms-senders",
+            headers=identity_headers(*ADMIN),
+            json={"sms_sender": "447700900999"},
+        )
+        assert r.status_code == 201, r.text
+        ids = []
+        for n in range(3):
+            r = await http.post(
+                "/api/v1/sms/inbound",
+                headers=token,
+                json={
+                    "from": f"07700 900 12{n}",
+                    "to": "+44 7700 900999",
+                    "body": f"hi {n}",
+                    "id": f"prov-{n}",
+                },
+            )
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["id"])
+        again = await http.post(  # the provider retried: stored once
+            "/api/v1/sms/inbound",
+            headers=token,
+            json={"from": "07700900120", "to": "447700900999", "body": "hi 0", "id": "prov-0"},
+        )
+        assert again.status_code == 202 and again.json() == {"id": None}
+        notify_shape = await http.post(  # GOV.UK Notify's own inbound callback, called directly
+            "/api/v1/sms/inbound",
+            headers={"Authorization": "Bearer dev-only-sms-inbound-token"},
+            json={
+                "id": "n-1",
+                "source_number": "447700900123",
+                "destination_number": "07700900999",
+                "message": "from notify",
+                "date_received": "2026-12-07T10:00:00Z",
+            },
+        )
+        assert notify_shape.status_code == 202, notify_shape.text
+        for headers, body, status in (
+            ({"X-Provider-Token": "wrong"}, {"from": "1234", "to": "1234", "body": "x"}, 403),
+            ({}, {"from": "1234", "to": "1234", "body": "x"}, 403),
+            (token, {"from": "x", "to": "1234", "body": "x"}, 422),
+            (token, {"to": "1234", "body": "x"}, 422),
+        ):
+            r = await http.post("/api/v1/sms/inbound", headers=headers, json=body)
+            assert r.status_code == status, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+    client = notify.client()
+    everything = await notify.call(lambda: list(client.get_received_texts_iterator()))
+    assert [t["id"] for t in everything] == [ids[2], ids[1], ids[0], notify_shape.json()["id"]]
+    first = everything[0]
+    assert (first["user_number"], first["notify_number"], first["content"]) == (
+        "447700900122",
+        "447700900999",
+        "hi 2",
+    )
+    page = await notify.call(client.get_received_texts)
+    assert len(page["received_text_messages"]) == 2
+    assert page["links"]["next"].endswith(f"older_than={ids[1]}")
+    with pytest.raises(HTTPError) as info:
+        await notify.call(client.get, "/v2/received-text-messages?since=x")
+    assert info.value.status_code == 400

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from notifications.api.deps import get_runtime
-from notifications.application import notify_read, notify_send, templates
+from notifications.application import notify_read, notify_received, notify_send, templates
 from notifications.application.notify_auth import Caller, authenticate
 from notifications.domain import templating
 from notifications.domain.notification import Channel
@@ -35,6 +35,7 @@ from notifications.domain.notify import (
     unexpected,
 )
 from notifications.persistence.notifications import NotificationRepository
+from notifications.persistence.notify_received import ReceivedTextRepository
 from notifications.persistence.tables import Notification
 from notifications.persistence.templates import TemplateRepository
 from servicekit.deps import ReadDbDep
@@ -397,5 +398,28 @@ async def preview_template(
             "subject": shown.subject,
             "html": shown.html,
             "postage": None,
+        }
+    )
+
+
+@router.get("/received-text-messages", summary="Received text messages (GOV.UK Notify)")
+async def list_received_texts(request: Request, db: ReadDbDep, caller: CallerDep) -> JSONResponse:
+    q = request.query_params
+    _only_known(q.keys(), {"older_than"})
+    older_than = q.get("older_than")
+    rows = await notify_received.list_received(
+        ReceivedTextRepository(db),
+        caller,
+        older_than=older_than,
+        page_size=get_runtime(request).settings.notify_page_size,
+    )
+    base = f"{_base(request)}/v2/received-text-messages"
+    links = {"current": base + (f"?{urlencode({'older_than': older_than})}" if older_than else "")}
+    if rows:
+        links["next"] = f"{base}?{urlencode({'older_than': str(rows[-1].id)})}"
+    return JSONResponse(
+        {
+            "received_text_messages": [notify_received.received_json(t, _time) for t in rows],
+            "links": links,
         }
     )

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from notifications.api.deps import RuntimeDep, SettingsDep
 from notifications.application import notify_services
@@ -275,12 +275,20 @@ class ReplyToPublic(BaseModel):
 class SmsSenderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sms_sender: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{3,11}$")] = Field(
-        description="The sender id texts show: 3 to 11 letters and digits."
+    sms_sender: Annotated[str, Field(pattern=r"^([A-Za-z0-9]{3,11}|\+?[0-9]{6,15})$")] = Field(
+        description="The sender texts show: 3 to 11 letters and digits, or a phone number "
+        "(texts sent to that number arrive as this service's received texts)."
     )
     is_default: bool = Field(
-        default=False, description="The sender of texts sent without `sms_sender_id`."
+        default=False,
+        description="The sender of texts sent without `sms_sender_id` (at most 11 characters).",
     )
+
+    @model_validator(mode="after")
+    def _default_fits(self) -> SmsSenderCreate:
+        if self.is_default and len(self.sms_sender) > 11:
+            raise ValueError("a default sender has at most 11 characters")
+        return self
 
 
 class SmsSenderPublic(BaseModel):

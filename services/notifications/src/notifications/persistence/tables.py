@@ -154,6 +154,26 @@ class NotifyFile(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False, index=True))
 
 
+class NotifyReceivedText(SQLModel, table=True):
+    """A text message sent to one of a Notify service's numbers (inbound SMS). Personal
+    data (the number and the text): never logged; deleted after the retention period."""
+
+    __tablename__ = "notify_received_text"
+    __table_args__ = (
+        sa.UniqueConstraint("provider_reference", name="uq_notify_received_text_provider_ref"),
+        sa.Index("ix_notify_received_text_service", "service_id", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID
+    user_number: str = Field(max_length=20)  # the sender, E.164
+    notify_number: str = Field(max_length=20)  # the service's number it was sent to
+    content: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    #: The provider's id of the message: a webhook delivered twice is stored once.
+    provider_reference: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+
+
 class NotifyApiKey(SQLModel, table=True):
     """An API key: the secret signs the client's JWTs (HS256), so it is kept, not hashed.
 
