@@ -11,24 +11,32 @@ import io
 import json
 import re
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from notifications_python_client.errors import HTTPError
+from notifications_python_client.notifications import NotificationsAPIClient
 from notifications_python_client.utils import prepare_upload
 from sqlmodel import col
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from mkinfra.smtp_sink import SmtpSink
 from notifications.application.privacy import purge_expired
 from notifications.config import Settings
+from notifications.main import create_app
 from notifications.persistence.tables import Notification, NotifyFile
 from servicekit.db import Database
-from servicekit.testing import eventually, identity_headers
+from servicekit.testing import eventually, identity_headers, running_app
 
-from .test_notify_api import Notify, notify  # noqa: F401 - the fixture
+from .test_notify_api import Notify, notify, setup_notify  # noqa: F401 - the fixture
 
 ADMIN = ("admin-test-1", "admin")
 
@@ -543,3 +551,115 @@ async def test_received_texts_from_the_provider_webhook(notify: Notify) -> None:
     with pytest.raises(HTTPError) as info:
         await notify.call(client.get, "/v2/received-text-messages?since=x")
     assert info.value.status_code == 400
+
+
+@dataclass
+class CallbackReceiver:
+    """The calling service's callback endpoint: answers scripted statuses (then 200)."""
+
+    script: list[int] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any], int]] = field(default_factory=list)
+
+    async def endpoint(self, request: Request) -> Response:
+        status = self.script.pop(0) if self.script else 200
+        self.calls.append(
+            (request.headers.get("authorization", ""), json.loads(await request.body()), status)
+        )
+        return Response(status_code=status)
+
+
+async def test_callbacks_delivery_receipts_and_received_texts(
+    database_url: str, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """Delivery receipts and received texts are POSTed to the service's callback URLs with
+    its bearer token, a failure retried (Notify's schedule, scaled down here), through the
+    webhooks' SSRF guard (a loopback URL is refused unless allow-listed)."""
+    receiver = CallbackReceiver(script=[500])
+    hook_app = Starlette(routes=[Route("/cb", receiver.endpoint, methods=["POST"])])
+    settings = Settings(
+        database_url=database_url,
+        messaging_enabled=False,
+        environment="test",
+        smtp_port=smtp_sink.port,
+        sms_sink_dir=str(tmp_path / "sms"),
+        notify_rate_limit_per_minute=0,
+        delivery_idle_seconds=0.2,
+        webhook_require_https=False,
+        webhook_allowed_networks=["127.0.0.0/8"],
+        webhook_retry_scale=0.002,  # 5 minutes -> 0.6 s
+    )
+    app = create_app(settings)
+    async with running_app(hook_app) as hook_url, running_app(app) as url:
+        db: Database = app.state.runtime.database
+        service_id, keys, _email_t, sms_t = await setup_notify(db)
+        admin = identity_headers(*ADMIN)
+        base = f"/api/v1/notify-services/{service_id}/callbacks"
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            for kind in ("delivery-status", "received-text"):
+                r = await http.put(
+                    f"{base}/{kind}",
+                    headers=admin,
+                    json={"url": f"{hook_url}/cb", "bearer_token": f"token-for-{kind}"},
+                )
+                assert r.status_code == 200, r.text
+            r = await http.put(
+                f"{base}/delivery-status",
+                headers=admin,
+                json={"url": "http://169.254.169.254/latest", "bearer_token": "0123456789"},
+            )
+            assert r.status_code >= 400 and r.status_code < 500, r.text  # the SSRF guard
+            r = await http.put(
+                f"{base}/delivery-status",
+                headers=admin,
+                json={"url": f"{hook_url}/cb", "bearer_token": "short"},
+            )
+            assert r.status_code == 422
+            client = NotificationsAPIClient(keys["live"], base_url=url)
+            sent = await asyncio.to_thread(
+                client.send_sms_notification,
+                "07700900123",
+                str(sms_t),
+                {"name": "x", "ref": "y"},
+                "case-7",
+            )
+            await http.post(
+                "/api/v1/sms/inbound",
+                headers={"X-Provider-Token": "dev-only-sms-inbound-token"},
+                json={"from": "07700900456", "to": "07700900999", "body": "STOP", "id": "p1"},
+            )
+            # received texts go to the council's own service unless a sender matches: this
+            # one is for the council's default service (no callback there), so set the number
+            r = await http.post(
+                f"/api/v1/notify-services/{service_id}/sms-senders",
+                headers=admin,
+                json={"sms_sender": "07700900999"},
+            )
+            assert r.status_code == 201, r.text
+            await http.post(
+                "/api/v1/sms/inbound",
+                headers={"X-Provider-Token": "dev-only-sms-inbound-token"},
+                json={"from": "07700900456", "to": "07700900999", "body": "YES", "id": "p2"},
+            )
+
+        async def both_done() -> list[Any]:
+            ok = [c for c in receiver.calls if c[2] == 200]
+            return ok if len(ok) == 2 else []
+
+        done = await eventually(both_done, timeout=30, message="callbacks not made")
+        by_token = {auth: payload for auth, payload, _ in done}
+        receipt = by_token["Bearer token-for-delivery-status"]
+        assert receipt["id"] == sent["id"] and receipt["status"] == "delivered"
+        assert (receipt["reference"], receipt["to"], receipt["notification_type"]) == (
+            "case-7",
+            "+447700900123",
+            "sms",
+        )
+        assert receipt["template_id"] == str(sms_t) and receipt["template_version"] == 1
+        text = by_token["Bearer token-for-received-text"]
+        assert (text["source_number"], text["destination_number"], text["message"]) == (
+            "447700900456",
+            "447700900999",
+            "YES",
+        )
+        assert receiver.calls[0][2] == 500  # the first attempt failed and was retried
+        assert sum(1 for c in receiver.calls if c[1].get("message") == "STOP") == 0

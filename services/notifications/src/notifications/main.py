@@ -18,6 +18,7 @@ from notifications.api import (
     webhooks,
 )
 from notifications.application.delivery import EmailDeliveryWorker, SmsDeliveryWorker
+from notifications.application.notify_callback_worker import NotifyCallbackWorker
 from notifications.application.notify_services import ensure_default_service
 from notifications.application.privacy import RetentionWorker
 from notifications.application.webhooks import WebhookDeliveryWorker
@@ -39,6 +40,7 @@ def workers(runtime: NotificationsRuntime) -> list[Worker]:
         SmsDeliveryWorker(database, settings, runtime.sms_sender),
         WebhookDeliveryWorker(database, settings),
         RetentionWorker(database, settings),
+        NotifyCallbackWorker(database, settings),
     ]
 
 

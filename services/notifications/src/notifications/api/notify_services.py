@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from notifications.api.deps import RuntimeDep, SettingsDep
-from notifications.application import notify_services
+from notifications.application import notify_callback_worker, notify_services
 from notifications.application.notify_auth import forget_after_commit
 from notifications.domain.notify import KeyType
 from notifications.persistence.notify_services import NotifyServiceRepository
@@ -385,3 +385,74 @@ async def add_sms_sender(
     )
     forget_after_commit(services, runtime.notify_key_cache, notify_service_id)
     return SmsSenderPublic.of(row)
+
+
+# -- callbacks: delivery receipts and received texts, POSTed to the calling service --------
+CallbackKind = Annotated[
+    Literal["delivery-status", "received-text"],
+    Path(description="`delivery-status` (receipts) or `received-text` (inbound SMS)."),
+]
+
+
+class CallbackSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, StringConstraints(max_length=2000, pattern=ONE_LINE)] = Field(
+        description="https on port 443, resolving to public addresses only (as partner webhooks)."
+    )
+    bearer_token: Annotated[
+        str, StringConstraints(min_length=10, max_length=255, pattern=r"^[\x21-\x7e]+$")
+    ] = Field(description="Sent as `Authorization: Bearer …` (Notify: at least 10 characters).")
+
+
+class CallbackPublic(BaseModel):
+    service_id: uuid.UUID
+    kind: str
+    url: str | None = Field(description="Null: no callback of this kind.")
+
+
+@router.put(
+    "/{notify_service_id}/callbacks/{kind}",
+    response_model=CallbackPublic,
+    summary="Set a callback (delivery receipts or received texts) of a Notify service",
+)
+async def set_callback(
+    notify_service_id: ServiceId,
+    kind: CallbackKind,
+    body: CallbackSet,
+    settings: SettingsDep,
+    uow: UowDep,
+    principal: AdminPrincipal,
+) -> CallbackPublic:
+    services = NotifyServiceRepository(uow.db)
+    await notify_callback_worker.set_callback(
+        await services.get(notify_service_id),
+        kind=kind,
+        url=body.url,
+        bearer_token=body.bearer_token,
+        settings=settings,
+    )
+    return CallbackPublic(service_id=notify_service_id, kind=kind, url=body.url)
+
+
+@router.delete(
+    "/{notify_service_id}/callbacks/{kind}",
+    response_model=CallbackPublic,
+    summary="Remove a callback of a Notify service",
+)
+async def remove_callback(
+    notify_service_id: ServiceId,
+    kind: CallbackKind,
+    settings: SettingsDep,
+    uow: UowDep,
+    principal: AdminPrincipal,
+) -> CallbackPublic:
+    services = NotifyServiceRepository(uow.db)
+    await notify_callback_worker.set_callback(
+        await services.get(notify_service_id),
+        kind=kind,
+        url=None,
+        bearer_token=None,
+        settings=settings,
+    )
+    return CallbackPublic(service_id=notify_service_id, kind=kind, url=None)

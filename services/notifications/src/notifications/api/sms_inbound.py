@@ -18,7 +18,9 @@ from fastapi import APIRouter, Header, Request, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from notifications.api.deps import SettingsDep
+from notifications.application.notify_callbacks import queue_received_text
 from notifications.application.notify_received import receive_text
+from notifications.persistence.notify_callbacks import NotifyCallbackRepository
 from notifications.persistence.notify_received import ReceivedTextRepository
 from servicekit.deps import UowDep
 from servicekit.errors import Forbidden, NotFound
@@ -92,4 +94,6 @@ async def inbound_sms(
         provider_reference=body.id or body.reference,
         received_at=body.date_received,
     )
+    if text is not None:  # the service's received-text callback, in the same transaction
+        await queue_received_text(NotifyCallbackRepository(uow.db), text)
     return InboundAccepted(id=str(text.id) if text else None)

@@ -99,6 +99,12 @@ class NotifyService(SQLModel, table=True):
     sms_sender: str = Field(max_length=11)
     #: The default Reply-To of its emails (a ``notify_reply_to`` marked default), if any.
     email_reply_to: str | None = Field(default=None, max_length=320)
+    #: Where delivery receipts and received texts are POSTed, with ``Authorization:
+    #: Bearer <token>`` (Notify's callbacks); null: none.
+    delivery_callback_url: str | None = Field(default=None, max_length=2000)
+    delivery_callback_token: str | None = Field(default=None, max_length=255)
+    inbound_callback_url: str | None = Field(default=None, max_length=2000)
+    inbound_callback_token: str | None = Field(default=None, max_length=255)
     #: Recipients a team key may send to (email addresses and E.164 numbers), one a line.
     team_members: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
@@ -172,6 +178,32 @@ class NotifyReceivedText(SQLModel, table=True):
     #: The provider's id of the message: a webhook delivered twice is stored once.
     provider_reference: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+
+
+class NotifyCallback(SQLModel, table=True):
+    """A callback to make: a delivery receipt or a received text, POSTed to the Notify
+    service's callback URL (read when it is sent). Its payload holds the recipient: it is
+    deleted after the retention period."""
+
+    __tablename__ = "notify_callback"
+    __table_args__ = (sa.Index("ix_notify_callback_due", "status", "next_attempt_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID
+    kind: str = Field(max_length=20)  # delivery-status, received-text
+    payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    status: str = Field(default="pending", max_length=20)  # pending, sending, succeeded, failed
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
+    claimed_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
 
 
 class NotifyApiKey(SQLModel, table=True):
