@@ -354,6 +354,7 @@ async def send_notification(
             raise BadRequestError(f"Missing personalisation: {', '.join(exc.names)}") from None
         if rendered.sms is not None and rendered.sms.too_long:
             raise BadRequestError(
+                "Your message is too long. "
                 f"Text messages cannot be longer than {templating.SMS_CHAR_LIMIT} characters. "
                 f"Your message is {rendered.sms.length} characters long."
             )
