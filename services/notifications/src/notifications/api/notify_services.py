@@ -28,6 +28,7 @@ from notifications.persistence.tables import (
 )
 from servicekit.deps import ReadDbDep, UowDep
 from servicekit.identity import AdminPrincipal
+from servicekit.problems import problem_responses
 
 PREFIX = "/api/v1/notify-services"
 router = APIRouter(prefix=PREFIX, tags=["notify-services"])
@@ -415,6 +416,7 @@ class CallbackPublic(BaseModel):
     "/{notify_service_id}/callbacks/{kind}",
     response_model=CallbackPublic,
     summary="Set a callback (delivery receipts or received texts) of a Notify service",
+    responses=problem_responses((400, "The URL is refused (the webhooks' SSRF guard)")),
 )
 async def set_callback(
     notify_service_id: ServiceId,

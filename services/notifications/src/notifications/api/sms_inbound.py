@@ -24,6 +24,7 @@ from notifications.persistence.notify_callbacks import NotifyCallbackRepository
 from notifications.persistence.notify_received import ReceivedTextRepository
 from servicekit.deps import UowDep
 from servicekit.errors import Forbidden, NotFound
+from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/sms", tags=["sms-provider"])
 
@@ -71,6 +72,9 @@ def _token(x_provider_token: str | None, authorization: str | None) -> str:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=InboundAccepted,
     summary="A received text message, from the SMS provider (its token required)",
+    responses=problem_responses(
+        (403, "Not the SMS provider's token"), (404, "Received texts are not set up")
+    ),
 )
 async def inbound_sms(
     body: InboundSms,
