@@ -5,18 +5,24 @@ unchanged, against the platform through the gateway, with the dev credentials th
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
+from jsonschema import Draft4Validator
 from notifications_python_client.errors import HTTPError
 from notifications_python_client.notifications import NotificationsAPIClient
+from notifications_python_client.utils import prepare_upload
 
 from contracts.notifications import NotificationStatusChanged
 from contracts.topics import NOTIFICATION
@@ -85,6 +91,9 @@ async def test_the_official_client_through_the_gateway(
     )
     assert email["content"]["subject"] == "Your request MK-1234 has been updated"
     assert email["template"]["id"] == email_template
+    # links point at the gateway the client called, not the service's own port
+    assert email["uri"] == f"{platform.gateway_url}/v2/notifications/{email['id']}"
+    assert email["template"]["uri"] == f"{platform.gateway_url}/v2/template/{email_template}"
     sms = await call(
         live.send_sms_notification,
         "+44 7700 900 321",
@@ -260,3 +269,257 @@ async def test_an_admin_issues_a_key_through_the_gateway_and_the_client_sends_wi
         403,
         [{"error": "AuthError", "message": "Invalid token: API key revoked"}],
     )
+
+
+SCHEMAS = Path(__file__).parent / "notify_v2_schemas"
+
+
+def notify_schema(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((SCHEMAS / f"{name}.json").read_text())
+    return loaded
+
+
+def valid(answer: Any, name: str) -> Any:
+    """``answer``, checked as Notify's client's integration test checks Notify's answers."""
+    Draft4Validator(notify_schema(name)).validate(answer)
+    return answer
+
+
+async def test_every_non_letter_method_through_the_gateway_matches_notifys_schemas(
+    notify_platform: Platform, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """The Done-when test of issue 15: the official client through the gateway over every
+    non-letter method — files, reply-to, scheduled, SMS sender, received texts — each
+    answer valid against Notify's v2 response schemas; Notify's documented errors."""
+    platform = notify_platform
+    creds = await write_dev_notify_credentials(
+        tmp_path, platform.apps["notifications"].state.runtime.database.url
+    )
+    service_id = split_api_key(creds["NOTIFY_API_KEY"])[0]
+    email_t, sms_t = creds["NOTIFY_EMAIL_TEMPLATE_ID"], creds["NOTIFY_SMS_TEMPLATE_ID"]
+    client = NotificationsAPIClient(creds["NOTIFY_API_KEY"], base_url=platform.gateway_url)
+    admin = platform.bearer("ADMIN_TOKEN")
+    services = f"/api/v1/notify-services/{service_id}"
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as http:
+        r = await http.post(
+            f"{services}/reply-to-addresses",
+            headers=admin,
+            json={"email_address": "housing.replies@example.com"},
+        )
+        assert r.status_code == 201, r.text
+        reply_to = r.json()["id"]
+        r = await http.post(
+            f"{services}/sms-senders", headers=admin, json={"sms_sender": "MKHousing"}
+        )
+        assert r.status_code == 201, r.text
+        sms_sender = r.json()["id"]
+
+    file_values = {
+        **PERSONALISATION,
+        "status": prepare_upload(
+            io.BytesIO(b"%PDF-1.4 your tenancy agreement"),
+            filename="tenancy.pdf",
+            confirm_email_before_download=False,
+            retention_period="4 weeks",
+        ),
+    }
+    with_file = valid(
+        await call(
+            client.send_email_notification,
+            "ann.resident@example.com",
+            email_t,
+            personalisation=file_values,
+            reference="done-when",
+            email_reply_to_id=reply_to,
+            sanitise_content_for=["name"],
+        ),
+        "post_email_response",
+    )
+    link = re.search(r"/api/v1/files/\S+\?key=[\w-]+", with_file["content"]["body"])
+    assert link, with_file["content"]["body"]
+    when = datetime.now(UTC) + timedelta(seconds=2)
+    scheduled = valid(
+        await call(
+            client.post,
+            "/v2/notifications/email",
+            {
+                "email_address": "ann.resident@example.com",
+                "template_id": email_t,
+                "personalisation": PERSONALISATION,
+                "reference": "done-when",
+                "scheduled_for": when.isoformat(),
+            },
+        ),
+        "post_email_response",
+    )
+    assert scheduled["scheduled_for"] == when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    sms = valid(
+        await call(
+            client.send_sms_notification,
+            "+44 7700 900 321",
+            sms_t,
+            personalisation=PERSONALISATION,
+            reference="done-when",
+            sms_sender_id=sms_sender,
+        ),
+        "post_sms_response",
+    )
+    assert sms["content"]["from_number"] == "MKHousing"
+    assert sms["uri"].startswith(platform.gateway_url)
+
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as http:
+        got = await http.get(link.group().replace("?", "/download?"))  # public, anonymous
+        assert got.status_code == 200 and got.content == b"%PDF-1.4 your tenancy agreement"
+        for n, body in enumerate(("YES", "STOP")):
+            r = await http.post(
+                "/api/v1/sms/inbound",
+                headers={"X-Provider-Token": "dev-only-sms-inbound-token"},
+                json={"from": "07700900456", "to": "07700900999", "body": body, "id": f"in-{n}"},
+            )
+            assert r.status_code == 202, r.text
+
+    async def all_delivered() -> list[Any]:
+        got = [
+            valid(await call(client.get_notification_by_id, n["id"]), "get_notification_response")
+            for n in (with_file, scheduled, sms)
+        ]
+        return got if all(g["status"] == "delivered" for g in got) else []
+
+    by_id = {g["id"]: g for g in await eventually(all_delivered, timeout=30)}
+    sent_at = datetime.strptime(by_id[scheduled["id"]]["sent_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    assert sent_at.replace(tzinfo=UTC) >= when  # not before its time
+    page = valid(
+        await call(client.get_all_notifications, reference="done-when"),
+        "get_notifications_response",
+    )
+    for n in page["notifications"]:
+        valid(n, "get_notification_response")
+    listed = await call(lambda: list(client.get_all_notifications_iterator(reference="done-when")))
+    assert [n["id"] for n in listed] == [sms["id"], scheduled["id"], with_file["id"]]
+
+    texts = valid(await call(client.get_received_texts), "get_inbound_sms_response")
+    assert [t["content"] for t in texts["received_text_messages"]][:2] == ["STOP", "YES"]
+    every_text = await call(lambda: list(client.get_received_texts_iterator()))
+    assert [t["content"] for t in every_text] == ["STOP", "YES"]
+
+    for template_id in (email_t, sms_t):
+        valid(await call(client.get_template, template_id), "get_template_by_id_response")
+        version = valid(
+            await call(client.get_template_version, template_id, 1), "get_template_by_id_response"
+        )
+        assert version["version"] == 1
+        valid(
+            await call(client.post_template_preview, template_id, PERSONALISATION),
+            "post_template_preview_response",
+        )
+    for template_type in (None, "email", "sms"):
+        valid(await call(client.get_all_templates, template_type), "get_all_template_response")
+
+    # Notify's documented errors
+    other = str(uuid.uuid4())
+    upload = prepare_upload(io.BytesIO(b"x"), filename="notes.txt")
+    cases: list[tuple[Callable[[], Any], str, str]] = [
+        (
+            lambda: client.post(
+                "/v2/notifications/email",
+                {"email_address": "a@example.com", "template_id": email_t, "bcc": "x"},
+            ),
+            "ValidationError",
+            "Additional properties are not allowed (bcc was unexpected)",
+        ),
+        (
+            lambda: client.send_email_notification(
+                "a@example.com", email_t, PERSONALISATION, reference="r" * 1001
+            ),
+            "ValidationError",
+            f"reference {'r' * 1001} is too long",
+        ),
+        (
+            lambda: client.get_all_templates("letters"),
+            "ValidationError",
+            "type letters is not one of [sms, email, letter]",
+        ),
+        (
+            lambda: client.send_email_notification(
+                "a@example.com", email_t, PERSONALISATION, sanitise_content_for="name"
+            ),
+            "ValidationError",
+            "sanitise_content_for name is not of type array, null",
+        ),
+        (
+            lambda: client.send_email_notification(
+                "a@example.com", email_t, PERSONALISATION, email_reply_to_id=other
+            ),
+            "BadRequestError",
+            f"email_reply_to_id {other} does not exist in database for service id {service_id}",
+        ),
+        (
+            lambda: client.send_sms_notification(
+                "07700900123", sms_t, PERSONALISATION, sms_sender_id=other
+            ),
+            "BadRequestError",
+            f"sms_sender_id {other} does not exist in database for service id {service_id}",
+        ),
+        (
+            lambda: client.post(
+                "/v2/notifications/sms",
+                {
+                    "phone_number": "07700900123",
+                    "template_id": sms_t,
+                    "personalisation": PERSONALISATION,
+                    "scheduled_for": "2020-01-01T10:00:00",
+                },
+            ),
+            "ValidationError",
+            "scheduled_for datetime can not be in the past",
+        ),
+        (
+            lambda: client.send_sms_notification(
+                "07700900123", sms_t, {**PERSONALISATION, "status": upload}
+            ),
+            "BadRequestError",
+            "Can only send a file by email",
+        ),
+        (
+            lambda: client.send_email_notification(
+                "a@example.com",
+                email_t,
+                {**PERSONALISATION, "status": {**upload, "filename": "notes"}},
+            ),
+            "ValidationError",
+            "filename `filename` must end with a file extension. For example, filename.csv",
+        ),
+        (
+            lambda: client.send_email_notification(
+                "a@example.com",
+                email_t,
+                {
+                    **PERSONALISATION,
+                    "status": {"file": base64.b64encode(b"x" * (2 * 1024 * 1024 + 1)).decode()},
+                },
+            ),
+            "BadRequestError",
+            "File is larger than 2MB",
+        ),
+        (
+            lambda: client.send_email_notification(
+                "a@example.com",
+                email_t,
+                {**PERSONALISATION, "status": {**upload, "retention_period": "79 weeks"}},
+            ),
+            "ValidationError",
+            "retention_period Unsupported value for retention_period: 79 weeks. "
+            "Supported periods are from 1 to 78 weeks.",
+        ),
+    ]
+
+    def refused() -> None:
+        for send, error, message in cases:
+            with pytest.raises(HTTPError) as info:
+                send()
+            assert (info.value.status_code, info.value.message) == (
+                400,
+                [{"error": error, "message": message}],
+            ), message
+
+    await call(refused)

@@ -65,6 +65,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/webhook-subscriptions", "notifications"),
     Route("/api/v1/notify-services", "notifications", limit_class="admin"),
     Route("/api/v1/unsubscribe", "notifications"),
+    Route("/api/v1/files", "notifications"),  # Notify files sent by email: public page
+    Route("/api/v1/sms/inbound", "notifications"),  # the SMS provider's webhook (its token)
     Route("/v2", "notifications", limit_class="notify", auth=AuthMode.UPSTREAM),
 )
 

@@ -428,7 +428,7 @@ async def test_notify_errors(notify: Notify) -> None:
             ),
             400,
             "BadRequestError",
-            "Text messages cannot be longer than 918 characters. "
+            "Your message is too long. Text messages cannot be longer than 918 characters. "
             "Your message is 1010 characters long.",
         )
         expect(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import EmailStr, SecretStr, model_validator
+from pydantic import AliasChoices, EmailStr, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from servicekit.settings import ServiceSettings, check_secret
 
 DEV_UNSUBSCRIBE_SECRET = "dev-only-unsubscribe-secret"  # noqa: S105 - development and test only
+DEV_SMS_INBOUND_TOKEN = "dev-only-sms-inbound-token"  # noqa: S105 - development and test only
 
 
 class Settings(ServiceSettings):
@@ -46,6 +47,10 @@ class Settings(ServiceSettings):
     sms_notify_base_url: str = "https://api.notifications.service.gov.uk"
     #: The default sender id of texts (at most 11 letters and digits).
     sms_sender: str = "MKCouncil"
+    #: The token the SMS provider sends (``X-Provider-Token``, or ``Authorization: Bearer``
+    #: when it calls the service directly) with inbound texts to ``/api/v1/sms/inbound``.
+    #: Unset: the development token in development and test, the webhook off otherwise.
+    sms_inbound_token: SecretStr | None = None
 
     # GOV.UK Notify API (/v2)
     #: The council's own Notify service, ensured at start-up: staff templates go to it unless
@@ -73,9 +78,18 @@ class Settings(ServiceSettings):
     unsubscribe_secret: SecretStr = SecretStr(DEV_UNSUBSCRIBE_SECRET)
 
     # Privacy
-    #: Days a message's recipient and content are kept (GOV.UK Notify: 7); then they are
-    #: blanked and only the status row stays.
-    content_retention_days: float = 7.0
+    #: Days a message's recipient and content (personalisation lives only in it) are kept
+    #: (GOV.UK Notify: 7); then they are blanked and only the status row stays.
+    #: ``NOTIFICATIONS_NOTIFY_RETENTION_DAYS`` or ``NOTIFICATIONS_CONTENT_RETENTION_DAYS``.
+    content_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "NOTIFICATIONS_NOTIFY_RETENTION_DAYS",
+            "NOTIFICATIONS_CONTENT_RETENTION_DAYS",
+            "content_retention_days",
+        ),
+    )
     #: How often the retention purge runs (it sleeps in between).
     retention_purge_interval_seconds: float = 3600.0
     #: How long the one-time link that confirms a new contact email works.
@@ -115,4 +129,17 @@ class Settings(ServiceSettings):
             dev_default=DEV_UNSUBSCRIBE_SECRET,
             environment=self.environment,
         )
+        if self.sms_inbound_token is not None:
+            check_secret(
+                "NOTIFICATIONS_SMS_INBOUND_TOKEN",
+                self.sms_inbound_token,
+                dev_default=DEV_SMS_INBOUND_TOKEN,
+                environment=self.environment,
+            )
         return self
+
+    def inbound_token(self) -> str | None:
+        """The SMS provider's token for inbound texts (``None``: the webhook is off)."""
+        if self.sms_inbound_token is not None:
+            return self.sms_inbound_token.get_secret_value()
+        return None if self.production_like else DEV_SMS_INBOUND_TOKEN

@@ -8,14 +8,17 @@ from fastapi import FastAPI
 
 from notifications.api import (
     notify,
+    notify_files,
     notify_openapi,
     notify_services,
     preferences,
+    sms_inbound,
     templates,
     unsubscribe,
     webhooks,
 )
 from notifications.application.delivery import EmailDeliveryWorker, SmsDeliveryWorker
+from notifications.application.notify_callback_worker import NotifyCallbackWorker
 from notifications.application.notify_services import ensure_default_service
 from notifications.application.privacy import RetentionWorker
 from notifications.application.webhooks import WebhookDeliveryWorker
@@ -39,7 +42,11 @@ def workers(runtime: NotificationsRuntime) -> list[Worker]:
     ]
     for worker in deliveries:
         worker.metrics = runtime.metrics
-    return [*deliveries, RetentionWorker(database, settings)]
+    return [
+        *deliveries,
+        RetentionWorker(database, settings),
+        NotifyCallbackWorker(database, settings),
+    ]
 
 
 async def ensure_default_notify_service(runtime: NotificationsRuntime) -> None:
@@ -61,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             webhooks.router,
             notify_services.router,
             notify.router,
+            notify_files.router,
+            sms_inbound.router,
         ],
         migrations=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS,

@@ -11,7 +11,7 @@ import pytest
 
 from notifications.application import notify_services, templates
 from notifications.application.notify_auth import Caller
-from notifications.application.notify_send import TemplateCache, send_notification
+from notifications.application.notify_send import TemplateCache, send_notification, validate_post
 from notifications.domain.notification import Channel, Status
 from notifications.domain.notify import BadRequestError, KeyType, NotifyValidationError
 from notifications.persistence.tables import NotifyApiKey
@@ -83,7 +83,11 @@ async def test_an_email_is_stored_as_created_and_its_event_published(
 @pytest.mark.parametrize(
     ("body", "error", "message"),
     [
-        ({"template_id": "x"}, NotifyValidationError, "email_address is a required property"),
+        (
+            {"template_id": str(uuid.uuid4())},
+            NotifyValidationError,
+            "email_address is a required property",
+        ),
         (
             {"email_address": "a@b.example", "template_id": "x"},
             NotifyValidationError,
@@ -212,3 +216,123 @@ async def test_the_cached_version_is_a_guess_the_insert_checks(
     )
     assert (sent.notification["subject"], sent.template.version.version) == ("New A", 2)
     assert notifications.inserted_if_current == 1  # the stale guess was refused
+
+
+# -- Notify's request schema (validate_post: no I/O) -------------------------------------------
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+TID = str(uuid.uuid4())
+
+
+@pytest.mark.parametrize(
+    ("channel", "body", "messages"),
+    [
+        (
+            Channel.EMAIL,
+            {"email_address": "a@b.example", "template_id": TID, "colour": 1, "bcc": "x"},
+            ["Additional properties are not allowed (bcc, colour were unexpected)"],
+        ),
+        (
+            Channel.SMS,
+            {"phone_number": "07700900123", "template_id": TID, "email_reply_to_id": TID},
+            ["Additional properties are not allowed (email_reply_to_id was unexpected)"],
+        ),
+        (
+            Channel.EMAIL,
+            {"email_address": "a@b.example", "template_id": TID, "reference": "r" * 1001},
+            [f"reference {'r' * 1001} is too long"],
+        ),
+        (
+            Channel.EMAIL,
+            {"email_address": "a@b.example", "template_id": TID, "reference": 5},
+            ["reference 5 is not of type string"],
+        ),
+        (
+            Channel.EMAIL,
+            {"email_address": "a@b.example", "template_id": TID, "sanitise_content_for": "name"},
+            ["sanitise_content_for name is not of type array, null"],
+        ),
+        (
+            Channel.EMAIL,
+            {"email_address": "a@b.example", "template_id": TID, "email_reply_to_id": "x"},
+            ["email_reply_to_id is not a valid UUID"],
+        ),
+        (  # every problem, in Notify's order: fields, then missing, then unknown
+            Channel.EMAIL,
+            {"template_id": "x", "personalisation": [], "extra": 1},
+            [
+                "template_id is not a valid UUID",
+                "personalisation [] is not of type object",
+                "email_address is a required property",
+                "Additional properties are not allowed (extra was unexpected)",
+            ],
+        ),
+        (
+            Channel.SMS,
+            {"phone_number": "07700900123", "template_id": TID, "scheduled_for": "2026-12-07"},
+            ["scheduled_for datetime can not be in the past"],
+        ),
+        (
+            Channel.SMS,
+            {
+                "phone_number": "07700900123",
+                "template_id": TID,
+                "scheduled_for": "2026-12-08T12:00:01Z",
+            },
+            ["scheduled_for datetime can only be 24 hours in the future"],
+        ),
+        (
+            Channel.SMS,
+            {"phone_number": "07700900123", "template_id": TID, "scheduled_for": "tomorrow"},
+            [
+                "scheduled_for datetime format is invalid. It must be a valid ISO8601 date "
+                "time format, https://en.wikipedia.org/wiki/ISO_8601"
+            ],
+        ),
+        (
+            Channel.SMS,
+            {"phone_number": "+33 1 23 45 67 89", "template_id": TID},
+            ["phone_number Not a mobile number"],
+        ),
+        (
+            Channel.SMS,
+            {"phone_number": "+999 1234567", "template_id": TID},
+            ["phone_number Not a valid country prefix"],
+        ),
+    ],
+)
+def test_notifys_request_schema(
+    channel: Channel, body: dict[str, Any], messages: list[str]
+) -> None:
+    with pytest.raises(NotifyValidationError) as refused:
+        validate_post(channel, body, now=NOW)
+    assert list(refused.value.messages) == messages
+
+
+def test_valid_posts_scheduled_international_and_sanitised() -> None:
+    sms = validate_post(
+        Channel.SMS,
+        {
+            "phone_number": "0033 6 12 34 56 78",
+            "template_id": TID,
+            "scheduled_for": "2026-12-07T13:30:00+01:00",  # 12:30 UTC
+            "sms_sender_id": TID,
+        },
+        now=NOW,
+    )
+    assert sms.recipient == "+33612345678"
+    assert sms.scheduled_for == datetime(2026, 12, 7, 12, 30, tzinfo=UTC)
+    assert sms.sender_id == uuid.UUID(TID)
+    name = "Ann-Marie (see evil.example/x) or example.com"
+    email = validate_post(
+        Channel.EMAIL,
+        {
+            "email_address": "a@b.example",
+            "template_id": TID,
+            "personalisation": {"Name": name, "other": "x-y"},
+            "sanitise_content_for": ["name"],
+        },
+        now=NOW,
+    )
+    sanitised = "Ann\\-Marie \\(see  or example\\. com"  # the link took the ")"
+    assert email.personalisation == {"Name": sanitised, "other": "x-y"}
+    assert email.sanitised_content == {"Name": {"unsanitised": name, "sanitised": sanitised}}

@@ -8,7 +8,12 @@ problem+json: request bodies are read here, not by FastAPI, so that holds for ba
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import re
+import time
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from datetime import datetime
@@ -19,7 +24,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from notifications.api.deps import get_runtime
-from notifications.application import notify_read, notify_send, templates
+from notifications.application import notify_read, notify_received, notify_send, templates
 from notifications.application.notify_auth import Caller, authenticate
 from notifications.domain import templating
 from notifications.domain.notification import Channel
@@ -29,12 +34,23 @@ from notifications.domain.notify import (
     NotifyError,
     NotifyValidationError,
     parse_uuid,
+    shown,
+    unexpected,
 )
 from notifications.persistence.notifications import NotificationRepository
+from notifications.persistence.notify_received import ReceivedTextRepository
 from notifications.persistence.tables import Notification
 from notifications.persistence.templates import TemplateRepository
 from servicekit.deps import ReadDbDep
 from servicekit.errors import NotFound
+from servicekit.identity import (
+    ASSERTION_HEADER,
+    ISSUER,
+    LEEWAY_SECONDS,
+    REQUEST_CLAIM,
+    request_binding,
+)
+from servicekit.identity import AUDIENCE as UNBOUND_AUDIENCE
 
 #: Not in the OpenAPI document: GOV.UK Notify documents this API, and the platform's
 #: authorisation matrix (tests/test_authorization_matrix.py) assumes the gateway's roles on
@@ -45,7 +61,10 @@ router = APIRouter(prefix="/v2", tags=["GOV.UK Notify API v2"], include_in_schem
 async def notify_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NotifyError)
     return JSONResponse(
-        {"status_code": exc.status_code, "errors": [{"error": exc.error, "message": exc.message}]},
+        {
+            "status_code": exc.status_code,
+            "errors": [{"error": exc.error, "message": m} for m in exc.messages],
+        },
         status_code=exc.status_code,
     )
 
@@ -66,7 +85,91 @@ async def current_caller(request: Request) -> Caller:
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
+_FORWARDED_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+_FORWARDED_PREFIX = re.compile(r"^(/[A-Za-z0-9._~\-]+)*$")
+
+
+#: The JOSE header of every assertion the gateway signs (``{"alg":"HS256","typ":"JWT"}``).
+_GATEWAY_HEADER = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+
+
+def _b64(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _gateway_claims(token: str, secret: str) -> dict[str, Any] | None:
+    """The claims of an assertion signed with ``secret`` (HS256, the gateway's header),
+    issued by the gateway and not expired; else ``None``. Checked here directly (HMAC
+    compared in constant time), as servicekit does on its fast path: PyJWT cost ~10 times
+    more per /v2 request (measured)."""
+    header, _, rest = token.partition(".")
+    payload, dot, signature = rest.partition(".")
+    if header != _GATEWAY_HEADER or not dot or "." in signature:
+        return None
+    expected = hmac.new(
+        secret.encode(), f"{header}.{payload}".encode("ascii", "replace"), hashlib.sha256
+    ).digest()
+    try:
+        if not hmac.compare_digest(_b64(signature), expected):
+            return None
+        claims = json.loads(_b64(payload))
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(claims, dict) or claims.get("iss") != ISSUER:
+        return None
+    exp, iat, now = claims.get("exp"), claims.get("iat"), time.time()
+    for value in (exp, iat):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+    assert isinstance(exp, int | float) and isinstance(iat, int | float)
+    if exp <= now - LEEWAY_SECONDS or iat > now + LEEWAY_SECONDS:
+        return None
+    return claims
+
+
+def _from_gateway(request: Request) -> bool:
+    """Whether the request carries the gateway's identity assertion for this request (its
+    signature, issuer, lifetime, and its binding to this service, method and raw path).
+    On /v2 the caller is anonymous to the gateway, whose assertion then has no subject,
+    which servicekit's principal check refuses; here only the gateway's signature
+    matters: it says the ``X-Forwarded-*`` headers are the gateway's (it drops a client's
+    own). Unbound assertions (tests') only in development and test."""
+    verified = getattr(request.state, "from_gateway", None)
+    if isinstance(verified, bool):
+        return verified
+    token = request.headers.get(ASSERTION_HEADER)
+    verified = False
+    if token:
+        settings = get_runtime(request).settings
+        claims = _gateway_claims(token, settings.identity_secret.get_secret_value())
+        if claims is not None:
+            audience = claims.get("aud")
+            audiences = audience if isinstance(audience, list) else [audience]
+            raw = request.scope.get("raw_path")
+            path = raw.decode("latin-1") if isinstance(raw, bytes) else request.url.path
+            if settings.service_name in audiences:
+                verified = claims.get(REQUEST_CLAIM) == request_binding(request.method, path)
+            else:
+                verified = UNBOUND_AUDIENCE in audiences and not settings.production_like
+    request.state.from_gateway = verified
+    return verified
+
+
 def _base(request: Request) -> str:
+    """The public base URL the client called, for ``uri`` and ``links``: through the
+    gateway, its ``X-Forwarded-Proto``, ``-Host`` and ``-Prefix`` (trusted only with the
+    gateway's assertion); else ``NOTIFICATIONS_NOTIFY_PUBLIC_URL``; else this request's own."""
+    headers = request.headers
+    proto, host = headers.get("x-forwarded-proto"), headers.get("x-forwarded-host")
+    prefix = headers.get("x-forwarded-prefix", "").rstrip("/")
+    if (
+        proto in ("http", "https")
+        and host
+        and _FORWARDED_HOST.match(host)
+        and _FORWARDED_PREFIX.match(prefix)
+        and _from_gateway(request)
+    ):
+        return f"{proto}://{host}{prefix}"
     configured = get_runtime(request).settings.notify_public_url
     return (configured or str(request.base_url)).rstrip("/")
 
@@ -116,7 +219,7 @@ def notification_json(base: str, n: Notification) -> dict[str, Any]:
         "created_by_name": None,
         "sent_at": _time(n.sent_at),
         "completed_at": _time(final),
-        "scheduled_for": None,
+        "scheduled_for": _time(n.scheduled_for),
         "one_click_unsubscribe": n.unsubscribe_url,
         "is_cost_data_ready": False,
         "cost_in_pounds": None,
@@ -167,18 +270,18 @@ async def _send(request: Request, channel: Channel) -> JSONResponse:
             one_click_unsubscribe_url=n["unsubscribe_url"],
         )
     else:
-        content.update(from_number=caller.service.sms_sender)
-    return JSONResponse(
-        {
-            "id": nid,
-            "reference": n["reference"],
-            "content": content,
-            "uri": f"{base}/v2/notifications/{nid}",
-            "template": _template_ref(base, n["template_id"], n["template_version"]),
-            "scheduled_for": None,
-        },
-        status_code=201,
-    )
+        content.update(from_number=n["sender"] or caller.service.sms_sender)
+    answer: dict[str, Any] = {
+        "id": nid,
+        "reference": n["reference"],
+        "content": content,
+        "uri": f"{base}/v2/notifications/{nid}",
+        "template": _template_ref(base, n["template_id"], n["template_version"]),
+        "scheduled_for": _time(sent.posted.scheduled_for),
+    }
+    if channel is Channel.EMAIL:
+        answer["sanitised_content"] = sent.posted.sanitised_content
+    return JSONResponse(answer, status_code=201)
 
 
 @router.post("/notifications/email", status_code=201, summary="Send an email (GOV.UK Notify)")
@@ -204,6 +307,9 @@ async def get_notification(
     return JSONResponse(notification_json(_base(request), n))
 
 
+#: Notify's template types, in its order (its ``type`` enum); letters are never stored here.
+TEMPLATE_TYPES = ("sms", "email", "letter")
+
 #: The query arguments Notify's ``GET /v2/notifications`` takes; any other is refused, as
 #: Notify's own request schema refuses it.
 LIST_NOTIFICATIONS_ARGS = frozenset(
@@ -212,11 +318,9 @@ LIST_NOTIFICATIONS_ARGS = frozenset(
 
 
 def _only_known(names: Iterable[str], known: AbstractSet[str]) -> None:
-    for name in names:
-        if name not in known:
-            raise NotifyValidationError(
-                f"Additional properties are not allowed ({name} was unexpected)"
-            )
+    problem = unexpected(set(names) - known)
+    if problem:
+        raise NotifyValidationError(problem)
 
 
 @router.get("/notifications", summary="Notifications, newest first (GOV.UK Notify)")
@@ -291,6 +395,10 @@ async def get_template_version(
 async def list_templates(request: Request, db: ReadDbDep, caller: CallerDep) -> JSONResponse:
     _only_known(request.query_params.keys(), {"type"})
     template_type = request.query_params.get("type")
+    if template_type is not None and template_type not in TEMPLATE_TYPES:
+        raise NotifyValidationError(
+            f"type {shown(template_type)} is not one of [{', '.join(TEMPLATE_TYPES)}]"
+        )
     views = await templates.list_templates(
         TemplateRepository(db), service_id=caller.service.id, template_type=template_type
     )
@@ -318,5 +426,28 @@ async def preview_template(
             "subject": shown.subject,
             "html": shown.html,
             "postage": None,
+        }
+    )
+
+
+@router.get("/received-text-messages", summary="Received text messages (GOV.UK Notify)")
+async def list_received_texts(request: Request, db: ReadDbDep, caller: CallerDep) -> JSONResponse:
+    q = request.query_params
+    _only_known(q.keys(), {"older_than"})
+    older_than = q.get("older_than")
+    rows = await notify_received.list_received(
+        ReceivedTextRepository(db),
+        caller,
+        older_than=older_than,
+        page_size=get_runtime(request).settings.notify_page_size,
+    )
+    base = f"{_base(request)}/v2/received-text-messages"
+    links = {"current": base + (f"?{urlencode({'older_than': older_than})}" if older_than else "")}
+    if rows:
+        links["next"] = f"{base}?{urlencode({'older_than': str(rows[-1].id)})}"
+    return JSONResponse(
+        {
+            "received_text_messages": [notify_received.received_json(t, _time) for t in rows],
+            "links": links,
         }
     )

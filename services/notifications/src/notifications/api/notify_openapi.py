@@ -69,10 +69,21 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "description": "A value per placeholder; a list becomes bullets.",
             },
-            "reference": _nullable(_STR),
+            "reference": {**_STR, "maxLength": 1000},
             "email_reply_to_id": _nullable(_STR),
             "one_click_unsubscribe_url": _nullable({**_STR, "description": "https only."}),
+            "scheduled_for": _nullable(
+                {**_STR, "description": "ISO 8601, at most 24 hours ahead (UTC if no offset)."}
+            ),
+            "sanitise_content_for": _nullable(
+                {
+                    "type": "array",
+                    "items": _STR,
+                    "description": "Placeholders whose values are shown as text only.",
+                }
+            ),
         },
+        "additionalProperties": False,
     },
     "NotifySmsRequest": {
         "title": "NotifySmsRequest",
@@ -82,9 +93,13 @@ SCHEMAS: dict[str, Any] = {
             "phone_number": {**_STR, "description": "A UK mobile, in any usual form."},
             "template_id": _UUID,
             "personalisation": {"type": "object"},
-            "reference": _nullable(_STR),
+            "reference": {**_STR, "maxLength": 1000},
             "sms_sender_id": _nullable(_STR),
+            "scheduled_for": _nullable(
+                {**_STR, "description": "ISO 8601, at most 24 hours ahead (UTC if no offset)."}
+            ),
         },
+        "additionalProperties": False,
     },
     "NotifyTemplateRef": {
         "title": "NotifyTemplateRef",
@@ -113,6 +128,40 @@ SCHEMAS: dict[str, Any] = {
             "uri": _STR,
             "template": {"$ref": _REF + "NotifyTemplateRef"},
             "scheduled_for": _nullable(_STR),
+            "sanitised_content": {
+                "type": "object",
+                "description": "Email only: each value sanitise_content_for changed, "
+                "``{unsanitised, sanitised}``.",
+            },
+        },
+    },
+    "NotifyReceivedText": {
+        "title": "NotifyReceivedText",
+        "type": "object",
+        "required": ["id", "user_number", "notify_number", "created_at", "service_id", "content"],
+        "properties": {
+            "id": _STR,
+            "user_number": _STR,
+            "notify_number": _STR,
+            "created_at": _STR,
+            "service_id": _STR,
+            "content": _STR,
+        },
+    },
+    "NotifyReceivedTextList": {
+        "title": "NotifyReceivedTextList",
+        "type": "object",
+        "required": ["received_text_messages", "links"],
+        "properties": {
+            "received_text_messages": {
+                "type": "array",
+                "items": {"$ref": _REF + "NotifyReceivedText"},
+            },
+            "links": {
+                "type": "object",
+                "required": ["current"],
+                "properties": {"current": _STR, "next": _STR},
+            },
         },
     },
     "NotifyNotification": {
@@ -325,7 +374,8 @@ def document() -> dict[str, Any]:
         "/v2/notifications/sms": {
             "post": _operation(
                 "Send a text message (GOV.UK Notify)",
-                "UK mobiles only (stored as E.164); at most 918 characters once rendered.",
+                "UK or international mobiles (stored as E.164); at most 918 characters once "
+                "rendered.",
                 {"201": _ok("NotifySent", "Accepted")},
                 body="NotifySmsRequest",
                 operation_id="notify_send_sms",
@@ -405,6 +455,15 @@ def document() -> dict[str, Any]:
                 {"200": _ok("NotifyTemplateList", "The templates")},
                 parameters=[_query("type", "email or sms (anything else matches none).", _STR)],
                 operation_id="notify_list_templates",
+            )
+        },
+        "/v2/received-text-messages": {
+            "get": _operation(
+                "Received text messages, newest first (GOV.UK Notify)",
+                "Texts sent to the service's numbers, 250 a page; follow ``links.next``.",
+                {"200": _ok("NotifyReceivedTextList", "A page of received texts")},
+                parameters=[_query("older_than", "A received text's id: the page after it.", _STR)],
+                operation_id="notify_list_received_texts",
             )
         },
         "/v2/template/{template_id}/preview": {

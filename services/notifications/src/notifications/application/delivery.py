@@ -39,6 +39,7 @@ from notifications.adapters.sms import (
     SinkSmsSender,
     SmsSender,
 )
+from notifications.application.notify_callbacks import queue_delivery_receipts
 from notifications.config import Settings
 from notifications.domain import recipients
 from notifications.domain.notification import Channel, Status, status_changed
@@ -47,6 +48,7 @@ from notifications.persistence.notifications import (
     channel_work,
     watch_channels,
 )
+from notifications.persistence.notify_callbacks import NotifyCallbackRepository
 from notifications.persistence.tables import Notification
 from servicekit.db import Database
 from servicekit.metrics import ServiceMetrics
@@ -273,14 +275,23 @@ class DeliveryWorker(PacedWorker):
         raise NotImplementedError
 
     async def _record(self, results: list[Outcome]) -> None:
+        now = datetime.now(UTC)
+        max_attempts = self.settings.delivery_max_attempts
+        finished = [
+            (row, status if status is not None else Status.TECHNICAL_FAILURE)
+            for row, status, _ in results
+            if status is not None or row["attempts"] >= max_attempts
+        ]
         async with UnitOfWork(self.database, source=self.settings.cloudevents_source) as uow:
             retries = await record(
                 uow,
                 NotificationRepository(uow.db),
                 results,
-                now=datetime.now(UTC),
-                max_attempts=self.settings.delivery_max_attempts,
+                now=now,
+                max_attempts=max_attempts,
             )
+            # Notify's delivery receipts, in the same transaction as the statuses
+            await queue_delivery_receipts(NotifyCallbackRepository(uow.db), finished, now=now)
         for seconds in retries:
             self.wake_in(seconds)
         if self.metrics:
@@ -331,7 +342,10 @@ class EmailDeliveryWorker(DeliveryWorker):
                 subject=row["subject"] or "",
                 text=row["text_body"] or row["body"],
                 html=row["html_body"],
-                headers=unsubscribe_headers(row["unsubscribe_url"]),
+                headers=(
+                    *unsubscribe_headers(row["unsubscribe_url"]),
+                    *((("Reply-To", row["sender"]),) if row.get("sender") else ()),
+                ),
             )
         )
 
@@ -374,7 +388,7 @@ class SmsDeliveryWorker(DeliveryWorker):
             OutgoingSms(
                 notification_id=str(row["id"]),
                 to=row["recipient"],
-                sender=self.settings.sms_sender,
+                sender=row.get("sender") or self.settings.sms_sender,
                 body=row["body"],
             )
         )

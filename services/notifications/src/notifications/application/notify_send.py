@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from notifications.application import templates
 from notifications.application.notify_auth import Caller
+from notifications.application.notify_files import PreparedFiles, prepare_files, store_files
 from notifications.config import Settings
 from notifications.domain import recipients, templating
 from notifications.domain.notification import Channel, Status, status_changed
@@ -21,8 +22,14 @@ from notifications.domain.notify import (
     NotifyError,
     NotifyValidationError,
     parse_uuid,
+    sanitise_value,
+    shown,
+    unexpected,
 )
+from notifications.domain.notify_files import is_file
 from notifications.persistence.notifications import NotificationRepository
+from notifications.persistence.notify_files import NotifyFileRepository
+from notifications.persistence.notify_services import NotifyServiceRepository
 from notifications.persistence.templates import TemplateRepository, templates_beside
 from servicekit.db import Database
 from servicekit.errors import NotFound
@@ -71,6 +78,7 @@ class Sent:
     #: The row as inserted (the ``notification`` table's columns that were set).
     notification: dict[str, Any]
     template: templates.TemplateView
+    posted: Posted
 
 
 async def accept(
@@ -96,6 +104,8 @@ async def accept(
             channel,
             body,
             template_cache=template_cache,
+            services=NotifyServiceRepository(uow.db),
+            public_url=settings.public_url,
         )
 
 
@@ -106,42 +116,161 @@ def personalisation_of(body: dict[str, Any]) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise NotifyValidationError(f"personalisation {value} is not of type object")
+        raise NotifyValidationError(f"personalisation {shown(value)} is not of type object")
     return value
 
 
-def _validated(
-    channel: Channel, body: dict[str, Any]
-) -> tuple[str, uuid.UUID, dict[str, Any], str | None, str | None]:
-    """(recipient, template id, personalisation, unsubscribe URL, reference) of a request
-    body; Notify's ValidationError otherwise."""
-    field = "email_address" if channel is Channel.EMAIL else "phone_number"
+#: The fields Notify's request schemas know (``additionalProperties: false``), in its order.
+EMAIL_FIELDS = (
+    "reference",
+    "email_address",
+    "template_id",
+    "personalisation",
+    "scheduled_for",
+    "email_reply_to_id",
+    "one_click_unsubscribe_url",
+    "sanitise_content_for",
+)
+SMS_FIELDS = (
+    "reference",
+    "phone_number",
+    "template_id",
+    "personalisation",
+    "scheduled_for",
+    "sms_sender_id",
+)
+REFERENCE_MAX = 1000
+#: How far ahead ``scheduled_for`` may be (Notify: 24 hours).
+SCHEDULE_AHEAD = timedelta(hours=24)
+SCHEDULE_FORMAT = (
+    "scheduled_for datetime format is invalid. It must be a valid ISO8601 date time format, "
+    "https://en.wikipedia.org/wiki/ISO_8601"
+)
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A valid ``POST /v2/notifications/{email,sms}`` body."""
+
+    recipient: str
+    template_id: uuid.UUID
+    #: As sent, and as rendered (``sanitise_content_for``'s values made safe).
+    unsanitised: dict[str, Any]
+    personalisation: dict[str, Any]
+    unsubscribe: str | None
+    reference: str | None
+    scheduled_for: datetime | None
+    #: ``email_reply_to_id`` or ``sms_sender_id``.
+    sender_id: uuid.UUID | None
+
+    @property
+    def sanitised_content(self) -> dict[str, Any]:
+        """Notify's ``sanitised_content``: each value sanitisation changed, both ways."""
+        return {
+            key: {"unsanitised": self.unsanitised[key], "sanitised": value}
+            for key, value in self.personalisation.items()
+            if value != self.unsanitised[key]
+        }
+
+
+def _scheduled_for(value: Any, now: datetime) -> tuple[datetime | None, str | None]:
+    if value is None:
+        return None, None
+    if not isinstance(value, str):
+        return None, f"scheduled_for {shown(value)} is not of type string, null"
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None, SCHEDULE_FORMAT
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    if when < now:
+        return None, "scheduled_for datetime can not be in the past"
+    if when > now + SCHEDULE_AHEAD:
+        return None, "scheduled_for datetime can only be 24 hours in the future"
+    return when, None
+
+
+def validate_post(channel: Channel, body: dict[str, Any], *, now: datetime) -> Posted:
+    """The body checked as Notify's request schema checks it; every problem found, in
+    Notify's order (each field's, then missing ones, then unknown fields), as one
+    ValidationError."""
+    email = channel is Channel.EMAIL
+    field = "email_address" if email else "phone_number"
     errors: list[str] = []
-    for required in (field, "template_id"):
-        if required not in body or body[required] in (None, ""):
-            errors.append(f"{required} is a required property")
-    if errors:
-        raise NotifyValidationError(errors[0])
-    template_id = parse_uuid(body["template_id"], "template_id")
-    personalisation = personalisation_of(body)
-    unsubscribe = body.get("one_click_unsubscribe_url") if channel is Channel.EMAIL else None
+    reference = body.get("reference")
+    if "reference" in body:
+        if not isinstance(reference, str):
+            errors.append(f"reference {shown(reference)} is not of type string")
+        elif len(reference) > REFERENCE_MAX:
+            errors.append(f"reference {shown(reference)} is too long")
+    recipient = ""
+    raw = body.get(field)
+    if raw not in (None, ""):
+        if not isinstance(raw, str):
+            errors.append(f"{field} {shown(raw)} is not of type string")
+        else:
+            try:
+                recipient = (
+                    recipients.validate_email(raw) if email else recipients.normalise_phone(raw)
+                )
+            except recipients.InvalidRecipient as exc:
+                errors.append(f"{field} {exc}")
+    template_id: uuid.UUID | None = None
+    if "template_id" in body and body["template_id"] not in (None, ""):
+        try:
+            template_id = parse_uuid(body["template_id"], "template_id")
+        except NotifyValidationError as exc:
+            errors.append(exc.message)
+    personalisation: dict[str, Any] = {}
+    try:
+        personalisation = personalisation_of(body)
+    except NotifyValidationError as exc:
+        errors.append(exc.message)
+    scheduled_for, problem = _scheduled_for(body.get("scheduled_for"), now)
+    if problem:
+        errors.append(problem)
+    sender_field = "email_reply_to_id" if email else "sms_sender_id"
+    sender_id: uuid.UUID | None = None
+    if body.get(sender_field) is not None:
+        try:
+            sender_id = parse_uuid(body[sender_field], sender_field)
+        except NotifyValidationError as exc:
+            errors.append(exc.message)
+    unsubscribe = body.get("one_click_unsubscribe_url") if email else None
     if unsubscribe is not None and not (
         isinstance(unsubscribe, str) and unsubscribe.startswith("https://")
     ):
-        raise NotifyValidationError(
-            f"one_click_unsubscribe_url {unsubscribe} is not a valid https url"
-        )
-    reference = body.get("reference")
-    if reference is not None and not isinstance(reference, str):
-        raise NotifyValidationError(f"reference {reference} is not of type string, null")
-    try:
-        if channel is Channel.EMAIL:
-            recipient = recipients.validate_email(str(body[field]))
-        else:
-            recipient = recipients.normalise_uk_mobile(str(body[field]))
-    except recipients.InvalidRecipient as exc:
-        raise NotifyValidationError(f"{field} {exc}") from None
-    return recipient, template_id, personalisation, unsubscribe, reference
+        errors.append(f"one_click_unsubscribe_url {unsubscribe} is not a valid https url")
+    sanitise_for = body.get("sanitise_content_for") if email else None
+    if sanitise_for is not None and not isinstance(sanitise_for, list):
+        errors.append(f"sanitise_content_for {shown(sanitise_for)} is not of type array, null")
+        sanitise_for = None
+    for required in (field, "template_id"):
+        if required not in body or body[required] in (None, ""):
+            errors.append(f"{required} is a required property")
+    extra = unexpected(set(body) - set(EMAIL_FIELDS if email else SMS_FIELDS))
+    if extra:
+        errors.append(extra)
+    if errors:
+        raise NotifyValidationError(errors[0], more=tuple(errors[1:]))
+    assert template_id is not None
+    sanitised = dict(personalisation)
+    if sanitise_for:
+        wanted = {templating.normalise_key(str(name)) for name in sanitise_for}
+        sanitised = {
+            key: sanitise_value(value) if templating.normalise_key(key) in wanted else value
+            for key, value in personalisation.items()
+        }
+    return Posted(
+        recipient=recipient,
+        template_id=template_id,
+        unsanitised=personalisation,
+        personalisation=sanitised,
+        unsubscribe=unsubscribe,
+        reference=reference,
+        scheduled_for=scheduled_for,
+        sender_id=sender_id,
+    )
 
 
 async def send_notification(
@@ -153,14 +282,50 @@ async def send_notification(
     body: dict[str, Any],
     *,
     template_cache: TemplateCache | None = None,
+    services: NotifyServiceRepository | None = None,
+    public_url: str | None = None,
 ) -> Sent:
     """POST /v2/notifications/{email,sms}: validate, render, store as ``created``.
+
+    The sender is the reply-to address or SMS sender named by ``email_reply_to_id`` /
+    ``sms_sender_id`` (read with ``services``; an id the service does not have is Notify's
+    400), else the service's default (held with the service: no query). Files in an
+    email's personalisation (``prepare_upload``) become links under ``public_url`` and are
+    stored in the same transaction (:mod:`notify_files`).
 
     ``template_repository`` serves the template lookup (it may be on a read session, so
     that the write transaction is held only to insert). The row is inserted at once (a Core
     ``INSERT``), its ``NotificationStatusChanged`` goes to the outbox through
     ``uow.publish`` and is flushed with the commit."""
-    recipient, template_id, personalisation, unsubscribe, reference = _validated(channel, body)
+    posted = validate_post(channel, body, now=datetime.now(UTC))
+    recipient, template_id, personalisation = (
+        posted.recipient,
+        posted.template_id,
+        posted.personalisation,
+    )
+    email = channel is Channel.EMAIL
+    sender = caller.service.email_reply_to if email else caller.service.sms_sender
+    if posted.sender_id is not None:
+        found = None
+        if services is not None:
+            found = await services.sender_of(caller.service.id, posted.sender_id, email=email)
+        if found is None:
+            field = "email_reply_to_id" if email else "sms_sender_id"
+            raise BadRequestError(
+                f"{field} {posted.sender_id} does not exist in database "
+                f"for service id {caller.service.id}"
+            )
+        sender = found
+    has_files = any(is_file(v) for v in personalisation.values())
+    prepared: PreparedFiles | None = None
+    if has_files and email:
+        prepared = prepare_files(
+            personalisation,
+            service_id=caller.service.id,
+            recipient=recipient,
+            public_url=public_url or "",
+        )
+        personalisation = prepared.personalisation
 
     async def read_view() -> templates.TemplateView:
         try:
@@ -181,12 +346,15 @@ async def send_notification(
                 f"{view.template.template_type} template is not suitable "
                 f"for {channel.value} notification"
             )
+        if has_files and not email:
+            raise BadRequestError("Can only send a file by email")
         try:
             rendered = templates.preview(view, personalisation)
         except templating.MissingPersonalisation as exc:
             raise BadRequestError(f"Missing personalisation: {', '.join(exc.names)}") from None
         if rendered.sms is not None and rendered.sms.too_long:
             raise BadRequestError(
+                "Your message is too long. "
                 f"Text messages cannot be longer than {templating.SMS_CHAR_LIMIT} characters. "
                 f"Your message is {rendered.sms.length} characters long."
             )
@@ -207,14 +375,17 @@ async def send_notification(
             "html_body": rendered.html,
             "text_body": rendered.text,
             "status": Status.CREATED.value,
-            "reference": reference,
+            "reference": posted.reference,
             "service_id": caller.service.id,
             "api_key_id": caller.key.id,
             "key_type": caller.key.key_type,
             "template_id": view.template.id,
             "template_version": view.version.version,
             "simulated": simulated,
-            "unsubscribe_url": unsubscribe,
+            "unsubscribe_url": posted.unsubscribe,
+            "scheduled_for": posted.scheduled_for,
+            "next_attempt_at": posted.scheduled_for,
+            "sender": sender,
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
@@ -243,5 +414,7 @@ async def send_notification(
         row = prepare(view)
         await notifications.insert(row)
     assert view is not None
+    if prepared is not None and prepared.any:
+        store_files(NotifyFileRepository(uow.db), prepared, notification_id=row["id"])
     uow.publish(status_changed(row, Status.CREATED, None, row["created_at"]))
-    return Sent(row, view)
+    return Sent(row, view, posted)

@@ -23,7 +23,12 @@ from notifications.config import Settings
 from notifications.domain import recipients
 from notifications.domain.notify import KeyType, format_api_key
 from notifications.persistence.notify_services import NotifyServiceRepository
-from notifications.persistence.tables import NotifyApiKey, NotifyService
+from notifications.persistence.tables import (
+    NotifyApiKey,
+    NotifyReplyTo,
+    NotifyService,
+    NotifySmsSender,
+)
 from servicekit.errors import DomainError, NotFound
 
 log = logging.getLogger(__name__)
@@ -209,3 +214,71 @@ async def revoke_api_key(
             "notify api key %s of service %s revoked by %s", key_id, service_id, revoked_by or "-"
         )
     return key, revoked
+
+
+# -- reply-to addresses and SMS senders ----------------------------------------------------
+async def list_reply_tos(
+    services: NotifyServiceRepository, *, service_id: uuid.UUID
+) -> list[NotifyReplyTo]:
+    await get_service(services, service_id)
+    return await services.reply_tos(service_id)
+
+
+async def list_sms_senders(
+    services: NotifyServiceRepository, *, service_id: uuid.UUID
+) -> list[NotifySmsSender]:
+    await get_service(services, service_id)
+    return await services.sms_senders(service_id)
+
+
+async def add_reply_to(
+    services: NotifyServiceRepository,
+    *,
+    service_id: uuid.UUID,
+    email_address: str,
+    is_default: bool,
+    created_by: str | None,
+) -> NotifyReplyTo:
+    """A reply-to address (``email_reply_to_id`` names it); the default one (the first is
+    the default whatever is asked) is the Reply-To of the service's other emails."""
+    service = await get_service(services, service_id)
+    is_default = is_default or not await services.reply_tos(service_id)
+    reply_to = NotifyReplyTo(
+        service_id=service_id,
+        email_address=email_address,
+        is_default=is_default,
+        created_at=datetime.now(UTC),
+        created_by=created_by,
+    )
+    await services.add_sender(reply_to)
+    if is_default:
+        service.email_reply_to = email_address
+        await services.db.flush()
+    log.info("notify reply-to %s added to service %s by %s", reply_to.id, service_id, created_by)
+    return reply_to
+
+
+async def add_sms_sender(
+    services: NotifyServiceRepository,
+    *,
+    service_id: uuid.UUID,
+    sms_sender: str,
+    is_default: bool,
+    created_by: str | None,
+) -> NotifySmsSender:
+    """A text message sender (``sms_sender_id`` names it); the default one is the sender
+    of the service's other texts (the service's ``sms_sender``)."""
+    service = await get_service(services, service_id)
+    sender = NotifySmsSender(
+        service_id=service_id,
+        sms_sender=sms_sender,
+        is_default=is_default,
+        created_at=datetime.now(UTC),
+        created_by=created_by,
+    )
+    await services.add_sender(sender)
+    if is_default:
+        service.sms_sender = sms_sender
+        await services.db.flush()
+    log.info("notify sms sender %s added to service %s by %s", sender.id, service_id, created_by)
+    return sender

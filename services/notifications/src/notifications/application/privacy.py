@@ -21,10 +21,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from contracts.privacy import CitizenErasureRequested
+from notifications.application.notify_callbacks import purge_callbacks
+from notifications.application.notify_files import purge_expired_files
+from notifications.application.notify_received import purge_received
 from notifications.config import Settings
 from notifications.domain.notification import FINAL, Status, status_changed
 from notifications.persistence.contacts import ContactRepository
 from notifications.persistence.notifications import NotificationRepository
+from notifications.persistence.notify_callbacks import NotifyCallbackRepository
+from notifications.persistence.notify_files import NotifyFileRepository
+from notifications.persistence.notify_received import ReceivedTextRepository
 from notifications.persistence.webhooks import WebhookRepository
 from servicekit.db import Database
 from servicekit.messaging.consumer import MessageContext
@@ -108,6 +114,29 @@ async def purge_expired(
             break
     if total:
         log.info("retention: %d messages redacted", total)
+    files = 0
+    while True:  # files sent by email, past their own retention period
+        async with UnitOfWork(database, source=settings.cloudevents_source) as uow:
+            done = await purge_expired_files(NotifyFileRepository(uow.db), now=now)
+        files += done
+        if done < PURGE_BATCH:
+            break
+    if files:
+        log.info("retention: %d files sent by email deleted", files)
+    texts = 0
+    while True:  # received text messages, after the same retention period
+        async with UnitOfWork(database, source=settings.cloudevents_source) as uow:
+            done = await purge_received(ReceivedTextRepository(uow.db), settings, now=now)
+        texts += done
+        if done < PURGE_BATCH:
+            break
+    if texts:
+        log.info("retention: %d received texts deleted", texts)
+    while True:  # callbacks to Notify services (their payloads name recipients)
+        async with UnitOfWork(database, source=settings.cloudevents_source) as uow:
+            done = await purge_callbacks(NotifyCallbackRepository(uow.db), settings, now=now)
+        if done < PURGE_BATCH:
+            break
     return total
 
 

@@ -1,4 +1,5 @@
-"""Recipients as Notify accepts them: email addresses, and UK mobile numbers in E.164.
+"""Recipients as Notify accepts them: email addresses, and mobile numbers in E.164 (UK
+ones by Notify's own rules, international ones with ``phonenumbers``).
 
 The messages are Notify's (its ``ValidationError`` texts prefix them with the field name).
 """
@@ -6,6 +7,8 @@ The messages are Notify's (its ``ValidationError`` texts prefix them with the fi
 from __future__ import annotations
 
 import re
+
+import phonenumbers
 
 #: Notify's simulated recipients: never sent anywhere, whatever the key type.
 SIMULATED_EMAILS = frozenset(
@@ -69,10 +72,59 @@ def normalise_uk_mobile(value: str) -> str:
     return "+44" + national
 
 
+_MOBILE_TYPES = frozenset(
+    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+_LENGTH_ERRORS = {
+    phonenumbers.ValidationResult.TOO_LONG: "Too many digits",
+    phonenumbers.ValidationResult.TOO_SHORT: "Not enough digits",
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "Not enough digits",
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "Not a valid country prefix",
+}
+INVALID_NUMBER = "Number is not valid \u2013 double check the phone number you entered"
+
+
+def _international(value: str) -> str | None:
+    """``value`` as an international number (``+`` or ``00`` and a country code other
+    than 44), else ``None``."""
+    raw = value.strip()
+    digits = re.sub(r"\D", "", raw)
+    if raw.startswith("+"):
+        pass
+    elif digits.startswith("00"):
+        digits = digits[2:]
+    else:
+        return None
+    return None if digits.startswith("44") else "+" + digits
+
+
+def normalise_phone(value: str) -> str:
+    """A mobile number as E.164: UK ones as :func:`normalise_uk_mobile`, international
+    ones (``+`` or ``00`` and another country code) checked with ``phonenumbers`` (Google's
+    numbering plans): a mobile number of that country. Notify's messages."""
+    if re.search(r"[^\d\s()+\-.]", value.strip()):
+        raise InvalidRecipient("Must not contain letters or symbols")
+    international = _international(value)
+    if international is None:
+        return normalise_uk_mobile(value)
+    try:
+        number = phonenumbers.parse(international, None)
+    except phonenumbers.NumberParseException:
+        raise InvalidRecipient("Not a valid country prefix") from None
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible in _LENGTH_ERRORS:
+        raise InvalidRecipient(_LENGTH_ERRORS[possible])
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidRecipient(INVALID_NUMBER)
+    if phonenumbers.number_type(number) not in _MOBILE_TYPES:
+        raise InvalidRecipient("Not a mobile number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 def team_member(value: str) -> str:
     """A team member as a team key compares it: an email address lower-cased, a UK mobile
     as E.164. Raises :class:`InvalidRecipient` (its message has no value)."""
-    return validate_email(value).lower() if "@" in value else normalise_uk_mobile(value)
+    return validate_email(value).lower() if "@" in value else normalise_phone(value)
 
 
 def team_members(lines: str) -> set[str]:

@@ -198,20 +198,31 @@ def parse_blocks(text: str) -> list[Block]:
     return blocks
 
 
+#: A markdown character escaped with a backslash (``sanitise_content_for`` escapes them):
+#: shown as the character itself.
+_ESCAPED = re.compile(r"\\([`*_()\\{}\[\]<>#+\-.!|])")
+
+
+def _unescape(text: str) -> str:
+    return _ESCAPED.sub(r"\1", text)
+
+
 def _inline_html(text: str) -> str:
     out: list[str] = []
     pos = 0
     for m in _LINK.finditer(text):
-        out.append(html.escape(text[pos : m.start()], quote=False))
+        out.append(html.escape(_unescape(text[pos : m.start()]), quote=False))
         label, url = (m.group(1), m.group(2)) if m.group(2) else (m.group(3), m.group(3))
         out.append(f'<a href="{html.escape(url)}">{html.escape(label, quote=False)}</a>')
         pos = m.end()
-    out.append(html.escape(text[pos:], quote=False))
+    out.append(html.escape(_unescape(text[pos:]), quote=False))
     return "".join(out).replace("\n", "<br>")
 
 
 def _inline_text(text: str) -> str:
-    return _LINK.sub(lambda m: f"{m.group(1)}: {m.group(2)}" if m.group(2) else m.group(3), text)
+    return _unescape(
+        _LINK.sub(lambda m: f"{m.group(1)}: {m.group(2)}" if m.group(2) else m.group(3), text)
+    )
 
 
 def markdown_to_html(text: str) -> str:

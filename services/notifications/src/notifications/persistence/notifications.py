@@ -44,6 +44,9 @@ INSERT_COLUMNS = (
     "template_version",
     "simulated",
     "unsubscribe_url",
+    "scheduled_for",
+    "next_attempt_at",
+    "sender",
     "attempts",
     "created_at",
     "updated_at",
@@ -308,6 +311,8 @@ class NotificationRepository(Repository):
             )
             .limit(limit)
         )
+        if _is_postgres(self.db):  # replicas purging at once take different rows, no waits
+            ids = ids.with_for_update(skip_locked=True)
         done = await self.db.execute(
             sa.update(T)
             .where(T.c.id.in_(ids.scalar_subquery()), T.c.redacted_at.is_(None))

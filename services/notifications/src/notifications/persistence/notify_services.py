@@ -11,7 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlmodel import col
 
-from notifications.persistence.tables import NotifyApiKey, NotifyService
+from notifications.persistence.tables import (
+    NotifyApiKey,
+    NotifyReplyTo,
+    NotifyService,
+    NotifySmsSender,
+)
 from servicekit.repository import Repository
 
 
@@ -88,6 +93,57 @@ class NotifyServiceRepository(Repository):
         )
         await self.db.refresh(key)
         return getattr(done, "rowcount", 1) == 1
+
+    # -- reply-to addresses and SMS senders -----------------------------------------------
+    async def reply_tos(self, service_id: uuid.UUID) -> list[NotifyReplyTo]:
+        return list(
+            (
+                await self.db.execute(
+                    sa.select(NotifyReplyTo)
+                    .where(col(NotifyReplyTo.service_id) == service_id)
+                    .order_by(col(NotifyReplyTo.created_at), col(NotifyReplyTo.id))
+                )
+            ).scalars()
+        )
+
+    async def sms_senders(self, service_id: uuid.UUID) -> list[NotifySmsSender]:
+        return list(
+            (
+                await self.db.execute(
+                    sa.select(NotifySmsSender)
+                    .where(col(NotifySmsSender.service_id) == service_id)
+                    .order_by(col(NotifySmsSender.created_at), col(NotifySmsSender.id))
+                )
+            ).scalars()
+        )
+
+    async def sender_of(
+        self, service_id: uuid.UUID, sender_id: uuid.UUID, *, email: bool
+    ) -> str | None:
+        """The Reply-To address (``email``) or SMS sender with that id, if the service has
+        it."""
+        table: Any = NotifyReplyTo if email else NotifySmsSender
+        value = table.email_address if email else table.sms_sender
+        found: str | None = (
+            await self.db.execute(
+                sa.select(value).where(table.id == sender_id, table.service_id == service_id)
+            )
+        ).scalar_one_or_none()
+        return found
+
+    async def add_sender(self, sender: NotifyReplyTo | NotifySmsSender) -> None:
+        """A new reply-to address or SMS sender; if it is the default, the others of its
+        service stop being it."""
+        if sender.is_default:
+            table: Any = type(sender)
+            await self.db.execute(
+                sa.update(table)
+                .where(table.service_id == sender.service_id)
+                .values(is_default=False)
+                .execution_options(synchronize_session=False)
+            )
+        self.db.add(sender)
+        await self.db.flush()
 
     def detach(self, *rows: Any) -> None:
         """Rows kept beyond this session (a cache shared by requests)."""

@@ -80,6 +80,12 @@ class Notification(SQLModel, table=True):
     redacted_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
     )
+    #: Notify's ``scheduled_for``: not sent before then (``next_attempt_at`` starts there).
+    scheduled_for: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
+    #: The Reply-To address (email) or sender (SMS) chosen by id; null: the service's default.
+    sender: str | None = Field(default=None, max_length=320)
 
 
 class NotifyService(SQLModel, table=True):
@@ -91,11 +97,113 @@ class NotifyService(SQLModel, table=True):
     name: str = Field(max_length=255)
     email_from: str = Field(max_length=320)  # the From address of its emails
     sms_sender: str = Field(max_length=11)
+    #: The default Reply-To of its emails (a ``notify_reply_to`` marked default), if any.
+    email_reply_to: str | None = Field(default=None, max_length=320)
+    #: Where delivery receipts and received texts are POSTed, with ``Authorization:
+    #: Bearer <token>`` (Notify's callbacks); null: none.
+    delivery_callback_url: str | None = Field(default=None, max_length=2000)
+    delivery_callback_token: str | None = Field(default=None, max_length=255)
+    inbound_callback_url: str | None = Field(default=None, max_length=2000)
+    inbound_callback_token: str | None = Field(default=None, max_length=255)
     #: Recipients a team key may send to (email addresses and E.164 numbers), one a line.
     team_members: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     #: The subject (an opaque id) of the admin who created it; null: start-up or a script.
     created_by: str | None = Field(default=None, max_length=200)
+
+
+class NotifyReplyTo(SQLModel, table=True):
+    """A reply-to address of a Notify service (``email_reply_to_id``)."""
+
+    __tablename__ = "notify_reply_to"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="notify_service.id", index=True)
+    email_address: str = Field(max_length=320)
+    is_default: bool = False
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    created_by: str | None = Field(default=None, max_length=200)
+
+
+class NotifySmsSender(SQLModel, table=True):
+    """A text message sender of a Notify service (``sms_sender_id``): at most 11 letters
+    and digits, or a phone number."""
+
+    __tablename__ = "notify_sms_sender"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID = Field(foreign_key="notify_service.id", index=True)
+    sms_sender: str = Field(max_length=320)
+    is_default: bool = False
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    created_by: str | None = Field(default=None, max_length=200)
+
+
+class NotifyFile(SQLModel, table=True):
+    """A file sent by email (Notify's ``prepare_upload``): the email links to its download
+    page. Only hashes of the link's key and of the recipient's address are kept."""
+
+    __tablename__ = "notify_file"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID
+    notification_id: uuid.UUID | None = Field(default=None, index=True)
+    key_hash: str = Field(max_length=64)
+    filename: str | None = Field(default=None, max_length=255)
+    mimetype: str = Field(max_length=100)
+    content: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    size: int
+    #: Ask for the recipient's email address before the download (Notify's default).
+    confirm_email: bool = True
+    recipient_hash: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False, index=True))
+
+
+class NotifyReceivedText(SQLModel, table=True):
+    """A text message sent to one of a Notify service's numbers (inbound SMS). Personal
+    data (the number and the text): never logged; deleted after the retention period."""
+
+    __tablename__ = "notify_received_text"
+    __table_args__ = (
+        sa.UniqueConstraint("provider_reference", name="uq_notify_received_text_provider_ref"),
+        sa.Index("ix_notify_received_text_service", "service_id", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID
+    user_number: str = Field(max_length=20)  # the sender, E.164
+    notify_number: str = Field(max_length=20)  # the service's number it was sent to
+    content: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    #: The provider's id of the message: a webhook delivered twice is stored once.
+    provider_reference: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+
+
+class NotifyCallback(SQLModel, table=True):
+    """A callback to make: a delivery receipt or a received text, POSTed to the Notify
+    service's callback URL (read when it is sent). Its payload holds the recipient: it is
+    deleted after the retention period."""
+
+    __tablename__ = "notify_callback"
+    __table_args__ = (sa.Index("ix_notify_callback_due", "status", "next_attempt_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    service_id: uuid.UUID
+    kind: str = Field(max_length=20)  # delivery-status, received-text
+    payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    status: str = Field(default="pending", max_length=20)  # pending, sending, succeeded, failed
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
+    claimed_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime(), nullable=True)
+    )
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
 
 
 class NotifyApiKey(SQLModel, table=True):
