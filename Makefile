@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # overlap well even on two busy cores.
 TEST_WORKERS ?= 2
 
-.PHONY: help run test lint typecheck bench contracts setup uv sync kafka-jars postgres redis clean
+.PHONY: help run test lint typecheck bench contracts setup uv sync kafka-jars frontend-assets postgres redis clean
 
 help:
 	@echo "make run        the whole platform on http://127.0.0.1:8000 (Ctrl-C stops it)"
@@ -35,13 +35,18 @@ sync: uv
 kafka-jars: sync
 	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ]; then $(PY) -m mkinfra.kafka fetch; fi
 
+# GOV.UK Frontend (npm govuk-frontend, pinned in webkit.assets) for the front-ends: fetched
+# once into libs/webkit/src/webkit/static/govuk-frontend/ (git-ignored).
+frontend-assets: sync
+	@$(PY) -m webkit.assets
+
 postgres: sync
 	@if [ -z "$$DATABASE_URL" ] && ! docker info >/dev/null 2>&1; then $(PY) -c "from mkinfra.postgres import ensure_postgres_installed as e; print(\"[setup] PostgreSQL binaries:\", e())"; fi
 
 redis: sync
 	@if [ -z "$$REDIS_URL" ]; then $(PY) -c "from mkinfra.redis import ensure_redis_installed as e; print(\"[setup] Redis server:\", e())"; fi
 
-setup: sync kafka-jars
+setup: sync kafka-jars frontend-assets
 
 run: setup
 	@$(PY) -m mkinfra.devstack
