@@ -26,6 +26,8 @@ class ApiError(Exception):
     #: ``{field: message}``: the field is the API's dotted name (``contact.email``).
     errors: dict[str, str] = field(default_factory=dict)
     code: str | None = None
+    #: The problem's other members (``unmet_rules``, ``current_version``…).
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"{self.status} {self.title}: {self.detail}"
@@ -56,8 +58,19 @@ class ApiError(Exception):
             title=str(body.get("title") or response.reason_phrase or "Error"),
             detail=str(body.get("detail") or ""),
             errors=errors,
-            code=str(body["code"]) if body.get("code") else None,
+            code=str(body["code"]) if body.get("code") else _code_from_type(body.get("type")),
+            extras={k: v for k, v in body.items() if k not in _STANDARD},
         )
+
+
+_STANDARD = frozenset({"type", "title", "status", "detail", "instance", "errors", "code"})
+
+
+def _code_from_type(value: Any) -> str | None:
+    """The problem's code from its ``type`` URI (``…/problems/not-eligible``)."""
+    if isinstance(value, str) and "/" in value and not value.endswith("/"):
+        return value.rsplit("/", 1)[1] or None
+    return None
 
 
 class GatewayUnavailable(ApiError):

@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -32,7 +32,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, s
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
-from webkit.api import ApiError
+from webkit.api import ApiClient, ApiError
 from webkit.assets import GOVUK_FRONTEND_VERSION, assets_app
 from webkit.forms import FormErrors
 from webkit.oidc import OidcClient, OidcError
@@ -41,6 +41,7 @@ from webkit.session import CSRF_FIELD, Session, SessionMiddleware, session_of
 from webkit.settings import FrontendSettings
 
 log = logging.getLogger(__name__)
+C = TypeVar("C", bound=ApiClient)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,12 @@ class Frontend:
         for client in (self.gateway, self._http):
             if client is not None:
                 await client.aclose()
+
+    def client(self, cls: type[C], user: User | None = None) -> C:
+        """A resource client (``webkit.api.ApiClient`` subclass) calling the gateway as
+        ``user`` (anonymous without one)."""
+        assert self.gateway is not None, "the front-end has not started"
+        return cls(self.gateway, user.token if user else None)
 
     def render(
         self,
@@ -412,6 +419,11 @@ def create_frontend(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if any(e.get("loc", ("",))[0] == "path" for e in exc.errors()):
+            return frontend.error_page(
+                request, 404, "Page not found", "If you typed the web address, check it is correct."
+            )
         return frontend.error_page(
             request,
             400,

@@ -2,9 +2,10 @@
 secret), ``HttpOnly``, ``SameSite=Lax`` and ``Secure`` unless development over http.
 
 It holds the sign-in state while the browser is at the provider (state, nonce, PKCE verifier,
-where to go back to), then the signed-in citizen's subject, display name, access token and ID
-token (for sign-out), and the CSRF token every form carries. Nothing is kept on the server, so
-any replica can answer any request. The cookie's own timestamp bounds its life.
+where to go back to), then the signed-in citizen's subject, access token and ID token (for
+sign-out), a journey's answers so far, and the CSRF token every form carries. Nothing is kept
+on the server, so any replica can answer any request. The cookie's own timestamp bounds its
+life; its JSON is compressed (zlib) before encryption, so it stays under the browsers' 4 KB.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import zlib
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -88,8 +90,8 @@ class SessionMiddleware:
         if not raw:
             return Session()
         try:
-            data = json.loads(self.fernet.decrypt(raw.encode(), ttl=self.max_age))
-        except (InvalidToken, ValueError):
+            data = json.loads(zlib.decompress(self.fernet.decrypt(raw.encode(), ttl=self.max_age)))
+        except (InvalidToken, ValueError, zlib.error):
             return Session()
         session = Session(data if isinstance(data, dict) else {})
         session.modified = False
@@ -108,7 +110,8 @@ class SessionMiddleware:
             if message["type"] == "http.response.start" and (session.modified or not had_cookie):
                 headers = MutableHeaders(scope=message)
                 if session:
-                    value = self.fernet.encrypt(json.dumps(dict(session)).encode()).decode()
+                    plain = json.dumps(dict(session), ensure_ascii=False, separators=(",", ":"))
+                    value = self.fernet.encrypt(zlib.compress(plain.encode())).decode()
                     if len(value) > MAX_COOKIE_BYTES:
                         raise RuntimeError("the session no longer fits in its cookie")
                     headers.append("set-cookie", self._cookie(value, self.max_age))
