@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # overlap well even on two busy cores.
 TEST_WORKERS ?= 2
 
-.PHONY: help run test lint typecheck bench contracts setup uv sync kafka-jars frontend-assets postgres redis clean
+.PHONY: help run test lint typecheck bench contracts setup uv sync kafka-jars frontend-assets browser-tools postgres redis clean
 
 help:
 	@echo "make run        the whole platform on http://127.0.0.1:8000 (Ctrl-C stops it)"
@@ -40,6 +40,11 @@ kafka-jars: sync
 frontend-assets: sync
 	@$(PY) -m webkit.assets
 
+# The front-ends' browser tests: Debian's chromium + chromium-driver (apt-get), axe-core and
+# the Nu HTML Checker (npm, pinned in webkit.tools) under var/webtools/.
+browser-tools: sync
+	@$(PY) -m webkit.tools
+
 postgres: sync
 	@if [ -z "$$DATABASE_URL" ] && ! docker info >/dev/null 2>&1; then $(PY) -c "from mkinfra.postgres import ensure_postgres_installed as e; print(\"[setup] PostgreSQL binaries:\", e())"; fi
 
@@ -51,7 +56,7 @@ setup: sync kafka-jars frontend-assets
 run: setup
 	@$(PY) -m mkinfra.devstack
 
-test: setup postgres redis
+test: setup postgres redis browser-tools
 	@start=$$(date +%s); $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	  echo "[make test] the suite took $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
