@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.expected_conditions import staleness_of
@@ -35,6 +36,20 @@ CITIZEN = "citizen-dev-1"
 OTHER_CITIZEN = "citizen-dev-2"
 EMAIL = "alex.citizen@example.org"
 _LINK = re.compile(r"(/api/v1/preferences/email-verification\?token=[\w.-]+)")
+
+
+def _gone(element: Any) -> Callable[[Any], bool]:
+    """The page holding ``element`` has been replaced (chromedriver reports a replaced
+    document's node as stale, or as not belonging to the document)."""
+    stale = staleness_of(element)
+
+    def check(driver: Any) -> bool:
+        try:
+            return bool(stale(driver))
+        except WebDriverException:
+            return True
+
+    return check
 
 
 class Pages:
@@ -85,7 +100,7 @@ class Pages:
     def next_page(self) -> Iterator[None]:
         old = self.driver.find_element(By.TAG_NAME, "html")
         yield
-        WebDriverWait(self.driver, 60).until(staleness_of(old))
+        WebDriverWait(self.driver, 60).until(_gone(old))
 
     def errors(self) -> list[str]:
         return [
@@ -191,7 +206,7 @@ def _report(pages: Pages, *, keyboard: bool = False) -> str:
     assert "Select an answer" in pages.inline_error("attr-bin")
     pages.check("report: questions error")
     if drive:
-        drive.choose("attr-bin-2")  # recycling
+        drive.choose("attr-bin", 2)  # recycling
         drive.type_into("attr-collection_date", "1")
         drive.type_into("attr-collection_date-month", "12")
         drive.type_into("attr-collection_date-year", "2026")
@@ -213,8 +228,8 @@ def _report(pages: Pages, *, keyboard: bool = False) -> str:
     assert pages.h1() == "Your contact details"
     pages.check("report: contact")
     if drive:
-        drive.choose("consent-2")  # no
-        drive.choose("public-2")  # only me and staff
+        drive.choose("consent", 2)  # no
+        drive.choose("public", 2)  # only me and staff
         drive.press_submit()
     else:
         pages.click("#consent-2")
@@ -261,8 +276,14 @@ class Keyboard:
         element.send_keys(Keys.CONTROL, "a")
         element.send_keys(text)
 
-    def choose(self, field_id: str) -> None:
-        self._focus(f"#{field_id}").send_keys(Keys.SPACE)
+    def choose(self, group: str, option: int = 1) -> None:
+        """Select a radio as a keyboard user does: Tab into the group, then the arrow keys
+        (Tab stops once per group)."""
+        element = self._focus(f"#{group}")
+        if option == 1:
+            element.send_keys(Keys.SPACE)
+        for _ in range(option - 1):
+            self.pages.driver.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
 
     def press_submit(self) -> None:
         with self.pages.next_page():
@@ -411,3 +432,55 @@ def test_full_session_waiting_list_then_promoted_with_an_email(
     pages.submit()
     pages.go(f"/help/bookings/{mine}")
     assert pages.driver.find_element(By.ID, "status").text == "Cancelled"
+
+
+def test_report_a_problem_with_the_keyboard_only(platform_up: PlatformUp, browser: Any) -> None:
+    pages = Pages(browser, platform_up.frontend_urls["citizen-portal"])
+    sign_in(browser, pages.base, OTHER_CITIZEN, start="/report")
+    request_id = _report(pages, keyboard=True)
+    pages.go(f"/requests/{request_id}")
+    assert pages.driver.find_element(By.ID, "status").text == "Received"
+
+
+def test_every_journey_without_javascript_and_valid_html(
+    platform_up: PlatformUp, nojs_browser: Any, html_checker: HtmlChecker
+) -> None:
+    pages = Pages(nojs_browser, platform_up.frontend_urls["citizen-portal"], html=html_checker)
+    assert nojs_browser.execute_script("return 1") == 1  # (WebDriver's own scripts still run)
+    for path in (
+        "/",
+        "/services",
+        "/services?q=parking",
+        "/services/a-z?letter=C",
+        "/accessibility",
+        "/privacy",
+        "/cookies",
+        "/no-such-page",
+        "/help",
+    ):
+        pages.go(path, path)
+    pages.go("/services?q=library")
+    pages.follow('main li a[href^="/services/"]')
+    pages.check("a service page")
+    sign_in(nojs_browser, pages.base, CITIZEN, start="/preferences")
+    pages.check("contact preferences")
+    pages.fill("email", "still not an email")
+    pages.submit()
+    assert pages.inline_error("email")
+    pages.check("contact preferences: error")
+    request_id = _report(pages)
+    pages.go("/requests", "my reports")
+    pages.go(f"/requests/{request_id}", "a report")
+    session_id, _other, postcode = _full_session(platform_up)
+    mine = _help_journey(pages, session_id, postcode)
+    pages.go("/help/bookings", "my bookings")
+    pages.go(f"/help/bookings/{mine}/cancel", "cancel a booking")
+    pages.submit()
+    pages.check("bookings after cancelling")
+    pages.go("/sign-out", "sign out")
+    pages.submit()  # → the provider's sign-out → back here
+    assert pages.h1() == "You have signed out"
+    pages.check("signed out")
+    invalid = html_checker.errors()
+    assert invalid == {}, invalid
+    assert len(html_checker.pages) >= 30

@@ -446,7 +446,12 @@ def create_frontend(
         max_age=settings.session_max_age_seconds,
         secure=settings.cookies_secure,
     )
-    app.add_middleware(SecurityHeaders, hsts=settings.cookies_secure)
+    issuer = urlsplit(settings.oidc_issuer)
+    app.add_middleware(
+        SecurityHeaders,
+        hsts=settings.cookies_secure,
+        form_targets=(f"{issuer.scheme}://{issuer.netloc}",),
+    )
     if on_startup is not None:
         on_startup(frontend)
     return app

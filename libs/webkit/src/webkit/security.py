@@ -12,6 +12,14 @@ CSP = (
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
+
+
+def csp(*form_targets: str) -> str:
+    """The policy; ``form_targets`` are origins a form's POST may be redirected to (the
+    identity provider's, for sign-out: browsers apply ``form-action`` to redirects too)."""
+    return CSP + "".join(f" {origin}" for origin in form_targets if origin)
+
+
 HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",
@@ -23,9 +31,9 @@ HEADERS = {
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool, form_targets: tuple[str, ...] = ()) -> None:
         self.app = app
-        self.headers = dict(HEADERS)
+        self.headers = {**HEADERS, "content-security-policy": csp(*form_targets)}
         if hsts:
             self.headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"
 

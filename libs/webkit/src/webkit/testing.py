@@ -24,6 +24,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,9 +228,10 @@ def start_platform(
             _wait(url[f.name] + "/health", procs, logs / f"{f.name}.log")
         yield platform
     finally:
-        for proc in reversed(procs):
-            with contextlib.suppress(Exception):
-                terminate_group(proc, 20)
+        # all at once: each gets SIGTERM, and SIGKILL after 20 s if it is still there
+        with ThreadPoolExecutor(max_workers=max(1, len(procs))) as pool:
+            for proc in procs:
+                pool.submit(terminate_group, proc, 20)
 
 
 def _client_secret() -> str:
