@@ -26,7 +26,14 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
-from webkit.testing import HtmlChecker, PlatformUp, axe_violations, page_weight, sign_in
+from webkit.testing import (
+    HtmlChecker,
+    PlatformUp,
+    axe_violations,
+    page_weight,
+    save_screenshots,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -71,6 +78,7 @@ class Pages:
         assert violations == [], f"{name}: {violations}"
         weight = page_weight(self.driver)
         assert weight <= MAX_PAGE_BYTES, f"{name} weighs {weight} bytes"
+        save_screenshots(self.driver, name)  # make screenshots
 
     def go(self, path: str, name: str | None = None) -> None:
         self.driver.get(self.base + path)
@@ -237,6 +245,7 @@ def _report(pages: Pages, *, keyboard: bool = False) -> str:
         pages.submit()
     assert pages.h1() == "Check your answers before sending your report"
     assert "Recycling sacks" in pages.driver.page_source
+    assert "Report a missed bin collection" in pages.driver.page_source  # the problem's name
     pages.check("report: check answers")
     if drive:
         drive.press_submit()
