@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # overlap well even on two busy cores.
 TEST_WORKERS ?= 2
 
-.PHONY: help run test lint typecheck bench contracts setup uv sync kafka-jars postgres redis tools clean
+.PHONY: help run test screenshots lint typecheck bench contracts setup uv sync kafka-jars frontend-assets browser-tools postgres redis tools clean
 
 help:
 	@echo "make run        the whole platform on http://127.0.0.1:8000 (Ctrl-C stops it)"
@@ -23,6 +23,7 @@ help:
 	@echo "make lint       ruff check, ruff format --check and mypy"
 	@echo "make bench      benchmarks, printed as ratios against a same-run baseline"
 	@echo "make contracts  regenerate JSON Schemas and the AsyncAPI document"
+	@echo "make screenshots the citizen portal's pages at 375 and 1280 px in var/screenshots/"
 
 uv:
 	@PYTHON="$(PYTHON)" sh "$(UV_BOOTSTRAP)" >/dev/null
@@ -37,6 +38,16 @@ sync: uv
 kafka-jars: sync
 	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ]; then $(PY) -m mkinfra.kafka fetch; fi
 
+# GOV.UK Frontend (npm govuk-frontend, pinned in webkit.assets) for the front-ends: fetched
+# once into libs/webkit/src/webkit/static/govuk-frontend/ (git-ignored).
+frontend-assets: sync
+	@$(PY) -m webkit.assets
+
+# The front-ends' browser tests: Debian's chromium + chromium-driver (apt-get), axe-core and
+# the Nu HTML Checker (npm, pinned in webkit.tools) under var/webtools/.
+browser-tools: sync
+	@$(PY) -m webkit.tools
+
 postgres: sync
 	@if [ -z "$$DATABASE_URL" ] && ! docker info >/dev/null 2>&1; then $(PY) -c "from mkinfra.postgres import ensure_postgres_installed as e; print(\"[setup] PostgreSQL binaries:\", e())"; fi
 
@@ -48,12 +59,12 @@ redis: sync
 tools: sync
 	@$(PY) -m mkinfra.tools
 
-setup: sync kafka-jars
+setup: sync kafka-jars frontend-assets
 
 run: setup
 	@$(PY) -m mkinfra.devstack
 
-test: setup postgres redis tools
+test: setup postgres redis tools browser-tools
 	@start=$$(date +%s); $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	  echo "[make test] the suite took $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
@@ -73,6 +84,14 @@ contracts: sync
 
 bench: setup postgres
 	@$(PY) -m bench
+
+# Every page of the citizen portal's browser journeys at 375 px and 1280 px wide, under
+# var/screenshots/ (README's docs/images/citizen-portal-check-answers.png is one of them).
+screenshots: setup postgres redis browser-tools
+	@rm -rf var/screenshots
+	@WEBKIT_SCREENSHOTS=var/screenshots $(PY) -m pytest -q \
+	  frontends/citizen-portal/tests/test_journeys.py -k "not without_javascript and not keyboard"
+	@echo "[screenshots] $$(ls var/screenshots | wc -l) files in var/screenshots/"
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

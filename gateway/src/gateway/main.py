@@ -50,6 +50,7 @@ from gateway.auth.credentials import (
     may_present,
     without_open311_key,
 )
+from gateway.auth.devoidc import dev_oidc_mount
 from gateway.auth.errors import BEARER_CHALLENGE
 from gateway.auth.failures import AuthFailureGuard
 from gateway.breaker import CircuitBreaker
@@ -158,6 +159,7 @@ class Gateway:
             for name in self.upstreams
         }
         self.admin_app = create_admin_app(self.authenticator)
+        self.dev_oidc = dev_oidc_mount(settings.environment, self.authenticator.settings)
         self.cors_origins = frozenset(settings.cors_allow_origins)
         self.secret = settings.identity_secret.get_secret_value()
         self.signer = AssertionSigner(self.secret, ttl=settings.identity_ttl_seconds)
@@ -228,6 +230,9 @@ class Gateway:
             and _header(scope, b"access-control-request-method")
         ):
             await self._preflight(scope, send, origin, request_id)
+            return
+        if self.dev_oidc is not None and self.dev_oidc.owns(path):  # development only
+            await self.dev_oidc.app(scope, receive, send)
             return
         if path == "/health":
             await self._health(scope, send, request_id)

@@ -2,7 +2,8 @@
 
 Starts, in order: Kafka (KRaft, unless ``KAFKA_BOOTSTRAP_SERVERS`` points elsewhere) and the
 registry's topics, the dev SMTP sink (``var/mail/``), citizen-services (:8001), inclusion
-(:8002), notifications (:8003) and the gateway (:8000); waits until each is ready; prints
+(:8002), notifications (:8003), the gateway (:8000, with the dev OIDC provider at
+``/dev-issuer``) and the citizen portal (:8010); waits until each is ready; prints
 where everything is; and on Ctrl-C (or SIGTERM) stops all of it, leaving no process behind.
 Each service keeps its SQLite database and log under ``var/``.
 """
@@ -10,6 +11,7 @@ Each service keeps its SQLite database and log under ``var/``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +24,10 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from mkinfra._proc import LOCALHOST, kill_group, port_in_use, run_sync, tail, terminate_group
+
+#: The portal's client secret at the dev OIDC provider: webkit's development default
+#: (``webkit.settings.DEV_CLIENT_SECRET``), which the portal uses unless told otherwise.
+DEV_CLIENT_SECRET = "dev-only-client-secret-change-me-0123456789"  # noqa: S105 - dev only
 
 if TYPE_CHECKING:
     from mkinfra.kafka import KafkaBroker
@@ -111,6 +117,7 @@ class DevStack:
             "inclusion": int(os.environ.get("INCLUSION_PORT", "8002")),
             "notifications": int(os.environ.get("NOTIFICATIONS_PORT", "8003")),
             "gateway": int(os.environ.get("GATEWAY_PORT", "8000")),
+            "citizen-portal": int(os.environ.get("CITIZEN_PORTAL_PORT", "8010")),
         }
         services = [
             Child(
@@ -150,7 +157,18 @@ class DevStack:
             },
             self.var / "logs" / "gateway.log",
         )
-        for child in [*services, gateway]:
+        portal = Child(
+            "citizen-portal",
+            "citizen_portal",
+            ports["citizen-portal"],
+            {
+                "CITIZEN_PORTAL_PORT": str(ports["citizen-portal"]),
+                "CITIZEN_PORTAL_PUBLIC_URL": f"http://{LOCALHOST}:{ports['citizen-portal']}",
+                "CITIZEN_PORTAL_GATEWAY_URL": gateway.url,
+            },
+            self.var / "logs" / "citizen-portal.log",
+        )
+        for child in [*services, gateway, portal]:
             if port_in_use(child.port):
                 raise RuntimeError(f"port {child.port} ({child.name}) is already in use")
         for child in services:
@@ -159,9 +177,22 @@ class DevStack:
             _wait_http(child.url + "/health/ready", child, timeout=90)
             say(f"{child.name} ready on {child.url}")
         gateway.env.update(self._dev_credentials(base_env))
+        # the dev OIDC provider (at the dev issuer's path) signs citizens in to the portal
+        gateway.env["GATEWAY_DEV_OIDC_CLIENTS"] = json.dumps(
+            {
+                "citizen-portal": {
+                    "redirect_uris": [f"{portal.url}/auth/callback"],
+                    "secret": DEV_CLIENT_SECRET,
+                    "roles": ["citizen"],
+                }
+            }
+        )
+        portal.env["CITIZEN_PORTAL_OIDC_ISSUER"] = gateway.env["GATEWAY_JWT_ISSUER"]
         self._spawn(gateway, base_env)
         _wait_http(gateway.url + "/health", gateway, timeout=60)
-        self._banner(gateway, services, smtp_port, bootstrap)
+        self._spawn(portal, base_env)
+        _wait_http(portal.url + "/health", portal, timeout=60)
+        self._banner(gateway, services, smtp_port, bootstrap, portal)
 
     def _dev_credentials(self, base_env: dict[str, str]) -> dict[str, str]:
         """Write var/dev-credentials.env (tokens from the dev issuer, API keys) and return the
@@ -211,12 +242,13 @@ class DevStack:
         self.children.append(child)
 
     def _banner(
-        self, gateway: Child, services: list[Child], smtp_port: int, bootstrap: str
+        self, gateway: Child, services: list[Child], smtp_port: int, bootstrap: str, portal: Child
     ) -> None:
         lines = [
             "",
             "  Milton Keynes digital platform is running",
             "",
+            f"  Citizen portal                 {portal.url}  (sign in as a test citizen)",
             f"  Gateway (the one entry point)  {gateway.url}",
             f"  Aggregated health              {gateway.url}/health",
             *[f"  {c.name:<31}{c.url}  (docs: {c.url}/docs)" for c in services],

@@ -69,6 +69,11 @@ COMPONENTS: tuple[Component, ...] = (
             "gateway.limits:LimitSettings",
         ),
     ),
+    Component(
+        "citizen-portal",
+        "the citizen portal: find a service, report a problem, get help getting online",
+        ("citizen_portal.config:PortalSettings",),
+    ),
 )
 
 

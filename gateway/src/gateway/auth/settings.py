@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from servicekit.settings import Environment, is_production_like
@@ -36,6 +36,46 @@ ASYMMETRIC_ALGORITHMS = frozenset(
         "EdDSA",
     }
 )
+
+
+#: The citizen portal's client at the dev OIDC provider (``make run``'s defaults; the
+#: portal's ``CITIZEN_PORTAL_OIDC_CLIENT_SECRET`` development default is the same string).
+DEV_PORTAL_CLIENT_SECRET = "dev-only-client-secret-change-me-0123456789"  # noqa: S105
+
+
+class DevOidcClient(BaseModel):
+    """A client of the dev OIDC provider (``gateway.auth.devoidc``; development only)."""
+
+    client_id: str
+    redirect_uris: list[str]
+    #: ``client_secret_post``; or ``jwks`` (public keys) for ``private_key_jwt``.
+    secret: SecretStr | None = None
+    jwks: dict[str, Any] | None = None
+    #: Which test users the authorize page offers: users with any of these roles.
+    roles: list[str] = Field(default_factory=lambda: ["citizen"])
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: list[str]) -> list[str]:
+        known = {"citizen", "staff", "admin", "partner"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown role(s) {unknown}; choose from {sorted(known)}")
+        return value
+
+
+def _default_dev_clients() -> dict[str, DevOidcClient]:
+    return {
+        "citizen-portal": DevOidcClient(
+            client_id="citizen-portal",
+            redirect_uris=[
+                "http://127.0.0.1:8010/auth/callback",
+                "http://localhost:8010/auth/callback",
+            ],
+            secret=SecretStr(DEV_PORTAL_CLIENT_SECRET),
+            roles=["citizen"],
+        )
+    }
 
 
 class AuthSettings(BaseSettings):
@@ -66,6 +106,10 @@ class AuthSettings(BaseSettings):
     #: How long a fetched JWKS is trusted before it is fetched again.
     jwt_jwks_cache_seconds: float = Field(default=300, gt=0)
     jwt_jwks_timeout_seconds: float = Field(default=5, gt=0)
+
+    #: Clients of the dev OIDC provider, served at the dev issuer's path in development and
+    #: test only (``GATEWAY_DEV_OIDC_CLIENTS``: a JSON object, client id -> DevOidcClient).
+    dev_oidc_clients: dict[str, DevOidcClient] = Field(default_factory=_default_dev_clients)
 
     #: How long an API key looked up by id is cached (revocation takes effect within it).
     api_key_cache_seconds: float = Field(default=5, ge=0)
@@ -109,6 +153,15 @@ class AuthSettings(BaseSettings):
                 f"(it is {self.environment!r})"
             )
         return self
+
+    @field_validator("dev_oidc_clients", mode="before")
+    @classmethod
+    def _client_ids(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: ({"client_id": k, **v} if isinstance(v, dict) else v) for k, v in value.items()
+            }
+        return value
 
     @property
     def jwt_enabled(self) -> bool:
