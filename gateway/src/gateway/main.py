@@ -47,7 +47,8 @@ from gateway.auth.admin import create_admin_app
 from gateway.auth.credentials import has_header_credentials, may_present, without_open311_key
 from gateway.auth.errors import BEARER_CHALLENGE
 from gateway.auth.failures import AuthFailureGuard
-from gateway.breaker import CircuitBreaker
+from gateway.balancer import HealthChecker, ReplicaPool
+from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
 from gateway.openapi import IDENTITY_SCHEME, Aggregator
@@ -57,7 +58,6 @@ from gateway.proxy import (
     BodyPolicy,
     ClientBody,
     ClientBodyError,
-    Outcome,
     Proxy,
     answer_client_body_error,
     request_id_of,
@@ -135,23 +135,27 @@ class Gateway:
         self.auth_failures = AuthFailureGuard(
             self.limiter, self.limit_settings.auth_failure_policy()
         )
-        self.queues = {
-            name: UpstreamQueue(
+        #: each service's replicas, with a breaker per replica and the service's queue
+        self.pools: dict[str, ReplicaPool] = {
+            name: ReplicaPool(
                 name,
-                concurrency=settings.pool_size_per_upstream,
-                limit=settings.upstream_queue_limit,
-                wait_seconds=settings.upstream_queue_wait_seconds,
+                upstream.urls,
+                queue=UpstreamQueue(
+                    name,
+                    concurrency=settings.pool_size_per_upstream * len(upstream.urls),
+                    limit=settings.upstream_queue_limit * len(upstream.urls),
+                    wait_seconds=settings.upstream_queue_wait_seconds,
+                ),
+                breaker=functools.partial(
+                    CircuitBreaker,
+                    failure_threshold=settings.breaker_failure_threshold,
+                    reset_timeout=settings.breaker_reset_seconds,
+                ),
             )
-            for name in self.upstreams
+            for name, upstream in self.upstreams.items()
         }
-        self.breakers = {
-            name: CircuitBreaker(
-                name,
-                failure_threshold=settings.breaker_failure_threshold,
-                reset_timeout=settings.breaker_reset_seconds,
-            )
-            for name in self.upstreams
-        }
+        self.queues = {name: pool.queue for name, pool in self.pools.items()}
+        self.health_checker: HealthChecker | None = None
         self.admin_app = create_admin_app(self.authenticator)
         self.cors_origins = frozenset(settings.cors_allow_origins)
         self.secret = settings.identity_secret.get_secret_value()
@@ -188,14 +192,23 @@ class Gateway:
                 idle_timeout=self.settings.body_idle_timeout_seconds,
                 total_timeout=self.settings.body_total_timeout_seconds,
             ),
-            public_origins=[u.base_url for u in self.upstreams.values()],
+            public_origins=[url for u in self.upstreams.values() for url in u.urls],
         )
+        self.health_checker = HealthChecker(
+            self.http,
+            self.pools.values(),
+            interval=self.settings.health_check_interval_seconds,
+            timeout=self.settings.health_check_timeout_seconds,
+        )
+        self.health_checker.start()
         await self.authenticator.start()
         self.aggregator = Aggregator(
             self.http, self.upstreams, self.routes, own=[_admin_spec(self.admin_app.openapi())]
         )
 
     async def shutdown(self) -> None:
+        if self.health_checker is not None:
+            await self.health_checker.stop()
         await self.authenticator.stop()
         close = getattr(self.limiter, "close", None)
         if close is not None:
@@ -350,45 +363,36 @@ class Gateway:
             await self.admin_app(scope, receive, self._add_headers(send, limit_headers))
             return
 
-        # circuit breaker, then the proxy
-        upstream = self.upstreams[route.upstream]
-        breaker = self.breakers[upstream.name]
-        if not breaker.allow():
+        # circuit breakers (one per replica), then the proxy
+        pool = self.pools[route.upstream]
+        if not pool.available():
             await refuse(
                 503,
                 "Upstream unavailable",
-                f"The {upstream.name} service is failing; the gateway is "
-                "giving it time to recover.",
-                headers=[("retry-after", str(breaker.retry_after_seconds()))],
-                upstream=upstream.name,
+                f"The {pool.name} service is failing; the gateway is giving it time to recover.",
+                headers=[("retry-after", str(pool.retry_after_seconds()))],
+                upstream=pool.name,
             )
             return
         # Bound to this service, method and raw path (as the proxy sends them), once.
         assertion = sign_assertion(
             self.signer,
             principal,
-            audience=upstream.name,
+            audience=pool.name,
             method=scope["method"],
             path=scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
             request_id=request_id,
         )
-        outcome = await self.proxy.forward(
+        await self.proxy.forward(
             scope,
             receive,
             send,
             route,
-            upstream,
+            pool,
             add_request_headers=[(ASSERTION_HEADER, assertion)],
             add_response_headers=limit_headers,
-            queue=self.queues[upstream.name],
             request_id=request_id,
         )
-        if outcome is Outcome.OK:
-            breaker.record_success()
-        elif outcome is Outcome.FAILED:
-            breaker.record_failure()
-        else:
-            breaker.release()
 
     # -- pieces ----------------------------------------------------------------------------
     async def _maybe_read_form(
@@ -569,19 +573,31 @@ class Gateway:
         ``health_cache_seconds`` (callers meanwhile share the last answer, and concurrent
         callers one check)."""
 
-        async def probe(upstream: Upstream) -> tuple[str, dict[str, Any]]:
+        async def probe(url: str) -> dict[str, Any]:
             assert self.http is not None
             try:
                 async with self.http.get(
-                    upstream.base_url + "/health/ready", timeout=aiohttp.ClientTimeout(total=3)
+                    url + "/health/ready", timeout=aiohttp.ClientTimeout(total=3)
                 ) as resp:
                     body = await resp.json(content_type=None)
-                    return upstream.name, {
+                    return {
                         "status": "ok" if resp.status == 200 else "unavailable",
                         "checks": body.get("checks", {}),
                     }
             except Exception as exc:
-                return upstream.name, {"status": "unavailable", "error": type(exc).__name__}
+                return {"status": "unavailable", "error": type(exc).__name__}
+
+        async def service(upstream: Upstream) -> tuple[str, dict[str, Any]]:
+            # a service is ok while one of its replicas is
+            answers = await asyncio.gather(*(probe(url) for url in upstream.urls))
+            ok = [a for a in answers if a["status"] == "ok"]
+            result = dict(ok[0] if ok else answers[0])
+            if len(answers) > 1:
+                replicas = self.pools[upstream.name].replicas
+                result["replicas"] = {
+                    replica.label: answer for replica, answer in zip(replicas, answers, strict=True)
+                }
+            return upstream.name, result
 
         async with self._health_lock:
             cached = self._health_cache
@@ -590,7 +606,7 @@ class Gateway:
                 and time.monotonic() - cached[0] < self.settings.health_cache_seconds
             ):
                 return cached[1]
-            results = dict(await asyncio.gather(*(probe(u) for u in self.upstreams.values())))
+            results = dict(await asyncio.gather(*(service(u) for u in self.upstreams.values())))
             self._health_cache = (time.monotonic(), results)
             return results
 
@@ -657,15 +673,32 @@ class Gateway:
             return
         results = await self._service_health()
         ok = all(r["status"] == "ok" for r in results.values())
-        services = {
-            name: {**r, "circuit": self.breakers[name].state.value} for name, r in results.items()
-        }
+        services = {}
+        for name, result in results.items():
+            replicas = self.pools[name].replicas
+            states = {r.breaker.state for r in replicas}
+            # the service's circuit: closed while one replica's is
+            circuit = next(s for s in _CIRCUIT_ORDER if s in states)
+            service = {**result, "circuit": circuit.value}
+            if len(replicas) > 1:
+                service["replicas"] = {
+                    r.label: {
+                        **result["replicas"][r.label],
+                        "circuit": r.breaker.state.value,
+                        "in_rotation": r.in_rotation,
+                    }
+                    for r in replicas
+                }
+            services[name] = service
         await self._json(
             self._add_headers(send, limit_headers),
             {"status": "ok" if ok else "degraded", "services": services},
             status=200 if ok else 503,
             cache=b"no-store",
         )
+
+
+_CIRCUIT_ORDER = (BreakerState.CLOSED, BreakerState.HALF_OPEN, BreakerState.OPEN)
 
 
 def _admin_spec(spec: dict[str, Any]) -> dict[str, Any]:
