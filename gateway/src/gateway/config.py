@@ -7,10 +7,29 @@ secrets in it, listening, logging, tracing, the identity secret) is defined once
 (same prefix).
 """
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+import ipaddress
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from servicekit.settings import PlatformSettings
+
+
+def _cidrs(value: Any) -> Any:
+    """A comma-separated list (the environment) or a list."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+def _valid_cidrs(value: list[str]) -> list[str]:
+    for cidr in value:
+        ipaddress.ip_network(cidr, strict=False)  # ValueError names the bad one
+    return value
+
+
+CidrList = Annotated[list[str], NoDecode, BeforeValidator(_cidrs)]
 
 
 class GatewaySettings(PlatformSettings):
@@ -47,6 +66,10 @@ class GatewaySettings(PlatformSettings):
         default_factory=lambda: ["http://127.0.0.1:3000", "http://localhost:3000"]
     )
     cors_max_age_seconds: int = 600
+
+    #: Load balancers / reverse proxies in front of the gateway (CIDRs, comma-separated):
+    #: only from these is ``X-Forwarded-For`` believed (``gateway.clientaddr``). Default none.
+    trusted_proxies: CidrList = Field(default_factory=list)
 
     #: Circuit breaker per upstream replica.
     breaker_failure_threshold: int = 5
@@ -86,6 +109,11 @@ class GatewaySettings(PlatformSettings):
         if len({u.rstrip("/") for u in urls}) != len(urls):
             raise ValueError("an upstream URL is listed twice")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str]) -> list[str]:
+        return _valid_cidrs(value)
 
     @model_validator(mode="after")
     def _queue_holds_the_pool(self) -> "GatewaySettings":

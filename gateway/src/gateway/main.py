@@ -49,6 +49,7 @@ from gateway.auth.errors import BEARER_CHALLENGE
 from gateway.auth.failures import AuthFailureGuard
 from gateway.balancer import HealthChecker, ReplicaPool
 from gateway.breaker import BreakerState, CircuitBreaker
+from gateway.clientaddr import TrustedProxies
 from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
 from gateway.openapi import IDENTITY_SCHEME, Aggregator
@@ -158,6 +159,7 @@ class Gateway:
         self.health_checker: HealthChecker | None = None
         self.admin_app = create_admin_app(self.authenticator)
         self.cors_origins = frozenset(settings.cors_allow_origins)
+        self.trusted_proxies = TrustedProxies(settings.trusted_proxies)
         self.secret = settings.identity_secret.get_secret_value()
         self.signer = AssertionSigner(self.secret, ttl=settings.identity_ttl_seconds)
         self.http: aiohttp.ClientSession | None = None
@@ -224,6 +226,8 @@ class Gateway:
             return
         if scope["type"] != "http":
             return
+        if self.trusted_proxies:  # behind a load balancer: the client it names
+            scope = self.trusted_proxies.resolve(scope)
         request_id = request_id_of(scope)
         request_id_var.set(request_id)  # this request's task: its log lines carry the id
         origin = _header(scope, b"origin")
