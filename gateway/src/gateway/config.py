@@ -71,6 +71,12 @@ class GatewaySettings(PlatformSettings):
     #: only from these is ``X-Forwarded-For`` believed (``gateway.clientaddr``). Default none.
     trusted_proxies: CidrList = Field(default_factory=list)
 
+    #: Who may read ``/metrics`` (socket peers, CIDRs, comma-separated; a request that came
+    #: through a proxy never may): a Prometheus scraper's addresses. Default loopback.
+    metrics_allow_from: CidrList = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    #: One JSON line per request on the ``gateway.access`` logger.
+    access_log: bool = True
+
     #: Circuit breaker per upstream replica.
     breaker_failure_threshold: int = 5
     breaker_reset_seconds: float = 10.0
@@ -110,7 +116,7 @@ class GatewaySettings(PlatformSettings):
             raise ValueError("an upstream URL is listed twice")
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow_from")
     @classmethod
     def _trusted_proxies(cls, value: list[str]) -> list[str]:
         return _valid_cidrs(value)

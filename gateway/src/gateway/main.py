@@ -52,6 +52,7 @@ from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.clientaddr import TrustedProxies
 from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
+from gateway.metrics import CONTENT_TYPE, METHODS, GatewayMetrics, access_log
 from gateway.openapi import IDENTITY_SCHEME, Aggregator
 from gateway.problems import send_error, send_problem
 from gateway.proxy import (
@@ -59,6 +60,7 @@ from gateway.proxy import (
     BodyPolicy,
     ClientBody,
     ClientBodyError,
+    Exchange,
     Proxy,
     answer_client_body_error,
     request_id_of,
@@ -160,6 +162,9 @@ class Gateway:
         self.admin_app = create_admin_app(self.authenticator)
         self.cors_origins = frozenset(settings.cors_allow_origins)
         self.trusted_proxies = TrustedProxies(settings.trusted_proxies)
+        self.metrics_allowed = TrustedProxies(settings.metrics_allow_from)
+        self.metrics = GatewayMetrics(self.pools.values(), settings.service_name)
+        self.access_log = settings.access_log
         self.secret = settings.identity_secret.get_secret_value()
         self.signer = AssertionSigner(self.secret, ttl=settings.identity_ttl_seconds)
         self.http: aiohttp.ClientSession | None = None
@@ -195,6 +200,7 @@ class Gateway:
                 total_timeout=self.settings.body_total_timeout_seconds,
             ),
             public_origins=[url for u in self.upstreams.values() for url in u.urls],
+            observe=self.metrics.attempt,
         )
         self.health_checker = HealthChecker(
             self.http,
@@ -226,13 +232,33 @@ class Gateway:
             return
         if scope["type"] != "http":
             return
+        if scope["path"] == "/metrics" and self._may_scrape(scope):
+            await self._metrics(send)
+            return
         if self.trusted_proxies:  # behind a load balancer: the client it names
             scope = self.trusted_proxies.resolve(scope)
         request_id = request_id_of(scope)
         request_id_var.set(request_id)  # this request's task: its log lines carry the id
+        exchange = Exchange()
+        metrics = self.metrics
+        metrics.in_flight.inc()
+        started = time.perf_counter()
+        try:
+            await self._handle(scope, receive, send, request_id, exchange)
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.in_flight.dec()
+            route = self._route_label(scope["path"])
+            metrics.request(scope["method"], route, exchange.status, elapsed)
+            if self.access_log:
+                self._log_access(scope["method"], route, request_id, exchange, elapsed)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, exchange: Exchange
+    ) -> None:
         origin = _header(scope, b"origin")
         path = scope["path"]
-        send = self._decorate(send, request_id, origin, docs=path == "/docs")
+        send = self._decorate(send, request_id, origin, exchange, docs=path == "/docs")
 
         if (
             scope["method"] == "OPTIONS"
@@ -289,6 +315,7 @@ class Gateway:
         address = peer[0] if peer else None
         blocked = self.auth_failures.retry_after(address)
         if blocked is not None and may_present(headers, query, route, scope["method"]):
+            self.metrics.rate_limited("auth-failures")
             await refuse(
                 429,
                 "Too many requests",
@@ -314,6 +341,7 @@ class Gateway:
         except AuthFailed as failure:
             spent = await self.auth_failures.failed(address) if failure.status == 401 else None
             if spent is not None and not spent.allowed:
+                self.metrics.rate_limited("auth-failures")
                 await refuse(
                     429,
                     "Too many requests",
@@ -350,6 +378,7 @@ class Gateway:
             decision = await self.limiter.hit(key, policy)
             limit_headers = decision.headers()
             if not decision.allowed:
+                self.metrics.rate_limited(policy.name)
                 await refuse(
                     429,
                     "Too many requests",
@@ -396,6 +425,7 @@ class Gateway:
             add_request_headers=[(ASSERTION_HEADER, assertion)],
             add_response_headers=limit_headers,
             request_id=request_id,
+            record=exchange,
         )
 
     # -- pieces ----------------------------------------------------------------------------
@@ -441,7 +471,15 @@ class Gateway:
 
         return scope, replay, body
 
-    def _decorate(self, send: Send, request_id: str, origin: str | None, *, docs: bool) -> Send:
+    def _decorate(
+        self,
+        send: Send,
+        request_id: str,
+        origin: str | None,
+        exchange: Exchange,
+        *,
+        docs: bool,
+    ) -> Send:
         extra: Sequence[tuple[bytes, bytes]] = _DOCS_EXTRA if docs else _API_EXTRA
         if origin and origin in self.cors_origins:
             extra = [
@@ -453,6 +491,7 @@ class Gateway:
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
+                exchange.status = message["status"]
                 headers = list(message.get("headers", ()))
                 present = {k.lower() for k, _ in headers}
                 headers += [(k, v) for k, v in extra if k not in present]
@@ -462,6 +501,63 @@ class Gateway:
             await send(message)
 
         return wrapped
+
+    def _route_label(self, path: str) -> str:
+        """The route a request is counted and logged under: the routing table's prefix
+        or the gateway's own path (never the raw path)."""
+        if path in _OWN_PATHS:
+            return path
+        if path.startswith("/docs/"):
+            return "/docs/*"
+        if path.startswith(ADMIN_PREFIX) or path == ADMIN_PREFIX.rstrip("/"):
+            return ADMIN_ROUTE.prefix
+        route = self.router.match(path)
+        return route.prefix if route is not None else "unmatched"
+
+    def _log_access(
+        self, method: str, route: str, request_id: str, exchange: Exchange, seconds: float
+    ) -> None:
+        duration_ms = round(seconds * 1000, 2)
+        extra: dict[str, Any] = {
+            "request_id": request_id,
+            "method": method if method in METHODS else "other",
+            "route": route,
+            "status": exchange.status,
+            "duration_ms": duration_ms,
+        }
+        if exchange.replica is not None:
+            extra["upstream"] = exchange.upstream
+            extra["replica"] = exchange.replica
+        if exchange.trace_id:
+            extra["trace_id"] = format(exchange.trace_id, "032x")
+        access_log.info(
+            "%s %s %s %.1f ms", extra["method"], route, exchange.status, duration_ms, extra=extra
+        )
+
+    def _may_scrape(self, scope: Scope) -> bool:
+        """``/metrics`` for a socket peer in ``GATEWAY_METRICS_ALLOW_FROM`` that came through
+        no proxy; to anyone else it does not exist."""
+        peer = scope.get("client")
+        return bool(
+            peer
+            and self.metrics_allowed.trusts(peer[0])
+            and _header(scope, b"x-forwarded-for") is None
+        )
+
+    async def _metrics(self, send: Send) -> None:
+        payload = self.metrics.render()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", CONTENT_TYPE),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
 
     @staticmethod
     def _add_headers(send: Send, headers: list[tuple[str, str]]) -> Send:
@@ -624,6 +720,7 @@ class Gateway:
                 caller_key(None, client[0] if client else None), policy
             )
             if not decision.allowed:
+                self.metrics.rate_limited(policy.name)
                 await send_problem(
                     send,
                     429,
@@ -702,6 +799,7 @@ class Gateway:
         )
 
 
+_OWN_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
 _CIRCUIT_ORDER = (BreakerState.CLOSED, BreakerState.HALF_OPEN, BreakerState.OPEN)
 
 

@@ -250,14 +250,18 @@ class Outcome(StrEnum):
 
 
 class Exchange:
-    """What one proxied request's access-log line learns from the proxy: the replica that
-    answered (the last one tried) and the request's trace id."""
+    """What one request's metrics and access-log line learn as it is handled: the status
+    sent, and from the proxy the replica that answered (the last one tried) and the trace
+    id."""
 
-    __slots__ = ("replica", "trace_id")
+    __slots__ = ("replica", "status", "trace_id", "upstream")
 
     def __init__(self) -> None:
+        self.upstream: str | None = None
         self.replica: str | None = None
         self.trace_id = 0
+        #: the status sent to the client (500 until one is sent)
+        self.status = 500
 
 
 @dataclass(frozen=True)
@@ -524,6 +528,7 @@ class Proxy:
             if again:
                 await asyncio.sleep(self.retry_backoff * attempt)
             if record is not None:
+                record.upstream = pool.name
                 record.replica = replica.label
             untried_left = several and len(tried) + 1 < len(pool.replicas)
             last = attempt >= attempts
