@@ -241,13 +241,21 @@ async def test_sigterm_under_load_finishes_in_flight_commits_offsets_and_flushes
         )
         slow = [asyncio.create_task(report(client, f"slow{i}", slow=True)) for i in range(3)]
         await asyncio.sleep(0.5)  # the slow uploads' headers are in
-        produce = asyncio.create_task(produce_erasures(kafka_bootstrap, 200))
+        proc = service.proc
+        assert proc is not None
+
+        async def keep_producing() -> None:  # events arrive until the process is gone
+            while proc.poll() is None:
+                await produce_erasures(kafka_bootstrap, 20)
+                await asyncio.sleep(0.05)
+
+        produce = asyncio.create_task(keep_producing())
         await asyncio.sleep(0.3)
-        assert service.proc is not None
-        os.killpg(service.proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)
         stop.set()
-        await asyncio.wait_for(asyncio.gather(*streams, *slow, produce), timeout=90)
-        code_ = await asyncio.to_thread(service.proc.wait, 90)
+        await asyncio.wait_for(asyncio.gather(*streams, *slow), timeout=90)
+        code_ = await asyncio.to_thread(proc.wait, 90)
+        await asyncio.wait_for(produce, timeout=30)
 
     assert code_ == 0, tail(service.log, 40)
     answered = {t: o for t, o in outcomes.items() if o.isdigit()}
