@@ -132,8 +132,8 @@ async def test_metrics_only_for_allowed_scrapers_not_through_a_proxy(
 async def test_one_json_access_line_per_request(
     stack: AsyncExitStack, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = await gateway(stack, tmp_path)
-    caplog.set_level(logging.INFO, logger="gateway.access")
+    logging.getLogger().setLevel(logging.WARNING)  # as with GATEWAY_LOG_LEVEL=WARNING
+    client = await gateway(stack, tmp_path, log_level="WARNING")
     resp = await client.get(
         PATH,
         params={"email": "someone@example.org"},

@@ -165,6 +165,8 @@ class Gateway:
         self.metrics_allowed = TrustedProxies(settings.metrics_allow_from)
         self.metrics = GatewayMetrics(self.pools.values(), settings.service_name)
         self.access_log = settings.access_log
+        if self.access_log:  # written whatever GATEWAY_LOG_LEVEL says (like nginx's access_log)
+            access_log.setLevel(logging.INFO)
         self.secret = settings.identity_secret.get_secret_value()
         self.signer = AssertionSigner(self.secret, ttl=settings.identity_ttl_seconds)
         self.http: aiohttp.ClientSession | None = None

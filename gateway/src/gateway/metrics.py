@@ -16,7 +16,8 @@ when scraped (nothing on the hot path): each replica's ``gateway_upstream_breake
 
 The access log: one JSON line per request on the ``gateway.access`` logger (method, route,
 status, duration, upstream, replica, request and trace ids), no query string, no header, no
-client address (``GATEWAY_ACCESS_LOG=false`` turns it off).
+client address. It is written whatever ``GATEWAY_LOG_LEVEL`` says;
+``GATEWAY_ACCESS_LOG=false`` turns it off.
 """
 
 from __future__ import annotations
