@@ -52,7 +52,7 @@ from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.clientaddr import TrustedProxies
 from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
-from gateway.metrics import CONTENT_TYPE, METHODS, GatewayMetrics, access_log
+from gateway.metrics import CONTENT_TYPE, AccessLog, GatewayMetrics
 from gateway.openapi import IDENTITY_SCHEME, Aggregator
 from gateway.problems import send_error, send_problem
 from gateway.proxy import (
@@ -164,9 +164,7 @@ class Gateway:
         self.trusted_proxies = TrustedProxies(settings.trusted_proxies)
         self.metrics_allowed = TrustedProxies(settings.metrics_allow_from)
         self.metrics = GatewayMetrics(self.pools.values(), settings.service_name)
-        self.access_log = settings.access_log
-        if self.access_log:  # written whatever GATEWAY_LOG_LEVEL says (like nginx's access_log)
-            access_log.setLevel(logging.INFO)
+        self.access_log = AccessLog(settings.service_name) if settings.access_log else None
         self.secret = settings.identity_secret.get_secret_value()
         self.signer = AssertionSigner(self.secret, ttl=settings.identity_ttl_seconds)
         self.http: aiohttp.ClientSession | None = None
@@ -252,8 +250,8 @@ class Gateway:
             metrics.in_flight.dec()
             route = self._route_label(scope["path"])
             metrics.request(scope["method"], route, exchange.status, elapsed)
-            if self.access_log:
-                self._log_access(scope["method"], route, request_id, exchange, elapsed)
+            if self.access_log is not None:
+                self.access_log.write(scope["method"], route, request_id, exchange, elapsed)
 
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, request_id: str, exchange: Exchange
@@ -515,26 +513,6 @@ class Gateway:
             return ADMIN_ROUTE.prefix
         route = self.router.match(path)
         return route.prefix if route is not None else "unmatched"
-
-    def _log_access(
-        self, method: str, route: str, request_id: str, exchange: Exchange, seconds: float
-    ) -> None:
-        duration_ms = round(seconds * 1000, 2)
-        extra: dict[str, Any] = {
-            "request_id": request_id,
-            "method": method if method in METHODS else "other",
-            "route": route,
-            "status": exchange.status,
-            "duration_ms": duration_ms,
-        }
-        if exchange.replica is not None:
-            extra["upstream"] = exchange.upstream
-            extra["replica"] = exchange.replica
-        if exchange.trace_id:
-            extra["trace_id"] = format(exchange.trace_id, "032x")
-        access_log.info(
-            "%s %s %s %.1f ms", extra["method"], route, exchange.status, duration_ms, extra=extra
-        )
 
     def _may_scrape(self, scope: Scope) -> bool:
         """``/metrics`` for a socket peer in ``GATEWAY_METRICS_ALLOW_FROM`` that came through

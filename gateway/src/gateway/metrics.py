@@ -14,16 +14,19 @@ when scraped (nothing on the hot path): each replica's ``gateway_upstream_breake
 ``GATEWAY_METRICS_ALLOW_FROM`` (default loopback) whose request came through no proxy (no
 ``X-Forwarded-For``); anyone else gets the 404 of an unknown path.
 
-The access log: one JSON line per request on the ``gateway.access`` logger (method, route,
-status, duration, upstream, replica, request and trace ids), no query string, no header, no
-client address. It is written whatever ``GATEWAY_LOG_LEVEL`` says;
-``GATEWAY_ACCESS_LOG=false`` turns it off.
+The access log (:class:`AccessLog`): one JSON line per request on stderr, in the shape of
+every other log line (``logger``: ``gateway.access``; method, route, status, duration,
+upstream, replica, request and trace ids), no query string, no header, no client address.
+It is written whatever ``GATEWAY_LOG_LEVEL`` says; ``GATEWAY_ACCESS_LOG=false`` turns it off.
 """
 
 from __future__ import annotations
 
-import logging
+import json
+import sys
+import time
 from collections.abc import Collection, Iterator
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -32,9 +35,8 @@ from prometheus_client.registry import Collector
 
 from gateway.balancer import ReplicaPool
 from gateway.breaker import BreakerState
-from gateway.proxy import Outcome
-
-access_log = logging.getLogger("gateway.access")
+from gateway.proxy import Exchange, Outcome
+from servicekit.redact import scrub
 
 #: Methods counted by name; any other is ``other`` (a client picks the method: the label's
 #: values must stay few).
@@ -149,3 +151,42 @@ class GatewayMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class AccessLog:
+    """Writes the access lines itself, in ``servicekit.telemetry.JsonFormatter``'s shape:
+    through ``logging`` a line cost ~60 µs of the gateway's time per request (a LogRecord,
+    the formatter scrubbing every field), this ~10 µs. Every value but the request id (the
+    client's ``X-Request-ID``, scrubbed like in every log line) is the gateway's own."""
+
+    def __init__(self, service_name: str) -> None:
+        self.service_name = service_name
+
+    def write(
+        self,
+        method: str,
+        route: str,
+        request_id: str,
+        exchange: Exchange,
+        seconds: float,
+    ) -> None:
+        method = method if method in METHODS else "other"
+        duration_ms = round(seconds * 1000, 2)
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds"),
+            "level": "info",
+            "logger": "gateway.access",
+            "message": f"{method} {route} {exchange.status} {duration_ms:.1f} ms",
+            "service": self.service_name,
+            "request_id": scrub(request_id),
+            "method": method,
+            "route": route,
+            "status": exchange.status,
+            "duration_ms": duration_ms,
+        }
+        if exchange.replica is not None:
+            entry["upstream"] = exchange.upstream
+            entry["replica"] = exchange.replica
+        if exchange.trace_id:
+            entry["trace_id"] = format(exchange.trace_id, "032x")
+        sys.stderr.write(json.dumps(entry) + "\n")
