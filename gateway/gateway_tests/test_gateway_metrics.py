@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -148,6 +149,7 @@ async def test_one_json_access_line_per_request(
     resp = await client.get(PATH, headers={"X-Request-ID": "req-43"})
     assert resp.status_code == 200
     traceparent = next(v for k, v in resp.json()["headers"] if k == "traceparent")
+    await asyncio.sleep(0.5)  # lines are written together, within 0.2 s
     err = capsys.readouterr().err
     lines = access_lines(err)
     assert len(lines) == 2, err
@@ -171,4 +173,5 @@ async def test_one_json_access_line_per_request(
     off = await gateway(stack, tmp_path, access_log=False)
     capsys.readouterr()
     assert (await off.get("/health")).status_code in (200, 503)
+    await asyncio.sleep(0.5)
     assert not access_lines(capsys.readouterr().err)

@@ -215,6 +215,8 @@ class Gateway:
         )
 
     async def shutdown(self) -> None:
+        if self.access_log is not None:
+            self.access_log.flush()
         if self.health_checker is not None:
             await self.health_checker.stop()
         await self.authenticator.stop()

@@ -22,6 +22,7 @@ It is written whatever ``GATEWAY_LOG_LEVEL`` says; ``GATEWAY_ACCESS_LOG=false`` 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -156,11 +157,22 @@ class GatewayMetrics:
 class AccessLog:
     """Writes the access lines itself, in ``servicekit.telemetry.JsonFormatter``'s shape:
     through ``logging`` a line cost ~60 µs of the gateway's time per request (a LogRecord,
-    the formatter scrubbing every field), this ~10 µs. Every value but the request id (the
+    the formatter scrubbing every field, a write to stderr each). Here a line is formatted
+    directly and lines are written together, at most ``FLUSH_SECONDS`` later (or every
+    ``FLUSH_LINES``; and when the gateway stops). Every value but the request id (the
     client's ``X-Request-ID``, scrubbed like in every log line) is the gateway's own."""
+
+    FLUSH_SECONDS = 0.2
+    FLUSH_LINES = 256
 
     def __init__(self, service_name: str) -> None:
         self.service_name = service_name
+        self._pending: list[str] = []
+
+    def flush(self) -> None:
+        if self._pending:
+            lines, self._pending = self._pending, []
+            sys.stderr.write("".join(lines))
 
     def write(
         self,
@@ -189,4 +201,9 @@ class AccessLog:
             entry["replica"] = exchange.replica
         if exchange.trace_id:
             entry["trace_id"] = format(exchange.trace_id, "032x")
-        sys.stderr.write(json.dumps(entry) + "\n")
+        pending = self._pending
+        pending.append(json.dumps(entry) + "\n")
+        if len(pending) == 1:
+            asyncio.get_running_loop().call_later(self.FLUSH_SECONDS, self.flush)
+        elif len(pending) >= self.FLUSH_LINES:
+            self.flush()
