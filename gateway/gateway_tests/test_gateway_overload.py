@@ -245,7 +245,7 @@ async def test_an_overloaded_service_gets_503_retry_after_from_a_bounded_queue(
             breaker_failure_threshold=3,
         ) as (gateway, client),
     ):
-        breaker = gateway.breakers["citizen-services"]
+        breaker = gateway.pools["citizen-services"].replicas[0].breaker
 
         finished = 0
 
@@ -293,7 +293,7 @@ async def test_the_wait_for_a_connection_is_bounded(tmp_path: Path) -> None:
         assert_busy(resp)
         assert 0.4 < waited < 2.0, waited
         assert [r.status_code for r in await asyncio.gather(*slow)] == [200, 200]
-        assert gateway.breakers["citizen-services"].state is BreakerState.CLOSED
+        assert gateway.pools["citizen-services"].replicas[0].breaker.state is BreakerState.CLOSED
         assert (await client.get(PATH)).status_code == 200
 
 
@@ -359,7 +359,7 @@ async def test_uploads_never_finished_do_not_take_the_service_down(tmp_path: Pat
             ),
             **kwargs,
         )
-        breaker = gateway.breakers["citizen-services"]
+        breaker = gateway.pools["citizen-services"].replicas[0].breaker
         async with (
             running_app(gateway) as url,
             httpx.AsyncClient(base_url=url, timeout=10) as client,
@@ -438,7 +438,7 @@ async def test_a_client_that_stops_reading_a_download_is_not_the_services_failur
             ),
             **kwargs,
         )
-        breaker = gateway.breakers["citizen-services"]
+        breaker = gateway.pools["citizen-services"].replicas[0].breaker
         async with (
             running_app(gateway) as url,
             httpx.AsyncClient(base_url=url, timeout=10) as client,

@@ -186,7 +186,7 @@ async def test_breaker_opens_on_a_killed_upstream_and_closes_when_it_returns(
         breaker_reset_seconds=1,
     )
     app: Gateway = create_app(settings, **gateway_kwargs(tmp_path))
-    breaker = app.breakers["citizen-services"]
+    breaker = app.pools["citizen-services"].replicas[0].breaker
     watch = PortWatch()
     async with running_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         # Healthy: answered by the upstream process (and a pooled connection to it is open).

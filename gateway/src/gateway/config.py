@@ -7,10 +7,29 @@ secrets in it, listening, logging, tracing, the identity secret) is defined once
 (same prefix).
 """
 
-from pydantic import Field, model_validator
-from pydantic_settings import SettingsConfigDict
+import ipaddress
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from servicekit.settings import PlatformSettings
+
+
+def _cidrs(value: Any) -> Any:
+    """A comma-separated list (the environment) or a list."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+def _valid_cidrs(value: list[str]) -> list[str]:
+    for cidr in value:
+        ipaddress.ip_network(cidr, strict=False)  # ValueError names the bad one
+    return value
+
+
+CidrList = Annotated[list[str], NoDecode, BeforeValidator(_cidrs)]
 
 
 class GatewaySettings(PlatformSettings):
@@ -20,12 +39,19 @@ class GatewaySettings(PlatformSettings):
 
     service_name: str = "gateway"
     port: int = 8000
+    #: Each service's base URL, or a comma-separated list of them (one per replica: see
+    #: ``gateway.balancer``).
     citizen_services_url: str = "http://127.0.0.1:8001"
     inclusion_url: str = "http://127.0.0.1:8002"
     notifications_url: str = "http://127.0.0.1:8003"
+    #: Active health checks of a service with several replicas: each replica's
+    #: ``/health/ready`` this often; one that does not answer 200 is out of rotation.
+    health_check_interval_seconds: float = Field(default=2.0, gt=0)
+    health_check_timeout_seconds: float = Field(default=2.0, gt=0)
     #: The TCP connect to an upstream (waiting for a pooled connection is not part of it).
     connect_timeout_seconds: float = Field(default=2.0, gt=0)
-    #: Requests in flight to one upstream at once: its keep-alive connection pool.
+    #: Requests in flight to one upstream replica at once: its keep-alive connection pool
+    #: (a service's bounded queue admits this many times its number of replicas).
     pool_size_per_upstream: int = Field(default=64, ge=1)
     #: How long an idle pooled upstream connection is kept. Must stay below the upstreams'
     #: own keep-alive (75 s for the platform's services; uvicorn's default is 5 s), or a
@@ -41,7 +67,17 @@ class GatewaySettings(PlatformSettings):
     )
     cors_max_age_seconds: int = 600
 
-    #: Circuit breaker per upstream.
+    #: Load balancers / reverse proxies in front of the gateway (CIDRs, comma-separated):
+    #: only from these is ``X-Forwarded-For`` believed (``gateway.clientaddr``). Default none.
+    trusted_proxies: CidrList = Field(default_factory=list)
+
+    #: Who may read ``/metrics`` (socket peers, CIDRs, comma-separated; a request that came
+    #: through a proxy never may): a Prometheus scraper's addresses. Default loopback.
+    metrics_allow_from: CidrList = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    #: One JSON line per request on the ``gateway.access`` logger.
+    access_log: bool = True
+
+    #: Circuit breaker per upstream replica.
     breaker_failure_threshold: int = 5
     breaker_reset_seconds: float = 10.0
     #: Retries of idempotent requests whose connection failed.
@@ -66,6 +102,24 @@ class GatewaySettings(PlatformSettings):
     body_total_timeout_seconds: float = Field(default=120.0, gt=0)
     #: How long the answer of ``/health`` (a check of every service) is reused.
     health_cache_seconds: float = Field(default=2.0, ge=0)
+
+    @field_validator("citizen_services_url", "inclusion_url", "notifications_url")
+    @classmethod
+    def _upstream_urls(cls, value: str) -> str:
+        urls = [u.strip() for u in value.split(",") if u.strip()]
+        if not urls:
+            raise ValueError("at least one upstream URL")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError("upstream URLs start with http:// or https://")
+        if len({u.rstrip("/") for u in urls}) != len(urls):
+            raise ValueError("an upstream URL is listed twice")
+        return value
+
+    @field_validator("trusted_proxies", "metrics_allow_from")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str]) -> list[str]:
+        return _valid_cidrs(value)
 
     @model_validator(mode="after")
     def _queue_holds_the_pool(self) -> "GatewaySettings":

@@ -53,9 +53,12 @@ from gateway.auth.credentials import (
 from gateway.auth.devoidc import dev_oidc_mount
 from gateway.auth.errors import BEARER_CHALLENGE
 from gateway.auth.failures import AuthFailureGuard
-from gateway.breaker import CircuitBreaker
+from gateway.balancer import HealthChecker, ReplicaPool
+from gateway.breaker import BreakerState, CircuitBreaker
+from gateway.clientaddr import TrustedProxies
 from gateway.config import GatewaySettings
 from gateway.limits import LimitSettings, RateLimiter, caller_key, make_rate_limiter
+from gateway.metrics import CONTENT_TYPE, AccessLog, GatewayMetrics
 from gateway.openapi import IDENTITY_SCHEME, Aggregator
 from gateway.problems import send_error, send_problem
 from gateway.proxy import (
@@ -63,7 +66,7 @@ from gateway.proxy import (
     BodyPolicy,
     ClientBody,
     ClientBodyError,
-    Outcome,
+    Exchange,
     Proxy,
     answer_client_body_error,
     request_id_of,
@@ -141,26 +144,34 @@ class Gateway:
         self.auth_failures = AuthFailureGuard(
             self.limiter, self.limit_settings.auth_failure_policy()
         )
-        self.queues = {
-            name: UpstreamQueue(
+        #: each service's replicas, with a breaker per replica and the service's queue
+        self.pools: dict[str, ReplicaPool] = {
+            name: ReplicaPool(
                 name,
-                concurrency=settings.pool_size_per_upstream,
-                limit=settings.upstream_queue_limit,
-                wait_seconds=settings.upstream_queue_wait_seconds,
+                upstream.urls,
+                queue=UpstreamQueue(
+                    name,
+                    concurrency=settings.pool_size_per_upstream * len(upstream.urls),
+                    limit=settings.upstream_queue_limit * len(upstream.urls),
+                    wait_seconds=settings.upstream_queue_wait_seconds,
+                ),
+                breaker=functools.partial(
+                    CircuitBreaker,
+                    failure_threshold=settings.breaker_failure_threshold,
+                    reset_timeout=settings.breaker_reset_seconds,
+                ),
             )
-            for name in self.upstreams
+            for name, upstream in self.upstreams.items()
         }
-        self.breakers = {
-            name: CircuitBreaker(
-                name,
-                failure_threshold=settings.breaker_failure_threshold,
-                reset_timeout=settings.breaker_reset_seconds,
-            )
-            for name in self.upstreams
-        }
+        self.queues = {name: pool.queue for name, pool in self.pools.items()}
+        self.health_checker: HealthChecker | None = None
         self.admin_app = create_admin_app(self.authenticator)
         self.dev_oidc = dev_oidc_mount(settings.environment, self.authenticator.settings)
         self.cors_origins = frozenset(settings.cors_allow_origins)
+        self.trusted_proxies = TrustedProxies(settings.trusted_proxies)
+        self.metrics_allowed = TrustedProxies(settings.metrics_allow_from)
+        self.metrics = GatewayMetrics(self.pools.values(), settings.service_name)
+        self.access_log = AccessLog(settings.service_name) if settings.access_log else None
         self.secret = settings.identity_secret.get_secret_value()
         self.signer = AssertionSigner(self.secret, ttl=settings.identity_ttl_seconds)
         self.http: aiohttp.ClientSession | None = None
@@ -195,14 +206,26 @@ class Gateway:
                 idle_timeout=self.settings.body_idle_timeout_seconds,
                 total_timeout=self.settings.body_total_timeout_seconds,
             ),
-            public_origins=[u.base_url for u in self.upstreams.values()],
+            public_origins=[url for u in self.upstreams.values() for url in u.urls],
+            observe=self.metrics.attempt,
         )
+        self.health_checker = HealthChecker(
+            self.http,
+            self.pools.values(),
+            interval=self.settings.health_check_interval_seconds,
+            timeout=self.settings.health_check_timeout_seconds,
+        )
+        self.health_checker.start()
         await self.authenticator.start()
         self.aggregator = Aggregator(
             self.http, self.upstreams, self.routes, own=[_admin_spec(self.admin_app.openapi())]
         )
 
     async def shutdown(self) -> None:
+        if self.access_log is not None:
+            self.access_log.flush()
+        if self.health_checker is not None:
+            await self.health_checker.stop()
         await self.authenticator.stop()
         close = getattr(self.limiter, "close", None)
         if close is not None:
@@ -218,11 +241,33 @@ class Gateway:
             return
         if scope["type"] != "http":
             return
+        if scope["path"] == "/metrics" and self._may_scrape(scope):
+            await self._metrics(send)
+            return
+        if self.trusted_proxies:  # behind a load balancer: the client it names
+            scope = self.trusted_proxies.resolve(scope)
         request_id = request_id_of(scope)
         request_id_var.set(request_id)  # this request's task: its log lines carry the id
+        exchange = Exchange()
+        metrics = self.metrics
+        metrics.in_flight.inc()
+        started = time.perf_counter()
+        try:
+            await self._handle(scope, receive, send, request_id, exchange)
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.in_flight.dec()
+            route = self._route_label(scope["path"])
+            metrics.request(scope["method"], route, exchange.status, elapsed)
+            if self.access_log is not None:
+                self.access_log.write(scope["method"], route, request_id, exchange, elapsed)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, exchange: Exchange
+    ) -> None:
         origin = _header(scope, b"origin")
         path = scope["path"]
-        send = self._decorate(send, request_id, origin, docs=path == "/docs")
+        send = self._decorate(send, request_id, origin, exchange, docs=path == "/docs")
 
         if (
             scope["method"] == "OPTIONS"
@@ -282,6 +327,7 @@ class Gateway:
         address = peer[0] if peer else None
         blocked = self.auth_failures.retry_after(address)
         if blocked is not None and may_present(headers, query, route, scope["method"]):
+            self.metrics.rate_limited("auth-failures")
             await refuse(
                 429,
                 "Too many requests",
@@ -307,6 +353,7 @@ class Gateway:
         except AuthFailed as failure:
             spent = await self.auth_failures.failed(address) if failure.status == 401 else None
             if spent is not None and not spent.allowed:
+                self.metrics.rate_limited("auth-failures")
                 await refuse(
                     429,
                     "Too many requests",
@@ -343,6 +390,7 @@ class Gateway:
             decision = await self.limiter.hit(key, policy)
             limit_headers = decision.headers()
             if not decision.allowed:
+                self.metrics.rate_limited(policy.name)
                 await refuse(
                     429,
                     "Too many requests",
@@ -360,45 +408,37 @@ class Gateway:
             await self.admin_app(scope, receive, self._add_headers(send, limit_headers))
             return
 
-        # circuit breaker, then the proxy
-        upstream = self.upstreams[route.upstream]
-        breaker = self.breakers[upstream.name]
-        if not breaker.allow():
+        # circuit breakers (one per replica), then the proxy
+        pool = self.pools[route.upstream]
+        if not pool.available():
             await refuse(
                 503,
                 "Upstream unavailable",
-                f"The {upstream.name} service is failing; the gateway is "
-                "giving it time to recover.",
-                headers=[("retry-after", str(breaker.retry_after_seconds()))],
-                upstream=upstream.name,
+                f"The {pool.name} service is failing; the gateway is giving it time to recover.",
+                headers=[("retry-after", str(pool.retry_after_seconds()))],
+                upstream=pool.name,
             )
             return
         # Bound to this service, method and raw path (as the proxy sends them), once.
         assertion = sign_assertion(
             self.signer,
             principal,
-            audience=upstream.name,
+            audience=pool.name,
             method=scope["method"],
             path=scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
             request_id=request_id,
         )
-        outcome = await self.proxy.forward(
+        await self.proxy.forward(
             scope,
             receive,
             send,
             route,
-            upstream,
+            pool,
             add_request_headers=[(ASSERTION_HEADER, assertion)],
             add_response_headers=limit_headers,
-            queue=self.queues[upstream.name],
             request_id=request_id,
+            record=exchange,
         )
-        if outcome is Outcome.OK:
-            breaker.record_success()
-        elif outcome is Outcome.FAILED:
-            breaker.record_failure()
-        else:
-            breaker.release()
 
     # -- pieces ----------------------------------------------------------------------------
     async def _maybe_read_form(
@@ -446,7 +486,15 @@ class Gateway:
 
         return scope, replay, body
 
-    def _decorate(self, send: Send, request_id: str, origin: str | None, *, docs: bool) -> Send:
+    def _decorate(
+        self,
+        send: Send,
+        request_id: str,
+        origin: str | None,
+        exchange: Exchange,
+        *,
+        docs: bool,
+    ) -> Send:
         extra: Sequence[tuple[bytes, bytes]] = _DOCS_EXTRA if docs else _API_EXTRA
         if origin and origin in self.cors_origins:
             extra = [
@@ -458,6 +506,7 @@ class Gateway:
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
+                exchange.status = message["status"]
                 headers = list(message.get("headers", ()))
                 present = {k.lower() for k, _ in headers}
                 headers += [(k, v) for k, v in extra if k not in present]
@@ -467,6 +516,43 @@ class Gateway:
             await send(message)
 
         return wrapped
+
+    def _route_label(self, path: str) -> str:
+        """The route a request is counted and logged under: the routing table's prefix
+        or the gateway's own path (never the raw path)."""
+        if path in _OWN_PATHS:
+            return path
+        if path.startswith("/docs/"):
+            return "/docs/*"
+        if path.startswith(ADMIN_PREFIX) or path == ADMIN_PREFIX.rstrip("/"):
+            return ADMIN_ROUTE.prefix
+        route = self.router.match(path)
+        return route.prefix if route is not None else "unmatched"
+
+    def _may_scrape(self, scope: Scope) -> bool:
+        """``/metrics`` for a socket peer in ``GATEWAY_METRICS_ALLOW_FROM`` that came through
+        no proxy; to anyone else it does not exist."""
+        peer = scope.get("client")
+        return bool(
+            peer
+            and self.metrics_allowed.trusts(peer[0])
+            and _header(scope, b"x-forwarded-for") is None
+        )
+
+    async def _metrics(self, send: Send) -> None:
+        payload = self.metrics.render()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", CONTENT_TYPE),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
 
     @staticmethod
     def _add_headers(send: Send, headers: list[tuple[str, str]]) -> Send:
@@ -595,19 +681,31 @@ class Gateway:
         ``health_cache_seconds`` (callers meanwhile share the last answer, and concurrent
         callers one check)."""
 
-        async def probe(upstream: Upstream) -> tuple[str, dict[str, Any]]:
+        async def probe(url: str) -> dict[str, Any]:
             assert self.http is not None
             try:
                 async with self.http.get(
-                    upstream.base_url + "/health/ready", timeout=aiohttp.ClientTimeout(total=3)
+                    url + "/health/ready", timeout=aiohttp.ClientTimeout(total=3)
                 ) as resp:
                     body = await resp.json(content_type=None)
-                    return upstream.name, {
+                    return {
                         "status": "ok" if resp.status == 200 else "unavailable",
                         "checks": body.get("checks", {}),
                     }
             except Exception as exc:
-                return upstream.name, {"status": "unavailable", "error": type(exc).__name__}
+                return {"status": "unavailable", "error": type(exc).__name__}
+
+        async def service(upstream: Upstream) -> tuple[str, dict[str, Any]]:
+            # a service is ok while one of its replicas is
+            answers = await asyncio.gather(*(probe(url) for url in upstream.urls))
+            ok = [a for a in answers if a["status"] == "ok"]
+            result = dict(ok[0] if ok else answers[0])
+            if len(answers) > 1:
+                replicas = self.pools[upstream.name].replicas
+                result["replicas"] = {
+                    replica.label: answer for replica, answer in zip(replicas, answers, strict=True)
+                }
+            return upstream.name, result
 
         async with self._health_lock:
             cached = self._health_cache
@@ -616,7 +714,7 @@ class Gateway:
                 and time.monotonic() - cached[0] < self.settings.health_cache_seconds
             ):
                 return cached[1]
-            results = dict(await asyncio.gather(*(probe(u) for u in self.upstreams.values())))
+            results = dict(await asyncio.gather(*(service(u) for u in self.upstreams.values())))
             self._health_cache = (time.monotonic(), results)
             return results
 
@@ -630,6 +728,7 @@ class Gateway:
                 caller_key(None, client[0] if client else None), policy
             )
             if not decision.allowed:
+                self.metrics.rate_limited(policy.name)
                 await send_problem(
                     send,
                     429,
@@ -683,15 +782,33 @@ class Gateway:
             return
         results = await self._service_health()
         ok = all(r["status"] == "ok" for r in results.values())
-        services = {
-            name: {**r, "circuit": self.breakers[name].state.value} for name, r in results.items()
-        }
+        services = {}
+        for name, result in results.items():
+            replicas = self.pools[name].replicas
+            states = {r.breaker.state for r in replicas}
+            # the service's circuit: closed while one replica's is
+            circuit = next(s for s in _CIRCUIT_ORDER if s in states)
+            service = {**result, "circuit": circuit.value}
+            if len(replicas) > 1:
+                service["replicas"] = {
+                    r.label: {
+                        **result["replicas"][r.label],
+                        "circuit": r.breaker.state.value,
+                        "in_rotation": r.in_rotation,
+                    }
+                    for r in replicas
+                }
+            services[name] = service
         await self._json(
             self._add_headers(send, limit_headers),
             {"status": "ok" if ok else "degraded", "services": services},
             status=200 if ok else 503,
             cache=b"no-store",
         )
+
+
+_OWN_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
+_CIRCUIT_ORDER = (BreakerState.CLOSED, BreakerState.HALF_OPEN, BreakerState.OPEN)
 
 
 def _admin_spec(spec: dict[str, Any]) -> dict[str, Any]:

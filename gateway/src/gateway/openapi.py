@@ -290,15 +290,17 @@ class Aggregator:
         self._lock = asyncio.Lock()
 
     async def _fetch(self, upstream: Upstream) -> dict[str, Any] | None:
-        try:
-            async with self.http.get(
-                upstream.base_url + "/openapi.json", timeout=aiohttp.ClientTimeout(total=15)
-            ) as resp:
-                if resp.status == 200:
-                    data: dict[str, Any] = await resp.json(content_type=None)
-                    return data
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            log.warning("no OpenAPI from %s: %s", upstream.name, type(exc).__name__)
+        """The service's document, from the first of its replicas that gives it."""
+        for url in upstream.urls:
+            try:
+                async with self.http.get(
+                    url + "/openapi.json", timeout=aiohttp.ClientTimeout(total=15)
+                ) as resp:
+                    if resp.status == 200:
+                        data: dict[str, Any] = await resp.json(content_type=None)
+                        return data
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                log.warning("no OpenAPI from %s: %s", upstream.name, type(exc).__name__)
         return None
 
     async def document(self) -> dict[str, Any]:

@@ -7,7 +7,9 @@ connection upstream is taken; hop-by-hop headers are dropped; ``X-Forwarded-*`` 
 one trace runs from the gateway to the consumers. An absolute ``Location`` (or
 ``Content-Location``) naming an upstream's address is made relative to the gateway.
 
-Whose fault a failure is decides whether it counts against the upstream's circuit breaker
+A service may have several replicas (:mod:`gateway.balancer`): each attempt goes to one,
+and counts against that replica's circuit breaker; :meth:`Proxy._send` says when a failed
+attempt is retried on another. Whose fault a failure is decides whether it counts
 (:class:`Outcome`): a client that stops sending its body gets a 408 after
 ``BodyPolicy.idle_timeout`` (or ``total_timeout`` for the whole body) and is the client's;
 a full queue or the gateway's own lack of sockets is the gateway's (503 + ``Retry-After``);
@@ -21,7 +23,7 @@ import asyncio
 import errno
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -35,9 +37,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
-from gateway.admission import Overloaded, UpstreamQueue
+from gateway.admission import Overloaded
+from gateway.balancer import Replica, ReplicaPool
 from gateway.problems import send_error
-from gateway.routes import AuthMode, Route, Upstream
+from gateway.routes import AuthMode, Route
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +249,21 @@ class Outcome(StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
+class Exchange:
+    """What one request's metrics and access-log line learn as it is handled: the status
+    sent, and from the proxy the replica that answered (the last one tried) and the trace
+    id."""
+
+    __slots__ = ("replica", "status", "trace_id", "upstream")
+
+    def __init__(self) -> None:
+        self.upstream: str | None = None
+        self.replica: str | None = None
+        self.trace_id = 0
+        #: the status sent to the client (500 until one is sent)
+        self.status = 500
+
+
 @dataclass(frozen=True)
 class BodyPolicy:
     """How request bodies are read from clients (``GatewaySettings``)."""
@@ -302,8 +320,11 @@ class Proxy:
         connect_timeout: float = 2.0,
         bodies: BodyPolicy = BodyPolicy(),
         public_origins: Sequence[str] = (),
+        observe: Callable[[str, str, Outcome], None] | None = None,
     ) -> None:
         self.http = http
+        #: told each attempt's (upstream, replica, outcome): the gateway's metrics
+        self.observe = observe
         self.tracer = tracer
         self.retries = retries
         self.retry_backoff = retry_backoff
@@ -329,23 +350,24 @@ class Proxy:
         receive: Receive,
         send: Send,
         route: Route,
-        upstream: Upstream,
+        pool: ReplicaPool,
         *,
         add_request_headers: Sequence[tuple[str, str]] = (),
         add_response_headers: Sequence[tuple[str, str]] = (),
-        queue: UpstreamQueue | None = None,
         request_id: str | None = None,
+        record: Exchange | None = None,
     ) -> Outcome:
-        """Stream the request to ``upstream`` and its answer back; never raises.
+        """Stream the request to one of ``pool``'s replicas and its answer back; never
+        raises.
 
-        A small body of known length is read whole first; then a slot in ``queue`` (the
-        upstream's bounded queue) is taken for the time of the upstream request."""
+        A small body of known length is read whole first; then a slot in the pool's
+        bounded queue is taken for the time of the upstream request, and a replica chosen
+        (:meth:`ReplicaPool.choose`). Each attempt's outcome counts against its replica's
+        breaker. ``record`` (if given) learns the replica that answered and the trace id."""
         method = scope["method"]
         path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
-        # encoded=True: the client's path and query go upstream byte for byte (yarl would
-        # otherwise re-quote them and resolve dot segments).
-        url = URL(upstream.base_url + path + (f"?{query}" if query else ""), encoded=True)
+        target = path + (f"?{query}" if query else "")
         headers, request_id, _ = _request_headers(scope, request_id)
         if route.auth is not AuthMode.UPSTREAM:
             headers = [(k, v) for k, v in headers if k not in GATEWAY_CREDENTIALS]
@@ -360,10 +382,12 @@ class Proxy:
             {
                 "http.request.method": method,
                 "url.path": scope["path"],
-                "gateway.upstream": upstream.name,
+                "gateway.upstream": pool.name,
                 "http.request_id": request_id,
             },
         ) as span:
+            if record is not None:
+                record.trace_id = span.get_span_context().trace_id
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
             out_headers = [(k, v) for k, v in headers if k not in ("traceparent", "tracestate")]
@@ -405,27 +429,27 @@ class Proxy:
                             request_id=request_id,
                             headers=add_response_headers,
                         )
-            if queue is not None:
-                try:
-                    await queue.acquire()
-                except Overloaded as exc:
-                    return await self._busy(
-                        send,
-                        route,
-                        scope["path"],
-                        upstream,
-                        request_id,
-                        exc.reason,
-                        add_response_headers,
-                    )
+            queue = pool.queue
+            try:
+                await queue.acquire()
+            except Overloaded as exc:
+                return await self._busy(
+                    send,
+                    route,
+                    scope["path"],
+                    pool.name,
+                    request_id,
+                    exc.reason,
+                    add_response_headers,
+                )
             try:
                 return await self._send(
                     scope,
                     send,
                     route,
-                    upstream,
+                    pool,
                     method,
-                    url,
+                    target,
                     out_headers,
                     extra_response,
                     body,
@@ -433,19 +457,19 @@ class Proxy:
                     request_id,
                     add_response_headers,
                     span,
+                    record,
                 )
             finally:
-                if queue is not None:
-                    queue.release()
+                queue.release()
 
     async def _send(
         self,
         scope: Scope,
         send: Send,
         route: Route,
-        upstream: Upstream,
+        pool: ReplicaPool,
         method: str,
-        url: URL,
+        target: str,
         out_headers: list[tuple[str, str]],
         extra_response: list[tuple[bytes, bytes]],
         body: ClientBody | None,
@@ -453,7 +477,17 @@ class Proxy:
         request_id: str,
         add_response_headers: Sequence[tuple[str, str]],
         span: trace.Span,
+        record: Exchange | None,
     ) -> Outcome:
+        """Attempts on the pool's replicas until one answers or no retry is safe.
+
+        A retry goes to a replica not tried yet when there is one (else, for an idempotent
+        request, the same ones again after a back-off, as with one replica). It is safe when
+        nothing can have reached the upstream (the connect failed, and the body was buffered
+        or not read yet: any method), or for an idempotent method with a buffered body whose
+        replica broke the connection or answered 502/503/504 (another replica is asked
+        instead; with one replica its answer is passed on). A time-out waiting for an answer
+        is never retried (the request may still be running there)."""
         # aiohttp's pool is unbounded (the queue is the bound), so ``sock_connect`` times
         # the TCP connect alone; ``sock_read`` runs once the whole request is sent.
         timeout = self._timeouts.get(route.timeout_seconds)
@@ -461,116 +495,295 @@ class Proxy:
             timeout = self._timeouts[route.timeout_seconds] = aiohttp.ClientTimeout(
                 total=None, sock_connect=self.connect_timeout, sock_read=route.timeout_seconds
             )
-        # Retried only when nothing can have reached the upstream: an idempotent method, no
-        # streamed request body, and the connection itself failed.
-        retryable = (
+        idempotent = (
             route.retry_idempotent
             and method in IDEMPOTENT
             and (body is None or payload is not None)
         )
-        attempts = 1 + (self.retries if retryable else 0)
-        started = False
-        path = scope["path"]
-        for attempt in range(1, attempts + 1):
-            data: bytes | AsyncIterator[bytes] | None = (
-                payload if payload is not None else body.chunks() if body is not None else None
+        attempts = 1 + self.retries
+        several = len(pool.replicas) > 1
+        tried: list[Replica] = []
+        attempt = 0
+        failure: BaseException | None = None
+        while True:
+            attempt += 1
+            replica = pool.choose(tried)
+            again = False
+            if replica is None and idempotent and tried:
+                replica = pool.choose()  # every replica tried: the same ones again
+                again = True
+            if replica is None:
+                if failure is not None:  # what this request met, not the breakers' verdict
+                    return await self._unavailable(
+                        send,
+                        route,
+                        scope["path"],
+                        pool.name,
+                        request_id,
+                        failure,
+                        False,
+                        Outcome.FAILED,
+                    )
+                return await self._failing(send, route, scope["path"], pool, request_id)
+            if again:
+                await asyncio.sleep(self.retry_backoff * attempt)
+            if record is not None:
+                record.upstream = pool.name
+                record.replica = replica.label
+            untried_left = several and len(tried) + 1 < len(pool.replicas)
+            last = attempt >= attempts
+            result = await self._attempt(
+                scope,
+                send,
+                route,
+                pool,
+                replica,
+                method,
+                target,
+                out_headers,
+                extra_response,
+                body,
+                payload,
+                request_id,
+                add_response_headers,
+                span,
+                retry_on_status=idempotent and untried_left and not last,
+                counts=not again,
             )
-            try:
-                async with self.http.request(
-                    method,
-                    url,
-                    headers=out_headers,
-                    data=data,
-                    allow_redirects=False,
-                    timeout=timeout,
-                    skip_auto_headers=self._skip_auto_headers,
-                ) as resp:
-                    span.set_attribute("http.response.status_code", resp.status)
-                    drop = _HOP_BY_HOP_BYTES
-                    if "connection" in resp.headers:
-                        drop = drop | {
-                            t.encode("latin-1") for t in _connection_tokens(resp.headers)
-                        }
-                    response_headers = []
-                    for k, v in resp.raw_headers:
-                        name = k.lower()
-                        if name in drop:
-                            continue
-                        if name in _LOCATIONS and self.internal_prefixes:
-                            v = self._public_location(v)
-                        response_headers.append((name, v))
-                    response_headers.append((b"x-request-id", request_id.encode()))
-                    response_headers += extra_response
+            tried.append(replica)
+            if isinstance(result, Outcome):
+                return result
+            # a failure nothing was sent for: try again, or answer it
+            exc, connect_failed = result
+            failure = exc
+            body_untouched = body is None or payload is not None or body.deadline is None
+            if not last and (
+                (connect_failed and body_untouched and (idempotent or untried_left))
+                or (not connect_failed and idempotent and untried_left)
+            ):
+                continue
+            if exc is None:  # a 502/503/504 swallowed for a retry that cannot happen
+                return await self._failing(send, route, scope["path"], pool, request_id)
+            return await self._unavailable(
+                send, route, scope["path"], pool.name, request_id, exc, False, Outcome.FAILED
+            )
+
+    async def _attempt(
+        self,
+        scope: Scope,
+        send: Send,
+        route: Route,
+        pool: ReplicaPool,
+        replica: Replica,
+        method: str,
+        target: str,
+        out_headers: list[tuple[str, str]],
+        extra_response: list[tuple[bytes, bytes]],
+        body: ClientBody | None,
+        payload: bytes | None,
+        request_id: str,
+        add_response_headers: Sequence[tuple[str, str]],
+        span: trace.Span,
+        *,
+        retry_on_status: bool,
+        counts: bool,
+    ) -> Outcome | tuple[BaseException | None, bool]:
+        """One request to ``replica``: its :class:`Outcome` once the client has been
+        answered, or (the error or None for a 502/503/504, whether the connect failed) for
+        a failure the client has not heard of yet (the caller retries or answers it). Either
+        way the replica's breaker has been told; a failure counts against a replica once
+        per request (``counts`` is False when the same replica is tried again)."""
+        breaker = replica.breaker
+        replica.outstanding += 1
+        try:
+            result = await self._exchange(
+                scope,
+                send,
+                route,
+                pool,
+                replica,
+                method,
+                target,
+                out_headers,
+                extra_response,
+                body,
+                payload,
+                request_id,
+                add_response_headers,
+                span,
+                retry_on_status=retry_on_status,
+            )
+        except BaseException:
+            breaker.release()
+            raise
+        finally:
+            replica.outstanding -= 1
+        outcome = result if isinstance(result, Outcome) else Outcome.FAILED
+        if outcome is Outcome.OK:
+            breaker.record_success()
+        elif outcome is Outcome.FAILED and counts:
+            breaker.record_failure()
+        else:
+            breaker.release()
+        if self.observe is not None:
+            self.observe(pool.name, replica.label, outcome)
+        return result
+
+    async def _exchange(
+        self,
+        scope: Scope,
+        send: Send,
+        route: Route,
+        pool: ReplicaPool,
+        replica: Replica,
+        method: str,
+        target: str,
+        out_headers: list[tuple[str, str]],
+        extra_response: list[tuple[bytes, bytes]],
+        body: ClientBody | None,
+        payload: bytes | None,
+        request_id: str,
+        add_response_headers: Sequence[tuple[str, str]],
+        span: trace.Span,
+        *,
+        retry_on_status: bool,
+    ) -> Outcome | tuple[BaseException | None, bool]:
+        timeout = self._timeouts[route.timeout_seconds]
+        path = scope["path"]
+        # encoded=True: the client's path and query go upstream byte for byte (yarl would
+        # otherwise re-quote them and resolve dot segments).
+        url = URL(replica.url + target, encoded=True)
+        data: bytes | AsyncIterator[bytes] | None = (
+            payload if payload is not None else body.chunks() if body is not None else None
+        )
+        started = False
+        try:
+            async with self.http.request(
+                method,
+                url,
+                headers=out_headers,
+                data=data,
+                allow_redirects=False,
+                timeout=timeout,
+                skip_auto_headers=self._skip_auto_headers,
+            ) as resp:
+                status = resp.status
+                if retry_on_status and status in UPSTREAM_FAILURE_STATUSES:
+                    log.warning(
+                        "replica %s of %s answered %s; asking another",
+                        replica.label,
+                        pool.name,
+                        status,
+                    )
+                    return None, False
+                span.set_attribute("http.response.status_code", status)
+                drop = _HOP_BY_HOP_BYTES
+                if "connection" in resp.headers:
+                    drop = drop | {t.encode("latin-1") for t in _connection_tokens(resp.headers)}
+                response_headers = []
+                for k, v in resp.raw_headers:
+                    name = k.lower()
+                    if name in drop:
+                        continue
+                    if name in _LOCATIONS and self.internal_prefixes:
+                        v = self._public_location(v)
+                    response_headers.append((name, v))
+                response_headers.append((b"x-request-id", request_id.encode()))
+                response_headers += extra_response
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": response_headers,
+                    }
+                )
+                started = True
+                size = resp.content_length
+                if size is not None and size <= CHUNK:
+                    # small (a JSON answer, mostly): read whole, sent in one message
                     await send(
                         {
-                            "type": "http.response.start",
-                            "status": resp.status,
-                            "headers": response_headers,
+                            "type": "http.response.body",
+                            "body": await resp.read(),
+                            "more_body": False,
                         }
                     )
-                    started = True
-                    size = resp.content_length
-                    if size is not None and size <= CHUNK:
-                        # small (a JSON answer, mostly): read whole, sent in one message
-                        await send(
-                            {
-                                "type": "http.response.body",
-                                "body": await resp.read(),
-                                "more_body": False,
-                            }
-                        )
-                    else:
-                        async for chunk in resp.content.iter_chunked(CHUNK):
-                            await send(
-                                {"type": "http.response.body", "body": chunk, "more_body": True}
-                            )
-                        await send({"type": "http.response.body", "body": b"", "more_body": False})
-                    return (
-                        Outcome.FAILED if resp.status in UPSTREAM_FAILURE_STATUSES else Outcome.OK
-                    )
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                span.set_attribute("error.type", type(exc).__name__)
-                if body is not None and body.error is not None:  # the client's doing
-                    if started:
-                        await send({"type": "http.response.body", "body": b"", "more_body": False})
-                        return Outcome.CLIENT_ERROR
-                    return await answer_client_body_error(
+                else:
+                    async for chunk in resp.content.iter_chunked(CHUNK):
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return Outcome.FAILED if status in UPSTREAM_FAILURE_STATUSES else Outcome.OK
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            span.set_attribute("error.type", type(exc).__name__)
+            if body is not None and body.error is not None:  # the client's doing
+                if started:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    return Outcome.CLIENT_ERROR
+                return await answer_client_body_error(
+                    send,
+                    route,
+                    path,
+                    body.error,
+                    request_id=request_id,
+                    headers=add_response_headers,
+                )
+            if started:  # the status line is gone; all we can do is cut the body short
+                return await self._unavailable(
+                    send, route, path, pool.name, request_id, exc, True, Outcome.FAILED
+                )
+            connect_failed = isinstance(
+                exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+            )
+            if connect_failed:
+                os_error = getattr(exc, "os_error", None)
+                if getattr(os_error, "errno", None) in LOCAL_CONNECT_ERRNOS:
+                    return await self._busy(
                         send,
                         route,
                         path,
-                        body.error,
-                        request_id=request_id,
-                        headers=add_response_headers,
+                        pool.name,
+                        request_id,
+                        "no local sockets",
+                        add_response_headers,
                     )
-                connect_failed = isinstance(
-                    exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+                log.warning(
+                    "replica %s of %s: connect failed (%s)",
+                    replica.label,
+                    pool.name,
+                    type(exc).__name__,
                 )
-                if connect_failed:
-                    os_error = getattr(exc, "os_error", None)
-                    if getattr(os_error, "errno", None) in LOCAL_CONNECT_ERRNOS:
-                        return await self._busy(
-                            send,
-                            route,
-                            path,
-                            upstream,
-                            request_id,
-                            "no local sockets",
-                            add_response_headers,
-                        )
-                    # Nothing reached the upstream: safe to try again when idempotent.
-                    if attempt < attempts:
-                        await asyncio.sleep(self.retry_backoff * attempt)
-                        continue
-                elif body is not None and not body.complete:
-                    # Broken off while the client's body was still on its way: no verdict
-                    # on the upstream (counting it would let slow uploads open the breaker).
-                    return await self._unavailable(
-                        send, route, path, upstream, request_id, exc, started, Outcome.INCONCLUSIVE
-                    )
+                return exc, True
+            if body is not None and not body.complete:
+                # Broken off while the client's body was still on its way: no verdict
+                # on the upstream (counting it would let slow uploads open the breaker).
                 return await self._unavailable(
-                    send, route, path, upstream, request_id, exc, started, Outcome.FAILED
+                    send, route, path, pool.name, request_id, exc, False, Outcome.INCONCLUSIVE
                 )
-        return Outcome.FAILED  # pragma: no cover - the loop always returns
+            if isinstance(exc, TimeoutError) and not isinstance(
+                exc, aiohttp.ConnectionTimeoutError
+            ):
+                # no answer in time: never retried (the request may still be running)
+                return await self._unavailable(
+                    send, route, path, pool.name, request_id, exc, False, Outcome.FAILED
+                )
+            return exc, False
+
+    async def _failing(
+        self, send: Send, route: Route, path: str, pool: ReplicaPool, request_id: str
+    ) -> Outcome:
+        """Every replica's breaker refuses: a fast 503 with ``Retry-After``."""
+        await send_error(
+            send,
+            route,
+            path,
+            503,
+            "Upstream unavailable",
+            f"The {pool.name} service is failing; the gateway is giving it time to recover.",
+            request_id=request_id,
+            headers=[("retry-after", str(pool.retry_after_seconds()))],
+            upstream=pool.name,
+        )
+        return Outcome.FAILED
 
     def _public_location(self, value: bytes) -> bytes:
         """An upstream's absolute ``Location`` made relative to the gateway (no internal
@@ -590,22 +803,22 @@ class Proxy:
         send: Send,
         route: Route,
         path: str,
-        upstream: Upstream,
+        upstream: str,
         request_id: str,
         reason: str,
         add_response_headers: Sequence[tuple[str, str]],
     ) -> Outcome:
-        log.warning("upstream %s: request refused, gateway at capacity (%s)", upstream.name, reason)
+        log.warning("upstream %s: request refused, gateway at capacity (%s)", upstream, reason)
         await send_error(
             send,
             route,
             path,
             503,
             "Upstream busy",
-            f"The {upstream.name} service has too many requests waiting; try again shortly.",
+            f"The {upstream} service has too many requests waiting; try again shortly.",
             request_id=request_id,
             headers=[*add_response_headers, ("retry-after", BUSY_RETRY_AFTER)],
-            upstream=upstream.name,
+            upstream=upstream,
         )
         return Outcome.OVERLOADED
 
@@ -614,17 +827,17 @@ class Proxy:
         send: Send,
         route: Route,
         path: str,
-        upstream: Upstream,
+        upstream: str,
         request_id: str,
         exc: BaseException,
         started: bool,
         outcome: Outcome,
     ) -> Outcome:
         if started:  # the status line is gone; all we can do is cut the body short
-            log.warning("upstream %s broke off a response: %s", upstream.name, type(exc).__name__)
+            log.warning("upstream %s broke off a response: %s", upstream, type(exc).__name__)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return outcome
-        log.warning("upstream %s unavailable: %s", upstream.name, type(exc).__name__)
+        log.warning("upstream %s unavailable: %s", upstream, type(exc).__name__)
         timed_out = isinstance(exc, TimeoutError) and not isinstance(
             exc, aiohttp.ConnectionTimeoutError
         )
@@ -634,9 +847,9 @@ class Proxy:
             path,
             504 if timed_out else 503,
             "Upstream timed out" if timed_out else "Upstream unavailable",
-            f"The {upstream.name} service did not answer.",
+            f"The {upstream} service did not answer.",
             request_id=request_id,
-            upstream=upstream.name,
+            upstream=upstream,
         )
         return outcome
 

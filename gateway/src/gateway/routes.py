@@ -43,7 +43,13 @@ class Route:
 @dataclass(frozen=True)
 class Upstream:
     name: str
-    base_url: str
+    base_url: str  # the first replica's
+    #: every replica's base URL (``base_url`` alone when not given)
+    urls: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.urls:
+            object.__setattr__(self, "urls", (self.base_url,))
 
 
 ROUTES: tuple[Route, ...] = (
@@ -71,12 +77,21 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+def upstream_urls(value: str) -> tuple[str, ...]:
+    """``GATEWAY_<SERVICE>_URL``: one base URL or a comma-separated list, one per replica."""
+    return tuple(u.strip().rstrip("/") for u in value.split(",") if u.strip())
+
+
 def upstreams(settings: GatewaySettings) -> dict[str, Upstream]:
-    return {
-        "citizen-services": Upstream("citizen-services", settings.citizen_services_url),
-        "inclusion": Upstream("inclusion", settings.inclusion_url),
-        "notifications": Upstream("notifications", settings.notifications_url),
-    }
+    out = {}
+    for name, value in (
+        ("citizen-services", settings.citizen_services_url),
+        ("inclusion", settings.inclusion_url),
+        ("notifications", settings.notifications_url),
+    ):
+        urls = upstream_urls(value)
+        out[name] = Upstream(name, urls[0], urls)
+    return out
 
 
 def match(path: str, routes: tuple[Route, ...] = ROUTES) -> Route | None:

@@ -1,4 +1,12 @@
-"""Running a service under uvicorn; SIGTERM/SIGINT stop it gracefully (lifespan shutdown).
+"""Running a service under uvicorn; SIGTERM/SIGINT stop it gracefully.
+
+A clean stop (SIGTERM, as a container runtime or systemd sends): the listening socket is
+closed (no new connections), idle keep-alive connections are closed, requests in flight
+finish (at most ``<PREFIX>SHUTDOWN_GRACE_SECONDS``, 10 s), then the lifespan shutdown runs:
+background workers stop, consumers finish the records in hand and commit their offsets and
+leave the group, the outbox relay publishes what is still pending, and the process exits 0
+(:func:`exit_zero_on_sigterm`). The service listens on ``<PREFIX>HOST`` (default
+``127.0.0.1``; ``0.0.0.0`` in a container) and ``<PREFIX>PORT``.
 
 ``python -m <service> migrate`` brings the service's database to the newest migration and
 exits (for a deployment's migration job; the services then start with
@@ -18,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 
 import uvicorn
@@ -51,6 +60,17 @@ def workers_from(argv: list[str] | None = None) -> int:
     return workers
 
 
+def exit_zero_on_sigterm() -> None:
+    """Make a SIGTERM that uvicorn handled end the process with status 0.
+
+    uvicorn stops gracefully on SIGTERM and then raises the signal again with the handler
+    that was installed before it ran: the default one would kill the process (status 143),
+    which a supervisor reports as a crash although everything was stopped cleanly. This
+    handler (which uvicorn replaces with its own while it serves) does nothing, so the
+    process ends normally."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+
+
 def serve(app: FastAPI | str, settings: ServiceSettings, *, workers: int = 1) -> None:
     """Serve ``app``; with ``workers`` > 1, ``app`` is the import string of a factory
     (``"citizen_services.main:create_app"``) each worker process calls."""
@@ -63,7 +83,7 @@ def serve(app: FastAPI | str, settings: ServiceSettings, *, workers: int = 1) ->
         loop="uvloop",
         http="httptools",
         lifespan="on",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
         # longer than the gateway's pooled-connection keep-alive, so the gateway never sends
         # a request on a connection the service is closing
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
@@ -77,6 +97,7 @@ def serve(app: FastAPI | str, settings: ServiceSettings, *, workers: int = 1) ->
         sock = config.bind_socket()
         Multiprocess(config, sockets=[sock]).run()
         return
+    exit_zero_on_sigterm()
     uvicorn.Server(config).run()
 
 

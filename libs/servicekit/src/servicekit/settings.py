@@ -98,8 +98,13 @@ class PlatformSettings(BaseSettings):
     #: (development defaults refused): see :func:`is_production_like`.
     environment: Environment = "development"
     log_level: str = "INFO"
+    #: The address to listen on (``<PREFIX>HOST``): loopback by default; ``0.0.0.0`` in a
+    #: container.
     host: str = "127.0.0.1"
     port: int = 8080
+    #: On SIGTERM: stop accepting, then wait at most this long for requests in flight
+    #: before the shutdown (consumers, relay) runs (``<PREFIX>SHUTDOWN_GRACE_SECONDS``).
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0)
 
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,

@@ -149,6 +149,14 @@ class OutboxRelay(CommitWokenWorker):
         return delay
 
     async def close(self) -> None:
+        """On stop: a last pass while this process still leads, so what the final requests
+        and handlers committed is published before the process goes (bounded by
+        ``stop_timeout``; what does not make it stays pending for the next leader)."""
+        if self.leadership.held:
+            try:
+                await asyncio.wait_for(self.publish_pending(), timeout=self.stop_timeout)
+            except Exception as exc:
+                log.warning("outbox relay: last pass on stop failed: %s", type(exc).__name__)
         await self._close_producer()
         await self.leadership.release()
 
