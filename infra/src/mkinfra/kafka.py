@@ -594,6 +594,61 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
+@dataclass(frozen=True)
+class SecureKafka:
+    """A local broker with TLS listeners (see :func:`secure_broker`): where each listener
+    is and what a client needs to connect to it."""
+
+    broker: KafkaBroker
+    #: ``SASL_SSL`` (SCRAM-SHA-512 or PLAIN with ``users``); server cert signed by ``ca_file``
+    sasl_ssl_bootstrap: str
+    #: ``SSL`` with a required client certificate (``client_cert``/``client_key``)
+    ssl_bootstrap: str
+    ca_file: Path
+    client_cert: Path
+    client_key: Path
+    users: Mapping[str, str]
+
+
+def secure_broker(
+    directory: Path, ports: Sequence[int], *, libs_dir: Path | None = None
+) -> SecureKafka:
+    """A single-node broker (not started) with a PLAINTEXT listener (``ports[0]``, for
+    set-up), a controller (``ports[1]``), a ``SASL_SSL`` listener (``ports[2]``) and a
+    mutual-TLS ``SSL`` listener (``ports[3]``), certificates from a fresh local CA and one
+    SCRAM/PLAIN user with a random password."""
+    import secrets
+
+    from mkinfra.tls import LocalCA
+
+    ca = LocalCA(directory / "tls")
+    server = ca.issue("broker", client=False)
+    client = ca.issue("client", client=True)
+    users = {"mk-service": secrets.token_urlsafe(18)}
+    broker = KafkaBroker(
+        directory / "data",
+        port=ports[0],
+        controller_port=ports[1],
+        libs_dir=libs_dir,
+        security=BrokerSecurity(
+            keystore=server.bundle,
+            truststore=ca.cert_file,
+            sasl_ssl_port=ports[2],
+            ssl_port=ports[3],
+            users=users,
+        ),
+    )
+    return SecureKafka(
+        broker=broker,
+        sasl_ssl_bootstrap=f"{LOCALHOST}:{ports[2]}",
+        ssl_bootstrap=f"{LOCALHOST}:{ports[3]}",
+        ca_file=ca.cert_file,
+        client_cert=client.cert,
+        client_key=client.key,
+        users=users,
+    )
+
+
 async def _broker_answers(bootstrap_servers: str, brokers: int = 1) -> bool:
     """True when the cluster answers a metadata request listing at least ``brokers``."""
     from aiokafka import AIOKafkaClient

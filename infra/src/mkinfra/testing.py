@@ -7,6 +7,9 @@ Session fixtures start infrastructure lazily, only when a test asks for it:
 * ``kafka_cluster``: a local 3-broker KRaft cluster (never an external one: tests kill
   its brokers), the registry's topics replicated 3 times with ``min.insync.replicas=2``.
   Started only by the tests that ask for it; a test that kills a node restarts it.
+* ``kafka_secure``: a local broker with a ``SASL_SSL`` listener (SCRAM-SHA-512 / PLAIN)
+  and a mutual-TLS ``SSL`` listener, certificates from a CA made for the session, the
+  registry's topics created.
 * ``postgres_admin_url`` / ``new_postgres_database``: ``$DATABASE_URL`` (a superuser URL) if
   set, else testcontainers when a Docker engine answers, else a local PostgreSQL cluster.
 * ``smtp_sink`` (per test): a started :class:`~mkinfra.smtp_sink.SmtpSink`.
@@ -36,7 +39,7 @@ import pytest
 from mkinfra._proc import LOCALHOST, free_port, run_sync
 
 if TYPE_CHECKING:
-    from mkinfra.kafka import KafkaBroker, KafkaCluster
+    from mkinfra.kafka import KafkaBroker, KafkaCluster, SecureKafka
     from mkinfra.smtp_sink import SmtpSink
 
 __all__ = ["free_port", "free_ports"]
@@ -144,6 +147,28 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaClu
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKafka]:
+    """A local broker with TLS listeners (see :func:`mkinfra.kafka.secure_broker`)."""
+    from mkinfra.kafka import KafkaSetupError, ensure_kafka_jars, ensure_topics, secure_broker
+
+    libs = ensure_kafka_jars()
+    base = tmp_path_factory.mktemp("kafka-secure")
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        secure = secure_broker(base / f"try-{attempt}", free_ports(4), libs_dir=libs)
+        try:
+            secure.broker.start()
+            break
+        except KafkaSetupError as exc:  # most likely a port taken between pick and bind
+            if attempt == _START_ATTEMPTS or "in use" not in str(exc):
+                raise
+    try:
+        run_sync(ensure_topics(secure.broker.bootstrap_servers))
+        yield secure
+    finally:
+        secure.broker.stop()
 
 
 # --------------------------------------------------------------------------- PostgreSQL
