@@ -820,8 +820,37 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def _cmd_ensure_topics(args: argparse.Namespace) -> int:
-    created = run_sync(ensure_topics(args.bootstrap))
-    print(f"created: {', '.join(created)}" if created else "all topics already exist")
+    from mkinfra.topics import (
+        TopicConfigError,
+        client_options_from,
+        count_brokers,
+        ensure_configured_topics,
+        load_specs,
+    )
+
+    try:
+        options = client_options_from(
+            security_protocol=args.security_protocol,
+            sasl_mechanism=args.sasl_mechanism,
+            sasl_username=args.sasl_username,
+            sasl_password=os.environ.get("KAFKA_SASL_PASSWORD"),
+            ssl_cafile=args.ssl_cafile,
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
+        )
+        config = Path(args.config) if args.config else None
+        brokers = None if config else run_sync(count_brokers(args.bootstrap, options))
+        specs = load_specs(config, brokers=brokers)
+        plan = run_sync(
+            ensure_configured_topics(
+                args.bootstrap, specs, dry_run=args.dry_run, client_options=options
+            )
+        )
+    except TopicConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.dry_run and plan.actions:
+        print("(dry run: nothing applied)")
     return 0
 
 
@@ -859,10 +888,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also create the registry's topics (replicated, min.insync.replicas) once ready",
     )
     cluster.set_defaults(func=_cmd_cluster)
-    topics = sub.add_parser("ensure-topics", help="create the registry's topics idempotently")
-    topics.add_argument(
-        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"{LOCALHOST}:9092")
+    topics = sub.add_parser(
+        "ensure-topics",
+        help="print the plan for the registry's topics, then apply it idempotently",
+        description="Topics from contracts' registry and an optional TOML file "
+        "(infra/kafka/topics.toml): prints the plan (create, add partitions, set configs), "
+        "then applies it. Refuses to lower partitions. Without --config, replication is 3 "
+        "(or the number of brokers when fewer) and min.insync.replicas one less. The SASL "
+        "password is read from KAFKA_SASL_PASSWORD.",
     )
+    env = os.environ.get
+    topics.add_argument("--bootstrap", default=env("KAFKA_BOOTSTRAP_SERVERS", f"{LOCALHOST}:9092"))
+    topics.add_argument("--config", default=env("MK_TOPICS_CONFIG"), help="a topics TOML file")
+    topics.add_argument("--dry-run", action="store_true", help="print the plan only")
+    topics.add_argument(
+        "--security-protocol",
+        default=env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
+        choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
+    )
+    topics.add_argument(
+        "--sasl-mechanism",
+        default=env("KAFKA_SASL_MECHANISM"),
+        choices=["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"],
+    )
+    topics.add_argument("--sasl-username", default=env("KAFKA_SASL_USERNAME"))
+    topics.add_argument("--ssl-cafile", default=env("KAFKA_SSL_CAFILE"))
+    topics.add_argument("--ssl-certfile", default=env("KAFKA_SSL_CERTFILE"))
+    topics.add_argument("--ssl-keyfile", default=env("KAFKA_SSL_KEYFILE"))
     topics.set_defaults(func=_cmd_ensure_topics)
     args = parser.parse_args(argv)
     try:
