@@ -37,6 +37,7 @@ def workers(runtime: NotificationsRuntime) -> list[Worker]:
         SmsDeliveryWorker(database, settings, runtime.sms_sender),
         WebhookDeliveryWorker(database, settings),
         RetentionWorker(database, settings),
+        runtime.notify_rate_limiter,  # a worker only to close its Redis connections
     ]
 
 
