@@ -1,5 +1,6 @@
 """``make bench``: every benchmark, each with its same-run baseline; ``python -m bench
-<part> ...`` runs some (read, idle, burst, notifications, pipeline, search, gateway)."""
+<part> ...`` runs some (read, idle, burst, notifications, pipeline, search, gateway,
+replicas)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ from bench._procs import load_average
 
 
 def _parts() -> dict[str, Callable[[], Any]]:
-    from bench import burst, event_pipeline, gateway, idle, notifications, read, search
+    from bench import (
+        burst,
+        event_pipeline,
+        gateway,
+        idle,
+        notifications,
+        read,
+        replicas,
+        search,
+    )
 
     return {
         "read": read.run,
@@ -23,6 +33,7 @@ def _parts() -> dict[str, Callable[[], Any]]:
         "pipeline": event_pipeline.run,
         "search": search.run,
         "gateway": gateway.run,
+        "replicas": replicas.run,
     }
 
 
