@@ -10,7 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.topics import Topic
-from mkinfra.kafka import main
+from mkinfra.kafka import SecureKafka, main
 from mkinfra.topics import TopicConfigError, ensure_configured_topics, load_specs
 
 pytestmark = [pytest.mark.kafka]
@@ -131,3 +131,29 @@ def test_the_shipped_production_file_loads() -> None:
     assert {(s.replication_factor, s.min_insync_replicas) for s in specs} == {(3, 2)}
     with pytest.raises(TopicConfigError, match="more than"):
         load_specs({"defaults": {"replication_factor": 1, "min_insync_replicas": 2}})
+
+
+def test_cli_reaches_a_sasl_ssl_listener(
+    kafka_secure: SecureKafka, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user, password = next(iter(kafka_secure.users.items()))
+    args = [
+        "ensure-topics",
+        "--bootstrap",
+        kafka_secure.sasl_ssl_bootstrap,
+        "--security-protocol",
+        "SASL_SSL",
+        "--sasl-mechanism",
+        "SCRAM-SHA-512",
+        "--sasl-username",
+        user,
+        "--ssl-cafile",
+        str(kafka_secure.ca_file),
+        "--dry-run",
+    ]
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", password)
+    assert main(args) == 0
+    assert "nothing to change" in capsys.readouterr().out
+    monkeypatch.delenv("KAFKA_SASL_PASSWORD")
+    assert main(args) == 1  # no password: a clear refusal, not a hang
+    assert "KAFKA_SASL_PASSWORD" in capsys.readouterr().err
