@@ -1,5 +1,6 @@
 """``make bench``: every benchmark, each with its same-run baseline; ``python -m bench
-<part> ...`` runs some (read, idle, burst, notifications, pipeline, search, gateway, portal)."""
+<part> ...`` runs some (read, idle, burst, notifications, pipeline, search, gateway,
+portal, replicas)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,17 @@ from bench._procs import load_average
 
 
 def _parts() -> dict[str, Callable[[], Any]]:
-    from bench import burst, event_pipeline, gateway, idle, notifications, portal, read, search
+    from bench import (
+        burst,
+        event_pipeline,
+        gateway,
+        idle,
+        notifications,
+        portal,
+        read,
+        replicas,
+        search,
+    )
 
     return {
         "read": read.run,
@@ -24,6 +35,7 @@ def _parts() -> dict[str, Callable[[], Any]]:
         "search": search.run,
         "gateway": gateway.run,
         "portal": portal.run,
+        "replicas": replicas.run,
     }
 
 

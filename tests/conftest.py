@@ -42,7 +42,7 @@ from gateway.main import Gateway
 from gateway.main import create_app as gateway_app
 from inclusion.config import Settings as InclusionSettings
 from inclusion.main import create_app as inclusion_app
-from mkinfra._proc import tail, terminate_group
+from mkinfra._proc import kill_group, tail, terminate_group
 from mkinfra.smtp_sink import SmtpSink
 from mkinfra.testing import free_ports
 from notifications.config import Settings as NotificationsSettings
@@ -105,6 +105,8 @@ class Platform:
     gateway: Gateway | None
     apps: dict[str, Any]
     databases: dict[str, str] = field(default_factory=dict)
+    #: Each service's processes (``run_platform_processes``).
+    replicas: dict[str, list[Replica]] = field(default_factory=dict)
 
     def bearer(self, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.credentials[name]}"}
@@ -206,6 +208,42 @@ async def _wait_ready(
     raise TimeoutError(f"{url} not ready after {timeout:.0f}s:\n{tail(log, 40)}")
 
 
+@dataclass
+class Replica:
+    """One process of a service (``python -m <module>``): :meth:`kill` is a crash (SIGKILL
+    of its process group), :meth:`start` runs it again with the same port and environment."""
+
+    name: str
+    module: str
+    url: str
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            kill_group(self.proc)
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.proc is not None:
+            terminate_group(self.proc, timeout)
+
+    async def wait_ready(self, timeout: float = 120) -> None:
+        assert self.proc is not None
+        await _wait_ready(self.url + "/health/ready", [self.proc], self.log, timeout)
+
+
 @asynccontextmanager
 async def run_platform_processes(
     *,
@@ -215,10 +253,14 @@ async def run_platform_processes(
     database: Callable[[str], str],
     workers: int = 1,
     gateway_env: dict[str, str] | None = None,
+    replicas: int = 1,
+    service_env: dict[str, dict[str, str]] | None = None,
 ) -> AsyncIterator[Platform]:
     """Each service and the gateway as its own process (``workers`` processes each), on
     free loopback ports; logs in ``tmp/logs/``. Rate limits are off unless ``gateway_env``
-    sets them."""
+    sets them. ``replicas`` > 1 runs that many processes of each service (each its own port,
+    all on the service's one database), the gateway balancing over them; ``Platform.replicas``
+    has them (to kill and start again). ``service_env``: extra environment per service."""
     logs = tmp / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     base = {
@@ -228,28 +270,16 @@ async def run_platform_processes(
         "WEB_CONCURRENCY": str(workers),
     }
     databases = {name: database(name) for name in SERVICES}
-    ports = dict(zip([*SERVICES, "gateway"], free_ports(len(SERVICES) + 1), strict=True))
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def spawn(module: str, env: dict[str, str], log: Path) -> None:
-        with open(log, "ab") as out:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", module],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            )
+    free = iter(free_ports(len(SERVICES) * replicas + 1))
+    gateway_port = next(free)
+    running: dict[str, list[Replica]] = {}
+    gateway_proc: subprocess.Popen[bytes] | None = None
 
     try:
         for name, (module, prefix) in SERVICES.items():
             env = {
                 **base,
                 f"{prefix}DATABASE_URL": databases[name],
-                f"{prefix}PORT": str(ports[name]),
                 f"{prefix}ENVIRONMENT": "test",
                 f"{prefix}LOG_LEVEL": "WARNING",
             }
@@ -262,25 +292,44 @@ async def run_platform_processes(
                         f"{prefix}CONSUMER_BACKOFF_MAX_SECONDS": "1.0",
                     }
                 )
-            spawn(module, env, logs / f"{name}.log")
-        urls = {name: f"http://127.0.0.1:{ports[name]}" for name in SERVICES}
+            env.update((service_env or {}).get(name, {}))
+            for i in range(replicas):
+                port = next(free)
+                suffix = f"-{i + 1}" if replicas > 1 else ""
+                replica = Replica(
+                    name=name,
+                    module=module,
+                    url=f"http://127.0.0.1:{port}",
+                    env={**env, f"{prefix}PORT": str(port)},
+                    log=logs / f"{name}{suffix}.log",
+                )
+                replica.start()
+                running.setdefault(name, []).append(replica)
         for name in SERVICES:
-            await _wait_ready(urls[name] + "/health/ready", procs, logs / f"{name}.log")
+            for replica in running[name]:
+                await replica.wait_ready()
+        urls = {name: running[name][0].url for name in SERVICES}
         auth_db = f"sqlite:///{tmp}/gateway.sqlite3"
         creds = await ensure_dev_credentials(tmp, AuthSettings(database_url=auth_db))
         env = {
             **base,
             **creds.env(),
             "GATEWAY_DATABASE_URL": auth_db,
-            "GATEWAY_PORT": str(ports["gateway"]),
+            "GATEWAY_PORT": str(gateway_port),
             "GATEWAY_LOG_LEVEL": "WARNING",
             "GATEWAY_RATE_LIMITS_ENABLED": "false",
-            **{f"GATEWAY_{SERVICES[n][1]}URL": u for n, u in urls.items()},
+            **{
+                f"GATEWAY_{SERVICES[n][1]}URL": ",".join(r.url for r in running[n])
+                for n in SERVICES
+            },
             **(gateway_env or {}),
         }
-        spawn("gateway", env, logs / "gateway.log")
-        gateway_url = f"http://127.0.0.1:{ports['gateway']}"
-        await _wait_ready(gateway_url + "/openapi.json", procs, logs / "gateway.log")
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
+        gateway = Replica("gateway", "gateway", gateway_url, env, logs / "gateway.log")
+        gateway.start()
+        gateway_proc = gateway.proc
+        assert gateway_proc is not None
+        await _wait_ready(gateway_url + "/openapi.json", [gateway_proc], logs / "gateway.log")
         yield Platform(
             gateway_url=gateway_url,
             service_urls=urls,
@@ -289,11 +338,14 @@ async def run_platform_processes(
             gateway=None,
             apps={},
             databases=databases,
+            replicas=running,
         )
     finally:
-        for proc in reversed(procs):
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(terminate_group, proc, 20)
+        everyone = [r.proc for rs in running.values() for r in rs if r.proc is not None]
+        for proc in [gateway_proc, *reversed(everyone)]:
+            if proc is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(terminate_group, proc, 20)
 
 
 @pytest.fixture

@@ -145,6 +145,7 @@ async def test_notifications_counts_delivery_attempts_by_channel_and_outcome(
             email_sender=None,
             sms_sender=SinkSmsSender(tmp_path / "sms"),
             metrics=metrics,
+            notify_rate_limiter=None,
         )
         wired = workers(runtime)  # type: ignore[arg-type]
         delivering = [

@@ -4,6 +4,12 @@ Session fixtures start infrastructure lazily, only when a test asks for it:
 
 * ``kafka_broker`` / ``kafka_bootstrap``: ``$KAFKA_BOOTSTRAP_SERVERS`` if set, else a local
   single-node KRaft broker (jars from Maven Central); the registry's topics are ensured.
+* ``kafka_cluster``: a local 3-broker KRaft cluster (never an external one: tests kill
+  its brokers), the registry's topics replicated 3 times with ``min.insync.replicas=2``.
+  Started only by the tests that ask for it; a test that kills a node restarts it.
+* ``kafka_secure``: a local broker with a ``SASL_SSL`` listener (SCRAM-SHA-512 / PLAIN)
+  and a mutual-TLS ``SSL`` listener, certificates from a CA made for the session, the
+  registry's topics created.
 * ``postgres_admin_url`` / ``new_postgres_database``: ``$DATABASE_URL`` (a superuser URL) if
   set, else testcontainers when a Docker engine answers, else a local PostgreSQL cluster.
 * ``smtp_sink`` (per test): a started :class:`~mkinfra.smtp_sink.SmtpSink`.
@@ -33,7 +39,7 @@ import pytest
 from mkinfra._proc import LOCALHOST, free_port, run_sync
 
 if TYPE_CHECKING:
-    from mkinfra.kafka import KafkaBroker
+    from mkinfra.kafka import KafkaBroker, KafkaCluster, SecureKafka
     from mkinfra.smtp_sink import SmtpSink
 
 __all__ = ["free_port", "free_ports"]
@@ -111,6 +117,58 @@ def kafka_bootstrap(kafka_broker: KafkaBroker | None) -> str:
     )
     run_sync(ensure_topics(bootstrap))
     return bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """A local 3-broker KRaft cluster for the session, every registry topic created with
+    replication 3 and ``min.insync.replicas=2``. Its ``nodes`` may be killed and started
+    again by a test (which leaves them all running when it ends)."""
+    from mkinfra.kafka import KafkaCluster, KafkaSetupError, ensure_kafka_jars, ensure_topics
+
+    libs = ensure_kafka_jars()
+    base = tmp_path_factory.mktemp("kafka-cluster")
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        cluster = KafkaCluster(base / f"try-{attempt}", brokers=3, libs_dir=libs)
+        try:
+            cluster.start()
+            break
+        except KafkaSetupError as exc:  # most likely a port taken between pick and bind
+            if attempt == _START_ATTEMPTS or "in use" not in str(exc):
+                raise
+    try:
+        run_sync(
+            ensure_topics(
+                cluster.bootstrap_servers,
+                replication_factor=cluster.replication,
+                min_insync_replicas=cluster.min_insync_replicas,
+            )
+        )
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKafka]:
+    """A local broker with TLS listeners (see :func:`mkinfra.kafka.secure_broker`)."""
+    from mkinfra.kafka import KafkaSetupError, ensure_kafka_jars, ensure_topics, secure_broker
+
+    libs = ensure_kafka_jars()
+    base = tmp_path_factory.mktemp("kafka-secure")
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        secure = secure_broker(base / f"try-{attempt}", free_ports(4), libs_dir=libs)
+        try:
+            secure.broker.start()
+            break
+        except KafkaSetupError as exc:  # most likely a port taken between pick and bind
+            if attempt == _START_ATTEMPTS or "in use" not in str(exc):
+                raise
+    try:
+        run_sync(ensure_topics(secure.broker.bootstrap_servers))
+        yield secure
+    finally:
+        secure.broker.stop()
 
 
 # --------------------------------------------------------------------------- PostgreSQL

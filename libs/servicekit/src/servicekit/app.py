@@ -108,8 +108,11 @@ def create_service_app(
                 await hook(state)
         await database.changes.start()
         if settings.messaging_enabled:
+            kafka_options = settings.kafka_security.client_options()
             state.kafka_probe = KafkaProbe(
-                settings.kafka_bootstrap_servers, client_id=f"{settings.service_name}-health"
+                settings.kafka_bootstrap_servers,
+                client_id=f"{settings.service_name}-health",
+                kafka_options=kafka_options,
             )
             state.relay = OutboxRelay(
                 database,
@@ -120,6 +123,7 @@ def create_service_app(
                 batch_size=settings.relay_batch_size,
                 idle_seconds=settings.relay_idle_seconds,
                 linger_seconds=settings.relay_linger_seconds,
+                kafka_options=kafka_options,
             )
             await state.relay.start()
             if subscriptions:
@@ -136,6 +140,7 @@ def create_service_app(
                     backoff_initial=settings.consumer_backoff_initial_seconds,
                     backoff_max=settings.consumer_backoff_max_seconds,
                     settings=settings,
+                    kafka_options=kafka_options,
                 )
                 state.consumers.append(consumer)
                 await consumer.start()

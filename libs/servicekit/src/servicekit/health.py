@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from aiokafka.client import AIOKafkaClient
 from fastapi import APIRouter, Request
@@ -14,8 +16,15 @@ from fastapi.responses import JSONResponse
 class KafkaProbe:
     """Asks the cluster for metadata, at most once a second."""
 
-    def __init__(self, bootstrap_servers: str, *, client_id: str) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str,
+        kafka_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
+        self.kafka_options = dict(kafka_options or {})
         self.client_id = client_id
         self._client: AIOKafkaClient | None = None
         self._checked_at = 0.0
@@ -30,6 +39,7 @@ class KafkaProbe:
                 if self._client is None:
                     client = AIOKafkaClient(
                         bootstrap_servers=self.bootstrap_servers,
+                        **self.kafka_options,
                         client_id=self.client_id,
                         request_timeout_ms=3000,
                     )

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Self
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from servicekit.messaging.security import KafkaSecurity, SaslMechanism, SecurityProtocol
+
 DEV_SECRET = "dev-only-identity-secret-change-me"  # noqa: S105 - refused outside development
 
 #: The only environments in which a secret may keep its development default. Any other
@@ -150,6 +152,14 @@ class ServiceSettings(PlatformSettings):
         default="127.0.0.1:9092",
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
     )
+    #: How the Kafka clients connect (TLS, SASL): see :mod:`servicekit.messaging.security`.
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
     #: Turn the outbox relay and consumers off (HTTP-only unit tests).
     messaging_enabled: bool = True
     relay_batch_size: int = 500
@@ -161,6 +171,25 @@ class ServiceSettings(PlatformSettings):
     consumer_max_attempts: int = 5
     consumer_backoff_initial_seconds: float = 0.2
     consumer_backoff_max_seconds: float = 10.0
+
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> Self:
+        self.kafka_security  # noqa: B018 - raises ValueError on an incomplete combination
+        return self
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        """The Kafka clients' TLS and SASL settings."""
+        password = self.kafka_sasl_password
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=password.get_secret_value() if password else None,
+            ssl_cafile=self.kafka_ssl_cafile,
+            ssl_certfile=self.kafka_ssl_certfile,
+            ssl_keyfile=self.kafka_ssl_keyfile,
+        )
 
     @property
     def cloudevents_source(self) -> str:

@@ -62,6 +62,12 @@ class Settings(ServiceSettings):
     notify_public_url: str | None = None
     #: Notify's limit: requests a minute per service and key type (0 turns it off).
     notify_rate_limit_per_minute: int = 3000
+    #: Redis shared by every process and replica for that limit (``NOTIFICATIONS_REDIS_URL``
+    #: or ``REDIS_URL``); without it the limit holds per process.
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("NOTIFICATIONS_REDIS_URL", "REDIS_URL", "redis_url"),
+    )
     #: How far a token's ``iat`` may be from the server's clock (Notify: 30 seconds).
     notify_token_leeway_seconds: int = 30
     #: How long a service's API keys (and tokens verified with them) are kept in memory: a

@@ -46,6 +46,7 @@ def workers(runtime: NotificationsRuntime) -> list[Worker]:
         *deliveries,
         RetentionWorker(database, settings),
         NotifyCallbackWorker(database, settings),
+        runtime.notify_rate_limiter,  # a worker only to close its Redis connections
     ]
 
 

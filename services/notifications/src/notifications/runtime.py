@@ -4,6 +4,7 @@ and SMS senders the delivery workers use."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -12,18 +13,21 @@ from notifications.adapters.email import SmtpSender
 from notifications.adapters.sms import SmsSender
 from notifications.application.delivery import sms_sender_for
 from notifications.application.notify_auth import KeyCache, read_keys
-from notifications.application.notify_limits import NotifyRateLimiter
+from notifications.application.notify_limits import NotifyLimiter, make_notify_limiter
 from notifications.application.notify_send import TemplateCache
 from notifications.config import Settings
 from notifications.persistence.notify_services import NotifyServiceRepository
 from servicekit.app import ServiceRuntime
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class NotificationsRuntime(ServiceRuntime):
     settings: Settings  # the service's own (create_app passes them)
-    #: This process's Notify rate limit (per service and key type).
-    notify_rate_limiter: NotifyRateLimiter = field(init=False)
+    #: The Notify rate limit (per service and key type): in Redis, shared by every process,
+    #: when ``redis_url`` is set; else this process's own.
+    notify_rate_limiter: NotifyLimiter = field(init=False)
     #: This process's Notify keys (the admin API forgets a service on revocation).
     notify_key_cache: KeyCache = field(init=False)
     #: Opens the keys' repository on a read session (only when the key cache misses).
@@ -36,7 +40,15 @@ class NotificationsRuntime(ServiceRuntime):
 
     def __post_init__(self) -> None:
         settings = self.settings
-        self.notify_rate_limiter = NotifyRateLimiter(settings.notify_rate_limit_per_minute)
+        self.notify_rate_limiter = make_notify_limiter(
+            settings.notify_rate_limit_per_minute, settings.redis_url
+        )
+        if settings.production_like and not settings.redis_url:
+            log.warning(
+                "NOTIFICATIONS_REDIS_URL is not set: the Notify rate limit holds per process, "
+                "so several workers or replicas together allow more than %d a minute",
+                settings.notify_rate_limit_per_minute,
+            )
         self.notify_key_cache = KeyCache(settings.notify_key_cache_seconds)
         self.notify_keys = read_keys(self.database)
         self.notify_template_cache = TemplateCache()

@@ -131,11 +131,14 @@ class EventConsumer:
         backoff_max: float = 10.0,
         max_records: int = 500,
         settings: Any = None,
+        kafka_options: Mapping[str, Any] | None = None,
     ) -> None:
         if not subscriptions:
             raise ValueError("a consumer needs at least one subscription")
         self.database = database
         self.bootstrap_servers = bootstrap_servers
+        #: TLS/SASL keyword arguments of every client it makes (consumer, DLQ producer)
+        self.kafka_options = dict(kafka_options or {})
         self.group_id = group_id
         self.handlers: dict[str, Sequence[Handler]] = {
             c.event_type(): tuple(handlers) for c, handlers in subscriptions.items() if handlers
@@ -216,6 +219,7 @@ class EventConsumer:
         consumer = AIOKafkaConsumer(
             *self.topics,
             bootstrap_servers=self.bootstrap_servers,
+            **self.kafka_options,
             group_id=self.group_id,
             client_id=f"{self.service_name}-{self.group_id}",
             enable_auto_commit=False,
@@ -238,7 +242,9 @@ class EventConsumer:
             with contextlib.suppress(Exception):
                 await consumer.stop()
             raise
-        producer = make_producer(self.bootstrap_servers, client_id=f"{self.group_id}-dlq")
+        producer = make_producer(
+            self.bootstrap_servers, client_id=f"{self.group_id}-dlq", options=self.kafka_options
+        )
         try:
             await producer.start()
         except BaseException:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aiokafka import AIOKafkaProducer
 
 
-def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
+def make_producer(
+    bootstrap_servers: str, *, client_id: str, options: Mapping[str, Any] | None = None
+) -> AIOKafkaProducer:
+    """``options``: the connection's TLS/SASL keyword arguments
+    (:meth:`~servicekit.messaging.security.KafkaSecurity.client_options`)."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
+        **(options or {}),
         client_id=client_id,
         enable_idempotence=True,  # implies acks="all"; no duplicates from producer retries
         acks="all",

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -94,6 +94,7 @@ class OutboxRelay(CommitWokenWorker):
         backoff_max: float = 5.0,
         retain_published: timedelta = timedelta(days=2),
         stop_timeout: float = 2.0,
+        kafka_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
             database,
@@ -103,6 +104,7 @@ class OutboxRelay(CommitWokenWorker):
         )
         self.name = f"{service_name}-outbox-relay"
         self.bootstrap_servers = bootstrap_servers
+        self.kafka_options = dict(kafka_options or {})
         self.service_name = service_name
         self.metrics = metrics
         self.tracer = trace.get_tracer("servicekit.outbox", tracer_provider=tracer_provider)
@@ -304,7 +306,9 @@ class OutboxRelay(CommitWokenWorker):
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = make_producer(
-                self.bootstrap_servers, client_id=f"{self.service_name}-outbox"
+                self.bootstrap_servers,
+                client_id=f"{self.service_name}-outbox",
+                options=self.kafka_options,
             )
             try:
                 await producer.start()

@@ -78,7 +78,7 @@ async def current_caller(request: Request) -> Caller:
         leeway_seconds=runtime.settings.notify_token_leeway_seconds,
         cache=runtime.notify_key_cache,
     )
-    runtime.notify_rate_limiter.check(caller)
+    await runtime.notify_rate_limiter.acquire(caller)
     return caller
 
 
