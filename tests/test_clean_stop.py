@@ -240,7 +240,7 @@ async def test_sigterm_under_load_finishes_in_flight_commits_offsets_and_flushes
             message="too few reports answered",
         )
         slow = [asyncio.create_task(report(client, f"slow{i}", slow=True)) for i in range(3)]
-        await asyncio.sleep(0.5)  # the slow uploads' headers are in
+        await asyncio.sleep(1.5)  # the slow uploads' headers are in
         proc = service.proc
         assert proc is not None
 

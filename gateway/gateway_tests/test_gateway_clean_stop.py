@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from mkinfra._proc import tail, terminate_group
-from servicekit.testing import free_port
+from servicekit.testing import eventually, free_port
 
 from .conftest import closed_url
 from .test_gateway_overload import _spawn, _wait_until_answering, upstream_process
@@ -56,7 +56,12 @@ async def test_sigterm_lets_requests_in_flight_finish_and_exits_zero(tmp_path: P
                     asyncio.create_task(client.get(PATH, params={"delay": "2", "n": str(n)}))
                     for n in range(10)
                 ]
-                await asyncio.sleep(0.7)
+
+                async def all_in_flight() -> bool:  # the gateway's own count, from /metrics
+                    text = (await client.get("/metrics")).text
+                    return "gateway_requests_in_flight 10.0" in text
+
+                await eventually(all_in_flight, timeout=30, interval=0.05)
                 assert not any(t.done() for t in slow)
                 os.killpg(proc.pid, signal.SIGTERM)
                 responses = await asyncio.gather(*slow)

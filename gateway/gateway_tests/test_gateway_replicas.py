@@ -6,12 +6,14 @@ a replica answering 503 is skipped by idempotent requests; a replica whose
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +21,7 @@ import pytest
 from gateway.config import GatewaySettings
 from gateway.main import Gateway, create_app
 from mkinfra._proc import kill_group, tail, terminate_group
+from servicekit.identity import Principal, Role
 from servicekit.testing import eventually, free_port, running_app
 
 from .conftest import closed_url, gateway_kwargs
@@ -204,6 +207,31 @@ async def test_an_unready_replica_is_out_of_rotation_until_it_is_ready(
         await eventually(lambda: asyncio.sleep(0, result=not replica_b.in_rotation), timeout=10)
         answers = [await client.get(PATH) for _ in range(10)]
         assert {(r.status_code, r.json()["pid"]) for r in answers} == {(200, pid_a)}
+        # the service is ok while one replica is ready; the detail names each replica
+        health = (await client.get("/health")).json()["services"]["citizen-services"]
+        assert health == {"status": "ok"}
+        detail = (await app._service_health())["citizen-services"]
+        labels = [r.label for r in app.pools["citizen-services"].replicas]
+        assert {k: v["status"] for k, v in detail["replicas"].items()} == {
+            labels[0]: "ok",
+            labels[1]: "unavailable",
+        }
+        sent: list[dict[str, Any]] = []
+
+        async def capture(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        admin = Principal(subject="admin-1", roles=frozenset({Role.ADMIN}))
+        await app._admin_health(capture, admin, "req-1", [])
+        service = json.loads(sent[1]["body"])["services"]["citizen-services"]
+        assert service["status"] == "ok" and service["circuit"] == "closed"
+        assert service["replicas"][labels[1]]["in_rotation"] is False
+        assert service["replicas"][labels[0]] == {
+            "status": "ok",
+            "checks": {},  # this stand-in's /health/ready names no checks
+            "circuit": "closed",
+            "in_rotation": True,
+        }
 
         await asyncio.to_thread(b.kill)
         new_b = await b.start("ok")
