@@ -10,6 +10,7 @@ import secrets
 import pytest
 from pydantic import ValidationError
 
+from citizen_portal.config import PortalSettings
 from citizen_services.config import Settings as CitizenServicesSettings
 from gateway.auth.devissuer import DEV_AUDIENCE, DEV_ISSUER
 from gateway.auth.settings import AuthSettings
@@ -18,6 +19,7 @@ from inclusion.config import Settings as InclusionSettings
 from notifications.config import DEV_UNSUBSCRIBE_SECRET
 from notifications.config import Settings as NotificationsSettings
 from servicekit.settings import DEV_SECRET
+from webkit.settings import DEV_CLIENT_SECRET, DEV_SESSION_SECRET
 
 PRODUCTION_LIKE = ["production", "staging", "prod", "Production", "qa"]
 
@@ -31,7 +33,9 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     for name in list(os.environ):
-        if name.startswith(("CITIZEN_SERVICES_", "INCLUSION_", "NOTIFICATIONS_", "GATEWAY_")):
+        if name.startswith(
+            ("CITIZEN_SERVICES_", "INCLUSION_", "NOTIFICATIONS_", "GATEWAY_", "CITIZEN_PORTAL_")
+        ):
             monkeypatch.delenv(name)
     monkeypatch.delenv("PLATFORM_IDENTITY_SECRET", raising=False)
 
@@ -157,3 +161,35 @@ def test_gateway_refuses_the_dev_secret_and_the_dev_issuer_outside_development(
     monkeypatch.setenv("GATEWAY_JWT_JWKS_FILE", "var/dev-issuer/jwks.json")
     monkeypatch.setenv("GATEWAY_JWT_ISSUER", DEV_ISSUER)
     assert AuthSettings().jwt_issuer == DEV_ISSUER
+
+
+@pytest.mark.parametrize("environment", PRODUCTION_LIKE)
+def test_citizen_portal_refuses_dev_secrets_and_the_dev_issuer_outside_development(
+    environment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    council = {
+        "identity_secret": strong(),
+        "session_secret": strong(),
+        "oidc_client_secret": strong(),
+        "oidc_issuer": "https://login.milton-keynes.example",
+    }
+    assert PortalSettings(environment=environment, **council).production_like
+    for field, dev_value, variable in (
+        ("session_secret", DEV_SESSION_SECRET, "CITIZEN_PORTAL_SESSION_SECRET"),
+        ("oidc_client_secret", DEV_CLIENT_SECRET, "CITIZEN_PORTAL_OIDC_CLIENT_SECRET"),
+        ("oidc_issuer", DEV_ISSUER, "CITIZEN_PORTAL_OIDC_ISSUER"),
+        ("identity_secret", DEV_SECRET, "PLATFORM_IDENTITY_SECRET"),
+    ):
+        refused(PortalSettings, variable, environment=environment, **{**council, field: dev_value})
+        without = {k: v for k, v in council.items() if k != field}  # its default: the dev one
+        refused(PortalSettings, variable, environment=environment, **without)
+    # from the environment, as a deployment sets it
+    monkeypatch.setenv("CITIZEN_PORTAL_ENVIRONMENT", environment)
+    monkeypatch.setenv("CITIZEN_PORTAL_OIDC_ISSUER", DEV_ISSUER + "/")
+    with pytest.raises(ValidationError, match="CITIZEN_PORTAL_OIDC_ISSUER"):
+        PortalSettings(**{k: v for k, v in council.items() if k != "oidc_issuer"})
+    # make run's development set-up still works with every default
+    monkeypatch.setenv("CITIZEN_PORTAL_ENVIRONMENT", "development")
+    assert PortalSettings().oidc_issuer == DEV_ISSUER + "/"
+    monkeypatch.delenv("CITIZEN_PORTAL_OIDC_ISSUER")
+    assert PortalSettings().oidc_issuer == DEV_ISSUER

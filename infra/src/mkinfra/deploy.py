@@ -48,6 +48,11 @@ class Deployable:
     #: What the image's HEALTHCHECK asks for, and the answers that mean "alive".
     health: str = "/health/live"
     health_statuses: tuple[int, ...] = (200,)
+    #: Serves Prometheus metrics at /metrics (compose's Prometheus scrapes it).
+    metrics: bool = True
+    #: A front-end: GOV.UK Frontend's assets are fetched into the image at build time
+    #: (``python -m webkit.assets``, with npm from the Node.js image).
+    govuk_frontend: bool = False
 
     @property
     def dockerfile(self) -> Path:
@@ -99,6 +104,17 @@ DEPLOYABLES: tuple[Deployable, ...] = (
         health="/health",
         health_statuses=(200, 503),
     ),
+    Deployable(
+        "citizen-portal",
+        "frontends/citizen-portal",
+        "citizen_portal",
+        "citizen_portal.config:PortalSettings",
+        "CITIZEN_PORTAL_",
+        8010,
+        health="/health",
+        metrics=False,
+        govuk_frontend=True,
+    ),
 )
 
 
@@ -110,6 +126,8 @@ BASE_IMAGE = (
     "@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d"
 )
 UV_VERSION = "0.13.10"
+#: npm for the front-ends' build stage (only npm and node are copied from it).
+NODE_IMAGE = "node:22.12.0-bookworm-slim"
 #: The images' user and group (numeric: Kubernetes' runAsNonRoot checks it without /etc/passwd).
 APP_UID = 10001
 
@@ -162,6 +180,22 @@ def render_dockerfile(d: Deployable) -> str:
             f"# Health: GET {d.health} answering {codes} means the process serves (a service "
             "behind it\n# being down is no reason to restart it)."
         )
+    node_stage = assets = ""
+    if d.govuk_frontend:
+        node_stage = f"""\
+# --- npm, for GOV.UK Frontend's assets in the build stage only -----------------------------
+FROM {NODE_IMAGE} AS node
+
+"""
+        assets = """\
+# GOV.UK Frontend's assets (pinned in webkit.assets), fetched with npm into the installed
+# package by webkit's own code, as `make` does; npm stays in this stage.
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=node /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \\
+    && /opt/venv/bin/python -m webkit.assets
+"""
+    build_header = "# --- build: uv resolves the locked dependencies into /opt/venv " + "-" * 28
     check = (
         f"import os, http.client as h; c = h.HTTPConnection('127.0.0.1', "
         f"int(os.environ['{d.env_prefix}PORT']), timeout=4); c.request('GET', '{d.health}'); "
@@ -176,7 +210,7 @@ def render_dockerfile(d: Deployable) -> str:
 # Base: Debian 12 slim with CPython, pinned by tag and by the digest of that tag's
 # multi-platform index (update both together, in mkinfra.deploy.BASE_IMAGE).
 
-# --- build: uv resolves the locked dependencies into /opt/venv ----------------------------
+{node_stage}{build_header}
 FROM {BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \\
     UV_COMPILE_BYTECODE=1 \\
@@ -194,7 +228,7 @@ RUN uv sync --frozen --no-dev --no-install-workspace --package {d.name}
 # The workspace packages this image runs, installed into the venv (not as links to /src).
 {sources}
 RUN uv sync --frozen --no-dev --no-editable --package {d.name}
-
+{assets}
 # --- runtime: the venv on the same base; no uv, no compiler, no sources -------------------
 FROM {BASE_IMAGE}
 LABEL org.opencontainers.image.title="{d.name}" \\

@@ -14,11 +14,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from servicekit.settings import Environment, is_production_like
+from servicekit.settings import DEV_ISSUER, Environment, is_production_like
 
-#: The development issuer's ``iss`` (``gateway.auth.devissuer`` mints with it) and the folder
-#: ``make run`` keeps its keys in: both refused outside development and test.
-DEV_ISSUER = "http://127.0.0.1:8000/dev-issuer"
+#: The folder ``make run`` keeps the development issuer's keys in: like its ``iss``
+#: (``servicekit.settings.DEV_ISSUER``), refused outside development and test.
 DEV_ISSUER_DIR = "dev-issuer"
 
 #: Only public-key algorithms: a shared-secret (HS*) or ``none`` token is never accepted.

@@ -19,6 +19,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from servicekit.messaging.security import KafkaSecurity, SaslMechanism, SecurityProtocol
 
 DEV_SECRET = "dev-only-identity-secret-change-me"  # noqa: S105 - refused outside development
+#: The development identity issuer's ``iss`` (the gateway's ``gateway.auth.devissuer``): the
+#: gateway and the front-ends refuse it outside development and test.
+DEV_ISSUER = "http://127.0.0.1:8000/dev-issuer"
 
 #: The only environments in which a secret may keep its development default. Any other
 #: value (``production``, ``staging``, ``prod``, ``preprod``…) is production-like.

@@ -14,7 +14,7 @@ from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 
-from servicekit.settings import PlatformSettings, check_secret
+from servicekit.settings import DEV_ISSUER, PlatformSettings, check_secret
 
 DEV_SESSION_SECRET = "dev-only-session-secret-change-me-0123456789"  # noqa: S105 - dev only
 DEV_CLIENT_SECRET = "dev-only-client-secret-change-me-0123456789"  # noqa: S105 - dev only
@@ -34,7 +34,9 @@ class FrontendSettings(PlatformSettings):
     #: The cookie is ``Secure`` unless this is development over plain http.
     secure_cookies: bool | None = None
 
-    oidc_issuer: str = "http://127.0.0.1:8000/dev-issuer"
+    #: The council's OIDC provider; the default, the gateway's development issuer, is refused
+    #: outside development and test.
+    oidc_issuer: str = DEV_ISSUER
     oidc_client_id: str = "citizen-portal"
     oidc_client_auth: Literal["client_secret_post", "private_key_jwt"] = "client_secret_post"
     oidc_client_secret: SecretStr = SecretStr(DEV_CLIENT_SECRET)
@@ -66,6 +68,11 @@ class FrontendSettings(PlatformSettings):
                 raise ValueError(f"{prefix}OIDC_CLIENT_SECRET must be set outside development")
         elif self.oidc_private_key_file is None:
             raise ValueError(f"private_key_jwt needs {prefix}OIDC_PRIVATE_KEY_FILE")
+        if self.production_like and self.oidc_issuer.rstrip("/") == DEV_ISSUER:
+            raise ValueError(
+                f"{prefix}OIDC_ISSUER must be set outside development: the development "
+                "issuer is accepted only when the environment is development or test"
+            )
         return self
 
     @property
