@@ -1,0 +1,62 @@
+"""The gateway's API as the console calls it: one small client per resource (as
+notifications-admin's ``*_api_client.py``), made per request with the signed-in user's token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from webkit.api import ApiClient
+
+
+class CatalogueApi(ApiClient):
+    """``/api/v1/services``: staff see every status; edits need the entry's ETag."""
+
+    async def search(
+        self, *, q: str = "", status: str = "", page: int = 1, size: int = 50
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(
+            "/api/v1/services",
+            q=q,
+            status=status,
+            page=page,
+            size=size,
+            sort="relevance" if q else "name",
+        )
+        return result
+
+    async def one(self, service_id: str) -> tuple[dict[str, Any], str]:
+        """The entry and its ETag (the version an edit must name in If-Match)."""
+        response = await self.request("GET", f"/api/v1/services/{service_id}")
+        body: dict[str, Any] = response.json()
+        return body, response.headers.get("etag", f'"{body["version"]}"')
+
+    async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post("/api/v1/services", body)
+        return result
+
+    async def update(self, service_id: str, changes: dict[str, Any], etag: str) -> dict[str, Any]:
+        response = await self.request(
+            "PATCH", f"/api/v1/services/{service_id}", json=changes, headers={"if-match": etag}
+        )
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def publish(self, service_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(f"/api/v1/services/{service_id}/publish")
+        return result
+
+    async def suspend(self, service_id: str, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(
+            f"/api/v1/services/{service_id}/suspend", {"reason": reason}
+        )
+        return result
+
+    async def retire(self, service_id: str, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(
+            f"/api/v1/services/{service_id}/retire", {"reason": reason}
+        )
+        return result
+
+    async def history(self, service_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.get(f"/api/v1/services/{service_id}/history")
+        return result

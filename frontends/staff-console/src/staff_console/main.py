@@ -1,0 +1,50 @@
+"""The staff console: ``create_app(settings)`` → the FastAPI app (webkit's front-end with the
+console's views). Every page and action checks the user's roles on the server
+(:mod:`staff_console.auth`) and calls the gateway's API only, as that user."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from servicekit.telemetry import configure_logging
+from staff_console.auth import NotAllowed
+from staff_console.config import ConsoleSettings
+from staff_console.views import catalogue, pages
+from webkit.app import Link, create_frontend
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+NAVIGATION = (Link("Catalogue", "/catalogue"),)
+FOOTER = (Link("Accessibility statement", "/accessibility"),)
+#: The console's own routes (webkit adds sign-in, sign-out, assets and health): every one
+#: needs a staff role except these (a test walks them all).
+ROUTERS = (pages.router, catalogue.router)
+PUBLIC_PATHS = frozenset({"/accessibility"})
+
+
+def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
+    settings = settings or ConsoleSettings()
+    configure_logging(settings.service_name, settings.log_level)
+    app = create_frontend(
+        settings,
+        site_name="Milton Keynes City Council",
+        service_name="Staff console",
+        templates=TEMPLATES,
+        navigation=NAVIGATION,
+        footer_links=FOOTER,
+        routers=ROUTERS,
+    )
+    frontend = app.state.frontend
+
+    @app.exception_handler(NotAllowed)
+    async def _not_allowed(request: Request, exc: Exception) -> Response:
+        return frontend.error_page(
+            request,
+            403,
+            "You cannot use this page",
+            "Your account does not give you access to it. Ask your manager if you need it.",
+        )
+
+    return app

@@ -1,0 +1,271 @@
+"""The staff console on the real platform (every service, the gateway with its dev OIDC
+provider, Kafka, PostgreSQL) in a real browser (Debian Chromium through Selenium):
+
+- the route table: an anonymous visitor is sent to sign in, and a signed-in citizen or
+  partner gets 403, on every staff page and action (GET and POST, with a valid CSRF token);
+  a POST without the CSRF token is refused even for staff;
+- the catalogue: create (with an error first), publish, edit, an edit that loses the If-Match
+  race becomes a merge page showing what changed, suspend and retire with a reason, history
+  naming who made each change; axe-core on every page and error state (zero WCAG 2.2 A/AA
+  violations), and each page's HTML through the Nu HTML Checker.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
+
+from staff_console.main import PUBLIC_PATHS, ROUTERS
+from webkit.testing import HtmlChecker, PlatformUp, axe_violations, sign_in
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+STAFF = "staff-dev-1"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _signed_in(console: str, subject: str | None) -> httpx.Client:
+    """An HTTP client with a console session: signed in through the dev provider as
+    ``subject`` (the same redirects a browser follows), or anonymous."""
+    client = httpx.Client(base_url=console, timeout=60, follow_redirects=False)
+    if subject is None:
+        return client
+    start = client.get("/sign-in", params={"next": "/accessibility"})
+    assert start.status_code == 303, start.text
+    authorize = urlsplit(start.headers["location"])
+    params = dict(parse_qsl(authorize.query))
+    chosen = httpx.post(
+        f"{authorize.scheme}://{authorize.netloc}{authorize.path}",
+        data={**params, "subject": subject},
+        timeout=60,
+    )
+    assert chosen.status_code == 303, chosen.text
+    back = client.get(chosen.headers["location"])
+    assert back.status_code == 303 and back.headers["location"] == "/accessibility", back.text
+    return client
+
+
+def _csrf(client: httpx.Client) -> str:
+    page = client.get("/sign-out")
+    found = _CSRF.search(page.text)
+    assert found, page.text
+    return html.unescape(found.group(1))
+
+
+def _route_table() -> list[tuple[str, str]]:
+    """Every (method, example path) of the console's own routes but the public ones."""
+    fill = {"service_id": str(uuid.uuid4()), "action": "suspend"}
+    table = []
+    for router in ROUTERS:
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            if route.path in PUBLIC_PATHS:
+                continue
+            path = re.sub(r"\{(\w+)\}", lambda m: fill[m.group(1)], route.path)
+            table.extend((method, path) for method in sorted(route.methods))
+    return table
+
+
+def test_route_table_turns_away_everyone_but_staff(platform_up: PlatformUp) -> None:
+    console = platform_up.frontend_urls["staff-console"]
+    table = _route_table()
+    assert ("GET", "/catalogue") in table and ("POST", "/catalogue/new") in table
+    assert len(table) >= 10
+    for subject in (None, "citizen-dev-1", "partner-dev-1"):
+        with closing(_signed_in(console, subject)) as client:
+            token = _csrf(client)
+            for method, path in table:
+                data = {"csrf_token": token, "name": "x", "reason": "x"}
+                answer = client.request(method, path, data=data if method == "POST" else None)
+                if subject is None:
+                    assert answer.status_code == 303, (method, path, answer.status_code)
+                    assert answer.headers["location"].startswith("/sign-in"), (method, path)
+                else:
+                    assert answer.status_code == 403, (subject, method, path, answer.status_code)
+                    assert "You cannot use this page" in answer.text
+    with closing(_signed_in(console, STAFF)) as staff:
+        assert staff.get("/catalogue").status_code == 200
+        # CSRF: the same action without the session's token is refused
+        refused = staff.post("/catalogue/new", data={"name": "No token"})
+        assert refused.status_code == 400
+        assert "problem with this form" in refused.text
+        found = staff.get("/catalogue", params={"q": "No token", "status": "draft"})
+        assert "0 draft services" in found.text  # nothing was created
+
+
+# -- the catalogue in the browser ------------------------------------------------------------
+def _gone(element: Any) -> Callable[[Any], bool]:
+    stale = staleness_of(element)
+
+    def check(driver: Any) -> bool:
+        try:
+            return bool(stale(driver))
+        except WebDriverException:
+            return True
+
+    return check
+
+
+class Pages:
+    """The browser's pages, each checked as reached: axe-core, and its HTML kept for the Nu
+    HTML Checker."""
+
+    def __init__(self, driver: Any, base: str, html_checker: HtmlChecker) -> None:
+        self.driver = driver
+        self.base = base
+        self.html = html_checker
+
+    def check(self, name: str) -> None:
+        violations = axe_violations(self.driver)
+        assert violations == [], f"{name}: {violations}"
+        self.html.add(name, "<!DOCTYPE html>\n" + self.driver.page_source)
+
+    def go(self, path: str, name: str) -> None:
+        self.driver.get(self.base + path)
+        self.check(name)
+
+    def h1(self) -> str:
+        return str(self.driver.find_element(By.TAG_NAME, "h1").text)
+
+    def fill(self, field_id: str, value: str) -> None:
+        element = self.driver.find_element(By.ID, field_id)
+        element.clear()
+        element.send_keys(value)
+
+    @contextmanager
+    def next_page(self) -> Iterator[None]:
+        old = self.driver.find_element(By.TAG_NAME, "html")
+        yield
+        WebDriverWait(self.driver, 60).until(_gone(old))
+
+    def follow(self, selector: str) -> None:
+        with self.next_page():
+            self.driver.find_element(By.CSS_SELECTOR, selector).click()
+
+    def submit(self, form: str = "main form") -> None:
+        self.follow(f"{form} button[type=submit]")
+
+    def errors(self) -> list[str]:
+        return [
+            e.text
+            for e in self.driver.find_elements(By.CSS_SELECTOR, ".govuk-error-summary__list li")
+        ]
+
+
+def test_catalogue_create_publish_edit_merge_suspend_retire(
+    platform_up: PlatformUp, browser: Any, html_checker: HtmlChecker
+) -> None:
+    console = platform_up.frontend_urls["staff-console"]
+    pages = Pages(browser, console, html_checker)
+    sign_in(browser, console, STAFF, start="/")
+    assert pages.h1() == "Staff console"
+    pages.check("home")
+    pages.go("/accessibility", "accessibility")
+
+    # create: an error first, then a draft
+    pages.go("/catalogue/new", "catalogue: add")
+    pages.submit()
+    assert pages.errors() == ["Enter the service's name"]
+    pages.check("catalogue: add error")
+    name = f"Garden waste permits {uuid.uuid4().hex[:6]}"
+    pages.fill("name", name)
+    pages.fill("description", "Buy a permit for your garden waste bin.")
+    pages.fill("keywords", "garden, waste")
+    pages.submit()
+    assert pages.h1() == name
+    assert "Service created" in browser.page_source
+    pages.check("catalogue: one (draft)")
+    service_id = browser.current_url.split("/catalogue/")[1].split("?")[0]
+
+    # found with the draft filter, not among the published
+    pages.go(f"/catalogue?status=draft&q={name.split()[-1]}", "catalogue: search drafts")
+    assert name in browser.page_source
+    pages.go(f"/catalogue?status=published&q={name.split()[-1]}", "catalogue: search published")
+    assert name not in browser.page_source
+
+    # publish
+    pages.driver.get(f"{console}/catalogue/{service_id}")
+    pages.submit(f'form[action="/catalogue/{service_id}/publish"]')
+    assert "Service published" in browser.page_source
+
+    # edit, losing the race: someone changes the description and fees meanwhile
+    pages.go(f"/catalogue/{service_id}/edit", "catalogue: edit")
+    api = httpx.Client(
+        base_url=platform_up.gateway_url,
+        headers={"authorization": f"Bearer {platform_up.token('admin-dev-1', 'admin', 'staff')}"},
+        timeout=30,
+    )
+    with api:
+        current = api.get(f"/api/v1/services/{service_id}")
+        changed = api.patch(
+            f"/api/v1/services/{service_id}",
+            json={"description": "Their description.", "fees": "£50 a year"},
+            headers={"if-match": current.headers["etag"]},
+        )
+        assert changed.status_code == 200, changed.text
+    pages.fill("description", "My description.")
+    pages.fill("opening_hours", "Monday to Friday, 9am to 5pm")
+    pages.submit()
+    assert "Someone else changed this service while you were editing it" in browser.page_source
+    assert pages.errors() == ["Description was changed by someone else: check it"]
+    merge = browser.find_element(By.ID, "merge").text
+    assert "Their description." in merge and "My description." in merge
+    assert "Changed since you opened it: Description, Fees." in merge
+    # their fees are kept, my opening hours and my description are in the form
+    assert browser.find_element(By.ID, "fees").get_attribute("value") == "£50 a year"
+    assert (
+        browser.find_element(By.ID, "opening_hours").get_attribute("value")
+        == "Monday to Friday, 9am to 5pm"
+    )
+    assert browser.find_element(By.ID, "description").get_attribute("value") == "My description."
+    pages.check("catalogue: edit conflict (merge)")
+    pages.fill("description", "Merged description.")
+    pages.submit()
+    assert "Service changed" in browser.page_source
+    summary = browser.find_element(By.CSS_SELECTOR, ".govuk-summary-list").text
+    assert "Merged description." in summary
+    assert "£50 a year" in summary and "Monday to Friday, 9am to 5pm" in summary
+
+    # suspend with a reason (an error first), then retire
+    pages.driver.get(f"{console}/catalogue/{service_id}")
+    pages.follow(f'a[href="/catalogue/{service_id}/suspend"]')
+    pages.check("catalogue: suspend")
+    pages.submit()
+    assert pages.errors() == ["Enter why you want to suspend this service"]
+    pages.check("catalogue: suspend error")
+    pages.fill("reason", "The permit scheme is paused for the winter.")
+    pages.submit()
+    assert "Service suspended" in browser.page_source
+    pages.follow(f'a[href="/catalogue/{service_id}/retire"]')
+    pages.fill("reason", "Replaced by the new garden waste service.")
+    pages.submit()
+    assert "Service retired" in browser.page_source
+    pages.check("catalogue: one (retired)")
+
+    # history: every change, who made it, the fields and the reasons
+    pages.go(f"/catalogue/{service_id}/history", "catalogue: history")
+    history = browser.find_element(By.ID, "history").text
+    assert "admin-dev-1" in history and STAFF in history
+    assert "The permit scheme is paused for the winter." in history
+    assert "opening hours" in history and "fees" in history
+    rows = browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")
+    assert len(rows) == 6  # created, published, their edit, my edit, suspended, retired
+
+    # a page that does not exist is the console's 404, not a 500
+    pages.go(f"/catalogue/{uuid.uuid4()}", "catalogue: not found")
+    assert pages.h1() == "Page not found"
+
+    assert html_checker.errors() == {}
