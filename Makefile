@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # overlap well even on two busy cores.
 TEST_WORKERS ?= 2
 
-.PHONY: help run test lint typecheck bench contracts setup uv sync kafka-jars frontend-assets browser-tools postgres redis clean
+.PHONY: help run test screenshots lint typecheck bench contracts setup uv sync kafka-jars frontend-assets browser-tools postgres redis clean
 
 help:
 	@echo "make run        the whole platform on http://127.0.0.1:8000 (Ctrl-C stops it)"
@@ -21,6 +21,7 @@ help:
 	@echo "make lint       ruff check, ruff format --check and mypy"
 	@echo "make bench      benchmarks, printed as ratios against a same-run baseline"
 	@echo "make contracts  regenerate JSON Schemas and the AsyncAPI document"
+	@echo "make screenshots the citizen portal's pages at 375 and 1280 px in var/screenshots/"
 
 uv:
 	@command -v uv >/dev/null 2>&1 || [ -x "$(HOME)/.local/bin/uv" ] || { \
@@ -76,6 +77,14 @@ contracts: sync
 
 bench: setup postgres
 	@$(PY) -m bench
+
+# Every page of the citizen portal's browser journeys at 375 px and 1280 px wide, under
+# var/screenshots/ (README's docs/images/citizen-portal-check-answers.png is one of them).
+screenshots: setup postgres redis browser-tools
+	@rm -rf var/screenshots
+	@WEBKIT_SCREENSHOTS=var/screenshots $(PY) -m pytest -q \
+	  frontends/citizen-portal/tests/test_journeys.py -k "not without_javascript and not keyboard"
+	@echo "[screenshots] $$(ls var/screenshots | wc -l) files in var/screenshots/"
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

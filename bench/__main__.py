@@ -1,5 +1,5 @@
 """``make bench``: every benchmark, each with its same-run baseline; ``python -m bench
-<part> ...`` runs some (read, idle, burst, notifications, pipeline, search, gateway)."""
+<part> ...`` runs some (read, idle, burst, notifications, pipeline, search, gateway, portal)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bench._procs import load_average
 
 
 def _parts() -> dict[str, Callable[[], Any]]:
-    from bench import burst, event_pipeline, gateway, idle, notifications, read, search
+    from bench import burst, event_pipeline, gateway, idle, notifications, portal, read, search
 
     return {
         "read": read.run,
@@ -23,6 +23,7 @@ def _parts() -> dict[str, Callable[[], Any]]:
         "pipeline": event_pipeline.run,
         "search": search.run,
         "gateway": gateway.run,
+        "portal": portal.run,
     }
 
 

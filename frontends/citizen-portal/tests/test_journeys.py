@@ -26,7 +26,14 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
-from webkit.testing import HtmlChecker, PlatformUp, axe_violations, page_weight, sign_in
+from webkit.testing import (
+    HtmlChecker,
+    PlatformUp,
+    axe_violations,
+    page_weight,
+    save_screenshots,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -71,6 +78,7 @@ class Pages:
         assert violations == [], f"{name}: {violations}"
         weight = page_weight(self.driver)
         assert weight <= MAX_PAGE_BYTES, f"{name} weighs {weight} bytes"
+        save_screenshots(self.driver, name)  # make screenshots
 
     def go(self, path: str, name: str | None = None) -> None:
         self.driver.get(self.base + path)
@@ -237,6 +245,7 @@ def _report(pages: Pages, *, keyboard: bool = False) -> str:
         pages.submit()
     assert pages.h1() == "Check your answers before sending your report"
     assert "Recycling sacks" in pages.driver.page_source
+    assert "Report a missed bin collection" in pages.driver.page_source  # the problem's name
     pages.check("report: check answers")
     if drive:
         drive.press_submit()
@@ -261,7 +270,7 @@ class Keyboard:
         driver.execute_script("document.activeElement && document.activeElement.blur()")
         body = driver.find_element(By.TAG_NAME, "body")
         body.send_keys(Keys.TAB)  # from the top of the page, as a person arrives
-        for _ in range(120):
+        for _ in range(250):
             if driver.switch_to.active_element == target:
                 return target
             driver.switch_to.active_element.send_keys(Keys.TAB)
@@ -381,32 +390,42 @@ def _full_session(platform: PlatformUp) -> tuple[str, str, str]:
     return session_id, booked.json()["id"], venue["postcode"]
 
 
-def _help_journey(pages: Pages, session_id: str, postcode: str) -> str:
+def _help_journey(pages: Pages, session_id: str, postcode: str, *, keyboard: bool = False) -> str:
     """Help near me → the session → eligibility → waiting list; returns the enrolment id."""
+    drive = Keyboard(pages) if keyboard else None
+    type_into = drive.type_into if drive else pages.fill
+    send = drive.press_submit if drive else pages.submit
+    follow = drive.follow if drive else pages.follow
     pages.go("/help", "help getting online")
-    pages.fill("postcode", "SW1A 1AA")
-    pages.submit()
+    type_into("postcode", "SW1A 1AA")
+    send()
     assert "Enter a Milton Keynes postcode" in pages.inline_error("postcode")
     pages.check("help near me: error")
-    pages.fill("postcode", postcode)
-    pages.submit()
+    type_into("postcode", postcode)
+    send()
     pages.check("help near me: results")
-    pages.follow(f'a[href="/help/sessions/{session_id}"]')
+    follow(f'a[href="/help/sessions/{session_id}"]')
     pages.check("a session")
-    pages.follow(f'a[href="/help/sessions/{session_id}/join"]')
+    follow(f'a[href="/help/sessions/{session_id}/join"]')
     pages.check("eligibility questions")
-    pages.fill("postcode", "MK9 3EJ")
-    pages.fill("year_of_birth", str(datetime.now(UTC).year - 10))  # too young for the course
-    pages.click("#receives_benefits-2")
-    pages.click("#has_device_at_home")
-    pages.click("#has_connection_at_home")
-    pages.click("#consent")
-    pages.submit()
+    type_into("postcode", "MK9 3EJ")
+    type_into("year_of_birth", str(datetime.now(UTC).year - 10))  # too young for the course
+    if drive:
+        drive.choose("receives_benefits", 2)
+        drive.choose("has_device_at_home", 1)
+        drive.choose("has_connection_at_home", 1)
+        drive.choose("consent", 1)  # a checkbox: Space ticks it
+    else:
+        pages.click("#receives_benefits-2")
+        pages.click("#has_device_at_home")
+        pages.click("#has_connection_at_home")
+        pages.click("#consent")
+    send()
     assert pages.errors(), "an unmet eligibility rule is shown"
     assert pages.inline_error("year_of_birth")
     pages.check("eligibility: not eligible")
-    pages.fill("year_of_birth", "1958")
-    pages.submit()
+    type_into("year_of_birth", "1958")
+    send()
     assert pages.h1() == "You are on the waiting list"
     assert pages.driver.find_element(By.ID, "waitlist-position").text == "1"
     pages.check("booked: waiting list")
@@ -440,6 +459,40 @@ def test_report_a_problem_with_the_keyboard_only(platform_up: PlatformUp, browse
     request_id = _report(pages, keyboard=True)
     pages.go(f"/requests/{request_id}")
     assert pages.driver.find_element(By.ID, "status").text == "Received"
+
+
+def test_help_getting_online_with_the_keyboard_only(platform_up: PlatformUp, browser: Any) -> None:
+    pages = Pages(browser, platform_up.frontend_urls["citizen-portal"])
+    sign_in(browser, pages.base, CITIZEN, start="/help")
+    session_id, _other, postcode = _full_session(platform_up)
+    mine = _help_journey(pages, session_id, postcode, keyboard=True)
+    keys = Keyboard(pages)
+    pages.go(f"/help/bookings/{mine}")
+    keys.follow(f'a[href="/help/bookings/{mine}/cancel"]')
+    keys.press_submit()
+    pages.go(f"/help/bookings/{mine}")
+    assert pages.driver.find_element(By.ID, "status").text == "Cancelled"
+
+
+def test_find_a_service_and_preferences_with_the_keyboard_only(
+    platform_up: PlatformUp, browser: Any
+) -> None:
+    pages = Pages(browser, platform_up.frontend_urls["citizen-portal"])
+    keys = Keyboard(pages)
+    sign_in(browser, pages.base, OTHER_CITIZEN, start="/")
+    keys.follow('a[href="/services"]')
+    keys.type_into("q", "library")
+    keys.press_submit()
+    keys.follow('main li a[href^="/services/"]')
+    assert pages.driver.find_elements(By.CSS_SELECTOR, "dl.govuk-summary-list")
+    pages.go("/")
+    keys.follow('a[href="/preferences"]')
+    keys.type_into("email", "sam.resident@example.org")
+    keys.choose("channels", 1)  # a checkbox: Space toggles it
+    keys.press_submit()
+    assert "Your contact preferences have been saved" in pages.driver.page_source
+    keys.follow('a[href="/requests"]')
+    assert pages.h1() == "My reports"
 
 
 def test_every_journey_without_javascript_and_valid_html(

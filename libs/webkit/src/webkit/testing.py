@@ -321,6 +321,35 @@ def sign_in(driver: Any, frontend_url: str, subject: str, *, start: str = "/") -
     WebDriverWait(driver, 60).until(url_contains(frontend_url + start.split("?")[0]))
 
 
+#: ``make screenshots`` sets it: each checked page is saved there at each of ``WIDTHS``.
+SCREENSHOTS_ENV = "WEBKIT_SCREENSHOTS"
+WIDTHS = (375, 1280)
+
+
+def save_screenshots(driver: Any, name: str, directory: Path | None = None) -> list[Path]:
+    """The whole page at 375 px and 1280 px wide, as ``<name>-<width>.png``; nothing unless
+    ``directory`` or ``$WEBKIT_SCREENSHOTS`` says where."""
+    target = directory or (
+        Path(os.environ[SCREENSHOTS_ENV]) if os.environ.get(SCREENSHOTS_ENV) else None
+    )
+    if target is None:
+        return []
+    target.mkdir(parents=True, exist_ok=True)
+    saved = []
+    size = driver.get_window_size()
+    try:
+        for width in WIDTHS:
+            driver.set_window_size(width, 900)
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(width, max(600, int(height) + 140))
+            path = target / f"{_slug(name)}-{width}.png"
+            driver.save_screenshot(str(path))
+            saved.append(path)
+    finally:
+        driver.set_window_size(size["width"], size["height"])
+    return saved
+
+
 class HtmlChecker:
     """Keeps each page's HTML (``add``) and checks them all with the Nu HTML Checker in one
     run (``errors``): the JVM starts once per module."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import string
 import time
 import uuid
@@ -20,10 +21,21 @@ CATALOGUE_SECONDS = 60.0
 _catalogue: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 
 
+_refreshing = asyncio.Lock()
+
+
 async def _all_services(api: ServicesApi) -> list[dict[str, Any]]:
     cached = _catalogue.get("all")
     if cached and time.monotonic() - cached[0] < CATALOGUE_SECONDS:
         return cached[1]
+    async with _refreshing:  # one refresh at a time: the others wait for its answer
+        cached = _catalogue.get("all")
+        if cached and time.monotonic() - cached[0] < CATALOGUE_SECONDS:
+            return cached[1]
+        return await _fetch_all(api)
+
+
+async def _fetch_all(api: ServicesApi) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     page = 1
     while True:

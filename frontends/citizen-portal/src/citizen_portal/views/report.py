@@ -6,6 +6,7 @@ field errors go back to the page and the input they are about."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import date
 from typing import Annotated, Any
 
@@ -69,11 +70,27 @@ def _pending_errors(request: Request, page: str) -> FormErrors | None:
     return errors
 
 
+#: The reportable services (Open311 ``services.json``), kept this long by each process.
+SERVICES_SECONDS = 60.0
+_services: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+
+
+async def _reportable(frontend: Frontend) -> list[dict[str, Any]]:
+    cached = _services.get("all")
+    if cached and time.monotonic() - cached[0] < SERVICES_SECONDS:
+        return cached[1]
+    services = await frontend.client(Open311Api).services()
+    _services["all"] = (time.monotonic(), services)
+    return services
+
+
 async def _definition(frontend: Frontend, code: str) -> dict[str, Any]:
     found = await frontend.client(Open311Api).definition(code)
     definition = found[0] if isinstance(found, list) and found else found
     if not isinstance(definition, dict):
         raise ApiError(404, "Not found")
+    # the definition has no name: Open311's service list does
+    definition.setdefault("service_name", _service_name(await _reportable(frontend), code))
     definition["attributes"] = sorted(
         definition.get("attributes") or [], key=lambda a: a.get("order") or 0
     )
@@ -90,7 +107,7 @@ def _service_name(services: list[dict[str, Any]], code: str) -> str:
 
 @router.get("")
 async def choose(request: Request, frontend: FrontendDep) -> Response:
-    services = await frontend.client(Open311Api).services()
+    services = await _reportable(frontend)
     groups: dict[str, list[dict[str, Any]]] = {}
     for service in sorted(services, key=lambda s: s["service_name"]):
         groups.setdefault(service.get("group") or "Other", []).append(service)
