@@ -21,7 +21,7 @@ help:
 	@echo "make lint       ruff check, ruff format --check and mypy"
 	@echo "make bench      benchmarks, printed as ratios against a same-run baseline"
 	@echo "make contracts  regenerate JSON Schemas and the AsyncAPI document"
-	@echo "make screenshots the citizen portal's pages at 375 and 1280 px in var/screenshots/"
+	@echo "make screenshots the citizen portal's and staff console's pages at 375 and 1280 px in var/screenshots/"
 
 uv:
 	@command -v uv >/dev/null 2>&1 || [ -x "$(HOME)/.local/bin/uv" ] || { \
@@ -84,6 +84,7 @@ screenshots: setup postgres redis browser-tools
 	@rm -rf var/screenshots
 	@WEBKIT_SCREENSHOTS=var/screenshots $(PY) -m pytest -q \
 	  frontends/citizen-portal/tests/test_journeys.py -k "not without_javascript and not keyboard"
+	@WEBKIT_SCREENSHOTS=var/screenshots $(PY) -m pytest -q frontends/staff-console/tests -k catalogue
 	@echo "[screenshots] $$(ls var/screenshots | wc -l) files in var/screenshots/"
 
 clean:

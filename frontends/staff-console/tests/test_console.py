@@ -29,7 +29,7 @@ from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
 from staff_console.main import PUBLIC_PATHS, ROUTERS
-from webkit.testing import HtmlChecker, PlatformUp, axe_violations, sign_in
+from webkit.testing import HtmlChecker, PlatformUp, axe_violations, save_screenshots, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -132,6 +132,7 @@ class Pages:
         violations = axe_violations(self.driver)
         assert violations == [], f"{name}: {violations}"
         self.html.add(name, "<!DOCTYPE html>\n" + self.driver.page_source)
+        save_screenshots(self.driver, "staff-console " + name)  # make screenshots
 
     def go(self, path: str, name: str) -> None:
         self.driver.get(self.base + path)
@@ -268,4 +269,67 @@ def test_catalogue_create_publish_edit_merge_suspend_retire(
     pages.go(f"/catalogue/{uuid.uuid4()}", "catalogue: not found")
     assert pages.h1() == "Page not found"
 
+    assert html_checker.errors() == {}
+
+
+def test_catalogue_import_bad_rows_then_good_and_export(
+    platform_up: PlatformUp, browser: Any, html_checker: HtmlChecker, tmp_path: Any
+) -> None:
+    """A CSV with bad rows is named row by row before anything is imported; one the API
+    refuses (a service code it does not allow) imports nothing; a good one imports every
+    service as a draft, and the export has them."""
+    console = platform_up.frontend_urls["staff-console"]
+    pages = Pages(browser, console, html_checker)
+    sign_in(browser, console, STAFF, start="/catalogue")
+    tag = uuid.uuid4().hex[:6]
+    header = "name,service_code,keywords,attributes\n"
+
+    def upload(name: str, body: str) -> None:
+        path = tmp_path / name
+        path.write_text(header + body, encoding="utf-8")
+        pages.go("/catalogue/import", "import: upload")
+        browser.find_element(By.ID, "file").send_keys(str(path))
+        pages.submit()
+
+    pages.go("/catalogue/import", "import: upload")
+    pages.submit()
+    assert pages.errors() == ["Select a CSV file"]
+    pages.check("import: upload error")
+
+    upload(
+        "bad.csv",
+        f'Allotments {tag},allot-{tag},garden,\n,nameless-{tag},,\nX {tag},x-{tag},,"{{}}"\n',
+    )
+    assert pages.errors() == [
+        "Row 2 (line 3): name: is empty",
+        "Row 3 (line 4): attributes: is not a JSON array",
+    ]
+    assert browser.find_elements(By.CSS_SELECTOR, "form[action='/catalogue/import/confirm']") == []
+    pages.check("import: preview with bad rows")
+
+    upload("refused.csv", f"Allotments {tag},allot-{tag},garden,\nBad code {tag},bad code!,,\n")
+    pages.check("import: preview")
+    pages.submit()
+    assert "Nothing was imported" in browser.find_element(By.ID, "import-outcome").text
+    assert [e.split(":")[0] for e in pages.errors()] == ["Row 2 (line 3)"]
+    assert "service code" in pages.errors()[0]
+    pages.check("import: refused by the API")
+
+    upload(
+        "good.csv", f"Allotments {tag},allot-{tag},garden;plots,\nBeach huts {tag},huts-{tag},,\n"
+    )
+    assert "2 services will be imported" in browser.find_element(By.ID, "import-outcome").text
+    pages.submit()
+    assert pages.h1() == "2 services imported as drafts"
+    assert f"Beach huts {tag}" in browser.find_element(By.ID, "imported").text
+    pages.check("import: done")
+
+    with closing(_signed_in(console, STAFF)) as staff:
+        drafts = staff.get("/catalogue", params={"q": tag, "status": "draft"}).text
+        assert f"Allotments {tag}" in drafts and f"Beach huts {tag}" in drafts
+        assert "Bad code" not in drafts  # the refused file imported nothing
+        exported = staff.get("/catalogue/export")
+        assert exported.status_code == 200
+        assert exported.headers["content-type"].startswith("text/csv")
+        assert f'"Allotments {tag}","",' in exported.text or f"Allotments {tag}" in exported.text
     assert html_checker.errors() == {}

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from webkit.api import ApiClient
+import httpx
+
+from webkit.api import ApiClient, ApiError, GatewayUnavailable
 
 
 class CatalogueApi(ApiClient):
@@ -60,3 +62,39 @@ class CatalogueApi(ApiClient):
     async def history(self, service_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.get(f"/api/v1/services/{service_id}/history")
         return result
+
+    async def import_csv(self, text: str) -> list[dict[str, Any]]:
+        """All or nothing: a 422 ``ApiError`` names every bad record's row and field (in
+        ``extras["records"]``) and nothing is imported."""
+        response = await self._raw("POST", "/api/v1/services/import", text, "text/csv")
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+    async def export_csv(self) -> str:
+        response = await self.request("GET", "/api/v1/services/export", params={"format": "csv"})
+        return response.text
+
+    async def _raw(self, method: str, path: str, body: str, content_type: str) -> httpx.Response:
+        headers = {"accept": "application/json", "content-type": content_type}
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        try:
+            response = await self.http.request(
+                method, path, content=body.encode("utf-8"), headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise GatewayUnavailable(
+                503, "Service unavailable", "The council's systems did not answer."
+            ) from exc
+        if response.status_code >= 400:
+            error = ApiError.from_response(response)
+            # the import's errors carry a row: keep them whole (from_response keeps fields)
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {}
+            error.extras["records"] = [
+                e for e in (problem.get("errors") or []) if isinstance(e, dict)
+            ]
+            raise error
+        return response

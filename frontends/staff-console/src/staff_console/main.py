@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from servicekit.telemetry import configure_logging
 from staff_console.auth import NotAllowed
 from staff_console.config import ConsoleSettings
-from staff_console.views import catalogue, pages
+from staff_console.views import catalogue, pages, transfer
 from webkit.app import Link, create_frontend
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -20,7 +20,7 @@ NAVIGATION = (Link("Catalogue", "/catalogue"),)
 FOOTER = (Link("Accessibility statement", "/accessibility"),)
 #: The console's own routes (webkit adds sign-in, sign-out, assets and health): every one
 #: needs a staff role except these (a test walks them all).
-ROUTERS = (pages.router, catalogue.router)
+ROUTERS = (pages.router, transfer.router, catalogue.router)
 PUBLIC_PATHS = frozenset({"/accessibility"})
 
 
