@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import html
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -26,6 +28,7 @@ from fastapi.routing import APIRoute
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from staff_console.main import PUBLIC_PATHS, ROUTERS
@@ -67,7 +70,7 @@ def _csrf(client: httpx.Client) -> str:
 
 def _route_table() -> list[tuple[str, str]]:
     """Every (method, example path) of the console's own routes but the public ones."""
-    fill = {"service_id": str(uuid.uuid4()), "action": "suspend"}
+    fill = {"service_id": str(uuid.uuid4()), "action": "suspend", "request_id": str(uuid.uuid4())}
     table = []
     for router in ROUTERS:
         for route in router.routes:
@@ -332,4 +335,121 @@ def test_catalogue_import_bad_rows_then_good_and_export(
         assert exported.status_code == 200
         assert exported.headers["content-type"].startswith("text/csv")
         assert f"Allotments {tag}" in exported.text and f"Beach huts {tag}" in exported.text
+    assert html_checker.errors() == {}
+
+
+# -- the request queue -----------------------------------------------------------------------
+SERVICE = "report-a-missed-bin-collection"  # seeded, reportable
+CITIZEN = "citizen-dev-1"
+EMAIL = "alex.citizen@example.org"
+_CONFIRM = re.compile(r"(/api/v1/preferences/email-verification\?token=[\w.-]+)")
+
+
+def _eventually(check: Callable[[], Any], what: str, timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"not seen within {timeout:.0f}s: {what}")
+
+
+def _mail(platform: PlatformUp, to: str, subject_part: str) -> Callable[[], Any]:
+    def find() -> Any:
+        for message in platform.mail.messages():
+            if to in str(message.get("To", "")) and subject_part in str(message.get("Subject", "")):
+                return message
+        return None
+
+    return find
+
+
+def _citizen_reports_a_problem(platform: PlatformUp) -> str:
+    """The citizen confirms their email address (as they would, from the emailed link) and
+    reports a missed bin through the API; returns the request's id."""
+    headers = {"authorization": f"Bearer {platform.token(CITIZEN, 'citizen')}"}
+    with httpx.Client(base_url=platform.gateway_url, headers=headers, timeout=30) as api:
+        put = api.put("/api/v1/preferences", json={"email": EMAIL})
+        assert put.status_code == 200, put.text
+
+        def link() -> str | None:
+            for message in platform.mail.messages():
+                if EMAIL in str(message.get("To", "")):
+                    body = message.get_body(("plain",))
+                    found = _CONFIRM.search(body.get_content() if body else "")
+                    if found:
+                        return found.group(1)
+            return None
+
+        confirmed = httpx.post(platform.gateway_url + _eventually(link, "the link"), timeout=30)
+        assert confirmed.status_code in (200, 204), confirmed.text
+        yesterday = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
+        report = api.post(
+            "/api/v1/service-requests",
+            json={
+                "service_code": SERVICE,
+                "description": "The grey bin was not emptied.",
+                "address": "1 Saxon Gate East, Milton Keynes MK9 3EJ",
+                "attributes": {"bin": "refuse", "collection_date": yesterday.isoformat()},
+            },
+        )
+        assert report.status_code == 201, report.text
+        return str(report.json()["id"])
+
+
+def test_request_queue_a_problem_worked_to_fixed_and_the_citizen_emailed(
+    platform_up: PlatformUp, browser: Any, html_checker: HtmlChecker
+) -> None:
+    request_id = _citizen_reports_a_problem(platform_up)
+    short = request_id[:8].upper()
+    console = platform_up.frontend_urls["staff-console"]
+    pages = Pages(browser, console, html_checker)
+    sign_in(browser, console, STAFF, start="/requests")
+
+    # the queue, filtered: open requests for the service, then mine (none yet)
+    pages.go(f"/requests?status=open&service_code={SERVICE}", "queue: open, one service")
+    assert short in browser.find_element(By.ID, "queue").text
+    pages.go("/requests?assignee=me", "queue: mine")
+    assert short not in browser.page_source
+    pages.go("/requests?status=fixed", "queue: fixed")
+    assert short not in browser.page_source
+
+    # assign to me, then an internal note: the citizen does not see it
+    pages.go(f"/requests/{request_id}", "request")
+    pages.submit(f'form[action="/requests/{request_id}/assign"]')
+    assert "Request assigned" in browser.page_source
+    pages.go("/requests?assignee=me", "queue: mine, assigned")
+    assert short in browser.find_element(By.ID, "queue").text
+    pages.go(f"/requests/{request_id}", "request, assigned")
+    pages.submit("#update")
+    assert pages.errors() == ["Change the status or write a note"]
+    pages.check("request: update error")
+    pages.fill("note", "Crew B missed Saxon Gate: check the round sheet.")
+    pages.submit("#update")
+    assert "Request updated" in browser.page_source
+
+    # fixed, with a public note
+    Select(browser.find_element(By.ID, "status")).select_by_value("fixed")
+    pages.fill("note", "Collected this morning.")
+    browser.find_element(By.CSS_SELECTOR, 'input[name="visibility"][value="public"]').click()
+    pages.submit("#update")
+    assert browser.find_element(By.ID, "current-status").text == "Fixed"
+    updates = browser.find_element(By.ID, "updates").text
+    assert "Internal note Crew B missed Saxon Gate" in updates
+    assert "Public note Collected this morning." in updates
+    pages.check("request: fixed")
+
+    # the citizen sees the public note only, and the email arrives in the SMTP sink
+    headers = {"authorization": f"Bearer {platform_up.token(CITIZEN, 'citizen')}"}
+    seen = httpx.get(
+        f"{platform_up.gateway_url}/api/v1/service-requests/{request_id}",
+        headers=headers,
+        timeout=30,
+    ).json()
+    assert seen["status"] == "fixed"
+    notes = [u.get("note") for u in seen["updates"] if u.get("note")]
+    assert notes == ["Collected this morning."]
+    message = _eventually(_mail(platform_up, EMAIL, "is now fixed"), "the 'fixed' email")
+    assert "fixed" in str(message["Subject"])
     assert html_checker.errors() == {}

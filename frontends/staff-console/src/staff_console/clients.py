@@ -98,3 +98,36 @@ class CatalogueApi(ApiClient):
             ]
             raise error
         return response
+
+
+class ServiceRequestsApi(ApiClient):
+    """``/api/v1/service-requests``: the queue (staff see every request)."""
+
+    async def queue(
+        self, *, status: str = "", service_code: str = "", assigned_to: str = "", page: int = 1
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(
+            "/api/v1/service-requests",
+            status=status,
+            service_code=service_code,
+            assigned_to=assigned_to,
+            page=page,
+            size=50,
+        )
+        return result
+
+    async def one(self, request_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(f"/api/v1/service-requests/{request_id}")
+        return result
+
+    async def update(self, request_id: str, change: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(
+            f"/api/v1/service-requests/{request_id}/updates", change
+        )
+        return result
+
+
+class Open311Api(ApiClient):
+    async def services(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.get("/open311/v2/services.json")
+        return result

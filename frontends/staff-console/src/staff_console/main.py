@@ -12,15 +12,15 @@ from fastapi.responses import Response
 from servicekit.telemetry import configure_logging
 from staff_console.auth import NotAllowed
 from staff_console.config import ConsoleSettings
-from staff_console.views import catalogue, pages, transfer
+from staff_console.views import catalogue, pages, queue, transfer
 from webkit.app import Link, create_frontend
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-NAVIGATION = (Link("Catalogue", "/catalogue"),)
+NAVIGATION = (Link("Catalogue", "/catalogue"), Link("Request queue", "/requests"))
 FOOTER = (Link("Accessibility statement", "/accessibility"),)
 #: The console's own routes (webkit adds sign-in, sign-out, assets and health): every one
 #: needs a staff role except these (a test walks them all).
-ROUTERS = (pages.router, transfer.router, catalogue.router)
+ROUTERS = (pages.router, transfer.router, catalogue.router, queue.router)
 PUBLIC_PATHS = frozenset({"/accessibility"})
 
 
