@@ -84,7 +84,7 @@ screenshots: setup postgres redis browser-tools
 	@rm -rf var/screenshots
 	@WEBKIT_SCREENSHOTS=var/screenshots $(PY) -m pytest -q \
 	  frontends/citizen-portal/tests/test_journeys.py -k "not without_javascript and not keyboard"
-	@WEBKIT_SCREENSHOTS=var/screenshots $(PY) -m pytest -q frontends/staff-console/tests -k catalogue
+	@WEBKIT_SCREENSHOTS=var/screenshots $(PY) -m pytest -q frontends/staff-console/tests
 	@echo "[screenshots] $$(ls var/screenshots | wc -l) files in var/screenshots/"
 
 clean:
