@@ -71,7 +71,16 @@ def _csrf(client: httpx.Client) -> str:
 
 def _route_table() -> list[tuple[str, str]]:
     """Every (method, example path) of the console's own routes but the public ones."""
-    fill = {"service_id": str(uuid.uuid4()), "action": "suspend", "request_id": str(uuid.uuid4())}
+    some = str(uuid.uuid4())
+    fill = {
+        "service_id": some,
+        "request_id": some,
+        "programme_id": some,
+        "session_id": some,
+        "enrolment_id": some,
+        "device_id": some,
+        "action": "suspend",
+    }
     table = []
     for router in ROUTERS:
         for route in router.routes:
@@ -79,6 +88,8 @@ def _route_table() -> list[tuple[str, str]]:
             if route.path in PUBLIC_PATHS:
                 continue
             path = re.sub(r"\{(\w+)\}", lambda m: fill[m.group(1)], route.path)
+            if path.startswith("/inclusion/devices/") and path.endswith("/suspend"):
+                path = path.replace("/suspend", "/wipe")
             table.extend((method, path) for method in sorted(route.methods))
     return table
 
@@ -586,4 +597,170 @@ def test_main_tasks_without_javascript(
     sign_in(nojs_browser, console, STAFF, start="/")
     _create_publish_suspend(pages, None, "no-js")
     _work_request(pages, None, _citizen_reports_a_problem(platform_up))
+    assert html_checker.errors() == {}
+
+
+# -- digital inclusion ----------------------------------------------------------------------
+def _api(platform: PlatformUp, subject: str, *roles: str) -> httpx.Client:
+    token = platform.token(subject, *roles)
+    return httpx.Client(
+        base_url=platform.gateway_url, headers={"authorization": f"Bearer {token}"}, timeout=30
+    )
+
+
+def test_inclusion_schedule_enrol_attendance_loan_and_figures(
+    platform_up: PlatformUp, browser: Any, html_checker: HtmlChecker
+) -> None:
+    """Schedule a session (an error first), two citizens book its one place (one waits), mark
+    attendance; add a device, wipe it, lend it to the participant and take it back; the figures
+    page shows the charts with their tables, and the CSV."""
+    title = f"Email basics {uuid.uuid4().hex[:6]}"
+    with _api(platform_up, "admin-dev-1", "admin", "staff") as staff:
+        made = staff.post(
+            "/api/v1/programmes",
+            json={"title": title, "kind": "digital-skills-course", "delivered_by": "MK Library"},
+        )
+        assert made.status_code == 201, made.text
+        programme_id = made.json()["id"]
+        published = staff.post(
+            f"/api/v1/programmes/{programme_id}/status", json={"status": "published"}
+        )
+        assert published.status_code == 200, published.text
+    console = platform_up.frontend_urls["staff-console"]
+    pages = Pages(browser, console, html_checker)
+    sign_in(browser, console, STAFF, start="/inclusion")
+    pages.check("inclusion: programmes")
+    pages.follow(f'a[href="/inclusion/programmes/{programme_id}"]')
+    pages.check("inclusion: programme")
+    pages.follow(f'a[href="/inclusion/sessions/new?programme_id={programme_id}"]')
+    pages.check("inclusion: schedule")
+    pages.submit()
+    assert pages.errors() == [
+        "Choose a venue",
+        "Enter the session's date, for example 27 3 2027",
+        "Enter the start time, for example 10:00",
+        "Enter the end time, for example 12:00",
+        "Enter the number of places, from 1 to 1000",
+    ]
+    pages.check("inclusion: schedule error")
+    day = datetime.now(UTC).date() + timedelta(days=14)
+    Select(browser.find_element(By.ID, "venue_id")).select_by_index(1)
+    pages.fill("date", str(day.day))
+    pages.fill("date-month", str(day.month))
+    pages.fill("date-year", str(day.year))
+    pages.fill("starts", "10:00")
+    pages.fill("ends", "12:00")
+    pages.fill("capacity", "1")
+    pages.submit()
+    assert "Session scheduled" in browser.page_source
+    session_id = browser.current_url.split("/inclusion/sessions/")[1].split("?")[0]
+
+    # two citizens book the one place: the second waits
+    for subject in (CITIZEN, "citizen-dev-2"):
+        with _api(platform_up, subject, "citizen") as citizen:
+            booked = citizen.post(
+                f"/api/v1/sessions/{session_id}/enrolments",
+                json={"consent": True, "postcode": "MK9 3EJ"},
+            )
+            assert booked.status_code in (200, 201), booked.text
+    pages.go(f"/inclusion/sessions/{session_id}", "inclusion: session with bookings")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#booked tbody tr")) == 1
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#waiting li")) == 1
+
+    # capacity: a bad number, then two places (the waiting citizen moves up)
+    pages.fill("capacity", "none")
+    pages.submit("#capacity-form")
+    assert pages.errors() == ["Enter the number of places, from 1 to 1000"]
+    pages.check("inclusion: capacity error")
+    pages.fill("capacity", "2")
+    pages.submit("#capacity-form")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#booked tbody tr")) == 2
+    assert browser.find_elements(By.CSS_SELECTOR, "#waiting li") == []
+
+    # a session starting in a minute, for attendance (marked once it has started)
+    starts = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=60)
+    with _api(platform_up, "admin-dev-1", "admin", "staff") as staff:
+        venue_id = staff.get(f"/api/v1/sessions/{session_id}").json()["venue_id"]
+        soon = staff.post(
+            "/api/v1/sessions",
+            json={
+                "programme_id": programme_id,
+                "venue_id": venue_id,
+                "starts_at": starts.isoformat(),
+                "ends_at": (starts + timedelta(hours=1)).isoformat(),
+                "capacity": 5,
+            },
+        )
+        assert soon.status_code == 201, soon.text
+        soon_id = soon.json()["id"]
+    with _api(platform_up, CITIZEN, "citizen") as citizen:
+        booked = citizen.post(f"/api/v1/sessions/{soon_id}/enrolments", json={"consent": True})
+        assert booked.status_code in (200, 201), booked.text
+
+    # lend a device to a participant
+    pages.go(f"/inclusion/sessions/{session_id}", "inclusion: session, two booked")
+    pages.follow("#booked a[href^='/inclusion/devices?participant=']")
+    participant = browser.current_url.split("participant=")[1]
+    pages.check("inclusion: devices")
+    pages.follow('a[href="/inclusion/devices/new"]')
+    pages.submit()
+    assert pages.errors() == [
+        "Enter the device's make",
+        "Enter the device's model",
+        "Enter the device's serial number",
+    ]
+    pages.check("inclusion: add device error")
+    serial = f"SN-{uuid.uuid4().hex[:8]}"
+    pages.fill("make", "Lenovo")
+    pages.fill("model", "IdeaPad 1")
+    pages.fill("serial", serial)
+    pages.submit()
+    assert "Device added" in browser.page_source
+    device_id = browser.current_url.split("/inclusion/devices/")[1].split("?")[0]
+    pages.submit("#wipe-form")
+    assert "Device wiped" in browser.page_source
+    pages.go(f"/inclusion/devices/{device_id}?participant={participant}", "inclusion: device")
+    assert browser.find_element(By.ID, "participant_id").get_attribute("value") == participant
+    pages.submit("#lend-form")
+    assert "Device lent" in browser.page_source
+    assert "On loan" in browser.find_element(By.ID, "loan-status").text
+    pages.check("inclusion: device on loan")
+    pages.submit("#return-form")
+    assert pages.errors() == ["Choose the condition it came back in"]
+    pages.check("inclusion: return error")
+    browser.find_element(By.CSS_SELECTOR, 'input[name="condition"][value="fair"]').click()
+    pages.submit("#return-form")
+    assert "Device returned" in browser.page_source
+    assert "Available" in browser.find_element(By.ID, "loan-status").text
+    assert "(fair)" in browser.find_element(By.ID, "loans").text
+
+    # cancel the session with a reason
+    pages.go(f"/inclusion/sessions/{session_id}/cancel", "inclusion: cancel")
+    pages.fill("reason", "The tutor is unwell.")
+    pages.submit()
+    assert "Session cancelled" in browser.page_source
+
+    # figures: each chart is an image with its figures in its description, beside a table
+    pages.go("/inclusion/reports", "inclusion: figures")
+    chart = browser.find_element(By.CSS_SELECTOR, "#programme svg[role=img]")
+    described = browser.find_element(By.ID, chart.get_attribute("aria-labelledby").split()[1])
+    assert title in described.get_attribute("textContent")
+    assert title in browser.find_element(By.CSS_SELECTOR, "#programme table").text
+    with closing(_signed_in(console, STAFF)) as staff_session:
+        csv_answer = staff_session.get("/inclusion/reports.csv")
+        assert csv_answer.status_code == 200
+        assert csv_answer.text.startswith('"programme_id",')
+        assert title in csv_answer.text
+
+    # attendance, once the second session has started
+    while datetime.now(UTC) < starts + timedelta(seconds=2):
+        time.sleep(1)
+    pages.go(f"/inclusion/sessions/{soon_id}", "inclusion: started session")
+    enrolment = browser.find_element(By.CSS_SELECTOR, "#booked td[id^='attended-']")
+    enrolment_id = enrolment.get_attribute("id").removeprefix("attended-")
+    assert enrolment.text == "Not marked"
+    pages.submit(f'form[action="/inclusion/enrolments/{enrolment_id}/attendance"]')
+    assert "Session attendance saved" in browser.page_source
+    assert browser.find_element(By.ID, f"attended-{enrolment_id}").text == "Yes"
+    pages.check("inclusion: attendance marked")
     assert html_checker.errors() == {}

@@ -131,3 +131,113 @@ class Open311Api(ApiClient):
     async def services(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.get("/open311/v2/services.json")
         return result
+
+
+class ProgrammesApi(ApiClient):
+    async def all(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.get("/api/v1/programmes")
+        return result
+
+    async def one(self, programme_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(f"/api/v1/programmes/{programme_id}")
+        return result
+
+    async def set_status(self, programme_id: str, status: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(
+            f"/api/v1/programmes/{programme_id}/status", {"status": status}
+        )
+        return result
+
+
+class VenuesApi(ApiClient):
+    async def all(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.get("/api/v1/venues")
+        return result
+
+
+class SessionsApi(ApiClient):
+    async def find(self, *, programme_id: str = "", upcoming: bool = True) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.get(
+            "/api/v1/sessions", programme_id=programme_id, upcoming=str(upcoming).lower()
+        )
+        return result
+
+    async def one(self, session_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(f"/api/v1/sessions/{session_id}")
+        return result
+
+    async def schedule(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post("/api/v1/sessions", body)
+        return result
+
+    async def set_capacity(self, session_id: str, capacity: int) -> dict[str, Any]:
+        response = await self.request(
+            "PATCH", f"/api/v1/sessions/{session_id}", json={"capacity": capacity}
+        )
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def cancel(self, session_id: str, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(
+            f"/api/v1/sessions/{session_id}/cancel", {"reason": reason}
+        )
+        return result
+
+    async def enrolments(self, session_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.get(f"/api/v1/sessions/{session_id}/enrolments")
+        return result
+
+
+class EnrolmentsApi(ApiClient):
+    async def attendance(self, enrolment_id: str, attended: bool) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(
+            f"/api/v1/enrolments/{enrolment_id}/attendance", {"attended": attended}
+        )
+        return result
+
+
+class DevicesApi(ApiClient):
+    async def all(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.get("/api/v1/devices")
+        return result
+
+    async def one(self, device_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(f"/api/v1/devices/{device_id}")
+        return result
+
+    async def add(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post("/api/v1/devices", body)
+        return result
+
+    async def wipe(self, device_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(f"/api/v1/devices/{device_id}/wipe")
+        return result
+
+    async def lend(self, device_id: str, participant_id: str, due_at: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(
+            f"/api/v1/devices/{device_id}/loans",
+            {"participant_id": participant_id, "due_at": due_at},
+        )
+        return result
+
+    async def give_back(self, device_id: str, condition: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(
+            f"/api/v1/devices/{device_id}/return", {"condition": condition}
+        )
+        return result
+
+
+class ReportsApi(ApiClient):
+    async def figures(self, programme_id: str = "") -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.get(
+            "/api/v1/reports/figures", programme_id=programme_id
+        )
+        return result
+
+    async def figures_csv(self, programme_id: str = "") -> str:
+        response = await self.request(
+            "GET",
+            "/api/v1/reports/figures.csv",
+            params={"programme_id": programme_id} if programme_id else None,
+        )
+        return response.text

@@ -12,15 +12,19 @@ from fastapi.responses import Response
 from servicekit.telemetry import configure_logging
 from staff_console.auth import NotAllowed
 from staff_console.config import ConsoleSettings
-from staff_console.views import catalogue, pages, queue, transfer
+from staff_console.views import catalogue, inclusion, pages, queue, transfer
 from webkit.app import Link, create_frontend
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-NAVIGATION = (Link("Catalogue", "/catalogue"), Link("Request queue", "/requests"))
+NAVIGATION = (
+    Link("Catalogue", "/catalogue"),
+    Link("Request queue", "/requests"),
+    Link("Digital inclusion", "/inclusion"),
+)
 FOOTER = (Link("Accessibility statement", "/accessibility"),)
 #: The console's own routes (webkit adds sign-in, sign-out, assets and health): every one
 #: needs a staff role except these (a test walks them all).
-ROUTERS = (pages.router, transfer.router, catalogue.router, queue.router)
+ROUTERS = (pages.router, transfer.router, catalogue.router, queue.router, inclusion.router)
 PUBLIC_PATHS = frozenset({"/accessibility"})
 
 
