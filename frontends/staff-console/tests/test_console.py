@@ -32,7 +32,7 @@ from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
-from staff_console.main import PUBLIC_PATHS, ROUTERS
+from staff_console.main import ADMIN_PREFIXES, PUBLIC_PATHS, ROUTERS
 from webkit.testing import HtmlChecker, PlatformUp, axe_violations, save_screenshots, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -79,6 +79,8 @@ def _route_table() -> list[tuple[str, str]]:
         "session_id": some,
         "enrolment_id": some,
         "device_id": some,
+        "template_id": some,
+        "key_id": some,
         "action": "suspend",
     }
     table = []
@@ -113,6 +115,14 @@ def test_route_table_turns_away_everyone_but_staff(platform_up: PlatformUp) -> N
                     assert "You cannot use this page" in answer.text
     with closing(_signed_in(console, STAFF)) as staff:
         assert staff.get("/catalogue").status_code == 200
+        # admins' pages turn away staff who are not admins
+        token = _csrf(staff)
+        admin_only = [(m, p) for m, p in table if p.startswith(ADMIN_PREFIXES)]
+        assert len(admin_only) >= 4
+        for method, path in admin_only:
+            data = {"csrf_token": token, "name": "x"} if method == "POST" else None
+            answer = staff.request(method, path, data=data)
+            assert answer.status_code == 403, (method, path, answer.status_code)
         # CSRF: the same action without the session's token is refused
         refused = staff.post("/catalogue/new", data={"name": "No token"})
         assert refused.status_code == 400
@@ -763,4 +773,68 @@ def test_inclusion_schedule_enrol_attendance_loan_and_figures(
     assert "Session attendance saved" in browser.page_source
     assert browser.find_element(By.ID, f"attended-{enrolment_id}").text == "Yes"
     pages.check("inclusion: attendance marked")
+    assert html_checker.errors() == {}
+
+
+# -- notifications ----------------------------------------------------------------------------
+def test_notifications_template_preview_and_a_notify_key_issued_once_and_revoked(
+    platform_up: PlatformUp, browser: Any, html_checker: HtmlChecker
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    with _api(platform_up, "admin-dev-1", "admin", "staff") as staff:
+        made = staff.post(
+            "/api/v1/templates",
+            json={
+                "type": "sms",
+                "name": f"Bin reminder {tag}",
+                "body": "Hello ((name)), your bin is collected tomorrow. Milton Keynes Council",
+            },
+        )
+        assert made.status_code == 201, made.text
+        template_id = made.json()["id"]
+    console = platform_up.frontend_urls["staff-console"]
+    pages = Pages(browser, console, html_checker)
+    sign_in(browser, console, "admin-dev-1", start="/notifications/templates")
+    pages.check("notifications: templates")
+    pages.follow(f'a[href="/notifications/templates/{template_id}"]')
+    pages.check("notifications: template")
+    pages.submit()
+    assert pages.errors() == ["Enter a value for ((name))"]
+    pages.check("notifications: template preview error")
+    pages.fill("p-name", "Alex")
+    pages.submit()
+    assert (
+        "Hello Alex, your bin is collected tomorrow." in browser.find_element(By.ID, "preview").text
+    )
+    assert browser.find_element(By.ID, "fragments").text.endswith(": 1 text message")
+    pages.check("notifications: template preview")
+
+    # a Notify service, a key issued (shown once) and revoked
+    pages.go("/notifications/services", "notifications: Notify services")
+    pages.submit()
+    assert pages.errors() == ["Enter the service's name"]
+    pages.check("notifications: Notify services error")
+    pages.fill("name", f"Bins app {tag}")
+    pages.submit()
+    assert pages.h1() == f"Bins app {tag}"
+    service_url = browser.current_url
+    pages.submit("#issue-form")
+    assert pages.errors() == ["Enter a name for the key"]
+    pages.check("notifications: issue key error")
+    pages.fill("name", "bins live")
+    pages.submit("#issue-form")
+    key = browser.find_element(By.ID, "issued-key").text
+    assert key.startswith("bins_live-") and len(key) > 60
+    pages.check("notifications: key issued")
+    pages.driver.get(service_url)
+    assert key not in browser.page_source  # shown once
+    assert "Active" in browser.find_element(By.ID, "keys").text
+    pages.submit("#keys form")
+    assert "Key revoked" in browser.page_source
+    assert "Revoked" in browser.find_element(By.ID, "keys").text
+    pages.check("notifications: key revoked")
+    service_id = service_url.rstrip("/").rsplit("/", 1)[1]
+    with _api(platform_up, "admin-dev-1", "admin", "staff") as staff:
+        keys = staff.get(f"/api/v1/notify-services/{service_id}/api-keys").json()
+        assert [k["revoked_at"] is not None for k in keys] == [True]
     assert html_checker.errors() == {}

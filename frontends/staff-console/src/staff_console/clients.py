@@ -241,3 +241,54 @@ class ReportsApi(ApiClient):
             params={"programme_id": programme_id} if programme_id else None,
         )
         return response.text
+
+
+class TemplatesApi(ApiClient):
+    async def all(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.get("/api/v1/templates")
+        return result
+
+    async def one(self, template_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(f"/api/v1/templates/{template_id}")
+        return result
+
+    async def preview(self, template_id: str, personalisation: dict[str, str]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(
+            f"/api/v1/templates/{template_id}/preview", {"personalisation": personalisation}
+        )
+        return result
+
+
+class NotifyServicesApi(ApiClient):
+    """``/api/v1/notify-services`` (admins): services and their API keys."""
+
+    async def all(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.get("/api/v1/notify-services")
+        return result
+
+    async def one(self, service_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(f"/api/v1/notify-services/{service_id}")
+        return result
+
+    async def create(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post("/api/v1/notify-services", {"name": name})
+        return result
+
+    async def keys(self, service_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.get(
+            f"/api/v1/notify-services/{service_id}/api-keys"
+        )
+        return result
+
+    async def issue_key(self, service_id: str, name: str, key_type: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(
+            f"/api/v1/notify-services/{service_id}/api-keys",
+            {"name": name, "key_type": key_type},
+        )
+        return result
+
+    async def revoke_key(self, service_id: str, key_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(
+            f"/api/v1/notify-services/{service_id}/api-keys/{key_id}/revoke"
+        )
+        return result

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from servicekit.telemetry import configure_logging
 from staff_console.auth import NotAllowed
 from staff_console.config import ConsoleSettings
-from staff_console.views import catalogue, inclusion, pages, queue, transfer
+from staff_console.views import catalogue, inclusion, notifications, pages, queue, transfer
 from webkit.app import Link, create_frontend
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -20,11 +20,22 @@ NAVIGATION = (
     Link("Catalogue", "/catalogue"),
     Link("Request queue", "/requests"),
     Link("Digital inclusion", "/inclusion"),
+    Link("Notifications", "/notifications/templates"),
 )
 FOOTER = (Link("Accessibility statement", "/accessibility"),)
 #: The console's own routes (webkit adds sign-in, sign-out, assets and health): every one
 #: needs a staff role except these (a test walks them all).
-ROUTERS = (pages.router, transfer.router, catalogue.router, queue.router, inclusion.router)
+ROUTERS = (
+    pages.router,
+    transfer.router,
+    catalogue.router,
+    queue.router,
+    inclusion.router,
+    notifications.router,
+    notifications.admin,
+)
+#: Pages for admins only (staff who are not admins are turned away too).
+ADMIN_PREFIXES = ("/notifications/services",)
 PUBLIC_PATHS = frozenset({"/accessibility"})
 
 
