@@ -838,3 +838,52 @@ def test_notifications_template_preview_and_a_notify_key_issued_once_and_revoked
         keys = staff.get(f"/api/v1/notify-services/{service_id}/api-keys").json()
         assert [k["revoked_at"] is not None for k in keys] == [True]
     assert html_checker.errors() == {}
+
+
+# -- admin: the gateway's API keys ----------------------------------------------------------
+def test_admin_gateway_api_key_created_shown_once_works_and_revoked(
+    platform_up: PlatformUp, browser: Any, html_checker: HtmlChecker
+) -> None:
+    console = platform_up.frontend_urls["staff-console"]
+    pages = Pages(browser, console, html_checker)
+    sign_in(browser, console, "admin-dev-1", start="/admin/api-keys")
+    pages.check("admin: API keys")
+    pages.submit("#create-form")
+    assert pages.errors() == ["Enter a name for the key, for example the partner's"]
+    pages.check("admin: API keys error")
+    name = f"FixMyStreet MK {uuid.uuid4().hex[:6]}"
+    pages.fill("name", name)
+    browser.find_element(By.CSS_SELECTOR, 'input[name="scopes"][value="open311"]').click()
+    pages.submit("#create-form")
+    key = browser.find_element(By.ID, "created-key").text
+    assert len(key) > 20
+    pages.check("admin: API key created")
+    row = next(
+        r for r in browser.find_elements(By.CSS_SELECTOR, "#keys tbody tr") if name in r.text
+    )
+    assert "open311" in row.text and "Active" in row.text
+
+    # the key works at the gateway, and no longer once revoked
+    def requests_with_key() -> int:
+        return httpx.get(
+            f"{platform_up.gateway_url}/open311/v2/requests.json",
+            headers={"x-api-key": key},
+            timeout=30,
+        ).status_code
+
+    assert requests_with_key() == 200
+    pages.driver.get(f"{console}/admin/api-keys")
+    assert key not in browser.page_source  # shown once
+    row = next(
+        r for r in browser.find_elements(By.CSS_SELECTOR, "#keys tbody tr") if name in r.text
+    )
+    with pages.next_page():
+        row.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    assert "Key revoked" in browser.page_source
+    row = next(
+        r for r in browser.find_elements(By.CSS_SELECTOR, "#keys tbody tr") if name in r.text
+    )
+    assert "Revoked" in row.text
+    pages.check("admin: API key revoked")
+    assert requests_with_key() == 401
+    assert html_checker.errors() == {}

@@ -292,3 +292,21 @@ class NotifyServicesApi(ApiClient):
             f"/api/v1/notify-services/{service_id}/api-keys/{key_id}/revoke"
         )
         return result
+
+
+class GatewayApiKeysApi(ApiClient):
+    """``/api/v1/admin/api-keys`` (the gateway's own, admins): partners' API keys."""
+
+    async def all(self) -> list[dict[str, Any]]:
+        result: dict[str, Any] = await self.get("/api/v1/admin/api-keys")
+        items: list[dict[str, Any]] = result["items"]
+        return items
+
+    async def create(self, name: str, role: str, scopes: list[str]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(
+            "/api/v1/admin/api-keys", {"name": name, "role": role, "scopes": scopes}
+        )
+        return result
+
+    async def revoke(self, key_id: str) -> None:
+        await self.delete(f"/api/v1/admin/api-keys/{key_id}")

@@ -12,7 +12,15 @@ from fastapi.responses import Response
 from servicekit.telemetry import configure_logging
 from staff_console.auth import NotAllowed
 from staff_console.config import ConsoleSettings
-from staff_console.views import catalogue, inclusion, notifications, pages, queue, transfer
+from staff_console.views import (
+    admin,
+    catalogue,
+    inclusion,
+    notifications,
+    pages,
+    queue,
+    transfer,
+)
 from webkit.app import Link, create_frontend
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -33,9 +41,10 @@ ROUTERS = (
     inclusion.router,
     notifications.router,
     notifications.admin,
+    admin.router,
 )
 #: Pages for admins only (staff who are not admins are turned away too).
-ADMIN_PREFIXES = ("/notifications/services",)
+ADMIN_PREFIXES = ("/notifications/services", "/admin/")
 PUBLIC_PATHS = frozenset({"/accessibility"})
 
 
