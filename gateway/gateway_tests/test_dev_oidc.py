@@ -13,7 +13,7 @@ import jwt
 import pytest
 
 from gateway.auth.devissuer import DEV_AUDIENCE, ensure_dev_issuer
-from gateway.auth.devoidc import DevOidcRefused, dev_oidc_app
+from gateway.auth.devoidc import DevOidcRefused, dev_oidc_app, dev_oidc_mount
 from gateway.auth.settings import AuthSettings
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import GatewaySettings
@@ -136,6 +136,21 @@ async def test_code_pkce_client_auth_and_the_tokens(tmp_path: Path) -> None:
     assert id_claims["sub"] == "citizen-dev-1" and id_claims["nonce"] == "n1"
     principal = await TokenVerifier(auth).verify(tokens["access_token"])
     assert principal.subject == "citizen-dev-1"
+
+
+def test_not_mounted_for_a_jwks_file_that_is_not_the_dev_issuers(tmp_path: Path) -> None:
+    issuer = ensure_dev_issuer(tmp_path / "dev-issuer")
+    other = tmp_path / "elsewhere" / "jwks.json"
+    other.parent.mkdir()
+    other.write_text(issuer.jwks_path.read_text())
+    settings = AuthSettings(
+        jwt_jwks_file=other, jwt_issuer="http://127.0.0.1:1/dev-issuer", jwt_audience=DEV_AUDIENCE
+    )
+    assert dev_oidc_mount("test", settings) is None
+    assert sorted(p.name for p in other.parent.iterdir()) == ["jwks.json"]  # nothing written
+    mounted = settings.model_copy(update={"jwt_jwks_file": issuer.jwks_path})
+    assert dev_oidc_mount("test", mounted) is not None
+    assert dev_oidc_mount("production", mounted) is None
 
 
 async def test_refused_outside_development(tmp_path: Path) -> None:

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from jwt.algorithms import ECAlgorithm
 
@@ -23,7 +23,7 @@ from gateway.auth.settings import AuthSettings
 from gateway.config import GatewaySettings
 from gateway.main import create_app as create_gateway
 from servicekit.testing import free_port, running_app
-from webkit.app import CurrentUser, FrontendDep, Link, create_frontend
+from webkit.app import CurrentUser, FrontendDep, Link, User, create_frontend, require_role
 from webkit.settings import FrontendSettings
 
 SECRET = "a-test-client-secret-0123456789-abcdefghij"
@@ -44,6 +44,16 @@ def demo_router() -> APIRouter:
     @router.get("/me")
     async def me(request: Request, frontend: FrontendDep, user: CurrentUser) -> Response:
         return frontend.render(request, "demo.html", page_title="Me", message=user.subject)
+
+    @router.get("/staff-only")
+    async def staff_only(
+        request: Request,
+        frontend: FrontendDep,
+        user: Annotated[User, Depends(require_role("staff", "admin"))],
+    ) -> Response:
+        return frontend.render(
+            request, "demo.html", page_title="Staff", message=",".join(sorted(user.roles))
+        )
 
     @router.get("/token")  # the test front-end only: lets the test check the gateway takes it
     async def token(user: CurrentUser) -> Response:

@@ -56,6 +56,8 @@ async def test_sign_in_with_client_secret_then_the_gateway_accepts_the_token(
         page = await _sign_in(browser, "citizen-dev-1")
         assert page.status_code == 200
         assert '<p class="govuk-body" id="message">citizen-dev-1</p>' in page.text
+        refused = await browser.get("/staff-only")
+        assert refused.status_code == 403 and "You cannot see this page" in refused.text
         cookie = page.request and browser.cookies.get("mk_session")
         assert cookie
         token = (await browser.get("/token")).text
@@ -76,6 +78,8 @@ async def test_private_key_jwt_client_authentication(stack: Stack) -> None:
     async with running_frontend(settings, port) as browser:
         page = await _sign_in(browser, "staff-dev-1")
         assert page.status_code == 200 and ">staff-dev-1<" in page.text
+        staff = await browser.get("/staff-only")  # roles from the ID token
+        assert staff.status_code == 200 and ">staff<" in staff.text
 
 
 async def test_cookie_csrf_headers_sign_out_and_a_forged_callback(stack: Stack) -> None:

@@ -48,7 +48,7 @@ class ServiceRequestsApi(ApiClient):
 
 class HelpNearMeApi(ApiClient):
     async def near(self, postcode: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self.get("/api/v1/help-near-me", postcode=postcode, limit=10)
+        result: dict[str, Any] = await self.get("/api/v1/help-near-me", postcode=postcode, limit=5)
         return result
 
 

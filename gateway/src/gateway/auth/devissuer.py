@@ -93,6 +93,25 @@ class DevIssuer:
         return jwt.encode(claims, self.private_key, algorithm="ES256", headers={"kid": self.kid})
 
 
+def load_dev_issuer(jwks_file: Path) -> DevIssuer | None:
+    """The dev issuer whose ``jwks.json`` is ``jwks_file``, read only (nothing is created or
+    rewritten): None unless the file sits beside the issuer's private key and publishes it."""
+    key_path = jwks_file.parent / PRIVATE_KEY_FILE
+    if jwks_file.name != JWKS_FILE or not key_path.exists() or not jwks_file.exists():
+        return None
+    loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+        return None
+    kid = _public_jwk(loaded)["kid"]
+    try:
+        published = {k.get("kid") for k in json.loads(jwks_file.read_text()).get("keys", [])}
+    except (ValueError, AttributeError):
+        return None
+    if kid not in published:
+        return None
+    return DevIssuer(directory=jwks_file.parent, private_key=loaded, kid=kid)
+
+
 def ensure_dev_issuer(directory: Path) -> DevIssuer:
     """The dev issuer kept in ``directory``: its key pair is created on first use (private
     key mode 0600) and reused afterwards; ``jwks.json`` is (re)written from it."""

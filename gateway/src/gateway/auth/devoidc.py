@@ -364,12 +364,15 @@ class DevOidcMount:
 def dev_oidc_mount(environment: str, settings: Any) -> DevOidcMount | None:
     """What the gateway mounts for ``AuthSettings`` ``settings``: the provider at the dev
     issuer's path, or None outside development/test or when the gateway does not trust the
-    dev issuer (no ``GATEWAY_JWT_JWKS_FILE``, as in any real deployment)."""
+    dev issuer (no ``GATEWAY_JWT_JWKS_FILE`` beside the dev issuer's key, as in any real
+    deployment). Nothing is written: a JWKS file of another origin is left alone."""
     if is_production_like(environment) or settings.jwt_jwks_file is None or not settings.jwt_issuer:
         return None
-    from gateway.auth.devissuer import ensure_dev_issuer
+    from gateway.auth.devissuer import load_dev_issuer
 
-    issuer = ensure_dev_issuer(settings.jwt_jwks_file.parent)
+    issuer = load_dev_issuer(settings.jwt_jwks_file)
+    if issuer is None:
+        return None
     app = dev_oidc_app(
         issuer, settings.jwt_issuer, dict(settings.dev_oidc_clients), environment=environment
     )

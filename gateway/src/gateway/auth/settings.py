@@ -47,6 +47,15 @@ class DevOidcClient(BaseModel):
     #: Which test users the authorize page offers: users with any of these roles.
     roles: list[str] = Field(default_factory=lambda: ["citizen"])
 
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: list[str]) -> list[str]:
+        known = {"citizen", "staff", "admin", "partner"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown role(s) {unknown}; choose from {sorted(known)}")
+        return value
+
 
 def _default_dev_clients() -> dict[str, DevOidcClient]:
     return {

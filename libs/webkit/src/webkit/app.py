@@ -54,6 +54,10 @@ class Link:
 class User:
     subject: str
     token: str
+    roles: frozenset[str] = frozenset()
+
+    def has_any(self, *roles: str) -> bool:
+        return bool(self.roles & set(roles))
 
 
 #: The session of the page being rendered (each request runs in its own context).
@@ -185,7 +189,14 @@ def signed_in_user(request: Request) -> User | None:
         return None
     if not isinstance(expires, int | float) or expires <= time.time():
         return None
-    return User(subject=subject, token=token)
+    roles = session.get("roles")
+    return User(
+        subject=subject,
+        token=token,
+        roles=frozenset(r for r in roles if isinstance(r, str))
+        if isinstance(roles, list)
+        else frozenset(),
+    )
 
 
 def require_user(request: Request) -> User:
@@ -193,6 +204,34 @@ def require_user(request: Request) -> User:
     if user is None:
         raise SignInRequired
     return user
+
+
+class RoleRequired(Exception):
+    pass
+
+
+def require_role(*roles: str) -> Callable[[Request], User]:
+    """A dependency: the signed-in user with any of ``roles`` (else sign in, or a 403 page),
+    e.g. ``StaffUser = Annotated[User, Depends(require_role("staff", "admin"))]``."""
+
+    def dependency(request: Request) -> User:
+        user = require_user(request)
+        if not user.has_any(*roles):
+            raise RoleRequired
+        return user
+
+    return dependency
+
+
+def _roles_from(claims: dict[str, Any], path: str) -> list[str]:
+    value: Any = claims.get(path)
+    if value is None:
+        value = claims
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    return [str(v).lower() for v in value] if isinstance(value, list) else []
 
 
 CurrentUser = Annotated[User, Depends(require_user)]
@@ -277,6 +316,7 @@ def _auth_router() -> APIRouter:
             token=signed.access_token,
             idt=signed.id_token,
             exp=int(signed.expires_at),
+            roles=_roles_from(signed.claims, frontend.settings.oidc_roles_claim),
         )
         if isinstance(csrf, str):
             session[CSRF_FIELD] = csrf
@@ -359,6 +399,12 @@ def create_frontend(
             path += "?" + request.url.query
         target = "/sign-in?next=" + quote(path if request.method == "GET" else "/", safe="")
         return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(RoleRequired)
+    async def _forbidden(request: Request, exc: Exception) -> Response:
+        return frontend.error_page(
+            request, 403, "You cannot see this page", "Your account does not give you access to it."
+        )
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: Exception) -> Response:
@@ -466,6 +512,7 @@ __all__ = [
     "User",
     "create_frontend",
     "frontend_of",
+    "require_role",
     "require_user",
     "signed_in_user",
 ]

@@ -42,6 +42,9 @@ class FrontendSettings(PlatformSettings):
     oidc_private_key_file: Path | None = None
     oidc_key_id: str | None = None
     oidc_scopes: str = "openid"
+    #: The ID token's claim with the user's roles (dotted for nested: ``realm_access.roles``),
+    #: for front-ends that show pages by role (the staff console); the gateway still decides.
+    oidc_roles_claim: str = "roles"
     oidc_timeout_seconds: float = Field(default=10.0, gt=0)
     #: Sent to the provider as ``ui_locales``/``vtr`` etc. are not needed by the dev issuer;
     #: extra authorization parameters, e.g. One Login's ``{"vtr": "[\"Cl.Cm\"]"}``.
