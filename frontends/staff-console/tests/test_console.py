@@ -112,7 +112,7 @@ def test_route_table_turns_away_everyone_but_staff(platform_up: PlatformUp) -> N
                     assert answer.headers["location"].startswith("/sign-in"), (method, path)
                 else:
                     assert answer.status_code == 403, (subject, method, path, answer.status_code)
-                    assert "You cannot use this page" in answer.text
+                    assert "You cannot see this page" in answer.text
     with closing(_signed_in(console, STAFF)) as staff:
         assert staff.get("/catalogue").status_code == 200
         # admins' pages turn away staff who are not admins

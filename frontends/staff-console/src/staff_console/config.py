@@ -16,5 +16,3 @@ class ConsoleSettings(FrontendSettings):
     public_url: str = "http://127.0.0.1:8011"
     oidc_client_id: str = "staff-console"
     session_cookie: str = "mk_console_session"
-    #: The ID token claim listing the user's roles (Entra ID and Keycloak can emit ``roles``).
-    roles_claim: str = "roles"

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
 
 from servicekit.telemetry import configure_logging
-from staff_console.auth import NotAllowed
 from staff_console.config import ConsoleSettings
 from staff_console.views import (
     admin,
@@ -51,7 +49,7 @@ PUBLIC_PATHS = frozenset({"/accessibility"})
 def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     settings = settings or ConsoleSettings()
     configure_logging(settings.service_name, settings.log_level)
-    app = create_frontend(
+    return create_frontend(
         settings,
         site_name="Milton Keynes City Council",
         service_name="Staff console",
@@ -60,15 +58,3 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         footer_links=FOOTER,
         routers=ROUTERS,
     )
-    frontend = app.state.frontend
-
-    @app.exception_handler(NotAllowed)
-    async def _not_allowed(request: Request, exc: Exception) -> Response:
-        return frontend.error_page(
-            request,
-            403,
-            "You cannot use this page",
-            "Your account does not give you access to it. Ask your manager if you need it.",
-        )
-
-    return app
