@@ -22,6 +22,7 @@ def bar_chart(values: list[tuple[str, int]], *, title: str) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" '
         f'viewBox="0 0 {CHART_WIDTH} {height}" width="100%" '
+        f'font-family="GDS Transport, arial, sans-serif" '
         f'aria-labelledby="{slug}-title {slug}-desc">',
         f'<title id="{slug}-title">{escape(title)}</title>',
         f'<desc id="{slug}-desc">{escape(summary)}</desc>',
@@ -32,10 +33,10 @@ def bar_chart(values: list[tuple[str, int]], *, title: str) -> str:
         text = label if len(label) <= 34 else label[:33] + "…"
         parts += [
             f'<text x="{LABEL_WIDTH - 8}" y="{y + 19}" text-anchor="end" '
-            f'font-size="16" fill="#0b0c0c">{escape(text)}</text>',
+            f'font-size="20" fill="#0b0c0c">{escape(text)}</text>',
             f'<rect x="{LABEL_WIDTH}" y="{y}" width="{max(width, 2)}" height="{BAR_HEIGHT}" '
             f'fill="#1d70b8"></rect>',
-            f'<text x="{LABEL_WIDTH + max(width, 2) + 6}" y="{y + 19}" font-size="16" '
+            f'<text x="{LABEL_WIDTH + max(width, 2) + 6}" y="{y + 19}" font-size="20" '
             f'fill="#0b0c0c">{value}</text>',
         ]
     parts.append("</svg>")
