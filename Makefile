@@ -23,7 +23,7 @@ help:
 	@echo "make lint       ruff check, ruff format --check and mypy"
 	@echo "make bench      benchmarks, printed as ratios against a same-run baseline"
 	@echo "make contracts  regenerate JSON Schemas and the AsyncAPI document"
-	@echo "make screenshots the citizen portal's pages at 375 and 1280 px in var/screenshots/"
+	@echo "make screenshots the citizen portal's and staff console's pages at 375 and 1280 px in var/screenshots/"
 
 uv:
 	@PYTHON="$(PYTHON)" sh "$(UV_BOOTSTRAP)" >/dev/null
@@ -91,6 +91,7 @@ screenshots: setup postgres redis browser-tools
 	@rm -rf var/screenshots
 	@WEBKIT_SCREENSHOTS=var/screenshots $(PY) -m pytest -q \
 	  frontends/citizen-portal/tests/test_journeys.py -k "not without_javascript and not keyboard"
+	@WEBKIT_SCREENSHOTS=var/screenshots $(PY) -m pytest -q frontends/staff-console/tests
 	@echo "[screenshots] $$(ls var/screenshots | wc -l) files in var/screenshots/"
 
 clean:

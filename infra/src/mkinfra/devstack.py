@@ -118,6 +118,7 @@ class DevStack:
             "notifications": int(os.environ.get("NOTIFICATIONS_PORT", "8003")),
             "gateway": int(os.environ.get("GATEWAY_PORT", "8000")),
             "citizen-portal": int(os.environ.get("CITIZEN_PORTAL_PORT", "8010")),
+            "staff-console": int(os.environ.get("STAFF_CONSOLE_PORT", "8011")),
         }
         services = [
             Child(
@@ -168,7 +169,18 @@ class DevStack:
             },
             self.var / "logs" / "citizen-portal.log",
         )
-        for child in [*services, gateway, portal]:
+        console = Child(
+            "staff-console",
+            "staff_console",
+            ports["staff-console"],
+            {
+                "STAFF_CONSOLE_PORT": str(ports["staff-console"]),
+                "STAFF_CONSOLE_PUBLIC_URL": f"http://{LOCALHOST}:{ports['staff-console']}",
+                "STAFF_CONSOLE_GATEWAY_URL": gateway.url,
+            },
+            self.var / "logs" / "staff-console.log",
+        )
+        for child in [*services, gateway, portal, console]:
             if port_in_use(child.port):
                 raise RuntimeError(f"port {child.port} ({child.name}) is already in use")
         for child in services:
@@ -184,15 +196,24 @@ class DevStack:
                     "redirect_uris": [f"{portal.url}/auth/callback"],
                     "secret": DEV_CLIENT_SECRET,
                     "roles": ["citizen"],
-                }
+                },
+                # staff, admins and partners sign in to the staff console
+                "staff-console": {
+                    "redirect_uris": [f"{console.url}/auth/callback"],
+                    "secret": DEV_CLIENT_SECRET,
+                    "roles": ["staff", "admin", "partner"],
+                },
             }
         )
         portal.env["CITIZEN_PORTAL_OIDC_ISSUER"] = gateway.env["GATEWAY_JWT_ISSUER"]
+        console.env["STAFF_CONSOLE_OIDC_ISSUER"] = gateway.env["GATEWAY_JWT_ISSUER"]
         self._spawn(gateway, base_env)
         _wait_http(gateway.url + "/health", gateway, timeout=60)
         self._spawn(portal, base_env)
         _wait_http(portal.url + "/health", portal, timeout=60)
-        self._banner(gateway, services, smtp_port, bootstrap, portal)
+        self._spawn(console, base_env)
+        _wait_http(console.url + "/health", console, timeout=60)
+        self._banner(gateway, services, smtp_port, bootstrap, portal, console)
 
     def _dev_credentials(self, base_env: dict[str, str]) -> dict[str, str]:
         """Write var/dev-credentials.env (tokens from the dev issuer, API keys) and return the
@@ -242,13 +263,20 @@ class DevStack:
         self.children.append(child)
 
     def _banner(
-        self, gateway: Child, services: list[Child], smtp_port: int, bootstrap: str, portal: Child
+        self,
+        gateway: Child,
+        services: list[Child],
+        smtp_port: int,
+        bootstrap: str,
+        portal: Child,
+        console: Child,
     ) -> None:
         lines = [
             "",
             "  Milton Keynes digital platform is running",
             "",
             f"  Citizen portal                 {portal.url}  (sign in as a test citizen)",
+            f"  Staff console                  {console.url}  (sign in as test staff or admin)",
             f"  Gateway (the one entry point)  {gateway.url}",
             f"  Aggregated health              {gateway.url}/health",
             *[f"  {c.name:<31}{c.url}  (docs: {c.url}/docs)" for c in services],
