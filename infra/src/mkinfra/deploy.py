@@ -114,6 +114,16 @@ DEPLOYABLES: tuple[Deployable, ...] = (
         health="/health",
         metrics=False,
         govuk_frontend=True,
+    ),    Deployable(
+        "staff-console",
+        "frontends/staff-console",
+        "staff_console",
+        "staff_console.config:ConsoleSettings",
+        "STAFF_CONSOLE_",
+        8011,
+        health="/health",
+        metrics=False,
+        govuk_frontend=True,
     ),
 )
 
