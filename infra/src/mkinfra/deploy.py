@@ -114,7 +114,8 @@ DEPLOYABLES: tuple[Deployable, ...] = (
         health="/health",
         metrics=False,
         govuk_frontend=True,
-    ),    Deployable(
+    ),
+    Deployable(
         "staff-console",
         "frontends/staff-console",
         "staff_console",

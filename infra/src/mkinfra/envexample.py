@@ -73,7 +73,8 @@ COMPONENTS: tuple[Component, ...] = (
         "citizen-portal",
         "the citizen portal: find a service, report a problem, get help getting online",
         ("citizen_portal.config:PortalSettings",),
-    ),    Component(
+    ),
+    Component(
         "staff-console",
         "the staff console: the catalogue, the request queue, inclusion and notifications",
         ("staff_console.config:ConsoleSettings",),
