@@ -185,10 +185,24 @@ Age = Annotated[
         "eligibility states them)",
     ),
 ]
+# A string parsed here, not a ``datetime`` parameter: pydantic would also take a number (seconds
+# since 1970), which the published schema (``format: date-time``) does not allow.
 ModifiedAfter = Annotated[
-    datetime | None,
-    Query(description="Only records modified on or after this time (ISO 8601)"),
+    str | None,
+    Query(
+        description="Only records modified on or after this time (ISO 8601 date-time)",
+        json_schema_extra={"format": "date-time"},
+    ),
 ]
+
+
+def _modified_after(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadFilter("modified_after is not an ISO 8601 date-time.") from None
 
 
 def _day(value: str | None) -> str | None:
@@ -237,7 +251,7 @@ def _service_filters(
         taxonomy_term_id=taxonomy_term_id,
         taxonomy_id=taxonomy_id,
         organization_id=organization_id,
-        modified_after=modified_after,
+        modified_after=_modified_after(modified_after),
         postcode=postcode,
         proximity=proximity,
         day=_day(day),
