@@ -410,11 +410,18 @@ def frontends() -> tuple[FrontendSpec, ...]:
 
 
 @pytest.fixture(scope="module")
+def platform_env() -> dict[str, str]:
+    """Extra environment for every process of the module's platform (override it)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def platform_up(
     tmp_path_factory: pytest.TempPathFactory,
     kafka_bootstrap: str,
     postgres_admin_url: str,
     frontends: tuple[FrontendSpec, ...],
+    platform_env: dict[str, str],
 ) -> Iterator[PlatformUp]:
     import re
     import uuid
@@ -437,6 +444,7 @@ def platform_up(
             smtp_port=sink.port,
             mail_dir=tmp / "mail",
             frontends=frontends,
+            extra_env=platform_env,
         ) as platform:
             platform.mail = sink
             yield platform
