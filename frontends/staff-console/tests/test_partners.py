@@ -33,13 +33,12 @@ from webkit.testing import HtmlChecker, PlatformUp, axe_violations, save_screens
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-@pytest.fixture(scope="module")
-def platform_env() -> dict[str, str]:
-    return {
-        "NOTIFICATIONS_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
-        "NOTIFICATIONS_WEBHOOK_REQUIRE_HTTPS": "false",
-        "NOTIFICATIONS_WEBHOOK_RETRY_SCALE": "0.01",
-    }
+#: This module's platform only (``webkit.testing.platform_up`` reads it).
+PLATFORM_ENV = {
+    "NOTIFICATIONS_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
+    "NOTIFICATIONS_WEBHOOK_REQUIRE_HTTPS": "false",
+    "NOTIFICATIONS_WEBHOOK_RETRY_SCALE": "0.01",
+}
 
 
 class Receiver:

@@ -410,19 +410,15 @@ def frontends() -> tuple[FrontendSpec, ...]:
 
 
 @pytest.fixture(scope="module")
-def platform_env() -> dict[str, str]:
-    """Extra environment for every process of the module's platform (override it)."""
-    return {}
-
-
-@pytest.fixture(scope="module")
 def platform_up(
     tmp_path_factory: pytest.TempPathFactory,
     kafka_bootstrap: str,
     postgres_admin_url: str,
     frontends: tuple[FrontendSpec, ...],
-    platform_env: dict[str, str],
+    request: pytest.FixtureRequest,
 ) -> Iterator[PlatformUp]:
+    """The platform for the test module; a module's ``PLATFORM_ENV`` dict is added to every
+    process's environment (e.g. a service setting only that module's tests need)."""
     import re
     import uuid
 
@@ -444,7 +440,7 @@ def platform_up(
             smtp_port=sink.port,
             mail_dir=tmp / "mail",
             frontends=frontends,
-            extra_env=platform_env,
+            extra_env=dict(getattr(request.module, "PLATFORM_ENV", {})),
         ) as platform:
             platform.mail = sink
             yield platform
