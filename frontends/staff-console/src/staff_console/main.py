@@ -18,6 +18,7 @@ from staff_console.views import (
     pages,
     queue,
     transfer,
+    webhooks,
 )
 from webkit.app import Link, create_frontend
 
@@ -27,6 +28,7 @@ NAVIGATION = (
     Link("Request queue", "/requests"),
     Link("Digital inclusion", "/inclusion"),
     Link("Notifications", "/notifications/templates"),
+    Link("Partner webhooks", "/webhooks"),
 )
 FOOTER = (Link("Accessibility statement", "/accessibility"),)
 #: The console's own routes (webkit adds sign-in, sign-out, assets and health): every one
@@ -40,9 +42,12 @@ ROUTERS = (
     notifications.router,
     notifications.admin,
     admin.router,
+    webhooks.router,
 )
 #: Pages for admins only (staff who are not admins are turned away too).
-ADMIN_PREFIXES = ("/notifications/services", "/admin/")
+ADMIN_PREFIXES = ("/notifications/services", "/admin/", "/webhooks")
+#: The partner area: admins and partners (their own subscriptions), no one else.
+PARTNER_PREFIXES = ("/webhooks",)
 PUBLIC_PATHS = frozenset({"/accessibility"})
 
 

@@ -53,6 +53,8 @@ class DevUser:
     subject: str
     name: str
     roles: tuple[Role, ...]
+    #: OAuth scopes of the user's access token (``scope``), e.g. what partner APIs require.
+    scopes: tuple[str, ...] = ()
 
 
 #: The test users the authorize page offers (subjects match ``gateway.devcreds``' tokens).
@@ -61,7 +63,12 @@ DEV_USERS: tuple[DevUser, ...] = (
     DevUser("citizen-dev-2", "Sam Resident (citizen)", (Role.CITIZEN,)),
     DevUser("staff-dev-1", "Jo Officer (staff)", (Role.STAFF,)),
     DevUser("admin-dev-1", "Pat Admin (admin and staff)", (Role.ADMIN, Role.STAFF)),
-    DevUser("partner-dev-1", "Kit Partner (partner)", (Role.PARTNER,)),
+    DevUser(
+        "partner-dev-1",
+        "Kit Partner (partner)",
+        (Role.PARTNER,),
+        ("events:subscribe", "events:catalogue", "events:service-requests"),
+    ),
 )
 
 
@@ -219,6 +226,7 @@ class DevOidcProvider:
             ttl_seconds=TOKEN_TTL_SECONDS,
             issuer=self.issuer_url,
             audience=DEV_AUDIENCE,
+            **({"scope": " ".join(user.scopes)} if user.scopes else {}),
         )
         now = int(time.time())
         id_claims: dict[str, Any] = {

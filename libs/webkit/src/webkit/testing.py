@@ -415,7 +415,10 @@ def platform_up(
     kafka_bootstrap: str,
     postgres_admin_url: str,
     frontends: tuple[FrontendSpec, ...],
+    request: pytest.FixtureRequest,
 ) -> Iterator[PlatformUp]:
+    """The platform for the test module; a module's ``PLATFORM_ENV`` dict is added to every
+    process's environment (e.g. a service setting only that module's tests need)."""
     import re
     import uuid
 
@@ -437,6 +440,7 @@ def platform_up(
             smtp_port=sink.port,
             mail_dir=tmp / "mail",
             frontends=frontends,
+            extra_env=dict(getattr(request.module, "PLATFORM_ENV", {})),
         ) as platform:
             platform.mail = sink
             yield platform
