@@ -14,6 +14,7 @@ import httpx
 import pytest
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
@@ -246,3 +247,109 @@ def test_venue_added_voucher_given_and_skills_recorded(
     assert (
         "1 baseline assessment, 1 follow-up" in browser.find_element(By.ID, "outcome-counts").text
     )
+
+
+# -- the catalogue's Open311 attribute definitions as a form ----------------------------------
+def _codes(pages: Pages) -> list[str]:
+    found = pages.driver.find_elements(By.CSS_SELECTOR, "input[id$='-code']")
+    return [str(e.get_attribute("value")) for e in found]
+
+
+def _action(pages: Pages, value: str) -> None:
+    pages.follow("#save" if value == "save" else f'#attributes-form button[value="{value}"]')
+
+
+def test_report_questions_added_reordered_saved_and_a_lost_race_shown(
+    platform_up: PlatformUp, browser: Any, html_checker: HtmlChecker
+) -> None:
+    """A service's Open311 attributes edited as a form without JavaScript round trips: add
+    two questions, errors on save, fix them, move one up, add and remove a third, save with
+    Enter (the form's default button saves); the definitions reach Open311 in the new order.
+    Then someone saves through the API while the form is open: the save is refused on its
+    If-Match and the page shows their questions beside the editor's; saving again wins."""
+    name = f"Potholes {uuid.uuid4().hex[:6]}"
+    with _api(platform_up, "admin-dev-1", "admin", "staff") as staff:
+        made = staff.post("/api/v1/services", json={"name": name})
+        assert made.status_code == 201, made.text
+        service_id, code = made.json()["id"], made.json()["service_code"]
+        assert staff.post(f"/api/v1/services/{service_id}/publish").status_code == 200
+    console = platform_up.frontend_urls["staff-console"]
+    pages = Pages(browser, console, html_checker)
+    sign_in(browser, console, STAFF, start=f"/catalogue/{service_id}")
+    pages.follow(f'a[href="/catalogue/{service_id}/attributes"]')
+    pages.check("catalogue: report questions (none)")
+    assert browser.find_elements(By.ID, "no-questions")
+    _action(pages, "add")
+    _action(pages, "add")
+    assert _codes(pages) == ["", ""]
+    pages.fill("attr-0-code", "depth")
+    pages.fill("attr-0-description", "How deep is it?")
+    pages.choose("attr-0-datatype", "Choose one from a list")
+    pages.fill("attr-1-values", "stray: A value on a text answer")
+    _action(pages, "save")
+    assert pages.errors() == [
+        "Attribute 1: enter the list's values",
+        "Attribute 2: enter a code of letters, digits, _ . or - (at most 64)",
+        "Attribute 2: enter the question asked",
+        "Attribute 2: only a list takes values (choose a list, or remove them)",
+    ]
+    pages.check("catalogue: report questions error")
+    pages.fill("attr-0-values", "shallow: Under 5cm\ndeep: Deeper than 5cm")
+    browser.find_element(By.ID, "attr-0-required").click()
+    pages.fill("attr-1-code", "where")
+    pages.fill("attr-1-description", "Where exactly is it?")
+    pages.choose("attr-1-datatype", "Long text")
+    pages.fill("attr-1-values", "")
+    _action(pages, "up-1")
+    assert _codes(pages) == ["where", "depth"]
+    _action(pages, "add")
+    assert _codes(pages) == ["where", "depth", ""]
+    pages.check("catalogue: report questions, three")
+    _action(pages, "remove-2")
+    assert _codes(pages) == ["where", "depth"]
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.ID, "attr-0-description").send_keys(Keys.ENTER)
+    WebDriverWait(browser, 60).until(staleness_of(old))
+    assert "Service questions saved" in browser.page_source
+    with _api(platform_up, "admin-dev-1", "admin", "staff") as staff:
+        saved = staff.get(f"/api/v1/services/{service_id}").json()["attributes"]
+        assert [(a["code"], a["order"], a["required"], a["datatype"]) for a in saved] == [
+            ("where", 1, False, "text"),
+            ("depth", 2, True, "singlevaluelist"),
+        ]
+        assert saved[1]["values"] == [
+            {"key": "shallow", "name": "Under 5cm"},
+            {"key": "deep", "name": "Deeper than 5cm"},
+        ]
+        definition = staff.get(f"/open311/v2/services/{code}.json")
+        assert definition.status_code == 200, definition.text
+        assert [a["code"] for a in definition.json()["attributes"]] == ["where", "depth"]
+
+    # someone saves through the API while the form is open
+    pages.follow(f'a[href="/catalogue/{service_id}/attributes"]')
+    with _api(platform_up, "admin-dev-1", "admin", "staff") as staff:
+        response = staff.get(f"/api/v1/services/{service_id}")
+        theirs = [
+            {"code": "photo_taken", "description": "Did you take a photo?", "datatype": "string"}
+        ]
+        changed = staff.patch(
+            f"/api/v1/services/{service_id}",
+            json={"attributes": theirs},
+            headers={"if-match": response.headers["etag"]},
+        )
+        assert changed.status_code == 200, changed.text
+    _action(pages, "remove-0")
+    assert _codes(pages) == ["depth"]
+    _action(pages, "save")
+    assert pages.errors() == [
+        "Someone else changed this service while you were editing its questions: "
+        "check theirs below, then save again"
+    ]
+    assert "photo_taken: Did you take a photo?" in browser.find_element(By.ID, "theirs").text
+    assert _codes(pages) == ["depth"]
+    pages.check("catalogue: report questions, a lost race")
+    _action(pages, "save")
+    assert "Service questions saved" in browser.page_source
+    with _api(platform_up, "admin-dev-1", "admin", "staff") as staff:
+        saved = staff.get(f"/api/v1/services/{service_id}").json()["attributes"]
+        assert [a["code"] for a in saved] == ["depth"]

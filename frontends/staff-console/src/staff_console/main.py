@@ -12,6 +12,7 @@ from servicekit.telemetry import configure_logging
 from staff_console.config import ConsoleSettings
 from staff_console.views import (
     admin,
+    attributes,
     catalogue,
     inclusion,
     inclusion_more,
@@ -35,6 +36,7 @@ FOOTER = (Link("Accessibility statement", "/accessibility"),)
 ROUTERS = (
     pages.router,
     transfer.router,
+    attributes.router,  # before catalogue's /{service_id}/{action}
     catalogue.router,
     queue.router,
     inclusion.router,
