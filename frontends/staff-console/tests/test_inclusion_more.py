@@ -31,10 +31,16 @@ class Pages:
     """The browser's pages, each checked as reached (axe-core, and the HTML kept for the Nu
     HTML Checker)."""
 
-    def __init__(self, driver: Any, base: str, html_checker: HtmlChecker) -> None:
+    def __init__(
+        self, driver: Any, base: str, html_checker: HtmlChecker, *, javascript: bool = True
+    ) -> None:
         self.driver, self.base, self.html = driver, base, html_checker
+        self.javascript = javascript
 
     def check(self, name: str) -> None:
+        if not self.javascript:  # the server's HTML only: axe-core needs JavaScript
+            self.html.add(name + " (no JavaScript)", "<!DOCTYPE html>\n" + self.driver.page_source)
+            return
         violations = axe_violations(self.driver)
         assert violations == [], f"{name}: {violations}"
         self.html.add(name, "<!DOCTYPE html>\n" + self.driver.page_source)
@@ -247,6 +253,7 @@ def test_venue_added_voucher_given_and_skills_recorded(
     assert (
         "1 baseline assessment, 1 follow-up" in browser.find_element(By.ID, "outcome-counts").text
     )
+    assert html_checker.errors() == {}
 
 
 # -- the catalogue's Open311 attribute definitions as a form ----------------------------------
@@ -262,11 +269,23 @@ def _action(pages: Pages, value: str) -> None:
 def test_report_questions_added_reordered_saved_and_a_lost_race_shown(
     platform_up: PlatformUp, browser: Any, html_checker: HtmlChecker
 ) -> None:
-    """A service's Open311 attributes edited as a form without JavaScript round trips: add
-    two questions, errors on save, fix them, move one up, add and remove a third, save with
-    Enter (the form's default button saves); the definitions reach Open311 in the new order.
-    Then someone saves through the API while the form is open: the save is refused on its
+    """A service's Open311 attributes edited as a form (every button a round trip): add two
+    questions, errors on save, fix them, move one up, add and remove a third, save with Enter
+    (the form's default button saves); the definitions reach Open311 in the new order. Then
+    someone saves through the API while the form is open: the save is refused on its
     If-Match and the page shows their questions beside the editor's; saving again wins."""
+    _report_questions(platform_up, browser, html_checker, javascript=True)
+
+
+def test_report_questions_without_javascript(
+    platform_up: PlatformUp, nojs_browser: Any, html_checker: HtmlChecker
+) -> None:
+    _report_questions(platform_up, nojs_browser, html_checker, javascript=False)
+
+
+def _report_questions(
+    platform_up: PlatformUp, browser: Any, html_checker: HtmlChecker, *, javascript: bool
+) -> None:
     name = f"Potholes {uuid.uuid4().hex[:6]}"
     with _api(platform_up, "admin-dev-1", "admin", "staff") as staff:
         made = staff.post("/api/v1/services", json={"name": name})
@@ -274,7 +293,7 @@ def test_report_questions_added_reordered_saved_and_a_lost_race_shown(
         service_id, code = made.json()["id"], made.json()["service_code"]
         assert staff.post(f"/api/v1/services/{service_id}/publish").status_code == 200
     console = platform_up.frontend_urls["staff-console"]
-    pages = Pages(browser, console, html_checker)
+    pages = Pages(browser, console, html_checker, javascript=javascript)
     sign_in(browser, console, STAFF, start=f"/catalogue/{service_id}")
     pages.follow(f'a[href="/catalogue/{service_id}/attributes"]')
     pages.check("catalogue: report questions (none)")
@@ -353,3 +372,4 @@ def test_report_questions_added_reordered_saved_and_a_lost_race_shown(
     with _api(platform_up, "admin-dev-1", "admin", "staff") as staff:
         saved = staff.get(f"/api/v1/services/{service_id}").json()["attributes"]
         assert [a["code"] for a in saved] == ["depth"]
+    assert html_checker.errors() == {}
