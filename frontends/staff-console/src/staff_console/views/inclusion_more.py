@@ -169,7 +169,7 @@ async def _vouchers_page(
     choices = [{"value": "", "text": "Choose a programme"}] + [
         {"value": p["id"], "text": p["title"]}
         for p in programmes
-        if p["status"] in ("draft", "published")
+        if p["kind"] == "connectivity" and p["status"] in ("draft", "published")
     ]
     return frontend.render(
         request,
