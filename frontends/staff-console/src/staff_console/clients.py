@@ -154,6 +154,43 @@ class VenuesApi(ApiClient):
         result: list[dict[str, Any]] = await self.get("/api/v1/venues")
         return result
 
+    async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post("/api/v1/venues", body)
+        return result
+
+
+class VouchersApi(ApiClient):
+    """``/api/v1/vouchers``: data-SIM voucher stock per connectivity programme."""
+
+    async def stock(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.get("/api/v1/vouchers/stock")
+        return result
+
+    async def add(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post("/api/v1/vouchers", body)
+        return result
+
+    async def allocate(self, programme_id: str, participant_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(
+            "/api/v1/vouchers/allocations",
+            {"programme_id": programme_id, "participant_id": participant_id},
+        )
+        return result
+
+
+class OutcomesApi(ApiClient):
+    """A programme's Essential Digital Skills assessments (staff name the participant)."""
+
+    async def figures(self, programme_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(f"/api/v1/programmes/{programme_id}/outcomes")
+        return result
+
+    async def record(self, programme_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.post(
+            f"/api/v1/programmes/{programme_id}/outcomes", body
+        )
+        return result
+
 
 class SessionsApi(ApiClient):
     async def find(self, *, programme_id: str = "", upcoming: bool = True) -> list[dict[str, Any]]:

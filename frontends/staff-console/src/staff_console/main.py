@@ -12,8 +12,10 @@ from servicekit.telemetry import configure_logging
 from staff_console.config import ConsoleSettings
 from staff_console.views import (
     admin,
+    attributes,
     catalogue,
     inclusion,
+    inclusion_more,
     notifications,
     pages,
     queue,
@@ -36,9 +38,11 @@ FOOTER = (Link("Accessibility statement", "/accessibility"),)
 ROUTERS = (
     pages.router,
     transfer.router,
+    attributes.router,  # before catalogue's /{service_id}/{action}
     catalogue.router,
     queue.router,
     inclusion.router,
+    inclusion_more.router,
     notifications.router,
     notifications.admin,
     admin.router,
