@@ -117,12 +117,14 @@ def test_dependencies_exist_and_wait_for_health(compose: dict[str, Any]) -> None
                 assert has_check, f"{name} waits for {dep}'s health, which has no check"
     gateway = services["gateway"]["depends_on"]
     for d in DEPLOYABLES:
-        if d.name not in ("gateway", "citizen-portal"):
+        if d.name not in ("gateway", "citizen-portal", "staff-console"):  # the front-ends: below
             assert gateway[d.name]["condition"] == "service_healthy"
             deps = services[d.name]["depends_on"]
             assert deps["kafka"]["condition"] == "service_healthy"
             assert deps["postgres"]["condition"] == "service_healthy"
             assert deps["kafka-topics"]["condition"] == "service_completed_successfully"
+    for frontend in ("citizen-portal", "staff-console"):  # the gateway's API only
+        assert services[frontend]["depends_on"] == {"gateway": {"condition": "service_healthy"}}
 
 
 def test_platform_environment_is_real_settings_documented_in_env_example(
