@@ -328,7 +328,14 @@ def _report_questions(
     assert _codes(pages) == ["where", "depth"]
     old = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.ID, "attr-0-description").send_keys(Keys.ENTER)
-    WebDriverWait(browser, 60).until(staleness_of(old))
+
+    def replaced(driver: Any) -> bool:
+        try:
+            return bool(staleness_of(old)(driver))
+        except WebDriverException:  # chromedriver: the node "does not belong to the document"
+            return True
+
+    WebDriverWait(browser, 60).until(replaced)
     assert "Service questions saved" in browser.page_source
     with _api(platform_up, "admin-dev-1", "admin", "staff") as staff:
         saved = staff.get(f"/api/v1/services/{service_id}").json()["attributes"]
