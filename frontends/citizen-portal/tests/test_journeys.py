@@ -20,16 +20,15 @@ from typing import Any
 
 import httpx
 import pytest
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
 from webkit.testing import (
     HtmlChecker,
     PlatformUp,
     axe_violations,
+    page_replaced,
     page_weight,
     save_screenshots,
     sign_in,
@@ -43,20 +42,6 @@ CITIZEN = "citizen-dev-1"
 OTHER_CITIZEN = "citizen-dev-2"
 EMAIL = "alex.citizen@example.org"
 _LINK = re.compile(r"(/api/v1/preferences/email-verification\?token=[\w.-]+)")
-
-
-def _gone(element: Any) -> Callable[[Any], bool]:
-    """The page holding ``element`` has been replaced (chromedriver reports a replaced
-    document's node as stale, or as not belonging to the document)."""
-    stale = staleness_of(element)
-
-    def check(driver: Any) -> bool:
-        try:
-            return bool(stale(driver))
-        except WebDriverException:
-            return True
-
-    return check
 
 
 class Pages:
@@ -108,7 +93,7 @@ class Pages:
     def next_page(self) -> Iterator[None]:
         old = self.driver.find_element(By.TAG_NAME, "html")
         yield
-        WebDriverWait(self.driver, 60).until(_gone(old))
+        WebDriverWait(self.driver, 60).until(page_replaced(old))
 
     def errors(self) -> list[str]:
         return [

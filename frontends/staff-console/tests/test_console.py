@@ -25,15 +25,20 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 from fastapi.routing import APIRoute
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from staff_console.main import ADMIN_PREFIXES, PARTNER_PREFIXES, PUBLIC_PATHS, ROUTERS
-from webkit.testing import HtmlChecker, PlatformUp, axe_violations, save_screenshots, sign_in
+from webkit.testing import (
+    HtmlChecker,
+    PlatformUp,
+    axe_violations,
+    page_replaced,
+    save_screenshots,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -136,18 +141,6 @@ def test_route_table_turns_away_everyone_but_staff(platform_up: PlatformUp) -> N
 
 
 # -- the catalogue in the browser ------------------------------------------------------------
-def _gone(element: Any) -> Callable[[Any], bool]:
-    stale = staleness_of(element)
-
-    def check(driver: Any) -> bool:
-        try:
-            return bool(stale(driver))
-        except WebDriverException:
-            return True
-
-    return check
-
-
 class Pages:
     """The browser's pages, each checked as reached: axe-core, and its HTML kept for the Nu
     HTML Checker."""
@@ -185,7 +178,7 @@ class Pages:
     def next_page(self) -> Iterator[None]:
         old = self.driver.find_element(By.TAG_NAME, "html")
         yield
-        WebDriverWait(self.driver, 60).until(_gone(old))
+        WebDriverWait(self.driver, 60).until(page_replaced(old))
 
     def follow(self, selector: str) -> None:
         with self.next_page():

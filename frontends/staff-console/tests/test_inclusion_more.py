@@ -12,14 +12,19 @@ from typing import Any
 
 import httpx
 import pytest
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
-from webkit.testing import HtmlChecker, PlatformUp, axe_violations, save_screenshots, sign_in
+from webkit.testing import (
+    HtmlChecker,
+    PlatformUp,
+    axe_violations,
+    page_replaced,
+    save_screenshots,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -57,14 +62,7 @@ class Pages:
     def follow(self, selector: str) -> None:
         old = self.driver.find_element(By.TAG_NAME, "html")
         self.driver.find_element(By.CSS_SELECTOR, selector).click()
-
-        def gone(driver: Any) -> bool:
-            try:
-                return bool(staleness_of(old)(driver))
-            except WebDriverException:
-                return True
-
-        WebDriverWait(self.driver, 60).until(gone)
+        WebDriverWait(self.driver, 60).until(page_replaced(old))
 
     def submit(self, form: str = "main form") -> None:
         self.follow(f"{form} button[type=submit]")
@@ -328,14 +326,7 @@ def _report_questions(
     assert _codes(pages) == ["where", "depth"]
     old = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.ID, "attr-0-description").send_keys(Keys.ENTER)
-
-    def replaced(driver: Any) -> bool:
-        try:
-            return bool(staleness_of(old)(driver))
-        except WebDriverException:  # chromedriver: the node "does not belong to the document"
-            return True
-
-    WebDriverWait(browser, 60).until(replaced)
+    WebDriverWait(browser, 60).until(page_replaced(old))
     assert "Service questions saved" in browser.page_source
     with _api(platform_up, "admin-dev-1", "admin", "staff") as staff:
         saved = staff.get(f"/api/v1/services/{service_id}").json()["attributes"]

@@ -24,11 +24,17 @@ from typing import Any
 
 import httpx
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
-from webkit.testing import HtmlChecker, PlatformUp, axe_violations, save_screenshots, sign_in
+from webkit.testing import (
+    HtmlChecker,
+    PlatformUp,
+    axe_violations,
+    page_replaced,
+    save_screenshots,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -117,7 +123,7 @@ class Pages:
     def submit(self, form: str) -> None:
         old = self.driver.find_element(By.TAG_NAME, "html")
         self.driver.find_element(By.CSS_SELECTOR, f"{form} button[type=submit]").click()
-        WebDriverWait(self.driver, 60).until(lambda d: _stale(old))
+        WebDriverWait(self.driver, 60).until(page_replaced(old))
 
     def errors(self) -> list[str]:
         found = self.driver.find_elements(By.CSS_SELECTOR, ".govuk-error-summary__list li")
@@ -125,14 +131,6 @@ class Pages:
 
     def text(self, element_id: str) -> str:
         return str(self.driver.find_element(By.ID, element_id).text)
-
-
-def _stale(element: Any) -> bool:
-    try:
-        element.is_enabled()  # raises once the page has changed
-    except StaleElementReferenceException:
-        return True
-    return False
 
 
 def _subscribe_replay_rotate(

@@ -7,7 +7,8 @@
 - :func:`axe_violations`: axe-core's WCAG 2.2 A/AA rules run in the page;
 - :class:`HtmlChecker`: every page's HTML kept, then checked by the Nu HTML Checker at once;
 - :func:`page_weight`: the bytes a page and its assets take before any caching;
-- :func:`sign_in`: through the dev provider's page, as a person would.
+- :func:`sign_in`: through the dev provider's page, as a person would;
+- :func:`page_replaced`: a wait condition for the next page after a click or submit.
 
 The pytest fixtures at the end (``platform_up``, ``browser``, ``nojs_browser``,
 ``html_checker``) are module-scoped: one platform and one browser per test module. A front-end's
@@ -267,6 +268,26 @@ def new_driver(*, javascript: bool = True, width: int = 1280, height: int = 1000
     driver.set_page_load_timeout(60)
     driver.set_script_timeout(60)
     return driver
+
+
+def page_replaced(element: Any) -> Callable[[Any], bool]:
+    """A ``WebDriverWait`` condition: the page that held ``element`` has been replaced.
+
+    Chromedriver reports a node of a replaced document either as stale or, while the new
+    document loads, as "does not belong to the document" (a plain ``WebDriverException``):
+    both mean the old page is gone."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.expected_conditions import staleness_of
+
+    stale = staleness_of(element)
+
+    def check(driver: Any) -> bool:
+        try:
+            return bool(stale(driver))
+        except WebDriverException:
+            return True
+
+    return check
 
 
 _AXE: str | None = None
