@@ -28,6 +28,9 @@ from notifications.persistence.tables import (
     CitizenContact,
     Consent,
     Notification,
+    NotifyCallback,
+    NotifyFile,
+    NotifyReceivedText,
     WebhookDelivery,
     WebhookSubscription,
 )
@@ -247,6 +250,99 @@ async def test_erasure_forgets_the_citizen_and_blanks_their_messages(db: Databas
     # Nothing more for the erased citizen: no contact details are left to send to.
     assert await consumer.process(record(status_changed("c-gone"), 5)) == "handled"
     assert len(await rows(db)) == len(before)
+
+
+async def test_erasure_reaches_notifys_files_received_texts_and_callbacks(
+    db: Database,
+) -> None:
+    """A file sent by email with the citizen's message, the texts they sent to a council
+    number and the callbacks naming them go; another citizen's stay."""
+    settings = Settings(messaging_enabled=False, environment="test", staff_alert_email=None)
+    consumer = consumer_for(db, settings)
+    now = datetime.now(UTC)
+    service = uuid.uuid4()
+    people = {
+        "c-gone": ("gone@example.com", "+447700900111"),
+        "c-stays": ("stays@example.com", "+447700900222"),
+    }
+    messages: dict[str, uuid.UUID] = {}
+    async with db.session() as s:
+        for citizen, (email, phone) in people.items():
+            s.add(CitizenContact(citizen_id=citizen, email=email, phone=phone, updated_at=now))
+            message = Notification(
+                channel="email",
+                recipient=email,
+                subject="Your document",
+                body="Download it here",
+                status="delivered",
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(message)
+            await s.flush()
+            messages[citizen] = message.id
+            s.add(
+                NotifyFile(
+                    service_id=service,
+                    notification_id=message.id,
+                    key_hash="0" * 64,
+                    filename=f"{citizen}.pdf",
+                    mimetype="application/pdf",
+                    content=b"%PDF-1.4 " + citizen.encode(),
+                    size=16,
+                    created_at=now,
+                    expires_at=now + timedelta(days=7),
+                )
+            )
+            s.add(
+                NotifyReceivedText(
+                    service_id=service,
+                    user_number=phone,
+                    notify_number="07700900000",
+                    content=f"STOP, says {citizen}",
+                    created_at=now,
+                )
+            )
+            for kind, payload in (
+                ("delivery-status", {"id": str(message.id), "to": email, "status": "delivered"}),
+                (
+                    "received-text",
+                    {
+                        "id": str(uuid.uuid4()),
+                        "source_number": phone.lstrip("+"),
+                        "message": "STOP",
+                    },
+                ),
+            ):
+                s.add(
+                    NotifyCallback(
+                        service_id=service,
+                        kind=kind,
+                        payload=json.dumps(payload),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        await s.commit()
+
+    assert await consumer.process(record(erasure("c-gone"), 1)) == "handled"
+
+    async with db.session() as s:
+        files = {f.notification_id for f in (await s.execute(sa.select(NotifyFile))).scalars()}
+        assert files == {messages["c-stays"]}
+        texts = [t.user_number for t in (await s.execute(sa.select(NotifyReceivedText))).scalars()]
+        assert texts == ["+447700900222"]
+        callbacks = [
+            (c.kind, json.loads(c.payload))
+            for c in (await s.execute(sa.select(NotifyCallback))).scalars()
+        ]
+    receipts = {p["id"]: p for kind, p in callbacks if kind == "delivery-status"}
+    assert receipts[str(messages["c-gone"])]["to"] is None  # the status stays, not the address
+    assert receipts[str(messages["c-gone"])]["status"] == "delivered"
+    assert receipts[str(messages["c-stays"])]["to"] == "stays@example.com"
+    assert [p["source_number"] for kind, p in callbacks if kind == "received-text"] == [
+        "447700900222"
+    ]
 
 
 async def test_content_older_than_the_retention_period_is_blanked(db: Database) -> None:

@@ -5,7 +5,9 @@
   ``citizen_id``, and /v2 messages without a citizen by the citizen's confirmed address or
   phone) keep their status rows but lose recipient, subject and bodies; one not sent yet
   is not sent (``technical-failure``); the subject id is taken out of the webhook delivery
-  log's payloads.
+  log's payloads. Notify's own records go too: files sent by email with their messages,
+  texts received from their phone, and callbacks naming them (a received text's callback is
+  deleted, a delivery receipt keeps its status without the recipient).
 * **Retention**: a message older than ``content_retention_days`` (7, as GOV.UK Notify) that
   has reached a final status is blanked the same way by :class:`RetentionWorker`, which
   runs every ``retention_purge_interval_seconds`` and sleeps in between.
@@ -17,6 +19,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -60,7 +64,19 @@ async def erase_citizen(event: CitizenErasureRequested, ctx: MessageContext) -> 
         NotificationRepository(db),
         WebhookRepository(db),
         citizen_id=event.citizen_id,
+        notify=NotifyRecords(
+            NotifyFileRepository(db), ReceivedTextRepository(db), NotifyCallbackRepository(db)
+        ),
     )
+
+
+@dataclass(frozen=True)
+class NotifyRecords:
+    """The Notify API's own tables that can hold a citizen's data."""
+
+    files: NotifyFileRepository
+    received: ReceivedTextRepository
+    callbacks: NotifyCallbackRepository
 
 
 async def erase(
@@ -70,6 +86,7 @@ async def erase(
     webhooks: WebhookRepository,
     *,
     citizen_id: str,
+    notify: NotifyRecords | None = None,
 ) -> int:
     """Forget the citizen in the unit of work; returns how many messages were redacted.
     Running it again changes nothing."""
@@ -81,6 +98,10 @@ async def erase(
         uow.publish(status_changed(row, Status.TECHNICAL_FAILURE, Status.CREATED.value, now))
     if unsent:
         await notifications.fail([r["id"] for r in unsent], now=now, error=NOT_SENT)
+    if notify is not None:
+        await _erase_notify_records(
+            notify, await notifications.ids_of_citizen(citizen_id, addresses), contact
+        )
     # the subject id goes too (retention keeps it)
     redacted = await notifications.redact_citizen(citizen_id, addresses, blank=REDACTED, now=now)
     await contacts.delete_consents(citizen_id)
@@ -89,6 +110,36 @@ async def erase(
     await _scrub_webhook_payloads(webhooks, citizen_id)
     log.info("erasure: %d messages redacted", redacted)
     return redacted
+
+
+async def _erase_notify_records(
+    notify: NotifyRecords, message_ids: list[uuid.UUID], contact: Any
+) -> None:
+    await notify.files.delete_of_notifications(message_ids)
+    phone = contact.phone if contact is not None else None
+    if phone:
+        await notify.received.delete_from([phone])
+    # A callback's payload names the recipient: a delivery receipt's "to" (address or number
+    # as sent), a received text's "source_number" (E.164 without the "+").
+    names = [a for a in ((contact.email, phone) if contact is not None else ()) if a]
+    names += [str(i) for i in message_ids]
+    seen: set[uuid.UUID] = set()
+    for name in names:
+        for callback_id, kind, payload in await notify.callbacks.containing(name):
+            if callback_id in seen:
+                continue
+            seen.add(callback_id)
+            if kind == "received-text":
+                await notify.callbacks.delete(callback_id)
+                continue
+            body = json.loads(payload)
+            if body.get("id") in {str(i) for i in message_ids} or body.get("to") in names:
+                body["to"] = None
+                await notify.callbacks.update(callback_id, payload=json.dumps(body))
+    if phone:
+        for callback_id, kind, _ in await notify.callbacks.containing(phone.lstrip("+")):
+            if kind == "received-text" and callback_id not in seen:
+                await notify.callbacks.delete(callback_id)
 
 
 async def _scrub_webhook_payloads(webhooks: WebhookRepository, subject: str) -> None:

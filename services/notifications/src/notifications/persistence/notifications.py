@@ -250,6 +250,11 @@ class NotificationRepository(Repository):
             sa.and_(T.c.citizen_id.is_(None), T.c.recipient.in_(addresses)),
         )
 
+    async def ids_of_citizen(self, citizen_id: str, addresses: Sequence[str]) -> list[uuid.UUID]:
+        """The ids of the citizen's messages (as :meth:`redact_citizen` finds them)."""
+        found = await self.db.execute(sa.select(T.c.id).where(self._theirs(citizen_id, addresses)))
+        return [uuid.UUID(str(i)) for i in found.scalars().all()]
+
     async def unsent_of_citizen(
         self, citizen_id: str, addresses: Sequence[str]
     ) -> list[dict[str, Any]]:

@@ -75,3 +75,13 @@ class NotifyCallbackRepository(Repository):
             ids = ids.with_for_update(skip_locked=True)
         done = await self.db.execute(sa.delete(C).where(C.c.id.in_(ids.scalar_subquery())))
         return int(done.rowcount)  # type: ignore[attr-defined]
+
+    async def containing(self, text: str) -> list[tuple[uuid.UUID, str, str]]:
+        """``(id, kind, payload)`` of the callbacks whose payload contains ``text``."""
+        found = await self.db.execute(
+            sa.select(C.c.id, C.c.kind, C.c.payload).where(C.c.payload.contains(text))
+        )
+        return [(uuid.UUID(str(r[0])), r[1], r[2]) for r in found.all()]
+
+    async def delete(self, callback_id: uuid.UUID) -> None:
+        await self.db.execute(sa.delete(C).where(C.c.id == callback_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -32,4 +33,13 @@ class NotifyFileRepository(Repository):
         if self.db.get_bind().dialect.name == "postgresql":
             ids = ids.with_for_update(skip_locked=True)
         done = await self.db.execute(sa.delete(F).where(F.c.id.in_(ids.scalar_subquery())))
+        return int(done.rowcount)  # type: ignore[attr-defined]
+
+    async def delete_of_notifications(self, notification_ids: Sequence[uuid.UUID]) -> int:
+        """Delete the files sent with these notifications (erasure); how many."""
+        if not notification_ids:
+            return 0
+        done = await self.db.execute(
+            sa.delete(F).where(F.c.notification_id.in_(list(notification_ids)))
+        )
         return int(done.rowcount)  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -74,4 +74,11 @@ class ReceivedTextRepository(Repository):
         if self.db.get_bind().dialect.name == "postgresql":
             ids = ids.with_for_update(skip_locked=True)
         done = await self.db.execute(sa.delete(R).where(R.c.id.in_(ids.scalar_subquery())))
+        return int(done.rowcount)  # type: ignore[attr-defined]
+
+    async def delete_from(self, numbers: Sequence[str]) -> int:
+        """Delete the texts sent from these numbers (E.164; erasure); how many."""
+        if not numbers:
+            return 0
+        done = await self.db.execute(sa.delete(R).where(R.c.user_number.in_(list(numbers))))
         return int(done.rowcount)  # type: ignore[attr-defined]
