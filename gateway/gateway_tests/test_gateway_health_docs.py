@@ -69,6 +69,24 @@ async def test_health_is_rate_limited_per_address(
             assert (await other.get("/health")).status_code == 503
 
 
+async def test_health_live_answers_for_the_gateway_alone(
+    upstreams: dict[str, tuple[Upstream, str]], start_gateway: GatewayFactory
+) -> None:
+    """``/health/live`` (the probes' and the image's HEALTHCHECK's): 200 while every service
+    behind the gateway is down, and no service is asked."""
+    client = await start_gateway(
+        citizen_services_url=closed_url(),
+        notifications_url=upstreams["notifications"][1],
+        inclusion_url=closed_url(),
+    )
+    before = health_probes(upstreams)
+    live = await client.get("/health/live")
+    assert live.status_code == 200 and live.json() == {"status": "ok"}
+    assert live.headers["cache-control"] == "no-store"
+    assert health_probes(upstreams) == before
+    assert (await client.get("/health")).status_code == 503  # the services' view
+
+
 async def test_a_flood_of_health_checks_fans_out_once(
     upstreams: dict[str, tuple[Upstream, str]], start_gateway: GatewayFactory
 ) -> None:

@@ -282,6 +282,9 @@ class Gateway:
         if path == "/health":
             await self._health(scope, send, request_id)
             return
+        if path == "/health/live":  # the gateway process itself: no service is asked
+            await self._json(send, {"status": "ok"}, cache=b"no-store")
+            return
         if path == "/openapi.json":
             await self._json(send, await self._openapi())
             return
@@ -807,7 +810,7 @@ class Gateway:
         )
 
 
-_OWN_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
+_OWN_PATHS = frozenset({"/health", "/health/live", "/openapi.json", "/docs"})
 _CIRCUIT_ORDER = (BreakerState.CLOSED, BreakerState.HALF_OPEN, BreakerState.OPEN)
 
 

@@ -93,7 +93,7 @@ DEPLOYABLES: tuple[Deployable, ...] = (
         "NOTIFICATIONS_",
         8003,
     ),
-    # /health answers 200 (every service ok) or 503 (degraded): either way the gateway serves
+    # /health/live: the gateway process itself (its /health asks every service)
     Deployable(
         "gateway",
         "gateway",
@@ -101,8 +101,6 @@ DEPLOYABLES: tuple[Deployable, ...] = (
         "gateway.config:GatewaySettings",
         "GATEWAY_",
         8000,
-        health="/health",
-        health_statuses=(200, 503),
     ),
     Deployable(
         "citizen-portal",
