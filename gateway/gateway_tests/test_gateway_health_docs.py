@@ -84,7 +84,6 @@ async def test_health_live_answers_for_the_gateway_alone(
     assert live.status_code == 200 and live.json() == {"status": "ok"}
     assert live.headers["cache-control"] == "no-store"
     assert health_probes(upstreams) == before
-    assert (await client.get("/health")).status_code == 503  # the services' view
 
 
 async def test_a_flood_of_health_checks_fans_out_once(

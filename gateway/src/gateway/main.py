@@ -267,7 +267,14 @@ class Gateway:
     ) -> None:
         origin = _header(scope, b"origin")
         path = scope["path"]
-        send = self._decorate(send, request_id, origin, exchange, docs=path == "/docs")
+        send = self._decorate(
+            send,
+            request_id,
+            origin,
+            exchange,
+            docs=path == "/docs",
+            public=bool(origin) and self._public_read(path),
+        )
 
         if (
             scope["method"] == "OPTIONS"
@@ -497,6 +504,7 @@ class Gateway:
         exchange: Exchange,
         *,
         docs: bool,
+        public: bool = False,
     ) -> Send:
         extra: Sequence[tuple[bytes, bytes]] = _DOCS_EXTRA if docs else _API_EXTRA
         if origin and origin in self.cors_origins:
@@ -505,6 +513,14 @@ class Gateway:
                 (b"access-control-allow-origin", origin.encode("latin-1")),
                 (b"access-control-expose-headers", EXPOSED),
                 (b"vary", b"Origin"),
+            ]
+        elif public:
+            # a public read route (/hsds) is open to any origin: the gateway's own answers
+            # there (429, 502, 503, 504) say so too, as the service's do
+            extra = [
+                *extra,
+                (b"access-control-allow-origin", b"*"),
+                (b"access-control-expose-headers", EXPOSED),
             ]
 
         async def wrapped(message: Message) -> None:
@@ -519,6 +535,10 @@ class Gateway:
             await send(message)
 
         return wrapped
+
+    def _public_read(self, path: str) -> bool:
+        route = self.router.match(path)
+        return route is not None and route.public_read
 
     def _route_label(self, path: str) -> str:
         """The route a request is counted and logged under: the routing table's prefix

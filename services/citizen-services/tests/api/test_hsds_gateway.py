@@ -85,3 +85,28 @@ async def test_hsds_through_the_gateway(settings: Settings, tmp_path: Path) -> N
             assert other.status_code == 403
             listed = await client.get("/api/v1/services")
             assert "access-control-allow-origin" not in listed.headers
+
+
+async def test_the_gateways_own_errors_on_hsds_are_open_to_any_origin(tmp_path: Path) -> None:
+    """With citizen-services down, the gateway answers ``/hsds`` itself (502/503): a web page
+    on any origin may still read that answer; other routes keep the gateway's origin list."""
+    from mkinfra._proc import free_port
+
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    gateway = create_gateway(
+        GatewaySettings(citizen_services_url=down, inclusion_url=down, notifications_url=down),
+        auth_settings=AuthSettings(database_url=f"sqlite:///{tmp_path}/gateway.sqlite3"),
+        limit_settings=LimitSettings(rate_limits_enabled=False),
+    )
+    async with (
+        running_app(gateway) as url,
+        httpx.AsyncClient(base_url=url, timeout=60, headers={"Origin": ORIGIN}) as client,
+    ):
+        failed = await client.get("/hsds/services")
+        assert failed.status_code in (502, 503), failed.text
+        assert failed.headers["content-type"] == "application/problem+json"
+        assert failed.headers["access-control-allow-origin"] == "*"
+        assert "Retry-After" in failed.headers["access-control-expose-headers"]
+        other = await client.get("/api/v1/services")
+        assert other.status_code in (502, 503)
+        assert "access-control-allow-origin" not in other.headers
