@@ -54,7 +54,7 @@ pytestmark = [
     pytest.mark.kafka,
     pytest.mark.postgres,
     pytest.mark.slow,
-    pytest.mark.timeout(600),
+    pytest.mark.timeout(1500),
 ]
 
 #: Examples per operation, mode and caller: 50, fewer (never under 25) when the document has
@@ -64,8 +64,9 @@ MAX_EXAMPLES, MIN_EXAMPLES, REQUEST_BUDGET = 50, 25, 3000
 #: ends in 401/403, which a few show as well as many.
 REFUSED_EXAMPLES = 5
 #: Child processes fuzzing at once (each a share of the operations), and how long one may take
-#: (bounded by count above; the time is only a backstop: ~70-130 s here, more on a busy CI).
-SHARDS, CHILD_TIMEOUT = 2, 480.0
+#: (bounded by count above; the time is only a backstop: ~70-130 s here, over 480 s once at a
+#: load average of 17 on these 2 cores).
+SHARDS, CHILD_TIMEOUT = 2, 1200.0
 METHODS = ("get", "put", "post", "delete", "patch")
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 MODES = (POSITIVE, NEGATIVE)
