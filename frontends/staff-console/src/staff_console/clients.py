@@ -104,16 +104,28 @@ class ServiceRequestsApi(ApiClient):
     """``/api/v1/service-requests``: the queue (staff see every request)."""
 
     async def queue(
-        self, *, status: str = "", service_code: str = "", assigned_to: str = "", page: int = 1
+        self,
+        *,
+        status: str = "",
+        service_code: str = "",
+        assigned_to: str = "",
+        area: str = "",
+        page: int = 1,
     ) -> dict[str, Any]:
         result: dict[str, Any] = await self.get(
             "/api/v1/service-requests",
             status=status,
             service_code=service_code,
             assigned_to=assigned_to,
+            area=area,
             page=page,
             size=50,
         )
+        return result
+
+    async def areas(self) -> list[dict[str, Any]]:
+        """The areas the queue filters by: MK postcode districts (code, name)."""
+        result: list[dict[str, Any]] = await self.get("/api/v1/service-requests/areas")
         return result
 
     async def one(self, request_id: str) -> dict[str, Any]:
