@@ -5,6 +5,7 @@ HTML Checker, and the same tasks again with JavaScript off."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -145,4 +146,116 @@ def test_queue_filtered_by_area_without_javascript(
     platform_up: PlatformUp, nojs_browser: Any, html_checker: HtmlChecker
 ) -> None:
     _queue_by_area(platform_up, nojs_browser, html_checker, js=False)
+    assert html_checker.errors() == {}
+
+
+# -- a venue changed -------------------------------------------------------------------------
+def _venue_changed(platform: PlatformUp, driver: Any, html: HtmlChecker, *, js: bool) -> None:
+    """A venue's details changed (errors first), read back through the API with who changed
+    it; then an edit that loses the If-Match race comes back merged, and saves."""
+    name = f"Netherfield Hub {uuid.uuid4().hex[:6]}"
+    with _api(platform, "admin-dev-1", "admin", "staff") as staff:
+        made = staff.post(
+            "/api/v1/venues",
+            json={
+                "name": name,
+                "address": "Marlborough Street, Netherfield",
+                "postcode": "MK6 4AA",
+                "ward": "Woughton and Fishermead",
+                "latitude": 52.0230,
+                "longitude": -0.7380,
+            },
+        )
+        assert made.status_code == 201, made.text
+        venue_id = made.json()["id"]
+    console = platform.frontend_urls["staff-console"]
+    pages = Pages(driver, console, html, javascript=js)
+    sign_in(driver, console, STAFF, start="/inclusion/venues")
+    pages.follow(f'a[href="/inclusion/venues/{venue_id}/edit"]')
+    pages.check("venue: change")
+    assert "Not changed since it was added" in driver.page_source
+    assert pages.value("postcode") == "MK6 4AA" and pages.value("latitude") == "52.023"
+    pages.fill("name", "")
+    pages.fill("postcode", "nowhere")
+    pages.fill("latitude", "48.85")
+    pages.fill("opening_times", "Monday 09:00-17:00\nSomeday 9-5")
+    pages.submit()
+    assert pages.errors() == [
+        "Enter the venue's name",
+        "Enter a postcode, like MK6 2LP",
+        "Enter the latitude in Milton Keynes, from 51.9 to 52.25",
+        "Write each opening time as a day and two times, like Monday 09:00-17:00 "
+        "(not: Someday 9-5)",
+    ]
+    pages.check("venue: change error")
+    renamed = name + " (Community Centre)"
+    pages.fill("name", renamed)
+    pages.fill("postcode", "mk6 2lp")
+    pages.fill("latitude", "52.0235")
+    pages.fill("accessibility_notes", "Step-free entrance; accessible toilet")
+    pages.fill("opening_times", "Monday 9.00-17:00\nsaturday 10:00 to 13:00")
+    pages.submit()
+    assert "Venue changed" in driver.page_source
+    pages.check("venues: changed")
+    row = next(r for r in pages.cells("venues") if r[0] == renamed)
+    assert row[1:] == [
+        "Marlborough Street, Netherfield, MK6 2LP",
+        "Woughton and Fishermead",
+        "Step-free entrance; accessible toilet",
+    ]
+    with _api(platform, "admin-dev-1", "admin", "staff") as staff:
+        saved = staff.get(f"/api/v1/venues/{venue_id}")
+        assert saved.headers["etag"] == '"2"', saved.text
+        body = saved.json()
+        assert (body["postcode"], body["latitude"], body["updated_by"]) == (
+            "MK6 2LP",
+            52.0235,
+            STAFF,
+        )
+        assert body["opening_times"] == [
+            {"day": "monday", "opens": "09:00", "closes": "17:00"},
+            {"day": "saturday", "opens": "10:00", "closes": "13:00"},
+        ]
+
+    # someone changes the name and the accessibility notes while the form is open
+    pages.follow(f'a[href="/inclusion/venues/{venue_id}/edit"]')
+    assert f"by {STAFF}" in driver.page_source
+    with _api(platform, "admin-dev-1", "admin", "staff") as staff:
+        theirs = staff.patch(
+            f"/api/v1/venues/{venue_id}",
+            json={"name": name + " (theirs)", "accessibility_notes": "Hearing loop"},
+            headers={"if-match": '"2"'},
+        )
+        assert theirs.status_code == 200, theirs.text
+    pages.fill("name", name + " (mine)")
+    pages.choose("ward", "Campbell Park and Old Woughton")
+    pages.submit()
+    assert pages.errors() == ["Name was changed by someone else: check it"]
+    assert name + " (theirs)" in driver.find_element(By.ID, "theirs").text
+    assert pages.value("name") == name + " (mine)"
+    assert pages.value("accessibility_notes") == "Hearing loop"
+    assert Select(driver.find_element(By.ID, "ward")).first_selected_option.text == (
+        "Campbell Park and Old Woughton"
+    )
+    pages.check("venue: change, a lost race")
+    pages.submit()
+    assert "Venue changed" in driver.page_source
+    with _api(platform, "admin-dev-1", "admin", "staff") as staff:
+        body = staff.get(f"/api/v1/venues/{venue_id}").json()
+        assert (body["name"], body["ward"], body["accessibility_notes"], body["version"]) == (
+            name + " (mine)",
+            "Campbell Park and Old Woughton",
+            "Hearing loop",
+            4,
+        )
+
+
+def test_venue_changed(platform_up: PlatformUp, browser: Any, html_checker: HtmlChecker) -> None:
+    _venue_changed(platform_up, browser, html_checker, js=True)
+
+
+def test_venue_changed_without_javascript(
+    platform_up: PlatformUp, nojs_browser: Any, html_checker: HtmlChecker
+) -> None:
+    _venue_changed(platform_up, nojs_browser, html_checker, js=False)
     assert html_checker.errors() == {}

@@ -162,6 +162,21 @@ class ProgrammesApi(ApiClient):
 
 
 class VenuesApi(ApiClient):
+    """``/api/v1/venues``: changes need the venue's ETag (If-Match)."""
+
+    async def one(self, venue_id: str) -> tuple[dict[str, Any], str]:
+        """The venue and its ETag (the version a change must name in If-Match)."""
+        response = await self.request("GET", f"/api/v1/venues/{venue_id}")
+        body: dict[str, Any] = response.json()
+        return body, response.headers.get("etag", f'"{body["version"]}"')
+
+    async def update(self, venue_id: str, changes: dict[str, Any], etag: str) -> dict[str, Any]:
+        response = await self.request(
+            "PATCH", f"/api/v1/venues/{venue_id}", json=changes, headers={"if-match": etag}
+        )
+        result: dict[str, Any] = response.json()
+        return result
+
     async def all(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.get("/api/v1/venues")
         return result
