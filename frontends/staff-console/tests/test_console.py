@@ -82,6 +82,7 @@ def _route_table() -> list[tuple[str, str]]:
         "request_id": some,
         "programme_id": some,
         "session_id": some,
+        "venue_id": some,
         "enrolment_id": some,
         "device_id": some,
         "template_id": some,

@@ -104,16 +104,28 @@ class ServiceRequestsApi(ApiClient):
     """``/api/v1/service-requests``: the queue (staff see every request)."""
 
     async def queue(
-        self, *, status: str = "", service_code: str = "", assigned_to: str = "", page: int = 1
+        self,
+        *,
+        status: str = "",
+        service_code: str = "",
+        assigned_to: str = "",
+        area: str = "",
+        page: int = 1,
     ) -> dict[str, Any]:
         result: dict[str, Any] = await self.get(
             "/api/v1/service-requests",
             status=status,
             service_code=service_code,
             assigned_to=assigned_to,
+            area=area,
             page=page,
             size=50,
         )
+        return result
+
+    async def areas(self) -> list[dict[str, Any]]:
+        """The areas the queue filters by: MK postcode districts (code, name)."""
+        result: list[dict[str, Any]] = await self.get("/api/v1/service-requests/areas")
         return result
 
     async def one(self, request_id: str) -> dict[str, Any]:
@@ -150,6 +162,21 @@ class ProgrammesApi(ApiClient):
 
 
 class VenuesApi(ApiClient):
+    """``/api/v1/venues``: changes need the venue's ETag (If-Match)."""
+
+    async def one(self, venue_id: str) -> tuple[dict[str, Any], str]:
+        """The venue and its ETag (the version a change must name in If-Match)."""
+        response = await self.request("GET", f"/api/v1/venues/{venue_id}")
+        body: dict[str, Any] = response.json()
+        return body, response.headers.get("etag", f'"{body["version"]}"')
+
+    async def update(self, venue_id: str, changes: dict[str, Any], etag: str) -> dict[str, Any]:
+        response = await self.request(
+            "PATCH", f"/api/v1/venues/{venue_id}", json=changes, headers={"if-match": etag}
+        )
+        result: dict[str, Any] = response.json()
+        return result
+
     async def all(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.get("/api/v1/venues")
         return result

@@ -194,6 +194,7 @@ class FakeRequests(RequestRepository):
         status: str | None,
         service_code: str | None,
         assigned_to: str | None,
+        area: str | None = None,
         page: int,
         size: int,
     ) -> tuple[list[ServiceRequest], int]:
@@ -204,6 +205,7 @@ class FakeRequests(RequestRepository):
             and (not status or r.status == status)
             and (not service_code or r.service_code == service_code)
             and (not assigned_to or r.assigned_to == assigned_to)
+            and (not area or r.area == area)
         ]
         start = (page - 1) * size
         return self._newest_first(rows)[start : start + size], len(rows)

@@ -1,6 +1,11 @@
-"""Digital inclusion, continued: venues (list, add), data-SIM vouchers (stock, add codes,
-allocate one to a participant) and Essential Digital Skills outcomes (record an assessment,
-a programme's figures). Venues cannot be edited: the inclusion API has no venue update."""
+"""Digital inclusion, continued: venues (list, add, change), data-SIM vouchers (stock, add
+codes, allocate one to a participant) and Essential Digital Skills outcomes (record an
+assessment, a programme's figures).
+
+A venue's change sends only the fields this editor changed, with the ETag they opened it at;
+when someone saved it in between (412), the form comes back on the newest version with their
+changes kept where this editor changed nothing, and every field both changed listed with both
+values (as the catalogue's edit)."""
 
 from __future__ import annotations
 
@@ -152,6 +157,214 @@ async def add_venue(request: Request, frontend: FrontendDep, user: StaffUser) ->
             problem.add("name", exc.detail or exc.title)
         return _venue_page(request, frontend, values, problem)
     return RedirectResponse("/inclusion/venues?saved=venue", status_code=303)
+
+
+#: The venue's fields as the edit form shows them: (name, label).
+VENUE_FIELDS = (
+    ("name", "Name"),
+    ("address", "Address"),
+    ("postcode", "Postcode"),
+    ("ward", "Ward"),
+    ("latitude", "Latitude"),
+    ("longitude", "Longitude"),
+    ("accessibility_notes", "Accessibility"),
+    ("opening_times", "Opening times"),
+)
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+#: ``Monday 09:00-17:00`` (also ``9.00``, an en dash, or ``to`` between the times).
+_OPENING = re.compile(
+    r"^(?P<day>[a-z]+)\s+(?P<opens>\d{1,2}[:.]\d{2})\s*(?:-|\u2013|to)\s*"
+    r"(?P<closes>\d{1,2}[:.]\d{2})$",
+    re.IGNORECASE,
+)
+
+
+def _clock(text: str) -> str | None:
+    hours, minutes = re.split(r"[:.]", text)
+    if int(hours) > 23 or int(minutes) > 59:
+        return None
+    return f"{int(hours):02d}:{minutes}"
+
+
+def _same(a: str, b: str) -> bool:
+    """Equal but for spaces and line endings (a browser sends a textarea's lines as CRLF)."""
+    return a.split() == b.split()
+
+
+def _venue_text(venue: dict[str, Any]) -> dict[str, str]:
+    """The venue as the form's text fields."""
+    values = {name: str(venue.get(name) or "") for name, _ in VENUE_FIELDS}
+    values["opening_times"] = "\n".join(
+        f"{t['day'].capitalize()} {t['opens']}-{t['closes']}"
+        for t in venue.get("opening_times") or []
+    )
+    return values
+
+
+def _venue_changes(
+    values: dict[str, str], opened: dict[str, str], errors: FormErrors
+) -> dict[str, Any]:
+    """What the editor changed, as the API takes it; each bad field named in ``errors``."""
+    changes: dict[str, Any] = {}
+    for name, _ in VENUE_FIELDS:
+        text = values.get(name, "")
+        if _same(text, opened.get(name, "")):
+            continue
+        if name in ("name", "address") and not text:
+            errors.add(name, f"Enter the venue's {name}")
+        elif name == "postcode" and not _POSTCODE.match(text):
+            errors.add(name, "Enter a postcode, like MK6 2LP")
+        elif name == "ward" and text not in WARDS:
+            errors.add(name, "Choose the venue's ward")
+        elif name in ("latitude", "longitude"):
+            low, high = (51.9, 52.25) if name == "latitude" else (-1.0, -0.4)
+            try:
+                number = float(text)
+            except ValueError:
+                number = float("nan")
+            if not low <= number <= high:
+                errors.add(name, f"Enter the {name} in Milton Keynes, from {low} to {high}")
+            else:
+                changes[name] = number
+            continue
+        elif name == "opening_times":
+            times, bad = [], []
+            for line in filter(None, (ln.strip() for ln in text.splitlines())):
+                match = _OPENING.match(line)
+                day = match["day"].lower() if match else ""
+                opens = _clock(match["opens"]) if match else None
+                closes = _clock(match["closes"]) if match else None
+                if day not in DAYS or not opens or not closes or opens >= closes:
+                    bad.append(line)
+                else:
+                    times.append({"day": day, "opens": opens, "closes": closes})
+            if bad:
+                errors.add(
+                    name,
+                    "Write each opening time as a day and two times, like Monday 09:00-17:00 "
+                    "(not: " + "; ".join(bad)[:200] + ")",
+                )
+            else:
+                changes[name] = times
+            continue
+        if name == "postcode":
+            text = text.upper()
+        changes[name] = text
+    return changes
+
+
+def _venue_edit_page(
+    request: Request,
+    frontend: Frontend,
+    venue: dict[str, Any],
+    etag: str,
+    values: dict[str, str],
+    *,
+    errors: FormErrors | None = None,
+    conflicts: list[dict[str, str]] | None = None,
+    changed: list[str] | None = None,
+    opened: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The edit form; ``opened``: the venue as the editor opened it (what a save compares
+    with), by default as it is now."""
+    return frontend.render(
+        request,
+        "inclusion/venue_edit.html",
+        status_code=status_code,
+        page_title=f"Change {venue['name']}",
+        venue=venue,
+        etag=etag,
+        values=values,
+        opened=opened or _venue_text(venue),
+        ward_items=[{"value": w, "text": w} for w in WARDS],
+        errors=errors,
+        conflicts=conflicts or [],
+        changed=changed or [],
+    )
+
+
+@router.get("/venues/{venue_id}/edit")
+async def venue_edit(
+    venue_id: uuid.UUID, request: Request, frontend: FrontendDep, user: StaffUser
+) -> Response:
+    venue, etag = await frontend.client(VenuesApi, user).one(str(venue_id))
+    return _venue_edit_page(request, frontend, venue, etag, _venue_text(venue))
+
+
+@router.post("/venues/{venue_id}/edit")
+async def venue_save(
+    venue_id: uuid.UUID, request: Request, frontend: FrontendDep, user: StaffUser
+) -> Response:
+    form = await request.form()
+    values = {name: str(form.get(name, "")).strip() for name, _ in VENUE_FIELDS}
+    opened = {name: str(form.get("opened-" + name, "")) for name, _ in VENUE_FIELDS}
+    etag = str(form.get("etag", ""))
+    api = frontend.client(VenuesApi, user)
+    errors = FormErrors()
+    changes = _venue_changes(values, opened, errors)
+    if errors:
+        venue, _ = await api.one(str(venue_id))
+        return _venue_edit_page(
+            request, frontend, venue, etag, values, errors=errors, opened=opened, status_code=400
+        )
+    if not changes:
+        return RedirectResponse("/inclusion/venues", status_code=303)
+    try:
+        await api.update(str(venue_id), changes, etag)
+    except ApiError as exc:
+        if exc.status in (412, 428):
+            return await _venue_merge(request, frontend, api, str(venue_id), values, opened)
+        if exc.status not in ERRORS:
+            raise
+        venue, current = await api.one(str(venue_id))
+        fields = {name: name for name, _ in VENUE_FIELDS}
+        problem = from_api(exc.errors, fields, fallback="name") or FormErrors(
+            {"name": exc.detail or exc.title}
+        )
+        return _venue_edit_page(
+            request, frontend, venue, current, values, errors=problem, status_code=400
+        )
+    return RedirectResponse("/inclusion/venues?saved=changed", status_code=303)
+
+
+async def _venue_merge(
+    request: Request,
+    frontend: Frontend,
+    api: VenuesApi,
+    venue_id: str,
+    mine: dict[str, str],
+    opened: dict[str, str],
+) -> Response:
+    venue, etag = await api.one(venue_id)
+    now = _venue_text(venue)
+    labels = dict(VENUE_FIELDS)
+    merged: dict[str, str] = {}
+    conflicts: list[dict[str, str]] = []
+    for name in now:
+        theirs_changed = not _same(now[name], opened.get(name, ""))
+        mine_changed = not _same(mine[name], opened.get(name, ""))
+        if mine_changed and theirs_changed and not _same(mine[name], now[name]):
+            conflicts.append(
+                {"name": name, "label": labels[name], "theirs": now[name], "mine": mine[name]}
+            )
+        merged[name] = mine[name] if mine_changed else now[name]
+    errors = FormErrors()
+    for c in conflicts:
+        errors.add(c["name"], f"{c['label']} was changed by someone else: check it")
+    if not errors:
+        errors.add("etag", "Someone else changed this venue while you were editing it", None)
+    return _venue_edit_page(
+        request,
+        frontend,
+        venue,
+        etag,
+        merged,
+        errors=errors,
+        conflicts=conflicts,
+        changed=[labels[n] for n in now if not _same(now[n], opened.get(n, ""))],
+        status_code=409,
+    )
 
 
 # -- vouchers ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The request queue: filter by status, service and assignee; assign to me; change the status
-(FixMyStreet's statuses); notes kept apart: public (the reporter and Open311 see them) or
-internal (staff only)."""
+"""The request queue: filter by status, service, area (postcode district) and assignee;
+assign to me; change the status (FixMyStreet's statuses); notes kept apart: public (the
+reporter and Open311 see them) or internal (staff only)."""
 
 from __future__ import annotations
 
@@ -50,15 +50,20 @@ async def queue(
     status: str = "",
     service_code: str = "",
     assignee: str = "",
+    area: str = "",
 ) -> Response:
     status = status if status in STATUSES else ""
     assignee = assignee if assignee in ASSIGNEE_FILTERS else ""
     services = await frontend.client(Open311Api, user).services()
     codes = {s["service_code"]: s["service_name"] for s in services}
     service_code = service_code if service_code in codes else ""
-    found = await frontend.client(ServiceRequestsApi, user).queue(
+    api = frontend.client(ServiceRequestsApi, user)
+    areas = {a["code"]: f"{a['code']}: {a['name']}" for a in await api.areas()}
+    area = area if area in areas else ""
+    found = await api.queue(
         status=status,
         service_code=service_code,
+        area=area,
         assigned_to={"me": user.subject, "unassigned": ""}.get(assignee, ""),
     )
     items = found["items"]
@@ -73,6 +78,8 @@ async def queue(
         status=status,
         service_code=service_code,
         assignee=assignee,
+        area=area,
+        area_items=_items(areas, "Any area"),
         status_items=_items({k: v[0] for k, v in STATUSES.items()}, "Any status"),
         service_items=_items(codes, "Any service"),
         assignee_items=[

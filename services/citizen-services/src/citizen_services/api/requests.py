@@ -23,12 +23,19 @@ from citizen_services.api.deps import CatalogueInUow, RequestReads, RequestsInUo
 from citizen_services.api.headers import header
 from citizen_services.api.schemas import ONE_LINE, TEXT, RequestCreate
 from citizen_services.application import requests
+from citizen_services.domain import geo
 from citizen_services.domain.requests import InvalidRequest, NoteVisibility, RequestStatus
 from servicekit.deps import UowDep
+from servicekit.errors import DomainError
 from servicekit.identity import Principal, Role, StaffPrincipal, require_roles
 from servicekit.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/service-requests", tags=["service requests"])
+
+
+class UnknownArea(DomainError):
+    status, code, title = 400, "unknown-area", "Unknown area"
+
 
 CitizenOrStaff = Annotated[Principal, require_roles(Role.CITIZEN, Role.STAFF, Role.ADMIN)]
 Citizen = Annotated[Principal, require_roles(Role.CITIZEN)]
@@ -88,6 +95,11 @@ class RequestPublic(BaseModel):
     lat: float | None
     long: float | None
     address: str | None
+    area: str | None = Field(
+        default=None,
+        description="The MK postcode district it is in (MK9), from its location or the "
+        "postcode in its address; see GET /api/v1/service-requests/areas",
+    )
     attributes: dict[str, Any]
     extra_attributes: dict[str, Any] | None = Field(
         default=None,
@@ -109,6 +121,12 @@ class RequestPublic(BaseModel):
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         return {} if value is None else value
+
+
+class AreaPublic(BaseModel):
+    code: str = Field(description="The postcode district: the value of the queue's area filter")
+    name: str = Field(description="The places it covers")
+    in_milton_keynes: bool = Field(description="Whether it lies (mostly) in the council's area")
 
 
 class RequestPage(BaseModel):
@@ -154,6 +172,7 @@ async def submit_request(
     "",
     response_model=RequestPage,
     summary="Citizens: their own requests. Staff: the queue, filtered",
+    responses=problem_responses((400, "Unknown area")),
 )
 async def list_requests(
     service_requests: RequestReads,
@@ -161,6 +180,10 @@ async def list_requests(
     status_: Annotated[RequestStatus | None, Query(alias="status")] = None,
     service_code: Annotated[str | None, Query(max_length=64)] = None,
     assigned_to: Annotated[str | None, Query(max_length=200)] = None,
+    area: Annotated[
+        str | None,
+        Query(max_length=40, description="A postcode district (MK9): see /areas"),
+    ] = None,
     page: Annotated[int, Query(ge=1, le=10000)] = 1,
     size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> RequestPage:
@@ -170,12 +193,39 @@ async def list_requests(
         status=status_.value if status_ else None,
         service_code=service_code,
         assigned_to=assigned_to,
+        area=_area(area),
         page=page,
         size=size,
     )
     return RequestPage(
         items=[RequestPublic.model_validate(r) for r in rows], page=page, size=size, total=total
     )
+
+
+def _area(value: str | None) -> str | None:
+    """The district code of the area filter (any case, spaces around ignored)."""
+    if value is None or not value.strip():
+        return None
+    code = value.strip().upper()
+    if code not in geo.districts():
+        raise UnknownArea(
+            f"'{value[:40]}' is not an area: use a postcode district such as MK9 "
+            "(GET /api/v1/service-requests/areas lists them).",
+            errors=[{"field": "area", "message": "not a known postcode district"}],
+        )
+    return code
+
+
+@router.get(
+    "/areas",
+    response_model=list[AreaPublic],
+    summary="The areas of the queue's filter: MK postcode districts, in order",
+)
+async def list_areas(staff: StaffPrincipal) -> list[AreaPublic]:
+    return [
+        AreaPublic(code=d.code, name=d.area, in_milton_keynes=d.in_milton_keynes)
+        for d in geo.districts().values()
+    ]
 
 
 @router.get(

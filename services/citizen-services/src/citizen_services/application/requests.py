@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from citizen_services.domain import geo
 from citizen_services.domain.catalogue import ServiceStatus
 from citizen_services.domain.media import check_media, media_path
 from citizen_services.domain.requests import (
@@ -131,6 +132,7 @@ async def submit_request(
         lat=command.lat,
         long=command.long,
         address=command.address,
+        area=geo.area_of(lat=command.lat, long=command.long, address=command.address),
         attributes=attributes,
         extra_attributes=extra or None,
         citizen_id=command.citizen_id,
@@ -373,6 +375,7 @@ async def list_requests(
     status: str | None = None,
     service_code: str | None = None,
     assigned_to: str | None = None,
+    area: str | None = None,
     page: int = 1,
     size: int = 20,
 ) -> tuple[list[ServiceRequest], int]:
@@ -382,6 +385,7 @@ async def list_requests(
         status=status,
         service_code=service_code,
         assigned_to=assigned_to,
+        area=area,
         page=page,
         size=size,
     )

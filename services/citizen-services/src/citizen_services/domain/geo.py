@@ -23,6 +23,8 @@ class District:
     latitude: float
     longitude: float
     in_milton_keynes: bool
+    #: The places it covers ("Fenny Stratford, Denbigh"), for people choosing one.
+    area: str = ""
 
 
 @functools.cache
@@ -41,6 +43,7 @@ def districts() -> dict[str, District]:
             float(row["latitude"]),
             float(row["longitude"]),
             row["in_milton_keynes"] == "true",
+            row["area"],
         )
         for row in rows
     }
@@ -64,3 +67,25 @@ def distance_m(lat1: float, long1: float, lat2: float, long2: float) -> float:
     dp, dl = p2 - p1, math.radians(long2 - long1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
+#: A full postcode anywhere in a free-text address (``12 High St, Olney MK46 4AA``).
+_POSTCODE_IN_TEXT = re.compile(r"\b([A-Z]{1,2}[0-9][A-Z0-9]?)\s*[0-9][A-Z]{2}\b", re.IGNORECASE)
+
+
+def nearest_district(lat: float, long: float) -> District:
+    """The district whose centre is nearest (a point's district, as near as centroids tell)."""
+    return min(districts().values(), key=lambda d: distance_m(lat, long, d.latitude, d.longitude))
+
+
+def area_of(*, lat: float | None, long: float | None, address: str | None) -> str | None:
+    """The postcode district a request is in: the nearest district centre to its location;
+    without one, the MK district of a postcode in its address; otherwise None."""
+    if lat is not None and long is not None:
+        return nearest_district(lat, long).code
+    if address:
+        for match in _POSTCODE_IN_TEXT.finditer(address):
+            district = districts().get(match.group(1).upper())
+            if district is not None:
+                return district.code
+    return None

@@ -98,6 +98,7 @@ class RequestRepository(Repository):
         status: str | None,
         service_code: str | None,
         assigned_to: str | None,
+        area: str | None = None,
         page: int,
         size: int,
     ) -> tuple[list[ServiceRequest], int]:
@@ -112,6 +113,8 @@ class RequestRepository(Repository):
             conditions.append(col(ServiceRequest.service_code) == service_code)
         if assigned_to:
             conditions.append(col(ServiceRequest.assigned_to) == assigned_to)
+        if area:
+            conditions.append(col(ServiceRequest.area) == area)
         total = (
             await self.db.execute(
                 select(func.count()).select_from(ServiceRequest).where(*conditions)

@@ -28,8 +28,11 @@ def programme(p: Programme) -> ProgrammePublic:
     )
 
 
-def venue(v: Venue) -> VenuePublic:
-    return VenuePublic.model_validate(v.model_dump())
+def venue(v: Venue, *, staff: bool = False) -> VenuePublic:
+    """The venue as anyone reads it; ``staff`` also see who last changed it."""
+    return VenuePublic.model_validate(
+        v.model_dump() if staff else v.model_dump(exclude={"updated_by"})
+    )
 
 
 def session(view: SessionView) -> SessionPublic:

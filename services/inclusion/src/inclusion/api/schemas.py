@@ -130,6 +130,20 @@ class VenueCreate(Strict):
     opening_times: list[OpeningTime] = Field(default_factory=list, max_length=21)
 
 
+class VenueUpdate(Strict):
+    """Only the fields to change (at least one); as in VenueCreate. ``opening_times``
+    replaces the whole list."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=ONE_LINE)
+    address: str | None = Field(default=None, min_length=1, max_length=400, pattern=ONE_LINE)
+    postcode: str | None = Field(default=None, max_length=10, pattern=POSTCODE)
+    ward: Ward | None = None
+    latitude: Float | None = Field(default=None, ge=51.9, le=52.25, description="WGS84.")
+    longitude: Float | None = Field(default=None, ge=-1.0, le=-0.4, description="WGS84.")
+    accessibility_notes: str | None = Field(default=None, max_length=2000, pattern=TEXT)
+    opening_times: list[OpeningTime] | None = Field(default=None, max_length=21)
+
+
 class VenuePublic(BaseModel):
     id: uuid.UUID
     name: str
@@ -140,6 +154,11 @@ class VenuePublic(BaseModel):
     longitude: float
     accessibility_notes: str
     opening_times: list[OpeningTime]
+    version: int = Field(default=1, description="Bumped by each change; the ETag.")
+    updated_at: datetime | None = Field(default=None, description="When it last changed.")
+    updated_by: str | None = Field(
+        default=None, description="Staff only: who last changed it (a staff subject id)."
+    )
 
 
 # -- sessions --------------------------------------------------------------------------------

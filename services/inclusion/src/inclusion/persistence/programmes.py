@@ -50,6 +50,10 @@ class VenueRepository(Repository):
     async def get(self, venue_id: uuid.UUID) -> Venue | None:
         return await self.db.get(Venue, venue_id)
 
+    async def lock(self, venue_id: uuid.UUID) -> Venue | None:
+        """The venue's row as it is now, locked until the transaction ends."""
+        return await self.locked(Venue, venue_id)
+
     async def matching(self, *, ward: str | None = None) -> list[Venue]:
         """By name."""
         query = select(Venue).order_by(col(Venue.name), col(Venue.id))

@@ -58,6 +58,11 @@ class Venue(SQLModel, table=True):
     #: [{"day": "monday", "opens": "09:00", "closes": "17:00"}, ...]
     opening_times: list[dict[str, str]] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
     created_at: datetime = Field(sa_column=_ts())
+    #: Bumped by each change (the ETag); when it last changed and by whom (a staff member's
+    #: subject id, not a name). Migration 0008.
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    updated_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    updated_by: str | None = Field(default=None, max_length=200)
 
 
 class ProgrammeSession(SQLModel, table=True):
