@@ -70,3 +70,27 @@ async def test_a_draft_previewed_as_typed_and_nothing_stored(http: httpx.AsyncCl
 
     stored = (await http.get(f"/api/v1/templates/{template['id']}", headers=staff())).json()
     assert (stored["version"], stored["body"]) == (1, "Bins out on ((day))")
+
+
+async def test_an_email_draft_with_its_subject(http: httpx.AsyncClient) -> None:
+    made = await http.post(
+        "/api/v1/templates",
+        headers=staff(),
+        json={"type": "email", "name": "Welcome", "subject": "Hi", "body": "Welcome"},
+    )
+    path = f"/api/v1/templates/{made.json()['id']}/preview"
+    shown = await http.post(
+        path,
+        headers=staff(),
+        json={
+            "subject": "Hello ((name))",
+            "body": "# Your ((thing))\n\nSee you soon",
+            "personalisation": {"thing": "library card"},
+            "show_missing": True,
+        },
+    )
+    assert shown.status_code == 200, shown.text
+    preview = shown.json()
+    assert preview["subject"] == "Hello ((name))"
+    assert "Your library card" in preview["html"] and "See you soon" in preview["text"]
+    assert preview["sms"] is None

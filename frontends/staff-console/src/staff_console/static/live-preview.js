@@ -25,9 +25,13 @@
         credentials: 'same-origin',
         headers: { Accept: 'text/html' }
       })
-        .then(function (response) { return response.text() })
+        .then(function (response) {
+          // only the console's fragment: not a sign-in page after an expired session
+          if (!response.ok || response.headers.get('X-Preview-Fragment') !== '1') return null
+          return response.text()
+        })
         .then(function (html) {
-          if (mine !== latest) return // an older answer arriving late
+          if (html === null || mine !== latest) return // refused, or an older answer
           target.innerHTML = html
           target.setAttribute('data-live-updates', String(mine))
         })

@@ -158,4 +158,4 @@ async def live_preview(
     html = frontend.env.get_template("notifications/_preview.html").render(
         preview=preview, preview_error=problem
     )
-    return HTMLResponse(html, headers={"cache-control": "no-store"})
+    return HTMLResponse(html, headers={"cache-control": "no-store", "x-preview-fragment": "1"})
