@@ -168,6 +168,8 @@ async def test_every_operation_answers_every_caller_as_its_roles_say(platform: P
         assert any(op.get("x-roles") for _, _, op in operations)
         assert any(op.get("x-scopes") for _, _, op in operations), "x-scopes were lost"
         assert any(is_notify(op) for _, _, op in operations), "/v2 is not documented"
+        # the staff listing of sent messages: staff and admins only
+        assert set(spec["paths"]["/api/v1/messages"]["get"]["x-roles"]) == {"staff", "admin"}
         failures = []
         for path, method, operation in operations:
             url = fill(path, ids)

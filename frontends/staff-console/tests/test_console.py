@@ -86,6 +86,7 @@ def _route_table() -> list[tuple[str, str]]:
         "enrolment_id": some,
         "device_id": some,
         "template_id": some,
+        "message_id": some,
         "key_id": some,
         "subscription_id": some,
         "delivery_id": "msg_x",

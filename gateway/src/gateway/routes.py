@@ -67,6 +67,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/reports", "inclusion", timeout_seconds=120),
     Route("/api/v1/help-near-me", "inclusion"),
     Route("/api/v1/templates", "notifications"),
+    Route("/api/v1/messages", "notifications"),  # sent messages: staff only
     Route("/api/v1/preferences", "notifications"),
     Route("/api/v1/webhook-subscriptions", "notifications"),
     Route("/api/v1/notify-services", "notifications", limit_class="admin"),

@@ -322,6 +322,29 @@ class TemplatesApi(ApiClient):
         )
         return result
 
+    async def preview_draft(
+        self,
+        template_id: str,
+        personalisation: dict[str, str],
+        *,
+        subject: str | None = None,
+        body: str | None = None,
+    ) -> dict[str, Any]:
+        """The preview of an edit not saved yet (or of the saved text when ``body`` and
+        ``subject`` are None), placeholders without a value shown as written."""
+        draft: dict[str, Any] = {"personalisation": personalisation, "show_missing": True}
+        if subject is not None:
+            draft["subject"] = subject
+        if body is not None:
+            draft["body"] = body
+        result: dict[str, Any] = await self.post(f"/api/v1/templates/{template_id}/preview", draft)
+        return result
+
+    async def update(self, template_id: str, changes: dict[str, str]) -> dict[str, Any]:
+        """A new version."""
+        result: dict[str, Any] = await self.put(f"/api/v1/templates/{template_id}", changes)
+        return result
+
 
 class NotifyServicesApi(ApiClient):
     """``/api/v1/notify-services`` (admins): services and their API keys."""

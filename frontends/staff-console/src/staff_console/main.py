@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
 
 from servicekit.telemetry import configure_logging
 from staff_console.config import ConsoleSettings
@@ -16,15 +17,19 @@ from staff_console.views import (
     catalogue,
     inclusion,
     inclusion_more,
+    messages,
     notifications,
     pages,
     queue,
+    template_edit,
     transfer,
     webhooks,
 )
 from webkit.app import Link, create_frontend
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: The console's own scripts (progressive enhancement), at ``/console-assets``.
+STATIC = Path(__file__).resolve().parent / "static"
 NAVIGATION = (
     Link("Catalogue", "/catalogue"),
     Link("Request queue", "/requests"),
@@ -45,6 +50,8 @@ ROUTERS = (
     inclusion_more.router,
     notifications.router,
     notifications.admin,
+    messages.router,
+    template_edit.router,
     admin.router,
     webhooks.router,
 )
@@ -58,7 +65,7 @@ PUBLIC_PATHS = frozenset({"/accessibility"})
 def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     settings = settings or ConsoleSettings()
     configure_logging(settings.service_name, settings.log_level)
-    return create_frontend(
+    app = create_frontend(
         settings,
         site_name="Milton Keynes City Council",
         service_name="Staff console",
@@ -67,3 +74,5 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         footer_links=FOOTER,
         routers=ROUTERS,
     )
+    app.mount("/console-assets", StaticFiles(directory=STATIC), name="console-assets")
+    return app

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from notifications.api import (
+    messages,
     notify,
     notify_files,
     notify_openapi,
@@ -61,9 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Notifications",
         description="Email, SMS and webhook delivery driven by platform events; "
         "GOV.UK Notify's API v2 at /v2; templates at /api/v1/templates; "
+        "sent messages (staff) at /api/v1/messages; "
         "Notify services and API keys (admins) at /api/v1/notify-services.",
         routers=[
             templates.router,
+            messages.router,
             preferences.router,
             unsubscribe.router,
             webhooks.router,

@@ -1,4 +1,5 @@
-"""Notifications: templates with a preview (personalised, with the SMS fragment count), and,
+"""Notifications: templates with a preview (personalised, with the SMS fragment count; live
+as the values are typed, see :mod:`staff_console.views.template_edit`), and,
 for admins, Notify services and their API keys (issued and shown once, revoked)."""
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ async def _template_page(
     *,
     preview: dict[str, Any] | None = None,
     errors: FormErrors | None = None,
+    saved: str = "",
 ) -> Response:
     found = await frontend.client(TemplatesApi, user).one(template_id)
     response: Response = frontend.render(
@@ -53,15 +55,20 @@ async def _template_page(
         values=values,
         preview=preview,
         errors=errors,
+        saved=saved if saved.isdigit() else "",
     )
     return response
 
 
 @router.get("/templates/{template_id}")
 async def template(
-    template_id: uuid.UUID, request: Request, frontend: FrontendDep, user: StaffUser
+    template_id: uuid.UUID,
+    request: Request,
+    frontend: FrontendDep,
+    user: StaffUser,
+    saved: str = "",
 ) -> Response:
-    return await _template_page(request, frontend, user, str(template_id), {})
+    return await _template_page(request, frontend, user, str(template_id), {}, saved=saved)
 
 
 @router.post("/templates/{template_id}")

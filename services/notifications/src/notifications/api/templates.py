@@ -83,6 +83,22 @@ class TemplatePublic(BaseModel):
 
 class PreviewRequest(BaseModel):
     personalisation: dict[str, Any] = Field(default_factory=dict)
+    subject: str | None = Field(
+        default=None,
+        max_length=998,
+        description="An edit not saved yet: preview this subject instead (email only).",
+    )
+    body: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100_000,
+        description="An edit not saved yet: preview this body instead (nothing is stored).",
+    )
+    show_missing: bool = Field(
+        default=False,
+        description="Show a placeholder without a value as written, `((name))`, instead of "
+        "refusing the preview (a template being edited).",
+    )
 
 
 class SmsLength(BaseModel):
@@ -192,7 +208,8 @@ async def edit_template(
 @router.post(
     "/{template_id}/preview",
     response_model=PreviewPublic,
-    summary="Preview with personalisation (HTML and text, or SMS length)",
+    summary="Preview with personalisation (HTML and text, or SMS length), of a version "
+    "or of an edit not saved yet",
     responses=problem_responses(400),
 )
 async def preview_template(
@@ -205,8 +222,17 @@ async def preview_template(
     view = await templates.get_template(
         TemplateRepository(db), template_id=template_id, version=version
     )
+    if body.subject is not None or body.body is not None:
+        if body.subject is not None and view.template.template_type != "email":
+            raise templates.InvalidTemplate("A text message template has no subject.")
+        view = templates.draft(view, subject=body.subject, body=body.body)
+    personalisation = (
+        templates.as_written(view, body.personalisation)
+        if body.show_missing
+        else body.personalisation
+    )
     try:
-        shown = templates.preview(view, body.personalisation)
+        shown = templates.preview(view, personalisation)
     except templating.MissingPersonalisation as exc:
         raise MissingPersonalisationProblem(
             f"Missing personalisation: {', '.join(exc.names)}", missing=exc.names

@@ -180,3 +180,33 @@ def preview(view: TemplateView, personalisation: dict[str, Any]) -> Preview:
         return Preview(subject=email.subject, body=email.body, html=email.html, text=email.text)
     sms = templating.render_sms(v.body, personalisation)
     return Preview(subject=None, body=sms.body, sms=sms.info)
+
+
+def draft(view: TemplateView, *, subject: str | None, body: str | None) -> TemplateView:
+    """``view`` with an edit not saved yet (for its preview): the text given replaces the
+    version's; nothing is stored."""
+    v = view.version
+    return TemplateView(
+        view.template,
+        TemplateVersion(
+            template_id=v.template_id,
+            version=v.version,
+            name=v.name,
+            subject=v.subject if subject is None else subject,
+            body=v.body if body is None else body,
+            created_by=v.created_by,
+            created_at=v.created_at,
+        ),
+    )
+
+
+def as_written(view: TemplateView, personalisation: dict[str, Any]) -> dict[str, Any]:
+    """``personalisation`` with each placeholder it has no value for shown as written,
+    ``((name))``: a preview of a template being edited, before anyone fills it in."""
+    given = {templating.normalise_key(k) for k in personalisation}
+    missing = {
+        name: f"(({name}))"
+        for name in view.placeholders
+        if templating.normalise_key(name) not in given
+    }
+    return {**missing, **personalisation}

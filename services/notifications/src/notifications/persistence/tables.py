@@ -32,6 +32,10 @@ class Notification(SQLModel, table=True):
         sa.Index("ix_notification_due", "status", "next_attempt_at"),
         sa.Index("ix_notification_service_id", "service_id", "created_at"),
         sa.Index("ix_notification_retention", "redacted_at", "created_at"),
+        # the staff listing of sent messages (persistence/sent_messages.py)
+        sa.Index("ix_notification_created", "created_at", "id"),
+        sa.Index("ix_notification_reference", "reference", "created_at"),
+        sa.Index("ix_notification_template", "template_id", "created_at"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
