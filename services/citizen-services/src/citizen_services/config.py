@@ -22,7 +22,7 @@ class Settings(ServiceSettings):
     #: older than the stale time is taken for dead and claimed again, up to max attempts;
     #: how often an idle worker looks for jobs queued by other replicas.
     import_worker: bool = True
-    import_batch_size: int = Field(default=100, ge=1, le=5000)
+    import_batch_size: int = Field(default=50, ge=1, le=5000)
     import_batch_pause_seconds: float = Field(default=0.0, ge=0.0, le=60.0)
     import_stale_seconds: float = Field(default=60.0, gt=0.0)
     import_max_attempts: int = Field(default=3, ge=1)

@@ -99,7 +99,7 @@ class ImportJobWorker(CommitWokenWorker):
         *,
         source: str,
         command_of: CommandOf,
-        batch_size: int = 100,
+        batch_size: int = 50,
         batch_pause_seconds: float = 0.0,
         stale_seconds: float = 60.0,
         max_attempts: int = 3,
@@ -125,8 +125,9 @@ class ImportJobWorker(CommitWokenWorker):
         try:
             if job["rows_done"] < len(job["records"]):
                 await self._stage_batch(job)
-                if self.batch_pause_seconds > 0:
-                    await asyncio.sleep(self.batch_pause_seconds)
+                # let the process's requests in between batches (SQLite's statements run on
+                # the event loop's thread: without this, a job would hold the loop to its end)
+                await asyncio.sleep(self.batch_pause_seconds)
             else:
                 await self._swap_in(job)
         except ClaimLost:
@@ -139,11 +140,13 @@ class ImportJobWorker(CommitWokenWorker):
 
     async def _claim(self) -> int:
         now = datetime.now(UTC)
+        stale = now - timedelta(seconds=self.stale_seconds)
+        async with self.database.read_session() as db:
+            if not await ImportJobRepository(db).any_due(stale=stale):
+                return 0
         token = uuid.uuid4()
         async with self._uow() as uow:
-            row = await ImportJobRepository(uow.db).claim(
-                token=token, now=now, stale=now - timedelta(seconds=self.stale_seconds)
-            )
+            row = await ImportJobRepository(uow.db).claim(token=token, now=now, stale=stale)
         if row is None:
             return 0
         job = {

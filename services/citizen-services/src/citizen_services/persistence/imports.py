@@ -30,11 +30,25 @@ VIEW_COLUMNS = [c for c in JOB.c if c.name not in ("records", "claim_token")]
 ENTRY_COLUMNS = [c.name for c in STAGED.c if c.name in ENTRY.c]
 
 
+def _due(stale: datetime) -> Any:
+    """Jobs to claim: queued, or running with a heartbeat older than ``stale``."""
+    return sa.or_(
+        JOB.c.status == JobStatus.QUEUED.value,
+        sa.and_(JOB.c.status == JobStatus.RUNNING.value, JOB.c.heartbeat_at < stale),
+    )
+
+
 class ImportJobRepository(Repository):
     async def view(self, job_id: uuid.UUID) -> Mapping[str, Any] | None:
         """The job as its readers see it, or None."""
         row = (await self.db.execute(sa.select(*VIEW_COLUMNS).where(JOB.c.id == job_id))).first()
         return dict(row._mapping) if row else None
+
+    async def any_due(self, *, stale: datetime) -> bool:
+        """Whether a job is there to claim (a read: an idle worker's look costs no write
+        transaction, nor SQLite's write lock)."""
+        found = await self.db.execute(sa.select(JOB.c.id).where(_due(stale)).limit(1))
+        return found.first() is not None
 
     async def claim(
         self, *, token: uuid.UUID, now: datetime, stale: datetime
@@ -42,10 +56,7 @@ class ImportJobRepository(Repository):
         """Claim the oldest queued job, or a running one whose heartbeat is older than
         ``stale`` (its replica died): it is ``running`` under ``token``, attempts counted.
         The row as claimed, or None."""
-        due = sa.or_(
-            JOB.c.status == JobStatus.QUEUED.value,
-            sa.and_(JOB.c.status == JobStatus.RUNNING.value, JOB.c.heartbeat_at < stale),
-        )
+        due = _due(stale)
         pick = sa.select(JOB.c.id).where(due).order_by(JOB.c.created_at).limit(1)
         if self.db.get_bind().dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
