@@ -151,7 +151,12 @@ async def test_every_operation_answers_every_caller_as_its_roles_say(platform: P
                 json={"name": "matrix", "role": "partner"},
             )
         ).json()
-        ids = {"service_id": service["id"], "key_id": key["id"]}
+        job = (
+            await client.post(
+                "/api/v1/services/import-jobs", headers=staff, json=[{"name": "Matrix import"}]
+            )
+        ).json()
+        ids = {"service_id": service["id"], "key_id": key["id"], "job_id": job["id"]}
         who = await callers(platform, client)
         notify_key = (
             await ensure_dev_notify(platform.apps["notifications"].state.runtime.database.url)

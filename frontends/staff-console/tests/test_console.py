@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 from fastapi.routing import APIRoute
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.select import Select
@@ -90,6 +91,7 @@ def _route_table() -> list[tuple[str, str]]:
         "key_id": some,
         "subscription_id": some,
         "delivery_id": "msg_x",
+        "job_id": some,
         "action": "suspend",
     }
     table = []
@@ -349,8 +351,10 @@ def test_catalogue_import_bad_rows_then_good_and_export(
         "good.csv", f"Allotments {tag},allot-{tag},garden;plots,\nBeach huts {tag},huts-{tag},,\n"
     )
     assert "2 services will be imported" in browser.find_element(By.ID, "import-outcome").text
-    pages.submit()
-    assert pages.h1() == "2 services imported as drafts"
+    pages.submit()  # the import job's page, until the job is done (test_import_progress.py)
+    WebDriverWait(browser, 120, ignored_exceptions=(WebDriverException,)).until(
+        lambda _: pages.h1() == "2 services imported as drafts"
+    )
     assert f"Beach huts {tag}" in browser.find_element(By.ID, "imported").text
     pages.check("import: done")
 

@@ -63,11 +63,17 @@ class CatalogueApi(ApiClient):
         result: list[dict[str, Any]] = await self.get(f"/api/v1/services/{service_id}/history")
         return result
 
-    async def import_csv(self, text: str) -> list[dict[str, Any]]:
-        """All or nothing: a 422 ``ApiError`` names every bad record's row and field (in
-        ``extras["records"]``) and nothing is imported."""
-        response = await self._raw("POST", "/api/v1/services/import", text, "text/csv")
-        result: list[dict[str, Any]] = response.json()
+    async def start_import(self, text: str) -> dict[str, Any]:
+        """Start an import job (202; all or nothing, in the background): the file is checked
+        first, and a 422 ``ApiError`` names every bad record's row and field (in
+        ``extras["records"]``), with no job started."""
+        response = await self._raw("POST", "/api/v1/services/import-jobs", text, "text/csv")
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def import_job(self, job_id: str) -> dict[str, Any]:
+        """The job: ``status``, ``rows_done`` of ``rows_total``, ``services`` or ``error``."""
+        result: dict[str, Any] = await self.get(f"/api/v1/services/import-jobs/{job_id}")
         return result
 
     async def export_csv(self) -> str:

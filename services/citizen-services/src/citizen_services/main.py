@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from citizen_services.api import bulk, hsds, open311, requests, services
 from citizen_services.api.schemas import render_entry
 from citizen_services.application.catalogue import EntryReads
+from citizen_services.application.imports import ImportJobWorker
 from citizen_services.application.seed import seed_if_empty
 from citizen_services.config import Settings
 from citizen_services.messaging.subscriptions import SUBSCRIPTIONS
@@ -36,6 +37,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.seed_data:
             await seed_if_empty(runtime.database, source=settings.cloudevents_source)
 
+    def workers(runtime: CitizenServicesRuntime) -> list[ImportJobWorker]:
+        if not settings.import_worker:
+            return []
+        return [
+            ImportJobWorker(
+                runtime.database,
+                source=settings.cloudevents_source,
+                command_of=bulk.command,
+                batch_size=settings.import_batch_size,
+                batch_pause_seconds=settings.import_batch_pause_seconds,
+                stale_seconds=settings.import_stale_seconds,
+                max_attempts=settings.import_max_attempts,
+                idle_seconds=settings.import_idle_seconds,
+            )
+        ]
+
     app = create_service_app(
         settings,
         title="Citizen services",
@@ -44,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations=MIGRATIONS,
         subscriptions=SUBSCRIPTIONS or None,
         on_startup=[seed],
+        workers=workers,
         # catalogue entries are read from a cache emptied by any commit (EntryReads)
         read_caches=True,
         runtime=CitizenServicesRuntime,

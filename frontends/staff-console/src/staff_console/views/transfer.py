@@ -1,12 +1,19 @@
 """Bulk import (upload a CSV → preview with every bad row and field named → import all or
-nothing) and export of the catalogue, on the API's ``/api/v1/services/import`` and
-``/export``.
+nothing, with its progress shown) and export of the catalogue, on the API's
+``/api/v1/services/import-jobs`` and ``/export``.
 
 The preview checks what the console can see in the file itself (the header, a name on every
 row, cells beyond the header, the ``attributes`` JSON); the API checks everything again when
-importing, all or nothing, and any row it refuses is named the same way, with nothing imported.
+the import starts, and any row it refuses is named the same way, with nothing imported.
 The file travels from the preview to the import in a hidden field, so nothing is kept on the
 server between the two pages.
+
+The import runs in the background (an import job of citizen-services): *Import* goes to the
+job's page, ``/catalogue/import/jobs/{job_id}``, which shows "Imported 120 of 400" while it
+runs, and when it is done lists what was imported, or says why nothing was. Without
+JavaScript the page has a *Check progress* button (the page again); with it,
+``import-progress.mjs`` (a static file: the CSP allows no inline script) asks
+``…/progress`` every second, updates the figures and loads the page again when the job ends.
 """
 
 from __future__ import annotations
@@ -14,10 +21,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from staff_console.auth import StaffUser, require_staff
@@ -28,6 +37,7 @@ from webkit.forms import FormErrors
 
 router = APIRouter(prefix="/catalogue", dependencies=[Depends(require_staff)])
 
+SCRIPT = Path(__file__).resolve().parent.parent / "static" / "import-progress.mjs"
 MAX_UPLOAD_BYTES = 900 * 1024  # under the form parser's 1 MB a field
 #: The API's CSV columns (docs/citizen-services.md, bulk import).
 COLUMNS = (
@@ -170,17 +180,77 @@ async def confirm(request: Request, frontend: FrontendDep, user: StaffUser) -> R
     if problems:
         return _preview_page(request, frontend, text, problems, status_code=400)
     try:
-        imported = await frontend.client(CatalogueApi, user).import_csv(text)
+        job = await frontend.client(CatalogueApi, user).start_import(text)
     except ApiError as exc:
         if exc.status not in (400, 413, 415, 422):
             raise
         refused = exc.extras.get("records") or [_problem(0, "", exc.detail or exc.title)]
         return _preview_page(request, frontend, text, refused, status_code=422, imported_none=True)
+    return RedirectResponse(f"/catalogue/import/jobs/{job['id']}", status_code=303)
+
+
+FINISHED = ("succeeded", "failed")
+
+
+def _progress(job: dict[str, Any]) -> dict[str, Any]:
+    """What the job's page says about it, for the page and for its script."""
+    done, total = int(job.get("rows_done") or 0), int(job.get("rows_total") or 0)
+    status = str(job.get("status") or "queued")
+    if status == "queued":
+        message = f"Waiting to start: 0 of {total} imported"
+    else:
+        message = f"Imported {done} of {total}"
+    return {
+        "status": status,
+        "finished": status in FINISHED,
+        "rows_done": done,
+        "rows_total": total,
+        "message": message,
+    }
+
+
+@router.get("/import/jobs/{job_id}")
+async def job_page(
+    job_id: uuid.UUID, request: Request, frontend: FrontendDep, user: StaffUser
+) -> Response:
+    job = await frontend.client(CatalogueApi, user).import_job(str(job_id))
+    if job["status"] == "succeeded":
+        imported = job.get("services") or []
+        return frontend.render(
+            request,
+            "catalogue/import_done.html",
+            page_title=f"{len(imported)} service{'' if len(imported) == 1 else 's'} "
+            "imported as drafts",
+            imported=imported,
+        )
+    if job["status"] == "failed":
+        return frontend.render(
+            request,
+            "catalogue/import_failed.html",
+            page_title="The import failed: nothing was imported",
+            job=job,
+            problems=list(_messages(job.get("errors") or []).values()),
+        )
     return frontend.render(
         request,
-        "catalogue/import_done.html",
-        page_title=f"{len(imported)} services imported as drafts",
-        imported=imported,
+        "catalogue/import_progress.html",
+        page_title="Importing services",
+        job=job,
+        progress=_progress(job),
+    )
+
+
+@router.get("/import/jobs/{job_id}/progress")
+async def job_progress(job_id: uuid.UUID, frontend: FrontendDep, user: StaffUser) -> Response:
+    """The job's progress as JSON, for ``import-progress.mjs``."""
+    job = await frontend.client(CatalogueApi, user).import_job(str(job_id))
+    return JSONResponse(_progress(job), headers={"cache-control": "no-store"})
+
+
+@router.get("/import/progress.mjs")
+async def progress_script(user: StaffUser) -> Response:
+    return FileResponse(
+        SCRIPT, media_type="text/javascript", headers={"cache-control": "private, max-age=3600"}
     )
 
 

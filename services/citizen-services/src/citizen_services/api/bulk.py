@@ -19,14 +19,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
-from citizen_services.api.deps import CatalogueInUow, CatalogueReads
-from citizen_services.api.schemas import ServiceCreate, ServicePublic
-from citizen_services.application import catalogue
+from citizen_services.api.deps import (
+    CatalogueInUow,
+    CatalogueReads,
+    ImportJobReads,
+    ImportJobsInUow,
+)
+from citizen_services.api.headers import header
+from citizen_services.api.schemas import ImportJobPublic, ServiceCreate, ServicePublic
+from citizen_services.application import catalogue, imports
 from servicekit import csvsafe
 from servicekit.deps import UowDep
 from servicekit.errors import DomainError
@@ -147,11 +154,60 @@ def _records(body: bytes, content_type: str) -> list[Any]:
     return records
 
 
+def command(record: dict[str, Any], actor: str | None) -> catalogue.CreateService:
+    """The create command of one valid record (``ValidationError`` if it is not)."""
+    data = ServiceCreate.model_validate(record).model_dump()
+    core = {k: data.pop(k) for k in CORE_COLUMNS}
+    return catalogue.CreateService(**core, details=data, actor=actor)
+
+
+async def _valid_records(
+    request: Request, actor: str | None
+) -> tuple[list[dict[str, Any]], list[catalogue.CreateService]]:
+    """The body's records, validated (as JSON again, and as create commands); every bad
+    record named in one ``ImportRejected``."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in (CSV_TYPE, JSON_TYPE):
+        raise UnsupportedMediaType("Send text/csv or application/json.")
+    records = _records(await request.body(), content_type)
+    if len(records) > MAX_RECORDS:
+        raise catalogue.ImportRejected(
+            f"At most {MAX_RECORDS} services at once.",
+            errors=[{"row": 0, "field": "", "message": "too many records"}],
+        )
+    errors: list[dict[str, Any]] = []
+    valid: list[dict[str, Any]] = []
+    commands: list[catalogue.CreateService] = []
+    for row, record in enumerate(records, start=1):
+        try:
+            body = ServiceCreate.model_validate(record)
+        except ValidationError as exc:
+            errors += [
+                {"row": row, "field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                for e in exc.errors()
+            ]
+            continue
+        data = body.model_dump()
+        core = {k: data.pop(k) for k in CORE_COLUMNS}
+        commands.append(catalogue.CreateService(**core, details=data, actor=actor))
+        valid.append(body.model_dump(mode="json", exclude_unset=True))
+    if errors:
+        raise catalogue.ImportRejected(
+            f"{len({e['row'] for e in errors})} bad record(s).", errors=errors
+        )
+    return valid, commands
+
+
 @router.post(
     "/import",
     status_code=201,
     response_model=list[ServicePublic],
-    summary="Import services (CSV or JSON): all or nothing",
+    summary="Import services (CSV or JSON): all or nothing, in this request",
+    description=(
+        "Synchronous: the answer is the entries created, after one transaction. For a "
+        "large file, and to show progress, start an import job instead "
+        "(`POST /api/v1/services/import-jobs`), which checks and imports the same way."
+    ),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -166,35 +222,69 @@ def _records(body: bytes, content_type: str) -> list[Any]:
 async def import_services(
     request: Request, uow: UowDep, entries: CatalogueInUow, staff: StaffPrincipal
 ) -> list[ServicePublic]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in (CSV_TYPE, JSON_TYPE):
-        raise UnsupportedMediaType("Send text/csv or application/json.")
-    records = _records(await request.body(), content_type)
-    if len(records) > MAX_RECORDS:
-        raise catalogue.ImportRejected(
-            f"At most {MAX_RECORDS} services at once.",
-            errors=[{"row": 0, "field": "", "message": "too many records"}],
-        )
-    errors: list[dict[str, Any]] = []
-    commands: list[catalogue.CreateService] = []
-    for row, record in enumerate(records, start=1):
-        try:
-            body = ServiceCreate.model_validate(record)
-        except ValidationError as exc:
-            errors += [
-                {"row": row, "field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-                for e in exc.errors()
-            ]
-            continue
-        data = body.model_dump()
-        core = {k: data.pop(k) for k in CORE_COLUMNS}
-        commands.append(catalogue.CreateService(**core, details=data, actor=staff.subject))
-    if errors:
-        raise catalogue.ImportRejected(
-            f"{len({e['row'] for e in errors})} bad record(s).", errors=errors
-        )
+    _, commands = await _valid_records(request, staff.subject)
     services = await catalogue.import_services(uow=uow, entries=entries, commands=commands)
     return [ServicePublic.model_validate(s) for s in services]
+
+
+@router.post(
+    "/import-jobs",
+    status_code=202,
+    response_model=ImportJobPublic,
+    summary="Start an import job (CSV or JSON): all or nothing, in the background",
+    description=(
+        "The file is checked now, as by `POST /api/v1/services/import` (every bad record "
+        "named, 422, nothing queued); the job then runs in the background. Follow "
+        "`Location` (`GET /api/v1/services/import-jobs/{job_id}`): `status` queued, running, "
+        "succeeded or failed, `rows_done` of `rows_total`, the entries created or why it "
+        "failed. The catalogue changes all at once when it succeeds, or not at all."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": _csv_or_json("ServiceCreate"),
+        }
+    },
+    responses={
+        202: {"headers": header("Location", "Where the job's progress is read.")},
+        **problem_responses(
+            (415, "Neither text/csv nor application/json"),
+            (422, "Bad records: each named by row and field; nothing was queued"),
+        ),
+    },
+)
+async def start_import_job(
+    request: Request,
+    response: Response,
+    uow: UowDep,
+    entries: CatalogueInUow,
+    jobs: ImportJobsInUow,
+    staff: StaffPrincipal,
+) -> ImportJobPublic:
+    records, commands = await _valid_records(request, staff.subject)
+    job = await imports.start_import(
+        uow=uow,
+        entries=entries,
+        jobs=jobs,
+        records=records,
+        commands=commands,
+        actor=staff.subject,
+    )
+    response.headers["Location"] = f"/api/v1/services/import-jobs/{job.id}"
+    return ImportJobPublic.model_validate(job)
+
+
+@router.get(
+    "/import-jobs/{job_id}",
+    response_model=ImportJobPublic,
+    summary="An import job's progress and outcome",
+    responses=problem_responses((404, "No such import job")),
+)
+async def read_import_job(
+    job_id: uuid.UUID, response: Response, jobs: ImportJobReads, staff: StaffPrincipal
+) -> ImportJobPublic:
+    response.headers["Cache-Control"] = "no-store"
+    return ImportJobPublic.model_validate(await imports.find_job(jobs=jobs, job_id=job_id))
 
 
 class UnsupportedMediaType(DomainError):

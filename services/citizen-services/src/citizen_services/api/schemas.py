@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -254,6 +255,65 @@ class ServicePage(BaseModel):
     page: int
     size: int
     total: int
+
+
+class ImportProblem(BaseModel):
+    """A bad record of an import: ``row`` counts data records from 1 (0: the whole file)."""
+
+    row: int
+    field: str
+    message: str
+
+
+class ImportedService(BaseModel):
+    id: uuid.UUID
+    name: str
+    slug: str
+    service_code: str
+
+
+class ImportJobPublic(BaseModel):
+    """An import job: where it is, and when it is done what it created or why it failed."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: str = Field(description="queued, running, succeeded or failed")
+    rows_total: int
+    rows_done: int = Field(description="Rows staged so far; the catalogue changes at the end")
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    services: list[ImportedService] = Field(
+        default_factory=list, description="Succeeded: the entries created, in file order"
+    )
+    service_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="Succeeded: their ids, in file order"
+    )
+    error: str | None = Field(default=None, description="Failed: why (nothing was imported)")
+    errors: list[ImportProblem] = Field(default_factory=list, description="Failed: rows named")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids_of_services(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            data = dict(value)
+        elif hasattr(value, "model_dump"):  # the job just queued (a table model)
+            data = value.model_dump()
+        else:
+            return value
+        data["services"] = data.get("services") or []
+        data["errors"] = data.get("errors") or []
+        data["service_ids"] = [s["id"] for s in data["services"]]
+        return data
+
+    @field_validator("created_at", "started_at", "finished_at")
+    @classmethod
+    def _assume_utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 def render_entry(service: Any) -> bytes:

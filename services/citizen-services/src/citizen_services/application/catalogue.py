@@ -344,21 +344,7 @@ async def import_services(
 ) -> list[CatalogueService]:
     """Create every entry as a draft in one transaction, or none: a slug or service_code
     taken (in the database or earlier in the batch) names its record."""
-    planned = [_slug_and_code(command) for command in commands]
-    slugs, codes = set(), set()
-    for slug, code in await entries.slugs_and_codes():
-        slugs.add(slug)
-        codes.add(code)
-    errors: list[dict[str, Any]] = []
-    for row, (slug, code) in enumerate(planned, start=1):
-        if slug in slugs:
-            errors.append({"row": row, "field": "slug", "message": f"'{slug}' is taken"})
-        if code in codes:
-            errors.append({"row": row, "field": "service_code", "message": f"'{code}' is taken"})
-        slugs.add(slug)
-        codes.add(code)
-    if errors:
-        raise ImportRejected(f"{len({e['row'] for e in errors})} bad record(s).", errors=errors)
+    planned = await check_import(entries=entries, commands=commands)
     now = datetime.now(UTC)
     services = [
         _add_draft(entries, command, slug=slug, code=code, now=now)
@@ -371,6 +357,71 @@ async def import_services(
             "A slug or service_code was taken meanwhile: retry.", errors=[]
         ) from None
     return services
+
+
+async def check_import(
+    *, entries: CatalogueRepository, commands: list[CreateService]
+) -> list[tuple[str, str]]:
+    """The (slug, service_code) each command will take; ``ImportRejected`` naming every
+    record whose slug or code is taken, in the catalogue or by an earlier record."""
+    planned = [_slug_and_code(command) for command in commands]
+    slugs, codes = set(), set()
+    for slug, code in await entries.slugs_and_codes():
+        slugs.add(slug)
+        codes.add(code)
+    errors: list[dict[str, Any]] = []
+    for row, (slug, code) in enumerate(planned, start=1):
+        errors += taken_errors(row, slug, code, slugs=slugs, codes=codes)
+        slugs.add(slug)
+        codes.add(code)
+    if errors:
+        raise ImportRejected(f"{len({e['row'] for e in errors})} bad record(s).", errors=errors)
+    return planned
+
+
+def taken_errors(
+    row: int, slug: str, code: str, *, slugs: set[str], codes: set[str]
+) -> list[dict[str, Any]]:
+    """A record's errors when its slug or service_code is among those taken."""
+    errors = []
+    if slug in slugs:
+        errors.append({"row": row, "field": "slug", "message": f"'{slug}' is taken"})
+    if code in codes:
+        errors.append({"row": row, "field": "service_code", "message": f"'{code}' is taken"})
+    return errors
+
+
+def draft_row(command: CreateService, *, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new draft entry's columns (a fresh id; slug and code as sent or made from the
+    name) and the snapshot its "created" history row keeps: what an import stages."""
+    slug, code = _slug_and_code(command)
+    service = CatalogueService(
+        id=uuid.uuid4(),
+        name=command.name,
+        description=command.description,
+        slug=slug,
+        service_code=code,
+        keywords=list(command.keywords),
+        groups=list(command.groups),
+        department=command.department,
+        status=ServiceStatus.DRAFT.value,
+        created_at=now,
+        updated_at=now,
+        **command.details,
+    )
+    columns = {
+        name: getattr(service, name)
+        for name in (
+            "id",
+            "slug",
+            "service_code",
+            "version",
+            "created_at",
+            "updated_at",
+            *_SNAPSHOT_FIELDS,
+        )
+    }
+    return columns, _snapshot(service)
 
 
 async def all_services(*, entries: CatalogueRepository) -> list[CatalogueService]:

@@ -155,3 +155,68 @@ class ServiceRequestMedia(SQLModel, table=True):
     size: int
     data: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+
+
+class CatalogueImportJob(SQLModel, table=True):
+    """A bulk import run in the background (migration 0009): the validated records, who
+    asked, and where it is (``domain.imports.JobStatus``). Its rows are staged in
+    ``catalogue_import_row`` and swapped into the catalogue in one transaction at the end."""
+
+    __tablename__ = "catalogue_import_job"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    status: str = Field(default="queued", max_length=20, index=True)
+    #: The records to import, as validated when the job was accepted (ServiceCreate, JSON).
+    records: list[dict[str, Any]] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
+    rows_total: int = 0
+    rows_done: int = 0
+    created_by: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
+    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
+    #: The claim: a token per claim, renewed (``heartbeat_at``) with every staged batch; a
+    #: running job whose heartbeat is older than the stale time is claimed again.
+    claim_token: uuid.UUID | None = None
+    heartbeat_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime()))
+    attempts: int = 0
+    #: Succeeded: [{id, name, slug, service_code}] of the entries created, in file order.
+    services: list[dict[str, Any]] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
+    #: Failed: why (one sentence) and the rows named ([{row, field, message}]).
+    error: str | None = Field(default=None, max_length=1000)
+    errors: list[dict[str, Any]] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
+
+
+#: A staged entry of an import job: the catalogue entry's columns as they will be inserted,
+#: with the job and row, the entry's "created" history snapshot and who imported it. The swap
+#: copies them into ``catalogue_service`` and ``catalogue_service_history`` with
+#: ``INSERT .. SELECT``.
+catalogue_import_row = sa.Table(
+    "catalogue_import_row",
+    SQLModel.metadata,
+    sa.Column("job_id", sa.Uuid(), sa.ForeignKey("catalogue_import_job.id"), primary_key=True),
+    sa.Column("row", sa.Integer(), primary_key=True),
+    sa.Column("id", sa.Uuid(), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.String(4000), nullable=False),
+    sa.Column("slug", sa.String(120), nullable=False),
+    sa.Column("service_code", sa.String(64), nullable=False),
+    sa.Column("keywords", sa.JSON()),
+    sa.Column("groups", sa.JSON()),
+    sa.Column("department", sa.String(200)),
+    sa.Column("lgsl_codes", sa.JSON()),
+    sa.Column("channels", sa.JSON()),
+    sa.Column("eligibility", sa.String(4000)),
+    sa.Column("fees", sa.String(2000)),
+    sa.Column("audience", sa.JSON()),
+    sa.Column("opening_hours", sa.String(1000)),
+    sa.Column("accessibility_statement_url", sa.String(500)),
+    sa.Column("last_reviewed_on", sa.Date()),
+    sa.Column("attributes", sa.JSON()),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("actor", sa.String(200)),
+    sa.Column("changed_fields", sa.JSON()),
+    sa.Column("snapshot", sa.JSON()),
+)
