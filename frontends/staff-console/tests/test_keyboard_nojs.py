@@ -6,7 +6,9 @@ gateway with its dev OIDC provider, Kafka, PostgreSQL) in headless Chromium:
 - lend a device to a participant of a session and take it back (an error first);
 - work a reported problem to fixed, with a public note (the citizen's email arrives);
 - mark attendance at a session that has started (found from its programme's page);
-- issue a Notify API key (an error first) and revoke it (as an admin).
+- issue a Notify API key (an error first) and revoke it (as an admin);
+- edit a service that someone else changes meanwhile, and save the merge;
+- import a CSV file with a bad row (named, nothing to import), then a good one.
 
 The keyboard run never clicks: it signs in at the provider's page and moves between links,
 fields, radios, selects and buttons with Tab and Shift+Tab, types into the focused element, picks
@@ -15,6 +17,9 @@ Enter or Space; a control Tab cannot reach fails the test. The JavaScript-off ru
 tasks in a browser that runs no script at all. Each outcome is asserted through the API; with
 JavaScript on, axe-core finds no WCAG 2.2 A/AA violation on any page reached, and every page's
 HTML goes through the Nu HTML Checker.
+
+The navigation by role: each of the route table's users (a visitor, a citizen, a partner) and
+staff and an admin see only the areas they may open, each answering 200 for them.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -245,6 +251,10 @@ class User:
     def radio(self, name: str, value: str) -> None:
         self.driver.find_element(By.CSS_SELECTOR, f'input[name="{name}"][value="{value}"]').click()
 
+    def upload(self, field_id: str, path: Path) -> None:
+        """A file input: the file chosen (what the system's file picker would do)."""
+        self.driver.find_element(By.ID, field_id).send_keys(str(path))
+
 
 def _button(selector: str) -> str:
     return selector if "button" in selector else f"{selector} button[type=submit]"
@@ -308,7 +318,8 @@ class KeyboardUser(User):
 
     def type(self, field_id: str, text: str) -> None:
         self.focus(f"#{field_id}")
-        self._keys(Keys.CONTROL + "a", Keys.BACKSPACE)
+        select_all = ActionChains(self.driver).key_down(Keys.CONTROL).send_keys("a")
+        select_all.key_up(Keys.CONTROL).send_keys(Keys.BACKSPACE).perform()
         self._keys(text)
         value = self.driver.find_element(By.ID, field_id).get_attribute("value")
         assert value == text, (field_id, value)
@@ -335,6 +346,12 @@ class KeyboardUser(User):
                 return
             self._keys(Keys.ARROW_DOWN)
         raise AssertionError(f"the arrow keys never reach {name}={value}")
+
+    def upload(self, field_id: str, path: Path) -> None:
+        """Tab to the file input; the file goes to the focused input, as the file picker it
+        opens (Enter or Space) would give it: a headless browser shows no picker."""
+        self.focus(f"#{field_id}")
+        self._focused().send_keys(str(path))
 
 
 # -- the tasks --------------------------------------------------------------------------------
@@ -531,6 +548,29 @@ def _main_tasks(user: User, platform: PlatformUp, world: World, label: str, run:
     assert user.html.errors() == {}
 
 
+def _catalogue_tasks(user: User, platform: PlatformUp, label: str, tmp: Path) -> None:
+    user.sign_in(STAFF, "/catalogue")
+    _merge_a_conflicting_edit(user, platform, label)
+    _import_a_bad_file_then_a_good_one(user, platform, tmp)
+    assert user.html.errors() == {}
+
+
+def test_merge_and_import_with_the_keyboard_only(
+    platform_up: PlatformUp, browser: Any, html_checker: HtmlChecker, tmp_path: Path
+) -> None:
+    console = platform_up.frontend_urls["staff-console"]
+    _catalogue_tasks(KeyboardUser(browser, console, html_checker), platform_up, "kbd", tmp_path)
+
+
+def test_merge_and_import_without_javascript(
+    platform_up: PlatformUp, nojs_browser: Any, html_checker: HtmlChecker, tmp_path: Path
+) -> None:
+    console = platform_up.frontend_urls["staff-console"]
+    user = User(nojs_browser, console, html_checker)
+    user.javascript = False
+    _catalogue_tasks(user, platform_up, "nojs", tmp_path)
+
+
 def test_inclusion_queue_and_notify_tasks_with_the_keyboard_only(
     platform_up: PlatformUp, world: World, browser: Any, html_checker: HtmlChecker
 ) -> None:
@@ -545,6 +585,73 @@ def test_inclusion_queue_and_notify_tasks_without_javascript(
     user = User(nojs_browser, console, html_checker)
     user.javascript = False
     _main_tasks(user, platform_up, world, "no-js", 1)
+
+
+def _merge_a_conflicting_edit(user: User, platform: PlatformUp, label: str) -> None:
+    """Someone changes a published service while it is open for editing: the save becomes
+    the merge page, which is checked and saved again."""
+    name = f"Bulky waste {label} {uuid.uuid4().hex[:6]}"
+    with _staff_api(platform) as staff:
+        made = staff.post("/api/v1/services", json={"name": name, "description": "Old."})
+        assert made.status_code == 201, made.text
+        service_id = made.json()["id"]
+        assert staff.post(f"/api/v1/services/{service_id}/publish").status_code == 200
+    user.go(f"/catalogue?q={name.split()[-1]}")
+    user.check("catalogue: search")
+    user.follow(f'a[href="/catalogue/{service_id}"]')
+    user.follow(f'a[href="/catalogue/{service_id}/edit"]')
+    user.check("catalogue: edit")
+    with _staff_api(platform) as staff:
+        current = staff.get(f"/api/v1/services/{service_id}")
+        theirs = staff.patch(
+            f"/api/v1/services/{service_id}",
+            json={"description": "Their description.", "fees": "£30 for three items"},
+            headers={"if-match": current.headers["etag"]},
+        )
+        assert theirs.status_code == 200, theirs.text
+    user.type("description", "My description.")
+    user.press("main form")
+    assert user.errors() == ["Description was changed by someone else: check it"]
+    assert "Their description." in user.text("#merge")
+    user.check("catalogue: edit conflict (merge)")
+    user.type("description", f"Merged description ({label}).")
+    user.press("main form")
+    assert "Service changed" in user.driver.page_source
+    with _staff_api(platform) as staff:
+        saved = staff.get(f"/api/v1/services/{service_id}").json()
+    assert saved["description"] == f"Merged description ({label})."
+    assert saved["fees"] == "£30 for three items"  # theirs, kept
+
+
+def _import_a_bad_file_then_a_good_one(user: User, platform: PlatformUp, tmp: Path) -> None:
+    tag = uuid.uuid4().hex[:6]
+    header = "name,service_code,keywords,attributes\n"
+    bad, good = tmp / f"bad-{tag}.csv", tmp / f"good-{tag}.csv"
+    bad.write_text(header + f"Allotments {tag},allot-{tag},garden,\n,nameless-{tag},,\n")
+    good.write_text(header + f"Allotments {tag},allot-{tag},garden,\nHuts {tag},huts-{tag},,\n")
+    user.go("/catalogue")
+    user.follow('a[href="/catalogue/import"]')
+    user.check("import: upload")
+    user.upload("file", bad)
+    user.press("main form")
+    assert user.errors() == ["Row 2 (line 3): name: is empty"]
+    confirm = 'form[action="/catalogue/import/confirm"]'
+    assert user.driver.find_elements(By.CSS_SELECTOR, confirm) == []  # nothing to import
+    user.check("import: preview with a bad row")
+    user.go("/catalogue/import")
+    user.upload("file", good)
+    user.press("main form")
+    user.check("import: preview")
+    user.press(confirm)
+    user.check("import: after confirming")
+
+    def imported() -> bool:
+        with _staff_api(platform) as staff:
+            found = staff.get("/api/v1/services", params={"q": tag, "status": "draft"}).json()
+        items = found["items"] if isinstance(found, dict) else found
+        return {s["name"] for s in items} >= {f"Allotments {tag}", f"Huts {tag}"}
+
+    _eventually(imported, "the two imported drafts")
 
 
 # -- navigation by role -----------------------------------------------------------------------
