@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from servicekit.telemetry import configure_logging
+from staff_console.auth import ADMIN_ROLES, STAFF_ROLES
 from staff_console.config import ConsoleSettings
 from staff_console.views import (
     admin,
@@ -25,17 +26,21 @@ from staff_console.views import (
     transfer,
     webhooks,
 )
-from webkit.app import Link, create_frontend
+from staff_console.views.webhooks import WEBHOOK_ROLES
+from webkit.app import Link, User, create_frontend
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: The console's own scripts (progressive enhancement), at ``/console-assets``.
 STATIC = Path(__file__).resolve().parent / "static"
+#: The service navigation: each area shown to the roles its pages let in (staff: the staff
+#: areas; admins also the admin areas; partners only the partner area).
 NAVIGATION = (
-    Link("Catalogue", "/catalogue"),
-    Link("Request queue", "/requests"),
-    Link("Digital inclusion", "/inclusion"),
-    Link("Notifications", "/notifications/templates"),
-    Link("Partner webhooks", "/webhooks"),
+    Link("Catalogue", "/catalogue", STAFF_ROLES),
+    Link("Request queue", "/requests", STAFF_ROLES),
+    Link("Digital inclusion", "/inclusion", STAFF_ROLES),
+    Link("Notifications", "/notifications/templates", STAFF_ROLES),
+    Link("Partner webhooks", "/webhooks", WEBHOOK_ROLES),
+    Link("API keys", "/admin/api-keys", ADMIN_ROLES),
 )
 FOOTER = (Link("Accessibility statement", "/accessibility"),)
 #: The console's own routes (webkit adds sign-in, sign-out, assets and health): every one
@@ -62,6 +67,13 @@ PARTNER_PREFIXES = ("/webhooks",)
 PUBLIC_PATHS = frozenset({"/accessibility"})
 
 
+def home_of(user: User | None) -> str:
+    """The header's links: the console's home, or a partner's area for a partner."""
+    if user is not None and not user.has_any(*STAFF_ROLES) and user.has_any(*WEBHOOK_ROLES):
+        return PARTNER_PREFIXES[0]
+    return "/"
+
+
 def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     settings = settings or ConsoleSettings()
     configure_logging(settings.service_name, settings.log_level)
@@ -73,6 +85,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         navigation=NAVIGATION,
         footer_links=FOOTER,
         routers=ROUTERS,
+        home=home_of,
     )
     app.mount("/console-assets", StaticFiles(directory=STATIC), name="console-assets")
     return app

@@ -48,6 +48,12 @@ C = TypeVar("C", bound=ApiClient)
 class Link:
     text: str
     href: str
+    #: Shown only to a signed-in user with any of these roles (none: shown to everyone). What
+    #: a link's page allows is still checked by the page itself.
+    roles: tuple[str, ...] = ()
+
+    def shown_to(self, user: User | None) -> bool:
+        return not self.roles or (user is not None and user.has_any(*self.roles))
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,10 @@ class Frontend:
         templates: Path,
         navigation: Sequence[Link],
         footer_links: Sequence[Link] = DEFAULT_FOOTER,
+        home: Callable[[User | None], str] | None = None,
     ) -> None:
         self.settings = settings
+        self.home = home
         self.site_name = site_name
         self.service_name = service_name
         self.navigation = tuple(navigation)
@@ -142,9 +150,11 @@ class Frontend:
     ) -> HTMLResponse:
         session = session_of(request)
         path = request.url.path
+        user = signed_in_user(request)
         navigation = [
             {"text": link.text, "href": link.href, "current": _current(link.href, path)}
             for link in self.navigation
+            if link.shown_to(user)
         ]
         _rendering.set(session)
         html = self.env.get_template(template).render(
@@ -152,8 +162,9 @@ class Frontend:
             site_name=self.site_name,
             service_name=self.service_name,
             navigation=navigation,
+            home_href=self.home(user) if self.home else "/",
             footer_links=self.footer_links,
-            signed_in=signed_in_user(request) is not None,
+            signed_in=user is not None,
             asset_version=GOVUK_FRONTEND_VERSION,
             errors=errors or None,
             **context,
@@ -356,7 +367,10 @@ def create_frontend(
     routers: Sequence[APIRouter],
     footer_links: Sequence[Link] = DEFAULT_FOOTER,
     on_startup: Callable[[Frontend], Any] | None = None,
+    home: Callable[[User | None], str] | None = None,
 ) -> FastAPI:
+    """``navigation``: the service navigation (each :class:`Link` shown to the roles it
+    names); ``home``: where the header's links go for a user (``/`` without it)."""
     frontend = Frontend(
         settings,
         site_name=site_name,
@@ -364,6 +378,7 @@ def create_frontend(
         templates=templates,
         navigation=navigation,
         footer_links=footer_links,
+        home=home,
     )
 
     @asynccontextmanager

@@ -33,6 +33,8 @@ LONDON = ZoneInfo("Europe/London")
 CONDITIONS = ("new", "good", "fair", "poor", "broken")
 _TIME = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*$")
 ERRORS = (400, 409, 422)
+#: Sessions that have started, newest first, on a programme's page (to mark attendance).
+STARTED_SHOWN = 10
 
 
 def _when(value: str | None) -> str:
@@ -44,6 +46,10 @@ def _when(value: str | None) -> str:
     except ValueError:
         return value
     return f"{moment:%a} {moment.day} {moment:%b %Y, %H:%M}"
+
+
+def _moment(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _problem(exc: ApiError, field: str) -> FormErrors:
@@ -68,13 +74,20 @@ async def programme(
     programme_id: uuid.UUID, request: Request, frontend: FrontendDep, user: StaffUser
 ) -> Response:
     found = await frontend.client(ProgrammesApi, user).one(str(programme_id))
-    sessions = await frontend.client(SessionsApi, user).find(programme_id=str(programme_id))
+    sessions = await frontend.client(SessionsApi, user).find(
+        programme_id=str(programme_id), upcoming=False
+    )
+    # a session that has started leaves the upcoming list but is still where attendance is
+    # marked: the most recent ones are listed under it
+    now = datetime.now(LONDON)
+    started = [s for s in sessions if _moment(s["starts_at"]) <= now]
     return frontend.render(
         request,
         "inclusion/programme.html",
         page_title=found["title"],
         programme=found,
-        sessions=sessions,
+        sessions=[s for s in sessions if _moment(s["starts_at"]) > now],
+        started=started[::-1][:STARTED_SHOWN],
         when=_when,
     )
 
@@ -367,13 +380,27 @@ async def _device_page(
     )
 
 
+def _participant(value: object) -> str:
+    """A participant reference carried from a session's "lend a device" link, or ""."""
+    try:
+        return str(uuid.UUID(str(value))) if value else ""
+    except ValueError:
+        return ""
+
+
+def _for_participant(participant: str) -> str:
+    return f"&participant={participant}" if participant else ""
+
+
 @router.get("/devices/new")
-async def device_form(request: Request, frontend: FrontendDep, user: StaffUser) -> Response:
+async def device_form(
+    request: Request, frontend: FrontendDep, user: StaffUser, participant: str = ""
+) -> Response:
     return frontend.render(
         request,
         "inclusion/device_new.html",
         page_title="Add a device",
-        values={},
+        values={"participant": _participant(participant)},
         conditions=[{"value": c, "text": c.capitalize()} for c in CONDITIONS],
     )
 
@@ -382,6 +409,7 @@ async def device_form(request: Request, frontend: FrontendDep, user: StaffUser) 
 async def add_device(request: Request, frontend: FrontendDep, user: StaffUser) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "")).strip() for k in ("make", "model", "serial", "condition")}
+    values["participant"] = _participant(form.get("participant"))
     errors = FormErrors()
     for name, label in (("make", "make"), ("model", "model"), ("serial", "serial number")):
         if not values[name]:
@@ -390,13 +418,15 @@ async def add_device(request: Request, frontend: FrontendDep, user: StaffUser) -
         errors.add("condition", "Choose the device's condition")
     if not errors:
         try:
-            created = await frontend.client(DevicesApi, user).add(values)
+            body = {k: values[k] for k in ("make", "model", "serial", "condition")}
+            created = await frontend.client(DevicesApi, user).add(body)
         except ApiError as exc:
             if exc.status not in ERRORS:
                 raise
             errors = _problem(exc, "serial")
         else:
-            return RedirectResponse(f"/inclusion/devices/{created['id']}?saved=added", 303)
+            then = _for_participant(values["participant"])
+            return RedirectResponse(f"/inclusion/devices/{created['id']}?saved=added{then}", 303)
     return frontend.render(
         request,
         "inclusion/device_new.html",
@@ -419,7 +449,7 @@ async def device(
 ) -> Response:
     due = date.today() + timedelta(weeks=12)
     values = {
-        "participant_id": participant,
+        "participant_id": _participant(participant),
         "due": {"day": str(due.day), "month": str(due.month), "year": str(due.year)},
     }
     return await _device_page(request, frontend, user, str(device_id), saved=saved, values=values)
@@ -475,7 +505,9 @@ async def device_action(
             request, frontend, user, str(device_id), errors=errors, values=values
         )
     done = {"wipe": "wiped", "lend": "lent", "return": "returned"}[action]
-    return RedirectResponse(f"/inclusion/devices/{device_id}?saved={done}", 303)
+    # wiped for a participant's loan: the lend form keeps their reference
+    then = _for_participant(_participant(values["participant_id"])) if action == "wipe" else ""
+    return RedirectResponse(f"/inclusion/devices/{device_id}?saved={done}{then}", 303)
 
 
 # -- reports ----------------------------------------------------------------------------------
