@@ -106,6 +106,8 @@ class Frontend:
             trim_blocks=False,
             lstrip_blocks=False,
             enable_async=False,
+            # compiled once, never looked at again on disk (a template edit needs a restart)
+            auto_reload=False,
         )
         # macros imported without context (components.html) reach the CSRF token through it
         self.env.globals["csrf_token"] = lambda: _rendering.get().csrf_token()
