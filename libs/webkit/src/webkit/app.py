@@ -4,8 +4,9 @@ front-end needs, and the front-end adds its own routers (thin views over its API
 - ``/assets``: GOV.UK Frontend and webkit's scripts (:mod:`webkit.assets`), long-cached;
 - the session cookie (:mod:`webkit.session`), security headers (:mod:`webkit.security`),
   gzip, ``Server-Timing`` (:mod:`webkit.timing`);
-- one pooled keep-alive client to the gateway for every request, and a cache of the API's
-  public answers (:class:`webkit.api.ResponseCache`) for anonymous calls;
+- one pooled keep-alive client to the gateway for every request (httpx over aiohttp,
+  :mod:`webkit.transport`), and a cache of the API's public answers
+  (:class:`webkit.api.ResponseCache`) for anonymous calls;
 - CSRF: every POST must carry the session's ``csrf_token`` (a 400 page otherwise);
 - sign-in (``/sign-in`` → the provider → ``/auth/callback``) and sign-out (``/sign-out``:
   GET asks, POST signs out), :func:`signed_in_user` and :data:`CurrentUser` for views;
@@ -42,6 +43,7 @@ from webkit.security import SecurityHeaders
 from webkit.session import CSRF_FIELD, Session, SessionMiddleware, session_of
 from webkit.settings import FrontendSettings
 from webkit.timing import ServerTiming
+from webkit.transport import AiohttpTransport
 
 log = logging.getLogger(__name__)
 C = TypeVar("C", bound=ApiClient)
@@ -118,11 +120,10 @@ class Frontend:
         self._http: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self.gateway = httpx.AsyncClient(
             base_url=self.settings.gateway_url.rstrip("/"),
             timeout=self.settings.gateway_timeout_seconds,
-            limits=limits,
+            transport=AiohttpTransport(max_connections=64),
         )
         self._http = httpx.AsyncClient(timeout=self.settings.oidc_timeout_seconds)
         self.oidc = OidcClient(self.settings, self._http)
