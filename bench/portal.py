@@ -7,24 +7,43 @@ it for a second and asking again (``ROUNDS`` times), which gives the server time
 judged by the goal (issue 16: p95 <= 50 ms for every page); then wrk with 16 connections and
 no pause, the pages' throughput when saturated (its latency there is mostly queueing: 16 /
 throughput). Pages: the start page (no API call), search, a service page, help near me and
-my reports.
+my reports; and search with a new query every time ("search, new q"), which the portal's
+cache of the catalogue's public answers (``max-age=60``) cannot answer, so its figure is the
+whole path through the gateway to citizen-services' search.
+
+Each answer's time is taken twice: by the users (``p95``: what the goal judges, queueing on
+this machine included) and by the portal itself (``Server-Timing: app``: from the request
+reaching the portal's app to its answer starting; ``api``: the part spent waiting for the
+gateway), so a busy machine's queueing is told apart from the pages' own work; and the CPU
+time every process (portal, gateway, services) spent per page during the users' load
+(``cpu ms``, from ``/proc``), which other work on the machine changes little.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
 from bench import _procs, _report
-from bench._procs import Processes, ensure_wrk, request_json, wait_http
+from bench._procs import (
+    Processes,
+    cpu_seconds,
+    ensure_wrk,
+    load_average,
+    request_json,
+    wait_http,
+)
 from gateway.auth.devissuer import DEV_AUDIENCE, ensure_dev_issuer
 from mkinfra._proc import free_port
 
@@ -48,25 +67,60 @@ def _sign_in(portal: str, subject: str) -> str:
         return f"mk_session={browser.cookies['mk_session']}"
 
 
-async def _users(url: str, cookie: str) -> list[float]:
-    """``USERS`` users, each loading ``url`` then reading for ``THINK_SECONDS``, ``ROUNDS``
-    times (starts spread over the first second); the time of each answer, in ms."""
-    times: list[float] = []
+_TIMING = re.compile(r"(\w+);dur=([\d.]+)")
+
+
+def server_timing(header: str) -> dict[str, float]:
+    """``app;dur=12.5;desc="page", api;dur=8.0;...`` -> {"app": 12.5, "api": 8.0}."""
+    return {name: float(ms) for name, ms in _TIMING.findall(header)}
+
+
+async def _users(url: str | Callable[[], str], cookie: str) -> dict[str, list[float]]:
+    """``USERS`` users, each loading ``url`` (or the next URL it gives) then reading for
+    ``THINK_SECONDS``, ``ROUNDS`` times (starts spread over the first second); each answer's
+    time in ms as the users saw it (``client``) and as the portal measured it (``app``,
+    ``api``: its ``Server-Timing``)."""
+    times: dict[str, list[float]] = {"client": [], "app": [], "api": []}
+    next_url = url if callable(url) else lambda: url
     limits = httpx.Limits(max_connections=USERS, max_keepalive_connections=USERS)
     async with httpx.AsyncClient(headers={"Cookie": cookie}, limits=limits, timeout=30) as http:
 
         async def user(n: int) -> None:
             await asyncio.sleep(n / USERS)
             for _ in range(ROUNDS):
+                asked = next_url()
                 start = time.perf_counter()
-                answer = await http.get(url)
-                times.append((time.perf_counter() - start) * 1000)
+                answer = await http.get(asked)
+                times["client"].append((time.perf_counter() - start) * 1000)
                 if answer.status_code != 200:
-                    raise RuntimeError(f"{url}: {answer.status_code}")
+                    raise RuntimeError(f"{asked}: {answer.status_code}")
+                timing = server_timing(answer.headers.get("server-timing", ""))
+                times["app"].append(timing.get("app", float("nan")))
+                times["api"].append(timing.get("api", float("nan")))
                 await asyncio.sleep(THINK_SECONDS)
 
         await asyncio.gather(*(user(n) for n in range(USERS)))
     return times
+
+
+def _queries(services: list[dict[str, object]]) -> Callable[[], str]:
+    """Search URLs, each with a query not asked before in this run (words of the
+    catalogue's service names, then pairs of them)."""
+    words = sorted(
+        {w.lower() for s in services for w in re.findall(r"[A-Za-z]{4,}", str(s["name"]))}
+    )
+    terms = itertools.chain(words, (f"{a} {b}" for a, b in itertools.combinations(words, 2)))
+    return lambda: "/services?q=" + quote(next(terms))
+
+
+def _lua_paths(paths: Callable[[], str], count: int) -> str:
+    """A wrk script asking for ``count`` paths from ``paths`` in turn."""
+    listed = ", ".join(json.dumps(paths()) for _ in range(count))
+    return (
+        f"local paths = {{{listed}}}\nlocal i = 0\n"
+        "request = function()\n  i = i % #paths + 1\n"
+        "  return wrk.format(nil, paths[i])\nend\n"
+    )
 
 
 def _p(values: list[float], pct: float) -> float:
@@ -117,7 +171,7 @@ def run() -> dict[str, dict[str, float]]:
         gw_port = free_port()
         gw = f"http://127.0.0.1:{gw_port}"
         issuer = ensure_dev_issuer(tmp / "dev-issuer")
-        procs.start(
+        procs.pids["gateway"] = procs.start(
             ["-m", "gateway"],
             {
                 **base,
@@ -132,9 +186,9 @@ def run() -> dict[str, dict[str, float]]:
                 "GATEWAY_INCLUSION_URL": inclusion,
                 "GATEWAY_RATE_LIMITS_ENABLED": "false",
             },
-        )
+        ).pid
         wait_http(gw + "/openapi.json")
-        procs.start(
+        procs.pids["citizen_portal"] = procs.start(
             ["-m", "citizen_portal"],
             {
                 **base,
@@ -144,13 +198,16 @@ def run() -> dict[str, dict[str, float]]:
                 "CITIZEN_PORTAL_OIDC_ISSUER": gw + "/dev-issuer",
                 "CITIZEN_PORTAL_LOG_LEVEL": "WARNING",
             },
-        )
+        ).pid
         wait_http(portal_url + "/health")
         cookie = _sign_in(portal_url, "citizen-dev-1")
         services = request_json("GET", gw + "/api/v1/services?q=bins")["items"]
-        pages = {
+        catalogue = request_json("GET", gw + "/api/v1/services?size=100")["items"]
+        new_query = _queries(catalogue)
+        pages: dict[str, str | Callable[[], str]] = {
             "start page": "/",
             "search": "/services?q=bins",
+            "search, new q": new_query,
             "a service": f"/services/{services[0]['id']}",
             "help near me": "/help?postcode=MK9",
             "my reports": "/requests",
@@ -158,32 +215,57 @@ def run() -> dict[str, dict[str, float]]:
         headers = {"Cookie": cookie}
         print(
             f"  {USERS} users, {ROUNDS} pages each, {THINK_SECONDS:.0f} s between; then "
-            f"wrk -t2 -c{USERS} -d{DURATION}s (saturated)",
+            f"wrk -t2 -c{USERS} -d{DURATION}s (saturated). p50/p95/max: as the users saw "
+            "it; app p95 / api p95: the portal's own Server-Timing (api: waiting for the "
+            f"gateway); goal p95 <= {GOAL_P95_MS:.0f} ms",
             flush=True,
         )
         print(
-            f"  {'page':<16}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}"
-            f"{'sat. req/s':>12}{'sat. p95':>10}{'errors':>8}"
+            f"  {'page':<15}{'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}{'app p95':>9}"
+            f"{'api p95':>9}{'cpu ms':>8}{'goal':>9}{'sat. req/s':>12}{'sat. p95':>10}{'errors':>8}"
+            f"  load"
         )
         for name, path in pages.items():
-            times = asyncio.run(_users(portal_url + path, cookie))
+            cpu_before = {module: cpu_seconds(pid) for module, pid in procs.pids.items()}
+            if isinstance(path, str):
+                times = asyncio.run(_users(portal_url + path, cookie))
+                url, script = portal_url + path, ""
+            else:
+                times = asyncio.run(_users(lambda: portal_url + new_query(), cookie))
+                url, script = portal_url + "/services", _lua_paths(new_query, 3000)
+            cpu_ms = {
+                module: (cpu_seconds(pid) - cpu_before[module]) * 1000 / len(times["client"])
+                for module, pid in procs.pids.items()
+            }
             figures = _procs.run_wrk(
-                wrk, portal_url + path, headers, duration=DURATION, connections=USERS, script=""
+                wrk, url, headers, duration=DURATION, connections=USERS, script=script
             )
+            client = times["client"]
             results[name] = {
-                "p50": _p(times, 50),
-                "p95": _p(times, 95),
-                "max": max(times),
+                "p50": _p(client, 50),
+                "p95": _p(client, 95),
+                "max": max(client),
+                "app_p95": _p(times["app"], 95),
+                "api_p95": _p(times["api"], 95),
+                "cpu_ms": sum(cpu_ms.values()),
+                **{f"cpu_ms_{module}": ms for module, ms in cpu_ms.items()},
                 "saturated_rps": figures["rps"],
                 "saturated_p95": figures["p95"],
                 "errors": figures["errors"] + figures["socket_errors"],
             }
             r = results[name]
+            met = "met" if r["p95"] <= GOAL_P95_MS else "NOT met"
             print(
-                f"  {name:<16}{r['p50']:>9.1f}{r['p95']:>9.1f}{r['max']:>9.1f}"
-                f"{r['saturated_rps']:>12.0f}{r['saturated_p95']:>10.1f}{r['errors']:>8.0f}",
+                f"  {name:<15}{r['p50']:>8.1f}{r['p95']:>8.1f}{r['max']:>8.1f}"
+                f"{r['app_p95']:>9.1f}{r['api_p95']:>9.1f}{r['cpu_ms']:>8.1f}{met:>9}"
+                f"{r['saturated_rps']:>12.0f}{r['saturated_p95']:>10.1f}{r['errors']:>8.0f}"
+                f"  {load_average()}",
                 flush=True,
             )
+        print("  cpu ms per page, by process (during the users' load):")
+        for name, r in results.items():
+            parts = ", ".join(f"{module} {r[f'cpu_ms_{module}']:.1f}" for module in procs.pids)
+            print(f"    {name:<15}{parts}")
     finally:
         procs.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -192,7 +274,7 @@ def run() -> dict[str, dict[str, float]]:
     _report.goal(
         "portal",
         f"every page p95 <= {GOAL_P95_MS:.0f} ms, {USERS} users (via the gateway)",
-        f"worst: {worst[0]} {worst[1]['p95']:.1f} ms",
+        f"worst: {worst[0]} {worst[1]['p95']:.1f} ms (portal's own {worst[1]['app_p95']:.1f})",
         worst[1]["p95"] <= GOAL_P95_MS and clean,
     )
     return results

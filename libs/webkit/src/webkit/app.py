@@ -3,7 +3,10 @@ front-end needs, and the front-end adds its own routers (thin views over its API
 
 - ``/assets``: GOV.UK Frontend and webkit's scripts (:mod:`webkit.assets`), long-cached;
 - the session cookie (:mod:`webkit.session`), security headers (:mod:`webkit.security`),
-  gzip;
+  gzip, ``Server-Timing`` (:mod:`webkit.timing`);
+- one pooled keep-alive client to the gateway for every request (httpx over aiohttp,
+  :mod:`webkit.transport`), and a cache of the API's public answers
+  (:class:`webkit.api.ResponseCache`) for anonymous calls;
 - CSRF: every POST must carry the session's ``csrf_token`` (a 400 page otherwise);
 - sign-in (``/sign-in`` → the provider → ``/auth/callback``) and sign-out (``/sign-out``:
   GET asks, POST signs out), :func:`signed_in_user` and :data:`CurrentUser` for views;
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -32,13 +35,15 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, s
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
-from webkit.api import ApiClient, ApiError
+from webkit.api import ApiClient, ApiError, ResponseCache
 from webkit.assets import GOVUK_FRONTEND_VERSION, assets_app
 from webkit.forms import FormErrors
 from webkit.oidc import OidcClient, OidcError
 from webkit.security import SecurityHeaders
 from webkit.session import CSRF_FIELD, Session, SessionMiddleware, session_of
 from webkit.settings import FrontendSettings
+from webkit.timing import ServerTiming
+from webkit.transport import AiohttpTransport
 
 log = logging.getLogger(__name__)
 C = TypeVar("C", bound=ApiClient)
@@ -111,19 +116,22 @@ class Frontend:
             trim_blocks=False,
             lstrip_blocks=False,
             enable_async=False,
+            # compiled once, never looked at again on disk (a template edit needs a restart)
+            auto_reload=False,
         )
         # macros imported without context (components.html) reach the CSRF token through it
         self.env.globals["csrf_token"] = lambda: _rendering.get().csrf_token()
         self.gateway: httpx.AsyncClient | None = None
+        #: The API's public answers to anonymous calls (never a call with a user's token).
+        self.cache = ResponseCache()
         self.oidc: OidcClient | None = None
         self._http: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self.gateway = httpx.AsyncClient(
             base_url=self.settings.gateway_url.rstrip("/"),
             timeout=self.settings.gateway_timeout_seconds,
-            limits=limits,
+            transport=AiohttpTransport(max_connections=64),
         )
         self._http = httpx.AsyncClient(timeout=self.settings.oidc_timeout_seconds)
         self.oidc = OidcClient(self.settings, self._http)
@@ -135,9 +143,11 @@ class Frontend:
 
     def client(self, cls: type[C], user: User | None = None) -> C:
         """A resource client (``webkit.api.ApiClient`` subclass) calling the gateway as
-        ``user`` (anonymous without one)."""
+        ``user`` (anonymous without one: then its GETs go through :attr:`cache`)."""
         assert self.gateway is not None, "the front-end has not started"
-        return cls(self.gateway, user.token if user else None)
+        if user is not None:
+            return cls(self.gateway, user.token)
+        return cls(self.gateway, cache=self.cache)
 
     def render(
         self,
@@ -221,11 +231,11 @@ class RoleRequired(Exception):
     pass
 
 
-def require_role(*roles: str) -> Callable[[Request], User]:
+def require_role(*roles: str) -> Callable[[Request], Awaitable[User]]:
     """A dependency: the signed-in user with any of ``roles`` (else sign in, or a 403 page),
     e.g. ``StaffUser = Annotated[User, Depends(require_role("staff", "admin"))]``."""
 
-    def dependency(request: Request) -> User:
+    async def dependency(request: Request) -> User:
         user = require_user(request)
         if not user.has_any(*roles):
             raise RoleRequired
@@ -245,8 +255,18 @@ def _roles_from(claims: dict[str, Any], path: str) -> list[str]:
     return [str(v).lower() for v in value] if isinstance(value, list) else []
 
 
-CurrentUser = Annotated[User, Depends(require_user)]
-FrontendDep = Annotated[Frontend, Depends(frontend_of)]
+# The dependencies are coroutines: FastAPI runs a plain function in a worker thread, a
+# hand-over per request that costs more than the function itself.
+async def _current_user(request: Request) -> User:
+    return require_user(request)
+
+
+async def _frontend(request: Request) -> Frontend:
+    return frontend_of(request)
+
+
+CurrentUser = Annotated[User, Depends(_current_user)]
+FrontendDep = Annotated[Frontend, Depends(_frontend)]
 
 
 async def csrf_protect(request: Request) -> None:
@@ -499,7 +519,7 @@ def create_frontend(
             request, 500, "Sorry, there is a problem with the service", "Try again later."
         )
 
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(
         SessionMiddleware,
         secret=settings.session_secret.get_secret_value(),
@@ -513,6 +533,7 @@ def create_frontend(
         hsts=settings.cookies_secure,
         form_targets=(f"{issuer.scheme}://{issuer.netloc}",),
     )
+    app.add_middleware(ServerTiming)  # outermost: the whole answer is timed
     if on_startup is not None:
         on_startup(frontend)
     return app

@@ -363,6 +363,9 @@ def test_help_near_me_nearest_first(client: TestClient) -> None:
     ).json()
     assert [v["venue"]["id"] for v in only["venues"]] == [bletchley["id"], olney["id"]]
 
+    one_venue = client.get("/api/v1/help-near-me", params={"postcode": "MK9", "limit": 1}).json()
+    assert [v["venue"]["id"] for v in one_venue["venues"]] == [cmk["id"]]
+
     assert_problem(client.get("/api/v1/help-near-me"), 422, "location-required")
     assert_problem(
         client.get("/api/v1/help-near-me", params={"postcode": "EC1A"}),
@@ -373,3 +376,44 @@ def test_help_near_me_nearest_first(client: TestClient) -> None:
         "/api/v1/help-near-me", params={"postcode": "MK9"}, headers=identity_headers(None)
     )
     assert anonymous.status_code == 200
+
+
+def test_help_near_me_lists_places_left_of_published_programmes_only(
+    client: TestClient,
+) -> None:
+    """A venue's sessions: scheduled, upcoming, of published programmes (not closed, draft or
+    cancelled), by start time, places left counting confirmed enrolments only."""
+    cmk = make_venue(client)
+    course = make_programme(client)
+    later = make_session(
+        client,
+        programme=course,
+        venue=cmk,
+        capacity=1,
+        starts_at=soon(48).isoformat(),
+        ends_at=soon(50).isoformat(),
+    )
+    first = make_session(client, programme=course, venue=cmk, capacity=3)
+    closed = make_programme(client, title="Closed course")
+    make_session(client, programme=closed, venue=cmk)
+    r = client.post(f"/api/v1/programmes/{closed['id']}/status", json={"status": "closed"})
+    assert r.status_code == 200, r.text
+    make_session(client, programme=make_programme(client, publish=False), venue=cmk)
+    cancelled = make_session(client, programme=course, venue=cmk)
+    r = client.post(f"/api/v1/sessions/{cancelled['id']}/cancel", json={"reason": "Room closed"})
+    assert r.status_code == 200, r.text
+    assert enrol(client, first["id"], 1).json()["status"] == "confirmed"
+    gone = enrol(client, first["id"], 2).json()
+    r = client.post(f"/api/v1/enrolments/{gone['id']}/cancel", headers=citizen(2))
+    assert r.status_code == 200, r.text
+    assert enrol(client, later["id"], 1).json()["status"] == "confirmed"
+    assert enrol(client, later["id"], 2).json()["status"] == "waitlisted"
+
+    near = client.get("/api/v1/help-near-me", params={"postcode": "MK9"}).json()["venues"]
+    assert [(s["id"], s["places_left"]) for s in near[0]["sessions"]] == [
+        (first["id"], 2),
+        (later["id"], 0),
+    ]
+    assert near[0]["sessions"][0]["programme_title"] == course["title"]
+    kinds = {"kind": "drop-in-help", "postcode": "MK9"}
+    assert client.get("/api/v1/help-near-me", params=kinds).json()["venues"] == []

@@ -8,7 +8,7 @@ filters (``persistence/*.py``); the API tests cover the SQL itself on SQLite and
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from contracts import Event
 from inclusion.domain.sessions import EnrolmentStatus, SessionStatus
+from inclusion.persistence.sessions import UpcomingSession
 from inclusion.persistence.tables import (
     Device,
     DeviceLoan,
@@ -129,6 +130,42 @@ class FakeSessions(_Repo):
                 continue
             rows.append((s, p, v))
         return rows
+
+    def _upcoming(self, after: datetime, kind: str | None) -> list[ProgrammeSession]:
+        return [
+            s
+            for s in sorted(self.store.sessions.values(), key=lambda s: (s.starts_at, str(s.id)))
+            if self.store.programmes[s.programme_id].status == "published"
+            and s.status == SessionStatus.SCHEDULED
+            and s.starts_at > after
+            and kind in (None, self.store.programmes[s.programme_id].kind)
+        ]
+
+    async def venues_with_upcoming(self, *, after: datetime, kind: str) -> set[uuid.UUID]:
+        return {s.venue_id for s in self._upcoming(after, kind)}
+
+    async def upcoming_at(
+        self, venue_ids: Collection[uuid.UUID], *, after: datetime, kind: str | None = None
+    ) -> list[UpcomingSession]:
+        return [
+            UpcomingSession(
+                id=s.id,
+                programme_id=s.programme_id,
+                programme_title=self.store.programmes[s.programme_id].title,
+                programme_kind=self.store.programmes[s.programme_id].kind,
+                venue_id=s.venue_id,
+                starts_at=s.starts_at,
+                ends_at=s.ends_at,
+                capacity=s.capacity,
+                confirmed=sum(
+                    1
+                    for e in self.store.enrolments.values()
+                    if e.session_id == s.id and e.status == EnrolmentStatus.CONFIRMED
+                ),
+            )
+            for s in self._upcoming(after, kind)
+            if s.venue_id in venue_ids
+        ]
 
     async def enrolment_counts(
         self, session_ids: list[uuid.UUID]

@@ -34,7 +34,7 @@ async def test_nearest_first_with_upcoming_sessions_of_published_programmes() ->
     origin = origin_of(postcode="MK46", lat=None, long=None)
     nearby = await help_near_me(repos=uow, origin=origin)
     assert [n.venue for n in nearby] == [olney, central]
-    assert [v.session for v in nearby[0].sessions] == [on] and nearby[1].sessions == []
+    assert [v.id for v in nearby[0].sessions] == [on.id] and nearby[1].sessions == []
     assert nearby[0].distance_km < nearby[1].distance_km
 
     only = await help_near_me(repos=uow, origin=origin, kind=ProgrammeKind.DROP_IN_HELP)

@@ -19,6 +19,8 @@ from inclusion.application.devices import DeviceView, is_overdue
 from inclusion.application.enrolments import EnrolmentView
 from inclusion.application.programmes import eligibility_rules
 from inclusion.application.sessions import SessionView
+from inclusion.domain.programmes import ProgrammeKind
+from inclusion.persistence.sessions import UpcomingSession
 from inclusion.persistence.tables import DeviceLoan, Participant, Programme, Venue
 
 
@@ -56,9 +58,17 @@ def session(view: SessionView) -> SessionPublic:
     )
 
 
-def nearby_session(view: SessionView) -> NearbySession:
-    """The session's public view, cut down to what a "help near me" answer shows."""
-    return NearbySession.model_validate(session(view), from_attributes=True)
+def nearby_session(s: UpcomingSession) -> NearbySession:
+    """An upcoming session as a "help near me" answer shows it."""
+    return NearbySession(
+        id=s.id,
+        programme_id=s.programme_id,
+        programme_title=s.programme_title,
+        programme_kind=ProgrammeKind(s.programme_kind),
+        starts_at=s.starts_at,
+        ends_at=s.ends_at,
+        places_left=s.places_left,
+    )
 
 
 def enrolment(view: EnrolmentView) -> EnrolmentPublic:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from inclusion.application.sessions import SessionView, session_views
 from inclusion.domain import geo
-from inclusion.domain.programmes import ProgrammeKind, ProgrammeStatus
+from inclusion.domain.programmes import ProgrammeKind
 from inclusion.persistence.repositories import Repositories
+from inclusion.persistence.sessions import UpcomingSession
 from inclusion.persistence.tables import Venue
 from servicekit.errors import DomainError
 
@@ -29,7 +31,7 @@ class Origin:
 class NearbyVenue:
     venue: Venue
     distance_km: float
-    sessions: list[SessionView]
+    sessions: list[UpcomingSession]
 
 
 def origin_of(*, postcode: str | None, lat: float | None, long: float | None) -> Origin:
@@ -50,23 +52,27 @@ async def help_near_me(
 ) -> list[NearbyVenue]:
     """Venues sorted by distance from ``origin``, each with the upcoming sessions of published
     programmes held there (of ``kind`` if given). Venues with nothing on are left out when a
-    ``kind`` is asked for; otherwise they are listed too (they may offer drop-in help)."""
-    views = await session_views(repos=repos, staff=False, upcoming_only=True)
-    by_venue: dict[object, list[SessionView]] = defaultdict(list)
-    for view in views:
-        if view.programme.status != ProgrammeStatus.PUBLISHED:
-            continue
-        if kind is not None and view.programme.kind != kind.value:
-            continue
-        by_venue[view.venue.id].append(view)
-    nearby = [
-        NearbyVenue(
-            venue,
-            geo.distance_km(origin.latitude, origin.longitude, venue.latitude, venue.longitude),
-            by_venue.get(venue.id, []),
-        )
-        for venue in await repos.venues.matching()
-        if kind is None or by_venue.get(venue.id)
-    ]
-    nearby.sort(key=lambda n: (n.distance_km, n.venue.name))
-    return nearby[:limit]
+    ``kind`` is asked for; otherwise they are listed too (they may offer drop-in help).
+
+    The nearest ``limit`` venues are chosen first (venues are few and their distance is a
+    sum), then only their sessions are read: the answer costs the same whatever the number of
+    sessions elsewhere."""
+    now = datetime.now(UTC)
+    venues = await repos.venues.matching()
+    if kind is not None:
+        holding = await repos.sessions.venues_with_upcoming(after=now, kind=kind.value)
+        venues = [v for v in venues if v.id in holding]
+    ranked = sorted(
+        (
+            (geo.distance_km(origin.latitude, origin.longitude, v.latitude, v.longitude), v)
+            for v in venues
+        ),
+        key=lambda pair: (pair[0], pair[1].name),
+    )[:limit]
+    sessions = await repos.sessions.upcoming_at(
+        [v.id for _, v in ranked], after=now, kind=kind.value if kind else None
+    )
+    by_venue: dict[uuid.UUID, list[UpcomingSession]] = defaultdict(list)
+    for session in sessions:
+        by_venue[session.venue_id].append(session)
+    return [NearbyVenue(venue, distance, by_venue.get(venue.id, [])) for distance, venue in ranked]
