@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
+    field_validator,
 )
 
 from inclusion.domain.devices import Condition
@@ -130,9 +131,20 @@ class VenueCreate(Strict):
     opening_times: list[OpeningTime] = Field(default_factory=list, max_length=21)
 
 
+def _left_out_not_null(schema: dict[str, Any]) -> None:
+    """Each optional field's schema as its value's: it may be left out, never sent null."""
+    for field_schema in schema.get("properties", {}).values():
+        field_schema.pop("default", None)
+        branches = field_schema.pop("anyOf", None)
+        if branches:
+            field_schema.update(next(b for b in branches if b.get("type") != "null"))
+
+
 class VenueUpdate(Strict):
-    """Only the fields to change (at least one); as in VenueCreate. ``opening_times``
-    replaces the whole list."""
+    """Only the fields to change (at least one; none null); as in VenueCreate.
+    ``opening_times`` replaces the whole list."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_left_out_not_null)
 
     name: str | None = Field(default=None, min_length=1, max_length=200, pattern=ONE_LINE)
     address: str | None = Field(default=None, min_length=1, max_length=400, pattern=ONE_LINE)
@@ -142,6 +154,13 @@ class VenueUpdate(Strict):
     longitude: Float | None = Field(default=None, ge=-1.0, le=-0.4, description="WGS84.")
     accessibility_notes: str | None = Field(default=None, max_length=2000, pattern=TEXT)
     opening_times: list[OpeningTime] | None = Field(default=None, max_length=21)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null: leave the field out instead")
+        return value
 
 
 class VenuePublic(BaseModel):

@@ -116,15 +116,10 @@ async def update_venue(
     if_match: Annotated[str | None, Header(description="The ETag of the venue as read.")] = None,
 ) -> VenuePublic:
     changes = body.model_dump(exclude_unset=True)
-    if any(value is None for value in changes.values()) or not changes:
+    if not changes:
         raise NothingToChange(
-            "Send at least one field to change (none may be null).",
-            errors=[
-                {"field": name, "message": "may not be null"}
-                for name, value in changes.items()
-                if value is None
-            ]
-            or [{"field": "name", "message": "nothing to change"}],
+            "Send at least one field to change.",
+            errors=[{"field": "name", "message": "nothing to change"}],
         )
     venue = await venues.update_venue(
         uow=uow,
