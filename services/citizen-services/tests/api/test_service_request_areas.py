@@ -1,6 +1,6 @@
 """The queue's area filter: a request's area (its MK postcode district) is set when it is
 reported, from its location or the postcode in its address; staff filter the queue by it;
-a bad area is a 400 problem; migration 0009 fills it in for older requests."""
+a bad area is a 400 problem; migration 0010 fills it in for older requests."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_requests_get_their_area_and_staff_filter_the_queue_by_it(client: TestCl
     assert citizen.get("/api/v1/service-requests/areas").status_code == 403
 
 
-async def test_0009_fills_in_the_area_of_older_requests(database_url: str) -> None:
+async def test_0010_fills_in_the_area_of_older_requests(database_url: str) -> None:
     now = datetime.now(UTC)
     service = uuid.uuid4()
     rows = {

@@ -88,7 +88,7 @@ class ServiceRequest(SQLModel, table=True):
     long: float | None = None
     address: str | None = Field(default=None, max_length=500)
     #: The MK postcode district it is in (``MK9``; domain.geo.area_of), set when it is
-    #: reported: the queue's area filter (migration 0009 filled it in for older requests).
+    #: reported: the queue's area filter (migration 0010 filled it in for older requests).
     area: str | None = Field(default=None, max_length=8, index=True)
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON))
     #: Attributes an Open311 client sent that the service does not define (FixMyStreet's

@@ -4,8 +4,8 @@
   (the nearest district centre) or, without one, of a postcode in its address
   (``citizen_services.domain.geo.area_of``); indexed. Existing requests are filled in here.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-08
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from citizen_services.domain.geo import area_of
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
