@@ -347,3 +347,92 @@ def test_the_email_is_written_byte_for_byte_as_the_email_package_wrote_it(
         boundary=found.group(1).decode() if found else "",
         date=date.group(1).decode(),
     )
+
+
+async def test_an_accepted_email_and_its_event_are_one_statement_on_postgresql(
+    db: Database,
+) -> None:
+    """The API's accept (:func:`notify_send.accept`) with the template's version cached: on
+    PostgreSQL the notification and its outbox event are ONE statement in autocommit mode
+    (no BEGIN, no COMMIT: one round trip), written together or not at all, and the relay
+    and the email worker are still woken; on SQLite the unit of work's transaction. A wrong
+    guess (an archived template) writes neither and answers Notify's error."""
+    from notifications.application.notify_send import accept
+    from notifications.persistence.notifications import channel_work
+    from servicekit.messaging.tables import OutboxMessage
+
+    _, api_key, template_id = await _service(db)
+    cache, settings = TemplateCache(), Settings(environment="test")
+    async with db.read_session() as s:
+        caller = await authenticate(NotifyServiceRepository(s), _bearer(api_key))
+    body = {
+        "email_address": "a@x.example",
+        "template_id": str(template_id),
+        "personalisation": {"name": "Ann"},
+        "reference": "r-1",
+    }
+    first = await accept(db, caller, Channel.EMAIL, body, settings=settings, template_cache=cache)
+    assert first.notification["subject"] == "Hi Ann"  # read the template, cached it
+    woken: list[str] = []
+    for name, tables in (
+        ("relay", [OutboxMessage.__tablename__]),
+        ("email", [channel_work(Channel.EMAIL)]),
+        ("sms", [channel_work(Channel.SMS)]),
+    ):
+        db.on_commit(lambda name=name: woken.append(name), tables=tables)  # type: ignore[misc]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        sent = await accept(
+            db, caller, Channel.EMAIL, body, settings=settings, template_cache=cache
+        )
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    if db.is_postgres:
+        assert len(statements) == 1, statements
+        one = " ".join(statements[0].split())
+        assert one.startswith("WITH inserted AS (INSERT INTO notification"), one
+        assert ") INSERT INTO servicekit_outbox" in one, one
+    else:
+        assert any(q.startswith("INSERT INTO servicekit_outbox") for q in statements)
+    assert sorted(woken) == ["email", "relay"]
+
+    async def stored() -> tuple[int, int, list[str]]:
+        async with db.read_session() as s:
+            notifications = (
+                await s.execute(sa.select(sa.func.count()).select_from(Notification))
+            ).scalar_one()
+            events = (
+                await s.execute(sa.select(OutboxMessage.message_key, OutboxMessage.payload))
+            ).all()
+        return notifications, len(events), [key for key, _ in events]
+
+    n, events, keys = await stored()
+    assert (n, events) == (2, 2)
+    nid = str(sent.notification["id"])
+    assert nid in keys and str(first.notification["id"]) in keys
+    async with db.read_session() as s:
+        row = (
+            await s.execute(
+                sa.select(Notification.subject, Notification.reference, Notification.status).where(
+                    Notification.id == sent.notification["id"]
+                )
+            )
+        ).one()
+        payload = (
+            await s.execute(
+                sa.select(OutboxMessage.payload).where(OutboxMessage.message_key == nid)
+            )
+        ).scalar_one()
+    assert tuple(row) == ("Hi Ann", "r-1", "created")
+    assert '"status":"created"' in payload.replace(" ", "")
+    async with db.session() as s:
+        await s.execute(sa.update(Template).where(Template.id == template_id).values(archived=True))
+        await s.commit()
+    with pytest.raises(BadRequestError, match="Template not found"):
+        await accept(db, caller, Channel.EMAIL, body, settings=settings, template_cache=cache)
+    assert (await stored())[:2] == (2, 2)

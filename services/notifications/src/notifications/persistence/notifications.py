@@ -21,6 +21,7 @@ from notifications.domain.notification import Channel, Status
 from notifications.domain.notify import KeyType
 from notifications.persistence.tables import Notification, Template
 from servicekit.db import Database, mark_work
+from servicekit.messaging.tables import OutboxMessage
 from servicekit.repository import Repository
 from servicekit.types import UtcDateTime
 
@@ -98,6 +99,40 @@ def _insert_if_current(dialect: str) -> sa.Insert:
     return sa.insert(T).from_select(list(INSERT_COLUMNS), pick)
 
 
+#: The outbox columns :func:`_insert_with_event_if_current` sets (``record_event``'s row).
+OUTBOX_COLUMNS = (
+    "event_id",
+    "event_type",
+    "topic",
+    "message_key",
+    "envelope",
+    "payload",
+    "created_at",
+    "published_at",
+    "attempts",
+    "last_error",
+)
+
+
+@functools.cache
+def _insert_with_event_if_current() -> sa.Insert:
+    """PostgreSQL only: :func:`_insert_if_current` and the row's outbox event in ONE
+    statement (``WITH inserted AS (INSERT .. RETURNING id) INSERT INTO servicekit_outbox ..
+    SELECT .. FROM inserted``). One statement is one transaction: run in autocommit mode it
+    is BEGIN, both INSERTs and COMMIT in a single round trip, and the event is written if
+    and only if the notification is (no row when the template guess was wrong)."""
+    outbox = OutboxMessage.__table__  # type: ignore[attr-defined]
+    inserted = _insert_if_current("postgresql").returning(T.c.id).cte("inserted")
+
+    def value(name: str) -> Any:
+        column_type = outbox.c[name].type
+        param = sa.bindparam(f"outbox_{name}", type_=column_type)
+        return sa.cast(param, sa.String() if isinstance(column_type, sa.String) else column_type)
+
+    pick = sa.select(*(value(name).label(name) for name in OUTBOX_COLUMNS)).select_from(inserted)
+    return sa.insert(outbox).from_select(list(OUTBOX_COLUMNS), pick)
+
+
 def _is_postgres(db: AsyncSession) -> bool:
     return db.get_bind().dialect.name == "postgresql"
 
@@ -135,6 +170,33 @@ class NotificationRepository(Repository):
         if inserted.rowcount != 1:  # type: ignore[attr-defined]
             return False
         mark_work(self.db, channel_work(row["channel"]))
+        return True
+
+    async def insert_with_event_if_current(
+        self,
+        row: Mapping[str, Any],
+        event: Mapping[str, Any],
+        *,
+        template_id: uuid.UUID,
+        template_version: int,
+        service_id: uuid.UUID,
+    ) -> bool:
+        """PostgreSQL: :meth:`insert_if_current` with ``event`` (an outbox row as
+        ``servicekit.messaging.outbox.record_event`` records it) in the same statement; on a
+        session in autocommit mode that is the whole transaction in one round trip. Whether
+        both were inserted (neither was, else). Marks the channel's and the relay's work, so
+        the session's commit wakes them."""
+        params = {
+            **row,
+            "current_template_id": template_id,
+            "current_template_version": template_version,
+            "current_service_id": service_id,
+        }
+        params.update((f"outbox_{name}", event[name]) for name in OUTBOX_COLUMNS)
+        inserted = await self.db.execute(_insert_with_event_if_current(), params)
+        if inserted.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        mark_work(self.db, channel_work(row["channel"]), OutboxMessage.__tablename__)
         return True
 
     # -- the delivery workers ------------------------------------------------------------
