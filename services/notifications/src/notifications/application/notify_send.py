@@ -5,12 +5,10 @@ Errors are Notify's (:mod:`notifications.domain.notify`)."""
 from __future__ import annotations
 
 import uuid
-import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from contracts.notifications import NotificationStatusChanged
@@ -32,7 +30,10 @@ from notifications.domain.notify import (
     unexpected,
 )
 from notifications.domain.notify_files import is_file
-from notifications.persistence.notifications import NotificationRepository
+from notifications.persistence.notifications import (
+    NotificationRepository,
+    insert_with_event_if_current,
+)
 from notifications.persistence.notify_files import NotifyFileRepository
 from notifications.persistence.notify_services import NotifyServiceRepository
 from notifications.persistence.templates import TemplateRepository, templates_beside
@@ -401,12 +402,13 @@ async def _accept_in_one_statement(
     template_cache: TemplateCache,
 ) -> Sent | None:
     """PostgreSQL, the common case (the template's version cached, no sender id to look
-    up, no files): the notification and its outbox event in one statement, run in
-    autocommit mode, so the whole transaction is one round trip to PostgreSQL (measured:
+    up, no files): the notification and its outbox event in one statement outside a
+    transaction block, so the whole transaction is one round trip to PostgreSQL (measured:
     BEGIN, two INSERTs and COMMIT were four, each a wake of the PostgreSQL backend and of
-    this process). ``None`` when this path does not apply or the template guess was
-    wrong: then nothing was written and :func:`accept` takes the unit of work's path (which
-    reads the template and reports Notify's errors)."""
+    this process), sent on the driver's connection (:func:`insert_with_event_if_current`).
+    ``None`` when this path does not apply or the template guess was wrong: then nothing
+    was written and :func:`accept` takes the unit of work's path (which reads the template
+    and reports Notify's errors)."""
     draft = _draft(caller, channel, body, public_url=settings.public_url)
     view = template_cache.latest(draft.posted.template_id)
     if view is None or draft.posted.sender_id is not None or draft.has_files:
@@ -419,29 +421,15 @@ async def _accept_in_one_statement(
         status_changed(row, Status.CREATED, None, row["created_at"]),
         source=settings.cloudevents_source,
     )
-    async with database.sessionmaker(bind=_autocommit(database)) as db:
-        inserted = await NotificationRepository(db).insert_with_event_if_current(
-            row,
-            event,
-            template_id=draft.posted.template_id,
-            template_version=view.version.version,
-            service_id=caller.service.id,
-        )
-        await db.commit()  # no round trip (autocommit): wakes the relay and the worker
+    inserted = await insert_with_event_if_current(
+        database,
+        row,
+        event,
+        template_id=draft.posted.template_id,
+        template_version=view.version.version,
+        service_id=caller.service.id,
+    )
     return Sent(row, view, draft.posted) if inserted else None
-
-
-_AUTOCOMMIT: weakref.WeakKeyDictionary[Database, AsyncEngine] = weakref.WeakKeyDictionary()
-
-
-def _autocommit(database: Database) -> AsyncEngine:
-    """``database``'s engine with each statement committed on its own (the same pool)."""
-    engine = _AUTOCOMMIT.get(database)
-    if engine is None:
-        engine = _AUTOCOMMIT[database] = database.engine.execution_options(
-            isolation_level="AUTOCOMMIT"
-        )
-    return engine
 
 
 async def send_notification(

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -133,6 +135,80 @@ def _insert_with_event_if_current() -> sa.Insert:
     return sa.insert(outbox).from_select(list(OUTBOX_COLUMNS), pick)
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    #: the parameters' names in ``$1, $2, ...`` order
+    names: tuple[str, ...]
+    #: SQLAlchemy's conversion of a value for the driver, by parameter (the column types')
+    processors: dict[str, Callable[[Any], Any]]
+
+
+_COMPILED: dict[tuple[str, str, str], _Compiled] = {}
+
+
+def _compiled(dialect: Dialect) -> _Compiled:
+    key = (dialect.name, dialect.driver, dialect.paramstyle)
+    found = _COMPILED.get(key)
+    if found is None:
+        compiled = _insert_with_event_if_current().compile(dialect=dialect)
+        assert compiled.positiontup is not None
+        processors: dict[str, Callable[[Any], Any]] = {
+            name: processor
+            for name, processor in compiled._bind_processors.items()
+            if callable(processor)  # (a sequence only for tuple-valued parameters: none)
+        }
+        found = _COMPILED[key] = _Compiled(str(compiled), tuple(compiled.positiontup), processors)
+    return found
+
+
+async def insert_with_event_if_current(
+    database: Database,
+    row: Mapping[str, Any],
+    event: Mapping[str, Any],
+    *,
+    template_id: uuid.UUID,
+    template_version: int,
+    service_id: uuid.UUID,
+) -> bool:
+    """PostgreSQL (asyncpg): :meth:`NotificationRepository.insert_if_current` and ``event``
+    (an outbox row as ``servicekit.messaging.outbox.record_event`` records it) in one
+    statement (:func:`_insert_with_event_if_current`), sent on a pooled connection outside
+    any transaction: the statement is its own transaction, one round trip. Whether both
+    were inserted (neither was, else); then the relay and the channel's worker are woken
+    as by a commit (``Database.committed_outside_session``).
+
+    No ORM session and no SQLAlchemy ``Connection``: measured on this path, they cost
+    ~0.6 ms of CPU a request, the statement itself ~0.25 ms. The SQL and the values'
+    conversions are SQLAlchemy's own, compiled once for the engine's dialect."""
+    compiled = _compiled(database.engine.dialect)
+    params: dict[str, Any] = {
+        **row,
+        "current_template_id": template_id,
+        "current_template_version": template_version,
+        "current_service_id": service_id,
+    }
+    params.update((f"outbox_{name}", event[name]) for name in OUTBOX_COLUMNS)
+    processors = compiled.processors
+    args = [
+        processors[name](params[name]) if name in processors else params[name]
+        for name in compiled.names
+    ]
+    connection = await database.engine.raw_connection()
+    try:
+        driver = connection.driver_connection
+        assert driver is not None
+        status = await driver.execute(compiled.sql, *args)
+    except BaseException:
+        connection.invalidate()  # a statement broken off may leave it mid-protocol
+        raise
+    connection.close()  # back to the pool (no transaction was begun: nothing to reset)
+    if status != "INSERT 0 1":
+        return False
+    database.committed_outside_session(channel_work(row["channel"]), OutboxMessage.__tablename__)
+    return True
+
+
 def _is_postgres(db: AsyncSession) -> bool:
     return db.get_bind().dialect.name == "postgresql"
 
@@ -170,33 +246,6 @@ class NotificationRepository(Repository):
         if inserted.rowcount != 1:  # type: ignore[attr-defined]
             return False
         mark_work(self.db, channel_work(row["channel"]))
-        return True
-
-    async def insert_with_event_if_current(
-        self,
-        row: Mapping[str, Any],
-        event: Mapping[str, Any],
-        *,
-        template_id: uuid.UUID,
-        template_version: int,
-        service_id: uuid.UUID,
-    ) -> bool:
-        """PostgreSQL: :meth:`insert_if_current` with ``event`` (an outbox row as
-        ``servicekit.messaging.outbox.record_event`` records it) in the same statement; on a
-        session in autocommit mode that is the whole transaction in one round trip. Whether
-        both were inserted (neither was, else). Marks the channel's and the relay's work, so
-        the session's commit wakes them."""
-        params = {
-            **row,
-            "current_template_id": template_id,
-            "current_template_version": template_version,
-            "current_service_id": service_id,
-        }
-        params.update((f"outbox_{name}", event[name]) for name in OUTBOX_COLUMNS)
-        inserted = await self.db.execute(_insert_with_event_if_current(), params)
-        if inserted.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        mark_work(self.db, channel_work(row["channel"]), OutboxMessage.__tablename__)
         return True
 
     # -- the delivery workers ------------------------------------------------------------
