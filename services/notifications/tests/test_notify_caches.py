@@ -452,3 +452,89 @@ async def test_an_accepted_email_and_its_event_are_one_statement_on_postgresql(
     with pytest.raises(BadRequestError, match="Template not found"):
         await accept(db, caller, Channel.EMAIL, body, settings=settings, template_cache=cache)
     assert (await stored())[:2] == (2, 2)
+
+
+async def test_concurrent_accepts_return_their_connections_to_a_small_pool(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The one-statement accept takes a driver connection from the engine's pool and gives
+    it back (an overflow connection is closed then, a failed one discarded) as SQLAlchemy
+    would: many concurrent sends through a pool of one (plus one overflow) all land, and
+    a statement that fails leaves the pool usable; the pool never fails to close one
+    (outside a greenlet the asyncpg adapter cannot)."""
+    from notifications.application.notify_send import accept
+    from notifications.main import MIGRATIONS
+    from servicekit.migrations import upgrade
+    from servicekit.problems import UNSTORABLE_TEXT_SQLSTATES
+
+    db = Database(database_url, pool_size=1)
+    try:
+        await upgrade(db, MIGRATIONS)
+        _, api_key, template_id = await _service(db)
+        cache, settings = TemplateCache(), Settings(environment="test")
+        async with db.read_session() as s:
+            caller = await authenticate(NotifyServiceRepository(s), _bearer(api_key))
+
+        def body(n: int) -> dict[str, Any]:
+            return {
+                "email_address": f"a{n}@x.example",
+                "template_id": str(template_id),
+                "personalisation": {"name": "Ann"},
+            }
+
+        await accept(db, caller, Channel.EMAIL, body(0), settings=settings, template_cache=cache)
+        sent = await asyncio.gather(
+            *(
+                accept(db, caller, Channel.EMAIL, body(n), settings=settings, template_cache=cache)
+                for n in range(1, 21)
+            )
+        )
+        assert len({s.notification["id"] for s in sent}) == 20
+        if db.is_postgres:  # a statement refused (a duplicate id): the pool still works
+            from notifications.persistence.notifications import insert_with_event_if_current
+
+            duplicate = {**sent[0].notification}
+            assert not await insert_with_event_if_current(
+                db,
+                duplicate,
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "event_type": "t",
+                    "topic": "t",
+                    "message_key": "k",
+                    "envelope": "{}",
+                    "payload": "{}",
+                    "created_at": datetime.now(UTC),
+                    "published_at": None,
+                    "attempts": 0,
+                    "last_error": None,
+                },
+                template_id=template_id,
+                template_version=1,
+                service_id=caller.service.id,
+            )
+            # a value PostgreSQL cannot store: refused as on every write path (the unit
+            # of work's DBAPIError, which servicekit answers with a 400), nothing written
+            nul = {**body(99), "personalisation": {"name": "A\x00nn"}}
+            with pytest.raises(sa.exc.DBAPIError) as refused:
+                await accept(
+                    db, caller, Channel.EMAIL, nul, settings=settings, template_cache=cache
+                )
+            assert refused.value.orig.sqlstate in UNSTORABLE_TEXT_SQLSTATES  # type: ignore[union-attr]
+        more = await asyncio.gather(
+            *(
+                accept(db, caller, Channel.EMAIL, body(n), settings=settings, template_cache=cache)
+                for n in range(21, 26)
+            )
+        )
+        assert len(more) == 5
+        async with db.read_session() as s:
+            count = (
+                await s.execute(sa.select(sa.func.count()).select_from(Notification))
+            ).scalar_one()
+        assert count == 26
+    finally:
+        await db.dispose()
+    # the pool logs (and leaks) a connection it could not close: none of that
+    pool_errors = [r for r in caplog.records if r.name.startswith("sqlalchemy.pool")]
+    assert pool_errors == [], [r.getMessage() for r in pool_errors]

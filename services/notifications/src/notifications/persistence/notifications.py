@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
 from sqlmodel import col
 
 from notifications.domain.notification import Channel, Status
@@ -175,8 +177,10 @@ async def insert_with_event_if_current(
     (an outbox row as ``servicekit.messaging.outbox.record_event`` records it) in one
     statement (:func:`_insert_with_event_if_current`), sent on a pooled connection outside
     any transaction: the statement is its own transaction, one round trip. Whether both
-    were inserted (neither was, else); then the relay and the channel's worker are woken
-    as by a commit (``Database.committed_outside_session``).
+    were inserted (neither was, else: the template guess was wrong, or PostgreSQL refused
+    a value); then the relay and the channel's worker are woken as by a commit
+    (``Database.committed_outside_session``). No SQLAlchemy statement span is made for it
+    (the request's span covers it).
 
     No ORM session and no SQLAlchemy ``Connection``: measured on this path, they cost
     ~0.6 ms of CPU a request, the statement itself ~0.25 ms. The SQL and the values'
@@ -199,10 +203,20 @@ async def insert_with_event_if_current(
         driver = connection.driver_connection
         assert driver is not None
         status = await driver.execute(compiled.sql, *args)
+    except asyncpg.PostgresError:
+        # refused by PostgreSQL (e.g. a NUL in a value): nothing was written, and the
+        # connection is as it was (no transaction block); the caller's unit-of-work path
+        # runs the same insert and reports the error as every other write does
+        await greenlet_spawn(connection.close)
+        return False
     except BaseException:
-        connection.invalidate()  # a statement broken off may leave it mid-protocol
+        # a statement broken off may leave it mid-protocol: discarded, not reused (in a
+        # greenlet, as everything of the pool that may close a connection must be)
+        await greenlet_spawn(connection.invalidate)
         raise
-    connection.close()  # back to the pool (no transaction was begun: nothing to reset)
+    # back to the pool (no transaction was begun: nothing to reset; an overflow
+    # connection is closed, which the asyncpg adapter does in a greenlet only)
+    await greenlet_spawn(connection.close)
     if status != "INSERT 0 1":
         return False
     database.committed_outside_session(channel_work(row["channel"]), OutboxMessage.__tablename__)
