@@ -617,3 +617,88 @@ async def test_arguments_notify_does_not_take_are_refused(notify: Notify) -> Non
                     "message": "personalisation False is not of type object",
                 }
             ]
+
+
+async def test_the_send_routes_skip_the_router_and_keep_their_errors_and_metrics(
+    notify: Notify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``POST /v2/notifications/{email,sms}`` are answered by ``notify.SendFastPath`` (no
+    route matching, no endpoint wrappers): the router never handles them, while every
+    other route still goes through it; Notify's errors, a 500's problem and the request
+    metrics (by route template) are as on the normal path."""
+    from fastapi.routing import APIRoute
+
+    handled: list[str] = []
+    original = APIRoute.handle
+
+    async def handle(self: APIRoute, scope: Any, receive: Any, send: Any) -> None:
+        handled.append(self.path)
+        await original(self, scope, receive, send)
+
+    monkeypatch.setattr(APIRoute, "handle", handle)
+    service_id, secret = split_api_key(notify.keys["live"])
+    headers = {
+        "Authorization": "Bearer "
+        + jwt.encode({"iss": service_id, "iat": int(time.time())}, secret, algorithm="HS256")
+    }
+    async with httpx.AsyncClient(base_url=notify.url, timeout=30) as http:
+        sent = await http.post(
+            "/v2/notifications/email",
+            headers=headers,
+            json={
+                "email_address": "someone@example.com",
+                "template_id": str(notify.email_template),
+                "personalisation": {"name": "Ann", "ref": "R1", "items": "x", "help": "no"},
+            },
+        )
+        assert sent.status_code == 201, sent.text
+        texted = await http.post(
+            "/v2/notifications/sms",
+            headers=headers,
+            json={
+                "phone_number": "07700900123",
+                "template_id": str(notify.sms_template),
+                "personalisation": {"name": "Ann", "ref": "R1"},
+            },
+        )
+        assert texted.status_code == 201, texted.text
+        bad = await http.post("/v2/notifications/email", headers=headers, content=b"{")
+        assert (bad.status_code, bad.json()) == (
+            400,
+            {
+                "status_code": 400,
+                "errors": [
+                    {"error": "BadRequestError", "message": "Invalid JSON supplied in POST data"}
+                ],
+            },
+        )
+        unauthorised = await http.post("/v2/notifications/sms", json={})
+        assert unauthorised.status_code == 401
+        assert unauthorised.json()["errors"][0]["error"] == "AuthError"
+        assert handled == []  # none of these went through the router
+        read = await http.get(f"/v2/notifications/{sent.json()['id']}", headers=headers)
+        assert read.status_code == 200 and handled == ["/v2/notifications/{notification_id}"]
+
+        async def broken(*_: Any, **__: Any) -> None:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr("notifications.application.notify_send.accept", broken)
+        failed = await http.post(
+            "/v2/notifications/email",
+            headers=headers,
+            json={"email_address": "someone@example.com", "template_id": str(uuid.uuid4())},
+        )
+        assert failed.status_code == 500
+        assert failed.headers["content-type"].startswith("application/problem+json")
+        assert "boom" not in failed.text
+        metrics = (await http.get("/metrics")).text
+    for route, status in (
+        ("/v2/notifications/email", "201"),
+        ("/v2/notifications/email", "400"),
+        ("/v2/notifications/sms", "201"),
+        ("/v2/notifications/sms", "401"),
+        ("/v2/notifications/email", "500"),
+    ):
+        assert (
+            f'http_requests_total{{method="POST",route="{route}",status="{status}"}} 1.0' in metrics
+        ), (route, status)

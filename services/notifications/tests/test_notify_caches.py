@@ -3,6 +3,7 @@ and the email as built for SMTP: still Notify's rules, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -347,3 +348,193 @@ def test_the_email_is_written_byte_for_byte_as_the_email_package_wrote_it(
         boundary=found.group(1).decode() if found else "",
         date=date.group(1).decode(),
     )
+
+
+async def test_an_accepted_email_and_its_event_are_one_statement_on_postgresql(
+    db: Database,
+) -> None:
+    """The API's accept (:func:`notify_send.accept`) with the template's version cached: on
+    PostgreSQL the notification and its outbox event are ONE statement outside a
+    transaction block (no BEGIN, no COMMIT: one round trip, asyncpg's own query log
+    counted), written together or not at all, and the relay and the email worker are
+    still woken; on SQLite the unit of work's transaction. A wrong
+    guess (an archived template) writes neither and answers Notify's error."""
+    from notifications.application.notify_send import accept
+    from notifications.persistence.notifications import channel_work
+    from servicekit.messaging.tables import OutboxMessage
+
+    _, api_key, template_id = await _service(db)
+    cache, settings = TemplateCache(), Settings(environment="test")
+    async with db.read_session() as s:
+        caller = await authenticate(NotifyServiceRepository(s), _bearer(api_key))
+    body = {
+        "email_address": "a@x.example",
+        "template_id": str(template_id),
+        "personalisation": {"name": "Ann"},
+        "reference": "r-1",
+    }
+    first = await accept(db, caller, Channel.EMAIL, body, settings=settings, template_cache=cache)
+    assert first.notification["subject"] == "Hi Ann"  # read the template, cached it
+    woken: list[str] = []
+    for name, tables in (
+        ("relay", [OutboxMessage.__tablename__]),
+        ("email", [channel_work(Channel.EMAIL)]),
+        ("sms", [channel_work(Channel.SMS)]),
+    ):
+        db.on_commit(lambda name=name: woken.append(name), tables=tables)  # type: ignore[misc]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    driver_queries: list[str] = []
+    logged: list[Any] = []
+
+    def log_queries(dbapi_connection: Any, *_: Any) -> None:  # asyncpg's own query log
+        driver = dbapi_connection.driver_connection
+        if db.is_postgres and driver not in logged:
+            driver.add_query_logger(lambda q: driver_queries.append(q.query))
+            logged.append(driver)
+
+    pool = db.engine.sync_engine.pool
+    sa.event.listen(pool, "checkout", log_queries)
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        sent = await accept(
+            db, caller, Channel.EMAIL, body, settings=settings, template_cache=cache
+        )
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+        sa.event.remove(pool, "checkout", log_queries)
+    await asyncio.sleep(0.1)  # asyncpg calls its query loggers soon, not at once
+    if db.is_postgres:
+        # nothing through SQLAlchemy (no BEGIN, no COMMIT), one statement on the driver
+        assert statements == [] and len(driver_queries) == 1, (statements, driver_queries)
+        one = " ".join(driver_queries[0].split())
+        assert one.startswith("WITH inserted AS (INSERT INTO notification"), one
+        assert ") INSERT INTO servicekit_outbox" in one, one
+    else:
+        assert any(q.startswith("INSERT INTO servicekit_outbox") for q in statements)
+    assert sorted(woken) == ["email", "relay"]
+
+    async def stored() -> tuple[int, int, list[str]]:
+        async with db.read_session() as s:
+            notifications = (
+                await s.execute(sa.select(sa.func.count()).select_from(Notification))
+            ).scalar_one()
+            events = (
+                await s.execute(sa.select(OutboxMessage.message_key, OutboxMessage.payload))
+            ).all()
+        return notifications, len(events), [key for key, _ in events]
+
+    n, events, keys = await stored()
+    assert (n, events) == (2, 2)
+    nid = str(sent.notification["id"])
+    assert nid in keys and str(first.notification["id"]) in keys
+    async with db.read_session() as s:
+        row = (
+            await s.execute(
+                sa.select(Notification.subject, Notification.reference, Notification.status).where(
+                    Notification.id == sent.notification["id"]
+                )
+            )
+        ).one()
+        payload = (
+            await s.execute(
+                sa.select(OutboxMessage.payload).where(OutboxMessage.message_key == nid)
+            )
+        ).scalar_one()
+    assert tuple(row) == ("Hi Ann", "r-1", "created")
+    assert '"status":"created"' in payload.replace(" ", "")
+    async with db.session() as s:
+        await s.execute(sa.update(Template).where(Template.id == template_id).values(archived=True))
+        await s.commit()
+    with pytest.raises(BadRequestError, match="Template not found"):
+        await accept(db, caller, Channel.EMAIL, body, settings=settings, template_cache=cache)
+    assert (await stored())[:2] == (2, 2)
+
+
+async def test_concurrent_accepts_return_their_connections_to_a_small_pool(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The one-statement accept takes a driver connection from the engine's pool and gives
+    it back (an overflow connection is closed then, a failed one discarded) as SQLAlchemy
+    would: many concurrent sends through a pool of one (plus one overflow) all land, and
+    a statement that fails leaves the pool usable; the pool never fails to close one
+    (outside a greenlet the asyncpg adapter cannot)."""
+    from notifications.application.notify_send import accept
+    from notifications.main import MIGRATIONS
+    from servicekit.migrations import upgrade
+    from servicekit.problems import UNSTORABLE_TEXT_SQLSTATES
+
+    db = Database(database_url, pool_size=1)
+    try:
+        await upgrade(db, MIGRATIONS)
+        _, api_key, template_id = await _service(db)
+        cache, settings = TemplateCache(), Settings(environment="test")
+        async with db.read_session() as s:
+            caller = await authenticate(NotifyServiceRepository(s), _bearer(api_key))
+
+        def body(n: int) -> dict[str, Any]:
+            return {
+                "email_address": f"a{n}@x.example",
+                "template_id": str(template_id),
+                "personalisation": {"name": "Ann"},
+            }
+
+        await accept(db, caller, Channel.EMAIL, body(0), settings=settings, template_cache=cache)
+        sent = await asyncio.gather(
+            *(
+                accept(db, caller, Channel.EMAIL, body(n), settings=settings, template_cache=cache)
+                for n in range(1, 21)
+            )
+        )
+        assert len({s.notification["id"] for s in sent}) == 20
+        if db.is_postgres:  # a statement refused (a duplicate id): the pool still works
+            from notifications.persistence.notifications import insert_with_event_if_current
+
+            duplicate = {**sent[0].notification}
+            assert not await insert_with_event_if_current(
+                db,
+                duplicate,
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "event_type": "t",
+                    "topic": "t",
+                    "message_key": "k",
+                    "envelope": "{}",
+                    "payload": "{}",
+                    "created_at": datetime.now(UTC),
+                    "published_at": None,
+                    "attempts": 0,
+                    "last_error": None,
+                },
+                template_id=template_id,
+                template_version=1,
+                service_id=caller.service.id,
+            )
+            # a value PostgreSQL cannot store: refused as on every write path (the unit
+            # of work's DBAPIError, which servicekit answers with a 400), nothing written
+            nul = {**body(99), "personalisation": {"name": "A\x00nn"}}
+            with pytest.raises(sa.exc.DBAPIError) as refused:
+                await accept(
+                    db, caller, Channel.EMAIL, nul, settings=settings, template_cache=cache
+                )
+            assert refused.value.orig.sqlstate in UNSTORABLE_TEXT_SQLSTATES  # type: ignore[union-attr]
+        more = await asyncio.gather(
+            *(
+                accept(db, caller, Channel.EMAIL, body(n), settings=settings, template_cache=cache)
+                for n in range(21, 26)
+            )
+        )
+        assert len(more) == 5
+        async with db.read_session() as s:
+            count = (
+                await s.execute(sa.select(sa.func.count()).select_from(Notification))
+            ).scalar_one()
+        assert count == 26
+    finally:
+        await db.dispose()
+    # the pool logs (and leaks) a connection it could not close: none of that
+    pool_errors = [r for r in caplog.records if r.name.startswith("sqlalchemy.pool")]
+    assert pool_errors == [], [r.getMessage() for r in pool_errors]

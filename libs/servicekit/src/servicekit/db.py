@@ -215,6 +215,20 @@ class Database:
             except Exception:  # a listener must never break a commit
                 log.exception("commit listener failed")
 
+    def committed_outside_session(self, *work: str) -> None:
+        """A change was committed without a session (one autocommit statement on a pooled
+        driver connection: notifications' Notify accept path): this process's read caches
+        are stale, and the listeners of ``work`` (table names, :func:`mark_work` names) run
+        as after a session's commit. Other processes' read caches are not told (no
+        ``NOTIFY``): a service with read caches on PostgreSQL writes through sessions."""
+        self.changes.changed_here()
+        for tables, listener in list(self._commit_listeners):
+            if tables is None or not tables.isdisjoint(work):
+                try:
+                    listener()
+                except Exception:  # a listener must never break a commit
+                    log.exception("commit listener failed")
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as db:

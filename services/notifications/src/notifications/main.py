@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from notifications.api import (
     messages,
@@ -57,7 +58,7 @@ async def ensure_default_notify_service(runtime: NotificationsRuntime) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(
+    app = create_service_app(
         settings or Settings(),
         title="Notifications",
         description="Email, SMS and webhook delivery driven by platform events; "
@@ -83,3 +84,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exception_handlers={NotifyError: notify.notify_error_handler},
         openapi_extra=notify_openapi.add_to,
     )
+    # the innermost middleware: the Notify send routes without the router (see there)
+    app.user_middleware.append(
+        Middleware(
+            notify.SendFastPath,
+            routes=notify.router.routes,
+            exception_handlers=app.exception_handlers,
+        )
+    )
+    return app

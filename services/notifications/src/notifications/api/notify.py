@@ -14,7 +14,7 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Annotated, Any
@@ -22,6 +22,9 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from notifications.api.deps import get_runtime
 from notifications.application import notify_read, notify_received, notify_send, templates
@@ -292,6 +295,66 @@ async def send_email(request: Request) -> JSONResponse:
 @router.post("/notifications/sms", status_code=201, summary="Send a text message (GOV.UK Notify)")
 async def send_sms(request: Request) -> JSONResponse:
     return await _send(request, Channel.SMS)
+
+
+#: The routes :class:`SendFastPath` serves, by path.
+SEND_PATHS = {"/v2/notifications/email": Channel.EMAIL, "/v2/notifications/sms": Channel.SMS}
+
+
+class SendFastPath:
+    """ASGI middleware, the innermost (inside servicekit's ``HttpMiddleware``, so the span,
+    the request metrics and the request id are as for any route): ``POST
+    /v2/notifications/{email,sms}`` go straight to :func:`_send`, without the router's
+    match against every route of the app, the endpoint's wrappers and the exit stack
+    (measured: ~10% of an accepted email's CPU in the service). Errors are handled by the
+    app's own exception handlers (Notify's shape for :class:`NotifyError`), through
+    Starlette's ``ExceptionMiddleware`` as on the normal path; ``scope["route"]`` is the
+    route's, for the metrics' route label."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        routes: list[BaseRoute],
+        exception_handlers: dict[Any, Callable[..., Any]],
+    ) -> None:
+        self.app = app
+        self._routes = routes
+        self._handlers = exception_handlers
+        self._fast: ASGIApp | None = None
+        self._route_of: dict[str, BaseRoute] = {}
+
+    def _build(self) -> ASGIApp:
+        """Made on the first request, when every exception handler is registered.
+        ``routes``: the Notify router's (the app's own list holds included routers)."""
+        for route in self._routes:
+            path = getattr(route, "path", None)
+            if path in SEND_PATHS and "POST" in (getattr(route, "methods", None) or ()):
+                self._route_of[path] = route
+        handlers = {k: v for k, v in self._handlers.items() if k not in (500, Exception)}
+        return ExceptionMiddleware(self._endpoint, handlers=handlers)
+
+    async def _endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        response = await _send(request, SEND_PATHS[scope["path"]])
+        await response(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or scope["path"] not in SEND_PATHS
+            or scope.get("root_path")
+        ):
+            await self.app(scope, receive, send)
+            return
+        fast = self._fast
+        if fast is None:
+            fast = self._fast = self._build()
+        route = self._route_of[scope["path"]]
+        scope["route"] = route
+        scope["endpoint"] = getattr(route, "endpoint", None)
+        await fast(scope, receive, send)
 
 
 @router.post("/notifications/letter", summary="Letters are not sent by this platform")

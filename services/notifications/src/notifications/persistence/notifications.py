@@ -7,20 +7,25 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
 from sqlmodel import col
 
 from notifications.domain.notification import Channel, Status
 from notifications.domain.notify import KeyType
 from notifications.persistence.tables import Notification, Template
 from servicekit.db import Database, mark_work
+from servicekit.messaging.tables import OutboxMessage
 from servicekit.repository import Repository
 from servicekit.types import UtcDateTime
 
@@ -96,6 +101,126 @@ def _insert_if_current(dialect: str) -> sa.Insert:
         template.c.archived.is_(False),
     )
     return sa.insert(T).from_select(list(INSERT_COLUMNS), pick)
+
+
+#: The outbox columns :func:`_insert_with_event_if_current` sets (``record_event``'s row).
+OUTBOX_COLUMNS = (
+    "event_id",
+    "event_type",
+    "topic",
+    "message_key",
+    "envelope",
+    "payload",
+    "created_at",
+    "published_at",
+    "attempts",
+    "last_error",
+)
+
+
+@functools.cache
+def _insert_with_event_if_current() -> sa.Insert:
+    """PostgreSQL only: :func:`_insert_if_current` and the row's outbox event in ONE
+    statement (``WITH inserted AS (INSERT .. RETURNING id) INSERT INTO servicekit_outbox ..
+    SELECT .. FROM inserted``). One statement is one transaction: run in autocommit mode it
+    is BEGIN, both INSERTs and COMMIT in a single round trip, and the event is written if
+    and only if the notification is (no row when the template guess was wrong)."""
+    outbox = OutboxMessage.__table__  # type: ignore[attr-defined]
+    inserted = _insert_if_current("postgresql").returning(T.c.id).cte("inserted")
+
+    def value(name: str) -> Any:
+        column_type = outbox.c[name].type
+        param = sa.bindparam(f"outbox_{name}", type_=column_type)
+        return sa.cast(param, sa.String() if isinstance(column_type, sa.String) else column_type)
+
+    pick = sa.select(*(value(name).label(name) for name in OUTBOX_COLUMNS)).select_from(inserted)
+    return sa.insert(outbox).from_select(list(OUTBOX_COLUMNS), pick)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    #: the parameters' names in ``$1, $2, ...`` order
+    names: tuple[str, ...]
+    #: SQLAlchemy's conversion of a value for the driver, by parameter (the column types')
+    processors: dict[str, Callable[[Any], Any]]
+
+
+_COMPILED: dict[tuple[str, str, str], _Compiled] = {}
+
+
+def _compiled(dialect: Dialect) -> _Compiled:
+    key = (dialect.name, dialect.driver, dialect.paramstyle)
+    found = _COMPILED.get(key)
+    if found is None:
+        compiled = _insert_with_event_if_current().compile(dialect=dialect)
+        assert compiled.positiontup is not None
+        processors: dict[str, Callable[[Any], Any]] = {
+            name: processor
+            for name, processor in compiled._bind_processors.items()
+            if callable(processor)  # (a sequence only for tuple-valued parameters: none)
+        }
+        found = _COMPILED[key] = _Compiled(str(compiled), tuple(compiled.positiontup), processors)
+    return found
+
+
+async def insert_with_event_if_current(
+    database: Database,
+    row: Mapping[str, Any],
+    event: Mapping[str, Any],
+    *,
+    template_id: uuid.UUID,
+    template_version: int,
+    service_id: uuid.UUID,
+) -> bool:
+    """PostgreSQL (asyncpg): :meth:`NotificationRepository.insert_if_current` and ``event``
+    (an outbox row as ``servicekit.messaging.outbox.record_event`` records it) in one
+    statement (:func:`_insert_with_event_if_current`), sent on a pooled connection outside
+    any transaction: the statement is its own transaction, one round trip. Whether both
+    were inserted (neither was, else: the template guess was wrong, or PostgreSQL refused
+    a value); then the relay and the channel's worker are woken as by a commit
+    (``Database.committed_outside_session``). No SQLAlchemy statement span is made for it
+    (the request's span covers it).
+
+    No ORM session and no SQLAlchemy ``Connection``: measured on this path, they cost
+    ~0.6 ms of CPU a request, the statement itself ~0.25 ms. The SQL and the values'
+    conversions are SQLAlchemy's own, compiled once for the engine's dialect."""
+    compiled = _compiled(database.engine.dialect)
+    params: dict[str, Any] = {
+        **row,
+        "current_template_id": template_id,
+        "current_template_version": template_version,
+        "current_service_id": service_id,
+    }
+    params.update((f"outbox_{name}", event[name]) for name in OUTBOX_COLUMNS)
+    processors = compiled.processors
+    args = [
+        processors[name](params[name]) if name in processors else params[name]
+        for name in compiled.names
+    ]
+    connection = await database.engine.raw_connection()
+    try:
+        driver = connection.driver_connection
+        assert driver is not None
+        status = await driver.execute(compiled.sql, *args)
+    except asyncpg.PostgresError:
+        # refused by PostgreSQL (e.g. a NUL in a value): nothing was written, and the
+        # connection is as it was (no transaction block); the caller's unit-of-work path
+        # runs the same insert and reports the error as every other write does
+        await greenlet_spawn(connection.close)
+        return False
+    except BaseException:
+        # a statement broken off may leave it mid-protocol: discarded, not reused (in a
+        # greenlet, as everything of the pool that may close a connection must be)
+        await greenlet_spawn(connection.invalidate)
+        raise
+    # back to the pool (no transaction was begun: nothing to reset; an overflow
+    # connection is closed, which the asyncpg adapter does in a greenlet only)
+    await greenlet_spawn(connection.close)
+    if status != "INSERT 0 1":
+        return False
+    database.committed_outside_session(channel_work(row["channel"]), OutboxMessage.__tablename__)
+    return True
 
 
 def _is_postgres(db: AsyncSession) -> bool:
