@@ -43,6 +43,7 @@ from servicekit.leader import Leadership
 from servicekit.messaging.producer import make_producer
 from servicekit.messaging.tables import OutboxMessage
 from servicekit.metrics import ServiceMetrics
+from servicekit.telemetry import spans_recorded
 from servicekit.worker import CommitWokenWorker
 
 log = logging.getLogger(__name__)
@@ -59,16 +60,6 @@ _PENDING_COLUMNS = (
     _T.c.event_type,
     _T.c.created_at,
 )
-
-
-def _recording(provider: TracerProvider | None) -> bool:
-    """Whether spans are recorded: an SDK tracer provider with a span processor (see
-    ``servicekit.telemetry.RecordWhenExported``, which drops spans otherwise)."""
-    provider = provider or trace.get_tracer_provider()
-    processors = getattr(provider, "_active_span_processor", None)
-    if processors is None:
-        return False  # the API's no-op provider
-    return bool(getattr(processors, "_span_processors", True))
 
 
 class OutboxRelay(CommitWokenWorker):
@@ -214,7 +205,7 @@ class OutboxRelay(CommitWokenWorker):
         # Without a span processor (no exporter) the publish span is dropped: send the
         # stored envelope's headers (its traceparent continues the request's trace) and
         # skip the per-row context work.
-        recording = _recording(self._tracer_provider)
+        recording = spans_recorded(self._tracer_provider)
         for row in rows:
             envelope = Envelope.model_validate_json(row.envelope)
             if not recording:
