@@ -25,11 +25,12 @@ the commit reaches the broker re-delivers those records, which the inbox absorbs
 For throughput, a fetched batch of one partition is first tried in a single transaction
 (one inbox row and one span per record, effects committed together; the inbox rows of a
 batch are one statement); if any record must be dead-lettered or any handler fails, nothing
-of it commits and the batch is processed record by record as above. Partitions are processed side by side, each by a task of its own: the
-loop fetches again while they work, so one partition's transaction holds no other partition
-up. Records fetched for a partition while its task works wait and are taken together, in
-order, as its next batch (so batches stay large under load); if a batch does not finish (a
-failure, or stopping) what waited behind it is dropped and fetched again.
+of it commits and the batch is processed record by record as above. Partitions are
+processed side by side, each by a task of its own: the loop fetches again while they work,
+so one partition's transaction holds no other partition up. Records fetched for a partition
+while its task works wait and are taken together, in order, as its next batch (so batches
+stay large under load); if a batch does not finish (a failure, or stopping) what waited
+behind it is dropped and fetched again.
 
 The consumer's span continues the producer's trace (W3C ``traceparent`` header). Without a
 span processor (no exporter) no span is started: the record's trace context is made current

@@ -35,6 +35,7 @@ from aiokafka import AIOKafkaProducer
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, TracerProvider
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col
 
 from contracts import Envelope
@@ -272,12 +273,12 @@ class OutboxRelay(CommitWokenWorker):
         if not ids:
             return
         now = datetime.now(UTC)
-        stmt = sa.update(_T).where(_T.c.id.in_(ids)).values(published_at=now)
         if self.database.is_postgres:
             # one statement is atomic on its own: autocommit, one round trip
             async with self.database.read_engine.connect() as conn:
-                await conn.execute(stmt)
+                await conn.execute(_MARK_PUBLISHED_PG, {"ids": ids, "now": now})
             return
+        stmt = sa.update(_T).where(_T.c.id.in_(ids)).values(published_at=now)
         async with self.database.engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE, the write lock
             await conn.execute(stmt)
 
@@ -315,6 +316,15 @@ class OutboxRelay(CommitWokenWorker):
         if producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), timeout=5)
+
+
+#: PostgreSQL: one statement text for every batch size (``= ANY`` of an array): an ``IN``
+#: list is a new text per size, so a new prepared statement (a round trip) per size.
+_MARK_PUBLISHED_PG = (
+    sa.update(_T)
+    .where(_T.c.id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.BigInteger))))
+    .values(published_at=sa.bindparam("now"))
+)
 
 
 def _age_seconds(created_at: datetime) -> float:
