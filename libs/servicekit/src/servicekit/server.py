@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -98,6 +99,11 @@ def serve(app: FastAPI | str, settings: ServiceSettings, *, workers: int = 1) ->
         Multiprocess(config, sockets=[sock]).run()
         return
     exit_zero_on_sigterm()
+    # What start-up made (imports, schemas, the app: a few hundred thousand objects) lives
+    # as long as the process: out of the collector's sight, a full collection walks only
+    # what requests and workers made since. Measured on the delivery worker: collections
+    # run from aiokafka's per-record futures took a quarter of the service's busy CPU.
+    gc.freeze()
     uvicorn.Server(config).run()
 
 

@@ -116,6 +116,17 @@ class RecordWhenExported(Sampler):
         return "RecordWhenExported"
 
 
+def spans_recorded(provider: Any = None) -> bool:
+    """Whether spans are recorded: an SDK tracer provider (``provider``, else the global
+    one) with a span processor (:class:`RecordWhenExported` drops spans otherwise). The
+    relay and the consumer skip their per-record span work when not."""
+    provider = provider or trace.get_tracer_provider()
+    processors = getattr(provider, "_active_span_processor", None)
+    if processors is None:
+        return False  # the API's no-op provider
+    return bool(getattr(processors, "_span_processors", True))
+
+
 def make_tracer_provider(service_name: str, otlp_endpoint: str | None) -> TracerProvider:
     """A tracer provider for one service. The first one made also becomes the global one
     (httpx instrumentation and library code use the global provider). Spans are recorded

@@ -118,16 +118,18 @@ async def test_bad_records_go_to_dlq_and_good_ones_after_them_are_processed(
             timeout=30,
             message="good records after the bad ones were not processed",
         )
+        # read while the consumer runs: the good records (other keys, other partitions)
+        # can be done before the bad ones' partition has dead-lettered its second record
+        dead = await read_topic(
+            kafka_bootstrap,
+            DLQ,
+            start=dlq_start,
+            count=2,
+            timeout=30,  # a group join on a busy machine can take seconds
+            predicate=lambda r: tag.encode() in (r.value or b""),
+        )
     finally:
         await consumer.stop()
-    dead = await read_topic(
-        kafka_bootstrap,
-        DLQ,
-        start=dlq_start,
-        count=2,
-        timeout=30,  # a group join on a busy machine can take seconds
-        predicate=lambda r: tag.encode() in (r.value or b""),
-    )
     assert len(dead) == 2
     reasons = sorted(header_map(r.headers)["dlq-reason"] for r in dead)
     assert reasons == ["undecodable", "unknown-type"]
@@ -424,3 +426,54 @@ async def test_a_slow_partition_does_not_hold_another_partition_up(
     finally:
         await producer.stop()
         await consumer.stop()
+
+
+async def test_a_handler_runs_in_the_records_trace_with_or_without_an_exporter(
+    db: Database, kafka_bootstrap: str, tag: str
+) -> None:
+    """No span processor: no span is started per record, the record's own trace context
+    (the producer's traceparent) is current in the handler, so its events and log lines
+    carry the trace on. With one: a ``process`` span, child of the producer's, is current."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from servicekit.telemetry import RecordWhenExported
+
+    sampler = RecordWhenExported()
+    provider = TracerProvider(sampler=sampler)
+    sampler.provider = provider
+    trace_id, span_id = 0x1234 << 64 | 0xABCD, 0x5678
+    start = await end_offsets(kafka_bootstrap, TOPIC)
+    records: list[Record] = []
+    for n in range(2):
+        ev = event(tag, n)
+        env = Envelope(
+            source=SOURCE,
+            type=ev.event_type(),
+            subject=ev.aggregate_id,
+            traceparent=f"00-{trace_id:032x}-{span_id:016x}-00",
+        )
+        records.append((ev.aggregate_id.encode(), ev.to_json(), env.to_headers()))
+    await produce(kafka_bootstrap, records)
+    first, second = await read_topic(
+        kafka_bootstrap, TOPIC, start=start, count=2, predicate=lambda r: tag.encode() in r.value
+    )
+    seen: list[trace.SpanContext] = []
+
+    async def handle(ev: ServicePublished, ctx: MessageContext) -> None:
+        seen.append(trace.get_current_span().get_span_context())
+
+    consumer = make_consumer(db, kafka_bootstrap, handle, tracer_provider=provider)
+    assert await consumer.process(first) == "handled"
+    assert (seen[0].trace_id, seen[0].span_id) == (trace_id, span_id)
+
+    exported = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    assert await consumer.process(second) == "handled"
+    assert seen[1].trace_id == trace_id and seen[1].span_id != span_id
+    [span] = exported.get_finished_spans()
+    assert span.name == f"{TOPIC} process"
+    assert span.parent is not None and span.parent.span_id == span_id
+    assert span.context.span_id == seen[1].span_id

@@ -193,6 +193,35 @@ async def test_a_pass_over_a_short_batch_takes_two_statements_and_no_transaction
         assert begins == [True, True]  # autocommit: no BEGIN / COMMIT round trips
 
 
+async def test_marking_is_one_statement_text_whatever_the_batch_size(
+    db: Database, kafka_bootstrap: str, tag: str
+) -> None:
+    """PostgreSQL: the rows a pass published are marked with the same statement text for
+    any number of rows (one prepared statement; an IN list was a new one per size)."""
+    updates: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("UPDATE"):
+            updates.append(statement)
+
+    engines = (db.engine.sync_engine, db.read_engine.sync_engine)
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", count)
+    relay = OutboxRelay(db, bootstrap_servers=kafka_bootstrap, service_name="test")
+    try:
+        for size in (2, 5):
+            await write_events(db, [published(uuid.uuid4(), tag, n) for n in range(size)])
+            assert await relay.publish_pending() >= size
+            assert await pending(db) == 0
+    finally:
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", count)
+        await relay.stop()
+    assert len(updates) == 2
+    if db.is_postgres:
+        assert updates[0] == updates[1]
+
+
 async def test_while_kafka_is_away_commits_do_not_wake_the_relay_before_its_backoff(
     db: Database, tag: str
 ) -> None:

@@ -23,15 +23,18 @@ awaited one did; stopping flushes what is pending before leaving the group. A cr
 the commit reaches the broker re-delivers those records, which the inbox absorbs.
 
 For throughput, a fetched batch of one partition is first tried in a single transaction
-(one inbox row and one span per record, effects committed together); if any record must be
-dead-lettered or any handler fails, nothing of it commits and the batch is processed record
-by record as above. Partitions are processed side by side, each by a task of its own: the
-loop fetches again while they work, so one partition's transaction holds no other partition
-up. Records fetched for a partition while its task works wait and are taken together, in
-order, as its next batch (so batches stay large under load); if a batch does not finish (a
-failure, or stopping) what waited behind it is dropped and fetched again.
+(one inbox row and one span per record, effects committed together; the inbox rows of a
+batch are one statement); if any record must be dead-lettered or any handler fails, nothing
+of it commits and the batch is processed record by record as above. Partitions are
+processed side by side, each by a task of its own: the loop fetches again while they work,
+so one partition's transaction holds no other partition up. Records fetched for a partition
+while its task works wait and are taken together, in order, as its next batch (so batches
+stay large under load); if a batch does not finish (a failure, or stopping) what waited
+behind it is dropped and fetched again.
 
-The consumer's span continues the producer's trace (W3C ``traceparent`` header).
+The consumer's span continues the producer's trace (W3C ``traceparent`` header). Without a
+span processor (no exporter) no span is started: the record's trace context is made current
+for its handlers, so what they log and publish still carries the trace.
 
 This module is the loop (fetching, partitions, batches, retries, offsets); the inbox claim
 (one function, for a batch or a single record) is :mod:`servicekit.messaging.inbox` and the
@@ -44,11 +47,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 from pydantic import ValidationError
@@ -60,6 +64,7 @@ from servicekit.messaging import inbox
 from servicekit.messaging.dlq import DeadLetter, send_to_dlq
 from servicekit.messaging.producer import make_producer
 from servicekit.metrics import ServiceMetrics
+from servicekit.telemetry import spans_recorded
 from servicekit.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,17 @@ log = logging.getLogger(__name__)
 
 #: How long an idle consumer's fetch waits on the broker (see ``_connect``).
 FETCH_MAX_WAIT_MS = 5000
+
+
+@contextlib.contextmanager
+def _current(parent: otel_context.Context) -> Iterator[trace.Span]:
+    """Make ``parent`` (an extracted trace context) current; yields its span, which records
+    nothing (a handler's ``set_status`` and ``set_attribute`` on it are no-ops)."""
+    token = otel_context.attach(parent)
+    try:
+        yield trace.get_current_span(parent)
+    finally:
+        otel_context.detach(token)
 
 
 class PermanentError(Exception):
@@ -149,6 +165,7 @@ class EventConsumer:
         self.source = source
         self.metrics = metrics
         self.tracer = trace.get_tracer("servicekit.consumer", tracer_provider=tracer_provider)
+        self._tracer_provider = tracer_provider
         self.max_attempts = max_attempts
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
@@ -429,10 +446,18 @@ class EventConsumer:
         return _Decoded(record, envelope, event, handlers)
 
     def _span(self, d: _Decoded) -> Any:
-        record = d.record
+        """The record's ``process`` span, a child of the producer's (``traceparent``).
+
+        Without a span processor (no exporter) the span would be dropped: the record's trace
+        context is made current instead (what a handler's events and log lines carry on),
+        without parsing every header, building attributes or starting a span per record."""
+        envelope = d.envelope
         parent = propagate.extract(
-            {k: v.decode(errors="replace") for k, v in record.headers or () if v is not None}
+            {"traceparent": envelope.traceparent or "", "tracestate": envelope.tracestate or ""}
         )
+        if not spans_recorded(self._tracer_provider):
+            return _current(parent)
+        record = d.record
         return self.tracer.start_as_current_span(
             f"{record.topic} process",
             context=parent,
@@ -442,10 +467,10 @@ class EventConsumer:
                 "messaging.destination.name": record.topic,
                 "messaging.consumer.group.name": self.group_id,
                 "messaging.operation.type": "process",
-                "messaging.message.id": d.envelope.id,
+                "messaging.message.id": envelope.id,
                 "messaging.kafka.offset": record.offset,
                 "messaging.destination.partition.id": str(record.partition),
-                "cloudevents.event_type": d.envelope.type,
+                "cloudevents.event_type": envelope.type,
             },
         )
 

@@ -35,6 +35,7 @@ from aiokafka import AIOKafkaProducer
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, TracerProvider
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col
 
 from contracts import Envelope
@@ -43,6 +44,7 @@ from servicekit.leader import Leadership
 from servicekit.messaging.producer import make_producer
 from servicekit.messaging.tables import OutboxMessage
 from servicekit.metrics import ServiceMetrics
+from servicekit.telemetry import spans_recorded
 from servicekit.worker import CommitWokenWorker
 
 log = logging.getLogger(__name__)
@@ -59,16 +61,6 @@ _PENDING_COLUMNS = (
     _T.c.event_type,
     _T.c.created_at,
 )
-
-
-def _recording(provider: TracerProvider | None) -> bool:
-    """Whether spans are recorded: an SDK tracer provider with a span processor (see
-    ``servicekit.telemetry.RecordWhenExported``, which drops spans otherwise)."""
-    provider = provider or trace.get_tracer_provider()
-    processors = getattr(provider, "_active_span_processor", None)
-    if processors is None:
-        return False  # the API's no-op provider
-    return bool(getattr(processors, "_span_processors", True))
 
 
 class OutboxRelay(CommitWokenWorker):
@@ -214,7 +206,7 @@ class OutboxRelay(CommitWokenWorker):
         # Without a span processor (no exporter) the publish span is dropped: send the
         # stored envelope's headers (its traceparent continues the request's trace) and
         # skip the per-row context work.
-        recording = _recording(self._tracer_provider)
+        recording = spans_recorded(self._tracer_provider)
         for row in rows:
             envelope = Envelope.model_validate_json(row.envelope)
             if not recording:
@@ -281,12 +273,12 @@ class OutboxRelay(CommitWokenWorker):
         if not ids:
             return
         now = datetime.now(UTC)
-        stmt = sa.update(_T).where(_T.c.id.in_(ids)).values(published_at=now)
         if self.database.is_postgres:
             # one statement is atomic on its own: autocommit, one round trip
             async with self.database.read_engine.connect() as conn:
-                await conn.execute(stmt)
+                await conn.execute(_MARK_PUBLISHED_PG, {"ids": ids, "now": now})
             return
+        stmt = sa.update(_T).where(_T.c.id.in_(ids)).values(published_at=now)
         async with self.database.engine.begin() as conn:  # SQLite: BEGIN IMMEDIATE, the write lock
             await conn.execute(stmt)
 
@@ -324,6 +316,15 @@ class OutboxRelay(CommitWokenWorker):
         if producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), timeout=5)
+
+
+#: PostgreSQL: one statement text for every batch size (``= ANY`` of an array): an ``IN``
+#: list is a new text per size, so a new prepared statement (a round trip) per size.
+_MARK_PUBLISHED_PG = (
+    sa.update(_T)
+    .where(_T.c.id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.BigInteger))))
+    .values(published_at=sa.bindparam("now"))
+)
 
 
 def _age_seconds(created_at: datetime) -> float:
