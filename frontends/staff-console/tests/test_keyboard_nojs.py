@@ -712,6 +712,9 @@ def test_the_navigation_shows_each_role_its_own_areas(platform_up: PlatformUp) -
                 page = client.get(path)
                 assert page.status_code == 200, (subject, path, page.status_code)
                 assert _links(page.text) == (areas, [home, home]), (subject, path)
+                if path == "/notifications/templates":  # a link inside the page: admins only
+                    linked = 'href="/notifications/services"' in page.text
+                    assert linked == (subject == ADMIN), subject
             answer = client.get(home)
             if subject in (STAFF, ADMIN, "partner-dev-1"):
                 assert answer.status_code == 200, (subject, home)

@@ -10,7 +10,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from staff_console.auth import AdminUser, StaffUser, require_admin, require_staff
+from staff_console.auth import (
+    ADMIN_ROLES,
+    AdminUser,
+    StaffUser,
+    require_admin,
+    require_staff,
+)
 from staff_console.clients import NotifyServicesApi, TemplatesApi
 from webkit.api import ApiError
 from webkit.app import FrontendDep
@@ -30,7 +36,11 @@ KEY_TYPES = (
 async def templates(request: Request, frontend: FrontendDep, user: StaffUser) -> Response:
     found = await frontend.client(TemplatesApi, user).all()
     return frontend.render(
-        request, "notifications/templates.html", page_title="Templates", templates=found
+        request,
+        "notifications/templates.html",
+        page_title="Templates",
+        templates=found,
+        is_admin=user.has_any(*ADMIN_ROLES),  # the Notify services link: admins only
     )
 
 
